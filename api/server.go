@@ -1,0 +1,86 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server serves the HTTP endpoints on every listen address.
+type Server struct {
+	srv       *http.Server
+	listeners []net.Listener
+	done      chan error
+}
+
+// Config is what the HTTP server needs from the rest of the process.
+type Config struct {
+	Addrs    []string
+	Gatherer prometheus.Gatherer
+	// Ready reports whether the process can serve traffic, and if not, why.
+	Ready  func() error
+	Logger *slog.Logger
+}
+
+// Handler returns the HTTP routes.
+func Handler(cfg Config) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := cfg.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// Listen binds every address and starts serving. It returns once all are
+// bound, or the first error.
+func Listen(cfg Config) (*Server, error) {
+	s := &Server{
+		srv: &http.Server{
+			Handler:           Handler(cfg),
+			ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		},
+		done: make(chan error, len(cfg.Addrs)),
+	}
+	for _, addr := range cfg.Addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range s.listeners {
+				l.Close()
+			}
+			return nil, fmt.Errorf("http: listen on %s: %w", addr, err)
+		}
+		s.listeners = append(s.listeners, ln)
+		cfg.Logger.Info("http listening", "addr", ln.Addr().String())
+	}
+	for _, ln := range s.listeners {
+		go func() {
+			if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				s.done <- err
+			}
+		}()
+	}
+	return s, nil
+}
+
+// Failed delivers an error if a listener stops serving before Shutdown.
+func (s *Server) Failed() <-chan error { return s.done }
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// requests in flight to finish.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

@@ -1,0 +1,276 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+func TestLoadDemo(t *testing.T) {
+	c, err := Load("../deploy/demo/meridian.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Meridian.DNS, []string{"127.0.0.1:5353"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("dns = %v, want %v", got, want)
+	}
+	if c.Meridian.GeoIP.Path != "" {
+		t.Errorf("geoip path = %q, want builtin", c.Meridian.GeoIP.Path)
+	}
+	if len(c.Clusters) != 3 {
+		t.Fatalf("clusters = %d, want 3", len(c.Clusters))
+	}
+	eu := c.Clusters[0]
+	wantEU := Cluster{
+		Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 17}, Name: "eu-west", Region: "eu-west", Zone: "eu-west-1a",
+		Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true,
+		Static: &Static{
+			Pos:     Pos{File: "../deploy/demo/meridian.conf", Line: 21},
+			Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")},
+			Services: []StaticService{{Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 23},
+				Name: "app", FQDN: "app.gslb.example.com", Pods: 6}},
+		},
+	}
+	if !reflect.DeepEqual(eu, wantEU) {
+		t.Errorf("eu-west =\n%+v\nwant\n%+v", eu, wantEU)
+	}
+	z := c.Zones[0]
+	if z.Origin != "gslb.example.com" || z.SOA.RName != "hostmaster.example.com" || z.SOA.Minimum != DefaultMinimum || z.TTL != DefaultZoneTTL {
+		t.Errorf("zone = %+v", z)
+	}
+	if got := z.Services[0]; got.FQDN != "app.gslb.example.com" || got.Policy != model.Geo || got.TTL != 30 {
+		t.Errorf("service = %+v", got)
+	}
+	if got := c.Policies().Services(); len(got) != 1 || got[0] != (model.ServicePolicy{Service: "app.gslb.example.com", Kind: model.Geo}) {
+		t.Errorf("policies = %+v", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("t.conf", []byte(`
+zone Example.ORG. {
+    ns ns1.example.net
+    ns ns2.example.org 192.0.2.53 2001:db8::53
+    service www {
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Meridian.DNS; !reflect.DeepEqual(got, []string{DefaultDNSListen}) {
+		t.Errorf("dns = %v", got)
+	}
+	z := c.Zones[0]
+	want := SOA{Pos: z.Pos, MName: "ns1.example.net", RName: "hostmaster.example.org",
+		Refresh: DefaultRefresh, Retry: DefaultRetry, Expire: DefaultExpire, Minimum: DefaultMinimum}
+	if z.Origin != "example.org" || z.SOA != want {
+		t.Errorf("origin %q soa %+v, want %+v", z.Origin, z.SOA, want)
+	}
+	if s := z.Services[0]; s.Policy != model.Geo || s.TTL != DefaultServiceTTL || s.FQDN != "www.example.org" {
+		t.Errorf("service = %+v", s)
+	}
+}
+
+func TestTTLUnitsAndZero(t *testing.T) {
+	c, err := Parse("t.conf", []byte(`
+zone example.org {
+    ttl 1d
+    ns ns.example.net
+    soa ns.example.net admin.example.org {
+        refresh 2h
+        expire 2w
+    }
+    service a {
+        ttl 0
+    }
+    service b {
+        ttl 5m
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := c.Zones[0]
+	if z.TTL != 86400 || z.SOA.Refresh != 7200 || z.SOA.Expire != 1209600 || z.SOA.Retry != DefaultRetry {
+		t.Errorf("zone ttl %d soa %+v", z.TTL, z.SOA)
+	}
+	if z.Services[0].TTL != 0 || z.Services[1].TTL != 300 {
+		t.Errorf("service ttls %d %d, want 0 300", z.Services[0].TTL, z.Services[1].TTL)
+	}
+}
+
+func TestStaticServiceForms(t *testing.T) {
+	c, err := Parse("t.conf", []byte(`
+cluster dc1 {
+    static {
+        ingress 192.0.2.1
+        ingress ::ffff:192.0.2.2
+        pods app 3
+        vms app 2
+        service api.example.org {
+            ingress 2001:db8::1
+            vms 4
+        }
+    }
+}
+zone example.org {
+    ns ns.example.net
+    service app {
+    }
+    service api {
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := c.Clusters[0].Static
+	if got := st.Ingress; !reflect.DeepEqual(got, []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")}) {
+		t.Errorf("ingress = %v", got)
+	}
+	if s := st.Services[0]; s.FQDN != "app.example.org" || s.Pods != 3 || s.VMs != 2 {
+		t.Errorf("app = %+v", s)
+	}
+	if s := st.Services[1]; s.FQDN != "api.example.org" || s.VMs != 4 || len(s.Ingress) != 1 {
+		t.Errorf("api = %+v", s)
+	}
+}
+
+func TestEnvAndImport(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("MERIDIAN_TEST_PORT", "5399")
+	write(t, filepath.Join(dir, "clusters", "a.conf"), "cluster a {\n    static {\n        ingress 192.0.2.1\n        pods app 1\n    }\n}\n")
+	write(t, filepath.Join(dir, "clusters", "b.conf"), "cluster b {\n    static {\n        ingress 192.0.2.2\n        pods app oops\n    }\n}\n")
+	main := filepath.Join(dir, "meridian.conf")
+	write(t, main, "meridian {\n    dns 127.0.0.1:{$MERIDIAN_TEST_PORT}\n}\nimport clusters/*.conf\nzone example.org {\n    ns ns.example.net\n    service app {\n    }\n}\n")
+	_, err := Load(main)
+	// The error in the imported file names that file and its line.
+	wantErr := filepath.Join(dir, "clusters", "b.conf") + `:4: pods: expected a count from 0 to 16777216, got "oops"`
+	if err == nil || err.Error() != wantErr {
+		t.Fatalf("err = %v, want %s", err, wantErr)
+	}
+	write(t, filepath.Join(dir, "clusters", "b.conf"), "cluster b {\n    static {\n        ingress 192.0.2.2\n        pods app 2\n    }\n}\n")
+	c, err := Load(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Meridian.DNS[0] != "127.0.0.1:5399" || len(c.Clusters) != 2 {
+		t.Errorf("dns %v clusters %d", c.Meridian.DNS, len(c.Clusters))
+	}
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// zoneOK completes configs whose mistakes lie elsewhere.
+const zoneOK = `
+zone example.org {
+    ns ns1.example.org 192.0.2.53
+    service app {
+        policy geo
+    }
+}
+`
+
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		conf string
+		want []string // each error, in order
+	}{
+		{"unknown block", "clster a {\n}\n",
+			[]string{`t.conf:1: unknown block "clster"; valid: cluster, meridian, zone`}},
+		{"unknown directive lists valid ones", "meridian {\n    dns 127.0.0.1:53\n    dnz 1\n}\n",
+			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: dns, geoip, http, xds`}},
+		{"unknown directive in nested block", "cluster a {\n    static {\n        pod app 1\n    }\n}\n" + zoneOK,
+			[]string{`t.conf:3: unknown directive "pod" in static block; valid: ingress, pods, service, vms`}},
+		{"missing argument", "cluster a {\n    region\n    static {\n    }\n}\n",
+			[]string{`t.conf:2: region: expected region REGION, got 0 arguments`}},
+		{"listen address without port", "meridian {\n    dns 127.0.0.1\n}\n",
+			[]string{`t.conf:2: dns: "127.0.0.1" is not ADDRESS:PORT (write [::1]:53 for IPv6)`}},
+		{"listen host not an IP", "meridian {\n    http localhost:80\n}\n",
+			[]string{`t.conf:2: http: "localhost:80": "localhost" is not an IP address`}},
+		{"bad port", "meridian {\n    xds 127.0.0.1:70000\n}\n",
+			[]string{`t.conf:2: xds: "127.0.0.1:70000": port "70000" is not a number from 0 to 65535`}},
+		{"same listener twice", "meridian {\n    http 127.0.0.1:9000\n    xds 127.0.0.1:9000\n}\n",
+			[]string{`t.conf:1: http and xds both listen on 127.0.0.1:9000`}},
+		{"bad ingress address", "cluster a {\n    static {\n        ingress 192.0.2.1 192.0.2.300\n        pods app 1\n    }\n}\n" + zoneOK,
+			[]string{`t.conf:3: ingress: "192.0.2.300" is not an IP address`}},
+		{"negative pods", "cluster a {\n    static {\n        ingress 192.0.2.1\n        pods app -2\n    }\n}\n" + zoneOK,
+			[]string{`t.conf:4: pods: expected a count from 0 to 16777216, got "-2"`}},
+		{"location out of range", "cluster a {\n    location 91 0\n    static {\n    }\n}\n",
+			[]string{`t.conf:2: location: expected LATITUDE (-90 to 90) LONGITUDE (-180 to 180) in degrees, got "91" "0"`}},
+		{"duplicate cluster", "cluster a {\n    static {\n    }\n}\ncluster A {\n    static {\n    }\n}\n",
+			[]string{`t.conf:5: cluster a: already declared at t.conf:1`}},
+		{"cluster without source", "cluster a {\n    region r\n}\n",
+			[]string{`t.conf:1: cluster a: no source; add a static block`}},
+		{"directive given twice", "cluster a {\n    region r1\n    region r2\n    static {\n    }\n}\n",
+			[]string{`t.conf:3: region: already set in this cluster block at line 2`}},
+		{"service without ingress", "cluster a {\n    static {\n        pods app 3\n    }\n}\n" + zoneOK,
+			[]string{`t.conf:3: cluster a: service app has no ingress address; add ingress to the static block or to the service`}},
+		{"undeclared service", "cluster a {\n    static {\n        ingress 192.0.2.1\n        pods web 3\n    }\n}\n" + zoneOK,
+			[]string{`t.conf:4: service web is not declared in any zone; add service web { ... } to a zone block`}},
+		{"ambiguous service", "cluster a {\n    static {\n        ingress 192.0.2.1\n        pods app 3\n    }\n}\n" + zoneOK +
+			"zone example.net {\n    ns ns.example.org\n    service app {\n    }\n}\n",
+			[]string{`t.conf:4: service app is ambiguous: it could be app.example.org or app.example.net; write the full name`}},
+		{"unknown policy", "zone example.org {\n    ns ns.example.net\n    service app {\n        policy nearest\n    }\n}\n",
+			[]string{`t.conf:4: policy: unknown policy "nearest"; valid: geo`}},
+		{"bad ttl", "zone example.org {\n    ns ns.example.net\n    service app {\n        ttl 10x\n    }\n}\n",
+			[]string{`t.conf:4: ttl: expected seconds or a duration such as 30s, 5m, 1h, 1d, 1w up to 2147483647 seconds, got "10x"`}},
+		{"zone without ns", "zone example.org {\n    service app {\n    }\n}\n",
+			[]string{`t.conf:1: zone example.org: no ns directive; a delegated zone needs at least one name server`}},
+		{"in-zone ns without glue", "zone example.org {\n    ns ns1.example.org\n}\n",
+			[]string{`t.conf:2: ns ns1.example.org: the name is inside zone example.org, so it needs glue: ns ns1.example.org ADDRESS...`}},
+		{"out-of-zone ns with glue", "zone example.org {\n    ns ns1.example.net 192.0.2.1\n}\n",
+			[]string{`t.conf:2: ns ns1.example.net: the name is outside zone example.org; its addresses come from its own zone, remove the glue`}},
+		{"bad zone name", "zone exa$mple.org {\n    ns ns1.example.net\n}\n",
+			[]string{`t.conf:1: zone "exa$mple.org": label "exa$mple" holds '$'; use letters, digits, '-' and '_'`}},
+		{"duplicate service", "zone example.org {\n    ns ns.example.net\n    service app {\n    }\n    service APP {\n    }\n}\n",
+			[]string{`t.conf:5: service app: already declared at line 3`}},
+		{"service named like a name server", "zone example.org {\n    ns ns1.example.org 192.0.2.1\n    service ns1 {\n    }\n}\n",
+			[]string{`t.conf:3: service ns1: ns1.example.org is also a name server of the zone`}},
+		{"missing geoip file", "meridian {\n    geoip /nonexistent/GeoLite2-City.mmdb\n}\n",
+			[]string{`t.conf:2: geoip: stat /nonexistent/GeoLite2-City.mmdb: no such file or directory`}},
+		{"block without body", "cluster a\n",
+			[]string{`t.conf:1: cluster: expected cluster NAME { ... }`}},
+		{"directive that takes no block", "cluster a {\n    region r {\n    }\n    static {\n    }\n}\n",
+			[]string{`t.conf:2: region: does not take a block; expected region REGION`}},
+		{"unclosed brace", "cluster a {\n    static {\n        ingress 192.0.2.1\n}\n",
+			[]string{`t.conf:1: cluster: missing '}' to close this block`}},
+		{"stray closing brace", "meridian {\n}\n}\n",
+			[]string{`t.conf:3: unexpected '}': no block is open`}},
+		{"several mistakes at once", "cluster a {\n    region\n    static {\n        pods app x\n    }\n}\n" + zoneOK,
+			[]string{`t.conf:2: region: expected region REGION, got 0 arguments`,
+				`t.conf:4: pods: expected a count from 0 to 16777216, got "x"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.conf", []byte(tc.conf))
+			if err == nil {
+				t.Fatalf("no error; config %+v", c)
+			}
+			if c != nil {
+				t.Errorf("config returned with error")
+			}
+			got := strings.Split(err.Error(), "\n")
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Pos.File != "t.conf" || ce.Pos.Line == 0 {
+				t.Errorf("error %v is not a positioned *Error", err)
+			}
+		})
+	}
+}

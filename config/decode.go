@@ -1,0 +1,416 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// directive decodes one directive of a block.
+type directive func(n *node, errs *errorList)
+
+// body decodes the directives of a block with the decoders of its kind.
+// Unknown directives are reported with the list of valid ones, and a
+// directive marked single may appear only once.
+func body(block string, n *node, decoders map[string]directive, single []string, errs *errorList) {
+	seen := map[string]Pos{}
+	for _, d := range n.Body {
+		dec, ok := decoders[d.Name()]
+		if !ok {
+			errs.add(errorf(d.Pos, "unknown directive %q in %s; valid: %s",
+				d.Name(), block, strings.Join(slices.Sorted(maps.Keys(decoders)), ", ")))
+			continue
+		}
+		if slices.Contains(single, d.Name()) {
+			if first, dup := seen[d.Name()]; dup {
+				errs.add(errorf(d.Pos, "%s: already set in this %s at line %d", d.Name(), block, first.Line))
+				continue
+			}
+			seen[d.Name()] = d.Pos
+		}
+		dec(d, errs)
+	}
+}
+
+// args checks that n has between min and max arguments (max < 0: no limit)
+// and no body; usage names the expected arguments for the message.
+func args(n *node, min, max int, usage string) error {
+	if n.HasBody {
+		return errorf(n.Pos, "%s: does not take a block; expected %s %s", n.Name(), n.Name(), usage)
+	}
+	if got := len(n.Args); got < min || (max >= 0 && got > max) {
+		return errorf(n.Pos, "%s: expected %s %s, got %d argument%s", n.Name(), n.Name(), usage, got, plural(got))
+	}
+	return nil
+}
+
+// block checks that n has exactly the given number of arguments and a body.
+func block(n *node, nargs int, usage string) error {
+	if len(n.Args) != nargs || !n.HasBody {
+		return errorf(n.Pos, "%s: expected %s %s { ... }", n.Name(), n.Name(), usage)
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (c *Config) decode(nodes []*node, errs *errorList) {
+	seenMeridian := Pos{}
+	for _, n := range nodes {
+		switch n.Name() {
+		case "meridian":
+			if seenMeridian.Line != 0 {
+				errs.add(errorf(n.Pos, "meridian: already declared at %s", seenMeridian))
+				continue
+			}
+			seenMeridian = n.Pos
+			if err := block(n, 0, ""); err != nil {
+				errs.add(err)
+				continue
+			}
+			c.Meridian.Pos = n.Pos
+			c.Meridian.decode(n, errs)
+		case "cluster":
+			if err := block(n, 1, "NAME"); err != nil {
+				errs.add(err)
+				continue
+			}
+			cl := Cluster{Pos: n.Pos, Name: strings.ToLower(n.Args[0].Text)}
+			cl.decode(n, errs)
+			c.Clusters = append(c.Clusters, cl)
+		case "zone":
+			if err := block(n, 1, "ORIGIN"); err != nil {
+				errs.add(err)
+				continue
+			}
+			z := Zone{Pos: n.Pos, Origin: canonicalName(n.Args[0].Text)}
+			z.decode(n, errs)
+			c.Zones = append(c.Zones, z)
+		default:
+			errs.add(errorf(n.Pos, "unknown block %q; valid: cluster, meridian, zone", n.Name()))
+		}
+	}
+}
+
+func (m *Meridian) decode(n *node, errs *errorList) {
+	listen := func(dst *[]string) directive {
+		return func(d *node, errs *errorList) {
+			if err := args(d, 1, -1, "ADDRESS:PORT..."); err != nil {
+				errs.add(err)
+				return
+			}
+			for _, a := range d.Args {
+				if err := checkListen(a.Text); err != nil {
+					errs.add(errorf(a.Pos, "%s: %v", d.Name(), err))
+					continue
+				}
+				*dst = append(*dst, a.Text)
+			}
+		}
+	}
+	body("meridian block", n, map[string]directive{
+		"dns":  listen(&m.DNS),
+		"xds":  listen(&m.XDS),
+		"http": listen(&m.HTTP),
+		"geoip": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "builtin|FILE"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.GeoIP = GeoIP{Pos: d.Pos}
+			if p := d.Args[0].Text; p != "builtin" {
+				m.GeoIP.Path = p
+			}
+		},
+	}, []string{"dns", "xds", "http", "geoip"}, errs)
+}
+
+// checkListen accepts HOST:PORT where HOST is empty or an IP address.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not ADDRESS:PORT (write [::1]:53 for IPv6)", addr)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: %q is not an IP address", addr, host)
+		}
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && port != "0") {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+func (cl *Cluster) decode(n *node, errs *errorList) {
+	word := func(dst *string, usage string) directive {
+		return func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, usage); err != nil {
+				errs.add(err)
+				return
+			}
+			*dst = d.Args[0].Text
+		}
+	}
+	body("cluster block", n, map[string]directive{
+		"region": word(&cl.Region, "REGION"),
+		"zone":   word(&cl.Zone, "ZONE"),
+		"location": func(d *node, errs *errorList) {
+			if err := args(d, 2, 2, "LATITUDE LONGITUDE"); err != nil {
+				errs.add(err)
+				return
+			}
+			lat, err1 := strconv.ParseFloat(d.Args[0].Text, 64)
+			lon, err2 := strconv.ParseFloat(d.Args[1].Text, 64)
+			p := model.Point{Lat: lat, Lon: lon}
+			if err1 != nil || err2 != nil || !p.Valid() {
+				errs.add(errorf(d.Pos, "location: expected LATITUDE (-90 to 90) LONGITUDE (-180 to 180) in degrees, got %q %q",
+					d.Args[0].Text, d.Args[1].Text))
+				return
+			}
+			cl.Location, cl.HasLocation = p, true
+		},
+		"static": func(d *node, errs *errorList) {
+			if err := block(d, 0, ""); err != nil {
+				errs.add(err)
+				return
+			}
+			cl.Static = &Static{Pos: d.Pos}
+			cl.Static.decode(d, errs)
+		},
+	}, []string{"region", "zone", "location", "static"}, errs)
+}
+
+func (s *Static) decode(n *node, errs *errorList) {
+	// svc returns the service entry for name, creating it at pos.
+	svc := func(name string, pos Pos) *StaticService {
+		for i := range s.Services {
+			if s.Services[i].Name == name {
+				return &s.Services[i]
+			}
+		}
+		s.Services = append(s.Services, StaticService{Pos: pos, Name: name})
+		return &s.Services[len(s.Services)-1]
+	}
+	// count decodes `pods SERVICE N` and `vms SERVICE N`.
+	count := func(d *node, errs *errorList) {
+		if err := args(d, 2, 2, "SERVICE COUNT"); err != nil {
+			errs.add(err)
+			return
+		}
+		n, err := parseCount(d.Name(), d.Args[1])
+		if err != nil {
+			errs.add(err)
+			return
+		}
+		addCount(svc(canonicalName(d.Args[0].Text), d.Pos), d, n, errs)
+	}
+	body("static block", n, map[string]directive{
+		"ingress": func(d *node, errs *errorList) {
+			if err := args(d, 1, -1, "ADDRESS..."); err != nil {
+				errs.add(err)
+				return
+			}
+			s.Ingress = append(s.Ingress, parseAddrs(d.Name(), d.Args, errs)...)
+		},
+		"pods": count,
+		"vms":  count,
+		"service": func(d *node, errs *errorList) {
+			if err := block(d, 1, "NAME"); err != nil {
+				errs.add(err)
+				return
+			}
+			ss := svc(canonicalName(d.Args[0].Text), d.Pos)
+			body("static service block", d, map[string]directive{
+				"ingress": func(d *node, errs *errorList) {
+					if err := args(d, 1, -1, "ADDRESS..."); err != nil {
+						errs.add(err)
+						return
+					}
+					ss.Ingress = append(ss.Ingress, parseAddrs(d.Name(), d.Args, errs)...)
+				},
+				"pods": func(d *node, errs *errorList) { serviceCount(ss, d, errs) },
+				"vms":  func(d *node, errs *errorList) { serviceCount(ss, d, errs) },
+			}, []string{"pods", "vms"}, errs)
+		},
+	}, nil, errs)
+}
+
+// serviceCount decodes `pods N` and `vms N` inside a static service block.
+func serviceCount(ss *StaticService, d *node, errs *errorList) {
+	if err := args(d, 1, 1, "COUNT"); err != nil {
+		errs.add(err)
+		return
+	}
+	n, err := parseCount(d.Name(), d.Args[0])
+	if err != nil {
+		errs.add(err)
+		return
+	}
+	addCount(ss, d, n, errs)
+}
+
+// addCount records a pods or vms count, refusing a second one for the same service.
+func addCount(ss *StaticService, d *node, n int, errs *errorList) {
+	dst := &ss.Pods
+	if d.Name() == "vms" {
+		dst = &ss.VMs
+	}
+	if *dst != 0 {
+		errs.add(errorf(d.Pos, "%s: %s already counted for %s", d.Name(), d.Name(), ss.Name))
+		return
+	}
+	*dst = n
+}
+
+// maxCount bounds pod and VM counts so that weights cannot overflow.
+const maxCount = 1 << 24
+
+func parseCount(what string, t token) (int, error) {
+	n, err := strconv.Atoi(t.Text)
+	if err != nil || n < 0 || n > maxCount {
+		return 0, errorf(t.Pos, "%s: expected a count from 0 to %d, got %q", what, maxCount, t.Text)
+	}
+	return n, nil
+}
+
+// parseAddrs parses every token as an IP address for directive what.
+func parseAddrs(what string, toks []token, errs *errorList) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range toks {
+		ip, err := netip.ParseAddr(a.Text)
+		if err != nil || ip.Zone() != "" {
+			errs.add(errorf(a.Pos, "%s: %q is not an IP address", what, a.Text))
+			continue
+		}
+		out = append(out, ip.Unmap())
+	}
+	return out
+}
+
+func (z *Zone) decode(n *node, errs *errorList) {
+	body("zone block", n, map[string]directive{
+		"ttl": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "TTL"); err != nil {
+				errs.add(err)
+				return
+			}
+			z.TTL, z.ttlSet = parseTTL(d.Name(), d.Args[0], errs), true
+		},
+		"soa": func(d *node, errs *errorList) {
+			if len(d.Args) != 2 {
+				errs.add(errorf(d.Pos, "soa: expected soa MNAME RNAME [{ refresh retry expire minimum }], got %d argument%s",
+					len(d.Args), plural(len(d.Args))))
+				return
+			}
+			z.SOA.Pos = d.Pos
+			z.SOA.MName = canonicalName(d.Args[0].Text)
+			z.SOA.RName = canonicalName(strings.Replace(d.Args[1].Text, "@", ".", 1))
+			timer := func(dst *uint32) directive {
+				return func(d *node, errs *errorList) {
+					if err := args(d, 1, 1, "DURATION"); err != nil {
+						errs.add(err)
+						return
+					}
+					*dst = parseTTL(d.Name(), d.Args[0], errs)
+				}
+			}
+			body("soa block", d, map[string]directive{
+				"refresh": timer(&z.SOA.Refresh),
+				"retry":   timer(&z.SOA.Retry),
+				"expire":  timer(&z.SOA.Expire),
+				"minimum": timer(&z.SOA.Minimum),
+			}, []string{"refresh", "retry", "expire", "minimum"}, errs)
+		},
+		"ns": func(d *node, errs *errorList) {
+			if err := args(d, 1, -1, "NAME [GLUE-ADDRESS...]"); err != nil {
+				errs.add(err)
+				return
+			}
+			z.NS = append(z.NS, NameServer{Pos: d.Pos, Name: canonicalName(d.Args[0].Text), Glue: parseAddrs(d.Name(), d.Args[1:], errs)})
+		},
+		"service": func(d *node, errs *errorList) {
+			if err := block(d, 1, "NAME"); err != nil {
+				errs.add(err)
+				return
+			}
+			s := Service{Pos: d.Pos, Name: canonicalName(d.Args[0].Text)}
+			body("service block", d, map[string]directive{
+				"policy": func(d *node, errs *errorList) {
+					if err := args(d, 1, 1, "POLICY"); err != nil {
+						errs.add(err)
+						return
+					}
+					s.Policy = model.PolicyKind(strings.ToLower(d.Args[0].Text))
+					if !slices.Contains(model.PolicyKinds(), s.Policy) {
+						errs.add(errorf(d.Args[0].Pos, "policy: unknown policy %q; valid: %s", d.Args[0].Text, policyNames()))
+					}
+				},
+				"ttl": func(d *node, errs *errorList) {
+					if err := args(d, 1, 1, "TTL"); err != nil {
+						errs.add(err)
+						return
+					}
+					s.TTL, s.ttlSet = parseTTL(d.Name(), d.Args[0], errs), true
+				},
+			}, []string{"policy", "ttl"}, errs)
+			z.Services = append(z.Services, s)
+		},
+	}, []string{"ttl", "soa"}, errs)
+}
+
+func policyNames() string {
+	var names []string
+	for _, k := range model.PolicyKinds() {
+		names = append(names, string(k))
+	}
+	return strings.Join(names, ", ")
+}
+
+// maxTTL is the largest TTL RFC 2181 allows.
+const maxTTL = 1<<31 - 1
+
+// parseTTL reads a TTL in seconds, or a duration with a unit (30s, 5m, 1h, 1d, 1w).
+func parseTTL(what string, t token, errs *errorList) uint32 {
+	s := t.Text
+	mult := time.Second
+	if s != "" {
+		switch s[len(s)-1] {
+		case 's':
+			s = s[:len(s)-1]
+		case 'm':
+			s, mult = s[:len(s)-1], time.Minute
+		case 'h':
+			s, mult = s[:len(s)-1], time.Hour
+		case 'd':
+			s, mult = s[:len(s)-1], 24*time.Hour
+		case 'w':
+			s, mult = s[:len(s)-1], 7*24*time.Hour
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	secs := n * uint64(mult/time.Second)
+	if err != nil || secs > maxTTL {
+		errs.add(errorf(t.Pos, "%s: expected seconds or a duration such as 30s, 5m, 1h, 1d, 1w up to %d seconds, got %q",
+			what, maxTTL, t.Text))
+		return 0
+	}
+	return uint32(secs)
+}
+
+// canonicalName lowers a domain name and drops its final dot.
+func canonicalName(s string) string {
+	return strings.TrimSuffix(strings.ToLower(s), ".")
+}

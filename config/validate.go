@@ -1,0 +1,253 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"strings"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// Defaults for what the file leaves out.
+const (
+	DefaultDNSListen  = ":53"
+	DefaultHTTPListen = "127.0.0.1:8080"
+	DefaultZoneTTL    = 3600
+	DefaultServiceTTL = 30
+	DefaultRefresh    = 3600
+	DefaultRetry      = 600
+	DefaultExpire     = 1209600
+	DefaultMinimum    = 60
+)
+
+// validate fills defaults and checks each component, then what spans them.
+func (c *Config) validate(errs *errorList) {
+	if c.Meridian.Pos.File == "" {
+		c.Meridian.Pos = Pos{File: c.File, Line: 1}
+	}
+	c.Meridian.validate(filepath.Dir(c.File), errs)
+
+	clusters := map[string]Pos{}
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		if first, dup := clusters[cl.Name]; dup {
+			errs.add(errorf(cl.Pos, "cluster %s: already declared at %s", cl.Name, first))
+			continue
+		}
+		clusters[cl.Name] = cl.Pos
+		cl.validate(errs)
+	}
+
+	zones := map[string]Pos{}
+	for i := range c.Zones {
+		z := &c.Zones[i]
+		if first, dup := zones[z.Origin]; dup {
+			errs.add(errorf(z.Pos, "zone %s: already declared at %s", z.Origin, first))
+			continue
+		}
+		zones[z.Origin] = z.Pos
+		z.validate(errs)
+	}
+	c.resolveStaticServices(errs)
+}
+
+func (m *Meridian) validate(dir string, errs *errorList) {
+	if len(m.DNS) == 0 {
+		m.DNS = []string{DefaultDNSListen}
+	}
+	if len(m.HTTP) == 0 {
+		m.HTTP = []string{DefaultHTTPListen}
+	}
+	// DNS takes UDP and TCP; HTTP and xDS take TCP. Port 0 picks a free port.
+	tcp := map[string]string{}
+	for _, l := range []struct {
+		name  string
+		addrs []string
+	}{{"dns", m.DNS}, {"http", m.HTTP}, {"xds", m.XDS}} {
+		for _, a := range l.addrs {
+			if _, port, _ := net.SplitHostPort(a); port == "0" {
+				continue
+			}
+			if other, dup := tcp[a]; dup {
+				errs.add(errorf(m.Pos, "%s and %s both listen on %s", other, l.name, a))
+			}
+			tcp[a] = l.name
+		}
+	}
+	if m.GeoIP.Path != "" {
+		if !filepath.IsAbs(m.GeoIP.Path) {
+			m.GeoIP.Path = filepath.Join(dir, m.GeoIP.Path)
+		}
+		if _, err := os.Stat(m.GeoIP.Path); err != nil {
+			errs.add(errorf(m.GeoIP.Pos, "geoip: %v", err))
+		}
+	}
+}
+
+func (cl *Cluster) validate(errs *errorList) {
+	if err := checkName(cl.Name); err != nil {
+		errs.add(errorf(cl.Pos, "cluster %q: %v", cl.Name, err))
+	}
+	if cl.Static == nil {
+		errs.add(errorf(cl.Pos, "cluster %s: no source; add a static block", cl.Name))
+		return
+	}
+	for i := range cl.Static.Services {
+		s := &cl.Static.Services[i]
+		if len(s.Ingress) == 0 && len(cl.Static.Ingress) == 0 {
+			errs.add(errorf(s.Pos, "cluster %s: service %s has no ingress address; add ingress to the static block or to the service",
+				cl.Name, s.Name))
+		}
+	}
+}
+
+func (z *Zone) validate(errs *errorList) {
+	if err := checkName(z.Origin); err != nil {
+		errs.add(errorf(z.Pos, "zone %q: %v", z.Origin, err))
+		return
+	}
+	if !z.ttlSet {
+		z.TTL = DefaultZoneTTL
+	}
+	if len(z.NS) == 0 {
+		errs.add(errorf(z.Pos, "zone %s: no ns directive; a delegated zone needs at least one name server", z.Origin))
+	}
+	seen := map[string]Pos{}
+	for _, ns := range z.NS {
+		if err := checkName(ns.Name); err != nil {
+			errs.add(errorf(ns.Pos, "ns %q: %v", ns.Name, err))
+			continue
+		}
+		if first, dup := seen[ns.Name]; dup {
+			errs.add(errorf(ns.Pos, "ns %s: already declared at line %d", ns.Name, first.Line))
+		}
+		seen[ns.Name] = ns.Pos
+		inZone := InZone(ns.Name, z.Origin)
+		switch {
+		case inZone && len(ns.Glue) == 0:
+			errs.add(errorf(ns.Pos, "ns %s: the name is inside zone %s, so it needs glue: ns %s ADDRESS...",
+				ns.Name, z.Origin, ns.Name))
+		case !inZone && len(ns.Glue) > 0:
+			errs.add(errorf(ns.Pos, "ns %s: the name is outside zone %s; its addresses come from its own zone, remove the glue",
+				ns.Name, z.Origin))
+		}
+	}
+	z.SOA.validate(z, errs)
+
+	services := map[string]Pos{}
+	for i := range z.Services {
+		s := &z.Services[i]
+		s.FQDN = s.Name + "." + z.Origin
+		if err := checkName(s.FQDN); err != nil || s.Name == "" {
+			errs.add(errorf(s.Pos, "service %q: not a valid name relative to zone %s", s.Name, z.Origin))
+			continue
+		}
+		if first, dup := services[s.Name]; dup {
+			errs.add(errorf(s.Pos, "service %s: already declared at line %d", s.Name, first.Line))
+			continue
+		}
+		services[s.Name] = s.Pos
+		if _, isNS := seen[s.FQDN]; isNS {
+			errs.add(errorf(s.Pos, "service %s: %s is also a name server of the zone", s.Name, s.FQDN))
+		}
+		s.validate(errs)
+	}
+}
+
+func (soa *SOA) validate(z *Zone, errs *errorList) {
+	if soa.Pos.File == "" {
+		// No soa directive: the first name server is the primary.
+		soa.Pos = z.Pos
+		if len(z.NS) > 0 {
+			soa.MName = z.NS[0].Name
+		}
+		soa.RName = "hostmaster." + z.Origin
+	}
+	for _, n := range []string{soa.MName, soa.RName} {
+		if err := checkName(n); err != nil && n != "" {
+			errs.add(errorf(soa.Pos, "soa %q: %v", n, err))
+		}
+	}
+	def := func(v *uint32, d uint32) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&soa.Refresh, DefaultRefresh)
+	def(&soa.Retry, DefaultRetry)
+	def(&soa.Expire, DefaultExpire)
+	def(&soa.Minimum, DefaultMinimum)
+}
+
+func (s *Service) validate(errs *errorList) {
+	if s.Policy == "" {
+		s.Policy = model.Geo
+	}
+	if !s.ttlSet {
+		s.TTL = DefaultServiceTTL
+	}
+}
+
+// resolveStaticServices ties each static cluster's services to the global
+// services the zones declare: a full name must be declared as is, a short
+// name must match the relative name of exactly one zone's service.
+func (c *Config) resolveStaticServices(errs *errorList) {
+	byFQDN := map[string]bool{}
+	byName := map[string][]string{}
+	for _, z := range c.Zones {
+		for _, s := range z.Services {
+			byFQDN[s.FQDN] = true
+			byName[s.Name] = append(byName[s.Name], s.FQDN)
+		}
+	}
+	for i := range c.Clusters {
+		if c.Clusters[i].Static == nil {
+			continue
+		}
+		for j := range c.Clusters[i].Static.Services {
+			s := &c.Clusters[i].Static.Services[j]
+			switch fqdns := byName[s.Name]; {
+			case byFQDN[s.Name]:
+				s.FQDN = s.Name
+			case len(fqdns) == 1:
+				s.FQDN = fqdns[0]
+			case len(fqdns) > 1:
+				errs.add(errorf(s.Pos, "service %s is ambiguous: it could be %s; write the full name",
+					s.Name, strings.Join(fqdns, " or ")))
+			default:
+				errs.add(errorf(s.Pos, "service %s is not declared in any zone; add service %s { ... } to a zone block",
+					s.Name, s.Name))
+			}
+		}
+	}
+}
+
+// InZone reports whether name equals origin or lies below it.
+func InZone(name, origin string) bool {
+	return name == origin || strings.HasSuffix(name, "."+origin)
+}
+
+// checkName accepts a domain name of letters, digits, hyphens and
+// underscores in labels of 1 to 63 characters, at most 253 in all.
+func checkName(name string) error {
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("a domain name has 1 to 253 characters")
+	}
+	for _, label := range strings.Split(name, ".") {
+		if len(label) == 0 || len(label) > 63 {
+			return fmt.Errorf("every label has 1 to 63 characters")
+		}
+		if strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return fmt.Errorf("label %q starts or ends with a hyphen", label)
+		}
+		if i := strings.IndexFunc(label, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}); i >= 0 {
+			return fmt.Errorf("label %q holds %q; use letters, digits, '-' and '_'", label, label[i])
+		}
+	}
+	return nil
+}

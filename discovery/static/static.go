@@ -1,0 +1,41 @@
+// Package static builds an Inventory from clusters declared in the config
+// file: VMs and load balancers outside Kubernetes, the demo, and tests.
+package static
+
+import (
+	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// Inventory returns the inventory the static blocks of clusters describe.
+// Clusters without a static block contribute their locality only. A service
+// without addresses of its own uses the block's shared ingress addresses,
+// and its VMs count as ready pods.
+func Inventory(clusters []config.Cluster) model.Inventory {
+	var cs []model.Cluster
+	var bs []model.Backend
+	for _, c := range clusters {
+		cs = append(cs, model.Cluster{
+			Name:        c.Name,
+			Locality:    model.Locality{Region: c.Region, Zone: c.Zone},
+			Location:    c.Location,
+			HasLocation: c.HasLocation,
+		})
+		if c.Static == nil {
+			continue
+		}
+		for _, s := range c.Static.Services {
+			ingress := s.Ingress
+			if len(ingress) == 0 {
+				ingress = c.Static.Ingress
+			}
+			bs = append(bs, model.Backend{
+				Service:   s.FQDN,
+				Cluster:   c.Name,
+				Ingress:   ingress,
+				ReadyPods: s.Pods + s.VMs,
+			})
+		}
+	}
+	return model.NewInventory(cs, bs)
+}

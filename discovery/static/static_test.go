@@ -1,0 +1,67 @@
+package static
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/model"
+)
+
+func TestInventory(t *testing.T) {
+	c, err := config.Parse("t.conf", []byte(`
+cluster dc2 {
+    region onprem
+    static {
+        ingress 192.0.2.2 192.0.2.1
+        vms legacy 3
+        pods app 2
+        vms app 1
+        service api {
+            ingress 2001:db8::1
+            pods 5
+        }
+    }
+}
+cluster cloud {
+    region eu-west
+    zone eu-west-1a
+    location 53.35 -6.26
+    static {
+        ingress 198.51.100.1
+        pods app 0
+    }
+}
+zone example.org {
+    ns ns.example.net
+    service app {
+    }
+    service api {
+    }
+    service legacy {
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := Inventory(c.Clusters)
+	a := netip.MustParseAddr
+	wantClusters := []model.Cluster{
+		{Name: "cloud", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"},
+			Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true},
+		{Name: "dc2", Locality: model.Locality{Region: "onprem"}},
+	}
+	if got := inv.Clusters(); !reflect.DeepEqual(got, wantClusters) {
+		t.Errorf("clusters = %+v\nwant %+v", got, wantClusters)
+	}
+	wantBackends := []model.Backend{
+		{Service: "api.example.org", Cluster: "dc2", Ingress: []netip.Addr{a("2001:db8::1")}, ReadyPods: 5},
+		{Service: "app.example.org", Cluster: "cloud", Ingress: []netip.Addr{a("198.51.100.1")}, ReadyPods: 0},
+		{Service: "app.example.org", Cluster: "dc2", Ingress: []netip.Addr{a("192.0.2.1"), a("192.0.2.2")}, ReadyPods: 3},
+		{Service: "legacy.example.org", Cluster: "dc2", Ingress: []netip.Addr{a("192.0.2.1"), a("192.0.2.2")}, ReadyPods: 3},
+	}
+	if got := inv.Backends(); !reflect.DeepEqual(got, wantBackends) {
+		t.Errorf("backends = %+v\nwant %+v", got, wantBackends)
+	}
+}

@@ -1,0 +1,24 @@
+package geo
+
+import (
+	"net/netip"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// Location is where a client is, as far as the database knows.
+type Location struct {
+	// Country is the ISO 3166-1 alpha-2 code, upper case; "" when unknown.
+	Country string
+	// Continent is one of AF AN AS EU NA OC SA; "" when unknown.
+	Continent string
+	// Point is meaningful only when HasPoint: the record's own coordinates,
+	// or the centroid of its country when the record has none.
+	Point    model.Point
+	HasPoint bool
+	// Network is the database network that matched, also for networks
+	// without data (e.g. 10.0.0.0/8): its Bits() bound the ECS scope, since
+	// the answer holds for every address in it. For IPv4 lookups it is an
+	// IPv4 prefix.
+	Network netip.Prefix
+}

@@ -1,0 +1,12 @@
+// Package model holds the immutable values that cross package lines in Meridian:
+// the Inventory that discovery builds, the Health that probes judge, the Overrides
+// that operators set, the Policies from the config, and the Plan that weights.Solve
+// decides from them.
+//
+// A value is never mutated after it is published; a change makes a new value. The
+// constructors copy and sort their input, so two values with the same content are
+// equal field by field and hash to the same version. Slices returned by accessors
+// are shared with the value and must be treated as read-only.
+//
+// model imports only the standard library: every other package may import it.
+package model

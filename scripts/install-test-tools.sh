@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian tools the tests run for real (dig, kdig, ...) when they
+# are missing. As root it uses apt-get; otherwise it names what to install.
+set -eu
+
+# command:package pairs; later issues add unbound, dnsperf, etcd-server...
+tools="dig:bind9-dnsutils kdig:knot-dnsutils"
+
+missing=""
+for pair in $tools; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "missing test tools:$missing" >&2
+	echo "run 'make test' as root, or: sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "installing test tools:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+apt-get install -y -q --no-install-recommends $missing

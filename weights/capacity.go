@@ -1,0 +1,15 @@
+package weights
+
+// weightPerPod is the base weight of one ready pod or VM.
+const weightPerPod = 10
+
+// CapacityWeight is the weight of one ingress address that leads to
+// readyPods pods through addresses addresses, by the production recipe
+// Meridian generalises: max(1, floor(readyPods*10/addresses)). An address
+// with no pods behind it, or no addresses at all, carries no traffic: 0.
+func CapacityWeight(readyPods, addresses int) uint32 {
+	if readyPods <= 0 || addresses <= 0 {
+		return 0
+	}
+	return uint32(max(1, readyPods*weightPerPod/addresses))
+}

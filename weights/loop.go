@@ -1,0 +1,185 @@
+package weights
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// LoopConfig tunes how eagerly the loop re-solves.
+type LoopConfig struct {
+	// HoldOff is how long the loop waits for more changes after one
+	// arrives, so that a burst of changes costs one Solve. Default 20 ms.
+	HoldOff time.Duration
+	// MaxDelay bounds how long a steady stream of changes can postpone a
+	// Solve. Default 200 ms.
+	MaxDelay time.Duration
+	Logger   *slog.Logger
+}
+
+func (c *LoopConfig) validate() {
+	if c.HoldOff <= 0 {
+		c.HoldOff = 20 * time.Millisecond
+	}
+	if c.MaxDelay < c.HoldOff {
+		c.MaxDelay = max(200*time.Millisecond, c.HoldOff)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Loop owns the inputs of Solve, re-solves when they change, and hands each
+// new Plan to its observers. Setters may be called from any goroutine and
+// never block; Run does the work on one goroutine.
+type Loop struct {
+	cfg       LoopConfig
+	now       func() time.Time
+	wake      chan struct{}
+	observers []chan *model.Plan
+	plan      atomic.Pointer[model.Plan]
+
+	mu        sync.Mutex
+	inventory model.Inventory
+	hasInv    bool
+	health    model.Health
+	overrides []model.Override
+	policies  model.Policies
+}
+
+// NewLoop returns a loop with the given policies. It publishes nothing until
+// the first inventory arrives: a Plan made from no clusters would send every
+// client away.
+func NewLoop(cfg LoopConfig, policies model.Policies) *Loop {
+	cfg.validate()
+	return &Loop{cfg: cfg, now: time.Now, wake: make(chan struct{}, 1), policies: policies}
+}
+
+// Subscribe registers fn to receive every new Plan, in order, on a
+// goroutine of its own. A slow observer skips to the newest Plan instead of
+// holding up the loop or the other observers. Call it before Run.
+func (l *Loop) Subscribe(fn func(*model.Plan)) {
+	ch := make(chan *model.Plan, 1)
+	l.observers = append(l.observers, ch)
+	go func() {
+		for p := range ch {
+			fn(p)
+		}
+	}()
+}
+
+// Plan returns the newest published Plan, nil before the first.
+func (l *Loop) Plan() *model.Plan { return l.plan.Load() }
+
+// SetInventory replaces the inventory.
+func (l *Loop) SetInventory(inv model.Inventory) {
+	l.update(func() { l.inventory, l.hasInv = inv, true })
+}
+
+// SetHealth replaces the health verdicts.
+func (l *Loop) SetHealth(h model.Health) { l.update(func() { l.health = h }) }
+
+// SetOverrides replaces the operators' overrides.
+func (l *Loop) SetOverrides(o []model.Override) {
+	o = slices.Clone(o)
+	l.update(func() { l.overrides = o })
+}
+
+// SetPolicies replaces the services' policies.
+func (l *Loop) SetPolicies(p model.Policies) { l.update(func() { l.policies = p }) }
+
+func (l *Loop) update(set func()) {
+	l.mu.Lock()
+	set()
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// Run re-solves until ctx ends, then closes the observers' queues.
+func (l *Loop) Run(ctx context.Context) {
+	defer func() {
+		for _, ch := range l.observers {
+			close(ch)
+		}
+	}()
+	expiry := time.NewTimer(time.Hour)
+	expiry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+			if !l.settle(ctx) {
+				return
+			}
+		case <-expiry.C:
+		}
+		next := l.solve()
+		if !next.IsZero() {
+			expiry.Reset(time.Until(next))
+		}
+	}
+}
+
+// settle waits until no change has come for HoldOff, or MaxDelay has passed
+// since the first change. It returns false when ctx ends.
+func (l *Loop) settle(ctx context.Context) bool {
+	deadline := time.NewTimer(l.cfg.MaxDelay)
+	defer deadline.Stop()
+	holdOff := time.NewTimer(l.cfg.HoldOff)
+	defer holdOff.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-l.wake:
+			holdOff.Reset(l.cfg.HoldOff)
+		case <-holdOff.C:
+			return true
+		case <-deadline.C:
+			return true
+		}
+	}
+}
+
+// solve computes a Plan from the current inputs and publishes it if its
+// content is new. It returns when the next override expires, zero if none.
+func (l *Loop) solve() (nextExpiry time.Time) {
+	now := l.now()
+	l.mu.Lock()
+	inv, hasInv, health, pol := l.inventory, l.hasInv, l.health, l.policies
+	ovr := model.NewOverrides(now, l.overrides)
+	l.mu.Unlock()
+	for _, o := range ovr.Items() {
+		if o.Expires.After(now) && (nextExpiry.IsZero() || o.Expires.Before(nextExpiry)) {
+			nextExpiry = o.Expires
+		}
+	}
+	if !hasInv {
+		return nextExpiry
+	}
+	start := time.Now()
+	p := Solve(inv, health, ovr, pol)
+	if prev := l.plan.Load(); prev != nil && prev.Version == p.Version {
+		return nextExpiry
+	}
+	l.plan.Store(p)
+	l.cfg.Logger.Info("plan published", "version", p.Version, "services", len(p.Services),
+		"sites", len(p.Sites), "solve_time", time.Since(start))
+	for _, ch := range l.observers {
+		select { // drop the unread older plan, if any
+		case <-ch:
+		default:
+		}
+		ch <- p
+	}
+	return nextExpiry
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -27,6 +28,10 @@ type Meridian struct {
 	// HTTP lists the addresses of the API, metrics and status server.
 	HTTP  []string
 	GeoIP GeoIP
+	// StaleGrace is how long a cluster discovery lost keeps its last known
+	// state before its targets count as unknown.
+	StaleGrace    time.Duration
+	staleGraceSet bool
 }
 
 // GeoIP says which database locates clients.
@@ -45,6 +50,15 @@ type Cluster struct {
 	Location    model.Point
 	HasLocation bool
 	Static      *Static
+	// Drain, when set, takes the cluster out of service for every service,
+	// as an override by "config" with this reason.
+	Drain *Drain
+}
+
+// Drain is a drain declared in the config file.
+type Drain struct {
+	Pos
+	Reason string
 }
 
 // Static is a cluster described in the config file itself: VMs, the demo, tests.
@@ -111,6 +125,20 @@ type Service struct {
 	Policy model.PolicyKind
 	TTL    uint32
 	ttlSet bool
+	// Order lists the clusters of the failover policy, most preferred first.
+	Order    []string
+	orderPos Pos
+	// Weights are explicit cluster weights for the weighted policy.
+	Weights   []model.ClusterWeight
+	weightPos []Pos
+	// Overprovisioning and PanicThreshold tune the spill between
+	// priorities as in Envoy; FailClosed answers nothing rather than every
+	// target when none is healthy.
+	Overprovisioning    uint32
+	overprovisioningSet bool
+	PanicThreshold      uint32
+	panicSet            bool
+	FailClosed          bool
 }
 
 // Load reads, decodes and validates the configuration file at path. All
@@ -148,10 +176,25 @@ func (c *Config) Policies() model.Policies {
 	var ps []model.ServicePolicy
 	for _, z := range c.Zones {
 		for _, s := range z.Services {
-			ps = append(ps, model.ServicePolicy{Service: s.FQDN, Kind: s.Policy})
+			ps = append(ps, model.ServicePolicy{
+				Service: s.FQDN, Kind: s.Policy, Order: s.Order, Weights: s.Weights,
+				Overprovisioning: s.Overprovisioning, PanicThreshold: s.PanicThreshold, FailClosed: s.FailClosed,
+			})
 		}
 	}
-	return model.NewPolicies(ps)
+	return model.NewPolicies(c.Meridian.StaleGrace, ps)
+}
+
+// Overrides returns the overrides the config file declares: drains of
+// clusters, authored by "config". They never expire.
+func (c *Config) Overrides() []model.Override {
+	var out []model.Override
+	for _, cl := range c.Clusters {
+		if cl.Drain != nil {
+			out = append(out, model.Override{Kind: model.Drain, Cluster: cl.Name, Author: "config", Reason: cl.Drain.Reason})
+		}
+	}
+	return out
 }
 
 // errorList collects every mistake so that one run reports them all.

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -31,9 +32,9 @@ func TestLoadDemo(t *testing.T) {
 		Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 17}, Name: "eu-west", Region: "eu-west", Zone: "eu-west-1a",
 		Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true,
 		Static: &Static{
-			Pos:     Pos{File: "../deploy/demo/meridian.conf", Line: 21},
+			Pos:     Pos{File: "../deploy/demo/meridian.conf", Line: 22},
 			Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")},
-			Services: []StaticService{{Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 23},
+			Services: []StaticService{{Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 24},
 				Name: "app", FQDN: "app.gslb.example.com", Pods: 6}},
 		},
 	}
@@ -47,8 +48,11 @@ func TestLoadDemo(t *testing.T) {
 	if got := z.Services[0]; got.FQDN != "app.gslb.example.com" || got.Policy != model.Geo || got.TTL != 30 {
 		t.Errorf("service = %+v", got)
 	}
-	if got := c.Policies().Services(); len(got) != 1 || got[0] != (model.ServicePolicy{Service: "app.gslb.example.com", Kind: model.Geo}) {
+	if got := c.Policies().Services(); len(got) != 1 || !reflect.DeepEqual(got[0], model.DefaultPolicy("app.gslb.example.com", model.Geo)) {
 		t.Errorf("policies = %+v", got)
+	}
+	if got := c.Policies().StaleGrace; got != model.DefaultStaleGrace {
+		t.Errorf("stale grace = %v", got)
 	}
 }
 
@@ -102,6 +106,57 @@ zone example.org {
 	}
 	if z.Services[0].TTL != 0 || z.Services[1].TTL != 300 {
 		t.Errorf("service ttls %d %d, want 0 300", z.Services[0].TTL, z.Services[1].TTL)
+	}
+}
+
+func TestPolicies(t *testing.T) {
+	c, err := Parse("t.conf", []byte(`
+meridian {
+    stale_grace 2m
+}
+cluster a {
+    drain kernel upgrade
+    static {
+    }
+}
+cluster b {
+    static {
+    }
+}
+zone example.org {
+    ns ns.example.net
+    service fo {
+        policy failover
+        order b a
+        fail closed
+    }
+    service w {
+        policy weighted
+        weight a 70
+        weight b 30
+        overprovisioning 200
+        panic_threshold 0
+    }
+    service all {
+        policy ALL
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo := model.DefaultPolicy("fo.example.org", model.Failover)
+	fo.Order, fo.FailClosed = []string{"b", "a"}, true
+	w := model.DefaultPolicy("w.example.org", model.Weighted)
+	w.Weights = []model.ClusterWeight{{Cluster: "a", Weight: 70}, {Cluster: "b", Weight: 30}}
+	w.Overprovisioning, w.PanicThreshold = 200, 0
+	want := []model.ServicePolicy{model.DefaultPolicy("all.example.org", model.All), fo, w}
+	pol := c.Policies()
+	if !reflect.DeepEqual(pol.Services(), want) || pol.StaleGrace != 2*time.Minute {
+		t.Errorf("policies = %+v grace %v\nwant %+v", pol.Services(), pol.StaleGrace, want)
+	}
+	wantO := []model.Override{{Kind: model.Drain, Cluster: "a", Author: "config", Reason: "kernel upgrade"}}
+	if got := c.Overrides(); !reflect.DeepEqual(got, wantO) {
+		t.Errorf("overrides = %+v", got)
 	}
 }
 
@@ -193,7 +248,7 @@ func TestErrors(t *testing.T) {
 		{"unknown block", "clster a {\n}\n",
 			[]string{`t.conf:1: unknown block "clster"; valid: cluster, meridian, zone`}},
 		{"unknown directive lists valid ones", "meridian {\n    dns 127.0.0.1:53\n    dnz 1\n}\n",
-			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: dns, geoip, http, xds`}},
+			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: dns, geoip, http, stale_grace, xds`}},
 		{"unknown directive in nested block", "cluster a {\n    static {\n        pod app 1\n    }\n}\n" + zoneOK,
 			[]string{`t.conf:3: unknown directive "pod" in static block; valid: ingress, pods, service, vms`}},
 		{"missing argument", "cluster a {\n    region\n    static {\n    }\n}\n",
@@ -226,7 +281,7 @@ func TestErrors(t *testing.T) {
 			"zone example.net {\n    ns ns.example.org\n    service app {\n    }\n}\n",
 			[]string{`t.conf:4: service app is ambiguous: it could be app.example.org or app.example.net; write the full name`}},
 		{"unknown policy", "zone example.org {\n    ns ns.example.net\n    service app {\n        policy nearest\n    }\n}\n",
-			[]string{`t.conf:4: policy: unknown policy "nearest"; valid: geo`}},
+			[]string{`t.conf:4: policy: unknown policy "nearest"; valid: all, failover, geo, weighted`}},
 		{"bad ttl", "zone example.org {\n    ns ns.example.net\n    service app {\n        ttl 10x\n    }\n}\n",
 			[]string{`t.conf:4: ttl: expected seconds or a duration such as 30s, 5m, 1h, 1d, 1w up to 2147483647 seconds, got "10x"`}},
 		{"zone without ns", "zone example.org {\n    service app {\n    }\n}\n",
@@ -251,6 +306,18 @@ func TestErrors(t *testing.T) {
 			[]string{`t.conf:1: cluster: missing '}' to close this block`}},
 		{"stray closing brace", "meridian {\n}\n}\n",
 			[]string{`t.conf:3: unexpected '}': no block is open`}},
+		{"failover without order", "zone example.org {\n    ns ns.example.net\n    service app {\n        policy failover\n    }\n}\n",
+			[]string{`t.conf:3: service app: the failover policy needs order CLUSTER...`}},
+		{"order of an undeclared cluster", "cluster a {\n    static {\n    }\n}\nzone example.org {\n    ns ns.example.net\n    service app {\n        policy failover\n        order a b\n    }\n}\n",
+			[]string{`t.conf:9: order: no cluster "b" is declared`}},
+		{"order with another policy", "cluster a {\n    static {\n    }\n}\nzone example.org {\n    ns ns.example.net\n    service app {\n        order a\n    }\n}\n",
+			[]string{`t.conf:8: order: only the failover policy takes an order; service app is geo`}},
+		{"weight with another policy", "cluster a {\n    static {\n    }\n}\nzone example.org {\n    ns ns.example.net\n    service app {\n        weight a 5\n    }\n}\n",
+			[]string{`t.conf:8: weight: only the weighted policy takes explicit weights; service app is geo`}},
+		{"panic threshold out of range", "zone example.org {\n    ns ns.example.net\n    service app {\n        panic_threshold 101\n    }\n}\n",
+			[]string{`t.conf:4: panic_threshold: expected a number from 0 to 100, got "101"`}},
+		{"fail neither open nor closed", "zone example.org {\n    ns ns.example.net\n    service app {\n        fail shut\n    }\n}\n",
+			[]string{`t.conf:4: fail: expected open or closed, got "shut"`}},
 		{"several mistakes at once", "cluster a {\n    region\n    static {\n        pods app x\n    }\n}\n" + zoneOK,
 			[]string{`t.conf:2: region: expected region REGION, got 0 arguments`,
 				`t.conf:4: pods: expected a count from 0 to 16777216, got "x"`}},

@@ -124,6 +124,14 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 		"dns":  listen(&m.DNS),
 		"xds":  listen(&m.XDS),
 		"http": listen(&m.HTTP),
+		"stale_grace": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "DURATION"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.StaleGrace = time.Duration(parseTTL(d.Name(), d.Args[0], errs)) * time.Second
+			m.staleGraceSet = true
+		},
 		"geoip": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "builtin|FILE"); err != nil {
 				errs.add(err)
@@ -134,7 +142,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace"}, errs)
 }
 
 // checkListen accepts HOST:PORT where HOST is empty or an IP address.
@@ -190,7 +198,14 @@ func (cl *Cluster) decode(n *node, errs *errorList) {
 			cl.Static = &Static{Pos: d.Pos}
 			cl.Static.decode(d, errs)
 		},
-	}, []string{"region", "zone", "location", "static"}, errs)
+		"drain": func(d *node, errs *errorList) {
+			if err := args(d, 0, -1, "[REASON...]"); err != nil {
+				errs.add(err)
+				return
+			}
+			cl.Drain = &Drain{Pos: d.Pos, Reason: strings.Join(d.argStrings(), " ")}
+		},
+	}, []string{"region", "zone", "location", "static", "drain"}, errs)
 }
 
 func (s *Static) decode(n *node, errs *errorList) {
@@ -347,25 +362,7 @@ func (z *Zone) decode(n *node, errs *errorList) {
 				return
 			}
 			s := Service{Pos: d.Pos, Name: canonicalName(d.Args[0].Text)}
-			body("service block", d, map[string]directive{
-				"policy": func(d *node, errs *errorList) {
-					if err := args(d, 1, 1, "POLICY"); err != nil {
-						errs.add(err)
-						return
-					}
-					s.Policy = model.PolicyKind(strings.ToLower(d.Args[0].Text))
-					if !slices.Contains(model.PolicyKinds(), s.Policy) {
-						errs.add(errorf(d.Args[0].Pos, "policy: unknown policy %q; valid: %s", d.Args[0].Text, policyNames()))
-					}
-				},
-				"ttl": func(d *node, errs *errorList) {
-					if err := args(d, 1, 1, "TTL"); err != nil {
-						errs.add(err)
-						return
-					}
-					s.TTL, s.ttlSet = parseTTL(d.Name(), d.Args[0], errs), true
-				},
-			}, []string{"policy", "ttl"}, errs)
+			s.decode(d, errs)
 			z.Services = append(z.Services, s)
 		},
 	}, []string{"ttl", "soa"}, errs)
@@ -414,3 +411,82 @@ func parseTTL(what string, t token, errs *errorList) uint32 {
 func canonicalName(s string) string {
 	return strings.TrimSuffix(strings.ToLower(s), ".")
 }
+
+func (s *Service) decode(n *node, errs *errorList) {
+	number := func(dst *uint32, set *bool, lo, hi uint64, usage string) directive {
+		return func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, usage); err != nil {
+				errs.add(err)
+				return
+			}
+			v, err := strconv.ParseUint(d.Args[0].Text, 10, 32)
+			if err != nil || v < lo || v > hi {
+				errs.add(errorf(d.Args[0].Pos, "%s: expected a number from %d to %d, got %q", d.Name(), lo, hi, d.Args[0].Text))
+				return
+			}
+			*dst, *set = uint32(v), true
+		}
+	}
+	body("service block", n, map[string]directive{
+		"policy": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "POLICY"); err != nil {
+				errs.add(err)
+				return
+			}
+			s.Policy = model.PolicyKind(strings.ToLower(d.Args[0].Text))
+			if !slices.Contains(model.PolicyKinds(), s.Policy) {
+				errs.add(errorf(d.Args[0].Pos, "policy: unknown policy %q; valid: %s", d.Args[0].Text, policyNames()))
+			}
+		},
+		"ttl": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "TTL"); err != nil {
+				errs.add(err)
+				return
+			}
+			s.TTL, s.ttlSet = parseTTL(d.Name(), d.Args[0], errs), true
+		},
+		"order": func(d *node, errs *errorList) {
+			if err := args(d, 1, -1, "CLUSTER..."); err != nil {
+				errs.add(err)
+				return
+			}
+			s.orderPos = d.Pos
+			for _, a := range d.Args {
+				s.Order = append(s.Order, strings.ToLower(a.Text))
+			}
+		},
+		"weight": func(d *node, errs *errorList) {
+			if err := args(d, 2, 2, "CLUSTER WEIGHT"); err != nil {
+				errs.add(err)
+				return
+			}
+			w, err := strconv.ParseUint(d.Args[1].Text, 10, 32)
+			if err != nil || w > maxExplicitWeight {
+				errs.add(errorf(d.Args[1].Pos, "weight: expected a weight from 0 to %d, got %q", maxExplicitWeight, d.Args[1].Text))
+				return
+			}
+			s.weightPos = append(s.weightPos, d.Pos)
+			s.Weights = append(s.Weights, model.ClusterWeight{Cluster: strings.ToLower(d.Args[0].Text), Weight: uint32(w)})
+		},
+		"overprovisioning": number(&s.Overprovisioning, &s.overprovisioningSet, 1, 1<<20, "PERCENT"),
+		"panic_threshold":  number(&s.PanicThreshold, &s.panicSet, 0, 100, "PERCENT"),
+		"fail": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "open|closed"); err != nil {
+				errs.add(err)
+				return
+			}
+			switch d.Args[0].Text {
+			case "open":
+				s.FailClosed = false
+			case "closed":
+				s.FailClosed = true
+			default:
+				errs.add(errorf(d.Args[0].Pos, "fail: expected open or closed, got %q", d.Args[0].Text))
+			}
+		},
+	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "fail"}, errs)
+}
+
+// maxExplicitWeight bounds explicit cluster weights so that spreading them
+// over addresses cannot overflow.
+const maxExplicitWeight = 1_000_000

@@ -49,7 +49,7 @@ func (c *Config) validate(errs *errorList) {
 			continue
 		}
 		zones[z.Origin] = z.Pos
-		z.validate(errs)
+		z.validate(clusters, errs)
 	}
 	c.resolveStaticServices(errs)
 }
@@ -60,6 +60,9 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	}
 	if len(m.HTTP) == 0 {
 		m.HTTP = []string{DefaultHTTPListen}
+	}
+	if !m.staleGraceSet {
+		m.StaleGrace = model.DefaultStaleGrace
 	}
 	// DNS takes UDP and TCP; HTTP and xDS take TCP. Port 0 picks a free port.
 	tcp := map[string]string{}
@@ -104,7 +107,7 @@ func (cl *Cluster) validate(errs *errorList) {
 	}
 }
 
-func (z *Zone) validate(errs *errorList) {
+func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 	if err := checkName(z.Origin); err != nil {
 		errs.add(errorf(z.Pos, "zone %q: %v", z.Origin, err))
 		return
@@ -153,7 +156,7 @@ func (z *Zone) validate(errs *errorList) {
 		if _, isNS := seen[s.FQDN]; isNS {
 			errs.add(errorf(s.Pos, "service %s: %s is also a name server of the zone", s.Name, s.FQDN))
 		}
-		s.validate(errs)
+		s.validate(clusters, errs)
 	}
 }
 
@@ -182,12 +185,47 @@ func (soa *SOA) validate(z *Zone, errs *errorList) {
 	def(&soa.Minimum, DefaultMinimum)
 }
 
-func (s *Service) validate(errs *errorList) {
+func (s *Service) validate(clusters map[string]Pos, errs *errorList) {
 	if s.Policy == "" {
 		s.Policy = model.Geo
 	}
 	if !s.ttlSet {
 		s.TTL = DefaultServiceTTL
+	}
+	if !s.overprovisioningSet {
+		s.Overprovisioning = model.DefaultOverprovisioning
+	}
+	if !s.panicSet {
+		s.PanicThreshold = model.DefaultPanicThreshold
+	}
+	switch {
+	case s.Policy == model.Failover && len(s.Order) == 0:
+		errs.add(errorf(s.Pos, "service %s: the failover policy needs order CLUSTER...", s.Name))
+	case s.Policy != model.Failover && len(s.Order) > 0:
+		errs.add(errorf(s.orderPos, "order: only the failover policy takes an order; service %s is %s", s.Name, s.Policy))
+	}
+	if s.Policy != model.Weighted && len(s.Weights) > 0 {
+		errs.add(errorf(s.weightPos[0], "weight: only the weighted policy takes explicit weights; service %s is %s", s.Name, s.Policy))
+	}
+	listed := map[string]bool{}
+	for _, c := range s.Order {
+		if _, ok := clusters[c]; !ok {
+			errs.add(errorf(s.orderPos, "order: no cluster %q is declared", c))
+		}
+		if listed[c] {
+			errs.add(errorf(s.orderPos, "order: cluster %s is listed twice", c))
+		}
+		listed[c] = true
+	}
+	weighted := map[string]bool{}
+	for i, w := range s.Weights {
+		if _, ok := clusters[w.Cluster]; !ok {
+			errs.add(errorf(s.weightPos[i], "weight: no cluster %q is declared", w.Cluster))
+		}
+		if weighted[w.Cluster] {
+			errs.add(errorf(s.weightPos[i], "weight: cluster %s already has a weight", w.Cluster))
+		}
+		weighted[w.Cluster] = true
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
@@ -78,7 +79,7 @@ func newTestHandler(t *testing.T) *Handler {
 		t.Fatal(err)
 	}
 	h := NewHandler(c.Zones, locator, nil)
-	h.Publish(weights.Solve(static.Inventory(c.Clusters), model.Health{}, model.Overrides{}, c.Policies()))
+	h.Publish(weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.Overrides{}, c.Policies()))
 	return h
 }
 
@@ -295,7 +296,7 @@ func TestHandlerTruncatesUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := NewHandler(c.Zones, locator, nil)
-	h.Publish(weights.Solve(static.Inventory(c.Clusters), model.Health{}, model.Overrides{}, c.Policies()))
+	h.Publish(weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.Overrides{}, c.Policies()))
 	m := ask(t, h, query{name: "app.example.org.", qtype: mdns.TypeA, edns: -1})
 	if !m.Truncated || m.Len() > 512 {
 		t.Errorf("60 A records over UDP without EDNS: TC=%v, %d bytes; want TC and at most 512", m.Truncated, m.Len())

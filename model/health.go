@@ -29,9 +29,16 @@ func (s State) String() string {
 	}
 }
 
-// Health holds the verdicts on targets. A target without a verdict is Unknown.
+// Health holds the verdicts on targets, grouped by service like the
+// Inventory, so that a change to one service's verdicts leaves the others
+// shared. A target without a verdict is Unknown.
 type Health struct {
-	targets []TargetHealth // sorted by key, keys unique
+	services []serviceHealth // sorted by service, unique
+}
+
+type serviceHealth struct {
+	service  string
+	verdicts []TargetHealth // sorted by cluster, address; unique
 }
 
 // TargetHealth is the verdict on one ingress address of one service in one cluster.
@@ -48,12 +55,26 @@ type TargetHealth struct {
 // NewHealth returns a Health holding sorted copies of the verdicts; a later
 // verdict on the same target replaces an earlier one.
 func NewHealth(verdicts []TargetHealth) Health {
-	ts := slices.Clone(verdicts)
-	for i := range ts {
-		ts[i].Address = ts[i].Address.Unmap()
+	vs := canonicalVerdicts(verdicts)
+	var h Health
+	for i := 0; i < len(vs); {
+		j := i + 1
+		for j < len(vs) && vs[j].Service == vs[i].Service {
+			j++
+		}
+		h.services = append(h.services, serviceHealth{service: vs[i].Service, verdicts: vs[i:j:j]})
+		i = j
 	}
-	slices.SortStableFunc(ts, compareTargetHealth)
-	return Health{targets: keepLast(ts, func(a, b TargetHealth) bool { return compareTargetHealth(a, b) == 0 })}
+	return h
+}
+
+func canonicalVerdicts(verdicts []TargetHealth) []TargetHealth {
+	vs := slices.Clone(verdicts)
+	for i := range vs {
+		vs[i].Address = vs[i].Address.Unmap()
+	}
+	slices.SortStableFunc(vs, compareTargetHealth)
+	return keepLast(vs, func(a, b TargetHealth) bool { return compareTargetHealth(a, b) == 0 })
 }
 
 func compareTargetHealth(a, b TargetHealth) int {
@@ -61,13 +82,56 @@ func compareTargetHealth(a, b TargetHealth) int {
 }
 
 // Targets returns every verdict, sorted by service, cluster and address.
-func (h Health) Targets() []TargetHealth { return h.targets }
+func (h Health) Targets() []TargetHealth {
+	var out []TargetHealth
+	for _, s := range h.services {
+		out = append(out, s.verdicts...)
+	}
+	return out
+}
+
+// Of returns the verdicts on one service's targets, sorted by cluster and
+// address; the slice is shared by every Health derived from h without
+// changing the service.
+func (h Health) Of(service string) []TargetHealth {
+	if i, ok := h.serviceIndex(service); ok {
+		return h.services[i].verdicts
+	}
+	return nil
+}
+
+func (h Health) serviceIndex(service string) (int, bool) {
+	return slices.BinarySearchFunc(h.services, service, func(s serviceHealth, n string) int { return cmp.Compare(s.service, n) })
+}
+
+// WithService returns a copy of h in which the verdicts on service's targets
+// are replaced; the other services' verdicts stay shared.
+func (h Health) WithService(service string, verdicts []TargetHealth) Health {
+	vs := make([]TargetHealth, len(verdicts))
+	for i, v := range verdicts {
+		v.Service = service
+		vs[i] = v
+	}
+	vs = canonicalVerdicts(vs)
+	out := Health{services: slices.Clone(h.services)}
+	i, found := h.serviceIndex(service)
+	switch {
+	case found && len(vs) == 0:
+		out.services = slices.Delete(out.services, i, i+1)
+	case found:
+		out.services[i].verdicts = vs
+	case len(vs) > 0:
+		out.services = slices.Insert(out.services, i, serviceHealth{service: service, verdicts: vs})
+	}
+	return out
+}
 
 // State returns the verdict on one target, Unknown when there is none.
 func (h Health) State(service, cluster string, addr netip.Addr) State {
+	vs := h.Of(service)
 	key := TargetHealth{Service: service, Cluster: cluster, Address: addr.Unmap()}
-	if i, ok := slices.BinarySearchFunc(h.targets, key, compareTargetHealth); ok {
-		return h.targets[i].State
+	if i, ok := slices.BinarySearchFunc(vs, key, compareTargetHealth); ok {
+		return vs[i].State
 	}
 	return Unknown
 }

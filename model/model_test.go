@@ -65,6 +65,36 @@ func TestNewInventoryIsCanonical(t *testing.T) {
 	}
 }
 
+func TestWithBackendsSharesTheOtherServices(t *testing.T) {
+	a := netip.MustParseAddr
+	inv := NewInventory([]Cluster{{Name: "c"}}, []Backend{
+		{Service: "x", Cluster: "c", Ingress: []netip.Addr{a("192.0.2.1")}, ReadyPods: 1},
+		{Service: "y", Cluster: "c", Ingress: []netip.Addr{a("192.0.2.2")}, ReadyPods: 2},
+	})
+	next := inv.WithBackends("x", []Backend{{Cluster: "c", Ingress: []netip.Addr{a("192.0.2.9")}, ReadyPods: 5}})
+	if &next.BackendsOf("y")[0] != &inv.BackendsOf("y")[0] {
+		t.Error("the unchanged service's backends were copied, not shared")
+	}
+	if got := next.BackendsOf("x"); len(got) != 1 || got[0].ReadyPods != 5 || got[0].Service != "x" {
+		t.Errorf("x = %+v", got)
+	}
+	if got := inv.BackendsOf("x"); got[0].ReadyPods != 1 {
+		t.Errorf("the original changed: %+v", got)
+	}
+	added := next.WithBackends("a", []Backend{{Cluster: "c", ReadyPods: 1}})
+	if got := added.Services(); !reflect.DeepEqual(got, []string{"a", "x", "y"}) {
+		t.Errorf("services after adding a = %v", got)
+	}
+	if got := added.WithBackends("x", nil).Services(); !reflect.DeepEqual(got, []string{"a", "y"}) {
+		t.Errorf("services after removing x = %v", got)
+	}
+	h := NewHealth([]TargetHealth{{Service: "x", Cluster: "c", Address: a("192.0.2.1"), State: Down}})
+	h2 := h.WithService("y", []TargetHealth{{Cluster: "c", Address: a("192.0.2.2"), State: Up}})
+	if h2.State("x", "c", a("192.0.2.1")) != Down || h2.State("y", "c", a("192.0.2.2")) != Up || &h2.Of("x")[0] != &h.Of("x")[0] {
+		t.Errorf("WithService lost or copied verdicts")
+	}
+}
+
 func TestHealthState(t *testing.T) {
 	h := NewHealth([]TargetHealth{
 		{Service: "s", Cluster: "c", Address: netip.MustParseAddr("::ffff:192.0.2.1"), State: Up},
@@ -80,13 +110,13 @@ func TestHealthState(t *testing.T) {
 
 func TestOverridesActive(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	o := NewOverrides(now, []Override{
+	o := NewOverrides([]Override{
 		{Kind: Drain, Cluster: "expired", Expires: now},
 		{Kind: Drain, Cluster: "forever"},
 		{Kind: Drain, Cluster: "later", Expires: now.Add(time.Minute)},
 	})
 	var got []string
-	for _, it := range o.Active() {
+	for _, it := range o.ActiveAt(now) {
 		got = append(got, it.Cluster)
 	}
 	if !reflect.DeepEqual(got, []string{"forever", "later"}) {

@@ -11,38 +11,54 @@ import (
 type OverrideKind uint8
 
 const (
-	// Drain takes a cluster out of service for one service, or for all
-	// services when Service is empty.
+	// Drain takes a cluster out of service for one service, or for every
+	// service when Service is empty. A drained target never gets traffic,
+	// not even when the service fails open.
 	Drain OverrideKind = iota + 1
-	// Disable takes one target address out of service.
+	// Disable takes one target address out of service, for one service or,
+	// when Service is empty, for every service.
 	Disable
-	// Weight pins the capacity weight of every target of a (service, cluster).
+	// Enable forces one target address into service whatever its health
+	// verdict, and wins over a drain of its cluster.
+	Enable
+	// Weight pins the weight of each target of a (service, cluster); 0
+	// drains them.
 	Weight
+	// ForceFailover forces a service into the failover policy with Order
+	// as the list of clusters.
+	ForceFailover
 )
 
+var overrideKindNames = [...]string{Drain: "drain", Disable: "disable", Enable: "enable", Weight: "weight", ForceFailover: "failover"}
+
 func (k OverrideKind) String() string {
-	switch k {
-	case Drain:
-		return "drain"
-	case Disable:
-		return "disable"
-	case Weight:
-		return "weight"
-	default:
-		return "invalid"
+	if int(k) < len(overrideKindNames) && overrideKindNames[k] != "" {
+		return overrideKindNames[k]
 	}
+	return "invalid"
 }
 
 // Override is one decision an operator imposed on the engine, with who made
 // it, why, and until when.
+//
+// When several overrides touch the same target, the most specific wins: an
+// override of the address (Enable, Disable; one naming the service before
+// one for all services), then of the (service, cluster) (Drain, Weight), then
+// of the whole cluster (Drain with no service). Among equally specific
+// overrides the newest (Created) wins; if they were created at the same
+// instant, the kind that sends less traffic wins (Drain, Disable before
+// Weight, Enable). Failover overrides act on the service's policy; the
+// newest wins.
 type Override struct {
 	Kind    OverrideKind
-	Service string     // empty: every service (Drain only)
+	Service string     // empty: every service (Drain, Disable)
 	Cluster string     // Drain, Weight
-	Address netip.Addr // Disable
+	Address netip.Addr // Disable, Enable
 	Weight  uint32     // Weight
+	Order   []string   // ForceFailover: clusters, most preferred first
 	Reason  string
 	Author  string
+	Created time.Time
 	// Expires is when the override stops applying; zero means never.
 	Expires time.Time
 }
@@ -52,34 +68,33 @@ func (o Override) ActiveAt(t time.Time) bool {
 	return o.Expires.IsZero() || t.Before(o.Expires)
 }
 
-// Overrides is the set of overrides in force, judged at time At: the engine
-// has no clock, so the moment that decides expiry travels with the value.
+// Overrides is the set of overrides operators have made, active or not.
 type Overrides struct {
-	At    time.Time
 	items []Override // sorted canonically
 }
 
-// NewOverrides returns the overrides judged at time at, copied and sorted.
-func NewOverrides(at time.Time, items []Override) Overrides {
+// NewOverrides returns the overrides copied and sorted canonically.
+func NewOverrides(items []Override) Overrides {
 	its := slices.Clone(items)
 	for i := range its {
 		its[i].Address = its[i].Address.Unmap()
+		its[i].Order = slices.Clone(its[i].Order)
 	}
 	slices.SortStableFunc(its, func(a, b Override) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Service, b.Service),
-			cmp.Compare(a.Cluster, b.Cluster), a.Address.Compare(b.Address))
+			cmp.Compare(a.Cluster, b.Cluster), a.Address.Compare(b.Address), a.Created.Compare(b.Created))
 	})
-	return Overrides{At: at, items: its}
+	return Overrides{items: its}
 }
 
 // Items returns every override, active or not, in canonical order.
 func (o Overrides) Items() []Override { return o.items }
 
-// Active returns the overrides that apply at o.At.
-func (o Overrides) Active() []Override {
+// ActiveAt returns the overrides that apply at time t.
+func (o Overrides) ActiveAt(t time.Time) []Override {
 	var out []Override
 	for _, it := range o.items {
-		if it.ActiveAt(o.At) {
+		if it.ActiveAt(t) {
 			out = append(out, it)
 		}
 	}

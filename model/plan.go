@@ -5,76 +5,204 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // Plan is the engine's decision: for every global service, its targets and,
-// per client location bucket, which targets get what share of the traffic.
-// DNS and xDS render the same Plan, so they always agree.
+// per bucket of client locations, which targets get what share of the
+// traffic. DNS and xDS render the same Plan, so they always agree.
 //
 // Client locations are bucketed by their nearest site: every located cluster
 // is a site, and a client belongs to the bucket of the site closest to it.
 // Bucketing makes answers finite, so they can be compiled when a Plan is
 // published rather than when a query arrives.
 type Plan struct {
-	// Version is a hash of the Plan's content: equal content, equal version.
+	// Version is a hash of the Plan's content (not of At): equal content,
+	// equal version.
 	Version uint64
+	// At is the moment the Plan was decided for: overrides and staleness
+	// were judged at this time.
+	At time.Time
 	// Sites are the located clusters, sorted by name. Bucket i holds the
 	// clients nearest Sites[i]; bucket len(Sites) holds clients whose
 	// location is unknown.
 	Sites    []Site
-	Services []ServicePlan // sorted by Name
+	Services []*ServicePlan // sorted by Name
+	// Overrides are the overrides active at At; targets refer to them by index.
+	Overrides []Override
 }
 
 // Site is a location that anchors a bucket of clients.
 type Site struct {
 	Cluster  string
+	Locality Locality
 	Location Point
 }
 
 // ServicePlan is the decision for one global service.
 type ServicePlan struct {
-	Name    string
-	Policy  PolicyKind
-	Targets []Target // sorted by cluster, then address
+	Name string
+	// Policy is the policy in force, after any failover override.
+	Policy ServicePolicy
+	// PolicyOverride is the index in Plan.Overrides of the failover
+	// override that replaced the configured policy, or -1.
+	PolicyOverride int
+	// Hash covers the whole ServicePlan; the Plan's version combines them.
+	Hash    uint64
+	Groups  []Group  // one per cluster that serves the service, sorted by cluster
+	Targets []Target // Groups[i]'s targets are Targets[First:First+N]
 	// Routes holds one Route per bucket: Routes[i] for clients nearest
 	// Sites[i], and the last for clients of unknown location.
 	Routes []Route
 }
 
-// Target is one ingress address of a service in one cluster.
-type Target struct {
-	Cluster  string
-	Locality Locality
-	Address  netip.Addr
-	// Weight is the capacity weight: max(1, floor(readyPods*10/addresses)),
-	// or the operator's pinned weight, and 0 when the target can carry no traffic.
-	Weight uint32
-	Health State
+// Group is one cluster's part of a service.
+type Group struct {
+	Cluster     string
+	Locality    Locality
+	Location    Point
+	HasLocation bool
+	ReadyPods   int
+	First, N    int
+	// Stale is set when discovery lost the cluster longer than the grace
+	// period ago: its targets count as unknown.
+	Stale  bool
+	LostAt time.Time
 }
+
+// TargetStatus says whether a target takes part in load balancing.
+type TargetStatus uint8
+
+const (
+	// Healthy targets get traffic.
+	Healthy TargetStatus = iota
+	// Unhealthy targets count as hosts of their priority and get traffic
+	// only when it panics or the service fails open.
+	Unhealthy
+	// Excluded targets are not hosts at all and never get traffic.
+	Excluded
+)
+
+var statusNames = [...]string{Healthy: "healthy", Unhealthy: "unhealthy", Excluded: "excluded"}
+
+func (s TargetStatus) String() string { return statusNames[s] }
+
+// Cause says what decided a target's status or weight.
+type Cause uint8
+
+const (
+	CauseNone           Cause = iota
+	CauseDown                 // the health verdict is down
+	CauseNoPods               // no ready pods behind the address
+	CauseDrained              // a drain override
+	CauseDisabled             // a disable override
+	CauseEnabled              // an enable override forced it into service
+	CauseWeight               // a weight override pinned its weight (0 excludes it)
+	CauseNotListed            // the failover policy does not list its cluster
+	CauseStale                // discovery lost its cluster past the grace period: unknown
+	CauseExplicitWeight       // the weighted policy's explicit cluster weight
+)
+
+// Target is one ingress address of a service in one cluster. It is kept
+// small: a Plan holds one per address, service and cluster.
+type Target struct {
+	// Group is the index of the target's cluster in ServicePlan.Groups.
+	Group   int32
+	Address netip.Addr
+	// Weight is the target's load-balancing weight: the capacity weight
+	// max(1, floor(readyPods*10/ingressAddresses)), an explicit or pinned
+	// weight, at least 1 for every host, and 0 for excluded targets.
+	Weight uint32
+	// Health is the verdict the engine used.
+	Health State
+	Status TargetStatus
+	Cause  Cause
+	// Override is the index in Plan.Overrides of the override that decided
+	// the target's status or weight, or -1.
+	Override int32
+}
+
+// RouteMode says how a route's shares came about.
+type RouteMode uint8
+
+const (
+	// Normal: shares follow health, spilling between priorities as needed.
+	Normal RouteMode = iota
+	// Panic: some priority has too few healthy hosts and uses all of them.
+	Panic
+	// TotalPanic: every priority panics; load follows host counts.
+	TotalPanic
+	// FailedOpen: no target is healthy, so every host gets traffic.
+	FailedOpen
+	// FailedClosed: no target is healthy and the policy fails closed.
+	FailedClosed
+	// NoTargets: no target can be used at all (none exist, or all are excluded).
+	NoTargets
+)
+
+var modeNames = [...]string{Normal: "normal", Panic: "panic", TotalPanic: "total panic",
+	FailedOpen: "failed open", FailedClosed: "failed closed", NoTargets: "no targets"}
+
+func (m RouteMode) String() string { return modeNames[m] }
+
+// NoPriority marks a group that is not a host of any priority in a route.
+const NoPriority = math.MaxUint8
 
 // Route is what one bucket of clients gets for one service.
 type Route struct {
-	// Shares lists the targets that get traffic, in target order; the
-	// shares sum to 1 when any target is usable, and the list is empty when
-	// none is.
+	Mode       RouteMode
+	Priorities []Priority
+	// GroupPriority holds, per group, the index of its priority, or
+	// NoPriority when none of its targets are hosts.
+	GroupPriority []uint8
+	// Shares lists the targets that get traffic, in target order, with the
+	// fraction of the bucket's traffic each receives; they sum to 1 unless
+	// the list is empty.
 	Shares []Share
-	// Reason says, for humans, why the route is what it is.
-	Reason string
+}
+
+// Tier says why a priority's clusters were put together.
+type Tier uint8
+
+const (
+	TierZone     Tier = iota // same zone as the bucket's site
+	TierRegion               // same region as the bucket's site
+	TierDistance             // another region, ranked by distance
+	TierOrder                // a position in the failover list
+	TierAll                  // every cluster (weighted, all, unknown location)
+)
+
+// Priority is one level of Envoy's priority load balancing. It is kept
+// small: a Plan holds one per tier, bucket and service.
+type Priority struct {
+	// DistanceKm is, for TierDistance, the distance from the bucket's site
+	// to the tier's nearest cluster; -1 when that cluster has no location.
+	DistanceKm float32
+	// Group is the group that names the tier: its zone, region or cluster.
+	Group int32
+	// Hosts and Healthy count the priority's targets.
+	Hosts, Healthy int32
+	// Health is min(100, overprovisioning*healthy/hosts); Load is the
+	// percentage of the bucket's traffic the priority receives.
+	Health, Load uint8
+	Tier         Tier
+	// Panic is set when the priority uses all its hosts, healthy or not.
+	Panic bool
 }
 
 // Share is the fraction of a bucket's traffic that one target receives.
 type Share struct {
-	Target   int // index into ServicePlan.Targets
+	Target   int
 	Fraction float64
 }
 
 // Service returns the plan of one global service.
 func (p *Plan) Service(name string) (*ServicePlan, bool) {
-	i, ok := slices.BinarySearchFunc(p.Services, name, func(s ServicePlan, n string) int { return cmp.Compare(s.Name, n) })
+	i, ok := slices.BinarySearchFunc(p.Services, name, func(s *ServicePlan, n string) int { return cmp.Compare(s.Name, n) })
 	if !ok {
 		return nil, false
 	}
-	return &p.Services[i], true
+	return p.Services[i], true
 }
 
 // Bucket returns the bucket of a client at loc: the index of the nearest site,
@@ -93,14 +221,17 @@ func (p *Plan) Bucket(loc Point, known bool) int {
 	return best
 }
 
+// ClusterOf returns the cluster of target i.
+func (s *ServicePlan) ClusterOf(i int) string { return s.Groups[s.Targets[i].Group].Cluster }
+
 // Route returns the route of one bucket; an out-of-range bucket gets the
 // route for unknown locations.
-func (s *ServicePlan) Route(bucket int) Route {
+func (s *ServicePlan) Route(bucket int) *Route {
 	if len(s.Routes) == 0 {
-		return Route{}
+		return &Route{Mode: NoTargets}
 	}
 	if bucket < 0 || bucket >= len(s.Routes) {
 		bucket = len(s.Routes) - 1
 	}
-	return s.Routes[bucket]
+	return &s.Routes[bucket]
 }

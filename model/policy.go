@@ -3,19 +3,35 @@ package model
 import (
 	"cmp"
 	"slices"
+	"time"
 )
 
 // PolicyKind names the rule that spreads a global service over its clusters.
 type PolicyKind string
 
 const (
-	// Geo sends each client to the nearest cluster that can serve it, with the
-	// others, by distance, as failover.
+	// Geo ranks clusters by the client's locality: the same zone first, then
+	// the same region, then other regions by great-circle distance, each a
+	// priority; within a priority traffic splits by weight.
 	Geo PolicyKind = "geo"
+	// Weighted splits traffic over every cluster by weight.
+	Weighted PolicyKind = "weighted"
+	// Failover sends all traffic to the first cluster of an ordered list
+	// that has a healthy target.
+	Failover PolicyKind = "failover"
+	// All answers with every healthy target.
+	All PolicyKind = "all"
 )
 
 // PolicyKinds lists every policy the engine implements, for config validation.
-func PolicyKinds() []PolicyKind { return []PolicyKind{Geo} }
+func PolicyKinds() []PolicyKind { return []PolicyKind{All, Failover, Geo, Weighted} }
+
+// Defaults of the spill arithmetic, as in Envoy.
+const (
+	DefaultOverprovisioning = 140
+	DefaultPanicThreshold   = 50
+	DefaultStaleGrace       = 5 * time.Minute
+)
 
 // ServicePolicy is how one global service is routed.
 type ServicePolicy struct {
@@ -23,19 +39,51 @@ type ServicePolicy struct {
 	// without the final dot.
 	Service string
 	Kind    PolicyKind
+	// Order lists the clusters of the Failover policy, most preferred first.
+	Order []string
+	// Weights, when set, replace capacity weights in the Weighted policy:
+	// the cluster's weight is spread over its usable addresses.
+	Weights []ClusterWeight
+	// Overprovisioning is Envoy's overprovisioning factor in percent: a
+	// priority with this share of healthy hosts counts as fully healthy.
+	Overprovisioning uint32
+	// PanicThreshold is the percentage of healthy hosts below which a
+	// priority stops trusting health and uses all its hosts; 0 disables panic.
+	PanicThreshold uint32
+	// FailClosed makes a service with no healthy target answer with
+	// nothing rather than with every target.
+	FailClosed bool
 }
 
-// Policies holds the routing policy of every global service.
+// DefaultPolicy returns the policy of kind for service with Envoy's defaults.
+func DefaultPolicy(service string, kind PolicyKind) ServicePolicy {
+	return ServicePolicy{Service: service, Kind: kind, Overprovisioning: DefaultOverprovisioning, PanicThreshold: DefaultPanicThreshold}
+}
+
+// ClusterWeight is an explicit weight for one cluster.
+type ClusterWeight struct {
+	Cluster string
+	Weight  uint32
+}
+
+// Policies holds the routing policy of every global service and the
+// engine-wide settings.
 type Policies struct {
 	services []ServicePolicy // sorted by Service, unique
+	// StaleGrace is how long a cluster that discovery lost keeps its last
+	// known state before its targets count as unknown.
+	StaleGrace time.Duration
 }
 
 // NewPolicies returns the policies sorted by service; a later policy for the
 // same service replaces an earlier one.
-func NewPolicies(ps []ServicePolicy) Policies {
+func NewPolicies(staleGrace time.Duration, ps []ServicePolicy) Policies {
 	s := slices.Clone(ps)
 	slices.SortStableFunc(s, func(a, b ServicePolicy) int { return cmp.Compare(a.Service, b.Service) })
-	return Policies{services: keepLast(s, func(a, b ServicePolicy) bool { return a.Service == b.Service })}
+	return Policies{
+		services:   keepLast(s, func(a, b ServicePolicy) bool { return a.Service == b.Service }),
+		StaleGrace: staleGrace,
+	}
 }
 
 // Services returns every service's policy, sorted by service name.

@@ -1,6 +1,30 @@
 // Package weights decides where traffic goes. Solve is a pure function from
-// the Inventory, Health, Overrides and Policies to a Plan: no I/O, no clock,
-// no goroutines, so the same inputs always give the same Plan, byte for byte.
-// Loop is the one goroutine that owns those inputs, re-solves when any of
-// them changes and hands each new Plan to its observers (DNS, xDS, API).
+// the time, Inventory, Health, Overrides and Policies to a Plan: no I/O, no
+// clock, no goroutines, so the same inputs always give the same Plan, byte
+// for byte. Loop is the one goroutine that owns those inputs, re-solves when
+// any of them changes and hands each new Plan to its observers (DNS, xDS, API).
+//
+// What Solve decides, per service:
+//
+//   - Each ingress address of the service in a cluster is a target with the
+//     capacity weight max(1, floor(readyPods*10/ingressAddresses)), or an
+//     explicit or pinned weight. A target with no ready pods or a down
+//     verdict is unhealthy; one that is drained, disabled, or outside the
+//     policy is excluded and never gets traffic.
+//   - The policy ranks clusters into priorities for each bucket of clients
+//     (geo: same zone, same region, other regions by distance; failover: the
+//     listed order; weighted and all: one priority).
+//   - Envoy's arithmetic (spill.go) turns the priorities' health into loads,
+//     with overprovisioning, panic and total panic exactly as Envoy computes
+//     them; a priority's load is shared among its hosts by weight. So a DNS
+//     or gRPC client that cannot spill by itself gets the same split as Envoy.
+//   - With no healthy target the service fails open (every host, as in total
+//     panic) unless its policy fails closed.
+//   - A cluster discovery lost keeps its last known state for the grace
+//     period, then its targets count as unknown, that is usable.
+//
+// Solver solves incrementally: it re-solves only the services whose
+// backends or health changed (recognised by identity, see
+// model.Inventory.WithBackends), and shares route shapes between services
+// whose layout and health counts are equal.
 package weights

@@ -1,67 +1,131 @@
 package weights
 
 import (
-	"hash"
-	"hash/fnv"
+	"encoding/binary"
 	"math"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/meridian-gtm/meridian/model"
 )
 
-// planHash hashes everything a Plan decides, so that a Plan with the same
-// content always has the same version and any change gives a new one.
-func planHash(p *model.Plan) uint64 {
-	h := hasher{fnv.New64a()}
+// service hashes everything a ServicePlan decides, re-using h's buffer;
+// shapeHash stands for the shape of its routes.
+func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
+	h.b = h.b[:0]
+	h.str(s.Name)
+	h.str(string(s.Policy.Kind))
+	h.int(len(s.Policy.Order))
+	for _, o := range s.Policy.Order {
+		h.str(o)
+	}
+	h.int(len(s.Policy.Weights))
+	for _, w := range s.Policy.Weights {
+		h.str(w.Cluster)
+		h.int(int(w.Weight))
+	}
+	h.int(int(s.Policy.Overprovisioning))
+	h.int(int(s.Policy.PanicThreshold))
+	h.bool(s.Policy.FailClosed)
+	h.int(s.PolicyOverride)
+	h.int(len(s.Groups))
+	for _, g := range s.Groups {
+		h.str(g.Cluster)
+		h.str(g.Locality.Region)
+		h.str(g.Locality.Zone)
+		h.float(g.Location.Lat)
+		h.float(g.Location.Lon)
+		h.bool(g.HasLocation)
+		h.int(g.ReadyPods)
+		h.int(g.First)
+		h.int(g.N)
+		h.bool(g.Stale)
+		h.int(int(g.LostAt.UnixNano()))
+	}
+	h.int(len(s.Targets))
+	for _, t := range s.Targets {
+		a := t.Address.As16()
+		h.b = append(h.b, a[:]...)
+		h.int(int(t.Group))
+		h.int(int(t.Weight))
+		h.b = append(h.b, byte(t.Health), byte(t.Status), byte(t.Cause))
+		h.int(int(t.Override))
+	}
+	// The routes: their shape, hashed once per shape, and their shares.
+	h.int(int(shapeHash))
+	h.int(len(s.Routes))
+	for _, r := range s.Routes {
+		h.int(len(r.Shares))
+		for _, sh := range r.Shares {
+			h.int(sh.Target)
+			h.float(sh.Fraction)
+		}
+	}
+	return xxhash.Sum64(h.b)
+}
+
+// shape hashes a route shape: every row's priorities, group priorities,
+// mode and loaded groups.
+func (h *hashBuf) shape(sh *routeShape) uint64 {
+	h.b = h.b[:0]
+	h.int(sh.rows)
+	h.b = append(h.b, sh.gp...)
+	for _, m := range sh.modes {
+		h.b = append(h.b, byte(m))
+	}
+	for _, v := range sh.prioStart {
+		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(v))
+	}
+	for _, p := range sh.prios {
+		h.b = append(h.b, byte(p.Tier), p.Health, p.Load)
+		h.bool(p.Panic)
+		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(p.Group))
+		h.b = binary.LittleEndian.AppendUint32(h.b, math.Float32bits(p.DistanceKm))
+		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(p.Hosts))
+		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(p.Healthy))
+	}
+	return xxhash.Sum64(h.b)
+}
+
+// planVersion combines the services' hashes with the sites and the active
+// overrides, which explanations quote.
+func planVersion(p *model.Plan) uint64 {
+	var h hashBuf
 	h.int(len(p.Sites))
 	for _, s := range p.Sites {
 		h.str(s.Cluster)
+		h.str(s.Locality.Region)
+		h.str(s.Locality.Zone)
 		h.float(s.Location.Lat)
 		h.float(s.Location.Lon)
 	}
+	h.int(len(p.Overrides))
+	for _, o := range p.Overrides {
+		h.str(o.Describe())
+		h.int(int(o.Created.UnixNano()))
+	}
 	h.int(len(p.Services))
 	for _, s := range p.Services {
-		h.str(s.Name)
-		h.str(string(s.Policy))
-		h.int(len(s.Targets))
-		for _, t := range s.Targets {
-			h.str(t.Cluster)
-			h.str(t.Locality.Region)
-			h.str(t.Locality.Zone)
-			b, _ := t.Address.MarshalBinary()
-			h.bytes(b)
-			h.int(int(t.Weight))
-			h.int(int(t.Health))
-		}
-		h.int(len(s.Routes))
-		for _, r := range s.Routes {
-			h.str(r.Reason)
-			h.int(len(r.Shares))
-			for _, sh := range r.Shares {
-				h.int(sh.Target)
-				h.float(sh.Fraction)
-			}
-		}
+		h.int(int(s.Hash))
 	}
-	return h.Sum64()
+	return xxhash.Sum64(h.b)
 }
 
-// hasher writes length-prefixed fields, so that no two different Plans
-// serialise to the same bytes.
-type hasher struct{ hash.Hash64 }
+// hashBuf collects length-prefixed fields, so that no two different
+// contents serialise to the same bytes.
+type hashBuf struct{ b []byte }
 
-func (h hasher) int(v int) {
-	var b [8]byte
-	for i := range b {
-		b[i] = byte(uint64(v) >> (8 * i))
+func (h *hashBuf) int(v int)       { h.b = binary.LittleEndian.AppendUint64(h.b, uint64(v)) }
+func (h *hashBuf) float(f float64) { h.b = binary.LittleEndian.AppendUint64(h.b, math.Float64bits(f)) }
+func (h *hashBuf) bool(v bool) {
+	if v {
+		h.b = append(h.b, 1)
+	} else {
+		h.b = append(h.b, 0)
 	}
-	h.Write(b[:])
 }
 
-func (h hasher) float(f float64) { h.int(int(math.Float64bits(f))) }
-
-func (h hasher) bytes(b []byte) {
-	h.int(len(b))
-	h.Write(b)
+func (h *hashBuf) str(s string) {
+	h.int(len(s))
+	h.b = append(h.b, s...)
 }
-
-func (h hasher) str(s string) { h.bytes([]byte(s)) }

@@ -3,7 +3,6 @@ package weights
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +47,9 @@ type Loop struct {
 	inventory model.Inventory
 	hasInv    bool
 	health    model.Health
-	overrides []model.Override
+	overrides model.Overrides
 	policies  model.Policies
+	solver    Solver // used by Run's goroutine only
 }
 
 // NewLoop returns a loop with the given policies. It publishes nothing until
@@ -85,10 +85,7 @@ func (l *Loop) SetInventory(inv model.Inventory) {
 func (l *Loop) SetHealth(h model.Health) { l.update(func() { l.health = h }) }
 
 // SetOverrides replaces the operators' overrides.
-func (l *Loop) SetOverrides(o []model.Override) {
-	o = slices.Clone(o)
-	l.update(func() { l.overrides = o })
-}
+func (l *Loop) SetOverrides(o model.Overrides) { l.update(func() { l.overrides = o }) }
 
 // SetPolicies replaces the services' policies.
 func (l *Loop) SetPolicies(p model.Policies) { l.update(func() { l.policies = p }) }
@@ -122,8 +119,8 @@ func (l *Loop) Run(ctx context.Context) {
 			}
 		case <-expiry.C:
 		}
-		next := l.solve()
-		if !next.IsZero() {
+		expiry.Stop()
+		if next := l.solve(); !next.IsZero() {
 			expiry.Reset(time.Until(next))
 		}
 	}
@@ -151,25 +148,21 @@ func (l *Loop) settle(ctx context.Context) bool {
 }
 
 // solve computes a Plan from the current inputs and publishes it if its
-// content is new. It returns when the next override expires, zero if none.
-func (l *Loop) solve() (nextExpiry time.Time) {
+// content is new. It returns the next moment at which time alone changes
+// the Plan (an override expiring, a lost cluster's grace ending); zero if none.
+func (l *Loop) solve() time.Time {
 	now := l.now()
 	l.mu.Lock()
-	inv, hasInv, health, pol := l.inventory, l.hasInv, l.health, l.policies
-	ovr := model.NewOverrides(now, l.overrides)
+	inv, hasInv, health, ovr, pol := l.inventory, l.hasInv, l.health, l.overrides, l.policies
 	l.mu.Unlock()
-	for _, o := range ovr.Items() {
-		if o.Expires.After(now) && (nextExpiry.IsZero() || o.Expires.Before(nextExpiry)) {
-			nextExpiry = o.Expires
-		}
-	}
+	next := nextChange(now, inv, ovr, pol)
 	if !hasInv {
-		return nextExpiry
+		return next
 	}
 	start := time.Now()
-	p := Solve(inv, health, ovr, pol)
+	p := l.solver.Solve(now, inv, health, ovr, pol)
 	if prev := l.plan.Load(); prev != nil && prev.Version == p.Version {
-		return nextExpiry
+		return next
 	}
 	l.plan.Store(p)
 	l.cfg.Logger.Info("plan published", "version", p.Version, "services", len(p.Services),
@@ -181,5 +174,27 @@ func (l *Loop) solve() (nextExpiry time.Time) {
 		}
 		ch <- p
 	}
-	return nextExpiry
+	return next
+}
+
+// nextChange returns the first moment after now at which an override
+// expires or a lost cluster's grace period ends; zero if none will.
+func nextChange(now time.Time, inv model.Inventory, ovr model.Overrides, pol model.Policies) time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, o := range ovr.Items() {
+		if !o.Expires.IsZero() {
+			consider(o.Expires)
+		}
+	}
+	for _, c := range inv.Clusters() {
+		if !c.LostAt.IsZero() {
+			consider(c.LostAt.Add(pol.StaleGrace))
+		}
+	}
+	return next
 }

@@ -2,12 +2,40 @@ package weights
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/meridian-gtm/meridian/model"
 )
+
+const app = "app.gslb.example.com"
+
+func addrs(s ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range s {
+		out = append(out, netip.MustParseAddr(a))
+	}
+	return out
+}
+
+// demo is the inventory of deploy/demo/meridian.conf.
+func demo() model.Inventory {
+	return model.NewInventory([]model.Cluster{
+		{Name: "eu-west", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"}, Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true},
+		{Name: "us-east", Locality: model.Locality{Region: "us-east", Zone: "us-east-1a"}, Location: model.Point{Lat: 39.04, Lon: -77.49}, HasLocation: true},
+		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast"}, Location: model.Point{Lat: 1.29, Lon: 103.85}, HasLocation: true},
+	}, []model.Backend{
+		{Service: app, Cluster: "eu-west", Ingress: addrs("192.0.2.10", "192.0.2.11"), ReadyPods: 6},
+		{Service: app, Cluster: "us-east", Ingress: addrs("198.51.100.10", "198.51.100.11", "198.51.100.12"), ReadyPods: 9},
+		{Service: app, Cluster: "ap-southeast", Ingress: addrs("203.0.113.10", "203.0.113.11"), ReadyPods: 4},
+	})
+}
+
+func geoPolicy() model.Policies {
+	return model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{model.DefaultPolicy(app, model.Geo)})
+}
 
 // startLoop runs a loop until the test ends.
 func startLoop(t *testing.T, l *Loop) {
@@ -29,6 +57,19 @@ func recv(t *testing.T, ch <-chan *model.Plan) *model.Plan {
 	}
 }
 
+// clusterFor says which cluster clients nearest site get.
+func clusterFor(p *model.Plan, site string) string {
+	s, _ := p.Service(app)
+	for i, st := range p.Sites {
+		if st.Cluster == site {
+			if r := s.Route(i); len(r.Shares) > 0 {
+				return s.ClusterOf(r.Shares[0].Target)
+			}
+		}
+	}
+	return ""
+}
+
 func TestLoopPublishesOnlyNewPlans(t *testing.T) {
 	l := NewLoop(LoopConfig{HoldOff: time.Millisecond, MaxDelay: 5 * time.Millisecond}, geoPolicy())
 	got := make(chan *model.Plan, 10)
@@ -38,7 +79,7 @@ func TestLoopPublishesOnlyNewPlans(t *testing.T) {
 	l.SetHealth(model.Health{}) // no inventory yet: nothing to publish
 	l.SetInventory(demo())
 	p1 := recv(t, got)
-	if p1.Version != Solve(demo(), model.Health{}, model.Overrides{}, geoPolicy()).Version {
+	if want := Solve(p1.At, demo(), model.Health{}, model.Overrides{}, geoPolicy()); p1.Version != want.Version {
 		t.Errorf("published plan differs from Solve's")
 	}
 	if l.Plan() != p1 {
@@ -47,9 +88,7 @@ func TestLoopPublishesOnlyNewPlans(t *testing.T) {
 
 	l.SetInventory(demo()) // same content: no new plan
 	inv := demo()
-	bs := inv.Backends()
-	bs[0].ReadyPods = 0
-	l.SetInventory(model.NewInventory(inv.Clusters(), bs))
+	l.SetInventory(inv.WithBackends(app, append(inv.BackendsOf(app)[1:], model.Backend{Cluster: "ap-southeast"})))
 	p2 := recv(t, got)
 	if p2.Version == p1.Version {
 		t.Fatalf("changed inventory published the same version")
@@ -61,27 +100,40 @@ func TestLoopPublishesOnlyNewPlans(t *testing.T) {
 	}
 }
 
-func TestLoopOverrideExpires(t *testing.T) {
+func TestLoopWakesWhenAnOverrideExpires(t *testing.T) {
 	l := NewLoop(LoopConfig{HoldOff: time.Millisecond}, geoPolicy())
 	got := make(chan *model.Plan, 10)
 	l.Subscribe(func(p *model.Plan) { got <- p })
 	startLoop(t, l)
+	l.SetOverrides(model.NewOverrides([]model.Override{{Kind: model.Drain, Cluster: "eu-west", Expires: time.Now().Add(300 * time.Millisecond)}}))
 	l.SetInventory(demo())
-	l.SetOverrides([]model.Override{{Kind: model.Drain, Cluster: "eu-west", Expires: time.Now().Add(300 * time.Millisecond)}})
-	eu := func(p *model.Plan) string {
-		s, _ := p.Service(app)
-		return s.Targets[s.Route(bucketOf(p, "eu-west")).Shares[0].Target].Cluster
+	if p := recv(t, got); clusterFor(p, "eu-west") != "us-east" {
+		t.Fatalf("drained eu-west clients go to %s, want us-east", clusterFor(p, "eu-west"))
 	}
-	// The first plan may predate the override; wait for the drained one.
-	p := recv(t, got)
-	if eu(p) != "us-east" {
-		p = recv(t, got)
+	if p := recv(t, got); clusterFor(p, "eu-west") != "eu-west" {
+		t.Errorf("after expiry eu-west clients go to %s, want eu-west", clusterFor(p, "eu-west"))
 	}
-	if eu(p) != "us-east" {
-		t.Fatalf("drained eu-west clients go to %s, want us-east", eu(p))
+}
+
+func TestLoopWakesWhenGraceEnds(t *testing.T) {
+	pol := model.NewPolicies(200*time.Millisecond, []model.ServicePolicy{model.DefaultPolicy(app, model.Geo)})
+	l := NewLoop(LoopConfig{HoldOff: time.Millisecond}, pol)
+	got := make(chan *model.Plan, 10)
+	l.Subscribe(func(p *model.Plan) { got <- p })
+	startLoop(t, l)
+	// eu-west is lost with no ready pods: within the grace period that
+	// stands; after it, its targets count as unknown and serve again.
+	inv := demo()
+	cs := inv.Clusters()
+	cs[1].LostAt = time.Now() // clusters sort: ap-southeast, eu-west, us-east
+	bs := inv.BackendsOf(app)
+	bs = append([]model.Backend{bs[0], {Cluster: "eu-west", Ingress: bs[1].Ingress, ReadyPods: 0}}, bs[2:]...)
+	l.SetInventory(inv.WithClusters(cs).WithBackends(app, bs))
+	if p := recv(t, got); clusterFor(p, "eu-west") != "us-east" {
+		t.Fatalf("lost eu-west without pods: clients go to %s, want us-east", clusterFor(p, "eu-west"))
 	}
-	if p = recv(t, got); eu(p) != "eu-west" {
-		t.Errorf("after expiry eu-west clients go to %s, want eu-west", eu(p))
+	if p := recv(t, got); clusterFor(p, "eu-west") != "eu-west" {
+		t.Errorf("after the grace period eu-west clients go to %s, want eu-west", clusterFor(p, "eu-west"))
 	}
 }
 
@@ -97,12 +149,25 @@ func TestLoopSlowObserverDoesNotBlockOthers(t *testing.T) {
 
 	inv := demo()
 	for pods := 1; pods <= 5; pods++ {
-		bs := inv.Backends()
+		bs := append([]model.Backend{}, inv.BackendsOf(app)...)
 		bs[0].ReadyPods = pods
-		l.SetInventory(model.NewInventory(inv.Clusters(), bs))
-		want := Solve(model.NewInventory(inv.Clusters(), bs), model.Health{}, model.Overrides{}, geoPolicy()).Version
-		for p := recv(t, fast); p.Version != want; p = recv(t, fast) {
+		next := inv.WithBackends(app, bs)
+		l.SetInventory(next)
+		for p := recv(t, fast); ; p = recv(t, fast) {
+			if s, _ := p.Service(app); s.Groups[0].ReadyPods == pods {
+				break
+			}
 		}
 	}
 	once.Do(func() { close(release) })
+}
+
+func TestNewPlanOnlyAfterInventory(t *testing.T) {
+	l := NewLoop(LoopConfig{HoldOff: time.Millisecond}, geoPolicy())
+	startLoop(t, l)
+	l.SetHealth(model.Health{})
+	time.Sleep(20 * time.Millisecond)
+	if l.Plan() != nil {
+		t.Error("a plan was published before any inventory")
+	}
 }

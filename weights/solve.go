@@ -2,204 +2,312 @@ package weights
 
 import (
 	"cmp"
-	"fmt"
+	"math"
 	"net/netip"
 	"slices"
-	"strings"
+	"time"
 
 	"github.com/meridian-gtm/meridian/model"
 )
 
-// Solve decides the Plan for every service that has a policy.
-//
-// Each ingress address of a service in a cluster is a target. A target that
-// is down, disabled, or in a drained cluster carries nothing; the others
-// share the cluster's capacity by CapacityWeight over the usable addresses,
-// or by the weight an operator pinned. Under the geo policy each bucket of
-// clients goes to the nearest cluster, seen from the bucket's site, that has
-// capacity; clients of unknown location are spread over every cluster with
-// capacity by weight.
-func Solve(inv model.Inventory, health model.Health, ovr model.Overrides, pol model.Policies) *model.Plan {
-	p := &model.Plan{}
-	for _, c := range inv.Clusters() {
-		if c.HasLocation {
-			p.Sites = append(p.Sites, model.Site{Cluster: c.Name, Location: c.Location})
+// failoverOverprovisioning makes one healthy host enough for a level to take
+// all of its load, which turns Envoy's graceful spill into strict failover
+// (the first level with a healthy host takes everything). xDS sends it as the
+// overprovisioning factor of failover services, so Envoy agrees.
+const failoverOverprovisioning = 1 << 20
+
+// explicitWeightScale keeps an explicit cluster weight divisible over a few
+// addresses without losing precision in integer target weights.
+const explicitWeightScale = 1000
+
+// Solve decides the Plan for every service that has a policy, as of time at.
+// It is a pure function: no I/O, no clock, no randomness, and the same
+// inputs give the same Plan, byte for byte.
+func Solve(at time.Time, inv model.Inventory, health model.Health, ovr model.Overrides, pol model.Policies) *model.Plan {
+	var s Solver
+	return s.Solve(at, inv, health, ovr, pol)
+}
+
+// Solver solves like Solve, and remembers its last inputs so that the next
+// Solve re-solves only the services whose inputs changed. Its result always
+// equals Solve's. A Solver is not safe for concurrent use.
+type Solver struct {
+	key   globalKey
+	cache map[string]cachedService
+	ctx   solveCtx
+}
+
+// globalKey is what every service's plan depends on; when it changes,
+// everything is re-solved.
+type globalKey struct {
+	clusters *model.Cluster // identity of the cluster list
+	nClus    int
+	stale    []bool
+	policies *model.ServicePolicy // identity of the policy list
+	nPol     int
+	grace    time.Duration
+	active   []model.Override
+}
+
+func (k *globalKey) equal(o *globalKey) bool {
+	return k.clusters == o.clusters && k.nClus == o.nClus && k.policies == o.policies && k.nPol == o.nPol &&
+		k.grace == o.grace && slices.Equal(k.stale, o.stale) && slices.EqualFunc(k.active, o.active, overrideEqual)
+}
+
+func overrideEqual(a, b model.Override) bool {
+	return a.Kind == b.Kind && a.Service == b.Service && a.Cluster == b.Cluster && a.Address == b.Address &&
+		a.Weight == b.Weight && slices.Equal(a.Order, b.Order) && a.Reason == b.Reason && a.Author == b.Author &&
+		a.Created.Equal(b.Created) && a.Expires.Equal(b.Expires)
+}
+
+// cachedService is a service's plan and the identity of the inputs it came from.
+type cachedService struct {
+	backends *model.Backend
+	nBack    int
+	verdicts *model.TargetHealth
+	nVerd    int
+	plan     *model.ServicePlan
+}
+
+func first[T any](s []T) *T {
+	if len(s) == 0 {
+		return nil
+	}
+	return &s[0]
+}
+
+// Solve decides the Plan as of time at, re-using the plans of services whose
+// backends, health verdicts and everything global are unchanged since the
+// previous call.
+func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, ovr model.Overrides, pol model.Policies) *model.Plan {
+	clusters := inv.Clusters()
+	grace := pol.StaleGrace
+	key := globalKey{
+		clusters: first(clusters), nClus: len(clusters),
+		policies: first(pol.Services()), nPol: len(pol.Services()),
+		grace: grace, active: ovr.ActiveAt(at),
+	}
+	for _, c := range clusters {
+		key.stale = append(key.stale, !c.LostAt.IsZero() && !at.Before(c.LostAt.Add(grace)))
+	}
+	if s.cache == nil || !key.equal(&s.key) {
+		s.cache = map[string]cachedService{}
+		s.key = key
+		s.ctx.reset(clusters, key.stale, key.active)
+	}
+
+	p := &model.Plan{At: at, Sites: s.ctx.sites, Overrides: key.active}
+	for _, sp := range pol.Services() {
+		backends, verdicts := inv.BackendsOf(sp.Service), health.Of(sp.Service)
+		c, ok := s.cache[sp.Service]
+		if !ok || c.backends != first(backends) || c.nBack != len(backends) || c.verdicts != first(verdicts) || c.nVerd != len(verdicts) {
+			c = cachedService{
+				backends: first(backends), nBack: len(backends), verdicts: first(verdicts), nVerd: len(verdicts),
+				plan: s.ctx.service(sp, backends, verdicts),
+			}
+			s.cache[sp.Service] = c
+		}
+		p.Services = append(p.Services, c.plan)
+	}
+	if len(s.cache) > len(p.Services) {
+		for name := range s.cache {
+			if _, ok := p.Service(name); !ok {
+				delete(s.cache, name)
+			}
 		}
 	}
-	active := ovr.Active()
-	for _, sp := range pol.Services() {
-		p.Services = append(p.Services, solveService(inv, health, active, sp, p.Sites))
-	}
-	p.Version = planHash(p)
+	p.Version = planVersion(p)
 	return p
 }
 
-// clusterTargets is one cluster's slice of a service's targets.
-type clusterTargets struct {
-	cluster  model.Cluster
-	first    int    // index of the cluster's first target
-	n        int    // number of targets
-	capacity uint64 // sum of the targets' weights
-	why      string // why the capacity is 0, for explanations
+// solveCtx holds what every service of one Solve shares: the clusters, their
+// sites and distances, and the active overrides indexed for lookup.
+type solveCtx struct {
+	clusters []model.Cluster
+	stale    []bool
+	sites    []model.Site
+	siteOf   []int       // per site: index of its cluster
+	distKm   [][]float64 // per site, per cluster: distance, -1 when the cluster has no location
+	// byDistance lists, per site, every cluster index from the nearest to
+	// the farthest (unlocated last), ties by region name, then cluster
+	// name. Walking it visits each region first at its nearest cluster, in
+	// tier order, so geo tiering needs no sorting per bucket.
+	byDistance [][]int32
+	active     []model.Override
+
+	clusterDrain map[string]int   // cluster -> override index (drain for every service)
+	scoped       map[scopeKey]int // (service, cluster) -> drain or weight override index
+	byAddr       map[netip.Addr][]int
+	failover     map[string]int // service -> failover override index
+
+	// Regions and zones as small integers, so that per-bucket work compares
+	// numbers: region[i] is cluster i's region id (a cluster without a region
+	// is a region of its own), zone[i] its zone id or -1, regionKey the names.
+	region    []int32
+	hasRegion []bool
+	zone      []int32
+	regionKey []string
+
+	// Scratch, reused between services and buckets.
+	facts     []groupFacts
+	groupOf   []int // per cluster index: the current service's group, -1 if none
+	levels    []levelHosts
+	spill     spillResult
+	stamp     uint32
+	seen      []uint32 // per region id: stamp when seen in this pass
+	tierRank  []int32  // per region id: its priority in this pass
+	hash      hashBuf
+	shapeKey  []byte
+	shapeHash uint64                 // of the current service's route shape
+	shapes    map[string]*routeShape // by layout and policy; reset with the context
 }
 
-func solveService(inv model.Inventory, health model.Health, active []model.Override, sp model.ServicePolicy, sites []model.Site) model.ServicePlan {
-	s := model.ServicePlan{Name: sp.Service, Policy: sp.Kind}
-	var groups []clusterTargets
-	for _, b := range inv.BackendsOf(sp.Service) {
-		c, ok := inv.Cluster(b.Cluster)
+type scopeKey struct{ service, cluster string }
+
+func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override) {
+	*c = solveCtx{clusters: clusters, stale: stale, active: active,
+		clusterDrain: map[string]int{}, scoped: map[scopeKey]int{}, byAddr: map[netip.Addr][]int{}, failover: map[string]int{},
+		levels: c.levels, spill: c.spill, hash: c.hash, shapes: map[string]*routeShape{}}
+
+	regions, zones := map[string]int32{}, map[model.Locality]int32{}
+	for _, cl := range clusters {
+		key := cl.Locality.Region
+		if key == "" {
+			key = "\x00" + cl.Name
+		}
+		id, ok := regions[key]
 		if !ok {
-			c = model.Cluster{Name: b.Cluster}
+			id = int32(len(c.regionKey))
+			regions[key] = id
+			c.regionKey = append(c.regionKey, key)
 		}
-		g := clusterTargets{cluster: c, first: len(s.Targets), n: len(b.Ingress)}
-		drained, pinned, pinnedWeight := clusterOverrides(active, sp.Service, b.Cluster)
-		usable := 0
-		for _, addr := range b.Ingress {
-			h := health.State(sp.Service, b.Cluster, addr)
-			if h != model.Down && !disabled(active, addr) {
-				usable++
+		zid := int32(-1)
+		if cl.Locality.Zone != "" {
+			z, ok := zones[cl.Locality]
+			if !ok {
+				z = int32(len(zones))
+				zones[cl.Locality] = z
 			}
-			s.Targets = append(s.Targets, model.Target{Cluster: b.Cluster, Locality: c.Locality, Address: addr, Health: h})
+			zid = z
 		}
-		w := CapacityWeight(b.ReadyPods, usable)
-		switch {
-		case drained != nil:
-			w, g.why = 0, fmt.Sprintf("drained by %s: %s", drained.Author, drained.Reason)
-		case pinned:
-			w = pinnedWeight
-		case b.ReadyPods == 0:
-			g.why = "no ready pods"
-		case usable == 0:
-			g.why = "no usable ingress address"
+		c.region = append(c.region, id)
+		c.hasRegion = append(c.hasRegion, cl.Locality.Region != "")
+		c.zone = append(c.zone, zid)
+	}
+	for i, cl := range clusters {
+		if cl.HasLocation {
+			c.sites = append(c.sites, model.Site{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location})
+			c.siteOf = append(c.siteOf, i)
 		}
-		for i := g.first; i < g.first+g.n; i++ {
-			t := &s.Targets[i]
-			if t.Health != model.Down && !disabled(active, t.Address) {
-				t.Weight = w
-				g.capacity += uint64(w)
+	}
+	for _, si := range c.siteOf {
+		row := make([]float64, len(clusters))
+		for j, cl := range clusters {
+			row[j] = -1
+			if cl.HasLocation {
+				row[j] = clusters[si].Location.DistanceKm(cl.Location)
 			}
 		}
-		if g.capacity == 0 && g.why == "" {
-			g.why = "weight pinned to 0"
+		c.distKm = append(c.distKm, row)
+	}
+	c.seen = make([]uint32, len(c.regionKey))
+	c.tierRank = make([]int32, len(c.regionKey))
+	for b := range c.sites {
+		order := make([]int32, len(clusters))
+		for i := range order {
+			order[i] = int32(i)
 		}
-		groups = append(groups, g)
+		dist := c.distKm[b]
+		key := func(i int32) float64 {
+			if dist[i] < 0 {
+				return math.Inf(1)
+			}
+			return dist[i]
+		}
+		slices.SortStableFunc(order, func(x, y int32) int {
+			if d := cmp.Compare(key(x), key(y)); d != 0 {
+				return d
+			}
+			return cmp.Compare(c.regionKey[c.region[x]], c.regionKey[c.region[y]])
+		})
+		c.byDistance = append(c.byDistance, order)
 	}
-	for _, site := range sites {
-		s.Routes = append(s.Routes, nearestRoute(s.Targets, groups, site))
-	}
-	s.Routes = append(s.Routes, spreadRoute(s.Targets, groups))
-	return s
-}
-
-// clusterOverrides finds the drain and the pinned weight that apply to one
-// (service, cluster); a drain for the service wins over one for all services.
-func clusterOverrides(active []model.Override, service, cluster string) (drain *model.Override, pinned bool, weight uint32) {
 	for i, o := range active {
-		if o.Cluster != cluster || (o.Service != "" && o.Service != service) {
-			continue
-		}
 		switch o.Kind {
 		case model.Drain:
-			if drain == nil || o.Service != "" {
-				drain = &active[i]
+			if o.Service == "" {
+				keepPreferred(c.clusterDrain, o.Cluster, i, active)
+			} else {
+				keepPreferred(c.scoped, scopeKey{o.Service, o.Cluster}, i, active)
 			}
 		case model.Weight:
-			if o.Service == service {
-				pinned, weight = true, o.Weight
-			}
+			keepPreferred(c.scoped, scopeKey{o.Service, o.Cluster}, i, active)
+		case model.Disable, model.Enable:
+			c.byAddr[o.Address] = append(c.byAddr[o.Address], i)
+		case model.ForceFailover:
+			keepPreferred(c.failover, o.Service, i, active)
 		}
 	}
-	return drain, pinned, weight
 }
 
-func disabled(active []model.Override, addr netip.Addr) bool {
-	for _, o := range active {
-		if o.Kind == model.Disable && o.Address == addr {
-			return true
-		}
+// keepPreferred records override i under k unless an override already there wins.
+func keepPreferred[K comparable](m map[K]int, k K, i int, active []model.Override) {
+	if j, ok := m[k]; !ok || preferred(active[i], active[j]) {
+		m[k] = i
 	}
-	return false
 }
 
-// nearestRoute sends the bucket of site to the cluster nearest the site that
-// has capacity; clusters without a location rank last, ties by name.
-func nearestRoute(targets []model.Target, groups []clusterTargets, site model.Site) model.Route {
-	order := make([]int, len(groups))
-	dist := make([]float64, len(groups))
-	for i, g := range groups {
-		order[i] = i
-		dist[i] = -1
-		if g.cluster.HasLocation {
-			dist[i] = site.Location.DistanceKm(g.cluster.Location)
-		}
+// preferred reports whether a wins over b when both are equally specific:
+// the newer one, or at the same instant the one that sends less traffic.
+func preferred(a, b model.Override) bool {
+	if c := a.Created.Compare(b.Created); c != 0 {
+		return c > 0
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		da, db := dist[a], dist[b]
-		if (da < 0) != (db < 0) { // unlocated last
-			if da < 0 {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Compare(da, db) // equal distance: stable, so by name
-	})
-	var skipped []string
-	for _, i := range order {
-		g := groups[i]
-		if g.capacity == 0 {
-			skipped = append(skipped, fmt.Sprintf("%s: %s", g.cluster.Name, g.why))
+	return restrictiveness(a) > restrictiveness(b)
+}
+
+func restrictiveness(o model.Override) int {
+	switch o.Kind {
+	case model.Drain, model.Disable:
+		return 2
+	case model.Weight:
+		return 1
+	}
+	return 0
+}
+
+// clusterIndex finds a cluster by name, -1 when the inventory lacks it.
+func (c *solveCtx) clusterIndex(name string) int {
+	i, ok := slices.BinarySearchFunc(c.clusters, name, func(cl model.Cluster, n string) int { return cmp.Compare(cl.Name, n) })
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// addressOverride returns the override of addr that applies to service:
+// one naming the service wins over one for every service.
+func (c *solveCtx) addressOverride(service string, addr netip.Addr) int {
+	best := -1
+	for _, i := range c.byAddr[addr] {
+		o := c.active[i]
+		if o.Service != "" && o.Service != service {
 			continue
 		}
-		r := model.Route{Shares: shares(targets, g.first, g.n, g.capacity)}
-		r.Reason = fmt.Sprintf("nearest cluster with capacity to clients near %s: %s", site.Cluster, g.cluster.Name)
-		if dist[i] >= 0 {
-			r.Reason += fmt.Sprintf(" (%.0f km)", dist[i])
+		if best < 0 {
+			best = i
+			continue
 		}
-		if len(skipped) > 0 {
-			r.Reason += "; skipped " + joinSemi(skipped)
+		b := c.active[best]
+		if (o.Service != "") != (b.Service != "") {
+			if o.Service != "" {
+				best = i
+			}
+			continue
 		}
-		return r
-	}
-	return model.Route{Reason: noCapacity(skipped)}
-}
-
-// spreadRoute shares the traffic of clients of unknown location over every
-// target by weight.
-func spreadRoute(targets []model.Target, groups []clusterTargets) model.Route {
-	var total uint64
-	var skipped []string
-	for _, g := range groups {
-		total += g.capacity
-		if g.capacity == 0 {
-			skipped = append(skipped, fmt.Sprintf("%s: %s", g.cluster.Name, g.why))
+		if preferred(o, b) {
+			best = i
 		}
 	}
-	if total == 0 {
-		return model.Route{Reason: noCapacity(skipped)}
-	}
-	r := model.Route{Shares: shares(targets, 0, len(targets), total), Reason: "client location unknown: every cluster with capacity, by weight"}
-	if len(skipped) > 0 {
-		r.Reason += "; skipped " + joinSemi(skipped)
-	}
-	return r
+	return best
 }
-
-// shares gives each target in targets[first:first+n] with weight its part of total.
-func shares(targets []model.Target, first, n int, total uint64) []model.Share {
-	var out []model.Share
-	for i := first; i < first+n; i++ {
-		if w := targets[i].Weight; w > 0 {
-			out = append(out, model.Share{Target: i, Fraction: float64(w) / float64(total)})
-		}
-	}
-	return out
-}
-
-func noCapacity(skipped []string) string {
-	if len(skipped) == 0 {
-		return "no cluster serves this service"
-	}
-	return "no cluster has capacity: " + joinSemi(skipped)
-}
-
-func joinSemi(s []string) string { return strings.Join(s, "; ") }

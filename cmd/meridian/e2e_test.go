@@ -39,45 +39,34 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// e2eConf is the demo's topology on free loopback ports.
-const e2eConf = `
-meridian {
-    dns  127.0.0.1:0
-    http 127.0.0.1:0
-    geoip builtin
+// demoConf returns deploy/demo/meridian.conf as shipped, listening on free
+// loopback ports, and with eu-west drained when drain is set.
+func demoConf(t *testing.T, drain bool) string {
+	t.Helper()
+	raw, err := os.ReadFile("../../deploy/demo/meridian.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(raw)
+	for old, repl := range map[string]string{
+		"127.0.0.1:5353":  "127.0.0.1:0",
+		"127.0.0.1:8080":  "127.0.0.1:0",
+		"127.0.0.1:18000": "127.0.0.1:0",
+	} {
+		if !strings.Contains(conf, old) {
+			t.Fatalf("the demo config no longer listens on %s", old)
+		}
+		conf = strings.ReplaceAll(conf, old, repl)
+	}
+	if drain {
+		const commented = "# drain maintenance"
+		if !strings.Contains(conf, commented) {
+			t.Fatalf("the demo config has no %q line to uncomment", commented)
+		}
+		conf = strings.Replace(conf, commented, "drain maintenance", 1)
+	}
+	return conf
 }
-cluster eu-west {
-    region eu-west
-    location 53.35 -6.26
-    static {
-        ingress 192.0.2.10 192.0.2.11
-        pods app 6
-    }
-}
-cluster us-east {
-    region us-east
-    location 39.04 -77.49
-    static {
-        ingress 198.51.100.10 198.51.100.11 198.51.100.12
-        pods app 9
-    }
-}
-cluster ap-southeast {
-    region ap-southeast
-    location 1.29 103.85
-    static {
-        ingress 203.0.113.10 203.0.113.11
-        pods app 4
-    }
-}
-zone gslb.example.com {
-    soa ns1.gslb.example.com hostmaster.example.com
-    ns  ns1.gslb.example.com 127.0.0.1
-    service app {
-        ttl 30
-    }
-}
-`
 
 // process is a running `meridian serve`.
 type process struct {
@@ -207,7 +196,7 @@ func kdig(t *testing.T, port string, args ...string) kdigResult {
 }
 
 func TestServeAnswersByLocation(t *testing.T) {
-	p := startMeridian(t, e2eConf)
+	p := startMeridian(t, demoConf(t, false))
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -260,10 +249,24 @@ func TestServeAnswersByLocation(t *testing.T) {
 	})
 }
 
+func TestServeDemoDrainMovesUKClientsToUSEast(t *testing.T) {
+	p := startMeridian(t, demoConf(t, true))
+	r := kdig(t, p.dnsPort, "app.gslb.example.com", "+subnet=81.2.69.0/24")
+	want := []string{"app.gslb.example.com. 30 IN A 198.51.100.10", "app.gslb.example.com. 30 IN A 198.51.100.11",
+		"app.gslb.example.com. 30 IN A 198.51.100.12"}
+	if r.status != "NOERROR" || !slices.Equal(r.answer, want) {
+		t.Errorf("UK client with eu-west drained: %s %v, want us-east %v", r.status, r.answer, want)
+	}
+	// Singapore is unaffected.
+	if r := kdig(t, p.dnsPort, "app.gslb.example.com", "+subnet=13.250.0.0/24"); len(r.answer) != 2 || !strings.Contains(r.answer[0], "203.0.113.") {
+		t.Errorf("Singapore client: %v, want ap-southeast", r.answer)
+	}
+}
+
 func TestServeShutsDownOnSignal(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			p := startMeridian(t, e2eConf)
+			p := startMeridian(t, demoConf(t, false))
 			if err := p.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}

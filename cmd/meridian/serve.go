@@ -15,6 +15,7 @@ import (
 	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/dns"
 	"github.com/meridian-gtm/meridian/geo"
+	"github.com/meridian-gtm/meridian/model"
 	"github.com/meridian-gtm/meridian/weights"
 )
 
@@ -47,6 +48,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	handler := dns.NewHandler(cfg.Zones, locator, dns.NewMetrics(reg))
 	loop := weights.NewLoop(weights.LoopConfig{Logger: logger.With("component", "weights")}, cfg.Policies())
 	loop.Subscribe(handler.Publish)
+	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
 	loop.SetInventory(static.Inventory(cfg.Clusters))
 
 	dnsServer, err := dns.Listen(cfg.Meridian.DNS, handler, logger.With("component", "dns"))

@@ -1,0 +1,205 @@
+package model
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Explanation says, for one service and one client location, which targets
+// get traffic and why, in words a human can read. It is computed on demand
+// from a Plan, so the engine spends no time on words.
+type Explanation struct {
+	Service string
+	Policy  PolicyKind
+	// Site is the cluster whose bucket the client falls in; empty when the
+	// client's location is unknown.
+	Site       string
+	Mode       RouteMode
+	Summary    string
+	Priorities []ExplainedPriority
+	// Targets lists every target: those with traffic first, by share, then
+	// by priority, cluster and address.
+	Targets []ExplainedTarget
+}
+
+// ExplainedPriority is one priority of the route.
+type ExplainedPriority struct {
+	Tier           string
+	Hosts, Healthy int
+	Health, Load   int
+	Panic          bool
+}
+
+// ExplainedTarget is one target and the reasons for its share.
+type ExplainedTarget struct {
+	Cluster  string
+	Address  string
+	Priority int // -1 when the target is not a host in this route
+	Weight   uint32
+	Share    float64
+	Status   string
+	Reasons  []string
+}
+
+// Explain explains the route of service for a client at loc (known false:
+// location unknown). It reports false when the Plan has no such service.
+func (p *Plan) Explain(service string, loc Point, known bool) (Explanation, bool) {
+	return p.ExplainBucket(service, p.Bucket(loc, known))
+}
+
+// ExplainBucket explains the route of service for the clients of one bucket.
+func (p *Plan) ExplainBucket(service string, bucket int) (Explanation, bool) {
+	s, ok := p.Service(service)
+	if !ok {
+		return Explanation{}, false
+	}
+	r := s.Route(bucket)
+	e := Explanation{Service: s.Name, Policy: s.Policy.Kind, Mode: r.Mode}
+	if bucket >= 0 && bucket < len(p.Sites) {
+		e.Site = p.Sites[bucket].Cluster
+	}
+	for _, pr := range r.Priorities {
+		e.Priorities = append(e.Priorities, ExplainedPriority{
+			Tier: s.tierLabel(pr), Hosts: int(pr.Hosts), Healthy: int(pr.Healthy), Health: int(pr.Health), Load: int(pr.Load), Panic: pr.Panic,
+		})
+	}
+	share := make(map[int]float64, len(r.Shares))
+	for _, sh := range r.Shares {
+		share[sh.Target] = sh.Fraction
+	}
+	for i, t := range s.Targets {
+		prio := -1
+		if gp := r.GroupPriority; int(t.Group) < len(gp) && gp[t.Group] != NoPriority && t.Status != Excluded {
+			prio = int(gp[t.Group])
+		}
+		e.Targets = append(e.Targets, ExplainedTarget{
+			Cluster: s.Groups[t.Group].Cluster, Address: t.Address.String(), Priority: prio, Weight: t.Weight,
+			Share: share[i], Status: t.Status.String(), Reasons: p.targetReasons(s, t),
+		})
+	}
+	slices.SortStableFunc(e.Targets, func(a, b ExplainedTarget) int {
+		return cmp.Or(cmp.Compare(b.Share, a.Share), cmp.Compare(uint(a.Priority), uint(b.Priority)))
+	})
+	e.Summary = p.summary(s, r, e.Site)
+	return e, true
+}
+
+func (s *ServicePlan) tierLabel(pr Priority) string {
+	if pr.Group < 0 || int(pr.Group) >= len(s.Groups) {
+		return "no clusters"
+	}
+	g := s.Groups[pr.Group]
+	switch pr.Tier {
+	case TierZone:
+		return "same zone " + g.Locality.Zone
+	case TierRegion:
+		return "same region " + g.Locality.Region
+	case TierDistance:
+		name := g.Locality.Region
+		if name == "" {
+			name = "cluster " + g.Cluster
+		}
+		if g.HasLocation {
+			return fmt.Sprintf("%s, %.0f km", name, pr.DistanceKm)
+		}
+		return name + ", location unknown"
+	case TierOrder:
+		return "failover to " + g.Cluster
+	default:
+		return "all clusters"
+	}
+}
+
+func (p *Plan) summary(s *ServicePlan, r *Route, site string) string {
+	who := "clients of unknown location"
+	if site != "" {
+		who = "clients nearest " + site
+	}
+	switch r.Mode {
+	case NoTargets:
+		return who + ": no target can be used"
+	case FailedClosed:
+		return who + ": no healthy target, and the policy fails closed: no answer"
+	case FailedOpen:
+		return who + ": no healthy target, so the service fails open: every target"
+	}
+	var parts []string
+	for i, pr := range r.Priorities {
+		if pr.Load == 0 {
+			continue
+		}
+		part := fmt.Sprintf("%d%% to priority %d (%s)", pr.Load, i, s.tierLabel(pr))
+		if pr.Panic {
+			part += " in panic, healthy or not"
+		}
+		parts = append(parts, part)
+	}
+	out := who + ": " + strings.Join(parts, ", ")
+	if r.Mode == TotalPanic {
+		out += "; every priority panics, so load follows host counts"
+	}
+	return out
+}
+
+// targetReasons says why a target has its status and weight.
+func (p *Plan) targetReasons(s *ServicePlan, t Target) []string {
+	g := s.Groups[t.Group]
+	var out []string
+	if t.Override >= 0 && int(t.Override) < len(p.Overrides) {
+		out = append(out, p.Overrides[t.Override].Describe())
+	}
+	switch t.Cause {
+	case CauseDown:
+		out = append(out, "health check: down")
+	case CauseNoPods:
+		out = append(out, "no ready pods in "+g.Cluster)
+	case CauseNotListed:
+		out = append(out, g.Cluster+" is not listed by the service's "+string(s.Policy.Kind)+" policy")
+	case CauseStale:
+		out = append(out, fmt.Sprintf("discovery lost %s at %s; past the grace period its targets count as unknown",
+			g.Cluster, g.LostAt.UTC().Format(time.RFC3339)))
+	case CauseExplicitWeight:
+		out = append(out, "explicit weight of "+g.Cluster+" spread over its addresses")
+	case CauseNone:
+		if t.Status == Healthy {
+			out = append(out, fmt.Sprintf("%d ready pods in %s", g.ReadyPods, g.Cluster))
+		}
+	}
+	return out
+}
+
+// Describe says what the override does, who made it, until when and why:
+// "drain of eu-west by alice until 2026-11-25T14:00:00Z: maintenance".
+func (o Override) Describe() string {
+	var what string
+	switch o.Kind {
+	case Drain:
+		what = "drain of " + o.Cluster
+	case Disable:
+		what = "disable of " + o.Address.String()
+	case Enable:
+		what = "enable of " + o.Address.String()
+	case Weight:
+		what = fmt.Sprintf("weight %d for %s", o.Weight, o.Cluster)
+	case ForceFailover:
+		what = "failover order " + strings.Join(o.Order, ", ")
+	default:
+		what = o.Kind.String()
+	}
+	if o.Service != "" {
+		what += " for " + o.Service
+	}
+	if o.Author != "" {
+		what += " by " + o.Author
+	}
+	if !o.Expires.IsZero() {
+		what += " until " + o.Expires.UTC().Format(time.RFC3339)
+	}
+	if o.Reason != "" {
+		what += ": " + o.Reason
+	}
+	return what
+}

@@ -1,0 +1,377 @@
+package weights
+
+import (
+	"encoding/binary"
+	"slices"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// Routes are built in two steps. The shape of a service's routes (each
+// bucket's priorities with their loads and panic flags, its mode, and which
+// groups carry load) depends only on the service's layout (which cluster
+// each group is, and how many hosts and healthy hosts it has) and policy.
+// Services with the same shape share it, so a Solve computes each shape
+// once. Shares depend on weights too and are computed per service, only for
+// the groups that carry load.
+
+// groupFacts is what route building needs of each group of one service.
+type groupFacts struct {
+	cluster  int   // index in the inventory's clusters; -1 when missing
+	region   int32 // region id (see solveCtx.region)
+	zone     int32 // zone id, -1 without a zone
+	hosts    levelHosts
+	healthyW uint64 // sum of the weights of its healthy targets
+	allW     uint64 // sum of the weights of all its hosts
+}
+
+// routeShape is everything about a service's routes except the shares.
+type routeShape struct {
+	// hash covers the whole shape; service hashes include it.
+	hash uint64
+	// One row per distinct route: every bucket for geo, one for the others.
+	rows        int
+	gp          []uint8          // per row, per group: priority
+	prios       []model.Priority // the rows' priorities, final
+	prioStart   []int32          // row r's priorities are prios[prioStart[r]:prioStart[r+1]]
+	modes       []model.RouteMode
+	loaded      []int32 // per row: the groups whose priority has load, in group order
+	loadedStart []int32
+}
+
+// routes decides every bucket's route.
+func (c *solveCtx) routes(s *model.ServicePlan) {
+	c.gatherFacts(s)
+	sh := c.cachedShape(s)
+	c.shapeHash = sh.hash
+	s.Routes = make([]model.Route, len(c.sites)+1)
+	shares := make([]model.Share, 0, c.shareEstimate(s, sh))
+	for b := range s.Routes {
+		row := 0
+		if sh.rows > 1 {
+			row = b
+		}
+		if sh.rows == 1 && b > 0 {
+			s.Routes[b] = s.Routes[0]
+			continue
+		}
+		r := model.Route{
+			Mode:          sh.modes[row],
+			Priorities:    sh.prios[sh.prioStart[row]:sh.prioStart[row+1]:sh.prioStart[row+1]],
+			GroupPriority: sh.gp[row*len(s.Groups) : (row+1)*len(s.Groups) : (row+1)*len(s.Groups)],
+		}
+		start := len(shares)
+		shares = c.appendShares(shares, s, &r, sh.loaded[sh.loadedStart[row]:sh.loadedStart[row+1]])
+		if n := len(shares); n > start {
+			r.Shares = shares[start:n:n]
+		}
+		s.Routes[b] = r
+	}
+}
+
+// appendShares shares each loaded priority's load among the hosts it uses
+// (its healthy hosts, or all of them in panic), by weight.
+func (c *solveCtx) appendShares(shares []model.Share, s *model.ServicePlan, r *model.Route, loaded []int32) []model.Share {
+	var total [model.NoPriority]uint64
+	for _, gi := range loaded {
+		p := r.GroupPriority[gi]
+		if r.Priorities[p].Panic {
+			total[p] += c.facts[gi].allW
+		} else {
+			total[p] += c.facts[gi].healthyW
+		}
+	}
+	for _, gi := range loaded {
+		p := r.GroupPriority[gi]
+		pr := &r.Priorities[p]
+		if total[p] == 0 {
+			continue
+		}
+		g := s.Groups[gi]
+		for i := g.First; i < g.First+g.N; i++ {
+			t := &s.Targets[i]
+			if t.Status == model.Healthy || (pr.Panic && t.Status == model.Unhealthy) {
+				shares = append(shares, model.Share{Target: i, Fraction: float64(pr.Load) / 100 * float64(t.Weight) / float64(total[p])})
+			}
+		}
+	}
+	return shares
+}
+
+func (c *solveCtx) shareEstimate(s *model.ServicePlan, sh *routeShape) int {
+	n := 0
+	for row := range sh.rows {
+		for _, gi := range sh.loaded[sh.loadedStart[row]:sh.loadedStart[row+1]] {
+			n += s.Groups[gi].N
+		}
+	}
+	return n
+}
+
+func (c *solveCtx) gatherFacts(s *model.ServicePlan) {
+	c.facts = slices.Grow(c.facts[:0], len(s.Groups))[:len(s.Groups)]
+	if len(c.groupOf) != len(c.clusters) {
+		c.groupOf = make([]int, len(c.clusters))
+	}
+	for i := range c.groupOf {
+		c.groupOf[i] = -1
+	}
+	ci := 0 // groups and clusters both sort by name: walk them together
+	for gi, g := range s.Groups {
+		for ci < len(c.clusters) && c.clusters[ci].Name < g.Cluster {
+			ci++
+		}
+		f := groupFacts{cluster: -1, zone: -1, region: int32(len(c.regionKey) + gi)}
+		if ci < len(c.clusters) && c.clusters[ci].Name == g.Cluster {
+			f.cluster, f.region, f.zone = ci, c.region[ci], c.zone[ci]
+			c.groupOf[ci] = gi
+		}
+		for _, t := range s.Targets[g.First : g.First+g.N] {
+			switch t.Status {
+			case model.Healthy:
+				f.hosts.hosts++
+				f.hosts.healthy++
+				f.healthyW += uint64(t.Weight)
+				f.allW += uint64(t.Weight)
+			case model.Unhealthy:
+				f.hosts.hosts++
+				f.allW += uint64(t.Weight)
+			}
+		}
+		c.facts[gi] = f
+	}
+}
+
+// cachedShape returns the shape of the current service's routes, computing
+// it on first use in this Solve.
+func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
+	key := append(c.shapeKey[:0], s.Policy.Kind...)
+	key = binary.LittleEndian.AppendUint32(key, s.Policy.Overprovisioning)
+	key = binary.LittleEndian.AppendUint32(key, s.Policy.PanicThreshold)
+	if s.Policy.FailClosed {
+		key = append(key, 1)
+	}
+	key = append(key, 0)
+	for _, name := range s.Policy.Order {
+		key = append(key, name...)
+		key = append(key, 0)
+	}
+	key = append(key, 0)
+	for _, f := range c.facts {
+		key = binary.LittleEndian.AppendUint32(key, uint32(f.cluster))
+		key = binary.LittleEndian.AppendUint32(key, uint32(f.hosts.hosts))
+		key = binary.LittleEndian.AppendUint32(key, uint32(f.hosts.healthy))
+	}
+	c.shapeKey = key
+	if sh, ok := c.shapes[string(key)]; ok {
+		return sh
+	}
+	sh := c.shape(s)
+	c.shapes[string(key)] = sh
+	return sh
+}
+
+// shape computes the current service's route shape.
+func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
+	sh := &routeShape{rows: 1}
+	if s.Policy.Kind == model.Geo {
+		sh.rows = len(c.sites) + 1
+	}
+	n := len(s.Groups)
+	sh.gp = make([]uint8, sh.rows*n)
+	// A row has at most one priority per region, plus the zone's.
+	c.stamp++
+	tiers := 1
+	for _, f := range c.facts {
+		if f.cluster < 0 || c.seen[f.region] != c.stamp {
+			tiers++
+			if f.cluster >= 0 {
+				c.seen[f.region] = c.stamp
+			}
+		}
+	}
+	sh.prios = make([]model.Priority, 0, sh.rows*tiers)
+	sh.loaded = make([]int32, 0, sh.rows*2)
+	sh.prioStart = make([]int32, 0, sh.rows+1)
+	sh.loadedStart = make([]int32, 0, sh.rows+1)
+	sh.modes = make([]model.RouteMode, 0, sh.rows)
+	for row := range sh.rows {
+		sh.prioStart = append(sh.prioStart, int32(len(sh.prios)))
+		sh.loadedStart = append(sh.loadedStart, int32(len(sh.loaded)))
+		gp := sh.gp[row*n : (row+1)*n]
+		start := len(sh.prios)
+		switch {
+		case s.Policy.Kind == model.Geo && row < len(c.sites):
+			sh.prios = c.geoTiers(s, row, gp, sh.prios)
+		case s.Policy.Kind == model.Failover:
+			sh.prios = c.orderTiers(s, gp, sh.prios)
+		default:
+			sh.prios = c.oneTier(gp, sh.prios)
+		}
+		mode := c.spillRow(s, gp, sh.prios[start:])
+		sh.modes = append(sh.modes, mode)
+		for gi, p := range gp {
+			if p != model.NoPriority && sh.prios[start+int(p)].Load > 0 && mode != model.FailedClosed {
+				sh.loaded = append(sh.loaded, int32(gi))
+			}
+		}
+	}
+	sh.prioStart = append(sh.prioStart, int32(len(sh.prios)))
+	sh.loadedStart = append(sh.loadedStart, int32(len(sh.loaded)))
+	sh.hash = c.hash.shape(sh)
+	return sh
+}
+
+// spillRow runs Envoy's arithmetic over one row's priorities, filling in
+// their counts, health, load and panic flags, and returns the route's mode.
+func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Priority) model.RouteMode {
+	if len(prios) == 0 {
+		return model.NoTargets
+	}
+	levels := c.levels[:0]
+	for range prios {
+		levels = append(levels, levelHosts{})
+	}
+	for gi, p := range gp {
+		if p != model.NoPriority {
+			levels[p].hosts += c.facts[gi].hosts.hosts
+			levels[p].healthy += c.facts[gi].hosts.healthy
+		}
+	}
+	c.levels = levels
+	of := s.Policy.Overprovisioning
+	if s.Policy.Kind == model.Failover {
+		of = failoverOverprovisioning
+	}
+	sr := &c.spill
+	spill(levels, of, s.Policy.PanicThreshold, sr)
+	mode := model.Normal
+	switch {
+	case sr.noneHealthy && s.Policy.FailClosed:
+		for i := range sr.load {
+			sr.load[i], sr.panic[i] = 0, false
+		}
+		mode = model.FailedClosed
+	case sr.noneHealthy:
+		// Fail open: every host, load by host count, as in Envoy's total
+		// panic, even when panic is disabled.
+		totalPanicLoad(levels, sr.load)
+		for i := range sr.panic {
+			sr.panic[i] = true
+		}
+		mode = model.FailedOpen
+	case sr.totalPanic:
+		mode = model.TotalPanic
+	case slices.Contains(sr.panic, true):
+		mode = model.Panic
+	}
+	for i := range prios {
+		p := &prios[i]
+		p.Hosts, p.Healthy = int32(levels[i].hosts), int32(levels[i].healthy)
+		p.Health, p.Load, p.Panic = uint8(sr.health[i]), uint8(sr.load[i]), sr.panic[i]
+	}
+	return mode
+}
+
+// geoTiers ranks the groups for clients nearest site b: the site's zone,
+// then its region, then every other region by the distance from the site to
+// its nearest cluster, ties by region name. Groups without hosts are left
+// out. It walks the site's clusters from the nearest, so each region shows
+// up first at its nearest cluster and in tier order. It fills gp and
+// appends the priorities to prios.
+func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []model.Priority) []model.Priority {
+	site := c.siteOf[b]
+	siteRegion, siteZone, siteHasRegion := c.region[site], c.zone[site], c.hasRegion[site]
+	for gi := range gp {
+		gp[gi] = model.NoPriority
+	}
+	start := len(prios)
+	// The zone and region tiers come first; reserve them when non-empty.
+	zoneP, regionP := -1, -1
+	for _, f := range c.facts {
+		switch {
+		case f.hosts.hosts == 0:
+		case siteZone >= 0 && f.zone == siteZone:
+			zoneP = 0
+		case siteHasRegion && f.region == siteRegion:
+			regionP = 0
+		}
+	}
+	if zoneP >= 0 {
+		zoneP = len(prios) - start
+		prios = append(prios, model.Priority{Tier: model.TierZone, Group: -1})
+	}
+	if regionP >= 0 {
+		regionP = len(prios) - start
+		prios = append(prios, model.Priority{Tier: model.TierRegion, Group: -1})
+	}
+	c.stamp++
+	dist := c.distKm[b]
+	for _, ci := range c.byDistance[b] {
+		gi := c.groupOf[ci]
+		if gi < 0 || c.facts[gi].hosts.hosts == 0 {
+			continue
+		}
+		f := c.facts[gi]
+		var p int
+		switch {
+		case siteZone >= 0 && f.zone == siteZone:
+			p = zoneP
+		case siteHasRegion && f.region == siteRegion:
+			p = regionP
+		case c.seen[f.region] == c.stamp:
+			p = int(c.tierRank[f.region])
+		default:
+			c.seen[f.region] = c.stamp
+			p = len(prios) - start
+			c.tierRank[f.region] = int32(p)
+			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: int32(gi), DistanceKm: float32(dist[ci])})
+		}
+		if pr := &prios[start+p]; pr.Group < 0 {
+			pr.Group = int32(gi) // the zone and region tiers are named by their nearest group
+		}
+		gp[gi] = uint8(p)
+	}
+	// Groups whose cluster the inventory lacks come last, each a region of
+	// its own, in group order.
+	for gi, f := range c.facts {
+		if f.cluster < 0 && f.hosts.hosts > 0 {
+			gp[gi] = uint8(len(prios) - start)
+			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: int32(gi), DistanceKm: -1})
+		}
+	}
+	return prios
+}
+
+// oneTier puts every group with hosts in one priority.
+func (c *solveCtx) oneTier(gp []uint8, prios []model.Priority) []model.Priority {
+	start := len(prios)
+	for gi, f := range c.facts {
+		gp[gi] = model.NoPriority
+		if f.hosts.hosts > 0 {
+			if len(prios) == start {
+				prios = append(prios, model.Priority{Tier: model.TierAll, Group: int32(gi)})
+			}
+			gp[gi] = 0
+		}
+	}
+	return prios
+}
+
+// orderTiers gives each cluster of the failover list that has hosts its own
+// priority, in list order.
+func (c *solveCtx) orderTiers(s *model.ServicePlan, gp []uint8, prios []model.Priority) []model.Priority {
+	for gi := range gp {
+		gp[gi] = model.NoPriority
+	}
+	start := len(prios)
+	for _, name := range s.Policy.Order {
+		gi := slices.IndexFunc(s.Groups, func(g model.Group) bool { return g.Cluster == name })
+		if gi < 0 || c.facts[gi].hosts.hosts == 0 || gp[gi] != model.NoPriority {
+			continue
+		}
+		gp[gi] = uint8(len(prios) - start)
+		prios = append(prios, model.Priority{Tier: model.TierOrder, Group: int32(gi)})
+	}
+	return prios
+}

@@ -1,0 +1,158 @@
+package weights
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// service decides one service's plan.
+func (c *solveCtx) service(sp model.ServicePolicy, backends []model.Backend, verdicts []model.TargetHealth) *model.ServicePlan {
+	s := &model.ServicePlan{Name: sp.Service, Policy: sp, PolicyOverride: -1}
+	if i, ok := c.failover[sp.Service]; ok {
+		s.Policy.Kind, s.Policy.Order, s.PolicyOverride = model.Failover, c.active[i].Order, i
+	}
+	if s.Policy.Overprovisioning == 0 {
+		s.Policy.Overprovisioning = model.DefaultOverprovisioning
+	}
+	c.targets(s, backends, verdicts)
+	c.routes(s)
+	s.Hash = c.hash.service(s, c.shapeHash)
+	return s
+}
+
+// targets builds the service's groups and targets: status, cause and weight.
+func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdicts []model.TargetHealth) {
+	n := 0
+	for _, b := range backends {
+		n += len(b.Ingress)
+	}
+	s.Groups = make([]model.Group, 0, len(backends))
+	s.Targets = make([]model.Target, 0, n)
+	v := 0 // cursor in verdicts, which sort like the targets
+	for _, b := range backends {
+		g := model.Group{Cluster: b.Cluster, ReadyPods: b.ReadyPods, First: len(s.Targets), N: len(b.Ingress)}
+		if ci := c.clusterIndex(b.Cluster); ci >= 0 {
+			cl := c.clusters[ci]
+			g.Locality, g.Location, g.HasLocation, g.LostAt, g.Stale = cl.Locality, cl.Location, cl.HasLocation, cl.LostAt, c.stale[ci]
+		}
+		gi := len(s.Groups)
+		s.Groups = append(s.Groups, g)
+
+		groupOverride, groupCause, excluded := c.groupDecision(s, b.Cluster)
+		outsidePolicy := excluded && groupCause == model.CauseNotListed
+		pinned, hasPin := uint32(0), false
+		if groupOverride >= 0 && c.active[groupOverride].Kind == model.Weight {
+			pinned, hasPin = c.active[groupOverride].Weight, true
+		}
+		for _, addr := range b.Ingress {
+			for v < len(verdicts) && lessTarget(verdicts[v], b.Cluster, addr) {
+				v++
+			}
+			state := model.Unknown
+			if v < len(verdicts) && verdicts[v].Cluster == b.Cluster && verdicts[v].Address == addr {
+				state = verdicts[v].State
+			}
+			t := model.Target{Group: int32(gi), Address: addr, Health: state, Override: int32(groupOverride), Cause: groupCause}
+			if excluded {
+				t.Status = model.Excluded
+			}
+			// An address override beats the cluster's overrides, but cannot
+			// bring a cluster into a policy that leaves it out.
+			if ai := c.addressOverride(s.Name, addr); ai >= 0 && !outsidePolicy {
+				t.Override = int32(ai)
+				if c.active[ai].Kind == model.Disable {
+					t.Status, t.Cause = model.Excluded, model.CauseDisabled
+				} else {
+					t.Status, t.Cause = model.Healthy, model.CauseEnabled
+				}
+			}
+			if g.Stale && t.Status != model.Excluded && t.Cause != model.CauseEnabled {
+				t.Health, t.Cause = model.Unknown, model.CauseStale
+			}
+			s.Targets = append(s.Targets, t)
+		}
+
+		// One weight for every address of the group: its capacity spread
+		// over all its ingress addresses, as the formula says, or the weight
+		// an operator or the policy fixed. Health does not change weights:
+		// a down address loses its share without raising its peers', so
+		// losing capacity can never win a cluster traffic, panic or not.
+		w := CapacityWeight(b.ReadyPods, len(b.Ingress))
+		switch {
+		case hasPin:
+			w = pinned
+		case s.Policy.Kind == model.Weighted && len(s.Policy.Weights) > 0:
+			w = uint32(uint64(explicitWeight(s.Policy.Weights, b.Cluster)) * explicitWeightScale / uint64(max(len(b.Ingress), 1)))
+		}
+		for i := g.First; i < g.First+g.N; i++ {
+			t := &s.Targets[i]
+			switch {
+			case t.Status == model.Excluded:
+				t.Weight = 0
+				continue
+			case t.Cause == model.CauseEnabled || t.Cause == model.CauseStale:
+				t.Status = model.Healthy
+			case b.ReadyPods == 0:
+				t.Status, t.Cause = model.Unhealthy, model.CauseNoPods
+			case t.Health == model.Down:
+				t.Status, t.Cause = model.Unhealthy, model.CauseDown
+			default:
+				t.Status = model.Healthy
+			}
+			t.Weight = max(w, 1) // every host has a weight, for panic
+		}
+	}
+}
+
+// groupDecision returns the override or policy rule that decides a whole
+// (service, cluster): its override index (-1 for none), the cause, and
+// whether its targets are excluded.
+func (c *solveCtx) groupDecision(s *model.ServicePlan, cluster string) (override int, cause model.Cause, excluded bool) {
+	switch s.Policy.Kind {
+	case model.Failover:
+		if !slices.Contains(s.Policy.Order, cluster) {
+			return s.PolicyOverride, model.CauseNotListed, true
+		}
+	case model.Weighted:
+		if len(s.Policy.Weights) > 0 {
+			if w := explicitWeight(s.Policy.Weights, cluster); w == 0 {
+				return -1, model.CauseNotListed, true
+			}
+			cause = model.CauseExplicitWeight
+		}
+	}
+	// The (service, cluster) override is more specific than the cluster's.
+	if i, ok := c.scoped[scopeKey{s.Name, cluster}]; ok {
+		o := c.active[i]
+		if o.Kind == model.Drain {
+			return i, model.CauseDrained, true
+		}
+		if o.Weight == 0 {
+			return i, model.CauseWeight, true
+		}
+		return i, model.CauseWeight, false
+	}
+	if i, ok := c.clusterDrain[cluster]; ok {
+		return i, model.CauseDrained, true
+	}
+	return -1, cause, false
+}
+
+func explicitWeight(ws []model.ClusterWeight, cluster string) uint32 {
+	for _, w := range ws {
+		if w.Cluster == cluster {
+			return w.Weight
+		}
+	}
+	return 0
+}
+
+// lessTarget reports whether verdict v sorts before the target (cluster, addr).
+func lessTarget(v model.TargetHealth, cluster string, addr netip.Addr) bool {
+	if v.Cluster != cluster {
+		return v.Cluster < cluster
+	}
+	return v.Address.Less(addr)
+}

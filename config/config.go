@@ -65,9 +65,11 @@ type Drain struct {
 type Static struct {
 	Pos
 	// Ingress holds the addresses shared by every service of the block that
-	// does not declare its own.
-	Ingress  []netip.Addr
-	Services []StaticService
+	// does not declare its own; IngressZones the zones of those written
+	// with `zone ZONE`.
+	Ingress      []netip.Addr
+	IngressZones []model.AddrZone
+	Services     []StaticService
 }
 
 // StaticService is one global service in a static cluster.
@@ -76,10 +78,13 @@ type StaticService struct {
 	// Name is the service as written: a zone-relative name or a full name.
 	Name string
 	// FQDN is the global service Name refers to, filled in by validation.
-	FQDN    string
-	Ingress []netip.Addr // empty: the block's shared addresses
-	Pods    int
-	VMs     int
+	FQDN         string
+	Ingress      []netip.Addr // empty: the block's shared addresses
+	IngressZones []model.AddrZone
+	Pods         int
+	VMs          int
+	// ZonePods counts the pods and VMs given with `zone ZONE`, per zone.
+	ZonePods []model.ZonePods
 }
 
 // Zone is a DNS zone Meridian is authoritative for.

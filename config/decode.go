@@ -219,75 +219,98 @@ func (s *Static) decode(n *node, errs *errorList) {
 		s.Services = append(s.Services, StaticService{Pos: pos, Name: name})
 		return &s.Services[len(s.Services)-1]
 	}
-	// count decodes `pods SERVICE N` and `vms SERVICE N`.
-	count := func(d *node, errs *errorList) {
-		if err := args(d, 2, 2, "SERVICE COUNT"); err != nil {
-			errs.add(err)
-			return
-		}
-		n, err := parseCount(d.Name(), d.Args[1])
-		if err != nil {
-			errs.add(err)
-			return
-		}
-		addCount(svc(canonicalName(d.Args[0].Text), d.Pos), d, n, errs)
-	}
-	body("static block", n, map[string]directive{
-		"ingress": func(d *node, errs *errorList) {
-			if err := args(d, 1, -1, "ADDRESS..."); err != nil {
-				errs.add(err)
+	// ingress decodes `ingress ADDRESS... [zone ZONE]` into addrs and zones.
+	ingress := func(addrs *[]netip.Addr, zones *[]model.AddrZone) directive {
+		return func(d *node, errs *errorList) {
+			rest, zone := zoneSuffix(d.Args)
+			if len(rest) == 0 || d.HasBody {
+				errs.add(errorf(d.Pos, "ingress: expected ingress ADDRESS... [zone ZONE]"))
 				return
 			}
-			s.Ingress = append(s.Ingress, parseAddrs(d.Name(), d.Args, errs)...)
-		},
-		"pods": count,
-		"vms":  count,
+			for _, a := range parseAddrs(d.Name(), rest, errs) {
+				*addrs = append(*addrs, a)
+				if zone != "" {
+					*zones = append(*zones, model.AddrZone{Addr: a, Zone: zone})
+				}
+			}
+		}
+	}
+	counted := map[string]bool{} // service, kind and zone of the counts seen
+	body("static block", n, map[string]directive{
+		"ingress": ingress(&s.Ingress, &s.IngressZones),
+		// `pods SERVICE N [zone ZONE]` and `vms SERVICE N [zone ZONE]`
+		"pods": func(d *node, errs *errorList) { staticCount(d, true, svc, counted, errs) },
+		"vms":  func(d *node, errs *errorList) { staticCount(d, true, svc, counted, errs) },
 		"service": func(d *node, errs *errorList) {
 			if err := block(d, 1, "NAME"); err != nil {
 				errs.add(err)
 				return
 			}
 			ss := svc(canonicalName(d.Args[0].Text), d.Pos)
+			one := func(string, Pos) *StaticService { return ss }
 			body("static service block", d, map[string]directive{
-				"ingress": func(d *node, errs *errorList) {
-					if err := args(d, 1, -1, "ADDRESS..."); err != nil {
-						errs.add(err)
-						return
-					}
-					ss.Ingress = append(ss.Ingress, parseAddrs(d.Name(), d.Args, errs)...)
-				},
-				"pods": func(d *node, errs *errorList) { serviceCount(ss, d, errs) },
-				"vms":  func(d *node, errs *errorList) { serviceCount(ss, d, errs) },
-			}, []string{"pods", "vms"}, errs)
+				"ingress": ingress(&ss.Ingress, &ss.IngressZones),
+				"pods":    func(d *node, errs *errorList) { staticCount(d, false, one, counted, errs) },
+				"vms":     func(d *node, errs *errorList) { staticCount(d, false, one, counted, errs) },
+			}, nil, errs)
 		},
 	}, nil, errs)
 }
 
-// serviceCount decodes `pods N` and `vms N` inside a static service block.
-func serviceCount(ss *StaticService, d *node, errs *errorList) {
-	if err := args(d, 1, 1, "COUNT"); err != nil {
-		errs.add(err)
+// zoneSuffix splits a trailing "zone ZONE" off a directive's arguments.
+func zoneSuffix(args []token) (rest []token, zone string) {
+	if n := len(args); n >= 2 && args[n-2].Text == "zone" {
+		return args[:n-2], args[n-1].Text
+	}
+	return args, ""
+}
+
+// staticCount decodes a pods or vms line: `pods [SERVICE] COUNT [zone ZONE]`,
+// the service named when withService is set. A count may be given once per
+// service, kind and zone; zoned counts also add up per zone.
+func staticCount(d *node, withService bool, svc func(string, Pos) *StaticService, counted map[string]bool, errs *errorList) {
+	rest, zone := zoneSuffix(d.Args)
+	want, usage := 1, "COUNT [zone ZONE]"
+	if withService {
+		want, usage = 2, "SERVICE COUNT [zone ZONE]"
+	}
+	if len(rest) != want || d.HasBody {
+		errs.add(errorf(d.Pos, "%s: expected %s %s", d.Name(), d.Name(), usage))
 		return
 	}
-	n, err := parseCount(d.Name(), d.Args[0])
+	n, err := parseCount(d.Name(), rest[want-1])
 	if err != nil {
 		errs.add(err)
 		return
 	}
-	addCount(ss, d, n, errs)
-}
-
-// addCount records a pods or vms count, refusing a second one for the same service.
-func addCount(ss *StaticService, d *node, n int, errs *errorList) {
-	dst := &ss.Pods
-	if d.Name() == "vms" {
-		dst = &ss.VMs
+	name := ""
+	if withService {
+		name = canonicalName(rest[0].Text)
 	}
-	if *dst != 0 {
-		errs.add(errorf(d.Pos, "%s: %s already counted for %s", d.Name(), d.Name(), ss.Name))
+	ss := svc(name, d.Pos)
+	key := ss.Name + "\x00" + d.Name() + "\x00" + zone
+	if counted[key] {
+		in := ""
+		if zone != "" {
+			in = " in zone " + zone
+		}
+		errs.add(errorf(d.Pos, "%s: %s already counted for %s%s", d.Name(), d.Name(), ss.Name, in))
 		return
 	}
-	*dst = n
+	counted[key] = true
+	if d.Name() == "vms" {
+		ss.VMs += n
+	} else {
+		ss.Pods += n
+	}
+	if zone != "" {
+		i := slices.IndexFunc(ss.ZonePods, func(z model.ZonePods) bool { return z.Zone == zone })
+		if i < 0 {
+			ss.ZonePods = append(ss.ZonePods, model.ZonePods{Zone: zone})
+			i = len(ss.ZonePods) - 1
+		}
+		ss.ZonePods[i].ReadyPods += n
+	}
 }
 
 // maxCount bounds pod and VM counts so that weights cannot overflow.

@@ -3,6 +3,7 @@ package model
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -155,7 +156,14 @@ func (p *Plan) targetReasons(s *ServicePlan, t Target) []string {
 	case CauseDown:
 		out = append(out, "health check: down")
 	case CauseNoPods:
-		out = append(out, "no ready pods in "+g.Cluster)
+		if z := s.addressZone(g, t); z != "" {
+			out = append(out, "no ready pods in zone "+z+" of "+g.Cluster)
+		} else {
+			out = append(out, "no ready pods in "+g.Cluster)
+		}
+	case CauseZonal:
+		z := s.addressZone(g, t)
+		out = append(out, fmt.Sprintf("%d ready pods in zone %s of %s", zonePods(g, z), z, g.Cluster))
 	case CauseNotListed:
 		out = append(out, g.Cluster+" is not listed by the service's "+string(s.Policy.Kind)+" policy")
 	case CauseStale:
@@ -169,6 +177,24 @@ func (p *Plan) targetReasons(s *ServicePlan, t Target) []string {
 		}
 	}
 	return out
+}
+
+// addressZone returns the zone of a target's address, "" when unknown.
+func (s *ServicePlan) addressZone(g Group, t Target) string {
+	i, ok := slices.BinarySearchFunc(g.IngressZones, t.Address, func(z AddrZone, a netip.Addr) int { return z.Addr.Compare(a) })
+	if !ok {
+		return ""
+	}
+	return g.IngressZones[i].Zone
+}
+
+func zonePods(g Group, zone string) int {
+	for _, z := range g.ZonePods {
+		if z.Zone == zone {
+			return z.ReadyPods
+		}
+	}
+	return 0
 }
 
 // Describe says what the override does, who made it, until when and why:

@@ -33,12 +33,7 @@ func (s State) String() string {
 // Inventory, so that a change to one service's verdicts leaves the others
 // shared. A target without a verdict is Unknown.
 type Health struct {
-	services []serviceHealth // sorted by service, unique
-}
-
-type serviceHealth struct {
-	service  string
-	verdicts []TargetHealth // sorted by cluster, address; unique
+	services groups[TargetHealth] // each service's verdicts, sorted by cluster and address
 }
 
 // TargetHealth is the verdict on one ingress address of one service in one cluster.
@@ -55,17 +50,7 @@ type TargetHealth struct {
 // NewHealth returns a Health holding sorted copies of the verdicts; a later
 // verdict on the same target replaces an earlier one.
 func NewHealth(verdicts []TargetHealth) Health {
-	vs := canonicalVerdicts(verdicts)
-	var h Health
-	for i := 0; i < len(vs); {
-		j := i + 1
-		for j < len(vs) && vs[j].Service == vs[i].Service {
-			j++
-		}
-		h.services = append(h.services, serviceHealth{service: vs[i].Service, verdicts: vs[i:j:j]})
-		i = j
-	}
-	return h
+	return Health{services: groupBy(canonicalVerdicts(verdicts), func(v TargetHealth) string { return v.Service })}
 }
 
 func canonicalVerdicts(verdicts []TargetHealth) []TargetHealth {
@@ -82,27 +67,12 @@ func compareTargetHealth(a, b TargetHealth) int {
 }
 
 // Targets returns every verdict, sorted by service, cluster and address.
-func (h Health) Targets() []TargetHealth {
-	var out []TargetHealth
-	for _, s := range h.services {
-		out = append(out, s.verdicts...)
-	}
-	return out
-}
+func (h Health) Targets() []TargetHealth { return h.services.all() }
 
 // Of returns the verdicts on one service's targets, sorted by cluster and
 // address; the slice is shared by every Health derived from h without
 // changing the service.
-func (h Health) Of(service string) []TargetHealth {
-	if i, ok := h.serviceIndex(service); ok {
-		return h.services[i].verdicts
-	}
-	return nil
-}
-
-func (h Health) serviceIndex(service string) (int, bool) {
-	return slices.BinarySearchFunc(h.services, service, func(s serviceHealth, n string) int { return cmp.Compare(s.service, n) })
-}
+func (h Health) Of(service string) []TargetHealth { return h.services.of(service) }
 
 // WithService returns a copy of h in which the verdicts on service's targets
 // are replaced; the other services' verdicts stay shared.
@@ -112,18 +82,7 @@ func (h Health) WithService(service string, verdicts []TargetHealth) Health {
 		v.Service = service
 		vs[i] = v
 	}
-	vs = canonicalVerdicts(vs)
-	out := Health{services: slices.Clone(h.services)}
-	i, found := h.serviceIndex(service)
-	switch {
-	case found && len(vs) == 0:
-		out.services = slices.Delete(out.services, i, i+1)
-	case found:
-		out.services[i].verdicts = vs
-	case len(vs) > 0:
-		out.services = slices.Insert(out.services, i, serviceHealth{service: service, verdicts: vs})
-	}
-	return out
+	return Health{services: h.services.with(service, canonicalVerdicts(vs))}
 }
 
 // State returns the verdict on one target, Unknown when there is none.

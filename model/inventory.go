@@ -15,14 +15,8 @@ import (
 // (WithBackends), so the groups of unchanged services stay shared between
 // versions and the engine can tell, by identity, what it need not re-solve.
 type Inventory struct {
-	clusters []Cluster         // sorted by Name, names unique
-	services []serviceBackends // sorted by Service, unique
-}
-
-// serviceBackends is one service's backends, sorted by cluster.
-type serviceBackends struct {
-	service  string
-	backends []Backend
+	clusters []Cluster       // sorted by Name, names unique
+	services groups[Backend] // each service's backends, sorted by cluster
 }
 
 // Cluster is one member cluster and where it runs.
@@ -58,6 +52,24 @@ type Backend struct {
 	Ingress []netip.Addr
 	// ReadyPods counts the ready pods behind the service; a VM counts as one pod.
 	ReadyPods int
+	// ZonePods, when discovery knows them, counts the ready pods per zone,
+	// sorted by zone. IngressZones gives the zone of ingress addresses
+	// (ingress nodes carry zone labels), sorted by address. The engine uses
+	// them when every ingress address has a zone counted in ZonePods.
+	ZonePods     []ZonePods
+	IngressZones []AddrZone
+}
+
+// ZonePods is the number of ready pods in one zone.
+type ZonePods struct {
+	Zone      string
+	ReadyPods int
+}
+
+// AddrZone is the zone of one ingress address.
+type AddrZone struct {
+	Addr netip.Addr
+	Zone string
 }
 
 // NewInventory returns an Inventory holding copies of clusters and backends,
@@ -65,17 +77,10 @@ type Backend struct {
 // replaces an earlier one, and a backend's ingress addresses are sorted and
 // deduplicated, so equal content gives equal values.
 func NewInventory(clusters []Cluster, backends []Backend) Inventory {
-	inv := Inventory{clusters: canonicalClusters(clusters)}
-	bs := canonicalBackends(backends)
-	for i := 0; i < len(bs); {
-		j := i + 1
-		for j < len(bs) && bs[j].Service == bs[i].Service {
-			j++
-		}
-		inv.services = append(inv.services, serviceBackends{service: bs[i].Service, backends: bs[i:j:j]})
-		i = j
+	return Inventory{
+		clusters: canonicalClusters(clusters),
+		services: groupBy(canonicalBackends(backends), func(b Backend) string { return b.Service }),
 	}
-	return inv
 }
 
 func canonicalClusters(clusters []Cluster) []Cluster {
@@ -88,6 +93,15 @@ func canonicalBackends(backends []Backend) []Backend {
 	bs := make([]Backend, len(backends))
 	for i, b := range backends {
 		b.Ingress = sortedAddrs(b.Ingress)
+		b.ZonePods = slices.Clone(b.ZonePods)
+		slices.SortStableFunc(b.ZonePods, func(x, y ZonePods) int { return cmp.Compare(x.Zone, y.Zone) })
+		b.ZonePods = keepLast(b.ZonePods, func(x, y ZonePods) bool { return x.Zone == y.Zone })
+		b.IngressZones = slices.Clone(b.IngressZones)
+		for j := range b.IngressZones {
+			b.IngressZones[j].Addr = b.IngressZones[j].Addr.Unmap()
+		}
+		slices.SortStableFunc(b.IngressZones, func(x, y AddrZone) int { return x.Addr.Compare(y.Addr) })
+		b.IngressZones = keepLast(b.IngressZones, func(x, y AddrZone) bool { return x.Addr == y.Addr })
 		bs[i] = b
 	}
 	slices.SortStableFunc(bs, compareBackends)
@@ -139,34 +153,19 @@ func (inv Inventory) Cluster(name string) (Cluster, bool) {
 // Services returns the name of every service that has backends, sorted.
 func (inv Inventory) Services() []string {
 	out := make([]string, len(inv.services))
-	for i, s := range inv.services {
-		out[i] = s.service
+	for i, g := range inv.services {
+		out[i] = g.service
 	}
 	return out
 }
 
 // Backends returns every backend, sorted by service, then cluster.
-func (inv Inventory) Backends() []Backend {
-	var out []Backend
-	for _, s := range inv.services {
-		out = append(out, s.backends...)
-	}
-	return out
-}
+func (inv Inventory) Backends() []Backend { return inv.services.all() }
 
 // BackendsOf returns the backends of one service, sorted by cluster. The
 // slice is shared by every Inventory derived from this one without changing
 // the service, which lets callers skip unchanged services by identity.
-func (inv Inventory) BackendsOf(service string) []Backend {
-	if i, ok := inv.serviceIndex(service); ok {
-		return inv.services[i].backends
-	}
-	return nil
-}
-
-func (inv Inventory) serviceIndex(service string) (int, bool) {
-	return slices.BinarySearchFunc(inv.services, service, func(s serviceBackends, n string) int { return cmp.Compare(s.service, n) })
-}
+func (inv Inventory) BackendsOf(service string) []Backend { return inv.services.of(service) }
 
 // WithBackends returns a copy of inv in which the backends of service are
 // replaced by backends (whose Service fields are set to service). Every
@@ -177,18 +176,7 @@ func (inv Inventory) WithBackends(service string, backends []Backend) Inventory 
 		b.Service = service
 		bs[i] = b
 	}
-	bs = canonicalBackends(bs)
-	out := Inventory{clusters: inv.clusters, services: slices.Clone(inv.services)}
-	i, found := inv.serviceIndex(service)
-	switch {
-	case found && len(bs) == 0:
-		out.services = slices.Delete(out.services, i, i+1)
-	case found:
-		out.services[i].backends = bs
-	case len(bs) > 0:
-		out.services = slices.Insert(out.services, i, serviceBackends{service: service, backends: bs})
-	}
-	return out
+	return Inventory{clusters: inv.clusters, services: inv.services.with(service, canonicalBackends(bs))}
 }
 
 // WithClusters returns a copy of inv with the cluster list replaced; the

@@ -63,7 +63,10 @@ type Group struct {
 	Location    Point
 	HasLocation bool
 	ReadyPods   int
-	First, N    int
+	// ZonePods and IngressZones are the backend's, when discovery knows them.
+	ZonePods     []ZonePods
+	IngressZones []AddrZone
+	First, N     int
 	// Stale is set when discovery lost the cluster longer than the grace
 	// period ago: its targets count as unknown.
 	Stale  bool
@@ -101,6 +104,7 @@ const (
 	CauseNotListed            // the failover policy does not list its cluster
 	CauseStale                // discovery lost its cluster past the grace period: unknown
 	CauseExplicitWeight       // the weighted policy's explicit cluster weight
+	CauseZonal                // its weight counts the ready pods of its own zone
 )
 
 // Target is one ingress address of a service in one cluster. It is kept

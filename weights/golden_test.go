@@ -43,6 +43,14 @@ type goldenBackend struct {
 	Cluster string   `yaml:"cluster"`
 	Ingress []string `yaml:"ingress"`
 	Pods    int      `yaml:"pods"`
+	// Zones, when given, hold per zone the ready pods and which of the
+	// ingress addresses stand in it.
+	Zones map[string]goldenZone `yaml:"zones"`
+}
+
+type goldenZone struct {
+	Pods    int      `yaml:"pods"`
+	Ingress []string `yaml:"ingress"`
 }
 
 type goldenHealth struct {
@@ -98,6 +106,12 @@ func (g *goldenIn) inputs(t *testing.T) (time.Time, model.Inventory, model.Healt
 		mb := model.Backend{Service: b.Service, Cluster: b.Cluster, ReadyPods: b.Pods}
 		for _, a := range b.Ingress {
 			mb.Ingress = append(mb.Ingress, addr(a))
+		}
+		for z, zone := range b.Zones {
+			mb.ZonePods = append(mb.ZonePods, model.ZonePods{Zone: z, ReadyPods: zone.Pods})
+			for _, a := range zone.Ingress {
+				mb.IngressZones = append(mb.IngressZones, model.AddrZone{Addr: addr(a), Zone: z})
+			}
 		}
 		bs = append(bs, mb)
 	}

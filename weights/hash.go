@@ -37,6 +37,17 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 		h.float(g.Location.Lon)
 		h.bool(g.HasLocation)
 		h.int(g.ReadyPods)
+		h.int(len(g.ZonePods))
+		for _, z := range g.ZonePods {
+			h.str(z.Zone)
+			h.int(z.ReadyPods)
+		}
+		h.int(len(g.IngressZones))
+		for _, z := range g.IngressZones {
+			a := z.Addr.As16()
+			h.b = append(h.b, a[:]...)
+			h.str(z.Zone)
+		}
 		h.int(g.First)
 		h.int(g.N)
 		h.bool(g.Stale)

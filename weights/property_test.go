@@ -75,6 +75,17 @@ func randomWorld(r *rand.Rand) *world {
 			for a := range 1 + r.IntN(4) {
 				b.Ingress = append(b.Ingress, netip.AddrFrom4([4]byte{10, byte(ci), 0, byte(a)}))
 			}
+			if r.IntN(3) == 0 { // zonal ingress, sometimes with a zone missing
+				zones := []string{"z1", "z2"}
+				for _, a := range b.Ingress {
+					if r.IntN(8) > 0 {
+						b.IngressZones = append(b.IngressZones, model.AddrZone{Addr: a, Zone: zones[r.IntN(2)]})
+					}
+				}
+				for _, z := range zones[:1+r.IntN(2)] {
+					b.ZonePods = append(b.ZonePods, model.ZonePods{Zone: z, ReadyPods: r.IntN(8)})
+				}
+			}
 			for _, a := range b.Ingress {
 				if st := model.State(r.IntN(4) % 3); st != model.Unknown {
 					w.verdicts = append(w.verdicts, model.TargetHealth{Service: name, Cluster: c.Name, Address: a, State: st})

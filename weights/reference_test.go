@@ -86,8 +86,41 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 				excluded = true
 			}
 		}
+		// Zonal weights: only when every address's zone has a pod count.
+		zonePods := map[netip.Addr]int{}
+		zoneAddrs := map[string]int{}
+		zonal := len(b.IngressZones) > 0 && !(kind == model.Weighted && len(sp.Weights) > 0) && (scoped == nil || scoped.Kind != model.Weight)
+		for _, a := range b.Ingress {
+			zone, pods, ok := "", 0, false
+			for _, az := range b.IngressZones {
+				if az.Addr == a {
+					zone = az.Zone
+				}
+			}
+			for _, zp := range b.ZonePods {
+				if zp.Zone == zone && zone != "" {
+					pods, ok = zp.ReadyPods, true
+				}
+			}
+			zonal = zonal && ok
+			zonePods[a] = pods
+			zoneAddrs[zone]++
+		}
+		zoneOf := func(a netip.Addr) string {
+			for _, az := range b.IngressZones {
+				if az.Addr == a {
+					return az.Zone
+				}
+			}
+			return ""
+		}
 		for _, a := range b.Ingress {
 			t := target{cluster: b.Cluster, addr: a, locality: c.Locality, point: c.Location, hasPoint: c.HasLocation}
+			pods, w := b.ReadyPods, w
+			if zonal {
+				pods = zonePods[a]
+				w = float64(CapacityWeight(pods, zoneAddrs[zoneOf(a)]))
+			}
 			exc := excluded
 			var addrO *model.Override
 			for i, o := range active {
@@ -120,7 +153,7 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 			case enabled || stale:
 				t.healthy = true
 			default:
-				t.healthy = b.ReadyPods > 0 && health.State(sp.Service, b.Cluster, a) != model.Down
+				t.healthy = pods > 0 && health.State(sp.Service, b.Cluster, a) != model.Down
 			}
 			targets = append(targets, t)
 		}

@@ -3,6 +3,7 @@ package weights
 import (
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -32,7 +33,8 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 	s.Targets = make([]model.Target, 0, n)
 	v := 0 // cursor in verdicts, which sort like the targets
 	for _, b := range backends {
-		g := model.Group{Cluster: b.Cluster, ReadyPods: b.ReadyPods, First: len(s.Targets), N: len(b.Ingress)}
+		g := model.Group{Cluster: b.Cluster, ReadyPods: b.ReadyPods, ZonePods: b.ZonePods, IngressZones: b.IngressZones,
+			First: len(s.Targets), N: len(b.Ingress)}
 		if ci := c.clusterIndex(b.Cluster); ci >= 0 {
 			cl := c.clusters[ci]
 			g.Locality, g.Location, g.HasLocation, g.LostAt, g.Stale = cl.Locality, cl.Location, cl.HasLocation, cl.LostAt, c.stale[ci]
@@ -79,29 +81,42 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 		// an operator or the policy fixed. Health does not change weights:
 		// a down address loses its share without raising its peers', so
 		// losing capacity can never win a cluster traffic, panic or not.
+		// Where every address's zone and that zone's pods are known, an
+		// address carries its own zone's pods (zonal ingress, such as nodes
+		// or load balancers that do not cross zones).
 		w := CapacityWeight(b.ReadyPods, len(b.Ingress))
+		explicit := s.Policy.Kind == model.Weighted && len(s.Policy.Weights) > 0
+		zonal := !hasPin && !explicit && c.zonalPods(b)
 		switch {
 		case hasPin:
 			w = pinned
-		case s.Policy.Kind == model.Weighted && len(s.Policy.Weights) > 0:
+		case explicit:
 			w = uint32(uint64(explicitWeight(s.Policy.Weights, b.Cluster)) * explicitWeightScale / uint64(max(len(b.Ingress), 1)))
 		}
 		for i := g.First; i < g.First+g.N; i++ {
 			t := &s.Targets[i]
+			pods, tw := b.ReadyPods, w
+			if zonal {
+				j := i - g.First
+				pods, tw = c.zonePods[j], CapacityWeight(c.zonePods[j], c.zoneAddrs[j])
+			}
 			switch {
 			case t.Status == model.Excluded:
 				t.Weight = 0
 				continue
 			case t.Cause == model.CauseEnabled || t.Cause == model.CauseStale:
 				t.Status = model.Healthy
-			case b.ReadyPods == 0:
+			case pods == 0:
 				t.Status, t.Cause = model.Unhealthy, model.CauseNoPods
 			case t.Health == model.Down:
 				t.Status, t.Cause = model.Unhealthy, model.CauseDown
 			default:
 				t.Status = model.Healthy
 			}
-			t.Weight = max(w, 1) // every host has a weight, for panic
+			if zonal && t.Cause == model.CauseNone {
+				t.Cause = model.CauseZonal
+			}
+			t.Weight = max(tw, 1) // every host has a weight, for panic
 		}
 	}
 }
@@ -138,6 +153,42 @@ func (c *solveCtx) groupDecision(s *model.ServicePlan, cluster string) (override
 		return i, model.CauseDrained, true
 	}
 	return -1, cause, false
+}
+
+// zonalPods fills c.zonePods and c.zoneAddrs with, per ingress address of
+// b, its zone's ready pods and the number of b's addresses in that zone. It
+// reports false, leaving the cluster-wide formula in force, unless every
+// address has a zone whose pods are counted.
+func (c *solveCtx) zonalPods(b model.Backend) bool {
+	if len(b.IngressZones) == 0 || len(b.ZonePods) == 0 {
+		return false
+	}
+	c.zonePods, c.zoneAddrs = c.zonePods[:0], c.zoneAddrs[:0]
+	for _, a := range b.Ingress {
+		j, found := slices.BinarySearchFunc(b.IngressZones, a, func(z model.AddrZone, a netip.Addr) int { return z.Addr.Compare(a) })
+		if !found {
+			return false
+		}
+		k, found := slices.BinarySearchFunc(b.ZonePods, b.IngressZones[j].Zone, func(z model.ZonePods, n string) int { return strings.Compare(z.Zone, n) })
+		if !found {
+			return false
+		}
+		c.zonePods = append(c.zonePods, b.ZonePods[k].ReadyPods)
+		c.zoneAddrs = append(c.zoneAddrs, k) // zone index for now; counted below
+	}
+	var perZone [64]int
+	counts := perZone[:0]
+	if len(b.ZonePods) > len(perZone) {
+		counts = make([]int, 0, len(b.ZonePods))
+	}
+	counts = counts[:len(b.ZonePods)]
+	for _, k := range c.zoneAddrs {
+		counts[k]++
+	}
+	for i, k := range c.zoneAddrs {
+		c.zoneAddrs[i] = counts[k]
+	}
+	return true
 }
 
 func explicitWeight(ws []model.ClusterWeight, cluster string) uint32 {

@@ -150,6 +150,8 @@ type solveCtx struct {
 
 	// Scratch, reused between services and buckets.
 	facts     []groupFacts
+	zonePods  []int // per address of the current backend: its zone's ready pods
+	zoneAddrs []int // per address of the current backend: addresses in its zone
 	groupOf   []int // per cluster index: the current service's group, -1 if none
 	levels    []levelHosts
 	spill     spillResult

@@ -10,7 +10,8 @@ import (
 // Inventory returns the inventory the static blocks of clusters describe.
 // Clusters without a static block contribute their locality only. A service
 // without addresses of its own uses the block's shared ingress addresses,
-// and its VMs count as ready pods.
+// and its VMs count as ready pods. Counts and addresses written with `zone
+// ZONE` become the backend's per-zone pods and address zones.
 func Inventory(clusters []config.Cluster) model.Inventory {
 	var cs []model.Cluster
 	var bs []model.Backend
@@ -25,15 +26,17 @@ func Inventory(clusters []config.Cluster) model.Inventory {
 			continue
 		}
 		for _, s := range c.Static.Services {
-			ingress := s.Ingress
+			ingress, zones := s.Ingress, s.IngressZones
 			if len(ingress) == 0 {
-				ingress = c.Static.Ingress
+				ingress, zones = c.Static.Ingress, c.Static.IngressZones
 			}
 			bs = append(bs, model.Backend{
-				Service:   s.FQDN,
-				Cluster:   c.Name,
-				Ingress:   ingress,
-				ReadyPods: s.Pods + s.VMs,
+				Service:      s.FQDN,
+				Cluster:      c.Name,
+				Ingress:      ingress,
+				ReadyPods:    s.Pods + s.VMs,
+				ZonePods:     s.ZonePods,
+				IngressZones: zones,
 			})
 		}
 	}

@@ -9,6 +9,38 @@ import (
 	"github.com/meridian-gtm/meridian/model"
 )
 
+func TestZones(t *testing.T) {
+	c, err := config.Parse("t.conf", []byte(`
+cluster dc {
+    static {
+        ingress 192.0.2.1 zone a
+        ingress 192.0.2.2 192.0.2.3 zone b
+        pods app 4 zone a
+        vms app 2 zone a
+        pods app 3 zone b
+    }
+}
+zone example.org {
+    ns ns.example.net
+    service app {
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Inventory(c.Clusters).BackendsOf("app.example.org")
+	a := netip.MustParseAddr
+	want := model.Backend{
+		Service: "app.example.org", Cluster: "dc", ReadyPods: 9,
+		Ingress:      []netip.Addr{a("192.0.2.1"), a("192.0.2.2"), a("192.0.2.3")},
+		ZonePods:     []model.ZonePods{{Zone: "a", ReadyPods: 6}, {Zone: "b", ReadyPods: 3}},
+		IngressZones: []model.AddrZone{{Addr: a("192.0.2.1"), Zone: "a"}, {Addr: a("192.0.2.2"), Zone: "b"}, {Addr: a("192.0.2.3"), Zone: "b"}},
+	}
+	if len(b) != 1 || !reflect.DeepEqual(b[0], want) {
+		t.Errorf("backend = %+v\nwant %+v", b, want)
+	}
+}
+
 func TestInventory(t *testing.T) {
 	c, err := config.Parse("t.conf", []byte(`
 cluster dc2 {

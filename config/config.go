@@ -32,6 +32,25 @@ type Meridian struct {
 	// state before its targets count as unknown.
 	StaleGrace    time.Duration
 	staleGraceSet bool
+	// ChaosVersion and ChaosID answer version.bind and id.server (class
+	// CHAOS, type TXT); empty: REFUSED, as most operators prefer.
+	ChaosVersion string
+	ChaosID      string
+	// RRL limits responses per client network; nil: no limit.
+	RRL *RRL
+}
+
+// RRL is response-rate limiting against amplification: each client network
+// may receive ResponsesPerSecond identical-class responses, averaged over
+// Window; beyond it responses are dropped, except every Slip-th, which is
+// sent truncated so that real clients retry over TCP.
+type RRL struct {
+	Pos
+	ResponsesPerSecond uint32
+	Window             time.Duration
+	Slip               uint32
+	IPv4Prefix         uint32
+	IPv6Prefix         uint32
 }
 
 // GeoIP says which database locates clients.
@@ -92,12 +111,33 @@ type Zone struct {
 	Pos
 	// Origin is the zone's name in lower case without the final dot.
 	Origin string
-	// TTL applies to the zone's own records: SOA, NS and glue.
+	// TTL applies to the zone's own records: SOA, NS and glue, and is the
+	// default TTL of static records.
 	TTL      uint32
 	ttlSet   bool
 	SOA      SOA
 	NS       []NameServer
 	Services []Service
+	// Records and Files hold the zone's static records, in zone-file
+	// syntax; the DNS server parses them and reports errors by position.
+	Records []Record
+	Files   []ZoneFile
+	// AllowTransfer lists the networks that may transfer the static part of
+	// the zone (AXFR, IXFR); Notify lists the secondaries told of changes.
+	AllowTransfer []netip.Prefix
+	Notify        []netip.AddrPort
+}
+
+// Record is one static record written inline: `record NAME [TTL] TYPE RDATA`.
+type Record struct {
+	Pos
+	Text string
+}
+
+// ZoneFile is an RFC 1035 zone file of static records for the zone.
+type ZoneFile struct {
+	Pos
+	Path string // relative paths are resolved against the config file's folder
 }
 
 // SOA is the zone's start of authority. The serial is not configured: the
@@ -144,6 +184,13 @@ type Service struct {
 	PanicThreshold      uint32
 	panicSet            bool
 	FailClosed          bool
+	// MaxAnswers is how many addresses one answer holds, drawn per query in
+	// proportion to the Plan's shares: by default 1, all for the all policy.
+	MaxAnswers    uint32
+	maxAnswersSet bool
+	// IgnoreECS locates clients by the resolver's address even when the
+	// query carries EDNS Client Subnet.
+	IgnoreECS bool
 }
 
 // Load reads, decodes and validates the configuration file at path. All

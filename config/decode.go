@@ -124,6 +124,24 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 		"dns":  listen(&m.DNS),
 		"xds":  listen(&m.XDS),
 		"http": listen(&m.HTTP),
+		"chaos": func(d *node, errs *errorList) {
+			if err := args(d, 2, 2, "version|id TEXT"); err != nil {
+				errs.add(err)
+				return
+			}
+			switch d.Args[0].Text {
+			case "version":
+				m.ChaosVersion = d.Args[1].Text
+			case "id":
+				m.ChaosID = d.Args[1].Text
+			default:
+				errs.add(errorf(d.Args[0].Pos, "chaos: expected version or id, got %q", d.Args[0].Text))
+			}
+		},
+		"rrl": func(d *node, errs *errorList) {
+			m.RRL = &RRL{Pos: d.Pos}
+			m.RRL.decode(d, errs)
+		},
 		"stale_grace": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "DURATION"); err != nil {
 				errs.add(err)
@@ -142,7 +160,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl"}, errs)
 }
 
 // checkListen accepts HOST:PORT where HOST is empty or an IP address.
@@ -388,6 +406,48 @@ func (z *Zone) decode(n *node, errs *errorList) {
 			s.decode(d, errs)
 			z.Services = append(z.Services, s)
 		},
+		"record": func(d *node, errs *errorList) {
+			if err := args(d, 2, -1, "NAME [TTL] TYPE RDATA..."); err != nil {
+				errs.add(err)
+				return
+			}
+			z.Records = append(z.Records, Record{Pos: d.Pos, Text: recordText(d.Args)})
+		},
+		"file": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "PATH"); err != nil {
+				errs.add(err)
+				return
+			}
+			z.Files = append(z.Files, ZoneFile{Pos: d.Pos, Path: d.Args[0].Text})
+		},
+		"allow_transfer": func(d *node, errs *errorList) {
+			if err := args(d, 1, -1, "PREFIX..."); err != nil {
+				errs.add(err)
+				return
+			}
+			for _, a := range d.Args {
+				p, err := parsePrefix(a.Text)
+				if err != nil {
+					errs.add(errorf(a.Pos, "allow_transfer: %q is not an address or prefix such as 192.0.2.0/24", a.Text))
+					continue
+				}
+				z.AllowTransfer = append(z.AllowTransfer, p)
+			}
+		},
+		"notify": func(d *node, errs *errorList) {
+			if err := args(d, 1, -1, "ADDRESS[:PORT]..."); err != nil {
+				errs.add(err)
+				return
+			}
+			for _, a := range d.Args {
+				ap, err := parseAddrPort(a.Text, 53)
+				if err != nil {
+					errs.add(errorf(a.Pos, "notify: %q is not ADDRESS or ADDRESS:PORT", a.Text))
+					continue
+				}
+				z.Notify = append(z.Notify, ap)
+			}
+		},
 	}, []string{"ttl", "soa"}, errs)
 }
 
@@ -493,6 +553,14 @@ func (s *Service) decode(n *node, errs *errorList) {
 		},
 		"overprovisioning": number(&s.Overprovisioning, &s.overprovisioningSet, 1, 1<<20, "PERCENT"),
 		"panic_threshold":  number(&s.PanicThreshold, &s.panicSet, 0, 100, "PERCENT"),
+		"max_answers":      number(&s.MaxAnswers, &s.maxAnswersSet, 1, 64, "N"),
+		"ignore_ecs": func(d *node, errs *errorList) {
+			if err := args(d, 0, 0, ""); err != nil {
+				errs.add(err)
+				return
+			}
+			s.IgnoreECS = true
+		},
 		"fail": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "open|closed"); err != nil {
 				errs.add(err)
@@ -507,9 +575,88 @@ func (s *Service) decode(n *node, errs *errorList) {
 				errs.add(errorf(d.Args[0].Pos, "fail: expected open or closed, got %q", d.Args[0].Text))
 			}
 		},
-	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "fail"}, errs)
+	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "fail", "max_answers", "ignore_ecs"}, errs)
 }
 
 // maxExplicitWeight bounds explicit cluster weights so that spreading them
 // over addresses cannot overflow.
 const maxExplicitWeight = 1_000_000
+
+// decode reads `rrl RATE [{ window D; slip N; ipv4_prefix N; ipv6_prefix N }]`.
+func (r *RRL) decode(d *node, errs *errorList) {
+	if len(d.Args) != 1 {
+		errs.add(errorf(d.Pos, "rrl: expected rrl RESPONSES_PER_SECOND [{ window D; slip N; ipv4_prefix N; ipv6_prefix N }]"))
+		return
+	}
+	v, err := strconv.ParseUint(d.Args[0].Text, 10, 32)
+	if err != nil || v == 0 {
+		errs.add(errorf(d.Args[0].Pos, "rrl: expected responses per second, a number above 0, got %q", d.Args[0].Text))
+		return
+	}
+	r.ResponsesPerSecond = uint32(v)
+	number := func(dst *uint32, lo, hi uint64) directive {
+		return func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "N"); err != nil {
+				errs.add(err)
+				return
+			}
+			v, err := strconv.ParseUint(d.Args[0].Text, 10, 32)
+			if err != nil || v < lo || v > hi {
+				errs.add(errorf(d.Args[0].Pos, "%s: expected a number from %d to %d, got %q", d.Name(), lo, hi, d.Args[0].Text))
+				return
+			}
+			*dst = uint32(v)
+		}
+	}
+	body("rrl block", d, map[string]directive{
+		"window": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "DURATION"); err != nil {
+				errs.add(err)
+				return
+			}
+			r.Window = time.Duration(parseTTL(d.Name(), d.Args[0], errs)) * time.Second
+		},
+		"slip":        number(&r.Slip, 0, 10),
+		"ipv4_prefix": number(&r.IPv4Prefix, 8, 32),
+		"ipv6_prefix": number(&r.IPv6Prefix, 16, 128),
+	}, []string{"window", "slip", "ipv4_prefix", "ipv6_prefix"}, errs)
+}
+
+// recordText joins a record directive's words back into one zone-file
+// line, quoting words that need it, for the DNS server's zone parser.
+func recordText(args []token) string {
+	words := make([]string, len(args))
+	for i, a := range args {
+		w := a.Text
+		if w == "" || strings.ContainsAny(w, " \t;\"") {
+			w = strconv.Quote(w)
+		}
+		words[i] = w
+	}
+	return strings.Join(words, " ")
+}
+
+// parsePrefix accepts a prefix or a single address (as a full-length prefix).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// parseAddrPort accepts ADDRESS or ADDRESS:PORT ([v6]:PORT), with a default port.
+func parseAddrPort(s string, port uint16) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(a.Unmap(), port), nil
+}

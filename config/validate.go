@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"strings"
 
@@ -63,6 +64,20 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	}
 	if !m.staleGraceSet {
 		m.StaleGrace = model.DefaultStaleGrace
+	}
+	if r := m.RRL; r != nil {
+		if r.Window == 0 {
+			r.Window = 15 * time.Second
+		}
+		if r.Slip == 0 {
+			r.Slip = 2
+		}
+		if r.IPv4Prefix == 0 {
+			r.IPv4Prefix = 24
+		}
+		if r.IPv6Prefix == 0 {
+			r.IPv6Prefix = 56
+		}
 	}
 	// DNS takes UDP and TCP; HTTP and xDS take TCP. Port 0 picks a free port.
 	tcp := map[string]string{}
@@ -139,6 +154,15 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 		}
 	}
 	z.SOA.validate(z, errs)
+	for i := range z.Files {
+		f := &z.Files[i]
+		if !filepath.IsAbs(f.Path) {
+			f.Path = filepath.Join(filepath.Dir(f.Pos.File), f.Path)
+		}
+		if _, err := os.Stat(f.Path); err != nil {
+			errs.add(errorf(f.Pos, "file: %v", err))
+		}
+	}
 
 	services := map[string]Pos{}
 	for i := range z.Services {
@@ -197,6 +221,12 @@ func (s *Service) validate(clusters map[string]Pos, errs *errorList) {
 	}
 	if !s.panicSet {
 		s.PanicThreshold = model.DefaultPanicThreshold
+	}
+	if !s.maxAnswersSet {
+		s.MaxAnswers = 1
+		if s.Policy == model.All {
+			s.MaxAnswers = 64
+		}
 	}
 	switch {
 	case s.Policy == model.Failover && len(s.Order) == 0:

@@ -1,15 +1,12 @@
 package dns
 
 import (
-	"net"
+	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
-	"strings"
+	"sync"
 	"sync/atomic"
-	"time"
 
-	mdns "github.com/miekg/dns"
-
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -19,205 +16,366 @@ type Locator interface {
 	Lookup(ip netip.Addr) geo.Location
 }
 
-// udpPayload is the largest UDP response we send and advertise: the size
-// DNS Flag Day 2020 recommends, which avoids IP fragmentation.
-const udpPayload = 1232
-
-// Handler answers DNS queries from the current answer table.
-type Handler struct {
-	zones   []config.Zone
-	locator Locator
-	serial  uint32
-	table   atomic.Pointer[table]
-	metrics *Metrics
+// Options are the handler's settings that come from the config.
+type Options struct {
+	// ChaosVersion and ChaosID answer version.bind/version.server and
+	// id.server/hostname.bind in class CHAOS; empty: REFUSED.
+	ChaosVersion, ChaosID string
 }
 
-// NewHandler returns a handler for zones that locates clients with locator.
-// It answers REFUSED until the first Plan is published: without a Plan it
-// cannot know any answer. m may be nil.
-func NewHandler(zones []config.Zone, locator Locator, m *Metrics) *Handler {
-	return &Handler{zones: zones, locator: locator, serial: uint32(time.Now().Unix()), metrics: m}
+// Handler answers DNS queries from the current answer table. Answer may be
+// called from many goroutines at once; Publish and SetZones swap the table.
+type Handler struct {
+	locator Locator
+	stats   *Stats
+	table   atomic.Pointer[table]
+
+	mu    sync.Mutex // serialises rebuilding the table
+	zones *Zones
+	plan  *model.Plan
+	opts  Options
+}
+
+// NewHandler returns a handler for zones that locates clients with
+// locator. It answers REFUSED until the first Plan is published: without a
+// Plan it cannot know any answer. stats may be nil.
+func NewHandler(zones *Zones, locator Locator, opts Options, stats *Stats) *Handler {
+	return &Handler{locator: locator, zones: zones, opts: opts, stats: stats}
 }
 
 // Publish compiles plan into a new answer table and swaps it in.
 func (h *Handler) Publish(plan *model.Plan) {
-	h.table.Store(compile(h.zones, plan, h.serial))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.plan = plan
+	h.rebuild()
+}
+
+// SetZones replaces the static zones (on reload) and the settings.
+func (h *Handler) SetZones(zones *Zones, opts Options) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.zones, h.opts = zones, opts
+	if h.plan != nil {
+		h.rebuild()
+	}
+}
+
+func (h *Handler) rebuild() {
+	h.table.Store(compile(h.zones, h.plan, h.opts.ChaosVersion, h.opts.ChaosID, h.stats))
+}
+
+// Zones returns the static zones in use.
+func (h *Handler) Zones() *Zones {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.zones
 }
 
 // Ready reports whether a Plan has been published.
 func (h *Handler) Ready() bool { return h.table.Load() != nil }
 
-// ServeDNS answers one query.
-func (h *Handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
-	resp := h.answer(req, w.RemoteAddr())
-	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
-		resp.Truncate(udpSize(req))
-	}
-	h.metrics.observe(resp)
-	w.WriteMsg(resp)
+// outcome says what an answer was, for metrics and rate limiting.
+type outcome struct {
+	rcode     int
+	qtype     uint16
+	ecs       bool
+	truncated bool
+	transfer  bool // a zone transfer the caller must stream (TCP)
+	zone      *zoneTable
+	counter   *atomic.Uint64 // the (service, cluster) that answered, if any
 }
 
-// udpSize is how large a UDP response to req may be: 512 bytes without
-// EDNS, else the requestor's payload size within [512, udpPayload].
-func udpSize(req *mdns.Msg) int {
-	if opt := req.IsEdns0(); opt != nil {
-		return int(min(max(opt.UDPSize(), mdns.MinMsgSize), udpPayload))
+// Answer writes the response to the request req from client into out[:0]
+// and returns it, or nil when the request deserves no answer. Over UDP
+// (tcp false) the response is cut to the client's payload size with TC set.
+// When the outcome is a transfer, the caller streams it (TCP only).
+func (h *Handler) Answer(req, out []byte, client netip.Addr, tcp bool) ([]byte, outcome) {
+	var q query
+	switch q.parse(req) {
+	case drop:
+		return nil, outcome{rcode: -1}
+	case badOpcode:
+		return errorOnly(out, &q, notImp), outcome{rcode: notImp}
+	case malformed:
+		return errorOnly(out, &q, formErr), outcome{rcode: formErr}
 	}
-	return mdns.MinMsgSize
-}
-
-// answer builds the response to req from a client at remote.
-func (h *Handler) answer(req *mdns.Msg, remote net.Addr) *mdns.Msg {
-	resp := new(mdns.Msg)
-	resp.SetReply(req)
-	resp.RecursionAvailable = false
-	if len(req.Question) != 1 {
-		resp.Rcode = mdns.RcodeFormatError
-		return resp
-	}
-	reqOpt := req.IsEdns0()
-	if reqOpt != nil {
-		opt := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
-		opt.SetUDPSize(udpPayload)
-		resp.Extra = append(resp.Extra, opt)
-		if reqOpt.Version() != 0 {
-			resp.Rcode = mdns.RcodeBadVers
-			return resp
+	o := outcome{qtype: q.qtype, ecs: q.ecs}
+	limit := 0xFFFF
+	if !tcp {
+		limit = minUDP
+		if q.edns {
+			limit = int(min(max(q.udpSize, minUDP), maxUDP))
 		}
 	}
-	t := h.table.Load()
-	q := req.Question[0]
-	qname := strings.ToLower(q.Name)
-	var z *zone
-	if t != nil && q.Qclass == mdns.ClassINET {
-		z = t.findZone(qname)
-	}
-	if z == nil {
-		resp.Rcode = mdns.RcodeRefused
-		return resp
-	}
-	resp.Authoritative = true
-	ecs := clientSubnet(reqOpt)
-	if ecs != nil {
-		// Echo the option; only answers that depend on the client narrow its scope.
-		echo := &mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: ecs.Family, SourceNetmask: ecs.SourceNetmask, Address: ecs.Address}
-		opt := resp.Extra[0].(*mdns.OPT)
-		opt.Option = append(opt.Option, echo)
-		ecs = echo
-	}
-	n, ok := z.names[qname]
-	if !ok {
-		resp.Rcode = mdns.RcodeNameError
-		resp.Ns = []mdns.RR{z.negativeSOA()}
-		return resp
-	}
-	switch {
-	case n.service != nil && (q.Qtype == mdns.TypeA || q.Qtype == mdns.TypeAAAA || q.Qtype == mdns.TypeANY):
-		bucket, scope := h.locate(t.plan, ecs, remote)
-		addrs := n.service.a
-		if q.Qtype == mdns.TypeAAAA {
-			addrs = n.service.aaaa
-		}
-		if bucket < len(addrs) {
-			for _, ip := range addrs[bucket] {
-				resp.Answer = append(resp.Answer, addrRR(q.Name, ip, n.service.ttl))
-			}
-		}
-		if ecs != nil {
-			ecs.SourceScope = scope
-		}
-	case q.Qtype == mdns.TypeANY: // RFC 8482: one RRset is enough
-		for _, t := range []uint16{mdns.TypeSOA, mdns.TypeA, mdns.TypeAAAA} {
-			if rrs := n.rrsets[t]; len(rrs) > 0 {
-				resp.Answer = withOwner(rrs, q.Name)
-				break
-			}
-		}
+	var resp []byte
+	switch t := h.table.Load(); {
+	case q.edns && q.version != 0:
+		o.rcode = badVers
+		resp = appendOPT(append(appendHeader(out[:0], &q, 0, badVers, 0, 0, 1), q.question...), &q, badVers, 0)
+	case t == nil:
+		o.rcode = refused
+		resp = finish(out, &q, nil, refused, 0)
+	case q.qclass == classCH:
+		resp = h.chaos(t, out, &q, &o)
+	case q.qclass != classIN && q.qclass != classANY:
+		o.rcode = refused
+		resp = finish(out, &q, nil, refused, 0)
 	default:
-		resp.Answer = withOwner(n.rrsets[q.Qtype], q.Name)
-		if q.Qtype == mdns.TypeNS && qname == z.origin {
-			resp.Extra = append(z.glue(), resp.Extra...)
-		}
+		resp = h.answerIN(t, out, &q, client, tcp, &o)
 	}
-	if len(resp.Answer) == 0 {
-		resp.Ns = []mdns.RR{z.negativeSOA()}
+	if len(resp) > limit {
+		resp, o.truncated = truncated(out, &q, o.rcode), true
 	}
-	return resp
+	return resp, o
 }
 
-// locate returns the client's bucket in plan and the ECS scope to answer
-// with: the prefix length of the GeoIP network that decided, never more than
-// the query's source prefix. The client subnet decides when the query has
-// one; otherwise the resolver's own address does.
-func (h *Handler) locate(plan *model.Plan, ecs *mdns.EDNS0_SUBNET, remote net.Addr) (bucket int, scope uint8) {
-	ip := remoteAddr(remote)
-	if ecs != nil && ecs.SourceNetmask > 0 {
-		a, _ := netip.AddrFromSlice(ecs.Address)
-		p, err := a.Unmap().Prefix(int(ecs.SourceNetmask))
-		if err != nil {
-			return len(plan.Sites), 0
+// answerIN answers a class IN query.
+func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tcp bool, o *outcome) []byte {
+	name := q.wireName()
+	var zt *zoneTable
+	apex := 0 // index of the zone's first label in q.labels
+	for i := 0; i < q.nLabels; i++ {
+		if z, ok := t.zones[string(name[q.labels[i]:])]; ok {
+			zt, apex = z, i
+			break
 		}
-		ip = p.Addr()
+	}
+	if zt == nil {
+		o.rcode = refused
+		return finish(out, q, nil, refused, 0)
+	}
+	o.zone = zt
+	if q.qtype == typeAXFR || q.qtype == typeIXFR {
+		return h.transfer(zt, out, q, client, tcp, o)
+	}
+	// A name at or below a zone cut gets a referral, except the parent's
+	// own DS question at the cut.
+	if len(zt.cuts) > 0 {
+		for i := apex - 1; i >= 0; i-- {
+			if ref, ok := zt.cuts[string(name[q.labels[i]:])]; ok {
+				if i == 0 && q.qtype == typeDS {
+					break
+				}
+				return finish(out, q, ref, rcodeOK, 0)
+			}
+		}
+	}
+	n := zt.nodes[string(name)]
+	switch {
+	case n == nil:
+		o.rcode = nxDomain
+		return finish(out, q, zt.nxdomain, nxDomain, 0)
+	case n.cnameRR != nil && q.qtype != typeCNAME:
+		tm := n.cnameFor[q.qtype]
+		if tm == nil {
+			tm = n.cnameOther
+		}
+		o.rcode = tm.rcode
+		if tm.tail != nil {
+			return h.serviceAnswer(t, out, q, client, tm.tail, tm, o)
+		}
+		return finish(out, q, tm, tm.rcode, 0)
+	case n.service != nil && (q.qtype == typeA || q.qtype == typeAAAA || q.qtype == typeANY):
+		return h.serviceAnswer(t, out, q, client, n.service, nil, o)
+	case n.service != nil:
+		return finish(out, q, zt.nodata, rcodeOK, 0)
+	case q.qtype == typeANY && n.any != nil:
+		return finish(out, q, n.any, rcodeOK, 0)
+	}
+	if tm := n.static[q.qtype]; tm != nil {
+		return finish(out, q, tm, rcodeOK, 0)
+	}
+	return finish(out, q, zt.nodata, rcodeOK, 0)
+}
+
+// finish writes the header, the question, template tm (nil: none) and the
+// OPT record. The rcode is tm's unless tm is nil.
+func finish(out []byte, q *query, tm *template, rcode int, scope uint8) []byte {
+	var flags uint16
+	var an, ns, ar uint16
+	if tm != nil {
+		rcode, an, ns, ar = tm.rcode, tm.an, tm.ns, tm.ar
+		if tm.aa {
+			flags |= flagAA
+		}
+	} else if rcode != refused {
+		flags |= flagAA
+	}
+	b := appendHeader(out[:0], q, flags, rcode, an, ns, ar)
+	b = append(b, q.question...)
+	if tm != nil {
+		b = appendTemplate(b, tm, q.nameLen)
+	}
+	if q.edns {
+		b = appendOPT(b, q, rcode, scope)
+		binary.BigEndian.PutUint16(b[10:], ar+1)
+	}
+	return b
+}
+
+// appendTemplate appends tm's body, pointing its compression pointers at
+// the question name (which starts at offset 12 and is nameLen long).
+func appendTemplate(b []byte, tm *template, nameLen int) []byte {
+	start := len(b)
+	b = append(b, tm.body...)
+	for _, p := range tm.patches {
+		binary.BigEndian.PutUint16(b[start+p.off:], uint16(0xC000|(headerLen+nameLen-p.suffix)))
+	}
+	return b
+}
+
+// serviceAnswer answers A, AAAA (or ANY, as A) for a global service: up
+// to maxAnswers records drawn from the client's bucket in proportion to
+// their shares. prefix, when set, is a CNAME chain that ends at the
+// service; the service's records then name it in full.
+func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Addr, svc *service, prefix *template, o *outcome) []byte {
+	bucket, scope := h.locate(t, q, client, svc.ignoreECS)
+	cs := svc.a
+	if q.qtype == typeAAAA {
+		cs = svc.aaaa
+	}
+	var c *choices
+	if bucket < len(cs) {
+		c = &cs[bucket]
+	}
+	if c == nil || c.n() == 0 {
+		if prefix != nil {
+			return finish(out, q, prefix, rcodeOK, scope)
+		}
+		return finish(out, q, svc.zone.nodata, rcodeOK, scope)
+	}
+	k := min(svc.maxAnswers, c.n())
+	var an uint16
+	if prefix != nil {
+		an = prefix.an
+	}
+	b := appendHeader(out[:0], q, flagAA, rcodeOK, an+uint16(k), 0, 0)
+	b = append(b, q.question...)
+	if prefix != nil {
+		b = appendTemplate(b, prefix, q.nameLen)
+	}
+	appendChoice := func(b []byte, i int) []byte {
+		rec := c.rrs[i*c.size : (i+1)*c.size]
+		if prefix != nil {
+			return append(append(b, prefix.tailOwner...), rec[2:]...)
+		}
+		return append(b, rec...)
+	}
+	if k == c.n() {
+		for i := range k {
+			b = appendChoice(b, i)
+		}
+		o.counter = c.counters[0]
+	} else {
+		var picked [64]int
+		for j := range k {
+			i := c.draw(picked[:j])
+			picked[j] = i
+			b = appendChoice(b, i)
+		}
+		o.counter = c.counters[picked[0]]
+	}
+	if q.edns {
+		b = appendOPT(b, q, rcodeOK, scope)
+		binary.BigEndian.PutUint16(b[10:], 1)
+	}
+	return b
+}
+
+// draw picks a record in proportion to its weight, other than those
+// already picked.
+func (c *choices) draw(picked []int) int {
+	total := c.cum[len(c.cum)-1]
+	for range 16 {
+		r := rand.Uint64N(total)
+		i, lo, hi := 0, 0, len(c.cum)
+		for lo < hi { // the first cum above r
+			mid := int(uint(lo+hi) >> 1)
+			if c.cum[mid] > r {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		i = lo
+		if !contains(picked, i) {
+			return i
+		}
+	}
+	for i := range c.cum { // heavy records already taken: the first left
+		if !contains(picked, i) {
+			return i
+		}
+	}
+	return 0
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// locate returns the client's bucket and the ECS scope to answer with: the
+// prefix length of the GeoIP network that decided, never more than the
+// query's source prefix. The client subnet decides when the query has one
+// (and the service does not ignore it); otherwise the resolver's address does.
+func (h *Handler) locate(t *table, q *query, client netip.Addr, ignoreECS bool) (int, uint8) {
+	ip, source := client, 0
+	useECS := q.ecs && q.ecsSource > 0 && !ignoreECS
+	if useECS {
+		ip, source = q.ecsPrefix()
 	}
 	loc := h.locator.Lookup(ip)
-	if ecs != nil && ecs.SourceNetmask > 0 && loc.Network.IsValid() {
-		scope = uint8(min(loc.Network.Bits(), int(ecs.SourceNetmask)))
+	var scope uint8
+	if useECS && loc.Network.IsValid() {
+		scope = uint8(min(loc.Network.Bits(), source))
 	}
-	return plan.Bucket(loc.Point, loc.HasPoint), scope
+	return t.bucket(loc), scope
 }
 
-// clientSubnet returns the query's ECS option, if any.
-func clientSubnet(opt *mdns.OPT) *mdns.EDNS0_SUBNET {
-	if opt == nil {
-		return nil
+// bucket returns the bucket of a location, caching the nearest-site search.
+func (t *table) bucket(loc geo.Location) int {
+	if !loc.HasPoint {
+		return len(t.plan.Sites)
 	}
-	for _, o := range opt.Option {
-		if e, ok := o.(*mdns.EDNS0_SUBNET); ok {
-			return e
-		}
+	if b, ok := t.buckets.Load(loc.Point); ok {
+		return b.(int)
 	}
-	return nil
+	b := t.plan.Bucket(loc.Point, true)
+	t.buckets.Store(loc.Point, b)
+	return b
 }
 
-func remoteAddr(a net.Addr) netip.Addr {
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		ip, _ := netip.AddrFromSlice(a.IP)
-		return ip.Unmap()
-	case *net.TCPAddr:
-		ip, _ := netip.AddrFromSlice(a.IP)
-		return ip.Unmap()
+// chaos answers the CHAOS-class identity queries when configured.
+func (h *Handler) chaos(t *table, out []byte, q *query, o *outcome) []byte {
+	if tm := t.chaos[string(q.wireName())]; tm != nil && (q.qtype == typeTXT || q.qtype == typeANY) {
+		return finish(out, q, tm, rcodeOK, 0)
 	}
-	return netip.Addr{}
+	o.rcode = refused
+	return finish(out, q, nil, refused, 0)
 }
 
-// negativeSOA is the SOA for the authority section of NXDOMAIN and NODATA
-// answers, its TTL the negative-caching TTL.
-func (z *zone) negativeSOA() mdns.RR {
-	soa := *z.soa
-	soa.Hdr.Ttl = z.negTTL
-	return &soa
+// errorOnly answers a request that cannot be parsed or served with just a
+// header: nothing of the request is echoed, so the answer is never larger
+// than the request, whatever it held.
+func errorOnly(out []byte, q *query, rcode int) []byte {
+	q.question = nil
+	return appendHeader(out[:0], q, 0, rcode, 0, 0, 0)
 }
 
-// glue returns the addresses of the zone's in-zone name servers.
-func (z *zone) glue() []mdns.RR {
-	var out []mdns.RR
-	for _, rr := range z.ns {
-		if n, ok := z.names[rr.(*mdns.NS).Ns]; ok {
-			out = append(out, n.rrsets[mdns.TypeA]...)
-			out = append(out, n.rrsets[mdns.TypeAAAA]...)
-		}
+// truncated is the answer that does not fit: TC set, the question and the
+// OPT record only, so that the client asks again over TCP.
+func truncated(out []byte, q *query, rcode int) []byte {
+	b := appendHeader(out[:0], q, flagTC|flagAA, max(rcode, 0)&0xF, 0, 0, 0)
+	b = append(b, q.question...)
+	if q.edns {
+		b = appendOPT(b, q, max(rcode, 0), 0)
+		binary.BigEndian.PutUint16(b[10:], 1)
 	}
-	return out
-}
-
-// withOwner returns copies of rrs named as the query wrote the name, so
-// that the answer echoes the question's case.
-func withOwner(rrs []mdns.RR, owner string) []mdns.RR {
-	out := make([]mdns.RR, len(rrs))
-	for i, rr := range rrs {
-		out[i] = mdns.Copy(rr)
-		out[i].Header().Name = owner
-	}
-	return out
+	return b
 }

@@ -1,104 +1,328 @@
 package dns
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	mdns "github.com/miekg/dns"
 )
 
-// Server serves a handler over UDP and TCP on every listen address.
-type Server struct {
-	servers []*mdns.Server
-	done    chan error
+// ServerConfig is what the DNS server needs.
+type ServerConfig struct {
+	Addrs   []string
+	Handler *Handler
+	Stats   *Stats
+	// Limiter, when set, rate-limits UDP responses per client network.
+	Limiter *Limiter
+	Logger  *slog.Logger
+	// UDPSockets is the number of UDP sockets per address, sharing the
+	// port with SO_REUSEPORT where the platform has it; default: one per
+	// CPU. TCPIdle closes quiet TCP connections (default 10 s) and
+	// TCPMaxConns bounds open ones (default 1000).
+	UDPSockets  int
+	TCPIdle     time.Duration
+	TCPMaxConns int
 }
 
-// tcpIdleTimeout closes TCP connections that stay quiet this long.
-const tcpIdleTimeout = 10 * time.Second
+func (c *ServerConfig) validate() {
+	if c.UDPSockets <= 0 {
+		c.UDPSockets = runtime.GOMAXPROCS(0)
+	}
+	if !reusePortSupported {
+		c.UDPSockets = 1
+	}
+	if c.TCPIdle <= 0 {
+		c.TCPIdle = 10 * time.Second
+	}
+	if c.TCPMaxConns <= 0 {
+		c.TCPMaxConns = 1000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
 
-// Listen binds UDP and TCP on each address and starts serving h. Port 0
-// picks a free port, the same one for UDP and TCP. It returns once every
-// socket is bound, or the first error.
-func Listen(addrs []string, h mdns.Handler, logger *slog.Logger) (*Server, error) {
-	s := &Server{done: make(chan error, 2*len(addrs))}
-	for _, addr := range addrs {
-		pc, ln, err := bindPair(addr)
+// Server serves a Handler over UDP and TCP on every listen address.
+type Server struct {
+	cfg       ServerConfig
+	udp       []*net.UDPConn
+	tcp       []net.Listener
+	closing   atomic.Bool
+	readers   sync.WaitGroup // UDP readers and TCP connections
+	accepters sync.WaitGroup
+	connsMu   sync.Mutex
+	conns     map[net.Conn]struct{}
+	failed    chan error
+}
+
+// Listen binds UDP and TCP on each address and starts serving. Port 0 picks
+// a free port, the same for UDP and TCP. It returns once every socket is
+// bound, or the first error.
+func Listen(cfg ServerConfig) (*Server, error) {
+	cfg.validate()
+	s := &Server{cfg: cfg, conns: map[net.Conn]struct{}{}, failed: make(chan error, 1)}
+	for _, addr := range cfg.Addrs {
+		udps, ln, err := bindAll(addr, cfg.UDPSockets)
 		if err != nil {
 			s.Shutdown(context.Background())
 			return nil, fmt.Errorf("dns: listen on %s: %w", addr, err)
 		}
-		for _, srv := range []*mdns.Server{
-			{PacketConn: pc, Handler: h, UDPSize: udpPayload},
-			{Listener: ln, Handler: h, IdleTimeout: func() time.Duration { return tcpIdleTimeout }},
-		} {
-			s.servers = append(s.servers, srv)
-			go func() {
-				if err := srv.ActivateAndServe(); err != nil {
-					s.done <- err
-				}
-			}()
-		}
-		logger.Info("dns listening", "udp", pc.LocalAddr().String(), "tcp", ln.Addr().String())
+		s.udp = append(s.udp, udps...)
+		s.tcp = append(s.tcp, ln)
+		cfg.Logger.Info("dns listening", "udp", udps[0].LocalAddr().String(), "tcp", ln.Addr().String(), "udp_sockets", len(udps))
+	}
+	for _, c := range s.udp {
+		s.readers.Add(1)
+		go s.serveUDP(c)
+	}
+	for _, ln := range s.tcp {
+		s.accepters.Add(1)
+		go s.serveTCP(ln)
 	}
 	return s, nil
 }
 
-// bindPair binds UDP and TCP sockets on the same address and port. With port
-// 0 the kernel picks the UDP port, and TCP takes the same one; if another
-// program holds that TCP port, it tries again.
-func bindPair(addr string) (net.PacketConn, net.Listener, error) {
+// bindAll binds n UDP sockets and one TCP listener on the same address and
+// port. With port 0 the kernel picks the first UDP socket's port and the
+// others take it too; if another program holds that TCP port, it tries again.
+func bindAll(addr string, n int) ([]*net.UDPConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, err
 	}
+	lc := net.ListenConfig{Control: reusePort}
 	for attempt := 0; ; attempt++ {
-		pc, err := net.ListenPacket("udp", addr)
+		first, err := lc.ListenPacket(context.Background(), "udp", addr)
 		if err != nil {
 			return nil, nil, err
 		}
-		tcpAddr := addr
-		if port == "0" {
-			tcpAddr = net.JoinHostPort(host, fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port))
+		udps := []*net.UDPConn{first.(*net.UDPConn)}
+		bound := net.JoinHostPort(host, strconv.Itoa(first.LocalAddr().(*net.UDPAddr).Port))
+		ln, err := net.Listen("tcp", bound)
+		for i := 1; err == nil && i < n; i++ {
+			var pc net.PacketConn
+			if pc, err = lc.ListenPacket(context.Background(), "udp", bound); err == nil {
+				udps = append(udps, pc.(*net.UDPConn))
+			}
 		}
-		ln, err := net.Listen("tcp", tcpAddr)
 		if err == nil {
-			return pc, ln, nil
+			return udps, ln, nil
 		}
-		pc.Close()
+		for _, c := range udps {
+			c.Close()
+		}
+		if ln != nil {
+			ln.Close()
+		}
 		if port != "0" || attempt == 10 {
 			return nil, nil, err
 		}
 	}
 }
 
-// Failed delivers an error if a listener stops serving before Shutdown.
-func (s *Server) Failed() <-chan error { return s.done }
+// serveUDP answers queries on one socket until Shutdown. Buffers are
+// reused, so the loop allocates nothing per query.
+func (s *Server) serveUDP(c *net.UDPConn) {
+	defer s.readers.Done()
+	req := make([]byte, 65535)
+	out := make([]byte, 0, 65535)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(req)
+		if err != nil {
+			if s.closing.Load() {
+				return
+			}
+			if isTemporary(err) {
+				continue
+			}
+			s.fail(fmt.Errorf("dns: udp read: %w", err))
+			return
+		}
+		start := time.Now()
+		client := from.Addr().Unmap()
+		resp, o := s.cfg.Handler.Answer(req[:n], out, client, false)
+		if resp != nil && s.cfg.Limiter != nil {
+			switch s.cfg.Limiter.decide(client, &o, start) {
+			case rrlDrop:
+				s.cfg.Stats.limited()
+				resp = nil
+			case rrlSlip:
+				s.cfg.Stats.slip()
+				resp = slipResponse(req[:n], out)
+			}
+		}
+		if resp != nil {
+			c.WriteToUDPAddrPort(resp, from)
+		}
+		s.cfg.Stats.observe(&o, time.Since(start))
+	}
+}
 
-// Addrs returns the bound addresses: UDP and TCP for each listen address.
+// slipResponse is what a rate-limited client gets instead of nothing now
+// and then: the truncated answer to its request (header with TC and the
+// question), so that a real client retries over TCP, where no limit applies.
+func slipResponse(req, out []byte) []byte {
+	var q query
+	if q.parse(req) != parsed {
+		return nil
+	}
+	return truncated(out, &q, rcodeOK)
+}
+
+func isTemporary(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func (s *Server) fail(err error) {
+	select {
+	case s.failed <- err:
+	default:
+	}
+}
+
+// serveTCP accepts connections until Shutdown, refusing those over the limit.
+func (s *Server) serveTCP(ln net.Listener) {
+	defer s.accepters.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return
+			}
+			if isTemporary(err) {
+				continue
+			}
+			s.fail(fmt.Errorf("dns: tcp accept: %w", err))
+			return
+		}
+		s.connsMu.Lock()
+		full := len(s.conns) >= s.cfg.TCPMaxConns
+		if !full {
+			s.conns[c] = struct{}{}
+			s.readers.Add(1)
+		}
+		s.connsMu.Unlock()
+		if full {
+			c.Close()
+			continue
+		}
+		go s.serveConn(c)
+	}
+}
+
+// serveConn answers the queries of one TCP connection in order, as they
+// come (pipelined), until the client closes, idles, or Shutdown.
+func (s *Server) serveConn(c net.Conn) {
+	defer func() {
+		s.connsMu.Lock()
+		delete(s.conns, c)
+		s.connsMu.Unlock()
+		c.Close()
+		s.readers.Done()
+	}()
+	client := netip.Addr{}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		client = ta.AddrPort().Addr().Unmap()
+	}
+	r := bufio.NewReaderSize(c, 4096)
+	req := make([]byte, 65535)
+	out := make([]byte, 2, 65537)
+	for !s.closing.Load() {
+		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
+		var lenBuf [2]byte
+		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(lenBuf[:]))
+		if _, err := io.ReadFull(r, req[:n]); err != nil {
+			return
+		}
+		start := time.Now()
+		resp, o := s.cfg.Handler.Answer(req[:n], out[2:2], client, true)
+		switch {
+		case o.transfer:
+			c.SetWriteDeadline(time.Now().Add(time.Minute))
+			if err := s.cfg.Handler.Transfer(c, req[:n]); err != nil {
+				s.cfg.Logger.Warn("zone transfer failed", "client", client.String(), "err", err)
+				return
+			}
+		case resp != nil:
+			b := out[:2+len(resp)]
+			binary.BigEndian.PutUint16(b, uint16(len(resp)))
+			c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdle))
+			if _, err := c.Write(b); err != nil {
+				return
+			}
+		default:
+			return // nothing to answer: a response, or garbage too short for a header
+		}
+		s.cfg.Stats.observe(&o, time.Since(start))
+	}
+}
+
+// Failed delivers an error if a listener stops serving before Shutdown.
+func (s *Server) Failed() <-chan error { return s.failed }
+
+// Addrs returns the bound addresses: for each listen address its first UDP
+// socket, then every TCP listener.
 func (s *Server) Addrs() []net.Addr {
 	var out []net.Addr
-	for _, srv := range s.servers {
-		if srv.PacketConn != nil {
-			out = append(out, srv.PacketConn.LocalAddr())
-		} else {
-			out = append(out, srv.Listener.Addr())
-		}
+	for _, c := range s.udp {
+		out = append(out, c.LocalAddr())
+	}
+	for _, ln := range s.tcp {
+		out = append(out, ln.Addr())
 	}
 	return out
 }
 
-// Shutdown stops accepting queries and waits, until ctx ends, for the
-// queries in flight to be answered.
+// Shutdown stops reading new queries, answers the ones in flight, and
+// waits for them until ctx ends; then it closes every socket.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var errs []error
-	for _, srv := range s.servers {
-		if err := srv.ShutdownContext(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	s.closing.Store(true)
+	for _, ln := range s.tcp {
+		ln.Close()
 	}
-	return errors.Join(errs...)
+	past := time.Now()
+	for _, c := range s.udp {
+		c.SetReadDeadline(past) // readers finish the query in hand, then stop
+	}
+	s.connsMu.Lock()
+	for c := range s.conns {
+		c.SetReadDeadline(past)
+	}
+	s.connsMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.accepters.Wait()
+		s.readers.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	for _, c := range s.udp {
+		c.Close()
+	}
+	s.connsMu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.connsMu.Unlock()
+	return err
 }

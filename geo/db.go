@@ -21,6 +21,10 @@ type DB struct {
 	// Exactly one reader is set, by schema.
 	maxmind *geoip2.Reader    // GeoIP2/GeoLite2 City or Country
 	ipLoc   *maxminddb.Reader // ip-location-db country or city
+	// mm reads the MaxMind database's tree, so that records are decoded
+	// (into geoip2's City) only when the cache lacks them.
+	mm    *maxminddb.Reader
+	cache recordCache
 }
 
 // Open reads the database file at path whole into memory, rather than
@@ -43,7 +47,7 @@ func OpenBytes(name string, b []byte) (*DB, error) {
 	var unknown geoip2.UnknownDatabaseTypeError
 	switch {
 	case err == nil:
-		return openMaxMind(name, r)
+		return openMaxMind(name, b, r)
 	case errors.As(err, &unknown):
 		return openIPLocation(name, b, unknown.DatabaseType, err)
 	default:
@@ -52,14 +56,19 @@ func OpenBytes(name string, b []byte) (*DB, error) {
 }
 
 // openMaxMind accepts the GeoIP2 databases that answer City lookups.
-func openMaxMind(name string, r *geoip2.Reader) (*DB, error) {
+func openMaxMind(name string, b []byte, r *geoip2.Reader) (*DB, error) {
 	var invalid geoip2.InvalidMethodError
 	if _, err := r.City(netip.IPv4Unspecified()); errors.As(err, &invalid) {
 		_ = r.Close()
 		return nil, unsupported(name, r.Metadata().DatabaseType, err)
 	}
+	mm, err := maxminddb.OpenBytes(b)
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("geo: %s is not a readable MaxMind DB file: %w", name, err)
+	}
 	md := r.Metadata()
-	return &DB{name: name, metadata: md, ipv4Only: md.IPVersion == 4, maxmind: r}, nil
+	return &DB{name: name, metadata: md, ipv4Only: md.IPVersion == 4, maxmind: r, mm: mm}, nil
 }
 
 // openIPLocation accepts an ip-location-db database, whose database type is
@@ -117,7 +126,7 @@ func (db *DB) Description() string {
 func (db *DB) Close() error {
 	switch {
 	case db.maxmind != nil:
-		return db.maxmind.Close()
+		return errors.Join(db.maxmind.Close(), db.mm.Close())
 	case db.ipLoc != nil:
 		return db.ipLoc.Close()
 	}

@@ -23,27 +23,45 @@ func (db *DB) Lookup(ip netip.Addr) Location {
 		// An IPv4-only database knows nothing of any IPv6 address.
 		return Location{Network: netip.PrefixFrom(netip.IPv6Unspecified(), 0)}
 	}
-	var (
-		rec     record
-		network netip.Prefix
-		err     error
-	)
-	switch {
-	case db.maxmind != nil:
-		rec, network, err = lookupMaxMind(db.maxmind, ip)
-	case db.ipLoc != nil:
-		rec, network, err = lookupIPLocation(db.ipLoc, ip)
-	default:
+	r := db.ipLoc
+	if r == nil {
+		r = db.mm
+	}
+	if r == nil {
 		return Location{}
 	}
-	if err != nil || !network.IsValid() {
+	res := r.Lookup(ip)
+	network := res.Prefix()
+	if res.Err() != nil || !network.IsValid() {
 		return Location{Network: netip.PrefixFrom(ip, ip.BitLen())}
 	}
 	if ip.Is4() && !network.Addr().Is4() {
 		// The record is an IPv6 network holding all of ::/96, the IPv4 space.
 		network = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	}
-	return rec.location(network)
+	if !res.Found() {
+		return Location{Network: network}
+	}
+	// Records are shared by many networks and found by offset: decode each
+	// once, so that a lookup allocates nothing.
+	off := res.Offset()
+	loc, ok := db.cache.get(off)
+	if !ok {
+		var rec record
+		var err error
+		if db.ipLoc != nil {
+			rec, err = decodeIPLocation(res)
+		} else {
+			rec, err = decodeMaxMind(res)
+		}
+		if err != nil {
+			return Location{Network: netip.PrefixFrom(ip, ip.BitLen())}
+		}
+		loc = rec.location(netip.Prefix{})
+		db.cache.put(off, loc)
+	}
+	loc.Network = network
+	return loc
 }
 
 // record is what one database record says, whatever its schema.
@@ -73,32 +91,30 @@ func (r record) location(network netip.Prefix) Location {
 	return loc
 }
 
-// lookupMaxMind reads a GeoIP2 City or Country record; City lookups work on
-// both.
-func lookupMaxMind(r *geoip2.Reader, ip netip.Addr) (record, netip.Prefix, error) {
-	c, err := r.City(ip)
-	if err != nil {
-		return record{}, netip.Prefix{}, err
+// decodeMaxMind reads a GeoIP2 City or Country record into geoip2's City
+// model, which both schemas fill.
+func decodeMaxMind(res maxminddb.Result) (record, error) {
+	var c geoip2.City
+	if err := res.Decode(&c); err != nil {
+		return record{}, err
 	}
 	rec := record{country: c.Country.ISOCode, continent: c.Continent.Code}
 	if lat, lon := c.Location.Latitude, c.Location.Longitude; lat != nil && lon != nil {
 		rec.lat, rec.lon, rec.hasCoords = *lat, *lon, true
 	}
-	return rec, c.Traits.Network, nil
+	return rec, nil
 }
 
-// lookupIPLocation reads an ip-location-db record.
-func lookupIPLocation(r *maxminddb.Reader, ip netip.Addr) (record, netip.Prefix, error) {
-	res := r.Lookup(ip)
+// decodeIPLocation reads an ip-location-db record.
+func decodeIPLocation(res maxminddb.Result) (record, error) {
 	var v ipLocRecord
 	if err := res.Decode(&v); err != nil {
-		return record{}, netip.Prefix{}, err
+		return record{}, err
 	}
-	rec := record{
+	return record{
 		country:   v.CountryCode,
 		lat:       v.Latitude.value,
 		lon:       v.Longitude.value,
 		hasCoords: v.Latitude.ok && v.Longitude.ok,
-	}
-	return rec, res.Prefix(), nil
+	}, nil
 }

@@ -5,6 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,30 +34,46 @@ type configError struct{ error }
 
 func (e configError) Unwrap() error { return e.error }
 
+// locator lets a reload swap the GeoIP database under the DNS handler.
+type locator struct{ db atomic.Pointer[geo.DB] }
+
+func (l *locator) Lookup(ip netip.Addr) geo.Location { return l.db.Load().Lookup(ip) }
+
 // serve runs Meridian with the configuration at path until ctx ends.
+// SIGHUP re-reads the configuration; a broken one is logged and the
+// running one keeps serving.
 func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return configError{err}
 	}
-	locator, err := openGeoIP(cfg.Meridian.GeoIP)
+	zones, err := dns.LoadZones(cfg.Zones, nil, time.Now())
 	if err != nil {
 		return configError{err}
 	}
-	defer locator.Close()
-	logger.Info("starting", "version", buildVersion(), "config", path, "geoip", locator.Description(),
+	db, err := openGeoIP(cfg.Meridian.GeoIP)
+	if err != nil {
+		return configError{err}
+	}
+	var loc locator
+	loc.db.Store(db)
+	logger.Info("starting", "version", buildVersion(), "config", path, "geoip", db.Description(),
 		"clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	stats := dns.NewStats(reg)
 
-	handler := dns.NewHandler(cfg.Zones, locator, dns.NewMetrics(reg))
+	handler := dns.NewHandler(zones, &loc, dnsOptions(cfg), stats)
 	loop := weights.NewLoop(weights.LoopConfig{Logger: logger.With("component", "weights")}, cfg.Policies())
 	loop.Subscribe(handler.Publish)
 	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
 	loop.SetInventory(static.Inventory(cfg.Clusters))
 
-	dnsServer, err := dns.Listen(cfg.Meridian.DNS, handler, logger.With("component", "dns"))
+	dnsLogger := logger.With("component", "dns")
+	dnsServer, err := dns.Listen(dns.ServerConfig{
+		Addrs: cfg.Meridian.DNS, Handler: handler, Stats: stats, Limiter: dns.NewLimiter(cfg.Meridian.RRL), Logger: dnsLogger,
+	})
 	if err != nil {
 		return err
 	}
@@ -74,23 +96,34 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		logger.Warn("xds addresses are configured but this version does not serve xDS yet", "xds", cfg.Meridian.XDS)
 	}
 
-	loopCtx, stopLoop := context.WithCancel(context.Background())
+	runCtx, stopRun := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
-	go func() { loop.Run(loopCtx); close(loopDone) }()
+	go func() { loop.Run(runCtx); close(loopDone) }()
+	dns.Notify(runCtx, zones, nil, dnsLogger)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	var failed error
-	select {
-	case <-ctx.Done():
+	for failed == nil && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			cfg = reload(runCtx, path, cfg, handler, &loc, loop, logger)
+		case failed = <-dnsServer.Failed():
+			failed = fmt.Errorf("dns server stopped: %w", failed)
+		case failed = <-httpServer.Failed():
+			failed = fmt.Errorf("http server stopped: %w", failed)
+		}
+	}
+	if failed == nil {
 		logger.Info("shutting down")
-	case failed = <-dnsServer.Failed():
-		failed = fmt.Errorf("dns server stopped: %w", failed)
-	case failed = <-httpServer.Failed():
-		failed = fmt.Errorf("http server stopped: %w", failed)
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err = errors.Join(dnsServer.Shutdown(shutdownCtx), httpServer.Shutdown(shutdownCtx))
-	stopLoop()
+	stopRun()
 	<-loopDone
 	if failed != nil {
 		return failed
@@ -100,6 +133,54 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// reload re-reads the configuration and applies what can change without a
+// restart: zones and their static records, services and policies, static
+// clusters, overrides, the GeoIP database and CHAOS answers. On any error
+// the running configuration stays, and the error is logged with file and
+// line. It returns the configuration in force.
+func reload(ctx context.Context, path string, old *config.Config, handler *dns.Handler, loc *locator,
+	loop *weights.Loop, logger *slog.Logger) *config.Config {
+	fail := func(err error) *config.Config {
+		logger.Error("reload failed; the running configuration stays", "err", err.Error())
+		return old
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return fail(err)
+	}
+	prevZones := handler.Zones()
+	zones, err := dns.LoadZones(cfg.Zones, prevZones, time.Now())
+	if err != nil {
+		return fail(err)
+	}
+	if cfg.Meridian.GeoIP.Path != old.Meridian.GeoIP.Path {
+		db, err := openGeoIP(cfg.Meridian.GeoIP)
+		if err != nil {
+			return fail(err)
+		}
+		loc.db.Store(db) // the old database is left to the collector: lookups may be in flight
+	}
+	for _, l := range []struct {
+		name     string
+		old, new []string
+	}{{"dns", old.Meridian.DNS, cfg.Meridian.DNS}, {"http", old.Meridian.HTTP, cfg.Meridian.HTTP}, {"xds", old.Meridian.XDS, cfg.Meridian.XDS}} {
+		if !slices.Equal(l.old, l.new) {
+			logger.Warn("listen addresses changed; they take effect at the next restart", "listener", l.name, "running", l.old, "configured", l.new)
+		}
+	}
+	handler.SetZones(zones, dnsOptions(cfg))
+	loop.SetPolicies(cfg.Policies())
+	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
+	loop.SetInventory(static.Inventory(cfg.Clusters))
+	dns.Notify(ctx, zones, prevZones, logger.With("component", "dns"))
+	logger.Info("configuration reloaded", "config", path, "clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
+	return cfg
+}
+
+func dnsOptions(cfg *config.Config) dns.Options {
+	return dns.Options{ChaosVersion: cfg.Meridian.ChaosVersion, ChaosID: cfg.Meridian.ChaosID}
 }
 
 // openGeoIP opens the configured GeoIP database; errors name the directive.

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startUnbound runs Debian's unbound as a recursive resolver on loopback
+// that sends queries for gslb.example.com to Meridian (a stub zone) and
+// forwards the client subnet (RFC 7871), as a public resolver delegated to
+// Meridian would. It returns unbound's port.
+func startUnbound(t *testing.T, meridianPort string) string {
+	t.Helper()
+	bin, err := exec.LookPath("unbound")
+	if err != nil {
+		// Debian puts it in sbin, which a plain user's PATH may lack.
+		bin = "/usr/sbin/unbound"
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatal("unbound is not installed: run `make test` as root, or apt-get install unbound")
+		}
+	}
+	port := freeUDPPort(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "unbound.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`server:
+    interface: 127.0.0.1
+    port: %s
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "%s"
+    pidfile: "%s/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    do-ip6: no
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    module-config: "subnetcache iterator"
+    send-client-subnet: 127.0.0.1
+    client-subnet-always-forward: yes
+    max-client-subnet-ipv4: 24
+stub-zone:
+    name: "gslb.example.com"
+    stub-addr: 127.0.0.1@%s
+`, port, dir, dir, meridianPort)), 0o644)
+	cmd := exec.Command(bin, "-d", "-c", conf)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("unbound output:\n%s", out)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if o, err := exec.Command("kdig", "@127.0.0.1", "-p", port, "+time=1", "+retry=0", "www.gslb.example.com").CombinedOutput(); err == nil && strings.Contains(string(o), "NOERROR") {
+			return port
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unbound did not answer within 20s:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freeUDPPort(t *testing.T) string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, port, _ := net.SplitHostPort(c.LocalAddr().String())
+	return port
+}
+
+// TestRecursiveResolverForwardsClientSubnet asks unbound, not Meridian:
+// the answer must still depend on the client's subnet, and unbound's cache
+// must keep the UK and US answers apart, as their ECS scopes tell it to.
+func TestRecursiveResolverForwardsClientSubnet(t *testing.T) {
+	p := startMeridian(t, demoConf(t, false))
+	port := startUnbound(t, p.dnsPort)
+	for round := range 2 { // the second round comes from unbound's cache
+		for _, tc := range []struct {
+			subnet, prefix string
+		}{
+			{"81.2.69.0/24", "192.0.2."},    // UK: eu-west
+			{"8.8.8.0/24", "198.51.100."},   // US: us-east
+			{"13.250.0.0/24", "203.0.113."}, // Singapore: ap-southeast
+		} {
+			r := kdig(t, port, "app.gslb.example.com", "+subnet="+tc.subnet)
+			if r.status != "NOERROR" || len(r.answer) != 1 || !strings.Contains(r.answer[0], " A "+tc.prefix) {
+				t.Errorf("round %d, via unbound with subnet %s: %s %v, want an address in %s*", round, tc.subnet, r.status, r.answer, tc.prefix)
+			}
+		}
+	}
+	// Static names resolve through the delegation too.
+	if r := kdig(t, port, "www.gslb.example.com"); len(r.answer) != 1 || !strings.Contains(r.answer[0], "192.0.2.80") {
+		t.Errorf("www via unbound: %v", r.answer)
+	}
+}

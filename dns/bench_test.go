@@ -1,0 +1,54 @@
+package dns
+
+import (
+	"net/netip"
+	"testing"
+
+	mdns "github.com/miekg/dns"
+)
+
+// BenchmarkAnswer runs the query path on packed queries: parse, look up,
+// draw, write. It must not allocate.
+func BenchmarkAnswer(b *testing.B) {
+	h := newTestHandler(b, testConf)
+	for _, tc := range []struct {
+		name string
+		q    testQuery
+	}{
+		{"geo-service-ecs", testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}},
+		{"geo-service-no-edns", testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, edns: -1}},
+		{"static-a", testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, edns: 0}},
+		{"apex-ns-glue", testQuery{name: "gslb.example.com.", qtype: mdns.TypeNS, edns: 0}},
+		{"nxdomain", testQuery{name: "nope.gslb.example.com.", qtype: mdns.TypeA, edns: 0}},
+		{"cname-to-service", testQuery{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"}},
+		{"referral", testQuery{name: "x.sub.gslb.example.com.", qtype: mdns.TypeA, edns: 0}},
+		{"refused", testQuery{name: "www.example.org.", qtype: mdns.TypeA, edns: 0}},
+	} {
+		req, err := tc.q.msg().Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := make([]byte, 0, 65535)
+		client := netip.MustParseAddr("127.0.0.1")
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if resp, _ := h.Answer(req, out, client, false); len(resp) == 0 {
+					b.Fatal("no answer")
+				}
+			}
+		})
+	}
+}
+
+// TestAnswerDoesNotAllocate keeps the benchmark's promise in every test run.
+func TestAnswerDoesNotAllocate(t *testing.T) {
+	h := newTestHandler(t, testConf)
+	req, _ := testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}.msg().Pack()
+	out := make([]byte, 0, 65535)
+	client := netip.MustParseAddr("127.0.0.1")
+	h.Answer(req, out, client, false) // warm the bucket cache
+	if n := testing.AllocsPerRun(1000, func() { h.Answer(req, out, client, false) }); n != 0 {
+		t.Errorf("Answer allocates %v times per query, want 0", n)
+	}
+}

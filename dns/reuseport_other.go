@@ -1,0 +1,10 @@
+//go:build !linux
+
+package dns
+
+import "syscall"
+
+// reusePortSupported is false where one socket per port is the safe choice.
+const reusePortSupported = false
+
+func reusePort(network, address string, c syscall.RawConn) error { return nil }

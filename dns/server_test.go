@@ -1,0 +1,237 @@
+package dns
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/meridian-gtm/meridian/config"
+)
+
+func startServer(t *testing.T, cfg ServerConfig) *Server {
+	t.Helper()
+	if cfg.Handler == nil {
+		cfg.Handler = newTestHandler(t, testConf)
+	}
+	cfg.Addrs = []string{"127.0.0.1:0"}
+	s, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return s
+}
+
+func TestServerUDPAndTCP(t *testing.T) {
+	s := startServer(t, ServerConfig{UDPSockets: 2})
+	addr := s.Addrs()[0].String()
+	m := testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, edns: 0}.msg()
+	for _, network := range []string{"udp", "tcp"} {
+		r, _, err := (&mdns.Client{Net: network}).Exchange(m, addr)
+		if err != nil || len(r.Answer) != 1 {
+			t.Errorf("%s: %v %v", network, r, err)
+		}
+	}
+}
+
+// TestServerTCPPipelining sends three queries at once on one connection and
+// reads three answers.
+func TestServerTCPPipelining(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	c, err := net.Dial("tcp", s.Addrs()[len(s.Addrs())-1].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var batch []byte
+	names := []string{"www.gslb.example.com.", "mail.gslb.example.com.", "nope.gslb.example.com."}
+	for i, n := range names {
+		m := testQuery{name: n, qtype: mdns.TypeA, edns: -1}.msg()
+		m.Id = uint16(i + 1)
+		b, _ := m.Pack()
+		batch = append(binary.BigEndian.AppendUint16(batch, uint16(len(b))), b...)
+	}
+	c.Write(batch)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := range names {
+		var l [2]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, binary.BigEndian.Uint16(l[:]))
+		io.ReadFull(c, b)
+		var r mdns.Msg
+		if err := r.Unpack(b); err != nil || r.Id != uint16(i+1) {
+			t.Errorf("answer %d: id %d, %v", i, r.Id, err)
+		}
+	}
+}
+
+func TestServerTCPLimits(t *testing.T) {
+	s := startServer(t, ServerConfig{TCPMaxConns: 1, TCPIdle: 200 * time.Millisecond})
+	addr := s.Addrs()[len(s.Addrs())-1].String()
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	time.Sleep(50 * time.Millisecond) // let the server take the first connection
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := second.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("a connection over the limit: read %v, want it closed (EOF)", err)
+	}
+	// The first, left idle, is closed after TCPIdle.
+	first.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if _, err := first.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("an idle connection: read %v, want EOF", err)
+	}
+	if time.Since(start) > 4*time.Second {
+		t.Error("idle connection kept open")
+	}
+}
+
+func TestServerRateLimit(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	stats := NewStats(reg)
+	s := startServer(t, ServerConfig{
+		Stats:   stats,
+		Limiter: NewLimiter(&config.RRL{ResponsesPerSecond: 5, Window: 15 * time.Second, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56}),
+	})
+	c, err := net.Dial("udp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q, _ := testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, edns: -1}.msg().Pack()
+	const sent = 50
+	for range sent {
+		c.Write(q)
+	}
+	full, truncated := 0, 0
+	buf := make([]byte, 2048)
+	for {
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		var r mdns.Msg
+		r.Unpack(buf[:n])
+		if r.Truncated {
+			truncated++
+		} else {
+			full++
+		}
+	}
+	// A burst of 5 passes; of the 45 limited, every second slips as TC.
+	if full < 5 || full > 7 || truncated < 20 || truncated > 24 {
+		t.Errorf("%d full and %d truncated answers to %d queries, want about 5 and 22", full, truncated, sent)
+	}
+	if !regexp.MustCompile(`meridian_dns_rate_limited_total 2\d\n`).MatchString(metricsText(t, reg)) {
+		t.Errorf("rate_limited_total is not about 22:\n%s", metricsText(t, reg))
+	}
+	// TCP is never limited.
+	if r, _, err := (&mdns.Client{Net: "tcp"}).Exchange(testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, edns: -1}.msg(),
+		s.Addrs()[len(s.Addrs())-1].String()); err != nil || len(r.Answer) != 1 {
+		t.Errorf("over TCP while limited: %v %v", r, err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	stats := NewStats(reg)
+	c, _ := config.Parse("t.conf", []byte(testConf))
+	zs, _ := LoadZones(c.Zones, nil, time.Now())
+	h := NewHandler(zs, locator, Options{}, stats)
+	h.Publish(newTestHandler(t, testConf).table.Load().plan)
+	s := startServer(t, ServerConfig{Handler: h, Stats: stats})
+	addr := s.Addrs()[0].String()
+	for _, q := range []testQuery{
+		{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"},
+		{name: "nope.gslb.example.com.", qtype: mdns.TypeA, edns: -1},
+		{name: "www.example.org.", qtype: mdns.TypeAAAA, edns: -1},
+	} {
+		if _, _, err := new(mdns.Client).Exchange(q.msg(), addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // counters are bumped after the answer is written
+	text := metricsText(t, reg)
+	for _, want := range []string{
+		`meridian_dns_queries_total{type="A"} 2`,
+		`meridian_dns_queries_total{type="AAAA"} 1`,
+		`meridian_dns_responses_total{rcode="NXDOMAIN"} 1`,
+		`meridian_dns_responses_total{rcode="REFUSED"} 1`,
+		`meridian_dns_client_subnet_total{ecs="present"} 1`,
+		`meridian_dns_zone_queries_total{zone="gslb.example.com"} 2`,
+		`meridian_dns_service_answers_total{cluster="us-east",service="app.gslb.example.com"} 1`,
+		`meridian_dns_response_seconds_count 3`,
+		`meridian_dns_truncated_total 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// metricsText renders the registry in the Prometheus text format.
+func metricsText(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
+}
+
+// TestNotify checks that a zone's secondaries are told of a new serial.
+func TestNotify(t *testing.T) {
+	got := make(chan *mdns.Msg, 1)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secondary := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, m *mdns.Msg) {
+		got <- m
+		r := new(mdns.Msg)
+		r.SetReply(m)
+		w.WriteMsg(r)
+	})}
+	go secondary.ActivateAndServe()
+	defer secondary.Shutdown()
+	c, err := config.Parse("t.conf", []byte("zone example.org {\n    ns ns.example.net\n    notify "+pc.LocalAddr().String()+"\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zs, _ := LoadZones(c.Zones, nil, time.Unix(1000, 0))
+	Notify(context.Background(), zs, nil, nil)
+	select {
+	case m := <-got:
+		if m.Opcode != mdns.OpcodeNotify || m.Question[0].Name != "example.org." || len(m.Answer) != 1 || m.Answer[0].(*mdns.SOA).Serial != 1000 {
+			t.Errorf("notify = %v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no NOTIFY arrived")
+	}
+}
+

@@ -1,0 +1,187 @@
+package dns
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stats counts what the DNS server does with plain atomic counters on the
+// query path, and turns them into Prometheus metrics only when scraped.
+type Stats struct {
+	qtypes      [len(statTypes) + 1]atomic.Uint64
+	rcodes      [24]atomic.Uint64
+	ecs         [2]atomic.Uint64 // without, with
+	truncated   atomic.Uint64
+	rateLimited atomic.Uint64
+	slipped     atomic.Uint64
+	latency     [len(latencyBounds) + 1]atomic.Uint64
+	latencySum  atomic.Uint64 // nanoseconds
+
+	mu      sync.Mutex
+	zones   map[string]*atomic.Uint64
+	byAnswr map[[2]string]*atomic.Uint64
+
+	descs struct {
+		queries, responses, ecs, truncated, limited, slipped, latency, zone, answer *prometheus.Desc
+	}
+}
+
+// statTypes are the query types counted by name; the rest count as "other".
+var statTypes = [...]uint16{mdns.TypeA, mdns.TypeAAAA, mdns.TypeNS, mdns.TypeSOA, mdns.TypeCNAME, mdns.TypeMX,
+	mdns.TypeTXT, mdns.TypeSRV, mdns.TypeCAA, mdns.TypePTR, mdns.TypeDS, mdns.TypeDNSKEY, mdns.TypeHTTPS,
+	mdns.TypeSVCB, mdns.TypeANY, mdns.TypeAXFR, mdns.TypeIXFR}
+
+// latencyBounds are the histogram's upper bounds, in seconds.
+var latencyBounds = [...]float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 10e-3, 50e-3}
+
+// NewStats registers the DNS metrics with reg.
+func NewStats(reg prometheus.Registerer) *Stats {
+	s := &Stats{zones: map[string]*atomic.Uint64{}, byAnswr: map[[2]string]*atomic.Uint64{}}
+	d := &s.descs
+	d.queries = prometheus.NewDesc("meridian_dns_queries_total", "DNS queries answered, by query type.", []string{"type"}, nil)
+	d.responses = prometheus.NewDesc("meridian_dns_responses_total", "DNS responses sent, by response code.", []string{"rcode"}, nil)
+	d.ecs = prometheus.NewDesc("meridian_dns_client_subnet_total", "Queries with and without EDNS Client Subnet.", []string{"ecs"}, nil)
+	d.truncated = prometheus.NewDesc("meridian_dns_truncated_total", "UDP responses truncated to fit the client's payload size.", nil, nil)
+	d.limited = prometheus.NewDesc("meridian_dns_rate_limited_total", "Responses dropped by response-rate limiting.", nil, nil)
+	d.slipped = prometheus.NewDesc("meridian_dns_rate_limit_slipped_total", "Rate-limited responses sent truncated instead (slip).", nil, nil)
+	d.latency = prometheus.NewDesc("meridian_dns_response_seconds", "Time from reading a query to writing its response.", nil, nil)
+	d.zone = prometheus.NewDesc("meridian_dns_zone_queries_total", "Queries by zone.", []string{"zone"}, nil)
+	d.answer = prometheus.NewDesc("meridian_dns_service_answers_total", "Answers of global services by the cluster of their first record.", []string{"service", "cluster"}, nil)
+	reg.MustRegister(s)
+	return s
+}
+
+// answers returns the counter of (service, cluster), creating it.
+func (s *Stats) answers(service, cluster string) *atomic.Uint64 {
+	if s == nil {
+		return new(atomic.Uint64)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := [2]string{service, cluster}
+	c, ok := s.byAnswr[k]
+	if !ok {
+		c = new(atomic.Uint64)
+		s.byAnswr[k] = c
+	}
+	return c
+}
+
+// zone returns the counter of a zone, creating it.
+func (s *Stats) zone(origin string) *atomic.Uint64 {
+	if s == nil {
+		return new(atomic.Uint64)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.zones[origin]
+	if !ok {
+		c = new(atomic.Uint64)
+		s.zones[origin] = c
+	}
+	return c
+}
+
+func (s *Stats) limited() {
+	if s != nil {
+		s.rateLimited.Add(1)
+	}
+}
+
+func (s *Stats) slip() {
+	if s != nil {
+		s.slipped.Add(1)
+	}
+}
+
+// observe counts one answered query.
+func (s *Stats) observe(o *outcome, took time.Duration) {
+	if s == nil || o.rcode < 0 {
+		return
+	}
+	i := len(statTypes)
+	for j, t := range statTypes {
+		if t == o.qtype {
+			i = j
+			break
+		}
+	}
+	s.qtypes[i].Add(1)
+	if o.rcode < len(s.rcodes) {
+		s.rcodes[o.rcode].Add(1)
+	}
+	if o.ecs {
+		s.ecs[1].Add(1)
+	} else {
+		s.ecs[0].Add(1)
+	}
+	if o.truncated {
+		s.truncated.Add(1)
+	}
+	if o.zone != nil {
+		o.zone.queries.Add(1)
+	}
+	if o.counter != nil {
+		o.counter.Add(1)
+	}
+	secs := took.Seconds()
+	b := len(latencyBounds)
+	for j, ub := range latencyBounds {
+		if secs <= ub {
+			b = j
+			break
+		}
+	}
+	s.latency[b].Add(1)
+	s.latencySum.Add(uint64(took))
+}
+
+// Describe implements prometheus.Collector.
+func (s *Stats) Describe(ch chan<- *prometheus.Desc) {
+	d := &s.descs
+	for _, x := range []*prometheus.Desc{d.queries, d.responses, d.ecs, d.truncated, d.limited, d.slipped, d.latency, d.zone, d.answer} {
+		ch <- x
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (s *Stats) Collect(ch chan<- prometheus.Metric) {
+	d := &s.descs
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	for i, t := range statTypes {
+		counter(d.queries, s.qtypes[i].Load(), mdns.TypeToString[t])
+	}
+	counter(d.queries, s.qtypes[len(statTypes)].Load(), "other")
+	for rc := range s.rcodes {
+		if v := s.rcodes[rc].Load(); v > 0 {
+			counter(d.responses, v, mdns.RcodeToString[rc])
+		}
+	}
+	counter(d.ecs, s.ecs[0].Load(), "absent")
+	counter(d.ecs, s.ecs[1].Load(), "present")
+	counter(d.truncated, s.truncated.Load())
+	counter(d.limited, s.rateLimited.Load())
+	counter(d.slipped, s.slipped.Load())
+	buckets := map[float64]uint64{}
+	var n uint64
+	for i, ub := range latencyBounds {
+		n += s.latency[i].Load()
+		buckets[ub] = n
+	}
+	n += s.latency[len(latencyBounds)].Load()
+	ch <- prometheus.MustNewConstHistogram(d.latency, n, float64(s.latencySum.Load())/1e9, buckets)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for z, c := range s.zones {
+		counter(d.zone, c.Load(), z)
+	}
+	for k, c := range s.byAnswr {
+		counter(d.answer, c.Load(), k[0], k[1])
+	}
+}

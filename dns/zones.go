@@ -1,0 +1,294 @@
+package dns
+
+import (
+	"bufio"
+	"cmp"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/meridian-gtm/meridian/config"
+)
+
+// Zones is the static part of every zone Meridian serves: SOA, NS and glue,
+// inline records and zone files, parsed and checked. Global services are the
+// dynamic part; their answers come from the Plan. Zones is rebuilt on reload
+// and never changed.
+type Zones struct {
+	zones []*staticZone // sorted by origin
+}
+
+// staticZone is one zone's static data.
+type staticZone struct {
+	cfg    config.Zone
+	origin string // lower case, final dot
+	soa    *mdns.SOA
+	// rrs holds every static record but the SOA, in canonical order; this
+	// is what a zone transfer sends between two copies of the SOA.
+	rrs []mdns.RR
+	// services maps the owner names of global services to their config.
+	services map[string]config.Service
+	hash     uint64 // of the static content, to tell whether the serial must change
+}
+
+// LoadZones parses and checks the static data of zones. A zone whose
+// static content is unchanged since prev keeps its serial; a changed one
+// gets max(now, previous serial + 1), so serials only grow (RFC 1982) and
+// secondaries notice every change. Errors name the file and line they come
+// from, in the config or in a zone file.
+func LoadZones(zones []config.Zone, prev *Zones, now time.Time) (*Zones, error) {
+	out := &Zones{}
+	var errs []error
+	for _, zc := range zones {
+		z, zerrs := loadZone(zc)
+		errs = append(errs, zerrs...)
+		if z == nil {
+			continue
+		}
+		z.soa.Serial = uint32(now.Unix())
+		if old := prev.zone(z.origin); old != nil {
+			if old.hash == z.hash {
+				z.soa.Serial = old.soa.Serial
+			} else if int32(z.soa.Serial-old.soa.Serial) <= 0 {
+				z.soa.Serial = old.soa.Serial + 1
+			}
+		}
+		out.zones = append(out.zones, z)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	slices.SortFunc(out.zones, func(a, b *staticZone) int { return cmp.Compare(a.origin, b.origin) })
+	return out, nil
+}
+
+func (zs *Zones) zone(origin string) *staticZone {
+	if zs == nil {
+		return nil
+	}
+	for _, z := range zs.zones {
+		if z.origin == origin {
+			return z
+		}
+	}
+	return nil
+}
+
+// Serial returns the SOA serial of a zone (origin without final dot), 0 if unknown.
+func (zs *Zones) Serial(origin string) uint32 {
+	if z := zs.zone(fqdn(origin)); z != nil {
+		return z.soa.Serial
+	}
+	return 0
+}
+
+// loadZone builds one zone from its config; it returns nil with errors.
+func loadZone(zc config.Zone) (*staticZone, []error) {
+	z := &staticZone{cfg: zc, origin: fqdn(zc.Origin), services: map[string]config.Service{}}
+	var errs []error
+	bad := func(p config.Pos, format string, args ...any) {
+		errs = append(errs, &config.Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
+	}
+	z.soa = &mdns.SOA{
+		Hdr:     hdr(z.origin, mdns.TypeSOA, zc.TTL),
+		Ns:      fqdn(zc.SOA.MName),
+		Mbox:    fqdn(zc.SOA.RName),
+		Refresh: zc.SOA.Refresh,
+		Retry:   zc.SOA.Retry,
+		Expire:  zc.SOA.Expire,
+		Minttl:  zc.SOA.Minimum,
+	}
+	for _, ns := range zc.NS {
+		z.rrs = append(z.rrs, &mdns.NS{Hdr: hdr(z.origin, mdns.TypeNS, zc.TTL), Ns: fqdn(ns.Name)})
+		for _, ip := range ns.Glue {
+			z.rrs = append(z.rrs, addrRR(fqdn(ns.Name), ip, zc.TTL))
+		}
+	}
+	for _, s := range zc.Services {
+		z.services[fqdn(s.FQDN)] = s
+	}
+
+	// Static records: inline ones, then zone files. Each keeps its position.
+	type placed struct {
+		rr  mdns.RR
+		pos config.Pos
+	}
+	var static []placed
+	for _, r := range zc.Records {
+		rrs, err := parseRecords(strings.NewReader(r.Text+"\n"), z.origin, zc.TTL, r.Pos.File, r.Pos.Line)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, rr := range rrs {
+			static = append(static, placed{rr, r.Pos})
+		}
+	}
+	for _, f := range zc.Files {
+		fh, err := os.Open(f.Path)
+		if err != nil {
+			bad(f.Pos, "file: %v", err)
+			continue
+		}
+		rrs, err := parseRecords(fh, z.origin, zc.TTL, f.Path, 0)
+		fh.Close()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == mdns.TypeSOA {
+				continue // the zone's SOA is the soa directive's; Meridian keeps the serial
+			}
+			// miekg/dns does not report a record's line; find it by its owner.
+			static = append(static, placed{rr, config.Pos{File: f.Path, Line: ownerLine(f.Path, rr.Header().Name, z.origin)}})
+		}
+	}
+
+	// Check the static records against the zone and against each other.
+	types := map[string]map[uint16]bool{}
+	for _, rr := range z.rrs {
+		addType(types, rr)
+	}
+	for _, p := range static {
+		name := strings.ToLower(p.rr.Header().Name)
+		t := p.rr.Header().Rrtype
+		where := p.pos
+		switch {
+		case !mdns.IsSubDomain(z.origin, name):
+			bad(where, "record %s is outside zone %s", strings.TrimSuffix(p.rr.Header().Name, "."), strings.TrimSuffix(z.origin, "."))
+			continue
+		case t == mdns.TypeSOA:
+			bad(where, "record %s: the SOA comes from the soa directive", strings.TrimSuffix(name, "."))
+			continue
+		case p.rr.Header().Class != mdns.ClassINET:
+			bad(where, "record %s: only class IN is served", strings.TrimSuffix(name, "."))
+			continue
+		}
+		if _, isService := z.services[name]; isService {
+			bad(where, "record %s: the name is a global service, whose answers the engine decides", strings.TrimSuffix(name, "."))
+			continue
+		}
+		p.rr.Header().Name = name
+		lowerTargets(p.rr)
+		addType(types, p.rr)
+		z.rrs = append(z.rrs, p.rr)
+	}
+	for name, ts := range types {
+		if ts[mdns.TypeCNAME] && len(ts) > 1 {
+			bad(zc.Pos, "zone %s: %s has a CNAME and other records; a CNAME must stand alone", zc.Origin, strings.TrimSuffix(name, "."))
+		}
+	}
+	for name := range z.services {
+		if len(types[name]) > 0 {
+			bad(zc.Pos, "zone %s: %s is a global service and also has static records", zc.Origin, strings.TrimSuffix(name, "."))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	slices.SortStableFunc(z.rrs, compareRR)
+	z.rrs = slices.CompactFunc(z.rrs, mdns.IsDuplicate)
+	z.hash = staticHash(z)
+	return z, nil
+}
+
+func addType(types map[string]map[uint16]bool, rr mdns.RR) {
+	name := strings.ToLower(rr.Header().Name)
+	if types[name] == nil {
+		types[name] = map[uint16]bool{}
+	}
+	types[name][rr.Header().Rrtype] = true
+}
+
+// lowerTargets lowers the domain names inside records that point at other
+// names, so that lookups inside our zones match whatever case they were written in.
+func lowerTargets(rr mdns.RR) {
+	switch r := rr.(type) {
+	case *mdns.CNAME:
+		r.Target = strings.ToLower(r.Target)
+	case *mdns.NS:
+		r.Ns = strings.ToLower(r.Ns)
+	case *mdns.MX:
+		r.Mx = strings.ToLower(r.Mx)
+	case *mdns.SRV:
+		r.Target = strings.ToLower(r.Target)
+	}
+}
+
+// compareRR orders records canonically: by owner, type, then text.
+func compareRR(a, b mdns.RR) int {
+	return cmp.Or(cmp.Compare(a.Header().Name, b.Header().Name), cmp.Compare(a.Header().Rrtype, b.Header().Rrtype),
+		cmp.Compare(a.String(), b.String()))
+}
+
+// staticHash hashes the zone's static content, serial aside.
+func staticHash(z *staticZone) uint64 {
+	h := fnv.New64a()
+	soa := *z.soa
+	soa.Serial = 0
+	fmt.Fprintln(h, soa.String())
+	for _, rr := range z.rrs {
+		fmt.Fprintln(h, rr.String())
+	}
+	return h.Sum64()
+}
+
+var parseErrorRe = regexp.MustCompile(`^(?:.*?: )?dns: (.*) at line: (\d+):\d+$`)
+
+// parseRecords parses zone-file text with miekg/dns's zone parser. Errors
+// name file and line; lineBase is added to the parser's line numbers, for
+// records written inline in the config (the record is on line 1).
+func parseRecords(r io.Reader, origin string, ttl uint32, file string, lineBase int) ([]mdns.RR, error) {
+	zp := mdns.NewZoneParser(r, origin, file)
+	zp.SetDefaultTTL(ttl)
+	var out []mdns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		out = append(out, rr)
+	}
+	if err := zp.Err(); err != nil {
+		msg, line := err.Error(), 0
+		if m := parseErrorRe.FindStringSubmatch(msg); m != nil {
+			msg = m[1]
+			line, _ = strconv.Atoi(m[2])
+		}
+		if lineBase > 0 {
+			line = lineBase
+			msg = "record: " + msg
+		}
+		return nil, &config.Error{Pos: config.Pos{File: file, Line: line}, Msg: msg}
+	}
+	return out, nil
+}
+
+// ownerLine finds the first line of a zone file whose first word names
+// owner, so that errors about a record can point at it; 1 if none does.
+func ownerLine(path, owner, origin string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 1
+	}
+	defer f.Close()
+	rel := strings.TrimSuffix(strings.TrimSuffix(owner, origin), ".")
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		w := strings.ToLower(fields[0])
+		if w == strings.ToLower(owner) || (rel != "" && w == strings.ToLower(rel)) || (rel == "" && w == "@") {
+			return line
+		}
+	}
+	return 1
+}

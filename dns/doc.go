@@ -1,13 +1,17 @@
 // Package dns is Meridian's authoritative DNS server. It serves the zones of
-// the config: SOA and NS at each apex, glue for in-zone name servers, and the
-// A and AAAA records of global services, chosen from the current Plan by
-// where the client is (EDNS Client Subnet when present, else the source
-// address).
+// the config: their static part (SOA, NS and glue, inline records and zone
+// files, transferable to secondaries) and their global services, whose A
+// and AAAA answers come from the current Plan by where the client is (EDNS
+// Client Subnet when present, else the resolver's address).
 //
 // Every Plan is compiled into an answer table when it is published and
-// swapped in with an atomic pointer, so queries never lock and never decide:
-// a query looks up its zone and name, buckets the client's location, and
-// copies the precompiled records.
+// swapped in with an atomic pointer, so queries never lock and never
+// decide. The query path parses the packet itself, looks up the
+// precompiled answer for (name, type, client bucket), draws a service's
+// records in proportion to the Plan's shares, and writes the answer into a
+// reused buffer: it allocates nothing. On Linux, UDP packets are read and
+// written many per system call. Zone transfers, the one rare path, go
+// through miekg/dns.
 //
 // github.com/miekg/dns is imported here and nowhere else.
 package dns

@@ -28,7 +28,7 @@ type ServerConfig struct {
 	Logger  *slog.Logger
 	// UDPSockets is the number of UDP sockets per address, sharing the
 	// port with SO_REUSEPORT where the platform has it; default: one per
-	// CPU. TCPIdle closes quiet TCP connections (default 10 s) and
+	// two CPUs. TCPIdle closes quiet TCP connections (default 10 s) and
 	// TCPMaxConns bounds open ones (default 1000).
 	UDPSockets  int
 	TCPIdle     time.Duration
@@ -37,7 +37,10 @@ type ServerConfig struct {
 
 func (c *ServerConfig) validate() {
 	if c.UDPSockets <= 0 {
-		c.UDPSockets = runtime.GOMAXPROCS(0)
+		// One socket per two CPUs: the kernel's own work for each packet
+		// (routing, delivery) needs the other half. On two cores one socket
+		// served 10% more queries than two, at 20% less CPU per query.
+		c.UDPSockets = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if !reusePortSupported {
 		c.UDPSockets = 1
@@ -131,10 +134,15 @@ func bindAll(addr string, n int) ([]*net.UDPConn, net.Listener, error) {
 	}
 }
 
-// serveUDP answers queries on one socket until Shutdown. Buffers are
-// reused, so the loop allocates nothing per query.
+// serveUDP answers queries on one socket until Shutdown, many per system
+// call where the platform allows. Buffers are reused, so the loop
+// allocates nothing per query.
 func (s *Server) serveUDP(c *net.UDPConn) {
 	defer s.readers.Done()
+	if b, err := newBatchConn(c); err == nil {
+		s.serveUDPBatch(b)
+		return
+	}
 	req := make([]byte, 65535)
 	out := make([]byte, 0, 65535)
 	for {
@@ -150,23 +158,73 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			return
 		}
 		start := time.Now()
-		client := from.Addr().Unmap()
-		resp, o := s.cfg.Handler.Answer(req[:n], out, client, false)
-		if resp != nil && s.cfg.Limiter != nil {
-			switch s.cfg.Limiter.decide(client, &o, start) {
-			case rrlDrop:
-				s.cfg.Stats.limited()
-				resp = nil
-			case rrlSlip:
-				s.cfg.Stats.slip()
-				resp = slipResponse(req[:n], out)
-			}
-		}
+		resp, o := s.answerUDP(req[:n], out, from.Addr().Unmap(), start)
 		if resp != nil {
 			c.WriteToUDPAddrPort(resp, from)
 		}
 		s.cfg.Stats.observe(&o, time.Since(start))
 	}
+}
+
+// serveUDPBatch is serveUDP reading and writing up to batchSize packets
+// per system call.
+func (s *Server) serveUDPBatch(b *batchConn) {
+	var outcomes [batchSize]outcome
+	var resps [batchSize]int
+	for {
+		n, err := b.read()
+		if err != nil {
+			if s.closing.Load() {
+				return
+			}
+			if isTemporary(err) {
+				continue
+			}
+			s.fail(fmt.Errorf("dns: udp read: %w", err))
+			return
+		}
+		start := time.Now()
+		k := 0
+		for i := range n {
+			outcomes[i] = outcome{rcode: -1}
+			p, from, ok := b.packet(i)
+			if !ok {
+				continue
+			}
+			resp, o := s.answerUDP(p, b.outs[i], from.Addr(), start)
+			outcomes[i] = o
+			if resp != nil {
+				b.outs[i] = resp
+				resps[k] = i
+				k++
+			}
+		}
+		if k > 0 {
+			if err := b.write(resps[:k]); err != nil && !s.closing.Load() {
+				s.cfg.Logger.Warn("udp write failed", "err", err)
+			}
+		}
+		took := time.Since(start)
+		for i := range n {
+			s.cfg.Stats.observe(&outcomes[i], took)
+		}
+	}
+}
+
+// answerUDP answers one UDP query, rate limiting the response.
+func (s *Server) answerUDP(req, out []byte, client netip.Addr, now time.Time) ([]byte, outcome) {
+	resp, o := s.cfg.Handler.Answer(req, out, client, false)
+	if resp != nil && s.cfg.Limiter != nil {
+		switch s.cfg.Limiter.decide(client, &o, now) {
+		case rrlDrop:
+			s.cfg.Stats.limited()
+			resp = nil
+		case rrlSlip:
+			s.cfg.Stats.slip()
+			resp = slipResponse(req, out)
+		}
+	}
+	return resp, o
 }
 
 // slipResponse is what a rate-limited client gets instead of nothing now

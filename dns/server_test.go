@@ -234,4 +234,3 @@ func TestNotify(t *testing.T) {
 		t.Fatal("no NOTIFY arrived")
 	}
 }
-

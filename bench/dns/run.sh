@@ -109,6 +109,7 @@ rm -rf "$RESULTS_DIR"
 mkdir -p "$RESULTS_DIR"
 SERVER_PID=
 SERVER_NAME=
+DNSPERF_PID=
 
 stop_server() {
 	[[ -n $SERVER_PID ]] || return 0
@@ -124,14 +125,18 @@ stop_server() {
 }
 cleanup() {
 	local rc=$?
+	if [[ -n $DNSPERF_PID ]]; then
+		kill -TERM "$DNSPERF_PID" 2>/dev/null || true
+		wait "$DNSPERF_PID" 2>/dev/null || true
+	fi
 	stop_server
 	rm -rf "$TMP"
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'echo "run.sh: error: line $LINENO: \`$BASH_COMMAND\` failed" >&2' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'echo "run.sh: interrupted" >&2; exit 130' INT
+trap 'echo "run.sh: terminated" >&2; exit 143' TERM
 
 # --- servers ---------------------------------------------------------------
 
@@ -256,12 +261,17 @@ check_answers() {
 dnsperf_run() {
 	local port=$1 out=$2
 	shift 2
+	# In the background and waited for, so that a signal stops the run at
+	# once (bash runs traps only between foreground commands).
 	dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -E "$ECS" \
-		-c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" -t 2 "$@" >"$out" 2>&1 ||
-		{
-			tail -20 "$out" >&2
-			die "dnsperf failed (output: $out)"
-		}
+		-c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" -t 2 "$@" >"$out" 2>&1 &
+	DNSPERF_PID=$!
+	if ! wait "$DNSPERF_PID"; then
+		DNSPERF_PID=
+		tail -20 "$out" >&2
+		die "dnsperf failed (output: $out)"
+	fi
+	DNSPERF_PID=
 }
 
 # stat FILE KEY: a number from dnsperf's closing statistics.

@@ -148,14 +148,10 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(req)
 		if err != nil {
-			if s.closing.Load() {
+			if s.stopOn(err, "udp read") {
 				return
 			}
-			if isTemporary(err) {
-				continue
-			}
-			s.fail(fmt.Errorf("dns: udp read: %w", err))
-			return
+			continue
 		}
 		start := time.Now()
 		resp, o := s.answerUDP(req[:n], out, from.Addr().Unmap(), start)
@@ -174,14 +170,10 @@ func (s *Server) serveUDPBatch(b *batchConn) {
 	for {
 		n, err := b.read()
 		if err != nil {
-			if s.closing.Load() {
+			if s.stopOn(err, "udp read") {
 				return
 			}
-			if isTemporary(err) {
-				continue
-			}
-			s.fail(fmt.Errorf("dns: udp read: %w", err))
-			return
+			continue
 		}
 		start := time.Now()
 		k := 0
@@ -243,11 +235,21 @@ func isTemporary(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-func (s *Server) fail(err error) {
+// stopOn decides what a reader or accepter does after err: stop when the
+// server is closing or the error is lasting (which Failed reports), go on
+// after a timeout.
+func (s *Server) stopOn(err error, what string) bool {
+	switch {
+	case s.closing.Load():
+		return true
+	case isTemporary(err):
+		return false
+	}
 	select {
-	case s.failed <- err:
+	case s.failed <- fmt.Errorf("dns: %s: %w", what, err):
 	default:
 	}
+	return true
 }
 
 // serveTCP accepts connections until Shutdown, refusing those over the limit.
@@ -256,14 +258,10 @@ func (s *Server) serveTCP(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() {
+			if s.stopOn(err, "tcp accept") {
 				return
 			}
-			if isTemporary(err) {
-				continue
-			}
-			s.fail(fmt.Errorf("dns: tcp accept: %w", err))
-			return
+			continue
 		}
 		s.connsMu.Lock()
 		full := len(s.conns) >= s.cfg.TCPMaxConns

@@ -38,6 +38,22 @@ type Meridian struct {
 	ChaosID      string
 	// RRL limits responses per client network; nil: no limit.
 	RRL *RRL
+	// Resolver is the recursive resolver that turns load balancer
+	// hostnames into addresses; empty: the first of /etc/resolv.conf.
+	Resolver string
+	// ClusterSecrets, when set, is where kubeconfig Secrets of more member
+	// clusters live (label meridian.io/cluster).
+	ClusterSecrets *ClusterSecrets
+}
+
+// ClusterSecrets locates the Secrets that add member clusters.
+type ClusterSecrets struct {
+	Pos
+	Namespace string
+	// Kubeconfig and Context reach the cluster holding the Secrets;
+	// without a kubeconfig, the cluster Meridian runs in.
+	Kubeconfig string
+	Context    string
 }
 
 // RRL is response-rate limiting against amplification: each client network
@@ -69,6 +85,11 @@ type Cluster struct {
 	Location    model.Point
 	HasLocation bool
 	Static      *Static
+	// Kubeconfig (with Context) or InCluster make the cluster a Kubernetes
+	// cluster, watched by discovery.
+	Kubeconfig string
+	Context    string
+	InCluster  bool
 	// Drain, when set, takes the cluster out of service for every service,
 	// as an override by "config" with this reason.
 	Drain *Drain
@@ -191,7 +212,20 @@ type Service struct {
 	// IgnoreECS locates clients by the resolver's address even when the
 	// query carries EDNS Client Subnet.
 	IgnoreECS bool
+	// Matches tie the service to Kubernetes objects by name, in every
+	// member cluster, besides the annotation meridian.io/global-name.
+	Matches []Match
 }
+
+// Match names a Kubernetes object that serves a global service.
+type Match struct {
+	Pos
+	Kind            string // one of MatchKinds()
+	Namespace, Name string
+}
+
+// MatchKinds returns the kinds of objects a match may name.
+func MatchKinds() []string { return []string{"gateway", "ingress", "istio-gateway", "service"} }
 
 // Load reads, decodes and validates the configuration file at path. All
 // mistakes found are returned together, each as an *Error naming file and line.

@@ -160,6 +160,51 @@ zone example.org {
 	}
 }
 
+func TestKubernetesClusters(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "eu.kubeconfig")
+	write(t, kc, "apiVersion: v1\nkind: Config\n")
+	c, err := Parse(filepath.Join(dir, "m.conf"), []byte(`
+meridian {
+    resolver 192.0.2.53
+    cluster_secrets meridian {
+        kubeconfig eu.kubeconfig
+        context home
+    }
+}
+cluster eu-west {
+    kubeconfig eu.kubeconfig
+    context eu
+}
+cluster home {
+    incluster
+}
+zone example.org {
+    ns ns.example.net
+    service app {
+        match ingress shop/web
+        match istio-gateway istio-system/public
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Clusters[0]; got.Kubeconfig != kc || got.Context != "eu" || got.InCluster {
+		t.Errorf("eu-west = %+v", got)
+	}
+	if !c.Clusters[1].InCluster {
+		t.Error("home is not in-cluster")
+	}
+	want := &ClusterSecrets{Pos: c.Meridian.ClusterSecrets.Pos, Namespace: "meridian", Kubeconfig: kc, Context: "home"}
+	if !reflect.DeepEqual(c.Meridian.ClusterSecrets, want) || c.Meridian.Resolver != "192.0.2.53:53" {
+		t.Errorf("cluster secrets %+v resolver %q", c.Meridian.ClusterSecrets, c.Meridian.Resolver)
+	}
+	m := c.Zones[0].Services[0].Matches
+	if len(m) != 2 || m[0].Kind != "ingress" || m[0].Namespace != "shop" || m[0].Name != "web" || m[1].Kind != "istio-gateway" {
+		t.Errorf("matches = %+v", m)
+	}
+}
+
 func TestStaticServiceForms(t *testing.T) {
 	c, err := Parse("t.conf", []byte(`
 cluster dc1 {
@@ -248,7 +293,7 @@ func TestErrors(t *testing.T) {
 		{"unknown block", "clster a {\n}\n",
 			[]string{`t.conf:1: unknown block "clster"; valid: cluster, meridian, zone`}},
 		{"unknown directive lists valid ones", "meridian {\n    dns 127.0.0.1:53\n    dnz 1\n}\n",
-			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: chaos, dns, geoip, http, rrl, stale_grace, xds`}},
+			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: chaos, cluster_secrets, dns, geoip, http, resolver, rrl, stale_grace, xds`}},
 		{"unknown directive in nested block", "cluster a {\n    static {\n        pod app 1\n    }\n}\n" + zoneOK,
 			[]string{`t.conf:3: unknown directive "pod" in static block; valid: ingress, pods, service, vms`}},
 		{"missing argument", "cluster a {\n    region\n    static {\n    }\n}\n",
@@ -270,7 +315,7 @@ func TestErrors(t *testing.T) {
 		{"duplicate cluster", "cluster a {\n    static {\n    }\n}\ncluster A {\n    static {\n    }\n}\n",
 			[]string{`t.conf:5: cluster a: already declared at t.conf:1`}},
 		{"cluster without source", "cluster a {\n    region r\n}\n",
-			[]string{`t.conf:1: cluster a: no source; add a static block`}},
+			[]string{`t.conf:1: cluster a: no source; add a static block, kubeconfig PATH or incluster`}},
 		{"directive given twice", "cluster a {\n    region r1\n    region r2\n    static {\n    }\n}\n",
 			[]string{`t.conf:3: region: already set in this cluster block at line 2`}},
 		{"service without ingress", "cluster a {\n    static {\n        pods app 3\n    }\n}\n" + zoneOK,
@@ -310,6 +355,14 @@ func TestErrors(t *testing.T) {
 			[]string{`t.conf:5: pods: pods already counted for app in zone z`}},
 		{"zone without a name", "cluster a {\n    static {\n        ingress zone\n    }\n}\n",
 			[]string{`t.conf:3: ingress: "zone" is not an IP address`}},
+		{"two sources", "cluster a {\n    incluster\n    static {\n    }\n}\n",
+			[]string{`t.conf:1: cluster a: give one source: a static block, kubeconfig PATH or incluster`}},
+		{"missing kubeconfig", "cluster a {\n    kubeconfig /nonexistent/kubeconfig\n}\n",
+			[]string{`t.conf:1: cluster a: kubeconfig: stat /nonexistent/kubeconfig: no such file or directory`}},
+		{"unknown match kind", "zone example.org {\n    ns ns.example.net\n    service app {\n        match pod default/x\n    }\n}\n",
+			[]string{`t.conf:4: match: unknown kind "pod"; valid: gateway, ingress, istio-gateway, service`}},
+		{"match without namespace", "zone example.org {\n    ns ns.example.net\n    service app {\n        match ingress web\n    }\n}\n",
+			[]string{`t.conf:4: match: expected NAMESPACE/NAME, got "web"`}},
 		{"failover without order", "zone example.org {\n    ns ns.example.net\n    service app {\n        policy failover\n    }\n}\n",
 			[]string{`t.conf:3: service app: the failover policy needs order CLUSTER...`}},
 		{"order of an undeclared cluster", "cluster a {\n    static {\n    }\n}\nzone example.org {\n    ns ns.example.net\n    service app {\n        policy failover\n        order a b\n    }\n}\n",

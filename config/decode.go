@@ -142,6 +142,39 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			m.RRL = &RRL{Pos: d.Pos}
 			m.RRL.decode(d, errs)
 		},
+		"resolver": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "ADDRESS[:PORT]"); err != nil {
+				errs.add(err)
+				return
+			}
+			ap, err := parseAddrPort(d.Args[0].Text, 53)
+			if err != nil {
+				errs.add(errorf(d.Args[0].Pos, "resolver: %q is not ADDRESS or ADDRESS:PORT", d.Args[0].Text))
+				return
+			}
+			m.Resolver = ap.String()
+		},
+		"cluster_secrets": func(d *node, errs *errorList) {
+			if len(d.Args) != 1 {
+				errs.add(errorf(d.Pos, "cluster_secrets: expected cluster_secrets NAMESPACE [{ kubeconfig PATH; context NAME }]"))
+				return
+			}
+			cs := &ClusterSecrets{Pos: d.Pos, Namespace: d.Args[0].Text}
+			word := func(dst *string, usage string) directive {
+				return func(d *node, errs *errorList) {
+					if err := args(d, 1, 1, usage); err != nil {
+						errs.add(err)
+						return
+					}
+					*dst = d.Args[0].Text
+				}
+			}
+			body("cluster_secrets block", d, map[string]directive{
+				"kubeconfig": word(&cs.Kubeconfig, "PATH"),
+				"context":    word(&cs.Context, "NAME"),
+			}, []string{"kubeconfig", "context"}, errs)
+			m.ClusterSecrets = cs
+		},
 		"stale_grace": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "DURATION"); err != nil {
 				errs.add(err)
@@ -160,7 +193,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets"}, errs)
 }
 
 // checkListen accepts HOST:PORT where HOST is empty or an IP address.
@@ -223,7 +256,16 @@ func (cl *Cluster) decode(n *node, errs *errorList) {
 			}
 			cl.Drain = &Drain{Pos: d.Pos, Reason: strings.Join(d.argStrings(), " ")}
 		},
-	}, []string{"region", "zone", "location", "static", "drain"}, errs)
+		"kubeconfig": word(&cl.Kubeconfig, "PATH"),
+		"context":    word(&cl.Context, "NAME"),
+		"incluster": func(d *node, errs *errorList) {
+			if err := args(d, 0, 0, ""); err != nil {
+				errs.add(err)
+				return
+			}
+			cl.InCluster = true
+		},
+	}, []string{"region", "zone", "location", "static", "drain", "kubeconfig", "context", "incluster"}, errs)
 }
 
 func (s *Static) decode(n *node, errs *errorList) {
@@ -554,6 +596,23 @@ func (s *Service) decode(n *node, errs *errorList) {
 		"overprovisioning": number(&s.Overprovisioning, &s.overprovisioningSet, 1, 1<<20, "PERCENT"),
 		"panic_threshold":  number(&s.PanicThreshold, &s.panicSet, 0, 100, "PERCENT"),
 		"max_answers":      number(&s.MaxAnswers, &s.maxAnswersSet, 1, 64, "N"),
+		"match": func(d *node, errs *errorList) {
+			if err := args(d, 2, 2, "KIND NAMESPACE/NAME"); err != nil {
+				errs.add(err)
+				return
+			}
+			kind := strings.ToLower(d.Args[0].Text)
+			if !slices.Contains(MatchKinds(), kind) {
+				errs.add(errorf(d.Args[0].Pos, "match: unknown kind %q; valid: %s", d.Args[0].Text, strings.Join(MatchKinds(), ", ")))
+				return
+			}
+			ns, name, ok := strings.Cut(d.Args[1].Text, "/")
+			if !ok || ns == "" || name == "" {
+				errs.add(errorf(d.Args[1].Pos, "match: expected NAMESPACE/NAME, got %q", d.Args[1].Text))
+				return
+			}
+			s.Matches = append(s.Matches, Match{Pos: d.Pos, Kind: kind, Namespace: ns, Name: name})
+		},
 		"ignore_ecs": func(d *node, errs *errorList) {
 			if err := args(d, 0, 0, ""); err != nil {
 				errs.add(err)

@@ -65,6 +65,9 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	if !m.staleGraceSet {
 		m.StaleGrace = model.DefaultStaleGrace
 	}
+	if cs := m.ClusterSecrets; cs != nil && cs.Kubeconfig != "" && !filepath.IsAbs(cs.Kubeconfig) {
+		cs.Kubeconfig = filepath.Join(dir, cs.Kubeconfig)
+	}
 	if r := m.RRL; r != nil {
 		if r.Window == 0 {
 			r.Window = 15 * time.Second
@@ -109,8 +112,31 @@ func (cl *Cluster) validate(errs *errorList) {
 	if err := checkName(cl.Name); err != nil {
 		errs.add(errorf(cl.Pos, "cluster %q: %v", cl.Name, err))
 	}
+	sources := 0
+	for _, has := range []bool{cl.Static != nil, cl.Kubeconfig != "", cl.InCluster} {
+		if has {
+			sources++
+		}
+	}
+	switch {
+	case sources == 0:
+		errs.add(errorf(cl.Pos, "cluster %s: no source; add a static block, kubeconfig PATH or incluster", cl.Name))
+		return
+	case sources > 1:
+		errs.add(errorf(cl.Pos, "cluster %s: give one source: a static block, kubeconfig PATH or incluster", cl.Name))
+		return
+	case cl.Context != "" && cl.Kubeconfig == "":
+		errs.add(errorf(cl.Pos, "cluster %s: context needs kubeconfig", cl.Name))
+	}
+	if cl.Kubeconfig != "" {
+		if !filepath.IsAbs(cl.Kubeconfig) {
+			cl.Kubeconfig = filepath.Join(filepath.Dir(cl.Pos.File), cl.Kubeconfig)
+		}
+		if _, err := os.Stat(cl.Kubeconfig); err != nil {
+			errs.add(errorf(cl.Pos, "cluster %s: kubeconfig: %v", cl.Name, err))
+		}
+	}
 	if cl.Static == nil {
-		errs.add(errorf(cl.Pos, "cluster %s: no source; add a static block", cl.Name))
 		return
 	}
 	for i := range cl.Static.Services {

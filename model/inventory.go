@@ -58,6 +58,9 @@ type Backend struct {
 	// them when every ingress address has a zone counted in ZonePods.
 	ZonePods     []ZonePods
 	IngressZones []AddrZone
+	// PodIPs are the addresses of the ready pods, sorted, for east-west
+	// traffic that goes to pods directly.
+	PodIPs []netip.Addr
 }
 
 // ZonePods is the number of ready pods in one zone.
@@ -102,6 +105,9 @@ func canonicalBackends(backends []Backend) []Backend {
 		}
 		slices.SortStableFunc(b.IngressZones, func(x, y AddrZone) int { return x.Addr.Compare(y.Addr) })
 		b.IngressZones = keepLast(b.IngressZones, func(x, y AddrZone) bool { return x.Addr == y.Addr })
+		if b.PodIPs != nil {
+			b.PodIPs = sortedAddrs(b.PodIPs)
+		}
 		bs[i] = b
 	}
 	slices.SortStableFunc(bs, compareBackends)

@@ -3,8 +3,8 @@
 # are missing. As root it uses apt-get; otherwise it names what to install.
 set -eu
 
-# command:package pairs; later issues add etcd-server...
-tools="dig:bind9-dnsutils kdig:knot-dnsutils unbound:unbound"
+# command:package pairs.
+tools="dig:bind9-dnsutils kdig:knot-dnsutils unbound:unbound etcd:etcd-server"
 
 missing=""
 for pair in $tools; do

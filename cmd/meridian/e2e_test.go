@@ -414,7 +414,7 @@ func TestServeRejectsBadConfig(t *testing.T) {
 		t.Fatalf("exit %v, want status 2; output:\n%s", err, out)
 	}
 	// Every mistake at once, in file order.
-	want := path + ":1: cluster a: no source; add a static block\n" +
+	want := path + ":1: cluster a: no source; add a static block, kubeconfig PATH or incluster\n" +
 		path + ":2: region: expected region REGION, got 0 arguments\n"
 	if string(out) != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out, want)

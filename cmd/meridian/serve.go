@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/meridian-gtm/meridian/api"
 	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/discovery/kube"
 	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/dns"
 	"github.com/meridian-gtm/meridian/geo"
@@ -68,7 +71,8 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	loop := weights.NewLoop(weights.LoopConfig{Logger: logger.With("component", "weights")}, cfg.Policies())
 	loop.Subscribe(handler.Publish)
 	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
-	loop.SetInventory(static.Inventory(cfg.Clusters))
+	disc := newDiscovery(cfg, loop.SetInventory, logger.With("component", "discovery"))
+	registerDiscoveryMetrics(reg, disc)
 
 	dnsLogger := logger.With("component", "dns")
 	dnsServer, err := dns.Listen(dns.ServerConfig{
@@ -99,6 +103,8 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	runCtx, stopRun := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
 	go func() { loop.Run(runCtx); close(loopDone) }()
+	discDone := make(chan error, 1)
+	go func() { discDone <- disc.Run(runCtx) }()
 	dns.Notify(runCtx, zones, nil, dnsLogger)
 
 	hup := make(chan os.Signal, 1)
@@ -106,11 +112,15 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	defer signal.Stop(hup)
 
 	var failed error
+	discStopped := false
 	for failed == nil && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-hup:
-			cfg = reload(runCtx, path, cfg, handler, &loc, loop, logger)
+			cfg = reload(runCtx, path, cfg, handler, &loc, loop, disc, logger)
+		case err := <-discDone:
+			discStopped = true
+			failed = fmt.Errorf("discovery stopped: %w", cmp.Or(err, errors.New("for no reason")))
 		case failed = <-dnsServer.Failed():
 			failed = fmt.Errorf("dns server stopped: %w", failed)
 		case failed = <-httpServer.Failed():
@@ -125,6 +135,9 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	err = errors.Join(dnsServer.Shutdown(shutdownCtx), httpServer.Shutdown(shutdownCtx))
 	stopRun()
 	<-loopDone
+	if !discStopped {
+		<-discDone
+	}
 	if failed != nil {
 		return failed
 	}
@@ -141,7 +154,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 // the running configuration stays, and the error is logged with file and
 // line. It returns the configuration in force.
 func reload(ctx context.Context, path string, old *config.Config, handler *dns.Handler, loc *locator,
-	loop *weights.Loop, logger *slog.Logger) *config.Config {
+	loop *weights.Loop, disc *kube.Discovery, logger *slog.Logger) *config.Config {
 	fail := func(err error) *config.Config {
 		logger.Error("reload failed; the running configuration stays", "err", err.Error())
 		return old
@@ -173,7 +186,11 @@ func reload(ctx context.Context, path string, old *config.Config, handler *dns.H
 	handler.SetZones(zones, dnsOptions(cfg))
 	loop.SetPolicies(cfg.Policies())
 	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
-	loop.SetInventory(static.Inventory(cfg.Clusters))
+	clusters, statics, named := discoveryInputs(cfg)
+	disc.Reconfigure(ctx, clusters, static.Inventory(statics), named)
+	if !reflect.DeepEqual(old.Meridian.ClusterSecrets, cfg.Meridian.ClusterSecrets) {
+		logger.Warn("cluster_secrets changed; it takes effect at the next restart")
+	}
 	dns.Notify(ctx, zones, prevZones, logger.With("component", "dns"))
 	logger.Info("configuration reloaded", "config", path, "clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
 	return cfg

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meridian-gtm/meridian/internal/kubetest"
+)
+
+// TestServeFollowsKubernetes runs Meridian against two real API servers:
+// a UK client gets eu-west's load balancer, and once eu-west's backend has
+// no ready pods, us-east's.
+func TestServeFollowsKubernetes(t *testing.T) {
+	env := kubetest.Start(t, 2)
+	eu, us := env.Clusters[0], env.Clusters[1]
+	for c, ip := range map[*kubetest.Cluster]string{eu: "192.0.2.10", us: "198.51.100.10"} {
+		c.Namespace(t, "shop")
+		c.Service(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop",
+			Annotations: map[string]string{"meridian.io/global-name": "app.gslb.example.com"}},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, corev1.LoadBalancerIngress{IP: ip})
+		c.Endpoints(t, "shop", "app", 3, nil)
+	}
+	p := startMeridian(t, fmt.Sprintf(`
+meridian {
+    dns  127.0.0.1:0
+    http 127.0.0.1:0
+}
+cluster eu-west {
+    kubeconfig %s
+    region   eu-west
+    location 53.35 -6.26
+}
+cluster us-east {
+    kubeconfig %s
+    region   us-east
+    location 39.04 -77.49
+}
+zone gslb.example.com {
+    ns ns1.gslb.example.com 127.0.0.1
+    service app {
+        ttl 5
+    }
+}
+`, eu.Kubeconfig, us.Kubeconfig))
+	answer := func() string {
+		r := kdig(t, p.dnsPort, "app.gslb.example.com", "+subnet=81.2.69.0/24")
+		if len(r.answer) != 1 {
+			return r.status
+		}
+		f := strings.Fields(r.answer[0])
+		return f[len(f)-1]
+	}
+	waitAnswer := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for got := answer(); got != want; got = answer() {
+			if time.Now().After(deadline) {
+				t.Fatalf("UK client gets %s, want %s", got, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitAnswer("192.0.2.10")
+	eu.Endpoints(t, "shop", "app", 0, nil)
+	waitAnswer("198.51.100.10")
+	eu.Endpoints(t, "shop", "app", 2, nil)
+	waitAnswer("192.0.2.10")
+}

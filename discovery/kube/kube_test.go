@@ -205,7 +205,9 @@ func TestGlobalServicesFromEveryKindOfObject(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w := startDiscovery(t, Config{Clusters: []ClusterConfig{clusterCfg(0)}, Resolver: resolver})
+	// The config may name an object instead of its annotation.
+	named := []Named{{Kind: KindIngress, Namespace: ns, Name: "web", Service: "named.gslb.example.com"}}
+	w := startDiscovery(t, Config{Clusters: []ClusterConfig{clusterCfg(0)}, Resolver: resolver, Named: named})
 	for _, tc := range []struct {
 		service string
 		ingress []netip.Addr
@@ -217,6 +219,7 @@ func TestGlobalServicesFromEveryKindOfObject(t *testing.T) {
 		{"other.gslb.example.com", addrs("192.0.2.20", "192.0.2.21"), 2, nil},
 		{"mesh.gslb.example.com", addrs("192.0.2.30"), 3, []model.ZonePods{{Zone: "zone-a", ReadyPods: 3}}},
 		{"gw.gslb.example.com", addrs("192.0.2.40"), 6, []model.ZonePods{{Zone: "zone-a", ReadyPods: 3}, {Zone: "zone-b", ReadyPods: 3}}},
+		{"named.gslb.example.com", addrs("192.0.2.10", "192.0.2.11"), 6, []model.ZonePods{{Zone: "zone-a", ReadyPods: 3}, {Zone: "zone-b", ReadyPods: 3}}},
 	} {
 		t.Run(tc.service, func(t *testing.T) {
 			w.wait(t, tc.service, func(inv model.Inventory) bool {

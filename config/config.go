@@ -44,6 +44,11 @@ type Meridian struct {
 	// ClusterSecrets, when set, is where kubeconfig Secrets of more member
 	// clusters live (label meridian.io/cluster).
 	ClusterSecrets *ClusterSecrets
+	// Replica names this Meridian in health logs, so that replicas that
+	// disagree can be told apart; default the host name.
+	Replica string
+	// HealthWorkers bounds the probes in flight; default 512.
+	HealthWorkers int
 }
 
 // ClusterSecrets locates the Secrets that add member clusters.
@@ -215,7 +220,35 @@ type Service struct {
 	// Matches tie the service to Kubernetes objects by name, in every
 	// member cluster, besides the annotation meridian.io/global-name.
 	Matches []Match
+	// Health is how every ingress address of the service is probed; nil:
+	// not probed, readiness alone decides.
+	Health *HealthCheck
 }
+
+// HealthCheck is the active probe of a service's ingress addresses.
+type HealthCheck struct {
+	Pos
+	Kind               string // one of HealthKinds()
+	Port               uint16 // default 80 for http, 443 for https; required for tcp and grpc
+	Path, Method       string // http(s): default / and GET
+	Host               string // Host header and TLS server name; default the service's name
+	Expect             []StatusRange
+	Body               string // the response must contain it
+	Interval, Timeout  time.Duration
+	Jitter             time.Duration
+	Rise, Fall         int
+	InsecureSkipVerify bool
+	CA                 string // PEM file of CAs to trust instead of the system's
+	ClientCert         string
+	ClientKey          string
+	GRPCService        string // grpc: the service name to ask about; default "" (the server)
+}
+
+// StatusRange is a range of accepted HTTP status codes.
+type StatusRange struct{ Low, High int }
+
+// HealthKinds returns the kinds of probes.
+func HealthKinds() []string { return []string{"grpc", "http", "https", "none", "tcp"} }
 
 // Match names a Kubernetes object that serves a global service.
 type Match struct {

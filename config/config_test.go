@@ -205,6 +205,31 @@ zone example.org {
 	}
 }
 
+func TestHealthCheckDefaults(t *testing.T) {
+	c, err := Parse("t.conf", []byte("zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            kind https\n            path /healthz\n            expect 200 204-206\n            interval 1s\n            fall 3\n        }\n    }\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Zones[0].Services[0].Health
+	want := &HealthCheck{Pos: h.Pos, Kind: "https", Port: 443, Path: "/healthz", Method: "GET", Host: "app.example.org",
+		Expect: []StatusRange{{200, 200}, {204, 206}}, Interval: time.Second, Timeout: time.Second, Jitter: 100 * time.Millisecond,
+		Rise: 2, Fall: 3}
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("health = %+v\nwant %+v", h, want)
+	}
+}
+
+func TestHealthDurations(t *testing.T) {
+	c, err := Parse("t.conf", []byte("zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            kind tcp\n            port 8443\n            interval 2\n            timeout 750ms\n            jitter 0.1s\n        }\n    }\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Zones[0].Services[0].Health
+	if h.Interval != 2*time.Second || h.Timeout != 750*time.Millisecond || h.Jitter != 100*time.Millisecond {
+		t.Errorf("interval %v timeout %v jitter %v, want 2s 750ms 100ms", h.Interval, h.Timeout, h.Jitter)
+	}
+}
+
 func TestStaticServiceForms(t *testing.T) {
 	c, err := Parse("t.conf", []byte(`
 cluster dc1 {
@@ -293,7 +318,7 @@ func TestErrors(t *testing.T) {
 		{"unknown block", "clster a {\n}\n",
 			[]string{`t.conf:1: unknown block "clster"; valid: cluster, meridian, zone`}},
 		{"unknown directive lists valid ones", "meridian {\n    dns 127.0.0.1:53\n    dnz 1\n}\n",
-			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: chaos, cluster_secrets, dns, geoip, http, resolver, rrl, stale_grace, xds`}},
+			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: chaos, cluster_secrets, dns, geoip, health_workers, http, replica, resolver, rrl, stale_grace, xds`}},
 		{"unknown directive in nested block", "cluster a {\n    static {\n        pod app 1\n    }\n}\n" + zoneOK,
 			[]string{`t.conf:3: unknown directive "pod" in static block; valid: ingress, pods, service, vms`}},
 		{"missing argument", "cluster a {\n    region\n    static {\n    }\n}\n",
@@ -363,6 +388,19 @@ func TestErrors(t *testing.T) {
 			[]string{`t.conf:4: match: unknown kind "pod"; valid: gateway, ingress, istio-gateway, service`}},
 		{"match without namespace", "zone example.org {\n    ns ns.example.net\n    service app {\n        match ingress web\n    }\n}\n",
 			[]string{`t.conf:4: match: expected NAMESPACE/NAME, got "web"`}},
+		{"health without a kind", "zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            port 80\n        }\n    }\n}\n",
+			[]string{`t.conf:4: health: give the probe's kind: kind grpc|http|https|none|tcp`}},
+		{"tcp probe without a port", "zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            kind tcp\n        }\n    }\n}\n",
+			[]string{`t.conf:4: health: a tcp probe needs port PORT`}},
+		{"bad expected status", "zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            kind http\n            expect 200-99\n        }\n    }\n}\n",
+			[]string{`t.conf:6: expect: expected a status such as 200 or a range such as 200-399, got "200-99"`}},
+		{"path without a slash", "zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            kind http\n            path healthz\n        }\n    }\n}\n",
+			[]string{`t.conf:4: health: path "healthz" must start with / and hold no spaces or control characters`}},
+		{"path with a space", "zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            kind http\n            path \"/a b\"\n            method \"GET /x\"\n        }\n    }\n}\n",
+			[]string{`t.conf:4: health: path "/a b" must start with / and hold no spaces or control characters`,
+				`t.conf:4: health: method "GET /X" must be letters only, such as GET or HEAD`}},
+		{"timeout longer than interval", "zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            kind http\n            interval 1s\n            timeout 2s\n        }\n    }\n}\n",
+			[]string{`t.conf:4: health: timeout 2s is longer than interval 1s`}},
 		{"failover without order", "zone example.org {\n    ns ns.example.net\n    service app {\n        policy failover\n    }\n}\n",
 			[]string{`t.conf:3: service app: the failover policy needs order CLUSTER...`}},
 		{"order of an undeclared cluster", "cluster a {\n    static {\n    }\n}\nzone example.org {\n    ns ns.example.net\n    service app {\n        policy failover\n        order a b\n    }\n}\n",

@@ -142,6 +142,25 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			m.RRL = &RRL{Pos: d.Pos}
 			m.RRL.decode(d, errs)
 		},
+		"replica": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "NAME"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.Replica = d.Args[0].Text
+		},
+		"health_workers": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "N"); err != nil {
+				errs.add(err)
+				return
+			}
+			n, err := strconv.Atoi(d.Args[0].Text)
+			if err != nil || n < 1 || n > 100000 {
+				errs.add(errorf(d.Args[0].Pos, "health_workers: expected a number from 1 to 100000, got %q", d.Args[0].Text))
+				return
+			}
+			m.HealthWorkers = n
+		},
 		"resolver": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "ADDRESS[:PORT]"); err != nil {
 				errs.add(err)
@@ -193,7 +212,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers"}, errs)
 }
 
 // checkListen accepts HOST:PORT where HOST is empty or an IP address.
@@ -613,6 +632,14 @@ func (s *Service) decode(n *node, errs *errorList) {
 			}
 			s.Matches = append(s.Matches, Match{Pos: d.Pos, Kind: kind, Namespace: ns, Name: name})
 		},
+		"health": func(d *node, errs *errorList) {
+			if err := block(d, 0, ""); err != nil {
+				errs.add(err)
+				return
+			}
+			s.Health = &HealthCheck{Pos: d.Pos}
+			s.Health.decode(d, errs)
+		},
 		"ignore_ecs": func(d *node, errs *errorList) {
 			if err := args(d, 0, 0, ""); err != nil {
 				errs.add(err)
@@ -634,7 +661,7 @@ func (s *Service) decode(n *node, errs *errorList) {
 				errs.add(errorf(d.Args[0].Pos, "fail: expected open or closed, got %q", d.Args[0].Text))
 			}
 		},
-	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "fail", "max_answers", "ignore_ecs"}, errs)
+	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "fail", "max_answers", "ignore_ecs", "health"}, errs)
 }
 
 // maxExplicitWeight bounds explicit cluster weights so that spreading them
@@ -718,4 +745,116 @@ func parseAddrPort(s string, port uint16) (netip.AddrPort, error) {
 		return netip.AddrPort{}, err
 	}
 	return netip.AddrPortFrom(a.Unmap(), port), nil
+}
+
+// decode reads a service's health block.
+func (h *HealthCheck) decode(n *node, errs *errorList) {
+	word := func(dst *string, usage string) directive {
+		return func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, usage); err != nil {
+				errs.add(err)
+				return
+			}
+			*dst = d.Args[0].Text
+		}
+	}
+	duration := func(dst *time.Duration) directive {
+		return func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "DURATION"); err != nil {
+				errs.add(err)
+				return
+			}
+			v, err := time.ParseDuration(d.Args[0].Text)
+			if secs, serr := strconv.Atoi(d.Args[0].Text); serr == nil {
+				v, err = time.Duration(secs)*time.Second, nil
+			}
+			if err != nil || v <= 0 {
+				errs.add(errorf(d.Args[0].Pos, "%s: expected a duration such as 500ms, 2s or 1m, got %q", d.Name(), d.Args[0].Text))
+				return
+			}
+			*dst = v
+		}
+	}
+	count := func(dst *int) directive {
+		return func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "N"); err != nil {
+				errs.add(err)
+				return
+			}
+			v, err := strconv.Atoi(d.Args[0].Text)
+			if err != nil || v < 1 || v > 100 {
+				errs.add(errorf(d.Args[0].Pos, "%s: expected a count from 1 to 100, got %q", d.Name(), d.Args[0].Text))
+				return
+			}
+			*dst = v
+		}
+	}
+	body("health block", n, map[string]directive{
+		"kind": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "KIND"); err != nil {
+				errs.add(err)
+				return
+			}
+			h.Kind = strings.ToLower(d.Args[0].Text)
+			if !slices.Contains(HealthKinds(), h.Kind) {
+				errs.add(errorf(d.Args[0].Pos, "kind: unknown probe %q; valid: %s", d.Args[0].Text, strings.Join(HealthKinds(), ", ")))
+			}
+		},
+		"port": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "PORT"); err != nil {
+				errs.add(err)
+				return
+			}
+			p, err := strconv.ParseUint(d.Args[0].Text, 10, 16)
+			if err != nil || p == 0 {
+				errs.add(errorf(d.Args[0].Pos, "port: expected a port from 1 to 65535, got %q", d.Args[0].Text))
+				return
+			}
+			h.Port = uint16(p)
+		},
+		"path":   word(&h.Path, "PATH"),
+		"method": word(&h.Method, "METHOD"),
+		"host":   word(&h.Host, "NAME"),
+		"body":   word(&h.Body, "TEXT"),
+		"expect": func(d *node, errs *errorList) {
+			if err := args(d, 1, -1, "STATUS|LOW-HIGH..."); err != nil {
+				errs.add(err)
+				return
+			}
+			for _, a := range d.Args {
+				lo, hi, isRange := strings.Cut(a.Text, "-")
+				if !isRange {
+					hi = lo
+				}
+				l, err1 := strconv.Atoi(lo)
+				u, err2 := strconv.Atoi(hi)
+				if err1 != nil || err2 != nil || l < 100 || u > 599 || l > u {
+					errs.add(errorf(a.Pos, "expect: expected a status such as 200 or a range such as 200-399, got %q", a.Text))
+					continue
+				}
+				h.Expect = append(h.Expect, StatusRange{Low: l, High: u})
+			}
+		},
+		"interval": duration(&h.Interval),
+		"timeout":  duration(&h.Timeout),
+		"jitter":   duration(&h.Jitter),
+		"rise":     count(&h.Rise),
+		"fall":     count(&h.Fall),
+		"insecure_skip_verify": func(d *node, errs *errorList) {
+			if err := args(d, 0, 0, ""); err != nil {
+				errs.add(err)
+				return
+			}
+			h.InsecureSkipVerify = true
+		},
+		"ca": word(&h.CA, "FILE"),
+		"client_cert": func(d *node, errs *errorList) {
+			if err := args(d, 2, 2, "CERT-FILE KEY-FILE"); err != nil {
+				errs.add(err)
+				return
+			}
+			h.ClientCert, h.ClientKey = d.Args[0].Text, d.Args[1].Text
+		},
+		"grpc_service": word(&h.GRPCService, "NAME"),
+	}, []string{"kind", "port", "path", "method", "host", "body", "interval", "timeout", "jitter", "rise", "fall", "insecure_skip_verify", "ca", "client_cert", "grpc_service"}, errs)
 }

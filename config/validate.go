@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -64,6 +65,12 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	}
 	if !m.staleGraceSet {
 		m.StaleGrace = model.DefaultStaleGrace
+	}
+	if m.Replica == "" {
+		m.Replica, _ = os.Hostname()
+	}
+	if m.HealthWorkers == 0 {
+		m.HealthWorkers = 512
 	}
 	if cs := m.ClusterSecrets; cs != nil && cs.Kubeconfig != "" && !filepath.IsAbs(cs.Kubeconfig) {
 		cs.Kubeconfig = filepath.Join(dir, cs.Kubeconfig)
@@ -248,6 +255,9 @@ func (s *Service) validate(clusters map[string]Pos, errs *errorList) {
 	if !s.panicSet {
 		s.PanicThreshold = model.DefaultPanicThreshold
 	}
+	if s.Health != nil {
+		s.Health.validate(s, errs)
+	}
 	if !s.maxAnswersSet {
 		s.MaxAnswers = 1
 		if s.Policy == model.All {
@@ -344,4 +354,70 @@ func checkName(name string) error {
 		}
 	}
 	return nil
+}
+
+// Health check defaults: fast enough to notice a failure in seconds, the
+// thresholds of HAProxy.
+const (
+	DefaultHealthInterval = 5 * time.Second
+	DefaultHealthRise     = 2
+	DefaultHealthFall     = 3
+)
+
+func notInRequestLine(r rune) bool { return r <= ' ' || r == 0x7f }
+
+func (h *HealthCheck) validate(s *Service, errs *errorList) {
+	if h.Kind == "" {
+		errs.add(errorf(h.Pos, "health: give the probe's kind: kind %s", strings.Join(HealthKinds(), "|")))
+		return
+	}
+	switch h.Kind {
+	case "http":
+		h.Port = cmp.Or(h.Port, 80)
+	case "https":
+		h.Port = cmp.Or(h.Port, 443)
+	case "tcp", "grpc":
+		if h.Port == 0 {
+			errs.add(errorf(h.Pos, "health: a %s probe needs port PORT", h.Kind))
+		}
+	}
+	h.Path = cmp.Or(h.Path, "/")
+	h.Method = strings.ToUpper(cmp.Or(h.Method, "GET"))
+	h.Host = cmp.Or(h.Host, s.FQDN)
+	// They are written into the request as they are.
+	if !strings.HasPrefix(h.Path, "/") || strings.ContainsFunc(h.Path, notInRequestLine) {
+		errs.add(errorf(h.Pos, "health: path %q must start with / and hold no spaces or control characters", h.Path))
+	}
+	if strings.ContainsFunc(h.Method, func(r rune) bool { return r < 'A' || r > 'Z' }) {
+		errs.add(errorf(h.Pos, "health: method %q must be letters only, such as GET or HEAD", h.Method))
+	}
+	if strings.ContainsFunc(h.Host, notInRequestLine) {
+		errs.add(errorf(h.Pos, "health: host %q must hold no spaces or control characters", h.Host))
+	}
+	if len(h.Expect) == 0 {
+		h.Expect = []StatusRange{{200, 399}}
+	}
+	h.Interval = cmp.Or(h.Interval, DefaultHealthInterval)
+	h.Timeout = cmp.Or(h.Timeout, min(2*time.Second, h.Interval))
+	if h.Timeout > h.Interval {
+		errs.add(errorf(h.Pos, "health: timeout %v is longer than interval %v", h.Timeout, h.Interval))
+	}
+	h.Jitter = cmp.Or(h.Jitter, h.Interval/10)
+	h.Rise = cmp.Or(h.Rise, DefaultHealthRise)
+	h.Fall = cmp.Or(h.Fall, DefaultHealthFall)
+	if (h.ClientCert == "") != (h.ClientKey == "") {
+		errs.add(errorf(h.Pos, "health: client_cert needs both a certificate and a key"))
+	}
+	dir := filepath.Dir(h.Pos.File)
+	for _, f := range []*string{&h.CA, &h.ClientCert, &h.ClientKey} {
+		if *f == "" {
+			continue
+		}
+		if !filepath.IsAbs(*f) {
+			*f = filepath.Join(dir, *f)
+		}
+		if _, err := os.Stat(*f); err != nil {
+			errs.add(errorf(h.Pos, "health: %v", err))
+		}
+	}
 }

@@ -12,9 +12,9 @@ import (
 
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/internal/testmetrics"
 )
 
 func startServer(t *testing.T, cfg ServerConfig) *Server {
@@ -141,8 +141,8 @@ func TestServerRateLimit(t *testing.T) {
 	if full < 5 || full > 7 || truncated < 20 || truncated > 24 {
 		t.Errorf("%d full and %d truncated answers to %d queries, want about 5 and 22", full, truncated, sent)
 	}
-	if !regexp.MustCompile(`meridian_dns_rate_limited_total 2\d\n`).MatchString(metricsText(t, reg)) {
-		t.Errorf("rate_limited_total is not about 22:\n%s", metricsText(t, reg))
+	if !regexp.MustCompile(`meridian_dns_rate_limited_total 2\d\n`).MatchString(testmetrics.Text(t, reg)) {
+		t.Errorf("rate_limited_total is not about 22:\n%s", testmetrics.Text(t, reg))
 	}
 	// TCP is never limited.
 	if r, _, err := (&mdns.Client{Net: "tcp"}).Exchange(testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, edns: -1}.msg(),
@@ -170,7 +170,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	time.Sleep(50 * time.Millisecond) // counters are bumped after the answer is written
-	text := metricsText(t, reg)
+	text := testmetrics.Text(t, reg)
 	for _, want := range []string{
 		`meridian_dns_queries_total{type="A"} 2`,
 		`meridian_dns_queries_total{type="AAAA"} 1`,
@@ -186,22 +186,6 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-}
-
-// metricsText renders the registry in the Prometheus text format.
-func metricsText(t *testing.T, reg *prometheus.Registry) string {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, mf := range mfs {
-		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b.String()
 }
 
 // TestNotify checks that a zone's secondaries are told of a new serial.

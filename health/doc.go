@@ -1,8 +1,12 @@
-// Package health will judge every ingress address of every global service:
-// active probes (HTTP, HTTPS, TCP, gRPC health) run by a bounded scheduler,
-// each target's verdict kept by a pure rise/fall state machine driven by
-// explicit time, and combined with Kubernetes readiness into model.Health.
+// Package health judges every ingress address of every global service.
 //
-// Until it lands, every target's state is model.Unknown, which the engine
-// treats as usable.
+// A Checker probes each target (HTTP, HTTPS, TCP connect or gRPC health)
+// from one scheduler goroutine that hands probes to a bounded pool of
+// workers; each target keeps its own place in the interval, so that ten
+// thousand targets spread evenly instead of probing in bursts. Each result
+// feeds a pure rise/fall state machine driven by explicit time (Thresholds),
+// and the probe verdict is combined with Kubernetes readiness: no ready pods
+// behind an address means down whatever the probe says. A target starts as
+// model.Unknown, which the engine treats as usable, so a restart never
+// empties an answer.
 package health

@@ -79,7 +79,7 @@ type process struct {
 
 // startMeridian runs `meridian serve` on conf and waits until DNS listens
 // and the first plan is published.
-func startMeridian(t *testing.T, conf string) *process {
+func startMeridian(t testing.TB, conf string) *process {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "meridian.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/dns"
 	"github.com/meridian-gtm/meridian/geo"
+	"github.com/meridian-gtm/meridian/health"
 	"github.com/meridian-gtm/meridian/model"
 	"github.com/meridian-gtm/meridian/weights"
 )
@@ -60,8 +61,8 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	}
 	var loc locator
 	loc.db.Store(db)
-	logger.Info("starting", "version", buildVersion(), "config", path, "geoip", db.Description(),
-		"clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
+	logger.Info("starting", "version", buildVersion(), "replica", cfg.Meridian.Replica, "config", path,
+		"geoip", db.Description(), "clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -71,8 +72,16 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	loop := weights.NewLoop(weights.LoopConfig{Logger: logger.With("component", "weights")}, cfg.Policies())
 	loop.Subscribe(handler.Publish)
 	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
-	disc := newDiscovery(cfg, loop.SetInventory, logger.With("component", "discovery"))
+	checker := health.New(health.Config{
+		Checks: healthChecks(cfg), Workers: cfg.Meridian.HealthWorkers, Replica: cfg.Meridian.Replica,
+		Logger: logger.With("component", "health"), Publish: loop.SetHealth, Metrics: health.NewMetrics(reg),
+	})
+	disc := newDiscovery(cfg, func(inv model.Inventory) {
+		loop.SetInventory(inv)
+		checker.SetInventory(inv)
+	}, logger.With("component", "discovery"))
 	registerDiscoveryMetrics(reg, disc)
+	parts := &running{handler: handler, loc: &loc, loop: loop, disc: disc, checker: checker}
 
 	dnsLogger := logger.With("component", "dns")
 	dnsServer, err := dns.Listen(dns.ServerConfig{
@@ -103,6 +112,8 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	runCtx, stopRun := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
 	go func() { loop.Run(runCtx); close(loopDone) }()
+	checkerDone := make(chan struct{})
+	go func() { checker.Run(runCtx); close(checkerDone) }()
 	discDone := make(chan error, 1)
 	go func() { discDone <- disc.Run(runCtx) }()
 	dns.Notify(runCtx, zones, nil, dnsLogger)
@@ -117,7 +128,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		select {
 		case <-ctx.Done():
 		case <-hup:
-			cfg = reload(runCtx, path, cfg, handler, &loc, loop, disc, logger)
+			cfg = parts.reload(runCtx, path, cfg, logger)
 		case err := <-discDone:
 			discStopped = true
 			failed = fmt.Errorf("discovery stopped: %w", cmp.Or(err, errors.New("for no reason")))
@@ -135,6 +146,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	err = errors.Join(dnsServer.Shutdown(shutdownCtx), httpServer.Shutdown(shutdownCtx))
 	stopRun()
 	<-loopDone
+	<-checkerDone
 	if !discStopped {
 		<-discDone
 	}
@@ -148,13 +160,22 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	return nil
 }
 
+// running holds the parts of a serving Meridian that a reload reconfigures.
+type running struct {
+	handler *dns.Handler
+	loc     *locator
+	loop    *weights.Loop
+	disc    *kube.Discovery
+	checker *health.Checker
+}
+
 // reload re-reads the configuration and applies what can change without a
-// restart: zones and their static records, services and policies, static
-// clusters, overrides, the GeoIP database and CHAOS answers. On any error
-// the running configuration stays, and the error is logged with file and
-// line. It returns the configuration in force.
-func reload(ctx context.Context, path string, old *config.Config, handler *dns.Handler, loc *locator,
-	loop *weights.Loop, disc *kube.Discovery, logger *slog.Logger) *config.Config {
+// restart: zones and their static records, services, policies and health
+// checks, static clusters, overrides, the GeoIP database and CHAOS answers.
+// On any error the running configuration stays, and the error is logged
+// with file and line. It returns the configuration in force.
+func (r *running) reload(ctx context.Context, path string, old *config.Config, logger *slog.Logger) *config.Config {
+	handler, loop, disc := r.handler, r.loop, r.disc
 	fail := func(err error) *config.Config {
 		logger.Error("reload failed; the running configuration stays", "err", err.Error())
 		return old
@@ -173,7 +194,7 @@ func reload(ctx context.Context, path string, old *config.Config, handler *dns.H
 		if err != nil {
 			return fail(err)
 		}
-		loc.db.Store(db) // the old database is left to the collector: lookups may be in flight
+		r.loc.db.Store(db) // the old database is left to the collector: lookups may be in flight
 	}
 	for _, l := range []struct {
 		name     string
@@ -186,14 +207,31 @@ func reload(ctx context.Context, path string, old *config.Config, handler *dns.H
 	handler.SetZones(zones, dnsOptions(cfg))
 	loop.SetPolicies(cfg.Policies())
 	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
+	r.checker.SetChecks(healthChecks(cfg))
 	clusters, statics, named := discoveryInputs(cfg)
 	disc.Reconfigure(ctx, clusters, static.Inventory(statics), named)
 	if !reflect.DeepEqual(old.Meridian.ClusterSecrets, cfg.Meridian.ClusterSecrets) {
 		logger.Warn("cluster_secrets changed; it takes effect at the next restart")
 	}
+	if old.Meridian.Replica != cfg.Meridian.Replica || old.Meridian.HealthWorkers != cfg.Meridian.HealthWorkers {
+		logger.Warn("replica and health_workers take effect at the next restart")
+	}
 	dns.Notify(ctx, zones, prevZones, logger.With("component", "dns"))
 	logger.Info("configuration reloaded", "config", path, "clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
 	return cfg
+}
+
+// healthChecks returns the health block of every probed service by name.
+func healthChecks(cfg *config.Config) map[string]config.HealthCheck {
+	checks := map[string]config.HealthCheck{}
+	for _, z := range cfg.Zones {
+		for _, s := range z.Services {
+			if s.Health != nil {
+				checks[s.FQDN] = *s.Health
+			}
+		}
+	}
+	return checks
 }
 
 func dnsOptions(cfg *config.Config) dns.Options {

@@ -1,0 +1,480 @@
+package health
+
+import (
+	"container/heap"
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// Config is what a Checker needs.
+type Config struct {
+	// Checks holds the health block of every probed service, by the
+	// service's FQDN. A service without one is judged by readiness alone.
+	Checks map[string]config.HealthCheck
+	// Workers bounds the probes in flight; default 512.
+	Workers int
+	// Replica names this Meridian in state-change logs.
+	Replica string
+	Logger  *slog.Logger
+	// Publish receives every new Health; it is called from the Checker's
+	// goroutine and must not block for long.
+	Publish func(model.Health)
+	// Metrics, when set, counts probes and state changes.
+	Metrics *Metrics
+}
+
+// Checker probes every ingress address of every service in the Inventory
+// and publishes the verdicts as model.Health. One goroutine schedules every
+// target from a heap of due times and hands probes to a bounded pool of
+// workers; it alone owns the targets, so nothing but the hand-over locks.
+type Checker struct {
+	cfg  Config
+	wake chan struct{}
+	seed maphash.Seed // of the targets' offsets in their interval
+
+	mu          sync.Mutex // guards the inputs below until Run takes them
+	inv         model.Inventory
+	invSet      bool
+	checks      map[string]config.HealthCheck
+	checksDirty bool
+
+	// Owned by Run's goroutine.
+	services map[string]*service
+	queue    dueQueue
+	health   model.Health
+	dirty    map[*service]bool // services whose verdicts changed
+	removed  bool              // a service left; publish even if none is dirty
+}
+
+// service is one global service as the Checker probes it.
+type service struct {
+	name     string
+	check    config.HealthCheck // Kind "" or "none": not probed
+	prober   *prober            // nil when not probed
+	backends []model.Backend    // as last seen, to skip unchanged services by identity
+	targets  map[targetKey]*target
+}
+
+type targetKey struct {
+	cluster string
+	addr    netip.Addr
+}
+
+// target is one ingress address of one service in one cluster.
+type target struct {
+	svc      *service
+	key      targetKey
+	pods     int                // ready pods behind the address, from the Inventory
+	probe    Verdict            // what the probes say
+	verdict  model.TargetHealth // probes and readiness combined, as published
+	due      time.Time          // when the next probe should start
+	slot     time.Time          // its place in the interval; zero until the first probe
+	index    int                // in the queue; -1 when not queued
+	inFlight bool
+	removed  bool
+}
+
+// job is one probe handed to a worker, and its result handed back.
+type job struct {
+	t      *target
+	prober *prober
+	kind   string
+	addr   netip.Addr
+	// Filled in by the worker.
+	outcome  outcome
+	reason   string
+	start    time.Time
+	duration time.Duration
+}
+
+// New returns a Checker; Run starts it.
+func New(cfg Config) *Checker {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 512
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Publish == nil {
+		cfg.Publish = func(model.Health) {}
+	}
+	return &Checker{cfg: cfg, wake: make(chan struct{}, 1), seed: maphash.MakeSeed(), checks: cfg.Checks, checksDirty: true,
+		services: map[string]*service{}, dirty: map[*service]bool{}}
+}
+
+// SetInventory hands the Checker the latest Inventory: probes start at once
+// for new targets and stop for those that left it.
+func (c *Checker) SetInventory(inv model.Inventory) {
+	c.mu.Lock()
+	c.inv, c.invSet = inv, true
+	c.mu.Unlock()
+	c.poke()
+}
+
+// SetChecks replaces the health blocks of the services, as a reload does.
+// Verdicts survive: a changed probe judges a target from its current state.
+func (c *Checker) SetChecks(checks map[string]config.HealthCheck) {
+	c.mu.Lock()
+	c.checks, c.checksDirty = checks, true
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *Checker) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run schedules probes until ctx ends, then waits for the probes in flight.
+func (c *Checker) Run(ctx context.Context) {
+	jobs := make(chan *job)
+	results := make(chan *job, c.cfg.Workers)
+	var workers sync.WaitGroup
+	for range c.cfg.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for j := range jobs {
+				j.start = time.Now()
+				j.outcome, j.reason = j.prober.probe(ctx, j.addr)
+				j.duration = time.Since(j.start)
+				results <- j
+			}
+		}()
+	}
+	defer func() {
+		close(jobs)
+		go func() { workers.Wait(); close(results) }()
+		for range results {
+		}
+	}()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		var send chan<- *job
+		var next *job
+		if len(c.queue) > 0 {
+			t := c.queue[0]
+			if wait := t.due.Sub(now); wait > 0 {
+				timer.Reset(wait)
+			} else {
+				send = jobs
+				next = &job{t: t, prober: t.svc.prober, kind: t.svc.check.Kind, addr: t.key.addr}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+			c.reconcile(time.Now())
+		case <-timer.C:
+		case send <- next:
+			t := heap.Pop(&c.queue).(*target)
+			t.inFlight = true
+			c.cfg.Metrics.scheduled(time.Since(t.due))
+		case j := <-results:
+			c.finish(j, time.Now())
+			// Take whatever else is ready before publishing once.
+			for drained := false; !drained; {
+				select {
+				case j := <-results:
+					c.finish(j, time.Now())
+				default:
+					drained = true
+				}
+			}
+		}
+		c.publish()
+	}
+}
+
+// reconcile brings the targets in line with the latest Inventory and checks.
+func (c *Checker) reconcile(now time.Time) {
+	c.mu.Lock()
+	inv, invSet := c.inv, c.invSet
+	checks, checksDirty := c.checks, c.checksDirty
+	c.checksDirty = false
+	c.mu.Unlock()
+	if !invSet {
+		return
+	}
+	names := inv.Services()
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		seen[name] = true
+		s := c.services[name]
+		if s == nil {
+			s = &service{name: name, targets: map[targetKey]*target{}}
+			c.services[name] = s
+			c.setCheck(s, checks[name], now)
+		} else if checksDirty {
+			c.setCheck(s, checks[name], now)
+		}
+		c.setBackends(s, inv.BackendsOf(name), now)
+	}
+	for name, s := range c.services {
+		if !seen[name] {
+			c.setBackends(s, nil, now)
+			delete(c.services, name)
+			c.health = c.health.WithService(name, nil)
+			c.removed = true
+		}
+	}
+	c.cfg.Metrics.setTargets(c.countTargets())
+}
+
+// setCheck gives s a new health block, when it changed.
+func (c *Checker) setCheck(s *service, check config.HealthCheck, now time.Time) {
+	if sameCheck(s.check, check) && (s.prober != nil || !probed(check)) {
+		return
+	}
+	s.check, s.prober = check, nil
+	if probed(check) {
+		p, err := newProber(check)
+		if err != nil {
+			// The config was validated; a file may have gone since. Keep
+			// judging by readiness rather than failing every target.
+			c.cfg.Logger.Error("health check cannot run; the service is judged by readiness alone",
+				"service", s.name, "err", err.Error())
+		} else {
+			s.prober = p
+		}
+	}
+	for _, t := range s.targets {
+		c.unqueue(t)
+		if s.prober != nil {
+			c.schedule(t, now, s.check.Jitter)
+		} else {
+			t.probe = Verdict{}
+		}
+		c.judge(t, now)
+	}
+}
+
+// sameCheck reports whether two health blocks probe alike, wherever in
+// the file they are.
+func sameCheck(a, b config.HealthCheck) bool {
+	a.Pos, b.Pos = config.Pos{}, config.Pos{}
+	return reflect.DeepEqual(a, b)
+}
+
+func probed(check config.HealthCheck) bool { return check.Kind != "" && check.Kind != "none" }
+
+// setBackends adds targets for new addresses, removes the ones gone and
+// updates readiness; an unchanged backend list is skipped by identity.
+func (c *Checker) setBackends(s *service, backends []model.Backend, now time.Time) {
+	if sameSlice(s.backends, backends) && (len(backends) > 0 || len(s.targets) == 0) {
+		return
+	}
+	s.backends = backends
+	keep := make(map[targetKey]bool, len(s.targets))
+	for _, b := range backends {
+		for _, addr := range b.Ingress {
+			k := targetKey{b.Cluster, addr}
+			keep[k] = true
+			t := s.targets[k]
+			if t == nil {
+				t = &target{svc: s, key: k, index: -1, pods: b.ReadyPods}
+				s.targets[k] = t
+				if s.prober != nil {
+					c.schedule(t, now, s.check.Jitter)
+				}
+				c.judge(t, now)
+				continue
+			}
+			if t.pods != b.ReadyPods {
+				t.pods = b.ReadyPods
+				c.judge(t, now)
+			}
+		}
+	}
+	for k, t := range s.targets {
+		if !keep[k] {
+			c.unqueue(t)
+			t.removed = true
+			delete(s.targets, k)
+			c.dirty[s] = true
+		}
+	}
+}
+
+// sameSlice reports whether a and b are the same slice, not merely equal.
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// schedule queues t's first probe within jitter of now: new targets start
+// at once.
+func (c *Checker) schedule(t *target, now time.Time, jitter time.Duration) {
+	t.due, t.slot = now, time.Time{}
+	if jitter > 0 {
+		t.due = now.Add(rand.N(jitter))
+	}
+	if !t.inFlight {
+		heap.Push(&c.queue, t)
+	}
+}
+
+func (c *Checker) unqueue(t *target) {
+	if t.index >= 0 {
+		heap.Remove(&c.queue, t.index)
+	}
+}
+
+// finish folds a probe's result into its target and queues its next probe.
+func (c *Checker) finish(j *job, now time.Time) {
+	c.cfg.Metrics.probed(j.kind, j.outcome, j.duration)
+	t := j.t
+	t.inFlight = false
+	if t.removed || j.prober != t.svc.prober {
+		if !t.removed && t.svc.prober != nil && t.index < 0 {
+			c.schedule(t, now, t.svc.check.Jitter)
+		}
+		return
+	}
+	check := t.svc.check
+	var changed bool
+	t.probe, changed = Thresholds{Rise: check.Rise, Fall: check.Fall}.Observe(t.probe, j.outcome == passed, j.reason, j.start.Add(j.duration))
+	if changed {
+		c.judge(t, now)
+	}
+	t.slot = c.nextSlot(t, now)
+	t.due = t.slot
+	if check.Jitter > 0 {
+		t.due = t.due.Add(rand.N(check.Jitter) - check.Jitter/2)
+	}
+	t.due = maxTime(t.due, now)
+	heap.Push(&c.queue, t)
+}
+
+// nextSlot returns when t is next due, before jitter. Each target has its
+// own offset within the interval, from a hash of its key, so that many
+// targets spread evenly over the interval however they arrived (as
+// Prometheus spreads scrapes). After its first probe, which runs at once,
+// a target moves to its offset, no sooner than half an interval later.
+func (c *Checker) nextSlot(t *target, now time.Time) time.Time {
+	iv := t.svc.check.Interval
+	if !t.slot.IsZero() && t.slot.Add(iv).After(now) {
+		return t.slot.Add(iv)
+	}
+	offset := int64(maphash.String(c.seed, t.svc.name+"\x00"+t.key.cluster+"\x00"+t.key.addr.String()) % uint64(iv))
+	after := now.Add(iv / 2).UnixNano()
+	k := (after-offset)/int64(iv) + 1
+	return time.Unix(0, k*int64(iv)+offset)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// judge combines t's probe verdict with its readiness and, when the result
+// differs from what was published, records and logs the change.
+func (c *Checker) judge(t *target, now time.Time) {
+	state, reason := combine(t.probe, t.pods, t.svc.prober != nil)
+	v := &t.verdict
+	if v.Service != "" && v.State == state && v.Reason == reason {
+		return
+	}
+	if v.Service == "" || v.State != state {
+		if v.Service != "" || state == model.Down {
+			c.logChange(t, v.State, state, reason)
+		}
+		v.Since = now
+	}
+	v.Service, v.Cluster, v.Address, v.State, v.Reason = t.svc.name, t.key.cluster, t.key.addr, state, reason
+	c.dirty[t.svc] = true
+}
+
+// combine is the verdict on a target from its probes and its readiness, and
+// why: no ready pods behind an address means down whatever the probes say.
+func combine(probe Verdict, readyPods int, probed bool) (model.State, string) {
+	switch {
+	case readyPods == 0:
+		return model.Down, "no ready pods"
+	case !probed:
+		return model.Up, "ready pods; not probed"
+	case probe.State == model.Unknown:
+		return model.Unknown, "awaiting the first probes"
+	}
+	return probe.State, probe.Reason
+}
+
+func (c *Checker) logChange(t *target, from, to model.State, reason string) {
+	level := slog.LevelInfo
+	switch {
+	case to == model.Down:
+		level = slog.LevelWarn
+	case from == model.Unknown:
+		level = slog.LevelDebug // a new target found healthy is not news
+	}
+	c.cfg.Logger.Log(context.Background(), level, "target "+to.String(), "replica", c.cfg.Replica,
+		"service", t.svc.name, "cluster", t.key.cluster, "address", t.key.addr.String(), "from", from.String(), "reason", reason)
+	c.cfg.Metrics.changed(to)
+}
+
+// publish hands out a new Health when any service's verdicts changed.
+func (c *Checker) publish() {
+	if len(c.dirty) == 0 && !c.removed {
+		return
+	}
+	for s := range c.dirty {
+		if c.services[s.name] != s {
+			continue // removed
+		}
+		vs := make([]model.TargetHealth, 0, len(s.targets))
+		for _, t := range s.targets {
+			vs = append(vs, t.verdict)
+		}
+		c.health = c.health.WithService(s.name, vs)
+	}
+	clear(c.dirty)
+	c.removed = false
+	c.cfg.Publish(c.health)
+}
+
+func (c *Checker) countTargets() int {
+	n := 0
+	for _, s := range c.services {
+		n += len(s.targets)
+	}
+	return n
+}
+
+// dueQueue is a min-heap of targets by due time.
+type dueQueue []*target
+
+func (q dueQueue) Len() int           { return len(q) }
+func (q dueQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
+func (q dueQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+func (q *dueQueue) Push(x any) {
+	t := x.(*target)
+	t.index = len(*q)
+	*q = append(*q, t)
+}
+func (q *dueQueue) Pop() any {
+	old := *q
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	t.index = -1
+	*q = old[:len(old)-1]
+	return t
+}

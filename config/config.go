@@ -49,6 +49,22 @@ type Meridian struct {
 	Replica string
 	// HealthWorkers bounds the probes in flight; default 512.
 	HealthWorkers int
+	// XDSGatewayPorts are the ports of the listeners sent to gateways;
+	// default 80.
+	XDSGatewayPorts []uint32
+	// XDSGatewayNodes are patterns (path.Match) of node clusters or ids
+	// whose nodes are gateways, besides nodes whose metadata says so.
+	XDSGatewayNodes []string
+	// XDSTLS, when set, serves xDS over TLS.
+	XDSTLS *XDSTLS
+}
+
+// XDSTLS is the xDS server's certificate and, for mTLS, the CAs of the
+// clients it accepts.
+type XDSTLS struct {
+	Pos
+	Cert, Key string
+	ClientCA  string // empty: no client certificate asked for
 }
 
 // ClusterSecrets locates the Secrets that add member clusters.
@@ -98,6 +114,9 @@ type Cluster struct {
 	// Drain, when set, takes the cluster out of service for every service,
 	// as an override by "config" with this reason.
 	Drain *Drain
+	// EastWestGateway is the cluster's east-west gateway, where sidecars
+	// in other clusters send traffic for services in gateway mode.
+	EastWestGateway netip.AddrPort
 }
 
 // Drain is a drain declared in the config file.
@@ -220,6 +239,15 @@ type Service struct {
 	// Matches tie the service to Kubernetes objects by name, in every
 	// member cluster, besides the annotation meridian.io/global-name.
 	Matches []Match
+	// XDSPort is the port of the ingress addresses that gateways and gRPC
+	// clients connect to; default 80.
+	XDSPort uint32
+	// EastWest is how sidecars reach the service in other clusters:
+	// "pods" (pod IPs on EastWestPort, flat networks) or "gateway" (each
+	// cluster's east-west gateway); default "pods".
+	EastWest     string
+	EastWestPort uint32
+	eastWestPos  Pos
 	// Health is how every ingress address of the service is probed; nil:
 	// not probed, readiness alone decides.
 	Health *HealthCheck

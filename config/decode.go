@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -142,6 +143,43 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			m.RRL = &RRL{Pos: d.Pos}
 			m.RRL.decode(d, errs)
 		},
+		"xds_gateway_ports": func(d *node, errs *errorList) {
+			if err := args(d, 1, -1, "PORT..."); err != nil {
+				errs.add(err)
+				return
+			}
+			for _, a := range d.Args {
+				p, err := parsePort(a.Text)
+				if err != nil {
+					errs.add(errorf(a.Pos, "%s: %v", d.Name(), err))
+					continue
+				}
+				m.XDSGatewayPorts = append(m.XDSGatewayPorts, uint32(p))
+			}
+		},
+		"xds_gateway_nodes": func(d *node, errs *errorList) {
+			if err := args(d, 1, -1, "PATTERN..."); err != nil {
+				errs.add(err)
+				return
+			}
+			for _, a := range d.Args {
+				if _, err := path.Match(a.Text, ""); err != nil {
+					errs.add(errorf(a.Pos, "%s: bad pattern %q: %v", d.Name(), a.Text, err))
+					continue
+				}
+				m.XDSGatewayNodes = append(m.XDSGatewayNodes, a.Text)
+			}
+		},
+		"xds_tls": func(d *node, errs *errorList) {
+			if err := args(d, 2, 3, "CERT-FILE KEY-FILE [CLIENT-CA-FILE]"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.XDSTLS = &XDSTLS{Pos: d.Pos, Cert: d.Args[0].Text, Key: d.Args[1].Text}
+			if len(d.Args) == 3 {
+				m.XDSTLS.ClientCA = d.Args[2].Text
+			}
+		},
 		"replica": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "NAME"); err != nil {
 				errs.add(err)
@@ -212,7 +250,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "xds_gateway_ports", "xds_tls"}, errs)
 }
 
 // checkListen accepts HOST:PORT where HOST is empty or an IP address.
@@ -274,6 +312,18 @@ func (cl *Cluster) decode(n *node, errs *errorList) {
 				return
 			}
 			cl.Drain = &Drain{Pos: d.Pos, Reason: strings.Join(d.argStrings(), " ")}
+		},
+		"eastwest_gateway": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "ADDRESS:PORT"); err != nil {
+				errs.add(err)
+				return
+			}
+			ap, err := netip.ParseAddrPort(d.Args[0].Text)
+			if err != nil || ap.Port() == 0 {
+				errs.add(errorf(d.Args[0].Pos, "eastwest_gateway: expected an IP address and port such as 10.0.0.1:15443, got %q", d.Args[0].Text))
+				return
+			}
+			cl.EastWestGateway = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		},
 		"kubeconfig": word(&cl.Kubeconfig, "PATH"),
 		"context":    word(&cl.Context, "NAME"),
@@ -640,6 +690,38 @@ func (s *Service) decode(n *node, errs *errorList) {
 			s.Health = &HealthCheck{Pos: d.Pos}
 			s.Health.decode(d, errs)
 		},
+		"xds_port": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "PORT"); err != nil {
+				errs.add(err)
+				return
+			}
+			p, err := parsePort(d.Args[0].Text)
+			if err != nil {
+				errs.add(errorf(d.Args[0].Pos, "xds_port: %v", err))
+				return
+			}
+			s.XDSPort = uint32(p)
+		},
+		"eastwest": func(d *node, errs *errorList) {
+			if err := args(d, 1, 2, "pods PORT|gateway"); err != nil {
+				errs.add(err)
+				return
+			}
+			s.eastWestPos = d.Pos
+			switch mode := strings.ToLower(d.Args[0].Text); {
+			case mode == "pods" && len(d.Args) == 2:
+				p, err := parsePort(d.Args[1].Text)
+				if err != nil {
+					errs.add(errorf(d.Args[1].Pos, "eastwest: %v", err))
+					return
+				}
+				s.EastWest, s.EastWestPort = mode, uint32(p)
+			case mode == "gateway" && len(d.Args) == 1:
+				s.EastWest = mode
+			default:
+				errs.add(errorf(d.Pos, "eastwest: expected eastwest pods PORT or eastwest gateway"))
+			}
+		},
 		"ignore_ecs": func(d *node, errs *errorList) {
 			if err := args(d, 0, 0, ""); err != nil {
 				errs.add(err)
@@ -661,7 +743,7 @@ func (s *Service) decode(n *node, errs *errorList) {
 				errs.add(errorf(d.Args[0].Pos, "fail: expected open or closed, got %q", d.Args[0].Text))
 			}
 		},
-	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "fail", "max_answers", "ignore_ecs", "health"}, errs)
+	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "fail", "max_answers", "ignore_ecs", "health", "xds_port", "eastwest"}, errs)
 }
 
 // maxExplicitWeight bounds explicit cluster weights so that spreading them
@@ -735,6 +817,15 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// parsePort accepts a port number from 1 to 65535.
+func parsePort(s string) (uint16, error) {
+	p, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || p == 0 {
+		return 0, fmt.Errorf("expected a port from 1 to 65535, got %q", s)
+	}
+	return uint16(p), nil
+}
+
 // parseAddrPort accepts ADDRESS or ADDRESS:PORT ([v6]:PORT), with a default port.
 func parseAddrPort(s string, port uint16) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
@@ -805,12 +896,12 @@ func (h *HealthCheck) decode(n *node, errs *errorList) {
 				errs.add(err)
 				return
 			}
-			p, err := strconv.ParseUint(d.Args[0].Text, 10, 16)
-			if err != nil || p == 0 {
-				errs.add(errorf(d.Args[0].Pos, "port: expected a port from 1 to 65535, got %q", d.Args[0].Text))
+			p, err := parsePort(d.Args[0].Text)
+			if err != nil {
+				errs.add(errorf(d.Args[0].Pos, "port: %v", err))
 				return
 			}
-			h.Port = uint16(p)
+			h.Port = p
 		},
 		"path":   word(&h.Path, "PATH"),
 		"method": word(&h.Method, "METHOD"),

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"strings"
@@ -71,6 +72,24 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	}
 	if m.HealthWorkers == 0 {
 		m.HealthWorkers = 512
+	}
+	if len(m.XDSGatewayPorts) == 0 {
+		m.XDSGatewayPorts = []uint32{80}
+	}
+	slices.Sort(m.XDSGatewayPorts)
+	m.XDSGatewayPorts = slices.Compact(m.XDSGatewayPorts)
+	if t := m.XDSTLS; t != nil {
+		for _, f := range []*string{&t.Cert, &t.Key, &t.ClientCA} {
+			if *f == "" {
+				continue
+			}
+			if !filepath.IsAbs(*f) {
+				*f = filepath.Join(dir, *f)
+			}
+			if _, err := os.Stat(*f); err != nil {
+				errs.add(errorf(t.Pos, "xds_tls: %v", err))
+			}
+		}
 	}
 	if cs := m.ClusterSecrets; cs != nil && cs.Kubeconfig != "" && !filepath.IsAbs(cs.Kubeconfig) {
 		cs.Kubeconfig = filepath.Join(dir, cs.Kubeconfig)
@@ -258,6 +277,9 @@ func (s *Service) validate(clusters map[string]Pos, errs *errorList) {
 	if s.Health != nil {
 		s.Health.validate(s, errs)
 	}
+	s.XDSPort = cmp.Or(s.XDSPort, 80)
+	s.EastWest = cmp.Or(s.EastWest, "pods")
+	s.EastWestPort = cmp.Or(s.EastWestPort, s.XDSPort)
 	if !s.maxAnswersSet {
 		s.MaxAnswers = 1
 		if s.Policy == model.All {

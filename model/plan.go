@@ -66,7 +66,10 @@ type Group struct {
 	// ZonePods and IngressZones are the backend's, when discovery knows them.
 	ZonePods     []ZonePods
 	IngressZones []AddrZone
-	First, N     int
+	// PodIPs are the cluster's ready pods, for east-west traffic that goes
+	// to pods directly (shared with the Inventory).
+	PodIPs   []netip.Addr
+	First, N int
 	// Stale is set when discovery lost the cluster longer than the grace
 	// period ago: its targets count as unknown.
 	Stale  bool

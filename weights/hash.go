@@ -48,6 +48,11 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 			h.b = append(h.b, a[:]...)
 			h.str(z.Zone)
 		}
+		h.int(len(g.PodIPs))
+		for _, a := range g.PodIPs {
+			b := a.As16()
+			h.b = append(h.b, b[:]...)
+		}
 		h.int(g.First)
 		h.int(g.N)
 		h.bool(g.Stale)

@@ -33,7 +33,7 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 	s.Targets = make([]model.Target, 0, n)
 	v := 0 // cursor in verdicts, which sort like the targets
 	for _, b := range backends {
-		g := model.Group{Cluster: b.Cluster, ReadyPods: b.ReadyPods, ZonePods: b.ZonePods, IngressZones: b.IngressZones,
+		g := model.Group{Cluster: b.Cluster, ReadyPods: b.ReadyPods, ZonePods: b.ZonePods, IngressZones: b.IngressZones, PodIPs: b.PodIPs,
 			First: len(s.Targets), N: len(b.Ingress)}
 		if ci := c.clusterIndex(b.Cluster); ci >= 0 {
 			cl := c.clusters[ci]

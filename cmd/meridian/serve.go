@@ -27,6 +27,7 @@ import (
 	"github.com/meridian-gtm/meridian/health"
 	"github.com/meridian-gtm/meridian/model"
 	"github.com/meridian-gtm/meridian/weights"
+	"github.com/meridian-gtm/meridian/xds"
 )
 
 // shutdownGrace bounds how long in-flight queries and requests may take to
@@ -105,8 +106,15 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		dnsServer.Shutdown(context.Background())
 		return err
 	}
-	if len(cfg.Meridian.XDS) > 0 {
-		logger.Warn("xds addresses are configured but this version does not serve xDS yet", "xds", cfg.Meridian.XDS)
+	xdsLn, err := listenXDS(cfg, reg, logger.With("component", "xds"))
+	if err != nil {
+		dnsServer.Shutdown(context.Background())
+		httpServer.Shutdown(context.Background())
+		return err
+	}
+	if xdsLn != nil {
+		loop.Subscribe(xdsLn.server.SetPlan)
+		parts.xds = xdsLn.server
 	}
 
 	runCtx, stopRun := context.WithCancel(context.Background())
@@ -114,6 +122,9 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	go func() { loop.Run(runCtx); close(loopDone) }()
 	checkerDone := make(chan struct{})
 	go func() { checker.Run(runCtx); close(checkerDone) }()
+	if xdsLn != nil {
+		xdsLn.serve(runCtx)
+	}
 	discDone := make(chan error, 1)
 	go func() { discDone <- disc.Run(runCtx) }()
 	dns.Notify(runCtx, zones, nil, dnsLogger)
@@ -136,6 +147,8 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 			failed = fmt.Errorf("dns server stopped: %w", failed)
 		case failed = <-httpServer.Failed():
 			failed = fmt.Errorf("http server stopped: %w", failed)
+		case failed = <-xdsLn.Failed():
+			failed = fmt.Errorf("xds server stopped: %w", failed)
 		}
 	}
 	if failed == nil {
@@ -147,6 +160,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	stopRun()
 	<-loopDone
 	<-checkerDone
+	xdsLn.wait()
 	if !discStopped {
 		<-discDone
 	}
@@ -167,6 +181,7 @@ type running struct {
 	loop    *weights.Loop
 	disc    *kube.Discovery
 	checker *health.Checker
+	xds     *xds.Server // nil when xDS is not served
 }
 
 // reload re-reads the configuration and applies what can change without a
@@ -208,6 +223,12 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	loop.SetPolicies(cfg.Policies())
 	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
 	r.checker.SetChecks(healthChecks(cfg))
+	if r.xds != nil {
+		r.xds.SetOptions(xdsOptions(cfg))
+	}
+	if !slices.Equal(old.Meridian.XDSGatewayNodes, cfg.Meridian.XDSGatewayNodes) || !reflect.DeepEqual(old.Meridian.XDSTLS, cfg.Meridian.XDSTLS) {
+		logger.Warn("xds_gateway_nodes and xds_tls take effect at the next restart")
+	}
 	clusters, statics, named := discoveryInputs(cfg)
 	disc.Reconfigure(ctx, clusters, static.Inventory(statics), named)
 	if !reflect.DeepEqual(old.Meridian.ClusterSecrets, cfg.Meridian.ClusterSecrets) {

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/xds"
+)
+
+// xdsListeners is the xDS server and its listening sockets.
+type xdsListeners struct {
+	server *xds.Server
+	lns    []net.Listener
+	failed chan error
+	done   chan struct{}
+}
+
+// listenXDS opens the configured xDS addresses; nil when there are none.
+func listenXDS(cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (*xdsListeners, error) {
+	if len(cfg.Meridian.XDS) == 0 {
+		return nil, nil
+	}
+	tlsConfig, err := xdsTLS(cfg.Meridian.XDSTLS)
+	if err != nil {
+		return nil, err
+	}
+	x := &xdsListeners{
+		server: xds.New(xds.Config{
+			Classifier: xds.Classifier{GatewayNodes: cfg.Meridian.XDSGatewayNodes},
+			Options:    xdsOptions(cfg),
+			Logger:     logger,
+			Metrics:    xds.NewMetrics(reg),
+			TLS:        tlsConfig,
+		}),
+		failed: make(chan error, len(cfg.Meridian.XDS)),
+		done:   make(chan struct{}),
+	}
+	for _, addr := range cfg.Meridian.XDS {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range x.lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("xds: %w", err)
+		}
+		x.lns = append(x.lns, ln)
+		logger.Info("serving xDS", "addr", ln.Addr().String(), "tls", tlsConfig != nil)
+	}
+	return x, nil
+}
+
+// serve answers on every listener until ctx ends; a listener that fails
+// is reported on Failed.
+func (x *xdsListeners) serve(ctx context.Context) {
+	go func() {
+		defer close(x.done)
+		errs := make(chan error, len(x.lns))
+		for _, ln := range x.lns {
+			go func() { errs <- x.server.Serve(ctx, ln) }()
+		}
+		for range x.lns {
+			if err := <-errs; err != nil {
+				x.failed <- err
+			}
+		}
+	}()
+}
+
+// Failed reports a listener that stopped on its own; nil x never fails.
+func (x *xdsListeners) Failed() <-chan error {
+	if x == nil {
+		return nil
+	}
+	return x.failed
+}
+
+func (x *xdsListeners) wait() {
+	if x != nil {
+		<-x.done
+	}
+}
+
+// xdsOptions turns the services' and clusters' xDS settings into xds.Options.
+func xdsOptions(cfg *config.Config) xds.Options {
+	o := xds.Options{GatewayPorts: cfg.Meridian.XDSGatewayPorts, Services: map[string]xds.ServiceOptions{}}
+	for _, z := range cfg.Zones {
+		for _, s := range z.Services {
+			so := xds.ServiceOptions{Port: s.XDSPort, PodPort: s.EastWestPort}
+			if s.EastWest == "gateway" {
+				so.EastWest = xds.ViaGateway
+			}
+			o.Services[s.FQDN] = so
+		}
+	}
+	for _, c := range cfg.Clusters {
+		if c.EastWestGateway.IsValid() {
+			if o.EastWestGateways == nil {
+				o.EastWestGateways = map[string]netip.AddrPort{}
+			}
+			o.EastWestGateways[c.Name] = c.EastWestGateway
+		}
+	}
+	return o
+}
+
+// xdsTLS loads the xDS server's certificate and, for mTLS, its client CAs.
+func xdsTLS(t *config.XDSTLS) (*tls.Config, error) {
+	if t == nil {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: xds_tls: %w", t.File, t.Line, err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCA != "" {
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: xds_tls: %w", t.File, t.Line, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s:%d: xds_tls: %s holds no PEM certificate", t.File, t.Line, t.ClientCA)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}

@@ -1,0 +1,265 @@
+package xds
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"slices"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meridian-gtm/meridian/internal/testcert"
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// gatewayNode is an Envoy gateway in eu-west, as its bootstrap declares it.
+func gatewayNode(id string) *core.Node {
+	md, _ := structpb.NewStruct(map[string]any{RoleKey: "gateway"})
+	return &core.Node{Id: id, Cluster: "edge", Locality: &core.Locality{Region: "eu-west-1", Zone: "eu-west-1a"}, Metadata: md}
+}
+
+// dialADS opens an ADS connection the way Envoy does; creds nil: plaintext.
+func dialADS(t testing.TB, addr string, creds credentials.TransportCredentials) discovery.AggregatedDiscoveryServiceClient {
+	t.Helper()
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return discovery.NewAggregatedDiscoveryServiceClient(cc)
+}
+
+// sotwGet asks for one type on a state-of-the-world stream, ACKs the
+// answer and returns it.
+func sotwGet(t testing.TB, s discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient, node *core.Node, typeURL string, names []string) *discovery.DiscoveryResponse {
+	t.Helper()
+	if err := s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: names}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.TypeUrl != typeURL {
+		t.Fatalf("asked for %s, got %s", typeURL, resp.TypeUrl)
+	}
+	if err := s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: names, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func decodeCLA(t testing.TB, raw []byte) *endpoint.ClusterLoadAssignment {
+	t.Helper()
+	var cla endpoint.ClusterLoadAssignment
+	if err := proto.Unmarshal(raw, &cla); err != nil {
+		t.Fatal(err)
+	}
+	return &cla
+}
+
+// priorities maps each locality's sub-zone (the member cluster) to its priority.
+func priorities(cla *endpoint.ClusterLoadAssignment) map[string]uint32 {
+	m := map[string]uint32{}
+	for _, l := range cla.Endpoints {
+		m[l.Locality.SubZone] = l.Priority
+	}
+	return m
+}
+
+// TestGatewaySotW follows an Envoy gateway through state-of-the-world ADS:
+// listeners, routes and clusters, then endpoints with its locality's
+// priorities; a Plan change reaches it, and an unchanged version is not
+// resent.
+func TestGatewaySotW(t *testing.T) {
+	w := newWorld()
+	s := New(Config{Options: Options{GatewayPorts: []uint32{8080}}})
+	s.SetPlan(w.plan())
+	ads := dialADS(t, startServer(t, s), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := gatewayNode("gw-1")
+	lds := sotwGet(t, stream, node, resource.ListenerType, nil)
+	if len(lds.Resources) != 1 {
+		t.Fatalf("%d listeners, want 1", len(lds.Resources))
+	}
+	rds := sotwGet(t, stream, node, resource.RouteType, []string{"gateway_8080"})
+	if len(rds.Resources) != 1 {
+		t.Fatalf("%d route configurations, want 1", len(rds.Resources))
+	}
+	cds := sotwGet(t, stream, node, resource.ClusterType, nil)
+	if len(cds.Resources) != 2 {
+		t.Fatalf("%d clusters, want 2", len(cds.Resources))
+	}
+	edsName := EndpointsName(Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}, geoSvc)
+	eds := sotwGet(t, stream, node, resource.EndpointType, []string{edsName})
+	cla := decodeCLA(t, eds.Resources[0].Value)
+	want := map[string]uint32{"eu-west": 0, "us-east": 1, "ap-southeast": 2}
+	if got := priorities(cla); !mapsEqual(got, want) {
+		t.Errorf("priorities %v, want %v (eu-west's zone, then by distance)", got, want)
+	}
+
+	// Drain eu-west: the endpoints change, and only they.
+	w.ovr = model.NewOverrides([]model.Override{{Kind: model.Drain, Cluster: "eu-west", Reason: "test", Created: time.Now()}})
+	s.SetPlan(w.plan())
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.TypeUrl != resource.EndpointType || resp.VersionInfo == eds.VersionInfo {
+		t.Fatalf("after the drain got %s version %s, want new endpoints", resp.TypeUrl, resp.VersionInfo)
+	}
+	cla = decodeCLA(t, resp.Resources[0].Value)
+	want = map[string]uint32{"us-east": 0, "ap-southeast": 1}
+	if got := priorities(cla); !mapsEqual(got, want) {
+		t.Errorf("after the drain priorities %v, want %v", got, want)
+	}
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: []string{edsName}, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same Plan again: nothing is sent.
+	s.SetPlan(w.plan())
+	got := make(chan *discovery.DiscoveryResponse, 1)
+	go func() {
+		r, err := stream.Recv()
+		if err == nil {
+			got <- r
+		}
+	}()
+	select {
+	case r := <-got:
+		t.Errorf("an unchanged Plan sent %s version %s", r.TypeUrl, r.VersionInfo)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestGatewayDelta follows a gateway through incremental (delta) ADS: a
+// Plan change that touches one service sends that service's endpoints and
+// not the other's.
+func TestGatewayDelta(t *testing.T) {
+	w := newWorld()
+	s := New(Config{})
+	s.SetPlan(w.plan())
+	ads := dialADS(t, startServer(t, s), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := ads.DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := gatewayNode("gw-delta")
+	get := func(typeURL string, subscribe []string) *discovery.DeltaDiscoveryResponse {
+		t.Helper()
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNamesSubscribe: subscribe}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce}); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	cds := get(resource.ClusterType, nil)
+	var names []string
+	for _, r := range cds.Resources {
+		names = append(names, r.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{geoSvc, weightedSvc}) {
+		t.Fatalf("clusters %v", names)
+	}
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	eds := get(resource.EndpointType, []string{EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)})
+	if len(eds.Resources) != 2 {
+		t.Fatalf("%d endpoint resources, want 2", len(eds.Resources))
+	}
+
+	// Only the weighted service changes.
+	w.ovr = model.NewOverrides([]model.Override{{Kind: model.Drain, Service: weightedSvc, Cluster: "us-east", Reason: "test", Created: time.Now()}})
+	s.SetPlan(w.plan())
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Resources) != 1 || resp.Resources[0].Name != EndpointsName(g, weightedSvc) {
+		var got []string
+		for _, r := range resp.Resources {
+			got = append(got, r.Name)
+		}
+		t.Fatalf("delta update carried %v, want only the weighted service's endpoints", got)
+	}
+	if _, drained := priorities(decodeCLA(t, resp.Resources[0].Resource.Value))["us-east"]; drained {
+		t.Error("the drained cluster is still in the endpoints")
+	}
+}
+
+// TestMutualTLS serves xDS with client certificates required: a client
+// with a trusted certificate gets its resources, one without is refused.
+func TestMutualTLS(t *testing.T) {
+	serverCert := testcert.New(t, "127.0.0.1")
+	clientCert := testcert.New(t, "gateway.example.org")
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(clientCert.X509)
+	serverCAs := x509.NewCertPool()
+	serverCAs.AddCert(serverCert.X509)
+	s := New(Config{TLS: &tls.Config{Certificates: []tls.Certificate{serverCert.TLS}, ClientCAs: clientCAs, ClientAuth: tls.RequireAndVerifyClientCert}})
+	s.SetPlan(newWorld().plan())
+	addr := startServer(t, s)
+	node := gatewayNode("gw-tls")
+
+	good := dialADS(t, addr, credentials.NewTLS(&tls.Config{RootCAs: serverCAs, Certificates: []tls.Certificate{clientCert.TLS}}))
+	stream, err := good.StreamAggregatedResources(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cds := sotwGet(t, stream, node, resource.ClusterType, nil); len(cds.Resources) != 2 {
+		t.Errorf("%d clusters over mTLS, want 2", len(cds.Resources))
+	}
+
+	bad := dialADS(t, addr, credentials.NewTLS(&tls.Config{RootCAs: serverCAs}))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err = bad.StreamAggregatedResources(ctx)
+	if err == nil {
+		err = stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType})
+		if err == nil {
+			_, err = stream.Recv()
+		}
+	}
+	if err == nil {
+		t.Error("a client without a certificate got an answer")
+	}
+}

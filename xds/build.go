@@ -1,0 +1,417 @@
+package xds
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// EastWestMode is how sidecars reach a service in the other clusters.
+type EastWestMode uint8
+
+const (
+	// Pods: straight to the pods' IPs (flat or BGP-routed pod networks).
+	Pods EastWestMode = iota
+	// ViaGateway: to each cluster's east-west gateway, weighted by its
+	// ready pods.
+	ViaGateway
+)
+
+// ServiceOptions are the xDS settings of one global service.
+type ServiceOptions struct {
+	// Port is the port of the ingress addresses; default 80.
+	Port uint32
+	// EastWest and PodPort say where sidecars send the service's traffic.
+	EastWest EastWestMode
+	PodPort  uint32 // default Port
+}
+
+// Options are what Build needs besides the Plan.
+type Options struct {
+	// GatewayPorts are the ports gateways listen on, one listener each;
+	// default 80.
+	GatewayPorts []uint32
+	// Services holds per-service settings by FQDN; a service without an
+	// entry gets the defaults.
+	Services map[string]ServiceOptions
+	// EastWestGateways are the clusters' east-west gateways, by cluster.
+	EastWestGateways map[string]netip.AddrPort
+}
+
+func (o Options) service(name string) ServiceOptions {
+	s := o.Services[name]
+	s.Port = cmp.Or(s.Port, 80)
+	s.PodPort = cmp.Or(s.PodPort, s.Port)
+	return s
+}
+
+// Resources are one group's Envoy resources, each list sorted by name.
+type Resources struct {
+	Listeners []*listener.Listener
+	Routes    []*route.RouteConfiguration
+	Clusters  []*cluster.Cluster
+	Endpoints []*endpoint.ClusterLoadAssignment
+}
+
+// Names of the shared route configuration of sidecars and of gateway
+// listeners.
+const (
+	sidecarRoutes = "meridian"
+	gatewayPrefix = "gateway_"
+)
+
+// EndpointsName is the EDS name of a service's endpoints for a group: the
+// endpoints differ per group (priorities follow the group's locality), and
+// naming them apart lets every group's streams watch only their own.
+func EndpointsName(g Group, service string) string { return g.String() + "/" + service }
+
+// Build turns a Plan into the resources of one group of nodes. It is a pure
+// function: equal inputs give equal resources in the same order. Every
+// resource passes its Validate().
+func Build(p *model.Plan, g Group, o Options) (Resources, error) {
+	var r Resources
+	bucket := bucketOf(p, g)
+	for _, s := range p.Services {
+		so := o.service(s.Name)
+		eds := EndpointsName(g, s.Name)
+		r.Clusters = append(r.Clusters, edsCluster(s, eds))
+		rt := s.Route(bucket)
+		switch g.Role {
+		case Gateway:
+			r.Endpoints = append(r.Endpoints, priorityEndpoints(s, rt, eds, so.Port))
+		case GRPC:
+			r.Listeners = append(r.Listeners, apiListener(s.Name))
+			r.Routes = append(r.Routes, routeConfig(s.Name, []string{s.Name}, []*model.ServicePlan{s}))
+			r.Endpoints = append(r.Endpoints, spilledEndpoints(s, rt, eds, so.Port))
+		case Sidecar:
+			r.Endpoints = append(r.Endpoints, eastWestEndpoints(s, rt, eds, so, o.EastWestGateways))
+		}
+	}
+	switch g.Role {
+	case Gateway:
+		ports := o.GatewayPorts
+		if len(ports) == 0 {
+			ports = []uint32{80}
+		}
+		for _, port := range ports {
+			name := gatewayPrefix + strconv.FormatUint(uint64(port), 10)
+			r.Listeners = append(r.Listeners, gatewayListener(name, port))
+			r.Routes = append(r.Routes, routeConfig(name, nil, p.Services))
+		}
+	case Sidecar:
+		r.Routes = append(r.Routes, routeConfig(sidecarRoutes, nil, p.Services))
+	}
+	r.sort()
+	return r, r.validate()
+}
+
+func (r *Resources) sort() {
+	slices.SortFunc(r.Listeners, func(a, b *listener.Listener) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(r.Routes, func(a, b *route.RouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(r.Clusters, func(a, b *cluster.Cluster) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(r.Endpoints, func(a, b *endpoint.ClusterLoadAssignment) int { return cmp.Compare(a.ClusterName, b.ClusterName) })
+}
+
+// validate runs every resource's generated Validate, so that a resource
+// Envoy would reject never leaves the server.
+func (r *Resources) validate() error {
+	var errs []error
+	check := func(kind, name string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", kind, name, err))
+		}
+	}
+	for _, x := range r.Listeners {
+		check("listener", x.Name, x.Validate())
+	}
+	for _, x := range r.Routes {
+		check("route configuration", x.Name, x.Validate())
+	}
+	for _, x := range r.Clusters {
+		check("cluster", x.Name, x.Validate())
+	}
+	for _, x := range r.Endpoints {
+		check("endpoints", x.ClusterName, x.Validate())
+	}
+	return errors.Join(errs...)
+}
+
+func ads() *core.ConfigSource {
+	return &core.ConfigSource{
+		ResourceApiVersion:    core.ApiVersion_V3,
+		ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
+	}
+}
+
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err) // only for messages of registered types, which always marshal
+	}
+	return a
+}
+
+// connectionManager routes HTTP (or gRPC) by the route configuration name,
+// fetched over ADS; the router filter comes last, as Envoy and gRPC require.
+func connectionManager(routes string) *hcm.HttpConnectionManager {
+	return &hcm.HttpConnectionManager{
+		StatPrefix: routes,
+		RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{
+			ConfigSource:    ads(),
+			RouteConfigName: routes,
+		}},
+		HttpFilters: []*hcm.HttpFilter{{
+			Name:       wellknown.Router,
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&router.Router{})},
+		}},
+	}
+}
+
+func gatewayListener(name string, port uint32) *listener.Listener {
+	return &listener.Listener{
+		Name: name,
+		Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+			Address:       "0.0.0.0",
+			PortSpecifier: &core.SocketAddress_PortValue{PortValue: port},
+		}}},
+		FilterChains: []*listener.FilterChain{{
+			Filters: []*listener.Filter{{
+				Name:       wellknown.HTTPConnectionManager,
+				ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(connectionManager(name))},
+			}},
+		}},
+	}
+}
+
+// apiListener is what a proxyless gRPC client asks for when it dials
+// xds:///NAME.
+func apiListener(name string) *listener.Listener {
+	return &listener.Listener{
+		Name:        name,
+		ApiListener: &listener.ApiListener{ApiListener: mustAny(connectionManager(name))},
+	}
+}
+
+// routeConfig has a virtual host per service, each sending everything to
+// the service's cluster. With domains nil, a host matches the service's
+// name with any port.
+func routeConfig(name string, domains []string, services []*model.ServicePlan) *route.RouteConfiguration {
+	rc := &route.RouteConfiguration{Name: name}
+	for _, s := range services {
+		d := domains
+		if d == nil {
+			d = []string{s.Name, s.Name + ":*"}
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
+			Name:    s.Name,
+			Domains: d,
+			Routes: []*route.Route{{
+				Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: ""}},
+				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: s.Name}}},
+			}},
+		})
+	}
+	return rc
+}
+
+func edsCluster(s *model.ServicePlan, eds string) *cluster.Cluster {
+	return &cluster.Cluster{
+		Name:                 s.Name,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
+		EdsClusterConfig:     &cluster.Cluster_EdsClusterConfig{EdsConfig: ads(), ServiceName: eds},
+		ConnectTimeout:       durationpb.New(5 * time.Second),
+		LbPolicy:             cluster.Cluster_ROUND_ROBIN,
+		CommonLbConfig: &cluster.Cluster_CommonLbConfig{
+			HealthyPanicThreshold: &typev3.Percent{Value: float64(s.Policy.PanicThreshold)},
+		},
+	}
+}
+
+// locality names a member cluster for Envoy: its region and zone, and the
+// cluster's own name as sub-zone, so that no two clusters share one.
+func locality(g *model.Group) *core.Locality {
+	return &core.Locality{Region: g.Locality.Region, Zone: g.Locality.Zone, SubZone: g.Cluster}
+}
+
+func lbEndpoint(a netip.AddrPort, health core.HealthStatus, weight uint32) *endpoint.LbEndpoint {
+	return &endpoint.LbEndpoint{
+		HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+			Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+				Address:       a.Addr().String(),
+				PortSpecifier: &core.SocketAddress_PortValue{PortValue: uint32(a.Port())},
+			}}},
+		}},
+		HealthStatus:        health,
+		LoadBalancingWeight: wrapperspb.UInt32(max(weight, 1)),
+	}
+}
+
+func healthOf(st model.TargetStatus) core.HealthStatus {
+	if st == model.Healthy {
+		return core.HealthStatus_HEALTHY
+	}
+	return core.HealthStatus_UNHEALTHY
+}
+
+// compactPriorities maps the route's priority indexes of groups that have
+// hosts to 0, 1, 2, ... in order, as Envoy and gRPC want them contiguous.
+func compactPriorities(rt *model.Route) map[uint8]uint32 {
+	m := map[uint8]uint32{}
+	used := slices.Clone(rt.GroupPriority)
+	slices.Sort(used)
+	for _, p := range slices.Compact(used) {
+		if p != model.NoPriority {
+			m[p] = uint32(len(m))
+		}
+	}
+	return m
+}
+
+// priorityEndpoints gives Envoy the Plan's priorities and weights and lets
+// it spill: one locality per member cluster at the priority of its tier
+// for the group's bucket, each ingress address weighted by capacity with
+// its health, and the service's overprovisioning factor. Priority health
+// is counted by hosts, as the Plan counts it, so weighted_priority_health
+// stays off. Excluded targets (drained, disabled) are not sent.
+func priorityEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port uint32) *endpoint.ClusterLoadAssignment {
+	cla := &endpoint.ClusterLoadAssignment{
+		ClusterName: eds,
+		Policy: &endpoint.ClusterLoadAssignment_Policy{
+			OverprovisioningFactor: wrapperspb.UInt32(s.Policy.Overprovisioning),
+			WeightedPriorityHealth: false,
+		},
+	}
+	if rt.Mode == model.NoTargets || rt.Mode == model.FailedClosed {
+		return cla
+	}
+	prio := compactPriorities(rt)
+	for gi := range s.Groups {
+		g := &s.Groups[gi]
+		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority {
+			continue
+		}
+		loc := &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: prio[rt.GroupPriority[gi]]}
+		var sum uint32
+		for _, t := range s.Targets[g.First : g.First+g.N] {
+			if t.Status == model.Excluded {
+				continue
+			}
+			loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(t.Address, uint16(port)), healthOf(t.Status), t.Weight))
+			sum += max(t.Weight, 1)
+		}
+		if len(loc.LbEndpoints) == 0 {
+			continue
+		}
+		loc.LoadBalancingWeight = wrapperspb.UInt32(sum)
+		cla.Endpoints = append(cla.Endpoints, loc)
+	}
+	sortLocalities(cla)
+	return cla
+}
+
+// shareScale turns a share of traffic into an integer weight.
+const shareScale = 1_000_000
+
+// spilledEndpoints is for gRPC clients, which ignore the overprovisioning
+// factor (gRFC A27): one priority whose locality weights are the Plan's
+// shares after spilling, so they split traffic as the Plan says. Clusters
+// with no share are left out; the endpoints sent are the ones with a
+// share, marked healthy, since the Plan already decided for them.
+func spilledEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port uint32) *endpoint.ClusterLoadAssignment {
+	cla := &endpoint.ClusterLoadAssignment{ClusterName: eds}
+	byGroup := map[int32]*endpoint.LocalityLbEndpoints{}
+	sums := map[int32]float64{}
+	for _, sh := range rt.Shares {
+		t := s.Targets[sh.Target]
+		w := uint32(math.Round(sh.Fraction * shareScale))
+		if w == 0 {
+			continue
+		}
+		loc := byGroup[t.Group]
+		if loc == nil {
+			loc = &endpoint.LocalityLbEndpoints{Locality: locality(&s.Groups[t.Group])}
+			byGroup[t.Group] = loc
+			cla.Endpoints = append(cla.Endpoints, loc)
+		}
+		loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(t.Address, uint16(port)), core.HealthStatus_HEALTHY, w))
+		sums[t.Group] += sh.Fraction
+	}
+	for g, loc := range byGroup {
+		loc.LoadBalancingWeight = wrapperspb.UInt32(max(1, uint32(math.Round(sums[g]*shareScale))))
+	}
+	sortLocalities(cla)
+	return cla
+}
+
+// sortLocalities orders a load assignment by priority, then cluster.
+func sortLocalities(cla *endpoint.ClusterLoadAssignment) {
+	slices.SortFunc(cla.Endpoints, func(a, b *endpoint.LocalityLbEndpoints) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(a.Locality.SubZone, b.Locality.SubZone))
+	})
+}
+
+// eastWestEndpoints sends sidecars to the service's pods in every cluster,
+// or to each cluster's east-west gateway weighted by its ready pods, with
+// the priorities the Plan gives the group's bucket. Clusters the Plan
+// excludes (drained) are left out, and clusters without ready pods too.
+// The health checks of ingress addresses judge the path from the internet,
+// which east-west traffic does not take, so they do not mark pods
+// unhealthy: the pods sent are ready ones.
+func eastWestEndpoints(s *model.ServicePlan, rt *model.Route, eds string, so ServiceOptions, gateways map[string]netip.AddrPort) *endpoint.ClusterLoadAssignment {
+	cla := &endpoint.ClusterLoadAssignment{
+		ClusterName: eds,
+		Policy: &endpoint.ClusterLoadAssignment_Policy{
+			OverprovisioningFactor: wrapperspb.UInt32(s.Policy.Overprovisioning),
+		},
+	}
+	if rt.Mode == model.NoTargets || rt.Mode == model.FailedClosed {
+		return cla
+	}
+	prio := compactPriorities(rt)
+	for gi := range s.Groups {
+		g := &s.Groups[gi]
+		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority || g.ReadyPods == 0 {
+			continue
+		}
+		health := core.HealthStatus_HEALTHY
+		loc := &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: prio[rt.GroupPriority[gi]]}
+		switch so.EastWest {
+		case Pods:
+			for _, ip := range g.PodIPs {
+				loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(ip, uint16(so.PodPort)), health, 1))
+			}
+		case ViaGateway:
+			if gw, ok := gateways[g.Cluster]; ok {
+				loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(gw, health, uint32(g.ReadyPods)))
+			}
+		}
+		if len(loc.LbEndpoints) == 0 {
+			continue
+		}
+		loc.LoadBalancingWeight = wrapperspb.UInt32(uint32(min(g.ReadyPods, math.MaxUint32)))
+		cla.Endpoints = append(cla.Endpoints, loc)
+	}
+	sortLocalities(cla)
+	return cla
+}

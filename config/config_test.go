@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +231,56 @@ func TestHealthDurations(t *testing.T) {
 	}
 }
 
+func TestXDSSettings(t *testing.T) {
+	c, err := Parse("t.conf", []byte(`
+meridian {
+    xds 127.0.0.1:18000
+    xds_gateway_ports 8443 80 8443
+    xds_gateway_nodes edge-* ingress-?
+}
+cluster a {
+    eastwest_gateway 10.0.0.1:15443
+    static {
+    }
+}
+zone example.org {
+    ns ns.example.net
+    service app {
+        xds_port 8080
+        eastwest pods 9090
+    }
+    service pay {
+        eastwest gateway
+    }
+    service web {
+    }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Meridian
+	if !slices.Equal(m.XDSGatewayPorts, []uint32{80, 8443}) || !slices.Equal(m.XDSGatewayNodes, []string{"edge-*", "ingress-?"}) {
+		t.Errorf("gateway ports %v nodes %v", m.XDSGatewayPorts, m.XDSGatewayNodes)
+	}
+	if got := c.Clusters[0].EastWestGateway; got != netip.MustParseAddrPort("10.0.0.1:15443") {
+		t.Errorf("east-west gateway %v", got)
+	}
+	type xdsOf struct {
+		port     uint32
+		eastWest string
+		podPort  uint32
+	}
+	var got []xdsOf
+	for _, s := range c.Zones[0].Services {
+		got = append(got, xdsOf{s.XDSPort, s.EastWest, s.EastWestPort})
+	}
+	want := []xdsOf{{8080, "pods", 9090}, {80, "gateway", 80}, {80, "pods", 80}}
+	if !slices.Equal(got, want) {
+		t.Errorf("services' xDS settings %+v, want %+v", got, want)
+	}
+}
+
 func TestStaticServiceForms(t *testing.T) {
 	c, err := Parse("t.conf", []byte(`
 cluster dc1 {
@@ -388,6 +439,16 @@ func TestErrors(t *testing.T) {
 			[]string{`t.conf:4: match: unknown kind "pod"; valid: gateway, ingress, istio-gateway, service`}},
 		{"match without namespace", "zone example.org {\n    ns ns.example.net\n    service app {\n        match ingress web\n    }\n}\n",
 			[]string{`t.conf:4: match: expected NAMESPACE/NAME, got "web"`}},
+		{"eastwest pods without a port", "zone example.org {\n    ns ns.example.net\n    service app {\n        eastwest pods\n    }\n}\n",
+			[]string{`t.conf:4: eastwest: expected eastwest pods PORT or eastwest gateway`}},
+		{"bad xds port", "zone example.org {\n    ns ns.example.net\n    service app {\n        xds_port 70000\n    }\n}\n",
+			[]string{`t.conf:4: xds_port: expected a port from 1 to 65535, got "70000"`}},
+		{"east-west gateway without a port", "cluster a {\n    eastwest_gateway 10.0.0.1\n    static {\n    }\n}\n",
+			[]string{`t.conf:2: eastwest_gateway: expected an IP address and port such as 10.0.0.1:15443, got "10.0.0.1"`}},
+		{"bad gateway node pattern", "meridian {\n    xds_gateway_nodes [edge\n}\n",
+			[]string{`t.conf:2: xds_gateway_nodes: bad pattern "[edge": syntax error in pattern`}},
+		{"missing xds certificate", "meridian {\n    xds_tls /nonexistent/cert.pem /nonexistent/key.pem\n}\n",
+			[]string{`t.conf:2: xds_tls: stat /nonexistent/cert.pem: no such file or directory`, `t.conf:2: xds_tls: stat /nonexistent/key.pem: no such file or directory`}},
 		{"health without a kind", "zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            port 80\n        }\n    }\n}\n",
 			[]string{`t.conf:4: health: give the probe's kind: kind grpc|http|https|none|tcp`}},
 		{"tcp probe without a port", "zone example.org {\n    ns ns.example.net\n    service app {\n        health {\n            kind tcp\n        }\n    }\n}\n",

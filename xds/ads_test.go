@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -80,21 +81,29 @@ func priorities(cla *endpoint.ClusterLoadAssignment) map[string]uint32 {
 	return m
 }
 
+// sotwStream starts a server on w's Plan and opens a state-of-the-world
+// ADS stream to it, closed when the test ends.
+func sotwStream(t *testing.T, w *world, cfg Config) (*Server, discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient) {
+	t.Helper()
+	s := New(cfg)
+	s.SetPlan(w.plan())
+	ads := dialADS(t, startServer(t, s), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, stream
+}
+
 // TestGatewaySotW follows an Envoy gateway through state-of-the-world ADS:
 // listeners, routes and clusters, then endpoints with its locality's
 // priorities; a Plan change reaches it, and an unchanged version is not
 // resent.
 func TestGatewaySotW(t *testing.T) {
 	w := newWorld()
-	s := New(Config{Options: Options{GatewayPorts: []uint32{8080}}})
-	s.SetPlan(w.plan())
-	ads := dialADS(t, startServer(t, s), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := ads.StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, stream := sotwStream(t, w, Config{Options: Options{GatewayPorts: []uint32{8080}}})
 	node := gatewayNode("gw-1")
 	lds := sotwGet(t, stream, node, resource.ListenerType, nil)
 	if len(lds.Resources) != 1 {
@@ -261,5 +270,75 @@ func TestMutualTLS(t *testing.T) {
 	}
 	if err == nil {
 		t.Error("a client without a certificate got an answer")
+	}
+}
+
+// TestNewServiceMakeBeforeBreak checks the order of updates when a service
+// appears: its cluster reaches the gateway before the route that sends
+// traffic to it, so that Envoy never routes to a cluster it does not know.
+func TestNewServiceMakeBeforeBreak(t *testing.T) {
+	w := newWorld()
+	s, stream := sotwStream(t, w, Config{})
+	node := gatewayNode("gw-order")
+	sotwGet(t, stream, node, resource.ListenerType, nil)
+	sotwGet(t, stream, node, resource.RouteType, []string{"gateway_80"})
+	sotwGet(t, stream, node, resource.ClusterType, nil)
+	// SotW can only order what the client watches: wait until the server
+	// has taken the three ACKs and watches all three types again.
+	group := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}.String()
+	for deadline := time.Now().Add(5 * time.Second); s.snapshots.GetStatusInfo(group).GetNumWatches() < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not open the watches")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	const added = "new.gslb.example.com"
+	w.inv = w.inv.WithBackends(added, []model.Backend{{Cluster: "eu-west", Ingress: addrs("127.0.0.2"), ReadyPods: 1}})
+	w.pol = model.NewPolicies(model.DefaultStaleGrace, append(w.pol.Services(), model.DefaultPolicy(added, model.Geo)))
+	s.SetPlan(w.plan())
+	var order []string
+	for range 2 {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, shortType(resp.TypeUrl))
+		names := []string(nil)
+		if resp.TypeUrl == resource.RouteType {
+			names = []string{"gateway_80"}
+		}
+		if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resp.TypeUrl, ResourceNames: names, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(order, []string{"Cluster", "RouteConfiguration"}) {
+		t.Errorf("updates came in the order %v, want the cluster before the route", order)
+	}
+}
+
+// TestGroupsShareSnapshots connects gateways in two localities, several in
+// each, and checks that the server keeps one snapshot per locality.
+func TestGroupsShareSnapshots(t *testing.T) {
+	s := New(Config{})
+	s.SetPlan(newWorld().plan())
+	addr := startServer(t, s)
+	for i := range 6 {
+		node := gatewayNode(fmt.Sprint("gw-", i))
+		if i%2 == 1 {
+			node.Locality = &core.Locality{Region: "us-east-1", Zone: "us-east-1b"}
+		}
+		stream, err := dialADS(t, addr, nil).StreamAggregatedResources(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cds := sotwGet(t, stream, node, resource.ClusterType, nil); len(cds.Resources) != 2 {
+			t.Fatalf("gateway %d got %d clusters", i, len(cds.Resources))
+		}
+	}
+	keys := s.snapshots.GetStatusKeys()
+	slices.Sort(keys)
+	if want := []string{"gateway/eu-west-1/eu-west-1a", "gateway/us-east-1/us-east-1b"}; !slices.Equal(keys, want) {
+		t.Errorf("snapshots kept for %v, want %v", keys, want)
 	}
 }

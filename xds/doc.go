@@ -1,7 +1,12 @@
-// Package xds will be Meridian's Envoy control plane: an ADS server on
-// go-control-plane that renders every Plan as listeners, routes, clusters and
-// locality-weighted endpoints for gateways, sidecars and proxyless gRPC
+// Package xds is Meridian's Envoy control plane: an ADS server on
+// go-control-plane that renders every Plan as listeners, routes, clusters
+// and locality-weighted endpoints for gateways, sidecars and proxyless gRPC
 // clients, so that proxies follow the same decision as the GeoDNS.
 //
-// go-control-plane is to be imported here and nowhere else.
+// Build is the pure translation of a Plan for one group of nodes (role ×
+// locality); Server keeps a snapshot per group and every group's endpoints
+// in a linear cache, and serves them over state-of-the-world and
+// incremental ADS.
+//
+// go-control-plane is imported here and nowhere else.
 package xds

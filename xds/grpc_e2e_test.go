@@ -1,12 +1,12 @@
 package xds
 
 import (
-	"log/slog"
-	"os"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,8 +31,8 @@ import (
 // backend on its own loopback address.
 var e2eClusters = []struct {
 	name, region, zone, addr string
-	loc                       model.Point
-	pods                      int
+	loc                      model.Point
+	pods                     int
 }{
 	{"ap-southeast", "ap-southeast-1", "ap-southeast-1a", "127.0.0.4", singapore, 5},
 	{"eu-west", "eu-west-1", "eu-west-1a", "127.0.0.2", dublin, 2},
@@ -112,7 +112,7 @@ func startBackends(t *testing.T) uint32 {
 }
 
 // startServer runs the xDS server on loopback and returns its address.
-func startServer(t *testing.T, s *Server) string {
+func startServer(t testing.TB, s *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -256,8 +256,14 @@ func TestGRPCClientFollowsPlan(t *testing.T) {
 		}
 	})
 
+	// The subtest's clients have closed; the first one is still connected.
+	connected := `meridian_xds_clients{group="grpc/eu-west-1/eu-west-1a",role="grpc"} 1` + "\n"
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(testmetrics.Text(t, reg), connected) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	text := testmetrics.Text(t, reg)
-	for _, want := range []string{`meridian_xds_clients{group="grpc/eu-west-1/eu-west-1a",role="grpc"} 2`, `meridian_xds_pushes_total{type="ClusterLoadAssignment"}`, "meridian_xds_plan_ack_seconds_count"} {
+	for _, want := range []string{connected, `meridian_xds_clients{group="grpc/us-east-1/us-east-1b",role="grpc"} 0`,
+		`meridian_xds_pushes_total{type="ClusterLoadAssignment"}`, "meridian_xds_plan_ack_seconds_count"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s:\n%s", want, text)
 		}

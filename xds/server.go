@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -159,7 +163,11 @@ func (s *Server) NACKs() []NACK {
 
 // refresh renders the plan for g into the caches. Unchanged resource
 // types keep their versions, and unchanged endpoints are not touched, so
-// clients hear only of what changed. Callers hold s.mu.
+// clients hear only of what changed. Changes go out make-before-break, in
+// the order Envoy recommends for ADS: clusters are added (old ones kept),
+// then endpoints, then listeners and routes that may refer to the new
+// clusters, and only then are clusters and endpoints no longer used
+// removed. Callers hold s.mu.
 func (s *Server) refresh(g Group) {
 	if s.plan == nil {
 		return
@@ -173,14 +181,20 @@ func (s *Server) refresh(g Group) {
 	if s.tamper != nil {
 		s.tamper(&r)
 	}
-	snap := &cache.Snapshot{}
-	snap.Resources[types.Listener] = s.resources(toResources(r.Listeners))
-	snap.Resources[types.Route] = s.resources(toResources(r.Routes))
-	snap.Resources[types.Cluster] = s.resources(toResources(r.Clusters))
-	if err := s.snapshots.SetSnapshot(context.Background(), g.String(), snap); err != nil {
-		s.cfg.Logger.Error("xds snapshot", "group", g.String(), "err", err)
-	}
+	key := g.String()
+	next := &cache.Snapshot{}
+	next.Resources[types.Listener] = s.resources(toResources(r.Listeners))
+	next.Resources[types.Route] = s.resources(toResources(r.Routes))
+	next.Resources[types.Cluster] = s.resources(toResources(r.Clusters))
 
+	if prev, err := s.snapshots.GetSnapshot(key); err == nil {
+		if prev, ok := prev.(*cache.Snapshot); ok {
+			adding := *prev
+			adding.VersionMap = nil
+			adding.Resources[types.Cluster] = s.resources(unionByName(prev.Resources[types.Cluster].Items, r.Clusters))
+			s.setSnapshot(key, &adding)
+		}
+	}
 	update := map[string]types.Resource{}
 	keep := map[string]bool{}
 	for _, cla := range r.Endpoints {
@@ -192,19 +206,49 @@ func (s *Server) refresh(g Group) {
 		s.edsHash[cla.ClusterName] = h
 		update[cla.ClusterName] = cla
 	}
+	s.updateEndpoints(key, update, nil)
+	s.setSnapshot(key, next)
 	var remove []string
-	prefix := g.String() + "/"
+	prefix := key + "/"
 	for name := range s.edsHash {
-		if len(name) > len(prefix) && name[:len(prefix)] == prefix && !keep[name] {
+		if strings.HasPrefix(name, prefix) && !keep[name] {
 			remove = append(remove, name)
 			delete(s.edsHash, name)
 		}
 	}
-	if len(update) > 0 || len(remove) > 0 {
-		if err := s.endpoints.UpdateResources(update, remove); err != nil {
-			s.cfg.Logger.Error("xds endpoints", "group", g.String(), "err", err)
-		}
+	s.updateEndpoints(key, nil, remove)
+}
+
+func (s *Server) setSnapshot(key string, snap *cache.Snapshot) {
+	if err := s.snapshots.SetSnapshot(context.Background(), key, snap); err != nil {
+		s.cfg.Logger.Error("xds snapshot", "group", key, "err", err)
 	}
+}
+
+func (s *Server) updateEndpoints(key string, update map[string]types.Resource, remove []string) {
+	if len(update) == 0 && len(remove) == 0 {
+		return
+	}
+	if err := s.endpoints.UpdateResources(update, remove); err != nil {
+		s.cfg.Logger.Error("xds endpoints", "group", key, "err", err)
+	}
+}
+
+// unionByName returns the new clusters and the old ones not among them,
+// sorted by name.
+func unionByName(old map[string]types.ResourceWithTTL, clusters []*cluster.Cluster) []types.Resource {
+	byName := map[string]types.Resource{}
+	for name, r := range old {
+		byName[name] = r.Resource
+	}
+	for _, c := range clusters {
+		byName[c.Name] = c
+	}
+	out := make([]types.Resource, 0, len(byName))
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, byName[name])
+	}
+	return out
 }
 
 // resources makes one type's resources with a version that is the hash of
@@ -380,11 +424,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// cacheLogger sends go-control-plane's logs to slog at debug level (warnings
-// and errors at their own).
+// cacheLogger sends go-control-plane's logs to slog: its debug and info
+// chatter (a line per watch) at debug level, formatted only when enabled.
 type cacheLogger struct{ l *slog.Logger }
 
-func (c cacheLogger) Debugf(format string, args ...any) { c.l.Debug(fmt.Sprintf(format, args...)) }
-func (c cacheLogger) Infof(format string, args ...any)  { c.l.Debug(fmt.Sprintf(format, args...)) }
-func (c cacheLogger) Warnf(format string, args ...any)  { c.l.Warn(fmt.Sprintf(format, args...)) }
-func (c cacheLogger) Errorf(format string, args ...any) { c.l.Error(fmt.Sprintf(format, args...)) }
+func (c cacheLogger) log(level slog.Level, format string, args []any) {
+	if c.l.Enabled(context.Background(), level) {
+		c.l.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c cacheLogger) Debugf(format string, args ...any) { c.log(slog.LevelDebug, format, args) }
+func (c cacheLogger) Infof(format string, args ...any)  { c.log(slog.LevelDebug, format, args) }
+func (c cacheLogger) Warnf(format string, args ...any)  { c.log(slog.LevelWarn, format, args) }
+func (c cacheLogger) Errorf(format string, args ...any) { c.log(slog.LevelError, format, args) }

@@ -73,6 +73,7 @@ type process struct {
 	cmd     *exec.Cmd
 	conf    string // the config file, which tests may rewrite and reload
 	dnsPort string
+	xdsAddr string // set when the config serves xDS
 	logs    chan map[string]any // every JSON log line after start-up
 	exited  chan error
 }
@@ -125,6 +126,8 @@ func startMeridian(t testing.TB, conf string) *process {
 				p.dnsPort = strings.TrimPrefix(rec["udp"].(string), "127.0.0.1:")
 			case "plan published":
 				published = true
+			case "serving xDS":
+				p.xdsAddr = rec["addr"].(string)
 			}
 		case <-deadline:
 			t.Fatal("meridian did not start within 30s")

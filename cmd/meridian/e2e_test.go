@@ -73,7 +73,7 @@ type process struct {
 	cmd     *exec.Cmd
 	conf    string // the config file, which tests may rewrite and reload
 	dnsPort string
-	xdsAddr string // set when the config serves xDS
+	xdsAddr string              // set when the config serves xDS
 	logs    chan map[string]any // every JSON log line after start-up
 	exited  chan error
 }

@@ -27,6 +27,8 @@ type Config struct {
 	// Ready reports whether the process can serve traffic, and if not, why.
 	Ready  func() error
 	Logger *slog.Logger
+	// V1, when set, serves /api/v1; nil: the API is off.
+	V1 *V1Config
 }
 
 // Handler returns the HTTP routes.
@@ -43,6 +45,20 @@ func Handler(cfg Config) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	if cfg.V1 != nil {
+		v := &v1{cfg: *cfg.V1}
+		if v.cfg.Now == nil {
+			v.cfg.Now = time.Now
+		}
+		if v.cfg.Logger == nil {
+			v.cfg.Logger = cfg.Logger
+		}
+		v.routes(mux)
+	} else {
+		mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, "the API is off: give the meridian block api_tokens FILE", "")
+		})
+	}
 	return mux
 }
 

@@ -57,6 +57,13 @@ type Meridian struct {
 	XDSGatewayNodes []string
 	// XDSTLS, when set, serves xDS over TLS.
 	XDSTLS *XDSTLS
+	// APITokens is the file of the API's token hashes; empty: no /api/v1.
+	APITokens string
+	// OverridesFile is where the API's overrides are kept.
+	OverridesFile string
+	// AuditLog receives a JSON line per API write; default audit.log
+	// beside OverridesFile.
+	AuditLog string
 }
 
 // XDSTLS is the xDS server's certificate and, for mTLS, the CAs of the
@@ -338,7 +345,7 @@ func (c *Config) Overrides() []model.Override {
 	var out []model.Override
 	for _, cl := range c.Clusters {
 		if cl.Drain != nil {
-			out = append(out, model.Override{Kind: model.Drain, Cluster: cl.Name, Author: "config", Reason: cl.Drain.Reason})
+			out = append(out, model.Override{ID: "config.drain." + cl.Name, Kind: model.Drain, Cluster: cl.Name, Author: "config", Reason: cl.Drain.Reason})
 		}
 	}
 	return out

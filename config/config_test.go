@@ -30,12 +30,12 @@ func TestLoadDemo(t *testing.T) {
 	}
 	eu := c.Clusters[0]
 	wantEU := Cluster{
-		Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 17}, Name: "eu-west", Region: "eu-west", Zone: "eu-west-1a",
+		Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 20}, Name: "eu-west", Region: "eu-west", Zone: "eu-west-1a",
 		Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true,
 		Static: &Static{
-			Pos:     Pos{File: "../deploy/demo/meridian.conf", Line: 22},
+			Pos:     Pos{File: "../deploy/demo/meridian.conf", Line: 25},
 			Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")},
-			Services: []StaticService{{Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 24},
+			Services: []StaticService{{Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 27},
 				Name: "app", FQDN: "app.gslb.example.com", Pods: 6}},
 		},
 	}
@@ -155,7 +155,7 @@ zone example.org {
 	if !reflect.DeepEqual(pol.Services(), want) || pol.StaleGrace != 2*time.Minute {
 		t.Errorf("policies = %+v grace %v\nwant %+v", pol.Services(), pol.StaleGrace, want)
 	}
-	wantO := []model.Override{{Kind: model.Drain, Cluster: "a", Author: "config", Reason: "kernel upgrade"}}
+	wantO := []model.Override{{ID: "config.drain.a", Kind: model.Drain, Cluster: "a", Author: "config", Reason: "kernel upgrade"}}
 	if got := c.Overrides(); !reflect.DeepEqual(got, wantO) {
 		t.Errorf("overrides = %+v", got)
 	}
@@ -369,7 +369,7 @@ func TestErrors(t *testing.T) {
 		{"unknown block", "clster a {\n}\n",
 			[]string{`t.conf:1: unknown block "clster"; valid: cluster, meridian, zone`}},
 		{"unknown directive lists valid ones", "meridian {\n    dns 127.0.0.1:53\n    dnz 1\n}\n",
-			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: chaos, cluster_secrets, dns, geoip, health_workers, http, replica, resolver, rrl, stale_grace, xds, xds_gateway_nodes, xds_gateway_ports, xds_tls`}},
+			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: api_tokens, audit_log, chaos, cluster_secrets, dns, geoip, health_workers, http, overrides, replica, resolver, rrl, stale_grace, xds, xds_gateway_nodes, xds_gateway_ports, xds_tls`}},
 		{"unknown directive in nested block", "cluster a {\n    static {\n        pod app 1\n    }\n}\n" + zoneOK,
 			[]string{`t.conf:3: unknown directive "pod" in static block; valid: ingress, pods, service, vms`}},
 		{"missing argument", "cluster a {\n    region\n    static {\n    }\n}\n",

@@ -180,6 +180,34 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.XDSTLS.ClientCA = d.Args[2].Text
 			}
 		},
+		"api_tokens": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "FILE"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.APITokens = d.Args[0].Text
+		},
+		"audit_log": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "FILE"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.AuditLog = d.Args[0].Text
+		},
+		"overrides": func(d *node, errs *errorList) {
+			if err := args(d, 2, 2, "file PATH"); err != nil {
+				errs.add(err)
+				return
+			}
+			switch d.Args[0].Text {
+			case "file":
+				m.OverridesFile = d.Args[1].Text
+			case "kubernetes":
+				errs.add(errorf(d.Args[0].Pos, "overrides: the kubernetes store is not built yet; use overrides file PATH"))
+			default:
+				errs.add(errorf(d.Args[0].Pos, "overrides: expected file PATH, got %q", d.Args[0].Text))
+			}
+		},
 		"replica": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "NAME"); err != nil {
 				errs.add(err)
@@ -250,7 +278,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "xds_gateway_ports", "xds_tls"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides"}, errs)
 }
 
 // checkListen accepts HOST:PORT where HOST is empty or an IP address.

@@ -78,6 +78,24 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	}
 	slices.Sort(m.XDSGatewayPorts)
 	m.XDSGatewayPorts = slices.Compact(m.XDSGatewayPorts)
+	abs := func(f string) string {
+		if f != "" && !filepath.IsAbs(f) {
+			return filepath.Join(dir, f)
+		}
+		return f
+	}
+	m.APITokens, m.OverridesFile, m.AuditLog = abs(m.APITokens), abs(m.OverridesFile), abs(m.AuditLog)
+	if m.APITokens != "" {
+		if _, err := os.Stat(m.APITokens); err != nil {
+			errs.add(errorf(m.Pos, "api_tokens: %v", err))
+		}
+		if m.OverridesFile == "" {
+			errs.add(errorf(m.Pos, "api_tokens: the API needs a durable store for its overrides: overrides file PATH"))
+		}
+	}
+	if m.OverridesFile != "" && m.AuditLog == "" {
+		m.AuditLog = filepath.Join(filepath.Dir(m.OverridesFile), "audit.log")
+	}
 	if t := m.XDSTLS; t != nil {
 		for _, f := range []*string{&t.Cert, &t.Key, &t.ClientCA} {
 			if *f == "" {

@@ -31,6 +31,16 @@ const (
 
 var overrideKindNames = [...]string{Drain: "drain", Disable: "disable", Enable: "enable", Weight: "weight", ForceFailover: "failover"}
 
+// ParseOverrideKind returns the kind named s, or false.
+func ParseOverrideKind(s string) (OverrideKind, bool) {
+	for k, name := range overrideKindNames {
+		if name != "" && name == s {
+			return OverrideKind(k), true
+		}
+	}
+	return 0, false
+}
+
 func (k OverrideKind) String() string {
 	if int(k) < len(overrideKindNames) && overrideKindNames[k] != "" {
 		return overrideKindNames[k]
@@ -50,6 +60,9 @@ func (k OverrideKind) String() string {
 // Weight, Enable). Failover overrides act on the service's policy; the
 // newest wins.
 type Override struct {
+	// ID names the override for the API and its store: unique among the
+	// overrides of one source ("config/..." for those of the config file).
+	ID      string
 	Kind    OverrideKind
 	Service string     // empty: every service (Drain, Disable)
 	Cluster string     // Drain, Weight
@@ -82,7 +95,7 @@ func NewOverrides(items []Override) Overrides {
 	}
 	slices.SortStableFunc(its, func(a, b Override) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Service, b.Service),
-			cmp.Compare(a.Cluster, b.Cluster), a.Address.Compare(b.Address), a.Created.Compare(b.Created))
+			cmp.Compare(a.Cluster, b.Cluster), a.Address.Compare(b.Address), a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
 	})
 	return Overrides{items: its}
 }

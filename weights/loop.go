@@ -49,7 +49,10 @@ type Loop struct {
 	health    model.Health
 	overrides model.Overrides
 	policies  model.Policies
-	solver    Solver // used by Run's goroutine only
+	gen       uint64        // counts input changes
+	solved    uint64        // the gen of the inputs last solved
+	solvedCh  chan struct{} // closed when solved next moves
+	solver    Solver        // used by Run's goroutine only
 }
 
 // NewLoop returns a loop with the given policies. It publishes nothing until
@@ -57,7 +60,7 @@ type Loop struct {
 // client away.
 func NewLoop(cfg LoopConfig, policies model.Policies) *Loop {
 	cfg.validate()
-	return &Loop{cfg: cfg, now: time.Now, wake: make(chan struct{}, 1), policies: policies}
+	return &Loop{cfg: cfg, now: time.Now, wake: make(chan struct{}, 1), policies: policies, solvedCh: make(chan struct{})}
 }
 
 // Subscribe registers fn to receive every new Plan, in order, on a
@@ -87,11 +90,47 @@ func (l *Loop) SetHealth(h model.Health) { l.update(func() { l.health = h }) }
 // SetOverrides replaces the operators' overrides.
 func (l *Loop) SetOverrides(o model.Overrides) { l.update(func() { l.overrides = o }) }
 
+// Preview solves the current inputs with other overrides, without
+// publishing: what the Plan would be (for dry runs). Nil before the
+// first inventory.
+func (l *Loop) Preview(o model.Overrides) *model.Plan {
+	l.mu.Lock()
+	inv, health, pol, ok := l.inventory, l.health, l.policies, l.hasInv
+	l.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return Solve(l.now(), inv, health, o, pol)
+}
+
+// ApplyOverrides replaces the overrides and waits until a Plan made with
+// them is published (or found equal to the current one), so that an
+// operator's write is in force when it is acknowledged. It returns early
+// when ctx ends.
+func (l *Loop) ApplyOverrides(ctx context.Context, o model.Overrides) error {
+	var gen uint64
+	l.update(func() { l.overrides = o; gen = l.gen })
+	for {
+		l.mu.Lock()
+		done, ch := l.solved >= gen, l.solvedCh
+		l.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // SetPolicies replaces the services' policies.
 func (l *Loop) SetPolicies(p model.Policies) { l.update(func() { l.policies = p }) }
 
 func (l *Loop) update(set func()) {
 	l.mu.Lock()
+	l.gen++
 	set()
 	l.mu.Unlock()
 	select {
@@ -153,8 +192,9 @@ func (l *Loop) settle(ctx context.Context) bool {
 func (l *Loop) solve() time.Time {
 	now := l.now()
 	l.mu.Lock()
-	inv, hasInv, health, ovr, pol := l.inventory, l.hasInv, l.health, l.overrides, l.policies
+	inv, hasInv, health, ovr, pol, gen := l.inventory, l.hasInv, l.health, l.overrides, l.policies, l.gen
 	l.mu.Unlock()
+	defer l.markSolved(gen)
 	next := nextChange(now, inv, ovr, pol)
 	if !hasInv {
 		return next
@@ -175,6 +215,18 @@ func (l *Loop) solve() time.Time {
 		ch <- p
 	}
 	return next
+}
+
+// markSolved records that the inputs of generation gen are in the
+// published Plan and wakes ApplyOverrides.
+func (l *Loop) markSolved(gen uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if gen > l.solved {
+		l.solved = gen
+		close(l.solvedCh)
+		l.solvedCh = make(chan struct{})
+	}
 }
 
 // nextChange returns the first moment after now at which an override

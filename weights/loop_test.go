@@ -171,3 +171,30 @@ func TestNewPlanOnlyAfterInventory(t *testing.T) {
 		t.Error("a plan was published before any inventory")
 	}
 }
+
+// TestApplyOverridesWaitsForThePlan checks that ApplyOverrides returns only
+// once the published Plan follows the overrides, even with a long hold-off.
+func TestApplyOverridesWaitsForThePlan(t *testing.T) {
+	l := NewLoop(LoopConfig{HoldOff: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond}, geoPolicy())
+	startLoop(t, l)
+	l.SetInventory(demo())
+	if err := l.ApplyOverrides(context.Background(), model.Overrides{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := clusterFor(l.Plan(), "eu-west"); got != "eu-west" {
+		t.Fatalf("before the drain eu-west clients go to %q", got)
+	}
+	drain := model.NewOverrides([]model.Override{{ID: "d", Kind: model.Drain, Cluster: "eu-west", Reason: "test"}})
+	if err := l.ApplyOverrides(context.Background(), drain); err != nil {
+		t.Fatal(err)
+	}
+	if got := clusterFor(l.Plan(), "eu-west"); got != "us-east" {
+		t.Errorf("when ApplyOverrides returned eu-west clients went to %q, want us-east", got)
+	}
+	// The same overrides again publish nothing new, and still return.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.ApplyOverrides(ctx, drain); err != nil {
+		t.Errorf("applying unchanged overrides: %v", err)
+	}
+}

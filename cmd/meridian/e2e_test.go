@@ -58,6 +58,16 @@ func demoConf(t *testing.T, drain bool) string {
 		}
 		conf = strings.ReplaceAll(conf, old, repl)
 	}
+	// The API's files: the demo's tokens, a fresh overrides store.
+	for old, repl := range map[string]string{
+		"api_tokens tokens":                     "api_tokens " + must(filepath.Abs("../../deploy/demo/tokens")),
+		"overrides  file .state/overrides.json": "overrides  file " + filepath.Join(t.TempDir(), "overrides.json"),
+	} {
+		if !strings.Contains(conf, old) {
+			t.Fatalf("the demo config has no %q", old)
+		}
+		conf = strings.ReplaceAll(conf, old, repl)
+	}
 	if drain {
 		const commented = "# drain maintenance"
 		if !strings.Contains(conf, commented) {
@@ -70,12 +80,13 @@ func demoConf(t *testing.T, drain bool) string {
 
 // process is a running `meridian serve`.
 type process struct {
-	cmd     *exec.Cmd
-	conf    string // the config file, which tests may rewrite and reload
-	dnsPort string
-	xdsAddr string              // set when the config serves xDS
-	logs    chan map[string]any // every JSON log line after start-up
-	exited  chan error
+	cmd      *exec.Cmd
+	conf     string // the config file, which tests may rewrite and reload
+	dnsPort  string
+	xdsAddr  string              // set when the config serves xDS
+	httpAddr string              // the first HTTP address
+	logs     chan map[string]any // every JSON log line after start-up
+	exited   chan error
 }
 
 // startMeridian runs `meridian serve` on conf and waits until DNS listens
@@ -126,6 +137,10 @@ func startMeridian(t testing.TB, conf string) *process {
 				p.dnsPort = strings.TrimPrefix(rec["udp"].(string), "127.0.0.1:")
 			case "plan published":
 				published = true
+			case "http listening":
+				if p.httpAddr == "" {
+					p.httpAddr = rec["addr"].(string)
+				}
 			case "serving xDS":
 				p.xdsAddr = rec["addr"].(string)
 			}
@@ -429,4 +444,11 @@ func TestVersion(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "meridian ") {
 		t.Errorf("version: %q, %v", out, err)
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

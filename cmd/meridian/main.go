@@ -23,6 +23,7 @@ const usage = `Meridian: a global traffic manager for applications in many Kuber
 
 Usage:
   meridian serve -config FILE [-log-format text|json] [-log-level debug|info|warn|error]
+  meridian ctl [-server URL] [-token TOKEN] [-o table|json] COMMAND [ARGS]   (meridian ctl help)
   meridian version
 `
 
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "serve":
 		return serveCommand(args[1:], stderr)
+	case "ctl":
+		return ctlCommand(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

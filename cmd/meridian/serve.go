@@ -72,17 +72,31 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	handler := dns.NewHandler(zones, &loc, dnsOptions(cfg), stats)
 	loop := weights.NewLoop(weights.LoopConfig{Logger: logger.With("component", "weights")}, cfg.Policies())
 	loop.Subscribe(handler.Publish)
-	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
+	tokens, store, audit, err := openAPIParts(cfg)
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
+	state := &apiState{}
+	state.setInventory(model.Inventory{})
+	state.setHealth(model.Health{})
+	state.config.Store(cfg)
+	loop.SetOverrides(allOverrides(cfg, store))
 	checker := health.New(health.Config{
 		Checks: healthChecks(cfg), Workers: cfg.Meridian.HealthWorkers, Replica: cfg.Meridian.Replica,
-		Logger: logger.With("component", "health"), Publish: loop.SetHealth, Metrics: health.NewMetrics(reg),
+		Logger: logger.With("component", "health"), Metrics: health.NewMetrics(reg),
+		Publish: func(h model.Health) {
+			loop.SetHealth(h)
+			state.setHealth(h)
+		},
 	})
 	disc := newDiscovery(cfg, func(inv model.Inventory) {
 		loop.SetInventory(inv)
 		checker.SetInventory(inv)
+		state.setInventory(inv)
 	}, logger.With("component", "discovery"))
 	registerDiscoveryMetrics(reg, disc)
-	parts := &running{handler: handler, loc: &loc, loop: loop, disc: disc, checker: checker}
+	parts := &running{handler: handler, loc: &loc, loop: loop, disc: disc, checker: checker, store: store, state: state}
 
 	dnsLogger := logger.With("component", "dns")
 	dnsServer, err := dns.Listen(dns.ServerConfig{
@@ -91,7 +105,19 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	xdsLn, err := listenXDS(cfg, reg, logger.With("component", "xds"))
+	if err != nil {
+		dnsServer.Shutdown(context.Background())
+		return err
+	}
+	var xdsServer *xds.Server
+	if xdsLn != nil {
+		xdsServer = xdsLn.server
+		loop.Subscribe(xdsServer.SetPlan)
+		parts.xds = xdsServer
+	}
 	httpServer, err := api.Listen(api.Config{
+		V1:       v1Config(state, tokens, store, audit, loop, &loc, xdsServer),
 		Addrs:    cfg.Meridian.HTTP,
 		Gatherer: reg,
 		Ready: func() error {
@@ -105,16 +131,6 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	if err != nil {
 		dnsServer.Shutdown(context.Background())
 		return err
-	}
-	xdsLn, err := listenXDS(cfg, reg, logger.With("component", "xds"))
-	if err != nil {
-		dnsServer.Shutdown(context.Background())
-		httpServer.Shutdown(context.Background())
-		return err
-	}
-	if xdsLn != nil {
-		loop.Subscribe(xdsLn.server.SetPlan)
-		parts.xds = xdsLn.server
 	}
 
 	runCtx, stopRun := context.WithCancel(context.Background())
@@ -182,6 +198,8 @@ type running struct {
 	disc    *kube.Discovery
 	checker *health.Checker
 	xds     *xds.Server // nil when xDS is not served
+	store   api.Store   // nil without an overrides store
+	state   *apiState
 }
 
 // reload re-reads the configuration and applies what can change without a
@@ -221,7 +239,8 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	}
 	handler.SetZones(zones, dnsOptions(cfg))
 	loop.SetPolicies(cfg.Policies())
-	loop.SetOverrides(model.NewOverrides(cfg.Overrides()))
+	r.state.config.Store(cfg)
+	loop.SetOverrides(allOverrides(cfg, r.store))
 	r.checker.SetChecks(healthChecks(cfg))
 	if r.xds != nil {
 		r.xds.SetOptions(xdsOptions(cfg))
@@ -233,6 +252,9 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	disc.Reconfigure(ctx, clusters, static.Inventory(statics), named)
 	if !reflect.DeepEqual(old.Meridian.ClusterSecrets, cfg.Meridian.ClusterSecrets) {
 		logger.Warn("cluster_secrets changed; it takes effect at the next restart")
+	}
+	if old.Meridian.APITokens != cfg.Meridian.APITokens || old.Meridian.OverridesFile != cfg.Meridian.OverridesFile || old.Meridian.AuditLog != cfg.Meridian.AuditLog {
+		logger.Warn("api_tokens, overrides and audit_log take effect at the next restart")
 	}
 	if old.Meridian.Replica != cfg.Meridian.Replica || old.Meridian.HealthWorkers != cfg.Meridian.HealthWorkers {
 		logger.Warn("replica and health_workers take effect at the next restart")

@@ -1,0 +1,665 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// V1Config connects /api/v1 to the rest of the process.
+type V1Config struct {
+	Tokens *Tokens
+	Store  Store
+	Audit  *AuditLog // nil: writes are not audited
+	// Plan, Inventory and Health return the current values.
+	Plan      func() *model.Plan
+	Inventory func() model.Inventory
+	Health    func() model.Health
+	// ConfigOverrides are the overrides of the config file, read-only here.
+	ConfigOverrides func() []model.Override
+	// Apply receives every override (config and store) after a write and
+	// returns once a Plan with them is in force.
+	Apply func(context.Context, model.Overrides) error
+	// Preview solves the current inputs with other overrides (dry runs).
+	Preview func(model.Overrides) *model.Plan
+	// Locate finds where a client address is, for explain.
+	Locate func(netip.Addr) (model.Point, bool)
+	// NACKs returns the latest responses xDS clients rejected.
+	NACKs  func() []NACK
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// NACK is a response an xDS client rejected, as the API shows it.
+type NACK struct {
+	At      time.Time `json:"at"`
+	Node    string    `json:"node"`
+	Group   string    `json:"group"`
+	Type    string    `json:"type"`
+	Version string    `json:"version"`
+	Detail  string    `json:"detail"`
+}
+
+// configPrefix starts the IDs of the config file's overrides, which the
+// API cannot change.
+const configPrefix = "config."
+
+// v1 serves /api/v1.
+type v1 struct {
+	cfg V1Config
+	mu  sync.Mutex // serializes writes, so that before/after in the audit log are exact
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg, field string) {
+	writeJSON(w, status, apiError{Error: msg, Field: field})
+}
+
+// route is one endpoint of /api/v1, as the OpenAPI document lists it.
+type route struct {
+	method, path string
+	role         Role // 0: no token needed
+	handle       func(a *v1, w http.ResponseWriter, r *http.Request, who string)
+}
+
+// v1Routes are every endpoint; TestOpenAPIMatchesRoutes keeps the
+// document in step.
+var v1Routes = []route{
+	{"GET", "/api/v1/openapi.json", 0, func(_ *v1, w http.ResponseWriter, _ *http.Request, _ string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	}},
+	{"GET", "/api/v1/status", ReadRole, (*v1).status},
+	{"GET", "/api/v1/clusters", ReadRole, (*v1).clusters},
+	{"GET", "/api/v1/services", ReadRole, (*v1).services},
+	{"GET", "/api/v1/services/{name}", ReadRole, (*v1).service},
+	{"GET", "/api/v1/health", ReadRole, (*v1).health},
+	{"GET", "/api/v1/overrides", ReadRole, (*v1).overrides},
+	{"GET", "/api/v1/overrides/{id}", ReadRole, (*v1).override},
+	{"PUT", "/api/v1/overrides/{id}", AdminRole, (*v1).putOverride},
+	{"DELETE", "/api/v1/overrides/{id}", AdminRole, (*v1).deleteOverride},
+	{"GET", "/api/v1/explain", ReadRole, (*v1).explain},
+	{"GET", "/api/v1/nacks", ReadRole, (*v1).nacks},
+	{"GET", "/api/v1/audit", ReadRole, (*v1).auditLog},
+}
+
+// routes registers the API on mux.
+func (a *v1) routes(mux *http.ServeMux) {
+	for _, rt := range v1Routes {
+		h := func(w http.ResponseWriter, r *http.Request) { rt.handle(a, w, r, "") }
+		if rt.role != 0 {
+			h = a.auth(rt.role, func(w http.ResponseWriter, r *http.Request, who string) { rt.handle(a, w, r, who) })
+		}
+		mux.HandleFunc(rt.method+" "+rt.path, h)
+	}
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+"; see /api/v1/openapi.json", "")
+	})
+}
+
+// auth lets a request through when its token has at least role.
+func (a *v1) auth(role Role, h func(w http.ResponseWriter, r *http.Request, who string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		who, has := a.cfg.Tokens.identify(r)
+		switch {
+		case has == 0:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="meridian"`)
+			writeError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)", "")
+		case has < role:
+			writeError(w, http.StatusForbidden, "token "+who+" has role "+has.String()+"; this needs "+role.String(), "")
+		default:
+			h(w, r, who)
+		}
+	}
+}
+
+// planOr503 returns the current Plan, or answers 503 when there is none yet.
+func (a *v1) planOr503(w http.ResponseWriter) *model.Plan {
+	p := a.cfg.Plan()
+	if p == nil {
+		writeError(w, http.StatusServiceUnavailable, "no plan published yet", "")
+	}
+	return p
+}
+
+type statusJSON struct {
+	PlanVersion string    `json:"plan_version"`
+	PlanAt      time.Time `json:"plan_at"`
+	Services    int       `json:"services"`
+	Clusters    int       `json:"clusters"`
+	Overrides   int       `json:"overrides"`
+}
+
+func (a *v1) status(w http.ResponseWriter, r *http.Request, _ string) {
+	p := a.planOr503(w)
+	if p == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, statusJSON{PlanVersion: planVersion(p), PlanAt: p.At.UTC(), Services: len(p.Services),
+		Clusters: len(a.cfg.Inventory().Clusters()), Overrides: len(a.allOverrides())})
+}
+
+func planVersion(p *model.Plan) string { return hex16(p.Version) }
+
+func hex16(v uint64) string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 16)
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[v&15]
+		v >>= 4
+	}
+	return string(b)
+}
+
+type locationJSON struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+type clusterJSON struct {
+	Name      string        `json:"name"`
+	Region    string        `json:"region"`
+	Zone      string        `json:"zone"`
+	Location  *locationJSON `json:"location"`
+	Reachable bool          `json:"reachable"`
+	LostAt    *time.Time    `json:"lost_at,omitempty"`
+	Stale     bool          `json:"stale"`
+}
+
+func (a *v1) clusters(w http.ResponseWriter, r *http.Request, _ string) {
+	stale := map[string]bool{}
+	if p := a.cfg.Plan(); p != nil {
+		for _, s := range p.Services {
+			for _, g := range s.Groups {
+				stale[g.Cluster] = stale[g.Cluster] || g.Stale
+			}
+		}
+	}
+	out := []clusterJSON{}
+	for _, c := range a.cfg.Inventory().Clusters() {
+		cj := clusterJSON{Name: c.Name, Region: c.Locality.Region, Zone: c.Locality.Zone, Reachable: c.LostAt.IsZero(), Stale: stale[c.Name]}
+		if c.HasLocation {
+			cj.Location = &locationJSON{c.Location.Lat, c.Location.Lon}
+		}
+		if !c.LostAt.IsZero() {
+			t := c.LostAt.UTC()
+			cj.LostAt = &t
+		}
+		out = append(out, cj)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type targetJSON struct {
+	Cluster string `json:"cluster"`
+	Address string `json:"address"`
+	Weight  uint32 `json:"weight"`
+	Health  string `json:"health"`
+	Status  string `json:"status"`
+}
+
+// routeJSON is the traffic of the clients nearest one site (or of unknown
+// location, site ""), as shares per cluster.
+type routeJSON struct {
+	Site   string             `json:"site"`
+	Region string             `json:"region"`
+	Mode   string             `json:"mode"`
+	Shares map[string]float64 `json:"shares"`
+}
+
+type serviceJSON struct {
+	Name    string       `json:"name"`
+	Policy  string       `json:"policy"`
+	Targets []targetJSON `json:"targets"`
+	Routes  []routeJSON  `json:"routes"`
+}
+
+func serviceOf(p *model.Plan, s *model.ServicePlan) serviceJSON {
+	sj := serviceJSON{Name: s.Name, Policy: string(s.Policy.Kind), Targets: []targetJSON{}, Routes: []routeJSON{}}
+	for i, t := range s.Targets {
+		sj.Targets = append(sj.Targets, targetJSON{Cluster: s.ClusterOf(i), Address: t.Address.String(), Weight: t.Weight,
+			Health: t.Health.String(), Status: t.Status.String()})
+	}
+	for b := range len(p.Sites) + 1 {
+		rj := routeJSON{Shares: map[string]float64{}}
+		if b < len(p.Sites) {
+			rj.Site, rj.Region = p.Sites[b].Cluster, p.Sites[b].Locality.Region
+		}
+		rt := s.Route(b)
+		rj.Mode = rt.Mode.String()
+		for _, sh := range rt.Shares {
+			rj.Shares[s.ClusterOf(sh.Target)] += sh.Fraction
+		}
+		sj.Routes = append(sj.Routes, rj)
+	}
+	return sj
+}
+
+func (a *v1) services(w http.ResponseWriter, r *http.Request, _ string) {
+	p := a.planOr503(w)
+	if p == nil {
+		return
+	}
+	out := []serviceJSON{}
+	for _, s := range p.Services {
+		out = append(out, serviceOf(p, s))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *v1) service(w http.ResponseWriter, r *http.Request, _ string) {
+	p := a.planOr503(w)
+	if p == nil {
+		return
+	}
+	s, ok := p.Service(strings.TrimSuffix(strings.ToLower(r.PathValue("name")), "."))
+	if !ok {
+		writeError(w, http.StatusNotFound, "no global service "+r.PathValue("name"), "name")
+		return
+	}
+	writeJSON(w, http.StatusOK, serviceOf(p, s))
+}
+
+type verdictJSON struct {
+	Service string    `json:"service"`
+	Cluster string    `json:"cluster"`
+	Address string    `json:"address"`
+	State   string    `json:"state"`
+	Since   time.Time `json:"since"`
+	Reason  string    `json:"reason"`
+}
+
+func (a *v1) health(w http.ResponseWriter, r *http.Request, _ string) {
+	out := []verdictJSON{}
+	for _, v := range a.cfg.Health().Targets() {
+		out = append(out, verdictJSON{Service: v.Service, Cluster: v.Cluster, Address: v.Address.String(), State: v.State.String(), Since: v.Since.UTC(), Reason: v.Reason})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// allOverrides returns the config's overrides and the store's, by ID.
+func (a *v1) allOverrides() []model.Override {
+	out := append(slices.Clone(a.cfg.ConfigOverrides()), a.cfg.Store.List()...)
+	slices.SortFunc(out, func(x, y model.Override) int { return cmp.Compare(x.ID, y.ID) })
+	return out
+}
+
+func (a *v1) overrides(w http.ResponseWriter, r *http.Request, _ string) {
+	out := []Override{}
+	for _, o := range a.allOverrides() {
+		out = append(out, fromModel(o))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *v1) override(w http.ResponseWriter, r *http.Request, _ string) {
+	id := r.PathValue("id")
+	for _, o := range a.allOverrides() {
+		if o.ID == id {
+			writeJSON(w, http.StatusOK, fromModel(o))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "no override "+id, "id")
+}
+
+// known returns the services and clusters overrides may name.
+func (a *v1) known() Known {
+	k := Known{Services: map[string]bool{}, Clusters: map[string]bool{}}
+	for _, c := range a.cfg.Inventory().Clusters() {
+		k.Clusters[c.Name] = true
+	}
+	if p := a.cfg.Plan(); p != nil {
+		for _, s := range p.Services {
+			k.Services[s.Name] = true
+		}
+	}
+	return k
+}
+
+// decodeStrict reads one JSON value, rejecting unknown fields and trailing data.
+func decodeStrict(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return invalid(strings.Trim(f, `"`), "unknown field")
+		}
+		return invalid("", "the body is not a valid override: %v", err)
+	}
+	if dec.More() {
+		return invalid("", "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+// planChange is how one route's shares move with a write.
+type planChange struct {
+	Service string  `json:"service"`
+	Site    string  `json:"site"`
+	Cluster string  `json:"cluster"`
+	Before  float64 `json:"before"`
+	After   float64 `json:"after"`
+}
+
+// writeResult answers a write: the override as stored (or removed), and
+// for dry runs what the Plan would become.
+type writeResult struct {
+	DryRun   bool         `json:"dry_run"`
+	Override *Override    `json:"override,omitempty"`
+	Changes  []planChange `json:"changes"`
+}
+
+func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if strings.HasPrefix(id, configPrefix) {
+		writeError(w, http.StatusConflict, "ids starting with "+configPrefix+" belong to the config file's overrides", "id")
+		return
+	}
+	var req OverrideRequest
+	if err := decodeStrict(r, &req); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	o, err := req.toModel(id, who, a.cfg.Now(), a.known())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	var before *model.Override
+	for _, x := range a.cfg.Store.List() {
+		if x.ID == id {
+			before = &x
+		}
+	}
+	if before != nil && sameOverride(*before, o) {
+		o = *before // idempotent: the same PUT again changes nothing
+	}
+	next := a.withOverride(id, &o)
+	if r.URL.Query().Get("dry_run") == "true" {
+		out := fromModel(o)
+		writeJSON(w, http.StatusOK, writeResult{DryRun: true, Override: &out, Changes: a.diff(next)})
+		return
+	}
+	status := http.StatusCreated
+	if before != nil {
+		status = http.StatusOK
+		if sameOverride(*before, o) && before.Created.Equal(o.Created) {
+			out := fromModel(o)
+			writeJSON(w, status, writeResult{Override: &out, Changes: []planChange{}})
+			return
+		}
+	}
+	if _, err := a.cfg.Store.Put(o); err != nil {
+		a.cfg.Logger.Error("storing an override failed", "id", id, "err", err)
+		writeError(w, http.StatusInternalServerError, "the override was not stored: "+err.Error(), "")
+		return
+	}
+	after := fromModel(o)
+	a.record(who, "put-override", id, before, &o)
+	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
+		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
+	}
+	writeJSON(w, status, writeResult{Override: &after, Changes: []planChange{}})
+}
+
+func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) {
+	id := r.PathValue("id")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var before *model.Override
+	for _, x := range a.cfg.Store.List() {
+		if x.ID == id {
+			before = &x
+		}
+	}
+	if before == nil {
+		for _, x := range a.cfg.ConfigOverrides() {
+			if x.ID == id {
+				writeError(w, http.StatusConflict, "override "+id+" comes from the config file; remove it there", "id")
+				return
+			}
+		}
+		writeError(w, http.StatusNotFound, "no override "+id, "id")
+		return
+	}
+	next := a.withOverride(id, nil)
+	if r.URL.Query().Get("dry_run") == "true" {
+		writeJSON(w, http.StatusOK, writeResult{DryRun: true, Changes: a.diff(next)})
+		return
+	}
+	if _, err := a.cfg.Store.Delete(id); err != nil {
+		a.cfg.Logger.Error("deleting an override failed", "id", id, "err", err)
+		writeError(w, http.StatusInternalServerError, "the override was not deleted: "+err.Error(), "")
+		return
+	}
+	a.record(who, "delete-override", id, before, nil)
+	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
+		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
+	}
+	writeJSON(w, http.StatusOK, writeResult{Changes: []planChange{}})
+}
+
+// sameOverride reports whether two overrides say the same, whoever made
+// them and whenever.
+func sameOverride(a, b model.Override) bool {
+	a.Author, a.Created, b.Author, b.Created = "", time.Time{}, "", time.Time{}
+	return a.ID == b.ID && a.Kind == b.Kind && a.Service == b.Service && a.Cluster == b.Cluster && a.Address == b.Address &&
+		a.Weight == b.Weight && slices.Equal(a.Order, b.Order) && a.Reason == b.Reason && a.Expires.Equal(b.Expires)
+}
+
+// withOverride returns every override with id replaced by o (nil: removed).
+func (a *v1) withOverride(id string, o *model.Override) []model.Override {
+	var out []model.Override
+	for _, x := range a.allOverrides() {
+		if x.ID != id {
+			out = append(out, x)
+		}
+	}
+	if o != nil {
+		out = append(out, *o)
+	}
+	return out
+}
+
+// diff compares the current Plan with the one next would give.
+func (a *v1) diff(next []model.Override) []planChange {
+	out := []planChange{}
+	cur := a.cfg.Plan()
+	after := a.cfg.Preview(model.NewOverrides(next))
+	if cur == nil || after == nil {
+		return out
+	}
+	for _, s := range cur.Services {
+		t, ok := after.Service(s.Name)
+		if !ok {
+			continue
+		}
+		before, later := serviceOf(cur, s), serviceOf(after, t)
+		for i, rb := range before.Routes {
+			if i >= len(later.Routes) {
+				break
+			}
+			ra := later.Routes[i]
+			clusters := map[string]bool{}
+			for c := range rb.Shares {
+				clusters[c] = true
+			}
+			for c := range ra.Shares {
+				clusters[c] = true
+			}
+			for _, c := range slices.Sorted(maps.Keys(clusters)) {
+				if d := rb.Shares[c] - ra.Shares[c]; d > 1e-9 || d < -1e-9 {
+					out = append(out, planChange{Service: s.Name, Site: rb.Site, Cluster: c, Before: rb.Shares[c], After: ra.Shares[c]})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (a *v1) record(who, action, id string, before, after *model.Override) {
+	rec := AuditRecord{Time: a.cfg.Now().UTC(), Identity: who, Action: action, ID: id}
+	if before != nil {
+		b := fromModel(*before)
+		rec.Before = &b
+	}
+	if after != nil {
+		x := fromModel(*after)
+		rec.After = &x
+	}
+	if err := a.cfg.Audit.Append(rec); err != nil {
+		a.cfg.Logger.Error("audit log write failed", "err", err, "record", rec)
+	}
+}
+
+// fail answers invalid input with 400 and the field at fault.
+func (a *v1) fail(w http.ResponseWriter, err error) {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		writeError(w, http.StatusBadRequest, fe.Error(), fe.field)
+		return
+	}
+	writeError(w, http.StatusBadRequest, err.Error(), "")
+}
+
+type explainJSON struct {
+	Name     string              `json:"name"`
+	Client   string              `json:"client"`
+	Located  bool                `json:"located"`
+	Location *locationJSON       `json:"location,omitempty"`
+	Site     string              `json:"site"`
+	Mode     string              `json:"mode"`
+	Summary  string              `json:"summary"`
+	DNS      []dnsAnswerJSON     `json:"dns"`
+	XDS      []xdsLocalityJSON   `json:"xds"`
+	Targets  []explainTargetJSON `json:"targets"`
+}
+
+type dnsAnswerJSON struct {
+	Address string  `json:"address"`
+	Cluster string  `json:"cluster"`
+	Share   float64 `json:"share"`
+}
+
+type xdsLocalityJSON struct {
+	Cluster  string `json:"cluster"`
+	Priority int    `json:"priority"`
+	Weight   uint32 `json:"weight"`
+}
+
+type explainTargetJSON struct {
+	Cluster  string   `json:"cluster"`
+	Address  string   `json:"address"`
+	Priority int      `json:"priority"`
+	Weight   uint32   `json:"weight"`
+	Share    float64  `json:"share"`
+	Status   string   `json:"status"`
+	Reasons  []string `json:"reasons"`
+}
+
+func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
+	name := strings.TrimSuffix(strings.ToLower(r.URL.Query().Get("name")), ".")
+	if name == "" {
+		writeError(w, http.StatusBadRequest, "give the service: ?name=app.example.com", "name")
+		return
+	}
+	client, err := netip.ParseAddr(r.URL.Query().Get("client"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "give the client's IP address: ?client=81.2.69.1", "client")
+		return
+	}
+	p := a.planOr503(w)
+	if p == nil {
+		return
+	}
+	loc, known := a.cfg.Locate(client.Unmap())
+	e, ok := p.Explain(name, loc, known)
+	if !ok {
+		writeError(w, http.StatusNotFound, "no global service "+name, "name")
+		return
+	}
+	out := explainJSON{Name: name, Client: client.String(), Located: known, Site: e.Site, Mode: e.Mode.String(), Summary: e.Summary,
+		DNS: []dnsAnswerJSON{}, XDS: []xdsLocalityJSON{}, Targets: []explainTargetJSON{}}
+	if known {
+		out.Location = &locationJSON{loc.Lat, loc.Lon}
+	}
+	locality := map[string]*xdsLocalityJSON{}
+	for _, t := range e.Targets {
+		out.Targets = append(out.Targets, explainTargetJSON{Cluster: t.Cluster, Address: t.Address, Priority: t.Priority, Weight: t.Weight,
+			Share: t.Share, Status: t.Status, Reasons: t.Reasons})
+		if t.Share > 0 {
+			out.DNS = append(out.DNS, dnsAnswerJSON{Address: t.Address, Cluster: t.Cluster, Share: t.Share})
+		}
+		if t.Priority >= 0 {
+			l := locality[t.Cluster]
+			if l == nil {
+				l = &xdsLocalityJSON{Cluster: t.Cluster, Priority: t.Priority}
+				locality[t.Cluster] = l
+			}
+			l.Weight += max(t.Weight, 1)
+		}
+	}
+	for _, c := range slices.Sorted(maps.Keys(locality)) {
+		out.XDS = append(out.XDS, *locality[c])
+	}
+	slices.SortStableFunc(out.XDS, func(x, y xdsLocalityJSON) int { return cmp.Compare(x.Priority, y.Priority) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *v1) nacks(w http.ResponseWriter, r *http.Request, _ string) {
+	out := []NACK{}
+	if a.cfg.NACKs != nil {
+		out = append(out, a.cfg.NACKs()...)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *v1) auditLog(w http.ResponseWriter, r *http.Request, _ string) {
+	recs, err := a.cfg.Audit.Read()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error(), "")
+		return
+	}
+	if recs == nil {
+		recs = []AuditRecord{}
+	}
+	writeJSON(w, http.StatusOK, recs)
+}
+
+// openAPI is the OpenAPI 3 document of /api/v1.
+//
+//go:embed openapi.json
+var openAPI []byte

@@ -1,0 +1,478 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/meridian-gtm/meridian/api"
+)
+
+const ctlUsage = `Usage: meridian ctl [-server URL] [-token TOKEN] [-o table|json] COMMAND [ARGS]
+
+Commands:
+  status                                   the Plan's version and counts
+  clusters                                 member clusters and their reachability
+  services                                 global services and their shares per site
+  explain NAME -client IP                  what DNS and xDS answer that client, and why
+  drain CLUSTER [-service S] -reason R [-for 2h] [-dry-run]
+  undrain CLUSTER [-service S] [-dry-run]
+  weight SERVICE CLUSTER N -reason R [-for 2h] [-dry-run]
+  overrides                                every override
+  audit                                    every write, oldest first
+
+The server and token default to $MERIDIAN_SERVER (else http://127.0.0.1:8080)
+and $MERIDIAN_TOKEN. Exit status: 0 done, 1 the server refused or failed
+(its message is printed), 2 usage error, 3 the server could not be reached.
+`
+
+// Exit codes scripts can rely on.
+const (
+	exitOK          = 0
+	exitRefused     = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+)
+
+// ctl is one invocation of `meridian ctl`.
+type ctl struct {
+	server, token string
+	json          bool
+	out, errOut   io.Writer
+	client        *http.Client
+}
+
+// ctlError carries the exit code of a failed command.
+type ctlError struct {
+	code int
+	msg  string
+}
+
+func (e *ctlError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &ctlError{exitUsage, fmt.Sprintf(format, args...)}
+}
+
+func ctlCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := &ctl{out: stdout, errOut: stderr, client: &http.Client{Timeout: 30 * time.Second}}
+	fs.StringVar(&c.server, "server", cmpOr(os.Getenv("MERIDIAN_SERVER"), "http://127.0.0.1:8080"), "")
+	fs.StringVar(&c.token, "token", os.Getenv("MERIDIAN_TOKEN"), "")
+	output := fs.String("o", "table", "")
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+		fmt.Fprint(stderr, ctlUsage)
+		return exitUsage
+	}
+	if *output != "table" && *output != "json" {
+		fmt.Fprintf(stderr, "meridian ctl: -o %s: expected table or json\n", *output)
+		return exitUsage
+	}
+	if fs.Arg(0) == "help" {
+		fmt.Fprint(stdout, ctlUsage)
+		return exitOK
+	}
+	c.json = *output == "json"
+	c.server = strings.TrimSuffix(c.server, "/")
+	err := c.run(fs.Arg(0), fs.Args()[1:])
+	var ce *ctlError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ce):
+		fmt.Fprintln(stderr, "meridian ctl:", ce.msg)
+		if ce.code == exitUsage {
+			fmt.Fprint(stderr, "\n"+ctlUsage)
+		}
+		return ce.code
+	default:
+		fmt.Fprintln(stderr, "meridian ctl:", err)
+		return exitRefused
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// parseArgs parses flags given before, between or after positional
+// arguments, and checks the count of positionals.
+func parseArgs(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageErr("%s: %v", fs.Name(), err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != positional {
+		return nil, usageErr("%s: expected %d argument(s), got %d", fs.Name(), positional, len(pos))
+	}
+	return pos, nil
+}
+
+func (c *ctl) run(cmd string, args []string) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	listings := map[string]func() error{"status": c.status, "clusters": c.clusters, "services": c.services, "overrides": c.overrides, "audit": c.audit}
+	if list, ok := listings[cmd]; ok {
+		if _, err := parseArgs(fs, args, 0); err != nil {
+			return err
+		}
+		return list()
+	}
+	switch cmd {
+	case "explain":
+		client := fs.String("client", "", "")
+		pos, err := parseArgs(fs, args, 1)
+		if err != nil {
+			return err
+		}
+		if *client == "" {
+			return usageErr("explain: -client IP is required")
+		}
+		return c.explain(pos[0], *client)
+	case "drain", "undrain":
+		service := fs.String("service", "", "")
+		reason := fs.String("reason", "", "")
+		dur := fs.String("for", "", "")
+		dry := fs.Bool("dry-run", false, "")
+		pos, err := parseArgs(fs, args, 1)
+		if err != nil {
+			return err
+		}
+		id := overrideID("drain", pos[0], *service)
+		if cmd == "undrain" {
+			return c.write("DELETE", id, nil, *dry)
+		}
+		if *reason == "" {
+			return usageErr("drain: -reason is required: say why")
+		}
+		return c.write("PUT", id, &api.OverrideRequest{OverrideSpec: api.OverrideSpec{Kind: "drain", Cluster: pos[0], Service: *service, Reason: *reason}, For: *dur}, *dry)
+	case "weight":
+		reason := fs.String("reason", "", "")
+		dur := fs.String("for", "", "")
+		dry := fs.Bool("dry-run", false, "")
+		pos, err := parseArgs(fs, args, 3)
+		if err != nil {
+			return err
+		}
+		n, err := strconv.ParseUint(pos[2], 10, 32)
+		if err != nil {
+			return usageErr("weight: %q is not a weight (0 or more)", pos[2])
+		}
+		if *reason == "" {
+			return usageErr("weight: -reason is required: say why")
+		}
+		w := uint32(n)
+		return c.write("PUT", overrideID("weight", pos[1], pos[0]), &api.OverrideRequest{OverrideSpec: api.OverrideSpec{Kind: "weight", Service: pos[0], Cluster: pos[1], Weight: &w, Reason: *reason}, For: *dur}, *dry)
+	default:
+		return usageErr("unknown command %q", cmd)
+	}
+}
+
+var notInID = regexp.MustCompile(`[^a-z0-9._-]+`)
+
+// overrideID names the override a command makes, so that the same drain
+// twice is one override and undrain finds it.
+func overrideID(kind, cluster, service string) string {
+	id := kind + "-" + cluster
+	if service != "" {
+		id += "-" + service
+	}
+	id = strings.Trim(notInID.ReplaceAllString(strings.ToLower(id), "-"), "-._")
+	if len(id) > 63 {
+		id = strings.Trim(id[:63], "-._")
+	}
+	return id
+}
+
+// call sends a request and decodes a JSON answer into out. An error
+// answer becomes a ctlError with the server's message.
+func (c *ctl) call(method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.server+path, rd)
+	if err != nil {
+		return usageErr("-server %s: %v", c.server, err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return &ctlError{exitUnreachable, fmt.Sprintf("cannot reach %s: %v", c.server, err)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return &ctlError{exitUnreachable, fmt.Sprintf("reading the answer of %s: %v", c.server, err)}
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error, Field string }
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+		}
+		return &ctlError{exitRefused, fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, e.Error)}
+	}
+	if c.json {
+		var buf bytes.Buffer
+		if json.Indent(&buf, b, "", "  ") == nil {
+			buf.WriteByte('\n')
+			_, err := c.out.Write(buf.Bytes())
+			return err
+		}
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (c *ctl) table(header string, rows [][]string) {
+	tw := tabwriter.NewWriter(c.out, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+func (c *ctl) status() error {
+	var s struct {
+		PlanVersion string    `json:"plan_version"`
+		PlanAt      time.Time `json:"plan_at"`
+		Services    int       `json:"services"`
+		Clusters    int       `json:"clusters"`
+		Overrides   int       `json:"overrides"`
+	}
+	if err := c.call("GET", "/api/v1/status", nil, &s); err != nil || c.json {
+		return err
+	}
+	c.table("PLAN\tDECIDED\tSERVICES\tCLUSTERS\tOVERRIDES", [][]string{{s.PlanVersion, s.PlanAt.Format(time.RFC3339),
+		strconv.Itoa(s.Services), strconv.Itoa(s.Clusters), strconv.Itoa(s.Overrides)}})
+	return nil
+}
+
+func (c *ctl) clusters() error {
+	var cs []struct {
+		Name, Region, Zone string
+		Reachable, Stale   bool
+		LostAt             *time.Time `json:"lost_at"`
+	}
+	if err := c.call("GET", "/api/v1/clusters", nil, &cs); err != nil || c.json {
+		return err
+	}
+	var rows [][]string
+	for _, cl := range cs {
+		state := "reachable"
+		if !cl.Reachable {
+			state = "lost since " + cl.LostAt.Format(time.RFC3339)
+			if cl.Stale {
+				state += " (stale)"
+			}
+		}
+		rows = append(rows, []string{cl.Name, cl.Region, cl.Zone, state})
+	}
+	c.table("CLUSTER\tREGION\tZONE\tSTATE", rows)
+	return nil
+}
+
+func (c *ctl) services() error {
+	var ss []struct {
+		Name, Policy string
+		Targets      []struct{ Cluster, Address, Health, Status string }
+		Routes       []struct {
+			Site   string
+			Shares map[string]float64
+		}
+	}
+	if err := c.call("GET", "/api/v1/services", nil, &ss); err != nil || c.json {
+		return err
+	}
+	var rows [][]string
+	for _, s := range ss {
+		for _, r := range s.Routes {
+			site := r.Site
+			if site == "" {
+				site = "(unknown location)"
+			}
+			rows = append(rows, []string{s.Name, s.Policy, site, sharesText(r.Shares)})
+		}
+	}
+	c.table("SERVICE\tPOLICY\tCLIENTS NEAR\tSHARES", rows)
+	return nil
+}
+
+func sharesText(shares map[string]float64) string {
+	var parts []string
+	for _, cl := range slices.Sorted(maps.Keys(shares)) {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", cl, 100*shares[cl]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (c *ctl) explain(name, client string) error {
+	var e struct {
+		Site, Mode, Summary string
+		Located             bool
+		Targets             []struct {
+			Cluster, Address, Status string
+			Priority                 int
+			Weight                   uint32
+			Share                    float64
+			Reasons                  []string
+		}
+	}
+	q := url.Values{"name": {name}, "client": {client}}
+	if err := c.call("GET", "/api/v1/explain?"+q.Encode(), nil, &e); err != nil || c.json {
+		return err
+	}
+	where := "location unknown"
+	if e.Located {
+		where = "nearest " + e.Site
+	}
+	fmt.Fprintf(c.out, "%s for %s (%s): %s\n\n", name, client, where, e.Summary)
+	var rows [][]string
+	for _, t := range e.Targets {
+		prio := "-"
+		if t.Priority >= 0 {
+			prio = strconv.Itoa(t.Priority)
+		}
+		rows = append(rows, []string{t.Cluster, t.Address, prio, strconv.FormatUint(uint64(t.Weight), 10),
+			fmt.Sprintf("%.1f%%", 100*t.Share), t.Status, strings.Join(t.Reasons, "; ")})
+	}
+	c.table("CLUSTER\tADDRESS\tPRIORITY\tWEIGHT\tSHARE\tSTATUS\tWHY", rows)
+	return nil
+}
+
+func (c *ctl) write(method, id string, body *api.OverrideRequest, dryRun bool) error {
+	path := "/api/v1/overrides/" + url.PathEscape(id)
+	if dryRun {
+		path += "?dry_run=true"
+	}
+	var res struct {
+		DryRun   bool `json:"dry_run"`
+		Override *api.Override
+		Changes  []struct {
+			Service, Site, Cluster string
+			Before, After          float64
+		}
+	}
+	var b any
+	if body != nil {
+		b = body
+	}
+	if err := c.call(method, path, b, &res); err != nil || c.json {
+		return err
+	}
+	switch {
+	case dryRun:
+		fmt.Fprintf(c.out, "dry run: %s %s would change %d shares\n", method, id, len(res.Changes))
+		var rows [][]string
+		for _, ch := range res.Changes {
+			rows = append(rows, []string{ch.Service, ch.Site, ch.Cluster, fmt.Sprintf("%.1f%%", 100*ch.Before), fmt.Sprintf("%.1f%%", 100*ch.After)})
+		}
+		if len(rows) > 0 {
+			c.table("SERVICE\tCLIENTS NEAR\tCLUSTER\tBEFORE\tAFTER", rows)
+		}
+	case method == "DELETE":
+		fmt.Fprintf(c.out, "removed override %s\n", id)
+	default:
+		fmt.Fprintf(c.out, "override %s: %s\n", id, overrideText(*res.Override))
+	}
+	return nil
+}
+
+func overrideText(o api.Override) string {
+	s := o.Kind
+	if o.Service != "" {
+		s += " service " + o.Service
+	}
+	if o.Cluster != "" {
+		s += " cluster " + o.Cluster
+	}
+	if o.Address != "" {
+		s += " address " + o.Address
+	}
+	if o.Weight != nil {
+		s += fmt.Sprintf(" weight %d", *o.Weight)
+	}
+	s += fmt.Sprintf(" (%s, by %s", o.Reason, o.Author)
+	if o.Expires != nil {
+		s += ", until " + o.Expires.Format(time.RFC3339)
+	}
+	return s + ")"
+}
+
+func (c *ctl) overrides() error {
+	var list []api.Override
+	if err := c.call("GET", "/api/v1/overrides", nil, &list); err != nil || c.json {
+		return err
+	}
+	var rows [][]string
+	for _, o := range list {
+		expires := "never"
+		if o.Expires != nil {
+			expires = o.Expires.Format(time.RFC3339)
+		}
+		target := strings.TrimSpace(strings.Join([]string{o.Service, o.Cluster, o.Address}, " "))
+		weight := ""
+		if o.Weight != nil {
+			weight = strconv.FormatUint(uint64(*o.Weight), 10)
+		}
+		rows = append(rows, []string{o.ID, o.Kind, target, weight, o.Reason, o.Author, expires})
+	}
+	c.table("ID\tKIND\tTARGET\tWEIGHT\tREASON\tAUTHOR\tEXPIRES", rows)
+	return nil
+}
+
+func (c *ctl) audit() error {
+	var recs []api.AuditRecord
+	if err := c.call("GET", "/api/v1/audit", nil, &recs); err != nil || c.json {
+		return err
+	}
+	var rows [][]string
+	for _, r := range recs {
+		what := "removed"
+		if r.After != nil {
+			what = overrideText(*r.After)
+		}
+		rows = append(rows, []string{r.Time.Format(time.RFC3339), r.Identity, r.Action, r.ID, what})
+	}
+	c.table("TIME\tWHO\tACTION\tID\tNOW", rows)
+	return nil
+}

@@ -65,7 +65,7 @@ func OpenFileStore(path string) (*FileStore, error) {
 		return nil, fmt.Errorf("overrides: %s: %w", path, err)
 	}
 	for _, o := range f.Overrides {
-		m, err := o.toModel()
+		m, err := o.Model()
 		if err != nil {
 			return nil, fmt.Errorf("overrides: %s: %w", path, err)
 		}
@@ -126,7 +126,7 @@ func (s *FileStore) write(items map[string]model.Override) (err error) {
 	var f storeFile
 	f.Overrides = []Override{}
 	for _, o := range sortedOverrides(items) {
-		f.Overrides = append(f.Overrides, fromModel(o))
+		f.Overrides = append(f.Overrides, OverrideOf(o))
 	}
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {

@@ -147,8 +147,8 @@ func (r OverrideRequest) toModel(id, author string, now time.Time, known Known) 
 	return o, nil
 }
 
-// fromModel writes an override for JSON.
-func fromModel(o model.Override) Override {
+// OverrideOf writes an override for JSON.
+func OverrideOf(o model.Override) Override {
 	out := Override{ID: o.ID, OverrideSpec: OverrideSpec{Kind: o.Kind.String(), Service: o.Service, Cluster: o.Cluster, Order: o.Order,
 		Reason: o.Reason}, Author: o.Author, Created: o.Created.UTC()}
 	if o.Address.IsValid() {
@@ -165,8 +165,8 @@ func fromModel(o model.Override) Override {
 	return out
 }
 
-// toModel reads an override written by fromModel.
-func (o Override) toModel() (model.Override, error) {
+// Model reads an override written by OverrideOf.
+func (o Override) Model() (model.Override, error) {
 	kind, ok := model.ParseOverrideKind(o.Kind)
 	if !ok {
 		return model.Override{}, fmt.Errorf("override %q: unknown kind %q", o.ID, o.Kind)

@@ -313,7 +313,7 @@ func (a *v1) allOverrides() []model.Override {
 func (a *v1) overrides(w http.ResponseWriter, r *http.Request, _ string) {
 	out := []Override{}
 	for _, o := range a.allOverrides() {
-		out = append(out, fromModel(o))
+		out = append(out, OverrideOf(o))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -322,7 +322,7 @@ func (a *v1) override(w http.ResponseWriter, r *http.Request, _ string) {
 	id := r.PathValue("id")
 	for _, o := range a.allOverrides() {
 		if o.ID == id {
-			writeJSON(w, http.StatusOK, fromModel(o))
+			writeJSON(w, http.StatusOK, OverrideOf(o))
 			return
 		}
 	}
@@ -409,7 +409,7 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 	}
 	next := a.withOverride(id, &o)
 	if r.URL.Query().Get("dry_run") == "true" {
-		out := fromModel(o)
+		out := OverrideOf(o)
 		writeJSON(w, http.StatusOK, writeResult{DryRun: true, Override: &out, Changes: a.diff(next)})
 		return
 	}
@@ -417,7 +417,7 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 	if before != nil {
 		status = http.StatusOK
 		if sameOverride(*before, o) && before.Created.Equal(o.Created) {
-			out := fromModel(o)
+			out := OverrideOf(o)
 			writeJSON(w, status, writeResult{Override: &out, Changes: []planChange{}})
 			return
 		}
@@ -427,7 +427,7 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 		writeError(w, http.StatusInternalServerError, "the override was not stored: "+err.Error(), "")
 		return
 	}
-	after := fromModel(o)
+	after := OverrideOf(o)
 	a.record(who, "put-override", id, before, &o)
 	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
 		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
@@ -533,11 +533,11 @@ func (a *v1) diff(next []model.Override) []planChange {
 func (a *v1) record(who, action, id string, before, after *model.Override) {
 	rec := AuditRecord{Time: a.cfg.Now().UTC(), Identity: who, Action: action, ID: id}
 	if before != nil {
-		b := fromModel(*before)
+		b := OverrideOf(*before)
 		rec.Before = &b
 	}
 	if after != nil {
-		x := fromModel(*after)
+		x := OverrideOf(*after)
 		rec.After = &x
 	}
 	if err := a.cfg.Audit.Append(rec); err != nil {

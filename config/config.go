@@ -59,11 +59,21 @@ type Meridian struct {
 	XDSTLS *XDSTLS
 	// APITokens is the file of the API's token hashes; empty: no /api/v1.
 	APITokens string
-	// OverridesFile is where the API's overrides are kept.
+	// OverridesFile is where the API's overrides are kept, or
+	// OverridesKube, shared by replicas.
 	OverridesFile string
+	OverridesKube *KubeObject
 	// AuditLog receives a JSON line per API write; default audit.log
 	// beside OverridesFile.
 	AuditLog string
+}
+
+// KubeObject names an object in a Kubernetes cluster, reached through a
+// kubeconfig (in-cluster when empty).
+type KubeObject struct {
+	Pos
+	Namespace, Name     string
+	Kubeconfig, Context string
 }
 
 // XDSTLS is the xDS server's certificate and, for mTLS, the CAs of the

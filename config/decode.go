@@ -195,17 +195,34 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			m.AuditLog = d.Args[0].Text
 		},
 		"overrides": func(d *node, errs *errorList) {
-			if err := args(d, 2, 2, "file PATH"); err != nil {
+			const usage = "file PATH | kubernetes NAMESPACE/NAME [KUBECONFIG [CONTEXT]]"
+			if err := args(d, 2, 4, usage); err != nil {
 				errs.add(err)
 				return
 			}
 			switch d.Args[0].Text {
 			case "file":
+				if len(d.Args) != 2 {
+					errs.add(errorf(d.Pos, "overrides: expected overrides file PATH"))
+					return
+				}
 				m.OverridesFile = d.Args[1].Text
 			case "kubernetes":
-				errs.add(errorf(d.Args[0].Pos, "overrides: the kubernetes store is not built yet; use overrides file PATH"))
+				ns, name, ok := strings.Cut(d.Args[1].Text, "/")
+				if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+					errs.add(errorf(d.Args[1].Pos, "overrides kubernetes: expected NAMESPACE/NAME, got %q", d.Args[1].Text))
+					return
+				}
+				k := &KubeObject{Pos: d.Pos, Namespace: ns, Name: name}
+				if len(d.Args) > 2 {
+					k.Kubeconfig = d.Args[2].Text
+				}
+				if len(d.Args) > 3 {
+					k.Context = d.Args[3].Text
+				}
+				m.OverridesKube = k
 			default:
-				errs.add(errorf(d.Args[0].Pos, "overrides: expected file PATH, got %q", d.Args[0].Text))
+				errs.add(errorf(d.Args[0].Pos, "overrides: expected %s, got %q", usage, d.Args[0].Text))
 			}
 		},
 		"replica": func(d *node, errs *errorList) {

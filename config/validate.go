@@ -89,8 +89,22 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 		if _, err := os.Stat(m.APITokens); err != nil {
 			errs.add(errorf(m.Pos, "api_tokens: %v", err))
 		}
-		if m.OverridesFile == "" {
-			errs.add(errorf(m.Pos, "api_tokens: the API needs a durable store for its overrides: overrides file PATH"))
+		if m.OverridesFile == "" && m.OverridesKube == nil {
+			errs.add(errorf(m.Pos, "api_tokens: the API needs a durable store for its overrides: overrides file PATH or overrides kubernetes NAMESPACE/NAME"))
+		}
+		if m.OverridesKube != nil && m.AuditLog == "" {
+			errs.add(errorf(m.Pos, "api_tokens: with overrides kubernetes, give audit_log FILE"))
+		}
+	}
+	if m.OverridesFile != "" && m.OverridesKube != nil {
+		errs.add(errorf(m.OverridesKube.Pos, "overrides: give one store, a file or a Kubernetes object"))
+	}
+	if k := m.OverridesKube; k != nil {
+		k.Kubeconfig = abs(k.Kubeconfig)
+		if k.Kubeconfig != "" {
+			if _, err := os.Stat(k.Kubeconfig); err != nil {
+				errs.add(errorf(k.Pos, "overrides kubernetes: %v", err))
+			}
 		}
 	}
 	if m.OverridesFile != "" && m.AuditLog == "" {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/meridian-gtm/meridian/api"
+	"github.com/meridian-gtm/meridian/api/kubestore"
 	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/model"
 	"github.com/meridian-gtm/meridian/weights"
@@ -37,10 +41,20 @@ func allOverrides(cfg *config.Config, store api.Store) model.Overrides {
 func openAPIParts(cfg *config.Config) (*api.Tokens, api.Store, *api.AuditLog, error) {
 	m := cfg.Meridian
 	var store api.Store
-	if m.OverridesFile != "" {
+	switch {
+	case m.OverridesFile != "":
 		s, err := api.OpenFileStore(m.OverridesFile)
 		if err != nil {
 			return nil, nil, nil, err
+		}
+		store = s
+	case m.OverridesKube != nil:
+		k := m.OverridesKube
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := kubestore.Open(ctx, k.Kubeconfig, k.Context, k.Namespace, k.Name)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%s:%d: %w", k.File, k.Line, err)
 		}
 		store = s
 	}
@@ -56,6 +70,17 @@ func openAPIParts(cfg *config.Config) (*api.Tokens, api.Store, *api.AuditLog, er
 		return nil, nil, nil, err
 	}
 	return tokens, store, audit, nil
+}
+
+// watchStore follows a shared store until ctx ends, applying other
+// replicas' writes as they arrive; a file store needs nothing.
+func watchStore(ctx context.Context, store api.Store, state *apiState, loop *weights.Loop) {
+	ks, ok := store.(*kubestore.Store)
+	if !ok {
+		return
+	}
+	ks.OnChange(func() { loop.SetOverrides(allOverrides(state.config.Load(), store)) })
+	ks.Watch(ctx)
 }
 
 // v1Config connects the API to the running parts.

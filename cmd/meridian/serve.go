@@ -141,6 +141,8 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	if xdsLn != nil {
 		xdsLn.serve(runCtx)
 	}
+	storeDone := make(chan struct{})
+	go func() { watchStore(runCtx, store, state, loop); close(storeDone) }()
 	discDone := make(chan error, 1)
 	go func() { discDone <- disc.Run(runCtx) }()
 	dns.Notify(runCtx, zones, nil, dnsLogger)
@@ -176,6 +178,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	stopRun()
 	<-loopDone
 	<-checkerDone
+	<-storeDone
 	xdsLn.wait()
 	if !discStopped {
 		<-discDone
@@ -253,7 +256,8 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	if !reflect.DeepEqual(old.Meridian.ClusterSecrets, cfg.Meridian.ClusterSecrets) {
 		logger.Warn("cluster_secrets changed; it takes effect at the next restart")
 	}
-	if old.Meridian.APITokens != cfg.Meridian.APITokens || old.Meridian.OverridesFile != cfg.Meridian.OverridesFile || old.Meridian.AuditLog != cfg.Meridian.AuditLog {
+	if old.Meridian.APITokens != cfg.Meridian.APITokens || old.Meridian.OverridesFile != cfg.Meridian.OverridesFile ||
+		!reflect.DeepEqual(old.Meridian.OverridesKube, cfg.Meridian.OverridesKube) || old.Meridian.AuditLog != cfg.Meridian.AuditLog {
 		logger.Warn("api_tokens, overrides and audit_log take effect at the next restart")
 	}
 	if old.Meridian.Replica != cfg.Meridian.Replica || old.Meridian.HealthWorkers != cfg.Meridian.HealthWorkers {

@@ -90,11 +90,16 @@ func LoadTokens(path string) (*Tokens, error) {
 	return t, nil
 }
 
-// identify returns who presents the request's bearer token. Every stored
+// identify returns who presents the request's bearer token (or, for
+// browsers, a Basic password). Every stored
 // hash is compared, in constant time, so the time taken says nothing about
 // which token came close.
 func (t *Tokens) identify(r *http.Request) (name string, role Role) {
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		// Browsers can send a token only as a Basic password.
+		_, secret, ok = r.BasicAuth()
+	}
 	if !ok || t == nil {
 		return "", 0
 	}

@@ -121,6 +121,7 @@ func (a *v1) routes(mux *http.ServeMux) {
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+"; see /api/v1/openapi.json", "")
 	})
+	mux.HandleFunc("GET /{$}", a.auth(ReadRole, a.statusPage))
 }
 
 // auth lets a request through when its token has at least role.
@@ -129,7 +130,7 @@ func (a *v1) auth(role Role, h func(w http.ResponseWriter, r *http.Request, who 
 		who, has := a.cfg.Tokens.identify(r)
 		switch {
 		case has == 0:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="meridian"`)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="meridian", Basic realm="meridian"`)
 			writeError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)", "")
 		case has < role:
 			writeError(w, http.StatusForbidden, "token "+who+" has role "+has.String()+"; this needs "+role.String(), "")

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,8 @@ type Config struct {
 	Logger *slog.Logger
 	// V1, when set, serves /api/v1; nil: the API is off.
 	V1 *V1Config
+	// TLS, when set, serves HTTPS (with client certificates if it asks).
+	TLS *tls.Config
 }
 
 // Handler returns the HTTP routes.
@@ -81,8 +84,11 @@ func Listen(cfg Config) (*Server, error) {
 			}
 			return nil, fmt.Errorf("http: listen on %s: %w", addr, err)
 		}
+		if cfg.TLS != nil {
+			ln = tls.NewListener(ln, cfg.TLS)
+		}
 		s.listeners = append(s.listeners, ln)
-		cfg.Logger.Info("http listening", "addr", ln.Addr().String())
+		cfg.Logger.Info("http listening", "addr", ln.Addr().String(), "tls", cfg.TLS != nil)
 	}
 	for _, ln := range s.listeners {
 		go func() {

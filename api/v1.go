@@ -37,6 +37,8 @@ type V1Config struct {
 	Preview func(model.Overrides) *model.Plan
 	// Locate finds where a client address is, for explain.
 	Locate func(netip.Addr) (model.Point, bool)
+	// History, when set, holds the latest health verdict changes.
+	History *HealthHistory
 	// NACKs returns the latest responses xDS clients rejected.
 	NACKs  func() []NACK
 	Now    func() time.Time
@@ -100,6 +102,7 @@ var v1Routes = []route{
 	{"GET", "/api/v1/services", ReadRole, (*v1).services},
 	{"GET", "/api/v1/services/{name}", ReadRole, (*v1).service},
 	{"GET", "/api/v1/health", ReadRole, (*v1).health},
+	{"GET", "/api/v1/health/history", ReadRole, (*v1).healthHistory},
 	{"GET", "/api/v1/overrides", ReadRole, (*v1).overrides},
 	{"GET", "/api/v1/overrides/{id}", ReadRole, (*v1).override},
 	{"PUT", "/api/v1/overrides/{id}", AdminRole, (*v1).putOverride},
@@ -300,6 +303,14 @@ func (a *v1) health(w http.ResponseWriter, r *http.Request, _ string) {
 	out := []verdictJSON{}
 	for _, v := range a.cfg.Health().Targets() {
 		out = append(out, verdictJSON{Service: v.Service, Cluster: v.Cluster, Address: v.Address.String(), State: v.State.String(), Since: v.Since.UTC(), Reason: v.Reason})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *v1) healthHistory(w http.ResponseWriter, r *http.Request, _ string) {
+	out := []HealthChange{}
+	if a.cfg.History != nil {
+		out = a.cfg.History.Changes()
 	}
 	writeJSON(w, http.StatusOK, out)
 }

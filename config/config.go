@@ -55,8 +55,9 @@ type Meridian struct {
 	// XDSGatewayNodes are patterns (path.Match) of node clusters or ids
 	// whose nodes are gateways, besides nodes whose metadata says so.
 	XDSGatewayNodes []string
-	// XDSTLS, when set, serves xDS over TLS.
-	XDSTLS *XDSTLS
+	// XDSTLS and HTTPTLS, when set, serve xDS and HTTP over TLS.
+	XDSTLS  *TLSFiles
+	HTTPTLS *TLSFiles
 	// APITokens is the file of the API's token hashes; empty: no /api/v1.
 	APITokens string
 	// OverridesFile is where the API's overrides are kept, or
@@ -76,9 +77,9 @@ type KubeObject struct {
 	Kubeconfig, Context string
 }
 
-// XDSTLS is the xDS server's certificate and, for mTLS, the CAs of the
+// TLSFiles are a server's certificate and, for mTLS, the CAs of the
 // clients it accepts.
-type XDSTLS struct {
+type TLSFiles struct {
 	Pos
 	Cert, Key string
 	ClientCA  string // empty: no client certificate asked for

@@ -170,16 +170,8 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.XDSGatewayNodes = append(m.XDSGatewayNodes, a.Text)
 			}
 		},
-		"xds_tls": func(d *node, errs *errorList) {
-			if err := args(d, 2, 3, "CERT-FILE KEY-FILE [CLIENT-CA-FILE]"); err != nil {
-				errs.add(err)
-				return
-			}
-			m.XDSTLS = &XDSTLS{Pos: d.Pos, Cert: d.Args[0].Text, Key: d.Args[1].Text}
-			if len(d.Args) == 3 {
-				m.XDSTLS.ClientCA = d.Args[2].Text
-			}
-		},
+		"xds_tls":  tlsFiles(&m.XDSTLS),
+		"http_tls": tlsFiles(&m.HTTPTLS),
 		"api_tokens": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "FILE"); err != nil {
 				errs.add(err)
@@ -295,7 +287,22 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls"}, errs)
+}
+
+// tlsFiles decodes NAME CERT KEY [CLIENT-CA] into *dst.
+func tlsFiles(dst **TLSFiles) directive {
+	return func(d *node, errs *errorList) {
+		if err := args(d, 2, 3, "CERT-FILE KEY-FILE [CLIENT-CA-FILE]"); err != nil {
+			errs.add(err)
+			return
+		}
+		t := &TLSFiles{Pos: d.Pos, Cert: d.Args[0].Text, Key: d.Args[1].Text}
+		if len(d.Args) == 3 {
+			t.ClientCA = d.Args[2].Text
+		}
+		*dst = t
+	}
 }
 
 // checkListen accepts HOST:PORT where HOST is empty or an IP address.

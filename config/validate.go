@@ -110,16 +110,17 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	if m.OverridesFile != "" && m.AuditLog == "" {
 		m.AuditLog = filepath.Join(filepath.Dir(m.OverridesFile), "audit.log")
 	}
-	if t := m.XDSTLS; t != nil {
+	for name, t := range map[string]*TLSFiles{"xds_tls": m.XDSTLS, "http_tls": m.HTTPTLS} {
+		if t == nil {
+			continue
+		}
 		for _, f := range []*string{&t.Cert, &t.Key, &t.ClientCA} {
 			if *f == "" {
 				continue
 			}
-			if !filepath.IsAbs(*f) {
-				*f = filepath.Join(dir, *f)
-			}
+			*f = abs(*f)
 			if _, err := os.Stat(*f); err != nil {
-				errs.add(errorf(t.Pos, "xds_tls: %v", err))
+				errs.add(errorf(t.Pos, "%s: %v", name, err))
 			}
 		}
 	}

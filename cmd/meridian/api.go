@@ -22,10 +22,14 @@ type apiState struct {
 	inventory atomic.Pointer[model.Inventory]
 	health    atomic.Pointer[model.Health]
 	config    atomic.Pointer[config.Config]
+	history   *api.HealthHistory
 }
 
 func (s *apiState) setInventory(inv model.Inventory) { s.inventory.Store(&inv) }
-func (s *apiState) setHealth(h model.Health)         { s.health.Store(&h) }
+func (s *apiState) setHealth(h model.Health) {
+	s.health.Store(&h)
+	s.history.Observe(h)
+}
 
 // allOverrides joins the config file's overrides and the store's.
 func allOverrides(cfg *config.Config, store api.Store) model.Overrides {
@@ -96,6 +100,7 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 		ConfigOverrides: func() []model.Override { return state.config.Load().Overrides() },
 		Apply:           loop.ApplyOverrides,
 		Preview:         loop.Preview,
+		History:         state.history,
 		Locate: func(a netip.Addr) (model.Point, bool) {
 			l := loc.Lookup(a)
 			return l.Point, l.HasPoint

@@ -77,7 +77,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		return err
 	}
 	defer audit.Close()
-	state := &apiState{}
+	state := &apiState{history: api.NewHealthHistory()}
 	state.setInventory(model.Inventory{})
 	state.setHealth(model.Health{})
 	state.config.Store(cfg)
@@ -116,7 +116,13 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		loop.Subscribe(xdsServer.SetPlan)
 		parts.xds = xdsServer
 	}
+	httpTLS, err := serverTLS("http_tls", cfg.Meridian.HTTPTLS)
+	if err != nil {
+		dnsServer.Shutdown(context.Background())
+		return err
+	}
 	httpServer, err := api.Listen(api.Config{
+		TLS:      httpTLS,
 		V1:       v1Config(state, tokens, store, audit, loop, &loc, xdsServer),
 		Addrs:    cfg.Meridian.HTTP,
 		Gatherer: reg,
@@ -248,8 +254,8 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	if r.xds != nil {
 		r.xds.SetOptions(xdsOptions(cfg))
 	}
-	if !slices.Equal(old.Meridian.XDSGatewayNodes, cfg.Meridian.XDSGatewayNodes) || !reflect.DeepEqual(old.Meridian.XDSTLS, cfg.Meridian.XDSTLS) {
-		logger.Warn("xds_gateway_nodes and xds_tls take effect at the next restart")
+	if !slices.Equal(old.Meridian.XDSGatewayNodes, cfg.Meridian.XDSGatewayNodes) || !reflect.DeepEqual(old.Meridian.XDSTLS, cfg.Meridian.XDSTLS) || !reflect.DeepEqual(old.Meridian.HTTPTLS, cfg.Meridian.HTTPTLS) {
+		logger.Warn("xds_gateway_nodes, xds_tls and http_tls take effect at the next restart")
 	}
 	clusters, statics, named := discoveryInputs(cfg)
 	disc.Reconfigure(ctx, clusters, static.Inventory(statics), named)

@@ -30,7 +30,7 @@ func listenXDS(cfg *config.Config, reg prometheus.Registerer, logger *slog.Logge
 	if len(cfg.Meridian.XDS) == 0 {
 		return nil, nil
 	}
-	tlsConfig, err := xdsTLS(cfg.Meridian.XDSTLS)
+	tlsConfig, err := serverTLS("xds_tls", cfg.Meridian.XDSTLS)
 	if err != nil {
 		return nil, err
 	}
@@ -113,24 +113,25 @@ func xdsOptions(cfg *config.Config) xds.Options {
 	return o
 }
 
-// xdsTLS loads the xDS server's certificate and, for mTLS, its client CAs.
-func xdsTLS(t *config.XDSTLS) (*tls.Config, error) {
+// serverTLS loads a server's certificate and, for mTLS, its client CAs;
+// errors name the directive and where it is.
+func serverTLS(directive string, t *config.TLSFiles) (*tls.Config, error) {
 	if t == nil {
 		return nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
 	if err != nil {
-		return nil, fmt.Errorf("%s:%d: xds_tls: %w", t.File, t.Line, err)
+		return nil, fmt.Errorf("%s:%d: %s: %w", t.File, t.Line, directive, err)
 	}
 	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if t.ClientCA != "" {
 		pem, err := os.ReadFile(t.ClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: xds_tls: %w", t.File, t.Line, err)
+			return nil, fmt.Errorf("%s:%d: %s: %w", t.File, t.Line, directive, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s:%d: xds_tls: %s holds no PEM certificate", t.File, t.Line, t.ClientCA)
+			return nil, fmt.Errorf("%s:%d: %s: %s holds no PEM certificate", t.File, t.Line, directive, t.ClientCA)
 		}
 		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}

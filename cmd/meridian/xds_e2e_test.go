@@ -143,14 +143,14 @@ func drainLogs(p *process) []map[string]any {
 func TestXDSTLSConfig(t *testing.T) {
 	server := testcert.New(t, "127.0.0.1")
 	client := testcert.New(t, "gateway.example.org")
-	c, err := xdsTLS(&config.XDSTLS{Cert: server.CertFile, Key: server.KeyFile, ClientCA: client.CertFile})
+	c, err := serverTLS("xds_tls", &config.TLSFiles{Cert: server.CertFile, Key: server.KeyFile, ClientCA: client.CertFile})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Certificates) != 1 || c.ClientAuth != tls.RequireAndVerifyClientCert || c.ClientCAs == nil {
 		t.Errorf("mTLS config = %+v", c)
 	}
-	_, err = xdsTLS(&config.XDSTLS{Pos: config.Pos{File: "m.conf", Line: 7}, Cert: server.CertFile, Key: server.KeyFile, ClientCA: server.KeyFile})
+	_, err = serverTLS("xds_tls", &config.TLSFiles{Pos: config.Pos{File: "m.conf", Line: 7}, Cert: server.CertFile, Key: server.KeyFile, ClientCA: server.KeyFile})
 	if err == nil || !strings.HasPrefix(err.Error(), "m.conf:7: xds_tls: ") {
 		t.Errorf("a key given as the client CA: err = %v, want one naming m.conf:7", err)
 	}

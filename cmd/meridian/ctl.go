@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,7 +19,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/meridian-gtm/meridian/api"
+	"github.com/meridian-gtm/meridian/discovery/kube"
 )
 
 const ctlUsage = `Usage: meridian ctl [-server URL] [-token TOKEN] [-o table|json] COMMAND [ARGS]
@@ -33,6 +37,11 @@ Commands:
   weight SERVICE CLUSTER N -reason R [-for 2h] [-dry-run]
   overrides                                every override
   audit                                    every write, oldest first
+  create-cluster-secret -name N -region R [-zone Z] [-location LAT,LON]
+      [-kubeconfig PATH] [-context C] [-namespace meridian] [-token-ttl 8760h]
+                                           print the Secret that makes Meridian watch
+                                           the member cluster of the kubeconfig context
+                                           (apply deploy/member/meridian-reader.yaml there first)
 
 The server and token default to $MERIDIAN_SERVER (else http://127.0.0.1:8080)
 and $MERIDIAN_TOKEN. Exit status: 0 done, 1 the server refused or failed
@@ -187,9 +196,44 @@ func (c *ctl) run(cmd string, args []string) error {
 		}
 		w := uint32(n)
 		return c.write("PUT", overrideID("weight", pos[1], pos[0]), &api.OverrideRequest{OverrideSpec: api.OverrideSpec{Kind: "weight", Service: pos[0], Cluster: pos[1], Weight: &w, Reason: *reason}, For: *dur}, *dry)
+	case "create-cluster-secret":
+		var o kube.RemoteSecretOptions
+		kubeconfig := fs.String("kubeconfig", "", "")
+		kubeContext := fs.String("context", "", "")
+		fs.StringVar(&o.Name, "name", "", "")
+		fs.StringVar(&o.Region, "region", "", "")
+		fs.StringVar(&o.Zone, "zone", "", "")
+		fs.StringVar(&o.Location, "location", "", "")
+		fs.StringVar(&o.Namespace, "namespace", "meridian", "")
+		fs.StringVar(&o.ServiceAccount, "service-account", "meridian/meridian-reader", "")
+		fs.DurationVar(&o.TokenTTL, "token-ttl", 365*24*time.Hour, "")
+		if _, err := parseArgs(fs, args, 0); err != nil {
+			return err
+		}
+		if o.Name == "" {
+			return usageErr("create-cluster-secret: -name is required")
+		}
+		return c.createClusterSecret(*kubeconfig, *kubeContext, o)
 	default:
 		return usageErr("unknown command %q", cmd)
 	}
+}
+
+// createClusterSecret prints the kubeconfig Secret of a member cluster, to
+// apply in Meridian's home cluster.
+func (c *ctl) createClusterSecret(kubeconfig, kubeContext string, o kube.RemoteSecretOptions) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := kube.RemoteSecret(ctx, kubeconfig, kubeContext, o)
+	if err != nil {
+		return &ctlError{exitRefused, err.Error()}
+	}
+	out, err := yaml.Marshal(s)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "# Apply in Meridian's home cluster: kubectl apply -f -\n%s", out)
+	return nil
 }
 
 var notInID = regexp.MustCompile(`[^a-z0-9._-]+`)

@@ -29,6 +29,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
 	}
 	reg.MustRegister(m.clients, m.pushes, m.nacks, m.ack)
+	// Known types start at zero, so that dashboards show no NACKs rather
+	// than no data.
+	for _, t := range []string{"Listener", "RouteConfiguration", "Cluster", "ClusterLoadAssignment"} {
+		m.pushes.WithLabelValues(t)
+		m.nacks.WithLabelValues(t)
+	}
 	return m
 }
 

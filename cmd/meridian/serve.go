@@ -231,7 +231,9 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	if err != nil {
 		return fail(err)
 	}
-	if cfg.Meridian.GeoIP.Path != old.Meridian.GeoIP.Path {
+	// A database file is re-read on every reload, so that geoipupdate's
+	// new file takes effect with a SIGHUP.
+	if cfg.Meridian.GeoIP.Path != old.Meridian.GeoIP.Path || cfg.Meridian.GeoIP.Path != "" {
 		db, err := openGeoIP(cfg.Meridian.GeoIP)
 		if err != nil {
 			return fail(err)

@@ -552,6 +552,8 @@ func (a *v1) record(who, action, id string, before, after *model.Override) {
 		x := OverrideOf(*after)
 		rec.After = &x
 	}
+	// Also in the process log, which outlives a pod's audit file.
+	a.cfg.Logger.Info("override changed", "identity", who, "action", action, "id", id)
 	if err := a.cfg.Audit.Append(rec); err != nil {
 		a.cfg.Logger.Error("audit log write failed", "err", err, "record", rec)
 	}

@@ -15,18 +15,25 @@ import (
 	"time"
 )
 
-// ctlConf serves app.gslb.example.com from two clusters with the API on,
-// its tokens, overrides and audit log in dir.
-func ctlConf(t *testing.T, dir string) string {
+// writeTokens writes an api_tokens file: alice is an admin with the token
+// admin-secret, grafana a reader with read-secret.
+func writeTokens(t *testing.T, path string) {
 	t.Helper()
 	var tokens strings.Builder
 	for _, tk := range []struct{ name, role, secret string }{{"alice", "admin", "admin-secret"}, {"grafana", "read", "read-secret"}} {
 		h := sha256.Sum256([]byte(tk.secret))
 		fmt.Fprintf(&tokens, "%s %s %s\n", tk.name, tk.role, hex.EncodeToString(h[:]))
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tokens"), []byte(tokens.String()), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(tokens.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ctlConf serves app.gslb.example.com from two clusters with the API on,
+// its tokens, overrides and audit log in dir.
+func ctlConf(t *testing.T, dir string) string {
+	t.Helper()
+	writeTokens(t, filepath.Join(dir, "tokens"))
 	return fmt.Sprintf(`
 meridian {
     dns        127.0.0.1:0

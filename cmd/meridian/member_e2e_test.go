@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -12,49 +11,32 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meridian-gtm/meridian/internal/kubetest"
 )
 
-// applyManifest creates every object of a multi-document YAML file with
-// the cluster's admin client, as kubectl apply would on a fresh cluster.
+// applyManifest applies every object of a multi-document YAML file with
+// the cluster's admin client, as kubectl apply --server-side would.
 func applyManifest(t *testing.T, c *kubetest.Cluster, path string) {
+	t.Helper()
+	if err := c.Apply(manifestObjects(t, path), false); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// manifestObjects reads the objects of a multi-document YAML file.
+func manifestObjects(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resources := map[string]string{"Namespace": "namespaces", "ServiceAccount": "serviceaccounts",
-		"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings", "Role": "roles", "RoleBinding": "rolebindings"}
-	for _, doc := range bytes.Split(raw, []byte("\n---")) {
-		var obj map[string]any
-		if err := yaml.Unmarshal(doc, &obj); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if obj == nil {
-			continue
-		}
-		u := &unstructured.Unstructured{Object: obj}
-		gv, err := schema.ParseGroupVersion(u.GetAPIVersion())
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, ok := resources[u.GetKind()]
-		if !ok {
-			t.Fatalf("%s: applyManifest does not know kind %s", path, u.GetKind())
-		}
-		ri := c.Dynamic.Resource(gv.WithResource(res))
-		if ns := u.GetNamespace(); ns != "" {
-			_, err = ri.Namespace(ns).Create(context.Background(), u, metav1.CreateOptions{})
-		} else {
-			_, err = ri.Create(context.Background(), u, metav1.CreateOptions{})
-		}
-		if err != nil {
-			t.Fatalf("%s: create %s %s: %v", path, u.GetKind(), u.GetName(), err)
-		}
+	objs, err := kubetest.Objects(raw)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
+	return objs
 }
 
 // TestCreateClusterSecret onboards a member cluster the documented way:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -82,6 +84,13 @@ func restConfig(cfg ClusterConfig) (*rest.Config, error) {
 	case cfg.Kubeconfig != "":
 		return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 			&clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.Kubeconfig},
+			&clientcmd.ConfigOverrides{CurrentContext: cfg.Context}).ClientConfig()
+	case os.Getenv("KUBECONFIG") != "":
+		// In-cluster, but pointed elsewhere by the environment, as kubectl
+		// is: a pod that uses a projected kubeconfig, or Meridian run
+		// outside its cluster with a pod's identity.
+		return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{Precedence: filepath.SplitList(os.Getenv("KUBECONFIG"))},
 			&clientcmd.ConfigOverrides{CurrentContext: cfg.Context}).ClientConfig()
 	default:
 		return rest.InClusterConfig()

@@ -37,7 +37,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -287,30 +286,34 @@ func (c *Cluster) installCRDs() error {
 	}
 	std, _ := filepath.Glob(filepath.Join(gw, "config", "crd", "standard", "*.yaml"))
 	files = append(files, std...)
-	crds := c.Dynamic.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
-	var names []string
+	var objs []*unstructured.Unstructured
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return fmt.Errorf("kubetest: %s: %w", f, err)
-			}
-			if u.GetKind() != "CustomResourceDefinition" {
-				continue
-			}
-			if _, err := crds.Create(context.Background(), &u, metav1.CreateOptions{}); err != nil {
-				return fmt.Errorf("kubetest: %s: CRD %s: %w", c.Name, u.GetName(), err)
-			}
-			names = append(names, u.GetName())
+		fileObjs, err := Objects(raw)
+		if err != nil {
+			return fmt.Errorf("kubetest: %s: %w", f, err)
 		}
+		objs = append(objs, fileObjs...)
+	}
+	return c.CreateCRDs(objs)
+}
+
+// CreateCRDs creates the CustomResourceDefinitions among objs and waits
+// until the API server serves each of them.
+func (c *Cluster) CreateCRDs(objs []*unstructured.Unstructured) error {
+	crds := c.Dynamic.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	var names []string
+	for _, u := range objs {
+		if u.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		if _, err := crds.Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("kubetest: %s: CRD %s: %w", c.Name, u.GetName(), err)
+		}
+		names = append(names, u.GetName())
 	}
 	// Wait until every CRD is Established: its API is then served.
 	return waitFor(60*time.Second, func() error {

@@ -56,6 +56,9 @@ func Handler(cfg Config) http.Handler {
 		if v.cfg.Logger == nil {
 			v.cfg.Logger = cfg.Logger
 		}
+		if v.cfg.Logger == nil {
+			v.cfg.Logger = slog.Default()
+		}
 		v.routes(mux)
 	} else {
 		mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,12 @@
 #   THREADS [2]            dnsperf -T
 #   OUTSTANDING [100]      dnsperf -q (queries in flight at once)
 #   SERVERS [meridian coredns gdnsd]  which servers to run, in this order
+#   ROUNDS [1]             peak-throughput runs per server; rounds after the
+#                          first rotate the servers' order, and the report
+#                          gives each run, the median, and the median of the
+#                          per-round ratios (the machine's noise shows)
+#   PIN [0]                1: the server on CPU 0 and dnsperf on CPU 1
+#                          (taskset), so that neither steals the other's core
 #   MERIDIAN_BIN           a Meridian binary to run instead of building
 #                          ./cmd/meridian from this work tree
 #   MERIDIAN_NO_RECORDS    1: drop the `record` lines from Meridian's config
@@ -50,7 +56,15 @@ declare -A PORT=([meridian]=5301 [coredns]=5302 [gdnsd]=5303)
 die() { echo "run.sh: error: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
 
-for v in DURATION HALF_DURATION WARMUP CLIENTS THREADS OUTSTANDING; do
+ROUNDS=${ROUNDS:-1}
+PIN=${PIN:-0}
+SERVER_CPU=() DNSPERF_CPU=()
+if [[ $PIN == 1 ]]; then
+	(($(nproc) >= 2)) || die "PIN=1 needs two CPUs"
+	SERVER_CPU=(taskset -c 0) DNSPERF_CPU=(taskset -c 1)
+fi
+
+for v in DURATION HALF_DURATION WARMUP CLIENTS THREADS OUTSTANDING ROUNDS; do
 	[[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive integer, got '${!v}'"
 done
 for s in $SERVERS; do
@@ -198,17 +212,17 @@ start_server() {
 	port_busy "$port" && die "UDP port 127.0.0.1:$port is already in use: something else would answer for $name"
 	case $name in
 	meridian)
-		"$TMP/meridian" serve -config "$TMP/meridian.conf" -log-level warn >"$logf" 2>&1 &
+		"${SERVER_CPU[@]}" "$TMP/meridian" serve -config "$TMP/meridian.conf" -log-level warn >"$logf" 2>&1 &
 		;;
 	coredns)
-		"$COREDNS" -conf "$TMP/Corefile" -quiet >"$logf" 2>&1 &
+		"${SERVER_CPU[@]}" "$COREDNS" -conf "$TMP/Corefile" -quiet >"$logf" 2>&1 &
 		;;
 	gdnsd)
 		gdnsd -c "$TMP/gdnsd" checkconf >"$logf" 2>&1 || {
 			cat "$logf" >&2
 			die "gdnsd checkconf failed"
 		}
-		gdnsd -c "$TMP/gdnsd" start >"$logf" 2>&1 &
+		"${SERVER_CPU[@]}" gdnsd -c "$TMP/gdnsd" start >"$logf" 2>&1 &
 		;;
 	esac
 	SERVER_PID=$!
@@ -263,7 +277,7 @@ dnsperf_run() {
 	shift 2
 	# In the background and waited for, so that a signal stops the run at
 	# once (bash runs traps only between foreground commands).
-	dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -E "$ECS" \
+	"${DNSPERF_CPU[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -E "$ECS" \
 		-c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" -t 2 "$@" >"$out" 2>&1 &
 	DNSPERF_PID=$!
 	if ! wait "$DNSPERF_PID"; then
@@ -331,6 +345,25 @@ for s in $SERVERS; do
 	sleep 1
 done
 
+# Rounds 2..ROUNDS: warm-up and peak only, the servers' order rotated.
+declare -a ORDER=($SERVERS)
+for ((r = 2; r <= ROUNDS; r++)); do
+	ORDER=("${ORDER[@]:1}" "${ORDER[0]}")
+	for s in "${ORDER[@]}"; do
+		log "round $r/$ROUNDS: $s"
+		start_server "$s"
+		dnsperf_run "${PORT[$s]}" "$RESULTS_DIR/$s.warmup.$r.txt" -l "$WARMUP"
+		dnsperf_run "${PORT[$s]}" "$RESULTS_DIR/$s.peak.$r.txt" -l "$DURATION"
+		R[$s,qps,$r]=$(stat "$RESULTS_DIR/$s.peak.$r.txt" qps)
+		[[ -n ${R[$s,qps,$r]} ]] || die "$s: no QPS in $RESULTS_DIR/$s.peak.$r.txt"
+		stop_server
+		sleep 1
+	done
+done
+for s in $SERVERS; do R[$s,qps,1]=${R[$s,qps]}; done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
 # --- report ----------------------------------------------------------------
 
 pct() { awk -v l="$1" -v s="$2" 'BEGIN {if (s > 0) printf "%.2f%%", 100 * l / s; else print "-"}'; }
@@ -339,6 +372,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a != "" && b > 0) printf "%.2f", a
 echo
 echo "DNS benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r)"
 echo "dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p'): UDP to 127.0.0.1, -c $CLIENTS -T $THREADS -q $OUTSTANDING, ECS $ECS_SUBNET (-E $ECS),"
+[[ $PIN != 1 ]] || echo "PIN=1: every server on CPU 0, dnsperf on CPU 1"
 echo "query mix $(basename "$QUERIES") (60% app A geo, 25% static, 15% NXDOMAIN); warm-up ${WARMUP}s, then peak ${DURATION}s, then half of peak ${HALF_DURATION}s"
 if [[ " $SERVERS " == *" meridian "* && -n $MERIDIAN_NO_RECORDS && $MERIDIAN_NO_RECORDS != 0 ]]; then
 	echo "MERIDIAN_NO_RECORDS=1: Meridian ran without its static records; its www/mail queries are NXDOMAIN and MX/TXT are NODATA"
@@ -353,6 +387,25 @@ done
 echo
 if [[ -n ${R[meridian,qps]:-} ]]; then
 	echo "Meridian/CoreDNS QPS: $(ratio "${R[meridian,qps]}" "${R[coredns,qps]:-}")    Meridian/gdnsd QPS: $(ratio "${R[meridian,qps]}" "${R[gdnsd,qps]:-}")"
+	echo
+fi
+if ((ROUNDS > 1)); then
+	echo "Peak QPS in each of $ROUNDS rounds (dnsperf -l $DURATION each; round 1 is phase 1)"
+	printf '%-9s' server
+	for ((r = 1; r <= ROUNDS; r++)); do printf ' %9s' "round $r"; done
+	printf ' %9s\n' median
+	for s in $SERVERS; do
+		printf '%-9s' "$s"
+		all=
+		for ((r = 1; r <= ROUNDS; r++)); do printf ' %9.0f' "${R[$s,qps,$r]}"; all+=" ${R[$s,qps,$r]}"; done
+		printf ' %9.0f\n' "$(echo "$all" | median)"
+	done
+	for other in coredns gdnsd; do
+		[[ -n ${R[meridian,qps,1]:-} && -n ${R[$other,qps,1]:-} ]] || continue
+		ratios=
+		for ((r = 1; r <= ROUNDS; r++)); do ratios+=" $(ratio "${R[meridian,qps,$r]}" "${R[$other,qps,$r]}")"; done
+		echo "Meridian/$other per round:$ratios; median $(echo "$ratios" | median)"
+	done
 	echo
 fi
 echo "Phase 2: latency at half of each server's peak (dnsperf -Q peak/2 -l $HALF_DURATION -v; percentiles over every answered query)"

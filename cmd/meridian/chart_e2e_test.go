@@ -301,24 +301,18 @@ func runChartConfig(t *testing.T, home, member *kubetest.Cluster, objs []*unstru
 	if rec := waitLog(t, p, "override changed"); rec["identity"] != "alice" || rec["id"] != "drain-singapore" {
 		t.Errorf("the pod's log has %v; want who changed what", rec)
 	}
-	overrides := func() map[string]string {
-		cm, err := home.Client.CoreV1().ConfigMaps(chartNamespace).Get(context.Background(), "meridian-overrides", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cm.Data
-	}
-	if _, ok := overrides()["drain-singapore"]; !ok {
-		t.Fatalf("the drain is not in the ConfigMap: %v", overrides())
-	}
-	// ... and a change another replica makes there arrives by the watch the
-	// Role allows on that object alone.
-	cm, err := home.Client.CoreV1().ConfigMaps(chartNamespace).Get(context.Background(), "meridian-overrides", metav1.GetOptions{})
+	cms := home.Client.CoreV1().ConfigMaps(chartNamespace)
+	cm, err := cms.Get(context.Background(), "meridian-overrides", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := cm.Data["drain-singapore"]; !ok {
+		t.Fatalf("the drain is not in the ConfigMap: %v", cm.Data)
+	}
+	// ... and a change another replica makes there arrives by the watch the
+	// Role allows on that object alone.
 	cm.Data = nil
-	if _, err := home.Client.CoreV1().ConfigMaps(chartNamespace).Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+	if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/meridian-gtm/meridian/geo"
 )
 
 // BenchmarkAnswer runs the query path on packed queries: parse, look up,
@@ -50,5 +52,28 @@ func TestAnswerDoesNotAllocate(t *testing.T) {
 	h.Answer(req, out, client, false) // warm the bucket cache
 	if n := testing.AllocsPerRun(1000, func() { h.Answer(req, out, client, false) }); n != 0 {
 		t.Errorf("Answer allocates %v times per query, want 0", n)
+	}
+}
+
+// BenchmarkAnswerBuiltinGeoIP is the geo case with the real built-in GeoIP
+// database, as `meridian serve` runs by default: the tree walk and the
+// nearest-site search a repeat client subnet skips (locCache).
+func BenchmarkAnswerBuiltinGeoIP(b *testing.B) {
+	db, err := geo.Builtin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := newTestHandlerWith(b, testConf, db)
+	req, err := testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}.msg().Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([]byte, 0, 65535)
+	client := netip.MustParseAddr("127.0.0.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if resp, _ := h.Answer(req, out, client, false); len(resp) == 0 {
+			b.Fatal("no answer")
+		}
 	}
 }

@@ -25,6 +25,8 @@ type table struct {
 	// buckets caches the bucket of each client location seen, so that the
 	// nearest-site search runs once per location, not once per query.
 	buckets sync.Map // model.Point -> int
+	// locs caches the bucket and GeoIP network of client addresses.
+	locs locCache
 }
 
 // zoneTable is one zone, compiled.

@@ -330,12 +330,20 @@ func (h *Handler) locate(t *table, q *query, client netip.Addr, ignoreECS bool) 
 	if useECS {
 		ip, source = q.ecsPrefix()
 	}
-	loc := h.locator.Lookup(ip)
-	var scope uint8
-	if useECS && loc.Network.IsValid() {
-		scope = uint8(min(loc.Network.Bits(), source))
+	bucket, bits, ok := t.locs.get(ip)
+	if !ok {
+		loc := h.locator.Lookup(ip)
+		bucket, bits = t.bucket(loc), -1
+		if loc.Network.IsValid() {
+			bits = loc.Network.Bits()
+		}
+		t.locs.put(ip, bucket, bits)
 	}
-	return t.bucket(loc), scope
+	var scope uint8
+	if useECS && bits >= 0 {
+		scope = uint8(min(bits, source))
+	}
+	return bucket, scope
 }
 
 // bucket returns the bucket of a location, caching the nearest-site search.

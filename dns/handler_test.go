@@ -111,6 +111,12 @@ var locator = fakeLocator{
 // from its static clusters.
 func newTestHandler(t testing.TB, conf string) *Handler {
 	t.Helper()
+	return newTestHandlerWith(t, conf, locator)
+}
+
+// newTestHandlerWith is newTestHandler placing clients with loc.
+func newTestHandlerWith(t testing.TB, conf string, loc Locator) *Handler {
+	t.Helper()
 	c, err := config.Parse("t.conf", []byte(conf))
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +125,7 @@ func newTestHandler(t testing.TB, conf string) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(zs, locator, Options{ChaosVersion: c.Meridian.ChaosVersion, ChaosID: c.Meridian.ChaosID}, nil)
+	h := NewHandler(zs, loc, Options{ChaosVersion: c.Meridian.ChaosVersion, ChaosID: c.Meridian.ChaosID}, nil)
 	h.Publish(weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.NewOverrides(c.Overrides()), c.Policies()))
 	return h
 }

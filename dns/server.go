@@ -196,10 +196,7 @@ func (s *Server) serveUDPBatch(b *batchConn) {
 				s.cfg.Logger.Warn("udp write failed", "err", err)
 			}
 		}
-		took := time.Since(start)
-		for i := range n {
-			s.cfg.Stats.observe(&outcomes[i], took)
-		}
+		s.cfg.Stats.observeBatch(outcomes[:n], time.Since(start))
 	}
 }
 

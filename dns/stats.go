@@ -99,18 +99,100 @@ func (s *Stats) slip() {
 }
 
 // observe counts one answered query.
+// observeBatch counts the outcomes of one batch of UDP queries, all
+// answered within took: counted locally first, then one atomic add per
+// counter touched instead of one per query and counter.
+func (s *Stats) observeBatch(outs []outcome, took time.Duration) {
+	if s == nil {
+		return
+	}
+	var qtypes [len(statTypes) + 1]uint64
+	var rcodes [24]uint64
+	var ecs [2]uint64
+	var truncated, n uint64
+	var zone *zoneTable
+	var zoneN uint64
+	for i := range outs {
+		o := &outs[i]
+		if o.rcode < 0 {
+			continue
+		}
+		n++
+		qtypes[statType(o.qtype)]++
+		if o.rcode < len(rcodes) {
+			rcodes[o.rcode]++
+		}
+		if o.ecs {
+			ecs[1]++
+		} else {
+			ecs[0]++
+		}
+		if o.truncated {
+			truncated++
+		}
+		if o.zone != zone { // a batch is mostly one zone
+			if zoneN > 0 {
+				zone.queries.Add(zoneN)
+			}
+			zone, zoneN = o.zone, 0
+		}
+		if zone != nil {
+			zoneN++
+		}
+		if o.counter != nil {
+			o.counter.Add(1)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if zoneN > 0 {
+		zone.queries.Add(zoneN)
+	}
+	addNonZero(s.qtypes[:], qtypes[:])
+	addNonZero(s.rcodes[:], rcodes[:])
+	addNonZero(s.ecs[:], ecs[:])
+	if truncated > 0 {
+		s.truncated.Add(truncated)
+	}
+	s.latency[latencyBucket(took)].Add(n)
+	s.latencySum.Add(n * uint64(took))
+}
+
+func addNonZero(dst []atomic.Uint64, src []uint64) {
+	for i, v := range src {
+		if v > 0 {
+			dst[i].Add(v)
+		}
+	}
+}
+
+// statType is the index of a query type among the counted ones.
+func statType(qtype uint16) int {
+	for j, t := range statTypes {
+		if t == qtype {
+			return j
+		}
+	}
+	return len(statTypes)
+}
+
+// latencyBucket is the histogram bucket of a response time.
+func latencyBucket(took time.Duration) int {
+	secs := took.Seconds()
+	for j, ub := range latencyBounds {
+		if secs <= ub {
+			return j
+		}
+	}
+	return len(latencyBounds)
+}
+
 func (s *Stats) observe(o *outcome, took time.Duration) {
 	if s == nil || o.rcode < 0 {
 		return
 	}
-	i := len(statTypes)
-	for j, t := range statTypes {
-		if t == o.qtype {
-			i = j
-			break
-		}
-	}
-	s.qtypes[i].Add(1)
+	s.qtypes[statType(o.qtype)].Add(1)
 	if o.rcode < len(s.rcodes) {
 		s.rcodes[o.rcode].Add(1)
 	}
@@ -128,15 +210,7 @@ func (s *Stats) observe(o *outcome, took time.Duration) {
 	if o.counter != nil {
 		o.counter.Add(1)
 	}
-	secs := took.Seconds()
-	b := len(latencyBounds)
-	for j, ub := range latencyBounds {
-		if secs <= ub {
-			b = j
-			break
-		}
-	}
-	s.latency[b].Add(1)
+	s.latency[latencyBucket(took)].Add(1)
 	s.latencySum.Add(uint64(took))
 }
 

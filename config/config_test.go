@@ -369,7 +369,7 @@ func TestErrors(t *testing.T) {
 		{"unknown block", "clster a {\n}\n",
 			[]string{`t.conf:1: unknown block "clster"; valid: cluster, meridian, zone`}},
 		{"unknown directive lists valid ones", "meridian {\n    dns 127.0.0.1:53\n    dnz 1\n}\n",
-			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: api_tokens, audit_log, chaos, cluster_secrets, dns, geoip, health_workers, http, http_tls, overrides, replica, resolver, rrl, stale_grace, xds, xds_gateway_nodes, xds_gateway_ports, xds_tls`}},
+			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: api_tokens, audit_log, chaos, cluster_secrets, dns, geoip, health_workers, http, http_tls, overrides, replica, resolver, rrl, stale_grace, udp_sockets, xds, xds_gateway_nodes, xds_gateway_ports, xds_tls`}},
 		{"unknown directive in nested block", "cluster a {\n    static {\n        pod app 1\n    }\n}\n" + zoneOK,
 			[]string{`t.conf:3: unknown directive "pod" in static block; valid: ingress, pods, service, vms`}},
 		{"missing argument", "cluster a {\n    region\n    static {\n    }\n}\n",
@@ -495,5 +495,20 @@ func TestErrors(t *testing.T) {
 				t.Errorf("error %v is not a positioned *Error", err)
 			}
 		})
+	}
+}
+
+func TestUDPSockets(t *testing.T) {
+	const zone = "zone example.org {\n    ns ns1.example.org 192.0.2.53\n}\n"
+	c, err := Parse("t.conf", []byte("meridian {\n    udp_sockets 4\n}\n"+zone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Meridian.UDPSockets != 4 {
+		t.Errorf("UDPSockets = %d, want 4", c.Meridian.UDPSockets)
+	}
+	_, err = Parse("t.conf", []byte("meridian {\n    udp_sockets 0\n}\n"+zone))
+	if err == nil || !strings.Contains(err.Error(), `t.conf:2: udp_sockets: expected a number from 1 to 1024, got "0"`) {
+		t.Errorf("udp_sockets 0: %v", err)
 	}
 }

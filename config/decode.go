@@ -236,6 +236,18 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			}
 			m.HealthWorkers = n
 		},
+		"udp_sockets": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "N"); err != nil {
+				errs.add(err)
+				return
+			}
+			n, err := strconv.Atoi(d.Args[0].Text)
+			if err != nil || n < 1 || n > 1024 {
+				errs.add(errorf(d.Args[0].Pos, "udp_sockets: expected a number from 1 to 1024, got %q", d.Args[0].Text))
+				return
+			}
+			m.UDPSockets = n
+		},
 		"resolver": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "ADDRESS[:PORT]"); err != nil {
 				errs.add(err)
@@ -287,7 +299,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "udp_sockets", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls"}, errs)
 }
 
 // tlsFiles decodes NAME CERT KEY [CLIENT-CA] into *dst.

@@ -101,6 +101,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	dnsLogger := logger.With("component", "dns")
 	dnsServer, err := dns.Listen(dns.ServerConfig{
 		Addrs: cfg.Meridian.DNS, Handler: handler, Stats: stats, Limiter: dns.NewLimiter(cfg.Meridian.RRL), Logger: dnsLogger,
+		UDPSockets: cfg.Meridian.UDPSockets,
 	})
 	if err != nil {
 		return err

@@ -105,7 +105,7 @@ func startMeridian(t testing.TB, conf string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, conf: path, logs: make(chan map[string]any, 100), exited: make(chan error, 1)}
+	p := &process{cmd: cmd, conf: path, logs: make(chan map[string]any, 10000), exited: make(chan error, 1)}
 	lines := make(chan map[string]any, 100)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -120,6 +120,11 @@ func startMeridian(t testing.TB, conf string) *process {
 		p.exited <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
+		if t.Failed() { // what the server said after start-up, for the diagnosis
+			for len(p.logs) > 0 {
+				t.Logf("meridian (after start-up): %v", <-p.logs)
+			}
+		}
 		cmd.Process.Kill()
 		<-p.exited
 	})
@@ -150,7 +155,10 @@ func startMeridian(t testing.TB, conf string) *process {
 	}
 	go func() {
 		for rec := range lines {
-			p.logs <- rec
+			select {
+			case p.logs <- rec:
+			default: // nobody reads: drop rather than stall the server's logging
+			}
 		}
 		close(p.logs)
 	}()

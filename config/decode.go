@@ -224,30 +224,8 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			}
 			m.Replica = d.Args[0].Text
 		},
-		"health_workers": func(d *node, errs *errorList) {
-			if err := args(d, 1, 1, "N"); err != nil {
-				errs.add(err)
-				return
-			}
-			n, err := strconv.Atoi(d.Args[0].Text)
-			if err != nil || n < 1 || n > 100000 {
-				errs.add(errorf(d.Args[0].Pos, "health_workers: expected a number from 1 to 100000, got %q", d.Args[0].Text))
-				return
-			}
-			m.HealthWorkers = n
-		},
-		"udp_sockets": func(d *node, errs *errorList) {
-			if err := args(d, 1, 1, "N"); err != nil {
-				errs.add(err)
-				return
-			}
-			n, err := strconv.Atoi(d.Args[0].Text)
-			if err != nil || n < 1 || n > 1024 {
-				errs.add(errorf(d.Args[0].Pos, "udp_sockets: expected a number from 1 to 1024, got %q", d.Args[0].Text))
-				return
-			}
-			m.UDPSockets = n
-		},
+		"health_workers": intIn(&m.HealthWorkers, 1, 100000),
+		"udp_sockets":    intIn(&m.UDPSockets, 1, 1024),
 		"resolver": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "ADDRESS[:PORT]"); err != nil {
 				errs.add(err)
@@ -300,6 +278,22 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			}
 		},
 	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "udp_sockets", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls"}, errs)
+}
+
+// intIn decodes a directive of one whole number from lo to hi into *dst.
+func intIn(dst *int, lo, hi int) directive {
+	return func(d *node, errs *errorList) {
+		if err := args(d, 1, 1, "N"); err != nil {
+			errs.add(err)
+			return
+		}
+		v, err := strconv.Atoi(d.Args[0].Text)
+		if err != nil || v < lo || v > hi {
+			errs.add(errorf(d.Args[0].Pos, "%s: expected a number from %d to %d, got %q", d.Name(), lo, hi, d.Args[0].Text))
+			return
+		}
+		*dst = v
+	}
 }
 
 // tlsFiles decodes NAME CERT KEY [CLIENT-CA] into *dst.

@@ -9,7 +9,9 @@
 // decide. The query path parses the packet itself, looks up the
 // precompiled answer for (name, type, client bucket), draws a service's
 // records in proportion to the Plan's shares, and writes the answer into a
-// reused buffer: it allocates nothing. On Linux, UDP packets are read and
+// reused buffer: it allocates nothing. Each table also remembers the
+// client bucket of every IPv4 subnet it has placed, so a resolver's repeat
+// subnets skip the GeoIP lookup until the next Plan or reload. On Linux, UDP packets are read and
 // written many per system call. Zone transfers, the one rare path, go
 // through miekg/dns.
 //

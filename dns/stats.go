@@ -98,7 +98,6 @@ func (s *Stats) slip() {
 	}
 }
 
-// observe counts one answered query.
 // observeBatch counts the outcomes of one batch of UDP queries, all
 // answered within took: counted locally first, then one atomic add per
 // counter touched instead of one per query and counter.
@@ -188,30 +187,10 @@ func latencyBucket(took time.Duration) int {
 	return len(latencyBounds)
 }
 
+// observe counts one answered query (TCP, or UDP without batches).
 func (s *Stats) observe(o *outcome, took time.Duration) {
-	if s == nil || o.rcode < 0 {
-		return
-	}
-	s.qtypes[statType(o.qtype)].Add(1)
-	if o.rcode < len(s.rcodes) {
-		s.rcodes[o.rcode].Add(1)
-	}
-	if o.ecs {
-		s.ecs[1].Add(1)
-	} else {
-		s.ecs[0].Add(1)
-	}
-	if o.truncated {
-		s.truncated.Add(1)
-	}
-	if o.zone != nil {
-		o.zone.queries.Add(1)
-	}
-	if o.counter != nil {
-		o.counter.Add(1)
-	}
-	s.latency[latencyBucket(took)].Add(1)
-	s.latencySum.Add(uint64(took))
+	one := [1]outcome{*o}
+	s.observeBatch(one[:], took)
 }
 
 // Describe implements prometheus.Collector.

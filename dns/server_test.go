@@ -3,6 +3,7 @@ package dns
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"regexp"
@@ -40,6 +41,100 @@ func TestServerUDPAndTCP(t *testing.T) {
 		if err != nil || len(r.Answer) != 1 {
 			t.Errorf("%s: %v %v", network, r, err)
 		}
+	}
+}
+
+// TestServerUDPBurst sends bursts from several clients at once, so that
+// readers take many packets per call, and checks that every query gets its
+// own answer, sent back to its own client. The bursts stay well inside a
+// socket's default receive buffer (about 150 small packets), which the
+// kernel would otherwise overflow by dropping.
+func TestServerUDPBurst(t *testing.T) {
+	s := startServer(t, ServerConfig{UDPSockets: 2})
+	const clients, each = 4, 25
+	names := []string{"www.gslb.example.com.", "mail.gslb.example.com.", "nope.gslb.example.com."}
+	errs := make(chan error, clients)
+	for c := range clients {
+		go func() { errs <- burst(s.Addrs()[0].String(), names, uint16(c*1000), each) }()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// burst sends n queries with IDs from first on, cycling through names,
+// without waiting, then reads until each has its answer.
+func burst(addr string, names []string, first uint16, n int) error {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for i := range n {
+		m := testQuery{name: names[i%len(names)], qtype: mdns.TypeA, edns: 0}.msg()
+		m.Id = first + uint16(i)
+		b, _ := m.Pack()
+		if _, err := c.Write(b); err != nil {
+			return err
+		}
+	}
+	seen := map[uint16]bool{}
+	buf := make([]byte, 2048)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for len(seen) < n {
+		k, err := c.Read(buf)
+		if err != nil {
+			return fmt.Errorf("client %d: %d of %d answers: %v", first, len(seen), n, err)
+		}
+		var r mdns.Msg
+		if err := r.Unpack(buf[:k]); err != nil {
+			return err
+		}
+		i := int(r.Id) - int(first)
+		if i < 0 || i >= n || seen[r.Id] || !strings.EqualFold(r.Question[0].Name, names[i%len(names)]) {
+			return fmt.Errorf("client %d: unexpected answer id %d for %s", first, r.Id, r.Question[0].Name)
+		}
+		seen[r.Id] = true
+	}
+	return nil
+}
+
+// TestServerShutdown: Shutdown wakes readers that wait for packets, returns
+// before its deadline, and leaves no socket bound.
+func TestServerShutdown(t *testing.T) {
+	s, err := Listen(ServerConfig{Handler: newTestHandler(t, testConf), Addrs: []string{"127.0.0.1:0"}, UDPSockets: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addrs()[0].String()
+	m := testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, edns: 0}.msg()
+	if r, _, err := new(mdns.Client).Exchange(m, addr); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("before Shutdown: %v %v", r, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	// Bound without SO_REUSEPORT, the port is free only if every socket of
+	// the server is closed.
+	for _, network := range []string{"udp", "tcp"} {
+		var l io.Closer
+		if network == "udp" {
+			l, err = net.ListenPacket(network, addr)
+		} else {
+			l, err = net.Listen(network, addr)
+		}
+		if err != nil {
+			t.Errorf("after Shutdown, %s %s is still bound: %v", network, addr, err)
+			continue
+		}
+		l.Close()
+	}
+	if r, _, err := (&mdns.Client{Timeout: 300 * time.Millisecond}).Exchange(m, addr); err == nil {
+		t.Errorf("answered after Shutdown: %v", r)
 	}
 }
 

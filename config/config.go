@@ -50,7 +50,7 @@ type Meridian struct {
 	// HealthWorkers bounds the probes in flight; default 512.
 	HealthWorkers int
 	// UDPSockets is the number of UDP sockets per DNS address, each read
-	// by a goroutine of its own; 0: the DNS server's default.
+	// by a reader of its own; 0: the DNS server's default.
 	UDPSockets int
 	// XDSGatewayPorts are the ports of the listeners sent to gateways;
 	// default 80.

@@ -8,3 +8,6 @@ import "syscall"
 const reusePortSupported = false
 
 func reusePort(network, address string, c syscall.RawConn) error { return nil }
+
+// steerByCPU leaves the packets where the platform puts them.
+func steerByCPU([]*udpSocket) (bool, error) { return false, nil }

@@ -80,7 +80,12 @@ func Listen(cfg ServerConfig) (*Server, error) {
 			s.Shutdown(context.Background())
 			return nil, fmt.Errorf("dns: listen on %s: %w", addr, err)
 		}
-		cfg.Logger.Info("dns listening", "udp", udps[0].localAddr().String(), "tcp", ln.Addr().String(), "udp_sockets", len(udps))
+		steered, err := steerByCPU(udps)
+		if err != nil {
+			cfg.Logger.Warn("dns: UDP packets not steered by CPU; the kernel's hash spreads them", "err", err)
+		}
+		cfg.Logger.Info("dns listening", "udp", udps[0].localAddr().String(), "tcp", ln.Addr().String(),
+			"udp_sockets", len(udps), "steered_by_cpu", steered)
 		for _, u := range udps {
 			s.udp = append(s.udp, u)
 			s.readers.Add(1)

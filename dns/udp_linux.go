@@ -31,8 +31,9 @@ const batchBuf = 4096
 type udpSocket struct {
 	addr net.Addr
 
-	mu sync.Mutex // guards fd against interrupt racing close
-	fd int        // blocking; -1 once closed
+	mu  sync.Mutex // guards fd against interrupt racing close
+	fd  int        // blocking; -1 once closed
+	cpu int        // the CPU its reader runs on (steerByCPU), or -1
 
 	hdrs    [batchSize]unix.Mmsghdr
 	iovs    [batchSize]unix.Iovec
@@ -48,7 +49,7 @@ type udpSocket struct {
 // socket, its address and its SO_REUSEPORT group stay the same. c is
 // closed, also on error.
 func newUDPSocket(c *net.UDPConn) (*udpSocket, error) {
-	u := &udpSocket{addr: c.LocalAddr(), fd: -1}
+	u := &udpSocket{addr: c.LocalAddr(), fd: -1, cpu: -1}
 	rc, err := c.SyscallConn()
 	if err == nil {
 		var dupErr error
@@ -94,11 +95,21 @@ func (u *udpSocket) close() {
 
 // serveUDP answers queries on one socket until Shutdown, then closes it.
 // The goroutine keeps its thread, so that the kernel always wakes the
-// same one.
+// same one, and that thread stays on the socket's CPU when packets are
+// steered by CPU.
 func (s *Server) serveUDP(u *udpSocket) {
 	defer s.readers.Done()
 	defer u.close()
-	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+	// Never unlocked: the thread ends with the goroutine, so that no thread
+	// with this one's CPU affinity returns to the runtime.
+	runtime.LockOSThread()
+	if u.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(u.cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			s.cfg.Logger.Warn("dns: udp reader not kept on its CPU", "cpu", u.cpu, "err", err)
+		}
+	}
 	addProcs(1)
 	defer addProcs(-1)
 	var outcomes [batchSize]outcome

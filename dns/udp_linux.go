@@ -20,14 +20,12 @@ const batchSize = 32
 // packet is cut and dropped.
 const batchBuf = 4096
 
-// udpSocket is one UDP socket with a reader of its own, as C servers
-// (gdnsd, NSD, Knot) have: the reader's thread waits in recvmmsg in the
-// kernel, which wakes that very thread when a packet comes. Through the
-// runtime's poller a wake-up costs an epoll return and a goroutine switch,
-// and the goroutine may land on another thread each time; with the load
-// generator on the same two cores that served 20-25% fewer queries (see
-// bench/RESULTS.md). It reads and writes up to batchSize packets per call,
-// allocating nothing per packet.
+// udpSocket is one UDP socket with a reader thread of its own, as gdnsd
+// has: the thread waits in recvmmsg in the kernel, which wakes that very
+// thread when a packet comes. Through the runtime's poller a wake-up costs
+// an epoll return and a goroutine switch, and the goroutine may land on
+// another thread each time. It reads and writes up to batchSize packets
+// per call, allocating nothing per packet.
 type udpSocket struct {
 	addr net.Addr
 
@@ -154,7 +152,8 @@ var procsMu sync.Mutex
 // one for as long as it runs: a reader waiting in recvmmsg keeps its P
 // unless no other P is idle, and then it loses it to the runtime's monitor
 // and takes the slow way back at each wake-up. On two cores with two
-// readers, the extra Ps served 20% more queries (bench/RESULTS.md). Their
+// readers, the extra Ps served 10% more queries with packets steered by
+// CPU and 20% more without (bench/RESULTS.md). Their
 // threads are asleep in the kernel, so the rest of the program still gets
 // every CPU. Setting GOMAXPROCS ends the runtime's own updates of it from
 // the container's CPU limit.

@@ -25,10 +25,11 @@ func reusePort(network, address string, c syscall.RawConn) error {
 // that received it, and marks each socket with its CPU, where its reader
 // will run: a query is then read, answered and sent on the CPU that took it
 // in, and no other CPU has to be woken for it (the kernel's self-test
-// reuseport_bpf_cpu.c shows the same use). It steers only when there is one socket for each CPU the process may
-// run on (two or more); otherwise, say with fewer sockets than CPUs in a
-// container limited by CPU time, pinned readers would crowd a few CPUs, so
-// it leaves the kernel's hash of the flow alone and reports false.
+// reuseport_bpf_cpu.c shows the same use). It steers only when there is
+// one socket for each CPU the process may run on (two or more); otherwise,
+// say with fewer sockets than CPUs in a container limited by CPU time,
+// pinned readers would crowd a few CPUs, so it leaves the kernel's hash of
+// the flow alone and reports false.
 func steerByCPU(udps []*udpSocket) (bool, error) {
 	var allowed unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &allowed); err != nil {

@@ -17,7 +17,9 @@
 // thread of its own that waits in recvmmsg and answers up to 32 packets
 // per system call, as C servers do, rather than going through the
 // runtime's poller; the kernel hands each packet to the socket of the CPU
-// that received it, where that socket's reader runs. Zone transfers, the one rare path, go through
+// that received it, where that socket's reader runs. A socket on a
+// wildcard address sends each reply from the address its query was sent
+// to. Zone transfers, the one rare path, go through
 // miekg/dns.
 //
 // github.com/miekg/dns is imported here and nowhere else.

@@ -29,15 +29,17 @@ const batchBuf = 4096
 type udpSocket struct {
 	addr net.Addr
 
-	mu  sync.Mutex // guards fd against interrupt racing close
-	fd  int        // blocking; -1 once closed
-	cpu int        // the CPU its reader runs on (steerByCPU), or -1
+	mu      sync.Mutex // guards fd against interrupt racing close
+	fd      int        // blocking; -1 once closed
+	cpu     int        // the CPU its reader runs on (steerByCPU), or -1
+	pktinfo bool       // bound to a wildcard address: replies name their source (pktinfo_linux.go)
 
 	hdrs    [batchSize]unix.Mmsghdr
 	iovs    [batchSize]unix.Iovec
 	names   [batchSize]unix.RawSockaddrInet6 // IPv4 addresses fit too
 	bufs    [batchSize][]byte
 	outs    [batchSize][]byte // responses, sent to names[i]
+	ctrls   [batchSize][]byte // packet info, with pktinfo
 	send    [batchSize]unix.Mmsghdr
 	sendIov [batchSize]unix.Iovec
 }
@@ -59,6 +61,10 @@ func newUDPSocket(c *net.UDPConn) (*udpSocket, error) {
 	if err == nil {
 		err = unix.SetNonblock(u.fd, false)
 	}
+	if ua, ok := u.addr.(*net.UDPAddr); err == nil && ok && ua.IP.IsUnspecified() {
+		u.pktinfo = true
+		err = enablePktinfo(u.fd)
+	}
 	if err != nil {
 		u.close()
 		return nil, err
@@ -66,6 +72,7 @@ func newUDPSocket(c *net.UDPConn) (*udpSocket, error) {
 	for i := range batchSize {
 		u.bufs[i] = make([]byte, batchBuf)
 		u.outs[i] = make([]byte, 0, 8192)
+		u.ctrls[i] = make([]byte, ctrlLen) // 8-byte aligned, as control messages must be
 	}
 	return u, nil
 }
@@ -153,10 +160,10 @@ var procsMu sync.Mutex
 // unless no other P is idle, and then it loses it to the runtime's monitor
 // and takes the slow way back at each wake-up. On two cores with two
 // readers, the extra Ps served 10% more queries with packets steered by
-// CPU and 20% more without (bench/RESULTS.md). Their
-// threads are asleep in the kernel, so the rest of the program still gets
-// every CPU. Setting GOMAXPROCS ends the runtime's own updates of it from
-// the container's CPU limit.
+// CPU and 20% more without (bench/RESULTS.md). Their threads are asleep in
+// the kernel, so the rest of the program still gets every CPU. Setting
+// GOMAXPROCS ends the runtime's own updates of it from the container's CPU
+// limit.
 func addProcs(delta int) {
 	procsMu.Lock()
 	defer procsMu.Unlock()
@@ -174,6 +181,10 @@ func (u *udpSocket) read() (int, error) {
 			Iov:     &u.iovs[i],
 			Iovlen:  1,
 		}}
+		if u.pktinfo {
+			u.hdrs[i].Hdr.Control = &u.ctrls[i][0]
+			u.hdrs[i].Hdr.Controllen = ctrlLen
+		}
 	}
 	// Syscall, not RawSyscall: while the thread waits, the runtime may
 	// hand its P to other goroutines.
@@ -219,6 +230,12 @@ func (u *udpSocket) write(resps []int) error {
 			Iov:     &u.sendIov[j],
 			Iovlen:  1,
 		}}
+		if h := &u.hdrs[i].Hdr; u.pktinfo && h.Controllen <= ctrlLen {
+			if n := replySource(u.ctrls[i][:h.Controllen]); n > 0 {
+				u.send[j].Hdr.Control = &u.ctrls[i][0]
+				u.send[j].Hdr.Controllen = uint64(n)
+			}
+		}
 	}
 	for from, to := 0, len(resps); from < to; {
 		// Blocking: a full send buffer waits for room, as it did in the poller.
@@ -239,7 +256,8 @@ func (u *udpSocket) write(resps []int) error {
 // unreachable reports errors about one destination, not the socket.
 func unreachable(errno syscall.Errno) bool {
 	switch errno {
-	case unix.EPERM, unix.EACCES, unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EINVAL, unix.EMSGSIZE:
+	case unix.EPERM, unix.EACCES, unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EINVAL, unix.EMSGSIZE,
+		unix.EADDRNOTAVAIL: // the query's destination address is gone
 		return true
 	}
 	return false

@@ -21,6 +21,12 @@ func reusePort(network, address string, c syscall.RawConn) error {
 	return err
 }
 
+// sharePort lets other sockets bind u's address and port (SO_REUSEPORT),
+// after u has bound it alone.
+func (u *udpSocket) sharePort() error {
+	return unix.SetsockoptInt(u.fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+}
+
 // steerByCPU makes the kernel hand each packet to the socket of the CPU
 // that received it, and marks each socket with its CPU, where its reader
 // will run: a query is then read, answered and sent on the CPU that took it

@@ -9,5 +9,8 @@ const reusePortSupported = false
 
 func reusePort(network, address string, c syscall.RawConn) error { return nil }
 
+// sharePort is never called here: one socket per port.
+func (u *udpSocket) sharePort() error { return nil }
+
 // steerByCPU leaves the packets where the platform puts them.
 func steerByCPU([]*udpSocket) (bool, error) { return false, nil }

@@ -102,30 +102,42 @@ func Listen(cfg ServerConfig) (*Server, error) {
 // bindAll binds n UDP sockets and one TCP listener on the same address and
 // port. With port 0 the kernel picks the first UDP socket's port and the
 // others take it too; if another program holds that TCP port, it tries again.
+//
+// The first UDP socket binds alone, and only then lets others share its
+// port (SO_REUSEPORT). So a port that another program uses is an error,
+// rather than a port silently shared with it, and port 0 gets a free port:
+// for a socket that may share, the kernel can pick a port where another
+// process of the same user listens with SO_REUSEPORT, and join its group.
 func bindAll(addr string, n int) ([]*udpSocket, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, err
 	}
-	lc := net.ListenConfig{Control: reusePort}
-	bind := func(addr string) (*udpSocket, error) {
+	bind := func(lc net.ListenConfig, addr string) (*udpSocket, error) {
 		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
 		if err != nil {
 			return nil, err
 		}
 		return newUDPSocket(pc.(*net.UDPConn))
 	}
+	alone, shared := net.ListenConfig{}, net.ListenConfig{Control: reusePort}
 	for attempt := 0; ; attempt++ {
-		first, err := bind(addr)
+		first, err := bind(alone, addr)
 		if err != nil {
 			return nil, nil, err
 		}
 		udps := []*udpSocket{first}
+		if n > 1 {
+			err = first.sharePort()
+		}
 		bound := net.JoinHostPort(host, strconv.Itoa(first.localAddr().(*net.UDPAddr).Port))
-		ln, err := net.Listen("tcp", bound)
+		var ln net.Listener
+		if err == nil {
+			ln, err = net.Listen("tcp", bound)
+		}
 		for i := 1; err == nil && i < n; i++ {
 			var u *udpSocket
-			if u, err = bind(bound); err == nil {
+			if u, err = bind(shared, bound); err == nil {
 				udps = append(udps, u)
 			}
 		}

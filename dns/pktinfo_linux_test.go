@@ -17,6 +17,13 @@ import (
 func TestServerRepliesFromTheQueriedAddress(t *testing.T) {
 	for _, bind := range []string{"0.0.0.0:0", "[::]:0"} {
 		t.Run(bind, func(t *testing.T) {
+			if bind == "[::]:0" {
+				probe, err := net.ListenPacket("udp6", "[::1]:0")
+				if err != nil {
+					t.Skipf("this host has no IPv6 loopback: %v", err)
+				}
+				probe.Close()
+			}
 			s, err := Listen(ServerConfig{Handler: newTestHandler(t, testConf), Addrs: []string{bind}, UDPSockets: 2})
 			if err != nil {
 				t.Fatal(err)

@@ -284,8 +284,8 @@ func (s *Server) serveConn(c net.Conn) {
 // Failed delivers an error if a listener stops serving before Shutdown.
 func (s *Server) Failed() <-chan error { return s.failed }
 
-// Addrs returns the bound addresses: for each listen address its first UDP
-// socket, then every TCP listener.
+// Addrs returns the bound addresses: every UDP socket's (those of one
+// listen address share its port), then every TCP listener's.
 func (s *Server) Addrs() []net.Addr {
 	var out []net.Addr
 	for _, u := range s.udp {
@@ -298,7 +298,9 @@ func (s *Server) Addrs() []net.Addr {
 }
 
 // Shutdown stops reading new queries, answers the ones in flight, and
-// waits for them until ctx ends; then it closes every socket.
+// waits for them until ctx ends; then it closes every TCP connection. Each
+// UDP reader closes its socket as it stops, so that no socket is closed
+// under a reader still using it.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	for _, ln := range s.tcp {

@@ -45,7 +45,7 @@ func replySource(ctrl []byte) int {
 		return 0
 	}
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
-	if h.Len > uint64(len(ctrl)) {
+	if h.Len < uint64(unix.CmsgLen(0)) || h.Len > uint64(len(ctrl)) {
 		return 0
 	}
 	data := ctrl[unix.CmsgLen(0):h.Len]

@@ -92,6 +92,11 @@ func TestReplySource(t *testing.T) {
 		"short":       cmsg(unix.IPPROTO_IP, unix.IP_PKTINFO, make([]byte, 4)),
 		"cut":         cmsg(unix.IPPROTO_IP, unix.IP_PKTINFO, make([]byte, unix.SizeofInet4Pktinfo))[:unix.CmsgLen(0)+4],
 		"header only": make([]byte, 8),
+		"length below the header": func() []byte {
+			b := cmsg(unix.IPPROTO_IP, unix.IP_PKTINFO, make([]byte, unix.SizeofInet4Pktinfo))
+			(*unix.Cmsghdr)(unsafe.Pointer(&b[0])).SetLen(4)
+			return b
+		}(),
 	} {
 		if n := replySource(b); n != 0 {
 			t.Errorf("%s: %d bytes to send, want none", name, n)

@@ -6,7 +6,8 @@
 // builder turns a cluster's objects into its backends (ingress addresses,
 // ready pods per zone, pod IPs); changes are batched into Inventory versions.
 //
-// Clusters come from the config file (a kubeconfig, or in-cluster) and from
+// Clusters come from the config file (a kubeconfig, or in-cluster, which
+// follows $KUBECONFIG when it is set, as kubectl does) and from
 // labelled kubeconfig Secrets, added and removed without a restart. A
 // cluster whose API server stops answering keeps its last known objects
 // and is marked lost with the time of its last contact; the engine decides

@@ -3,7 +3,9 @@
 // kube-apiserver per simulated member cluster, on loopback, each with a
 // kubeconfig, and the Istio and Gateway API CRDs installed. There are no
 // controllers: tests write EndpointSlices themselves, as the endpointslice
-// controller would.
+// controller would. apply.go applies manifests (server-side, or as a dry
+// run) and asks the API server what an identity may do
+// (SubjectAccessReview), for tests of deployment manifests.
 //
 // kube-apiserver is built from the k8s.io/kubernetes module pinned in
 // ./apiserver (its own module, so that Meridian's go.mod stays clean) and

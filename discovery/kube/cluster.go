@@ -39,10 +39,14 @@ type ClusterConfig struct {
 }
 
 // heartbeat is how often a cluster's API server is asked whether it is
-// ready; heartbeatTimeout bounds each question.
+// ready; heartbeatTimeout bounds each question, and discoveryTimeout each
+// question about which optional APIs it serves. Every call to a member has
+// a deadline: a member that accepts a connection and never answers must
+// not hold up anything else.
 const (
 	heartbeat        = time.Second
 	heartbeatTimeout = 2 * time.Second
+	discoveryTimeout = 5 * time.Second
 )
 
 // cluster watches one member cluster: shared informers store its objects
@@ -63,9 +67,9 @@ type cluster struct {
 		istioGateways, virtualServices     cache.Store
 		gateways, routes                   cache.Store
 	}
-	synced []cache.InformerSynced
-
 	mu          sync.Mutex
+	synced      []cache.InformerSynced
+	probed      bool // the optional APIs were looked for once
 	lastContact time.Time
 	lostAt      time.Time // zero while reachable
 	err         string
@@ -127,7 +131,6 @@ func startCluster(ctx context.Context, cfg ClusterConfig, logger *slog.Logger, m
 	c.stores.slices = c.watch(ctx, f.Discovery().V1().EndpointSlices().Informer(), transform(slimEndpointSliceOf))
 	c.stores.nodes = c.watch(ctx, f.Core().V1().Nodes().Informer(), transform(slimNodeOf))
 	f.Start(ctx.Done())
-	c.startOptional(ctx)
 	go c.beat(ctx)
 	return c, nil
 }
@@ -146,16 +149,21 @@ func (c *cluster) watch(ctx context.Context, inf cache.SharedIndexInformer, t ca
 		UpdateFunc: func(any, any) { c.changed() },
 		DeleteFunc: func(any) { c.changed() },
 	})
+	c.mu.Lock()
 	c.synced = append(c.synced, inf.HasSynced)
+	c.mu.Unlock()
 	return inf.GetStore()
 }
 
 // startOptional starts the Istio and Gateway API informers once their
-// APIs exist in the cluster: most clusters have one or neither.
+// APIs exist in the cluster: most clusters have one or neither. It runs in
+// the heartbeat's goroutine, never in the caller of startCluster, and each
+// question has a deadline.
 func (c *cluster) startOptional(ctx context.Context) {
 	has := func(gv string) bool {
-		_, err := c.kube.Discovery().ServerResourcesForGroupVersion(gv)
-		return err == nil
+		qctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
+		defer cancel()
+		return c.kube.Discovery().RESTClient().Get().AbsPath("/apis/"+gv).Do(qctx).Error() == nil
 	}
 	c.mu.Lock()
 	needIstio, needGW := !c.optional["istio"], !c.optional["gateway"]
@@ -180,11 +188,17 @@ func (c *cluster) startOptional(ctx context.Context) {
 	}
 }
 
-// beat asks the API server whether it is ready, every second. The first
-// failure marks the cluster lost since its last contact; the first success
-// after that marks it found again. Every 30 s it looks for Istio and
-// Gateway API, which may be installed later.
+// beat looks for the optional APIs, then asks the API server whether it is
+// ready, every second. The first failure marks the cluster lost since its
+// last contact; the first success after that marks it found again. Every
+// 30 s it looks again for Istio and Gateway API, which may be installed
+// later.
 func (c *cluster) beat(ctx context.Context) {
+	c.startOptional(ctx)
+	c.mu.Lock()
+	c.probed = true
+	c.mu.Unlock()
+	c.changed()
 	t := time.NewTicker(heartbeat)
 	defer t.Stop()
 	for n := 0; ; n++ {
@@ -226,9 +240,16 @@ func (c *cluster) beat(ctx context.Context) {
 	}
 }
 
-// hasSynced reports whether every informer has listed its objects once.
+// hasSynced reports whether the optional APIs were looked for and every
+// informer has listed its objects once.
 func (c *cluster) hasSynced() bool {
-	for _, s := range c.synced {
+	c.mu.Lock()
+	probed, synced := c.probed, c.synced
+	c.mu.Unlock()
+	if !probed {
+		return false
+	}
+	for _, s := range synced {
 		if !s() {
 			return false
 		}

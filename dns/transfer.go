@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -105,12 +106,16 @@ func writeMsg(w io.Writer, m *mdns.Msg) error {
 }
 
 // Notify tells each zone's secondaries that the zone changed (RFC 1996),
-// for the zones whose serial differs in old (nil: every zone). It retries a
-// few times and logs what failed; it never blocks serving.
+// for the zones whose serial differs in old (nil: every zone). It tells
+// them all at once, retries a few times, logs what failed, and returns when
+// every secondary answered or gave up, or ctx ends: callers run it in a
+// goroutine of their own, which they can wait for.
 func Notify(ctx context.Context, zs, old *Zones, logger *slog.Logger) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, z := range zs.zones {
 		if len(z.cfg.Notify) == 0 {
 			continue
@@ -119,7 +124,7 @@ func Notify(ctx context.Context, zs, old *Zones, logger *slog.Logger) {
 			continue
 		}
 		for _, target := range z.cfg.Notify {
-			go notifyOne(ctx, z, target, logger)
+			wg.Go(func() { notifyOne(ctx, z, target, logger) })
 		}
 	}
 }

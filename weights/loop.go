@@ -40,7 +40,7 @@ type Loop struct {
 	cfg       LoopConfig
 	now       func() time.Time
 	wake      chan struct{}
-	observers []chan *model.Plan
+	observers []observer
 	plan      atomic.Pointer[model.Plan]
 
 	mu        sync.Mutex
@@ -63,17 +63,19 @@ func NewLoop(cfg LoopConfig, policies model.Policies) *Loop {
 	return &Loop{cfg: cfg, now: time.Now, wake: make(chan struct{}, 1), policies: policies, solvedCh: make(chan struct{})}
 }
 
+// observer is a subscriber's function and the queue of one Plan that feeds
+// its goroutine.
+type observer struct {
+	ch chan *model.Plan
+	fn func(*model.Plan)
+}
+
 // Subscribe registers fn to receive every new Plan, in order, on a
-// goroutine of its own. A slow observer skips to the newest Plan instead of
-// holding up the loop or the other observers. Call it before Run.
+// goroutine of its own that Run starts and waits for. A slow observer
+// skips to the newest Plan instead of holding up the loop or the other
+// observers. Call it before Run.
 func (l *Loop) Subscribe(fn func(*model.Plan)) {
-	ch := make(chan *model.Plan, 1)
-	l.observers = append(l.observers, ch)
-	go func() {
-		for p := range ch {
-			fn(p)
-		}
-	}()
+	l.observers = append(l.observers, observer{ch: make(chan *model.Plan, 1), fn: fn})
 }
 
 // Plan returns the newest published Plan, nil before the first.
@@ -139,12 +141,22 @@ func (l *Loop) update(set func()) {
 	}
 }
 
-// Run re-solves until ctx ends, then closes the observers' queues.
+// Run re-solves until ctx ends, then closes the observers' queues and
+// waits for them to finish the Plan in hand.
 func (l *Loop) Run(ctx context.Context) {
+	var observers sync.WaitGroup
+	for _, o := range l.observers {
+		observers.Go(func() {
+			for p := range o.ch {
+				o.fn(p)
+			}
+		})
+	}
 	defer func() {
-		for _, ch := range l.observers {
-			close(ch)
+		for _, o := range l.observers {
+			close(o.ch)
 		}
+		observers.Wait()
 	}()
 	expiry := time.NewTimer(time.Hour)
 	expiry.Stop()
@@ -207,12 +219,12 @@ func (l *Loop) solve() time.Time {
 	l.plan.Store(p)
 	l.cfg.Logger.Info("plan published", "version", p.Version, "services", len(p.Services),
 		"sites", len(p.Sites), "solve_time", time.Since(start))
-	for _, ch := range l.observers {
+	for _, o := range l.observers {
 		select { // drop the unread older plan, if any
-		case <-ch:
+		case <-o.ch:
 		default:
 		}
-		ch <- p
+		o.ch <- p
 	}
 	return next
 }

@@ -11,14 +11,17 @@ import (
 	"os/signal"
 	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	rungroup "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/meridian-gtm/meridian/api"
+	"github.com/meridian-gtm/meridian/api/kubestore"
 	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/discovery/kube"
 	"github.com/meridian-gtm/meridian/discovery/static"
@@ -47,6 +50,13 @@ func (l *locator) Lookup(ip netip.Addr) geo.Location { return l.db.Load().Lookup
 // serve runs Meridian with the configuration at path until ctx ends.
 // SIGHUP re-reads the configuration; a broken one is logged and the
 // running one keeps serving.
+//
+// Every component runs as an actor of one run group: when any of them
+// stops, on a signal or by failing, the group stops all of them in order
+// (listeners first, so that in-flight queries and requests are answered,
+// then the engine and discovery) and waits for each. A step of start-up
+// that fails stops what the earlier steps started the same way. The error
+// returned says which component stopped first and why.
 func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -60,6 +70,11 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	if err != nil {
 		return configError{err}
 	}
+	tokens, store, audit, err := openAPIParts(cfg)
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
 	var loc locator
 	loc.db.Store(db)
 	logger.Info("starting", "version", buildVersion(), "replica", cfg.Meridian.Replica, "config", path,
@@ -72,11 +87,6 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	handler := dns.NewHandler(zones, &loc, dnsOptions(cfg), stats)
 	loop := weights.NewLoop(weights.LoopConfig{Logger: logger.With("component", "weights")}, cfg.Policies())
 	loop.Subscribe(handler.Publish)
-	tokens, store, audit, err := openAPIParts(cfg)
-	if err != nil {
-		return err
-	}
-	defer audit.Close()
 	state := &apiState{history: api.NewHealthHistory()}
 	state.setInventory(model.Inventory{})
 	state.setHealth(model.Health{})
@@ -98,6 +108,14 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	registerDiscoveryMetrics(reg, disc)
 	parts := &running{handler: handler, loc: &loc, loop: loop, disc: disc, checker: checker, store: store, state: state}
 
+	// The listeners, in the order they stop: each one bound joins the
+	// group at once, so that a later failure stops it too.
+	var g rungroup.Group
+	var grace shutdownDeadline
+	stopWith := func(err error) error {
+		g.Add(func() error { return err }, func(error) {})
+		return g.Run()
+	}
 	dnsLogger := logger.With("component", "dns")
 	dnsServer, err := dns.Listen(dns.ServerConfig{
 		Addrs: cfg.Meridian.DNS, Handler: handler, Stats: stats, Limiter: dns.NewLimiter(cfg.Meridian.RRL), Logger: dnsLogger,
@@ -106,25 +124,23 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	addServer(&g, "dns server", dnsServer.Failed(), dnsServer.Shutdown, &grace, logger)
 	xdsLn, err := listenXDS(cfg, reg, logger.With("component", "xds"))
 	if err != nil {
-		dnsServer.Shutdown(context.Background())
-		return err
+		return stopWith(err)
 	}
-	var xdsServer *xds.Server
 	if xdsLn != nil {
-		xdsServer = xdsLn.server
-		loop.Subscribe(xdsServer.SetPlan)
-		parts.xds = xdsServer
+		loop.Subscribe(xdsLn.server.SetPlan)
+		parts.xds = xdsLn.server
 	}
 	httpTLS, err := serverTLS("http_tls", cfg.Meridian.HTTPTLS)
 	if err != nil {
-		dnsServer.Shutdown(context.Background())
-		return err
+		xdsLn.close()
+		return stopWith(err)
 	}
 	httpServer, err := api.Listen(api.Config{
 		TLS:      httpTLS,
-		V1:       v1Config(state, tokens, store, audit, loop, &loc, xdsServer),
+		V1:       v1Config(state, tokens, store, audit, loop, &loc, parts.xds),
 		Addrs:    cfg.Meridian.HTTP,
 		Gatherer: reg,
 		Ready: func() error {
@@ -136,68 +152,92 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		Logger: logger.With("component", "http"),
 	})
 	if err != nil {
-		dnsServer.Shutdown(context.Background())
-		return err
+		xdsLn.close()
+		return stopWith(err)
 	}
+	addServer(&g, "http server", httpServer.Failed(), httpServer.Shutdown, &grace, logger)
 
+	// The engine: every part runs until runCtx ends, which the listeners'
+	// shutdown precedes.
 	runCtx, stopRun := context.WithCancel(context.Background())
-	loopDone := make(chan struct{})
-	go func() { loop.Run(runCtx); close(loopDone) }()
-	checkerDone := make(chan struct{})
-	go func() { checker.Run(runCtx); close(checkerDone) }()
-	if xdsLn != nil {
-		xdsLn.serve(runCtx)
+	defer stopRun()
+	addRunner := func(name string, run func(context.Context) error) {
+		g.Add(func() error {
+			err := run(runCtx)
+			if runCtx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%s stopped: %w", name, cmp.Or(err, errors.New("for no reason")))
+		}, func(error) { stopRun() })
 	}
-	storeDone := make(chan struct{})
-	go func() { watchStore(runCtx, store, state, loop); close(storeDone) }()
-	discDone := make(chan error, 1)
-	go func() { discDone <- disc.Run(runCtx) }()
-	dns.Notify(runCtx, zones, nil, dnsLogger)
+	for _, ln := range xdsLn.listeners() {
+		addRunner("xds server", func(ctx context.Context) error { return xdsLn.server.Serve(ctx, ln) })
+	}
+	addRunner("weights loop", func(ctx context.Context) error { loop.Run(ctx); return nil })
+	addRunner("health checker", func(ctx context.Context) error { checker.Run(ctx); return nil })
+	if _, shared := store.(*kubestore.Store); shared {
+		addRunner("overrides store watch", func(ctx context.Context) error { watchStore(ctx, store, state, loop); return nil })
+	}
+	addRunner("discovery", disc.Run)
+	var notifies sync.WaitGroup
+	defer notifies.Wait()
+	notifies.Go(func() { dns.Notify(runCtx, zones, nil, dnsLogger) })
 
+	// Signals: SIGINT and SIGTERM (ctx) stop the group; SIGHUP reloads.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-
-	var failed error
-	discStopped := false
-	for failed == nil && ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case <-hup:
-			cfg = parts.reload(runCtx, path, cfg, logger)
-		case err := <-discDone:
-			discStopped = true
-			failed = fmt.Errorf("discovery stopped: %w", cmp.Or(err, errors.New("for no reason")))
-		case failed = <-dnsServer.Failed():
-			failed = fmt.Errorf("dns server stopped: %w", failed)
-		case failed = <-httpServer.Failed():
-			failed = fmt.Errorf("http server stopped: %w", failed)
-		case failed = <-xdsLn.Failed():
-			failed = fmt.Errorf("xds server stopped: %w", failed)
+	g.Add(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				logger.Info("shutting down")
+				return nil
+			case <-runCtx.Done():
+				return nil
+			case <-hup:
+				cfg = parts.reload(runCtx, path, cfg, logger, &notifies)
+			}
 		}
-	}
-	if failed == nil {
-		logger.Info("shutting down")
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	err = errors.Join(dnsServer.Shutdown(shutdownCtx), httpServer.Shutdown(shutdownCtx))
-	stopRun()
-	<-loopDone
-	<-checkerDone
-	<-storeDone
-	xdsLn.wait()
-	if !discStopped {
-		<-discDone
-	}
-	if failed != nil {
-		return failed
-	}
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	}, func(error) { stopRun() })
+
+	if err := g.Run(); err != nil {
+		return err
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// shutdownDeadline is the one deadline that every listener's shutdown
+// shares, set when the first one starts.
+type shutdownDeadline struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (d *shutdownDeadline) context() context.Context {
+	d.once.Do(func() { d.ctx, d.cancel = context.WithTimeout(context.Background(), shutdownGrace) })
+	return d.ctx
+}
+
+// addServer adds a listening server to g: it runs until it fails on its
+// own, which stops the group with the reason, or until it is shut down.
+func addServer(g *rungroup.Group, name string, failed <-chan error, shutdown func(context.Context) error, grace *shutdownDeadline, logger *slog.Logger) {
+	stopped := make(chan struct{})
+	g.Add(func() error {
+		select {
+		case err := <-failed:
+			return fmt.Errorf("%s stopped: %w", name, err)
+		case <-stopped:
+			return nil
+		}
+	}, func(error) {
+		if err := shutdown(grace.context()); err != nil {
+			logger.Warn("shutdown cut short", "server", name, "err", err)
+		}
+		close(stopped)
+	})
 }
 
 // running holds the parts of a serving Meridian that a reload reconfigures.
@@ -217,7 +257,7 @@ type running struct {
 // checks, static clusters, overrides, the GeoIP database and CHAOS answers.
 // On any error the running configuration stays, and the error is logged
 // with file and line. It returns the configuration in force.
-func (r *running) reload(ctx context.Context, path string, old *config.Config, logger *slog.Logger) *config.Config {
+func (r *running) reload(ctx context.Context, path string, old *config.Config, logger *slog.Logger, notifies *sync.WaitGroup) *config.Config {
 	handler, loop, disc := r.handler, r.loop, r.disc
 	fail := func(err error) *config.Config {
 		logger.Error("reload failed; the running configuration stays", "err", err.Error())
@@ -272,7 +312,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	if old.Meridian.Replica != cfg.Meridian.Replica || old.Meridian.HealthWorkers != cfg.Meridian.HealthWorkers {
 		logger.Warn("replica and health_workers take effect at the next restart")
 	}
-	dns.Notify(ctx, zones, prevZones, logger.With("component", "dns"))
+	notifies.Go(func() { dns.Notify(ctx, zones, prevZones, logger.With("component", "dns")) })
 	logger.Info("configuration reloaded", "config", path, "clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
 	return cfg
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 
@@ -21,8 +20,6 @@ import (
 type xdsListeners struct {
 	server *xds.Server
 	lns    []net.Listener
-	failed chan error
-	done   chan struct{}
 }
 
 // listenXDS opens the configured xDS addresses; nil when there are none.
@@ -42,8 +39,6 @@ func listenXDS(cfg *config.Config, reg prometheus.Registerer, logger *slog.Logge
 			Metrics:    xds.NewMetrics(reg),
 			TLS:        tlsConfig,
 		}),
-		failed: make(chan error, len(cfg.Meridian.XDS)),
-		done:   make(chan struct{}),
 	}
 	for _, addr := range cfg.Meridian.XDS {
 		ln, err := net.Listen("tcp", addr)
@@ -59,34 +54,18 @@ func listenXDS(cfg *config.Config, reg prometheus.Registerer, logger *slog.Logge
 	return x, nil
 }
 
-// serve answers on every listener until ctx ends; a listener that fails
-// is reported on Failed.
-func (x *xdsListeners) serve(ctx context.Context) {
-	go func() {
-		defer close(x.done)
-		errs := make(chan error, len(x.lns))
-		for _, ln := range x.lns {
-			go func() { errs <- x.server.Serve(ctx, ln) }()
-		}
-		for range x.lns {
-			if err := <-errs; err != nil {
-				x.failed <- err
-			}
-		}
-	}()
-}
-
-// Failed reports a listener that stopped on its own; nil x never fails.
-func (x *xdsListeners) Failed() <-chan error {
+// listeners returns the sockets to serve; none for nil x.
+func (x *xdsListeners) listeners() []net.Listener {
 	if x == nil {
 		return nil
 	}
-	return x.failed
+	return x.lns
 }
 
-func (x *xdsListeners) wait() {
-	if x != nil {
-		<-x.done
+// close closes the sockets of an xDS server that never served.
+func (x *xdsListeners) close() {
+	for _, ln := range x.listeners() {
+		ln.Close()
 	}
 }
 

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// freePort returns a loopback port free for both UDP and TCP just now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return addr
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return ""
+}
+
+// ownGoroutines returns the stacks of the goroutines that run Meridian's
+// code, by goroutine id, leaving out the caller's own.
+func ownGoroutines() map[string]string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	out := map[string]string{}
+	header := regexp.MustCompile(`^goroutine (\d+) `)
+	for i, g := range strings.Split(string(buf), "\n\n") {
+		m := header.FindStringSubmatch(g)
+		if i == 0 || m == nil {
+			continue // the first is the caller's
+		}
+		if strings.Contains(g, "github.com/meridian-gtm/meridian/") || strings.Contains(g, "main.serve") || strings.Contains(g, "main.addServer") {
+			out[m[1]] = g
+		}
+	}
+	return out
+}
+
+// checkAllStopped fails t unless every goroutine started since before is
+// gone (each part may take a moment after serve returns to be scheduled
+// out, but serve must have waited for all of them), and every address in
+// addrs can be bound again over TCP and UDP.
+func checkAllStopped(t *testing.T, before map[string]string, addrs ...string) {
+	t.Helper()
+	for id, stack := range ownGoroutines() {
+		if _, ok := before[id]; !ok {
+			t.Errorf("goroutine left running after serve returned:\n%s", stack)
+		}
+	}
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Errorf("%s still held over TCP after serve returned: %v", a, err)
+		} else {
+			ln.Close()
+		}
+		pc, err := net.ListenPacket("udp", a)
+		if err != nil {
+			t.Errorf("%s still held over UDP after serve returned: %v", a, err)
+		} else {
+			pc.Close()
+		}
+	}
+}
+
+// serveConf is the demo config with the given listen addresses.
+func serveConf(t *testing.T, dnsAddr, xdsAddr, httpAddr string) string {
+	conf := demoConf(t, false)
+	conf = strings.Replace(conf, "dns   127.0.0.1:0", "dns   "+dnsAddr, 1)
+	conf = strings.Replace(conf, "xds   127.0.0.1:0", "xds   "+xdsAddr, 1)
+	conf = strings.Replace(conf, "http  127.0.0.1:0", "http  "+httpAddr, 1)
+	for _, a := range []string{dnsAddr, xdsAddr, httpAddr} {
+		if !strings.Contains(conf, " "+a+"\n") {
+			t.Fatalf("the demo config no longer has the listener for %s in the expected form", a)
+		}
+	}
+	return conf
+}
+
+func writeConf(t *testing.T, conf string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "meridian.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServeStartFailureStopsWhatStarted binds DNS and xDS, then fails to
+// bind HTTP: serve must return the reason, release both, and leave no
+// goroutine behind.
+func TestServeStartFailureStopsWhatStarted(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dnsAddr, xdsAddr := freePort(t), freePort(t)
+	path := writeConf(t, serveConf(t, dnsAddr, xdsAddr, taken.Addr().String()))
+	before := ownGoroutines()
+	err = serve(context.Background(), path, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("serve with its HTTP port taken = %v, want the bind error", err)
+	}
+	checkAllStopped(t, before, dnsAddr, xdsAddr)
+}
+
+// TestServeStopsEverythingOnSignal runs the demo until its context ends:
+// serve returns nil having stopped every part and released every port.
+func TestServeStopsEverythingOnSignal(t *testing.T) {
+	dnsAddr, xdsAddr, httpAddr := freePort(t), freePort(t), freePort(t)
+	path := writeConf(t, serveConf(t, dnsAddr, xdsAddr, httpAddr))
+	before := ownGoroutines()
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, path, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), "plan published") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no plan published in 30 s:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve after its context ended = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not return within 30 s of its context ending")
+	}
+	checkAllStopped(t, before, dnsAddr, xdsAddr, httpAddr)
+	if !strings.Contains(logs.String(), "stopped") {
+		t.Errorf("no \"stopped\" log line:\n%s", logs.String())
+	}
+}
+
+// TestServeComponentFailureStopsEverything makes discovery fail once the
+// listeners serve (its cluster-secrets kubeconfig is empty): serve returns
+// an error naming discovery, after stopping every other part.
+func TestServeComponentFailureStopsEverything(t *testing.T) {
+	dnsAddr, xdsAddr, httpAddr := freePort(t), freePort(t), freePort(t)
+	empty := filepath.Join(t.TempDir(), "empty-kubeconfig")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := serveConf(t, dnsAddr, xdsAddr, httpAddr)
+	conf = strings.Replace(conf, "meridian {\n", "meridian {\n    cluster_secrets meridian {\n        kubeconfig "+empty+"\n    }\n", 1)
+	path := writeConf(t, conf)
+	before := ownGoroutines()
+	done := make(chan error, 1)
+	go func() { done <- serve(context.Background(), path, slog.New(slog.DiscardHandler)) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.HasPrefix(err.Error(), "discovery stopped: ") {
+			t.Fatalf("serve with a broken cluster-secrets kubeconfig = %v, want \"discovery stopped: ...\"", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30 s of discovery failing")
+	}
+	checkAllStopped(t, before, dnsAddr, xdsAddr, httpAddr)
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

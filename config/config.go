@@ -70,6 +70,10 @@ type Meridian struct {
 	// AuditLog receives a JSON line per API write; default audit.log
 	// beside OverridesFile.
 	AuditLog string
+	// OverridesPos and AuditLogPos are where the overrides file and the
+	// audit log were given (the audit log's is OverridesPos when it
+	// defaults), for errors found when they are opened.
+	OverridesPos, AuditLogPos Pos
 }
 
 // KubeObject names an object in a Kubernetes cluster, reached through a

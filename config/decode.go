@@ -184,7 +184,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				errs.add(err)
 				return
 			}
-			m.AuditLog = d.Args[0].Text
+			m.AuditLog, m.AuditLogPos = d.Args[0].Text, d.Pos
 		},
 		"overrides": func(d *node, errs *errorList) {
 			const usage = "file PATH | kubernetes NAMESPACE/NAME [KUBECONFIG [CONTEXT]]"
@@ -198,7 +198,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 					errs.add(errorf(d.Pos, "overrides: expected overrides file PATH"))
 					return
 				}
-				m.OverridesFile = d.Args[1].Text
+				m.OverridesFile, m.OverridesPos = d.Args[1].Text, d.Pos
 			case "kubernetes":
 				ns, name, ok := strings.Cut(d.Args[1].Text, "/")
 				if !ok || ns == "" || name == "" || strings.Contains(name, "/") {

@@ -108,7 +108,7 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 		}
 	}
 	if m.OverridesFile != "" && m.AuditLog == "" {
-		m.AuditLog = filepath.Join(filepath.Dir(m.OverridesFile), "audit.log")
+		m.AuditLog, m.AuditLogPos = filepath.Join(filepath.Dir(m.OverridesFile), "audit.log"), m.OverridesPos
 	}
 	for name, t := range map[string]*TLSFiles{"xds_tls": m.XDSTLS, "http_tls": m.HTTPTLS} {
 		if t == nil {

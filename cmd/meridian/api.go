@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -47,9 +49,13 @@ func openAPIParts(cfg *config.Config) (*api.Tokens, api.Store, *api.AuditLog, er
 	var store api.Store
 	switch {
 	case m.OverridesFile != "":
+		if err := makeStateDir(m.OverridesFile, m.OverridesPos, "overrides"); err != nil {
+			return nil, nil, nil, err
+		}
 		s, err := api.OpenFileStore(m.OverridesFile)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, configError{fmt.Errorf("%s: %w; Meridian does not start without the overrides it acknowledged: "+
+				"restore the file from a backup, or remove it to start with none (the audit log lists every override written)", m.OverridesPos, err)}
 		}
 		store = s
 	case m.OverridesKube != nil:
@@ -69,11 +75,25 @@ func openAPIParts(cfg *config.Config) (*api.Tokens, api.Store, *api.AuditLog, er
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := makeStateDir(m.AuditLog, m.AuditLogPos, "audit_log"); err != nil {
+		return nil, nil, nil, err
+	}
 	audit, err := api.OpenAuditLog(m.AuditLog)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return tokens, store, audit, nil
+}
+
+// makeStateDir creates the directory of a state file when it is missing,
+// readable by Meridian's user alone; failing that, it is a configuration
+// error at the directive that named the file.
+func makeStateDir(file string, pos config.Pos, directive string) error {
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return configError{fmt.Errorf("%s: %s: cannot create the directory %s: %w", pos, directive, dir, err)}
+	}
+	return nil
 }
 
 // watchStore follows a shared store until ctx ends, applying other

@@ -21,14 +21,24 @@ type Stats struct {
 	latency     [len(latencyBounds) + 1]atomic.Uint64
 	latencySum  atomic.Uint64 // nanoseconds
 
+	acceptErrors atomic.Uint64
+	tcpOpen      atomic.Int64
+	tcpEvict     atomic.Uint64
+	tcpRefuse    [2]atomic.Uint64 // by tcpRefuseReasons
+
 	mu      sync.Mutex
 	zones   map[string]*atomic.Uint64
 	byAnswr map[[2]string]*atomic.Uint64
 
 	descs struct {
 		queries, responses, ecs, truncated, limited, slipped, latency, zone, answer *prometheus.Desc
+		acceptErrors, tcpOpen, tcpEvict, tcpRefuse                                  *prometheus.Desc
 	}
 }
+
+// tcpRefuseReasons label refused TCP connections: their client network
+// was at its limit, or every place was taken by a busy connection.
+var tcpRefuseReasons = [...]string{"network", "full"}
 
 // statTypes are the query types counted by name; the rest count as "other".
 var statTypes = [...]uint16{mdns.TypeA, mdns.TypeAAAA, mdns.TypeNS, mdns.TypeSOA, mdns.TypeCNAME, mdns.TypeMX,
@@ -51,8 +61,51 @@ func NewStats(reg prometheus.Registerer) *Stats {
 	d.latency = prometheus.NewDesc("meridian_dns_response_seconds", "Time from reading a query to writing its response.", nil, nil)
 	d.zone = prometheus.NewDesc("meridian_dns_zone_queries_total", "Queries by zone.", []string{"zone"}, nil)
 	d.answer = prometheus.NewDesc("meridian_dns_service_answers_total", "Answers of global services by the cluster of their first record.", []string{"service", "cluster"}, nil)
+	d.acceptErrors = prometheus.NewDesc("meridian_dns_tcp_accept_errors_total",
+		"Failed accepts of DNS TCP connections (such as running out of file descriptors), each retried after a back-off.", nil, nil)
+	d.tcpOpen = prometheus.NewDesc("meridian_dns_tcp_connections", "Open DNS TCP connections.", nil, nil)
+	d.tcpEvict = prometheus.NewDesc("meridian_dns_tcp_idle_closed_total",
+		"Idle DNS TCP connections closed to make room for a new one when tcp_max_conns were open.", nil, nil)
+	d.tcpRefuse = prometheus.NewDesc("meridian_dns_tcp_refused_total",
+		"DNS TCP connections closed on accept: their client network had tcp_max_conns_per_network open (network), or all tcp_max_conns were busy (full).",
+		[]string{"reason"}, nil)
 	reg.MustRegister(s)
 	return s
+}
+
+func (s *Stats) acceptError() {
+	if s != nil {
+		s.acceptErrors.Add(1)
+	}
+}
+
+func (s *Stats) tcpOpened() {
+	if s != nil {
+		s.tcpOpen.Add(1)
+	}
+}
+
+func (s *Stats) tcpClosed() {
+	if s != nil {
+		s.tcpOpen.Add(-1)
+	}
+}
+
+func (s *Stats) tcpEvicted() {
+	if s != nil {
+		s.tcpEvict.Add(1)
+	}
+}
+
+func (s *Stats) tcpRefused(reason string) {
+	if s == nil {
+		return
+	}
+	for i, r := range tcpRefuseReasons {
+		if r == reason {
+			s.tcpRefuse[i].Add(1)
+		}
+	}
 }
 
 // answers returns the counter of (service, cluster), creating it.
@@ -196,7 +249,8 @@ func (s *Stats) observe(o *outcome, took time.Duration) {
 // Describe implements prometheus.Collector.
 func (s *Stats) Describe(ch chan<- *prometheus.Desc) {
 	d := &s.descs
-	for _, x := range []*prometheus.Desc{d.queries, d.responses, d.ecs, d.truncated, d.limited, d.slipped, d.latency, d.zone, d.answer} {
+	for _, x := range []*prometheus.Desc{d.queries, d.responses, d.ecs, d.truncated, d.limited, d.slipped, d.latency, d.zone, d.answer,
+		d.acceptErrors, d.tcpOpen, d.tcpEvict, d.tcpRefuse} {
 		ch <- x
 	}
 }
@@ -221,6 +275,12 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 	counter(d.truncated, s.truncated.Load())
 	counter(d.limited, s.rateLimited.Load())
 	counter(d.slipped, s.slipped.Load())
+	counter(d.acceptErrors, s.acceptErrors.Load())
+	ch <- prometheus.MustNewConstMetric(d.tcpOpen, prometheus.GaugeValue, float64(s.tcpOpen.Load()))
+	counter(d.tcpEvict, s.tcpEvict.Load())
+	for i, r := range tcpRefuseReasons {
+		counter(d.tcpRefuse, s.tcpRefuse[i].Load(), r)
+	}
 	buckets := map[float64]uint64{}
 	var n uint64
 	for i, ub := range latencyBounds {

@@ -99,10 +99,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	parts := &running{handler: handler, loc: &loc, loop: loop, disc: disc, checker: checker, store: store, state: state}
 
 	dnsLogger := logger.With("component", "dns")
-	dnsServer, err := dns.Listen(dns.ServerConfig{
-		Addrs: cfg.Meridian.DNS, Handler: handler, Stats: stats, Limiter: dns.NewLimiter(cfg.Meridian.RRL), Logger: dnsLogger,
-		UDPSockets: cfg.Meridian.UDPSockets,
-	})
+	dnsServer, err := dns.Listen(dnsServerConfig(cfg, handler, stats, dnsLogger))
 	if err != nil {
 		return err
 	}

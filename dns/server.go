@@ -295,47 +295,50 @@ func (s *Server) serveTCP(ln net.Listener) {
 	}
 }
 
-// admit registers a new connection, or closes it when its client network
-// already has TCPMaxConnsPerNetwork. When TCPMaxConns are open, the
-// connection idle longest is closed to make room, as NSD and Knot give way
-// to new clients by closing idle ones: a client that keeps connections open
-// cannot lock others out, and one whose idle connection is closed just
+// admit registers a new connection within the limits. When its client
+// network already has TCPMaxConnsPerNetwork connections, the one of them
+// idle longest is closed to make room; when TCPMaxConns are open, the one
+// idle longest of all. NSD and Knot bound their TCP clients (tcp-count,
+// tcp-max-clients) and close idle ones after a timeout, as TCPMaxConns and
+// TCPIdle do; closing the idlest at once when full means that a client that
+// keeps connections busy enough to beat the timeout cannot lock others out,
+// not even its neighbours, and one whose idle connection is closed just
 // connects again (RFC 7766 section 6.2.3 lets a server close idle
-// connections at any time). When every connection is busy answering, the
-// new one is refused. Finding the idlest scans the connections, under the
-// lock that every accept takes anyway, only when the server is full.
+// connections). When every candidate is busy answering, the new connection
+// is refused. Finding the idlest scans the connections under the lock that
+// every accept takes anyway, and only when a limit is reached.
 func (s *Server) admit(c net.Conn) *tcpConn {
 	tc := &tcpConn{Conn: c, network: s.clientNetwork(c.RemoteAddr())}
 	tc.idleSince.Store(time.Now().UnixNano())
 	var victim *tcpConn
-	refused := ""
+	limit := ""
 	s.connsMu.Lock()
 	switch {
 	case s.networks[tc.network] >= s.cfg.TCPMaxConnsPerNetwork:
-		refused = "network"
+		limit, victim = "network", s.idlest(tc.network, true)
 	case len(s.conns) >= s.cfg.TCPMaxConns:
-		if victim = s.idlest(); victim != nil {
-			s.forget(victim)
-		} else {
-			refused = "full"
-		}
+		limit, victim = "total", s.idlest(netip.Prefix{}, false)
 	}
-	if refused == "" {
+	admitted := limit == "" || victim != nil
+	if victim != nil {
+		s.forget(victim)
+	}
+	if admitted {
 		s.conns[c] = tc
 		s.networks[tc.network]++
 		s.readers.Add(1)
+		s.cfg.Stats.tcpOpened()
 	}
 	s.connsMu.Unlock()
 	if victim != nil {
-		s.cfg.Stats.tcpEvicted()
+		s.cfg.Stats.tcpIdleClosed(limit)
 		victim.Close() // its serveConn returns and finds it forgotten
 	}
-	if refused != "" {
-		s.cfg.Stats.tcpRefused(refused)
+	if !admitted {
+		s.cfg.Stats.tcpRefused(limit)
 		c.Close()
 		return nil
 	}
-	s.cfg.Stats.tcpOpened()
 	return tc
 }
 
@@ -355,12 +358,15 @@ func (s *Server) clientNetwork(a net.Addr) netip.Prefix {
 	return p
 }
 
-// idlest returns the connection waiting longest for a query, nil when all
-// are busy answering one. connsMu is held.
-func (s *Server) idlest() *tcpConn {
+// idlest returns the connection waiting longest for a query, of network
+// only when inNetwork; nil when all are busy answering one. connsMu is held.
+func (s *Server) idlest(network netip.Prefix, inNetwork bool) *tcpConn {
 	var found *tcpConn
 	oldest := int64(0)
 	for _, tc := range s.conns {
+		if inNetwork && tc.network != network {
+			continue
+		}
 		if t := tc.idleSince.Load(); t != 0 && (found == nil || t < oldest) {
 			found, oldest = tc, t
 		}

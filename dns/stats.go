@@ -23,8 +23,8 @@ type Stats struct {
 
 	acceptErrors atomic.Uint64
 	tcpOpen      atomic.Int64
-	tcpEvict     atomic.Uint64
-	tcpRefuse    [2]atomic.Uint64 // by tcpRefuseReasons
+	tcpEvict     [2]atomic.Uint64 // by tcpLimits
+	tcpRefuse    [2]atomic.Uint64 // by tcpLimits
 
 	mu      sync.Mutex
 	zones   map[string]*atomic.Uint64
@@ -36,9 +36,9 @@ type Stats struct {
 	}
 }
 
-// tcpRefuseReasons label refused TCP connections: their client network
-// was at its limit, or every place was taken by a busy connection.
-var tcpRefuseReasons = [...]string{"network", "full"}
+// tcpLimits label the TCP connections closed for a limit: the one of the
+// client's network (tcp_max_conns_per_network), or the total (tcp_max_conns).
+var tcpLimits = [...]string{"network", "total"}
 
 // statTypes are the query types counted by name; the rest count as "other".
 var statTypes = [...]uint16{mdns.TypeA, mdns.TypeAAAA, mdns.TypeNS, mdns.TypeSOA, mdns.TypeCNAME, mdns.TypeMX,
@@ -65,10 +65,11 @@ func NewStats(reg prometheus.Registerer) *Stats {
 		"Failed accepts of DNS TCP connections (such as running out of file descriptors), each retried after a back-off.", nil, nil)
 	d.tcpOpen = prometheus.NewDesc("meridian_dns_tcp_connections", "Open DNS TCP connections.", nil, nil)
 	d.tcpEvict = prometheus.NewDesc("meridian_dns_tcp_idle_closed_total",
-		"Idle DNS TCP connections closed to make room for a new one when tcp_max_conns were open.", nil, nil)
+		"Idle DNS TCP connections closed to make room for a new one, by the limit reached: tcp_max_conns_per_network (network) or tcp_max_conns (total).",
+		[]string{"limit"}, nil)
 	d.tcpRefuse = prometheus.NewDesc("meridian_dns_tcp_refused_total",
-		"DNS TCP connections closed on accept: their client network had tcp_max_conns_per_network open (network), or all tcp_max_conns were busy (full).",
-		[]string{"reason"}, nil)
+		"New DNS TCP connections closed at once because a limit was reached and every connection it counts was busy answering.",
+		[]string{"limit"}, nil)
 	reg.MustRegister(s)
 	return s
 }
@@ -91,21 +92,24 @@ func (s *Stats) tcpClosed() {
 	}
 }
 
-func (s *Stats) tcpEvicted() {
+func (s *Stats) tcpIdleClosed(limit string) {
 	if s != nil {
-		s.tcpEvict.Add(1)
+		s.tcpEvict[tcpLimit(limit)].Add(1)
 	}
 }
 
-func (s *Stats) tcpRefused(reason string) {
-	if s == nil {
-		return
+func (s *Stats) tcpRefused(limit string) {
+	if s != nil {
+		s.tcpRefuse[tcpLimit(limit)].Add(1)
 	}
-	for i, r := range tcpRefuseReasons {
-		if r == reason {
-			s.tcpRefuse[i].Add(1)
-		}
+}
+
+// tcpLimit is the index of a limit in tcpLimits.
+func tcpLimit(limit string) int {
+	if limit == tcpLimits[0] {
+		return 0
 	}
+	return 1
 }
 
 // answers returns the counter of (service, cluster), creating it.
@@ -277,9 +281,9 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 	counter(d.slipped, s.slipped.Load())
 	counter(d.acceptErrors, s.acceptErrors.Load())
 	ch <- prometheus.MustNewConstMetric(d.tcpOpen, prometheus.GaugeValue, float64(s.tcpOpen.Load()))
-	counter(d.tcpEvict, s.tcpEvict.Load())
-	for i, r := range tcpRefuseReasons {
-		counter(d.tcpRefuse, s.tcpRefuse[i].Load(), r)
+	for i, l := range tcpLimits {
+		counter(d.tcpEvict, s.tcpEvict[i].Load(), l)
+		counter(d.tcpRefuse, s.tcpRefuse[i].Load(), l)
 	}
 	buckets := map[float64]uint64{}
 	var n uint64

@@ -112,23 +112,29 @@ func closedByServer(c net.Conn) bool {
 	return err == io.EOF || errors.Is(err, syscall.ECONNRESET)
 }
 
+// TestServerTCPPerNetworkLimit checks that a client network holds at most
+// TCPMaxConnsPerNetwork connections, a new one taking the place of the one
+// of that network idle longest.
 func TestServerTCPPerNetworkLimit(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := startServer(t, ServerConfig{Stats: NewStats(reg), TCPMaxConnsPerNetwork: 2})
 	addr := s.Addrs()[len(s.Addrs())-1].String()
-	dialFrom(t, "127.0.0.1", addr)
-	dialFrom(t, "127.0.0.2", addr) // the same /24
-	third, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	other := dialFrom(t, "127.0.1.1", addr) // another network, idle longest of all
+	time.Sleep(20 * time.Millisecond)
+	a := dialFrom(t, "127.0.0.1", addr)
+	time.Sleep(20 * time.Millisecond)   // so that a has been idle longer than b
+	b := dialFrom(t, "127.0.0.2", addr) // the same /24
+	dialFrom(t, "127.0.0.3", addr)
+	if !closedByServer(a) {
+		t.Error("a third connection from 127.0.0.0/24 did not take the place of the idlest of that network")
 	}
-	defer third.Close()
-	if !closedByServer(third) {
-		t.Error("a third connection from 127.0.0.0/24 was not closed")
+	for name, conn := range map[string]*mdns.Conn{"b, of the network": b, "of another network": other} {
+		if err := exchangeOn(conn); err != nil {
+			t.Errorf("connection %s: %v", name, err)
+		}
 	}
-	dialFrom(t, "127.0.1.1", addr) // another network is served
 	text := testmetrics.Text(t, reg)
-	for _, want := range []string{`meridian_dns_tcp_refused_total{reason="network"} 1`, `meridian_dns_tcp_connections 3`} {
+	for _, want := range []string{`meridian_dns_tcp_idle_closed_total{limit="network"} 1`, `meridian_dns_tcp_connections 3`} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(text, "meridian_dns_tcp"))
 		}
@@ -137,8 +143,46 @@ func TestServerTCPPerNetworkLimit(t *testing.T) {
 	// With /32, each address is a network of its own.
 	s = startServer(t, ServerConfig{TCPMaxConnsPerNetwork: 1, TCPIPv4Prefix: 32})
 	addr = s.Addrs()[len(s.Addrs())-1].String()
-	dialFrom(t, "127.0.0.1", addr)
+	a = dialFrom(t, "127.0.0.1", addr)
 	dialFrom(t, "127.0.0.2", addr)
+	if err := exchangeOn(a); err != nil {
+		t.Errorf("127.0.0.1 with a limit per address: %v", err)
+	}
+}
+
+// TestServerTCPRefusesWhenAllBusy checks that a new connection over a limit
+// is refused, not let in, when every connection that limit counts is busy
+// answering a query, and that the idlest gives way as soon as one is idle.
+func TestServerTCPRefusesWhenAllBusy(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := newServer(ServerConfig{Stats: NewStats(reg), TCPMaxConns: 2, TCPMaxConnsPerNetwork: 2})
+	pipe := func() net.Conn {
+		c, peer := net.Pipe()
+		t.Cleanup(func() { c.Close(); peer.Close() })
+		return c
+	}
+	one, two := s.admit(pipe()), s.admit(pipe())
+	if one == nil || two == nil {
+		t.Fatal("the first two connections were refused")
+	}
+	one.idleSince.Store(0) // both busy answering
+	two.idleSince.Store(0)
+	if s.admit(pipe()) != nil {
+		t.Error("a third connection was let in while both were busy")
+	}
+	two.idleSince.Store(time.Now().UnixNano())
+	if s.admit(pipe()) == nil {
+		t.Error("a connection was refused while one was idle")
+	}
+	if _, ok := s.conns[two.Conn]; ok {
+		t.Error("the idle connection was not the one to give way")
+	}
+	text := testmetrics.Text(t, reg)
+	for _, want := range []string{`meridian_dns_tcp_refused_total{limit="network"} 1`, `meridian_dns_tcp_idle_closed_total{limit="network"} 1`} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(text, "meridian_dns_tcp"))
+		}
+	}
 }
 
 // TestServerTCPFullClosesIdlest checks that when every place is taken, a new
@@ -163,7 +207,7 @@ func TestServerTCPFullClosesIdlest(t *testing.T) {
 			t.Errorf("connection %s, not the idlest: %v", name, err)
 		}
 	}
-	if text := testmetrics.Text(t, reg); !strings.Contains(text, "meridian_dns_tcp_idle_closed_total 1\n") {
+	if text := testmetrics.Text(t, reg); !strings.Contains(text, `meridian_dns_tcp_idle_closed_total{limit="total"} 1`+"\n") {
 		t.Errorf("closing to make room not counted:\n%s", grepLines(text, "meridian_dns_tcp"))
 	}
 }
@@ -203,6 +247,7 @@ func TestServerTCPHog(t *testing.T) {
 		}
 	}
 	hog([]string{"127.0.0.1"}, 1000)
+	fresh("127.0.0.2") // a neighbour, in the hog's /24
 	fresh("127.0.1.1")
 	var nets []string
 	for i := 2; i < 14; i++ {

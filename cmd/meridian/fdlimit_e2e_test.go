@@ -76,7 +76,22 @@ func TestServeSurvivesFileDescriptorExhaustion(t *testing.T) {
 		}
 		idle = append(idle, c)
 	}
-	waitLog(t, p, "dns: TCP accept failed; retrying")
+	// Both DNS and HTTP (net/http's own back-off) log their failed accepts.
+	dnsFailed, httpFailed := false, false
+	timeout := time.After(20 * time.Second)
+	for !dnsFailed || !httpFailed {
+		select {
+		case rec, ok := <-p.logs:
+			if !ok {
+				t.Fatal("meridian exited when out of file descriptors")
+			}
+			msg := fmt.Sprint(rec["msg"])
+			dnsFailed = dnsFailed || msg == "dns: TCP accept failed; retrying" && strings.Contains(fmt.Sprint(rec["err"]), "too many open files")
+			httpFailed = httpFailed || strings.HasPrefix(msg, "http: Accept error") && strings.Contains(msg, "too many open files")
+		case <-timeout:
+			t.Fatalf("within 20s, DNS logged a failed accept: %v, HTTP: %v", dnsFailed, httpFailed)
+		}
+	}
 	for i := range 5 { // UDP answers throughout
 		if r := kdig(t, p.dnsPort, "app.gslb.example.com", "+subnet=81.2.69.0/24"); r.status != "NOERROR" || len(r.answer) == 0 {
 			t.Errorf("UDP query %d while out of file descriptors: %+v", i, r)

@@ -52,6 +52,14 @@ type Meridian struct {
 	// UDPSockets is the number of UDP sockets per DNS address, each read
 	// by a reader of its own; 0: the DNS server's default.
 	UDPSockets int
+	// TCPMaxConns bounds the open DNS TCP connections, and
+	// TCPMaxConnsPerNetwork those of one client network: addresses sharing
+	// their first TCPIPv4Prefix or TCPIPv6Prefix bits. 0: the DNS server's
+	// defaults.
+	TCPMaxConns           int
+	TCPMaxConnsPerNetwork int
+	TCPIPv4Prefix         int
+	TCPIPv6Prefix         int
 	// XDSGatewayPorts are the ports of the listeners sent to gateways;
 	// default 80.
 	XDSGatewayPorts []uint32

@@ -369,7 +369,7 @@ func TestErrors(t *testing.T) {
 		{"unknown block", "clster a {\n}\n",
 			[]string{`t.conf:1: unknown block "clster"; valid: cluster, meridian, zone`}},
 		{"unknown directive lists valid ones", "meridian {\n    dns 127.0.0.1:53\n    dnz 1\n}\n",
-			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: api_tokens, audit_log, chaos, cluster_secrets, dns, geoip, health_workers, http, http_tls, overrides, replica, resolver, rrl, stale_grace, udp_sockets, xds, xds_gateway_nodes, xds_gateway_ports, xds_tls`}},
+			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: api_tokens, audit_log, chaos, cluster_secrets, dns, geoip, health_workers, http, http_tls, overrides, replica, resolver, rrl, stale_grace, tcp_max_conns, tcp_max_conns_per_network, udp_sockets, xds, xds_gateway_nodes, xds_gateway_ports, xds_tls`}},
 		{"unknown directive in nested block", "cluster a {\n    static {\n        pod app 1\n    }\n}\n" + zoneOK,
 			[]string{`t.conf:3: unknown directive "pod" in static block; valid: ingress, pods, service, vms`}},
 		{"missing argument", "cluster a {\n    region\n    static {\n    }\n}\n",
@@ -510,5 +510,37 @@ func TestUDPSockets(t *testing.T) {
 	_, err = Parse("t.conf", []byte("meridian {\n    udp_sockets 0\n}\n"+zone))
 	if err == nil || !strings.Contains(err.Error(), `t.conf:2: udp_sockets: expected a number from 1 to 1024, got "0"`) {
 		t.Errorf("udp_sockets 0: %v", err)
+	}
+}
+
+func TestTCPLimits(t *testing.T) {
+	const zone = "zone example.org {\n    ns ns1.example.org 192.0.2.53\n}\n"
+	c, err := Parse("t.conf", []byte("meridian {\n    tcp_max_conns 5000\n    tcp_max_conns_per_network 50 32 64\n}\n"+zone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Meridian
+	if m.TCPMaxConns != 5000 || m.TCPMaxConnsPerNetwork != 50 || m.TCPIPv4Prefix != 32 || m.TCPIPv6Prefix != 64 {
+		t.Errorf("got %d, %d per /%d or /%d; want 5000, 50 per /32 or /64", m.TCPMaxConns, m.TCPMaxConnsPerNetwork, m.TCPIPv4Prefix, m.TCPIPv6Prefix)
+	}
+	c, err = Parse("t.conf", []byte("meridian {\n    tcp_max_conns_per_network 20\n}\n"+zone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Meridian; m.TCPMaxConns != 0 || m.TCPMaxConnsPerNetwork != 20 || m.TCPIPv4Prefix != 0 || m.TCPIPv6Prefix != 0 {
+		t.Errorf("without prefixes: got %+v, want 20 and the DNS server's defaults (0) for the rest", m)
+	}
+	for conf, want := range map[string]string{
+		"tcp_max_conns 0":                    `t.conf:2: tcp_max_conns: expected a number from 1 to 1000000, got "0"`,
+		"tcp_max_conns_per_network 0":        `t.conf:2: tcp_max_conns_per_network: expected connections from 1 to 1000000, got "0"`,
+		"tcp_max_conns_per_network 10 24":    `t.conf:2: tcp_max_conns_per_network: expected tcp_max_conns_per_network N [IPV4_PREFIX IPV6_PREFIX]: both prefix lengths or neither`,
+		"tcp_max_conns_per_network 10 33 56": `t.conf:2: tcp_max_conns_per_network: expected IPv4 prefix length from 8 to 32, got "33"`,
+		"tcp_max_conns_per_network 10 24 x":  `t.conf:2: tcp_max_conns_per_network: expected IPv6 prefix length from 16 to 128, got "x"`,
+		"tcp_max_conns_per_network":          `t.conf:2: tcp_max_conns_per_network: expected tcp_max_conns_per_network N [IPV4_PREFIX IPV6_PREFIX], got 0 arguments`,
+	} {
+		_, err := Parse("t.conf", []byte("meridian {\n    "+conf+"\n}\n"+zone))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %s", conf, err, want)
+		}
 	}
 }

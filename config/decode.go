@@ -226,6 +226,30 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 		},
 		"health_workers": intIn(&m.HealthWorkers, 1, 100000),
 		"udp_sockets":    intIn(&m.UDPSockets, 1, 1024),
+		"tcp_max_conns":  intIn(&m.TCPMaxConns, 1, 1_000_000),
+		"tcp_max_conns_per_network": func(d *node, errs *errorList) {
+			const usage = "N [IPV4_PREFIX IPV6_PREFIX]"
+			if err := args(d, 1, 3, usage); err != nil {
+				errs.add(err)
+				return
+			}
+			if len(d.Args) == 2 {
+				errs.add(errorf(d.Pos, "%s: expected %s %s: both prefix lengths or neither", d.Name(), d.Name(), usage))
+				return
+			}
+			for i, dst := range []*int{&m.TCPMaxConnsPerNetwork, &m.TCPIPv4Prefix, &m.TCPIPv6Prefix} {
+				if i >= len(d.Args) {
+					break
+				}
+				lo, hi, what := []int{1, 8, 16}[i], []int{1_000_000, 32, 128}[i], []string{"connections", "IPv4 prefix length", "IPv6 prefix length"}[i]
+				v, err := strconv.Atoi(d.Args[i].Text)
+				if err != nil || v < lo || v > hi {
+					errs.add(errorf(d.Args[i].Pos, "%s: expected %s from %d to %d, got %q", d.Name(), what, lo, hi, d.Args[i].Text))
+					return
+				}
+				*dst = v
+			}
+		},
 		"resolver": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "ADDRESS[:PORT]"); err != nil {
 				errs.add(err)
@@ -277,7 +301,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "udp_sockets", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls"}, errs)
 }
 
 // intIn decodes a directive of one whole number from lo to hi into *dst.

@@ -29,10 +29,18 @@ type ServerConfig struct {
 	// UDPSockets is the number of UDP sockets per address, sharing the
 	// port with SO_REUSEPORT where the platform has it; default: one per
 	// CPU. TCPIdle closes quiet TCP connections (default 10 s) and
-	// TCPMaxConns bounds open ones (default 1000).
+	// TCPMaxConns bounds open ones (default 1000): when it is reached, a
+	// new connection takes the place of the one idle longest.
 	UDPSockets  int
 	TCPIdle     time.Duration
 	TCPMaxConns int
+	// TCPMaxConnsPerNetwork bounds the open TCP connections of one client
+	// network: addresses that share their first TCPIPv4Prefix (default 24)
+	// or TCPIPv6Prefix (default 56) bits. Default: a tenth of TCPMaxConns,
+	// so that no one network holds more than a tenth of the places.
+	TCPMaxConnsPerNetwork int
+	TCPIPv4Prefix         int
+	TCPIPv6Prefix         int
 }
 
 func (c *ServerConfig) validate() {
@@ -51,6 +59,15 @@ func (c *ServerConfig) validate() {
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = 1000
 	}
+	if c.TCPMaxConnsPerNetwork <= 0 {
+		c.TCPMaxConnsPerNetwork = max(1, c.TCPMaxConns/10)
+	}
+	if c.TCPIPv4Prefix <= 0 || c.TCPIPv4Prefix > 32 {
+		c.TCPIPv4Prefix = 24
+	}
+	if c.TCPIPv6Prefix <= 0 || c.TCPIPv6Prefix > 128 {
+		c.TCPIPv6Prefix = 56
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -64,17 +81,29 @@ type Server struct {
 	closing   atomic.Bool
 	readers   sync.WaitGroup // UDP readers and TCP connections
 	accepters sync.WaitGroup
+	stop      chan struct{} // closed by Shutdown: ends accept back-off
+	stopOnce  sync.Once
 	connsMu   sync.Mutex
-	conns     map[net.Conn]struct{}
+	conns     map[net.Conn]*tcpConn
+	networks  map[netip.Prefix]int // open connections per client network
 	failed    chan error
+}
+
+// tcpConn is an open TCP connection and what the limits need to know of it.
+type tcpConn struct {
+	net.Conn
+	network netip.Prefix
+	// idleSince is when the connection began waiting for its next query
+	// (Unix nanoseconds), 0 while a query is being answered.
+	idleSince atomic.Int64
 }
 
 // Listen binds UDP and TCP on each address and starts serving. Port 0 picks
 // a free port, the same for UDP and TCP. It returns once every socket is
 // bound, or the first error.
 func Listen(cfg ServerConfig) (*Server, error) {
-	cfg.validate()
-	s := &Server{cfg: cfg, conns: map[net.Conn]struct{}{}, failed: make(chan error, 1)}
+	s := newServer(cfg)
+	cfg = s.cfg
 	for _, addr := range cfg.Addrs {
 		udps, ln, err := bindAll(addr, cfg.UDPSockets)
 		if err != nil {
@@ -97,6 +126,13 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		go s.serveTCP(ln)
 	}
 	return s, nil
+}
+
+// newServer is a Server with nothing bound yet.
+func newServer(cfg ServerConfig) *Server {
+	cfg.validate()
+	return &Server{cfg: cfg, conns: map[net.Conn]*tcpConn{}, networks: map[netip.Prefix]int{},
+		stop: make(chan struct{}), failed: make(chan error, 1)}
 }
 
 // bindAll binds n UDP sockets and one TCP listener on the same address and
@@ -205,38 +241,159 @@ func (s *Server) stopOn(err error, what string) bool {
 	return true
 }
 
-// serveTCP accepts connections until Shutdown, refusing those over the limit.
+// Accept back-off: after a failed accept, wait acceptDelayMin, doubling up
+// to acceptDelayMax (as net/http does), and log at most once per
+// acceptLogEvery.
+const (
+	acceptDelayMin = 5 * time.Millisecond
+	acceptDelayMax = time.Second
+	acceptLogEvery = 10 * time.Second
+)
+
+// serveTCP accepts connections until Shutdown, admitting each within the
+// limits (admit). A failed accept never stops it: running out of file
+// descriptors (EMFILE, ENFILE), of buffers (ENOBUFS, ENOMEM), or a client
+// aborting its handshake (ECONNABORTED, and the network errors Linux's
+// accept passes on) are all passing, and UDP keeps serving meanwhile. It
+// waits, longer each time up to a second, and tries again; only a listener
+// closed other than by Shutdown stops it (and Failed reports it).
 func (s *Server) serveTCP(ln net.Listener) {
 	defer s.accepters.Done()
+	var (
+		delay      time.Duration
+		failures   int // since the last log line
+		lastLogged time.Time
+	)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if s.stopOn(err, "tcp accept") {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				s.stopOn(err, "tcp accept")
 				return
+			}
+			s.cfg.Stats.acceptError()
+			delay = min(max(2*delay, acceptDelayMin), acceptDelayMax)
+			failures++
+			if now := time.Now(); now.Sub(lastLogged) >= acceptLogEvery {
+				s.cfg.Logger.Warn("dns: TCP accept failed; retrying", "addr", ln.Addr().String(), "err", err,
+					"failures", failures, "retry_in", delay.String())
+				lastLogged, failures = now, 0
+			}
+			select {
+			case <-time.After(delay):
+			case <-s.stop:
 			}
 			continue
 		}
-		s.connsMu.Lock()
-		full := len(s.conns) >= s.cfg.TCPMaxConns
-		if !full {
-			s.conns[c] = struct{}{}
-			s.readers.Add(1)
+		if delay > 0 {
+			s.cfg.Logger.Info("dns: TCP accept works again", "addr", ln.Addr().String())
+			delay, failures, lastLogged = 0, 0, time.Time{}
 		}
-		s.connsMu.Unlock()
-		if full {
-			c.Close()
+		if tc := s.admit(c); tc != nil {
+			go s.serveConn(tc)
+		}
+	}
+}
+
+// admit registers a new connection within the limits. When its client
+// network already has TCPMaxConnsPerNetwork connections, the one of them
+// idle longest is closed to make room; when TCPMaxConns are open, the one
+// idle longest of all. NSD and Knot bound their TCP clients (tcp-count,
+// tcp-max-clients) and close idle ones after a timeout, as TCPMaxConns and
+// TCPIdle do; closing the idlest at once when full means that a client that
+// keeps connections busy enough to beat the timeout cannot lock others out,
+// not even its neighbours, and one whose idle connection is closed just
+// connects again (RFC 7766 section 6.2.3 lets a server close idle
+// connections). When every candidate is busy answering, the new connection
+// is refused. Finding the idlest scans the connections under the lock that
+// every accept takes anyway, and only when a limit is reached.
+func (s *Server) admit(c net.Conn) *tcpConn {
+	tc := &tcpConn{Conn: c, network: s.clientNetwork(c.RemoteAddr())}
+	tc.idleSince.Store(time.Now().UnixNano())
+	var victim *tcpConn
+	limit := ""
+	s.connsMu.Lock()
+	switch {
+	case s.networks[tc.network] >= s.cfg.TCPMaxConnsPerNetwork:
+		limit, victim = "network", s.idlest(tc.network, true)
+	case len(s.conns) >= s.cfg.TCPMaxConns:
+		limit, victim = "total", s.idlest(netip.Prefix{}, false)
+	}
+	admitted := limit == "" || victim != nil
+	if victim != nil {
+		s.forget(victim)
+	}
+	if admitted {
+		s.conns[c] = tc
+		s.networks[tc.network]++
+		s.readers.Add(1)
+		s.cfg.Stats.tcpOpened()
+	}
+	s.connsMu.Unlock()
+	if victim != nil {
+		s.cfg.Stats.tcpIdleClosed(limit)
+		victim.Close() // its serveConn returns and finds it forgotten
+	}
+	if !admitted {
+		s.cfg.Stats.tcpRefused(limit)
+		c.Close()
+		return nil
+	}
+	return tc
+}
+
+// clientNetwork is the network of a client address that the per-network
+// limit counts in.
+func (s *Server) clientNetwork(a net.Addr) netip.Prefix {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.Prefix{}
+	}
+	ip := ta.AddrPort().Addr().Unmap()
+	bits := s.cfg.TCPIPv6Prefix
+	if ip.Is4() {
+		bits = s.cfg.TCPIPv4Prefix
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// idlest returns the connection waiting longest for a query, of network
+// only when inNetwork; nil when all are busy answering one. connsMu is held.
+func (s *Server) idlest(network netip.Prefix, inNetwork bool) *tcpConn {
+	var found *tcpConn
+	oldest := int64(0)
+	for _, tc := range s.conns {
+		if inNetwork && tc.network != network {
 			continue
 		}
-		go s.serveConn(c)
+		if t := tc.idleSince.Load(); t != 0 && (found == nil || t < oldest) {
+			found, oldest = tc, t
+		}
 	}
+	return found
+}
+
+// forget removes a connection from the counts. connsMu is held.
+func (s *Server) forget(tc *tcpConn) {
+	delete(s.conns, tc.Conn)
+	if n := s.networks[tc.network] - 1; n > 0 {
+		s.networks[tc.network] = n
+	} else {
+		delete(s.networks, tc.network)
+	}
+	s.cfg.Stats.tcpClosed()
 }
 
 // serveConn answers the queries of one TCP connection in order, as they
 // come (pipelined), until the client closes, idles, or Shutdown.
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(tc *tcpConn) {
+	c := tc.Conn
 	defer func() {
 		s.connsMu.Lock()
-		delete(s.conns, c)
+		if s.conns[c] == tc { // not already forgotten to make room
+			s.forget(tc)
+		}
 		s.connsMu.Unlock()
 		c.Close()
 		s.readers.Done()
@@ -249,7 +406,9 @@ func (s *Server) serveConn(c net.Conn) {
 	req := make([]byte, 65535)
 	out := make([]byte, 2, 65537)
 	for !s.closing.Load() {
-		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
+		now := time.Now()
+		tc.idleSince.Store(now.UnixNano())
+		c.SetReadDeadline(now.Add(s.cfg.TCPIdle))
 		var lenBuf [2]byte
 		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
 			return
@@ -258,6 +417,7 @@ func (s *Server) serveConn(c net.Conn) {
 		if _, err := io.ReadFull(r, req[:n]); err != nil {
 			return
 		}
+		tc.idleSince.Store(0) // busy: not to be closed to make room
 		start := time.Now()
 		resp, o := s.cfg.Handler.Answer(req[:n], out[2:2], client, true)
 		switch {
@@ -303,6 +463,7 @@ func (s *Server) Addrs() []net.Addr {
 // under a reader still using it.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
+	s.stopOnce.Do(func() { close(s.stop) })
 	for _, ln := range s.tcp {
 		ln.Close()
 	}

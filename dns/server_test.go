@@ -180,18 +180,16 @@ func TestServerTCPLimits(t *testing.T) {
 	}
 	defer first.Close()
 	time.Sleep(50 * time.Millisecond) // let the server take the first connection
-	second, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := second.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("a connection over the limit: read %v, want it closed (EOF)", err)
-	}
-	// The first, left idle, is closed after TCPIdle.
-	first.SetReadDeadline(time.Now().Add(5 * time.Second))
-	start := time.Now()
+	// A connection over the limit takes the place of the idle first.
+	second := dialFrom(t, "127.0.0.1", addr)
+	first.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := first.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("an idle connection when a new one came over the limit: read %v, want it closed (EOF)", err)
+	}
+	// The second, left idle, is closed after TCPIdle.
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if _, err := second.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("an idle connection: read %v, want EOF", err)
 	}
 	if time.Since(start) > 4*time.Second {

@@ -21,14 +21,24 @@ type Stats struct {
 	latency     [len(latencyBounds) + 1]atomic.Uint64
 	latencySum  atomic.Uint64 // nanoseconds
 
+	acceptErrors atomic.Uint64
+	tcpOpen      atomic.Int64
+	tcpEvict     [2]atomic.Uint64 // by tcpLimits
+	tcpRefuse    [2]atomic.Uint64 // by tcpLimits
+
 	mu      sync.Mutex
 	zones   map[string]*atomic.Uint64
 	byAnswr map[[2]string]*atomic.Uint64
 
 	descs struct {
 		queries, responses, ecs, truncated, limited, slipped, latency, zone, answer *prometheus.Desc
+		acceptErrors, tcpOpen, tcpEvict, tcpRefuse                                  *prometheus.Desc
 	}
 }
+
+// tcpLimits label the TCP connections closed for a limit: the one of the
+// client's network (tcp_max_conns_per_network), or the total (tcp_max_conns).
+var tcpLimits = [...]string{"network", "total"}
 
 // statTypes are the query types counted by name; the rest count as "other".
 var statTypes = [...]uint16{mdns.TypeA, mdns.TypeAAAA, mdns.TypeNS, mdns.TypeSOA, mdns.TypeCNAME, mdns.TypeMX,
@@ -51,8 +61,55 @@ func NewStats(reg prometheus.Registerer) *Stats {
 	d.latency = prometheus.NewDesc("meridian_dns_response_seconds", "Time from reading a query to writing its response.", nil, nil)
 	d.zone = prometheus.NewDesc("meridian_dns_zone_queries_total", "Queries by zone.", []string{"zone"}, nil)
 	d.answer = prometheus.NewDesc("meridian_dns_service_answers_total", "Answers of global services by the cluster of their first record.", []string{"service", "cluster"}, nil)
+	d.acceptErrors = prometheus.NewDesc("meridian_dns_tcp_accept_errors_total",
+		"Failed accepts of DNS TCP connections (such as running out of file descriptors), each retried after a back-off.", nil, nil)
+	d.tcpOpen = prometheus.NewDesc("meridian_dns_tcp_connections", "Open DNS TCP connections.", nil, nil)
+	d.tcpEvict = prometheus.NewDesc("meridian_dns_tcp_idle_closed_total",
+		"Idle DNS TCP connections closed to make room for a new one, by the limit reached: tcp_max_conns_per_network (network) or tcp_max_conns (total).",
+		[]string{"limit"}, nil)
+	d.tcpRefuse = prometheus.NewDesc("meridian_dns_tcp_refused_total",
+		"New DNS TCP connections closed at once because a limit was reached and every connection it counts was busy answering.",
+		[]string{"limit"}, nil)
 	reg.MustRegister(s)
 	return s
+}
+
+func (s *Stats) acceptError() {
+	if s != nil {
+		s.acceptErrors.Add(1)
+	}
+}
+
+func (s *Stats) tcpOpened() {
+	if s != nil {
+		s.tcpOpen.Add(1)
+	}
+}
+
+func (s *Stats) tcpClosed() {
+	if s != nil {
+		s.tcpOpen.Add(-1)
+	}
+}
+
+func (s *Stats) tcpIdleClosed(limit string) {
+	if s != nil {
+		s.tcpEvict[tcpLimit(limit)].Add(1)
+	}
+}
+
+func (s *Stats) tcpRefused(limit string) {
+	if s != nil {
+		s.tcpRefuse[tcpLimit(limit)].Add(1)
+	}
+}
+
+// tcpLimit is the index of a limit in tcpLimits.
+func tcpLimit(limit string) int {
+	if limit == tcpLimits[0] {
+		return 0
+	}
+	return 1
 }
 
 // answers returns the counter of (service, cluster), creating it.
@@ -196,7 +253,8 @@ func (s *Stats) observe(o *outcome, took time.Duration) {
 // Describe implements prometheus.Collector.
 func (s *Stats) Describe(ch chan<- *prometheus.Desc) {
 	d := &s.descs
-	for _, x := range []*prometheus.Desc{d.queries, d.responses, d.ecs, d.truncated, d.limited, d.slipped, d.latency, d.zone, d.answer} {
+	for _, x := range []*prometheus.Desc{d.queries, d.responses, d.ecs, d.truncated, d.limited, d.slipped, d.latency, d.zone, d.answer,
+		d.acceptErrors, d.tcpOpen, d.tcpEvict, d.tcpRefuse} {
 		ch <- x
 	}
 }
@@ -221,6 +279,12 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 	counter(d.truncated, s.truncated.Load())
 	counter(d.limited, s.rateLimited.Load())
 	counter(d.slipped, s.slipped.Load())
+	counter(d.acceptErrors, s.acceptErrors.Load())
+	ch <- prometheus.MustNewConstMetric(d.tcpOpen, prometheus.GaugeValue, float64(s.tcpOpen.Load()))
+	for i, l := range tcpLimits {
+		counter(d.tcpEvict, s.tcpEvict[i].Load(), l)
+		counter(d.tcpRefuse, s.tcpRefuse[i].Load(), l)
+	}
 	buckets := map[float64]uint64{}
 	var n uint64
 	for i, ub := range latencyBounds {

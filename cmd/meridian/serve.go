@@ -117,10 +117,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		return g.Run()
 	}
 	dnsLogger := logger.With("component", "dns")
-	dnsServer, err := dns.Listen(dns.ServerConfig{
-		Addrs: cfg.Meridian.DNS, Handler: handler, Stats: stats, Limiter: dns.NewLimiter(cfg.Meridian.RRL), Logger: dnsLogger,
-		UDPSockets: cfg.Meridian.UDPSockets,
-	})
+	dnsServer, err := dns.Listen(dnsServerConfig(cfg, handler, stats, dnsLogger))
 	if err != nil {
 		return err
 	}

@@ -1,17 +1,20 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -344,8 +347,16 @@ func (a *v1) override(w http.ResponseWriter, r *http.Request, _ string) {
 // known returns the services and clusters overrides may name.
 func (a *v1) known() Known {
 	k := Known{Services: map[string]bool{}, Clusters: map[string]bool{}}
-	for _, c := range a.cfg.Inventory().Clusters() {
+	inv := a.cfg.Inventory()
+	for _, c := range inv.Clusters() {
 		k.Clusters[c.Name] = true
+	}
+	for _, b := range inv.Backends() {
+		for _, addrs := range [][]netip.Addr{b.Ingress, b.PodIPs} {
+			for _, ad := range addrs {
+				k.Targets = append(k.Targets, KnownTarget{Service: b.Service, Cluster: b.Cluster, Address: ad.Unmap()})
+			}
+		}
 	}
 	if p := a.cfg.Plan(); p != nil {
 		for _, s := range p.Services {
@@ -355,13 +366,38 @@ func (a *v1) known() Known {
 	return k
 }
 
-// decodeStrict reads one JSON value, rejecting unknown fields and trailing data.
+// maxBody bounds the body of a write.
+const maxBody = 64 << 10
+
+// errTooLarge is a body over maxBody, answered with 413.
+var errTooLarge = &fieldError{msg: fmt.Sprintf("the body is larger than %d bytes", maxBody)}
+
+// decodeStrict reads one JSON value of at most maxBody bytes, rejecting
+// unknown fields, keys given twice and trailing data.
 func decodeStrict(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return invalid("", "reading the body: %v", err)
+	}
+	if len(b) > maxBody {
+		return errTooLarge
+	}
+	if err := checkDuplicateKeys(b); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return invalid(strings.Trim(f, `"`), "unknown field")
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			field := te.Field[strings.LastIndex(te.Field, ".")+1:] // OverrideSpec.weight
+			if field == "weight" {
+				return invalid("weight", "expected a whole number from 0 to %d, got %s", MaxWeight, te.Value)
+			}
+			return invalid(field, "expected %s, got %s", te.Type, te.Value)
 		}
 		return invalid("", "the body is not a valid override: %v", err)
 	}
@@ -369,6 +405,67 @@ func decodeStrict(r *http.Request, v any) error {
 		return invalid("", "the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// checkDuplicateKeys refuses a JSON object that gives a key twice: which
+// of the two values counts differs from one parser to the next, so the
+// override stored could differ from the one the client meant. Syntax
+// errors are left to the decoder.
+func checkDuplicateKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var walk func(path string) error
+	walk = func(path string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return nil
+				}
+				key, _ := k.(string)
+				if seen[key] {
+					return invalid(path+key, "given twice")
+				}
+				seen[key] = true
+				if err := walk(path + key + "."); err != nil {
+					return err
+				}
+			}
+			dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if err := walk(path); err != nil {
+					return err
+				}
+			}
+			dec.Token()
+		}
+		return nil
+	}
+	return walk("")
+}
+
+// boolParam reads the boolean query parameter name: absent is false;
+// anything strconv.ParseBool reads is that value (1, t, true, TRUE, True
+// are true); anything else, an empty value (a bare ?dry_run) or the
+// parameter given twice is an error, because guessing wrong would turn a
+// dry run into a real write.
+func boolParam(r *http.Request, name string) (bool, error) {
+	vals, ok := r.URL.Query()[name]
+	if !ok {
+		return false, nil
+	}
+	if len(vals) == 1 {
+		if v, err := strconv.ParseBool(vals[0]); err == nil {
+			return v, nil
+		}
+	}
+	return false, invalid(name, "want true or false")
 }
 
 // planChange is how one route's shares move with a write.
@@ -390,6 +487,11 @@ type writeResult struct {
 
 func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 	id := r.PathValue("id")
+	dryRun, err := boolParam(r, "dry_run")
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
 	if err := checkID(id); err != nil {
 		a.fail(w, err)
 		return
@@ -420,7 +522,7 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 		o = *before // idempotent: the same PUT again changes nothing
 	}
 	next := a.withOverride(id, &o)
-	if r.URL.Query().Get("dry_run") == "true" {
+	if dryRun {
 		out := OverrideOf(o)
 		writeJSON(w, http.StatusOK, writeResult{DryRun: true, Override: &out, Changes: a.diff(next)})
 		return
@@ -449,6 +551,11 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 
 func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) {
 	id := r.PathValue("id")
+	dryRun, err := boolParam(r, "dry_run")
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var before *model.Override
@@ -468,7 +575,7 @@ func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) 
 		return
 	}
 	next := a.withOverride(id, nil)
-	if r.URL.Query().Get("dry_run") == "true" {
+	if dryRun {
 		writeJSON(w, http.StatusOK, writeResult{DryRun: true, Changes: a.diff(next)})
 		return
 	}
@@ -561,6 +668,10 @@ func (a *v1) record(who, action, id string, before, after *model.Override) {
 
 // fail answers invalid input with 400 and the field at fault.
 func (a *v1) fail(w http.ResponseWriter, err error) {
+	if err == errTooLarge {
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error(), "")
+		return
+	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		writeError(w, http.StatusBadRequest, fe.Error(), fe.field)

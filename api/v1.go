@@ -536,13 +536,21 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 			return
 		}
 	}
+	// The audit record is synced before the store is written: an
+	// acknowledged write is always audited, and a write that cannot be
+	// audited is not made.
+	rec, err := a.record(who, "put-override", id, before, &o)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "the override was not stored: "+err.Error(), "")
+		return
+	}
 	if _, err := a.cfg.Store.Put(o); err != nil {
 		a.cfg.Logger.Error("storing an override failed", "id", id, "err", err)
+		a.recordFailure(rec, err)
 		writeError(w, http.StatusInternalServerError, "the override was not stored: "+err.Error(), "")
 		return
 	}
 	after := OverrideOf(o)
-	a.record(who, "put-override", id, before, &o)
 	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
 		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
 	}
@@ -579,12 +587,17 @@ func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) 
 		writeJSON(w, http.StatusOK, writeResult{DryRun: true, Changes: a.diff(next)})
 		return
 	}
-	if _, err := a.cfg.Store.Delete(id); err != nil {
-		a.cfg.Logger.Error("deleting an override failed", "id", id, "err", err)
+	rec, err := a.record(who, "delete-override", id, before, nil)
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, "the override was not deleted: "+err.Error(), "")
 		return
 	}
-	a.record(who, "delete-override", id, before, nil)
+	if _, err := a.cfg.Store.Delete(id); err != nil {
+		a.cfg.Logger.Error("deleting an override failed", "id", id, "err", err)
+		a.recordFailure(rec, err)
+		writeError(w, http.StatusInternalServerError, "the override was not deleted: "+err.Error(), "")
+		return
+	}
 	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
 		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
 	}
@@ -649,7 +662,9 @@ func (a *v1) diff(next []model.Override) []planChange {
 	return out
 }
 
-func (a *v1) record(who, action, id string, before, after *model.Override) {
+// record appends the audit record of a write about to be made, synced;
+// the write must not be made if it fails.
+func (a *v1) record(who, action, id string, before, after *model.Override) (AuditRecord, error) {
 	rec := AuditRecord{Time: a.cfg.Now().UTC(), Identity: who, Action: action, ID: id}
 	if before != nil {
 		b := OverrideOf(*before)
@@ -659,8 +674,19 @@ func (a *v1) record(who, action, id string, before, after *model.Override) {
 		x := OverrideOf(*after)
 		rec.After = &x
 	}
+	if err := a.cfg.Audit.Append(rec); err != nil {
+		a.cfg.Logger.Error("audit log write failed; the write is refused", "err", err, "identity", who, "action", action, "id", id)
+		return rec, err
+	}
 	// Also in the process log, which outlives a pod's audit file.
 	a.cfg.Logger.Info("override changed", "identity", who, "action", action, "id", id)
+	return rec, nil
+}
+
+// recordFailure appends a record saying that the write rec recorded did
+// not happen, because the store failed with cause.
+func (a *v1) recordFailure(rec AuditRecord, cause error) {
+	rec.Time, rec.Error = a.cfg.Now().UTC(), "not stored: "+cause.Error()
 	if err := a.cfg.Audit.Append(rec); err != nil {
 		a.cfg.Logger.Error("audit log write failed", "err", err, "record", rec)
 	}
@@ -772,11 +798,23 @@ func (a *v1) nacks(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// auditDamagedHeader lists, on GET /api/v1/audit, the line numbers of the
+// audit log that hold no record and were skipped.
+const auditDamagedHeader = "Meridian-Audit-Damaged-Lines"
+
 func (a *v1) auditLog(w http.ResponseWriter, r *http.Request, _ string) {
-	recs, err := a.cfg.Audit.Read()
+	recs, damaged, err := a.cfg.Audit.Read()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error(), "")
 		return
+	}
+	if len(damaged) > 0 {
+		lines := make([]string, len(damaged))
+		for i, d := range damaged {
+			lines[i] = strconv.Itoa(d.Line)
+		}
+		a.cfg.Logger.Warn("audit log: damaged lines skipped", "lines", damaged)
+		w.Header().Set(auditDamagedHeader, strings.Join(lines, ","))
 	}
 	if recs == nil {
 		recs = []AuditRecord{}

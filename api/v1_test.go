@@ -160,9 +160,9 @@ func (f *fixture) do(method, path, token, body string, out any) (int, string) {
 }
 
 func (f *fixture) auditRecords() []AuditRecord {
-	recs, err := f.audit.Read()
-	if err != nil {
-		f.t.Fatal(err)
+	recs, damaged, err := f.audit.Read()
+	if err != nil || len(damaged) > 0 {
+		f.t.Fatal(err, damaged)
 	}
 	return recs
 }

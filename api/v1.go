@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -46,6 +48,9 @@ type V1Config struct {
 	NACKs  func() []NACK
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Metrics, when set, registers the API's metrics:
+	// meridian_api_auth_failures_total.
+	Metrics prometheus.Registerer
 }
 
 // NACK is a response an xDS client rejected, as the API shows it.
@@ -66,6 +71,9 @@ const configPrefix = "config."
 type v1 struct {
 	cfg V1Config
 	mu  sync.Mutex // serializes writes, so that before/after in the audit log are exact
+
+	authFailures *prometheus.CounterVec // by reason: missing, invalid, forbidden
+	authLog      logLimiter
 }
 
 // apiError is the body of every error answer.
@@ -115,8 +123,28 @@ var v1Routes = []route{
 	{"GET", "/api/v1/audit", ReadRole, (*v1).auditLog},
 }
 
-// routes registers the API on mux.
+// routes registers the API on mux, its metrics on the registry of the
+// config, and logs what is wrong with the tokens file.
 func (a *v1) routes(mux *http.ServeMux) {
+	a.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_api_auth_failures_total",
+		Help: "Requests to the API refused for want of a valid token (missing, invalid) or of its role (forbidden).",
+	}, []string{"reason"})
+	if a.cfg.Metrics != nil {
+		if err := a.cfg.Metrics.Register(a.authFailures); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err)
+			}
+			a.authFailures = are.ExistingCollector.(*prometheus.CounterVec)
+		}
+	}
+	a.authLog.every = authLogEvery
+	if a.cfg.Tokens != nil {
+		for _, w := range a.cfg.Tokens.Warnings() {
+			a.cfg.Logger.Warn(w)
+		}
+	}
 	for _, rt := range v1Routes {
 		h := func(w http.ResponseWriter, r *http.Request) { rt.handle(a, w, r, "") }
 		if rt.role != 0 {
@@ -133,16 +161,28 @@ func (a *v1) routes(mux *http.ServeMux) {
 // auth lets a request through when its token has at least role.
 func (a *v1) auth(role Role, h func(w http.ResponseWriter, r *http.Request, who string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		who, has := a.cfg.Tokens.identify(r)
+		who, has, presented := a.cfg.Tokens.identify(r)
 		switch {
 		case has == 0:
+			a.authFailed(r, map[bool]string{false: "missing", true: "invalid"}[presented], "")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="meridian", Basic realm="meridian"`)
 			writeError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)", "")
 		case has < role:
+			a.authFailed(r, "forbidden", who)
 			writeError(w, http.StatusForbidden, "token "+who+" has role "+has.String()+"; this needs "+role.String(), "")
 		default:
 			h(w, r, who)
 		}
+	}
+}
+
+// authFailed counts a refused request and logs it, at most once per
+// authLogEvery with the count of those not logged since.
+func (a *v1) authFailed(r *http.Request, reason, who string) {
+	a.authFailures.WithLabelValues(reason).Inc()
+	if ok, suppressed := a.authLog.allow(a.cfg.Now()); ok {
+		a.cfg.Logger.Warn("api request refused", "reason", reason, "token", who, "remote", r.RemoteAddr,
+			"method", r.Method, "path", r.URL.Path, "suppressed_since_last", suppressed)
 	}
 }
 

@@ -77,7 +77,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		return err
 	}
 	defer audit.Close()
-	state := &apiState{history: api.NewHealthHistory()}
+	state := &apiState{history: api.NewHealthHistory(), tokens: tokens, metrics: reg}
 	state.setInventory(model.Inventory{})
 	state.setHealth(model.Health{})
 	state.config.Store(cfg)
@@ -223,6 +223,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 		logger.Error("reload failed; the running configuration stays", "err", err.Error())
 		return old
 	}
+	r.state.reloadTokens(logger)
 	cfg, err := config.Load(path)
 	if err != nil {
 		return fail(err)

@@ -119,6 +119,7 @@ func TestBadInputRefused(t *testing.T) {
 		code                       int
 	}{
 		{"duplicate key", `{"kind":"drain","cluster":"eu-west","cluster":"us-east","reason":"r"}`, "cluster", "twice", 400},
+		{"duplicate key in another case", `{"kind":"drain","cluster":"eu-west","Cluster":"us-east","reason":"r"}`, "Cluster", "twice", 400},
 		{"duplicate kind", `{"kind":"drain","kind":"weight","cluster":"eu-west","reason":"r"}`, "kind", "twice", 400},
 		{"order twice", `{"kind":"failover","service":"app.gslb.example.com","order":["eu-west","us-east","EU-West"],"reason":"r"}`, "order", "twice", 400},
 		{"blank reason", `{"kind":"drain","cluster":"eu-west","reason":"   \t "}`, "reason", "", 400},

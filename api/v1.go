@@ -468,10 +468,11 @@ func checkDuplicateKeys(b []byte) error {
 					return nil
 				}
 				key, _ := k.(string)
-				if seen[key] {
+				// encoding/json matches keys regardless of case.
+				if seen[strings.ToLower(key)] {
 					return invalid(path+key, "given twice")
 				}
-				seen[key] = true
+				seen[strings.ToLower(key)] = true
 				if err := walk(path + key + "."); err != nil {
 					return err
 				}
@@ -590,6 +591,7 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 		writeError(w, http.StatusInternalServerError, "the override was not stored: "+err.Error(), "")
 		return
 	}
+	a.logChange(rec)
 	after := OverrideOf(o)
 	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
 		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
@@ -638,6 +640,7 @@ func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) 
 		writeError(w, http.StatusInternalServerError, "the override was not deleted: "+err.Error(), "")
 		return
 	}
+	a.logChange(rec)
 	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
 		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
 	}
@@ -718,9 +721,13 @@ func (a *v1) record(who, action, id string, before, after *model.Override) (Audi
 		a.cfg.Logger.Error("audit log write failed; the write is refused", "err", err, "identity", who, "action", action, "id", id)
 		return rec, err
 	}
-	// Also in the process log, which outlives a pod's audit file.
-	a.cfg.Logger.Info("override changed", "identity", who, "action", action, "id", id)
 	return rec, nil
+}
+
+// logChange logs a write that was made, also in the process log, which
+// outlives a pod's audit file.
+func (a *v1) logChange(rec AuditRecord) {
+	a.cfg.Logger.Info("override changed", "identity", rec.Identity, "action", rec.Action, "id", rec.ID)
 }
 
 // recordFailure appends a record saying that the write rec recorded did

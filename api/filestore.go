@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -32,8 +33,12 @@ type Store interface {
 // every change: a temporary file in the same directory, written and
 // synced, renamed over the old one, and the directory synced. A process
 // killed at any moment leaves either the old file or the new one.
+//
+// Every write also drops the overrides that have expired: the audit log
+// keeps them, the store need not.
 type FileStore struct {
 	path  string
+	now   func() time.Time // when expired overrides are pruned
 	mu    sync.Mutex
 	items map[string]model.Override
 }
@@ -46,7 +51,7 @@ type storeFile struct {
 // OpenFileStore reads the overrides at path; a missing file is an empty
 // store. A file that does not parse is an error, never silently emptied.
 func OpenFileStore(path string) (*FileStore, error) {
-	s := &FileStore{path: path, items: map[string]model.Override{}}
+	s := &FileStore{path: path, now: time.Now, items: map[string]model.Override{}}
 	// Temporary files of writes that a crash cut short hold nothing
 	// acknowledged: the rename acknowledges.
 	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".*"))
@@ -92,7 +97,7 @@ func (s *FileStore) Put(o model.Override) (*model.Override, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	before, had := s.items[o.ID]
-	next := maps.Clone(s.items)
+	next := PruneExpired(maps.Clone(s.items), s.now())
 	next[o.ID] = o
 	if err := s.write(next); err != nil {
 		return nil, err
@@ -112,13 +117,20 @@ func (s *FileStore) Delete(id string) (*model.Override, error) {
 	if !had {
 		return nil, nil
 	}
-	next := maps.Clone(s.items)
+	next := PruneExpired(maps.Clone(s.items), s.now())
 	delete(next, id)
 	if err := s.write(next); err != nil {
 		return nil, err
 	}
 	s.items = next
 	return &before, nil
+}
+
+// PruneExpired deletes from items the overrides that no longer apply at
+// now, and returns items.
+func PruneExpired(items map[string]model.Override, now time.Time) map[string]model.Override {
+	maps.DeleteFunc(items, func(_ string, o model.Override) bool { return !o.ActiveAt(now) })
+	return items
 }
 
 // write replaces the file with items, atomically and durably.

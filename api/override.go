@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/meridian-gtm/meridian/internal/duration"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -44,7 +47,12 @@ type fieldError struct {
 	field, msg string
 }
 
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+func (e *fieldError) Error() string {
+	if e.field == "" {
+		return e.msg
+	}
+	return e.field + ": " + e.msg
+}
 
 func invalid(field, format string, args ...any) *fieldError {
 	return &fieldError{field: field, msg: fmt.Sprintf(format, args...)}
@@ -61,28 +69,96 @@ func checkID(id string) error {
 	return nil
 }
 
+// MaxWeight is the largest weight a weight override may pin: the config's
+// bound on explicit weights, so that the engine's sums stay far from
+// overflowing.
+const MaxWeight = 1_000_000
+
+// maxExpiry bounds how far ahead an override may expire; an override
+// meant to last for ever has no expiry.
+const maxExpiry = 100 * 365 * 24 * time.Hour
+
 // Known is what an override may name: the services and clusters Meridian
-// knows.
+// knows, and the target addresses of each (service, cluster).
 type Known struct {
 	Services map[string]bool
 	Clusters map[string]bool
+	Targets  []KnownTarget
+}
+
+// KnownTarget is one address traffic can go to.
+type KnownTarget struct {
+	Service, Cluster string
+	Address          netip.Addr
+}
+
+// canonicalName lowers a name and drops its final dot, as the config does.
+func canonicalName(s string) string { return strings.TrimSuffix(strings.ToLower(s), ".") }
+
+// checkTarget refuses an address that is not a target (of service and
+// cluster when they are given), naming the addresses that are: a typo must
+// not be accepted and silently do nothing.
+func (k Known) checkTarget(addr netip.Addr, service, cluster string) error {
+	var known []string
+	for _, t := range k.Targets {
+		if (service != "" && t.Service != service) || (cluster != "" && t.Cluster != cluster) {
+			continue
+		}
+		if t.Address == addr {
+			return nil
+		}
+		known = append(known, t.Cluster+" "+t.Address.String())
+	}
+	slices.Sort(known)
+	known = slices.Compact(known)
+	where := "any service"
+	switch {
+	case cluster != "" && service != "":
+		where = "service " + service + " in cluster " + cluster
+	case cluster != "":
+		where = "cluster " + cluster
+	case service != "":
+		where = "service " + service
+	}
+	if len(known) == 0 {
+		return invalid("address", "%s is not a target of %s, which has none", addr, where)
+	}
+	const most = 32
+	more := ""
+	if len(known) > most {
+		more = fmt.Sprintf(" and %d more", len(known)-most)
+		known = known[:most]
+	}
+	return invalid("address", "%s is not a target of %s; known: %s%s", addr, where, strings.Join(known, ", "), more)
+}
+
+// parseFor reads the for field: the config's durations (300, 30s, 5m, 2h,
+// 1d, 1w) or Go's (1h30m).
+func parseFor(s string) (time.Duration, bool) {
+	if d, ok := duration.Parse(s); ok {
+		return d, d > 0
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil && d > 0
 }
 
 // toModel checks a request and turns it into an override made by author at
-// now.
+// now. Names are compared as the config compares them: case-insensitive,
+// with or without the final dot.
 func (r OverrideRequest) toModel(id, author string, now time.Time, known Known) (model.Override, error) {
 	kind, ok := model.ParseOverrideKind(r.Kind)
 	if !ok {
 		return model.Override{}, invalid("kind", "%q: expected drain, disable, enable, weight or failover", r.Kind)
 	}
-	o := model.Override{ID: id, Kind: kind, Service: r.Service, Cluster: r.Cluster, Order: r.Order, Reason: r.Reason, Author: author, Created: now}
-	if r.Reason == "" {
+	o := model.Override{ID: id, Kind: kind, Service: canonicalName(r.Service), Cluster: canonicalName(r.Cluster), Reason: r.Reason,
+		Author: author, Created: now}
+	if strings.TrimSpace(r.Reason) == "" {
 		return o, invalid("reason", "say why: operators at 3 a.m. will want to know")
 	}
-	if r.Service != "" && !known.Services[r.Service] {
+	if o.Service != "" && !known.Services[o.Service] {
 		return o, invalid("service", "%q is not a global service", r.Service)
 	}
-	if r.Cluster != "" && !known.Clusters[r.Cluster] {
+	if o.Cluster != "" && !known.Clusters[o.Cluster] {
 		return o, invalid("cluster", "%q is not a cluster", r.Cluster)
 	}
 	if r.Address != "" {
@@ -92,23 +168,59 @@ func (r OverrideRequest) toModel(id, author string, now time.Time, known Known) 
 		}
 		o.Address = a.Unmap()
 	}
+	if len(r.Order) > 0 {
+		seen := map[string]bool{}
+		for _, c := range r.Order {
+			c = canonicalName(c)
+			if !known.Clusters[c] {
+				return o, invalid("order", "%q is not a cluster", c)
+			}
+			if seen[c] {
+				return o, invalid("order", "%q is named twice", c)
+			}
+			seen[c] = true
+			o.Order = append(o.Order, c)
+		}
+	}
 	needs := func(field string, have bool) error {
 		if !have {
 			return invalid(field, "a %s override needs it", r.Kind)
 		}
 		return nil
 	}
+	// takes lists the fields each kind reads; any other is refused rather
+	// than stored to do nothing.
+	takes := map[model.OverrideKind]string{
+		model.Drain:         "service cluster",
+		model.Disable:       "service cluster address",
+		model.Enable:        "service cluster address",
+		model.Weight:        "service cluster weight",
+		model.ForceFailover: "service order",
+	}[kind]
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"cluster", r.Cluster != ""}, {"address", r.Address != ""}, {"weight", r.Weight != nil}, {"order", r.Order != nil}} {
+		if f.set && !slices.Contains(strings.Fields(takes), f.name) {
+			return o, invalid(f.name, "a %s override takes no %s", r.Kind, f.name)
+		}
+	}
 	var err error
 	switch kind {
 	case model.Drain:
 		err = needs("cluster", r.Cluster != "")
 	case model.Disable, model.Enable:
-		err = needs("address", o.Address.IsValid())
+		if err = needs("address", o.Address.IsValid()); err == nil {
+			err = known.checkTarget(o.Address, o.Service, o.Cluster)
+		}
 	case model.Weight:
 		if err = needs("service", r.Service != ""); err == nil {
 			if err = needs("cluster", r.Cluster != ""); err == nil {
 				err = needs("weight", r.Weight != nil)
 			}
+		}
+		if err == nil && *r.Weight > MaxWeight {
+			err = invalid("weight", "%d: expected a whole number from 0 (drain) to %d", *r.Weight, MaxWeight)
 		}
 		if r.Weight != nil {
 			o.Weight = *r.Weight
@@ -117,17 +229,9 @@ func (r OverrideRequest) toModel(id, author string, now time.Time, known Known) 
 		if err = needs("service", r.Service != ""); err == nil {
 			err = needs("order", len(r.Order) > 0)
 		}
-		for _, c := range r.Order {
-			if !known.Clusters[c] {
-				return o, invalid("order", "%q is not a cluster", c)
-			}
-		}
 	}
 	if err != nil {
 		return o, err
-	}
-	if kind != model.Weight && r.Weight != nil {
-		return o, invalid("weight", "only a weight override takes a weight")
 	}
 	switch {
 	case r.Expires != nil && r.For != "":
@@ -136,11 +240,17 @@ func (r OverrideRequest) toModel(id, author string, now time.Time, known Known) 
 		if !r.Expires.After(now) {
 			return o, invalid("expires", "%v is in the past", r.Expires.Format(time.RFC3339))
 		}
+		if r.Expires.Sub(now) > maxExpiry {
+			return o, invalid("expires", "at most 100 years ahead; leave expires out for an override without end")
+		}
 		o.Expires = *r.Expires
 	case r.For != "":
-		d, err := time.ParseDuration(r.For)
-		if err != nil || d <= 0 {
-			return o, invalid("for", "%q: expected a duration such as 30m or 2h", r.For)
+		d, ok := parseFor(r.For)
+		if !ok {
+			return o, invalid("for", "%q: expected a duration such as 30m, 2h, 1d or 1w", r.For)
+		}
+		if d > maxExpiry {
+			return o, invalid("for", "at most 100 years; leave for out for an override without end")
 		}
 		o.Expires = now.Add(d)
 	}

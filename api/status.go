@@ -1,11 +1,14 @@
 package api
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +26,33 @@ var statusHTML string
 var worldMap string
 
 var statusTemplate = template.Must(template.New("status").Parse(statusHTML))
+
+// statusCSP is the page's Content-Security-Policy: nothing loads, nothing
+// frames it, and the only style and script that run are the page's own
+// inline elements, allowed by their SHA-256. The page draws colours and
+// widths with SVG attributes, never style attributes, which a hash
+// cannot allow. Editing an inline element updates its hash here;
+// TestStatusPageHeaders checks the hashes against the page served.
+var statusCSP = contentSecurityPolicy(statusHTML)
+
+// inlineElement finds the content of inline <style> and <script> elements.
+var inlineElement = regexp.MustCompile(`(?is)<(style|script)\b[^>]*>(.*?)</(?:style|script)>`)
+
+func contentSecurityPolicy(page string) string {
+	hashes := map[string][]string{"style": nil, "script": nil}
+	for _, m := range inlineElement.FindAllStringSubmatch(page, -1) {
+		sum := sha256.Sum256([]byte(m[2]))
+		kind := strings.ToLower(m[1])
+		hashes[kind] = append(hashes[kind], "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+	}
+	csp := "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	for _, kind := range []string{"style", "script"} {
+		if len(hashes[kind]) > 0 {
+			csp += "; " + kind + "-src " + strings.Join(hashes[kind], " ")
+		}
+	}
+	return csp
+}
 
 // Map size: an equirectangular projection, two pixels per degree.
 const (
@@ -72,7 +102,7 @@ type statusRoute struct {
 
 type statusSegment struct {
 	Cluster, Color, Label string
-	Percent               float64
+	Offset, Percent       float64 // where the segment starts and its width, in % of the bar
 }
 
 type statusOverride struct {
@@ -141,7 +171,13 @@ func (a *v1) statusPage(w http.ResponseWriter, r *http.Request, _ string) {
 		}
 		d.Overrides = append(d.Overrides, so)
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", statusCSP)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
 	if err := statusTemplate.Execute(w, d); err != nil {
 		a.cfg.Logger.Warn("status page", "err", err)
 	}
@@ -164,9 +200,11 @@ func statusServiceOf(p *model.Plan, s *model.ServicePlan, barColor map[string]st
 			sr.Site = "unknown locations"
 		}
 		var parts []string
+		offset := 0.0
 		for _, c := range slices.Sorted(maps.Keys(rt.Shares)) {
 			pct := 100 * rt.Shares[c]
-			sr.Segments = append(sr.Segments, statusSegment{Cluster: c, Color: barColor[c], Percent: pct, Label: fmt.Sprintf("%.1f%%", pct)})
+			sr.Segments = append(sr.Segments, statusSegment{Cluster: c, Color: barColor[c], Offset: offset, Percent: pct, Label: fmt.Sprintf("%.1f%%", pct)})
+			offset += pct
 			parts = append(parts, fmt.Sprintf("%s %.0f%%", c, pct))
 		}
 		sr.Text = strings.Join(parts, ", ")

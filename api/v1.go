@@ -1,20 +1,25 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -43,6 +48,9 @@ type V1Config struct {
 	NACKs  func() []NACK
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Metrics, when set, registers the API's metrics:
+	// meridian_api_auth_failures_total.
+	Metrics prometheus.Registerer
 }
 
 // NACK is a response an xDS client rejected, as the API shows it.
@@ -63,6 +71,9 @@ const configPrefix = "config."
 type v1 struct {
 	cfg V1Config
 	mu  sync.Mutex // serializes writes, so that before/after in the audit log are exact
+
+	authFailures *prometheus.CounterVec // by reason: missing, invalid, forbidden
+	authLog      logLimiter
 }
 
 // apiError is the body of every error answer.
@@ -112,8 +123,28 @@ var v1Routes = []route{
 	{"GET", "/api/v1/audit", ReadRole, (*v1).auditLog},
 }
 
-// routes registers the API on mux.
+// routes registers the API on mux, its metrics on the registry of the
+// config, and logs what is wrong with the tokens file.
 func (a *v1) routes(mux *http.ServeMux) {
+	a.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_api_auth_failures_total",
+		Help: "Requests to the API refused for want of a valid token (missing, invalid) or of its role (forbidden).",
+	}, []string{"reason"})
+	if a.cfg.Metrics != nil {
+		if err := a.cfg.Metrics.Register(a.authFailures); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err)
+			}
+			a.authFailures = are.ExistingCollector.(*prometheus.CounterVec)
+		}
+	}
+	a.authLog.every = authLogEvery
+	if a.cfg.Tokens != nil {
+		for _, w := range a.cfg.Tokens.Warnings() {
+			a.cfg.Logger.Warn(w)
+		}
+	}
 	for _, rt := range v1Routes {
 		h := func(w http.ResponseWriter, r *http.Request) { rt.handle(a, w, r, "") }
 		if rt.role != 0 {
@@ -130,16 +161,28 @@ func (a *v1) routes(mux *http.ServeMux) {
 // auth lets a request through when its token has at least role.
 func (a *v1) auth(role Role, h func(w http.ResponseWriter, r *http.Request, who string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		who, has := a.cfg.Tokens.identify(r)
+		who, has, presented := a.cfg.Tokens.identify(r)
 		switch {
 		case has == 0:
+			a.authFailed(r, map[bool]string{false: "missing", true: "invalid"}[presented], "")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="meridian", Basic realm="meridian"`)
 			writeError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)", "")
 		case has < role:
+			a.authFailed(r, "forbidden", who)
 			writeError(w, http.StatusForbidden, "token "+who+" has role "+has.String()+"; this needs "+role.String(), "")
 		default:
 			h(w, r, who)
 		}
+	}
+}
+
+// authFailed counts a refused request and logs it, at most once per
+// authLogEvery with the count of those not logged since.
+func (a *v1) authFailed(r *http.Request, reason, who string) {
+	a.authFailures.WithLabelValues(reason).Inc()
+	if ok, suppressed := a.authLog.allow(a.cfg.Now()); ok {
+		a.cfg.Logger.Warn("api request refused", "reason", reason, "token", who, "remote", r.RemoteAddr,
+			"method", r.Method, "path", r.URL.Path, "suppressed_since_last", suppressed)
 	}
 }
 
@@ -344,8 +387,16 @@ func (a *v1) override(w http.ResponseWriter, r *http.Request, _ string) {
 // known returns the services and clusters overrides may name.
 func (a *v1) known() Known {
 	k := Known{Services: map[string]bool{}, Clusters: map[string]bool{}}
-	for _, c := range a.cfg.Inventory().Clusters() {
+	inv := a.cfg.Inventory()
+	for _, c := range inv.Clusters() {
 		k.Clusters[c.Name] = true
+	}
+	for _, b := range inv.Backends() {
+		for _, addrs := range [][]netip.Addr{b.Ingress, b.PodIPs} {
+			for _, ad := range addrs {
+				k.Targets = append(k.Targets, KnownTarget{Service: b.Service, Cluster: b.Cluster, Address: ad.Unmap()})
+			}
+		}
 	}
 	if p := a.cfg.Plan(); p != nil {
 		for _, s := range p.Services {
@@ -355,13 +406,38 @@ func (a *v1) known() Known {
 	return k
 }
 
-// decodeStrict reads one JSON value, rejecting unknown fields and trailing data.
+// maxBody bounds the body of a write.
+const maxBody = 64 << 10
+
+// errTooLarge is a body over maxBody, answered with 413.
+var errTooLarge = &fieldError{msg: fmt.Sprintf("the body is larger than %d bytes", maxBody)}
+
+// decodeStrict reads one JSON value of at most maxBody bytes, rejecting
+// unknown fields, keys given twice and trailing data.
 func decodeStrict(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return invalid("", "reading the body: %v", err)
+	}
+	if len(b) > maxBody {
+		return errTooLarge
+	}
+	if err := checkDuplicateKeys(b); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return invalid(strings.Trim(f, `"`), "unknown field")
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			field := te.Field[strings.LastIndex(te.Field, ".")+1:] // OverrideSpec.weight
+			if field == "weight" {
+				return invalid("weight", "expected a whole number from 0 to %d, got %s", MaxWeight, te.Value)
+			}
+			return invalid(field, "expected %s, got %s", te.Type, te.Value)
 		}
 		return invalid("", "the body is not a valid override: %v", err)
 	}
@@ -369,6 +445,68 @@ func decodeStrict(r *http.Request, v any) error {
 		return invalid("", "the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// checkDuplicateKeys refuses a JSON object that gives a key twice: which
+// of the two values counts differs from one parser to the next, so the
+// override stored could differ from the one the client meant. Syntax
+// errors are left to the decoder.
+func checkDuplicateKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var walk func(path string) error
+	walk = func(path string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return nil
+				}
+				key, _ := k.(string)
+				// encoding/json matches keys regardless of case.
+				if seen[strings.ToLower(key)] {
+					return invalid(path+key, "given twice")
+				}
+				seen[strings.ToLower(key)] = true
+				if err := walk(path + key + "."); err != nil {
+					return err
+				}
+			}
+			dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if err := walk(path); err != nil {
+					return err
+				}
+			}
+			dec.Token()
+		}
+		return nil
+	}
+	return walk("")
+}
+
+// boolParam reads the boolean query parameter name: absent is false;
+// anything strconv.ParseBool reads is that value (1, t, true, TRUE, True
+// are true); anything else, an empty value (a bare ?dry_run) or the
+// parameter given twice is an error, because guessing wrong would turn a
+// dry run into a real write.
+func boolParam(r *http.Request, name string) (bool, error) {
+	vals, ok := r.URL.Query()[name]
+	if !ok {
+		return false, nil
+	}
+	if len(vals) == 1 {
+		if v, err := strconv.ParseBool(vals[0]); err == nil {
+			return v, nil
+		}
+	}
+	return false, invalid(name, "want true or false")
 }
 
 // planChange is how one route's shares move with a write.
@@ -390,6 +528,11 @@ type writeResult struct {
 
 func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 	id := r.PathValue("id")
+	dryRun, err := boolParam(r, "dry_run")
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
 	if err := checkID(id); err != nil {
 		a.fail(w, err)
 		return
@@ -420,7 +563,7 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 		o = *before // idempotent: the same PUT again changes nothing
 	}
 	next := a.withOverride(id, &o)
-	if r.URL.Query().Get("dry_run") == "true" {
+	if dryRun {
 		out := OverrideOf(o)
 		writeJSON(w, http.StatusOK, writeResult{DryRun: true, Override: &out, Changes: a.diff(next)})
 		return
@@ -434,13 +577,22 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 			return
 		}
 	}
-	if _, err := a.cfg.Store.Put(o); err != nil {
-		a.cfg.Logger.Error("storing an override failed", "id", id, "err", err)
+	// The audit record is synced before the store is written: an
+	// acknowledged write is always audited, and a write that cannot be
+	// audited is not made.
+	rec, err := a.record(who, "put-override", id, before, &o)
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, "the override was not stored: "+err.Error(), "")
 		return
 	}
+	if _, err := a.cfg.Store.Put(o); err != nil {
+		a.cfg.Logger.Error("storing an override failed", "id", id, "err", err)
+		a.recordFailure(rec, err)
+		writeError(w, http.StatusInternalServerError, "the override was not stored: "+err.Error(), "")
+		return
+	}
+	a.logChange(rec)
 	after := OverrideOf(o)
-	a.record(who, "put-override", id, before, &o)
 	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
 		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
 	}
@@ -449,6 +601,11 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 
 func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) {
 	id := r.PathValue("id")
+	dryRun, err := boolParam(r, "dry_run")
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var before *model.Override
@@ -468,16 +625,22 @@ func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) 
 		return
 	}
 	next := a.withOverride(id, nil)
-	if r.URL.Query().Get("dry_run") == "true" {
+	if dryRun {
 		writeJSON(w, http.StatusOK, writeResult{DryRun: true, Changes: a.diff(next)})
+		return
+	}
+	rec, err := a.record(who, "delete-override", id, before, nil)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "the override was not deleted: "+err.Error(), "")
 		return
 	}
 	if _, err := a.cfg.Store.Delete(id); err != nil {
 		a.cfg.Logger.Error("deleting an override failed", "id", id, "err", err)
+		a.recordFailure(rec, err)
 		writeError(w, http.StatusInternalServerError, "the override was not deleted: "+err.Error(), "")
 		return
 	}
-	a.record(who, "delete-override", id, before, nil)
+	a.logChange(rec)
 	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
 		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
 	}
@@ -542,7 +705,9 @@ func (a *v1) diff(next []model.Override) []planChange {
 	return out
 }
 
-func (a *v1) record(who, action, id string, before, after *model.Override) {
+// record appends the audit record of a write about to be made, synced;
+// the write must not be made if it fails.
+func (a *v1) record(who, action, id string, before, after *model.Override) (AuditRecord, error) {
 	rec := AuditRecord{Time: a.cfg.Now().UTC(), Identity: who, Action: action, ID: id}
 	if before != nil {
 		b := OverrideOf(*before)
@@ -552,8 +717,23 @@ func (a *v1) record(who, action, id string, before, after *model.Override) {
 		x := OverrideOf(*after)
 		rec.After = &x
 	}
-	// Also in the process log, which outlives a pod's audit file.
-	a.cfg.Logger.Info("override changed", "identity", who, "action", action, "id", id)
+	if err := a.cfg.Audit.Append(rec); err != nil {
+		a.cfg.Logger.Error("audit log write failed; the write is refused", "err", err, "identity", who, "action", action, "id", id)
+		return rec, err
+	}
+	return rec, nil
+}
+
+// logChange logs a write that was made, also in the process log, which
+// outlives a pod's audit file.
+func (a *v1) logChange(rec AuditRecord) {
+	a.cfg.Logger.Info("override changed", "identity", rec.Identity, "action", rec.Action, "id", rec.ID)
+}
+
+// recordFailure appends a record saying that the write rec recorded did
+// not happen, because the store failed with cause.
+func (a *v1) recordFailure(rec AuditRecord, cause error) {
+	rec.Time, rec.Error = a.cfg.Now().UTC(), "not stored: "+cause.Error()
 	if err := a.cfg.Audit.Append(rec); err != nil {
 		a.cfg.Logger.Error("audit log write failed", "err", err, "record", rec)
 	}
@@ -561,6 +741,10 @@ func (a *v1) record(who, action, id string, before, after *model.Override) {
 
 // fail answers invalid input with 400 and the field at fault.
 func (a *v1) fail(w http.ResponseWriter, err error) {
+	if err == errTooLarge {
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error(), "")
+		return
+	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		writeError(w, http.StatusBadRequest, fe.Error(), fe.field)
@@ -661,11 +845,23 @@ func (a *v1) nacks(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// auditDamagedHeader lists, on GET /api/v1/audit, the line numbers of the
+// audit log that hold no record and were skipped.
+const auditDamagedHeader = "Meridian-Audit-Damaged-Lines"
+
 func (a *v1) auditLog(w http.ResponseWriter, r *http.Request, _ string) {
-	recs, err := a.cfg.Audit.Read()
+	recs, damaged, err := a.cfg.Audit.Read()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error(), "")
 		return
+	}
+	if len(damaged) > 0 {
+		lines := make([]string, len(damaged))
+		for i, d := range damaged {
+			lines[i] = strconv.Itoa(d.Line)
+		}
+		a.cfg.Logger.Warn("audit log: damaged lines skipped", "lines", damaged)
+		w.Header().Set(auditDamagedHeader, strings.Join(lines, ","))
 	}
 	if recs == nil {
 		recs = []AuditRecord{}

@@ -53,6 +53,12 @@ func tokenLine(name, role, secret string) string {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with the API's config changed by edit.
+func newFixtureWith(t *testing.T, edit func(*V1Config)) *fixture {
+	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir()}
 	tokensPath := filepath.Join(f.dir, "tokens")
 	os.WriteFile(tokensPath, []byte("# who role sha256\n"+tokenLine("alice", "admin", adminToken)+tokenLine("grafana", "read", readToken)), 0o600)
@@ -93,6 +99,9 @@ func newFixture(t *testing.T) *fixture {
 			return model.Point{}, false
 		},
 		NACKs: func() []NACK { return []NACK{{Node: "gw-1", Type: "Cluster", Detail: "bad"}} },
+	}
+	if edit != nil {
+		edit(cfg)
 	}
 	f.srv = httptest.NewServer(Handler(Config{Gatherer: prometheus.NewRegistry(), Ready: func() error { return nil }, V1: cfg}))
 	t.Cleanup(f.srv.Close)
@@ -160,9 +169,9 @@ func (f *fixture) do(method, path, token, body string, out any) (int, string) {
 }
 
 func (f *fixture) auditRecords() []AuditRecord {
-	recs, err := f.audit.Read()
-	if err != nil {
-		f.t.Fatal(err)
+	recs, damaged, err := f.audit.Read()
+	if err != nil || len(damaged) > 0 {
+		f.t.Fatal(err, damaged)
 	}
 	return recs
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-gtm/meridian/internal/duration"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -657,30 +658,13 @@ const maxTTL = 1<<31 - 1
 
 // parseTTL reads a TTL in seconds, or a duration with a unit (30s, 5m, 1h, 1d, 1w).
 func parseTTL(what string, t token, errs *errorList) uint32 {
-	s := t.Text
-	mult := time.Second
-	if s != "" {
-		switch s[len(s)-1] {
-		case 's':
-			s = s[:len(s)-1]
-		case 'm':
-			s, mult = s[:len(s)-1], time.Minute
-		case 'h':
-			s, mult = s[:len(s)-1], time.Hour
-		case 'd':
-			s, mult = s[:len(s)-1], 24*time.Hour
-		case 'w':
-			s, mult = s[:len(s)-1], 7*24*time.Hour
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 32)
-	secs := n * uint64(mult/time.Second)
-	if err != nil || secs > maxTTL {
+	d, ok := duration.Parse(t.Text)
+	if !ok || d/time.Second > maxTTL {
 		errs.add(errorf(t.Pos, "%s: expected seconds or a duration such as 30s, 5m, 1h, 1d, 1w up to %d seconds, got %q",
 			what, maxTTL, t.Text))
 		return 0
 	}
-	return uint32(secs)
+	return uint32(d / time.Second)
 }
 
 // canonicalName lowers a domain name and drops its final dot.

@@ -38,6 +38,8 @@ type Store struct {
 	items    map[string]model.Override
 	version  string   // resourceVersion of the ConfigMap items came from
 	onChange []func() // told when items change
+
+	now func() time.Time // when expired overrides are pruned
 }
 
 // Open connects to the cluster of kubeconfig (with context; in-cluster
@@ -60,7 +62,7 @@ func Open(ctx context.Context, kubeconfig, kubeContext, namespace, name string) 
 
 // New returns a store on an existing client, with the overrides read.
 func New(ctx context.Context, client kubernetes.Interface, namespace, name string) (*Store, error) {
-	s := &Store{client: client, namespace: namespace, name: name, items: map[string]model.Override{}}
+	s := &Store{client: client, namespace: namespace, name: name, items: map[string]model.Override{}, now: time.Now}
 	cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -221,6 +223,13 @@ func (s *Store) modify(id string, change func(map[string]string)) (*model.Overri
 			}
 		}
 		change(cm.Data)
+		// Expired overrides go with the next write; the audit log keeps them.
+		for key, raw := range cm.Data {
+			var o api.Override
+			if json.Unmarshal([]byte(raw), &o) == nil && o.Expires != nil && !o.Expires.After(s.now()) {
+				delete(cm.Data, key)
+			}
+		}
 		if create {
 			written, err = cms.Create(ctx, cm, metav1.CreateOptions{})
 			if apierrors.IsAlreadyExists(err) { // another replica created it first

@@ -129,3 +129,38 @@ func TestReplicasShareOverrides(t *testing.T) {
 		t.Errorf("after a bad edit a holds %d overrides, want the last good 40", n)
 	}
 }
+
+// TestWritesPruneExpired: the next write drops the overrides that have
+// expired from the ConfigMap.
+func TestWritesPruneExpired(t *testing.T) {
+	env := kubetest.Start(t, 1)
+	c := env.Clusters[0]
+	c.Namespace(t, "meridian")
+	s, err := New(t.Context(), c.Client, "meridian", "overrides")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().UTC().Truncate(time.Second)
+	s.now = func() time.Time { return t0 }
+	short, long := drain("short", "eu-west"), drain("long", "us-east")
+	short.Expires, long.Expires = t0.Add(time.Hour), t0.Add(48*time.Hour)
+	for _, o := range []model.Override{short, long, drain("ever", "ap-southeast")} {
+		if _, err := s.Put(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.now = func() time.Time { return t0.Add(2 * time.Hour) }
+	if _, err := s.Delete("ever"); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), "overrides", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cm.Data["long"]; len(cm.Data) != 1 || !ok {
+		t.Errorf("after a write past one expiry the ConfigMap holds %v, want only long", cm.Data)
+	}
+	if l := s.List(); len(l) != 1 || l[0].ID != "long" {
+		t.Errorf("the store lists %+v, want only long", l)
+	}
+}

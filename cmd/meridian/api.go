@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-gtm/meridian/api"
 	"github.com/meridian-gtm/meridian/api/kubestore"
@@ -25,6 +28,26 @@ type apiState struct {
 	health    atomic.Pointer[model.Health]
 	config    atomic.Pointer[config.Config]
 	history   *api.HealthHistory
+	// tokens are the API's tokens (nil: the API is off), re-read on SIGHUP.
+	tokens *api.Tokens
+	// metrics registers the API's metrics.
+	metrics prometheus.Registerer
+}
+
+// reloadTokens re-reads the API's tokens file; a broken one is logged and
+// the tokens in force stay.
+func (s *apiState) reloadTokens(logger *slog.Logger) {
+	if s.tokens == nil {
+		return
+	}
+	if err := s.tokens.Reload(); err != nil {
+		logger.Error("tokens reload failed; the running tokens stay", "err", err.Error())
+		return
+	}
+	for _, w := range s.tokens.Warnings() {
+		logger.Warn(w)
+	}
+	logger.Info("api tokens reloaded", "file", s.tokens.Path(), "tokens", s.tokens.Len())
 }
 
 func (s *apiState) setInventory(inv model.Inventory) { s.inventory.Store(&inv) }
@@ -73,7 +96,7 @@ func openAPIParts(cfg *config.Config) (*api.Tokens, api.Store, *api.AuditLog, er
 	}
 	tokens, err := api.LoadTokens(m.APITokens)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, configError{err} // the tokens file is configuration: exit 2
 	}
 	if err := makeStateDir(m.AuditLog, m.AuditLogPos, "audit_log"); err != nil {
 		return nil, nil, nil, err
@@ -113,7 +136,7 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 		return nil
 	}
 	c := &api.V1Config{
-		Tokens: tokens, Store: store, Audit: audit,
+		Tokens: tokens, Store: store, Audit: audit, Metrics: state.metrics,
 		Plan:            loop.Plan,
 		Inventory:       func() model.Inventory { return *state.inventory.Load() },
 		Health:          func() model.Health { return *state.health.Load() },

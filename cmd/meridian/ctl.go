@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,6 +21,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
 
@@ -37,6 +41,9 @@ Commands:
   weight SERVICE CLUSTER N -reason R [-for 2h] [-dry-run]
   overrides                                every override
   audit                                    every write, oldest first
+  token new NAME ROLE                      print a new random secret for the API and its
+                                           line for the tokens file (ROLE: read or admin);
+                                           needs no server
   create-cluster-secret -name N -region R [-zone Z] [-location LAT,LON]
       [-kubeconfig PATH] [-context C] [-namespace meridian] [-token-ttl 8760h]
                                            print the Secret that makes Meridian watch
@@ -196,6 +203,15 @@ func (c *ctl) run(cmd string, args []string) error {
 		}
 		w := uint32(n)
 		return c.write("PUT", overrideID("weight", pos[1], pos[0]), &api.OverrideRequest{OverrideSpec: api.OverrideSpec{Kind: "weight", Service: pos[0], Cluster: pos[1], Weight: &w, Reason: *reason}, For: *dur}, *dry)
+	case "token":
+		pos, err := parseArgs(fs, args, 3)
+		if err != nil {
+			return err
+		}
+		if pos[0] != "new" {
+			return usageErr("token: unknown subcommand %q; expected token new NAME ROLE", pos[0])
+		}
+		return c.newToken(pos[1], pos[2])
 	case "create-cluster-secret":
 		var o kube.RemoteSecretOptions
 		kubeconfig := fs.String("kubeconfig", "", "")
@@ -217,6 +233,32 @@ func (c *ctl) run(cmd string, args []string) error {
 	default:
 		return usageErr("unknown command %q", cmd)
 	}
+}
+
+// newToken prints a random 256-bit secret and the line of the tokens
+// file that lets it in as name with role: the file keeps only the
+// secret's SHA-256.
+func (c *ctl) newToken(name, role string) error {
+	if name == "" || strings.ContainsAny(name, "# \t\r\n") || !utf8.ValidString(name) {
+		return usageErr("token new: name %q: use a name without spaces or '#'", name)
+	}
+	if _, ok := api.ParseRole(role); !ok {
+		return usageErr("token new: role %q: expected read or admin", role)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	secret := hex.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(secret))
+	line := name + " " + role + " " + hex.EncodeToString(sum[:])
+	if c.json {
+		out, _ := json.MarshalIndent(map[string]string{"name": name, "role": role, "secret": secret, "line": line}, "", "  ")
+		_, err := fmt.Fprintf(c.out, "%s\n", out)
+		return err
+	}
+	_, err := fmt.Fprintf(c.out, "secret:      %s\ntokens file: %s\n", secret, line)
+	return err
 }
 
 // createClusterSecret prints the kubeconfig Secret of a member cluster, to

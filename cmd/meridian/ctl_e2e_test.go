@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -162,6 +163,23 @@ func TestCtl(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut, tc.stderr) {
 			t.Errorf("ctl %v: exit %d, stderr %q; want exit %d with %q", tc.args, code, errOut, tc.code, tc.stderr)
 		}
+	}
+
+	// A token made by ctl token new is let in once the tokens file has it
+	// and the server got a SIGHUP.
+	m := regexp.MustCompile(`(?m)^secret: +(\S+)\ntokens file: (.+)$`).FindStringSubmatch(ctl("", "token", "new", "ci", "read"))
+	if m == nil {
+		t.Fatal("token new printed no secret and line")
+	}
+	if _, errOut, code := runCtl(t, server, m[1], "status"); code != 1 || !strings.Contains(errOut, "401") {
+		t.Errorf("a new token before it is in the tokens file: exit %d, %s", code, errOut)
+	}
+	tokens, _ := os.ReadFile(filepath.Join(dir, "tokens"))
+	os.WriteFile(filepath.Join(dir, "tokens"), append(tokens, m[2]+"\n"...), 0o600)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, p, "api tokens reloaded")
+	if out, errOut, code := runCtl(t, server, m[1], "status"); code != 0 {
+		t.Errorf("the new token after a SIGHUP: exit %d: %s%s", code, out, errOut)
 	}
 
 	// Overrides survive a restart of the server.

@@ -87,7 +87,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	handler := dns.NewHandler(zones, &loc, dnsOptions(cfg), stats)
 	loop := weights.NewLoop(weights.LoopConfig{Logger: logger.With("component", "weights")}, cfg.Policies())
 	loop.Subscribe(handler.Publish)
-	state := &apiState{history: api.NewHealthHistory()}
+	state := &apiState{history: api.NewHealthHistory(), tokens: tokens, metrics: reg}
 	state.setInventory(model.Inventory{})
 	state.setHealth(model.Health{})
 	state.config.Store(cfg)
@@ -260,6 +260,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 		logger.Error("reload failed; the running configuration stays", "err", err.Error())
 		return old
 	}
+	r.state.reloadTokens(logger)
 	cfg, err := config.Load(path)
 	if err != nil {
 		return fail(err)

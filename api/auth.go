@@ -110,8 +110,8 @@ func readTokens(path string) (*tokenSet, error) {
 	}
 	defer f.Close()
 	set := &tokenSet{}
-	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
-		set.warnings = append(set.warnings, fmt.Sprintf("%s: group or others may read the tokens file (mode %#o); make it 0600 or 0400",
+	if st, err := f.Stat(); err == nil && exposed(st) {
+		set.warnings = append(set.warnings, fmt.Sprintf("%s: users other than Meridian's may read the tokens file (mode %#o); make it 0600 or 0400",
 			path, st.Mode().Perm()))
 	}
 	names := map[string]int{}
@@ -202,4 +202,12 @@ func (l *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
 	}
 	suppressed, l.last, l.suppressed = l.suppressed, now, 0
 	return true, suppressed
+}
+
+// exposed reports whether users other than Meridian's own may read or
+// write the tokens file: others, or a group that is not the process's.
+// A Secret that Kubernetes mounts 0440 for the pod's fsGroup is not.
+func exposed(st os.FileInfo) bool {
+	perm := st.Mode().Perm()
+	return perm&0o007 != 0 || perm&0o070 != 0 && !ownGroup(st)
 }

@@ -37,10 +37,28 @@ func TestTokensFileReadableByOthersWarns(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tokens")
 	os.WriteFile(path, []byte(tokenLine("alice", "admin", "a")), 0o600)
+	const otherGroup = 65534 // nogroup: not the test's own
+	if os.Getegid() == otherGroup {
+		t.Fatal("the test needs a group other than its own; run it as another user")
+	}
 	for _, tc := range []struct {
 		mode os.FileMode
+		gid  int // -1: the process's own group
 		warn bool
-	}{{0o600, false}, {0o400, false}, {0o640, true}, {0o644, true}} {
+	}{
+		{0o600, -1, false}, {0o400, -1, false},
+		// Readable by the process's own group, as Kubernetes mounts a
+		// Secret for the pod's fsGroup: that group is Meridian itself.
+		{0o640, -1, false}, {0o440, -1, false},
+		{0o640, otherGroup, true}, {0o604, -1, true}, {0o644, -1, true},
+	} {
+		gid := tc.gid
+		if gid < 0 {
+			gid = os.Getegid()
+		}
+		if err := os.Chown(path, -1, gid); err != nil {
+			t.Fatalf("chown to group %d: %v (the test chowns its file to another group; run it as root)", gid, err)
+		}
 		if err := os.Chmod(path, tc.mode); err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +67,7 @@ func TestTokensFileReadableByOthersWarns(t *testing.T) {
 			t.Fatal(err)
 		}
 		if w := tk.Warnings(); (len(w) > 0) != tc.warn || (tc.warn && !strings.Contains(w[0], path)) {
-			t.Errorf("mode %#o: warnings %q, want a warning: %v", tc.mode, w, tc.warn)
+			t.Errorf("mode %#o, group %d: warnings %q, want a warning: %v", tc.mode, gid, w, tc.warn)
 		}
 	}
 }

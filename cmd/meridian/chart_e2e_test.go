@@ -121,6 +121,19 @@ func checkRendered(t *testing.T, objs []*unstructured.Unstructured) *config.Conf
 	if sc := pod.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
 		t.Error("the pod may run as root")
 	}
+	// The tokens Secret is readable by Meridian's group alone: no warning
+	// at start, no secret for any other user of the node.
+	for _, v := range pod.Volumes {
+		if v.Secret == nil {
+			continue
+		}
+		if m := v.Secret.DefaultMode; m == nil || *m&0o007 != 0 {
+			t.Errorf("volume %s: others may read the Secret's files (defaultMode %v)", v.Name, m)
+		}
+		if sc := pod.SecurityContext; sc == nil || sc.FSGroup == nil || sc.RunAsGroup == nil || *sc.FSGroup != *sc.RunAsGroup {
+			t.Errorf("volume %s: the Secret's files are not given Meridian's group (fsGroup = runAsGroup)", v.Name)
+		}
+	}
 	c := pod.Containers[0]
 	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {

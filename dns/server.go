@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-gtm/meridian/internal/acceptretry"
 )
 
 // ServerConfig is what the DNS server needs.
@@ -81,8 +83,6 @@ type Server struct {
 	closing   atomic.Bool
 	readers   sync.WaitGroup // UDP readers and TCP connections
 	accepters sync.WaitGroup
-	stop      chan struct{} // closed by Shutdown: ends accept back-off
-	stopOnce  sync.Once
 	connsMu   sync.Mutex
 	conns     map[net.Conn]*tcpConn
 	networks  map[netip.Prefix]int // open connections per client network
@@ -121,9 +121,10 @@ func Listen(cfg ServerConfig) (*Server, error) {
 			s.readers.Add(1)
 			go s.serveUDP(u)
 		}
-		s.tcp = append(s.tcp, ln)
+		tcp := s.acceptingThrough(ln)
+		s.tcp = append(s.tcp, tcp)
 		s.accepters.Add(1)
-		go s.serveTCP(ln)
+		go s.serveTCP(tcp)
 	}
 	return s, nil
 }
@@ -132,7 +133,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 func newServer(cfg ServerConfig) *Server {
 	cfg.validate()
 	return &Server{cfg: cfg, conns: map[net.Conn]*tcpConn{}, networks: map[netip.Prefix]int{},
-		stop: make(chan struct{}), failed: make(chan error, 1)}
+		failed: make(chan error, 1)}
 }
 
 // bindAll binds n UDP sockets and one TCP listener on the same address and
@@ -241,58 +242,32 @@ func (s *Server) stopOn(err error, what string) bool {
 	return true
 }
 
-// Accept back-off: after a failed accept, wait acceptDelayMin, doubling up
-// to acceptDelayMax (as net/http does), and log at most once per
-// acceptLogEvery.
-const (
-	acceptDelayMin = 5 * time.Millisecond
-	acceptDelayMax = time.Second
-	acceptLogEvery = 10 * time.Second
-)
-
 // serveTCP accepts connections until Shutdown, admitting each within the
-// limits (admit). A failed accept never stops it: running out of file
-// descriptors (EMFILE, ENFILE), of buffers (ENOBUFS, ENOMEM), or a client
-// aborting its handshake (ECONNABORTED, and the network errors Linux's
-// accept passes on) are all passing, and UDP keeps serving meanwhile. It
-// waits, longer each time up to a second, and tries again; only a listener
+// limits (admit). A failed accept never stops it: ln retries (see
+// acceptingThrough), and UDP keeps serving meanwhile; only a listener
 // closed other than by Shutdown stops it (and Failed reports it).
 func (s *Server) serveTCP(ln net.Listener) {
 	defer s.accepters.Done()
-	var (
-		delay      time.Duration
-		failures   int // since the last log line
-		lastLogged time.Time
-	)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
-				s.stopOn(err, "tcp accept")
+			if s.stopOn(err, "tcp accept") {
 				return
 			}
-			s.cfg.Stats.acceptError()
-			delay = min(max(2*delay, acceptDelayMin), acceptDelayMax)
-			failures++
-			if now := time.Now(); now.Sub(lastLogged) >= acceptLogEvery {
-				s.cfg.Logger.Warn("dns: TCP accept failed; retrying", "addr", ln.Addr().String(), "err", err,
-					"failures", failures, "retry_in", delay.String())
-				lastLogged, failures = now, 0
-			}
-			select {
-			case <-time.After(delay):
-			case <-s.stop:
-			}
 			continue
-		}
-		if delay > 0 {
-			s.cfg.Logger.Info("dns: TCP accept works again", "addr", ln.Addr().String())
-			delay, failures, lastLogged = 0, 0, time.Time{}
 		}
 		if tc := s.admit(c); tc != nil {
 			go s.serveConn(tc)
 		}
 	}
+}
+
+// acceptingThrough wraps a TCP listener so that running out of file
+// descriptors (EMFILE, ENFILE), of buffers (ENOBUFS, ENOMEM), or a client
+// aborting its handshake (ECONNABORTED) is waited out with a back-off,
+// counted and logged, rather than taken for a broken listener.
+func (s *Server) acceptingThrough(ln net.Listener) net.Listener {
+	return acceptretry.Wrap(ln, s.cfg.Logger.With("listener", "dns tcp"), s.cfg.Stats.acceptError)
 }
 
 // admit registers a new connection within the limits. When its client
@@ -463,7 +438,6 @@ func (s *Server) Addrs() []net.Addr {
 // under a reader still using it.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
-	s.stopOnce.Do(func() { close(s.stop) })
 	for _, ln := range s.tcp {
 		ln.Close()
 	}

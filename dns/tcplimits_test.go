@@ -44,9 +44,10 @@ func TestServerTCPAcceptRetries(t *testing.T) {
 	}
 	fl := &failingListener{Listener: ln}
 	fl.fails.Store(6) // 5+10+20+40+80+160 ms of back-off
-	s.tcp = append(s.tcp, fl)
+	tcp := s.acceptingThrough(fl)
+	s.tcp = append(s.tcp, tcp)
 	s.accepters.Add(1)
-	go s.serveTCP(fl)
+	go s.serveTCP(tcp)
 	t.Cleanup(func() { s.Shutdown(t.Context()) })
 
 	c := &mdns.Client{Net: "tcp", Timeout: 20 * time.Second}

@@ -86,7 +86,7 @@ func TestServeSurvivesFileDescriptorExhaustion(t *testing.T) {
 				t.Fatal("meridian exited when out of file descriptors")
 			}
 			msg := fmt.Sprint(rec["msg"])
-			dnsFailed = dnsFailed || msg == "dns: TCP accept failed; retrying" && strings.Contains(fmt.Sprint(rec["err"]), "too many open files")
+			dnsFailed = dnsFailed || msg == "accept failed; retrying" && rec["listener"] == "dns tcp" && strings.Contains(fmt.Sprint(rec["err"]), "too many open files")
 			httpFailed = httpFailed || strings.HasPrefix(msg, "http: Accept error") && strings.Contains(msg, "too many open files")
 		case <-timeout:
 			t.Fatalf("within 20s, DNS logged a failed accept: %v, HTTP: %v", dnsFailed, httpFailed)

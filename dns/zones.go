@@ -116,6 +116,13 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 	for _, s := range zc.Services {
 		z.services[fqdn(s.FQDN)] = s
 	}
+	// The config checked these names; packing them here keeps compile's
+	// promise that every record it sees packs.
+	for _, rr := range append([]mdns.RR{z.soa}, z.rrs...) {
+		if err := encodable(rr); err != nil {
+			bad(zc.Pos, "zone %s: %s %s: cannot be encoded: %v", zc.Origin, strings.TrimSuffix(rr.Header().Name, "."), mdns.Type(rr.Header().Rrtype), err)
+		}
+	}
 
 	// Static records: inline ones, then zone files. Each keeps its position.
 	type placed struct {
@@ -180,6 +187,10 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 		}
 		p.rr.Header().Name = name
 		lowerTargets(p.rr)
+		if err := encodable(p.rr); err != nil {
+			bad(where, "record %s %s: cannot be encoded: %v", strings.TrimSuffix(name, "."), mdns.Type(t), err)
+			continue
+		}
 		addType(types, p.rr)
 		z.rrs = append(z.rrs, p.rr)
 	}
@@ -201,6 +212,27 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 	z.hash = staticHash(z)
 	return z, nil
 }
+
+// encodable packs rr as the answer of a message asking for it, as the
+// answer tables and zone transfers will: RDATA that parses can still fail
+// to pack (an SSHFP fingerprint of odd hex, a TXT string over 255 bytes),
+// and a record too large for a message can never be sent.
+func encodable(rr mdns.RR) error {
+	m := new(mdns.Msg)
+	m.SetQuestion(rr.Header().Name, rr.Header().Rrtype)
+	m.Answer = []mdns.RR{rr}
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	if len(b) > maxMsg {
+		return fmt.Errorf("%d bytes, more than a DNS message holds (%d)", len(b), maxMsg)
+	}
+	return nil
+}
+
+// maxMsg is the largest DNS message, as TCP's length prefix bounds it.
+const maxMsg = 0xFFFF
 
 func addType(types map[string]map[uint16]bool, rr mdns.RR) {
 	name := strings.ToLower(rr.Header().Name)

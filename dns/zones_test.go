@@ -1,0 +1,86 @@
+package dns
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/model"
+	"github.com/meridian-gtm/meridian/weights"
+)
+
+// TestUnencodableRecords: records whose RDATA parses but cannot be packed
+// are errors of the config, naming FILE:LINE, found when the zones load;
+// they used to pass and then panic when the answer tables were compiled.
+func TestUnencodableRecords(t *testing.T) {
+	for _, tc := range []struct {
+		name, record, want string
+	}{
+		{"SSHFP with odd hex", "record fp SSHFP 1 1 ABC",
+			"t.conf:3: record fp.example.org SSHFP: cannot be encoded: "},
+		{"DS digest of 65 hex digits", "record sub DS 60485 5 1 " + strings.Repeat("a", 65),
+			"t.conf:3: record sub.example.org DS: cannot be encoded: "},
+		{"TLSA with odd hex", "record _443._tcp.www TLSA 3 1 1 ABCDE",
+			"t.conf:3: record _443._tcp.www.example.org TLSA: cannot be encoded: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := "zone example.org {\n    ns ns.example.net\n    " + tc.record + "\n    record www A 192.0.2.1\n}\n"
+			c, err := config.Parse("t.conf", []byte(conf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			zs, err := LoadZones(c.Zones, nil, time.Now())
+			if err == nil {
+				// What the old code did next: compile and panic.
+				h := NewHandler(zs, locator, Options{}, nil)
+				h.Publish(weights.Solve(time.Time{}, model.Inventory{}, model.Health{}, model.NewOverrides(nil), c.Policies()))
+				t.Fatalf("LoadZones accepted %q", tc.record)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("err = %v\nwant  %s...", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCompileErrorKeepsTable: zones or settings that cannot be compiled
+// leave the running table in place, and SetZones says why. Config checks
+// keep a CHAOS text within one TXT string; this bypasses them.
+func TestCompileErrorKeepsTable(t *testing.T) {
+	h := newTestHandler(t, testConf)
+	ask := func(name string, qtype uint16) []string {
+		t.Helper()
+		m := new(mdns.Msg)
+		m.SetQuestion(name, qtype)
+		if qtype == mdns.TypeTXT {
+			m.Question[0].Qclass = mdns.ClassCHAOS
+		}
+		r, _ := exchange(t, h, m, "", false)
+		return section(r.Answer)
+	}
+	www, version := ask("www.gslb.example.com.", mdns.TypeA), ask("version.bind.", mdns.TypeTXT)
+	if len(www) != 1 || len(version) != 1 {
+		t.Fatalf("before: www %q, version.bind %q", www, version)
+	}
+	if err := h.SetZones(h.Zones(), Options{ChaosVersion: strings.Repeat("v", 256)}); err == nil {
+		t.Fatal("SetZones took a CHAOS text of 256 bytes")
+	}
+	if got := ask("version.bind.", mdns.TypeTXT); !slices.Equal(got, version) {
+		t.Errorf("after a failed SetZones, version.bind answers %q, want %q", got, version)
+	}
+	if got := ask("www.gslb.example.com.", mdns.TypeA); !slices.Equal(got, www) {
+		t.Errorf("after a failed SetZones, www answers %q, want %q", got, www)
+	}
+	// A backslash in the config's text is a backslash, not an escape.
+	if err := h.SetZones(h.Zones(), Options{ChaosVersion: `v1\065\`}); err != nil {
+		t.Fatal(err)
+	}
+	want := `version.bind. 0 CH TXT "v1\\065\\"`
+	if got := ask("version.bind.", mdns.TypeTXT); len(got) != 1 || got[0] != want {
+		t.Errorf("version.bind answers %q, want %q", got, want)
+	}
+}

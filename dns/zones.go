@@ -152,12 +152,13 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 			errs = append(errs, err)
 			continue
 		}
+		// miekg/dns does not report a record's line; find it by its owner.
+		lines := firstLines(f.Path)
 		for _, rr := range rrs {
 			if rr.Header().Rrtype == mdns.TypeSOA {
 				continue // the zone's SOA is the soa directive's; Meridian keeps the serial
 			}
-			// miekg/dns does not report a record's line; find it by its owner.
-			static = append(static, placed{rr, config.Pos{File: f.Path, Line: ownerLine(f.Path, rr.Header().Name, z.origin)}})
+			static = append(static, placed{rr, config.Pos{File: f.Path, Line: ownerLine(lines, rr.Header().Name, z.origin)}})
 		}
 	}
 
@@ -302,25 +303,43 @@ func parseRecords(r io.Reader, origin string, ttl uint32, file string, lineBase 
 	return out, nil
 }
 
-// ownerLine finds the first line of a zone file whose first word names
-// owner, so that errors about a record can point at it; 1 if none does.
-func ownerLine(path, owner, origin string) int {
+// firstLines maps the first word of each line of a zone file, in lower
+// case, to the first line it starts; read once per file, as a zone file may
+// hold many thousands of records.
+func firstLines(path string) map[string]int {
+	lines := map[string]int{}
 	f, err := os.Open(path)
 	if err != nil {
-		return 1
+		return lines
 	}
 	defer f.Close()
-	rel := strings.TrimSuffix(strings.TrimSuffix(owner, origin), ".")
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		w := strings.ToLower(fields[0])
-		if w == strings.ToLower(owner) || (rel != "" && w == strings.ToLower(rel)) || (rel == "" && w == "@") {
-			return line
+		if fields := strings.Fields(sc.Text()); len(fields) > 0 {
+			w := strings.ToLower(fields[0])
+			if _, ok := lines[w]; !ok {
+				lines[w] = line
+			}
 		}
 	}
-	return 1
+	return lines
+}
+
+// ownerLine finds the first line of a zone file whose first word names
+// owner, so that errors about a record can point at it; 1 if none does.
+func ownerLine(lines map[string]int, owner, origin string) int {
+	rel := strings.TrimSuffix(strings.TrimSuffix(owner, origin), ".")
+	words := []string{strings.ToLower(owner)}
+	if rel == "" {
+		words = append(words, "@")
+	} else {
+		words = append(words, strings.ToLower(rel))
+	}
+	best := 0
+	for _, w := range words {
+		if l, ok := lines[w]; ok && (best == 0 || l < best) {
+			best = l
+		}
+	}
+	return max(best, 1)
 }

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -83,4 +84,61 @@ func TestCompileErrorKeepsTable(t *testing.T) {
 	if got := ask("version.bind.", mdns.TypeTXT); len(got) != 1 || got[0] != want {
 		t.Errorf("version.bind answers %q, want %q", got, want)
 	}
+}
+
+// TestTransferOfLargeRecords: a zone transfer splits its records so that
+// every message fits the 64 KiB a TCP length prefix can say; it used to
+// cut by count alone, and three records of 30 KB made one message whose
+// length wrapped around.
+func TestTransferOfLargeRecords(t *testing.T) {
+	var conf strings.Builder
+	conf.WriteString("zone example.org {\n    ns ns.example.net\n    allow_transfer 127.0.0.0/8\n")
+	for i := range 3 {
+		fmt.Fprintf(&conf, "    record big%d TXT", i)
+		for range 120 {
+			conf.WriteString(" " + strings.Repeat("x", 250))
+		}
+		conf.WriteString("\n")
+	}
+	conf.WriteString("}\n")
+	h := newTestHandler(t, conf.String())
+	m := new(mdns.Msg)
+	m.SetQuestion("example.org.", mdns.TypeAXFR)
+	req, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w strings.Builder
+	if err := h.Transfer(&writerFunc{&w}, req); err != nil {
+		t.Fatal(err)
+	}
+	rrs, err := parseTransfer([]byte(w.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + 1 + 3 + 1; len(rrs) != want { // SOA, NS, 3 TXT, SOA
+		t.Errorf("transfer holds %d records, want %d", len(rrs), want)
+	}
+}
+
+// parseTransfer reads length-prefixed messages and returns their records,
+// or an error when the stream is not a sequence of whole messages.
+func parseTransfer(b []byte) ([]mdns.RR, error) {
+	var out []mdns.RR
+	for len(b) > 0 {
+		if len(b) < 2 {
+			return nil, fmt.Errorf("%d bytes left after the last message", len(b))
+		}
+		n := int(b[0])<<8 | int(b[1])
+		if len(b) < 2+n {
+			return nil, fmt.Errorf("a message of %d bytes with %d left", n, len(b)-2)
+		}
+		var m mdns.Msg
+		if err := m.Unpack(b[2 : 2+n]); err != nil {
+			return nil, err
+		}
+		out = append(out, m.Answer...)
+		b = b[2+n:]
+	}
+	return out, nil
 }

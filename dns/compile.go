@@ -467,15 +467,23 @@ func (b *builder) template(rcode int, aa bool) *template {
 	return &template{rcode: rcode, aa: aa, an: b.an, ns: b.ns, ar: b.ar, body: b.body, patches: b.patches}
 }
 
-// wire returns a domain name in lower-case wire format.
+// wire returns a domain name in lower-case wire format, lowered after
+// packing as queries are (parseName), so that an escaped letter (\087 is W)
+// matches too. Names reach it from the config, whose names are checked,
+// and from records LoadZones has packed, so it cannot fail on user data.
 func wire(name string) []byte {
-	name = strings.ToLower(mdns.Fqdn(name))
 	buf := make([]byte, 256)
-	n, err := mdns.PackDomainName(name, buf, 0, nil, false)
+	n, err := mdns.PackDomainName(mdns.Fqdn(name), buf, 0, nil, false)
 	if err != nil {
 		panic("dns: bad name " + name)
 	}
-	return buf[:n]
+	b := buf[:n]
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A' // a length octet is at most 63, below 'A'
+		}
+	}
+	return b
 }
 
 // fqdn turns a canonical config name into a lower-case absolute DNS name.

@@ -168,7 +168,7 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 		addType(types, rr)
 	}
 	for _, p := range static {
-		name := strings.ToLower(p.rr.Header().Name)
+		name := canonicalName(p.rr.Header().Name)
 		t := p.rr.Header().Rrtype
 		where := p.pos
 		switch {
@@ -248,14 +248,30 @@ func addType(types map[string]map[uint16]bool, rr mdns.RR) {
 func lowerTargets(rr mdns.RR) {
 	switch r := rr.(type) {
 	case *mdns.CNAME:
-		r.Target = strings.ToLower(r.Target)
+		r.Target = canonicalName(r.Target)
 	case *mdns.NS:
-		r.Ns = strings.ToLower(r.Ns)
+		r.Ns = canonicalName(r.Ns)
 	case *mdns.MX:
-		r.Mx = strings.ToLower(r.Mx)
+		r.Mx = canonicalName(r.Mx)
 	case *mdns.SRV:
-		r.Target = strings.ToLower(r.Target)
+		r.Target = canonicalName(r.Target)
 	}
+}
+
+// canonicalName writes a name one way: lower case, escapes only where
+// needed (\097pp is app), so that comparisons with the zone's and the
+// services' names hold however a record spelled it.
+func canonicalName(s string) string {
+	buf := make([]byte, 256)
+	n, err := mdns.PackDomainName(mdns.Fqdn(s), buf, 0, nil, false)
+	if err != nil {
+		return strings.ToLower(s) // encodable will report it
+	}
+	name, _, err := mdns.UnpackDomainName(buf[:n], 0)
+	if err != nil {
+		return strings.ToLower(s)
+	}
+	return strings.ToLower(name) // ASCII: other bytes come back as \DDD
 }
 
 // compareRR orders records canonically: by owner, type, then text.

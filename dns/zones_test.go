@@ -142,3 +142,26 @@ func parseTransfer(b []byte) ([]mdns.RR, error) {
 	}
 	return out, nil
 }
+
+// TestEscapedOwnerNames: an owner written with escapes (\087 is W, \. a
+// dot inside a label) is found by the queries that name it, in any case,
+// and invents no names: the part after an escaped dot is not a parent.
+func TestEscapedOwnerNames(t *testing.T) {
+	h := newTestHandler(t, "zone example.org {\n    ns ns.example.net\n    record \\087ww A 192.0.2.1\n    record a\\.b TXT x\n}\n")
+	for _, tc := range []struct {
+		name  string
+		rcode int
+		n     int
+	}{
+		{"www.example.org.", mdns.RcodeSuccess, 1},
+		{"WWW.example.org.", mdns.RcodeSuccess, 1},
+		{"b.example.org.", mdns.RcodeNameError, 0},
+	} {
+		m := new(mdns.Msg)
+		m.SetQuestion(tc.name, mdns.TypeA)
+		r, _ := exchange(t, h, m, "", false)
+		if r.Rcode != tc.rcode || len(r.Answer) != tc.n {
+			t.Errorf("%s A: %s with %d answers, want %s with %d", tc.name, mdns.RcodeToString[r.Rcode], len(r.Answer), mdns.RcodeToString[tc.rcode], tc.n)
+		}
+	}
+}

@@ -76,6 +76,12 @@ func TestCompileErrorKeepsTable(t *testing.T) {
 	if got := ask("www.gslb.example.com.", mdns.TypeA); !slices.Equal(got, www) {
 		t.Errorf("after a failed SetZones, www answers %q, want %q", got, www)
 	}
+	// Publish keeps what it has too, and Err says why.
+	bad := NewHandler(h.Zones(), locator, Options{ChaosID: strings.Repeat("i", 256)}, nil)
+	bad.Publish(h.table.Load().plan)
+	if bad.Err() == nil || bad.Ready() {
+		t.Errorf("Publish with a CHAOS text of 256 bytes: err %v, ready %v; want an error and no table", bad.Err(), bad.Ready())
+	}
 	// A backslash in the config's text is a backslash, not an escape.
 	if err := h.SetZones(h.Zones(), Options{ChaosVersion: `v1\065\`}); err != nil {
 		t.Fatal(err)

@@ -123,6 +123,11 @@ func FuzzCompile(f *testing.F) {
 	for _, s := range fuzzseed.Configs(f) {
 		f.Add(s)
 	}
+	// CNAME loops, chains into a delegation and into another zone, odd owners.
+	f.Add("zone example.org {\n ns ns.example.net\n record a CNAME b\n record b CNAME a\n record c CNAME c\n}\n")
+	f.Add("zone example.org {\n ns ns.example.net\n record sub NS ns.sub\n record ns.sub A 192.0.2.1\n record x.sub A 192.0.2.2\n record d CNAME x.sub\n}\n")
+	f.Add("zone example.org {\n ns ns.example.net\n record sub NS ns1.sub.example.org.\n}\nzone sub.example.org {\n ns ns.example.net\n record www CNAME www.example.org.\n}\n")
+	f.Add("zone example.org {\n ns ns.example.net\n record @ NS ns2.example.net.\n record @ DNAME example.net.\n record * A 192.0.2.1\n record \\. TXT x\n record a\\000b TXT x\n}\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		if strings.Contains(text, "import") || strings.Contains(text, "{$") {
 			return // config's FuzzParse covers imports, which could read any file

@@ -131,6 +131,11 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				errs.add(err)
 				return
 			}
+			if len(d.Args[1].Text) > 255 {
+				// One TXT string holds 255 bytes at most.
+				errs.add(errorf(d.Args[1].Pos, "chaos %s: the text has %d bytes; at most 255", d.Args[0].Text, len(d.Args[1].Text)))
+				return
+			}
 			switch d.Args[0].Text {
 			case "version":
 				m.ChaosVersion = d.Args[1].Text

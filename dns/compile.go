@@ -2,6 +2,7 @@ package dns
 
 import (
 	"encoding/binary"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -102,18 +103,26 @@ type choices struct {
 // Weights are scaled to integers for drawing.
 const shareScale = 1 << 32
 
-// compile builds the table for zones and a Plan.
-func compile(zs *Zones, plan *model.Plan, chaosVersion, chaosID string, stats *Stats) *table {
+// compile builds the table for zones and a Plan. LoadZones packed every
+// static record, so an error here is a bug, not bad input; the caller keeps
+// the table it has.
+func compile(zs *Zones, plan *model.Plan, chaosVersion, chaosID string, stats *Stats) (*table, error) {
 	t := &table{plan: plan, zones: map[string]*zoneTable{}, chaos: map[string]*template{}}
 	if zs != nil {
 		for _, z := range zs.zones {
-			t.zones[string(wire(z.origin))] = compileZone(z, plan, stats)
+			zt, err := compileZone(z, plan, stats)
+			if err != nil {
+				return nil, err
+			}
+			t.zones[string(wire(z.origin))] = zt
 		}
 	}
 	for _, zt := range t.zones {
 		for _, n := range zt.nodes {
 			if n.cnameRR != nil {
-				t.compileChains(n)
+				if err := t.compileChains(n); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -122,23 +131,29 @@ func compile(zs *Zones, plan *model.Plan, chaosVersion, chaosID string, stats *S
 		if text == "" {
 			continue
 		}
-		rr := &mdns.TXT{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeTXT, Class: mdns.ClassCHAOS}, Txt: []string{text}}
+		// miekg/dns reads backslash escapes in TXT strings; the config's text is literal.
+		rr := &mdns.TXT{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeTXT, Class: mdns.ClassCHAOS},
+			Txt: []string{strings.ReplaceAll(text, `\`, `\\`)}}
 		var b builder
-		b.add(0, rr, len(wire(name)))
+		if err := b.add(0, rr, len(wire(name))); err != nil {
+			return nil, fmt.Errorf("dns: chaos: %w", err)
+		}
 		t.chaos[string(wire(name))] = b.template(rcodeOK, true)
 	}
-	return t
+	return t, nil
 }
 
-func compileZone(z *staticZone, plan *model.Plan, stats *Stats) *zoneTable {
+func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, error) {
 	zt := &zoneTable{static: z, origin: wire(z.origin), nodes: map[string]*node{}, cuts: map[string]*template{},
 		queries: stats.zone(strings.TrimSuffix(z.origin, "."))}
 	var b builder
-	b.add(1, zt.negativeSOA(), len(zt.origin))
+	if err := b.add(1, zt.negativeSOA(), len(zt.origin)); err != nil {
+		return nil, err
+	}
 	zt.nxdomain = b.template(nxDomain, true)
-	b = builder{}
-	b.add(1, zt.negativeSOA(), len(zt.origin))
-	zt.nodata = b.template(rcodeOK, true)
+	nodata := *zt.nxdomain // the same body; templates are never changed
+	nodata.rcode = rcodeOK
+	zt.nodata = &nodata
 
 	// Group the static records by owner and type.
 	rrsets := map[string]map[uint16][]mdns.RR{}
@@ -152,7 +167,11 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) *zoneTable {
 	// NS records below the apex delegate the name: a zone cut.
 	for name, sets := range rrsets {
 		if ns := sets[mdns.TypeNS]; len(ns) > 0 && name != z.origin {
-			zt.cuts[string(wire(name))] = referral(name, ns, rrsets)
+			ref, err := referral(name, ns, rrsets)
+			if err != nil {
+				return nil, err
+			}
+			zt.cuts[string(wire(name))] = ref
 		}
 	}
 	for name, sets := range rrsets {
@@ -162,11 +181,15 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) *zoneTable {
 		for _, typ := range slices.Sorted(maps.Keys(sets)) {
 			var b builder
 			for _, rr := range sets[typ] {
-				b.add(0, rr, len(wire(name)))
+				if err := b.add(0, rr, len(wire(name))); err != nil {
+					return nil, err
+				}
 			}
 			if name == z.origin && typ == mdns.TypeNS {
 				for _, g := range glue(sets[typ], rrsets) {
-					b.add(2, g, -1)
+					if err := b.add(2, g, -1); err != nil {
+						return nil, err
+					}
 				}
 			}
 			n.static[typ] = b.template(rcodeOK, true)
@@ -181,7 +204,7 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) *zoneTable {
 	for name, s := range z.services {
 		zt.node(name).service = compileService(name, s, plan, zt, stats)
 	}
-	return zt
+	return zt, nil
 }
 
 // anyRank orders the RRsets an ANY query may get: the first present wins.
@@ -205,7 +228,7 @@ const maxChain = 8
 
 // compileChains precompiles the answers of a CNAME node: one per type the
 // chain's end has (and A and AAAA, for services), and one for other types.
-func (t *table) compileChains(n *node) {
+func (t *table) compileChains(n *node) error {
 	n.cnameFor = map[uint16]*template{}
 	types := map[uint16]bool{typeA: true, typeAAAA: true}
 	cur := n.cnameRR.Target
@@ -221,10 +244,14 @@ func (t *table) compileChains(n *node) {
 		}
 		cur = end.cnameRR.Target
 	}
+	var err error
 	for typ := range types {
-		n.cnameFor[typ] = t.chain(n, typ)
+		if n.cnameFor[typ], err = t.chain(n, typ); err != nil {
+			return err
+		}
 	}
-	n.cnameOther = t.chain(n, 0)
+	n.cnameOther, err = t.chain(n, 0)
+	return err
 }
 
 // chain follows the CNAME at n for qtype (0: a type no name has) and
@@ -232,37 +259,44 @@ func (t *table) compileChains(n *node) {
 // the negative answer of where the chain ends inside our zones (RFC 6604:
 // the rcode is the last name's). A chain that leaves our zones or enters a
 // delegation stops at its last CNAME, for the resolver to follow.
-func (t *table) chain(n *node, qtype uint16) *template {
+func (t *table) chain(n *node, qtype uint16) (*template, error) {
 	var b builder
-	b.add(0, n.cnameRR, len(wire(n.cnameRR.Hdr.Name)))
+	if err := b.add(0, n.cnameRR, len(wire(n.cnameRR.Hdr.Name))); err != nil {
+		return nil, err
+	}
 	cur := n.cnameRR.Target
 	for range maxChain {
 		zt, next := t.lookupName(cur)
+		var err error
 		switch {
 		case zt == nil || zt.below(cur):
-			return b.template(rcodeOK, true)
+			return b.template(rcodeOK, true), nil
 		case next == nil:
-			b.add(1, zt.negativeSOA(), -1)
-			return b.template(nxDomain, true)
+			err = b.add(1, zt.negativeSOA(), -1)
+			return b.template(nxDomain, true), err
 		case next.cnameRR != nil:
-			b.add(0, next.cnameRR, -1)
+			if err := b.add(0, next.cnameRR, -1); err != nil {
+				return nil, err
+			}
 			cur = next.cnameRR.Target
 			continue
 		case next.service != nil && (qtype == typeA || qtype == typeAAAA):
 			tm := b.template(rcodeOK, true)
 			tm.tail, tm.tailOwner = next.service, wire(cur)
-			return tm
+			return tm, nil
 		case len(next.rrs[qtype]) > 0:
 			for _, rr := range next.rrs[qtype] {
-				b.add(0, rr, -1)
+				if err := b.add(0, rr, -1); err != nil {
+					return nil, err
+				}
 			}
-			return b.template(rcodeOK, true)
+			return b.template(rcodeOK, true), nil
 		default:
-			b.add(1, zt.negativeSOA(), -1)
-			return b.template(rcodeOK, true)
+			err = b.add(1, zt.negativeSOA(), -1)
+			return b.template(rcodeOK, true), err
 		}
 	}
-	return b.template(rcodeOK, true) // a loop, or too long: what we have
+	return b.template(rcodeOK, true), nil // a loop, or too long: what we have
 }
 
 // lookupName finds the zone holding name and its node there (nil when the
@@ -300,11 +334,11 @@ func (zt *zoneTable) node(name string) *node {
 	}
 	n := &node{}
 	zt.nodes[key] = n
-	origin := zt.static.origin
-	for p := name; p != origin; {
-		i := strings.IndexByte(p, '.')
-		p = p[i+1:]
-		k := string(wire(p))
+	// Walk up label by label in wire form, where an escaped dot inside a
+	// label (a\.b) is no label boundary. name lies in the zone (LoadZones).
+	for off := 0; len(key)-off > len(zt.origin); {
+		off += int(key[off]) + 1
+		k := key[off:]
 		if _, ok := zt.nodes[k]; ok {
 			break
 		}
@@ -315,15 +349,19 @@ func (zt *zoneTable) node(name string) *node {
 
 // referral is the answer for names at or below a zone cut: the cut's NS
 // records in the authority section, glue in the additional, without AA.
-func referral(cut string, ns []mdns.RR, rrsets map[string]map[uint16][]mdns.RR) *template {
+func referral(cut string, ns []mdns.RR, rrsets map[string]map[uint16][]mdns.RR) (*template, error) {
 	var b builder
 	for _, rr := range ns {
-		b.add(1, rr, len(wire(cut)))
+		if err := b.add(1, rr, len(wire(cut))); err != nil {
+			return nil, err
+		}
 	}
 	for _, g := range glue(ns, rrsets) {
-		b.add(2, g, -1)
+		if err := b.add(2, g, -1); err != nil {
+			return nil, err
+		}
 	}
-	return b.template(rcodeOK, false)
+	return b.template(rcodeOK, false), nil
 }
 
 // glue returns the addresses of the name servers of ns that the zone holds.
@@ -398,12 +436,13 @@ type builder struct {
 
 // add packs rr into section (0 answer, 1 authority, 2 additional). With
 // suffix >= 0 its owner is written as a pointer to the question name's
-// suffix of that length; with -1, in full.
-func (b *builder) add(section int, rr mdns.RR, suffix int) {
+// suffix of that length; with -1, in full. A record that does not pack is
+// an error: LoadZones should have refused it.
+func (b *builder) add(section int, rr mdns.RR, suffix int) error {
 	buf := make([]byte, mdns.Len(rr)+256)
 	n, err := mdns.PackRR(rr, buf, 0, nil, false)
 	if err != nil {
-		panic("dns: packing " + rr.String() + ": " + err.Error()) // records were parsed by miekg/dns
+		return fmt.Errorf("dns: packing %s: %w", rr, err)
 	}
 	rec := buf[:n]
 	if suffix >= 0 {
@@ -421,21 +460,30 @@ func (b *builder) add(section int, rr mdns.RR, suffix int) {
 	default:
 		b.ar++
 	}
+	return nil
 }
 
 func (b *builder) template(rcode int, aa bool) *template {
 	return &template{rcode: rcode, aa: aa, an: b.an, ns: b.ns, ar: b.ar, body: b.body, patches: b.patches}
 }
 
-// wire returns a domain name in lower-case wire format.
+// wire returns a domain name in lower-case wire format, lowered after
+// packing as queries are (parseName), so that an escaped letter (\087 is W)
+// matches too. Names reach it from the config, whose names are checked,
+// and from records LoadZones has packed, so it cannot fail on user data.
 func wire(name string) []byte {
-	name = strings.ToLower(mdns.Fqdn(name))
 	buf := make([]byte, 256)
-	n, err := mdns.PackDomainName(name, buf, 0, nil, false)
+	n, err := mdns.PackDomainName(mdns.Fqdn(name), buf, 0, nil, false)
 	if err != nil {
 		panic("dns: bad name " + name)
 	}
-	return buf[:n]
+	b := buf[:n]
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A' // a length octet is at most 63, below 'A'
+		}
+	}
+	return b
 }
 
 // fqdn turns a canonical config name into a lower-case absolute DNS name.

@@ -1,10 +1,22 @@
 package dns
 
 import (
+	"bytes"
+	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/discovery/static"
+	"github.com/meridian-gtm/meridian/internal/fuzzseed"
+	"github.com/meridian-gtm/meridian/model"
+	"github.com/meridian-gtm/meridian/weights"
 )
 
 // FuzzAnswer feeds arbitrary packets to the query path. It must never
@@ -52,4 +64,166 @@ func FuzzAnswer(f *testing.F) {
 			t.Fatalf("UDP answer of %d bytes exceeds the %d the request allows", len(resp), limit)
 		}
 	})
+}
+
+// zoneBase is the zone the records of FuzzLoadZones go into: a name
+// server with glue, a global service in a static cluster, transfers allowed.
+const zoneBase = `
+cluster a {
+    static {
+        ingress 192.0.2.1 2001:db8::1
+        pods app 3
+    }
+}
+zone example.org {
+    ns ns1.example.org 192.0.2.53
+    allow_transfer 127.0.0.0/8
+    service app {
+        ttl 30
+    }
+}
+`
+
+// FuzzLoadZones feeds arbitrary zone-file text to the zone loader, as
+// inline records (one a line) and as a zone file. The loader may refuse
+// it, naming FILE:LINE; what it accepts must compile, answer every query
+// about its names with a well-formed message, and transfer.
+func FuzzLoadZones(f *testing.F) {
+	for _, r := range fuzzseed.Records(f) {
+		f.Add(r)
+	}
+	// Records that parse but do not pack; records too large for one transfer message.
+	f.Add("fp SSHFP 1 1 ABC\nsub DS 60485 5 1 " + strings.Repeat("a", 65) + "\n_443._tcp.www TLSA 3 1 1 ABCDE\n")
+	txt := strings.Repeat(" "+strings.Repeat("x", 250), 120)
+	f.Add("big1 TXT" + txt + "\nbig2 TXT" + txt + "\nbig3 TXT" + txt + "\n")
+	c, err := config.Parse("t.conf", []byte(zoneBase))
+	if err != nil {
+		f.Fatal(err)
+	}
+	plan := weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.NewOverrides(nil), c.Policies())
+	zf := filepath.Join(f.TempDir(), "db.example.org")
+	f.Fuzz(func(t *testing.T, text string) {
+		if err := os.WriteFile(zf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		z := c.Zones[0]
+		z.Records = nil
+		for i, line := range strings.Split(text, "\n") {
+			z.Records = append(z.Records, config.Record{Pos: config.Pos{File: "t.conf", Line: i + 1}, Text: line})
+		}
+		z.Files = []config.ZoneFile{{Pos: z.Pos, Path: zf}}
+		checkZones(t, []config.Zone{z}, plan, Options{})
+	})
+}
+
+// FuzzCompile feeds arbitrary configs through config.Parse, the zone
+// loader and the compiler: what Parse and LoadZones accept must compile and
+// answer, and what LoadZones refuses must be refused with FILE:LINE.
+func FuzzCompile(f *testing.F) {
+	for _, s := range fuzzseed.Configs(f) {
+		f.Add(s)
+	}
+	// CNAME loops, chains into a delegation and into another zone, odd owners.
+	f.Add("zone example.org {\n ns ns.example.net\n record a CNAME b\n record b CNAME a\n record c CNAME c\n}\n")
+	f.Add("zone example.org {\n ns ns.example.net\n record sub NS ns.sub\n record ns.sub A 192.0.2.1\n record x.sub A 192.0.2.2\n record d CNAME x.sub\n}\n")
+	f.Add("zone example.org {\n ns ns.example.net\n record sub NS ns1.sub.example.org.\n}\nzone sub.example.org {\n ns ns.example.net\n record www CNAME www.example.org.\n}\n")
+	f.Add("zone example.org {\n ns ns.example.net\n record @ NS ns2.example.net.\n record @ DNAME example.net.\n record * A 192.0.2.1\n record \\. TXT x\n record a\\000b TXT x\n}\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		if strings.Contains(text, "import") || strings.Contains(text, "{$") {
+			return // config's FuzzParse covers imports, which could read any file
+		}
+		c, err := config.Parse("t.conf", []byte(text))
+		if err != nil {
+			return
+		}
+		for i := range c.Zones {
+			c.Zones[i].Files = nil // could name any file, /dev/zero
+		}
+		plan := weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.NewOverrides(c.Overrides()), c.Policies())
+		checkZones(t, c.Zones, plan, Options{ChaosVersion: c.Meridian.ChaosVersion, ChaosID: c.Meridian.ChaosID})
+	})
+}
+
+// checkZones loads zones and, when they load, compiles them with plan and
+// asks the handler about every name they hold.
+func checkZones(t *testing.T, zones []config.Zone, plan *model.Plan, opts Options) {
+	zs, err := LoadZones(zones, nil, time.Unix(1_700_000_000, 0))
+	if err != nil {
+		for _, e := range leaves(err) {
+			var ce *config.Error
+			if !errors.As(e, &ce) || ce.Pos.File == "" || ce.Pos.Line <= 0 {
+				t.Errorf("error %q (%T) does not name FILE:LINE", e, e)
+			}
+		}
+		return
+	}
+	h := NewHandler(zs, locator, opts, nil)
+	h.Publish(plan)
+	if err := h.Err(); err != nil {
+		t.Fatalf("LoadZones accepted zones that do not compile: %v", err)
+	}
+	out := make([]byte, 0, 65535)
+	// askFrom asks and checks the answer; it returns the records of a transfer.
+	askFrom := func(client netip.Addr, name string, qtype uint16, tcp bool) []mdns.RR {
+		m := new(mdns.Msg)
+		m.SetQuestion(name, qtype)
+		m.SetEdns0(1232, false)
+		req, err := m.Pack()
+		if err != nil {
+			return nil // a name a query cannot carry
+		}
+		resp, o := h.Answer(req, out, client, tcp)
+		if o.transfer {
+			var w bytes.Buffer
+			if err := h.Transfer(&w, req); err != nil {
+				t.Errorf("transfer of %s: %v", name, err)
+			}
+			rrs, err := parseTransfer(w.Bytes())
+			if err != nil {
+				t.Errorf("transfer of %s: %v", name, err)
+			}
+			return rrs
+		}
+		var r mdns.Msg
+		if err := r.Unpack(resp); err != nil {
+			t.Errorf("answer to %s %s does not parse: %v\n% x", name, mdns.Type(qtype), err, resp)
+		}
+		return nil
+	}
+	local := netip.MustParseAddr("127.0.0.1")
+	for _, z := range zs.zones {
+		if len(z.cfg.AllowTransfer) > 0 {
+			if got := askFrom(z.cfg.AllowTransfer[0].Addr(), z.origin, mdns.TypeAXFR, true); len(got) != len(z.rrs)+2 {
+				t.Errorf("transfer of %s: %d records, want %d", z.origin, len(got), len(z.rrs)+2)
+			}
+		}
+		askFrom(local, "nothing."+z.origin, mdns.TypeA, false)
+		rrs := z.rrs
+		if len(rrs) > 50 {
+			rrs = rrs[:50]
+		}
+		for _, rr := range rrs {
+			for _, qtype := range []uint16{rr.Header().Rrtype, mdns.TypeA, mdns.TypeAAAA, mdns.TypeANY, mdns.TypeMX} {
+				askFrom(local, rr.Header().Name, qtype, false)
+				askFrom(local, rr.Header().Name, qtype, true)
+			}
+			askFrom(local, "below."+rr.Header().Name, mdns.TypeA, false)
+		}
+		for name := range z.services {
+			askFrom(local, name, mdns.TypeA, false)
+			askFrom(local, name, mdns.TypeAAAA, true)
+		}
+	}
+}
+
+// leaves returns the errors err joins, or err alone.
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

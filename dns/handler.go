@@ -34,6 +34,7 @@ type Handler struct {
 	zones *Zones
 	plan  *model.Plan
 	opts  Options
+	err   error // of the last compile
 }
 
 // NewHandler returns a handler for zones that locates clients with
@@ -43,26 +44,42 @@ func NewHandler(zones *Zones, locator Locator, opts Options, stats *Stats) *Hand
 	return &Handler{locator: locator, zones: zones, opts: opts, stats: stats}
 }
 
-// Publish compiles plan into a new answer table and swaps it in.
+// Publish compiles plan into a new answer table and swaps it in. Should
+// the table not compile, which LoadZones' checks are there to rule out,
+// the running table keeps answering and Err reports why.
 func (h *Handler) Publish(plan *model.Plan) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.plan = plan
-	h.rebuild()
-}
-
-// SetZones replaces the static zones (on reload) and the settings.
-func (h *Handler) SetZones(zones *Zones, opts Options) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.zones, h.opts = zones, opts
-	if h.plan != nil {
-		h.rebuild()
+	t, err := compile(h.zones, plan, h.opts.ChaosVersion, h.opts.ChaosID, h.stats)
+	h.err = err
+	if err == nil {
+		h.table.Store(t)
 	}
 }
 
-func (h *Handler) rebuild() {
-	h.table.Store(compile(h.zones, h.plan, h.opts.ChaosVersion, h.opts.ChaosID, h.stats))
+// SetZones replaces the static zones (on reload) and the settings. When
+// a Plan has been published, the table is compiled first; if that fails,
+// nothing changes and the error says why.
+func (h *Handler) SetZones(zones *Zones, opts Options) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.plan != nil {
+		t, err := compile(zones, h.plan, opts.ChaosVersion, opts.ChaosID, h.stats)
+		if err != nil {
+			return err
+		}
+		h.table.Store(t)
+	}
+	h.zones, h.opts, h.err = zones, opts, nil
+	return nil
+}
+
+// Err returns why the last Plan published could not be compiled, nil if it was.
+func (h *Handler) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
 }
 
 // Zones returns the static zones in use.

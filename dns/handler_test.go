@@ -681,6 +681,7 @@ func TestZoneErrors(t *testing.T) {
 		{"inline record outside the zone", "    record www.example.net. A 192.0.2.1\n", "t.conf:3: record www.example.net is outside zone example.org"},
 		{"SOA inline", "    record @ SOA a. b. 1 2 3 4 5\n", "t.conf:3: record example.org: the SOA comes from the soa directive"},
 		{"record at a service", "    record app A 192.0.2.1\n    service app {\n    }\n", "t.conf:3: record app.example.org: the name is a global service, whose answers the engine decides"},
+		{"record at a service, spelled with an escape", "    record \\097pp A 192.0.2.1\n    service app {\n    }\n", "t.conf:3: record app.example.org: the name is a global service, whose answers the engine decides"},
 		{"CNAME and other data", "    record www CNAME a\n    record www TXT x\n", "t.conf:1: zone example.org: www.example.org has a CNAME and other records; a CNAME must stand alone"},
 		{"syntax error in a zone file, with its line", "    file " + zf + "\n", zf + `:3: bad A A: "300.1.1.1"`},
 		{"record outside the zone in a zone file, with its line", "    file " + outside + "\n", outside + ":3: record www.example.net is outside zone example.org"},

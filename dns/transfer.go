@@ -74,7 +74,7 @@ func (h *Handler) Transfer(w io.Writer, req []byte) error {
 	// Otherwise the whole zone, AXFR-style (RFC 1995 allows it for IXFR).
 	all := append(append([]mdns.RR{z.soa}, z.rrs...), z.soa)
 	for len(all) > 0 {
-		n := min(transferChunk, len(all))
+		n := transferSplit(all)
 		if err := writeMsg(w, transferMsg(&m, all[:n])); err != nil {
 			return err
 		}
@@ -82,6 +82,25 @@ func (h *Handler) Transfer(w io.Writer, req []byte) error {
 	}
 	return nil
 }
+
+// transferSplit returns how many of rrs (at least one) go in the next
+// transfer message: at most transferChunk, and no more than fit in
+// transferBytes uncompressed. LoadZones checked that each record alone fits
+// a message.
+func transferSplit(rrs []mdns.RR) int {
+	size := 0
+	for i, rr := range rrs {
+		size += mdns.Len(rr)
+		if i > 0 && (i == transferChunk || size > transferBytes) {
+			return i
+		}
+	}
+	return len(rrs)
+}
+
+// transferBytes bounds the records of a transfer message, leaving room
+// for the header and question below the 65535 bytes a message may have.
+const transferBytes = 65535 - 512
 
 func transferMsg(req *mdns.Msg, rrs []mdns.RR) *mdns.Msg {
 	m := new(mdns.Msg)

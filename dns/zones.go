@@ -116,6 +116,13 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 	for _, s := range zc.Services {
 		z.services[fqdn(s.FQDN)] = s
 	}
+	// The config checked these names; packing them here keeps compile's
+	// promise that every record it sees packs.
+	for _, rr := range append([]mdns.RR{z.soa}, z.rrs...) {
+		if err := encodable(rr); err != nil {
+			bad(zc.Pos, "zone %s: %s %s: cannot be encoded: %v", zc.Origin, strings.TrimSuffix(rr.Header().Name, "."), mdns.Type(rr.Header().Rrtype), err)
+		}
+	}
 
 	// Static records: inline ones, then zone files. Each keeps its position.
 	type placed struct {
@@ -145,12 +152,13 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 			errs = append(errs, err)
 			continue
 		}
+		// miekg/dns does not report a record's line; find it by its owner.
+		lines := firstLines(f.Path)
 		for _, rr := range rrs {
 			if rr.Header().Rrtype == mdns.TypeSOA {
 				continue // the zone's SOA is the soa directive's; Meridian keeps the serial
 			}
-			// miekg/dns does not report a record's line; find it by its owner.
-			static = append(static, placed{rr, config.Pos{File: f.Path, Line: ownerLine(f.Path, rr.Header().Name, z.origin)}})
+			static = append(static, placed{rr, config.Pos{File: f.Path, Line: ownerLine(lines, rr.Header().Name, z.origin)}})
 		}
 	}
 
@@ -160,7 +168,7 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 		addType(types, rr)
 	}
 	for _, p := range static {
-		name := strings.ToLower(p.rr.Header().Name)
+		name := canonicalName(p.rr.Header().Name)
 		t := p.rr.Header().Rrtype
 		where := p.pos
 		switch {
@@ -180,6 +188,10 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 		}
 		p.rr.Header().Name = name
 		lowerTargets(p.rr)
+		if err := encodable(p.rr); err != nil {
+			bad(where, "record %s %s: cannot be encoded: %v", strings.TrimSuffix(name, "."), mdns.Type(t), err)
+			continue
+		}
 		addType(types, p.rr)
 		z.rrs = append(z.rrs, p.rr)
 	}
@@ -202,6 +214,27 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 	return z, nil
 }
 
+// encodable packs rr as the answer of a message asking for it, as the
+// answer tables and zone transfers will: RDATA that parses can still fail
+// to pack (an SSHFP fingerprint of odd hex, a TXT string over 255 bytes),
+// and a record too large for a message can never be sent.
+func encodable(rr mdns.RR) error {
+	m := new(mdns.Msg)
+	m.SetQuestion(rr.Header().Name, rr.Header().Rrtype)
+	m.Answer = []mdns.RR{rr}
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	if len(b) > maxMsg {
+		return fmt.Errorf("%d bytes, more than a DNS message holds (%d)", len(b), maxMsg)
+	}
+	return nil
+}
+
+// maxMsg is the largest DNS message, as TCP's length prefix bounds it.
+const maxMsg = 0xFFFF
+
 func addType(types map[string]map[uint16]bool, rr mdns.RR) {
 	name := strings.ToLower(rr.Header().Name)
 	if types[name] == nil {
@@ -215,14 +248,30 @@ func addType(types map[string]map[uint16]bool, rr mdns.RR) {
 func lowerTargets(rr mdns.RR) {
 	switch r := rr.(type) {
 	case *mdns.CNAME:
-		r.Target = strings.ToLower(r.Target)
+		r.Target = canonicalName(r.Target)
 	case *mdns.NS:
-		r.Ns = strings.ToLower(r.Ns)
+		r.Ns = canonicalName(r.Ns)
 	case *mdns.MX:
-		r.Mx = strings.ToLower(r.Mx)
+		r.Mx = canonicalName(r.Mx)
 	case *mdns.SRV:
-		r.Target = strings.ToLower(r.Target)
+		r.Target = canonicalName(r.Target)
 	}
+}
+
+// canonicalName writes a name one way: lower case, escapes only where
+// needed (\097pp is app), so that comparisons with the zone's and the
+// services' names hold however a record spelled it.
+func canonicalName(s string) string {
+	buf := make([]byte, 256)
+	n, err := mdns.PackDomainName(mdns.Fqdn(s), buf, 0, nil, false)
+	if err != nil {
+		return strings.ToLower(s) // encodable will report it
+	}
+	name, _, err := mdns.UnpackDomainName(buf[:n], 0)
+	if err != nil {
+		return strings.ToLower(s)
+	}
+	return strings.ToLower(name) // ASCII: other bytes come back as \DDD
 }
 
 // compareRR orders records canonically: by owner, type, then text.
@@ -270,25 +319,43 @@ func parseRecords(r io.Reader, origin string, ttl uint32, file string, lineBase 
 	return out, nil
 }
 
-// ownerLine finds the first line of a zone file whose first word names
-// owner, so that errors about a record can point at it; 1 if none does.
-func ownerLine(path, owner, origin string) int {
+// firstLines maps the first word of each line of a zone file, in lower
+// case, to the first line it starts; read once per file, as a zone file may
+// hold many thousands of records.
+func firstLines(path string) map[string]int {
+	lines := map[string]int{}
 	f, err := os.Open(path)
 	if err != nil {
-		return 1
+		return lines
 	}
 	defer f.Close()
-	rel := strings.TrimSuffix(strings.TrimSuffix(owner, origin), ".")
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		w := strings.ToLower(fields[0])
-		if w == strings.ToLower(owner) || (rel != "" && w == strings.ToLower(rel)) || (rel == "" && w == "@") {
-			return line
+		if fields := strings.Fields(sc.Text()); len(fields) > 0 {
+			w := strings.ToLower(fields[0])
+			if _, ok := lines[w]; !ok {
+				lines[w] = line
+			}
 		}
 	}
-	return 1
+	return lines
+}
+
+// ownerLine finds the first line of a zone file whose first word names
+// owner, so that errors about a record can point at it; 1 if none does.
+func ownerLine(lines map[string]int, owner, origin string) int {
+	rel := strings.TrimSuffix(strings.TrimSuffix(owner, origin), ".")
+	words := []string{strings.ToLower(owner)}
+	if rel == "" {
+		words = append(words, "@")
+	} else {
+		words = append(words, strings.ToLower(rel))
+	}
+	best := 0
+	for _, w := range words {
+		if l, ok := lines[w]; ok && (best == 0 || l < best) {
+			best = l
+		}
+	}
+	return max(best, 1)
 }

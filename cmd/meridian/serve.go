@@ -272,12 +272,11 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	}
 	// A database file is re-read on every reload, so that geoipupdate's
 	// new file takes effect with a SIGHUP.
+	var db *geo.DB
 	if cfg.Meridian.GeoIP.Path != old.Meridian.GeoIP.Path || cfg.Meridian.GeoIP.Path != "" {
-		db, err := openGeoIP(cfg.Meridian.GeoIP)
-		if err != nil {
+		if db, err = openGeoIP(cfg.Meridian.GeoIP); err != nil {
 			return fail(err)
 		}
-		r.loc.db.Store(db) // the old database is left to the collector: lookups may be in flight
 	}
 	for _, l := range []struct {
 		name     string
@@ -287,7 +286,14 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 			logger.Warn("listen addresses changed; they take effect at the next restart", "listener", l.name, "running", l.old, "configured", l.new)
 		}
 	}
-	handler.SetZones(zones, dnsOptions(cfg))
+	// Everything that can fail is above or here: SetZones compiles the new
+	// answer tables before swapping them in and changes nothing on error.
+	if err := handler.SetZones(zones, dnsOptions(cfg)); err != nil {
+		return fail(err)
+	}
+	if db != nil {
+		r.loc.db.Store(db) // the old database is left to the collector: lookups may be in flight
+	}
 	loop.SetPolicies(cfg.Policies())
 	r.state.config.Store(cfg)
 	loop.SetOverrides(allOverrides(cfg, r.store))

@@ -86,7 +86,12 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 
 	handler := dns.NewHandler(zones, &loc, dnsOptions(cfg), stats)
 	loop := weights.NewLoop(weights.LoopConfig{Logger: logger.With("component", "weights")}, cfg.Policies())
-	loop.Subscribe(handler.Publish)
+	loop.Subscribe(func(p *model.Plan) {
+		handler.Publish(p)
+		if err := handler.Err(); err != nil {
+			logger.Error("dns: the new plan's answers could not be compiled; the previous ones are served", "plan", p.Version, "err", err.Error())
+		}
+	})
 	state := &apiState{history: api.NewHealthHistory(), tokens: tokens, metrics: reg}
 	state.setInventory(model.Inventory{})
 	state.setHealth(model.Health{})

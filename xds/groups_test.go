@@ -1,0 +1,222 @@
+package xds
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// churnLimits are the limits of the churn tests: a cap on groups
+// (0: the default) and a short grace, so that idle groups go quickly.
+func churnLimits(maxGroups int) Limits {
+	return Limits{MaxGroups: maxGroups, GroupGrace: 20 * time.Millisecond}
+}
+
+// stranger is a node of role gateway in a locality of its own.
+func stranger(i int) *core.Node {
+	n := gatewayNode(fmt.Sprint("stranger-", i))
+	n.Locality = &core.Locality{Region: fmt.Sprintf("region-%d", i%7), Zone: fmt.Sprintf("zone-%d", i)}
+	return n
+}
+
+// openStream opens an ADS stream for node and waits for its clusters, so
+// that the server has placed it.
+func openStream(ctx context.Context, ads discovery.AggregatedDiscoveryServiceClient, node *core.Node) error {
+	st, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}); err != nil {
+		return err
+	}
+	resp, err := st.Recv()
+	if err != nil {
+		return err
+	}
+	if len(resp.Resources) == 0 {
+		return fmt.Errorf("%s got no clusters", node.Id)
+	}
+	return nil
+}
+
+// churn opens n short streams, each from a node in a locality of its own,
+// workers at a time, and closes each once it has its clusters.
+func churn(t testing.TB, ads discovery.AggregatedDiscoveryServiceClient, n, workers int) {
+	t.Helper()
+	var next atomic.Int64
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := openStream(ctx, ads, stranger(i))
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// xdsSeries counts the series of the meridian_xds_ metrics.
+func xdsSeries(t testing.TB, reg *prometheus.Registry) int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "meridian_xds_") {
+			n += len(mf.GetMetric())
+		}
+	}
+	return n
+}
+
+func heapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// groupsInCache counts the groups the snapshot cache holds.
+func groupsInCache(s *Server) int { return len(s.snapshots.GetStatusKeys()) }
+
+// waitFor waits, with a generous deadline, until ok holds.
+func waitFor(t testing.TB, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+	}
+}
+
+// TestLocalityChurnLeavesNoState has many short ADS streams come and go,
+// each from a node in a locality of its own, as a hostile or broken fleet
+// would, and checks that the node groups are capped while they are
+// connected, and that once they are gone the groups, the metric series,
+// the heap and the work of each Plan are back where they were. The first
+// run has a small cap; the second is the full 6,000 streams with the
+// default cap.
+func TestLocalityChurnLeavesNoState(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		maxGroups     int
+		streams, held int
+	}{
+		{"cap 20", 20, 600, 60},
+		{"default cap", 0, 6000, DefaultMaxGroups + 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if testing.Short() && tc.maxGroups == 0 {
+				t.Skip("the full run takes a while; it runs without -short")
+			}
+			testLocalityChurn(t, tc.maxGroups, tc.streams, tc.held)
+		})
+	}
+}
+
+func testLocalityChurn(t *testing.T, maxGroups, streams, held int) {
+	reg := prometheus.NewRegistry()
+	w := newWorld()
+	s := New(Config{Metrics: NewMetrics(reg), Limits: churnLimits(maxGroups)})
+	var builds atomic.Int64
+	s.tamper = func(*Resources) { builds.Add(1) }
+	s.SetPlan(w.plan())
+	addr := startServer(t, s)
+	ads := dialADS(t, addr, nil)
+
+	// The fleet that stays: one gateway, connected throughout.
+	if err := openStream(t.Context(), ads, gatewayNode("gw-1")); err != nil {
+		t.Fatal(err)
+	}
+	churn(t, ads, 20, 4) // warms up gRPC's and the caches' pools
+	waitFor(t, "the warm-up's groups to go", func() bool { return groupsInCache(s) == 1 })
+	baseGroups, baseSeries, baseHeap := groupsInCache(s), xdsSeries(t, reg), heapAfterGC()
+
+	// Many nodes at once, each in a locality of its own: the groups stay
+	// within the cap, and every node is served.
+	// Several connections, as a connection takes DefaultMaxStreams.
+	ctx, cancel := context.WithCancel(t.Context())
+	var conn discovery.AggregatedDiscoveryServiceClient
+	var conns []*grpc.ClientConn
+	for i := range held {
+		if i%(DefaultMaxStreams/2) == 0 {
+			cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, cc)
+			conn = discovery.NewAggregatedDiscoveryServiceClient(cc)
+		}
+		if err := openStream(ctx, conn, stranger(100000+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limit := maxGroups
+	if limit == 0 {
+		limit = DefaultMaxGroups
+	}
+	if got := groupsInCache(s); got > limit+1 {
+		t.Errorf("%d streams in distinct localities made %d groups; the cap is %d (+1 of unknown location)", held, got, limit)
+	}
+	cancel()
+	for _, cc := range conns {
+		cc.Close()
+	}
+
+	churn(t, ads, streams, 8)
+	waitFor(t, "the groups to go back to the baseline", func() bool { return groupsInCache(s) <= baseGroups })
+
+	if got := xdsSeries(t, reg); got != baseSeries {
+		t.Errorf("%d xDS metric series after the churn, %d before:\n%s", got, baseSeries, metricNames(t, reg))
+	}
+	heap := heapAfterGC()
+	t.Logf("heap after GC: %.1f MB before, %.1f MB after %d streams", float64(baseHeap)/(1<<20), float64(heap)/(1<<20), streams+held)
+	if heap > baseHeap+baseHeap/2+(2<<20) {
+		t.Errorf("heap after GC grew from %d to %d bytes", baseHeap, heap)
+	}
+	before := builds.Load()
+	w.ovr = model.NewOverrides([]model.Override{{Kind: model.Drain, Cluster: "us-east", Reason: "test", Created: time.Now()}})
+	s.SetPlan(w.plan())
+	if got := builds.Load() - before; got != int64(baseGroups) {
+		t.Errorf("a Plan rebuilt %d groups, want %d (the connected ones)", got, baseGroups)
+	}
+}
+
+func metricNames(t testing.TB, reg *prometheus.Registry) string {
+	mfs, _ := reg.Gather()
+	var b strings.Builder
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "meridian_xds_") {
+			fmt.Fprintf(&b, "%s: %d series\n", mf.GetName(), len(mf.GetMetric()))
+		}
+	}
+	return b.String()
+}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/meridian-gtm/meridian/internal/testmetrics"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -251,4 +252,65 @@ func BenchmarkPlanAfterLocalityChurn(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(builds.Load()-before)/float64(i), "groups/op")
+}
+
+// TestGroupCapPlacesInRegionThenUnknown fills a cap of 3 groups and checks
+// where the next nodes go: to their region's group when it exists, else to
+// the group of unknown location; and that a node placed there gets that
+// group's resources (the priorities of unknown location).
+func TestGroupCapPlacesInRegionThenUnknown(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := New(Config{Metrics: NewMetrics(reg), Limits: Limits{MaxGroups: 3}})
+	s.SetPlan(newWorld().plan())
+	ads := dialADS(t, startServer(t, s), nil)
+	node := func(id, region, zone string) *core.Node {
+		n := gatewayNode(id)
+		n.Locality = &core.Locality{Region: region, Zone: zone}
+		return n
+	}
+	for _, tc := range []struct {
+		node *core.Node
+		want Group
+	}{
+		{node("a", "eu-west-1", "eu-west-1a"), Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}},
+		{node("b", "eu-west-1", "eu-west-1b"), Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1b"}},
+		{node("c", "eu-west-1", ""), Group{Role: Gateway, Region: "eu-west-1"}},
+		// The cap is reached and every group has a stream.
+		{node("d", "eu-west-1", "eu-west-1c"), Group{Role: Gateway, Region: "eu-west-1"}},
+		{node("e", "us-east-1", "us-east-1b"), Group{Role: Gateway}},
+		{node("f", "", ""), Group{Role: Gateway}},
+	} {
+		// A generous deadline: a node placed elsewhere never gets these.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		st, err := ads.StreamAggregatedResources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eds := EndpointsName(tc.want, geoSvc)
+		resp := sotwGet(t, st, tc.node, resource.EndpointType, []string{eds})
+		if len(resp.Resources) != 1 {
+			t.Fatalf("node %s asking for %s got %d resources", tc.node.Id, eds, len(resp.Resources))
+		}
+		cla := decodeCLA(t, resp.Resources[0].Value)
+		plan := newWorld().plan()
+		svc, _ := plan.Service(geoSvc)
+		rt := svc.Route(bucketOf(plan, tc.want))
+		want := map[string]uint32{}
+		prio := compactPriorities(rt)
+		for gi, p := range rt.GroupPriority {
+			if p != model.NoPriority {
+				want[svc.Groups[gi].Cluster] = prio[p]
+			}
+		}
+		if got := priorities(cla); !mapsEqual(got, want) {
+			t.Errorf("node %s: priorities %v, want those of group %s: %v", tc.node.Id, got, tc.want, want)
+		}
+	}
+	if got := s.groupCount(); got != 4 {
+		t.Errorf("%d groups, want the cap (3) and the group of unknown location", got)
+	}
+	if text := testmetrics.Text(t, reg); !strings.Contains(text, "meridian_xds_coarser_placements_total 2\n") || !strings.Contains(text, `meridian_xds_groups{role="gateway"} 4`+"\n") {
+		t.Errorf("metrics:\n%s", text)
+	}
 }

@@ -70,8 +70,6 @@ type Server struct {
 	nacks   []NACK // the latest, oldest first
 	// sweep, when set, fires when the oldest idle group's grace ends.
 	sweep *time.Timer
-	// builds counts the groups rendered, for tests: one per group per Plan.
-	builds int
 
 	// tamper, when set by tests, alters resources after Build, to make a
 	// client reject them.
@@ -215,7 +213,6 @@ func (s *Server) refresh(g Group) {
 	if s.tamper != nil {
 		s.tamper(&r)
 	}
-	s.builds++
 	gs := s.groups[g]
 	key := g.String()
 	next := &cache.Snapshot{}

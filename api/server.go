@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Server serves the HTTP endpoints on every listen address.
@@ -32,6 +33,57 @@ type Config struct {
 	V1 *V1Config
 	// TLS, when set, serves HTTPS (with client certificates if it asks).
 	TLS *tls.Config
+	// Limits bound what clients may hold; zero fields take the defaults.
+	Limits Limits
+}
+
+// Limits bound what HTTP clients can make the server hold, so that idle
+// or slow clients cannot keep connections open. No endpoint streams, so
+// the write timeout applies to every one.
+type Limits struct {
+	// ReadTimeout bounds reading a whole request, headers and body.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time from the end of a request's headers to
+	// the end of its response.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that sends no new request.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers (with its request line).
+	MaxHeaderBytes int
+	// MaxConnections caps the open connections per listen address; beyond
+	// it, new connections wait in the kernel's backlog until one closes.
+	MaxConnections int
+}
+
+// Defaults of Limits.
+const (
+	DefaultReadTimeout    = 10 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultMaxHeaderBytes = 64 << 10
+	DefaultMaxConnections = 1024
+)
+
+// readHeaderTimeout bounds reading a request's headers, when the read
+// timeout is longer.
+const readHeaderTimeout = 5 * time.Second
+
+func (l Limits) withDefaults() Limits {
+	or := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	or(&l.ReadTimeout, DefaultReadTimeout)
+	or(&l.WriteTimeout, DefaultWriteTimeout)
+	or(&l.IdleTimeout, DefaultIdleTimeout)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = DefaultMaxConnections
+	}
+	return l
 }
 
 // Handler returns the HTTP routes.
@@ -71,10 +123,15 @@ func Handler(cfg Config) http.Handler {
 // Listen binds every address and starts serving. It returns once all are
 // bound, or the first error.
 func Listen(cfg Config) (*Server, error) {
+	lim := cfg.Limits.withDefaults()
 	s := &Server{
 		srv: &http.Server{
 			Handler:           Handler(cfg),
-			ReadHeaderTimeout: 5 * time.Second,
+			ReadHeaderTimeout: min(readHeaderTimeout, lim.ReadTimeout),
+			ReadTimeout:       lim.ReadTimeout,
+			WriteTimeout:      lim.WriteTimeout,
+			IdleTimeout:       lim.IdleTimeout,
+			MaxHeaderBytes:    lim.MaxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		},
 		done: make(chan error, len(cfg.Addrs)),
@@ -87,6 +144,7 @@ func Listen(cfg Config) (*Server, error) {
 			}
 			return nil, fmt.Errorf("http: listen on %s: %w", addr, err)
 		}
+		ln = netutil.LimitListener(ln, lim.MaxConnections)
 		if cfg.TLS != nil {
 			ln = tls.NewListener(ln, cfg.TLS)
 		}

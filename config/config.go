@@ -82,6 +82,34 @@ type Meridian struct {
 	// audit log were given (the audit log's is OverridesPos when it
 	// defaults), for errors found when they are opened.
 	OverridesPos, AuditLogPos Pos
+	// HTTPLimits and XDSLimits bound what clients of the HTTP and xDS
+	// servers may hold; a zero field takes the server's default.
+	HTTPLimits HTTPLimits
+	XDSLimits  XDSLimits
+}
+
+// HTTPLimits is the http_limits block: timeouts and caps of the HTTP
+// server (API, metrics, status page).
+type HTTPLimits struct {
+	Pos
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+	MaxHeaderBytes int
+	MaxConnections int
+}
+
+// XDSLimits is the xds_limits block: caps and keepalive of the xDS server.
+type XDSLimits struct {
+	Pos
+	MaxConnections   int
+	MaxStreams       int
+	KeepaliveMinTime time.Duration
+	KeepaliveTime    time.Duration
+	KeepaliveTimeout time.Duration
+	IdleTimeout      time.Duration
+	MaxGroups        int
+	GroupGrace       time.Duration
 }
 
 // KubeObject names an object in a Kubernetes cluster, reached through a

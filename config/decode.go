@@ -256,6 +256,14 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				*dst = v
 			}
 		},
+		"http_limits": func(d *node, errs *errorList) {
+			m.HTTPLimits = HTTPLimits{Pos: d.Pos}
+			m.HTTPLimits.decode(d, errs)
+		},
+		"xds_limits": func(d *node, errs *errorList) {
+			m.XDSLimits = XDSLimits{Pos: d.Pos}
+			m.XDSLimits.decode(d, errs)
+		},
 		"resolver": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "ADDRESS[:PORT]"); err != nil {
 				errs.add(err)
@@ -307,7 +315,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls", "http_limits", "xds_limits"}, errs)
 }
 
 // intIn decodes a directive of one whole number from lo to hi into *dst.
@@ -324,6 +332,67 @@ func intIn(dst *int, lo, hi int) directive {
 		}
 		*dst = v
 	}
+}
+
+// durationIn decodes a directive of one duration of at least a second
+// into *dst.
+func durationIn(dst *time.Duration) directive {
+	return func(d *node, errs *errorList) {
+		if err := args(d, 1, 1, "DURATION"); err != nil {
+			errs.add(err)
+			return
+		}
+		before := len(*errs)
+		secs := parseTTL(d.Name(), d.Args[0], errs)
+		if len(*errs) > before {
+			return
+		}
+		if secs == 0 {
+			errs.add(errorf(d.Args[0].Pos, "%s: expected a duration of at least 1s, got %q", d.Name(), d.Args[0].Text))
+			return
+		}
+		*dst = time.Duration(secs) * time.Second
+	}
+}
+
+// limitsBlock checks that a limits block has no arguments and a body.
+func limitsBlock(d *node, errs *errorList) bool {
+	if len(d.Args) != 0 || !d.HasBody {
+		errs.add(errorf(d.Pos, "%s: expected %s { DIRECTIVE VALUE; ... }", d.Name(), d.Name()))
+		return false
+	}
+	return true
+}
+
+// decode reads an http_limits block.
+func (l *HTTPLimits) decode(d *node, errs *errorList) {
+	if !limitsBlock(d, errs) {
+		return
+	}
+	body("http_limits block", d, map[string]directive{
+		"read_timeout":     durationIn(&l.ReadTimeout),
+		"write_timeout":    durationIn(&l.WriteTimeout),
+		"idle_timeout":     durationIn(&l.IdleTimeout),
+		"max_header_bytes": intIn(&l.MaxHeaderBytes, 1024, 16<<20),
+		"max_connections":  intIn(&l.MaxConnections, 1, 1<<20),
+	}, []string{"read_timeout", "write_timeout", "idle_timeout", "max_header_bytes", "max_connections"}, errs)
+}
+
+// decode reads an xds_limits block.
+func (l *XDSLimits) decode(d *node, errs *errorList) {
+	if !limitsBlock(d, errs) {
+		return
+	}
+	body("xds_limits block", d, map[string]directive{
+		"max_connections":    intIn(&l.MaxConnections, 1, 1<<20),
+		"max_streams":        intIn(&l.MaxStreams, 1, 1<<20),
+		"keepalive_min_time": durationIn(&l.KeepaliveMinTime),
+		"keepalive_time":     durationIn(&l.KeepaliveTime),
+		"keepalive_timeout":  durationIn(&l.KeepaliveTimeout),
+		"idle_timeout":       durationIn(&l.IdleTimeout),
+		"max_groups":         intIn(&l.MaxGroups, 1, 1<<20),
+		"group_grace":        durationIn(&l.GroupGrace),
+	}, []string{"max_connections", "max_streams", "keepalive_min_time", "keepalive_time", "keepalive_timeout", "idle_timeout", "max_groups", "group_grace"}, errs)
 }
 
 // tlsFiles decodes NAME CERT KEY [CLIENT-CA] into *dst.

@@ -33,6 +33,12 @@ const (
 	DefaultStaleGrace       = 5 * time.Minute
 )
 
+// FailoverOverprovisioning is the overprovisioning factor of the Failover
+// policy: one healthy host is enough for a level to take all of its load,
+// which turns Envoy's graceful spill into strict failover (the first level
+// with a healthy host takes everything).
+const FailoverOverprovisioning = 1 << 20
+
 // ServicePolicy is how one global service is routed.
 type ServicePolicy struct {
 	// Service is the global service's fully qualified name in lower case
@@ -58,6 +64,16 @@ type ServicePolicy struct {
 // DefaultPolicy returns the policy of kind for service with Envoy's defaults.
 func DefaultPolicy(service string, kind PolicyKind) ServicePolicy {
 	return ServicePolicy{Service: service, Kind: kind, Overprovisioning: DefaultOverprovisioning, PanicThreshold: DefaultPanicThreshold}
+}
+
+// SpillOverprovisioning is the overprovisioning factor the engine spills
+// the policy with: FailoverOverprovisioning for Failover, else
+// Overprovisioning. xDS sends it, so that Envoy spills as the Plan does.
+func (p ServicePolicy) SpillOverprovisioning() uint32 {
+	if p.Kind == Failover {
+		return FailoverOverprovisioning
+	}
+	return p.Overprovisioning
 }
 
 // ClusterWeight is an explicit weight for one cluster.

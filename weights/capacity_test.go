@@ -17,6 +17,9 @@ func TestCapacityWeight(t *testing.T) {
 		{"4 VMs and 2 pods count as 6 pods, 3 addresses", 4 + 2, 3, 20},
 		{"one VM behind 20 nodes floors to 1", 1, 20, 1},
 		{"10 pods behind 3 addresses floors", 10, 3, 33},
+		{"2^40 pods saturate instead of wrapping to 0", 1 << 40, 1, 1<<32 - 1},
+		{"2^32/10 pods behind 1 address saturate", 1<<32/10 + 1, 1, 1<<32 - 1},
+		{"the largest count saturates", 1<<63 - 1, 1, 1<<32 - 1},
 	} {
 		if got := CapacityWeight(tc.pods, tc.addresses); got != tc.want {
 			t.Errorf("%s: CapacityWeight(%d, %d) = %d, want %d", tc.name, tc.pods, tc.addresses, got, tc.want)

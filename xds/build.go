@@ -298,7 +298,7 @@ func priorityEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port u
 	cla := &endpoint.ClusterLoadAssignment{
 		ClusterName: eds,
 		Policy: &endpoint.ClusterLoadAssignment_Policy{
-			OverprovisioningFactor: wrapperspb.UInt32(s.Policy.Overprovisioning),
+			OverprovisioningFactor: wrapperspb.UInt32(s.Policy.SpillOverprovisioning()),
 			WeightedPriorityHealth: false,
 		},
 	}
@@ -306,27 +306,26 @@ func priorityEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port u
 		return cla
 	}
 	prio := compactPriorities(rt)
+	var locs []rawLocality
 	for gi := range s.Groups {
 		g := &s.Groups[gi]
 		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority {
 			continue
 		}
-		loc := &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: prio[rt.GroupPriority[gi]]}
-		var sum uint32
+		l := rawLocality{loc: &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: prio[rt.GroupPriority[gi]]}}
 		for _, t := range s.Targets[g.First : g.First+g.N] {
 			if t.Status == model.Excluded {
 				continue
 			}
-			loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(t.Address, uint16(port)), healthOf(t.Status), t.Weight))
-			sum += max(t.Weight, 1)
+			l.loc.LbEndpoints = append(l.loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(t.Address, uint16(port)), healthOf(t.Status), t.Weight))
+			l.endpoints = append(l.endpoints, uint64(t.Weight))
 		}
-		if len(loc.LbEndpoints) == 0 {
+		if len(l.endpoints) == 0 {
 			continue
 		}
-		loc.LoadBalancingWeight = wrapperspb.UInt32(sum)
-		cla.Endpoints = append(cla.Endpoints, loc)
+		locs = append(locs, l)
 	}
-	sortLocalities(cla)
+	setLocalities(cla, locs)
 	return cla
 }
 
@@ -382,36 +381,41 @@ func eastWestEndpoints(s *model.ServicePlan, rt *model.Route, eds string, so Ser
 	cla := &endpoint.ClusterLoadAssignment{
 		ClusterName: eds,
 		Policy: &endpoint.ClusterLoadAssignment_Policy{
-			OverprovisioningFactor: wrapperspb.UInt32(s.Policy.Overprovisioning),
+			OverprovisioningFactor: wrapperspb.UInt32(s.Policy.SpillOverprovisioning()),
 		},
 	}
 	if rt.Mode == model.NoTargets || rt.Mode == model.FailedClosed {
 		return cla
 	}
 	prio := compactPriorities(rt)
+	var locs []rawLocality
 	for gi := range s.Groups {
 		g := &s.Groups[gi]
-		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority || g.ReadyPods == 0 {
+		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority || g.ReadyPods <= 0 {
 			continue
 		}
 		health := core.HealthStatus_HEALTHY
-		loc := &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: prio[rt.GroupPriority[gi]]}
+		l := rawLocality{
+			loc:    &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: prio[rt.GroupPriority[gi]]},
+			weight: uint64(g.ReadyPods),
+		}
 		switch so.EastWest {
 		case Pods:
 			for _, ip := range g.PodIPs {
-				loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(ip, uint16(so.PodPort)), health, 1))
+				l.loc.LbEndpoints = append(l.loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(ip, uint16(so.PodPort)), health, 1))
+				l.endpoints = append(l.endpoints, 1)
 			}
 		case ViaGateway:
 			if gw, ok := gateways[g.Cluster]; ok {
-				loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(gw, health, uint32(g.ReadyPods)))
+				l.loc.LbEndpoints = append(l.loc.LbEndpoints, lbEndpoint(gw, health, 1))
+				l.endpoints = append(l.endpoints, uint64(g.ReadyPods))
 			}
 		}
-		if len(loc.LbEndpoints) == 0 {
+		if len(l.endpoints) == 0 {
 			continue
 		}
-		loc.LoadBalancingWeight = wrapperspb.UInt32(uint32(min(g.ReadyPods, math.MaxUint32)))
-		cla.Endpoints = append(cla.Endpoints, loc)
+		locs = append(locs, l)
 	}
-	sortLocalities(cla)
+	setLocalities(cla, locs)
 	return cla
 }

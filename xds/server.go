@@ -11,7 +11,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +29,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -43,6 +45,9 @@ type Config struct {
 	Metrics *Metrics
 	// TLS, when set, serves xDS over TLS (with ClientAuth for mTLS).
 	TLS *tls.Config
+	// Limits bound what clients may hold: connections, streams, pings,
+	// node groups. Zero fields take the defaults (see Limits).
+	Limits Limits
 }
 
 // Server is Meridian's ADS server. It keeps one snapshot per node group
@@ -60,10 +65,11 @@ type Server struct {
 	plan    *model.Plan
 	planAt  time.Time // when plan was set
 	planSeq uint64    // counts plans, to match ACKs with the plan they ACK
-	groups  map[Group]bool
-	edsHash map[string]uint64 // content of every EDS resource in the linear cache
+	groups  map[Group]*groupState
 	streams map[int64]*stream
 	nacks   []NACK // the latest, oldest first
+	// sweep, when set, fires when the oldest idle group's grace ends.
+	sweep *time.Timer
 
 	// tamper, when set by tests, alters resources after Build, to make a
 	// client reject them.
@@ -74,7 +80,21 @@ type Server struct {
 type stream struct {
 	node  string
 	group Group
-	sent  map[string]sent // by nonce, the latest per type
+	// wire stands in for the client's node in every request of the
+	// stream that reaches the caches: it names the group the stream was
+	// placed in, whatever the node says later.
+	wire *core.Node
+	sent map[string]sent // by nonce, the latest per type
+}
+
+// groupState is what the server keeps of one node group.
+type groupState struct {
+	streams   int
+	idleSince time.Time // when streams last fell to 0
+	// stale is set when a Plan or options came while the group had no
+	// stream, and its resources were not rendered again.
+	stale bool
+	eds   map[string]uint64 // content hash of each of its EDS resources in the linear cache
 }
 
 type sent struct {
@@ -103,14 +123,14 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	epoch := strconv.FormatInt(time.Now().UnixNano(), 36)
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{
 		cfg:     cfg,
 		epoch:   epoch,
-		groups:  map[Group]bool{},
-		edsHash: map[string]uint64{},
+		groups:  map[Group]*groupState{},
 		streams: map[int64]*stream{},
 	}
-	s.snapshots = cache.NewSnapshotCache(false, groupHash{cfg.Classifier}, cacheLogger{cfg.Logger})
+	s.snapshots = cache.NewSnapshotCache(false, groupHash{}, cacheLogger{cfg.Logger})
 	s.endpoints = cache.NewLinearCache(resource.EndpointType, cache.WithVersionPrefix(epoch+"-"), cache.WithLogger(cacheLogger{cfg.Logger}))
 	mux := &cache.MuxCache{
 		Classify:      func(r *cache.Request) string { return classify(r.GetTypeUrl()) },
@@ -128,19 +148,33 @@ func classify(typeURL string) string {
 	return "snapshot"
 }
 
-// groupHash keys the snapshot cache by node group.
-type groupHash struct{ c Classifier }
+// groupHash keys the snapshot cache by node group. The nodes it sees are
+// streams' wire nodes, which say their group plainly.
+type groupHash struct{}
 
-func (h groupHash) ID(n *core.Node) string { return h.c.GroupOf(n).String() }
+func (groupHash) ID(n *core.Node) string { return Classifier{}.GroupOf(n).String() }
 
-// SetPlan renders p for every group that has connected and publishes it.
+// SetPlan renders p for every group that has streams and publishes it.
+// A group without streams is rendered again only if a stream joins it
+// before it is dropped, so that a Plan costs what the connected groups
+// need, however many came and went.
 func (s *Server) SetPlan(p *model.Plan) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.plan, s.planAt = p, time.Now()
 	s.planSeq++
-	for g := range s.groups {
-		s.refresh(g)
+	s.refreshAll()
+}
+
+// refreshAll renders every group that has streams and marks the others
+// stale. Callers hold s.mu.
+func (s *Server) refreshAll() {
+	for g, gs := range s.groups {
+		if gs.streams > 0 {
+			s.refresh(g)
+		} else {
+			gs.stale = true
+		}
 	}
 }
 
@@ -149,9 +183,7 @@ func (s *Server) SetOptions(o Options) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg.Options = o
-	for g := range s.groups {
-		s.refresh(g)
-	}
+	s.refreshAll()
 }
 
 // NACKs returns the latest rejected responses, oldest first.
@@ -181,6 +213,7 @@ func (s *Server) refresh(g Group) {
 	if s.tamper != nil {
 		s.tamper(&r)
 	}
+	gs := s.groups[g]
 	key := g.String()
 	next := &cache.Snapshot{}
 	next.Resources[types.Listener] = s.resources(toResources(r.Listeners))
@@ -200,20 +233,19 @@ func (s *Server) refresh(g Group) {
 	for _, cla := range r.Endpoints {
 		keep[cla.ClusterName] = true
 		h := contentHash(cla)
-		if old, ok := s.edsHash[cla.ClusterName]; ok && old == h {
+		if old, ok := gs.eds[cla.ClusterName]; ok && old == h {
 			continue
 		}
-		s.edsHash[cla.ClusterName] = h
+		gs.eds[cla.ClusterName] = h
 		update[cla.ClusterName] = cla
 	}
 	s.updateEndpoints(key, update, nil)
 	s.setSnapshot(key, next)
 	var remove []string
-	prefix := key + "/"
-	for name := range s.edsHash {
-		if strings.HasPrefix(name, prefix) && !keep[name] {
+	for name := range gs.eds {
+		if !keep[name] {
 			remove = append(remove, name)
-			delete(s.edsHash, name)
+			delete(gs.eds, name)
 		}
 	}
 	s.updateEndpoints(key, nil, remove)
@@ -285,42 +317,165 @@ func toResources[T types.Resource](xs []T) []types.Resource {
 	return out
 }
 
-// join registers a node's group on its first request, rendering the
-// group's resources so that its watches can be answered.
+// join places a new stream in a group on its first request, rendering
+// the group's resources if it is new, so that its watches can be
+// answered.
 func (s *Server) join(id int64, n *core.Node) *stream {
 	st := s.streams[id]
 	if st == nil {
-		g := s.cfg.Classifier.GroupOf(n)
-		st = &stream{node: n.GetId(), group: g, sent: map[string]sent{}}
-		s.streams[id] = st
-		if !s.groups[g] {
-			s.groups[g] = true
+		g := s.place(s.cfg.Classifier.GroupOf(n))
+		gs := s.groups[g]
+		gs.streams++
+		if gs.stale {
+			gs.stale = false
 			s.refresh(g)
 		}
-		s.cfg.Metrics.connected(g, 1)
+		st = &stream{node: n.GetId(), group: g, wire: wireNode(n, g), sent: map[string]sent{}}
+		s.streams[id] = st
+		s.cfg.Metrics.connected(g.Role, 1)
 	}
 	return st
+}
+
+// place returns the group a node of group want joins, creating it if
+// needed. Groups are capped at Limits.MaxGroups: beyond it, a node joins
+// the group of its region, or else the group of unknown location of its
+// role, which always exists (so there are at most MaxGroups plus one per
+// role). To make room, the group idle longest is dropped first. A locality
+// longer than maxLocality bytes counts as unknown. Callers hold s.mu.
+func (s *Server) place(want Group) Group {
+	if len(want.Region) > maxLocality || len(want.Zone) > maxLocality {
+		want.Region, want.Zone = "", ""
+	}
+	region, unknown := Group{Role: want.Role, Region: want.Region}, Group{Role: want.Role}
+	candidates := []Group{want}
+	if region != want && region != unknown {
+		candidates = append(candidates, region)
+	}
+	if unknown != want {
+		candidates = append(candidates, unknown)
+	}
+	for i, g := range candidates {
+		if s.groups[g] == nil {
+			if g != unknown && len(s.groups) >= s.cfg.Limits.MaxGroups && !s.dropOldestIdle() {
+				continue
+			}
+			s.groups[g] = &groupState{eds: map[string]uint64{}}
+			s.cfg.Metrics.groupAdded(g.Role, 1)
+			s.refresh(g)
+		}
+		if i > 0 {
+			s.cfg.Metrics.placedCoarser()
+		}
+		return g
+	}
+	panic("unreachable: the group of unknown location is always placed")
+}
+
+// maxLocality bounds the region and zone a node may declare and keep.
+const maxLocality = 128
+
+// wireNode is the node that stands for n in requests to the caches: its id
+// and cluster, and g's role and locality.
+func wireNode(n *core.Node, g Group) *core.Node {
+	return &core.Node{
+		Id:       n.GetId(),
+		Cluster:  n.GetCluster(),
+		Locality: &core.Locality{Region: g.Region, Zone: g.Zone},
+		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{RoleKey: structpb.NewStringValue(g.Role.String())}},
+	}
 }
 
 func (s *Server) leave(id int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st := s.streams[id]; st != nil {
-		s.cfg.Metrics.connected(st.group, -1)
-		delete(s.streams, id)
+	st := s.streams[id]
+	if st == nil {
+		return
 	}
+	s.cfg.Metrics.connected(st.group.Role, -1)
+	delete(s.streams, id)
+	gs := s.groups[st.group]
+	if gs.streams--; gs.streams == 0 {
+		gs.idleSince = time.Now()
+		if s.sweep == nil {
+			s.sweep = time.AfterFunc(s.cfg.Limits.GroupGrace, s.dropIdle)
+		}
+	}
+}
+
+// dropIdle drops the groups idle for their grace period, and sets the
+// timer for the next one.
+func (s *Server) dropIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep = nil
+	now := time.Now()
+	var next time.Time
+	for g, gs := range s.groups {
+		if gs.streams > 0 {
+			continue
+		}
+		if end := gs.idleSince.Add(s.cfg.Limits.GroupGrace); !end.After(now) {
+			s.drop(g)
+		} else if next.IsZero() || end.Before(next) {
+			next = end
+		}
+	}
+	if !next.IsZero() {
+		s.sweep = time.AfterFunc(next.Sub(now), s.dropIdle)
+	}
+}
+
+// dropOldestIdle drops the group idle longest, if any is idle, and
+// reports whether it did. Callers hold s.mu.
+func (s *Server) dropOldestIdle() bool {
+	var oldest Group
+	var since time.Time
+	found := false
+	for g, gs := range s.groups {
+		if gs.streams == 0 && (!found || gs.idleSince.Before(since)) {
+			oldest, since, found = g, gs.idleSince, true
+		}
+	}
+	if found {
+		s.drop(oldest)
+	}
+	return found
+}
+
+// drop forgets a group that has no stream: its snapshot, its endpoints.
+// Callers hold s.mu.
+func (s *Server) drop(g Group) {
+	key := g.String()
+	s.snapshots.ClearSnapshot(key)
+	s.updateEndpoints(key, nil, slices.Collect(maps.Keys(s.groups[g].eds)))
+	delete(s.groups, g)
+	s.cfg.Metrics.groupAdded(g.Role, -1)
+}
+
+// groupCount is the number of node groups, for tests.
+func (s *Server) groupCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.groups)
 }
 
 // request handles a request of either protocol: an ACK is timed against
 // the plan it confirms; a NACK is recorded, and answered by waiting for a
 // new version rather than by sending the rejected one again.
-func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail error) (rejected string) {
+//
+// It returns the stream's wire node, which the caller puts in place of
+// the request's node, so that the caches see the group the stream was
+// placed in.
+func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail error) (rejected string, wire *core.Node) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.join(id, n)
+	wire = st.wire
 	sn, ok := st.sent[nonce]
 	if !ok || sn.typeURL != typeURL {
-		return ""
+		return "", wire
 	}
 	if detail != nil {
 		nack := NACK{At: time.Now(), Node: st.node, Group: st.group.String(), TypeURL: typeURL, Version: sn.version, Detail: detail.Error()}
@@ -330,14 +485,14 @@ func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail e
 		s.nacks = append(s.nacks, nack)
 		s.cfg.Metrics.nacked(typeURL)
 		s.cfg.Logger.Warn("xds client rejected a response", "node", nack.Node, "group", nack.Group, "type", typeURL, "version", sn.version, "error", nack.Detail)
-		return sn.version
+		return sn.version, wire
 	}
 	if !sn.acked && sn.planSeq == s.planSeq {
 		sn.acked = true
 		st.sent[nonce] = sn
 		s.cfg.Metrics.acked(time.Since(s.planAt))
 	}
-	return ""
+	return "", wire
 }
 
 func (s *Server) response(id int64, typeURL, version, nonce string) {
@@ -363,7 +518,9 @@ func (s *Server) callbacks() xdsserver.Callbacks {
 			if d := r.GetErrorDetail(); d != nil {
 				detail = errors.New(d.GetMessage())
 			}
-			if v := s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), detail); v != "" {
+			v, wire := s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), detail)
+			r.Node = wire
+			if v != "" {
 				// go-control-plane answers a request whose version differs
 				// from the cache's at once; claiming the rejected version
 				// makes it wait for the next one instead of looping.
@@ -380,7 +537,7 @@ func (s *Server) callbacks() xdsserver.Callbacks {
 			if d := r.GetErrorDetail(); d != nil {
 				detail = errors.New(d.GetMessage())
 			}
-			s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), detail)
+			_, r.Node = s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), detail)
 			return nil
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, r *discovery.DeltaDiscoveryResponse) {
@@ -391,12 +548,17 @@ func (s *Server) callbacks() xdsserver.Callbacks {
 }
 
 // Serve answers xDS on ln until ctx ends, then stops gracefully. Idle
-// clients are pinged so that dead connections are noticed.
+// clients are pinged so that dead connections are noticed, and what one
+// client may hold is bounded by the Limits: connections on ln, streams per
+// connection, the rate of its pings.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	l := s.cfg.Limits
+	ln = netutil.LimitListener(ln, l.MaxConnections)
 	opts := []grpc.ServerOption{
-		grpc.MaxConcurrentStreams(1 << 20),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxConcurrentStreams(l.MaxStreams),
+		grpc.ConnectionTimeout(handshakeTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: l.KeepaliveTime, Timeout: l.KeepaliveTimeout, MaxConnectionIdle: l.IdleTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: l.KeepaliveMinTime, PermitWithoutStream: true}),
 	}
 	if s.cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.TLS)))

@@ -130,6 +130,18 @@ func watchStore(ctx context.Context, store api.Store, state *apiState, loop *wei
 	ks.Watch(ctx)
 }
 
+// httpLimits turns the http_limits block into api.Limits; what it leaves
+// out keeps the api package's default.
+func httpLimits(l config.HTTPLimits) api.Limits {
+	return api.Limits{
+		ReadTimeout:    l.ReadTimeout,
+		WriteTimeout:   l.WriteTimeout,
+		IdleTimeout:    l.IdleTimeout,
+		MaxHeaderBytes: l.MaxHeaderBytes,
+		MaxConnections: l.MaxConnections,
+	}
+}
+
 // v1Config connects the API to the running parts.
 func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.AuditLog, loop *weights.Loop, loc *locator, x *xds.Server) *api.V1Config {
 	if tokens == nil {

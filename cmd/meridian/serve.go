@@ -142,6 +142,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	}
 	httpServer, err := api.Listen(api.Config{
 		TLS:      httpTLS,
+		Limits:   httpLimits(cfg.Meridian.HTTPLimits),
 		V1:       v1Config(state, tokens, store, audit, loop, &loc, parts.xds),
 		Addrs:    cfg.Meridian.HTTP,
 		Gatherer: reg,

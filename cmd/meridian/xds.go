@@ -38,6 +38,7 @@ func listenXDS(cfg *config.Config, reg prometheus.Registerer, logger *slog.Logge
 			Logger:     logger,
 			Metrics:    xds.NewMetrics(reg),
 			TLS:        tlsConfig,
+			Limits:     xdsLimits(cfg.Meridian.XDSLimits),
 		}),
 	}
 	for _, addr := range cfg.Meridian.XDS {
@@ -90,6 +91,21 @@ func xdsOptions(cfg *config.Config) xds.Options {
 		}
 	}
 	return o
+}
+
+// xdsLimits turns the xds_limits block into xds.Limits; what it leaves
+// out keeps the xds package's default.
+func xdsLimits(l config.XDSLimits) xds.Limits {
+	return xds.Limits{
+		MaxConnections:   l.MaxConnections,
+		MaxStreams:       uint32(l.MaxStreams),
+		KeepaliveMinTime: l.KeepaliveMinTime,
+		KeepaliveTime:    l.KeepaliveTime,
+		KeepaliveTimeout: l.KeepaliveTimeout,
+		IdleTimeout:      l.IdleTimeout,
+		MaxGroups:        l.MaxGroups,
+		GroupGrace:       l.GroupGrace,
+	}
 }
 
 // serverTLS loads a server's certificate and, for mTLS, its client CAs;

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+
+	"github.com/meridian-gtm/meridian/internal/acceptretry"
 )
 
 // Server serves the HTTP endpoints on every listen address.
@@ -35,6 +37,8 @@ type Config struct {
 	TLS *tls.Config
 	// Limits bound what clients may hold; zero fields take the defaults.
 	Limits Limits
+	// Metrics, when set, registers meridian_http_accept_errors_total.
+	Metrics prometheus.Registerer
 }
 
 // Limits bound what HTTP clients can make the server hold, so that idle
@@ -136,6 +140,13 @@ func Listen(cfg Config) (*Server, error) {
 		},
 		done: make(chan error, len(cfg.Addrs)),
 	}
+	acceptErrors := prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_http_accept_errors_total",
+		Help: "Failed accepts on the HTTP listeners (out of file descriptors or buffers), each waited out and retried."})
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Register(acceptErrors); err != nil {
+			return nil, fmt.Errorf("http: %w", err)
+		}
+	}
 	for _, addr := range cfg.Addrs {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -144,7 +155,9 @@ func Listen(cfg Config) (*Server, error) {
 			}
 			return nil, fmt.Errorf("http: listen on %s: %w", addr, err)
 		}
-		ln = netutil.LimitListener(ln, lim.MaxConnections)
+		// net/http stops serving on an accept error that is not temporary,
+		// such as ENOBUFS: acceptretry waits those out.
+		ln = netutil.LimitListener(acceptretry.Wrap(ln, cfg.Logger.With("listener", "http"), acceptErrors.Inc), lim.MaxConnections)
 		if cfg.TLS != nil {
 			ln = tls.NewListener(ln, cfg.TLS)
 		}

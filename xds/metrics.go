@@ -12,6 +12,7 @@ type Metrics struct {
 	clients *prometheus.GaugeVec
 	groups  *prometheus.GaugeVec
 	coarser prometheus.Counter
+	accepts prometheus.Counter // failed accepts
 	pushes  *prometheus.CounterVec
 	nacks   *prometheus.CounterVec
 	ack     prometheus.Histogram
@@ -26,6 +27,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Node groups (role and locality) with resources of their own, by role."}, []string{"role"}),
 		coarser: prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_xds_coarser_placements_total",
 			Help: "xDS streams placed in the group of their region or of unknown location, because the node groups were at their cap."}),
+		accepts: prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_xds_accept_errors_total",
+			Help: "Failed accepts on the xDS listeners (out of file descriptors or buffers), each waited out and retried."}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meridian_xds_pushes_total",
 			Help: "Responses sent to xDS clients, by resource type."}, []string{"type"}),
 		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meridian_xds_nacks_total",
@@ -34,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from a Plan's publication to a client's ACK of a response carrying it.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
 	}
-	reg.MustRegister(m.clients, m.groups, m.coarser, m.pushes, m.nacks, m.ack)
+	reg.MustRegister(m.clients, m.groups, m.coarser, m.accepts, m.pushes, m.nacks, m.ack)
 	// Labels are bounded: roles, resource types; never a node's locality.
 	for _, r := range roleNames {
 		m.clients.WithLabelValues(r)
@@ -68,6 +71,12 @@ func (m *Metrics) groupAdded(r Role, delta float64) {
 func (m *Metrics) placedCoarser() {
 	if m != nil {
 		m.coarser.Inc()
+	}
+}
+
+func (m *Metrics) acceptFailed() {
+	if m != nil {
+		m.accepts.Inc()
 	}
 }
 

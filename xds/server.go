@@ -33,6 +33,7 @@ import (
 
 	"golang.org/x/net/netutil"
 
+	"github.com/meridian-gtm/meridian/internal/acceptretry"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -553,7 +554,9 @@ func (s *Server) callbacks() xdsserver.Callbacks {
 // connection, the rate of its pings.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	l := s.cfg.Limits
-	ln = netutil.LimitListener(ln, l.MaxConnections)
+	// grpc-go stops serving on an accept error that is not temporary, such
+	// as ENOBUFS: acceptretry waits those out.
+	ln = netutil.LimitListener(acceptretry.Wrap(ln, s.cfg.Logger.With("listener", "xds"), s.cfg.Metrics.acceptFailed), l.MaxConnections)
 	opts := []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(l.MaxStreams),
 		grpc.ConnectionTimeout(handshakeTimeout),

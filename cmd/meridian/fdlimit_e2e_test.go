@@ -76,20 +76,20 @@ func TestServeSurvivesFileDescriptorExhaustion(t *testing.T) {
 		}
 		idle = append(idle, c)
 	}
-	// Both DNS and HTTP (net/http's own back-off) log their failed accepts.
-	dnsFailed, httpFailed := false, false
+	// DNS, HTTP and xDS log their failed accepts, and wait them out.
+	failed := map[string]bool{}
 	timeout := time.After(20 * time.Second)
-	for !dnsFailed || !httpFailed {
+	for !failed["dns tcp"] || !failed["http"] || !failed["xds"] {
 		select {
 		case rec, ok := <-p.logs:
 			if !ok {
 				t.Fatal("meridian exited when out of file descriptors")
 			}
-			msg := fmt.Sprint(rec["msg"])
-			dnsFailed = dnsFailed || msg == "accept failed; retrying" && rec["listener"] == "dns tcp" && strings.Contains(fmt.Sprint(rec["err"]), "too many open files")
-			httpFailed = httpFailed || strings.HasPrefix(msg, "http: Accept error") && strings.Contains(msg, "too many open files")
+			if rec["msg"] == "accept failed; retrying" && strings.Contains(fmt.Sprint(rec["err"]), "too many open files") {
+				failed[fmt.Sprint(rec["listener"])] = true
+			}
 		case <-timeout:
-			t.Fatalf("within 20s, DNS logged a failed accept: %v, HTTP: %v", dnsFailed, httpFailed)
+			t.Fatalf("within 20s, the listeners that logged a failed accept: %v; want dns tcp, http and xds", failed)
 		}
 	}
 	for i := range 5 { // UDP answers throughout
@@ -122,8 +122,10 @@ func TestServeSurvivesFileDescriptorExhaustion(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if m := regexp.MustCompile(`meridian_dns_tcp_accept_errors_total (\d+)`).FindSubmatch(metrics); m == nil || string(m[1]) == "0" {
-		t.Errorf("accept errors not counted: %q", m)
+	for _, name := range []string{"meridian_dns_tcp_accept_errors_total", "meridian_http_accept_errors_total", "meridian_xds_accept_errors_total"} {
+		if m := regexp.MustCompile(name + ` (\d+)`).FindSubmatch(metrics); m == nil || string(m[1]) == "0" {
+			t.Errorf("accept errors not counted in %s: %q", name, m)
+		}
 	}
 	cc, err := grpc.NewClient(p.xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -146,6 +146,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		V1:       v1Config(state, tokens, store, audit, loop, &loc, parts.xds),
 		Addrs:    cfg.Meridian.HTTP,
 		Gatherer: reg,
+		Metrics:  reg,
 		Ready: func() error {
 			if !handler.Ready() {
 				return errors.New("no plan published yet")

@@ -37,6 +37,9 @@ type AuditLog struct {
 	mu   sync.Mutex
 	path string
 	f    *os.File
+	// torn is set when a write failed: part of its record may be in the
+	// file, so the next record starts on a new line.
+	torn bool
 }
 
 // OpenAuditLog opens (or creates) the audit log for appending. A file
@@ -83,11 +86,17 @@ func (a *AuditLog) Append(r AuditRecord) error {
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
+	b = append(b, '\n')
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if _, err := a.f.Write(append(b, '\n')); err != nil {
+	if a.torn {
+		b = append([]byte{'\n'}, b...)
+	}
+	if _, err := a.f.Write(b); err != nil {
+		a.torn = true
 		return fmt.Errorf("audit log: %w", err)
 	}
+	a.torn = false
 	if err := a.f.Sync(); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}

@@ -40,6 +40,46 @@ func TestAuditLogSurvivesATornLine(t *testing.T) {
 	}
 }
 
+// TestAuditLogFailedWriteStartsANewLine: after a write that failed (disk
+// full) and may have left part of its record, the next record starts on a
+// line of its own.
+func TestAuditLogFailedWriteStartsANewLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	a, err := OpenAuditLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Append(AuditRecord{Identity: "alice", Action: "put-override", ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := a.f
+	a.f = full // every write fails with ENOSPC
+	if err := a.Append(AuditRecord{Identity: "bob", Action: "put-override", ID: "lost"}); err == nil {
+		t.Fatal("an append to a full disk succeeded")
+	}
+	full.Close()
+	a.f = real
+	// What a write cut short by a full disk leaves behind.
+	if _, err := a.f.Write([]byte(`{"time":"2026-01-02T03:0`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(AuditRecord{Identity: "carol", Action: "delete-override", ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, damaged, err := a.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].ID != "a" || recs[1].ID != "c" || len(damaged) != 1 || damaged[0].Line != 2 {
+		t.Errorf("records %+v, damaged %+v; want a and c, and line 2 damaged", recs, damaged)
+	}
+}
+
 // TestAuditEndpointReportsDamage: GET /api/v1/audit answers the good
 // records and names the damaged lines.
 func TestAuditEndpointReportsDamage(t *testing.T) {

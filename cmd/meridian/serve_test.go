@@ -47,11 +47,26 @@ func ownGoroutines() map[string]string {
 		if i == 0 || m == nil {
 			continue // the first is the caller's
 		}
-		if strings.Contains(g, "github.com/meridian-gtm/meridian/") || strings.Contains(g, "main.serve") || strings.Contains(g, "main.addServer") {
+		if runsOurCode(g) {
 			out[m[1]] = g
 		}
 	}
 	return out
+}
+
+// runsOurCode reports whether a goroutine's stack has a frame of
+// Meridian's code. "created by" lines do not count: a goroutine that has
+// returned from all of its functions and is exiting has only that line.
+func runsOurCode(stack string) bool {
+	for _, l := range strings.Split(stack, "\n") {
+		if strings.HasPrefix(l, "created by ") || strings.HasPrefix(l, "\t") {
+			continue
+		}
+		if strings.Contains(l, "github.com/meridian-gtm/meridian/") || strings.HasPrefix(l, "main.") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkAllStopped fails t unless every goroutine started since before is

@@ -96,6 +96,7 @@ func FuzzLoadZones(f *testing.F) {
 	f.Add("fp SSHFP 1 1 ABC\nsub DS 60485 5 1 " + strings.Repeat("a", 65) + "\n_443._tcp.www TLSA 3 1 1 ABCDE\n")
 	txt := strings.Repeat(" "+strings.Repeat("x", 250), 120)
 	f.Add("big1 TXT" + txt + "\nbig2 TXT" + txt + "\nbig3 TXT" + txt + "\n")
+	f.Add(longName + " A 192.0.2.1\nx CNAME " + longName + "\n") // names over 255 octets
 	c, err := config.Parse("t.conf", []byte(zoneBase))
 	if err != nil {
 		f.Fatal(err)
@@ -125,6 +126,7 @@ func FuzzCompile(f *testing.F) {
 	}
 	// CNAME loops, chains into a delegation and into another zone, odd owners.
 	f.Add("zone example.org {\n ns ns.example.net\n record a CNAME b\n record b CNAME a\n record c CNAME c\n}\n")
+	f.Add("zone example.org {\n ns ns.example.net\n record x CNAME " + longName + "\n record " + longName + " A 192.0.2.1\n}\n")
 	f.Add("zone example.org {\n ns ns.example.net\n record sub NS ns.sub\n record ns.sub A 192.0.2.1\n record x.sub A 192.0.2.2\n record d CNAME x.sub\n}\n")
 	f.Add("zone example.org {\n ns ns.example.net\n record sub NS ns1.sub.example.org.\n}\nzone sub.example.org {\n ns ns.example.net\n record www CNAME www.example.org.\n}\n")
 	f.Add("zone example.org {\n ns ns.example.net\n record @ NS ns2.example.net.\n record @ DNAME example.net.\n record * A 192.0.2.1\n record \\. TXT x\n record a\\000b TXT x\n}\n")

@@ -215,9 +215,11 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 }
 
 // encodable packs rr as the answer of a message asking for it, as the
-// answer tables and zone transfers will: RDATA that parses can still fail
-// to pack (an SSHFP fingerprint of odd hex, a TXT string over 255 bytes),
-// and a record too large for a message can never be sent.
+// answer tables and zone transfers will, and reads it back as a client
+// would: RDATA that parses can still fail to pack (an SSHFP fingerprint of
+// odd hex, a TXT string over 255 bytes), a record too large for a message
+// can never be sent, and a name of more than 255 octets (an owner made
+// long by its zone's origin, a CNAME target) packs but no client reads it.
 func encodable(rr mdns.RR) error {
 	m := new(mdns.Msg)
 	m.SetQuestion(rr.Header().Name, rr.Header().Rrtype)
@@ -228,6 +230,9 @@ func encodable(rr mdns.RR) error {
 	}
 	if len(b) > maxMsg {
 		return fmt.Errorf("%d bytes, more than a DNS message holds (%d)", len(b), maxMsg)
+	}
+	if err := new(mdns.Msg).Unpack(b); err != nil {
+		return fmt.Errorf("it does not read back: %w", err)
 	}
 	return nil
 }

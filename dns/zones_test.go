@@ -17,6 +17,10 @@ import (
 // TestUnencodableRecords: records whose RDATA parses but cannot be packed
 // are errors of the config, naming FILE:LINE, found when the zones load;
 // they used to pass and then panic when the answer tables were compiled.
+// longName is four labels of 63 octets: a valid name alone (256 octets
+// with its root), too long under any origin.
+var longName = strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 62)
+
 func TestUnencodableRecords(t *testing.T) {
 	for _, tc := range []struct {
 		name, record, want string
@@ -27,6 +31,13 @@ func TestUnencodableRecords(t *testing.T) {
 			"t.conf:3: record sub.example.org DS: cannot be encoded: "},
 		{"TLSA with odd hex", "record _443._tcp.www TLSA 3 1 1 ABCDE",
 			"t.conf:3: record _443._tcp.www.example.org TLSA: cannot be encoded: "},
+		// 4 labels of 63 octets and the origin: 269 octets, more than 255.
+		{"owner name over 255 octets", "record " + longName + " A 192.0.2.1",
+			"t.conf:3: record " + longName + ".example.org A: cannot be encoded: "},
+		{"CNAME target over 255 octets", "record x CNAME " + longName,
+			"t.conf:3: record x.example.org CNAME: cannot be encoded: "},
+		{"MX exchange over 255 octets", "record x MX 10 " + longName,
+			"t.conf:3: record x.example.org MX: cannot be encoded: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conf := "zone example.org {\n    ns ns.example.net\n    " + tc.record + "\n    record www A 192.0.2.1\n}\n"

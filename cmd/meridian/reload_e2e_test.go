@@ -20,6 +20,9 @@ var unencodable = []struct{ record, owner, typ string }{
 	{"record fp SSHFP 1 1 ABC", "fp", "SSHFP"},
 	{"record sub DS 60485 5 1 " + strings.Repeat("a", 65), "sub", "DS"},
 	{"record _443._tcp.www TLSA 3 1 1 ABCDE", "_443._tcp.www", "TLSA"},
+	// A target of four 63-octet labels: 256 octets, so no client could
+	// read it; it once packed and then panicked the compiler.
+	{"record long CNAME " + strings.Repeat(strings.Repeat("a", 63)+".", 4), "long", "CNAME"},
 }
 
 // withRecords inserts lines into conf before the demo's mail record and

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,47 +97,95 @@ func TestIdleClientsAreDisconnected(t *testing.T) {
 	})
 }
 
-// TestHTTPConnectionCap fills the connection cap with kept-alive
-// connections and checks that one more is not served until one of them
-// closes.
+// TestHTTPConnectionCap fills the cap with connections that send nothing,
+// as a slowloris flood does: a new client still gets its answer, in the
+// place of the connection that waited longest; the others stay. With every
+// connection serving a request, a new one is refused.
 func TestHTTPConnectionCap(t *testing.T) {
-	addr := listenLimited(t, Limits{MaxConnections: 2, IdleTimeout: time.Minute})
-	var held []net.Conn
-	for range 2 {
-		conn, err := net.Dial("tcp", addr)
+	release := make(chan struct{})
+	var busy atomic.Bool
+	var serving atomic.Int32
+	s, err := Listen(Config{
+		Addrs: []string{"127.0.0.1:0"}, Gatherer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler),
+		Limits: Limits{MaxConnections: 3, IdleTimeout: time.Minute, ReadTimeout: time.Minute},
+		Ready: func() error {
+			if busy.Load() {
+				serving.Add(1)
+				<-release // /readyz holds its connection busy
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	}()
+	addr := s.listeners[0].Addr().String()
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
-		if resp := get(t, conn, bufio.NewReader(conn), "/healthz"); resp.StatusCode != 200 {
-			t.Fatalf("GET /healthz: %s", resp.Status)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	var silent []net.Conn
+	for range 3 {
+		silent = append(silent, dial())
+		time.Sleep(20 * time.Millisecond) // each waits longer than the next
+	}
+	fresh := dial()
+	fresh.SetDeadline(time.Now().Add(30 * time.Second))
+	if resp := get(t, fresh, bufio.NewReader(fresh), "/healthz"); resp.StatusCode != 200 {
+		t.Fatalf("a new client with the cap full of silent connections: %s", resp.Status)
+	}
+	if !closedByServer(silent[0], bufio.NewReader(silent[0])) {
+		t.Error("the connection that waited longest was not closed to make room")
+	}
+	for i, c := range silent[1:] {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("silent connection %d was closed too (%v): only the one waiting longest makes room", i+1, err)
 		}
-		held = append(held, conn)
 	}
-	extra, err := net.Dial("tcp", addr) // the kernel completes the handshake
-	if err != nil {
-		t.Fatal(err)
+
+	// Every place serving a request: a new connection is refused.
+	busy.Store(true)
+	var held []net.Conn
+	for range 3 {
+		c := dial()
+		if _, err := io.WriteString(c, "GET /readyz HTTP/1.1\r\nHost: meridian\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
 	}
-	defer extra.Close()
-	if _, err := io.WriteString(extra, "GET /healthz HTTP/1.1\r\nHost: meridian\r\n\r\n"); err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(30 * time.Second); serving.Load() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 requests reached the handler in 30 s", serving.Load())
+		}
 	}
-	r := bufio.NewReader(extra)
-	// Not a timing assertion: however slow the machine, a capped server
-	// cannot answer while the cap is full.
-	extra.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if _, err := r.Peek(1); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("a connection beyond the cap was answered (%v)", err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		extra := dial()
+		if closedByServer(extra, bufio.NewReader(extra)) {
+			break // refused: all three are busy
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a connection beyond a cap of busy ones was not refused")
+		}
 	}
-	held[0].Close()
-	extra.SetReadDeadline(time.Now().Add(30 * time.Second))
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatalf("once a connection closed, the waiting one was not served: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("GET /healthz: %s", resp.Status)
+	close(release)
+	for _, c := range held {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("a busy request was not answered: %v %v", resp, err)
+		}
 	}
 }
 

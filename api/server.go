@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 
 	"github.com/meridian-gtm/meridian/internal/acceptretry"
 )
@@ -55,7 +54,8 @@ type Limits struct {
 	// MaxHeaderBytes bounds a request's headers (with its request line).
 	MaxHeaderBytes int
 	// MaxConnections caps the open connections per listen address; beyond
-	// it, new connections wait in the kernel's backlog until one closes.
+	// it, a new connection takes the place of the one waiting longest for
+	// a request, and is refused only when all are serving one (connCap).
 	MaxConnections int
 }
 
@@ -142,9 +142,13 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	acceptErrors := prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_http_accept_errors_total",
 		Help: "Failed accepts on the HTTP listeners (out of file descriptors or buffers), each waited out and retried."})
+	conns := newConnCap()
+	s.srv.ConnState = conns.connState
 	if cfg.Metrics != nil {
-		if err := cfg.Metrics.Register(acceptErrors); err != nil {
-			return nil, fmt.Errorf("http: %w", err)
+		for _, c := range []prometheus.Collector{acceptErrors, conns.evicted, conns.refused} {
+			if err := cfg.Metrics.Register(c); err != nil {
+				return nil, fmt.Errorf("http: %w", err)
+			}
 		}
 	}
 	for _, addr := range cfg.Addrs {
@@ -157,10 +161,12 @@ func Listen(cfg Config) (*Server, error) {
 		}
 		// net/http stops serving on an accept error that is not temporary,
 		// such as ENOBUFS: acceptretry waits those out.
-		ln = netutil.LimitListener(acceptretry.Wrap(ln, cfg.Logger.With("listener", "http"), acceptErrors.Inc), lim.MaxConnections)
+		ln = acceptretry.Wrap(ln, cfg.Logger.With("listener", "http"), acceptErrors.Inc)
 		if cfg.TLS != nil {
 			ln = tls.NewListener(ln, cfg.TLS)
 		}
+		// Outermost, so that the cap sees the connections net/http reports.
+		ln = conns.listener(ln, lim.MaxConnections)
 		s.listeners = append(s.listeners, ln)
 		cfg.Logger.Info("http listening", "addr", ln.Addr().String(), "tls", cfg.TLS != nil)
 	}

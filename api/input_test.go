@@ -64,6 +64,19 @@ func TestDryRunIsStrictlyBoolean(t *testing.T) {
 		}
 		check("PUT ?" + q)
 	}
+	// A misspelt dry run is refused, never taken for a real write.
+	for _, q := range []string{"DRY_RUN=1", "dryrun=1", "dry-run=true", "dry_run=1&force=1"} {
+		check := f.unchanged()
+		code, text := f.do("PUT", "/api/v1/overrides/drain-eu?"+q, adminToken, drain, nil)
+		if code != 400 || !strings.Contains(text, "unknown query parameter") {
+			t.Errorf("PUT ?%s: %d %s, want 400 naming the unknown parameter", q, code, text)
+		}
+		check("PUT ?" + q)
+		code, text = f.do("DELETE", "/api/v1/overrides/drain-eu?"+q, adminToken, "", nil)
+		if code != 400 {
+			t.Errorf("DELETE ?%s: %d %s, want 400", q, code, text)
+		}
+	}
 	if code, text := f.do("PUT", "/api/v1/overrides/drain-eu?dry_run=false", adminToken, drain, nil); code != 201 {
 		t.Fatalf("PUT ?dry_run=false: %d %s, want a real write", code, text)
 	}

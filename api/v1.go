@@ -526,9 +526,21 @@ type writeResult struct {
 	Changes  []planChange `json:"changes"`
 }
 
+// dryRunParam reads a write's one query parameter, dry_run. Any other
+// (DRY_RUN, dryrun, dry-run) is refused: a misspelt dry run must not be
+// taken for a real write.
+func dryRunParam(r *http.Request) (bool, error) {
+	for name := range r.URL.Query() {
+		if name != "dry_run" {
+			return false, invalid(name, "unknown query parameter; a write takes only dry_run")
+		}
+	}
+	return boolParam(r, "dry_run")
+}
+
 func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 	id := r.PathValue("id")
-	dryRun, err := boolParam(r, "dry_run")
+	dryRun, err := dryRunParam(r)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -601,7 +613,7 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 
 func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) {
 	id := r.PathValue("id")
-	dryRun, err := boolParam(r, "dry_run")
+	dryRun, err := dryRunParam(r)
 	if err != nil {
 		a.fail(w, err)
 		return

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-gtm/meridian/internal/testlog"
 )
 
 func TestTokensFileErrorsNameFileAndLine(t *testing.T) {
@@ -106,25 +107,12 @@ func TestTokensReload(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination tests read while handlers write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestAuthFailuresCountedAndLogged: refused requests are counted by
 // reason, and logged at most once per authLogEvery with a count of the
 // ones not logged.
 func TestAuthFailuresCountedAndLogged(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	var mu sync.Mutex
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := newFixtureWith(t, func(c *V1Config) {

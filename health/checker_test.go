@@ -1,7 +1,6 @@
 package health
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/internal/testcert"
+	"github.com/meridian-gtm/meridian/internal/testlog"
 	"github.com/meridian-gtm/meridian/internal/testmetrics"
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -41,12 +41,12 @@ type harness struct {
 	health  chan model.Health // the latest Health, if not yet taken
 	last    model.Health      // the latest Health taken
 	reg     *prometheus.Registry
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 }
 
 func startChecker(t *testing.T, checks map[string]config.HealthCheck) *harness {
 	t.Helper()
-	h := &harness{health: make(chan model.Health, 1), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{health: make(chan model.Health, 1), reg: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
 	h.checker = New(Config{
 		Checks: checks, Workers: 8, Replica: "replica-a", Metrics: NewMetrics(h.reg),
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -459,24 +459,6 @@ func TestChangedCheckKeepsVerdicts(t *testing.T) {
 	if n := srv.count(down.Since, time.Now(), func(a answer) bool { return a.ok }); n != 0 {
 		t.Errorf("%d good probes of a failing server", n)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test together.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func writePEM(t *testing.T, path, kind string, der []byte) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -10,9 +9,10 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/meridian-gtm/meridian/internal/testlog"
 )
 
 // freePort returns a loopback port free for both UDP and TCP just now.
@@ -145,7 +145,7 @@ func TestServeStopsEverythingOnSignal(t *testing.T) {
 	path := writeConf(t, serveConf(t, dnsAddr, xdsAddr, httpAddr))
 	before := ownGoroutines()
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs testlog.Buffer
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, path, slog.New(slog.NewTextHandler(&logs, nil))) }()
 	deadline := time.Now().Add(30 * time.Second)
@@ -194,22 +194,4 @@ func TestServeComponentFailureStopsEverything(t *testing.T) {
 		t.Fatal("serve did not stop within 30 s of discovery failing")
 	}
 	checkAllStopped(t, before, dnsAddr, xdsAddr, httpAddr)
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

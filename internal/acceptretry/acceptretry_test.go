@@ -1,7 +1,6 @@
 package acceptretry
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-gtm/meridian/internal/testlog"
 )
 
 // failing is a listener whose next accepts fail with the queued errors.
@@ -53,10 +54,9 @@ func sysErr(errno syscall.Errno) error {
 // Serve would return and the server stop. Wrapped, it serves.
 func TestHTTPServesThroughAcceptErrors(t *testing.T) {
 	inner := accepting(t, sysErr(syscall.ENOBUFS), sysErr(syscall.ENOMEM), sysErr(syscall.EMFILE), sysErr(syscall.ECONNABORTED))
-	var logs bytes.Buffer
+	var logs testlog.Buffer
 	var failures atomic.Int64
-	var mu sync.Mutex
-	ln := Wrap(inner, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)), func() { failures.Add(1) })
+	ln := Wrap(inner, slog.New(slog.NewTextHandler(&logs, nil)), func() { failures.Add(1) })
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -68,9 +68,7 @@ func TestHTTPServesThroughAcceptErrors(t *testing.T) {
 	if got := failures.Load(); got != 4 {
 		t.Errorf("%d failures counted, want 4", got)
 	}
-	mu.Lock()
 	text := logs.String()
-	mu.Unlock()
 	// One line for the run of failures (rate-limited), one on recovery.
 	if n := strings.Count(text, "accept failed; retrying"); n != 1 {
 		t.Errorf("%d failure lines logged, want 1:\n%s", n, text)
@@ -115,15 +113,4 @@ func TestLastingErrorsReturn(t *testing.T) {
 	if _, err := ln.Accept(); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("Accept = %v, want EINVAL returned", err)
 	}
-}
-
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -378,8 +378,6 @@ func (s *Server) serveConn(tc *tcpConn) {
 		client = ta.AddrPort().Addr().Unmap()
 	}
 	r := bufio.NewReaderSize(c, 4096)
-	req := make([]byte, 65535)
-	out := make([]byte, 2, 65537)
 	for !s.closing.Load() {
 		now := time.Now()
 		tc.idleSince.Store(now.UnixNano())
@@ -389,31 +387,70 @@ func (s *Server) serveConn(tc *tcpConn) {
 			return
 		}
 		n := int(binary.BigEndian.Uint16(lenBuf[:]))
-		if _, err := io.ReadFull(r, req[:n]); err != nil {
-			return
+		// A query that fits the reader's buffer (all but the rarest) is
+		// waited for there, so that a connection holds no tcpBuffer until
+		// its query is whole.
+		var req []byte
+		if n <= r.Size() {
+			var err error
+			if req, err = r.Peek(n); err != nil {
+				return
+			}
+		}
+		buf := tcpBuffers.Get().(*tcpBuffer)
+		if req == nil {
+			if _, err := io.ReadFull(r, buf.req[:n]); err != nil {
+				tcpBuffers.Put(buf)
+				return
+			}
+			req = buf.req[:n]
 		}
 		tc.idleSince.Store(0) // busy: not to be closed to make room
-		start := time.Now()
-		resp, o := s.cfg.Handler.Answer(req[:n], out[2:2], client, true)
-		switch {
-		case o.transfer:
-			c.SetWriteDeadline(time.Now().Add(time.Minute))
-			if err := s.cfg.Handler.Transfer(c, req[:n]); err != nil {
-				s.cfg.Logger.Warn("zone transfer failed", "client", client.String(), "err", err)
-				return
-			}
-		case resp != nil:
-			b := out[:2+len(resp)]
-			binary.BigEndian.PutUint16(b, uint16(len(resp)))
-			c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdle))
-			if _, err := c.Write(b); err != nil {
-				return
-			}
-		default:
-			return // nothing to answer: a response, or garbage too short for a header
+		more := s.answerTCP(c, req, buf.out[:], client)
+		if n <= r.Size() {
+			r.Discard(n) // only now: req was the reader's buffer
 		}
-		s.cfg.Stats.observe(&o, time.Since(start))
+		tcpBuffers.Put(buf)
+		if !more {
+			return
+		}
 	}
+}
+
+// tcpBuffer holds one TCP query and its answer. A connection takes one
+// from tcpBuffers only while it answers, never while it waits: idle
+// connections once held 128 KiB each, 128 MB at the default cap.
+type tcpBuffer struct {
+	req [0xFFFF]byte
+	out [2 + 0xFFFF]byte
+}
+
+var tcpBuffers = sync.Pool{New: func() any { return new(tcpBuffer) }}
+
+// answerTCP answers req on c, building the reply in out (2 + 65535
+// bytes), and reports whether the connection goes on.
+func (s *Server) answerTCP(c net.Conn, req, out []byte, client netip.Addr) bool {
+	start := time.Now()
+	resp, o := s.cfg.Handler.Answer(req, out[2:2], client, true)
+	switch {
+	case o.transfer:
+		c.SetWriteDeadline(time.Now().Add(time.Minute))
+		if err := s.cfg.Handler.Transfer(c, req); err != nil {
+			s.cfg.Logger.Warn("zone transfer failed", "client", client.String(), "err", err)
+			return false
+		}
+	case resp != nil:
+		b := out[:2+len(resp)]
+		binary.BigEndian.PutUint16(b, uint16(len(resp)))
+		c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdle))
+		if _, err := c.Write(b); err != nil {
+			return false
+		}
+	default:
+		return false // nothing to answer: a response, or garbage too short for a header
+	}
+	s.cfg.Stats.observe(&o, time.Since(start))
+	return true
 }
 
 // Failed delivers an error if a listener stops serving before Shutdown.

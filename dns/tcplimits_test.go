@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -267,4 +268,38 @@ func grepLines(text, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestServerTCPIdleConnectionsHoldLittle: connections waiting for their
+// next query, or for the rest of one (slowloris), hold no query buffer;
+// 400 of them once held 128 KiB each, 50 MB in all.
+func TestServerTCPIdleConnectionsHoldLittle(t *testing.T) {
+	s := startServer(t, ServerConfig{TCPMaxConns: 1000, TCPMaxConnsPerNetwork: 1000})
+	addr := s.Addrs()[len(s.Addrs())-1].String()
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	for i := range 400 {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		c := &mdns.Conn{Conn: nc}
+		if i%2 == 0 {
+			if err := exchangeOn(c); err != nil { // answered, then idle
+				t.Fatalf("query %d: %v", i, err)
+			}
+		} else if _, err := nc.Write([]byte{0, 40, 0x12, 0x34}); err != nil { // a query cut short
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the cut-short queries reach their readers
+	if grown := int64(heap()) - int64(before); grown > 16<<20 {
+		t.Errorf("400 waiting TCP connections hold %d MB of heap, want under 16 MB", grown>>20)
+	}
 }

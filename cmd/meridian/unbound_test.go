@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meridian-gtm/meridian/internal/testlog"
 )
 
 // startUnbound runs Debian's unbound as a recursive resolver on loopback
@@ -25,7 +27,39 @@ func startUnbound(t *testing.T, meridianPort string) string {
 			t.Fatal("unbound is not installed: run `make test` as root, or apt-get install unbound")
 		}
 	}
-	port := freeUDPPort(t)
+	// The port is free when picked, but may be taken before unbound binds
+	// it (over TCP too, by any process's outgoing connection): then
+	// unbound says so and exits, and it is tried again on another.
+	for attempt := 1; ; attempt++ {
+		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if o, err := exec.Command("kdig", "@127.0.0.1", "-p", port, "+time=1", "+retry=0", "www.gslb.example.com").CombinedOutput(); err == nil && strings.Contains(string(o), "NOERROR") {
+				return port
+			}
+			select {
+			case <-exited:
+				if strings.Contains(out.String(), "could not open ports") && attempt < 5 {
+					t.Logf("unbound could not bind port %s; trying another", port)
+				} else {
+					t.Fatalf("unbound exited:\n%s", out)
+				}
+			default:
+				if time.Now().After(deadline) {
+					t.Fatalf("unbound did not answer within 20s:\n%s", out)
+				}
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			break
+		}
+	}
+}
+
+// runUnbound starts unbound on port as a recursive resolver whose stub
+// for the demo zone is Meridian on meridianPort; exited is closed when it
+// exits, and out collects what it prints.
+func runUnbound(t *testing.T, bin, port, meridianPort string) (string, *testlog.Buffer, chan struct{}) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "unbound.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`server:
@@ -51,28 +85,21 @@ stub-zone:
     stub-addr: 127.0.0.1@%s
 `, port, dir, dir, meridianPort)), 0o644)
 	cmd := exec.Command(bin, "-d", "-c", conf)
-	out := &strings.Builder{}
+	out := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("unbound output:\n%s", out)
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if o, err := exec.Command("kdig", "@127.0.0.1", "-p", port, "+time=1", "+retry=0", "www.gslb.example.com").CombinedOutput(); err == nil && strings.Contains(string(o), "NOERROR") {
-			return port
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("unbound did not answer within 20s:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return port, out, exited
 }
 
 func freeUDPPort(t *testing.T) string {

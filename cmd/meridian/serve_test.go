@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,15 +17,18 @@ import (
 	"github.com/meridian-gtm/meridian/internal/testlog"
 )
 
-// freePort returns a loopback port free for both UDP and TCP just now.
+// freePort returns a loopback port free for both UDP and TCP just now,
+// below the kernel's ephemeral range (32768 and up), so that no outgoing
+// connection of a test running beside this one takes it before the server
+// binds it, or after serve released it and before the test binds it again.
 func freePort(t *testing.T) string {
 	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		addr := ln.Addr().String()
 		pc, err := net.ListenPacket("udp", addr)
 		ln.Close()
 		if err == nil {

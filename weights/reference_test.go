@@ -229,7 +229,7 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 	}
 	of := sp.Overprovisioning
 	if kind == model.Failover {
-		of = failoverOverprovisioning
+		of = model.FailoverOverprovisioning
 	}
 	var r spillResult
 	spill(levels, of, sp.PanicThreshold, &r)

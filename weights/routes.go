@@ -239,12 +239,8 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 		}
 	}
 	c.levels = levels
-	of := s.Policy.Overprovisioning
-	if s.Policy.Kind == model.Failover {
-		of = failoverOverprovisioning
-	}
 	sr := &c.spill
-	spill(levels, of, s.Policy.PanicThreshold, sr)
+	spill(levels, s.Policy.SpillOverprovisioning(), s.Policy.PanicThreshold, sr) // xDS sends the same factor
 	mode := model.Normal
 	switch {
 	case sr.noneHealthy && s.Policy.FailClosed:

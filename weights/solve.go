@@ -10,13 +10,6 @@ import (
 	"github.com/meridian-gtm/meridian/model"
 )
 
-// failoverOverprovisioning makes one healthy host enough for a level to take
-// all of its load, which turns Envoy's graceful spill into strict failover
-// (the first level with a healthy host takes everything). xDS sends it as the
-// overprovisioning factor of failover services (ServicePolicy's
-// SpillOverprovisioning), so Envoy agrees.
-const failoverOverprovisioning = model.FailoverOverprovisioning
-
 // explicitWeightScale keeps an explicit cluster weight divisible over a few
 // addresses without losing precision in integer target weights.
 const explicitWeightScale = 1000

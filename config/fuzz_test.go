@@ -36,26 +36,11 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		_, err := Parse(file, []byte(text))
-		for _, e := range leaves(err) {
+		for _, e := range fuzzseed.Leaves(err) {
 			var ce *Error
 			if !errors.As(e, &ce) || ce.Pos.File == "" || ce.Pos.Line <= 0 {
 				t.Errorf("error %q (%T) does not name FILE:LINE", e, e)
 			}
 		}
 	})
-}
-
-// leaves returns the errors err joins, or err alone.
-func leaves(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

@@ -151,7 +151,7 @@ func FuzzCompile(f *testing.F) {
 func checkZones(t *testing.T, zones []config.Zone, plan *model.Plan, opts Options) {
 	zs, err := LoadZones(zones, nil, time.Unix(1_700_000_000, 0))
 	if err != nil {
-		for _, e := range leaves(err) {
+		for _, e := range fuzzseed.Leaves(err) {
 			var ce *config.Error
 			if !errors.As(e, &ce) || ce.Pos.File == "" || ce.Pos.Line <= 0 {
 				t.Errorf("error %q (%T) does not name FILE:LINE", e, e)
@@ -216,16 +216,4 @@ func checkZones(t *testing.T, zones []config.Zone, plan *model.Plan, opts Option
 			askFrom(local, name, mdns.TypeAAAA, true)
 		}
 	}
-}
-
-// leaves returns the errors err joins, or err alone.
-func leaves(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

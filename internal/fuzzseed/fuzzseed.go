@@ -107,3 +107,19 @@ func Root(tb testing.TB) string {
 		dir = parent
 	}
 }
+
+// Leaves returns the errors err joins (errors.Join, at any depth), or err
+// alone; none for nil.
+func Leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

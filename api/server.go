@@ -142,7 +142,7 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	acceptErrors := prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_http_accept_errors_total",
 		Help: "Failed accepts on the HTTP listeners (out of file descriptors or buffers), each waited out and retried."})
-	conns := newConnCap()
+	conns := newConnCap(lim.MaxConnections, len(cfg.Addrs))
 	s.srv.ConnState = conns.connState
 	if cfg.Metrics != nil {
 		for _, c := range []prometheus.Collector{acceptErrors, conns.evicted, conns.refused} {
@@ -165,8 +165,7 @@ func Listen(cfg Config) (*Server, error) {
 		if cfg.TLS != nil {
 			ln = tls.NewListener(ln, cfg.TLS)
 		}
-		// Outermost, so that the cap sees the connections net/http reports.
-		ln = conns.listener(ln, lim.MaxConnections)
+		ln = conns.listener(ln, len(s.listeners))
 		s.listeners = append(s.listeners, ln)
 		cfg.Logger.Info("http listening", "addr", ln.Addr().String(), "tls", cfg.TLS != nil)
 	}

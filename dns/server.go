@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/meridian-gtm/meridian/internal/acceptretry"
+	"github.com/meridian-gtm/meridian/internal/conncap"
 )
 
 // ServerConfig is what the DNS server needs.
@@ -83,20 +84,12 @@ type Server struct {
 	closing   atomic.Bool
 	readers   sync.WaitGroup // UDP readers and TCP connections
 	accepters sync.WaitGroup
-	connsMu   sync.Mutex
-	conns     map[net.Conn]*tcpConn
-	networks  map[netip.Prefix]int // open connections per client network
+	conns     *conncap.Table[netip.Prefix] // TCP connections by client network
 	failed    chan error
 }
 
-// tcpConn is an open TCP connection and what the limits need to know of it.
-type tcpConn struct {
-	net.Conn
-	network netip.Prefix
-	// idleSince is when the connection began waiting for its next query
-	// (Unix nanoseconds), 0 while a query is being answered.
-	idleSince atomic.Int64
-}
+// tcpConn is an open TCP connection, counted by its client network.
+type tcpConn = conncap.Conn[netip.Prefix]
 
 // Listen binds UDP and TCP on each address and starts serving. Port 0 picks
 // a free port, the same for UDP and TCP. It returns once every socket is
@@ -132,8 +125,8 @@ func Listen(cfg ServerConfig) (*Server, error) {
 // newServer is a Server with nothing bound yet.
 func newServer(cfg ServerConfig) *Server {
 	cfg.validate()
-	return &Server{cfg: cfg, conns: map[net.Conn]*tcpConn{}, networks: map[netip.Prefix]int{},
-		failed: make(chan error, 1)}
+	return &Server{cfg: cfg, failed: make(chan error, 1),
+		conns: conncap.New[netip.Prefix](conncap.Limits{Max: cfg.TCPMaxConns, MaxPerGroup: cfg.TCPMaxConnsPerNetwork})}
 }
 
 // bindAll binds n UDP sockets and one TCP listener on the same address and
@@ -270,50 +263,27 @@ func (s *Server) acceptingThrough(ln net.Listener) net.Listener {
 	return acceptretry.Wrap(ln, s.cfg.Logger.With("listener", "dns tcp"), s.cfg.Stats.acceptError)
 }
 
-// admit registers a new connection within the limits. When its client
-// network already has TCPMaxConnsPerNetwork connections, the one of them
-// idle longest is closed to make room; when TCPMaxConns are open, the one
-// idle longest of all. NSD and Knot bound their TCP clients (tcp-count,
-// tcp-max-clients) and close idle ones after a timeout, as TCPMaxConns and
-// TCPIdle do; closing the idlest at once when full means that a client that
-// keeps connections busy enough to beat the timeout cannot lock others out,
-// not even its neighbours, and one whose idle connection is closed just
-// connects again (RFC 7766 section 6.2.3 lets a server close idle
-// connections). When every candidate is busy answering, the new connection
-// is refused. Finding the idlest scans the connections under the lock that
-// every accept takes anyway, and only when a limit is reached.
+// admit counts a new connection within the limits (conncap): when its
+// client network already has TCPMaxConnsPerNetwork connections, the one of
+// them idle longest is closed to make room; when TCPMaxConns are open, the
+// one idle longest of all; when every candidate is answering a query, the
+// new connection is refused. Closing the idlest at once means that a
+// client keeping connections busy enough to beat TCPIdle cannot lock
+// others out, not even its neighbours.
 func (s *Server) admit(c net.Conn) *tcpConn {
-	tc := &tcpConn{Conn: c, network: s.clientNetwork(c.RemoteAddr())}
-	tc.idleSince.Store(time.Now().UnixNano())
-	var victim *tcpConn
-	limit := ""
-	s.connsMu.Lock()
-	switch {
-	case s.networks[tc.network] >= s.cfg.TCPMaxConnsPerNetwork:
-		limit, victim = "network", s.idlest(tc.network, true)
-	case len(s.conns) >= s.cfg.TCPMaxConns:
-		limit, victim = "total", s.idlest(netip.Prefix{}, false)
-	}
-	admitted := limit == "" || victim != nil
-	if victim != nil {
-		s.forget(victim)
-	}
-	if admitted {
-		s.conns[c] = tc
-		s.networks[tc.network]++
-		s.readers.Add(1)
-		s.cfg.Stats.tcpOpened()
-	}
-	s.connsMu.Unlock()
-	if victim != nil {
+	tc, a := s.conns.Admit(c, s.clientNetwork(c.RemoteAddr()))
+	limit := map[string]string{"group": "network", "total": "total"}[a.Limit]
+	if a.Evicted {
 		s.cfg.Stats.tcpIdleClosed(limit)
-		victim.Close() // its serveConn returns and finds it forgotten
+		s.cfg.Stats.tcpClosed()
 	}
-	if !admitted {
+	if tc == nil {
 		s.cfg.Stats.tcpRefused(limit)
 		c.Close()
 		return nil
 	}
+	s.readers.Add(1)
+	s.cfg.Stats.tcpOpened()
 	return tc
 }
 
@@ -333,43 +303,14 @@ func (s *Server) clientNetwork(a net.Addr) netip.Prefix {
 	return p
 }
 
-// idlest returns the connection waiting longest for a query, of network
-// only when inNetwork; nil when all are busy answering one. connsMu is held.
-func (s *Server) idlest(network netip.Prefix, inNetwork bool) *tcpConn {
-	var found *tcpConn
-	oldest := int64(0)
-	for _, tc := range s.conns {
-		if inNetwork && tc.network != network {
-			continue
-		}
-		if t := tc.idleSince.Load(); t != 0 && (found == nil || t < oldest) {
-			found, oldest = tc, t
-		}
-	}
-	return found
-}
-
-// forget removes a connection from the counts. connsMu is held.
-func (s *Server) forget(tc *tcpConn) {
-	delete(s.conns, tc.Conn)
-	if n := s.networks[tc.network] - 1; n > 0 {
-		s.networks[tc.network] = n
-	} else {
-		delete(s.networks, tc.network)
-	}
-	s.cfg.Stats.tcpClosed()
-}
-
 // serveConn answers the queries of one TCP connection in order, as they
 // come (pipelined), until the client closes, idles, or Shutdown.
 func (s *Server) serveConn(tc *tcpConn) {
 	c := tc.Conn
 	defer func() {
-		s.connsMu.Lock()
-		if s.conns[c] == tc { // not already forgotten to make room
-			s.forget(tc)
+		if s.conns.Release(tc) { // not already closed to make room
+			s.cfg.Stats.tcpClosed()
 		}
-		s.connsMu.Unlock()
 		c.Close()
 		s.readers.Done()
 	}()
@@ -379,9 +320,8 @@ func (s *Server) serveConn(tc *tcpConn) {
 	}
 	r := bufio.NewReaderSize(c, 4096)
 	for !s.closing.Load() {
-		now := time.Now()
-		tc.idleSince.Store(now.UnixNano())
-		c.SetReadDeadline(now.Add(s.cfg.TCPIdle))
+		tc.Waiting()
+		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
 		var lenBuf [2]byte
 		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
 			return
@@ -405,7 +345,7 @@ func (s *Server) serveConn(tc *tcpConn) {
 			}
 			req = buf.req[:n]
 		}
-		tc.idleSince.Store(0) // busy: not to be closed to make room
+		tc.Busy() // not to be closed to make room
 		more := s.answerTCP(c, req, buf.out[:], client)
 		if n <= r.Size() {
 			r.Discard(n) // only now: req was the reader's buffer
@@ -482,11 +422,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		u.interrupt() // readers answer the queries in hand, then stop and close
 	}
 	past := time.Now()
-	s.connsMu.Lock()
-	for c := range s.conns {
-		c.SetReadDeadline(past)
-	}
-	s.connsMu.Unlock()
+	s.conns.Each(func(c net.Conn) { c.SetReadDeadline(past) })
 	done := make(chan struct{})
 	go func() {
 		s.accepters.Wait()
@@ -499,10 +435,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	s.connsMu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.connsMu.Unlock()
+	s.conns.Each(func(c net.Conn) { c.Close() })
 	return err
 }

@@ -167,16 +167,16 @@ func TestServerTCPRefusesWhenAllBusy(t *testing.T) {
 	if one == nil || two == nil {
 		t.Fatal("the first two connections were refused")
 	}
-	one.idleSince.Store(0) // both busy answering
-	two.idleSince.Store(0)
+	one.Busy() // both busy answering
+	two.Busy()
 	if s.admit(pipe()) != nil {
 		t.Error("a third connection was let in while both were busy")
 	}
-	two.idleSince.Store(time.Now().UnixNano())
+	two.Waiting()
 	if s.admit(pipe()) == nil {
 		t.Error("a connection was refused while one was idle")
 	}
-	if _, ok := s.conns[two.Conn]; ok {
+	if s.conns.Lookup(two.Conn) != nil {
 		t.Error("the idle connection was not the one to give way")
 	}
 	text := testmetrics.Text(t, reg)

@@ -4,5 +4,11 @@
 // stores), and the status page.
 //
 // Overrides are kept by a Store: FileStore here, a Kubernetes ConfigMap in
-// api/kubestore for replicas that must agree.
+// api/kubestore for replicas that must agree. A write is acknowledged only
+// after its audit record is synced; bad input is refused with a JSON error
+// and changes nothing.
+//
+// The server bounds what clients hold (Limits: timeouts, header size, a
+// connection cap that gives a new client the place of the connection
+// waiting longest for a request) and waits out accept errors.
 package api

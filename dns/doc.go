@@ -22,5 +22,13 @@
 // to. Zone transfers, the one rare path, go through
 // miekg/dns.
 //
+// Nothing a client or the config sends stops the server: every record is
+// packed and read back when zones are loaded, so a record no client could
+// read is a FILE:LINE error and compiling a table cannot fail on user
+// data; TCP accept errors (out of descriptors or buffers) are waited out;
+// TCP connections are capped in all and per client network, a new client
+// taking the place of the connection idle longest (internal/conncap); and
+// a waiting connection holds no query buffer.
+//
 // github.com/miekg/dns is imported here and nowhere else.
 package dns

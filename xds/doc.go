@@ -6,7 +6,10 @@
 // Build is the pure translation of a Plan for one group of nodes (role ×
 // locality); Server keeps a snapshot per group and every group's endpoints
 // in a linear cache, and serves them over state-of-the-world and
-// incremental ADS.
+// incremental ADS. What unauthenticated clients can make it hold is
+// bounded (Limits): connections, streams, pings, and node groups, which are
+// capped, rendered only while they have streams, and dropped after a grace
+// period.
 //
 // go-control-plane is imported here and nowhere else.
 package xds

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,6 +163,22 @@ func startMeridian(t testing.TB, conf string) *process {
 		}
 		close(p.logs)
 	}()
+	// "plan published" is the engine's; DNS compiles the Plan on a
+	// goroutine of its own, and /readyz says when it answers from it.
+	if p.httpAddr != "" {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			resp, err := http.Get("http://" + p.httpAddr + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not ready 30s after the first plan: %v %v", resp, err)
+			}
+		}
+	}
 	return p
 }
 

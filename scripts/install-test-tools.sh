@@ -4,11 +4,13 @@
 set -eu
 
 # command:package pairs.
-tools="dig:bind9-dnsutils kdig:knot-dnsutils unbound:unbound etcd:etcd-server chromium:chromium"
+tools="dig:bind9-dnsutils kdig:knot-dnsutils unbound:unbound knotd:knot etcd:etcd-server chromium:chromium"
 
 missing=""
 for pair in $tools; do
-	command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+	# Daemons live in sbin, which a plain user's PATH may lack.
+	cmd="${pair%%:*}"
+	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing="$missing ${pair#*:}"
 done
 [ -z "$missing" ] && exit 0
 

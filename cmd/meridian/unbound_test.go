@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +140,82 @@ func TestRecursiveResolverForwardsClientSubnet(t *testing.T) {
 	if r := kdig(t, port, "www.gslb.example.com"); len(r.answer) != 1 || !strings.Contains(r.answer[0], "192.0.2.80") {
 		t.Errorf("www via unbound: %v", r.answer)
 	}
+}
+
+// TestRecursiveResolverCachesByScope puts unbound's subnet cache in front
+// of Meridian: a geo service's answer is cached per client network (UK,
+// US and Singapore each reach Meridian and get their own cluster; the UK
+// again is served from unbound's cache), while a service whose answer is
+// the same for every client answers with ECS scope /0, so one cache entry
+// serves every network and Meridian is asked once.
+func TestRecursiveResolverCachesByScope(t *testing.T) {
+	conf := demoConf(t, false)
+	for old, repl := range map[string]string{
+		"pods app 6\n":  "pods app 6\n        pods solo 2\n",
+		"service app {": "service solo {\n        policy geo\n        ttl 300\n    }\n\n    service app {",
+	} {
+		if !strings.Contains(conf, old) {
+			t.Fatalf("demo config lacks %q", old)
+		}
+		conf = strings.Replace(conf, old, repl, 1)
+	}
+	p := startMeridian(t, conf)
+	port := startUnbound(t, p.dnsPort)
+	for _, tc := range []struct {
+		subnet, prefix string
+	}{
+		{"81.2.69.0/24", "192.0.2."},    // UK: eu-west
+		{"8.8.8.0/24", "198.51.100."},   // US: us-east
+		{"13.250.0.0/24", "203.0.113."}, // Singapore: ap-southeast
+		{"81.2.69.0/24", "192.0.2."},    // UK again, from unbound's cache
+	} {
+		if r := kdig(t, port, "app.gslb.example.com", "+subnet="+tc.subnet); r.status != "NOERROR" || len(r.answer) != 1 || !strings.Contains(r.answer[0], " A "+tc.prefix) {
+			t.Errorf("app via unbound with subnet %s: %s %v, want an address in %s*", tc.subnet, r.status, r.answer, tc.prefix)
+		}
+		if r := kdig(t, port, "solo.gslb.example.com", "+subnet="+tc.subnet); r.status != "NOERROR" || len(r.answer) != 1 || !strings.Contains(r.answer[0], " A 192.0.2.1") {
+			t.Errorf("solo via unbound with subnet %s: %s %v, want eu-west's address", tc.subnet, r.status, r.answer)
+		}
+	}
+	metrics := scrapeMetrics(t, p.httpAddr)
+	for _, tc := range []struct {
+		service, cluster string
+		want             int
+	}{
+		{"app.gslb.example.com", "eu-west", 1}, // the UK's second query came from the cache
+		{"app.gslb.example.com", "us-east", 1},
+		{"app.gslb.example.com", "ap-southeast", 1},
+		{"solo.gslb.example.com", "eu-west", 1}, // scope /0: one entry for every network
+	} {
+		if got := serviceAnswers(metrics, tc.service, tc.cluster); got != tc.want {
+			t.Errorf("Meridian answered %s from %s %d times through unbound, want %d", tc.service, tc.cluster, got, tc.want)
+		}
+	}
+}
+
+// scrapeMetrics returns the text of Meridian's /metrics.
+func scrapeMetrics(t *testing.T, httpAddr string) string {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// serviceAnswers reads meridian_dns_service_answers_total for a service
+// and cluster from metrics text; 0 when absent.
+func serviceAnswers(metrics, service, cluster string) int {
+	re := regexp.MustCompile(`meridian_dns_service_answers_total\{cluster="` + regexp.QuoteMeta(cluster) +
+		`",service="` + regexp.QuoteMeta(service) + `"\} (\d+)`)
+	m := re.FindStringSubmatch(metrics)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }

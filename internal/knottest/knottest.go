@@ -56,6 +56,8 @@ func fileExists(path string) bool {
 // Start runs knotd with zones, the part of knot.conf after its server,
 // database and log sections (acl:, remote:, template: and zone:
 // sections), in which every {dir} is replaced by the server's directory.
+// A server: section there adds settings to the one Start writes (knotd
+// merges repeated sections), such as nsid or version.
 // files are written into that directory first (name to content). Start
 // returns once knotd answers; knotd is stopped when the test ends.
 func Start(t testing.TB, zones string, files map[string]string) *Server {

@@ -199,27 +199,15 @@ func TestIXFRUpToDate(t *testing.T) {
 	}
 }
 
-// TestIXFRUnknownSerial: a serial that is not in this process's history
-// (older than it keeps, loaded before it started, another replica's) gets
-// the whole zone, AXFR-style: SOA, every record, SOA.
-func TestIXFRUnknownSerial(t *testing.T) {
-	h, versions := versionedHandler(t, ixfrVersions)
-	cur := versions[len(versions)-1].zone("example.org.")
-	for _, serial := range []uint32{1, 999, 1500, cur.soa.Serial - 1} {
-		answer, _ := ixfr(t, h, serial)
-		want := append(append([]mdns.RR{cur.soa}, cur.rrs...), cur.soa)
-		if !slices.Equal(rrStrings(answer), rrStrings(want)) || answer[0].String() != cur.soa.String() || answer[len(answer)-1].String() != cur.soa.String() {
-			t.Errorf("IXFR from unknown serial %d:\n%s\nwant the zone between two SOAs", serial, strings.Join(rrStrings(answer), "\n"))
-		}
-	}
-}
-
-// TestIXFRHistoryBounded: the history keeps the last maxHistory steps;
-// an older serial gets the whole zone.
-func TestIXFRHistoryBounded(t *testing.T) {
+// TestIXFRHistory: the history keeps the last maxHistory steps: an IXFR
+// from the oldest serial kept gets the differences; one from an older
+// serial, from a serial this process never served (another replica's),
+// or from before a restart gets the whole zone, AXFR-style: SOA, every
+// record, SOA.
+func TestIXFRHistory(t *testing.T) {
 	var versions []string
 	for i := range maxHistory + 4 {
-		versions = append(versions, fmt.Sprintf("    record www A 192.0.2.%d\n", i+1))
+		versions = append(versions, fmt.Sprintf("    record www A 192.0.2.%d\n    record v%d TXT \"%d\"\n", i+1, i, i))
 	}
 	h, zs := versionedHandler(t, versions)
 	last := zs[len(zs)-1].zone("example.org.")
@@ -231,10 +219,26 @@ func TestIXFRHistoryBounded(t *testing.T) {
 	if got, _ := applyIXFR(t, oldest.rrs, oldest.soa.Serial, answer); !slices.Equal(rrStrings(got), rrStrings(last.rrs)) {
 		t.Errorf("IXFR from the oldest version kept: %v", answer)
 	}
-	tooOld := zs[len(zs)-2-maxHistory].zone("example.org.")
-	if answer, _ := ixfr(t, h, tooOld.soa.Serial); len(answer) != len(last.rrs)+2 {
-		t.Errorf("IXFR from a version no longer kept: %v, want AXFR-style", answer)
+	axfrStyle := func(h *Handler, serial uint32, why string) {
+		t.Helper()
+		answer, _ := ixfr(t, h, serial)
+		want := append(append([]mdns.RR{last.soa}, last.rrs...), last.soa)
+		if !slices.Equal(rrStrings(answer), rrStrings(want)) || answer[0].String() != last.soa.String() || answer[len(answer)-1].String() != last.soa.String() {
+			t.Errorf("IXFR from %d, %s:\n%s\nwant the zone between two SOAs", serial, why, strings.Join(rrStrings(answer), "\n"))
+		}
 	}
+	axfrStyle(h, zs[len(zs)-2-maxHistory].zone("example.org.").soa.Serial, "a version no longer kept")
+	for _, serial := range []uint32{1, 999, 1500, last.soa.Serial - 1} {
+		axfrStyle(h, serial, "never served here")
+	}
+	// A restart: the process loads the last version alone.
+	restarted := NewHandler(zs[0], locator, Options{}, nil)
+	restarted.Publish(weights.Solve(time.Time{}, model.Inventory{}, model.Health{}, model.NewOverrides(nil), model.Policies{}))
+	fresh := loadZones(t, ixfrConf(versions[len(versions)-1]), nil, int64(last.soa.Serial))
+	if err := restarted.SetZones(fresh, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	axfrStyle(restarted, zs[len(zs)-2].zone("example.org.").soa.Serial, "served before a restart")
 }
 
 // TestIXFRAfterExplicitSerialKeptOnChange: new records under an explicit

@@ -28,12 +28,17 @@ import (
 // whole zone, AXFR-style. Over UDP, IXFR gets the current SOA alone, which
 // tells a client that is behind to ask over TCP.
 
-// transfer answers AXFR and IXFR questions. Clients outside the zone's
-// allow_transfer list, and every client of a zone that may not be
-// transferred, get REFUSED. Over UDP an allowed client is told to retry
-// AXFR over TCP (TC), and gets the current SOA for IXFR; over TCP the
-// outcome asks the caller to stream the transfer (Transfer).
+// transfer answers AXFR and IXFR questions. A name below a zone's apex
+// gets NOTAUTH, as in Knot: no zone of that name is served. Clients
+// outside the zone's allow_transfer list, and every client of a zone that
+// may not be transferred, get REFUSED. Over UDP an allowed client is told
+// to retry AXFR over TCP (TC), and gets the current SOA for IXFR; over TCP
+// the outcome asks the caller to stream the transfer (Transfer).
 func (h *Handler) transfer(zt *zoneTable, out []byte, q *query, client netip.Addr, tcp bool, o *outcome) []byte {
+	if string(q.wireName()) != string(zt.origin) {
+		o.rcode = notAuth
+		return finish(out, q, nil, notAuth, 0)
+	}
 	if !zt.static.transfers() || !allowed(zt.static.cfg.AllowTransfer, client) {
 		o.rcode = refused
 		return finish(out, q, nil, refused, 0)
@@ -48,6 +53,10 @@ func (h *Handler) transfer(zt *zoneTable, out []byte, q *query, client netip.Add
 	o.transfer = true
 	return nil
 }
+
+// notAuth is the NOTAUTH rcode: the server is not authoritative for the
+// zone a transfer asks for.
+const notAuth = 9
 
 // transfers reports whether the zone may be transferred and notified at
 // all: a zone with global services only when its config says so.

@@ -280,6 +280,16 @@ func TestIXFROverUDP(t *testing.T) {
 			t.Errorf("the answer does not echo the question: %v", r)
 		}
 	}
+	below := new(mdns.Msg)
+	below.SetIxfr("www.example.org.", cur.Serial, "ns1.example.org.", "hostmaster.example.org.")
+	if r, _ := exchange(t, h, below, "127.0.0.1", false); r.Rcode != mdns.RcodeNotAuth || len(r.Answer) != 0 {
+		t.Errorf("IXFR over UDP of a name below the apex: %v, want NOTAUTH", r)
+	}
+	below = new(mdns.Msg)
+	below.SetAxfr("www.example.org.")
+	if _, rcode := transferRecords(t, h, below); rcode != mdns.RcodeNotAuth {
+		t.Errorf("AXFR of a name below the apex: %s, want NOTAUTH", mdns.RcodeToString[rcode])
+	}
 	noSOA := new(mdns.Msg)
 	noSOA.SetQuestion("example.org.", mdns.TypeIXFR)
 	noSOA.Ns = []mdns.RR{&mdns.NS{Hdr: mdns.RR_Header{Name: "example.org.", Rrtype: mdns.TypeNS, Class: mdns.ClassINET}, Ns: "ns.example."}}

@@ -133,8 +133,11 @@ type priorVersion struct {
 }
 
 func priorOf(old, z *staticZone) *priorVersion {
-	removed, added := diffRecords(old.rrs, z.rrs)
-	return &priorVersion{soa: old.soa, hash: old.hash, history: old.history, removed: removed, added: added}
+	p := &priorVersion{soa: old.soa, hash: old.hash, history: old.history}
+	if old.hash != z.hash {
+		p.removed, p.added = diffRecords(old.rrs, z.rrs)
+	}
+	return p
 }
 
 // withSerial returns a copy of z that serves serial, its history that of

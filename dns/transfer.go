@@ -222,10 +222,10 @@ func writeMsg(w io.Writer, m *mdns.Msg) error {
 
 // Notify tells each zone's secondaries that the zone changed (RFC 1996),
 // for the zones whose serial differs in old (nil: every zone) and that may
-// be transferred. It tells
-// them all at once, retries a few times, logs what failed, and returns when
-// every secondary answered or gave up, or ctx ends: callers run it in a
-// goroutine of their own, which they can wait for.
+// be transferred. It tells them all at once, retries a few times, logs
+// what failed, and returns when every secondary answered or gave up, or
+// ctx ends: callers run it in a goroutine of their own, which they can
+// wait for.
 func Notify(ctx context.Context, zs, old *Zones, logger *slog.Logger) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -52,12 +52,7 @@ type storeFile struct {
 // store. A file that does not parse is an error, never silently emptied.
 func OpenFileStore(path string) (*FileStore, error) {
 	s := &FileStore{path: path, now: time.Now, items: map[string]model.Override{}}
-	// Temporary files of writes that a crash cut short hold nothing
-	// acknowledged: the rename acknowledges.
-	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".*"))
-	for _, f := range stale {
-		os.Remove(f)
-	}
+	removeStaleTemps(path)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -134,7 +129,7 @@ func PruneExpired(items map[string]model.Override, now time.Time) map[string]mod
 }
 
 // write replaces the file with items, atomically and durably.
-func (s *FileStore) write(items map[string]model.Override) (err error) {
+func (s *FileStore) write(items map[string]model.Override) error {
 	var f storeFile
 	f.Overrides = []Override{}
 	for _, o := range sortedOverrides(items) {
@@ -144,37 +139,59 @@ func (s *FileStore) write(items map[string]model.Override) (err error) {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".*")
-	if err != nil {
+	if err := writeAtomic(s.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("overrides: %w", err)
+	}
+	return nil
+}
+
+// writeAtomic replaces the file at path with data, atomically and
+// durably: a temporary file in the same directory (named .BASE.*),
+// written and synced, renamed over the old one, and the directory synced.
+// A process killed at any moment leaves either the old file or the new
+// one, and perhaps a temporary file, which removeStaleTemps clears.
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("overrides: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("overrides: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("overrides: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("overrides: %w", err)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("overrides: %w", err)
+		return err
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("overrides: sync %s: %w", dir, err)
+		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// removeStaleTemps removes the temporary files of writes to path that a
+// crash cut short: they hold nothing acknowledged, as the rename
+// acknowledges.
+func removeStaleTemps(path string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".*"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
 }

@@ -232,6 +232,12 @@ type Zone struct {
 	// the zone (AXFR, IXFR); Notify lists the secondaries told of changes.
 	AllowTransfer []netip.Prefix
 	Notify        []netip.AddrPort
+	// AllowTransferWithoutServices lets a zone with global services be
+	// transferred and notified all the same: a secondary holds only the
+	// static part and answers NXDOMAIN for every service, so without it
+	// allow_transfer and notify are errors in such a zone.
+	AllowTransferWithoutServices bool
+	allowTransferPos, notifyPos  Pos
 }
 
 // Record is one static record written inline: `record NAME [TTL] TYPE RDATA`.
@@ -246,8 +252,10 @@ type ZoneFile struct {
 	Path string // relative paths are resolved against the config file's folder
 }
 
-// SOA is the zone's start of authority. The serial is not configured: the
-// DNS server derives it from the zone's content.
+// SOA is the zone's start of authority. The serial is usually not
+// configured: the DNS server derives it from the zone's content and its
+// history in the store the replicas share. With HasSerial, Serial is the
+// operator's and is served as it is.
 type SOA struct {
 	Pos
 	MName   string
@@ -256,7 +264,9 @@ type SOA struct {
 	Retry   uint32
 	Expire  uint32
 	// Minimum is the TTL of negative answers (RFC 2308).
-	Minimum uint32
+	Minimum   uint32
+	Serial    uint32
+	HasSerial bool
 }
 
 // NameServer is an NS record of the zone apex, with glue when the name lies

@@ -476,6 +476,19 @@ func TestErrors(t *testing.T) {
 			[]string{`t.conf:4: panic_threshold: expected a number from 0 to 100, got "101"`}},
 		{"fail neither open nor closed", "zone example.org {\n    ns ns.example.net\n    service app {\n        fail shut\n    }\n}\n",
 			[]string{`t.conf:4: fail: expected open or closed, got "shut"`}},
+		{"serial not a number", "zone example.org {\n    ns ns.example.net\n    soa ns.example.net hostmaster@example.org {\n        serial 2024-01-01\n    }\n}\n",
+			[]string{`t.conf:4: serial: expected a number from 0 to 4294967295, got "2024-01-01"`}},
+		{"serial beyond 32 bits", "zone example.org {\n    ns ns.example.net\n    soa ns.example.net hostmaster@example.org {\n        serial 4294967296\n    }\n}\n",
+			[]string{`t.conf:4: serial: expected a number from 0 to 4294967295, got "4294967296"`}},
+		{"serial twice", "zone example.org {\n    ns ns.example.net\n    soa ns.example.net hostmaster@example.org {\n        serial 1\n        serial 2\n    }\n}\n",
+			[]string{`t.conf:5: serial: already set in this soa block at line 4`}},
+		{"transfers of a zone with services", "zone example.org {\n    ns ns.example.net\n    allow_transfer 192.0.2.0/24\n    notify 192.0.2.53\n    service app {\n    }\n    service web {\n    }\n}\n",
+			[]string{`t.conf:3: allow_transfer: zone example.org has global services (app, ...), which a secondary cannot serve: it would hold only the static records and answer NXDOMAIN for every service. Run more Meridian replicas instead of secondaries, or add allow_transfer_without_services yes to the zone to transfer the static records anyway`,
+				`t.conf:4: notify: zone example.org has global services (app, ...), which a secondary cannot serve: it would hold only the static records and answer NXDOMAIN for every service. Run more Meridian replicas instead of secondaries, or add allow_transfer_without_services yes to the zone to transfer the static records anyway`}},
+		{"notify alone in a zone with a service, opted out", "zone example.org {\n    ns ns.example.net\n    allow_transfer_without_services no\n    service app {\n    }\n    notify 192.0.2.53\n}\n",
+			[]string{`t.conf:6: notify: zone example.org has global services (app), which a secondary cannot serve: it would hold only the static records and answer NXDOMAIN for every service. Run more Meridian replicas instead of secondaries, or add allow_transfer_without_services yes to the zone to transfer the static records anyway`}},
+		{"opt-in neither yes nor no", "zone example.org {\n    ns ns.example.net\n    allow_transfer_without_services true\n}\n",
+			[]string{`t.conf:3: allow_transfer_without_services: expected yes or no, got "true"`}},
 		{"several mistakes at once", "cluster a {\n    region\n    static {\n        pods app x\n    }\n}\n" + zoneOK,
 			[]string{`t.conf:2: region: expected region REGION, got 0 arguments`,
 				`t.conf:4: pods: expected a count from 0 to 16777216, got "x"`}},
@@ -544,5 +557,40 @@ func TestTCPLimits(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %s", conf, err, want)
 		}
+	}
+}
+
+// TestSerialAndTransferDirectives: an explicit serial is kept as written,
+// and a zone with services may be transferred once the operator opts in.
+func TestSerialAndTransferDirectives(t *testing.T) {
+	c, err := Parse("t.conf", []byte(`zone example.org {
+    ns ns.example.net
+    soa ns.example.net hostmaster@example.org {
+        serial 4294967295
+        minimum 30
+    }
+    allow_transfer 192.0.2.0/24
+    notify 192.0.2.53:5300
+    allow_transfer_without_services yes
+    service app {
+    }
+}
+zone example.net {
+    ns ns.example.org
+    allow_transfer 192.0.2.0/24
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := c.Zones[0]
+	if !z.SOA.HasSerial || z.SOA.Serial != 4294967295 || z.SOA.Minimum != 30 {
+		t.Errorf("soa = %+v, want the explicit serial 4294967295", z.SOA)
+	}
+	if !z.AllowTransferWithoutServices || len(z.AllowTransfer) != 1 || len(z.Notify) != 1 {
+		t.Errorf("zone with services and the opt-in: %+v", z)
+	}
+	if n := c.Zones[1]; n.SOA.HasSerial || n.AllowTransferWithoutServices {
+		t.Errorf("zone without a serial or services: %+v", n)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/netip"
 	"path"
@@ -656,7 +657,19 @@ func (z *Zone) decode(n *node, errs *errorList) {
 				"retry":   timer(&z.SOA.Retry),
 				"expire":  timer(&z.SOA.Expire),
 				"minimum": timer(&z.SOA.Minimum),
-			}, []string{"refresh", "retry", "expire", "minimum"}, errs)
+				"serial": func(d *node, errs *errorList) {
+					if err := args(d, 1, 1, "NUMBER"); err != nil {
+						errs.add(err)
+						return
+					}
+					v, err := strconv.ParseUint(d.Args[0].Text, 10, 32)
+					if err != nil {
+						errs.add(errorf(d.Args[0].Pos, "serial: expected a number from 0 to %d, got %q", uint32(math.MaxUint32), d.Args[0].Text))
+						return
+					}
+					z.SOA.Serial, z.SOA.HasSerial = uint32(v), true
+				},
+			}, []string{"refresh", "retry", "expire", "minimum", "serial"}, errs)
 		},
 		"ns": func(d *node, errs *errorList) {
 			if err := args(d, 1, -1, "NAME [GLUE-ADDRESS...]"); err != nil {
@@ -701,6 +714,9 @@ func (z *Zone) decode(n *node, errs *errorList) {
 				}
 				z.AllowTransfer = append(z.AllowTransfer, p)
 			}
+			if z.allowTransferPos.Line == 0 {
+				z.allowTransferPos = d.Pos
+			}
 		},
 		"notify": func(d *node, errs *errorList) {
 			if err := args(d, 1, -1, "ADDRESS[:PORT]..."); err != nil {
@@ -715,8 +731,25 @@ func (z *Zone) decode(n *node, errs *errorList) {
 				}
 				z.Notify = append(z.Notify, ap)
 			}
+			if z.notifyPos.Line == 0 {
+				z.notifyPos = d.Pos
+			}
 		},
-	}, []string{"ttl", "soa"}, errs)
+		"allow_transfer_without_services": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "yes|no"); err != nil {
+				errs.add(err)
+				return
+			}
+			switch d.Args[0].Text {
+			case "yes":
+				z.AllowTransferWithoutServices = true
+			case "no":
+				z.AllowTransferWithoutServices = false
+			default:
+				errs.add(errorf(d.Args[0].Pos, "allow_transfer_without_services: expected yes or no, got %q", d.Args[0].Text))
+			}
+		},
+	}, []string{"ttl", "soa", "allow_transfer_without_services"}, errs)
 }
 
 func policyNames() string {

@@ -267,6 +267,33 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 		}
 		s.validate(clusters, errs)
 	}
+	z.checkTransfers(errs)
+}
+
+// checkTransfers refuses zone transfers and NOTIFY for a zone with global
+// services unless the operator opts in: a secondary holds only the static
+// part, so if it is ever listed in the NS set it answers NXDOMAIN for every
+// service, and resolvers cache that for the SOA minimum.
+func (z *Zone) checkTransfers(errs *errorList) {
+	if len(z.Services) == 0 || z.AllowTransferWithoutServices {
+		return
+	}
+	names := z.Services[0].Name
+	if len(z.Services) > 1 {
+		names += ", ..."
+	}
+	for _, d := range []struct {
+		name string
+		pos  Pos
+	}{{"allow_transfer", z.allowTransferPos}, {"notify", z.notifyPos}} {
+		if d.pos.Line == 0 {
+			continue
+		}
+		errs.add(errorf(d.pos, "%s: zone %s has global services (%s), which a secondary cannot serve: it would hold only the static records "+
+			"and answer NXDOMAIN for every service. Run more Meridian replicas instead of secondaries, or add "+
+			"allow_transfer_without_services yes to the zone to transfer the static records anyway",
+			d.name, z.Origin, names))
+	}
 }
 
 func (soa *SOA) validate(z *Zone, errs *errorList) {

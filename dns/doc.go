@@ -4,6 +4,14 @@
 // and AAAA answers come from the current Plan by where the client is (EDNS
 // Client Subnet when present, else the resolver's address).
 //
+// A zone's SOA serial follows its static content, and is the same on every
+// replica: LoadZones parses without I/O, and AssignSerials takes each
+// zone's serial from a SerialBook, the store the replicas share, keyed by
+// a hash of the content. Each process keeps the last versions it loaded,
+// so that IXFR sends differences (RFC 1995) as Knot does. A zone with
+// global services is transferred only when its config opts in: a
+// secondary would answer NXDOMAIN for every service.
+//
 // Every Plan is compiled into an answer table when it is published and
 // swapped in with an atomic pointer, so queries never lock and never
 // decide. The query path parses the packet itself, looks up the

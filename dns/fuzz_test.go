@@ -78,6 +78,7 @@ cluster a {
 zone example.org {
     ns ns1.example.org 192.0.2.53
     allow_transfer 127.0.0.0/8
+    allow_transfer_without_services yes
     service app {
         ttl 30
     }

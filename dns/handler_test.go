@@ -82,6 +82,7 @@ zone gslb.example.com {
         ttl 30
         ignore_ecs
     }
+    allow_transfer_without_services yes
 }
 zone other.example {
     ns ns.example.net

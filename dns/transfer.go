@@ -16,23 +16,90 @@ import (
 
 // Zone transfers send the static part of a zone (the SOA, NS and glue,
 // static records) to secondaries; global services are not transferred, as
-// their answers depend on the client. They go through miekg/dns: they are
-// rare, and correctness matters more than speed there.
+// their answers depend on the client. So a zone with services is not
+// transferred at all unless its config opts in
+// (allow_transfer_without_services): a secondary would answer NXDOMAIN for
+// every service. Transfers go through miekg/dns: they are rare, and
+// correctness matters more than speed there.
+//
+// IXFR follows RFC 1995 as Knot does: a client whose serial is the zone's
+// or newer gets the current SOA alone; one whose serial starts a step of
+// the history this process keeps gets the differences; any other gets the
+// whole zone, AXFR-style. Over UDP, IXFR gets the current SOA alone, which
+// tells a client that is behind to ask over TCP.
 
-// transfer answers AXFR and IXFR questions. Over UDP an allowed client is
-// told to retry over TCP (TC); over TCP the outcome asks the caller to stream
-// the zone. Clients outside the zone's allow_transfer list get REFUSED.
+// transfer answers AXFR and IXFR questions. A name below a zone's apex
+// gets NOTAUTH, as in Knot: no zone of that name is served. Clients
+// outside the zone's allow_transfer list, and every client of a zone that
+// may not be transferred, get REFUSED. Over UDP an allowed client is told
+// to retry AXFR over TCP (TC), and gets the current SOA for IXFR; over TCP
+// the outcome asks the caller to stream the transfer (Transfer).
 func (h *Handler) transfer(zt *zoneTable, out []byte, q *query, client netip.Addr, tcp bool, o *outcome) []byte {
-	if !allowed(zt.static.cfg.AllowTransfer, client) {
+	if string(q.wireName()) != string(zt.origin) {
+		o.rcode = notAuth
+		return finish(out, q, nil, notAuth, 0)
+	}
+	if !zt.static.transfers() || !allowed(zt.static.cfg.AllowTransfer, client) {
 		o.rcode = refused
 		return finish(out, q, nil, refused, 0)
 	}
 	if !tcp {
+		if q.qtype == typeIXFR {
+			return ixfrOverUDP(zt.static, out, q, o)
+		}
 		o.truncated = true
 		return truncated(out, q, rcodeOK)
 	}
 	o.transfer = true
 	return nil
+}
+
+// notAuth is the NOTAUTH rcode: the server is not authoritative for the
+// zone a transfer asks for.
+const notAuth = 9
+
+// transfers reports whether the zone may be transferred and notified at
+// all: a zone with global services only when its config says so.
+func (z *staticZone) transfers() bool {
+	return len(z.services) == 0 || z.cfg.AllowTransferWithoutServices
+}
+
+// ixfrOverUDP answers an IXFR over UDP with the zone's current SOA (RFC
+// 1995 section 2), whatever the client's serial: an up-to-date client is
+// done, one that is behind asks again over TCP.
+func ixfrOverUDP(z *staticZone, out []byte, q *query, o *outcome) []byte {
+	var req mdns.Msg
+	if err := req.Unpack(q.msg); err != nil {
+		o.rcode = formErr
+		return errorOnly(out, q, formErr)
+	}
+	m := new(mdns.Msg)
+	if _, ok := clientSOA(&req); !ok {
+		o.rcode = formErr
+		m.SetRcode(&req, mdns.RcodeFormatError)
+	} else {
+		m = transferMsg(&req, []mdns.RR{z.soa})
+	}
+	m.Compress = true
+	b, err := m.PackBuffer(out[:cap(out)])
+	if err != nil {
+		o.rcode = servFail
+		return errorOnly(out, q, servFail)
+	}
+	return b
+}
+
+// clientSOA returns the SOA an IXFR request carries in its authority
+// section, which must be the zone's (its owner the question's name).
+func clientSOA(req *mdns.Msg) (*mdns.SOA, bool) {
+	if len(req.Ns) < 1 || len(req.Question) != 1 {
+		return nil, false
+	}
+	soa, ok := req.Ns[0].(*mdns.SOA)
+	if !ok || mdns.CanonicalName(soa.Hdr.Name) != mdns.CanonicalName(req.Question[0].Name) {
+		return nil, false
+	}
+	return soa, true
 }
 
 func allowed(acl []netip.Prefix, client netip.Addr) bool {
@@ -65,14 +132,14 @@ func (h *Handler) Transfer(w io.Writer, req []byte) error {
 		return writeMsg(w, new(mdns.Msg).SetRcode(&m, mdns.RcodeNotAuth))
 	}
 	z := zt.static
-	// IXFR from the current serial: one SOA says the client is up to date.
-	if m.Question[0].Qtype == mdns.TypeIXFR && len(m.Ns) == 1 {
-		if soa, ok := m.Ns[0].(*mdns.SOA); ok && soa.Serial == z.soa.Serial {
-			return writeMsg(w, transferMsg(&m, []mdns.RR{z.soa}))
-		}
-	}
-	// Otherwise the whole zone, AXFR-style (RFC 1995 allows it for IXFR).
 	all := append(append([]mdns.RR{z.soa}, z.rrs...), z.soa)
+	if m.Question[0].Qtype == mdns.TypeIXFR {
+		theirs, ok := clientSOA(&m)
+		if !ok {
+			return writeMsg(w, new(mdns.Msg).SetRcode(&m, mdns.RcodeFormatError))
+		}
+		all = ixfrRecords(z, theirs.Serial)
+	}
 	for len(all) > 0 {
 		n := transferSplit(all)
 		if err := writeMsg(w, transferMsg(&m, all[:n])); err != nil {
@@ -81,6 +148,30 @@ func (h *Handler) Transfer(w io.Writer, req []byte) error {
 		all = all[n:]
 	}
 	return nil
+}
+
+// ixfrRecords returns the records of the answer to an IXFR from serial
+// theirs: the current SOA alone when theirs is the zone's serial or newer
+// (RFC 1982); the steps of the history from theirs when it has them, each
+// as the old SOA, the records deleted, the new SOA, the records added,
+// between two copies of the current SOA (RFC 1995 section 4); else the
+// whole zone, AXFR-style.
+func ixfrRecords(z *staticZone, theirs uint32) []mdns.RR {
+	if theirs == z.soa.Serial || serialGreater(theirs, z.soa.Serial) {
+		return []mdns.RR{z.soa}
+	}
+	steps := z.changesFrom(theirs)
+	if steps == nil {
+		return append(append([]mdns.RR{z.soa}, z.rrs...), z.soa)
+	}
+	out := []mdns.RR{z.soa}
+	for _, c := range steps {
+		out = append(out, c.from)
+		out = append(out, c.removed...)
+		out = append(out, c.to)
+		out = append(out, c.added...)
+	}
+	return append(out, z.soa)
 }
 
 // transferSplit returns how many of rrs (at least one) go in the next
@@ -102,12 +193,17 @@ func transferSplit(rrs []mdns.RR) int {
 // for the header and question below the 65535 bytes a message may have.
 const transferBytes = 65535 - 512
 
+// transferMsg is one message of a transfer, with an OPT record when the
+// request had one.
 func transferMsg(req *mdns.Msg, rrs []mdns.RR) *mdns.Msg {
 	m := new(mdns.Msg)
 	m.SetReply(req)
 	m.Authoritative = true
 	m.Compress = true
 	m.Answer = rrs
+	if opt := req.IsEdns0(); opt != nil {
+		m.SetEdns0(maxUDP, opt.Do())
+	}
 	return m
 }
 
@@ -125,10 +221,11 @@ func writeMsg(w io.Writer, m *mdns.Msg) error {
 }
 
 // Notify tells each zone's secondaries that the zone changed (RFC 1996),
-// for the zones whose serial differs in old (nil: every zone). It tells
-// them all at once, retries a few times, logs what failed, and returns when
-// every secondary answered or gave up, or ctx ends: callers run it in a
-// goroutine of their own, which they can wait for.
+// for the zones whose serial differs in old (nil: every zone) and that may
+// be transferred. It tells them all at once, retries a few times, logs
+// what failed, and returns when every secondary answered or gave up, or
+// ctx ends: callers run it in a goroutine of their own, which they can
+// wait for.
 func Notify(ctx context.Context, zs, old *Zones, logger *slog.Logger) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -136,7 +233,7 @@ func Notify(ctx context.Context, zs, old *Zones, logger *slog.Logger) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for _, z := range zs.zones {
-		if len(z.cfg.Notify) == 0 {
+		if len(z.cfg.Notify) == 0 || !z.transfers() {
 			continue
 		}
 		if prev := old.zone(z.origin); prev != nil && prev.soa.Serial == z.soa.Serial {

@@ -74,6 +74,8 @@ type query struct {
 	question []byte
 	// ancount and nscount are the request's; only IXFR may carry an SOA.
 	ancount, nscount uint16
+	// msg is the whole request, for the rare paths that unpack it.
+	msg []byte
 
 	edns    bool
 	version uint8
@@ -105,6 +107,7 @@ func (q *query) parse(p []byte) parseResult {
 	}
 	q.id = binary.BigEndian.Uint16(p[0:])
 	q.flags = binary.BigEndian.Uint16(p[2:])
+	q.msg = p
 	if q.flags&flagQR != 0 {
 		return drop // never answer a response: it could be a reflection loop
 	}

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
 	"regexp"
@@ -37,14 +36,25 @@ type staticZone struct {
 	rrs []mdns.RR
 	// services maps the owner names of global services to their config.
 	services map[string]config.Service
-	hash     uint64 // of the static content, to tell whether the serial must change
+	// hash identifies the static content, serial aside (contentHash): the
+	// same content has the same hash in every process.
+	hash string
+	// history holds the changes that led to this version in this process,
+	// oldest first, the last one ending at this serial: what IXFR sends a
+	// secondary whose serial one of them starts from.
+	history []changeset
+	// prev is the version this process served before this one, if any,
+	// for withSerial to extend the history from.
+	prev *priorVersion
 }
 
-// LoadZones parses and checks the static data of zones. A zone whose
-// static content is unchanged since prev keeps its serial; a changed one
-// gets max(now, previous serial + 1), so serials only grow (RFC 1982) and
-// secondaries notice every change. Errors name the file and line they come
-// from, in the config or in a zone file.
+// LoadZones parses and checks the static data of zones, and gives each a
+// serial without any I/O: the explicit serial of its soa block, else one
+// that follows the content in this process alone (kept while the content
+// is the same as in prev, else max(now, previous + 1), so that it only
+// grows, RFC 1982). AssignSerials then gives the serials of the store the
+// replicas share. Errors name the file and line they come from, in the
+// config or in a zone file.
 func LoadZones(zones []config.Zone, prev *Zones, now time.Time) (*Zones, error) {
 	out := &Zones{}
 	var errs []error
@@ -54,15 +64,20 @@ func LoadZones(zones []config.Zone, prev *Zones, now time.Time) (*Zones, error) 
 		if z == nil {
 			continue
 		}
-		z.soa.Serial = uint32(now.Unix())
-		if old := prev.zone(z.origin); old != nil {
-			if old.hash == z.hash {
-				z.soa.Serial = old.soa.Serial
-			} else if int32(z.soa.Serial-old.soa.Serial) <= 0 {
-				z.soa.Serial = old.soa.Serial + 1
-			}
+		serial := uint32(now.Unix())
+		old := prev.zone(z.origin)
+		switch {
+		case zc.SOA.HasSerial:
+			serial = zc.SOA.Serial
+		case old != nil && old.hash == z.hash:
+			serial = old.soa.Serial
+		case old != nil && !serialGreater(serial, old.soa.Serial):
+			serial = old.soa.Serial + 1
 		}
-		out.zones = append(out.zones, z)
+		if old != nil {
+			z.prev = priorOf(old, z)
+		}
+		out.zones = append(out.zones, z.withSerial(serial))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -210,7 +225,7 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 	}
 	slices.SortStableFunc(z.rrs, compareRR)
 	z.rrs = slices.CompactFunc(z.rrs, mdns.IsDuplicate)
-	z.hash = staticHash(z)
+	z.hash = contentHash(z.soa, z.rrs)
 	return z, nil
 }
 
@@ -283,18 +298,6 @@ func canonicalName(s string) string {
 func compareRR(a, b mdns.RR) int {
 	return cmp.Or(cmp.Compare(a.Header().Name, b.Header().Name), cmp.Compare(a.Header().Rrtype, b.Header().Rrtype),
 		cmp.Compare(a.String(), b.String()))
-}
-
-// staticHash hashes the zone's static content, serial aside.
-func staticHash(z *staticZone) uint64 {
-	h := fnv.New64a()
-	soa := *z.soa
-	soa.Serial = 0
-	fmt.Fprintln(h, soa.String())
-	for _, rr := range z.rrs {
-		fmt.Fprintln(h, rr.String())
-	}
-	return h.Sum64()
 }
 
 var parseErrorRe = regexp.MustCompile(`^(?:.*?: )?dns: (.*) at line: (\d+):\d+$`)

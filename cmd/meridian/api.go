@@ -16,6 +16,7 @@ import (
 	"github.com/meridian-gtm/meridian/api"
 	"github.com/meridian-gtm/meridian/api/kubestore"
 	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/dns"
 	"github.com/meridian-gtm/meridian/model"
 	"github.com/meridian-gtm/meridian/weights"
 	"github.com/meridian-gtm/meridian/xds"
@@ -106,6 +107,30 @@ func openAPIParts(cfg *config.Config) (*api.Tokens, api.Store, *api.AuditLog, er
 		return nil, nil, nil, err
 	}
 	return tokens, store, audit, nil
+}
+
+// serialsFile is the file beside the overrides file where a replica keeps
+// its zones' SOA serials.
+const serialsFile = "serials.json"
+
+// openSerials returns where the zones' SOA serials are kept: beside the
+// overrides, in the same store (serials.json in the overrides file's
+// directory, or the ConfigMap NAME-serials beside NAME); nil without an
+// overrides store. A serials file that does not parse stops the start.
+func openSerials(cfg *config.Config, store api.Store) (dns.SerialBook, error) {
+	switch s := store.(type) {
+	case *api.FileStore:
+		m := cfg.Meridian
+		book, err := api.OpenFileSerials(filepath.Join(filepath.Dir(m.OverridesFile), serialsFile))
+		if err != nil {
+			return nil, configError{fmt.Errorf("%s: %w; restore the file from a backup, or remove it: "+
+				"the zones' SOA serials then start again from the current time", m.OverridesPos, err)}
+		}
+		return book, nil
+	case *kubestore.Store:
+		return s.Serials(), nil
+	}
+	return nil, nil
 }
 
 // makeStateDir creates the directory of a state file when it is missing,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,16 +96,19 @@ func checkRendered(t *testing.T, objs []*unstructured.Unstructured) *config.Conf
 		t.Fatalf("overrides store %+v: want the release's namespace, in-cluster", store)
 	}
 	find(t, objs, "ConfigMap", store.Name)
+	find(t, objs, "ConfigMap", store.Name+"-serials")
 	role := find(t, objs, "Role", "meridian")
 	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
-	writable := false
-	for _, r := range rules {
-		names, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resourceNames")
-		verbs, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "verbs")
-		writable = writable || slices.Contains(verbs, "update") && slices.Equal(names, []string{store.Name})
-	}
-	if !writable {
-		t.Errorf("the Role does not let Meridian update %s alone: %v", store.Name, rules)
+	for _, name := range []string{store.Name, store.Name + "-serials"} {
+		writable := false
+		for _, r := range rules {
+			names, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resourceNames")
+			verbs, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "verbs")
+			writable = writable || slices.Contains(verbs, "update") && slices.Equal(names, []string{name})
+		}
+		if !writable {
+			t.Errorf("the Role does not let Meridian update %s alone: %v", name, rules)
+		}
 	}
 	if cfg.Meridian.Replica != os.Getenv("POD_NAME") {
 		t.Errorf("replica %q: want the pod's name", cfg.Meridian.Replica)
@@ -242,8 +246,11 @@ func TestHelmChart(t *testing.T) {
 		{home, kubetest.Access{User: chartSA, Verb: "list", Resource: "secrets", Namespace: "default"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "list", Resource: "secrets"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "create", Resource: "secrets", Namespace: chartNamespace}, false},
-		// ... and writes only its overrides object.
+		// ... and writes only its overrides object and its serials beside it.
 		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-serials"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "get", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-serials"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-serials"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "watch", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name}, true},
 		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: "meridian-config"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name}, false},
@@ -304,6 +311,16 @@ func runChartConfig(t *testing.T, home, member *kubetest.Cluster, objs []*unstru
 
 	p := startMeridian(t, localConf(t, objs, dir))
 	waitAnswer(t, p.dnsPort, "203.0.113.77", 30*time.Second, "app.gslb.example.com")
+
+	// The zone's serial is recorded in the serials ConfigMap the chart made,
+	// through the only verbs the Role grants on it.
+	serials, err := home.Client.CoreV1().ConfigMaps(chartNamespace).Get(context.Background(), "meridian-overrides-serials", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := serials.Data["gslb.example.com"]; !strings.Contains(rec, fmt.Sprintf(`"serial":%d`, soaSerial(t, p.dnsPort, "gslb.example.com"))) {
+		t.Errorf("the serials ConfigMap holds %q for gslb.example.com", rec)
+	}
 
 	// An override is stored in the shared ConfigMap, through the Role's
 	// single writable object ...

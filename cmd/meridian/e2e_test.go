@@ -87,6 +87,7 @@ type process struct {
 	xdsAddr  string              // set when the config serves xDS
 	httpAddr string              // the first HTTP address
 	logs     chan map[string]any // every JSON log line after start-up
+	startup  []map[string]any    // the log lines of start-up
 	exited   chan error
 }
 
@@ -138,6 +139,7 @@ func startMeridian(t testing.TB, conf string) *process {
 				t.Fatal("meridian exited during start-up")
 			}
 			t.Logf("meridian: %v", rec)
+			p.startup = append(p.startup, rec)
 			switch rec["msg"] {
 			case "dns listening":
 				p.dnsPort = strings.TrimPrefix(rec["udp"].(string), "127.0.0.1:")

@@ -75,6 +75,13 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		return err
 	}
 	defer audit.Close()
+	serials, err := openSerials(cfg, store)
+	if err != nil {
+		return err
+	}
+	if zones, err = dns.AssignSerials(ctx, zones, serials, time.Now(), logger.With("component", "dns")); err != nil {
+		return err
+	}
 	var loc locator
 	loc.db.Store(db)
 	logger.Info("starting", "version", buildVersion(), "replica", cfg.Meridian.Replica, "config", path,
@@ -111,7 +118,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		state.setInventory(inv)
 	}, logger.With("component", "discovery"))
 	registerDiscoveryMetrics(reg, disc)
-	parts := &running{handler: handler, loc: &loc, loop: loop, disc: disc, checker: checker, store: store, state: state}
+	parts := &running{handler: handler, loc: &loc, loop: loop, disc: disc, checker: checker, store: store, serials: serials, state: state}
 
 	// The listeners, in the order they stop: each one bound joins the
 	// group at once, so that a later failure stops it too.
@@ -251,8 +258,9 @@ type running struct {
 	loop    *weights.Loop
 	disc    *kube.Discovery
 	checker *health.Checker
-	xds     *xds.Server // nil when xDS is not served
-	store   api.Store   // nil without an overrides store
+	xds     *xds.Server    // nil when xDS is not served
+	store   api.Store      // nil without an overrides store
+	serials dns.SerialBook // nil without an overrides store
 	state   *apiState
 }
 
@@ -275,6 +283,9 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	prevZones := handler.Zones()
 	zones, err := dns.LoadZones(cfg.Zones, prevZones, time.Now())
 	if err != nil {
+		return fail(err)
+	}
+	if zones, err = dns.AssignSerials(ctx, zones, r.serials, time.Now(), logger.With("component", "dns")); err != nil {
 		return fail(err)
 	}
 	// A database file is re-read on every reload, so that geoipupdate's

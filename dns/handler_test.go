@@ -210,6 +210,69 @@ func ecsScope(m *mdns.Msg) (int, bool) {
 	return 0, false
 }
 
+// answerCase is a query and the answer expected, section by section, as
+// dig prints it.
+type answerCase struct {
+	name      string
+	q         testQuery
+	rcode     int
+	aa        bool
+	answer    []string   // exact answer section, or
+	oneOf     [][]string // one of these
+	authority []string
+	extra     []string
+	scope     int // ECS scope expected; -1: no ECS option in the response
+}
+
+// check asks h and compares the answer with the case's.
+func (tc answerCase) check(t *testing.T, h *Handler) {
+	t.Helper()
+	m := tc.q.msg()
+	if strings.HasSuffix(tc.q.name, ".bind.") || strings.HasSuffix(tc.q.name, ".server.") {
+		m.Question[0].Qclass = mdns.ClassCHAOS
+	}
+	r, _ := exchange(t, h, m, tc.q.from, tc.q.tcp)
+	if r == nil {
+		t.Fatal("no response")
+	}
+	if r.Rcode != tc.rcode {
+		t.Errorf("rcode = %s, want %s", mdns.RcodeToString[r.Rcode], mdns.RcodeToString[tc.rcode])
+	}
+	if r.Id != 0x4242 || !r.Response || r.Authoritative != tc.aa || r.RecursionAvailable || !r.RecursionDesired {
+		t.Errorf("id %x QR %v AA %v (want %v) RA %v RD %v", r.Id, r.Response, r.Authoritative, tc.aa, r.RecursionAvailable, r.RecursionDesired)
+	}
+	if len(r.Question) != 1 || r.Question[0].Name != tc.q.name {
+		t.Errorf("question = %v, want %q", r.Question, tc.q.name)
+	}
+	got := section(r.Answer)
+	switch {
+	case tc.oneOf != nil:
+		if !slices.ContainsFunc(tc.oneOf, func(w []string) bool { return slices.Equal(got, w) }) {
+			t.Errorf("answer:\n%s\nwant one of %v", strings.Join(got, "\n"), tc.oneOf)
+		}
+	case !slices.Equal(got, tc.answer):
+		t.Errorf("answer:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.answer, "\n"))
+	}
+	if got := section(r.Ns); !slices.Equal(got, tc.authority) {
+		t.Errorf("authority:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.authority, "\n"))
+	}
+	if got := section(r.Extra); !slices.Equal(got, tc.extra) {
+		t.Errorf("additional:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.extra, "\n"))
+	}
+	scope, ok := ecsScope(r)
+	if tc.scope < 0 && ok {
+		t.Errorf("unexpected ECS option in response")
+	}
+	if tc.scope >= 0 && (!ok || scope != tc.scope) {
+		t.Errorf("ECS scope = %d (present %v), want %d", scope, ok, tc.scope)
+	}
+	if opt := r.IsEdns0(); (opt != nil) != (tc.q.edns >= 0 || tc.q.subnet != "") {
+		t.Errorf("OPT in response = %v, want it exactly when the query had one", opt != nil)
+	} else if opt != nil && (!opt.Do() || opt.UDPSize() != maxUDP) {
+		t.Errorf("OPT: DO %v (the query set it), payload %d", opt.Do(), opt.UDPSize())
+	}
+}
+
 func TestHandler(t *testing.T) {
 	h := newTestHandler(t, testConf)
 	serial := h.Zones().Serial("gslb.example.com")
@@ -219,17 +282,7 @@ func TestHandler(t *testing.T) {
 		eu1 = "app.gslb.example.com. 30 IN A 192.0.2.10"
 		eu2 = "app.gslb.example.com. 30 IN A 192.0.2.11"
 	)
-	for _, tc := range []struct {
-		name      string
-		q         testQuery
-		rcode     int
-		aa        bool
-		answer    []string   // exact answer section, or
-		oneOf     [][]string // one of these
-		authority []string
-		extra     []string
-		scope     int // ECS scope expected; -1: no ECS option in the response
-	}{
+	for _, tc := range []answerCase{
 		{"a UK subnet gets one eu-west address; scope is the GeoIP network, not wider than the source",
 			testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}, mdns.RcodeSuccess, true,
 			nil, [][]string{{eu1}, {eu2}}, nil, nil, 18},
@@ -365,52 +418,7 @@ func TestHandler(t *testing.T) {
 		{"id.server in CHAOS when not configured: REFUSED",
 			testQuery{name: "id.server.", qtype: mdns.TypeTXT, edns: -1}, mdns.RcodeRefused, false, nil, nil, nil, nil, -1},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m := tc.q.msg()
-			if strings.HasSuffix(tc.q.name, ".bind.") || strings.HasSuffix(tc.q.name, ".server.") {
-				m.Question[0].Qclass = mdns.ClassCHAOS
-			}
-			r, _ := exchange(t, h, m, tc.q.from, tc.q.tcp)
-			if r == nil {
-				t.Fatal("no response")
-			}
-			if r.Rcode != tc.rcode {
-				t.Errorf("rcode = %s, want %s", mdns.RcodeToString[r.Rcode], mdns.RcodeToString[tc.rcode])
-			}
-			if r.Id != 0x4242 || !r.Response || r.Authoritative != tc.aa || r.RecursionAvailable || !r.RecursionDesired {
-				t.Errorf("id %x QR %v AA %v (want %v) RA %v RD %v", r.Id, r.Response, r.Authoritative, tc.aa, r.RecursionAvailable, r.RecursionDesired)
-			}
-			if len(r.Question) != 1 || r.Question[0].Name != tc.q.name {
-				t.Errorf("question = %v, want %q", r.Question, tc.q.name)
-			}
-			got := section(r.Answer)
-			switch {
-			case tc.oneOf != nil:
-				if !slices.ContainsFunc(tc.oneOf, func(w []string) bool { return slices.Equal(got, w) }) {
-					t.Errorf("answer:\n%s\nwant one of %v", strings.Join(got, "\n"), tc.oneOf)
-				}
-			case !slices.Equal(got, tc.answer):
-				t.Errorf("answer:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.answer, "\n"))
-			}
-			if got := section(r.Ns); !slices.Equal(got, tc.authority) {
-				t.Errorf("authority:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.authority, "\n"))
-			}
-			if got := section(r.Extra); !slices.Equal(got, tc.extra) {
-				t.Errorf("additional:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.extra, "\n"))
-			}
-			scope, ok := ecsScope(r)
-			if tc.scope < 0 && ok {
-				t.Errorf("unexpected ECS option in response")
-			}
-			if tc.scope >= 0 && (!ok || scope != tc.scope) {
-				t.Errorf("ECS scope = %d (present %v), want %d", scope, ok, tc.scope)
-			}
-			if opt := r.IsEdns0(); (opt != nil) != (tc.q.edns >= 0 || tc.q.subnet != "") {
-				t.Errorf("OPT in response = %v, want it exactly when the query had one", opt != nil)
-			} else if opt != nil && (!opt.Do() || opt.UDPSize() != maxUDP) {
-				t.Errorf("OPT: DO %v (the query set it), payload %d", opt.Do(), opt.UDPSize())
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, h) })
 	}
 }
 

@@ -67,9 +67,12 @@ type template struct {
 	body       []byte
 	patches    []patch
 	// tail, when set, is a global service a CNAME chain ends at; its
-	// records are drawn per query and appended to the answer.
+	// records are drawn per query and appended to the answer. tailNone is
+	// the answer when the client's bucket has no record of the type: the
+	// chain and the SOA, so that it is cached as NODATA (RFC 2308 2.2).
 	tail      *service
 	tailOwner []byte
+	tailNone  *template
 }
 
 // patch marks a 2-byte compression pointer in a template body that points
@@ -283,7 +286,9 @@ func (t *table) chain(n *node, qtype uint16) (*template, error) {
 		case next.service != nil && (qtype == typeA || qtype == typeAAAA):
 			tm := b.template(rcodeOK, true)
 			tm.tail, tm.tailOwner = next.service, wire(cur)
-			return tm, nil
+			err = b.add(1, zt.negativeSOA(), -1)
+			tm.tailNone = b.template(rcodeOK, true)
+			return tm, err
 		case len(next.rrs[qtype]) > 0:
 			for _, rr := range next.rrs[qtype] {
 				if err := b.add(0, rr, -1); err != nil {
@@ -463,8 +468,11 @@ func (b *builder) add(section int, rr mdns.RR, suffix int) error {
 	return nil
 }
 
+// template returns what was added so far; the builder may go on adding
+// for a longer template.
 func (b *builder) template(rcode int, aa bool) *template {
-	return &template{rcode: rcode, aa: aa, an: b.an, ns: b.ns, ar: b.ar, body: b.body, patches: b.patches}
+	return &template{rcode: rcode, aa: aa, an: b.an, ns: b.ns, ar: b.ar,
+		body: slices.Clip(b.body), patches: slices.Clip(b.patches)}
 }
 
 // wire returns a domain name in lower-case wire format, lowered after

@@ -183,7 +183,9 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 	case n == nil:
 		o.rcode = nxDomain
 		return finish(out, q, zt.nxdomain, nxDomain, 0)
-	case n.cnameRR != nil && q.qtype != typeCNAME:
+	// ANY matches the CNAME itself: it is the answer, alone (RFC 1034
+	// section 4.3.2 step 3a), as Knot and NSD answer.
+	case n.cnameRR != nil && q.qtype != typeCNAME && q.qtype != typeANY:
 		tm := n.cnameFor[q.qtype]
 		if tm == nil {
 			tm = n.cnameOther
@@ -258,7 +260,7 @@ func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Add
 	}
 	if c == nil || c.n() == 0 {
 		if prefix != nil {
-			return finish(out, q, prefix, rcodeOK, scope)
+			return finish(out, q, prefix.tailNone, rcodeOK, scope)
 		}
 		return finish(out, q, svc.zone.nodata, rcodeOK, scope)
 	}

@@ -4,10 +4,22 @@
 // and AAAA answers come from the current Plan by where the client is (EDNS
 // Client Subnet when present, else the resolver's address).
 //
+// Static records are answered as Knot and NSD answer them. A wildcard
+// (`*.dev`) stands for the names below its parent that do not exist (RFC
+// 4592): the `*` child of the closest encloser answers, its records owned
+// by the question name as the client wrote it, a CNAME there followed as
+// any other, into a global service too. It never answers at or below a
+// name that exists, an empty non-terminal included, nor below a zone cut,
+// which gets its referral; the `*` name asked for itself is an ordinary
+// name. A wildcard cannot delegate: NS at a `*` name is refused at load,
+// Knot and NSD disagreeing on what it would mean. ANY at a CNAME gets the
+// CNAME alone; NODATA through a CNAME carries the SOA.
+//
 // Every Plan is compiled into an answer table when it is published and
 // swapped in with an atomic pointer, so queries never lock and never
 // decide. The query path parses the packet itself, looks up the
-// precompiled answer for (name, type, client bucket), draws a service's
+// precompiled answer for (name, type, client bucket) (a name that does not
+// exist walks up to its closest encloser for a wildcard), draws a service's
 // records in proportion to the Plan's shares, and writes the answer into a
 // reused buffer: it allocates nothing. Each table also remembers the
 // client bucket of every IPv4 subnet it has placed, so a resolver's repeat

@@ -68,6 +68,15 @@ zone gslb.example.com {
     record sub       NS    ns1.sub
     record ns1.sub   A     192.0.2.53
     record deep.a.b  TXT   "deep"
+    record *.wild    A     192.0.2.99
+    record *.wild    TXT   "wild"
+    record x.*.wild  A     192.0.2.100
+    record a.*.wild2 TXT   "not a wildcard"
+    record *.wc      CNAME www
+    record *.svc     CNAME app
+    record *.sub     A     192.0.2.111
+    record cw        CNAME foo.wild
+    record cwc       CNAME q.wc
     service app {
         ttl 30
     }
@@ -702,6 +711,8 @@ func TestZoneErrors(t *testing.T) {
 		{"SOA inline", "    record @ SOA a. b. 1 2 3 4 5\n", "t.conf:3: record example.org: the SOA comes from the soa directive"},
 		{"record at a service", "    record app A 192.0.2.1\n    service app {\n    }\n", "t.conf:3: record app.example.org: the name is a global service, whose answers the engine decides"},
 		{"record at a service, spelled with an escape", "    record \\097pp A 192.0.2.1\n    service app {\n    }\n", "t.conf:3: record app.example.org: the name is a global service, whose answers the engine decides"},
+		{"NS at a wildcard", "    record *.sub NS ns.example.net.\n", "t.conf:3: record *.sub.example.org: a wildcard cannot delegate; NS records need a name without *"},
+		{"NS at a wildcard, spelled with an escape", "    record \\042 NS ns.example.net.\n", "t.conf:3: record *.example.org: a wildcard cannot delegate; NS records need a name without *"},
 		{"CNAME and other data", "    record www CNAME a\n    record www TXT x\n", "t.conf:1: zone example.org: www.example.org has a CNAME and other records; a CNAME must stand alone"},
 		{"syntax error in a zone file, with its line", "    file " + zf + "\n", zf + `:3: bad A A: "300.1.1.1"`},
 		{"record outside the zone in a zone file, with its line", "    file " + outside + "\n", outside + ":3: record www.example.net is outside zone example.org"},

@@ -25,6 +25,7 @@ func BenchmarkAnswer(b *testing.B) {
 		{"cname-to-service", testQuery{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"}},
 		{"wildcard-a", testQuery{name: "host.wild.gslb.example.com.", qtype: mdns.TypeA, edns: 0}},
 		{"wildcard-cname-to-service", testQuery{name: "host.svc.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"}},
+		{"mx-additional", testQuery{name: "gslb.example.com.", qtype: mdns.TypeMX, edns: 0}},
 		{"referral", testQuery{name: "x.sub.gslb.example.com.", qtype: mdns.TypeA, edns: 0}},
 		{"refused", testQuery{name: "www.example.org.", qtype: mdns.TypeA, edns: 0}},
 	} {
@@ -46,7 +47,8 @@ func BenchmarkAnswer(b *testing.B) {
 }
 
 // TestAnswerDoesNotAllocate keeps the benchmark's promise in every test
-// run: a service, a wildcard, a wildcard CNAME to a service.
+// run: a service, a wildcard, a wildcard CNAME to a service, an answer
+// with additional addresses (TestAdditionalTrim checks the one cut short).
 func TestAnswerDoesNotAllocate(t *testing.T) {
 	h := newTestHandler(t, testConf)
 	out := make([]byte, 0, 65535)
@@ -55,6 +57,7 @@ func TestAnswerDoesNotAllocate(t *testing.T) {
 		{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"},
 		{name: "host.wild.gslb.example.com.", qtype: mdns.TypeA, edns: -1},
 		{name: "host.svc.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"},
+		{name: "gslb.example.com.", qtype: mdns.TypeMX, edns: 0},
 	} {
 		req, _ := q.msg().Pack()
 		h.Answer(req, out, client, false) // warm the bucket cache

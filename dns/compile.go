@@ -79,6 +79,20 @@ type template struct {
 	tail      *service
 	tailOwner []byte
 	tailNone  *template
+	// trim lists the shorter bodies the template may be cut to when the
+	// whole does not fit the client's payload size: the addresses of MX,
+	// SRV and NS targets in the additional section are optional, and are
+	// left out an RRset at a time from the end, without TC, as Knot and
+	// NSD do. trim[0] is the body without any of them. Empty: the body is
+	// needed whole (a referral's glue, RFC 9471), and TC says it did not fit.
+	trim []trimPoint
+}
+
+// trimPoint is a length the body of a template may be cut to, and the
+// number of additional records left in it.
+type trimPoint struct {
+	len int
+	ar  uint16
 }
 
 // patch marks a 2-byte compression pointer in a template body that points
@@ -211,11 +225,11 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, err
 					return nil, err
 				}
 			}
-			if name == z.origin && typ == mdns.TypeNS {
-				for _, g := range glue(sets[typ], rrsets) {
-					if err := b.add(2, g, -1); err != nil {
-						return nil, err
-					}
+			// The apex NS answer carries the name servers' addresses; an NS
+			// below the apex is a cut, answered by its referral.
+			if typ == mdns.TypeMX || typ == mdns.TypeSRV || (typ == mdns.TypeNS && name == z.origin) {
+				if err := b.addOptional(zt.additional(sets[typ])); err != nil {
+					return nil, err
 				}
 			}
 			n.static[typ] = b.template(rcodeOK, true)
@@ -251,6 +265,44 @@ func (zt *zoneTable) negativeSOA() *mdns.SOA {
 
 // maxChain bounds how many CNAMEs a chain may follow.
 const maxChain = 8
+
+// additional returns the address RRsets (A, then AAAA) of the targets of
+// MX, SRV and NS records that the zone answers with authority, for the
+// additional section (RFC 1035 section 3.3.9, RFC 2782), one target once:
+// each owned by the target, synthesised from a wildcard when that is where
+// the target leads. As with Knot and NSD, a target in another zone gets
+// nothing, even one Meridian serves, and so does one that is a CNAME or a
+// global service, whose addresses depend on the client; as with NSD (Knot
+// differs), so does one at or below a cut, whose addresses are the child's.
+func (zt *zoneTable) additional(rrs []mdns.RR) [][]mdns.RR {
+	var out [][]mdns.RR
+	seen := map[string]bool{}
+	for _, rr := range rrs {
+		var target string
+		switch r := rr.(type) {
+		case *mdns.MX:
+			target = r.Mx
+		case *mdns.SRV:
+			target = r.Target
+		case *mdns.NS:
+			target = r.Ns
+		}
+		if target == "." || seen[target] || !mdns.IsSubDomain(zt.static.origin, target) || zt.below(target) {
+			continue
+		}
+		seen[target] = true
+		n := zt.find(wire(target))
+		if n == nil {
+			continue
+		}
+		for _, typ := range []uint16{typeA, typeAAAA} {
+			if set := n.rrs[typ]; len(set) > 0 {
+				out = append(out, owned(set, target))
+			}
+		}
+	}
+	return out
+}
 
 // owned returns rrs with name as their owner: the records of a wildcard
 // for a name it stands for. Records already owned by name are returned as
@@ -330,6 +382,11 @@ func (t *table) chain(n *node, qtype uint16) (*template, error) {
 		case len(next.rrs[qtype]) > 0:
 			for _, rr := range owned(next.rrs[qtype], cur) {
 				if err := b.add(0, rr, -1); err != nil {
+					return nil, err
+				}
+			}
+			if qtype == mdns.TypeMX || qtype == mdns.TypeSRV || qtype == mdns.TypeNS {
+				if err := b.addOptional(zt.additional(next.rrs[qtype])); err != nil {
 					return nil, err
 				}
 			}
@@ -491,6 +548,7 @@ func (c *choices) n() int { return len(c.cum) }
 type builder struct {
 	body       []byte
 	patches    []patch
+	trim       []trimPoint
 	an, ns, ar uint16
 }
 
@@ -532,11 +590,25 @@ func (b *builder) add(section int, rr mdns.RR, suffix int) error {
 	return nil
 }
 
+// addOptional adds RRsets to the additional section that the answer may
+// go without, marking before each where the body may be cut (trim).
+func (b *builder) addOptional(sets [][]mdns.RR) error {
+	for _, set := range sets {
+		b.trim = append(b.trim, trimPoint{len: len(b.body), ar: b.ar})
+		for _, rr := range set {
+			if err := b.add(2, rr, -1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // template returns what was added so far; the builder may go on adding
 // for a longer template.
 func (b *builder) template(rcode int, aa bool) *template {
 	return &template{rcode: rcode, aa: aa, an: b.an, ns: b.ns, ar: b.ar,
-		body: slices.Clip(b.body), patches: slices.Clip(b.patches)}
+		body: slices.Clip(b.body), patches: slices.Clip(b.patches), trim: slices.Clip(b.trim)}
 }
 
 // wire returns a domain name in lower-case wire format, lowered after

@@ -12,8 +12,12 @@
 // name that exists, an empty non-terminal included, nor below a zone cut,
 // which gets its referral; the `*` name asked for itself is an ordinary
 // name. A wildcard cannot delegate: NS at a `*` name is refused at load,
-// Knot and NSD disagreeing on what it would mean. ANY at a CNAME gets the
-// CNAME alone; NODATA through a CNAME carries the SOA.
+// Knot and NSD disagreeing on what it would mean. MX, SRV and NS answers
+// carry the A and AAAA records their targets have in the same zone in the
+// additional section, as many RRsets as fit the client's payload size:
+// only an answer that does not fit without them sets TC, and a referral,
+// whose glue the resolver needs, is sent whole or with TC (RFC 9471). ANY
+// at a CNAME gets the CNAME alone; NODATA through a CNAME carries the SOA.
 //
 // Every Plan is compiled into an answer table when it is published and
 // swapped in with an atomic pointer, so queries never lock and never

@@ -34,6 +34,7 @@ func FuzzAnswer(f *testing.F) {
 		{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "2001:db8::/56"},
 		{name: "a.b.wild.gslb.example.com.", qtype: mdns.TypeTXT, edns: 0},
 		{name: "x.svc.gslb.example.com.", qtype: mdns.TypeAAAA, subnet: "81.2.69.0/24"},
+		{name: "gslb.example.com.", qtype: mdns.TypeMX, edns: -1},
 		{name: "version.bind.", qtype: mdns.TypeTXT, edns: -1},
 		{name: "gslb.example.com.", qtype: mdns.TypeAXFR, edns: -1},
 	} {

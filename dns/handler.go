@@ -125,6 +125,7 @@ func (h *Handler) Answer(req, out []byte, client netip.Addr, tcp bool) ([]byte, 
 			limit = int(min(max(q.udpSize, minUDP), maxUDP))
 		}
 	}
+	q.limit = limit
 	var resp []byte
 	switch t := h.table.Load(); {
 	case q.edns && q.version != 0:
@@ -245,12 +246,34 @@ func finish(out []byte, q *query, tm *template, rcode int, scope uint8) []byte {
 	}
 	b := appendHeader(out[:0], q, flags, rcode, an, ns, ar)
 	b = append(b, q.question...)
+	start := len(b)
 	if tm != nil {
 		b = appendTemplate(b, tm, q.nameLen)
 	}
 	if q.edns {
 		b = appendOPT(b, q, rcode, scope)
 		binary.BigEndian.PutUint16(b[10:], ar+1)
+	}
+	if tm != nil && len(tm.trim) > 0 && len(b) > q.limit {
+		b = trimOptional(b, tm, start, q.limit)
+	}
+	return b
+}
+
+// trimOptional cuts the optional additional records of tm out of the
+// response b, whose body starts at start and is followed by the OPT
+// record, if any: the fewest RRsets from the end that make b fit limit.
+// When the body without any of them does not fit either, b is left whole
+// for the caller to answer with TC.
+func trimOptional(b []byte, tm *template, start, limit int) []byte {
+	end := start + len(tm.body)
+	after := len(b) - end
+	for i := len(tm.trim) - 1; i >= 0; i-- {
+		if cut := start + tm.trim[i].len; cut+after <= limit {
+			copy(b[cut:], b[end:])
+			binary.BigEndian.PutUint16(b[10:], binary.BigEndian.Uint16(b[10:])-(tm.ar-tm.trim[i].ar))
+			return b[:cut+after]
+		}
 	}
 	return b
 }

@@ -68,15 +68,26 @@ zone gslb.example.com {
     record sub       NS    ns1.sub
     record ns1.sub   A     192.0.2.53
     record deep.a.b  TXT   "deep"
+    record mail      AAAA  2001:db8::25
+    record _www._tcp SRV   0 0 80 www
+    record mx.sub    A     192.0.2.54
+    record mxsub     MX    10 mx.sub
     record *.wild    A     192.0.2.99
     record *.wild    TXT   "wild"
     record x.*.wild  A     192.0.2.100
     record a.*.wild2 TXT   "not a wildcard"
     record *.wc      CNAME www
     record *.svc     CNAME app
+    record *.wmx     MX    10 mail
     record *.sub     A     192.0.2.111
     record cw        CNAME foo.wild
     record cwc       CNAME q.wc
+    record mxwild    MX    10 foo.wild
+    record mxother   MX    10 mx.other.example.
+    record mxcname   MX    10 web
+    record mxsvc     MX    10 app
+    record cmx       CNAME mxsub2
+    record mxsub2    MX    10 mail
     service app {
         ttl 30
     }
@@ -94,6 +105,7 @@ zone gslb.example.com {
 }
 zone other.example {
     ns ns.example.net
+    record mx A 192.0.2.200
 }
 `
 
@@ -365,7 +377,8 @@ func TestHandler(t *testing.T) {
 			testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeAAAA, edns: -1}, mdns.RcodeSuccess, true,
 			[]string{"www.gslb.example.com. 300 IN AAAA 2001:db8::80"}, nil, nil, nil, -1},
 		{"MX", testQuery{name: "gslb.example.com.", qtype: mdns.TypeMX, edns: -1}, mdns.RcodeSuccess, true,
-			[]string{"gslb.example.com. 3600 IN MX 10 mail.gslb.example.com."}, nil, nil, nil, -1},
+			[]string{"gslb.example.com. 3600 IN MX 10 mail.gslb.example.com."}, nil, nil,
+			[]string{"mail.gslb.example.com. 3600 IN A 192.0.2.25", "mail.gslb.example.com. 3600 IN AAAA 2001:db8::25"}, -1},
 		{"TXT", testQuery{name: "gslb.example.com.", qtype: mdns.TypeTXT, edns: -1}, mdns.RcodeSuccess, true,
 			[]string{`gslb.example.com. 3600 IN TXT "v=spf1 -all"`}, nil, nil, nil, -1},
 		{"SRV", testQuery{name: "_sip._tcp.gslb.example.com.", qtype: mdns.TypeSRV, edns: -1}, mdns.RcodeSuccess, true,

@@ -86,6 +86,14 @@ func TestWildcard(t *testing.T) {
 		{"a wildcard CNAME to a service lacking the type for the client: NODATA",
 			testQuery{name: "y.svc.gslb.example.com.", qtype: mdns.TypeAAAA, subnet: "81.2.69.0/24"}, mdns.RcodeSuccess, true,
 			[]string{"y.svc.gslb.example.com. 3600 IN CNAME app.gslb.example.com."}, nil, []string{soaNeg}, nil, 18},
+		{"a wildcard MX: its target's addresses in the additional section",
+			testQuery{name: "host.wmx.gslb.example.com.", qtype: mdns.TypeMX, edns: -1}, mdns.RcodeSuccess, true,
+			[]string{"host.wmx.gslb.example.com. 3600 IN MX 10 mail.gslb.example.com."}, nil, nil,
+			[]string{"mail.gslb.example.com. 3600 IN A 192.0.2.25", "mail.gslb.example.com. 3600 IN AAAA 2001:db8::25"}, -1},
+		{"an MX whose target a wildcard stands for: the synthesised address",
+			testQuery{name: "mxwild.gslb.example.com.", qtype: mdns.TypeMX, edns: -1}, mdns.RcodeSuccess, true,
+			[]string{"mxwild.gslb.example.com. 3600 IN MX 10 foo.wild.gslb.example.com."}, nil, nil,
+			[]string{"foo.wild.gslb.example.com. 3600 IN A 192.0.2.99"}, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.check(t, h) })
 	}

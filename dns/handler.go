@@ -181,7 +181,12 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 	}
 	n := zt.nodes[string(name)]
 	if n == nil {
-		if n = zt.wildcard(q, apex); n == nil {
+		// RFC 4592: a wildcard may stand for the name. One label below
+		// the apex, the apex is the closest encloser.
+		if n = zt.apex.wildcard; apex > 1 {
+			n = zt.wildcard(q, apex)
+		}
+		if n == nil {
 			o.rcode = nxDomain
 			return finish(out, q, zt.nxdomain, nxDomain, 0)
 		}

@@ -251,7 +251,6 @@ func finish(out []byte, q *query, tm *template, rcode int, scope uint8) []byte {
 	}
 	b := appendHeader(out[:0], q, flags, rcode, an, ns, ar)
 	b = append(b, q.question...)
-	start := len(b)
 	if tm != nil {
 		b = appendTemplate(b, tm, q.nameLen)
 	}
@@ -259,8 +258,8 @@ func finish(out []byte, q *query, tm *template, rcode int, scope uint8) []byte {
 		b = appendOPT(b, q, rcode, scope)
 		binary.BigEndian.PutUint16(b[10:], ar+1)
 	}
-	if tm != nil && len(tm.trim) > 0 && len(b) > q.limit {
-		b = trimOptional(b, tm, start, q.limit)
+	if len(b) > q.limit && tm != nil && len(tm.trim) > 0 {
+		b = trimOptional(b, tm, headerLen+len(q.question), q.limit)
 	}
 	return b
 }

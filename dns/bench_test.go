@@ -23,6 +23,9 @@ func BenchmarkAnswer(b *testing.B) {
 		{"apex-ns-glue", testQuery{name: "gslb.example.com.", qtype: mdns.TypeNS, edns: 0}},
 		{"nxdomain", testQuery{name: "nope.gslb.example.com.", qtype: mdns.TypeA, edns: 0}},
 		{"cname-to-service", testQuery{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"}},
+		{"wildcard-a", testQuery{name: "host.wild.gslb.example.com.", qtype: mdns.TypeA, edns: 0}},
+		{"wildcard-cname-to-service", testQuery{name: "host.svc.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"}},
+		{"mx-additional", testQuery{name: "gslb.example.com.", qtype: mdns.TypeMX, edns: 0}},
 		{"referral", testQuery{name: "x.sub.gslb.example.com.", qtype: mdns.TypeA, edns: 0}},
 		{"refused", testQuery{name: "www.example.org.", qtype: mdns.TypeA, edns: 0}},
 	} {
@@ -43,15 +46,24 @@ func BenchmarkAnswer(b *testing.B) {
 	}
 }
 
-// TestAnswerDoesNotAllocate keeps the benchmark's promise in every test run.
+// TestAnswerDoesNotAllocate keeps the benchmark's promise in every test
+// run: a service, a wildcard, a wildcard CNAME to a service, an answer
+// with additional addresses (TestAdditionalTrim checks the one cut short).
 func TestAnswerDoesNotAllocate(t *testing.T) {
 	h := newTestHandler(t, testConf)
-	req, _ := testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}.msg().Pack()
 	out := make([]byte, 0, 65535)
 	client := netip.MustParseAddr("127.0.0.1")
-	h.Answer(req, out, client, false) // warm the bucket cache
-	if n := testing.AllocsPerRun(1000, func() { h.Answer(req, out, client, false) }); n != 0 {
-		t.Errorf("Answer allocates %v times per query, want 0", n)
+	for _, q := range []testQuery{
+		{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"},
+		{name: "host.wild.gslb.example.com.", qtype: mdns.TypeA, edns: -1},
+		{name: "host.svc.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"},
+		{name: "gslb.example.com.", qtype: mdns.TypeMX, edns: 0},
+	} {
+		req, _ := q.msg().Pack()
+		h.Answer(req, out, client, false) // warm the bucket cache
+		if n := testing.AllocsPerRun(1000, func() { h.Answer(req, out, client, false) }); n != 0 {
+			t.Errorf("Answer to %s %s allocates %v times per query, want 0", q.name, mdns.Type(q.qtype), n)
+		}
 	}
 }
 

@@ -36,6 +36,7 @@ type zoneTable struct {
 	queries  *atomic.Uint64 // the zone's query counter
 	origin   []byte
 	nodes    map[string]*node // by lower-case wire name, empty non-terminals included
+	apex     *node            // nodes[origin], which always exists (its SOA)
 	cuts     map[string]*template
 	nxdomain *template // NXDOMAIN with the SOA
 	nodata   *template // NOERROR, no answer, with the SOA
@@ -55,6 +56,11 @@ type node struct {
 	cnameFor   map[uint16]*template
 	cnameOther *template
 	service    *service
+	// wildcard is the node of the `*` label just below this one, if any:
+	// it answers for the names below this one that do not exist (RFC 4592).
+	// Its templates name the question as their owner, so they serve the
+	// literal `*` name and every name it stands for alike.
+	wildcard *node
 }
 
 // template is a precompiled response body: the records after the question,
@@ -67,13 +73,32 @@ type template struct {
 	body       []byte
 	patches    []patch
 	// tail, when set, is a global service a CNAME chain ends at; its
-	// records are drawn per query and appended to the answer.
+	// records are drawn per query and appended to the answer. tailNone is
+	// the answer when the client's bucket has no record of the type: the
+	// chain and the SOA, so that it is cached as NODATA (RFC 2308 2.2).
 	tail      *service
 	tailOwner []byte
+	tailNone  *template
+	// trim lists the shorter bodies the template may be cut to when the
+	// whole does not fit the client's payload size: the addresses of MX,
+	// SRV and NS targets in the additional section are optional, and are
+	// left out an RRset at a time from the end, without TC, as Knot and
+	// NSD do. trim[0] is the body without any of them. Empty: the body is
+	// needed whole (a referral's glue, RFC 9471), and TC says it did not fit.
+	trim []trimPoint
+}
+
+// trimPoint is a length the body of a template may be cut to, and the
+// number of additional records left in it.
+type trimPoint struct {
+	len int
+	ar  uint16
 }
 
 // patch marks a 2-byte compression pointer in a template body that points
-// at the suffix of the question name that is suffix bytes long.
+// at the suffix of the question name that is suffix bytes long. Records
+// owned by the question name itself need none: their pointer is always
+// to offset 12 (atQName).
 type patch struct {
 	off    int
 	suffix int
@@ -175,21 +200,36 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, err
 		}
 	}
 	for name, sets := range rrsets {
-		n := zt.node(name)
-		n.rrs = sets
+		zt.node(name).rrs = sets
+	}
+	for name := range z.services {
+		zt.node(name) // before any lookup, so that no wildcard stands for it
+	}
+	zt.apex = zt.nodes[string(zt.origin)]
+	// Every name below the apex has a node for its parent (node), so a
+	// wildcard's closest encloser is found by name.
+	for key, n := range zt.nodes {
+		if len(key) > 2 && key[0] == 1 && key[1] == '*' {
+			if parent := zt.nodes[key[2:]]; parent != nil {
+				parent.wildcard = n
+			}
+		}
+	}
+	for name, sets := range rrsets {
+		n := zt.nodes[string(wire(name))]
 		n.static = map[uint16]*template{}
 		for _, typ := range slices.Sorted(maps.Keys(sets)) {
 			var b builder
 			for _, rr := range sets[typ] {
-				if err := b.add(0, rr, len(wire(name))); err != nil {
+				if err := b.add(0, rr, atQName); err != nil {
 					return nil, err
 				}
 			}
-			if name == z.origin && typ == mdns.TypeNS {
-				for _, g := range glue(sets[typ], rrsets) {
-					if err := b.add(2, g, -1); err != nil {
-						return nil, err
-					}
+			// The apex NS answer carries the name servers' addresses; an NS
+			// below the apex is a cut, answered by its referral.
+			if typ == mdns.TypeMX || typ == mdns.TypeSRV || (typ == mdns.TypeNS && name == z.origin) {
+				if err := b.addOptional(zt.additional(sets[typ])); err != nil {
+					return nil, err
 				}
 			}
 			n.static[typ] = b.template(rcodeOK, true)
@@ -226,6 +266,59 @@ func (zt *zoneTable) negativeSOA() *mdns.SOA {
 // maxChain bounds how many CNAMEs a chain may follow.
 const maxChain = 8
 
+// additional returns the address RRsets (A, then AAAA) of the targets of
+// MX, SRV and NS records that the zone answers with authority, for the
+// additional section (RFC 1035 section 3.3.9, RFC 2782), one target once:
+// each owned by the target, synthesised from a wildcard when that is where
+// the target leads. As with Knot and NSD, a target in another zone gets
+// nothing, even one Meridian serves, and so does one that is a CNAME or a
+// global service, whose addresses depend on the client; as with NSD (Knot
+// differs), so does one at or below a cut, whose addresses are the child's.
+func (zt *zoneTable) additional(rrs []mdns.RR) [][]mdns.RR {
+	var out [][]mdns.RR
+	seen := map[string]bool{}
+	for _, rr := range rrs {
+		var target string
+		switch r := rr.(type) {
+		case *mdns.MX:
+			target = r.Mx
+		case *mdns.SRV:
+			target = r.Target
+		case *mdns.NS:
+			target = r.Ns
+		}
+		if target == "." || seen[target] || !mdns.IsSubDomain(zt.static.origin, target) || zt.below(target) {
+			continue
+		}
+		seen[target] = true
+		n := zt.find(wire(target))
+		if n == nil {
+			continue
+		}
+		for _, typ := range []uint16{typeA, typeAAAA} {
+			if set := n.rrs[typ]; len(set) > 0 {
+				out = append(out, owned(set, target))
+			}
+		}
+	}
+	return out
+}
+
+// owned returns rrs with name as their owner: the records of a wildcard
+// for a name it stands for. Records already owned by name are returned as
+// they are.
+func owned(rrs []mdns.RR, name string) []mdns.RR {
+	if len(rrs) == 0 || rrs[0].Header().Name == name {
+		return rrs
+	}
+	out := make([]mdns.RR, len(rrs))
+	for i, rr := range rrs {
+		out[i] = mdns.Copy(rr)
+		out[i].Header().Name = name
+	}
+	return out
+}
+
 // compileChains precompiles the answers of a CNAME node: one per type the
 // chain's end has (and A and AAAA, for services), and one for other types.
 func (t *table) compileChains(n *node) error {
@@ -261,7 +354,7 @@ func (t *table) compileChains(n *node) error {
 // delegation stops at its last CNAME, for the resolver to follow.
 func (t *table) chain(n *node, qtype uint16) (*template, error) {
 	var b builder
-	if err := b.add(0, n.cnameRR, len(wire(n.cnameRR.Hdr.Name))); err != nil {
+	if err := b.add(0, n.cnameRR, atQName); err != nil {
 		return nil, err
 	}
 	cur := n.cnameRR.Target
@@ -275,7 +368,7 @@ func (t *table) chain(n *node, qtype uint16) (*template, error) {
 			err = b.add(1, zt.negativeSOA(), -1)
 			return b.template(nxDomain, true), err
 		case next.cnameRR != nil:
-			if err := b.add(0, next.cnameRR, -1); err != nil {
+			if err := b.add(0, owned([]mdns.RR{next.cnameRR}, cur)[0], -1); err != nil {
 				return nil, err
 			}
 			cur = next.cnameRR.Target
@@ -283,10 +376,17 @@ func (t *table) chain(n *node, qtype uint16) (*template, error) {
 		case next.service != nil && (qtype == typeA || qtype == typeAAAA):
 			tm := b.template(rcodeOK, true)
 			tm.tail, tm.tailOwner = next.service, wire(cur)
-			return tm, nil
+			err = b.add(1, zt.negativeSOA(), -1)
+			tm.tailNone = b.template(rcodeOK, true)
+			return tm, err
 		case len(next.rrs[qtype]) > 0:
-			for _, rr := range next.rrs[qtype] {
+			for _, rr := range owned(next.rrs[qtype], cur) {
 				if err := b.add(0, rr, -1); err != nil {
+					return nil, err
+				}
+			}
+			if qtype == mdns.TypeMX || qtype == mdns.TypeSRV || qtype == mdns.TypeNS {
+				if err := b.addOptional(zt.additional(next.rrs[qtype])); err != nil {
 					return nil, err
 				}
 			}
@@ -299,19 +399,36 @@ func (t *table) chain(n *node, qtype uint16) (*template, error) {
 	return b.template(rcodeOK, true), nil // a loop, or too long: what we have
 }
 
-// lookupName finds the zone holding name and its node there (nil when the
-// name does not exist in that zone).
+// lookupName finds the zone holding name and its node there, or the
+// wildcard that stands for it (nil when neither exists in that zone).
 func (t *table) lookupName(name string) (*zoneTable, *node) {
 	w := wire(name)
 	for off := 0; off < len(w); off += int(w[off]) + 1 {
 		if zt, ok := t.zones[string(w[off:])]; ok {
-			return zt, zt.nodes[string(w)]
+			return zt, zt.find(w)
 		}
 		if w[off] == 0 {
 			break
 		}
 	}
 	return nil, nil
+}
+
+// find returns the node of the wire name w, which lies in the zone, or
+// when there is none the wildcard that stands for it: the `*` child of its
+// closest encloser, the longest suffix of w that exists (RFC 4592 section
+// 3.3.1); nil if that has no `*` child. Cuts are the caller's to check.
+func (zt *zoneTable) find(w []byte) *node {
+	if n := zt.nodes[string(w)]; n != nil {
+		return n
+	}
+	for off := 0; len(w)-off > len(zt.origin); {
+		off += int(w[off]) + 1
+		if ce := zt.nodes[string(w[off:])]; ce != nil {
+			return ce.wildcard
+		}
+	}
+	return nil
 }
 
 // below reports whether name lies at or below one of the zone's cuts.
@@ -431,13 +548,20 @@ func (c *choices) n() int { return len(c.cum) }
 type builder struct {
 	body       []byte
 	patches    []patch
+	trim       []trimPoint
 	an, ns, ar uint16
 }
 
+// atQName, as add's suffix, writes the owner as a pointer to the whole
+// question name, at offset 12 of every message: for records owned by the
+// question name, a wildcard's included, whose own name differs.
+const atQName = -2
+
 // add packs rr into section (0 answer, 1 authority, 2 additional). With
 // suffix >= 0 its owner is written as a pointer to the question name's
-// suffix of that length; with -1, in full. A record that does not pack is
-// an error: LoadZones should have refused it.
+// suffix of that length; with atQName, as a pointer to the question name;
+// with -1, in full. A record that does not pack is an error: LoadZones
+// should have refused it.
 func (b *builder) add(section int, rr mdns.RR, suffix int) error {
 	buf := make([]byte, mdns.Len(rr)+256)
 	n, err := mdns.PackRR(rr, buf, 0, nil, false)
@@ -445,7 +569,10 @@ func (b *builder) add(section int, rr mdns.RR, suffix int) error {
 		return fmt.Errorf("dns: packing %s: %w", rr, err)
 	}
 	rec := buf[:n]
-	if suffix >= 0 {
+	if suffix == atQName {
+		b.body = append(b.body, 0xC0, headerLen)
+		rec = rec[len(wire(rr.Header().Name)):]
+	} else if suffix >= 0 {
 		ownerLen := len(wire(rr.Header().Name))
 		b.patches = append(b.patches, patch{off: len(b.body), suffix: suffix})
 		b.body = append(b.body, 0xC0, 0)
@@ -463,8 +590,25 @@ func (b *builder) add(section int, rr mdns.RR, suffix int) error {
 	return nil
 }
 
+// addOptional adds RRsets to the additional section that the answer may
+// go without, marking before each where the body may be cut (trim).
+func (b *builder) addOptional(sets [][]mdns.RR) error {
+	for _, set := range sets {
+		b.trim = append(b.trim, trimPoint{len: len(b.body), ar: b.ar})
+		for _, rr := range set {
+			if err := b.add(2, rr, -1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// template returns what was added so far; the builder may go on adding
+// for a longer template.
 func (b *builder) template(rcode int, aa bool) *template {
-	return &template{rcode: rcode, aa: aa, an: b.an, ns: b.ns, ar: b.ar, body: b.body, patches: b.patches}
+	return &template{rcode: rcode, aa: aa, an: b.an, ns: b.ns, ar: b.ar,
+		body: slices.Clip(b.body), patches: slices.Clip(b.patches), trim: slices.Clip(b.trim)}
 }
 
 // wire returns a domain name in lower-case wire format, lowered after

@@ -4,6 +4,21 @@
 // and AAAA answers come from the current Plan by where the client is (EDNS
 // Client Subnet when present, else the resolver's address).
 //
+// Static records are answered as Knot and NSD answer them. A wildcard
+// (`*.dev`) stands for the names below its parent that do not exist (RFC
+// 4592): the `*` child of the closest encloser answers, its records owned
+// by the question name as the client wrote it, a CNAME there followed as
+// any other, into a global service too. It never answers at or below a
+// name that exists, an empty non-terminal included, nor below a zone cut,
+// which gets its referral; the `*` name asked for itself is an ordinary
+// name. A wildcard cannot delegate: NS at a `*` name is refused at load,
+// Knot and NSD disagreeing on what it would mean. MX, SRV and NS answers
+// carry the A and AAAA records their targets have in the same zone in the
+// additional section, as many RRsets as fit the client's payload size:
+// only an answer that does not fit without them sets TC, and a referral,
+// whose glue the resolver needs, is sent whole or with TC (RFC 9471). ANY
+// at a CNAME gets the CNAME alone; NODATA through a CNAME carries the SOA.
+//
 // A zone's SOA serial follows its static content, and is the same on every
 // replica: LoadZones parses without I/O, and AssignSerials takes each
 // zone's serial from a SerialBook, the store the replicas share, keyed by
@@ -15,7 +30,8 @@
 // Every Plan is compiled into an answer table when it is published and
 // swapped in with an atomic pointer, so queries never lock and never
 // decide. The query path parses the packet itself, looks up the
-// precompiled answer for (name, type, client bucket), draws a service's
+// precompiled answer for (name, type, client bucket) (a name that does not
+// exist walks up to its closest encloser for a wildcard), draws a service's
 // records in proportion to the Plan's shares, and writes the answer into a
 // reused buffer: it allocates nothing. Each table also remembers the
 // client bucket of every IPv4 subnet it has placed, so a resolver's repeat

@@ -32,6 +32,9 @@ func FuzzAnswer(f *testing.F) {
 		{name: "gslb.example.com.", qtype: mdns.TypeNS, edns: 0},
 		{name: "x.sub.gslb.example.com.", qtype: mdns.TypeA, edns: -1},
 		{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "2001:db8::/56"},
+		{name: "a.b.wild.gslb.example.com.", qtype: mdns.TypeTXT, edns: 0},
+		{name: "x.svc.gslb.example.com.", qtype: mdns.TypeAAAA, subnet: "81.2.69.0/24"},
+		{name: "gslb.example.com.", qtype: mdns.TypeMX, edns: -1},
 		{name: "version.bind.", qtype: mdns.TypeTXT, edns: -1},
 		{name: "gslb.example.com.", qtype: mdns.TypeAXFR, edns: -1},
 	} {
@@ -211,6 +214,9 @@ func checkZones(t *testing.T, zones []config.Zone, plan *model.Plan, opts Option
 				askFrom(local, rr.Header().Name, qtype, true)
 			}
 			askFrom(local, "below."+rr.Header().Name, mdns.TypeA, false)
+			if owner := rr.Header().Name; strings.HasPrefix(owner, "*.") {
+				askFrom(local, "w"+owner[1:], rr.Header().Rrtype, false) // a name the wildcard stands for
+			}
 		}
 		for name := range z.services {
 			askFrom(local, name, mdns.TypeA, false)

@@ -125,6 +125,7 @@ func (h *Handler) Answer(req, out []byte, client netip.Addr, tcp bool) ([]byte, 
 			limit = int(min(max(q.udpSize, minUDP), maxUDP))
 		}
 	}
+	q.limit = limit
 	var resp []byte
 	switch t := h.table.Load(); {
 	case q.edns && q.version != 0:
@@ -179,11 +180,21 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 		}
 	}
 	n := zt.nodes[string(name)]
+	if n == nil {
+		// RFC 4592: a wildcard may stand for the name. One label below
+		// the apex, the apex is the closest encloser.
+		if n = zt.apex.wildcard; apex > 1 {
+			n = zt.wildcard(q, apex)
+		}
+		if n == nil {
+			o.rcode = nxDomain
+			return finish(out, q, zt.nxdomain, nxDomain, 0)
+		}
+	}
 	switch {
-	case n == nil:
-		o.rcode = nxDomain
-		return finish(out, q, zt.nxdomain, nxDomain, 0)
-	case n.cnameRR != nil && q.qtype != typeCNAME:
+	// ANY matches the CNAME itself: it is the answer, alone (RFC 1034
+	// section 4.3.2 step 3a), as Knot and NSD answer.
+	case n.cnameRR != nil && q.qtype != typeCNAME && q.qtype != typeANY:
 		tm := n.cnameFor[q.qtype]
 		if tm == nil {
 			tm = n.cnameOther
@@ -204,6 +215,25 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 		return finish(out, q, tm, rcodeOK, 0)
 	}
 	return finish(out, q, zt.nodata, rcodeOK, 0)
+}
+
+// wildcard returns the node whose records answer for the question name,
+// which does not exist in zt (apex is the index of zt's first label): the
+// `*` child of the closest encloser, the longest suffix of the name that
+// exists, or nil (RFC 4592 section 3.3.1). No name at or below a cut gets
+// here; those got their referral. Only the names that would be NXDOMAIN
+// pay for the walk: it stays out of answerIN (noinline), where inlined it
+// made every answer some nanoseconds slower.
+//
+//go:noinline
+func (zt *zoneTable) wildcard(q *query, apex int) *node {
+	name := q.wireName()
+	for i := 1; i < apex; i++ {
+		if ce := zt.nodes[string(name[q.labels[i]:])]; ce != nil {
+			return ce.wildcard
+		}
+	}
+	return zt.apex.wildcard
 }
 
 // finish writes the header, the question, template tm (nil: none) and the
@@ -227,6 +257,27 @@ func finish(out []byte, q *query, tm *template, rcode int, scope uint8) []byte {
 	if q.edns {
 		b = appendOPT(b, q, rcode, scope)
 		binary.BigEndian.PutUint16(b[10:], ar+1)
+	}
+	if len(b) > q.limit && tm != nil && len(tm.trim) > 0 {
+		b = trimOptional(b, tm, headerLen+len(q.question), q.limit)
+	}
+	return b
+}
+
+// trimOptional cuts the optional additional records of tm out of the
+// response b, whose body starts at start and is followed by the OPT
+// record, if any: the fewest RRsets from the end that make b fit limit.
+// When the body without any of them does not fit either, b is left whole
+// for the caller to answer with TC.
+func trimOptional(b []byte, tm *template, start, limit int) []byte {
+	end := start + len(tm.body)
+	after := len(b) - end
+	for i := len(tm.trim) - 1; i >= 0; i-- {
+		if cut := start + tm.trim[i].len; cut+after <= limit {
+			copy(b[cut:], b[end:])
+			binary.BigEndian.PutUint16(b[10:], binary.BigEndian.Uint16(b[10:])-(tm.ar-tm.trim[i].ar))
+			return b[:cut+after]
+		}
 	}
 	return b
 }
@@ -258,7 +309,7 @@ func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Add
 	}
 	if c == nil || c.n() == 0 {
 		if prefix != nil {
-			return finish(out, q, prefix, rcodeOK, scope)
+			return finish(out, q, prefix.tailNone, rcodeOK, scope)
 		}
 		return finish(out, q, svc.zone.nodata, rcodeOK, scope)
 	}

@@ -68,6 +68,26 @@ zone gslb.example.com {
     record sub       NS    ns1.sub
     record ns1.sub   A     192.0.2.53
     record deep.a.b  TXT   "deep"
+    record mail      AAAA  2001:db8::25
+    record _www._tcp SRV   0 0 80 www
+    record mx.sub    A     192.0.2.54
+    record mxsub     MX    10 mx.sub
+    record *.wild    A     192.0.2.99
+    record *.wild    TXT   "wild"
+    record x.*.wild  A     192.0.2.100
+    record a.*.wild2 TXT   "not a wildcard"
+    record *.wc      CNAME www
+    record *.svc     CNAME app
+    record *.wmx     MX    10 mail
+    record *.sub     A     192.0.2.111
+    record cw        CNAME foo.wild
+    record cwc       CNAME q.wc
+    record mxwild    MX    10 foo.wild
+    record mxother   MX    10 mx.other.example.
+    record mxcname   MX    10 web
+    record mxsvc     MX    10 app
+    record cmx       CNAME mxsub2
+    record mxsub2    MX    10 mail
     service app {
         ttl 30
     }
@@ -86,6 +106,7 @@ zone gslb.example.com {
 }
 zone other.example {
     ns ns.example.net
+    record mx A 192.0.2.200
 }
 `
 
@@ -211,6 +232,69 @@ func ecsScope(m *mdns.Msg) (int, bool) {
 	return 0, false
 }
 
+// answerCase is a query and the answer expected, section by section, as
+// dig prints it.
+type answerCase struct {
+	name      string
+	q         testQuery
+	rcode     int
+	aa        bool
+	answer    []string   // exact answer section, or
+	oneOf     [][]string // one of these
+	authority []string
+	extra     []string
+	scope     int // ECS scope expected; -1: no ECS option in the response
+}
+
+// check asks h and compares the answer with the case's.
+func (tc answerCase) check(t *testing.T, h *Handler) {
+	t.Helper()
+	m := tc.q.msg()
+	if strings.HasSuffix(tc.q.name, ".bind.") || strings.HasSuffix(tc.q.name, ".server.") {
+		m.Question[0].Qclass = mdns.ClassCHAOS
+	}
+	r, _ := exchange(t, h, m, tc.q.from, tc.q.tcp)
+	if r == nil {
+		t.Fatal("no response")
+	}
+	if r.Rcode != tc.rcode {
+		t.Errorf("rcode = %s, want %s", mdns.RcodeToString[r.Rcode], mdns.RcodeToString[tc.rcode])
+	}
+	if r.Id != 0x4242 || !r.Response || r.Authoritative != tc.aa || r.RecursionAvailable || !r.RecursionDesired {
+		t.Errorf("id %x QR %v AA %v (want %v) RA %v RD %v", r.Id, r.Response, r.Authoritative, tc.aa, r.RecursionAvailable, r.RecursionDesired)
+	}
+	if len(r.Question) != 1 || r.Question[0].Name != tc.q.name {
+		t.Errorf("question = %v, want %q", r.Question, tc.q.name)
+	}
+	got := section(r.Answer)
+	switch {
+	case tc.oneOf != nil:
+		if !slices.ContainsFunc(tc.oneOf, func(w []string) bool { return slices.Equal(got, w) }) {
+			t.Errorf("answer:\n%s\nwant one of %v", strings.Join(got, "\n"), tc.oneOf)
+		}
+	case !slices.Equal(got, tc.answer):
+		t.Errorf("answer:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.answer, "\n"))
+	}
+	if got := section(r.Ns); !slices.Equal(got, tc.authority) {
+		t.Errorf("authority:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.authority, "\n"))
+	}
+	if got := section(r.Extra); !slices.Equal(got, tc.extra) {
+		t.Errorf("additional:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.extra, "\n"))
+	}
+	scope, ok := ecsScope(r)
+	if tc.scope < 0 && ok {
+		t.Errorf("unexpected ECS option in response")
+	}
+	if tc.scope >= 0 && (!ok || scope != tc.scope) {
+		t.Errorf("ECS scope = %d (present %v), want %d", scope, ok, tc.scope)
+	}
+	if opt := r.IsEdns0(); (opt != nil) != (tc.q.edns >= 0 || tc.q.subnet != "") {
+		t.Errorf("OPT in response = %v, want it exactly when the query had one", opt != nil)
+	} else if opt != nil && (!opt.Do() || opt.UDPSize() != maxUDP) {
+		t.Errorf("OPT: DO %v (the query set it), payload %d", opt.Do(), opt.UDPSize())
+	}
+}
+
 func TestHandler(t *testing.T) {
 	h := newTestHandler(t, testConf)
 	serial := h.Zones().Serial("gslb.example.com")
@@ -220,17 +304,7 @@ func TestHandler(t *testing.T) {
 		eu1 = "app.gslb.example.com. 30 IN A 192.0.2.10"
 		eu2 = "app.gslb.example.com. 30 IN A 192.0.2.11"
 	)
-	for _, tc := range []struct {
-		name      string
-		q         testQuery
-		rcode     int
-		aa        bool
-		answer    []string   // exact answer section, or
-		oneOf     [][]string // one of these
-		authority []string
-		extra     []string
-		scope     int // ECS scope expected; -1: no ECS option in the response
-	}{
+	for _, tc := range []answerCase{
 		{"a UK subnet gets one eu-west address; scope is the GeoIP network, not wider than the source",
 			testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}, mdns.RcodeSuccess, true,
 			nil, [][]string{{eu1}, {eu2}}, nil, nil, 18},
@@ -304,7 +378,8 @@ func TestHandler(t *testing.T) {
 			testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeAAAA, edns: -1}, mdns.RcodeSuccess, true,
 			[]string{"www.gslb.example.com. 300 IN AAAA 2001:db8::80"}, nil, nil, nil, -1},
 		{"MX", testQuery{name: "gslb.example.com.", qtype: mdns.TypeMX, edns: -1}, mdns.RcodeSuccess, true,
-			[]string{"gslb.example.com. 3600 IN MX 10 mail.gslb.example.com."}, nil, nil, nil, -1},
+			[]string{"gslb.example.com. 3600 IN MX 10 mail.gslb.example.com."}, nil, nil,
+			[]string{"mail.gslb.example.com. 3600 IN A 192.0.2.25", "mail.gslb.example.com. 3600 IN AAAA 2001:db8::25"}, -1},
 		{"TXT", testQuery{name: "gslb.example.com.", qtype: mdns.TypeTXT, edns: -1}, mdns.RcodeSuccess, true,
 			[]string{`gslb.example.com. 3600 IN TXT "v=spf1 -all"`}, nil, nil, nil, -1},
 		{"SRV", testQuery{name: "_sip._tcp.gslb.example.com.", qtype: mdns.TypeSRV, edns: -1}, mdns.RcodeSuccess, true,
@@ -325,6 +400,18 @@ func TestHandler(t *testing.T) {
 		{"CNAME to a global service: its answer by location",
 			testQuery{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"}, mdns.RcodeSuccess, true,
 			[]string{"app.gslb.example.com. 30 IN A 198.51.100.10", "go.gslb.example.com. 3600 IN CNAME app.gslb.example.com."}, nil, nil, nil, 15},
+		{"CNAME to a service for a type its clusters lack: NODATA, the CNAME and the SOA (RFC 2308 2.2)",
+			testQuery{name: "go.gslb.example.com.", qtype: mdns.TypeAAAA, subnet: "81.2.69.0/24"}, mdns.RcodeSuccess, true,
+			[]string{"go.gslb.example.com. 3600 IN CNAME app.gslb.example.com."}, nil, []string{soaNeg}, nil, 18},
+		{"CNAME to a service for a type services never have: NODATA",
+			testQuery{name: "go.gslb.example.com.", qtype: mdns.TypeTXT, edns: -1}, mdns.RcodeSuccess, true,
+			[]string{"go.gslb.example.com. 3600 IN CNAME app.gslb.example.com."}, nil, []string{soaNeg}, nil, -1},
+		{"ANY at a CNAME: the CNAME alone (RFC 1034 4.3.2)",
+			testQuery{name: "web.gslb.example.com.", qtype: mdns.TypeANY, edns: -1}, mdns.RcodeSuccess, true,
+			[]string{"web.gslb.example.com. 3600 IN CNAME www.gslb.example.com."}, nil, nil, nil, -1},
+		{"ANY at a CNAME to a service: the CNAME alone",
+			testQuery{name: "go.gslb.example.com.", qtype: mdns.TypeANY, edns: -1}, mdns.RcodeSuccess, true,
+			[]string{"go.gslb.example.com. 3600 IN CNAME app.gslb.example.com."}, nil, nil, nil, -1},
 		{"CNAME to a missing name: NXDOMAIN, as the last name's rcode (RFC 6604)",
 			testQuery{name: "gone.gslb.example.com.", qtype: mdns.TypeA, edns: -1}, mdns.RcodeNameError, true,
 			[]string{"gone.gslb.example.com. 3600 IN CNAME nothing.gslb.example.com."}, nil, []string{soaNeg}, nil, -1},
@@ -366,52 +453,7 @@ func TestHandler(t *testing.T) {
 		{"id.server in CHAOS when not configured: REFUSED",
 			testQuery{name: "id.server.", qtype: mdns.TypeTXT, edns: -1}, mdns.RcodeRefused, false, nil, nil, nil, nil, -1},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m := tc.q.msg()
-			if strings.HasSuffix(tc.q.name, ".bind.") || strings.HasSuffix(tc.q.name, ".server.") {
-				m.Question[0].Qclass = mdns.ClassCHAOS
-			}
-			r, _ := exchange(t, h, m, tc.q.from, tc.q.tcp)
-			if r == nil {
-				t.Fatal("no response")
-			}
-			if r.Rcode != tc.rcode {
-				t.Errorf("rcode = %s, want %s", mdns.RcodeToString[r.Rcode], mdns.RcodeToString[tc.rcode])
-			}
-			if r.Id != 0x4242 || !r.Response || r.Authoritative != tc.aa || r.RecursionAvailable || !r.RecursionDesired {
-				t.Errorf("id %x QR %v AA %v (want %v) RA %v RD %v", r.Id, r.Response, r.Authoritative, tc.aa, r.RecursionAvailable, r.RecursionDesired)
-			}
-			if len(r.Question) != 1 || r.Question[0].Name != tc.q.name {
-				t.Errorf("question = %v, want %q", r.Question, tc.q.name)
-			}
-			got := section(r.Answer)
-			switch {
-			case tc.oneOf != nil:
-				if !slices.ContainsFunc(tc.oneOf, func(w []string) bool { return slices.Equal(got, w) }) {
-					t.Errorf("answer:\n%s\nwant one of %v", strings.Join(got, "\n"), tc.oneOf)
-				}
-			case !slices.Equal(got, tc.answer):
-				t.Errorf("answer:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.answer, "\n"))
-			}
-			if got := section(r.Ns); !slices.Equal(got, tc.authority) {
-				t.Errorf("authority:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.authority, "\n"))
-			}
-			if got := section(r.Extra); !slices.Equal(got, tc.extra) {
-				t.Errorf("additional:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.extra, "\n"))
-			}
-			scope, ok := ecsScope(r)
-			if tc.scope < 0 && ok {
-				t.Errorf("unexpected ECS option in response")
-			}
-			if tc.scope >= 0 && (!ok || scope != tc.scope) {
-				t.Errorf("ECS scope = %d (present %v), want %d", scope, ok, tc.scope)
-			}
-			if opt := r.IsEdns0(); (opt != nil) != (tc.q.edns >= 0 || tc.q.subnet != "") {
-				t.Errorf("OPT in response = %v, want it exactly when the query had one", opt != nil)
-			} else if opt != nil && (!opt.Do() || opt.UDPSize() != maxUDP) {
-				t.Errorf("OPT: DO %v (the query set it), payload %d", opt.Do(), opt.UDPSize())
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, h) })
 	}
 }
 
@@ -683,6 +725,8 @@ func TestZoneErrors(t *testing.T) {
 		{"SOA inline", "    record @ SOA a. b. 1 2 3 4 5\n", "t.conf:3: record example.org: the SOA comes from the soa directive"},
 		{"record at a service", "    record app A 192.0.2.1\n    service app {\n    }\n", "t.conf:3: record app.example.org: the name is a global service, whose answers the engine decides"},
 		{"record at a service, spelled with an escape", "    record \\097pp A 192.0.2.1\n    service app {\n    }\n", "t.conf:3: record app.example.org: the name is a global service, whose answers the engine decides"},
+		{"NS at a wildcard", "    record *.sub NS ns.example.net.\n", "t.conf:3: record *.sub.example.org: a wildcard cannot delegate; NS records need a name without *"},
+		{"NS at a wildcard, spelled with an escape", "    record \\042 NS ns.example.net.\n", "t.conf:3: record *.example.org: a wildcard cannot delegate; NS records need a name without *"},
 		{"CNAME and other data", "    record www CNAME a\n    record www TXT x\n", "t.conf:1: zone example.org: www.example.org has a CNAME and other records; a CNAME must stand alone"},
 		{"syntax error in a zone file, with its line", "    file " + zf + "\n", zf + `:3: bad A A: "300.1.1.1"`},
 		{"record outside the zone in a zone file, with its line", "    file " + outside + "\n", outside + ":3: record www.example.net is outside zone example.org"},

@@ -81,6 +81,9 @@ type query struct {
 	version uint8
 	do      bool
 	udpSize uint16
+	// limit is the largest response the client takes: 512 bytes, its
+	// EDNS payload size up to maxUDP, 65535 over TCP. Set by Answer.
+	limit int
 
 	ecs        bool
 	ecsFamily  uint16

@@ -196,6 +196,12 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 		case p.rr.Header().Class != mdns.ClassINET:
 			bad(where, "record %s: only class IN is served", strings.TrimSuffix(name, "."))
 			continue
+		case t == mdns.TypeNS && strings.HasPrefix(name, "*."):
+			// Knot refers every name the wildcard matches to the `*` name's
+			// servers, NSD delegates the `*` name alone (RFC 4592 section
+			// 4.2 leaves it undefined): a delegation needs a real name.
+			bad(where, "record %s: a wildcard cannot delegate; NS records need a name without *", strings.TrimSuffix(name, "."))
+			continue
 		}
 		if _, isService := z.services[name]; isService {
 			bad(where, "record %s: the name is a global service, whose answers the engine decides", strings.TrimSuffix(name, "."))

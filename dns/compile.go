@@ -350,20 +350,31 @@ func (t *table) compileChains(n *node) error {
 // chain follows the CNAME at n for qtype (0: a type no name has) and
 // compiles the answer: the CNAMEs, then the records, the global service, or
 // the negative answer of where the chain ends inside our zones (RFC 6604:
-// the rcode is the last name's). A chain that leaves our zones or enters a
-// delegation stops at its last CNAME, for the resolver to follow.
+// the rcode is the last name's). A chain that leaves our zones stops at its
+// last CNAME, for the resolver to follow; one that enters a delegation ends
+// with the referral, as the search restarted at the target meets the cut
+// (RFC 1034 4.3.2). A loop ends at the CNAME that closes it: each record
+// once (RFC 2181 5).
 func (t *table) chain(n *node, qtype uint16) (*template, error) {
 	var b builder
 	if err := b.add(0, n.cnameRR, atQName); err != nil {
 		return nil, err
 	}
 	cur := n.cnameRR.Target
+	seen := map[string]bool{canonicalName(n.cnameRR.Hdr.Name): true}
 	for range maxChain {
+		if seen[cur] {
+			break
+		}
+		seen[cur] = true
 		zt, next := t.lookupName(cur)
 		var err error
 		switch {
-		case zt == nil || zt.below(cur):
+		case zt == nil:
 			return b.template(rcodeOK, true), nil
+		case zt.cut(cur) != nil:
+			err = zt.addReferral(&b, zt.cut(cur))
+			return b.template(rcodeOK, true), err
 		case next == nil:
 			err = b.add(1, zt.negativeSOA(), -1)
 			return b.template(nxDomain, true), err
@@ -432,14 +443,37 @@ func (zt *zoneTable) find(w []byte) *node {
 }
 
 // below reports whether name lies at or below one of the zone's cuts.
-func (zt *zoneTable) below(name string) bool {
+func (zt *zoneTable) below(name string) bool { return zt.cut(name) != nil }
+
+// cut returns the node of the zone cut name lies at or below, nil if none.
+func (zt *zoneTable) cut(name string) *node {
 	w := wire(name)
 	for off := 0; off < len(w)-len(zt.origin); off += int(w[off]) + 1 {
 		if _, ok := zt.cuts[string(w[off:])]; ok {
-			return true
+			return zt.nodes[string(w[off:])]
 		}
 	}
-	return false
+	return nil
+}
+
+// addReferral adds the NS records of the cut at n to the authority
+// section and their glue to the additional, whole, as a referral has them.
+func (zt *zoneTable) addReferral(b *builder, n *node) error {
+	for _, rr := range n.rrs[typeNS] {
+		if err := b.add(1, rr, -1); err != nil {
+			return err
+		}
+	}
+	for _, rr := range n.rrs[typeNS] {
+		if host := zt.nodes[string(wire(rr.(*mdns.NS).Ns))]; host != nil {
+			for _, g := range append(slices.Clone(host.rrs[typeA]), host.rrs[typeAAAA]...) {
+				if err := b.add(2, g, -1); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // node returns the node of name, creating it and the empty non-terminals

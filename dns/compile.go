@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -87,7 +88,13 @@ type service struct {
 	maxAnswers int
 	ignoreECS  bool
 	a, aaaa    []choices // per bucket
-	zone       *zoneTable
+	// uniformA and uniformAAAA say that every bucket has the same choices
+	// for that family (one cluster, policy all or weighted, or no address
+	// of the family at all): the answer does not depend on the client, so
+	// it is given without locating the client, with ECS scope 0 (RFC 7871
+	// section 7.2.1) and answered from bucket 0.
+	uniformA, uniformAAAA bool
+	zone                  *zoneTable
 }
 
 // choices are the records one bucket may get: each a fixed-size record
@@ -382,6 +389,7 @@ func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTab
 	buckets := len(plan.Sites) + 1
 	svc.a, svc.aaaa = make([]choices, buckets), make([]choices, buckets)
 	if !ok {
+		svc.uniformA, svc.uniformAAAA = true, true
 		return svc
 	}
 	for b := range buckets {
@@ -396,7 +404,20 @@ func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTab
 			c.counters = append(c.counters, stats.answers(s.FQDN, sp.ClusterOf(sh.Target)))
 		}
 	}
+	svc.uniformA, svc.uniformAAAA = uniform(svc.a), uniform(svc.aaaa)
 	return svc
+}
+
+// uniform reports whether every bucket has the same choices: the same
+// records with the same weights. (Their counters are those of the same
+// clusters, but without Stats each is a counter of its own.)
+func uniform(cs []choices) bool {
+	for i := 1; i < len(cs); i++ {
+		if !bytes.Equal(cs[i].rrs, cs[0].rrs) || !slices.Equal(cs[i].cum, cs[0].cum) {
+			return false
+		}
+	}
+	return true
 }
 
 // add appends one address record with a pointer owner and its weight.

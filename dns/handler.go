@@ -247,10 +247,15 @@ func appendTemplate(b []byte, tm *template, nameLen int) []byte {
 // their shares. prefix, when set, is a CNAME chain that ends at the
 // service; the service's records then name it in full.
 func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Addr, svc *service, prefix *template, o *outcome) []byte {
-	bucket, scope := h.locate(t, q, client, svc.ignoreECS)
-	cs := svc.a
+	cs, uniform := svc.a, svc.uniformA
 	if q.qtype == typeAAAA {
-		cs = svc.aaaa
+		cs, uniform = svc.aaaa, svc.uniformAAAA
+	}
+	// An answer that is the same for every client says so with scope 0,
+	// and needs no GeoIP lookup.
+	bucket, scope := 0, uint8(0)
+	if !uniform {
+		bucket, scope = h.locate(t, q, client, svc.ignoreECS)
 	}
 	var c *choices
 	if bucket < len(cs) {

@@ -21,34 +21,37 @@ const (
 
 // Opcodes and response codes used here.
 const (
-	opQuery  = 0
-	rcodeOK  = 0
-	formErr  = 1
-	servFail = 2
-	nxDomain = 3
-	notImp   = 4
-	refused  = 5
-	badVers  = 16 // extended: needs EDNS
+	opQuery   = 0
+	rcodeOK   = 0
+	formErr   = 1
+	servFail  = 2
+	nxDomain  = 3
+	notImp    = 4
+	refused   = 5
+	badVers   = 16 // extended: needs EDNS
+	badCookie = 23 // extended: RFC 7873
 )
 
 // Record types and classes the fast path knows by number.
 const (
-	typeA     = 1
-	typeNS    = 2
-	typeCNAME = 5
-	typeSOA   = 6
-	typeTXT   = 16
-	typeAAAA  = 28
-	typeDS    = 43
-	typeOPT   = 41
-	typeIXFR  = 251
-	typeAXFR  = 252
-	typeANY   = 255
-	classIN   = 1
-	classCH   = 3
-	classANY  = 255
-	optionECS = 8
-	headerLen = 12
+	typeA        = 1
+	typeNS       = 2
+	typeCNAME    = 5
+	typeSOA      = 6
+	typeTXT      = 16
+	typeAAAA     = 28
+	typeDS       = 43
+	typeOPT      = 41
+	typeIXFR     = 251
+	typeAXFR     = 252
+	typeANY      = 255
+	classIN      = 1
+	classCH      = 3
+	classANY     = 255
+	optionNSID   = 3  // RFC 5001
+	optionECS    = 8  // RFC 7871
+	optionCookie = 10 // RFC 7873
+	headerLen    = 12
 	// maxUDP is the largest UDP response we send and advertise, as DNS
 	// Flag Day 2020 recommends, so that answers are not fragmented.
 	maxUDP = 1232
@@ -85,6 +88,21 @@ type query struct {
 	ecsSource  uint8
 	ecsAddrLen int
 	ecsAddr    [16]byte // address bytes as received (source prefix length)
+
+	// nsid is set when the query asks for the name server identifier.
+	nsid bool
+	// cookie holds the first COOKIE option (RFC 7873), cookieLen bytes
+	// long (those past 40 are not kept: such a cookie is malformed).
+	hasCookie bool
+	cookieLen int
+	cookie    [maxCookieLen]byte
+
+	// respNSID and respCookie, when set by the handler, go into the
+	// response's OPT record besides the client subnet: the NSID, and the
+	// client cookie with our server cookie.
+	respNSID      []byte
+	respCookie    [clientCookieLen + serverCookieLen]byte
+	hasRespCookie bool
 }
 
 // parseResult says what to do with a packet.
@@ -127,6 +145,7 @@ func (q *query) parse(p []byte) parseResult {
 	q.question = p[headerLen : off+4]
 	off += 4
 	q.edns, q.ecs, q.do, q.version, q.udpSize = false, false, false, 0, 0
+	q.nsid, q.hasCookie, q.respNSID, q.hasRespCookie = false, false, nil, false
 	if q.ancount != 0 || q.nscount != 0 {
 		if q.qtype != typeIXFR {
 			return malformed
@@ -178,8 +197,10 @@ func (q *query) parseName(p []byte, off int) (int, bool) {
 	}
 }
 
-// parseOPT reads the OPT record at off: payload size, version, DO bit and
-// the EDNS Client Subnet option, checked as RFC 7871 section 7.1.1 asks.
+// parseOPT reads the OPT record at off: payload size, version, DO bit,
+// the EDNS Client Subnet option, checked as RFC 7871 section 7.1.1 asks,
+// the NSID option and the first COOKIE option, whose length the handler
+// checks (only when cookies are on). Other options are ignored.
 func (q *query) parseOPT(p []byte, off int) bool {
 	if off+11 > len(p) || p[off] != 0 || binary.BigEndian.Uint16(p[off+1:]) != typeOPT {
 		return false
@@ -202,9 +223,17 @@ func (q *query) parseOPT(p []byte, off int) bool {
 		if 4+olen > len(opts) {
 			return false
 		}
-		if code == optionECS {
+		switch code {
+		case optionECS:
 			if q.ecs || !q.parseECS(opts[4:4+olen]) {
 				return false
+			}
+		case optionNSID:
+			q.nsid = true // a payload is ignored (RFC 5001 section 2.1)
+		case optionCookie:
+			if !q.hasCookie { // later ones are ignored, as BIND and Knot do
+				q.hasCookie, q.cookieLen = true, olen
+				copy(q.cookie[:], opts[4:4+olen])
 			}
 		}
 		opts = opts[4+olen:]
@@ -277,8 +306,9 @@ func appendHeader(b []byte, q *query, flags uint16, rcode int, an, ns, ar uint16
 }
 
 // appendOPT writes the response's OPT record: our payload size, the
-// extended rcode, the DO bit copied (RFC 3225), and the client subnet
-// echoed with the given scope when the query had one.
+// extended rcode, the DO bit copied (RFC 3225), the client subnet echoed
+// with the given scope when the query had one, and the NSID and cookie
+// the handler put in q.
 func appendOPT(b []byte, q *query, rcode int, scope uint8) []byte {
 	b = append(b, 0, 0, typeOPT, byte(maxUDP>>8), byte(maxUDP&0xFF), byte(rcode>>4), 0)
 	if q.do {
@@ -286,16 +316,28 @@ func appendOPT(b []byte, q *query, rcode int, scope uint8) []byte {
 	} else {
 		b = append(b, 0, 0)
 	}
-	if !q.ecs {
-		return append(b, 0, 0)
+	rdlen := len(b)
+	b = append(b, 0, 0)
+	if q.ecs {
+		olen := 4 + q.ecsAddrLen
+		b = binary.BigEndian.AppendUint16(b, optionECS)
+		b = binary.BigEndian.AppendUint16(b, uint16(olen))
+		b = binary.BigEndian.AppendUint16(b, q.ecsFamily)
+		b = append(b, q.ecsSource, scope)
+		b = append(b, q.ecsAddr[:q.ecsAddrLen]...)
 	}
-	olen := 4 + q.ecsAddrLen
-	b = binary.BigEndian.AppendUint16(b, uint16(4+olen))
-	b = binary.BigEndian.AppendUint16(b, optionECS)
-	b = binary.BigEndian.AppendUint16(b, uint16(olen))
-	b = binary.BigEndian.AppendUint16(b, q.ecsFamily)
-	b = append(b, q.ecsSource, scope)
-	return append(b, q.ecsAddr[:q.ecsAddrLen]...)
+	if q.respNSID != nil {
+		b = binary.BigEndian.AppendUint16(b, optionNSID)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(q.respNSID)))
+		b = append(b, q.respNSID...)
+	}
+	if q.hasRespCookie {
+		b = binary.BigEndian.AppendUint16(b, optionCookie)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(q.respCookie)))
+		b = append(b, q.respCookie[:]...)
+	}
+	binary.BigEndian.PutUint16(b[rdlen:], uint16(len(b)-rdlen-2))
+	return b
 }
 
 // setCounts rewrites the section counts of a response already written.

@@ -2,8 +2,11 @@ package dns
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -506,5 +509,44 @@ func TestCookieExemptFromRRL(t *testing.T) {
 	}
 	if a, d, tc, bc, _ := tally(cookieQuery(cookie)); a != 10 || d+tc+bc != 0 {
 		t.Errorf("with the server cookie: %d answered, %d dropped, %d truncated, %d BADCOOKIE; want all 10 answered", a, d, tc, bc)
+	}
+}
+
+func TestReadCookieSecrets(t *testing.T) {
+	dir := t.TempDir()
+	write := func(text string) string {
+		path := filepath.Join(dir, "secret")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	const cur, prev = "e5e973e5a6b2a43f48e7dc849e37bfcf", "445536BCD2513298075A5D379663C962"
+	got, err := ReadCookieSecrets(write("# rolled 2024-06-01\n" + cur + "\n\n  " + prev + "  \n"))
+	if err != nil || len(got) != 2 || got[0] != rfc9018Secret || hex.EncodeToString(got[1][:]) != strings.ToLower(prev) {
+		t.Errorf("current and previous: %x, %v", got, err)
+	}
+	if got, err := ReadCookieSecrets(write(cur)); err != nil || len(got) != 1 || got[0] != rfc9018Secret {
+		t.Errorf("one secret without a newline: %x, %v", got, err)
+	}
+	for text, want := range map[string]string{
+		"":                                    "secret: no secret; put 32 hex digits in it, e.g. from openssl rand -hex 16",
+		"# nothing\n":                         "secret: no secret; put 32 hex digits in it, e.g. from openssl rand -hex 16",
+		cur[:31] + "\n":                       "secret:1: expected a secret of 32 hex digits (16 bytes), got 31 characters",
+		"\n" + cur + "0\n":                    "secret:2: expected a secret of 32 hex digits (16 bytes), got 33 characters",
+		cur[:31] + "g\n":                      "secret:1: expected a secret of 32 hex digits (16 bytes), got other characters",
+		strings.Repeat("0", 32):               "secret:1: the secret is all zeros; generate one, e.g. with openssl rand -hex 16",
+		cur + "\n" + prev + "\n" + cur + "\n": "secret:3: a third secret; give the current secret and at most one previous one",
+	} {
+		_, err := ReadCookieSecrets(write(text))
+		if err == nil || err.Error() != filepath.Join(dir, want) {
+			t.Errorf("%q: %v\nwant %s", text, err, filepath.Join(dir, want))
+		}
+		if err != nil && strings.Contains(err.Error(), cur[:16]) {
+			t.Errorf("the error quotes the secret: %v", err)
+		}
+	}
+	if _, err := ReadCookieSecrets(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file: %v", err)
 	}
 }

@@ -379,11 +379,42 @@ func TestCookieMalformed(t *testing.T) {
 			}
 		case r.Rcode != mdns.RcodeFormatError:
 			t.Errorf("%d bytes: %s, want FORMERR (RFC 7873 5.2.2)", n, mdns.RcodeToString[r.Rcode])
+		default:
+			// With the question and an OPT record, as Knot answers, so
+			// that EDNS is not taken for unsupported; no cookie, no NSID,
+			// never bigger than the query.
+			m := withOptions(cookieQuery(cookie), &mdns.EDNS0_NSID{Code: mdns.EDNS0NSID})
+			req, _ := m.Pack()
+			resp, _ := on.Answer(req, make([]byte, 0, 65535), netip.MustParseAddr("192.0.2.1"), false)
+			var r mdns.Msg
+			if err := r.Unpack(resp); err != nil {
+				t.Fatal(err)
+			}
+			_, hasCookie := cookieOf(&r)
+			_, hasNSID := nsidOf(&r)
+			if r.Rcode != mdns.RcodeFormatError || len(r.Question) != 1 || r.IsEdns0() == nil || hasCookie || hasNSID || len(resp) > len(req) {
+				t.Errorf("%d bytes: FORMERR with %d questions, OPT %v, cookie %v, NSID %v, %d bytes for %d; want the question and a bare OPT, no bigger than the query",
+					n, len(r.Question), r.IsEdns0() != nil, hasCookie, hasNSID, len(resp), len(req))
+			}
 		}
 		// With cookies off the option is unknown, and ignored.
 		r, _ = exchange(t, off, cookieQuery(cookie), "", false)
 		if _, ok := cookieOf(r); r.Rcode != mdns.RcodeSuccess || ok {
 			t.Errorf("cookies off, %d bytes: %s with cookie %v, want a normal answer without", n, mdns.RcodeToString[r.Rcode], ok)
+		}
+	}
+	// EDNS version 1: BADVERS with the NSID, without a cookie (as Knot);
+	// a malformed cookie there is not FORMERR.
+	for _, cookie := range []string{"0102030405060708", "01"} {
+		m := withOptions(cookieQuery(cookie), &mdns.EDNS0_NSID{Code: mdns.EDNS0NSID})
+		m.IsEdns0().SetVersion(1)
+		h := newOptionsHandler(t, Options{Cookies: true, NSID: []byte("n")})
+		r, _ := exchange(t, h, m, "", false)
+		_, hasCookie := cookieOf(r)
+		nsid, _ := nsidOf(r)
+		if r.Rcode != mdns.RcodeBadVers || hasCookie || nsid != "n" {
+			t.Errorf("EDNS version 1, cookie %s: %s, cookie %v, NSID %q; want BADVERS with the NSID and no cookie",
+				cookie, mdns.RcodeToString[r.Rcode], hasCookie, nsid)
 		}
 	}
 	// Only the first COOKIE option counts.

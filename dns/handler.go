@@ -175,7 +175,13 @@ func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint3
 	}
 	o := outcome{qtype: q.qtype, ecs: q.ecs}
 	if q.edns && !h.optOptions(&q, client, now, &o) {
-		return errorOnly(out, &q, formErr), outcome{rcode: formErr}
+		// A malformed cookie: FORMERR, as Knot answers it, with the
+		// question and an OPT record, so that the client does not take
+		// EDNS itself for unsupported (RFC 6891 section 7). Without the
+		// NSID, it is never bigger than the query.
+		q.respNSID = nil
+		b := append(appendHeader(out[:0], &q, 0, formErr, 0, 0, 1), q.question...)
+		return appendOPT(b, &q, formErr, 0), outcome{rcode: formErr}
 	}
 	limit := 0xFFFF
 	if !tcp {
@@ -211,13 +217,15 @@ func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint3
 // the cookie (RFC 7873 section 5.2: a client cookie alone, or with a
 // server cookie that is not valid, gets a fresh server cookie and a normal
 // answer; a valid one is sent back, or a fresh one when it is old). It is
-// false for a malformed COOKIE option, which is FORMERR.
+// false for a malformed COOKIE option, which is FORMERR. A query of an
+// EDNS version other than 0 (BADVERS) gets the NSID but no cookie, as from
+// Knot: its options are not ours to read.
 func (h *Handler) optOptions(q *query, client netip.Addr, now uint32, o *outcome) bool {
 	e := h.edns.Load()
 	if q.nsid {
 		q.respNSID = e.nsid
 	}
-	if !q.hasCookie || e.cookies == nil {
+	if !q.hasCookie || e.cookies == nil || q.version != 0 {
 		return true
 	}
 	if !cookieLenOK(q.cookieLen) {

@@ -87,14 +87,13 @@ type service struct {
 	ttl        uint32
 	maxAnswers int
 	ignoreECS  bool
-	a, aaaa    []choices // per bucket
-	// uniformA and uniformAAAA say that every bucket has the same choices
-	// for that family (one cluster, policy all or weighted, or no address
-	// of the family at all): the answer does not depend on the client, so
-	// it is given without locating the client, with ECS scope 0 (RFC 7871
-	// section 7.2.1) and answered from bucket 0.
-	uniformA, uniformAAAA bool
-	zone                  *zoneTable
+	// a and aaaa hold the choices per bucket, or for a family whose every
+	// bucket has the same choices (one cluster, policy all or weighted, no
+	// address of the family at all), those of one bucket: the answer does
+	// not depend on the client, so it is given without locating the
+	// client, with ECS scope 0 (RFC 7871 section 7.2.1).
+	a, aaaa []choices
+	zone    *zoneTable
 }
 
 // choices are the records one bucket may get: each a fixed-size record
@@ -389,7 +388,7 @@ func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTab
 	buckets := len(plan.Sites) + 1
 	svc.a, svc.aaaa = make([]choices, buckets), make([]choices, buckets)
 	if !ok {
-		svc.uniformA, svc.uniformAAAA = true, true
+		svc.a, svc.aaaa = svc.a[:1:1], svc.aaaa[:1:1]
 		return svc
 	}
 	for b := range buckets {
@@ -404,7 +403,11 @@ func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTab
 			c.counters = append(c.counters, stats.answers(s.FQDN, sp.ClusterOf(sh.Target)))
 		}
 	}
-	svc.uniformA, svc.uniformAAAA = uniform(svc.a), uniform(svc.aaaa)
+	for _, cs := range []*[]choices{&svc.a, &svc.aaaa} {
+		if uniform(*cs) {
+			*cs = (*cs)[:1:1]
+		}
+	}
 	return svc
 }
 

@@ -59,15 +59,13 @@ func cookieLenOK(n int) bool {
 	return n == clientCookieLen || n >= clientCookieLen+8 && n <= maxCookieLen
 }
 
-// respond puts the response's cookie in q: the query's client cookie and a
+// respond sets the response's cookie in q: the query's client cookie and a
 // server cookie, the query's own when it is valid and recent enough, else a
 // fresh one made at now for client. It reports whether the query's server
 // cookie was valid, which proves that the client's address is its own.
 // q's cookie must be well formed (cookieLenOK).
 func (j *cookieJar) respond(q *query, client netip.Addr, now uint32) (valid bool) {
-	cc, sc := q.cookie[:clientCookieLen], q.cookie[clientCookieLen:q.cookieLen]
-	copy(q.respCookie[:], cc)
-	q.hasRespCookie = true
+	cc, sc := q.cookie[:clientCookieLen], q.cookie[clientCookieLen:]
 	renew := true
 	if len(sc) == serverCookieLen && sc[0] == cookieVersion {
 		age := int32(now - binary.BigEndian.Uint32(sc[4:])) // serial number arithmetic (RFC 1982)
@@ -83,13 +81,12 @@ func (j *cookieJar) respond(q *query, client netip.Addr, now uint32) (valid bool
 		}
 	}
 	if !renew {
-		copy(q.respCookie[clientCookieLen:], sc)
+		q.respCookie = cookieEcho
 		return valid
 	}
-	out := q.respCookie[clientCookieLen:]
-	out[0], out[1], out[2], out[3] = cookieVersion, 0, 0, 0
-	binary.BigEndian.PutUint32(out[4:], now)
-	binary.LittleEndian.PutUint64(out[8:], cookieHash(j.keys[0], cc, out[:8], client))
+	head := [8]byte{cookieVersion}
+	binary.BigEndian.PutUint32(head[4:], now)
+	q.respCookie, q.respTime, q.respMAC = cookieFresh, now, cookieHash(j.keys[0], cc, head[:], client)
 	return valid
 }
 

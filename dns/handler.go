@@ -174,14 +174,10 @@ func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint3
 		return errorOnly(out, &q, formErr), outcome{rcode: formErr}
 	}
 	o := outcome{qtype: q.qtype, ecs: q.ecs}
-	if q.edns && !h.optOptions(&q, client, now, &o) {
-		// A malformed cookie: FORMERR, as Knot answers it, with the
-		// question and an OPT record, so that the client does not take
-		// EDNS itself for unsupported (RFC 6891 section 7). Without the
-		// NSID, it is never bigger than the query.
-		q.respNSID = nil
-		b := append(appendHeader(out[:0], &q, 0, formErr, 0, 0, 1), q.question...)
-		return appendOPT(b, &q, formErr, 0), outcome{rcode: formErr}
+	if q.options != 0 {
+		if ok := h.optOptions(&q, client, now, &o); !ok {
+			return badCookieOption(out, &q), outcome{rcode: formErr}
+		}
 	}
 	limit := 0xFFFF
 	if !tcp {
@@ -222,13 +218,13 @@ func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint3
 // Knot: its options are not ours to read.
 func (h *Handler) optOptions(q *query, client netip.Addr, now uint32, o *outcome) bool {
 	e := h.edns.Load()
-	if q.nsid {
-		q.respNSID = e.nsid
+	if q.options&hasNSID != 0 && e.nsid != nil {
+		q.nsid = e
 	}
-	if !q.hasCookie || e.cookies == nil || q.version != 0 {
+	if q.options&hasCookie == 0 || e.cookies == nil || q.version != 0 {
 		return true
 	}
-	if !cookieLenOK(q.cookieLen) {
+	if !cookieLenOK(len(q.cookie)) {
 		return false
 	}
 	if now == 0 {
@@ -236,6 +232,16 @@ func (h *Handler) optOptions(q *query, client netip.Addr, now uint32, o *outcome
 	}
 	o.cookie = e.cookies.respond(q, client, now)
 	return true
+}
+
+// badCookieOption answers a malformed COOKIE option: FORMERR, as Knot
+// answers it, with the question and an OPT record, so that the client does
+// not take EDNS itself for unsupported (RFC 6891 section 7). Without the
+// NSID, it is never bigger than the query.
+func badCookieOption(out []byte, q *query) []byte {
+	q.nsid = nil
+	b := append(appendHeader(out[:0], q, 0, formErr, 0, 0, 1), q.question...)
+	return appendOPT(b, q, formErr, 0)
 }
 
 // slip is what a rate-limited client gets instead of nothing now and then.
@@ -249,10 +255,10 @@ func (h *Handler) slip(req, out []byte, client netip.Addr, now uint32) []byte {
 		return nil
 	}
 	var o outcome
-	if q.edns && !h.optOptions(&q, client, now, &o) {
+	if q.options != 0 && !h.optOptions(&q, client, now, &o) {
 		return nil
 	}
-	if !q.hasRespCookie {
+	if q.respCookie == cookieNone {
 		return truncated(out, &q, rcodeOK)
 	}
 	b := appendHeader(out[:0], &q, 0, badCookie, 0, 0, 1)
@@ -360,14 +366,14 @@ func appendTemplate(b []byte, tm *template, nameLen int) []byte {
 // their shares. prefix, when set, is a CNAME chain that ends at the
 // service; the service's records then name it in full.
 func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Addr, svc *service, prefix *template, o *outcome) []byte {
-	cs, uniform := svc.a, svc.uniformA
+	cs := svc.a
 	if q.qtype == typeAAAA {
-		cs, uniform = svc.aaaa, svc.uniformAAAA
+		cs = svc.aaaa
 	}
-	// An answer that is the same for every client says so with scope 0,
-	// and needs no GeoIP lookup.
+	// A family answered the same for every client has one bucket: it
+	// needs no GeoIP lookup, and says so with scope 0.
 	bucket, scope := 0, uint8(0)
-	if !uniform {
+	if len(cs) > 1 {
 		bucket, scope = h.locate(t, q, client, svc.ignoreECS)
 	}
 	var c *choices

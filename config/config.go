@@ -36,6 +36,13 @@ type Meridian struct {
 	// CHAOS, type TXT); empty: REFUSED, as most operators prefer.
 	ChaosVersion string
 	ChaosID      string
+	// NSID is the name server identifier (RFC 5001) sent to queries that
+	// ask for it; empty: none. `nsid` alone sends the replica's name.
+	NSID        []byte
+	nsidPos     Pos
+	nsidReplica bool
+	// Cookies, when set, turns on DNS Cookies (RFC 7873, RFC 9018).
+	Cookies *Cookies
 	// RRL limits responses per client network; nil: no limit.
 	RRL *RRL
 	// Resolver is the recursive resolver that turns load balancer
@@ -136,6 +143,18 @@ type ClusterSecrets struct {
 	// without a kubeconfig, the cluster Meridian runs in.
 	Kubeconfig string
 	Context    string
+}
+
+// MaxNSIDLen bounds the NSID; the DNS server's limit (dns.MaxNSIDLen),
+// which keeps truncated answers within 512 bytes.
+const MaxNSIDLen = 128
+
+// Cookies turns on DNS Cookies. SecretFile holds the secret replicas share
+// (and the previous one while it rolls over); empty: a random secret of
+// the process, which other replicas do not know.
+type Cookies struct {
+	Pos
+	SecretFile string
 }
 
 // RRL is response-rate limiting against amplification: each client network

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"math"
@@ -149,6 +150,41 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 		"rrl": func(d *node, errs *errorList) {
 			m.RRL = &RRL{Pos: d.Pos}
 			m.RRL.decode(d, errs)
+		},
+		"nsid": func(d *node, errs *errorList) {
+			if err := args(d, 0, 1, "[TEXT|0xHEX]"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.nsidPos = d.Pos
+			if len(d.Args) == 0 {
+				m.nsidReplica = true // the replica's name, once validate knows it
+				return
+			}
+			a := d.Args[0]
+			nsid := []byte(a.Text)
+			if h, ok := strings.CutPrefix(a.Text, "0x"); ok { // as Knot reads it
+				var err error
+				if nsid, err = hex.DecodeString(h); err != nil {
+					errs.add(errorf(a.Pos, "nsid: %q is not hex digits after 0x", a.Text))
+					return
+				}
+			}
+			if len(nsid) == 0 || len(nsid) > MaxNSIDLen {
+				errs.add(errorf(a.Pos, "nsid: the identifier has %d bytes; give 1 to %d", len(nsid), MaxNSIDLen))
+				return
+			}
+			m.NSID = nsid
+		},
+		"cookies": func(d *node, errs *errorList) {
+			if err := args(d, 0, 1, "[SECRET_FILE]"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.Cookies = &Cookies{Pos: d.Pos}
+			if len(d.Args) == 1 {
+				m.Cookies.SecretFile = d.Args[0].Text
+			}
 		},
 		"xds_gateway_ports": func(d *node, errs *errorList) {
 			if err := args(d, 1, -1, "PORT..."); err != nil {
@@ -316,7 +352,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "resolver", "cluster_secrets", "replica", "health_workers", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls", "http_limits", "xds_limits"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls", "http_limits", "xds_limits"}, errs)
 }
 
 // intIn decodes a directive of one whole number from lo to hi into *dst.

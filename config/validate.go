@@ -70,6 +70,12 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	if m.Replica == "" {
 		m.Replica, _ = os.Hostname()
 	}
+	if m.nsidReplica {
+		if n := len(m.Replica); n == 0 || n > MaxNSIDLen {
+			errs.add(errorf(m.nsidPos, "nsid: the replica name %q has %d bytes, and an NSID 1 to %d; give nsid TEXT", m.Replica, n, MaxNSIDLen))
+		}
+		m.NSID = []byte(m.Replica)
+	}
 	if m.HealthWorkers == 0 {
 		m.HealthWorkers = 512
 	}
@@ -85,6 +91,14 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 		return f
 	}
 	m.APITokens, m.OverridesFile, m.AuditLog = abs(m.APITokens), abs(m.OverridesFile), abs(m.AuditLog)
+	if c := m.Cookies; c != nil && c.SecretFile != "" {
+		// The DNS server reads it (dns.ReadCookieSecrets), at start and on
+		// every reload, so that a rolled secret needs no restart.
+		c.SecretFile = abs(c.SecretFile)
+		if _, err := os.Stat(c.SecretFile); err != nil {
+			errs.add(errorf(c.Pos, "cookies: %v", err))
+		}
+	}
 	if m.APITokens != "" {
 		if _, err := os.Stat(m.APITokens); err != nil {
 			errs.add(errorf(m.Pos, "api_tokens: %v", err))

@@ -89,3 +89,84 @@ func BenchmarkAnswerBuiltinGeoIP(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAnswerCookie is a query with DNS Cookies on, answered as the
+// server answers it, with the time its batch was read: a client cookie
+// alone (a server cookie is made), a valid server cookie (checked and sent
+// back), and an NSID asked for. It must not allocate either.
+// "clock-per-query" reads the clock for the query, as Answer does.
+func BenchmarkAnswerCookie(b *testing.B) {
+	h := newOptionsHandler(b, Options{Cookies: true, NSID: []byte("replica-1")})
+	client := netip.MustParseAddr("127.0.0.1")
+	now := uint32(1_700_000_000)
+	out := make([]byte, 0, 65535)
+	pack := func(m *mdns.Msg) []byte {
+		req, err := m.Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return req
+	}
+	fresh := pack(cookieQuery("0102030405060708"))
+	resp, _ := h.answer(fresh, out, client, false, now)
+	var r mdns.Msg
+	if err := r.Unpack(resp); err != nil {
+		b.Fatal(err)
+	}
+	cookie, _ := cookieOf(&r)
+	valid := pack(cookieQuery(cookie))
+	ecs := cookieQuery(cookie)
+	ecs.IsEdns0().Option = append(ecs.IsEdns0().Option, &mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: 1, SourceNetmask: 24,
+		Address: netip.MustParseAddr("81.2.69.0").AsSlice()})
+	ecs.Question[0].Name = "app.gslb.example.com."
+	nsid := pack(withOptions(testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, edns: 0}.msg(), &mdns.EDNS0_NSID{Code: mdns.EDNS0NSID}))
+	for _, tc := range []struct {
+		name  string
+		req   []byte
+		valid bool
+	}{
+		{"client-cookie", fresh, false},
+		{"server-cookie", valid, true},
+		{"server-cookie-geo-service-ecs", pack(ecs), true},
+		{"nsid", nsid, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if resp, o := h.answer(tc.req, out, client, false, now); len(resp) == 0 || o.cookie != tc.valid {
+					b.Fatal("no answer, or not the cookie expected")
+				}
+			}
+		})
+	}
+	b.Run("client-cookie-clock-per-query", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if resp, _ := h.Answer(fresh, out, client, false); len(resp) == 0 {
+				b.Fatal("no answer")
+			}
+		}
+	})
+}
+
+// TestCookieAnswerDoesNotAllocate keeps BenchmarkAnswerCookie's promise.
+func TestCookieAnswerDoesNotAllocate(t *testing.T) {
+	h := newOptionsHandler(t, Options{Cookies: true, NSID: []byte("replica-1")})
+	client := netip.MustParseAddr("127.0.0.1")
+	out := make([]byte, 0, 65535)
+	m := cookieQuery("0102030405060708")
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &mdns.EDNS0_NSID{Code: mdns.EDNS0NSID})
+	req, _ := m.Pack()
+	resp, _ := h.answer(req, out, client, false, 1_700_000_000)
+	var r mdns.Msg
+	if err := r.Unpack(resp); err != nil {
+		t.Fatal(err)
+	}
+	cookie, _ := cookieOf(&r)
+	valid, _ := cookieQuery(cookie).Pack()
+	for _, req := range [][]byte{req, valid} {
+		if n := testing.AllocsPerRun(1000, func() { h.answer(req, out, client, false, 1_700_000_000) }); n != 0 {
+			t.Errorf("a cookie query allocates %v times, want 0", n)
+		}
+	}
+}

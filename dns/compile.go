@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -111,8 +112,13 @@ type service struct {
 	ttl        uint32
 	maxAnswers int
 	ignoreECS  bool
-	a, aaaa    []choices // per bucket
-	zone       *zoneTable
+	// a and aaaa hold the choices per bucket, or for a family whose every
+	// bucket has the same choices (one cluster, policy all or weighted, no
+	// address of the family at all), those of one bucket: the answer does
+	// not depend on the client, so it is given without locating the
+	// client, with ECS scope 0 (RFC 7871 section 7.2.1).
+	a, aaaa []choices
+	zone    *zoneTable
 }
 
 // choices are the records one bucket may get: each a fixed-size record
@@ -533,6 +539,7 @@ func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTab
 	buckets := len(plan.Sites) + 1
 	svc.a, svc.aaaa = make([]choices, buckets), make([]choices, buckets)
 	if !ok {
+		svc.a, svc.aaaa = svc.a[:1:1], svc.aaaa[:1:1]
 		return svc
 	}
 	for b := range buckets {
@@ -547,7 +554,24 @@ func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTab
 			c.counters = append(c.counters, stats.answers(s.FQDN, sp.ClusterOf(sh.Target)))
 		}
 	}
+	for _, cs := range []*[]choices{&svc.a, &svc.aaaa} {
+		if uniform(*cs) {
+			*cs = (*cs)[:1:1]
+		}
+	}
 	return svc
+}
+
+// uniform reports whether every bucket has the same choices: the same
+// records with the same weights. (Their counters are those of the same
+// clusters, but without Stats each is a counter of its own.)
+func uniform(cs []choices) bool {
+	for i := 1; i < len(cs); i++ {
+		if !bytes.Equal(cs[i].rrs, cs[0].rrs) || !slices.Equal(cs[i].cum, cs[0].cum) {
+			return false
+		}
+	}
+	return true
 }
 
 // add appends one address record with a pointer owner and its weight.

@@ -37,6 +37,21 @@
 // client bucket of every IPv4 subnet it has placed, so a resolver's repeat
 // subnets skip the GeoIP lookup until the next Plan or reload.
 //
+// An answer the same for every client (a service in one cluster, policy
+// all or weighted, or no address of the family anywhere) is known as such
+// when the Plan is compiled: it is given without locating the client, with
+// ECS scope 0 (RFC 7871 section 7.2.1), so that resolvers cache it once.
+//
+// The response's OPT record carries, besides the client subnet, the NSID
+// when the query asks for it and one is configured (RFC 5001), and with
+// cookies on, the client's cookie and a server cookie (RFC 7873), made as
+// RFC 9018 says with SipHash-2-4 of a secret the replicas share, so that a
+// cookie from one replica is good at all. A valid server cookie proves the
+// client's address and exempts its answers from rate limiting. Malformed
+// cookies are FORMERR; cookies that are not valid get a normal answer with
+// a fresh cookie. The clock that cookies need is read once per batch of
+// packets, not per query.
+//
 // On Linux each UDP socket (one per CPU, sharing the port) has a reader
 // thread of its own that waits in recvmmsg and answers up to 32 packets
 // per system call, as C servers do, rather than going through the

@@ -24,7 +24,8 @@ import (
 // be larger than the client allows (512 bytes without EDNS, its payload size
 // up to 1232 with), so that Meridian cannot be used to amplify.
 func FuzzAnswer(f *testing.F) {
-	h := newTestHandler(f, testConf)
+	// With every OPT option on, the NSID as long as it may be.
+	h := newOptionsHandler(f, Options{ChaosVersion: "meridian test", NSID: bytes.Repeat([]byte("n"), MaxNSIDLen), Cookies: true})
 	for _, q := range []testQuery{
 		{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"},
 		{name: "app.gslb.example.com.", qtype: mdns.TypeAAAA, edns: -1},
@@ -39,6 +40,15 @@ func FuzzAnswer(f *testing.F) {
 		{name: "gslb.example.com.", qtype: mdns.TypeAXFR, edns: -1},
 	} {
 		req, err := q.msg().Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(req, false)
+	}
+	for _, cookie := range []string{"0102030405060708", "0102030405060708010000006553f100aabbccddeeff0011", "01020304"} {
+		m := withOptions(testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}.msg(),
+			&mdns.EDNS0_NSID{Code: mdns.EDNS0NSID}, &mdns.EDNS0_COOKIE{Code: mdns.EDNS0COOKIE, Cookie: cookie})
+		req, err := m.Pack()
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -1,11 +1,13 @@
 package dns
 
 import (
+	crand "crypto/rand"
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/model"
@@ -21,6 +23,26 @@ type Options struct {
 	// ChaosVersion and ChaosID answer version.bind/version.server and
 	// id.server/hostname.bind in class CHAOS; empty: REFUSED.
 	ChaosVersion, ChaosID string
+	// NSID, when set, is the name server identifier (RFC 5001) sent to
+	// queries that ask for it; at most MaxNSIDLen bytes.
+	NSID []byte
+	// Cookies turns DNS Cookies on (RFC 7873), with server cookies made as
+	// RFC 9018 says. The first of CookieSecrets makes them and every one
+	// validates them; replicas given the same secrets accept each other's
+	// cookies. Without secrets, a random secret of this Handler is used.
+	Cookies       bool
+	CookieSecrets [][CookieSecretLen]byte
+}
+
+// MaxNSIDLen bounds the NSID so that a truncated answer, which carries the
+// OPT record in full, always fits 512 bytes: 271 of header and question,
+// 11 of OPT, 24 of client subnet and 28 of cookie leave 178.
+const MaxNSIDLen = 128
+
+// ednsOptions are the Options of the response's OPT record, compiled.
+type ednsOptions struct {
+	nsid    []byte
+	cookies *cookieJar // nil: cookies off
 }
 
 // Handler answers DNS queries from the current answer table. Answer may be
@@ -29,6 +51,10 @@ type Handler struct {
 	locator Locator
 	stats   *Stats
 	table   atomic.Pointer[table]
+	edns    atomic.Pointer[ednsOptions]
+	// secret is the cookie secret when Options give none: random, and
+	// the same for the Handler's life, so that a reload keeps cookies good.
+	secret [CookieSecretLen]byte
 
 	mu    sync.Mutex // serialises rebuilding the table
 	zones *Zones
@@ -41,7 +67,26 @@ type Handler struct {
 // locator. It answers REFUSED until the first Plan is published: without a
 // Plan it cannot know any answer. stats may be nil.
 func NewHandler(zones *Zones, locator Locator, opts Options, stats *Stats) *Handler {
-	return &Handler{locator: locator, zones: zones, opts: opts, stats: stats}
+	h := &Handler{locator: locator, zones: zones, opts: opts, stats: stats}
+	crand.Read(h.secret[:]) // never fails (crypto/rand)
+	h.edns.Store(h.ednsOptions(opts))
+	return h
+}
+
+// ednsOptions compiles the Options of the response's OPT record.
+func (h *Handler) ednsOptions(opts Options) *ednsOptions {
+	e := &ednsOptions{}
+	if len(opts.NSID) > 0 {
+		e.nsid = opts.NSID[:min(len(opts.NSID), MaxNSIDLen)]
+	}
+	if opts.Cookies {
+		secrets := opts.CookieSecrets
+		if len(secrets) == 0 {
+			secrets = [][CookieSecretLen]byte{h.secret}
+		}
+		e.cookies = newCookieJar(secrets)
+	}
+	return e
 }
 
 // Publish compiles plan into a new answer table and swaps it in. Should
@@ -71,6 +116,7 @@ func (h *Handler) SetZones(zones *Zones, opts Options) error {
 		}
 		h.table.Store(t)
 	}
+	h.edns.Store(h.ednsOptions(opts))
 	h.zones, h.opts, h.err = zones, opts, nil
 	return nil
 }
@@ -99,8 +145,11 @@ type outcome struct {
 	ecs       bool
 	truncated bool
 	transfer  bool // a zone transfer the caller must stream (TCP)
-	zone      *zoneTable
-	counter   *atomic.Uint64 // the (service, cluster) that answered, if any
+	// cookie is set when the query's server cookie was valid: the
+	// client's address is proven, so rate limiting leaves it alone.
+	cookie  bool
+	zone    *zoneTable
+	counter *atomic.Uint64 // the (service, cluster) that answered, if any
 }
 
 // Answer writes the response to the request req from client into out[:0]
@@ -108,6 +157,13 @@ type outcome struct {
 // (tcp false) the response is cut to the client's payload size with TC set.
 // When the outcome is a transfer, the caller streams it (TCP only).
 func (h *Handler) Answer(req, out []byte, client netip.Addr, tcp bool) ([]byte, outcome) {
+	return h.answer(req, out, client, tcp, 0)
+}
+
+// answer is Answer at now, the Unix time in seconds (mod 2^32) that server
+// cookies name: the server reads the clock once per batch of packets. With
+// now 0 the clock is read when a cookie needs it.
+func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint32) ([]byte, outcome) {
 	var q query
 	switch q.parse(req) {
 	case drop:
@@ -118,6 +174,11 @@ func (h *Handler) Answer(req, out []byte, client netip.Addr, tcp bool) ([]byte, 
 		return errorOnly(out, &q, formErr), outcome{rcode: formErr}
 	}
 	o := outcome{qtype: q.qtype, ecs: q.ecs}
+	if q.options != 0 {
+		if ok := h.optOptions(&q, client, now, &o); !ok {
+			return badCookieOption(out, &q), outcome{rcode: formErr}
+		}
+	}
 	limit := 0xFFFF
 	if !tcp {
 		limit = minUDP
@@ -146,6 +207,64 @@ func (h *Handler) Answer(req, out []byte, client netip.Addr, tcp bool) ([]byte, 
 		resp, o.truncated = truncated(out, &q, o.rcode), true
 	}
 	return resp, o
+}
+
+// optOptions puts in q what the response's OPT record carries besides the
+// client subnet: the NSID when the query asks for it, and with cookies on,
+// the cookie (RFC 7873 section 5.2: a client cookie alone, or with a
+// server cookie that is not valid, gets a fresh server cookie and a normal
+// answer; a valid one is sent back, or a fresh one when it is old). It is
+// false for a malformed COOKIE option, which is FORMERR. A query of an
+// EDNS version other than 0 (BADVERS) gets the NSID but no cookie, as from
+// Knot: its options are not ours to read.
+func (h *Handler) optOptions(q *query, client netip.Addr, now uint32, o *outcome) bool {
+	e := h.edns.Load()
+	if q.options&hasNSID != 0 && e.nsid != nil {
+		q.nsid = e
+	}
+	if q.options&hasCookie == 0 || e.cookies == nil || q.version != 0 {
+		return true
+	}
+	if !cookieLenOK(len(q.cookie)) {
+		return false
+	}
+	if now == 0 {
+		now = uint32(time.Now().Unix())
+	}
+	o.cookie = e.cookies.respond(q, client, now)
+	return true
+}
+
+// badCookieOption answers a malformed COOKIE option: FORMERR, as Knot
+// answers it, with the question and an OPT record, so that the client does
+// not take EDNS itself for unsupported (RFC 6891 section 7). Without the
+// NSID, it is never bigger than the query.
+func badCookieOption(out []byte, q *query) []byte {
+	q.nsid = nil
+	b := append(appendHeader(out[:0], q, 0, formErr, 0, 0, 1), q.question...)
+	return appendOPT(b, q, formErr, 0)
+}
+
+// slip is what a rate-limited client gets instead of nothing now and then.
+// A query with a cookie gets BADCOOKIE with a fresh server cookie, as BIND
+// answers, so that a real client asks again over UDP with the cookie, which
+// exempts it; others get the truncated answer (TC), so that a real client
+// retries over TCP, where no limit applies.
+func (h *Handler) slip(req, out []byte, client netip.Addr, now uint32) []byte {
+	var q query
+	if q.parse(req) != parsed {
+		return nil
+	}
+	var o outcome
+	if q.options != 0 && !h.optOptions(&q, client, now, &o) {
+		return nil
+	}
+	if q.respCookie == cookieNone {
+		return truncated(out, &q, rcodeOK)
+	}
+	b := appendHeader(out[:0], &q, 0, badCookie, 0, 0, 1)
+	b = append(b, q.question...)
+	return appendOPT(b, &q, badCookie, 0)
 }
 
 // answerIN answers a class IN query.
@@ -298,10 +417,15 @@ func appendTemplate(b []byte, tm *template, nameLen int) []byte {
 // their shares. prefix, when set, is a CNAME chain that ends at the
 // service; the service's records then name it in full.
 func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Addr, svc *service, prefix *template, o *outcome) []byte {
-	bucket, scope := h.locate(t, q, client, svc.ignoreECS)
 	cs := svc.a
 	if q.qtype == typeAAAA {
 		cs = svc.aaaa
+	}
+	// A family answered the same for every client has one bucket: it
+	// needs no GeoIP lookup, and says so with scope 0.
+	bucket, scope := 0, uint8(0)
+	if len(cs) > 1 {
+		bucket, scope = h.locate(t, q, client, svc.ignoreECS)
 	}
 	var c *choices
 	if bucket < len(cs) {

@@ -188,29 +188,21 @@ func bindAll(addr string, n int) ([]*udpSocket, net.Listener, error) {
 
 // answerUDP answers one UDP query, rate limiting the response.
 func (s *Server) answerUDP(req, out []byte, client netip.Addr, now time.Time) ([]byte, outcome) {
-	resp, o := s.cfg.Handler.Answer(req, out, client, false)
-	if resp != nil && s.cfg.Limiter != nil {
+	secs := uint32(now.Unix())
+	resp, o := s.cfg.Handler.answer(req, out, client, false, secs)
+	// A valid server cookie proves the client's address: its answers are
+	// not limited (as in BIND and Knot).
+	if resp != nil && s.cfg.Limiter != nil && !o.cookie {
 		switch s.cfg.Limiter.decide(client, &o, now) {
 		case rrlDrop:
 			s.cfg.Stats.limited()
 			resp = nil
 		case rrlSlip:
 			s.cfg.Stats.slip()
-			resp = slipResponse(req, out)
+			resp = s.cfg.Handler.slip(req, out, client, secs)
 		}
 	}
 	return resp, o
-}
-
-// slipResponse is what a rate-limited client gets instead of nothing now
-// and then: the truncated answer to its request (header with TC and the
-// question), so that a real client retries over TCP, where no limit applies.
-func slipResponse(req, out []byte) []byte {
-	var q query
-	if q.parse(req) != parsed {
-		return nil
-	}
-	return truncated(out, &q, rcodeOK)
 }
 
 func isTemporary(err error) bool {
@@ -371,7 +363,7 @@ var tcpBuffers = sync.Pool{New: func() any { return new(tcpBuffer) }}
 // bytes), and reports whether the connection goes on.
 func (s *Server) answerTCP(c net.Conn, req, out []byte, client netip.Addr) bool {
 	start := time.Now()
-	resp, o := s.cfg.Handler.Answer(req, out[2:2], client, true)
+	resp, o := s.cfg.Handler.answer(req, out[2:2], client, true, uint32(start.Unix()))
 	switch {
 	case o.transfer:
 		c.SetWriteDeadline(time.Now().Add(time.Minute))

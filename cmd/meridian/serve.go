@@ -70,6 +70,10 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	if err != nil {
 		return configError{err}
 	}
+	dnsOpts, err := dnsOptions(cfg, logger.With("component", "dns"))
+	if err != nil {
+		return configError{err}
+	}
 	tokens, store, audit, err := openAPIParts(cfg)
 	if err != nil {
 		return err
@@ -91,7 +95,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	stats := dns.NewStats(reg)
 
-	handler := dns.NewHandler(zones, &loc, dnsOptions(cfg), stats)
+	handler := dns.NewHandler(zones, &loc, dnsOpts, stats)
 	loop := weights.NewLoop(weights.LoopConfig{Logger: logger.With("component", "weights")}, cfg.Policies())
 	loop.Subscribe(func(p *model.Plan) {
 		handler.Publish(p)
@@ -266,7 +270,8 @@ type running struct {
 
 // reload re-reads the configuration and applies what can change without a
 // restart: zones and their static records, services, policies and health
-// checks, static clusters, overrides, the GeoIP database and CHAOS answers.
+// checks, static clusters, overrides, the GeoIP database, CHAOS answers,
+// the NSID and DNS cookies (their secret file is re-read).
 // On any error the running configuration stays, and the error is logged
 // with file and line. It returns the configuration in force.
 func (r *running) reload(ctx context.Context, path string, old *config.Config, logger *slog.Logger, notifies *sync.WaitGroup) *config.Config {
@@ -296,6 +301,10 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 			return fail(err)
 		}
 	}
+	dnsOpts, err := dnsOptions(cfg, logger.With("component", "dns"))
+	if err != nil {
+		return fail(err)
+	}
 	for _, l := range []struct {
 		name     string
 		old, new []string
@@ -306,7 +315,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	}
 	// Everything that can fail is above or here: SetZones compiles the new
 	// answer tables before swapping them in and changes nothing on error.
-	if err := handler.SetZones(zones, dnsOptions(cfg)); err != nil {
+	if err := handler.SetZones(zones, dnsOpts); err != nil {
 		return fail(err)
 	}
 	if db != nil {
@@ -352,8 +361,28 @@ func healthChecks(cfg *config.Config) map[string]config.HealthCheck {
 	return checks
 }
 
-func dnsOptions(cfg *config.Config) dns.Options {
-	return dns.Options{ChaosVersion: cfg.Meridian.ChaosVersion, ChaosID: cfg.Meridian.ChaosID}
+// dnsOptions is what the DNS handler takes from the configuration. The
+// cookie secrets are read here, at start and on every reload, so that a
+// secret rolled in the file (a Kubernetes Secret the replicas mount)
+// takes effect with a SIGHUP. Cookies without a secret file use a random
+// secret of this process, which other replicas do not know: logger warns.
+func dnsOptions(cfg *config.Config, logger *slog.Logger) (dns.Options, error) {
+	m := &cfg.Meridian
+	opts := dns.Options{ChaosVersion: m.ChaosVersion, ChaosID: m.ChaosID, NSID: m.NSID}
+	if c := m.Cookies; c != nil {
+		opts.Cookies = true
+		if c.SecretFile == "" {
+			logger.Warn("dns cookies without a secret file: server cookies are made with a random secret of this process, " +
+				"which other replicas will not accept; give every replica the same file with cookies SECRET_FILE")
+			return opts, nil
+		}
+		secrets, err := dns.ReadCookieSecrets(c.SecretFile)
+		if err != nil {
+			return dns.Options{}, fmt.Errorf("%s: cookies: %w", c.Pos, err)
+		}
+		opts.CookieSecrets = secrets
+	}
+	return opts, nil
 }
 
 // openGeoIP opens the configured GeoIP database; errors name the directive.

@@ -22,7 +22,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/meridian-gtm/meridian/api"
 	"github.com/meridian-gtm/meridian/model"
@@ -197,24 +196,10 @@ func conflictBackoff() wait.Backoff {
 func (s *Store) modify(id string, change func(map[string]string)) (*model.Override, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	cms := s.client.CoreV1().ConfigMaps(s.namespace)
 	var before *model.Override
-	var written *corev1.ConfigMap
-	err := retry.RetryOnConflict(conflictBackoff(), func() error {
-		cm, err := cms.Get(ctx, s.name, metav1.GetOptions{})
-		create := apierrors.IsNotFound(err)
-		if err != nil && !create {
-			return err
-		}
-		if create {
-			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: s.name,
-				Labels: map[string]string{"app.kubernetes.io/name": "meridian", "app.kubernetes.io/component": "overrides"}}}
-		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
+	written, err := updateConfigMap(ctx, s.client, s.namespace, s.name, "overrides", func(data map[string]string) (bool, error) {
 		before = nil
-		if raw, ok := cm.Data[id]; ok {
+		if raw, ok := data[id]; ok {
 			var o api.Override
 			if json.Unmarshal([]byte(raw), &o) == nil {
 				if m, err := o.Model(); err == nil {
@@ -222,23 +207,15 @@ func (s *Store) modify(id string, change func(map[string]string)) (*model.Overri
 				}
 			}
 		}
-		change(cm.Data)
+		change(data)
 		// Expired overrides go with the next write; the audit log keeps them.
-		for key, raw := range cm.Data {
+		for key, raw := range data {
 			var o api.Override
 			if json.Unmarshal([]byte(raw), &o) == nil && o.Expires != nil && !o.Expires.After(s.now()) {
-				delete(cm.Data, key)
+				delete(data, key)
 			}
 		}
-		if create {
-			written, err = cms.Create(ctx, cm, metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) { // another replica created it first
-				return apierrors.NewConflict(corev1.Resource("configmaps"), s.name, err)
-			}
-			return err
-		}
-		written, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
-		return err
+		return true, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("overrides kubernetes %s/%s: %w", s.namespace, s.name, err)

@@ -6,12 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -68,46 +64,25 @@ func serialKey(zone string) string {
 func (s *Serials) UpdateSerial(ctx context.Context, zone string, decide func(model.ZoneSerial, bool) (model.ZoneSerial, bool)) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
-	cms := s.client.CoreV1().ConfigMaps(s.namespace)
 	key := serialKey(zone)
-	err := retry.RetryOnConflict(conflictBackoff(), func() error {
-		cm, err := cms.Get(ctx, s.name, metav1.GetOptions{})
-		create := apierrors.IsNotFound(err)
-		if err != nil && !create {
-			return err
-		}
-		if create {
-			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: s.name,
-				Labels: map[string]string{"app.kubernetes.io/name": "meridian", "app.kubernetes.io/component": "serials"}}}
-		}
+	_, err := updateConfigMap(ctx, s.client, s.namespace, s.name, "serials", func(data map[string]string) (bool, error) {
 		var cur zoneSerial
-		raw, found := cm.Data[key]
+		raw, found := data[key]
 		if found {
 			if err := json.Unmarshal([]byte(raw), &cur); err != nil || cur.Hash == "" {
-				return fmt.Errorf("key %s: %q is not {\"serial\": N, \"hash\": \"...\"}; delete the key to start the zone's serials again", key, raw)
+				return false, fmt.Errorf("key %s: %q is not {\"serial\": N, \"hash\": \"...\"}; delete the key to start the zone's serials again", key, raw)
 			}
 		}
 		next, write := decide(model.ZoneSerial{Serial: cur.Serial, Hash: cur.Hash}, found)
 		if !write {
-			return nil
+			return false, nil
 		}
 		b, err := json.Marshal(zoneSerial{Serial: next.Serial, Hash: next.Hash})
 		if err != nil {
-			return err
+			return false, err
 		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		cm.Data[key] = string(b)
-		if create {
-			_, err = cms.Create(ctx, cm, metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) { // another replica created it first
-				return apierrors.NewConflict(corev1.Resource("configmaps"), s.name, err)
-			}
-			return err
-		}
-		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
-		return err
+		data[key] = string(b)
+		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("serials kubernetes %s/%s: %w", s.namespace, s.name, err)

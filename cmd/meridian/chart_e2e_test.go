@@ -174,7 +174,6 @@ func TestHelmChart(t *testing.T) {
 	t.Setenv("POD_NAME", "meridian-5d8f7c9b4-x2k7p")
 	defaults := helmTemplate(t)
 	example := helmTemplate(t, exampleValues)
-	checkRendered(t, defaults)
 	exampleCfg := checkRendered(t, example)
 	// The example enables the optional ServiceMonitor; the default not.
 	for _, r := range []struct {
@@ -190,6 +189,15 @@ func TestHelmChart(t *testing.T) {
 		if monitors != r.want {
 			t.Errorf("%d ServiceMonitors, want %d", monitors, r.want)
 		}
+	}
+	// The example shares a cookie secret from a Secret and sends NSID;
+	// the default does neither.
+	defaultCfg := checkRendered(t, defaults)
+	if c := exampleCfg.Meridian.Cookies; c == nil || !strings.HasSuffix(c.SecretFile, "cookie-secret") || string(exampleCfg.Meridian.NSID) != os.Getenv("POD_NAME") {
+		t.Errorf("example: cookies %+v, NSID %q: want the mounted secret and the pod's name", c, exampleCfg.Meridian.NSID)
+	}
+	if defaultCfg.Meridian.Cookies != nil || defaultCfg.Meridian.NSID != nil {
+		t.Errorf("defaults: cookies %+v, NSID %q: want both off", defaultCfg.Meridian.Cookies, defaultCfg.Meridian.NSID)
 	}
 	if t.Failed() {
 		return
@@ -379,6 +387,13 @@ func localConf(t *testing.T, objs []*unstructured.Unstructured, dir string) stri
 	if strings.Contains(conf, tokens) {
 		writeTokens(t, filepath.Join(dir, "tokens"))
 		conf = strings.ReplaceAll(conf, tokens, filepath.Join(dir, "tokens"))
+	}
+	const cookies = "/etc/meridian/cookies/cookie-secret" // where the Deployment mounts cookiesSecret
+	if strings.Contains(conf, cookies) {
+		if err := os.WriteFile(filepath.Join(dir, "cookie-secret"), []byte("000102030405060708090a0b0c0d0e0f\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		conf = strings.ReplaceAll(conf, cookies, filepath.Join(dir, "cookie-secret"))
 	}
 	return conf
 }

@@ -108,14 +108,6 @@ type query struct {
 	respCookie uint8
 	respTime   uint32
 	respMAC    uint64
-
-	// _ keeps Handler.answer's stack frame 64 bytes larger than it was
-	// before NSID and cookies, not 56: the frame's size decides where
-	// q.name falls in cache lines, and with 56 the names of the static,
-	// apex and CNAME benchmarks straddled one (107 to 119 ns for static-a;
-	// 8 or 16 bytes here gave 110). Only a layout effect, measured; revisit
-	// when the struct changes.
-	_ [8]byte
 }
 
 // Options of a query, in query.options.

@@ -6,14 +6,13 @@ package knottest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/meridian-gtm/meridian/internal/daemontest"
 	"github.com/meridian-gtm/meridian/internal/testlog"
 )
 
@@ -30,27 +29,7 @@ type Server struct {
 // Binary returns the path of knotd, failing t when it is not installed.
 func Binary(t testing.TB) string {
 	t.Helper()
-	return tool(t, "knotd")
-}
-
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	if bin, err := exec.LookPath(name); err == nil {
-		return bin
-	}
-	// Debian puts the daemons in sbin, which a plain user's PATH may lack.
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin"} {
-		if bin := filepath.Join(dir, name); fileExists(bin) {
-			return bin
-		}
-	}
-	t.Fatalf("%s is not installed: run `make test` as root, or apt-get install knot", name)
-	return ""
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+	return daemontest.Binary(t, "knotd", "knot")
 }
 
 // Start runs knotd with zones, the part of knot.conf after its server,
@@ -72,9 +51,9 @@ func Start(t testing.TB, zones string, files map[string]string) *Server {
 	// The port is free when picked, but may be taken before knotd binds
 	// it: then knotd fails to listen and it is tried again on another.
 	for attempt := 1; ; attempt++ {
-		s := &Server{Port: freePort(t), Dir: dir, out: &testlog.Buffer{}}
+		s := &Server{Port: daemontest.FreePort(t), Dir: dir, out: &testlog.Buffer{}}
 		exited := s.run(t, bin, strings.ReplaceAll(zones, "{dir}", dir))
-		err := s.waitReady(exited)
+		err := daemontest.WaitAnswers(s.Port, exited)
 		if err == nil {
 			return s
 		}
@@ -87,7 +66,7 @@ func Start(t testing.TB, zones string, files map[string]string) *Server {
 }
 
 // run starts knotd and returns a channel closed when it exits.
-func (s *Server) run(t testing.TB, bin, zones string) chan struct{} {
+func (s *Server) run(t testing.TB, bin, zones string) <-chan struct{} {
 	t.Helper()
 	conf := filepath.Join(s.Dir, "knot.conf")
 	text := fmt.Sprintf(`server:
@@ -106,62 +85,13 @@ log:
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = s.out, s.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("knotd output:\n%s", s.out)
-		}
-	})
-	return exited
-}
-
-// waitReady waits until knotd answers a query over UDP, whatever the rcode.
-func (s *Server) waitReady(exited chan struct{}) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return fmt.Errorf("knotd exited")
-		default:
-		}
-		if answers(s.Port) {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("knotd did not answer within 20s")
-}
-
-// answers reports whether a DNS server answers on 127.0.0.1:port: a bare
-// query for the root's SOA, any response.
-func answers(port string) bool {
-	c, err := net.Dial("udp", net.JoinHostPort("127.0.0.1", port))
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	q := []byte{0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1}
-	if _, err := c.Write(q); err != nil {
-		return false
-	}
-	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	buf := make([]byte, 512)
-	n, err := c.Read(buf)
-	return err == nil && n >= 12 && buf[0] == 0x12 && buf[1] == 0x34
+	return daemontest.Run(t, exec.Command(bin, "-c", conf), s.out)
 }
 
 // Ctl runs knotc against the server and returns its output.
 func (s *Server) Ctl(t testing.TB, args ...string) string {
 	t.Helper()
-	bin := tool(t, "knotc")
+	bin := daemontest.Binary(t, "knotc", "knot")
 	out, err := exec.Command(bin, append([]string{"-s", filepath.Join(s.Dir, "knot.sock")}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("knotc %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -171,23 +101,3 @@ func (s *Server) Ctl(t testing.TB, args ...string) string {
 
 // Log returns what knotd has logged so far.
 func (s *Server) Log() string { return s.out.String() }
-
-// freePort returns a port free over UDP and TCP at the time of asking.
-func freePort(t testing.TB) string {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		c, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", port))
-		l.Close()
-		if err == nil {
-			c.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free over both UDP and TCP")
-	return ""
-}

@@ -7,11 +7,13 @@ import (
 	"strings"
 )
 
-// The zone of the differential test against Knot (knotdiff_e2e_test.go):
-// one zone of static data with the cases authoritative servers get wrong,
-// written once here and given to both servers, to Knot as one zone file and
-// to Meridian partly as `record` lines in its config and partly as a zone
-// `file`, so that both ways in are covered.
+// The zone of the differential tests against Knot and NSD
+// (diff_e2e_test.go): one zone of static data with the cases authoritative
+// servers get wrong, written once here and given to each server, to the
+// reference as one zone file and to Meridian partly as `record` lines in
+// its config and partly as a zone `file`, so that both ways in are
+// covered. A wildcard NS, where Knot and NSD disagree, is not in it:
+// Meridian refuses one at load.
 
 // diffOrigin is the zone, as the queries write it.
 const diffOrigin = "diff.example."
@@ -144,6 +146,8 @@ func diffZone() []diffRecord {
 	file("nogl", "NS", "ns.other.test.")
 	file("sibling", "NS", "ns1")
 	file("sibling", "NS", "ns2")
+	// An MX whose target is below the cut, where the zone has only glue.
+	cfg("mxcut", "MX", "10 ns1.sub")
 
 	// Wildcards (RFC 4592): *.wild with an A, an MX whose target is in the
 	// zone and a TXT, a name beside it that exists, an empty non-terminal
@@ -177,9 +181,9 @@ func diffZone() []diffRecord {
 	return z
 }
 
-// knotZoneFile writes the whole zone as one zone file, SOA and apex NS
-// with their glue first.
-func knotZoneFile(recs []diffRecord, serial uint32) string {
+// referenceZoneFile writes the whole zone as one zone file for Knot and
+// NSD, SOA and apex NS with their glue first.
+func referenceZoneFile(recs []diffRecord, serial uint32) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "$ORIGIN %s\n$TTL 3600\n", diffOrigin)
 	fmt.Fprintf(&b, "@ SOA %s %s %d %d %d %d %d\n", diffSOA.mname, diffSOA.rname, serial,

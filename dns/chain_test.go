@@ -47,3 +47,22 @@ func TestCNAMEChainEnds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { tc.check(t, h) })
 	}
 }
+
+// TestClassANYNotAuthoritative asks in class ANY: the records of class IN
+// come back, never as an authoritative answer (RFC 1034 section 3.7.1),
+// as NSD answers; a truncated or negative answer neither.
+func TestClassANYNotAuthoritative(t *testing.T) {
+	h := newTestHandler(t, testConf)
+	for _, name := range []string{"www.gslb.example.com.", "nope.gslb.example.com.", "app.gslb.example.com."} {
+		m := testQuery{name: name, qtype: mdns.TypeA, edns: -1}.msg()
+		m.Question[0].Qclass = mdns.ClassANY
+		r, _ := exchange(t, h, m, "", false)
+		if r.Authoritative {
+			t.Errorf("%s A class ANY: AA set", name)
+		}
+		m.Question[0].Qclass = mdns.ClassINET
+		if r, _ := exchange(t, h, m, "", false); !r.Authoritative {
+			t.Errorf("%s A class IN: AA not set", name)
+		}
+	}
+}

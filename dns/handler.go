@@ -206,6 +206,11 @@ func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint3
 	if len(resp) > limit {
 		resp, o.truncated = truncated(out, &q, o.rcode), true
 	}
+	if q.qclass == classANY && len(resp) > 2 {
+		// An answer to class ANY is never authoritative (RFC 1034
+		// section 3.7.1): other classes may hold more. NSD says so too.
+		resp[2] &^= flagAA >> 8
+	}
 	return resp, o
 }
 

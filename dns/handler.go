@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"context"
 	crand "crypto/rand"
 	"encoding/binary"
 	"math/rand/v2"
@@ -56,6 +57,9 @@ type Handler struct {
 	// the same for the Handler's life, so that a reload keeps cookies good.
 	secret [CookieSecretLen]byte
 
+	ready     chan struct{} // closed once the first table is served
+	readyOnce sync.Once
+
 	mu    sync.Mutex // serialises rebuilding the table
 	zones *Zones
 	plan  *model.Plan
@@ -67,7 +71,7 @@ type Handler struct {
 // locator. It answers REFUSED until the first Plan is published: without a
 // Plan it cannot know any answer. stats may be nil.
 func NewHandler(zones *Zones, locator Locator, opts Options, stats *Stats) *Handler {
-	h := &Handler{locator: locator, zones: zones, opts: opts, stats: stats}
+	h := &Handler{locator: locator, zones: zones, opts: opts, stats: stats, ready: make(chan struct{})}
 	crand.Read(h.secret[:]) // never fails (crypto/rand)
 	h.edns.Store(h.ednsOptions(opts))
 	return h
@@ -99,7 +103,7 @@ func (h *Handler) Publish(plan *model.Plan) {
 	t, err := compile(h.zones, plan, h.opts.ChaosVersion, h.opts.ChaosID, h.stats)
 	h.err = err
 	if err == nil {
-		h.table.Store(t)
+		h.serve(t)
 	}
 }
 
@@ -114,7 +118,7 @@ func (h *Handler) SetZones(zones *Zones, opts Options) error {
 		if err != nil {
 			return err
 		}
-		h.table.Store(t)
+		h.serve(t)
 	}
 	h.edns.Store(h.ednsOptions(opts))
 	h.zones, h.opts, h.err = zones, opts, nil
@@ -133,6 +137,25 @@ func (h *Handler) Zones() *Zones {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.zones
+}
+
+// serve swaps in t, the answers from now on.
+func (h *Handler) serve(t *table) {
+	h.table.Store(t)
+	h.readyOnce.Do(func() { close(h.ready) })
+}
+
+// WaitReady returns nil once the first Plan's answers are served, or
+// ctx's error if it ends first. Until then every query is REFUSED, so a
+// NOTIFY sent earlier would have secondaries ask in vain and wait their
+// retry interval.
+func (h *Handler) WaitReady(ctx context.Context) error {
+	select {
+	case <-h.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Ready reports whether a Plan has been published.

@@ -210,7 +210,7 @@ func TestServeSerialFileStore(t *testing.T) {
 func TestKnotSecondary(t *testing.T) {
 	conf := `
 meridian {
-    dns 127.0.0.1:0
+    dns ` + freePort(t) + `
     http 127.0.0.1:0
     overrides file ` + filepath.Join(t.TempDir(), "overrides.json") + `
 }
@@ -273,5 +273,20 @@ zone:
 		if n := strings.Count(out, "\tSOA\t"); n != 1 || !strings.Contains(out, fmt.Sprint(second)) || strings.Contains(out, "\tA\t") {
 			t.Errorf("kdig IXFR=%d %s: %d SOAs, want the current SOA alone:\n%s", second, proto, n, out)
 		}
+	}
+
+	// A restart with a change: the NOTIFY sent at start must find
+	// Meridian answering, or Knot, refused, would wait its retry interval
+	// (10 minutes) before asking again.
+	last, err := os.ReadFile(p.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopMeridian(t, p)
+	nextSecond()
+	p = startMeridian(t, strings.Replace(string(last), "    record new A 192.0.2.2\n", "    record new A 192.0.2.3\n", 1))
+	waitAnswer(t, knot.Port, "192.0.2.3", 20*time.Second, "new.static.example")
+	if s, m := soaSerial(t, knot.Port, "static.example"), soaSerial(t, p.dnsPort, "static.example"); s != m || !serialGreater(m, second) {
+		t.Errorf("after a restart with a change: Knot serves serial %d, Meridian %d, before %d", s, m, second)
 	}
 }

@@ -196,7 +196,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	addRunner("discovery", disc.Run)
 	var notifies sync.WaitGroup
 	defer notifies.Wait()
-	notifies.Go(func() { dns.Notify(runCtx, zones, nil, dnsLogger) })
+	notifies.Go(func() { notify(runCtx, handler, zones, nil, dnsLogger) })
 
 	// Signals: SIGINT and SIGTERM (ctx) stop the group; SIGHUP reloads.
 	hup := make(chan os.Signal, 1)
@@ -343,7 +343,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	if old.Meridian.Replica != cfg.Meridian.Replica || old.Meridian.HealthWorkers != cfg.Meridian.HealthWorkers {
 		logger.Warn("replica and health_workers take effect at the next restart")
 	}
-	notifies.Go(func() { dns.Notify(ctx, zones, prevZones, logger.With("component", "dns")) })
+	notifies.Go(func() { notify(ctx, r.handler, zones, prevZones, logger.With("component", "dns")) })
 	logger.Info("configuration reloaded", "config", path, "clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
 	return cfg
 }
@@ -395,4 +395,12 @@ func openGeoIP(g config.GeoIP) (*geo.DB, error) {
 		return nil, fmt.Errorf("%s: geoip: %w", g.Pos, err)
 	}
 	return db, nil
+}
+
+// notify tells the zones' secondaries of new serials (dns.Notify) once
+// the handler answers, so that their transfer finds the new zone.
+func notify(ctx context.Context, h *dns.Handler, zones, prev *dns.Zones, logger *slog.Logger) {
+	if h.WaitReady(ctx) == nil {
+		dns.Notify(ctx, zones, prev, logger)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strings"
@@ -112,7 +113,7 @@ func cookieHash(k sipKey, cc, head []byte, client netip.Addr) uint64 {
 // start with # are skipped. Errors name the file and line, and never
 // quote the file's content.
 func ReadCookieSecrets(path string) ([][CookieSecretLen]byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSmallFile(path, maxSecretFile)
 	if err != nil {
 		return nil, err
 	}
@@ -145,4 +146,34 @@ func ReadCookieSecrets(path string) ([][CookieSecretLen]byte, error) {
 		return nil, fmt.Errorf("%s: no secret; put 32 hex digits in it, e.g. from openssl rand -hex 16", path)
 	}
 	return out, nil
+}
+
+// maxSecretFile bounds a cookie secret file: two secrets and comments.
+const maxSecretFile = 4096
+
+// readSmallFile reads the regular file at path, of at most limit bytes.
+// Anything else is an error before a byte is read: a device such as
+// /dev/zero would never end, and a FIFO would block a reload until
+// someone wrote to it.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes; it holds one or two secrets of 32 hex digits", path, limit)
+	}
+	return data, nil
 }

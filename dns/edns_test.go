@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -579,5 +580,32 @@ func TestReadCookieSecrets(t *testing.T) {
 	}
 	if _, err := ReadCookieSecrets(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a missing file: %v", err)
+	}
+	// Files that never end or never arrive are refused before a read:
+	// a device, a FIFO (which would block a reload), a huge file.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, []byte(strings.Repeat("# padding\n", 500)+cur+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/dev/zero": "/dev/zero: not a regular file",
+		dir:         dir + ": not a regular file",
+		fifo:        fifo + ": not a regular file",
+		big:         big + ": larger than 4096 bytes",
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := ReadCookieSecrets(path); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("%s: %v, want %s...", path, err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: still reading after 5s", path)
+		}
 	}
 }

@@ -37,6 +37,13 @@ type zoneSerial struct {
 // OpenFileSerials checks the serials file at path, which need not exist
 // yet, and clears the temporary files of writes a crash cut short.
 func OpenFileSerials(path string) (*FileSerials, error) {
+	// Under the lock: a temporary file is stale only when no other
+	// process sharing the directory is between its write and its rename.
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("serials: %w", err)
+	}
+	defer unlock()
 	removeStaleTemps(path)
 	s := &FileSerials{path: path}
 	if _, err := s.read(); err != nil {
@@ -61,25 +68,31 @@ func (s *FileSerials) read() (map[string]zoneSerial, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("serials: %s: %w", s.path, err)
 	}
+	if f.Zones == nil { // null, {} or {"zones": null}: not a file this wrote
+		return nil, fmt.Errorf("serials: %s: no \"zones\" object", s.path)
+	}
 	for zone, rec := range f.Zones {
 		if rec.Hash == "" {
 			return nil, fmt.Errorf("serials: %s: zone %s has no hash", s.path, zone)
 		}
-	}
-	if f.Zones == nil {
-		f.Zones = map[string]zoneSerial{}
 	}
 	return f.Zones, nil
 }
 
 // UpdateSerial reads the record of zone from the file, calls decide with
 // it, and writes the file back when decide asks to. The file is read on
-// every call, so that it is the file that counts, not a copy in memory;
-// one process writes it (a file store serves one replica), so holding the
-// lock from the read to the write is its compare-and-swap.
+// every call, so that it is the file that counts, not a copy in memory,
+// and holding a lock from the read to the write is its compare-and-swap:
+// a mutex for this process, and an flock on PATH.lock for others that
+// share the directory, so that none writes over a record it did not read.
 func (s *FileSerials) UpdateSerial(_ context.Context, zone string, decide func(model.ZoneSerial, bool) (model.ZoneSerial, bool)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	unlock, err := lockFile(s.path + ".lock")
+	if err != nil {
+		return fmt.Errorf("serials: %w", err)
+	}
+	defer unlock()
 	recs, err := s.read()
 	if err != nil {
 		return err

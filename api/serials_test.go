@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -115,6 +116,40 @@ func TestFileSerials(t *testing.T) {
 	}
 }
 
+// TestFileSerialsSharedByProcesses updates one file through many
+// FileSerials at once, each with its own open lock file as another process
+// would have: every update reads the record the one before wrote, none is
+// lost.
+func TestFileSerialsSharedByProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "serials.json")
+	const writers, rounds = 8, 10
+	var wg sync.WaitGroup
+	for range writers {
+		s, err := OpenFileSerials(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for range rounds {
+				err := s.UpdateSerial(context.Background(), "example.org", func(cur model.ZoneSerial, _ bool) (model.ZoneSerial, bool) {
+					return model.ZoneSerial{Serial: cur.Serial + 1, Hash: fmt.Sprint(cur.Serial + 1)}, true
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s, _ := OpenFileSerials(path)
+	s.UpdateSerial(context.Background(), "example.org", func(cur model.ZoneSerial, _ bool) (model.ZoneSerial, bool) {
+		if cur.Serial != writers*rounds {
+			t.Errorf("serial %d after %d updates: some were lost", cur.Serial, writers*rounds)
+		}
+		return cur, false
+	})
+}
+
 // TestFileSerialsRefuseACorruptFile: a file that does not parse is an
 // error at open and at every update, and is left as it is, never emptied.
 func TestFileSerialsRefuseACorruptFile(t *testing.T) {
@@ -122,6 +157,9 @@ func TestFileSerialsRefuseACorruptFile(t *testing.T) {
 		"not JSON":          `{"zones": {"example.org": {"serial": 17`,
 		"a serial of -1":    `{"zones": {"example.org": {"serial": -1, "hash": "x"}}}`,
 		"a record, no hash": `{"zones": {"example.org": {"serial": 17}}}`,
+		"null":              `null`,
+		"no zones":          `{}`,
+		"zones null":        `{"zones": null}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "serials.json")

@@ -1,9 +1,14 @@
 package dns
 
 import (
+	"fmt"
+	"net/netip"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/meridian-gtm/meridian/config"
 )
 
 // chainConf has the CNAME chains that end neither in records nor in a
@@ -63,6 +68,61 @@ func TestClassANYNotAuthoritative(t *testing.T) {
 		m.Question[0].Qclass = mdns.ClassINET
 		if r, _ := exchange(t, h, m, "", false); !r.Authoritative {
 			t.Errorf("%s A class IN: AA not set", name)
+		}
+	}
+}
+
+// bigReferralConf delegates sub to name servers whose glue cannot fit a
+// 512-byte answer.
+var bigReferralConf = func() string {
+	conf := "zone big.example {\n    soa ns1.big.example hostmaster.big.example\n    ns ns1.big.example 192.0.2.1\n"
+	for i := range 20 {
+		conf += fmt.Sprintf("    record sub NS ns%02d.sub\n    record ns%02d.sub AAAA 2001:db8::%d\n", i, i, i+1)
+	}
+	return conf + "}\n"
+}()
+
+// TestTruncatedKeepsRcodeAndAA: an answer cut to TC keeps the rcode and
+// the AA bit of the answer that did not fit (a referral has no AA), over
+// the size limit and when rate limiting slips it, as Knot answers.
+func TestTruncatedKeepsRcodeAndAA(t *testing.T) {
+	h := newTestHandler(t, bigReferralConf)
+	r, _ := exchange(t, h, testQuery{name: "x.sub.big.example.", qtype: mdns.TypeA, edns: -1}.msg(), "", false)
+	if !r.Truncated || r.Authoritative || r.Rcode != mdns.RcodeSuccess {
+		t.Errorf("a referral too big for 512 bytes: TC %v AA %v rcode %s, want TC, no AA, NOERROR", r.Truncated, r.Authoritative, mdns.RcodeToString[r.Rcode])
+	}
+	if r, _ := exchange(t, h, testQuery{name: "x.sub.big.example.", qtype: mdns.TypeA, edns: -1, tcp: true}.msg(), "", true); r.Truncated || r.Authoritative || len(r.Ns) != 20 {
+		t.Errorf("the referral over TCP: TC %v AA %v, %d NS", r.Truncated, r.Authoritative, len(r.Ns))
+	}
+
+	s := newServer(ServerConfig{Handler: h, Limiter: NewLimiter(&config.RRL{ResponsesPerSecond: 1, Window: 15 * time.Second,
+		Slip: 1, IPv4Prefix: 24, IPv6Prefix: 56})})
+	now := time.Unix(1_700_000_000, 0)
+	for _, tc := range []struct {
+		name  string
+		rcode int
+		aa    bool
+	}{
+		{"nope.big.example.", mdns.RcodeNameError, true},
+		{"www.example.org.", mdns.RcodeRefused, false},
+		{"x.sub.big.example.", mdns.RcodeSuccess, false},
+	} {
+		req, _ := testQuery{name: tc.name, qtype: mdns.TypeA, edns: 0}.msg().Pack()
+		var slipped *mdns.Msg
+		for range 5 { // the first passes; with slip 1 every limited one slips
+			resp, _ := s.answerUDP(req, make([]byte, 0, 65535), netip.MustParseAddr("192.0.2.7"), now)
+			var r mdns.Msg
+			if resp != nil && r.Unpack(resp) == nil && r.Truncated {
+				slipped = &r
+			}
+		}
+		if slipped == nil {
+			t.Errorf("%s: no slipped answer", tc.name)
+			continue
+		}
+		if slipped.Rcode != tc.rcode || slipped.Authoritative != tc.aa {
+			t.Errorf("%s slipped: rcode %s AA %v, want %s AA %v", tc.name, mdns.RcodeToString[slipped.Rcode], slipped.Authoritative,
+				mdns.RcodeToString[tc.rcode], tc.aa)
 		}
 	}
 }

@@ -227,7 +227,8 @@ func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint3
 		resp = h.answerIN(t, out, &q, client, tcp, &o)
 	}
 	if len(resp) > limit {
-		resp, o.truncated = truncated(out, &q, o.rcode), true
+		rcode, aa := codeOf(resp, &o)
+		resp, o.truncated = truncated(out, &q, rcode, aa), true
 	}
 	if q.qclass == classANY && len(resp) > 2 {
 		// An answer to class ANY is never authoritative (RFC 1034
@@ -278,7 +279,11 @@ func badCookieOption(out []byte, q *query) []byte {
 // answers, so that a real client asks again over UDP with the cookie, which
 // exempts it; others get the truncated answer (TC), so that a real client
 // retries over TCP, where no limit applies.
-func (h *Handler) slip(req, out []byte, client netip.Addr, now uint32) []byte {
+//
+// resp is the answer the limit withheld, whose rcode and AA bit the
+// truncated one keeps; it may share out.
+func (h *Handler) slip(req, out, resp []byte, client netip.Addr, now uint32, withheld *outcome) []byte {
+	rcode, aa := codeOf(resp, withheld)
 	var q query
 	if q.parse(req) != parsed {
 		return nil
@@ -288,7 +293,7 @@ func (h *Handler) slip(req, out []byte, client netip.Addr, now uint32) []byte {
 		return nil
 	}
 	if q.respCookie == cookieNone {
-		return truncated(out, &q, rcodeOK)
+		return truncated(out, &q, rcode, aa)
 	}
 	b := appendHeader(out[:0], &q, 0, badCookie, 0, 0, 1)
 	b = append(b, q.question...)
@@ -588,6 +593,12 @@ func (h *Handler) chaos(t *table, out []byte, q *query, o *outcome) []byte {
 	return finish(out, q, nil, refused, 0)
 }
 
+// codeOf returns the rcode (extended, from o) and the AA bit of the
+// response resp, read before a truncated answer overwrites it.
+func codeOf(resp []byte, o *outcome) (int, uint16) {
+	return int(resp[3]&0xF) | max(o.rcode, 0)&^0xF, binary.BigEndian.Uint16(resp[2:]) & flagAA
+}
+
 // errorOnly answers a request that cannot be parsed or served with just a
 // header: nothing of the request is echoed, so the answer is never larger
 // than the request, whatever it held.
@@ -598,8 +609,11 @@ func errorOnly(out []byte, q *query, rcode int) []byte {
 
 // truncated is the answer that does not fit: TC set, the question and the
 // OPT record only, so that the client asks again over TCP.
-func truncated(out []byte, q *query, rcode int) []byte {
-	b := appendHeader(out[:0], q, flagTC|flagAA, max(rcode, 0)&0xF, 0, 0, 0)
+//
+// rcode and aa (flagAA or 0) are those of the answer that did not fit: a
+// referral stays without AA, a REFUSED stays REFUSED.
+func truncated(out []byte, q *query, rcode int, aa uint16) []byte {
+	b := appendHeader(out[:0], q, flagTC|aa, max(rcode, 0)&0xF, 0, 0, 0)
 	b = append(b, q.question...)
 	if q.edns {
 		b = appendOPT(b, q, max(rcode, 0), 0)

@@ -199,7 +199,7 @@ func (s *Server) answerUDP(req, out []byte, client netip.Addr, now time.Time) ([
 			resp = nil
 		case rrlSlip:
 			s.cfg.Stats.slip()
-			resp = s.cfg.Handler.slip(req, out, client, secs)
+			resp = s.cfg.Handler.slip(req, out, resp, client, secs, &o)
 		}
 	}
 	return resp, o

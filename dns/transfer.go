@@ -48,7 +48,7 @@ func (h *Handler) transfer(zt *zoneTable, out []byte, q *query, client netip.Add
 			return ixfrOverUDP(zt.static, out, q, o)
 		}
 		o.truncated = true
-		return truncated(out, q, rcodeOK)
+		return truncated(out, q, rcodeOK, flagAA)
 	}
 	o.transfer = true
 	return nil

@@ -121,7 +121,13 @@ const transferChunk = 200
 func (h *Handler) Transfer(w io.Writer, req []byte) error {
 	var m mdns.Msg
 	if err := m.Unpack(req); err != nil || len(m.Question) != 1 {
-		return fmt.Errorf("dns: transfer request: %v", err)
+		// The question parsed (Answer saw it), the rest not: a broken
+		// SOA in an IXFR's authority section. FORMERR, as over UDP.
+		if len(req) < headerLen {
+			return fmt.Errorf("dns: transfer request: %v", err)
+		}
+		return writeMsg(w, &mdns.Msg{MsgHdr: mdns.MsgHdr{Id: binary.BigEndian.Uint16(req), Response: true,
+			Opcode: int(req[2]>>3) & 0xF, RecursionDesired: req[2]&1 != 0, Rcode: mdns.RcodeFormatError}})
 	}
 	t := h.table.Load()
 	if t == nil {

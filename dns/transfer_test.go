@@ -381,3 +381,45 @@ func TestZoneWithServicesNotTransferred(t *testing.T) {
 		})
 	}
 }
+
+// TestIXFRBrokenSOA: an IXFR whose authority SOA is cut short gets
+// FORMERR over TCP, as over UDP, rather than a closed connection.
+func TestIXFRBrokenSOA(t *testing.T) {
+	h, _ := versionedHandler(t, ixfrVersions[:1])
+	m := new(mdns.Msg)
+	m.SetIxfr("example.org.", 1, "ns1.example.org.", "hostmaster.example.org.")
+	m.Id = 0x4242
+	req, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = req[:len(req)-6]
+	for _, tcp := range []bool{false, true} {
+		resp, o := h.Answer(req, make([]byte, 0, 65535), netip.MustParseAddr("127.0.0.1"), tcp)
+		if o.transfer {
+			var w strings.Builder
+			if err := h.Transfer(&writerFunc{&w}, req); err != nil {
+				t.Fatalf("TCP: %v", err)
+			}
+			resp = []byte(w.String())[2:]
+		}
+		var r mdns.Msg
+		if err := r.Unpack(resp); err != nil || r.Id != 0x4242 || !r.Response || r.Rcode != mdns.RcodeFormatError {
+			t.Errorf("tcp %v: %v %v, want FORMERR", tcp, &r, err)
+		}
+	}
+}
+
+// TestAXFRWithSOA: an AXFR carrying the client's SOA in its authority
+// section, as some secondaries send it, gets the zone, as from Knot.
+func TestAXFRWithSOA(t *testing.T) {
+	h, versions := versionedHandler(t, ixfrVersions[:1])
+	m := new(mdns.Msg)
+	m.SetIxfr("example.org.", 1, "ns1.example.org.", "hostmaster.example.org.")
+	m.Question[0].Qtype = mdns.TypeAXFR
+	answer, rcode := transferRecords(t, h, m)
+	z := versions[0].zone("example.org.")
+	if rcode != mdns.RcodeSuccess || len(answer) != len(z.rrs)+2 {
+		t.Errorf("AXFR with an SOA: %s, %d records, want the zone's %d and two SOAs", mdns.RcodeToString[rcode], len(answer), len(z.rrs))
+	}
+}

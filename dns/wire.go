@@ -165,10 +165,12 @@ func (q *query) parse(p []byte) parseResult {
 	off += 4
 	q.edns, q.ecs, q.do, q.version, q.udpSize = false, false, false, 0, 0
 	if q.ancount != 0 || q.nscount != 0 {
-		if q.qtype != typeIXFR {
+		if q.qtype != typeIXFR && q.qtype != typeAXFR {
 			return malformed
 		}
-		return parsed // an IXFR's SOA is read by the transfer code
+		// An IXFR's SOA is read by the transfer code; an AXFR's, which
+		// some secondaries send too, is ignored there, as Knot does.
+		return parsed
 	}
 	if ar > 1 {
 		return malformed // only one OPT is allowed, and nothing else is served

@@ -188,3 +188,26 @@ func TestServeRejectsBadCookieSecret(t *testing.T) {
 		t.Errorf("output:\n%s\nwant:\n%s", out, want)
 	}
 }
+
+// TestServeWarnsOfReadableCookieSecret: a cookie secret every user may
+// read lets any of them forge cookies that lift rate limiting: the start
+// says so, naming the file; a private one is not warned about.
+func TestServeWarnsOfReadableCookieSecret(t *testing.T) {
+	for mode, warned := range map[os.FileMode]bool{0o644: true, 0o600: false} {
+		secretFile := filepath.Join(t.TempDir(), "cookie-secret")
+		if err := os.WriteFile(secretFile, []byte("e5e973e5a6b2a43f48e7dc849e37bfcf\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(secretFile, mode) // whatever the umask
+		p := startMeridian(t, "meridian {\n    dns 127.0.0.1:0\n    http 127.0.0.1:0\n    cookies "+secretFile+"\n}\n")
+		found := false
+		for _, rec := range p.startup {
+			if msg, _ := rec["msg"].(string); strings.Contains(msg, "cookie secret file") && rec["file"] == secretFile {
+				found = true
+			}
+		}
+		if found != warned {
+			t.Errorf("mode %04o: warned %v, want %v", mode, found, warned)
+		}
+	}
+}

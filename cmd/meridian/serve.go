@@ -381,6 +381,12 @@ func dnsOptions(cfg *config.Config, logger *slog.Logger) (dns.Options, error) {
 			return dns.Options{}, fmt.Errorf("%s: cookies: %w", c.Pos, err)
 		}
 		opts.CookieSecrets = secrets
+		// Whoever reads the secret can forge cookies that exempt any
+		// address from rate limiting.
+		if fi, err := os.Stat(c.SecretFile); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			logger.Warn(fmt.Sprintf("every user may read the cookie secret file (mode %04o); make it 0600 or 0400", fi.Mode().Perm()),
+				"file", c.SecretFile)
+		}
 	}
 	return opts, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +34,53 @@ func Binary(t testing.TB, name, pkg string) string {
 	}
 	t.Fatalf("%s is not installed: run `make test` as root, or apt-get install %s", name, pkg)
 	return ""
+}
+
+// Daemon is a DNS server a test runs: how to find it, configure it and
+// tell that its port was taken.
+type Daemon struct {
+	Name, Package string // the program, and the Debian package that has it
+	// BindFailure is what it prints when its port is taken.
+	BindFailure string
+	// Config returns the name and text of its config file, for a run in
+	// dir on port (at 127.0.0.1).
+	Config func(dir, port string) (file, text string)
+	// Args are its arguments, given the path of its config file.
+	Args func(conf string) []string
+}
+
+// Start writes files (name to content) into a new directory, runs d with
+// its config there on a free port, and returns the port, the directory
+// and d's output once d answers; d is stopped when the test ends. The
+// port is free when picked, but may be taken before d binds it: then d
+// says so and is tried again on another.
+func Start(t testing.TB, d Daemon, files map[string]string) (port, dir string, out *testlog.Buffer) {
+	t.Helper()
+	bin := Binary(t, d.Name, d.Package)
+	dir = t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		port, out = FreePort(t), &testlog.Buffer{}
+		file, text := d.Config(dir, port)
+		conf := filepath.Join(dir, file)
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		exited := Run(t, exec.Command(bin, d.Args(conf)...), out)
+		err := WaitAnswers(port, exited)
+		if err == nil {
+			return port, dir, out
+		}
+		if attempt < 5 && strings.Contains(out.String(), d.BindFailure) {
+			t.Logf("%s could not bind port %s; trying another", d.Name, port)
+			continue
+		}
+		t.Fatalf("%s: %v\n%s", d.Name, err, out)
+	}
 }
 
 // FreePort returns a port free over UDP and TCP at 127.0.0.1 at the time

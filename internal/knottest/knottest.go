@@ -6,7 +6,6 @@ package knottest
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -41,35 +40,10 @@ func Binary(t testing.TB) string {
 // returns once knotd answers; knotd is stopped when the test ends.
 func Start(t testing.TB, zones string, files map[string]string) *Server {
 	t.Helper()
-	bin := Binary(t)
-	dir := t.TempDir()
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The port is free when picked, but may be taken before knotd binds
-	// it: then knotd fails to listen and it is tried again on another.
-	for attempt := 1; ; attempt++ {
-		s := &Server{Port: daemontest.FreePort(t), Dir: dir, out: &testlog.Buffer{}}
-		exited := s.run(t, bin, strings.ReplaceAll(zones, "{dir}", dir))
-		err := daemontest.WaitAnswers(s.Port, exited)
-		if err == nil {
-			return s
-		}
-		if attempt < 5 && strings.Contains(s.out.String(), "failed to bind") {
-			t.Logf("knotd could not bind port %s; trying another", s.Port)
-			continue
-		}
-		t.Fatalf("knotd: %v\n%s", err, s.out)
-	}
-}
-
-// run starts knotd and returns a channel closed when it exits.
-func (s *Server) run(t testing.TB, bin, zones string) <-chan struct{} {
-	t.Helper()
-	conf := filepath.Join(s.Dir, "knot.conf")
-	text := fmt.Sprintf(`server:
+	port, dir, out := daemontest.Start(t, daemontest.Daemon{
+		Name: "knotd", Package: "knot", BindFailure: "failed to bind",
+		Config: func(dir, port string) (string, string) {
+			return "knot.conf", fmt.Sprintf(`server:
     rundir: "%[1]s"
     listen: 127.0.0.1@%[2]s
     tcp-workers: 1
@@ -81,11 +55,11 @@ log:
   - target: stderr
     any: info
 %[3]s
-`, s.Dir, s.Port, zones)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return daemontest.Run(t, exec.Command(bin, "-c", conf), s.out)
+`, dir, port, strings.ReplaceAll(zones, "{dir}", dir))
+		},
+		Args: func(conf string) []string { return []string{"-c", conf} },
+	}, files)
+	return &Server{Port: port, Dir: dir, out: out}
 }
 
 // Ctl runs knotc against the server and returns its output.

@@ -5,7 +5,6 @@ package nsdtest
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -40,31 +39,11 @@ func Binary(t testing.TB) string {
 // returns once nsd answers; nsd is stopped when the test ends.
 func Start(t testing.TB, zones string, files map[string]string) *Server {
 	t.Helper()
-	bin := Binary(t)
-	dir := t.TempDir()
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The port is free when picked, but may be taken before nsd binds it:
-	// then nsd fails to start and it is tried again on another.
-	for attempt := 1; ; attempt++ {
-		s := &Server{Port: daemontest.FreePort(t), Dir: dir, out: &testlog.Buffer{}}
-		exited := s.run(t, bin, strings.ReplaceAll(zones, "{dir}", dir))
-		err := daemontest.WaitAnswers(s.Port, exited)
-		if err == nil {
-			return s
-		}
-		if attempt < 5 && strings.Contains(s.out.String(), "can't bind") {
-			t.Logf("nsd could not bind port %s; trying another", s.Port)
-			continue
-		}
-		t.Fatalf("nsd: %v\n%s", err, s.out)
-	}
+	port, dir, out := daemontest.Start(t, daemon(zones), files)
+	return &Server{Port: port, Dir: dir, out: out}
 }
 
-// run starts nsd and returns a channel closed when it exits.
+// daemon is nsd run in the foreground with zones.
 //
 // Everything nsd writes goes to the test's directory: no chroot, no user
 // to switch to, no database (zones are read from their files), and the
@@ -72,10 +51,11 @@ func Start(t testing.TB, zones string, files map[string]string) *Server {
 // limiting on by default (200 answers a second per client network), which
 // would truncate a test's burst of queries: rrl-ratelimit 0 turns it off.
 // nsd-control talks to it over a Unix socket there, which needs no keys.
-func (s *Server) run(t testing.TB, bin, zones string) <-chan struct{} {
-	t.Helper()
-	conf := filepath.Join(s.Dir, "nsd.conf")
-	text := fmt.Sprintf(`server:
+func daemon(zones string) daemontest.Daemon {
+	return daemontest.Daemon{
+		Name: "nsd", Package: "nsd", BindFailure: "can't bind",
+		Config: func(dir, port string) (string, string) {
+			return "nsd.conf", fmt.Sprintf(`server:
     ip-address: 127.0.0.1@%[2]s
     server-count: 1
     username: ""
@@ -93,11 +73,10 @@ remote-control:
     control-enable: yes
     control-interface: "%[1]s/nsd.sock"
 %[3]s
-`, s.Dir, s.Port, zones)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
+`, dir, port, strings.ReplaceAll(zones, "{dir}", dir))
+		},
+		Args: func(conf string) []string { return []string{"-d", "-c", conf} },
 	}
-	return daemontest.Run(t, exec.Command(bin, "-d", "-c", conf), s.out)
 }
 
 // Ctl runs nsd-control against the server and returns its output.

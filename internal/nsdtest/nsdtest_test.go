@@ -2,11 +2,14 @@ package nsdtest
 
 import (
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/meridian-gtm/meridian/internal/daemontest"
 	"github.com/meridian-gtm/meridian/internal/testlog"
 )
 
@@ -40,13 +43,18 @@ func TestBindFailureIsRecognised(t *testing.T) {
 	}
 	defer c.Close()
 	_, port, _ := net.SplitHostPort(c.LocalAddr().String())
-	s := &Server{Port: port, Dir: t.TempDir(), out: &testlog.Buffer{}}
+	d, dir, out := daemon(""), t.TempDir(), &testlog.Buffer{}
+	file, text := d.Config(dir, port)
+	conf := filepath.Join(dir, file)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	select {
-	case <-s.run(t, Binary(t), ""):
+	case <-daemontest.Run(t, exec.Command(Binary(t), d.Args(conf)...), out):
 	case <-time.After(20 * time.Second):
 		t.Fatal("nsd still runs on a taken port after 20s")
 	}
-	if !strings.Contains(s.Log(), "can't bind") {
-		t.Errorf("nsd's output does not say \"can't bind\":\n%s", s.Log())
+	if !strings.Contains(out.String(), d.BindFailure) {
+		t.Errorf("nsd's output does not say %q:\n%s", d.BindFailure, out)
 	}
 }

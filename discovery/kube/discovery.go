@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -222,6 +223,7 @@ func (d *Discovery) remove(name string) {
 		m.c.stop()
 		delete(d.clusters, name)
 		delete(d.built, name)
+		d.resolver.keep(name, nil)
 		d.cfg.Logger.Info("cluster removed", "cluster", name, "source", m.source)
 	}
 	delete(d.failed, name)
@@ -259,7 +261,12 @@ func (d *Discovery) publish() {
 	d.mu.Lock()
 	for name := range d.dirty {
 		if m, ok := d.clusters[name]; ok && m.c.hasSynced() {
-			d.built[name] = build(name, m.c.snapshot(), d.cfg.Named, d.resolver.lookup)
+			used := map[string]bool{}
+			d.built[name] = build(name, m.c.snapshot(), d.cfg.Named, func(host string) []netip.Addr {
+				used[host] = true
+				return d.resolver.lookup(host)
+			})
+			d.resolver.keep(name, used)
 		}
 	}
 	clear(d.dirty)

@@ -19,18 +19,26 @@ import (
 // into addresses, caching each for its TTL and re-resolving it when the TTL
 // runs out; a change calls onChange, so that the Inventory follows. It asks
 // one recursive resolver directly, because the system resolver hides TTLs.
+//
+// A host is resolved for as long as some cluster's objects name it: each
+// build of a cluster says which hosts it used (keep), and a host no cluster
+// uses any more stops being refreshed, so that load balancers that come
+// and go leave no goroutine behind.
 type hostResolver struct {
 	server   string // ADDRESS:PORT of a recursive resolver
 	onChange func()
 	mu       sync.Mutex
 	hosts    map[string]*hostEntry
 	ctx      context.Context
+	running  sync.WaitGroup // the refresh goroutines
 }
 
 type hostEntry struct {
 	addrs   []netip.Addr
 	expires time.Time
 	pending bool
+	users   map[string]bool // the clusters whose last build named the host
+	stop    context.CancelFunc
 }
 
 // TTL bounds: answers are re-resolved at least this often and at most.
@@ -69,21 +77,43 @@ func (r *hostResolver) lookup(host string) []netip.Addr {
 	defer r.mu.Unlock()
 	e, ok := r.hosts[host]
 	if !ok {
-		e = &hostEntry{pending: true}
+		ctx, stop := context.WithCancel(r.ctx)
+		e = &hostEntry{pending: true, users: map[string]bool{}, stop: stop}
 		r.hosts[host] = e
-		go r.refresh(host)
+		r.running.Go(func() { r.refresh(ctx, host, e) })
 	}
 	return e.addrs
 }
 
-// refresh resolves host now and again when its TTL runs out, for as long
-// as the resolver lives.
-func (r *hostResolver) refresh(host string) {
+// keep records that cluster's objects now name exactly hosts (nil: none,
+// for a cluster removed), and stops resolving the hosts that no cluster
+// names any more.
+func (r *hostResolver) keep(cluster string, hosts map[string]bool) {
+	if r == nil {
+		return // not running yet: nothing resolved
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for host, e := range r.hosts {
+		if hosts[host] {
+			e.users[cluster] = true
+			continue
+		}
+		delete(e.users, cluster)
+		if len(e.users) == 0 {
+			e.stop()
+			delete(r.hosts, host)
+		}
+	}
+}
+
+// refresh resolves host now and again when its TTL runs out, until ctx
+// ends: the resolver's, or the host's when no cluster names it any more.
+func (r *hostResolver) refresh(ctx context.Context, host string, e *hostEntry) {
 	for {
-		addrs, ttl, err := r.resolve(host)
+		addrs, ttl, err := r.resolve(ctx, host)
 		wait := min(max(ttl, minResolveTTL), maxResolveTTL)
 		r.mu.Lock()
-		e := r.hosts[host]
 		changed := false
 		if err == nil {
 			changed = !slices.Equal(e.addrs, addrs)
@@ -97,7 +127,7 @@ func (r *hostResolver) refresh(host string) {
 			r.onChange()
 		}
 		select {
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
@@ -106,11 +136,11 @@ func (r *hostResolver) refresh(host string) {
 
 // resolve asks for A and AAAA records and returns the addresses, sorted,
 // and the smallest TTL.
-func (r *hostResolver) resolve(host string) ([]netip.Addr, time.Duration, error) {
+func (r *hostResolver) resolve(ctx context.Context, host string) ([]netip.Addr, time.Duration, error) {
 	var out []netip.Addr
 	ttl := maxResolveTTL
 	for _, t := range []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA} {
-		addrs, tt, err := r.query(host, t)
+		addrs, tt, err := r.query(ctx, host, t)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -123,7 +153,7 @@ func (r *hostResolver) resolve(host string) ([]netip.Addr, time.Duration, error)
 	return slices.Compact(out), ttl, nil
 }
 
-func (r *hostResolver) query(host string, t dnsmessage.Type) ([]netip.Addr, time.Duration, error) {
+func (r *hostResolver) query(ctx context.Context, host string, t dnsmessage.Type) ([]netip.Addr, time.Duration, error) {
 	name, err := dnsmessage.NewName(strings.TrimSuffix(host, ".") + ".")
 	if err != nil {
 		return nil, 0, err
@@ -137,7 +167,7 @@ func (r *hostResolver) query(host string, t dnsmessage.Type) ([]netip.Addr, time
 	if err != nil {
 		return nil, 0, err
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "udp", r.server)

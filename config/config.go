@@ -56,6 +56,10 @@ type Meridian struct {
 	Replica string
 	// HealthWorkers bounds the probes in flight; default 512.
 	HealthWorkers int
+	// HealthSource holds the local addresses health probes are sent from,
+	// for multi-homed hosts and firewalled targets; unset: the kernel
+	// picks, as for any connection.
+	HealthSource HealthSource
 	// UDPSockets is the number of UDP sockets per DNS address, each read
 	// by a reader of its own; 0: the DNS server's default.
 	UDPSockets int
@@ -93,6 +97,26 @@ type Meridian struct {
 	// servers may hold; a zero field takes the server's default.
 	HTTPLimits HTTPLimits
 	XDSLimits  XDSLimits
+}
+
+// HealthSource is the health_source directive: at most one local address
+// per family. A probe of an IPv4 target is sent from IPv4, of an IPv6
+// target from IPv6; a target of a family without a source address is
+// probed from whatever address the kernel picks.
+type HealthSource struct {
+	Pos
+	IPv4, IPv6 netip.Addr // invalid (zero) when not given
+}
+
+// Addrs returns the source addresses given, IPv4 first.
+func (h HealthSource) Addrs() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range []netip.Addr{h.IPv4, h.IPv6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // HTTPLimits is the http_limits block: timeouts and caps of the HTTP

@@ -268,8 +268,37 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			m.Replica = d.Args[0].Text
 		},
 		"health_workers": intIn(&m.HealthWorkers, 1, 100000),
-		"udp_sockets":    intIn(&m.UDPSockets, 1, 1024),
-		"tcp_max_conns":  intIn(&m.TCPMaxConns, 1, 1_000_000),
+		"health_source": func(d *node, errs *errorList) {
+			if err := args(d, 1, 2, "ADDRESS [ADDRESS]"); err != nil {
+				errs.add(err)
+				return
+			}
+			src := HealthSource{Pos: d.Pos}
+			for _, a := range d.Args {
+				ip, err := netip.ParseAddr(a.Text)
+				if err != nil || ip.Zone() != "" {
+					errs.add(errorf(a.Pos, "health_source: %q is not an IP address", a.Text))
+					continue
+				}
+				ip = ip.Unmap()
+				if ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+					errs.add(errorf(a.Pos, "health_source: %s is not the address of one interface; give an address of this host", ip))
+					continue
+				}
+				dst, family := &src.IPv4, "IPv4"
+				if ip.Is6() {
+					dst, family = &src.IPv6, "IPv6"
+				}
+				if dst.IsValid() {
+					errs.add(errorf(a.Pos, "health_source: two %s addresses; give at most one IPv4 and one IPv6 address", family))
+					continue
+				}
+				*dst = ip
+			}
+			m.HealthSource = src
+		},
+		"udp_sockets":   intIn(&m.UDPSockets, 1, 1024),
+		"tcp_max_conns": intIn(&m.TCPMaxConns, 1, 1_000_000),
 		"tcp_max_conns_per_network": func(d *node, errs *errorList) {
 			const usage = "N [IPV4_PREFIX IPV6_PREFIX]"
 			if err := args(d, 1, 3, usage); err != nil {
@@ -352,7 +381,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls", "http_limits", "xds_limits"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "health_source", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls", "http_limits", "xds_limits"}, errs)
 }
 
 // intIn decodes a directive of one whole number from lo to hi into *dst.

@@ -30,6 +30,9 @@ type Config struct {
 	Publish func(model.Health)
 	// Metrics, when set, counts probes and state changes.
 	Metrics *Metrics
+	// Source is where every probe is sent from; zero: wherever the kernel
+	// picks. It is fixed for the Checker's life.
+	Source Source
 }
 
 // Checker probes every ingress address of every service in the Inventory
@@ -243,7 +246,7 @@ func (c *Checker) setCheck(s *service, check config.HealthCheck, now time.Time) 
 	}
 	s.check, s.prober = check, nil
 	if probed(check) {
-		p, err := newProber(check)
+		p, err := newProber(check, c.cfg.Source)
 		if err != nil {
 			// The config was validated; a file may have gone since. Keep
 			// judging by readiness rather than failing every target.

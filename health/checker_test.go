@@ -46,18 +46,24 @@ type harness struct {
 
 func startChecker(t *testing.T, checks map[string]config.HealthCheck) *harness {
 	t.Helper()
+	return startCheckerWith(t, Config{Checks: checks})
+}
+
+// startCheckerWith runs a Checker of cfg, whose Workers, Replica, Metrics,
+// Logger and Publish it sets.
+func startCheckerWith(t *testing.T, cfg Config) *harness {
+	t.Helper()
 	h := &harness{health: make(chan model.Health, 1), reg: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
-	h.checker = New(Config{
-		Checks: checks, Workers: 8, Replica: "replica-a", Metrics: NewMetrics(h.reg),
-		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Publish: func(hl model.Health) {
-			select {
-			case <-h.health:
-			default:
-			}
-			h.health <- hl
-		},
-	})
+	cfg.Workers, cfg.Replica, cfg.Metrics = 8, "replica-a", NewMetrics(h.reg)
+	cfg.Logger = slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Publish = func(hl model.Health) {
+		select {
+		case <-h.health:
+		default:
+		}
+		h.health <- hl
+	}
+	h.checker = New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.checker.Run(ctx); close(done) }()

@@ -9,4 +9,9 @@
 // behind an address means down whatever the probe says. A target starts as
 // model.Unknown, which the engine treats as usable, so a restart never
 // empties an answer.
+//
+// Probes may be sent from chosen local addresses (Config.Source, at most
+// one per family): every kind of probe dials from the source of its
+// target's family, and a target of another family from the kernel's
+// choice. CheckSource tells at start whether an address is the host's.
 package health

@@ -29,6 +29,9 @@ import (
 type prober struct {
 	check config.HealthCheck
 	tls   *tls.Config // for https and TLS gRPC
+	// dialer4 and dialer6 dial IPv4 and IPv6 targets, from the source
+	// address of their family when one is given.
+	dialer4, dialer6 *net.Dialer
 	// request is the HTTP request every probe sends, written once.
 	request []byte
 }
@@ -36,8 +39,8 @@ type prober struct {
 // maxBody bounds what a probe reads of a response body.
 const maxBody = 64 << 10
 
-func newProber(check config.HealthCheck) (*prober, error) {
-	p := &prober{check: check}
+func newProber(check config.HealthCheck, src Source) (*prober, error) {
+	p := &prober{check: check, dialer4: src.dialer(src.IPv4), dialer6: src.dialer(src.IPv6)}
 	if check.Kind == "https" || check.Kind == "grpc" && (check.CA != "" || check.ClientCert != "") {
 		p.tls = &tls.Config{ServerName: check.Host, InsecureSkipVerify: check.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 		if check.CA != "" {
@@ -91,19 +94,23 @@ func (p *prober) probe(ctx context.Context, addr netip.Addr) (outcome, string) {
 	ctx, cancel := context.WithTimeout(ctx, p.check.Timeout)
 	defer cancel()
 	target := net.JoinHostPort(addr.String(), strconv.Itoa(int(p.check.Port)))
+	d := p.dialer6
+	if addr.Unmap().Is4() {
+		d = p.dialer4
+	}
 	var err error
 	var reason string
 	switch p.check.Kind {
 	case "http", "https":
-		reason, err = p.probeHTTP(ctx, target)
+		reason, err = p.probeHTTP(ctx, d, target)
 	case "tcp":
 		var c net.Conn
-		if c, err = dial(ctx, target); err == nil {
+		if c, err = dial(ctx, d, target); err == nil {
 			c.Close()
 			reason = "connected"
 		}
 	case "grpc":
-		reason, err = p.probeGRPC(ctx, target)
+		reason, err = p.probeGRPC(ctx, d, target)
 	default:
 		return passed, "not probed"
 	}
@@ -116,11 +123,39 @@ func (p *prober) probe(ctx context.Context, addr netip.Addr) (outcome, string) {
 	return passed, reason
 }
 
-// dial connects to target. Closing the connection resets it (SO_LINGER 0),
-// as HAProxy's checks do, so that thousands of probes a second leave no
-// sockets waiting in TIME_WAIT.
-func dial(ctx context.Context, target string) (net.Conn, error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", target)
+// Source is where probes are sent from: at most one local address per
+// family (an invalid Addr: none). A probe of a target dials from the
+// source of the target's family; without one the kernel picks, as for
+// any connection.
+type Source struct {
+	IPv4, IPv6 netip.Addr
+}
+
+// dialer returns a dialer bound to src (any port), or a plain one when
+// src is not set.
+func (Source) dialer(src netip.Addr) *net.Dialer {
+	if !src.IsValid() {
+		return &net.Dialer{}
+	}
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+}
+
+// CheckSource reports whether a probe can be sent from addr: whether a
+// socket binds to it, which fails when addr is not an address of this
+// host.
+func CheckSource(addr netip.Addr) error {
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: addr.AsSlice()})
+	if err != nil {
+		return err
+	}
+	return ln.Close()
+}
+
+// dial connects to target with d. Closing the connection resets it
+// (SO_LINGER 0), as HAProxy's checks do, so that thousands of probes a
+// second leave no sockets waiting in TIME_WAIT.
+func dial(ctx context.Context, d *net.Dialer, target string) (net.Conn, error) {
+	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
 		return nil, err
 	}
@@ -133,8 +168,8 @@ func dial(ctx context.Context, target string) (net.Conn, error) {
 // that no longer accepts connections. A plain HTTP/1.1 exchange costs a
 // fraction of net/http's client, which matters at thousands of probes a
 // second.
-func (p *prober) probeHTTP(ctx context.Context, target string) (string, error) {
-	conn, err := dial(ctx, target)
+func (p *prober) probeHTTP(ctx context.Context, d *net.Dialer, target string) (string, error) {
+	conn, err := dial(ctx, d, target)
 	if err != nil {
 		return "", err
 	}
@@ -175,12 +210,15 @@ func (p *prober) probeHTTP(ctx context.Context, target string) (string, error) {
 	return "status " + strconv.Itoa(resp.StatusCode), nil
 }
 
-func (p *prober) probeGRPC(ctx context.Context, target string) (string, error) {
+// probeGRPC asks the gRPC health service on a connection of its own,
+// dialed by d.
+func (p *prober) probeGRPC(ctx context.Context, d *net.Dialer, target string) (string, error) {
 	creds := insecure.NewCredentials()
 	if p.tls != nil {
 		creds = credentials.NewTLS(p.tls)
 	}
-	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(creds), grpc.WithAuthority(p.check.Host))
+	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(creds), grpc.WithAuthority(p.check.Host),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }))
 	if err != nil {
 		return "", err
 	}

@@ -74,6 +74,10 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	if err != nil {
 		return configError{err}
 	}
+	source, err := healthSource(cfg.Meridian.HealthSource)
+	if err != nil {
+		return configError{err}
+	}
 	tokens, store, audit, err := openAPIParts(cfg)
 	if err != nil {
 		return err
@@ -109,7 +113,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	state.config.Store(cfg)
 	loop.SetOverrides(allOverrides(cfg, store))
 	checker := health.New(health.Config{
-		Checks: healthChecks(cfg), Workers: cfg.Meridian.HealthWorkers, Replica: cfg.Meridian.Replica,
+		Checks: healthChecks(cfg), Workers: cfg.Meridian.HealthWorkers, Replica: cfg.Meridian.Replica, Source: source,
 		Logger: logger.With("component", "health"), Metrics: health.NewMetrics(reg),
 		Publish: func(h model.Health) {
 			loop.SetHealth(h)
@@ -343,9 +347,24 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	if old.Meridian.Replica != cfg.Meridian.Replica || old.Meridian.HealthWorkers != cfg.Meridian.HealthWorkers {
 		logger.Warn("replica and health_workers take effect at the next restart")
 	}
+	if o, n := old.Meridian.HealthSource, cfg.Meridian.HealthSource; o.IPv4 != n.IPv4 || o.IPv6 != n.IPv6 {
+		logger.Warn("health_source changed; it takes effect at the next restart", "running", o.Addrs(), "configured", n.Addrs())
+	}
 	notifies.Go(func() { notify(ctx, r.handler, zones, prevZones, logger.With("component", "dns")) })
 	logger.Info("configuration reloaded", "config", path, "clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
 	return cfg
+}
+
+// healthSource returns where probes are sent from, once it has checked
+// that a socket binds to each address: an address this host does not have
+// would fail every probe, and is better refused at start, naming its line.
+func healthSource(src config.HealthSource) (health.Source, error) {
+	for _, a := range src.Addrs() {
+		if err := health.CheckSource(a); err != nil {
+			return health.Source{}, fmt.Errorf("%s: health_source: %s is not an address of this host: %w", src.Pos, a, err)
+		}
+	}
+	return health.Source{IPv4: src.IPv4, IPv6: src.IPv6}, nil
 }
 
 // healthChecks returns the health block of every probed service by name.

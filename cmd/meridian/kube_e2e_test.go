@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,4 +73,72 @@ zone gslb.example.com {
 	waitAnswer("198.51.100.10")
 	eu.Endpoints(t, "shop", "app", 2, nil)
 	waitAnswer("192.0.2.10")
+}
+
+// TestServeAnswersWithAMemberDown runs Meridian with one live member and
+// one whose API server port is closed: the first Plan already has the live
+// member's service, without waiting for the dead one, and DNS answers with
+// the live member's load balancer. The time from start to that answer is
+// logged (bench/RESULTS.md records it).
+func TestServeAnswersWithAMemberDown(t *testing.T) {
+	env := kubetest.Start(t, 1)
+	eu := env.Clusters[0]
+	eu.Namespace(t, "shop")
+	eu.Service(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop",
+		Annotations: map[string]string{"meridian.io/global-name": "app.gslb.example.com"}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, corev1.LoadBalancerIngress{IP: "192.0.2.10"})
+	eu.Endpoints(t, "shop", "app", 3, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	deadConfig := filepath.Join(t.TempDir(), "dead.kubeconfig")
+	if err := os.WriteFile(deadConfig, []byte(strings.Replace(string(eu.KubeconfigData), eu.Config.Host, "https://"+dead, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	p := startMeridian(t, fmt.Sprintf(`
+meridian {
+    dns  127.0.0.1:0
+    http 127.0.0.1:0
+}
+cluster eu-west {
+    kubeconfig %s
+    region   eu-west
+    location 53.35 -6.26
+}
+cluster us-east {
+    kubeconfig %s
+    region   us-east
+    location 39.04 -77.49
+}
+zone gslb.example.com {
+    ns ns1.gslb.example.com 127.0.0.1
+    service app {
+        ttl 5
+    }
+}
+`, eu.Kubeconfig, deadConfig))
+	for _, rec := range p.startup {
+		if rec["msg"] == "plan published" {
+			if n, _ := rec["services"].(float64); n != 1 {
+				t.Errorf("the first Plan has %v services, want the live member's one", rec["services"])
+			}
+			break
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := kdig(t, p.dnsPort, "app.gslb.example.com", "+subnet=81.2.69.0/24")
+		if len(r.answer) == 1 && strings.HasSuffix(r.answer[0], "192.0.2.10") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer from the live member: %s %v", r.status, r.answer)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("first answer from the live member %v after start, with one member dead", time.Since(start).Round(time.Millisecond))
 }

@@ -70,6 +70,8 @@ type cluster struct {
 	mu          sync.Mutex
 	synced      []cache.InformerSynced
 	probed      bool // the optional APIs were looked for once
+	startedAt   time.Time
+	answered    bool // the API server has said it is ready at least once
 	lastContact time.Time
 	lostAt      time.Time // zero while reachable
 	err         string
@@ -123,7 +125,8 @@ func startCluster(ctx context.Context, cfg ClusterConfig, logger *slog.Logger, m
 		return nil, err
 	}
 	ctx, c.cancel = context.WithCancel(ctx)
-	c.lastContact = time.Now()
+	c.startedAt = time.Now()
+	c.lastContact = c.startedAt
 
 	f := informers.NewSharedInformerFactory(c.kube, 0)
 	c.stores.services = c.watch(ctx, f.Core().V1().Services().Informer(), transform(slimServiceOf))
@@ -132,6 +135,7 @@ func startCluster(ctx context.Context, cfg ClusterConfig, logger *slog.Logger, m
 	c.stores.nodes = c.watch(ctx, f.Core().V1().Nodes().Informer(), transform(slimNodeOf))
 	f.Start(ctx.Done())
 	go c.beat(ctx)
+	go c.announceSync(ctx)
 	return c, nil
 }
 
@@ -188,24 +192,22 @@ func (c *cluster) startOptional(ctx context.Context) {
 	}
 }
 
-// beat looks for the optional APIs, then asks the API server whether it is
-// ready, every second. The first failure marks the cluster lost since its
-// last contact; the first success after that marks it found again. Every
-// 30 s it looks again for Istio and Gateway API, which may be installed
-// later.
+// beat asks the API server whether it is ready, at once and then every
+// second. The first failure marks the cluster lost since its last contact
+// (at start, since it was started); the first success after that marks it
+// found again. The optional APIs are looked for after the first answer, so
+// that a member that is down at start costs no discovery timeouts, and
+// again every 30 s, as Istio and Gateway API may be installed later.
 func (c *cluster) beat(ctx context.Context) {
-	c.startOptional(ctx)
-	c.mu.Lock()
-	c.probed = true
-	c.mu.Unlock()
-	c.changed()
 	t := time.NewTicker(heartbeat)
 	defer t.Stop()
 	for n := 0; ; n++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if n > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		qctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
 		err := c.kube.Discovery().RESTClient().Get().AbsPath("/readyz").Do(qctx).Error()
@@ -222,7 +224,7 @@ func (c *cluster) beat(ctx context.Context) {
 			c.logger.Warn("cluster lost", "last_contact", c.lastContact, "err", err)
 			c.metrics.losses.Add(1)
 		case err == nil:
-			c.lastContact = now
+			c.lastContact, c.answered = now, true
 			if wasLost {
 				c.logger.Info("cluster recovered", "lost_for", now.Sub(c.lostAt).Round(time.Millisecond))
 				c.lostAt, c.err = time.Time{}, ""
@@ -230,13 +232,68 @@ func (c *cluster) beat(ctx context.Context) {
 			}
 		}
 		changed := wasLost != !c.lostAt.IsZero()
+		probed := c.probed
 		c.mu.Unlock()
 		if changed {
 			c.changed()
 		}
-		if err == nil && n%30 == 29 {
-			c.startOptional(ctx)
+		if err == nil && (!probed || n%30 == 29) {
+			c.startOptional(ctx) // announceSync says when it is done
+			c.mu.Lock()
+			c.probed = true
+			c.mu.Unlock()
 		}
+	}
+}
+
+// syncPoll is how often a cluster checks whether its informers have
+// listed their objects.
+const syncPoll = 50 * time.Millisecond
+
+// announceSync calls changed whenever the cluster becomes synced: when its
+// informers have listed their objects at start, after a member that was
+// down at start comes up, or after informers for an optional API are
+// added. Informer events come before the informer says it has synced, so
+// without this the last of them could find the cluster not yet synced and
+// its backends would wait for the next change.
+func (c *cluster) announceSync(ctx context.Context) {
+	t := time.NewTicker(syncPoll)
+	defer t.Stop()
+	synced := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if now := c.hasSynced(); now != synced {
+			synced = now
+			if synced {
+				c.changed()
+			}
+		}
+	}
+}
+
+// settled reports whether the first Inventory need not wait any longer for
+// this cluster: it has listed its objects, or it failed to answer, or it
+// has not answered within startWait of being started, or it answered but
+// is still listing after syncTimeout. A member that answers is worth a
+// longer wait than one that says nothing: its listing may be large.
+func (c *cluster) settled(now time.Time, startWait, syncTimeout time.Duration) bool {
+	if c.hasSynced() {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	age := now.Sub(c.startedAt)
+	switch {
+	case !c.lostAt.IsZero():
+		return true
+	case !c.answered:
+		return age >= startWait
+	default:
+		return age >= syncTimeout
 	}
 }
 

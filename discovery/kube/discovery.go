@@ -47,10 +47,16 @@ type Config struct {
 	// empty: the first nameserver of /etc/resolv.conf.
 	Resolver string
 	// HoldOff and MaxDelay batch bursts of changes into one Inventory
-	// (defaults 50 ms and 250 ms); SyncTimeout bounds how long the first
-	// Inventory waits for every cluster's initial listing (default 10 s).
-	HoldOff, MaxDelay, SyncTimeout time.Duration
-	Logger                         *slog.Logger
+	// (defaults 50 ms and 250 ms).
+	HoldOff, MaxDelay time.Duration
+	// StartWait and SyncTimeout bound how long the first Inventory waits
+	// for a cluster's initial listing: StartWait (default 2 s) for a
+	// cluster that has not answered at all, SyncTimeout (default 10 s) for
+	// one that answered and is still listing. A cluster that fails to
+	// answer is not waited for. A cluster left out joins when it has
+	// listed its objects.
+	StartWait, SyncTimeout time.Duration
+	Logger                 *slog.Logger
 	// Publish receives every new Inventory, from one goroutine.
 	Publish func(model.Inventory)
 }
@@ -69,8 +75,11 @@ func (c *Config) validate() {
 	if c.MaxDelay < c.HoldOff {
 		c.MaxDelay = max(250*time.Millisecond, c.HoldOff)
 	}
-	if c.SyncTimeout <= 0 {
-		c.SyncTimeout = 10 * time.Second
+	if c.StartWait <= 0 {
+		c.StartWait = 2 * time.Second
+	}
+	if c.SyncTimeout < c.StartWait {
+		c.SyncTimeout = max(10*time.Second, c.StartWait)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -161,23 +170,34 @@ func (d *Discovery) Run(ctx context.Context) error {
 	}
 }
 
-// waitSynced waits, up to SyncTimeout, for every cluster's first listing,
-// so that the first Inventory does not miss what is merely still loading.
+// waitSynced waits until every cluster has listed its objects or is not
+// worth waiting for (see cluster.settled), so that the first Inventory
+// does not miss what is merely still loading, nor waits for a member that
+// is down. A cluster left out joins when it has listed its objects; until
+// then it has no backends: unknown, not empty.
 func (d *Discovery) waitSynced(ctx context.Context) {
-	deadline := time.Now().Add(d.cfg.SyncTimeout)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		all := true
+	for ctx.Err() == nil {
+		now := time.Now()
+		var waiting, late []string
 		d.mu.Lock()
-		for _, m := range d.clusters {
-			all = all && m.c.hasSynced()
+		for name, m := range d.clusters {
+			switch {
+			case !m.c.settled(now, d.cfg.StartWait, d.cfg.SyncTimeout):
+				waiting = append(waiting, name)
+			case !m.c.hasSynced():
+				late = append(late, name)
+			}
 		}
 		d.mu.Unlock()
-		if all {
+		if len(waiting) == 0 {
+			if len(late) > 0 {
+				slices.Sort(late)
+				d.cfg.Logger.Warn("publishing without clusters that have not listed their objects; they join when they do", "clusters", late)
+			}
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	d.cfg.Logger.Warn("not every cluster listed its objects in time; publishing what is known", "timeout", d.cfg.SyncTimeout)
 }
 
 // settle batches: it waits for HoldOff without changes, or MaxDelay.
@@ -208,6 +228,8 @@ func (d *Discovery) add(ctx context.Context, cc ClusterConfig, source string) {
 	if err != nil {
 		d.cfg.Logger.Error("cannot watch cluster", "cluster", cc.Name, "source", source, "err", err)
 		d.failed[cc.Name] = ClusterStatus{Name: cc.Name, Source: source, Error: err.Error()}
+		delete(d.built, cc.Name) // kept by a restart that failed
+		d.resolver.keep(cc.Name, nil)
 		return
 	}
 	delete(d.failed, cc.Name)
@@ -216,14 +238,19 @@ func (d *Discovery) add(ctx context.Context, cc ClusterConfig, source string) {
 	d.cfg.Logger.Info("watching cluster", "cluster", cc.Name, "source", source)
 }
 
-// remove stops watching a cluster and drops it from the Inventory.
-func (d *Discovery) remove(name string) {
+// remove stops watching a cluster and drops it from the Inventory. With
+// restart, the cluster is about to be watched again with a new
+// configuration: its backends stay in the Inventory until the new watch
+// has listed its objects, rather than vanish meanwhile.
+func (d *Discovery) remove(name string, restart bool) {
 	d.mu.Lock()
 	if m, ok := d.clusters[name]; ok {
 		m.c.stop()
 		delete(d.clusters, name)
-		delete(d.built, name)
-		d.resolver.keep(name, nil)
+		if !restart {
+			delete(d.built, name)
+			d.resolver.keep(name, nil)
+		}
 		d.cfg.Logger.Info("cluster removed", "cluster", name, "source", m.source)
 	}
 	delete(d.failed, name)
@@ -376,7 +403,8 @@ func (d *Discovery) watchSecrets(ctx context.Context) error {
 			if reflect.DeepEqual(old, cc) {
 				return
 			}
-			d.remove(old.(ClusterConfig).Name)
+			oldName := old.(ClusterConfig).Name
+			d.remove(oldName, oldName == cc.Name)
 		}
 		secrets.Store(key, cc)
 		d.add(ctx, cc, source)
@@ -392,14 +420,20 @@ func (d *Discovery) watchSecrets(ctx context.Context) error {
 			if s, ok := obj.(*corev1.Secret); ok {
 				key := s.Namespace + "/" + s.Name
 				if old, ok := secrets.LoadAndDelete(key); ok {
-					d.remove(old.(ClusterConfig).Name)
+					d.remove(old.(ClusterConfig).Name, false)
 				}
 			}
 		},
 	})
 	f.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return fmt.Errorf("discovery: cluster secrets in %s: not listed", d.cfg.Secrets.Namespace)
+	// The Secrets are waited for as a member is: a home cluster that does
+	// not answer must not hold up the clusters of the config file. The
+	// clusters of Secrets listed later are added then, and join the
+	// Inventory when they have listed their objects.
+	wctx, cancel := context.WithTimeout(ctx, d.cfg.StartWait)
+	defer cancel()
+	if !cache.WaitForCacheSync(wctx.Done(), inf.HasSynced) && ctx.Err() == nil {
+		d.cfg.Logger.Warn("cluster secrets not listed yet; their clusters are added when they are", "namespace", d.cfg.Secrets.Namespace, "waited", d.cfg.StartWait)
 	}
 	return nil
 }
@@ -465,7 +499,7 @@ func (d *Discovery) Reconfigure(ctx context.Context, clusters []ClusterConfig, s
 	}
 	d.mu.Unlock()
 	for _, name := range stop {
-		d.remove(name)
+		d.remove(name, slices.ContainsFunc(start, func(c ClusterConfig) bool { return c.Name == name }))
 	}
 	for _, c := range start {
 		d.add(ctx, c, "config")

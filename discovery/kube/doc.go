@@ -13,6 +13,23 @@
 // and is marked lost with the time of its last contact; the engine decides
 // what that means.
 //
+// A member that is down does not hold up the others. The first Inventory
+// waits for each cluster until it has listed its objects, or has failed
+// to answer (a closed port at once; a black hole after the 2 s heartbeat
+// deadline), or has said nothing for Config.StartWait (2 s); a cluster
+// that answered and is still listing is worth Config.SyncTimeout (10 s).
+// A cluster left out is in the Inventory without backends, lost since it
+// was started if it did not answer: unknown, never zero pods. Its backends
+// join when it has listed its objects. A cluster restarted by a reload or
+// a changed Secret keeps its backends until the new watch has listed.
+//
+// Every question to a member runs in that member's own goroutines and has
+// a deadline: the heartbeat 2 s, the look for optional APIs 5 s per API;
+// Reconfigure and the Secret handler ask members nothing. The informers'
+// list and watch requests have no overall timeout (one would cut the
+// watches); client-go's transport bounds them instead: 30 s to connect,
+// 10 s for the TLS handshake, HTTP/2 pings on an idle connection.
+//
 // client-go, Istio's client-go and the Gateway API clients are imported here
 // (and in api/ stores) and nowhere else.
 package kube

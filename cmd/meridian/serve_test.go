@@ -80,10 +80,24 @@ func runsOurCode(stack string) bool {
 // addrs can be bound again over TCP and UDP.
 func checkAllStopped(t *testing.T, before map[string]string, addrs ...string) {
 	t.Helper()
-	for id, stack := range ownGoroutines() {
-		if _, ok := before[id]; !ok {
-			t.Errorf("goroutine left running after serve returned:\n%s", stack)
+	// A goroutine that has said it is done (a UDP reader's WaitGroup.Done
+	// runs in its last deferred call) may still be returning, and one
+	// locked to its thread takes the thread down with it: what is left
+	// after a moment is left running.
+	var left map[string]string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left = map[string]string{}
+		for id, stack := range ownGoroutines() {
+			if _, ok := before[id]; !ok {
+				left[id] = stack
+			}
 		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, stack := range left {
+		t.Errorf("goroutine left running after serve returned:\n%s", stack)
 	}
 	for _, a := range addrs {
 		ln, err := net.Listen("tcp", a)

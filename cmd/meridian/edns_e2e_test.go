@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -166,25 +163,13 @@ zone example.org {
 // configuration error: exit status 2, naming the config line and the
 // file's line, never quoting the secret.
 func TestServeRejectsBadCookieSecret(t *testing.T) {
-	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "cookie-secret")
+	secretFile := filepath.Join(t.TempDir(), "cookie-secret")
 	if err := os.WriteFile(secretFile, []byte("# the current secret\ne5e973e5a6b2a43f48e7dc849e37bfcZ\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "meridian.conf")
-	conf := "meridian {\n    dns 127.0.0.1:0\n    http 127.0.0.1:0\n    cookies cookie-secret\n}\nzone example.org {\n    ns ns.example.net\n}\n"
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, meridianBin, "serve", "-config", path).CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-		t.Fatalf("exit %v, want status 2; output:\n%s", err, out)
-	}
+	path, out := serveFails(t, "meridian {\n    dns 127.0.0.1:0\n    http 127.0.0.1:0\n    cookies "+secretFile+"\n}\nzone example.org {\n    ns ns.example.net\n}\n")
 	want := fmt.Sprintf("%s:4: cookies: %s:2: expected a secret of 32 hex digits (16 bytes), got other characters\n", path, secretFile)
-	if string(out) != want {
+	if out != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out, want)
 	}
 }

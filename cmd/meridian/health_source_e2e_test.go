@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,20 +78,9 @@ func TestServeHealthSourceIsWhereProbesComeFrom(t *testing.T) {
 // TestServeRejectsForeignHealthSource: at start, a health_source this host
 // does not have is a configuration error: exit status 2, naming the line.
 func TestServeRejectsForeignHealthSource(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "meridian.conf")
-	conf := "meridian {\n    dns 127.0.0.1:0\n    http 127.0.0.1:0\n    health_source 192.0.2.1\n}\nzone example.org {\n    ns ns.example.net\n}\n"
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, meridianBin, "serve", "-config", path).CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-		t.Fatalf("exit %v, want status 2; output:\n%s", err, out)
-	}
+	path, out := serveFails(t, "meridian {\n    dns 127.0.0.1:0\n    http 127.0.0.1:0\n    health_source 192.0.2.1\n}\nzone example.org {\n    ns ns.example.net\n}\n")
 	want := fmt.Sprintf("%s:4: health_source: 192.0.2.1 is not an address of this host: listen tcp 192.0.2.1:0: bind: cannot assign requested address\n", path)
-	if string(out) != want {
+	if out != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out, want)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // withOverridesFile returns the demo config keeping its overrides in file.
@@ -40,7 +42,10 @@ func serveFails(t *testing.T, conf string) (string, string) {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(meridianBin, "serve", "-config", path).CombinedOutput()
+	// The bound is for a regression that starts serving instead.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, meridianBin, "serve", "-config", path).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 		t.Fatalf("exit %v, want status 2; output:\n%s", err, out)
 	}

@@ -148,6 +148,9 @@ func (a *v1) statusPage(w http.ResponseWriter, r *http.Request, _ string) {
 		barColor[c.Name] = sc.BarColor
 		if !sc.Reachable {
 			sc.Color, sc.State = colorLost, "lost since "+c.LostAt.UTC().Format(time.RFC3339)
+			if c.Resyncing {
+				sc.State = "resyncing, " + sc.State
+			}
 			if stale[c.Name] {
 				sc.Color, sc.State = colorStale, sc.State+", stale"
 			}

@@ -236,6 +236,7 @@ type clusterJSON struct {
 	Location  *locationJSON `json:"location"`
 	Reachable bool          `json:"reachable"`
 	LostAt    *time.Time    `json:"lost_at,omitempty"`
+	Resyncing bool          `json:"resyncing,omitempty"` // answers again; listing afresh
 	Stale     bool          `json:"stale"`
 }
 
@@ -250,7 +251,7 @@ func (a *v1) clusters(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	out := []clusterJSON{}
 	for _, c := range a.cfg.Inventory().Clusters() {
-		cj := clusterJSON{Name: c.Name, Region: c.Locality.Region, Zone: c.Locality.Zone, Reachable: c.LostAt.IsZero(), Stale: stale[c.Name]}
+		cj := clusterJSON{Name: c.Name, Region: c.Locality.Region, Zone: c.Locality.Zone, Reachable: c.LostAt.IsZero(), Resyncing: c.Resyncing, Stale: stale[c.Name]}
 		if c.HasLocation {
 			cj.Location = &locationJSON{c.Location.Lat, c.Location.Lon}
 		}

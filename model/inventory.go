@@ -32,6 +32,10 @@ type Cluster struct {
 	// contact. Its last known state is kept for a grace period, after which
 	// its targets count as unknown rather than dead.
 	LostAt time.Time
+	// Resyncing: the cluster answers again after it was lost, and
+	// discovery is listing its objects afresh. LostAt stays set until it
+	// has: its state is still the last known one.
+	Resyncing bool
 }
 
 // Locality is a cluster's place in the provider's topology, as Kubernetes

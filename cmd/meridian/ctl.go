@@ -374,6 +374,7 @@ func (c *ctl) clusters() error {
 	var cs []struct {
 		Name, Region, Zone string
 		Reachable, Stale   bool
+		Resyncing          bool
 		LostAt             *time.Time `json:"lost_at"`
 	}
 	if err := c.call("GET", "/api/v1/clusters", nil, &cs); err != nil || c.json {
@@ -384,6 +385,9 @@ func (c *ctl) clusters() error {
 		state := "reachable"
 		if !cl.Reachable {
 			state = "lost since " + cl.LostAt.Format(time.RFC3339)
+			if cl.Resyncing {
+				state = "resyncing, " + state
+			}
 			if cl.Stale {
 				state += " (stale)"
 			}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,20 +63,40 @@ type cluster struct {
 	istio   istioclient.Interface
 	gateway gwclient.Interface
 
-	stores struct {
-		services, ingresses, slices, nodes cache.Store
-		istioGateways, virtualServices     cache.Store
-		gateways, routes                   cache.Store
-	}
 	mu          sync.Mutex
-	synced      []cache.InformerSynced
-	probed      bool // the optional APIs were looked for once
+	cur         *informerSet // the informers whose stores are served
+	next        *informerSet // informers restarted on recovery, listing; nil when none
+	probed      bool         // the optional APIs were looked for once
 	startedAt   time.Time
 	answered    bool // the API server has said it is ready at least once
 	lastContact time.Time
 	lostAt      time.Time // zero while reachable
 	err         string
-	optional    map[string]bool // which optional APIs are watched
+}
+
+// informerSet is one generation of a cluster's informers: started
+// together, stopped together by cancel. Its fields change under the
+// cluster's lock.
+type informerSet struct {
+	ctx    context.Context // ends when the set is stopped
+	cancel context.CancelFunc
+	stores struct {
+		services, ingresses, slices, nodes cache.Store
+		istioGateways, virtualServices     cache.Store
+		gateways, routes                   cache.Store
+	}
+	synced   []cache.InformerSynced
+	optional map[string]bool // which optional APIs are watched
+}
+
+// hasSynced reports whether every informer of the set has listed once.
+func (s *informerSet) hasSynced() bool {
+	for _, f := range s.synced {
+		if !f() {
+			return false
+		}
+	}
+	return true
 }
 
 // restConfig builds the client configuration of a cluster.
@@ -114,7 +135,7 @@ func startCluster(ctx context.Context, cfg ClusterConfig, logger *slog.Logger, m
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "meridian"
-	c := &cluster{cfg: cfg, logger: logger.With("cluster", cfg.Name), changed: changed, metrics: m, optional: map[string]bool{}}
+	c := &cluster{cfg: cfg, logger: logger.With("cluster", cfg.Name), changed: changed, metrics: m}
 	if c.kube, err = kubernetes.NewForConfig(rc); err != nil {
 		return nil, err
 	}
@@ -128,24 +149,69 @@ func startCluster(ctx context.Context, cfg ClusterConfig, logger *slog.Logger, m
 	c.startedAt = time.Now()
 	c.lastContact = c.startedAt
 
-	f := informers.NewSharedInformerFactory(c.kube, 0)
-	c.stores.services = c.watch(ctx, f.Core().V1().Services().Informer(), transform(slimServiceOf))
-	c.stores.ingresses = c.watch(ctx, f.Networking().V1().Ingresses().Informer(), transform(slimIngressOf))
-	c.stores.slices = c.watch(ctx, f.Discovery().V1().EndpointSlices().Informer(), transform(slimEndpointSliceOf))
-	c.stores.nodes = c.watch(ctx, f.Core().V1().Nodes().Informer(), transform(slimNodeOf))
-	f.Start(ctx.Done())
+	c.cur = c.startSet(ctx, nil)
 	go c.beat(ctx)
 	go c.announceSync(ctx)
 	return c, nil
 }
 
-// watch wires an informer: slim objects in, every event a change, watch
-// errors noted on the cluster's status.
-func (c *cluster) watch(ctx context.Context, inf cache.SharedIndexInformer, t cache.TransformFunc) cache.Store {
+// startSet starts a generation of informers: the core ones, and those of
+// the optional APIs that old, the generation it replaces, watches (they
+// were found once; they are not looked for again). Its context is a child
+// of ctx, so stopping the cluster stops it.
+func (c *cluster) startSet(ctx context.Context, old *informerSet) *informerSet {
+	s := &informerSet{optional: map[string]bool{}}
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	f := informers.NewSharedInformerFactory(c.kube, 0)
+	c.mu.Lock()
+	s.stores.services = c.watch(s, f.Core().V1().Services().Informer(), transform(slimServiceOf))
+	s.stores.ingresses = c.watch(s, f.Networking().V1().Ingresses().Informer(), transform(slimIngressOf))
+	s.stores.slices = c.watch(s, f.Discovery().V1().EndpointSlices().Informer(), transform(slimEndpointSliceOf))
+	s.stores.nodes = c.watch(s, f.Core().V1().Nodes().Informer(), transform(slimNodeOf))
+	istio, gw := old != nil && old.optional["istio"], old != nil && old.optional["gateway"]
+	c.mu.Unlock()
+	f.Start(s.ctx.Done())
+	if istio {
+		c.startIstio(s)
+	}
+	if gw {
+		c.startGateway(s)
+	}
+	return s
+}
+
+// startIstio starts the Istio informers of a set.
+func (c *cluster) startIstio(s *informerSet) {
+	f := istioinformers.NewSharedInformerFactory(c.istio, 0)
+	c.mu.Lock()
+	s.stores.istioGateways = c.watch(s, f.Networking().V1().Gateways().Informer(), transform(slimIstioGatewayOf))
+	s.stores.virtualServices = c.watch(s, f.Networking().V1().VirtualServices().Informer(), transform(slimVirtualServiceOf))
+	s.optional["istio"] = true
+	c.mu.Unlock()
+	f.Start(s.ctx.Done())
+}
+
+// startGateway starts the Gateway API informers of a set.
+func (c *cluster) startGateway(s *informerSet) {
+	f := gwinformers.NewSharedInformerFactory(c.gateway, 0)
+	c.mu.Lock()
+	s.stores.gateways = c.watch(s, f.Gateway().V1().Gateways().Informer(), transform(slimGatewayOf))
+	s.stores.routes = c.watch(s, f.Gateway().V1().HTTPRoutes().Informer(), transform(slimHTTPRouteOf))
+	s.optional["gateway"] = true
+	c.mu.Unlock()
+	f.Start(s.ctx.Done())
+}
+
+// watch wires an informer into a set: slim objects in, every event a
+// change, watch errors of a set in use noted on the cluster's status. The caller holds
+// c.mu.
+func (c *cluster) watch(s *informerSet, inf cache.SharedIndexInformer, t cache.TransformFunc) cache.Store {
 	inf.SetTransform(t)
 	inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 		c.mu.Lock()
-		c.err = err.Error()
+		if s == c.cur || s == c.next { // not a set being stopped
+			c.err = err.Error()
+		}
 		c.mu.Unlock()
 	})
 	inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -153,9 +219,7 @@ func (c *cluster) watch(ctx context.Context, inf cache.SharedIndexInformer, t ca
 		UpdateFunc: func(any, any) { c.changed() },
 		DeleteFunc: func(any) { c.changed() },
 	})
-	c.mu.Lock()
-	c.synced = append(c.synced, inf.HasSynced)
-	c.mu.Unlock()
+	s.synced = append(s.synced, inf.HasSynced)
 	return inf.GetStore()
 }
 
@@ -170,34 +234,91 @@ func (c *cluster) startOptional(ctx context.Context) {
 		return c.kube.Discovery().RESTClient().Get().AbsPath("/apis/"+gv).Do(qctx).Error() == nil
 	}
 	c.mu.Lock()
-	needIstio, needGW := !c.optional["istio"], !c.optional["gateway"]
+	needIstio, needGW := !c.cur.optional["istio"], !c.cur.optional["gateway"]
 	c.mu.Unlock()
 	if needIstio && has("networking.istio.io/v1") {
-		f := istioinformers.NewSharedInformerFactory(c.istio, 0)
-		c.stores.istioGateways = c.watch(ctx, f.Networking().V1().Gateways().Informer(), transform(slimIstioGatewayOf))
-		c.stores.virtualServices = c.watch(ctx, f.Networking().V1().VirtualServices().Informer(), transform(slimVirtualServiceOf))
-		f.Start(ctx.Done())
-		c.mu.Lock()
-		c.optional["istio"] = true
-		c.mu.Unlock()
+		c.startOptionalIn(c.startIstio, "istio")
 	}
 	if needGW && has("gateway.networking.k8s.io/v1") {
-		f := gwinformers.NewSharedInformerFactory(c.gateway, 0)
-		c.stores.gateways = c.watch(ctx, f.Gateway().V1().Gateways().Informer(), transform(slimGatewayOf))
-		c.stores.routes = c.watch(ctx, f.Gateway().V1().HTTPRoutes().Informer(), transform(slimHTTPRouteOf))
-		f.Start(ctx.Done())
-		c.mu.Lock()
-		c.optional["gateway"] = true
-		c.mu.Unlock()
+		c.startOptionalIn(c.startGateway, "gateway")
 	}
+}
+
+// startOptionalIn starts an optional API's informers in the served set
+// and in the one that is listing, if any, where they are not yet.
+func (c *cluster) startOptionalIn(start func(*informerSet), api string) {
+	c.mu.Lock()
+	sets := []*informerSet{c.cur, c.next}
+	c.mu.Unlock()
+	for _, s := range sets {
+		if s == nil {
+			continue
+		}
+		c.mu.Lock()
+		has := s.optional[api]
+		c.mu.Unlock()
+		if !has {
+			start(s)
+		}
+	}
+}
+
+// resync starts a new generation of informers for a member that answers
+// again after it was lost. client-go's reflectors retry a lost API server
+// with a back-off that grows to 30 s (and up to 60 s with its jitter), so
+// after an outage of 25 s the old informers would see the member's
+// changes 40 to 60 s after its return; new informers list at once. The
+// old ones keep serving their objects until the new ones have listed (see
+// promote); the cluster is still lost, and resyncing, meanwhile.
+func (c *cluster) resync(ctx context.Context) {
+	c.mu.Lock()
+	old := c.cur
+	c.mu.Unlock()
+	s := c.startSet(ctx, old)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lostAt.IsZero() || c.next != nil { // cannot happen: only beat starts sets
+		s.cancel()
+		return
+	}
+	c.next = s
+	c.logger.Info("cluster answers again; restarting its watches", "lost_for", time.Since(c.lostAt).Round(time.Millisecond))
+}
+
+// promote serves the new informers of a resyncing cluster once they have
+// listed, stops the old ones, and marks the cluster found again. It
+// reports whether it did.
+func (c *cluster) promote() bool {
+	c.mu.Lock()
+	next := c.next
+	c.mu.Unlock()
+	if next == nil || !next.hasSynced() {
+		return false
+	}
+	c.mu.Lock()
+	if c.next != next { // lost again meanwhile
+		c.mu.Unlock()
+		return false
+	}
+	old := c.cur
+	c.cur, c.next = next, nil
+	c.logger.Info("cluster recovered", "lost_for", time.Since(c.lostAt).Round(time.Millisecond))
+	c.lostAt, c.err = time.Time{}, ""
+	c.metrics.recoveries.Add(1)
+	c.mu.Unlock()
+	old.cancel()
+	return true
 }
 
 // beat asks the API server whether it is ready, at once and then every
 // second. The first failure marks the cluster lost since its last contact
-// (at start, since it was started); the first success after that marks it
-// found again. The optional APIs are looked for after the first answer, so
-// that a member that is down at start costs no discovery timeouts, and
-// again every 30 s, as Istio and Gateway API may be installed later.
+// (at start, since it was started); the first success after that restarts
+// its informers (resync), and the cluster is found again when they have
+// listed (promote). A failure while they list stops them: the next
+// success starts others. The optional APIs are looked for after the first
+// answer, so that a member that is down at start costs no discovery
+// timeouts, and again every 30 s, as Istio and Gateway API may be
+// installed later.
 func (c *cluster) beat(ctx context.Context) {
 	t := time.NewTicker(heartbeat)
 	defer t.Stop()
@@ -216,24 +337,31 @@ func (c *cluster) beat(ctx context.Context) {
 			return
 		}
 		now := time.Now()
+		var abandoned *informerSet
 		c.mu.Lock()
 		wasLost := !c.lostAt.IsZero()
+		resync := false
 		switch {
 		case err != nil && !wasLost:
 			c.lostAt, c.err = c.lastContact, err.Error()
 			c.logger.Warn("cluster lost", "last_contact", c.lastContact, "err", err)
 			c.metrics.losses.Add(1)
+		case err != nil && c.next != nil:
+			abandoned, c.next, c.err = c.next, nil, err.Error()
+			c.logger.Warn("cluster lost again while its watches restarted", "err", err)
 		case err == nil:
 			c.lastContact, c.answered = now, true
-			if wasLost {
-				c.logger.Info("cluster recovered", "lost_for", now.Sub(c.lostAt).Round(time.Millisecond))
-				c.lostAt, c.err = time.Time{}, ""
-				c.metrics.recoveries.Add(1)
-			}
+			resync = wasLost && c.next == nil
 		}
-		changed := wasLost != !c.lostAt.IsZero()
+		changed := wasLost != !c.lostAt.IsZero() || resync || abandoned != nil
 		probed := c.probed
 		c.mu.Unlock()
+		if abandoned != nil {
+			abandoned.cancel()
+		}
+		if resync {
+			c.resync(ctx)
+		}
 		if changed {
 			c.changed()
 		}
@@ -253,7 +381,8 @@ const syncPoll = 50 * time.Millisecond
 // announceSync calls changed whenever the cluster becomes synced: when its
 // informers have listed their objects at start, after a member that was
 // down at start comes up, or after informers for an optional API are
-// added. Informer events come before the informer says it has synced, so
+// added; and promotes a resyncing cluster's new informers once they have
+// listed. Informer events come before the informer says it has synced, so
 // without this the last of them could find the cluster not yet synced and
 // its backends would wait for the next change.
 func (c *cluster) announceSync(ctx context.Context) {
@@ -265,6 +394,9 @@ func (c *cluster) announceSync(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if c.promote() {
+			c.changed()
 		}
 		if now := c.hasSynced(); now != synced {
 			synced = now
@@ -298,10 +430,14 @@ func (c *cluster) settled(now time.Time, startWait, syncTimeout time.Duration) b
 }
 
 // hasSynced reports whether the optional APIs were looked for and every
-// informer has listed its objects once.
+// informer served has listed its objects once.
 func (c *cluster) hasSynced() bool {
 	c.mu.Lock()
-	probed, synced := c.probed, c.synced
+	probed, cur := c.probed, c.cur
+	var synced []cache.InformerSynced
+	if cur != nil {
+		synced = slices.Clone(cur.synced)
+	}
 	c.mu.Unlock()
 	if !probed {
 		return false
@@ -314,44 +450,55 @@ func (c *cluster) hasSynced() bool {
 	return true
 }
 
+// clusterState is a cluster's reachability, as status reports it.
+type clusterState struct {
+	lostAt, lastContact time.Time
+	err                 string
+	// resyncing: the API server answers again after it was lost, and the
+	// restarted informers are listing; lostAt stays set until they have.
+	resyncing bool
+}
+
 // status returns the cluster's reachability.
-func (c *cluster) status() (lostAt, lastContact time.Time, err string) {
+func (c *cluster) status() clusterState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lostAt, c.lastContact, c.err
+	return clusterState{lostAt: c.lostAt, lastContact: c.lastContact, err: c.err, resyncing: c.next != nil}
 }
 
 func (c *cluster) stop() { c.cancel() }
 
 // snapshot reads the cluster's slim objects from its informers' stores.
 func (c *cluster) snapshot() *snapshot {
+	c.mu.Lock()
+	set := c.cur
+	istio, gw := set.optional["istio"], set.optional["gateway"]
+	stores := set.stores
+	c.mu.Unlock()
 	s := &snapshot{services: map[objectKey]*slimService{}, slices: map[objectKey][]*slimEndpointSlice{}, nodes: map[string]*slimNode{}}
-	for _, o := range c.stores.services.List() {
+	for _, o := range stores.services.List() {
 		if v, ok := o.(*slimService); ok {
 			s.services[v.objectKey] = v
 		}
 	}
-	for _, o := range c.stores.slices.List() {
+	for _, o := range stores.slices.List() {
 		if v, ok := o.(*slimEndpointSlice); ok {
 			s.slices[v.service] = append(s.slices[v.service], v)
 		}
 	}
-	for _, o := range c.stores.nodes.List() {
+	for _, o := range stores.nodes.List() {
 		if v, ok := o.(*slimNode); ok {
 			s.nodes[v.name] = v
 		}
 	}
-	s.ingresses = listAs[*slimIngress](c.stores.ingresses)
-	c.mu.Lock()
-	istio, gw := c.optional["istio"], c.optional["gateway"]
-	c.mu.Unlock()
+	s.ingresses = listAs[*slimIngress](stores.ingresses)
 	if istio {
-		s.istioGateways = listAs[*slimIstioGateway](c.stores.istioGateways)
-		s.virtualServices = listAs[*slimVirtualService](c.stores.virtualServices)
+		s.istioGateways = listAs[*slimIstioGateway](stores.istioGateways)
+		s.virtualServices = listAs[*slimVirtualService](stores.virtualServices)
 	}
 	if gw {
-		s.gateways = listAs[*slimGateway](c.stores.gateways)
-		s.routes = listAs[*slimHTTPRoute](c.stores.routes)
+		s.gateways = listAs[*slimGateway](stores.gateways)
+		s.routes = listAs[*slimHTTPRoute](stores.routes)
 	}
 	return s
 }

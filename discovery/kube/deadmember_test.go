@@ -260,12 +260,12 @@ func TestSettled(t *testing.T) {
 		age     time.Duration
 		settled bool
 	}{
-		{"synced", &cluster{probed: true, synced: []cache.InformerSynced{func() bool { return true }}}, 0, true},
+		{"synced", &cluster{probed: true, cur: &informerSet{synced: []cache.InformerSynced{func() bool { return true }}}}, 0, true},
 		{"silent, young", &cluster{}, time.Second, false},
 		{"silent, past StartWait", &cluster{}, 2 * time.Second, true},
 		{"failed to answer", &cluster{lostAt: t0}, 0, true},
-		{"answered, listing", &cluster{answered: true, probed: true, synced: []cache.InformerSynced{never}}, 5 * time.Second, false},
-		{"answered, listing past SyncTimeout", &cluster{answered: true, probed: true, synced: []cache.InformerSynced{never}}, 10 * time.Second, true},
+		{"answered, listing", &cluster{answered: true, probed: true, cur: &informerSet{synced: []cache.InformerSynced{never}}}, 5 * time.Second, false},
+		{"answered, listing past SyncTimeout", &cluster{answered: true, probed: true, cur: &informerSet{synced: []cache.InformerSynced{never}}}, 10 * time.Second, true},
 	} {
 		tc.c.startedAt = t0
 		if got := tc.c.settled(t0.Add(tc.age), 2*time.Second, 10*time.Second); got != tc.settled {

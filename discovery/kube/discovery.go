@@ -98,9 +98,12 @@ func (m *Metrics) Inventories() uint64 { return m.inventories.Load() }
 
 // ClusterStatus is what operators see of one member cluster.
 type ClusterStatus struct {
-	Name        string
-	Source      string // "config" or "secret NAMESPACE/NAME"
-	Synced      bool
+	Name   string
+	Source string // "config" or "secret NAMESPACE/NAME"
+	Synced bool
+	// Resyncing: the API server answers again after it was lost and the
+	// restarted watches are listing; LostAt stays set until they have.
+	Resyncing   bool
 	LostAt      time.Time
 	LastContact time.Time
 	Error       string
@@ -302,8 +305,8 @@ func (d *Discovery) publish() {
 		if slices.ContainsFunc(clusters, func(c model.Cluster) bool { return c.Name == name }) {
 			continue // the config's static cluster of that name wins
 		}
-		lostAt, _, _ := m.c.status()
-		mc := model.Cluster{Name: name, Locality: m.cfg.Locality, Location: m.cfg.Location, HasLocation: m.cfg.HasLocation, LostAt: lostAt}
+		st := m.c.status()
+		mc := model.Cluster{Name: name, Locality: m.cfg.Locality, Location: m.cfg.Location, HasLocation: m.cfg.HasLocation, LostAt: st.lostAt, Resyncing: st.resyncing}
 		if mc.Locality == (model.Locality{}) && m.c.hasSynced() {
 			mc.Locality = m.c.snapshot().locality()
 		}
@@ -359,8 +362,9 @@ func (d *Discovery) Status() []ClusterStatus {
 	defer d.mu.Unlock()
 	var out []ClusterStatus
 	for name, m := range d.clusters {
-		lostAt, last, err := m.c.status()
-		out = append(out, ClusterStatus{Name: name, Source: m.source, Synced: m.c.hasSynced(), LostAt: lostAt, LastContact: last, Error: err})
+		st := m.c.status()
+		out = append(out, ClusterStatus{Name: name, Source: m.source, Synced: m.c.hasSynced(), Resyncing: st.resyncing,
+			LostAt: st.lostAt, LastContact: st.lastContact, Error: st.err})
 	}
 	for _, s := range d.failed {
 		out = append(out, s)

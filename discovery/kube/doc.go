@@ -13,6 +13,20 @@
 // and is marked lost with the time of its last contact; the engine decides
 // what that means.
 //
+// A member that answers again is caught up at once, whatever the length of
+// its outage. client-go's reflectors retry a lost API server with a
+// back-off that grows to [30, 60) s and resets only after 2 min without a
+// failure, and shared informers cannot be given another; so the first
+// heartbeat that succeeds after a loss starts a new set of informers (a
+// fresh factory) and the old set keeps serving its objects meanwhile.
+// Until the new set has listed, the cluster stays lost, since its state
+// is still the last known one, and is resyncing (ClusterStatus.Resyncing,
+// model.Cluster.Resyncing; "resyncing" in the API's cluster list); then
+// its stores are swapped in under the cluster's lock, the old set is
+// stopped, and the cluster is found again: never an empty answer in
+// between. A heartbeat that fails while the new set lists stops it; the
+// next success starts another.
+//
 // A member that is down does not hold up the others. The first Inventory
 // waits for each cluster until it has listed its objects, or has failed
 // to answer (a closed port at once; a black hole after the 2 s heartbeat

@@ -473,3 +473,29 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterResyncing lists a cluster that answers again and is still
+// listing its objects: not reachable, lost since its last contact, and
+// resyncing.
+func TestClusterResyncing(t *testing.T) {
+	lostAt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f := newFixtureWith(t, func(cfg *V1Config) {
+		inv := cfg.Inventory()
+		cs := slices.Clone(inv.Clusters())
+		for i := range cs {
+			if cs[i].Name == "us-east" {
+				cs[i].LostAt, cs[i].Resyncing = lostAt, true
+			}
+		}
+		inv = inv.WithClusters(cs)
+		cfg.Inventory = func() model.Inventory { return inv }
+	})
+	var clusters []clusterJSON
+	f.do("GET", "/api/v1/clusters", readToken, "", &clusters)
+	for _, c := range clusters {
+		want := c.Name == "us-east"
+		if c.Resyncing != want || c.Reachable == want || (c.LostAt != nil) != want {
+			t.Errorf("cluster %+v: want resyncing and lost %v", c, want)
+		}
+	}
+}

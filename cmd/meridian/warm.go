@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meridian-gtm/meridian/api"
+	"github.com/meridian-gtm/meridian/api/kubestore"
 	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/discovery/kube"
 	"github.com/meridian-gtm/meridian/discovery/static"
@@ -25,8 +29,8 @@ const inventoryFile = "inventory.json"
 // only be about as fresh as a restart can use.
 const warmSaveEvery = 5 * time.Second
 
-// warmStart serves a replica's last published Inventory from its state
-// directory after a restart, until discovery has synced each member, so
+// warmStart serves a replica's last published Inventory, kept beside its
+// overrides (a file or a ConfigMap), after a restart, until discovery has synced each member, so
 // that a restart while every member's API server is down still answers
 // with the last good decision.
 //
@@ -38,7 +42,7 @@ const warmSaveEvery = 5 * time.Second
 // stale_grace, unknown but still answered. Static clusters always come
 // from the configuration, never from the file.
 type warmStart struct {
-	file   *api.FileInventory
+	file   inventoryStore
 	logger *slog.Logger
 
 	mu      sync.Mutex
@@ -55,17 +59,32 @@ type warmCluster struct {
 	backends []model.Backend
 }
 
-// openWarmStart returns the warm start of a replica whose overrides live
-// in a file (inventory.json beside it); nil otherwise. A file that cannot
-// be read is logged and ignored: it is a cache of what discovery will say
-// again, and refusing to start for it would cost the answers it exists
-// to give. The next save replaces it.
+// inventoryStore is where a replica's last Inventory is kept.
+type inventoryStore interface {
+	Load() (inv model.Inventory, savedAt time.Time, ok bool, err error)
+	Save(inv model.Inventory, at time.Time) error
+	Path() string
+}
+
+// openWarmStart returns the warm start of a replica with an overrides
+// store, keeping the Inventory beside the overrides (inventory.json in the
+// file's directory, or the ConfigMap NAME-inventory beside NAME); nil
+// without a store. A saved Inventory that cannot be read is logged and
+// ignored: it is a cache of what discovery will say again, and refusing
+// to start for it would cost the answers it exists to give. The next
+// save replaces it.
 func openWarmStart(cfg *config.Config, store api.Store, logger *slog.Logger) *warmStart {
-	if _, ok := store.(*api.FileStore); !ok {
+	var file inventoryStore
+	switch s := store.(type) {
+	case *api.FileStore:
+		file = api.OpenFileInventory(filepath.Join(filepath.Dir(cfg.Meridian.OverridesFile), inventoryFile))
+	case *kubestore.Store:
+		file = kubeInventory{s.Inventory()}
+	default:
 		return nil
 	}
 	w := &warmStart{
-		file:    api.OpenFileInventory(filepath.Join(filepath.Dir(cfg.Meridian.OverridesFile), inventoryFile)),
+		file:    file,
 		logger:  logger,
 		pending: map[string]warmCluster{},
 		wake:    make(chan struct{}, 1),
@@ -226,4 +245,53 @@ func (w *warmStart) run(ctx context.Context) {
 		case <-time.After(warmSaveEvery):
 		}
 	}
+}
+
+// warmRefresh is how old a shared Inventory of the same content may be
+// before a replica rewrites it only to say that it is still current:
+// replicas that all see the same members do not all write it every
+// warmSaveEvery, and a restart still knows its members were in contact
+// up to a minute before the last save.
+const warmRefresh = time.Minute
+
+// kubeInventory keeps the Inventory in the ConfigMap every replica shares.
+type kubeInventory struct{ k *kubestore.Inventory }
+
+func (k kubeInventory) Path() string { return k.k.Path() }
+
+func (k kubeInventory) Load() (model.Inventory, time.Time, bool, error) {
+	b, ok, err := k.k.Load(context.Background())
+	if err != nil || !ok {
+		return model.Inventory{}, time.Time{}, false, err
+	}
+	inv, at, err := api.DecodeInventory(b)
+	if err != nil {
+		return model.Inventory{}, time.Time{}, false, fmt.Errorf("inventory %s: %w", k.k.Path(), err)
+	}
+	return inv, at, true, nil
+}
+
+// Save writes inv unless the saved Inventory has the same content and
+// was saved less than warmRefresh before at.
+func (k kubeInventory) Save(inv model.Inventory, at time.Time) error {
+	content, err := api.EncodeInventory(inv, time.Time{})
+	if err != nil {
+		return err
+	}
+	return k.k.Update(context.Background(), func(saved []byte) ([]byte, bool, error) {
+		if cur, curAt, err := api.DecodeInventory(saved); err == nil && at.Sub(curAt) < warmRefresh {
+			if b, err := api.EncodeInventory(cur, time.Time{}); err == nil && bytes.Equal(b, content) {
+				return nil, false, nil
+			}
+		}
+		b, err := api.EncodeInventory(inv, at)
+		if err != nil {
+			return nil, false, err
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, b); err != nil {
+			return nil, false, err
+		}
+		return compact.Bytes(), true, nil
+	})
 }

@@ -17,16 +17,22 @@ import (
 )
 
 // TestServeWarmStartsWithEveryMemberDown restarts Meridian while its only
-// member's API server is down. With the inventory.json its first run left
-// beside the overrides file, the restart's first answer is the member's
-// last good address, the API shows the member lost since it was saved,
-// and the answer holds past discovery's first Inventory; when the member
-// answers again, discovery takes over. Without the file, the same restart
-// has no address to give. The times are logged (bench/RESULTS.md records
-// them).
+// member's API server is down. With the Inventory its first run left
+// beside its overrides (inventory.json beside the file, or the ConfigMap
+// NAME-inventory in a home cluster that stays up), the restart's first
+// answer is the member's last good address, the API shows the member lost
+// since it was saved, and the answer holds past discovery's first
+// Inventory; when the member answers again, discovery takes over. Without
+// the saved Inventory, the same restart has no address to give. The times
+// are logged (bench/RESULTS.md records them).
 func TestServeWarmStartsWithEveryMemberDown(t *testing.T) {
-	env := kubetest.Start(t, 1)
-	eu := env.Clusters[0]
+	t.Run("file", func(t *testing.T) { testWarmStart(t, false) })
+	t.Run("kubernetes", func(t *testing.T) { testWarmStart(t, true) })
+}
+
+func testWarmStart(t *testing.T, shared bool) {
+	env := kubetest.Start(t, 2)
+	eu, home := env.Clusters[0], env.Clusters[1]
 	eu.Namespace(t, "shop")
 	eu.Service(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop",
 		Annotations: map[string]string{"meridian.io/global-name": "app.gslb.example.com"}},
@@ -34,12 +40,17 @@ func TestServeWarmStartsWithEveryMemberDown(t *testing.T) {
 	eu.Endpoints(t, "shop", "app", 3, nil)
 	dir := t.TempDir()
 	writeTokens(t, filepath.Join(dir, "tokens"))
+	store := "file " + dir + "/overrides.json"
+	if shared {
+		home.Namespace(t, "meridian")
+		store = "kubernetes meridian/overrides " + home.Kubeconfig + "\n    audit_log  " + dir + "/audit.log\n    replica    r1"
+	}
 	conf := fmt.Sprintf(`
 meridian {
     dns        127.0.0.1:0
     http       127.0.0.1:0
     api_tokens %[1]s/tokens
-    overrides  file %[1]s/overrides.json
+    overrides  %[3]s
 }
 cluster eu-west {
     kubeconfig %[2]s
@@ -52,7 +63,7 @@ zone gslb.example.com {
         ttl 5
     }
 }
-`, dir, eu.Kubeconfig)
+`, dir, eu.Kubeconfig, store)
 	answer := func(p *process) string {
 		r := kdig(t, p.dnsPort, "app.gslb.example.com", "+subnet=81.2.69.0/24")
 		if len(r.answer) != 1 {
@@ -70,25 +81,56 @@ zone gslb.example.com {
 		}
 	}
 	file := filepath.Join(dir, "inventory.json")
+	read := func() []byte {
+		if !shared {
+			b, _ := os.ReadFile(file)
+			return b
+		}
+		cm, err := home.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), "overrides-inventory", metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		return []byte(cm.Data["inventory.json"])
+	}
+	write := func(b []byte) {
+		t.Helper()
+		if !shared {
+			if b == nil {
+				err := os.Remove(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err := os.WriteFile(file, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		cms := home.Client.CoreV1().ConfigMaps("meridian")
+		cm, err := cms.Get(t.Context(), "overrides-inventory", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Data = map[string]string{}
+		if b != nil {
+			cm.Data["inventory.json"] = string(b)
+		}
+		if _, err := cms.Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// The first run, with the member up, saves its Inventory.
 	p := startMeridian(t, conf)
 	waitFor("answer from the member", 20*time.Second, func() bool { return answer(p) == "192.0.2.10" })
-	waitFor("saved inventory", 20*time.Second, func() bool {
-		b, _ := os.ReadFile(file)
-		return strings.Contains(string(b), "192.0.2.10")
-	})
+	waitFor("saved inventory", 20*time.Second, func() bool { return strings.Contains(string(read()), "192.0.2.10") })
 	stopMeridian(t, p)
-	saved, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	saved := read()
 	eu.Stop()
 
-	// Before: without the file, a restart has nothing to answer with.
-	if err := os.Remove(file); err != nil {
-		t.Fatal(err)
-	}
+	// Before: without the saved Inventory, a restart has nothing to answer with.
+	write(nil)
 	cold := startMeridian(t, conf)
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		if got := answer(cold); got == "192.0.2.10" {
@@ -98,10 +140,8 @@ zone gslb.example.com {
 	t.Logf("cold start with every member down: %s for 3s", answer(cold))
 	stopMeridian(t, cold)
 
-	// After: with the file, the restart's first answer is the last good one.
-	if err := os.WriteFile(file, saved, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// After: with it, the restart's first answer is the last good one.
+	write(saved)
 	start := time.Now()
 	warm := startMeridian(t, conf)
 	if got := answer(warm); got != "192.0.2.10" {

@@ -97,9 +97,10 @@ func checkRendered(t *testing.T, objs []*unstructured.Unstructured) *config.Conf
 	}
 	find(t, objs, "ConfigMap", store.Name)
 	find(t, objs, "ConfigMap", store.Name+"-serials")
+	find(t, objs, "ConfigMap", store.Name+"-inventory")
 	role := find(t, objs, "Role", "meridian")
 	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
-	for _, name := range []string{store.Name, store.Name + "-serials"} {
+	for _, name := range []string{store.Name, store.Name + "-serials", store.Name + "-inventory"} {
 		writable := false
 		for _, r := range rules {
 			names, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resourceNames")
@@ -254,11 +255,14 @@ func TestHelmChart(t *testing.T) {
 		{home, kubetest.Access{User: chartSA, Verb: "list", Resource: "secrets", Namespace: "default"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "list", Resource: "secrets"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "create", Resource: "secrets", Namespace: chartNamespace}, false},
-		// ... and writes only its overrides object and its serials beside it.
+		// ... and writes only its overrides object and its serials and inventory beside it.
 		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name}, true},
 		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-serials"}, true},
 		{home, kubetest.Access{User: chartSA, Verb: "get", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-serials"}, true},
 		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-serials"}, false},
+		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-inventory"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "get", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-inventory"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-inventory"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "watch", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name}, true},
 		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: "meridian-config"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name}, false},
@@ -328,6 +332,18 @@ func runChartConfig(t *testing.T, home, member *kubetest.Cluster, objs []*unstru
 	}
 	if rec := serials.Data["gslb.example.com"]; !strings.Contains(rec, fmt.Sprintf(`"serial":%d`, soaSerial(t, p.dnsPort, "gslb.example.com"))) {
 		t.Errorf("the serials ConfigMap holds %q for gslb.example.com", rec)
+	}
+
+	// The published Inventory is saved, for a warm start, in the inventory
+	// ConfigMap the chart made, through the only verbs the Role grants on it.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		inv, err := home.Client.CoreV1().ConfigMaps(chartNamespace).Get(context.Background(), "meridian-overrides-inventory", metav1.GetOptions{})
+		if err == nil && strings.Contains(inv.Data["inventory.json"], "203.0.113.77") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the inventory ConfigMap: %v %v", inv, err)
+		}
 	}
 
 	// An override is stored in the shared ConfigMap, through the Role's

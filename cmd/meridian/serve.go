@@ -120,12 +120,22 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 			state.setHealth(h)
 		},
 	})
-	disc := newDiscovery(cfg, func(inv model.Inventory) {
+	warm := openWarmStart(cfg, store, logger.With("component", "discovery"))
+	setInventory := func(inv model.Inventory) {
 		loop.SetInventory(inv)
 		checker.SetInventory(inv)
 		state.setInventory(inv)
+	}
+	var disc *kube.Discovery
+	disc = newDiscovery(cfg, func(inv model.Inventory) {
+		inv = warm.merge(inv, disc.Status())
+		setInventory(inv)
+		warm.observe(inv)
 	}, logger.With("component", "discovery"))
 	registerDiscoveryMetrics(reg, disc)
+	if inv, ok := warm.initial(cfg); ok {
+		setInventory(inv) // the first Plan is made from it, before discovery's first Inventory
+	}
 	parts := &running{handler: handler, loc: &loc, loop: loop, disc: disc, checker: checker, store: store, serials: serials, state: state}
 
 	// The listeners, in the order they stop: each one bound joins the
@@ -196,6 +206,9 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	addRunner("health checker", func(ctx context.Context) error { checker.Run(ctx); return nil })
 	if _, shared := store.(*kubestore.Store); shared {
 		addRunner("overrides store watch", func(ctx context.Context) error { watchStore(ctx, store, state, loop); return nil })
+	}
+	if warm != nil {
+		addRunner("inventory saver", func(ctx context.Context) error { warm.run(ctx); return nil })
 	}
 	addRunner("discovery", disc.Run)
 	var notifies sync.WaitGroup

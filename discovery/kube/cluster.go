@@ -54,6 +54,7 @@ const (
 // as slim structs, and a heartbeat tells whether it is reachable.
 type cluster struct {
 	cfg     ClusterConfig
+	recheck int // heartbeats between looks for the optional APIs
 	logger  *slog.Logger
 	changed func() // called on any change; cheap and non-blocking
 	metrics *Metrics
@@ -127,7 +128,7 @@ func restConfig(cfg ClusterConfig) (*rest.Config, error) {
 // startCluster connects to a cluster and starts watching it. A bad
 // kubeconfig is an error; an unreachable API server is not: the cluster is
 // then lost until it answers.
-func startCluster(ctx context.Context, cfg ClusterConfig, logger *slog.Logger, m *Metrics, changed func()) (*cluster, error) {
+func startCluster(ctx context.Context, cfg ClusterConfig, logger *slog.Logger, m *Metrics, recheck time.Duration, changed func()) (*cluster, error) {
 	rc, err := restConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -135,7 +136,8 @@ func startCluster(ctx context.Context, cfg ClusterConfig, logger *slog.Logger, m
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "meridian"
-	c := &cluster{cfg: cfg, logger: logger.With("cluster", cfg.Name), changed: changed, metrics: m}
+	c := &cluster{cfg: cfg, logger: logger.With("cluster", cfg.Name), changed: changed, metrics: m,
+		recheck: max(1, int(recheck/heartbeat))}
 	if c.kube, err = kubernetes.NewForConfig(rc); err != nil {
 		return nil, err
 	}
@@ -365,7 +367,7 @@ func (c *cluster) beat(ctx context.Context) {
 		if changed {
 			c.changed()
 		}
-		if err == nil && (!probed || n%30 == 29) {
+		if err == nil && (!probed || n%c.recheck == c.recheck-1) {
 			c.startOptional(ctx) // announceSync says when it is done
 			c.mu.Lock()
 			c.probed = true

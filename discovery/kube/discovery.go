@@ -56,7 +56,11 @@ type Config struct {
 	// answer is not waited for. A cluster left out joins when it has
 	// listed its objects.
 	StartWait, SyncTimeout time.Duration
-	Logger                 *slog.Logger
+	// OptionalRecheck is how often a reachable cluster is asked again
+	// whether it serves Istio and Gateway API, which may be installed
+	// after Meridian started (default 30 s).
+	OptionalRecheck time.Duration
+	Logger          *slog.Logger
 	// Publish receives every new Inventory, from one goroutine.
 	Publish func(model.Inventory)
 }
@@ -80,6 +84,9 @@ func (c *Config) validate() {
 	}
 	if c.SyncTimeout < c.StartWait {
 		c.SyncTimeout = max(10*time.Second, c.StartWait)
+	}
+	if c.OptionalRecheck < heartbeat {
+		c.OptionalRecheck = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -225,7 +232,7 @@ func (d *Discovery) settle(ctx context.Context) bool {
 
 // add starts watching a cluster; a broken kubeconfig is kept as a status.
 func (d *Discovery) add(ctx context.Context, cc ClusterConfig, source string) {
-	c, err := startCluster(ctx, cc, d.cfg.Logger, &d.Metrics, func() { d.mark(cc.Name) })
+	c, err := startCluster(ctx, cc, d.cfg.Logger, &d.Metrics, d.cfg.OptionalRecheck, func() { d.mark(cc.Name) })
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {

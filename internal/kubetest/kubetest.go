@@ -83,7 +83,20 @@ const token = "meridian-test-admin-token"
 // missing; it builds kube-apiserver if no cached binary exists.
 func Start(t testing.TB, n int) *Env {
 	t.Helper()
-	env, err := start(n)
+	return startT(t, n, true)
+}
+
+// StartWithoutCRDs is Start with API servers that serve neither Istio nor
+// Gateway API until InstallCRDs is called, as clusters where they are
+// installed later.
+func StartWithoutCRDs(t testing.TB, n int) *Env {
+	t.Helper()
+	return startT(t, n, false)
+}
+
+func startT(t testing.TB, n int, crds bool) *Env {
+	t.Helper()
+	env, err := start(n, crds)
 	if err != nil {
 		if env != nil {
 			env.Stop()
@@ -97,14 +110,14 @@ func Start(t testing.TB, n int) *Env {
 // StartMain is Start for TestMain, which has no testing.TB: it returns the
 // env and a stop function, or an error.
 func StartMain(n int) (*Env, error) {
-	env, err := start(n)
+	env, err := start(n, true)
 	if err != nil && env != nil {
 		env.Stop()
 	}
 	return env, err
 }
 
-func start(n int) (*Env, error) {
+func start(n int, crds bool) (*Env, error) {
 	bin, err := APIServerBinary()
 	if err != nil {
 		return nil, err
@@ -169,8 +182,8 @@ func start(n int) (*Env, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if errs[i] = c.run(bin); errs[i] == nil {
-				errs[i] = c.installCRDs()
+			if errs[i] = c.run(bin); errs[i] == nil && crds {
+				errs[i] = c.InstallCRDs()
 			}
 		}()
 	}
@@ -273,9 +286,9 @@ func (c *Cluster) Restart() error {
 	return c.run(bin)
 }
 
-// installCRDs creates the Istio and Gateway API (standard channel) CRDs
+// InstallCRDs creates the Istio and Gateway API (standard channel) CRDs
 // from the Go modules Meridian depends on, and waits until they serve.
-func (c *Cluster) installCRDs() error {
+func (c *Cluster) InstallCRDs() error {
 	var files []string
 	istio, err := moduleDir("istio.io/api")
 	if err != nil {

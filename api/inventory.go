@@ -64,7 +64,12 @@ type addrZoneJSON struct {
 // OpenFileInventory returns the inventory file at path, which need not
 // exist yet, and clears the temporary files of writes a crash cut short.
 func OpenFileInventory(path string) *FileInventory {
-	removeStaleTemps(path)
+	// Under the lock Save takes, as for serials.json: a temporary file is
+	// stale only when no other process sharing the directory is writing it.
+	if unlock, err := lockFile(path + ".lock"); err == nil {
+		removeStaleTemps(path)
+		unlock()
+	}
 	return &FileInventory{path: path}
 }
 
@@ -94,6 +99,11 @@ func (f *FileInventory) Save(inv model.Inventory, at time.Time) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockFile(f.path + ".lock")
+	if err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	defer unlock()
 	if err := writeAtomic(f.path, b); err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}

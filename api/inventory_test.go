@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,5 +93,29 @@ func TestInventoryClearsTemps(t *testing.T) {
 	OpenFileInventory(filepath.Join(dir, "inventory.json"))
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Errorf("the temporary file is still there: %v", err)
+	}
+}
+
+// TestInventorySharedByProcesses opens and saves one inventory file from
+// many FileInventory values at once, each with its own lock file handle
+// as another process would have: opening one never deletes the temporary
+// file of another's save in progress, so every save succeeds.
+func TestInventorySharedByProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "inventory.json")
+	inv := warmInventory()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if err := OpenFileInventory(path).Save(inv, time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, _, ok, err := OpenFileInventory(path).Load(); !ok || err != nil {
+		t.Errorf("load after the saves: %v %v", ok, err)
 	}
 }

@@ -68,33 +68,13 @@ func writeForever(path string) error {
 // moments, 200 times, and checks after each kill that the file parses and
 // holds every override the process acknowledged and did not delete.
 func TestStoreSurvivesSIGKILL(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "overrides.json")
 	want := map[string]bool{}
 	total := 0
 	for round := range 200 {
-		child := exec.Command(exe, "-test.run", "^$")
-		child.Env = append(os.Environ(), crashStoreEnv+"="+path)
-		out, err := child.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		child.Stderr = os.Stderr
-		if err := child.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
-		if !sc.Scan() || sc.Text() != "ready" {
-			t.Fatalf("round %d: the child did not start: %q", round, sc.Text())
-		}
 		// Kill it at a random moment of its writing.
-		time.Sleep(time.Duration(rand.IntN(40_000)) * time.Microsecond)
-		child.Process.Signal(syscall.SIGKILL)
-		for sc.Scan() {
-			verb, id, _ := strings.Cut(sc.Text(), " ")
+		for _, line := range killAtRandom(t, crashStoreEnv, path, 40*time.Millisecond) {
+			verb, id, _ := strings.Cut(line, " ")
 			switch verb {
 			case "acked":
 				want[id] = true
@@ -102,9 +82,6 @@ func TestStoreSurvivesSIGKILL(t *testing.T) {
 			case "deleting":
 				delete(want, id)
 			}
-		}
-		if err := child.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
-			t.Fatalf("round %d: the child ended with %v, not killed", round, err)
 		}
 		s, err := OpenFileStore(path)
 		if err != nil {
@@ -140,4 +117,40 @@ func TestOpenFileStoreRefusesACorruptFile(t *testing.T) {
 	if _, err := OpenFileStore(path); err == nil || !strings.Contains(err.Error(), `unknown kind "melt"`) {
 		t.Errorf("an unknown kind opened: err = %v", err)
 	}
+}
+
+// killAtRandom runs this test binary as a child process with env set to
+// path (its TestMain then writes there, printing "ready" and what it has
+// done), kills it with SIGKILL at a random moment within the given time,
+// and returns the lines it printed after "ready".
+func killAtRandom(t *testing.T, env, path string, within time.Duration) []string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(exe, "-test.run", "^$")
+	child.Env = append(os.Environ(), env+"="+path)
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("the child did not start: %q", sc.Text())
+	}
+	time.Sleep(rand.N(within))
+	child.Process.Signal(syscall.SIGKILL)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if err := child.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the child ended with %v, not killed", err)
+	}
+	return lines
 }

@@ -1,18 +1,14 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -189,37 +185,16 @@ func TestFileSerialsRefuseACorruptFile(t *testing.T) {
 // moments: the file always opens, and holds the last acknowledged serial
 // or the one being written after it.
 func TestSerialsSurviveSIGKILL(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "serials.json")
 	acked := 0
 	for round := range 50 {
 		os.Remove(path) // each child counts from 1
-		child := exec.Command(exe, "-test.run", "^$")
-		child.Env = append(os.Environ(), crashSerialsEnv+"="+path)
-		out, err := child.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		child.Stderr = os.Stderr
-		if err := child.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
-		if !sc.Scan() || sc.Text() != "ready" {
-			t.Fatalf("round %d: the child did not start: %q", round, sc.Text())
-		}
-		time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond)
-		child.Process.Signal(syscall.SIGKILL)
 		last := 0
-		for sc.Scan() {
-			if n, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
+		for _, line := range killAtRandom(t, crashSerialsEnv, path, 20*time.Millisecond) {
+			if n, ok := strings.CutPrefix(line, "acked "); ok {
 				last, _ = strconv.Atoi(n)
 			}
 		}
-		child.Wait()
 		s, err := OpenFileSerials(path)
 		if err != nil {
 			t.Fatalf("round %d: the file does not open after a kill: %v", round, err)

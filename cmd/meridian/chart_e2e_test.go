@@ -293,11 +293,7 @@ func TestHelmChart(t *testing.T) {
 // $KUBECONFIG stands in for the pod's mounted token). Only listeners and
 // file paths change, to loopback and the test's directory.
 func runChartConfig(t *testing.T, home, member *kubetest.Cluster, objs []*unstructured.Unstructured) {
-	member.Namespace(t, "shop")
-	member.Service(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop",
-		Annotations: map[string]string{"meridian.io/global-name": "app.gslb.example.com"}},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, corev1.LoadBalancerIngress{IP: "203.0.113.77"})
-	member.Endpoints(t, "shop", "app", 2, nil)
+	shopApp(t, member, "203.0.113.77", 2)
 
 	// Onboard the member the documented way; and take the chart's own
 	// identity from a TokenRequest for its service account.

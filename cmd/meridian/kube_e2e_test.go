@@ -22,34 +22,9 @@ func TestServeFollowsKubernetes(t *testing.T) {
 	env := kubetest.Start(t, 2)
 	eu, us := env.Clusters[0], env.Clusters[1]
 	for c, ip := range map[*kubetest.Cluster]string{eu: "192.0.2.10", us: "198.51.100.10"} {
-		c.Namespace(t, "shop")
-		c.Service(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop",
-			Annotations: map[string]string{"meridian.io/global-name": "app.gslb.example.com"}},
-			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, corev1.LoadBalancerIngress{IP: ip})
-		c.Endpoints(t, "shop", "app", 3, nil)
+		shopApp(t, c, ip, 3)
 	}
-	p := startMeridian(t, fmt.Sprintf(`
-meridian {
-    dns  127.0.0.1:0
-    http 127.0.0.1:0
-}
-cluster eu-west {
-    kubeconfig %s
-    region   eu-west
-    location 53.35 -6.26
-}
-cluster us-east {
-    kubeconfig %s
-    region   us-east
-    location 39.04 -77.49
-}
-zone gslb.example.com {
-    ns ns1.gslb.example.com 127.0.0.1
-    service app {
-        ttl 5
-    }
-}
-`, eu.Kubeconfig, us.Kubeconfig))
+	p := startMeridian(t, twoMembersConf(eu.Kubeconfig, us.Kubeconfig))
 	answer := func() string {
 		r := kdig(t, p.dnsPort, "app.gslb.example.com", "+subnet=81.2.69.0/24")
 		if len(r.answer) != 1 {
@@ -83,11 +58,7 @@ zone gslb.example.com {
 func TestServeAnswersWithAMemberDown(t *testing.T) {
 	env := kubetest.Start(t, 1)
 	eu := env.Clusters[0]
-	eu.Namespace(t, "shop")
-	eu.Service(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop",
-		Annotations: map[string]string{"meridian.io/global-name": "app.gslb.example.com"}},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, corev1.LoadBalancerIngress{IP: "192.0.2.10"})
-	eu.Endpoints(t, "shop", "app", 3, nil)
+	shopApp(t, eu, "192.0.2.10", 3)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -99,28 +70,7 @@ func TestServeAnswersWithAMemberDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	p := startMeridian(t, fmt.Sprintf(`
-meridian {
-    dns  127.0.0.1:0
-    http 127.0.0.1:0
-}
-cluster eu-west {
-    kubeconfig %s
-    region   eu-west
-    location 53.35 -6.26
-}
-cluster us-east {
-    kubeconfig %s
-    region   us-east
-    location 39.04 -77.49
-}
-zone gslb.example.com {
-    ns ns1.gslb.example.com 127.0.0.1
-    service app {
-        ttl 5
-    }
-}
-`, eu.Kubeconfig, deadConfig))
+	p := startMeridian(t, twoMembersConf(eu.Kubeconfig, deadConfig))
 	for _, rec := range p.startup {
 		if rec["msg"] == "plan published" {
 			if n, _ := rec["services"].(float64); n != 1 {
@@ -141,4 +91,42 @@ zone gslb.example.com {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("first answer from the live member %v after start, with one member dead", time.Since(start).Round(time.Millisecond))
+}
+
+// shopApp puts the global service app.gslb.example.com in cluster c: a
+// LoadBalancer Service in namespace shop with address ip, and ready pods.
+func shopApp(t *testing.T, c *kubetest.Cluster, ip string, ready int) {
+	t.Helper()
+	c.Namespace(t, "shop")
+	c.Service(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop",
+		Annotations: map[string]string{"meridian.io/global-name": "app.gslb.example.com"}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, corev1.LoadBalancerIngress{IP: ip})
+	c.Endpoints(t, "shop", "app", ready, nil)
+}
+
+// twoMembersConf is a config with the members eu-west and us-east, from
+// their kubeconfig files, and the service app in zone gslb.example.com.
+func twoMembersConf(euKubeconfig, usKubeconfig string) string {
+	return fmt.Sprintf(`
+meridian {
+    dns  127.0.0.1:0
+    http 127.0.0.1:0
+}
+cluster eu-west {
+    kubeconfig %s
+    region   eu-west
+    location 53.35 -6.26
+}
+cluster us-east {
+    kubeconfig %s
+    region   us-east
+    location 39.04 -77.49
+}
+zone gslb.example.com {
+    ns ns1.gslb.example.com 127.0.0.1
+    service app {
+        ttl 5
+    }
+}
+`, euKubeconfig, usKubeconfig)
 }

@@ -47,11 +47,7 @@ func TestCreateClusterSecret(t *testing.T) {
 	env := kubetest.Start(t, 2)
 	home, member := env.Clusters[0], env.Clusters[1]
 	applyManifest(t, member, "../../deploy/member/meridian-reader.yaml")
-	member.Namespace(t, "shop")
-	member.Service(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop",
-		Annotations: map[string]string{"meridian.io/global-name": "app.gslb.example.com"}},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, corev1.LoadBalancerIngress{IP: "203.0.113.77"})
-	member.Endpoints(t, "shop", "app", 2, nil)
+	shopApp(t, member, "203.0.113.77", 2)
 	home.Namespace(t, "meridian")
 
 	out, errOut, code := runCtl(t, "", "", "create-cluster-secret", "-kubeconfig", member.Kubeconfig,

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meridian-gtm/meridian/internal/kubetest"
@@ -33,11 +32,7 @@ func TestServeWarmStartsWithEveryMemberDown(t *testing.T) {
 func testWarmStart(t *testing.T, shared bool) {
 	env := kubetest.Start(t, 2)
 	eu, home := env.Clusters[0], env.Clusters[1]
-	eu.Namespace(t, "shop")
-	eu.Service(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop",
-		Annotations: map[string]string{"meridian.io/global-name": "app.gslb.example.com"}},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, corev1.LoadBalancerIngress{IP: "192.0.2.10"})
-	eu.Endpoints(t, "shop", "app", 3, nil)
+	shopApp(t, eu, "192.0.2.10", 3)
 	dir := t.TempDir()
 	writeTokens(t, filepath.Join(dir, "tokens"))
 	store := "file " + dir + "/overrides.json"

@@ -6,7 +6,10 @@
 // Overrides are kept by a Store: FileStore here, a Kubernetes ConfigMap in
 // api/kubestore for replicas that must agree. A write is acknowledged only
 // after its audit record is synced; bad input is refused with a JSON error
-// and changes nothing.
+// and changes nothing. Beside the overrides live the other state replicas
+// keep: the zones' SOA serials (FileSerials, dns.SerialBook) and the last
+// Inventory, for a warm start (FileInventory); files shared by processes
+// are updated under an flock.
 //
 // The server bounds what clients hold (Limits: timeouts, header size, a
 // connection cap that gives a new client the place of the connection

@@ -1,7 +1,9 @@
 // Package kubestore keeps Meridian's overrides in a Kubernetes ConfigMap,
 // so that every replica serving the same zone applies the same overrides:
 // writes use optimistic concurrency (resourceVersion), and every replica
-// watches the object.
+// watches the object. Beside it, in ConfigMaps NAME-serials and
+// NAME-inventory, the replicas share the zones' SOA serials (Serials) and
+// their last Inventory, for a warm start (Inventory).
 package kubestore
 
 import (

@@ -1,0 +1,58 @@
+package model
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// ProbeReport is what one replica's probes see, as it shares it with the
+// other replicas through the store. It lists only the targets the replica
+// does not see up, so that a report stays small however many targets are
+// probed: every other target the replica probes, it sees up. Readiness is
+// not in it; every replica reads that from the same Inventory.
+type ProbeReport struct {
+	Replica string
+	// At is when the replica's probe verdicts last changed, on its clock.
+	At time.Time
+	// NotUp holds the targets the replica's probes see down, and those it
+	// has no verdict on yet (Unknown: it abstains on them), sorted by
+	// service, cluster and address, one entry per target.
+	NotUp []TargetHealth
+}
+
+// NewProbeReport returns a report holding sorted copies of notUp; entries
+// that are Up are dropped, a later entry on a target replaces an earlier one.
+func NewProbeReport(replica string, at time.Time, notUp []TargetHealth) ProbeReport {
+	vs := canonicalVerdicts(notUp)
+	vs = slices.DeleteFunc(vs, func(v TargetHealth) bool { return v.State == Up })
+	return ProbeReport{Replica: replica, At: at, NotUp: vs}
+}
+
+// Verdict returns what the report says of one target: its entry, or an Up
+// verdict without a reason when the target is not listed.
+func (r ProbeReport) Verdict(service, cluster string, addr netip.Addr) TargetHealth {
+	key := TargetHealth{Service: service, Cluster: cluster, Address: addr.Unmap()}
+	if i, ok := slices.BinarySearchFunc(r.NotUp, key, compareTargetHealth); ok {
+		return r.NotUp[i]
+	}
+	key.State = Up
+	return key
+}
+
+// ReplicaReport is a replica's ProbeReport as this replica sees it in the
+// store, with its heartbeat. Heartbeat and Expires are on this replica's
+// clock: a renewal counts from when it was observed, so clocks that
+// disagree between replicas do not make reports live or dead.
+type ReplicaReport struct {
+	ProbeReport
+	// Self marks this replica's own report.
+	Self bool
+	// Heartbeat is when the replica's last heartbeat was observed here, and
+	// Expires when its report stops counting unless another one comes.
+	Heartbeat time.Time
+	Expires   time.Time
+}
+
+// Live reports whether the report still counts at now.
+func (r ReplicaReport) Live(now time.Time) bool { return now.Before(r.Expires) }

@@ -60,6 +60,9 @@ type Meridian struct {
 	// for multi-homed hosts and firewalled targets; unset: the kernel
 	// picks, as for any connection.
 	HealthSource HealthSource
+	// HealthQuorum is how the replicas' probe verdicts on a target make
+	// the one they all serve.
+	HealthQuorum HealthQuorum
 	// UDPSockets is the number of UDP sockets per DNS address, each read
 	// by a reader of its own; 0: the DNS server's default.
 	UDPSockets int
@@ -97,6 +100,18 @@ type Meridian struct {
 	// servers may hold; a zero field takes the server's default.
 	HTTPLimits HTTPLimits
 	XDSLimits  XDSLimits
+}
+
+// HealthQuorum is the health_quorum directive: a target is down when
+// Rule says enough of the live replicas' probes see it down.
+type HealthQuorum struct {
+	Pos
+	// Rule is "majority" (the default, also when empty), "any", "all" or
+	// "percent".
+	Rule string
+	// Percent is the share of the voting replicas that must see a target
+	// down under "percent", 1 to 100.
+	Percent int
 }
 
 // HealthSource is the health_source directive: at most one local address

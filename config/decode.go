@@ -297,6 +297,25 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			}
 			m.HealthSource = src
 		},
+		"health_quorum": func(d *node, errs *errorList) {
+			const usage = "majority, any, all or a percentage such as 82%"
+			if err := args(d, 1, 1, "RULE"); err != nil {
+				errs.add(err)
+				return
+			}
+			q := HealthQuorum{Pos: d.Pos, Rule: d.Args[0].Text}
+			switch q.Rule {
+			case "majority", "any", "all":
+			default:
+				n, err := strconv.Atoi(strings.TrimSuffix(q.Rule, "%"))
+				if !strings.HasSuffix(q.Rule, "%") || err != nil || n < 1 || n > 100 {
+					errs.add(errorf(d.Args[0].Pos, "health_quorum: expected %s (of the live replicas that see a target down, 1%% to 100%%), got %q", usage, q.Rule))
+					return
+				}
+				q.Rule, q.Percent = "percent", n
+			}
+			m.HealthQuorum = q
+		},
 		"udp_sockets":   intIn(&m.UDPSockets, 1, 1024),
 		"tcp_max_conns": intIn(&m.TCPMaxConns, 1, 1_000_000),
 		"tcp_max_conns_per_network": func(d *node, errs *errorList) {
@@ -381,7 +400,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "health_source", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls", "http_limits", "xds_limits"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "health_source", "health_quorum", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls", "http_limits", "xds_limits"}, errs)
 }
 
 // intIn decodes a directive of one whole number from lo to hi into *dst.

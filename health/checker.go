@@ -1,6 +1,7 @@
 package health
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"hash/maphash"
@@ -8,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,6 +35,17 @@ type Config struct {
 	// Source is where every probe is sent from; zero: wherever the kernel
 	// picks. It is fixed for the Checker's life.
 	Source Source
+	// Quorum counts this replica's probe verdicts with the other replicas'
+	// (SetPeers) into the verdict they all serve; zero: a strict majority.
+	Quorum Quorum
+	// Share, when set, receives this replica's probe verdicts whenever
+	// they change, for the other replicas; it is called from the Checker's
+	// goroutine and must not block.
+	Share func(model.ProbeReport)
+	// AwaitPeers holds every probed target Unknown (usable) until the
+	// first SetPeers, so that a replica starting beside others does not
+	// fail a target over alone before it has read their verdicts.
+	AwaitPeers bool
 }
 
 // Checker probes every ingress address of every service in the Inventory
@@ -49,13 +62,22 @@ type Checker struct {
 	invSet      bool
 	checks      map[string]config.HealthCheck
 	checksDirty bool
+	peers       []model.ProbeReport
+	peersKnown  bool
+	quorum      Quorum
+	peersDirty  bool // peers or quorum changed
 
 	// Owned by Run's goroutine.
 	services map[string]*service
 	queue    dueQueue
 	health   model.Health
-	dirty    map[*service]bool // services whose verdicts changed
-	removed  bool              // a service left; publish even if none is dirty
+	dirty    map[*service]bool    // services whose verdicts changed
+	removed  bool                 // a service left; publish even if none is dirty
+	votes    peerVotes            // the other replicas' live verdicts
+	awaiting bool                 // AwaitPeers, and no SetPeers yet
+	shared   []model.TargetHealth // the verdicts last handed to Share
+	reshare  bool                 // this replica's probe verdicts may have changed
+	sharedAt time.Time            // when they were; zero before the first time
 }
 
 // service is one global service as the Checker probes it.
@@ -110,8 +132,8 @@ func New(cfg Config) *Checker {
 	if cfg.Publish == nil {
 		cfg.Publish = func(model.Health) {}
 	}
-	return &Checker{cfg: cfg, wake: make(chan struct{}, 1), seed: maphash.MakeSeed(), checks: cfg.Checks, checksDirty: true,
-		services: map[string]*service{}, dirty: map[*service]bool{}}
+	return &Checker{cfg: cfg, wake: make(chan struct{}, 1), seed: maphash.MakeSeed(), checks: cfg.Checks, checksDirty: true, quorum: cfg.Quorum,
+		services: map[string]*service{}, dirty: map[*service]bool{}, awaiting: cfg.AwaitPeers}
 }
 
 // SetInventory hands the Checker the latest Inventory: probes start at once
@@ -128,6 +150,23 @@ func (c *Checker) SetInventory(inv model.Inventory) {
 func (c *Checker) SetChecks(checks map[string]config.HealthCheck) {
 	c.mu.Lock()
 	c.checks, c.checksDirty = checks, true
+	c.mu.Unlock()
+	c.poke()
+}
+
+// SetQuorum replaces the quorum rule, as a reload does.
+func (c *Checker) SetQuorum(q Quorum) {
+	c.mu.Lock()
+	c.quorum, c.peersDirty = q, true
+	c.mu.Unlock()
+	c.poke()
+}
+
+// SetPeers hands the Checker the live reports of the other replicas:
+// every probed target is judged again by the quorum rule at once.
+func (c *Checker) SetPeers(reports []model.ProbeReport) {
+	c.mu.Lock()
+	c.peers, c.peersKnown, c.peersDirty = reports, true, true
 	c.mu.Unlock()
 	c.poke()
 }
@@ -209,8 +248,14 @@ func (c *Checker) reconcile(now time.Time) {
 	c.mu.Lock()
 	inv, invSet := c.inv, c.invSet
 	checks, checksDirty := c.checks, c.checksDirty
-	c.checksDirty = false
+	peers, peersKnown, quorum, peersDirty := c.peers, c.peersKnown, c.quorum, c.peersDirty
+	c.checksDirty, c.peersDirty = false, false
 	c.mu.Unlock()
+	if peersDirty {
+		c.votes, c.cfg.Quorum = newPeerVotes(peers), quorum
+		c.awaiting = c.cfg.AwaitPeers && !peersKnown
+		c.judgeProbed(now)
+	}
 	if !invSet {
 		return
 	}
@@ -239,12 +284,25 @@ func (c *Checker) reconcile(now time.Time) {
 	c.cfg.Metrics.setTargets(c.countTargets())
 }
 
+// judgeProbed judges every probed target again, as new peer verdicts ask.
+func (c *Checker) judgeProbed(now time.Time) {
+	for _, s := range c.services {
+		if s.prober == nil {
+			continue
+		}
+		for _, t := range s.targets {
+			c.judge(t, now)
+		}
+	}
+}
+
 // setCheck gives s a new health block, when it changed.
 func (c *Checker) setCheck(s *service, check config.HealthCheck, now time.Time) {
 	if sameCheck(s.check, check) && (s.prober != nil || !probed(check)) {
 		return
 	}
 	s.check, s.prober = check, nil
+	c.reshare = true
 	if probed(check) {
 		p, err := newProber(check, c.cfg.Source)
 		if err != nil {
@@ -294,6 +352,7 @@ func (c *Checker) setBackends(s *service, backends []model.Backend, now time.Tim
 				s.targets[k] = t
 				if s.prober != nil {
 					c.schedule(t, now, s.check.Jitter)
+					c.reshare = true
 				}
 				c.judge(t, now)
 				continue
@@ -310,6 +369,7 @@ func (c *Checker) setBackends(s *service, backends []model.Backend, now time.Tim
 			t.removed = true
 			delete(s.targets, k)
 			c.dirty[s] = true
+			c.reshare = c.reshare || s.prober != nil
 		}
 	}
 }
@@ -352,6 +412,7 @@ func (c *Checker) finish(j *job, now time.Time) {
 	var changed bool
 	t.probe, changed = Thresholds{Rise: check.Rise, Fall: check.Fall}.Observe(t.probe, j.outcome == passed, j.reason, j.start.Add(j.duration))
 	if changed {
+		c.reshare = true
 		c.judge(t, now)
 	}
 	t.slot = c.nextSlot(t, now)
@@ -386,10 +447,20 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// judge combines t's probe verdict with its readiness and, when the result
-// differs from what was published, records and logs the change.
+// judge combines t's probe verdict, counted with the other replicas' by
+// the quorum rule, with its readiness and, when the result differs from
+// what was published, records and logs the change. Readiness is not voted
+// on: every replica reads it from the same Inventory.
 func (c *Checker) judge(t *target, now time.Time) {
-	state, reason := combine(t.probe, t.pods, t.svc.prober != nil)
+	probe := t.probe
+	switch {
+	case t.svc.prober == nil:
+	case c.awaiting:
+		probe = Verdict{Reason: "awaiting the other replicas' verdicts"}
+	default:
+		probe = c.votes.decide(c.cfg.Quorum, voteKey{t.svc.name, t.key.cluster, t.key.addr}, probe)
+	}
+	state, reason := combine(probe, t.pods, t.svc.prober != nil)
 	v := &t.verdict
 	if v.Service != "" && v.State == state && v.Reason == reason {
 		return
@@ -413,7 +484,7 @@ func combine(probe Verdict, readyPods int, probed bool) (model.State, string) {
 	case !probed:
 		return model.Up, "ready pods; not probed"
 	case probe.State == model.Unknown:
-		return model.Unknown, "awaiting the first probes"
+		return model.Unknown, cmp.Or(probe.Reason, "awaiting the first probes")
 	}
 	return probe.State, probe.Reason
 }
@@ -431,8 +502,10 @@ func (c *Checker) logChange(t *target, from, to model.State, reason string) {
 	c.cfg.Metrics.changed(to)
 }
 
-// publish hands out a new Health when any service's verdicts changed.
+// publish hands out a new Health when any service's verdicts changed, and
+// this replica's probe verdicts when they changed.
 func (c *Checker) publish() {
+	c.share()
 	if len(c.dirty) == 0 && !c.removed {
 		return
 	}
@@ -449,6 +522,38 @@ func (c *Checker) publish() {
 	clear(c.dirty)
 	c.removed = false
 	c.cfg.Publish(c.health)
+}
+
+// share hands Config.Share this replica's own probe verdicts on the
+// targets it does not see up, when they differ from the last ones shared.
+func (c *Checker) share() {
+	if !c.reshare || c.cfg.Share == nil {
+		return
+	}
+	c.reshare = false
+	var notUp []model.TargetHealth
+	for _, s := range c.services {
+		if s.prober == nil {
+			continue
+		}
+		for _, t := range s.targets {
+			if t.probe.State != model.Up {
+				notUp = append(notUp, model.TargetHealth{Service: s.name, Cluster: t.key.cluster, Address: t.key.addr,
+					State: t.probe.State, Since: t.probe.Since, Reason: t.probe.Reason})
+			}
+		}
+	}
+	r := model.NewProbeReport(c.cfg.Replica, time.Now(), notUp)
+	if !c.sharedAt.IsZero() && slices.EqualFunc(r.NotUp, c.shared, sameVerdict) {
+		return
+	}
+	c.shared, c.sharedAt = r.NotUp, r.At
+	c.cfg.Share(r)
+}
+
+func sameVerdict(a, b model.TargetHealth) bool {
+	return a.Service == b.Service && a.Cluster == b.Cluster && a.Address == b.Address &&
+		a.State == b.State && a.Since.Equal(b.Since) && a.Reason == b.Reason
 }
 
 func (c *Checker) countTargets() int {

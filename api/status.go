@@ -80,6 +80,26 @@ type statusData struct {
 	Clusters    []statusCluster
 	Services    []statusService
 	Overrides   []statusOverride
+	// Replicas is shown when more than one replica is known.
+	Replicas      []statusReplica
+	Voters        []string // the live replicas, a column each in Disagreements
+	Disagreements []statusDisagreement
+	Quorum        string
+}
+
+type statusReplica struct {
+	Name, State, Heartbeat, ReportAt string
+	Self, Live                       bool
+	Down, Unknown                    int
+}
+
+type statusDisagreement struct {
+	Target, Decision, DecisionReason string
+	Verdicts                         []statusVerdict
+}
+
+type statusVerdict struct {
+	State, Reason string
 }
 
 type statusCluster struct {
@@ -174,6 +194,7 @@ func (a *v1) statusPage(w http.ResponseWriter, r *http.Request, _ string) {
 		}
 		d.Overrides = append(d.Overrides, so)
 	}
+	a.statusReplicas(&d)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", statusCSP)
@@ -183,6 +204,40 @@ func (a *v1) statusPage(w http.ResponseWriter, r *http.Request, _ string) {
 	h.Set("Cache-Control", "no-store")
 	if err := statusTemplate.Execute(w, d); err != nil {
 		a.cfg.Logger.Warn("status page", "err", err)
+	}
+}
+
+// statusReplicas fills the Replicas section, when more than one replica
+// is known: with one, there is nothing to compare.
+func (a *v1) statusReplicas(d *statusData) {
+	view := a.replicasView()
+	if len(view.Replicas) < 2 {
+		return
+	}
+	d.Quorum = view.Quorum
+	stamp := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.Format(time.RFC3339)
+	}
+	for _, r := range view.Replicas {
+		sr := statusReplica{Name: r.Name, Self: r.Self, Live: r.Live, State: "live", Heartbeat: stamp(r.Heartbeat),
+			ReportAt: stamp(r.ReportAt), Down: r.Down, Unknown: r.Unknown}
+		if !r.Live {
+			sr.State = "expired " + stamp(r.Expires)
+		}
+		if r.Live {
+			d.Voters = append(d.Voters, r.Name)
+		}
+		d.Replicas = append(d.Replicas, sr)
+	}
+	for _, dj := range view.Disagreements {
+		sd := statusDisagreement{Target: dj.Service + " " + dj.Cluster + " " + dj.Address, Decision: dj.Decision, DecisionReason: dj.DecisionReason}
+		for _, v := range dj.Verdicts {
+			sd.Verdicts = append(sd.Verdicts, statusVerdict{State: v.State, Reason: v.Reason})
+		}
+		d.Disagreements = append(d.Disagreements, sd)
 	}
 }
 

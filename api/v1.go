@@ -44,6 +44,16 @@ type V1Config struct {
 	Locate func(netip.Addr) (model.Point, bool)
 	// History, when set, holds the latest health verdict changes.
 	History *HealthHistory
+	// Replica is this replica's name, as the config's replica directive
+	// gives it.
+	Replica string
+	// Replicas returns every replica's probe report known here, this
+	// one's included (Self); nil when health is not shared, and then
+	// /api/v1/replicas lists this replica alone, with its own verdicts.
+	Replicas func() []model.ReplicaReport
+	// Quorum is the health_quorum rule in force, as the config spells it
+	// ("majority", "any", "all", "82%"); nil when health is not shared.
+	Quorum func() string
 	// NACKs returns the latest responses xDS clients rejected.
 	NACKs  func() []NACK
 	Now    func() time.Time
@@ -119,6 +129,7 @@ var v1Routes = []route{
 	{"PUT", "/api/v1/overrides/{id}", AdminRole, (*v1).putOverride},
 	{"DELETE", "/api/v1/overrides/{id}", AdminRole, (*v1).deleteOverride},
 	{"GET", "/api/v1/explain", ReadRole, (*v1).explain},
+	{"GET", "/api/v1/replicas", ReadRole, (*v1).replicas},
 	{"GET", "/api/v1/nacks", ReadRole, (*v1).nacks},
 	{"GET", "/api/v1/audit", ReadRole, (*v1).auditLog},
 }
@@ -196,11 +207,19 @@ func (a *v1) planOr503(w http.ResponseWriter) *model.Plan {
 }
 
 type statusJSON struct {
-	PlanVersion string    `json:"plan_version"`
-	PlanAt      time.Time `json:"plan_at"`
-	Services    int       `json:"services"`
-	Clusters    int       `json:"clusters"`
-	Overrides   int       `json:"overrides"`
+	PlanVersion string            `json:"plan_version"`
+	PlanAt      time.Time         `json:"plan_at"`
+	Services    int               `json:"services"`
+	Clusters    int               `json:"clusters"`
+	Overrides   int               `json:"overrides"`
+	Replicas    replicaCountsJSON `json:"replicas"`
+}
+
+// replicaCountsJSON sums up /api/v1/replicas in the status.
+type replicaCountsJSON struct {
+	Live          int `json:"live"`
+	Total         int `json:"total"`
+	Disagreements int `json:"disagreements"`
 }
 
 func (a *v1) status(w http.ResponseWriter, r *http.Request, _ string) {
@@ -208,8 +227,17 @@ func (a *v1) status(w http.ResponseWriter, r *http.Request, _ string) {
 	if p == nil {
 		return
 	}
+	counts := replicaCountsJSON{Live: 1, Total: 1}
+	if reports, now, shared := a.replicaReports(); shared {
+		counts = replicaCountsJSON{Total: len(reports), Disagreements: len(model.Disagreements(reports, now))}
+		for _, rr := range reports {
+			if rr.Live(now) {
+				counts.Live++
+			}
+		}
+	}
 	writeJSON(w, http.StatusOK, statusJSON{PlanVersion: planVersion(p), PlanAt: p.At.UTC(), Services: len(p.Services),
-		Clusters: len(a.cfg.Inventory().Clusters()), Overrides: len(a.allOverrides())})
+		Clusters: len(a.cfg.Inventory().Clusters()), Overrides: len(a.allOverrides()), Replicas: counts})
 }
 
 func planVersion(p *model.Plan) string { return hex16(p.Version) }
@@ -848,6 +876,120 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	slices.SortStableFunc(out.XDS, func(x, y xdsLocalityJSON) int { return cmp.Compare(x.Priority, y.Priority) })
 	writeJSON(w, http.StatusOK, out)
+}
+
+// replicaReports returns every replica's report, sorted by name, and the
+// time to judge them at. When health is not shared (shared false) it
+// makes this replica's own from its Health, without times: it is never
+// sent, and never expires.
+func (a *v1) replicaReports() (reports []model.ReplicaReport, now time.Time, shared bool) {
+	now = a.cfg.Now()
+	if a.cfg.Replicas == nil {
+		var notUp []model.TargetHealth
+		for _, v := range a.cfg.Health().Targets() {
+			if v.State != model.Up {
+				notUp = append(notUp, v)
+			}
+		}
+		return []model.ReplicaReport{{ProbeReport: model.NewProbeReport(a.cfg.Replica, time.Time{}, notUp), Self: true}}, now, false
+	}
+	reports = slices.Clone(a.cfg.Replicas())
+	slices.SortStableFunc(reports, func(x, y model.ReplicaReport) int { return cmp.Compare(x.Replica, y.Replica) })
+	return reports, now, true
+}
+
+type replicasJSON struct {
+	Replica       string             `json:"replica"`
+	Quorum        string             `json:"quorum"`
+	Replicas      []replicaJSON      `json:"replicas"`
+	Disagreements []disagreementJSON `json:"disagreements"`
+}
+
+// replicaJSON is one replica's report. The times are omitted when health
+// is not shared: this replica's report is then never sent or renewed.
+type replicaJSON struct {
+	Name      string     `json:"name"`
+	Self      bool       `json:"self"`
+	Live      bool       `json:"live"`
+	Heartbeat *time.Time `json:"heartbeat,omitempty"`
+	Expires   *time.Time `json:"expires,omitempty"`
+	ReportAt  *time.Time `json:"report_at,omitempty"`
+	Down      int        `json:"down"`
+	Unknown   int        `json:"unknown"`
+}
+
+// disagreementJSON is a target the live replicas' probes see differently,
+// and what this replica's Health decided of it.
+type disagreementJSON struct {
+	Service        string               `json:"service"`
+	Cluster        string               `json:"cluster"`
+	Address        string               `json:"address"`
+	Decision       string               `json:"decision"`
+	DecisionReason string               `json:"decision_reason"`
+	Verdicts       []replicaVerdictJSON `json:"verdicts"`
+}
+
+type replicaVerdictJSON struct {
+	Replica string     `json:"replica"`
+	State   string     `json:"state"`
+	Since   *time.Time `json:"since,omitempty"`
+	Reason  string     `json:"reason,omitempty"`
+}
+
+// utcOrNil returns t in UTC, nil when it is zero.
+func utcOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// replicasView builds the answer of /api/v1/replicas.
+func (a *v1) replicasView() replicasJSON {
+	reports, now, shared := a.replicaReports()
+	out := replicasJSON{Replica: a.cfg.Replica, Replicas: []replicaJSON{}, Disagreements: []disagreementJSON{}}
+	if a.cfg.Quorum != nil {
+		out.Quorum = a.cfg.Quorum()
+	}
+	for _, rr := range reports {
+		if rr.Self && out.Replica == "" {
+			out.Replica = rr.Replica
+		}
+		rj := replicaJSON{Name: rr.Replica, Self: rr.Self, Live: !shared || rr.Live(now), Heartbeat: utcOrNil(rr.Heartbeat),
+			Expires: utcOrNil(rr.Expires), ReportAt: utcOrNil(rr.At)}
+		for _, v := range rr.NotUp {
+			switch v.State {
+			case model.Down:
+				rj.Down++
+			case model.Unknown:
+				rj.Unknown++
+			}
+		}
+		out.Replicas = append(out.Replicas, rj)
+	}
+	if !shared {
+		return out
+	}
+	health := a.cfg.Health()
+	for _, d := range model.Disagreements(reports, now) {
+		dj := disagreementJSON{Service: d.Service, Cluster: d.Cluster, Address: d.Address.String(), Decision: model.Unknown.String()}
+		vs := health.Of(d.Service)
+		if i, ok := slices.BinarySearchFunc(vs, d, func(v model.TargetHealth, d model.Disagreement) int {
+			return cmp.Or(cmp.Compare(v.Cluster, d.Cluster), v.Address.Compare(d.Address))
+		}); ok {
+			dj.Decision, dj.DecisionReason = vs[i].State.String(), vs[i].Reason
+		}
+		for _, v := range d.Verdicts {
+			dj.Verdicts = append(dj.Verdicts, replicaVerdictJSON{Replica: v.Replica, State: v.State.String(), Since: utcOrNil(v.Since), Reason: v.Reason})
+		}
+		out.Disagreements = append(out.Disagreements, dj)
+	}
+	return out
+}
+
+func (a *v1) replicas(w http.ResponseWriter, r *http.Request, _ string) {
+	writeJSON(w, http.StatusOK, a.replicasView())
 }
 
 func (a *v1) nacks(w http.ResponseWriter, r *http.Request, _ string) {

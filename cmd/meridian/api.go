@@ -174,6 +174,7 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 	}
 	c := &api.V1Config{
 		Tokens: tokens, Store: store, Audit: audit, Metrics: state.metrics,
+		Replica:         state.config.Load().Meridian.Replica, // a new name takes a restart
 		Plan:            loop.Plan,
 		Inventory:       func() model.Inventory { return *state.inventory.Load() },
 		Health:          func() model.Health { return *state.health.Load() },

@@ -40,6 +40,8 @@ Commands:
   undrain CLUSTER [-service S] [-dry-run]
   weight SERVICE CLUSTER N -reason R [-for 2h] [-dry-run]
   overrides                                every override
+  replicas                                 the replicas sharing health verdicts, and the
+                                           targets their probes disagree on
   audit                                    every write, oldest first
   token new NAME ROLE                      print a new random secret for the API and its
                                            line for the tokens file (ROLE: read or admin);
@@ -151,7 +153,8 @@ func parseArgs(fs *flag.FlagSet, args []string, positional int) ([]string, error
 
 func (c *ctl) run(cmd string, args []string) error {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	listings := map[string]func() error{"status": c.status, "clusters": c.clusters, "services": c.services, "overrides": c.overrides, "audit": c.audit}
+	listings := map[string]func() error{"status": c.status, "clusters": c.clusters, "services": c.services, "overrides": c.overrides, "audit": c.audit,
+		"replicas": c.replicas}
 	if list, ok := listings[cmd]; ok {
 		if _, err := parseArgs(fs, args, 0); err != nil {
 			return err
@@ -564,5 +567,72 @@ func (c *ctl) audit() error {
 		rows = append(rows, []string{r.Time.Format(time.RFC3339), r.Identity, r.Action, r.ID, what})
 	}
 	c.table("TIME\tWHO\tACTION\tID\tNOW", rows)
+	return nil
+}
+
+func (c *ctl) replicas() error {
+	var rs struct {
+		Replica, Quorum string
+		Replicas        []struct {
+			Name               string
+			Self, Live         bool
+			Heartbeat, Expires *time.Time
+			ReportAt           *time.Time `json:"report_at"`
+			Down, Unknown      int
+		}
+		Disagreements []struct {
+			Service, Cluster, Address, Decision string
+			DecisionReason                      string `json:"decision_reason"`
+			Verdicts                            []struct{ Replica, State, Reason string }
+		}
+	}
+	if err := c.call("GET", "/api/v1/replicas", nil, &rs); err != nil || c.json {
+		return err
+	}
+	stamp := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.Format(time.RFC3339)
+	}
+	quorum := "health not shared"
+	if rs.Quorum != "" {
+		quorum = "health quorum " + rs.Quorum
+	}
+	fmt.Fprintf(c.out, "replica %s, %s\n\n", rs.Replica, quorum)
+	var rows [][]string
+	for _, r := range rs.Replicas {
+		name, state := r.Name, "live"
+		if r.Self {
+			name += " (self)"
+		}
+		if !r.Live {
+			state = "expired " + stamp(r.Expires)
+		}
+		rows = append(rows, []string{name, state, stamp(r.Heartbeat), stamp(r.ReportAt), strconv.Itoa(r.Down), strconv.Itoa(r.Unknown)})
+	}
+	c.table("REPLICA\tSTATE\tHEARTBEAT\tREPORT\tDOWN\tUNKNOWN", rows)
+	if len(rs.Disagreements) == 0 {
+		fmt.Fprintln(c.out, "\nno disagreements: every live replica sees every target the same")
+		return nil
+	}
+	fmt.Fprintln(c.out)
+	rows = nil
+	for _, d := range rs.Disagreements {
+		var verdicts []string
+		for _, v := range d.Verdicts {
+			s := v.Replica + " " + v.State
+			if v.Reason != "" {
+				s += " (" + v.Reason + ")"
+			}
+			verdicts = append(verdicts, s)
+		}
+		decision := d.Decision
+		if d.DecisionReason != "" {
+			decision += " (" + d.DecisionReason + ")"
+		}
+		rows = append(rows, []string{d.Service, d.Cluster, d.Address, strings.Join(verdicts, ", "), decision})
+	}
+	c.table("SERVICE\tCLUSTER\tADDRESS\tVERDICTS\tDECISION", rows)
 	return nil
 }

@@ -222,7 +222,8 @@ func (h *HealthReports) notify() {
 	}
 }
 
-// Share makes r this replica's report. It never blocks: Run writes the
+// Share makes r this replica's report (its Replica set to this replica's
+// name), the latest shared winning. It never blocks: Run writes the
 // latest report shared, at most Batch later, so the health checker's
 // goroutine that calls it never waits for the API server.
 func (h *HealthReports) Share(r model.ProbeReport) {
@@ -511,6 +512,10 @@ func (h *HealthReports) write(ctx context.Context) {
 				w.renew(ctx)
 			}
 		case <-heartbeat.C:
+			// The Lease says the report in the store is current: renewed
+			// once the first report is written, and not while writing the
+			// latest fails (retried here). A Share not yet written is
+			// not a failure: it is written within Batch.
 			if w.failing {
 				w.writeReport(ctx)
 			}

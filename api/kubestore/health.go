@@ -1,0 +1,900 @@
+package kubestore
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// HealthReportsOptions tunes how one replica shares its probe verdicts.
+// The zero value is the defaults.
+type HealthReportsOptions struct {
+	// Replica is this replica's name, any string (config `replica`; the
+	// pod's name in the chart). Reports() returns it as written, whatever
+	// the object names had to make of it.
+	Replica string
+	// Heartbeat is how often the replica's Lease is renewed; 1 s when
+	// zero. The Lease lasts three heartbeats (leaseDurationSeconds, rounded
+	// up to whole seconds, at least 3), so that one late or lost renewal
+	// does not make a replica's report stop counting.
+	Heartbeat time.Duration
+	// Batch bounds how late a changed report is written after Share, and
+	// spaces the writes of the report: at least Batch apart, so a burst of
+	// verdict changes costs one write. 200 ms when zero.
+	Batch time.Duration
+	// Retention is how long after a replica's heartbeat expired a live
+	// replica deletes its report and Lease; 10 min when zero. Long enough
+	// for a rollout or a node drain, short enough that replicas gone for
+	// good do not pile up.
+	Retention time.Duration
+	// Logger receives write failures and bad reports; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+const (
+	defaultHeartbeat = time.Second
+	defaultBatch     = 200 * time.Millisecond
+	defaultRetention = 10 * time.Minute
+
+	// leaseHeartbeats is how many heartbeats a Lease lasts.
+	leaseHeartbeats = 3
+	// releaseTimeout bounds the deletion of the Lease when Run ends.
+	releaseTimeout = 2 * time.Second
+	// pruneEvery spaces the deletions of dead replicas' objects.
+	pruneEvery = time.Minute
+
+	// HealthReportsLabel marks every object of the health reports; its
+	// value is the store's NAME, so that two stores in one namespace do
+	// not see each other's replicas.
+	HealthReportsLabel = "meridian.io/health-reports"
+	// healthComponent is the app.kubernetes.io/component of the objects.
+	healthComponent = "health"
+	// reportKey is the ConfigMap key holding the encoded report.
+	reportKey = "report.json"
+)
+
+// HealthReports shares this replica's probe verdicts (model.ProbeReport)
+// with the other replicas through the Kubernetes API, and follows theirs.
+//
+// Each replica owns two objects, named NAME-health-REPLICA and labelled
+// meridian.io/health-reports=NAME: a ConfigMap holding its report, written
+// only when the report changes and at most once per Batch, and a
+// coordination.k8s.io/v1 Lease holding its heartbeat, renewed every
+// Heartbeat. The heartbeat is apart from the report because a renewal
+// then writes about 300 bytes instead of the whole report, and etcd keeps
+// every revision of an object until compaction; kubelet moved node
+// heartbeats from Node status to Leases for the same reason (KEP-589).
+// ConfigMaps rather than a CRD because the store must work against any
+// cluster with no CRD installed, as the overrides do.
+//
+// The heartbeat means "my report in the store is current": a replica
+// creates its Lease only once its first report is written, and stops
+// renewing it while writing its report fails, so that peers stop counting
+// a report that no longer says what the replica sees.
+//
+// Liveness is judged on the observer's clock, never the writer's, as
+// client-go's leader election does, so that clock skew between replicas
+// cannot keep a dead report live or kill a live one: a renewal counts
+// from when it was observed here, and lasts the Lease's duration.
+type HealthReports struct {
+	client          kubernetes.Interface
+	namespace, name string
+	opts            HealthReportsOptions
+	log             *slog.Logger
+	object          string // this replica's objects' name
+	leaseSeconds    int32
+
+	// Test hooks.
+	now        func() time.Time
+	noRelease  bool          // Run ends without deleting its Lease, as a killed replica does
+	pruneEvery time.Duration // how often dead replicas are pruned
+
+	kick chan struct{} // Share → Run: a new report
+
+	mu            sync.Mutex
+	latest        model.ProbeReport // the last report shared
+	seq           uint64            // counts Shares
+	selfHeartbeat time.Time         // the last successful renewal of the Lease
+	selfExpires   time.Time
+	peers         map[string]*peer // by object name
+	checked       time.Time        // expiries up to this were notified
+	onChange      []func()
+	rearm         chan struct{} // an Expires changed
+}
+
+// peer is what this replica knows of another's objects, stripped to what
+// Reports needs.
+type peer struct {
+	report    *model.ProbeReport // nil until a ConfigMap parsed
+	reportRV  string
+	hasLease  bool
+	leaseRV   string
+	heartbeat time.Time // observed here
+	expires   time.Time
+	firstSeen time.Time // when any of its objects was first seen, for pruning a replica without a Lease
+	cmRV      string    // for deletion preconditions
+}
+
+// HealthReports returns the health reports shared beside the store's
+// overrides, in the same namespace through the same client, in objects
+// named NAME-health-REPLICA.
+func (s *Store) HealthReports(opts HealthReportsOptions) *HealthReports {
+	return NewHealthReports(s.client, s.namespace, s.name, opts)
+}
+
+// NewHealthReports returns the health reports of the replicas sharing
+// NAMESPACE and NAME; nothing is read or written until Run.
+func NewHealthReports(client kubernetes.Interface, namespace, name string, opts HealthReportsOptions) *HealthReports {
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = defaultHeartbeat
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = defaultBatch
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = defaultRetention
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	secs := int32((leaseHeartbeats*opts.Heartbeat + time.Second - 1) / time.Second)
+	return &HealthReports{
+		client: client, namespace: namespace, name: name, opts: opts,
+		log:          opts.Logger.With("component", "health-reports", "store", namespace+"/"+name, "replica", opts.Replica),
+		object:       healthObjectName(name, opts.Replica),
+		leaseSeconds: max(secs, leaseHeartbeats),
+		now:          time.Now,
+		pruneEvery:   pruneEvery,
+		kick:         make(chan struct{}, 1),
+		peers:        map[string]*peer{},
+		rearm:        make(chan struct{}, 1),
+	}
+}
+
+// healthObjectName names a replica's ConfigMap and Lease NAME-health-REPLICA.
+// Both must be DNS-1123 subdomains of at most 253 characters; a replica
+// name that is not (upper case, '_', too long) is lowercased, its invalid
+// characters replaced by '-', and a hash of the real name appended, so that
+// two names that sanitise alike still get two objects.
+func healthObjectName(name, replica string) string {
+	prefix := name + "-health-"
+	s := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, replica)
+	full := prefix + s
+	if s == replica && s != "" && len(validation.IsDNS1123Subdomain(full)) == 0 {
+		return full
+	}
+	sum := sha256.Sum256([]byte(replica))
+	suffix := "-" + hex.EncodeToString(sum[:4])
+	// Dots are valid only between alphanumerics; rather than mend each
+	// label, drop them when the name is already being changed.
+	s = strings.ReplaceAll(s, ".", "-")
+	if room := validation.DNS1123SubdomainMaxLength - len(prefix) - len(suffix); len(s) > room {
+		s = s[:max(room, 0)]
+	}
+	return prefix + s + suffix
+}
+
+// OnChange registers fn, called from any goroutine and never with a lock
+// held, whenever Reports would return something different: a peer's report
+// written or deleted, a heartbeat seen after its expiry, a heartbeat
+// expiring, this replica's own report shared.
+func (h *HealthReports) OnChange(fn func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onChange = append(h.onChange, fn)
+}
+
+func (h *HealthReports) notify() {
+	h.mu.Lock()
+	fns := slices.Clone(h.onChange)
+	h.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// Share makes r this replica's report (its Replica set to this replica's
+// name), the latest shared winning. It never blocks: Run writes the
+// latest report shared, at most Batch later, so the health checker's
+// goroutine that calls it never waits for the API server.
+func (h *HealthReports) Share(r model.ProbeReport) {
+	r.Replica = h.opts.Replica
+	h.mu.Lock()
+	h.latest = r
+	h.seq++
+	h.mu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Reports returns the report of every replica whose report is in the
+// store, sorted by replica name: this replica's own (Self, its latest
+// shared report, live while its Lease is renewed) once it has shared one,
+// and the others' as last written, with their heartbeats on this replica's
+// clock.
+func (h *HealthReports) Reports() []model.ReplicaReport {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []model.ReplicaReport
+	if h.seq > 0 {
+		out = append(out, model.ReplicaReport{ProbeReport: h.latest, Self: true, Heartbeat: h.selfHeartbeat, Expires: h.selfExpires})
+	}
+	for _, p := range h.peers {
+		if p.report != nil {
+			out = append(out, model.ReplicaReport{ProbeReport: *p.report, Heartbeat: p.heartbeat, Expires: p.expires})
+		}
+	}
+	slices.SortFunc(out, func(a, b model.ReplicaReport) int { return cmp.Compare(a.Replica, b.Replica) })
+	return out
+}
+
+// Run writes this replica's report and renews its Lease, follows the other
+// replicas' objects, tells the listeners when a heartbeat expires, and
+// prunes the objects of replicas long dead, until ctx ends. It then
+// deletes its Lease (within 2 s), so that the other replicas stop counting
+// its report at once rather than a Lease duration later, and returns once
+// every goroutine it started has ended. Failures of the API server are
+// logged and retried; Run returns nil.
+func (h *HealthReports) Run(ctx context.Context) error {
+	inner, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	selector := func(o *metav1.ListOptions) { o.LabelSelector = HealthReportsLabel + "=" + h.name }
+	wg.Go(func() {
+		lw := cache.NewFilteredListWatchFromClient(h.client.CoreV1().RESTClient(), "configmaps", h.namespace, selector)
+		h.informer(inner, lw, &corev1.ConfigMap{})
+	})
+	wg.Go(func() {
+		lw := cache.NewFilteredListWatchFromClient(h.client.CoordinationV1().RESTClient(), "leases", h.namespace, selector)
+		h.informer(inner, lw, &coordinationv1.Lease{})
+	})
+	wg.Go(func() { h.expire(inner) })
+	h.write(inner)
+	if !h.noRelease {
+		h.release()
+	}
+	return nil
+}
+
+// informer follows one kind of the health objects until ctx ends.
+func (h *HealthReports) informer(ctx context.Context, lw cache.ListerWatcher, obj runtime.Object) {
+	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
+		ListerWatcher: lw,
+		ObjectType:    obj,
+		Handler: cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc:    func(obj any, initial bool) { h.observe(obj, initial) },
+			UpdateFunc: func(_, obj any) { h.observe(obj, false) },
+			DeleteFunc: h.forget,
+		},
+		// The informer keeps every object; the field managers are not needed.
+		Transform: func(obj any) (any, error) {
+			if m, ok := obj.(metav1.Object); ok {
+				m.SetManagedFields(nil)
+			}
+			return obj, nil
+		},
+	})
+	informer.RunWithContext(ctx)
+}
+
+// observe takes a ConfigMap or a Lease of a peer from the watch.
+func (h *HealthReports) observe(obj any, initial bool) {
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		h.observeReport(o)
+	case *coordinationv1.Lease:
+		h.observeLease(o, initial)
+	}
+}
+
+// observeReport takes a peer's report. One that does not parse (an edit by
+// hand) is logged and ignored: the peer's last good report stays.
+func (h *HealthReports) observeReport(cm *corev1.ConfigMap) {
+	if cm.Name == h.object {
+		return
+	}
+	r, err := decodeReport([]byte(cm.Data[reportKey]))
+	h.mu.Lock()
+	p := h.peer(cm.Name)
+	if p.reportRV == cm.ResourceVersion {
+		h.mu.Unlock()
+		return
+	}
+	p.reportRV, p.cmRV = cm.ResourceVersion, cm.ResourceVersion
+	if err != nil {
+		h.mu.Unlock()
+		h.log.Warn("health report ignored, the last good one kept", "object", cm.Name, "err", err)
+		return
+	}
+	p.report = &r
+	h.mu.Unlock()
+	h.notify()
+}
+
+// observeLease takes a peer's heartbeat. A renewal (a new resourceVersion)
+// counts from now, on this replica's clock. A Lease first seen in the
+// initial list counts from its renewTime when that is earlier, so that a
+// dead replica's old Lease does not count for a fresh duration; a
+// renewTime in the future (a writer's clock ahead) counts from now.
+func (h *HealthReports) observeLease(l *coordinationv1.Lease, initial bool) {
+	if l.Name == h.object {
+		return
+	}
+	now := h.now()
+	h.mu.Lock()
+	p := h.peer(l.Name)
+	if p.hasLease && p.leaseRV == l.ResourceVersion {
+		h.mu.Unlock()
+		return
+	}
+	wasLive := p.report != nil && p.expires.After(now)
+	observed := now
+	if initial {
+		observed = time.Time{}
+		if l.Spec.RenewTime != nil && l.Spec.RenewTime.Time.Before(now) {
+			observed = l.Spec.RenewTime.Time
+		} else if l.Spec.RenewTime != nil {
+			observed = now
+		}
+	}
+	secs := h.leaseSeconds
+	if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
+		secs = *l.Spec.LeaseDurationSeconds
+	}
+	p.hasLease, p.leaseRV = true, l.ResourceVersion
+	p.heartbeat, p.expires = observed, observed.Add(time.Duration(secs)*time.Second)
+	live := p.report != nil && p.expires.After(now)
+	h.mu.Unlock()
+	h.rearmExpiry()
+	if live != wasLive {
+		h.notify()
+	}
+}
+
+// peer returns the peer of an object name, new if unknown. h.mu is held.
+func (h *HealthReports) peer(object string) *peer {
+	p := h.peers[object]
+	if p == nil {
+		p = &peer{firstSeen: h.now()}
+		h.peers[object] = p
+	}
+	return p
+}
+
+// forget takes a deleted object. A deleted Lease stops the peer's report
+// counting at once: its replica ended cleanly, or was pruned.
+func (h *HealthReports) forget(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok || m.GetName() == h.object {
+		return
+	}
+	now := h.now()
+	h.mu.Lock()
+	p := h.peers[m.GetName()]
+	if p == nil {
+		h.mu.Unlock()
+		return
+	}
+	changed := false
+	switch obj.(type) {
+	case *corev1.ConfigMap:
+		changed = p.report != nil
+		p.report, p.reportRV, p.cmRV = nil, "", ""
+	case *coordinationv1.Lease:
+		changed = p.report != nil && p.expires.After(now)
+		p.hasLease, p.leaseRV = false, ""
+		if p.expires.After(now) {
+			p.expires = now
+		}
+	}
+	if p.report == nil && !p.hasLease {
+		delete(h.peers, m.GetName())
+	}
+	h.mu.Unlock()
+	if changed {
+		h.notify()
+	}
+}
+
+func (h *HealthReports) rearmExpiry() {
+	select {
+	case h.rearm <- struct{}{}:
+	default:
+	}
+}
+
+// expire tells the listeners when a heartbeat expires, its own included,
+// with one timer set at the earliest Expires to come.
+func (h *HealthReports) expire(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := h.now()
+		h.mu.Lock()
+		expired := h.selfExpires.After(h.checked) && !h.selfExpires.After(now)
+		next := time.Time{}
+		if h.selfExpires.After(now) {
+			next = h.selfExpires
+		}
+		for _, p := range h.peers {
+			if p.report == nil {
+				continue
+			}
+			expired = expired || p.expires.After(h.checked) && !p.expires.After(now)
+			if p.expires.After(now) && (next.IsZero() || p.expires.Before(next)) {
+				next = p.expires
+			}
+		}
+		h.checked = now
+		h.mu.Unlock()
+		if expired {
+			h.notify()
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = next.Sub(now)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.rearm:
+		case <-timer.C:
+		}
+	}
+}
+
+// write is the loop of this replica's writes: the report when it changed,
+// the Lease every heartbeat while the report is current, the pruning of
+// dead replicas.
+func (h *HealthReports) write(ctx context.Context) {
+	w := writer{h: h}
+	heartbeat := time.NewTicker(h.opts.Heartbeat)
+	defer heartbeat.Stop()
+	prune := time.NewTicker(h.pruneEvery)
+	defer prune.Stop()
+	var batch *time.Timer
+	var batchC <-chan time.Time
+	defer func() {
+		if batch != nil {
+			batch.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.kick:
+			h.notify() // Reports' Self changed
+			if batchC == nil {
+				wait := max(w.lastWrite.Add(h.opts.Batch).Sub(h.now()), 0)
+				batch = time.NewTimer(wait)
+				batchC = batch.C
+			}
+		case <-batchC:
+			batchC = nil
+			if w.writeReport(ctx) && !w.leased {
+				w.renew(ctx)
+			}
+		case <-heartbeat.C:
+			// The Lease says the report in the store is current: renewed
+			// once the first report is written, and not while writing the
+			// latest fails (retried here). A Share not yet written is
+			// not a failure: it is written within Batch.
+			if w.failing {
+				w.writeReport(ctx)
+			}
+			if !w.failing && w.written > 0 {
+				w.renew(ctx)
+			}
+		case <-prune.C:
+			h.prune(ctx)
+		}
+	}
+}
+
+// writer is the state of the write loop, owned by its goroutine.
+type writer struct {
+	h            *HealthReports
+	written      uint64 // the Share last written
+	content      string // what was written
+	lastWrite    time.Time
+	failing      bool // the last report write failed
+	leased       bool // the Lease was renewed at least once
+	lease        *coordinationv1.Lease
+	leaseFailing bool
+	dropped      string // what the last written report had to leave out
+}
+
+// writeReport writes the latest report when it differs from the one
+// written, and reports whether the store now holds the latest.
+func (w *writer) writeReport(ctx context.Context) bool {
+	h := w.h
+	h.mu.Lock()
+	r, seq := h.latest, h.seq
+	h.mu.Unlock()
+	if seq == 0 {
+		return false
+	}
+	enc, dropped := encodeReport(r, maxReportBytes)
+	if dropped != w.dropped {
+		if dropped != "" {
+			h.log.Error("health report too large for a ConfigMap; written without "+dropped, "limit", maxReportBytes, "entries", len(r.NotUp))
+		} else {
+			h.log.Info("health report fits again in full")
+		}
+		w.dropped = dropped
+	}
+	if string(enc) == w.content {
+		w.written = seq
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	w.lastWrite = h.now()
+	labels := map[string]string{HealthReportsLabel: h.name}
+	_, err := updateLabelledConfigMap(ctx, h.client, h.namespace, h.object, healthComponent, labels, func(data map[string]string) (bool, error) {
+		clear(data)
+		data[reportKey] = string(enc)
+		return true, nil
+	})
+	if err != nil {
+		if !w.failing && !errors.Is(err, context.Canceled) {
+			h.log.Error("health report not written; the heartbeat stops until it is", "object", h.object, "err", err)
+		}
+		w.failing = true
+		return false
+	}
+	if w.failing {
+		h.log.Info("health report written again", "object", h.object)
+	}
+	w.failing, w.written, w.content = false, seq, string(enc)
+	return true
+}
+
+// renew renews this replica's Lease, creating it the first time, and
+// records the heartbeat for Reports.
+func (w *writer) renew(ctx context.Context) {
+	h := w.h
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	start := h.now()
+	err := w.putLease(ctx, start)
+	if err != nil && (apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsAlreadyExists(err)) {
+		w.lease = nil // someone else changed it (a pruning peer, a hand edit): start again from a read
+		err = w.putLease(ctx, start)
+	}
+	if err != nil {
+		if !w.leaseFailing && !errors.Is(err, context.Canceled) {
+			h.log.Error("heartbeat not renewed", "object", h.object, "err", err)
+		}
+		w.leaseFailing = true
+		return
+	}
+	if w.leaseFailing {
+		h.log.Info("heartbeat renewed again", "object", h.object)
+	}
+	w.leaseFailing, w.leased = false, true
+	h.mu.Lock()
+	wasLive := h.selfExpires.After(start)
+	h.selfHeartbeat, h.selfExpires = start, start.Add(time.Duration(h.leaseSeconds)*time.Second)
+	h.mu.Unlock()
+	h.rearmExpiry()
+	if !wasLive {
+		h.notify()
+	}
+}
+
+func (w *writer) putLease(ctx context.Context, now time.Time) error {
+	h := w.h
+	leases := h.client.CoordinationV1().Leases(h.namespace)
+	if w.lease == nil {
+		l, err := leases.Get(ctx, h.object, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: h.namespace, Name: h.object, Labels: map[string]string{
+				HealthReportsLabel: h.name, "app.kubernetes.io/name": "meridian", "app.kubernetes.io/component": healthComponent}}}
+		case err != nil:
+			return err
+		}
+		w.lease = l
+	}
+	l := w.lease.DeepCopy()
+	l.Spec.HolderIdentity = &h.opts.Replica
+	l.Spec.LeaseDurationSeconds = &h.leaseSeconds
+	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+	if l.Spec.AcquireTime == nil {
+		l.Spec.AcquireTime = l.Spec.RenewTime
+	}
+	var err error
+	if l.ResourceVersion == "" {
+		l, err = leases.Create(ctx, l, metav1.CreateOptions{})
+	} else {
+		l, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return err
+	}
+	w.lease = l
+	return nil
+}
+
+// release deletes this replica's Lease, so that the other replicas stop
+// counting its report at once.
+func (h *HealthReports) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	err := h.client.CoordinationV1().Leases(h.namespace).Delete(ctx, h.object, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		h.log.Warn("heartbeat Lease not released; peers stop counting this replica when it expires", "object", h.object, "err", err)
+	}
+	now := h.now()
+	h.mu.Lock()
+	if h.selfExpires.After(now) {
+		h.selfExpires = now
+	}
+	h.mu.Unlock()
+}
+
+// prune deletes the objects of the replicas whose heartbeat expired more
+// than Retention ago, when this replica is live (a replica cut off from
+// the others must not delete them). Each deletion is conditional on the
+// resourceVersion seen, so a replica that came back meanwhile keeps its
+// objects.
+func (h *HealthReports) prune(ctx context.Context) {
+	now := h.now()
+	type victim struct{ name, cmRV, leaseRV string }
+	var victims []victim
+	h.mu.Lock()
+	if h.selfExpires.After(now) {
+		for name, p := range h.peers {
+			last := p.expires
+			if !p.hasLease && p.firstSeen.After(last) {
+				last = p.firstSeen
+			}
+			if now.Sub(last) > h.opts.Retention {
+				victims = append(victims, victim{name, p.cmRV, p.leaseRV})
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, v := range victims {
+		ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		var errs []error
+		if v.leaseRV != "" {
+			errs = append(errs, h.client.CoordinationV1().Leases(h.namespace).Delete(ctx, v.name,
+				metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &v.leaseRV}}))
+		}
+		if v.cmRV != "" {
+			errs = append(errs, h.client.CoreV1().ConfigMaps(h.namespace).Delete(ctx, v.name,
+				metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &v.cmRV}}))
+		}
+		cancel()
+		for _, err := range errs {
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				h.log.Warn("dead replica's health objects not pruned", "object", v.name, "err", err)
+			} else if err == nil {
+				h.log.Info("dead replica's health object pruned", "object", v.name, "retention", h.opts.Retention)
+			}
+		}
+	}
+}
+
+// The report as stored, under the key report.json of its ConfigMap:
+//
+//	{"v":1,"replica":"r1","at":"2026-11-30T21:17:47.123456789Z",
+//	 "reasons":["connect: connection refused"],
+//	 "targets":{"app":{"eu-west":{"192.0.2.1":[1,1764537467,0]}}}}
+//
+// Targets are grouped service → cluster → address, so that the names are
+// written once; each entry is [state, since, reason]: state 1 down, 0
+// unknown (numbers of this format, not model.State's); since in Unix
+// seconds (0 when unknown); reason an index into reasons, left out when
+// the target has none. Reasons are deduplicated, as most down targets
+// share one, and cut to 200 bytes.
+//
+// Capacity: an entry takes about 31 bytes with an IPv4 address
+// ("10.1.2.3":[1,1764537600,0], a comma, its share of the service and
+// cluster names), 58 with a full IPv6 address (39 characters), so a
+// report of maxReportBytes holds about 28,000 IPv4 or 15,000 IPv6 down
+// targets with their reasons, 31,000 and 16,000 without
+// (TestReportEncoding measures it). That is per replica, and counts only
+// the targets it sees not up.
+type wireReport struct {
+	V       int                                                `json:"v"`
+	Replica string                                             `json:"replica"`
+	At      string                                             `json:"at"`
+	Reasons []string                                           `json:"reasons,omitempty"`
+	Targets map[string]map[string]map[string][]json.RawMessage `json:"targets"`
+}
+
+const (
+	wireVersion = 1
+	wireDown    = 1
+	wireUnknown = 0
+	// maxReason bounds each reason, in bytes.
+	maxReason = 200
+	// maxReportBytes bounds an encoded report: an object in etcd holds at
+	// most 1 MiB (1,048,576 bytes), metadata included, and a request body
+	// at most 3 MiB.
+	maxReportBytes = 900_000
+)
+
+// encodeReport encodes r in at most limit bytes. A report too large is
+// written without its reasons, and if still too large, with as many
+// entries as fit (the first in service, cluster, address order); dropped
+// says what was left out, empty when nothing was.
+func encodeReport(r model.ProbeReport, limit int) (enc []byte, dropped string) {
+	enc = marshalReport(r, r.NotUp, true)
+	if len(enc) <= limit {
+		return enc, ""
+	}
+	enc = marshalReport(r, r.NotUp, false)
+	if len(enc) <= limit {
+		return enc, "reasons"
+	}
+	// The largest prefix that fits, by bisection: a report this large is
+	// a fault somewhere else, and rare.
+	lo, hi := 0, len(r.NotUp) // lo fits, hi does not
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if len(marshalReport(r, r.NotUp[:mid], false)) <= limit {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return marshalReport(r, r.NotUp[:lo], false), fmt.Sprintf("reasons and %d of %d entries (read as up by the other replicas)", len(r.NotUp)-lo, len(r.NotUp))
+}
+
+func marshalReport(r model.ProbeReport, entries []model.TargetHealth, reasons bool) []byte {
+	w := wireReport{V: wireVersion, Replica: r.Replica, At: r.At.UTC().Format(time.RFC3339Nano),
+		Targets: map[string]map[string]map[string][]json.RawMessage{}}
+	index := map[string]int{}
+	for _, t := range entries {
+		clusters := w.Targets[t.Service]
+		if clusters == nil {
+			clusters = map[string]map[string][]json.RawMessage{}
+			w.Targets[t.Service] = clusters
+		}
+		addrs := clusters[t.Cluster]
+		if addrs == nil {
+			addrs = map[string][]json.RawMessage{}
+			clusters[t.Cluster] = addrs
+		}
+		state := wireUnknown
+		if t.State == model.Down {
+			state = wireDown
+		}
+		var since int64
+		if !t.Since.IsZero() {
+			since = t.Since.Unix()
+		}
+		e := []json.RawMessage{json.RawMessage(fmt.Sprint(state)), json.RawMessage(fmt.Sprint(since))}
+		if reason := truncateReason(t.Reason); reasons && reason != "" {
+			i, ok := index[reason]
+			if !ok {
+				i = len(w.Reasons)
+				index[reason] = i
+				w.Reasons = append(w.Reasons, reason)
+			}
+			e = append(e, json.RawMessage(fmt.Sprint(i)))
+		}
+		addrs[t.Address.String()] = e
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		panic(err) // strings and numbers only
+	}
+	return b
+}
+
+// truncateReason cuts a reason to maxReason bytes, on a rune boundary.
+func truncateReason(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxReason], "") // a rune cut in two goes
+}
+
+// decodeReport parses a stored report back into a model.ProbeReport.
+func decodeReport(b []byte) (model.ProbeReport, error) {
+	var w wireReport
+	if err := json.Unmarshal(b, &w); err != nil {
+		return model.ProbeReport{}, fmt.Errorf("%s: %w", reportKey, err)
+	}
+	if w.V != wireVersion {
+		return model.ProbeReport{}, fmt.Errorf("%s: version %d, want %d", reportKey, w.V, wireVersion)
+	}
+	at, err := time.Parse(time.RFC3339Nano, w.At)
+	if err != nil {
+		return model.ProbeReport{}, fmt.Errorf("%s: at: %w", reportKey, err)
+	}
+	var notUp []model.TargetHealth
+	for service, clusters := range w.Targets {
+		for cluster, addrs := range clusters {
+			for a, e := range addrs {
+				addr, err := netip.ParseAddr(a)
+				if err != nil {
+					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s: %w", reportKey, service, cluster, err)
+				}
+				t, err := decodeEntry(e, w.Reasons)
+				if err != nil {
+					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s/%s: %w", reportKey, service, cluster, a, err)
+				}
+				t.Service, t.Cluster, t.Address = service, cluster, addr
+				notUp = append(notUp, t)
+			}
+		}
+	}
+	return model.NewProbeReport(w.Replica, at, notUp), nil
+}
+
+func decodeEntry(e []json.RawMessage, reasons []string) (model.TargetHealth, error) {
+	var t model.TargetHealth
+	if len(e) < 2 || len(e) > 3 {
+		return t, fmt.Errorf("entry of %d values, want [state, since] or [state, since, reason]", len(e))
+	}
+	var state int
+	var since int64
+	if err := json.Unmarshal(e[0], &state); err != nil {
+		return t, fmt.Errorf("state: %w", err)
+	}
+	switch state {
+	case wireDown:
+		t.State = model.Down
+	case wireUnknown:
+		t.State = model.Unknown
+	default:
+		return t, fmt.Errorf("state %d, want %d (down) or %d (unknown)", state, wireDown, wireUnknown)
+	}
+	if err := json.Unmarshal(e[1], &since); err != nil {
+		return t, fmt.Errorf("since: %w", err)
+	}
+	if since != 0 {
+		t.Since = time.Unix(since, 0).UTC()
+	}
+	if len(e) == 3 {
+		var i int
+		if err := json.Unmarshal(e[2], &i); err != nil || i < 0 || i >= len(reasons) {
+			return t, fmt.Errorf("reason %s: not an index into %d reasons", e[2], len(reasons))
+		}
+		t.Reason = reasons[i]
+	}
+	return t, nil
+}

@@ -1,0 +1,521 @@
+package kubestore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/meridian-gtm/meridian/internal/kubetest"
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// logBuf collects a replica's logs for the test to read.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// writeCounter counts the write requests (POST, PUT, PATCH) a client sends
+// and the bytes of their bodies, by resource.
+type writeCounter struct {
+	mu      sync.Mutex
+	writes  map[string]int
+	bytes   map[string]int64
+	largest int64
+}
+
+func newWriteCounter() *writeCounter {
+	return &writeCounter{writes: map[string]int{}, bytes: map[string]int64{}}
+}
+
+func (wc *writeCounter) RoundTrip(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		switch req.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+			resource := "other"
+			for _, r := range []string{"configmaps", "leases"} {
+				if strings.Contains(req.URL.Path, "/"+r) {
+					resource = r
+				}
+			}
+			wc.mu.Lock()
+			wc.writes[resource]++
+			wc.bytes[resource] += req.ContentLength
+			wc.largest = max(wc.largest, req.ContentLength)
+			wc.mu.Unlock()
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+func (wc *writeCounter) count(resource string) (int, int64) {
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	return wc.writes[resource], wc.bytes[resource]
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// running is one replica's HealthReports, running until stopped.
+type running struct {
+	*HealthReports
+	changed chan struct{} // a value per OnChange, never blocking
+	log     *logBuf
+	writes  *writeCounter
+	stop    func() // cancels Run and waits for it
+}
+
+// startReports runs the health reports of one replica of the store NAME,
+// with its own client, as a Meridian replica does; tweak may set test
+// hooks before Run.
+func startReports(t testing.TB, c *kubetest.Cluster, name, replica string, opts HealthReportsOptions, tweak func(*HealthReports)) *running {
+	t.Helper()
+	wc := newWriteCounter()
+	cfg := rest.CopyConfig(c.Config)
+	cfg.WrapTransport = wc.RoundTrip
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := &logBuf{}
+	opts.Replica = replica
+	opts.Logger = slog.New(slog.NewTextHandler(lb, nil))
+	h := NewHealthReports(client, "meridian", name, opts)
+	if tweak != nil {
+		tweak(h)
+	}
+	r := &running{HealthReports: h, changed: make(chan struct{}, 1), log: lb, writes: wc}
+	h.OnChange(func() {
+		select {
+		case r.changed <- struct{}{}:
+		default:
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: Run: %v", replica, err)
+			}
+		})
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+// probeReport makes a report of n targets not up in service svc.
+func probeReport(replica, svc string, n int, at time.Time) model.ProbeReport {
+	var notUp []model.TargetHealth
+	for i := range n {
+		state, reason := model.Down, "connect: connection refused"
+		if i%3 == 2 {
+			state, reason = model.Unknown, ""
+		}
+		notUp = append(notUp, model.TargetHealth{Service: svc, Cluster: fmt.Sprintf("c%d", i%2),
+			Address: netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), State: state,
+			Since: at.Add(-time.Duration(i) * time.Minute).Truncate(time.Second), Reason: reason})
+	}
+	return model.NewProbeReport(replica, at, notUp)
+}
+
+func sameProbeReport(a, b model.ProbeReport) bool {
+	if a.Replica != b.Replica || !a.At.Equal(b.At) || len(a.NotUp) != len(b.NotUp) {
+		return false
+	}
+	for i, x := range a.NotUp {
+		y := b.NotUp[i]
+		if x.Service != y.Service || x.Cluster != y.Cluster || x.Address != y.Address || x.State != y.State || !x.Since.Equal(y.Since) || x.Reason != y.Reason {
+			return false
+		}
+	}
+	return true
+}
+
+// reportOf returns the report of replica in rs.
+func reportOf(rs []model.ReplicaReport, replica string) (model.ReplicaReport, bool) {
+	for _, r := range rs {
+		if r.Replica == replica {
+			return r, true
+		}
+	}
+	return model.ReplicaReport{}, false
+}
+
+func liveReport(h *HealthReports, replica string) bool {
+	r, ok := reportOf(h.Reports(), replica)
+	return ok && r.Live(time.Now())
+}
+
+// changedWithin reports whether OnChange fired within d.
+func (r *running) changedWithin(d time.Duration) bool {
+	select {
+	case <-r.changed:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func drainChanged(r *running) {
+	select {
+	case <-r.changed:
+	default:
+	}
+}
+
+// TestHealthReports shares probe reports between replicas through a real
+// kube-apiserver; each case uses a store NAME of its own in one cluster.
+func TestHealthReports(t *testing.T) {
+	env := kubetest.Start(t, 1)
+	c := env.Clusters[0]
+	c.Namespace(t, "meridian")
+	fast := HealthReportsOptions{Heartbeat: 300 * time.Millisecond, Batch: 100 * time.Millisecond} // Lease of 3 s
+
+	t.Run("Shared", func(t *testing.T) {
+		names := []string{"r1", "R_2.example", "r3"}
+		var rs []*running
+		want := map[string]model.ProbeReport{}
+		at := time.Now().Add(-time.Minute)
+		for i, name := range names {
+			r := startReports(t, c, "shared", name, HealthReportsOptions{}, nil)
+			want[name] = probeReport(name, fmt.Sprintf("svc-%d", i), 3+i, at.Add(time.Duration(i)*time.Second))
+			r.Share(want[name])
+			rs = append(rs, r)
+		}
+		for i, r := range rs {
+			waitFor(t, names[i]+" sees every report, live", func() bool {
+				got := r.Reports()
+				if len(got) != len(names) {
+					return false
+				}
+				for _, g := range got {
+					if !sameProbeReport(g.ProbeReport, want[g.Replica]) || g.Self != (g.Replica == names[i]) || !g.Live(time.Now()) {
+						return false
+					}
+				}
+				return true
+			})
+		}
+		got := rs[0].Reports()
+		if got[0].Replica != "R_2.example" || got[1].Replica != "r1" || got[2].Replica != "r3" {
+			t.Errorf("reports not sorted by replica: %v, %v, %v", got[0].Replica, got[1].Replica, got[2].Replica)
+		}
+		object := healthObjectName("shared", "R_2.example")
+		if !strings.HasPrefix(object, "shared-health-r-2-example-") {
+			t.Errorf("R_2.example's objects are named %s", object)
+		}
+		l, err := c.Client.CoordinationV1().Leases("meridian").Get(t.Context(), object, metav1.GetOptions{})
+		if err != nil || *l.Spec.HolderIdentity != "R_2.example" || *l.Spec.LeaseDurationSeconds != 3 || l.Labels[HealthReportsLabel] != "shared" {
+			t.Errorf("R_2.example's Lease: %v %+v", err, l)
+		}
+		cm, err := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), object, metav1.GetOptions{})
+		if err != nil || cm.Labels["app.kubernetes.io/component"] != "health" || cm.Labels[HealthReportsLabel] != "shared" {
+			t.Errorf("R_2.example's ConfigMap: %v %+v", err, cm)
+		}
+	})
+
+	t.Run("Batch", func(t *testing.T) {
+		r1 := startReports(t, c, "batch", "r1", HealthReportsOptions{}, nil)
+		r2 := startReports(t, c, "batch", "r2", HealthReportsOptions{}, nil)
+		at := time.Now()
+		r1.Share(probeReport("r1", "svc", 1, at))
+		waitFor(t, "r2 sees r1's first report", func() bool { return liveReport(r2.HealthReports, "r1") })
+		before, _ := r1.writes.count("configmaps")
+		var last model.ProbeReport
+		for i := range 50 {
+			last = probeReport("r1", "svc", 2+i, at.Add(time.Duration(i+1)*time.Millisecond))
+			r1.Share(last)
+		}
+		waitFor(t, "r2 sees r1's last report", func() bool {
+			r, ok := reportOf(r2.Reports(), "r1")
+			return ok && sameProbeReport(r.ProbeReport, last)
+		})
+		time.Sleep(3 * defaultBatch) // room for any late write to be counted
+		after, _ := r1.writes.count("configmaps")
+		if n := after - before; n > 2 || n < 1 {
+			t.Errorf("50 Shares in a burst made %d ConfigMap writes, want 1 or 2", n)
+		} else {
+			t.Logf("50 Shares in a burst: %d ConfigMap writes", n)
+		}
+		if r, _ := reportOf(r1.Reports(), "r1"); !sameProbeReport(r.ProbeReport, last) {
+			t.Errorf("r1's own report is not its last shared")
+		}
+	})
+
+	t.Run("Expiry", func(t *testing.T) {
+		r1 := startReports(t, c, "expiry", "r1", fast, nil)
+		r2 := startReports(t, c, "expiry", "r2", fast, nil)
+		r3 := startReports(t, c, "expiry", "r3", fast, func(h *HealthReports) { h.noRelease = true })
+		for _, r := range []*running{r1, r2, r3} {
+			r.Share(probeReport(r.opts.Replica, "svc", 2, time.Now()))
+		}
+		waitFor(t, "r1 sees r2 and r3 live", func() bool {
+			return liveReport(r1.HealthReports, "r2") && liveReport(r1.HealthReports, "r3")
+		})
+
+		// A clean stop deletes the Lease: not live at once.
+		drainChanged(r1)
+		start := time.Now()
+		r2.stop()
+		took := waitFor(t, "r1 sees r2 not live", func() bool { return !liveReport(r1.HealthReports, "r2") })
+		if took > time.Second {
+			t.Errorf("r2 stopped cleanly: not live after %v, want at once", took)
+		}
+		if !r1.changedWithin(time.Second) {
+			t.Error("r1's listeners were not told r2 stopped")
+		}
+		if _, ok := reportOf(r1.Reports(), "r2"); !ok {
+			t.Error("r2's report left the store with its Lease")
+		}
+		t.Logf("a clean stop: not live after %v", time.Since(start))
+
+		// A killed replica: its Lease expires on r1's clock.
+		drainChanged(r1)
+		start = time.Now()
+		r3.stop()
+		took = waitFor(t, "r1 sees r3 not live", func() bool { return !liveReport(r1.HealthReports, "r3") })
+		if lease := time.Duration(r1.leaseSeconds) * time.Second; took > lease+time.Second {
+			t.Errorf("r3 killed: not live after %v, want within the Lease's %v + 1s", took, lease)
+		}
+		if !r1.changedWithin(time.Second) {
+			t.Error("r1's listeners were not told r3's heartbeat expired")
+		}
+		t.Logf("a killed replica: not live after %v", took)
+		if !liveReport(r1.HealthReports, "r1") {
+			t.Error("r1 is not live itself")
+		}
+	})
+
+	t.Run("ObserverClock", func(t *testing.T) {
+		// Objects as other replicas with skewed clocks left them.
+		seconds := int32(3)
+		put := func(replica string, renew time.Time) {
+			object := healthObjectName("clock", replica)
+			labels := map[string]string{HealthReportsLabel: "clock"}
+			enc, _ := encodeReport(probeReport(replica, "svc", 1, time.Now()), maxReportBytes)
+			if _, err := c.Client.CoreV1().ConfigMaps("meridian").Create(t.Context(), &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Name: object, Labels: labels}, Data: map[string]string{reportKey: string(enc)}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Client.CoordinationV1().Leases("meridian").Create(t.Context(), &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: object, Labels: labels},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: &replica, LeaseDurationSeconds: &seconds,
+					RenewTime: &metav1.MicroTime{Time: renew}}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put("ahead", time.Now().Add(time.Hour))
+		put("behind", time.Now().Add(-time.Hour))
+		r1 := startReports(t, c, "clock", "r1", fast, nil)
+		r1.Share(probeReport("r1", "svc", 1, time.Now()))
+		waitFor(t, "r1 sees both", func() bool {
+			_, a := reportOf(r1.Reports(), "ahead")
+			_, b := reportOf(r1.Reports(), "behind")
+			return a && b
+		})
+		if liveReport(r1.HealthReports, "behind") {
+			t.Error("a Lease renewed an hour ago is live at first sight")
+		}
+		start := time.Now()
+		put("ahead-late", time.Now().Add(time.Hour)) // seen by the watch, not the initial list
+		waitFor(t, "r1 sees ahead-late", func() bool { _, ok := reportOf(r1.Reports(), "ahead-late"); return ok })
+		waitFor(t, "Leases renewed in the future expire", func() bool {
+			return !liveReport(r1.HealthReports, "ahead") && !liveReport(r1.HealthReports, "ahead-late")
+		})
+		if took := time.Since(start); took > 4*time.Second+time.Second {
+			t.Errorf("Leases renewed an hour ahead stayed live %v, want their 3 s from when they were seen", took)
+		}
+	})
+
+	t.Run("TooLarge", func(t *testing.T) {
+		r1 := startReports(t, c, "large", "r1", HealthReportsOptions{}, nil)
+		var notUp []model.TargetHealth
+		for i := range 60_000 {
+			addr := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, byte(i >> 8), byte(i)})
+			notUp = append(notUp, model.TargetHealth{Service: fmt.Sprintf("service-%d", i/6000), Cluster: fmt.Sprintf("cluster-%d", i%10),
+				Address: addr, State: model.Down, Since: time.Now().Truncate(time.Second), Reason: fmt.Sprintf("HTTP 503 from /healthz (%d)", i%50)})
+		}
+		r1.Share(model.NewProbeReport("r1", time.Now(), notUp))
+		var cm *corev1.ConfigMap
+		waitFor(t, "the report is written", func() bool {
+			var err error
+			cm, err = c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), healthObjectName("large", "r1"), metav1.GetOptions{})
+			return err == nil
+		})
+		size, _ := json.Marshal(cm)
+		if len(size) >= 1<<20 {
+			t.Errorf("the report's ConfigMap takes %d bytes, over 1 MiB", len(size))
+		}
+		r, err := decodeReport([]byte(cm.Data[reportKey]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("60,000 IPv6 down targets: %d written in %d bytes (%d with the object)", len(r.NotUp), len(cm.Data[reportKey]), len(size))
+		if log := r1.log.String(); !strings.Contains(log, "written without reasons and") || !strings.Contains(log, "entries") {
+			t.Errorf("the log does not say what was dropped:\n%s", log)
+		}
+	})
+
+	t.Run("Prune", func(t *testing.T) {
+		opts := fast
+		opts.Retention = time.Second
+		prune := func(h *HealthReports) { h.pruneEvery = 200 * time.Millisecond }
+		r1 := startReports(t, c, "prune", "r1", opts, prune)
+		r2 := startReports(t, c, "prune", "r2", opts, func(h *HealthReports) { prune(h); h.noRelease = true })
+		r1.Share(probeReport("r1", "svc", 1, time.Now()))
+		r2.Share(probeReport("r2", "svc", 1, time.Now()))
+		waitFor(t, "r1 sees r2 live", func() bool { return liveReport(r1.HealthReports, "r2") })
+		r2.stop()
+		object := healthObjectName("prune", "r2")
+		waitFor(t, "r1 prunes r2's objects", func() bool {
+			_, errC := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), object, metav1.GetOptions{})
+			_, errL := c.Client.CoordinationV1().Leases("meridian").Get(t.Context(), object, metav1.GetOptions{})
+			return apierrors.IsNotFound(errC) && apierrors.IsNotFound(errL)
+		})
+		waitFor(t, "r2 leaves r1's reports", func() bool { _, ok := reportOf(r1.Reports(), "r2"); return !ok })
+		if _, err := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), healthObjectName("prune", "r1"), metav1.GetOptions{}); err != nil {
+			t.Errorf("r1's own report: %v", err)
+		}
+	})
+
+	t.Run("BadEdit", func(t *testing.T) {
+		r1 := startReports(t, c, "edit", "r1", HealthReportsOptions{}, nil)
+		r2 := startReports(t, c, "edit", "r2", HealthReportsOptions{}, nil)
+		good := probeReport("r2", "svc", 2, time.Now())
+		r2.Share(good)
+		r1.Share(probeReport("r1", "svc", 1, time.Now()))
+		waitFor(t, "r1 sees r2's report", func() bool { return liveReport(r1.HealthReports, "r2") })
+		object := healthObjectName("edit", "r2")
+		cm, err := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), object, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Data[reportKey] = `{"v":1,"replica":"r2","at":"yesterday"`
+		if _, err := c.Client.CoreV1().ConfigMaps("meridian").Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "r1 logs the bad report", func() bool { return strings.Contains(r1.log.String(), "health report ignored") })
+		if r, ok := reportOf(r1.Reports(), "r2"); !ok || !sameProbeReport(r.ProbeReport, good) {
+			t.Errorf("after a bad edit r1 holds %+v, want r2's last good report", r)
+		}
+		if n := strings.Count(r1.log.String(), "health report ignored"); n != 1 {
+			t.Errorf("the bad report was logged %d times, want once", n)
+		}
+	})
+
+	// Every replica has stopped: none of their goroutines is left.
+	waitFor(t, "no goroutine of the health reports is left", func() bool {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		return !strings.Contains(stacks, "kubestore.(*HealthReports)") && !strings.Contains(stacks, "kubestore.(*writer)")
+	})
+}
+
+// TestHealthObjectName: every replica name makes a valid object name, and
+// names that sanitise alike make different ones.
+func TestHealthObjectName(t *testing.T) {
+	seen := map[string]string{}
+	for _, replica := range []string{"r1", "meridian-7d9f8c-x2x4z", "R_2.example", "r-2.example", "r_2.example", "", "a..b", ".x", "x.", "é", strings.Repeat("a", 300), strings.Repeat("a", 301)} {
+		got := healthObjectName("meridian-overrides", replica)
+		if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
+			t.Errorf("%q → %q: %v", replica, got, errs)
+		}
+		if other, ok := seen[got]; ok {
+			t.Errorf("%q and %q both → %q", replica, other, got)
+		}
+		seen[got] = replica
+	}
+	if got := healthObjectName("o", "meridian-7d9f8c-x2x4z"); got != "o-health-meridian-7d9f8c-x2x4z" {
+		t.Errorf("a pod name is changed: %s", got)
+	}
+}
+
+// TestReportEncoding: a report survives the round trip, reasons cut to
+// 200 bytes; the capacity of a report is what the comment on wireReport
+// says.
+func TestReportEncoding(t *testing.T) {
+	at := time.Date(2026, 11, 30, 21, 0, 0, 123456789, time.UTC)
+	r := probeReport("r1", "svc", 9, at)
+	r.NotUp[0].Reason = strings.Repeat("é", 150)
+	r.NotUp[1].Address = netip.MustParseAddr("2001:db8::1")
+	r = model.NewProbeReport(r.Replica, r.At, r.NotUp)
+	enc, dropped := encodeReport(r, maxReportBytes)
+	if dropped != "" {
+		t.Fatalf("dropped %s", dropped)
+	}
+	got, err := decodeReport(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := r
+	want.NotUp = append([]model.TargetHealth(nil), r.NotUp...)
+	for i := range want.NotUp {
+		want.NotUp[i].Reason = truncateReason(want.NotUp[i].Reason)
+	}
+	if !sameProbeReport(got, want) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+	if n := len(truncateReason(strings.Repeat("é", 150))); n != 200 {
+		t.Errorf("a reason of 300 bytes is cut to %d", n)
+	}
+	t.Logf("%s", enc)
+
+	// Capacity, with reasons (ten distinct ones), as a fleet would see it.
+	for _, family := range []string{"IPv4", "IPv6"} {
+		var notUp []model.TargetHealth
+		for i := range 100_000 {
+			addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			if family == "IPv6" {
+				addr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, byte(i >> 16), byte(i >> 8), byte(i)})
+			}
+			notUp = append(notUp, model.TargetHealth{Service: fmt.Sprintf("service-%03d", i/1000), Cluster: fmt.Sprintf("cluster-%02d", i%20),
+				Address: addr, State: model.Down, Since: at, Reason: fmt.Sprintf("HTTP 503 from /healthz (%d)", i%10)})
+		}
+		enc, dropped := encodeReport(model.NewProbeReport("r1", at, notUp), maxReportBytes)
+		got, err := decodeReport(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := len(marshalReport(model.NewProbeReport("r1", at, notUp), notUp, true))
+		t.Logf("%s: %d bytes a down target with its reason, so about %d fit; without reasons %d fit in %d bytes (%s)",
+			family, full/len(notUp), maxReportBytes*len(notUp)/full, len(got.NotUp), len(enc), dropped)
+		if lo, hi := map[string][2]int{"IPv4": {25_000, 35_000}, "IPv6": {14_000, 18_000}}[family], len(got.NotUp); hi < lo[0] || hi > lo[1] {
+			t.Errorf("%s: %d fit, not what the comment on wireReport says", family, hi)
+		}
+	}
+}

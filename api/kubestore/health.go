@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -121,6 +122,9 @@ type HealthReports struct {
 	checked       time.Time        // expiries up to this were notified
 	onChange      []func()
 	rearm         chan struct{} // an Expires changed
+
+	synced     chan struct{} // closed once both kinds are listed
+	syncedKind atomic.Int32  // kinds listed so far
 }
 
 // peer is what this replica knows of another's objects, stripped to what
@@ -169,8 +173,13 @@ func NewHealthReports(client kubernetes.Interface, namespace, name string, opts 
 		kick:         make(chan struct{}, 1),
 		peers:        map[string]*peer{},
 		rearm:        make(chan struct{}, 1),
+		synced:       make(chan struct{}),
 	}
 }
+
+// Synced is closed once the replicas' reports and heartbeats in the store
+// have been listed: until then Reports may lack peers that are there.
+func (h *HealthReports) Synced() <-chan struct{} { return h.synced }
 
 // healthObjectName names a replica's ConfigMap and Lease NAME-health-REPLICA.
 // Both must be DNS-1123 subdomains of at most 253 characters; a replica
@@ -305,6 +314,14 @@ func (h *HealthReports) informer(ctx context.Context, lw cache.ListerWatcher, ob
 			}
 			return obj, nil
 		},
+	})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) && h.syncedKind.Add(1) == 2 {
+			close(h.synced)
+			h.notify()
+		}
 	})
 	informer.RunWithContext(ctx)
 }

@@ -231,6 +231,23 @@ func TestHealthReports(t *testing.T) {
 				return true
 			})
 		}
+		// A replica starting late has every live report once Synced.
+		late := startReports(t, c, "shared", "r4", HealthReportsOptions{}, nil)
+		select {
+		case <-late.Synced():
+		case <-time.After(10 * time.Second):
+			t.Fatal("r4's reports are not synced within 10 s")
+		}
+		live := 0
+		for _, r := range late.Reports() {
+			if r.Live(time.Now()) && !r.Self {
+				live++
+			}
+		}
+		if live != len(names) {
+			t.Errorf("once synced, r4 sees %d live reports of others, want %d: %+v", live, len(names), late.Reports())
+		}
+		late.stop()
 		got := rs[0].Reports()
 		if got[0].Replica != "R_2.example" || got[1].Replica != "r1" || got[2].Replica != "r3" {
 			t.Errorf("reports not sorted by replica: %v, %v, %v", got[0].Replica, got[1].Replica, got[2].Replica)

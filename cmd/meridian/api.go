@@ -33,6 +33,9 @@ type apiState struct {
 	tokens *api.Tokens
 	// metrics registers the API's metrics.
 	metrics prometheus.Registerer
+	// replicas returns the replicas' probe reports; nil when this replica
+	// shares none.
+	replicas func() []model.ReplicaReport
 }
 
 // reloadTokens re-reads the API's tokens file; a broken one is logged and
@@ -175,6 +178,8 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 	c := &api.V1Config{
 		Tokens: tokens, Store: store, Audit: audit, Metrics: state.metrics,
 		Replica:         state.config.Load().Meridian.Replica, // a new name takes a restart
+		Replicas:        state.replicas,
+		Quorum:          func() string { return healthQuorum(state.config.Load().Meridian.HealthQuorum).String() },
 		Plan:            loop.Plan,
 		Inventory:       func() model.Inventory { return *state.inventory.Load() },
 		Health:          func() model.Health { return *state.health.Load() },

@@ -112,14 +112,20 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	state.setHealth(model.Health{})
 	state.config.Store(cfg)
 	loop.SetOverrides(allOverrides(cfg, store))
+	reports := openProbeReports(cfg, store, logger) // it names its component
+	_, solo := reports.(soloReports)
 	checker := health.New(health.Config{
 		Checks: healthChecks(cfg), Workers: cfg.Meridian.HealthWorkers, Replica: cfg.Meridian.Replica, Source: source,
+		Quorum: healthQuorum(cfg.Meridian.HealthQuorum), Share: reports.Share, AwaitPeers: !solo,
 		Logger: logger.With("component", "health"), Metrics: health.NewMetrics(reg),
 		Publish: func(h model.Health) {
 			loop.SetHealth(h)
 			state.setHealth(h)
 		},
 	})
+	if !solo {
+		state.replicas = reports.Reports
+	}
 	warm := openWarmStart(cfg, store, logger.With("component", "discovery"))
 	setInventory := func(inv model.Inventory) {
 		loop.SetInventory(inv)
@@ -204,6 +210,9 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	}
 	addRunner("weights loop", func(ctx context.Context) error { loop.Run(ctx); return nil })
 	addRunner("health checker", func(ctx context.Context) error { checker.Run(ctx); return nil })
+	addRunner("health reports", func(ctx context.Context) error {
+		return runReports(ctx, reports, checker, logger.With("component", "health"))
+	})
 	if _, shared := store.(*kubestore.Store); shared {
 		addRunner("overrides store watch", func(ctx context.Context) error { watchStore(ctx, store, state, loop); return nil })
 	}
@@ -342,6 +351,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	r.state.config.Store(cfg)
 	loop.SetOverrides(allOverrides(cfg, r.store))
 	r.checker.SetChecks(healthChecks(cfg))
+	r.checker.SetQuorum(healthQuorum(cfg.Meridian.HealthQuorum))
 	if r.xds != nil {
 		r.xds.SetOptions(xdsOptions(cfg))
 	}

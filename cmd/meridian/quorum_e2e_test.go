@@ -1,0 +1,307 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meridian-gtm/meridian/internal/kubetest"
+)
+
+// quorumConf is the config of replica i (r1, r2, r3) of the quorum test:
+// app.gslb.example.com fails over from primary to secondary, probed over
+// HTTP on port from the replica's own source address 127.0.0.1i, with the
+// probe verdicts shared through a real kube-apiserver.
+func quorumConf(t *testing.T, i int, kubeconfig string, port int) string {
+	dir := t.TempDir()
+	writeTokens(t, filepath.Join(dir, "tokens"))
+	return fmt.Sprintf(`
+meridian {
+    dns           127.0.0.1:0
+    http          127.0.0.1:0
+    api_tokens    %[1]s/tokens
+    overrides     kubernetes meridian/overrides %[2]s
+    audit_log     %[1]s/audit.log
+    replica       r%[3]d
+    health_source 127.0.0.1%[3]d
+}
+cluster primary {
+    region eu-west
+    static {
+        ingress %[4]s
+        pods app 3
+    }
+}
+cluster secondary {
+    region us-east
+    static {
+        ingress %[5]s
+        pods app 3
+    }
+}
+zone gslb.example.com {
+    ns ns1.gslb.example.com 127.0.0.1
+    service app {
+        policy failover
+        order  primary secondary
+        ttl    5
+        health {
+            kind     http
+            path     /healthz
+            port     %[6]d
+            interval %[7]v
+            timeout  200ms
+            rise     2
+            fall     %[8]d
+        }
+    }
+}
+`, dir, kubeconfig, i, primaryAddr, secondaryAddr, port, quorumInterval, quorumFall)
+}
+
+// The probes of the quorum test.
+const (
+	quorumInterval = 500 * time.Millisecond
+	quorumFall     = 2
+)
+
+// refusing serves HTTP on ln but resets every connection from refused,
+// as a firewall that rejects one health checker would.
+func refusing(t *testing.T, ln net.Listener, refused string) {
+	inner := &filterListener{Listener: ln, refused: refused}
+	serveHTTP(t, inner, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), nil)
+}
+
+type filterListener struct {
+	net.Listener
+	refused string
+}
+
+func (l *filterListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if host, _, _ := net.SplitHostPort(c.RemoteAddr().String()); host != l.refused {
+			return c, nil
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // a reset, as a REJECT rule sends
+		}
+		c.Close()
+	}
+}
+
+// replicasView is GET /api/v1/replicas as the test reads it.
+type replicasView struct {
+	Replica  string `json:"replica"`
+	Quorum   string `json:"quorum"`
+	Replicas []struct {
+		Name string `json:"name"`
+		Self bool   `json:"self"`
+		Live bool   `json:"live"`
+		Down int    `json:"down"`
+	} `json:"replicas"`
+	Disagreements []struct {
+		Service  string `json:"service"`
+		Cluster  string `json:"cluster"`
+		Address  string `json:"address"`
+		Decision string `json:"decision"`
+		Verdicts []struct {
+			Replica string `json:"replica"`
+			State   string `json:"state"`
+			Reason  string `json:"reason"`
+		} `json:"verdicts"`
+	} `json:"disagreements"`
+}
+
+// apiGet decodes the JSON of GET path from p's API, read with the read token.
+func apiGet(t *testing.T, p *process, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+p.httpAddr+path, nil)
+	req.Header.Set("Authorization", "Bearer read-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+func planVersionOf(t *testing.T, p *process) string {
+	var s struct {
+		PlanVersion string `json:"plan_version"`
+	}
+	apiGet(t, p, "/api/v1/status", &s)
+	return s.PlanVersion
+}
+
+// waitReplicas polls p's /api/v1/replicas until ok accepts it.
+func waitReplicas(t *testing.T, p *process, within time.Duration, what string, ok func(replicasView) bool) replicasView {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var v replicasView
+		apiGet(t, p, "/api/v1/replicas", &v)
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s: %s not seen within %v; /api/v1/replicas: %+v", v.Replica, what, within, v)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func liveNames(v replicasView) string {
+	var names []string
+	for _, r := range v.Replicas {
+		if r.Live {
+			names = append(names, r.Name)
+		}
+	}
+	return strings.Join(names, " ")
+}
+
+// samePlan waits until every replica serves one Plan version.
+func samePlan(t *testing.T, replicas []*process) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var versions []string
+		for _, p := range replicas {
+			versions = append(versions, planVersionOf(t, p))
+		}
+		same := true
+		for _, v := range versions {
+			same = same && v == versions[0]
+		}
+		if same {
+			return versions[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas serve Plan versions %v after 5 s", versions)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// moveTimes closes nothing itself: it polls every replica's answer from
+// start until each one is want, and returns how long each took.
+func moveTimes(t *testing.T, replicas []*process, start time.Time, want string, within time.Duration) []time.Duration {
+	t.Helper()
+	took := make([]time.Duration, len(replicas))
+	var wg sync.WaitGroup
+	for i, p := range replicas {
+		wg.Go(func() {
+			for answerOf(t, p.dnsPort, "app.gslb.example.com", "A") != want {
+				if time.Since(start) > within {
+					t.Errorf("replica %d still does not answer %s %v after the change", i+1, want, within)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			took[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	return took
+}
+
+// TestReplicasAgreeOnHealth runs three replicas that share their probe
+// verdicts through a real kube-apiserver, each probing from its own
+// source address. A target that refuses one replica only is failed over
+// by none; a real failure moves all three within interval x fall + 1 s;
+// a killed replica's votes expire and the other two keep deciding.
+func TestReplicasAgreeOnHealth(t *testing.T) {
+	env := kubetest.Start(t, 1)
+	home := env.Clusters[0]
+	home.Namespace(t, "meridian")
+	primary, secondary, port := listenPair(t)
+	refusing(t, primary, "127.0.0.11")
+	serveHTTP(t, secondary, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), nil)
+
+	// r2 and r3 first, then r1, which its firewall turns away.
+	replicas := make([]*process, 3)
+	for _, i := range []int{2, 3, 1} {
+		replicas[i-1] = startMeridian(t, quorumConf(t, i, home.Kubeconfig, port))
+	}
+	for _, p := range replicas {
+		waitReplicas(t, p, 15*time.Second, "three live replicas and r1's dissent alone", func(v replicasView) bool {
+			return liveNames(v) == "r1 r2 r3" && len(v.Disagreements) == 1 && v.Disagreements[0].Cluster == "primary" &&
+				len(v.Disagreements[0].Verdicts) == 3 && v.Disagreements[0].Verdicts[0].State == "down"
+		})
+	}
+	v := waitReplicas(t, replicas[1], time.Second, "the disagreement", func(replicasView) bool { return true })
+	d := v.Disagreements[0]
+	if d.Service != "app.gslb.example.com" || d.Cluster != "primary" || d.Address != primaryAddr || d.Decision != "up" || len(d.Verdicts) != 3 {
+		t.Fatalf("disagreement: %+v, want primary's %s decided up, with three verdicts", d, primaryAddr)
+	}
+	for _, vd := range d.Verdicts {
+		if want := map[string]string{"r1": "down", "r2": "up", "r3": "up"}[vd.Replica]; vd.State != want {
+			t.Errorf("%s's verdict on primary: %s (%s), want %s", vd.Replica, vd.State, vd.Reason, want)
+		}
+	}
+	before := samePlan(t, replicas)
+	// For a few probe intervals, no replica leaves primary: r1 least of all.
+	for end := time.Now().Add(4 * quorumInterval); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		for i, p := range replicas {
+			if got := answerOf(t, p.dnsPort, "app.gslb.example.com", "A"); got != primaryAddr {
+				t.Fatalf("replica r%d answers %s while only r1 is refused, want primary's %s", i+1, got, primaryAddr)
+			}
+		}
+	}
+	t.Logf("r1 alone sees primary down: every replica answers primary, Plan %s on all three", before)
+
+	// A real failure moves all three.
+	bound := quorumInterval*quorumFall + time.Second
+	primary.Close()
+	took := moveTimes(t, replicas, time.Now(), secondaryAddr, bound)
+	t.Logf("primary down: the replicas moved after %v (bound %v)", took, bound)
+	if failed := samePlan(t, replicas); failed == before {
+		t.Errorf("the Plan version did not change with the failure: %s", failed)
+	}
+
+	// Primary back, refusing r1 again: all three return.
+	ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", primaryAddr, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	refusing(t, ln, "127.0.0.11")
+	moveTimes(t, replicas, time.Now(), primaryAddr, 10*time.Second)
+
+	// Kill r2: its votes expire, r1 and r3 keep deciding (one of two
+	// down is no majority), and a real failure still moves both.
+	r2 := replicas[1]
+	r2.cmd.Process.Kill()
+	killed := time.Now()
+	for _, p := range []*process{replicas[0], replicas[2]} {
+		waitReplicas(t, p, 10*time.Second, "r2's votes expire", func(v replicasView) bool { return liveNames(v) == "r1 r3" })
+	}
+	t.Logf("r2 killed: its votes expired after %v", time.Since(killed).Round(time.Millisecond))
+	rest := []*process{replicas[0], replicas[2]}
+	for end := time.Now().Add(4 * quorumInterval); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		for _, p := range rest {
+			if got := answerOf(t, p.dnsPort, "app.gslb.example.com", "A"); got != primaryAddr {
+				t.Fatalf("with r2 gone a replica answers %s, want primary's %s", got, primaryAddr)
+			}
+		}
+	}
+	samePlan(t, rest)
+	ln.Close()
+	took = moveTimes(t, rest, time.Now(), secondaryAddr, bound)
+	t.Logf("r2 gone, primary down: r1 and r3 moved after %v (bound %v)", took, bound)
+}

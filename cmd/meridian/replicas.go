@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/meridian-gtm/meridian/api"
+	"github.com/meridian-gtm/meridian/api/kubestore"
+	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/health"
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// probeReports is where this replica shares its probe verdicts and finds
+// the other replicas': the shared store (kubestore.HealthReports), or
+// nothing beyond this process (soloReports).
+type probeReports interface {
+	Share(model.ProbeReport)
+	OnChange(func())
+	Reports() []model.ReplicaReport
+	Synced() <-chan struct{}
+	Run(context.Context) error
+}
+
+// openProbeReports shares probe verdicts through the overrides store when
+// the replicas share one (overrides kubernetes); otherwise this replica
+// decides alone.
+func openProbeReports(cfg *config.Config, store api.Store, logger *slog.Logger) probeReports {
+	if ks, ok := store.(*kubestore.Store); ok {
+		return ks.HealthReports(kubestore.HealthReportsOptions{Replica: cfg.Meridian.Replica, Logger: logger})
+	}
+	return soloReports{}
+}
+
+// peersWait bounds how long a starting replica waits to read the other
+// replicas' reports before it decides alone.
+const peersWait = 5 * time.Second
+
+// runReports runs reports until ctx ends, handing the checker the live
+// reports of the other replicas whenever they change, once they have
+// been read (or peersWait has passed without: the store is unreachable,
+// and this replica decides alone until it is not).
+func runReports(ctx context.Context, reports probeReports, checker *health.Checker, logger *slog.Logger) error {
+	ready := make(chan struct{})
+	setPeers := func() { checker.SetPeers(livePeers(reports.Reports(), time.Now())) }
+	reports.OnChange(func() {
+		select {
+		case <-ready:
+			setPeers()
+		default:
+		}
+	})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		select {
+		case <-reports.Synced():
+		case <-time.After(peersWait):
+			logger.Warn("the other replicas' health reports could not be read; deciding with this replica's probes alone until they can", "waited", peersWait.String())
+		case <-ctx.Done():
+			return
+		}
+		close(ready)
+		setPeers()
+	})
+	return reports.Run(ctx)
+}
+
+// livePeers returns the reports of the other replicas that still count.
+func livePeers(reports []model.ReplicaReport, now time.Time) []model.ProbeReport {
+	var out []model.ProbeReport
+	for _, r := range reports {
+		if !r.Self && r.Live(now) {
+			out = append(out, r.ProbeReport)
+		}
+	}
+	return out
+}
+
+// healthQuorum turns health_quorum into the checker's rule.
+func healthQuorum(q config.HealthQuorum) health.Quorum {
+	switch q.Rule {
+	case "any":
+		return health.Quorum{Rule: health.QuorumAny}
+	case "all":
+		return health.Quorum{Rule: health.QuorumAll}
+	case "percent":
+		return health.Quorum{Rule: health.QuorumPercent, Percent: q.Percent}
+	default:
+		return health.Quorum{Rule: health.QuorumMajority}
+	}
+}
+
+// soloReports stands in for the store when nothing is shared: this
+// replica decides alone.
+type soloReports struct{}
+
+func (soloReports) Share(model.ProbeReport)        {}
+func (soloReports) OnChange(func())                {}
+func (soloReports) Reports() []model.ReplicaReport { return nil }
+func (soloReports) Synced() <-chan struct{}        { return closed }
+
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (soloReports) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}

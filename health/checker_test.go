@@ -244,11 +244,15 @@ func TestBodyAndStatusExpectations(t *testing.T) {
 	}
 }
 
-func TestTCPListenerThatCloses(t *testing.T) {
+// closingListener accepts and closes every connection until it is
+// closed: a TCP probe of it passes.
+func closingListener(t *testing.T) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -258,6 +262,11 @@ func TestTCPListenerThatCloses(t *testing.T) {
 			c.Close()
 		}
 	}()
+	return ln
+}
+
+func TestTCPListenerThatCloses(t *testing.T) {
+	ln := closingListener(t)
 	const svc = "db.example.org"
 	h := startChecker(t, map[string]config.HealthCheck{svc: fastCheck("tcp", portOf(t, ln.Addr().String()), svc)})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 1, localhost)))

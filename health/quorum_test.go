@@ -82,19 +82,7 @@ func TestPeerVotesDecide(t *testing.T) {
 // TestCheckerCountsPeers runs a real probe against a listener that
 // accepts: the local verdict is up, and the peers' reports decide.
 func TestCheckerCountsPeers(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := closingListener(t)
 	const svc = "db.example.org"
 	shared := make(chan model.ProbeReport, 100)
 	h := startCheckerWith(t, Config{Checks: map[string]config.HealthCheck{svc: fastCheck("tcp", portOf(t, ln.Addr().String()), svc)},

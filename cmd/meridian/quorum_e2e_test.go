@@ -292,6 +292,9 @@ func TestReplicasAgreeOnHealth(t *testing.T) {
 		waitReplicas(t, p, 10*time.Second, "r2's votes expire", func(v replicasView) bool { return liveNames(v) == "r1 r3" })
 	}
 	t.Logf("r2 killed: its votes expired after %v", time.Since(killed).Round(time.Millisecond))
+	if rec := waitLog(t, replicas[0], "replica's health reports expired; it no longer votes"); rec["peer"] != "r2" || rec["voters"] != 2.0 {
+		t.Errorf("r1 logs %v, want r2 gone and two voters", rec)
+	}
 	rest := []*process{replicas[0], replicas[2]}
 	for end := time.Now().Add(4 * quorumInterval); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		for _, p := range rest {

@@ -44,7 +44,15 @@ const peersWait = 5 * time.Second
 // and this replica decides alone until it is not).
 func runReports(ctx context.Context, reports probeReports, checker *health.Checker, logger *slog.Logger) error {
 	ready := make(chan struct{})
-	setPeers := func() { checker.SetPeers(livePeers(reports.Reports(), time.Now())) }
+	var mu sync.Mutex
+	voting := map[string]bool{} // the replicas whose reports counted last time
+	setPeers := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		peers := livePeers(reports.Reports(), time.Now())
+		checker.SetPeers(peers)
+		voting = logVoters(logger, voting, peers)
+	}
 	reports.OnChange(func() {
 		select {
 		case <-ready:
@@ -66,6 +74,24 @@ func runReports(ctx context.Context, reports probeReports, checker *health.Check
 		setPeers()
 	})
 	return reports.Run(ctx)
+}
+
+// logVoters logs the replicas that start or stop voting, and returns
+// those that vote now.
+func logVoters(logger *slog.Logger, before map[string]bool, peers []model.ProbeReport) map[string]bool {
+	now := make(map[string]bool, len(peers))
+	for _, p := range peers {
+		now[p.Replica] = true
+		if !before[p.Replica] {
+			logger.Info("replica votes on health", "peer", p.Replica, "voters", len(peers)+1)
+		}
+	}
+	for name := range before {
+		if !now[name] {
+			logger.Warn("replica's health reports expired; it no longer votes", "peer", name, "voters", len(peers)+1)
+		}
+	}
+	return now
 }
 
 // livePeers returns the reports of the other replicas that still count.

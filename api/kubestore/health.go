@@ -1,26 +1,27 @@
 package kubestore
 
 import (
+	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -45,7 +46,7 @@ type HealthReportsOptions struct {
 	// verdict changes costs one write. 200 ms when zero.
 	Batch time.Duration
 	// Retention is how long after a replica's heartbeat expired a live
-	// replica deletes its report and Lease; 10 min when zero. Long enough
+	// replica deletes its two Leases; 10 min when zero. Long enough
 	// for a rollout or a node drain, short enough that replicas gone for
 	// good do not pile up.
 	Retention time.Duration
@@ -60,7 +61,7 @@ const (
 
 	// leaseHeartbeats is how many heartbeats a Lease lasts.
 	leaseHeartbeats = 3
-	// releaseTimeout bounds the deletion of the Lease when Run ends.
+	// releaseTimeout bounds the deletion of the heartbeat when Run ends.
 	releaseTimeout = 2 * time.Second
 	// pruneEvery spaces the deletions of dead replicas' objects.
 	pruneEvery = time.Minute
@@ -69,28 +70,47 @@ const (
 	// value is the store's NAME, so that two stores in one namespace do
 	// not see each other's replicas.
 	HealthReportsLabel = "meridian.io/health-reports"
+	// HealthObjectLabel tells a replica's two Leases apart: its value is
+	// heartbeatObject or reportObject. A Lease labelled
+	// HealthReportsLabel without it is not one of the health reports'.
+	HealthObjectLabel = "meridian.io/health-object"
+	heartbeatObject   = "heartbeat"
+	reportObject      = "report"
 	// healthComponent is the app.kubernetes.io/component of the objects.
 	healthComponent = "health"
-	// reportKey is the ConfigMap key holding the encoded report.
-	reportKey = "report.json"
+	// reportAnnotation holds the report as JSON on the report Lease;
+	// reportGzAnnotation holds it gzip-compressed and base64-encoded
+	// instead when the JSON does not fit. A report Lease carries one of
+	// the two.
+	reportAnnotation   = "meridian.io/report"
+	reportGzAnnotation = "meridian.io/report.gz"
 )
 
 // HealthReports shares this replica's probe verdicts (model.ProbeReport)
 // with the other replicas through the Kubernetes API, and follows theirs.
 //
-// Each replica owns two objects, named NAME-health-REPLICA and labelled
-// meridian.io/health-reports=NAME: a ConfigMap holding its report, written
-// only when the report changes and at most once per Batch, and a
-// coordination.k8s.io/v1 Lease holding its heartbeat, renewed every
-// Heartbeat. The heartbeat is apart from the report because a renewal
-// then writes about 300 bytes instead of the whole report, and etcd keeps
-// every revision of an object until compaction; kubelet moved node
-// heartbeats from Node status to Leases for the same reason (KEP-589).
-// ConfigMaps rather than a CRD because the store must work against any
-// cluster with no CRD installed, as the overrides do.
+// Each replica owns two coordination.k8s.io/v1 Leases, labelled
+// meridian.io/health-reports=NAME and told apart by the label
+// meridian.io/health-object: its report, NAME-report-REPLICA, the report
+// in an annotation (see wireReport), written only when the report changes
+// and at most once per Batch; and its heartbeat, NAME-health-REPLICA,
+// renewed every Heartbeat. The heartbeat is apart from the report because
+// a renewal then writes about 300 bytes instead of the whole report, and
+// etcd keeps every revision of an object until compaction; kubelet moved
+// node heartbeats from Node status to Leases for the same reason
+// (KEP-589). The report Lease is never read for liveness: its holder is
+// the replica, and it has no renewTime or duration.
+//
+// Leases rather than ConfigMaps because the names follow the replicas
+// (pods), so RBAC cannot limit the rights to them by resourceNames: the
+// chart must grant create, list and delete on the whole kind in its
+// namespace. On ConfigMaps that would let Meridian rewrite its own config;
+// Leases hold nothing else of Meridian's. Rather than a CRD because the
+// store must work against any cluster with nothing installed, as the
+// overrides do.
 //
 // The heartbeat means "my report in the store is current": a replica
-// creates its Lease only once its first report is written, and stops
+// creates its heartbeat only once its first report is written, and stops
 // renewing it while writing its report fails, so that peers stop counting
 // a report that no longer says what the replica sees.
 //
@@ -103,12 +123,13 @@ type HealthReports struct {
 	namespace, name string
 	opts            HealthReportsOptions
 	log             *slog.Logger
-	object          string // this replica's objects' name
+	object          string // this replica's heartbeat Lease
+	reportObject    string // this replica's report Lease
 	leaseSeconds    int32
 
 	// Test hooks.
 	now        func() time.Time
-	noRelease  bool          // Run ends without deleting its Lease, as a killed replica does
+	noRelease  bool          // Run ends without deleting its heartbeat, as a killed replica does
 	pruneEvery time.Duration // how often dead replicas are pruned
 
 	kick chan struct{} // Share → Run: a new report
@@ -116,33 +137,31 @@ type HealthReports struct {
 	mu            sync.Mutex
 	latest        model.ProbeReport // the last report shared
 	seq           uint64            // counts Shares
-	selfHeartbeat time.Time         // the last successful renewal of the Lease
+	selfHeartbeat time.Time         // the last successful renewal of the heartbeat
 	selfExpires   time.Time
-	peers         map[string]*peer // by object name
+	peers         map[string]*peer // by the replica part of the objects' names
 	checked       time.Time        // expiries up to this were notified
 	onChange      []func()
 	rearm         chan struct{} // an Expires changed
 
-	synced     chan struct{} // closed once both kinds are listed
-	syncedKind atomic.Int32  // kinds listed so far
+	synced chan struct{} // closed once the Leases are listed
 }
 
-// peer is what this replica knows of another's objects, stripped to what
+// peer is what this replica knows of another's Leases, stripped to what
 // Reports needs.
 type peer struct {
-	report    *model.ProbeReport // nil until a ConfigMap parsed
-	reportRV  string
-	hasLease  bool
+	report    *model.ProbeReport // nil until a report parsed
+	reportRV  string             // of the report Lease, also the deletion precondition; "" when absent
+	hasLease  bool               // the heartbeat Lease is there
 	leaseRV   string
 	heartbeat time.Time // observed here
 	expires   time.Time
-	firstSeen time.Time // when any of its objects was first seen, for pruning a replica without a Lease
-	cmRV      string    // for deletion preconditions
+	firstSeen time.Time // when any of its Leases was first seen, for pruning a replica without a heartbeat
 }
 
 // HealthReports returns the health reports shared beside the store's
-// overrides, in the same namespace through the same client, in objects
-// named NAME-health-REPLICA.
+// overrides, in the same namespace through the same client, in Leases
+// named NAME-health-REPLICA and NAME-report-REPLICA.
 func (s *Store) HealthReports(opts HealthReportsOptions) *HealthReports {
 	return NewHealthReports(s.client, s.namespace, s.name, opts)
 }
@@ -167,6 +186,7 @@ func NewHealthReports(client kubernetes.Interface, namespace, name string, opts 
 		client: client, namespace: namespace, name: name, opts: opts,
 		log:          opts.Logger.With("component", "health-reports", "store", namespace+"/"+name, "replica", opts.Replica),
 		object:       healthObjectName(name, opts.Replica),
+		reportObject: reportObjectName(name, opts.Replica),
 		leaseSeconds: max(secs, leaseHeartbeats),
 		now:          time.Now,
 		pruneEvery:   pruneEvery,
@@ -177,17 +197,45 @@ func NewHealthReports(client kubernetes.Interface, namespace, name string, opts 
 	}
 }
 
-// Synced is closed once the replicas' reports and heartbeats in the store
-// have been listed: until then Reports may lack peers that are there.
+// Synced is closed once the replicas' Leases, reports and heartbeats, in
+// the store have been listed: until then Reports may lack peers that are
+// there.
 func (h *HealthReports) Synced() <-chan struct{} { return h.synced }
 
-// healthObjectName names a replica's ConfigMap and Lease NAME-health-REPLICA.
-// Both must be DNS-1123 subdomains of at most 253 characters; a replica
-// name that is not (upper case, '_', too long) is lowercased, its invalid
-// characters replaced by '-', and a hash of the real name appended, so that
-// two names that sanitise alike still get two objects.
+// healthObjectName names a replica's heartbeat Lease NAME-health-REPLICA,
+// and reportObjectName its report Lease NAME-report-REPLICA. Both must be
+// DNS-1123 subdomains of at most 253 characters; a replica name that is
+// not (upper case, '_', too long) is lowercased, its invalid characters
+// replaced by '-', and a hash of the real name appended, so that two
+// names that sanitise alike still get two objects. The two prefixes have
+// the same length, so a replica's two names end alike (peerKey), and
+// differ at the same place, so no heartbeat's name is any report's.
 func healthObjectName(name, replica string) string {
-	prefix := name + "-health-"
+	return objectName(name+"-"+heartbeatInfix+"-", replica)
+}
+
+func reportObjectName(name, replica string) string {
+	return objectName(name+"-"+reportInfix+"-", replica)
+}
+
+const (
+	heartbeatInfix = "health"
+	reportInfix    = "report" // as long as heartbeatInfix
+)
+
+// peerKey returns the replica part of the name of a Lease of kind
+// (heartbeatObject or reportObject) of the store NAME, the same for a
+// replica's two Leases; false when the name is not one the kind has.
+func peerKey(name, kind, object string) (string, bool) {
+	infix := map[string]string{heartbeatObject: heartbeatInfix, reportObject: reportInfix}[kind]
+	if infix == "" {
+		return "", false
+	}
+	key, ok := strings.CutPrefix(object, name+"-"+infix+"-")
+	return key, ok && key != ""
+}
+
+func objectName(prefix, replica string) string {
 	s := strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.':
@@ -249,7 +297,7 @@ func (h *HealthReports) Share(r model.ProbeReport) {
 
 // Reports returns the report of every replica whose report is in the
 // store, sorted by replica name: this replica's own (Self, its latest
-// shared report, live while its Lease is renewed) once it has shared one,
+// shared report, live while its heartbeat is renewed) once it has shared one,
 // and the others' as last written, with their heartbeats on this replica's
 // clock.
 func (h *HealthReports) Reports() []model.ReplicaReport {
@@ -268,27 +316,19 @@ func (h *HealthReports) Reports() []model.ReplicaReport {
 	return out
 }
 
-// Run writes this replica's report and renews its Lease, follows the other
-// replicas' objects, tells the listeners when a heartbeat expires, and
-// prunes the objects of replicas long dead, until ctx ends. It then
-// deletes its Lease (within 2 s), so that the other replicas stop counting
-// its report at once rather than a Lease duration later, and returns once
-// every goroutine it started has ended. Failures of the API server are
-// logged and retried; Run returns nil.
+// Run writes this replica's report and renews its heartbeat, follows the
+// other replicas' Leases, tells the listeners when a heartbeat expires,
+// and prunes the Leases of replicas long dead, until ctx ends. It then
+// deletes its heartbeat (within 2 s), so that the other replicas stop
+// counting its report at once rather than a Lease duration later, and
+// returns once every goroutine it started has ended. Failures of the API
+// server are logged and retried; Run returns nil.
 func (h *HealthReports) Run(ctx context.Context) error {
 	inner, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	selector := func(o *metav1.ListOptions) { o.LabelSelector = HealthReportsLabel + "=" + h.name }
-	wg.Go(func() {
-		lw := cache.NewFilteredListWatchFromClient(h.client.CoreV1().RESTClient(), "configmaps", h.namespace, selector)
-		h.informer(inner, lw, &corev1.ConfigMap{})
-	})
-	wg.Go(func() {
-		lw := cache.NewFilteredListWatchFromClient(h.client.CoordinationV1().RESTClient(), "leases", h.namespace, selector)
-		h.informer(inner, lw, &coordinationv1.Lease{})
-	})
+	wg.Go(func() { h.informer(inner) })
 	wg.Go(func() { h.expire(inner) })
 	h.write(inner)
 	if !h.noRelease {
@@ -297,11 +337,14 @@ func (h *HealthReports) Run(ctx context.Context) error {
 	return nil
 }
 
-// informer follows one kind of the health objects until ctx ends.
-func (h *HealthReports) informer(ctx context.Context, lw cache.ListerWatcher, obj runtime.Object) {
+// informer follows the health reports' Leases (both kinds, by one label
+// selector) until ctx ends.
+func (h *HealthReports) informer(ctx context.Context) {
+	lw := cache.NewFilteredListWatchFromClient(h.client.CoordinationV1().RESTClient(), "leases", h.namespace,
+		func(o *metav1.ListOptions) { o.LabelSelector = HealthReportsLabel + "=" + h.name })
 	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
 		ListerWatcher: lw,
-		ObjectType:    obj,
+		ObjectType:    &coordinationv1.Lease{},
 		Handler: cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { h.observe(obj, initial) },
 			UpdateFunc: func(_, obj any) { h.observe(obj, false) },
@@ -318,7 +361,7 @@ func (h *HealthReports) informer(ctx context.Context, lw cache.ListerWatcher, ob
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) && h.syncedKind.Add(1) == 2 {
+		if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
 			close(h.synced)
 			h.notify()
 		}
@@ -326,36 +369,45 @@ func (h *HealthReports) informer(ctx context.Context, lw cache.ListerWatcher, ob
 	informer.RunWithContext(ctx)
 }
 
-// observe takes a ConfigMap or a Lease of a peer from the watch.
+// observe takes a Lease of a peer from the watch: its report or its
+// heartbeat. A Lease that is neither, or this replica's own, is ignored.
 func (h *HealthReports) observe(obj any, initial bool) {
-	switch o := obj.(type) {
-	case *corev1.ConfigMap:
-		h.observeReport(o)
-	case *coordinationv1.Lease:
-		h.observeLease(o, initial)
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok || l.Name == h.object || l.Name == h.reportObject {
+		return
+	}
+	kind := l.Labels[HealthObjectLabel]
+	key, ok := peerKey(h.name, kind, l.Name)
+	if !ok {
+		return
+	}
+	if kind == reportObject {
+		h.observeReport(key, l)
+	} else {
+		h.observeLease(key, l, initial)
 	}
 }
 
 // observeReport takes a peer's report. One that does not parse (an edit by
 // hand) is logged and ignored: the peer's last good report stays.
-func (h *HealthReports) observeReport(cm *corev1.ConfigMap) {
-	if cm.Name == h.object {
-		return
-	}
-	r, err := decodeReport([]byte(cm.Data[reportKey]))
+func (h *HealthReports) observeReport(key string, l *coordinationv1.Lease) {
 	h.mu.Lock()
-	p := h.peer(cm.Name)
-	if p.reportRV == cm.ResourceVersion {
+	p := h.peer(key)
+	if p.reportRV == l.ResourceVersion {
 		h.mu.Unlock()
 		return
 	}
-	p.reportRV, p.cmRV = cm.ResourceVersion, cm.ResourceVersion
+	p.reportRV = l.ResourceVersion
+	h.mu.Unlock()
+	r, err := decodeReport(l.Annotations)
 	if err != nil {
-		h.mu.Unlock()
-		h.log.Warn("health report ignored, the last good one kept", "object", cm.Name, "err", err)
+		h.log.Warn("health report ignored, the last good one kept", "object", l.Name, "err", err)
 		return
 	}
-	p.report = &r
+	h.mu.Lock()
+	if p := h.peers[key]; p != nil && p.reportRV == l.ResourceVersion {
+		p.report = &r
+	}
 	h.mu.Unlock()
 	h.notify()
 }
@@ -365,13 +417,10 @@ func (h *HealthReports) observeReport(cm *corev1.ConfigMap) {
 // initial list counts from its renewTime when that is earlier, so that a
 // dead replica's old Lease does not count for a fresh duration; a
 // renewTime in the future (a writer's clock ahead) counts from now.
-func (h *HealthReports) observeLease(l *coordinationv1.Lease, initial bool) {
-	if l.Name == h.object {
-		return
-	}
+func (h *HealthReports) observeLease(key string, l *coordinationv1.Lease, initial bool) {
 	now := h.now()
 	h.mu.Lock()
-	p := h.peer(l.Name)
+	p := h.peer(key)
 	if p.hasLease && p.leaseRV == l.ResourceVersion {
 		h.mu.Unlock()
 		return
@@ -400,47 +449,52 @@ func (h *HealthReports) observeLease(l *coordinationv1.Lease, initial bool) {
 	}
 }
 
-// peer returns the peer of an object name, new if unknown. h.mu is held.
-func (h *HealthReports) peer(object string) *peer {
-	p := h.peers[object]
+// peer returns the peer of a key (peerKey), new if unknown. h.mu is held.
+func (h *HealthReports) peer(key string) *peer {
+	p := h.peers[key]
 	if p == nil {
 		p = &peer{firstSeen: h.now()}
-		h.peers[object] = p
+		h.peers[key] = p
 	}
 	return p
 }
 
-// forget takes a deleted object. A deleted Lease stops the peer's report
-// counting at once: its replica ended cleanly, or was pruned.
+// forget takes a deleted Lease. A deleted heartbeat stops the peer's
+// report counting at once: its replica ended cleanly, or was pruned.
 func (h *HealthReports) forget(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	m, ok := obj.(metav1.Object)
-	if !ok || m.GetName() == h.object {
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok || l.Name == h.object || l.Name == h.reportObject {
+		return
+	}
+	kind := l.Labels[HealthObjectLabel]
+	key, ok := peerKey(h.name, kind, l.Name)
+	if !ok {
 		return
 	}
 	now := h.now()
 	h.mu.Lock()
-	p := h.peers[m.GetName()]
+	p := h.peers[key]
 	if p == nil {
 		h.mu.Unlock()
 		return
 	}
 	changed := false
-	switch obj.(type) {
-	case *corev1.ConfigMap:
+	switch kind {
+	case reportObject:
 		changed = p.report != nil
-		p.report, p.reportRV, p.cmRV = nil, "", ""
-	case *coordinationv1.Lease:
+		p.report, p.reportRV = nil, ""
+	case heartbeatObject:
 		changed = p.report != nil && p.expires.After(now)
 		p.hasLease, p.leaseRV = false, ""
 		if p.expires.After(now) {
 			p.expires = now
 		}
 	}
-	if p.report == nil && !p.hasLease {
-		delete(h.peers, m.GetName())
+	if p.reportRV == "" && !p.hasLease {
+		delete(h.peers, key)
 	}
 	h.mu.Unlock()
 	if changed {
@@ -549,11 +603,12 @@ func (h *HealthReports) write(ctx context.Context) {
 type writer struct {
 	h            *HealthReports
 	written      uint64 // the Share last written
-	content      string // what was written
+	content      string // what was written: the annotation's key and value
 	lastWrite    time.Time
-	failing      bool // the last report write failed
-	leased       bool // the Lease was renewed at least once
-	lease        *coordinationv1.Lease
+	failing      bool                  // the last report write failed
+	leased       bool                  // the heartbeat was renewed at least once
+	lease        *coordinationv1.Lease // the heartbeat as last written, nil to read it first
+	report       *coordinationv1.Lease // the report Lease as last written, nil to read it first
 	leaseFailing bool
 	dropped      string // what the last written report had to leave out
 }
@@ -568,54 +623,61 @@ func (w *writer) writeReport(ctx context.Context) bool {
 	if seq == 0 {
 		return false
 	}
-	enc, dropped := encodeReport(r, maxReportBytes)
+	key, enc, dropped := encodeReport(r, maxReportBytes)
 	if dropped != w.dropped {
 		if dropped != "" {
-			h.log.Error("health report too large for a ConfigMap; written without "+dropped, "limit", maxReportBytes, "entries", len(r.NotUp))
+			h.log.Error("health report too large for a Lease annotation; written without "+dropped, "limit", maxReportBytes, "entries", len(r.NotUp))
 		} else {
 			h.log.Info("health report fits again in full")
 		}
 		w.dropped = dropped
 	}
-	if string(enc) == w.content {
+	content := key + "=" + enc
+	if content == w.content {
 		w.written = seq
 		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	w.lastWrite = h.now()
-	labels := map[string]string{HealthReportsLabel: h.name}
-	_, err := updateLabelledConfigMap(ctx, h.client, h.namespace, h.object, healthComponent, labels, func(data map[string]string) (bool, error) {
-		clear(data)
-		data[reportKey] = string(enc)
-		return true, nil
+	err := w.put(ctx, &w.report, h.reportObject, reportObject, func(l *coordinationv1.Lease) {
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		delete(l.Annotations, reportAnnotation)
+		delete(l.Annotations, reportGzAnnotation)
+		l.Annotations[key] = enc
+		l.Spec.HolderIdentity = &h.opts.Replica
 	})
 	if err != nil {
 		if !w.failing && !errors.Is(err, context.Canceled) {
-			h.log.Error("health report not written; the heartbeat stops until it is", "object", h.object, "err", err)
+			h.log.Error("health report not written; the heartbeat stops until it is", "object", h.reportObject, "err", err)
 		}
 		w.failing = true
 		return false
 	}
 	if w.failing {
-		h.log.Info("health report written again", "object", h.object)
+		h.log.Info("health report written again", "object", h.reportObject)
 	}
-	w.failing, w.written, w.content = false, seq, string(enc)
+	w.failing, w.written, w.content = false, seq, content
 	return true
 }
 
-// renew renews this replica's Lease, creating it the first time, and
+// renew renews this replica's heartbeat, creating it the first time, and
 // records the heartbeat for Reports.
 func (w *writer) renew(ctx context.Context) {
 	h := w.h
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	start := h.now()
-	err := w.putLease(ctx, start)
-	if err != nil && (apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsAlreadyExists(err)) {
-		w.lease = nil // someone else changed it (a pruning peer, a hand edit): start again from a read
-		err = w.putLease(ctx, start)
-	}
+	err := w.put(ctx, &w.lease, h.object, heartbeatObject, func(l *coordinationv1.Lease) {
+		l.Spec.HolderIdentity = &h.opts.Replica
+		l.Spec.LeaseDurationSeconds = &h.leaseSeconds
+		l.Spec.RenewTime = &metav1.MicroTime{Time: start}
+		if l.Spec.AcquireTime == nil {
+			l.Spec.AcquireTime = l.Spec.RenewTime
+		}
+	})
 	if err != nil {
 		if !w.leaseFailing && !errors.Is(err, context.Canceled) {
 			h.log.Error("heartbeat not renewed", "object", h.object, "err", err)
@@ -637,27 +699,44 @@ func (w *writer) renew(ctx context.Context) {
 	}
 }
 
-func (w *writer) putLease(ctx context.Context, now time.Time) error {
+// put writes the Lease name of kind as edit makes it, from *cached, the
+// Lease as this replica last wrote it (read first when nil, created when
+// missing), and keeps what was written in *cached. The write carries the
+// resourceVersion of *cached, so no one else's change is overwritten
+// blindly: when someone else changed the Lease (a pruning peer, a hand
+// edit), it starts once more from a fresh read. Each write sets the
+// labels the peers select by, whatever the object held.
+func (w *writer) put(ctx context.Context, cached **coordinationv1.Lease, name, kind string, edit func(*coordinationv1.Lease)) error {
+	err := w.putOnce(ctx, cached, name, kind, edit)
+	if err != nil && (apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsAlreadyExists(err)) {
+		*cached = nil
+		err = w.putOnce(ctx, cached, name, kind, edit)
+	}
+	return err
+}
+
+func (w *writer) putOnce(ctx context.Context, cached **coordinationv1.Lease, name, kind string, edit func(*coordinationv1.Lease)) error {
 	h := w.h
 	leases := h.client.CoordinationV1().Leases(h.namespace)
-	if w.lease == nil {
-		l, err := leases.Get(ctx, h.object, metav1.GetOptions{})
+	if *cached == nil {
+		l, err := leases.Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: h.namespace, Name: h.object, Labels: map[string]string{
-				HealthReportsLabel: h.name, "app.kubernetes.io/name": "meridian", "app.kubernetes.io/component": healthComponent}}}
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: h.namespace, Name: name}}
 		case err != nil:
 			return err
 		}
-		w.lease = l
+		*cached = l
 	}
-	l := w.lease.DeepCopy()
-	l.Spec.HolderIdentity = &h.opts.Replica
-	l.Spec.LeaseDurationSeconds = &h.leaseSeconds
-	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
-	if l.Spec.AcquireTime == nil {
-		l.Spec.AcquireTime = l.Spec.RenewTime
+	l := (*cached).DeepCopy()
+	if l.Labels == nil {
+		l.Labels = map[string]string{}
 	}
+	l.Labels[HealthReportsLabel] = h.name
+	l.Labels[HealthObjectLabel] = kind
+	l.Labels["app.kubernetes.io/name"] = "meridian"
+	l.Labels["app.kubernetes.io/component"] = healthComponent
+	edit(l)
 	var err error
 	if l.ResourceVersion == "" {
 		l, err = leases.Create(ctx, l, metav1.CreateOptions{})
@@ -667,12 +746,14 @@ func (w *writer) putLease(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	w.lease = l
+	l.ManagedFields = nil
+	*cached = l
 	return nil
 }
 
-// release deletes this replica's Lease, so that the other replicas stop
-// counting its report at once.
+// release deletes this replica's heartbeat, so that the other replicas
+// stop counting its report at once. The report stays, for the others to
+// show, until they prune it.
 func (h *HealthReports) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
@@ -688,51 +769,52 @@ func (h *HealthReports) release() {
 	h.mu.Unlock()
 }
 
-// prune deletes the objects of the replicas whose heartbeat expired more
-// than Retention ago, when this replica is live (a replica cut off from
-// the others must not delete them). Each deletion is conditional on the
+// prune deletes the two Leases of the replicas whose heartbeat expired
+// more than Retention ago, when this replica is live (a replica cut off
+// from the others must not delete them). Only Leases seen by the label
+// selector are candidates, and each deletion is conditional on the
 // resourceVersion seen, so a replica that came back meanwhile keeps its
-// objects.
+// Leases, and nothing not labelled as the store's is ever deleted.
 func (h *HealthReports) prune(ctx context.Context) {
 	now := h.now()
-	type victim struct{ name, cmRV, leaseRV string }
+	type victim struct{ key, reportRV, leaseRV string }
 	var victims []victim
 	h.mu.Lock()
 	if h.selfExpires.After(now) {
-		for name, p := range h.peers {
+		for key, p := range h.peers {
 			last := p.expires
 			if !p.hasLease && p.firstSeen.After(last) {
 				last = p.firstSeen
 			}
 			if now.Sub(last) > h.opts.Retention {
-				victims = append(victims, victim{name, p.cmRV, p.leaseRV})
+				victims = append(victims, victim{key, p.reportRV, p.leaseRV})
 			}
 		}
 	}
 	h.mu.Unlock()
+	leases := h.client.CoordinationV1().Leases(h.namespace)
 	for _, v := range victims {
-		ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		var errs []error
-		if v.leaseRV != "" {
-			errs = append(errs, h.client.CoordinationV1().Leases(h.namespace).Delete(ctx, v.name,
-				metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &v.leaseRV}}))
-		}
-		if v.cmRV != "" {
-			errs = append(errs, h.client.CoreV1().ConfigMaps(h.namespace).Delete(ctx, v.name,
-				metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &v.cmRV}}))
-		}
-		cancel()
-		for _, err := range errs {
+		for _, o := range []struct{ name, rv string }{
+			{h.name + "-" + heartbeatInfix + "-" + v.key, v.leaseRV},
+			{h.name + "-" + reportInfix + "-" + v.key, v.reportRV},
+		} {
+			if o.rv == "" {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			err := leases.Delete(ctx, o.name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &o.rv}})
+			cancel()
 			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				h.log.Warn("dead replica's health objects not pruned", "object", v.name, "err", err)
+				h.log.Warn("dead replica's health Lease not pruned", "object", o.name, "err", err)
 			} else if err == nil {
-				h.log.Info("dead replica's health object pruned", "object", v.name, "retention", h.opts.Retention)
+				h.log.Info("dead replica's health Lease pruned", "object", o.name, "retention", h.opts.Retention)
 			}
 		}
 	}
 }
 
-// The report as stored, under the key report.json of its ConfigMap:
+// The report as stored, in the annotation meridian.io/report of the
+// replica's report Lease:
 //
 //	{"v":1,"replica":"r1","at":"2026-11-30T21:17:47.123456789Z",
 //	 "reasons":["connect: connection refused"],
@@ -745,13 +827,23 @@ func (h *HealthReports) prune(ctx context.Context) {
 // the target has none. Reasons are deduplicated, as most down targets
 // share one, and cut to 200 bytes.
 //
-// Capacity: an entry takes about 31 bytes with an IPv4 address
-// ("10.1.2.3":[1,1764537600,0], a comma, its share of the service and
-// cluster names), 58 with a full IPv6 address (39 characters), so a
-// report of maxReportBytes holds about 28,000 IPv4 or 15,000 IPv6 down
-// targets with their reasons, 31,000 and 16,000 without
-// (TestReportEncoding measures it). That is per replica, and counts only
-// the targets it sees not up.
+// Kubernetes allows 256 KiB (262,144 bytes) of annotations per object,
+// keys and values together; a report takes at most maxReportBytes of it.
+// When the JSON does not fit, the same JSON is written gzip-compressed
+// and base64-encoded in the annotation meridian.io/report.gz instead (so
+// that kubectl shows plain JSON in the common case); when that does not
+// fit either, the reasons are left out, then entries (encodeReport).
+//
+// Capacity (TestReportEncoding measures it): an entry takes about 31 bytes
+// of JSON with an IPv4 address ("10.1.2.3":[1,1764537600,0], a comma, its
+// share of the service and cluster names), 58 with a full IPv6 address
+// (39 characters), so plain JSON holds about 8,000 IPv4 or 4,300 IPv6
+// down targets with their reasons. Compressed, an entry takes about 4.3
+// bytes, IPv4 or IPv6 alike (the addresses' common prefixes compress
+// away), when the report looks like an outage: addresses in order, a
+// handful of distinct reasons and down-since times; so about 58,000
+// targets fit with their reasons. Entries with few in common compress
+// less. That is per replica, and counts only the targets it sees not up.
 type wireReport struct {
 	V       int                                                `json:"v"`
 	Replica string                                             `json:"replica"`
@@ -766,37 +858,84 @@ const (
 	wireUnknown = 0
 	// maxReason bounds each reason, in bytes.
 	maxReason = 200
-	// maxReportBytes bounds an encoded report: an object in etcd holds at
-	// most 1 MiB (1,048,576 bytes), metadata included, and a request body
-	// at most 3 MiB.
-	maxReportBytes = 900_000
+	// maxReportBytes bounds the report's annotation value: all the
+	// annotations of an object take at most 256 KiB (262,144 bytes), keys
+	// included, which leaves room for a few small ones beside it.
+	maxReportBytes = 250_000
+	// maxDecodedBytes bounds a compressed report once decompressed, so a
+	// hand-made one cannot exhaust memory: well above the JSON of the
+	// largest report that fits compressed.
+	maxDecodedBytes = 32 << 20
 )
 
-// encodeReport encodes r in at most limit bytes. A report too large is
+// encodeReport encodes r for the annotation key, in at most limit bytes:
+// as JSON when it fits, else compressed. A report too large either way is
 // written without its reasons, and if still too large, with as many
 // entries as fit (the first in service, cluster, address order); dropped
 // says what was left out, empty when nothing was.
-func encodeReport(r model.ProbeReport, limit int) (enc []byte, dropped string) {
-	enc = marshalReport(r, r.NotUp, true)
-	if len(enc) <= limit {
-		return enc, ""
+func encodeReport(r model.ProbeReport, limit int) (key, value, dropped string) {
+	fit := func(entries []model.TargetHealth, reasons bool) (string, string, bool) {
+		plain := marshalReport(r, entries, reasons)
+		if len(plain) <= limit {
+			return reportAnnotation, string(plain), true
+		}
+		// Base64 makes 4 bytes of 3: a compressed report of more than
+		// limit*3/4 bytes cannot fit, so stop compressing there.
+		z, ok := compressReport(plain, limit*3/4)
+		return reportGzAnnotation, z, ok && len(z) <= limit
 	}
-	enc = marshalReport(r, r.NotUp, false)
-	if len(enc) <= limit {
-		return enc, "reasons"
+	if key, value, ok := fit(r.NotUp, true); ok {
+		return key, value, ""
+	}
+	if key, value, ok := fit(r.NotUp, false); ok {
+		return key, value, "reasons"
 	}
 	// The largest prefix that fits, by bisection: a report this large is
 	// a fault somewhere else, and rare.
 	lo, hi := 0, len(r.NotUp) // lo fits, hi does not
 	for hi-lo > 1 {
 		mid := (lo + hi) / 2
-		if len(marshalReport(r, r.NotUp[:mid], false)) <= limit {
+		if _, _, ok := fit(r.NotUp[:mid], false); ok {
 			lo = mid
 		} else {
 			hi = mid
 		}
 	}
-	return marshalReport(r, r.NotUp[:lo], false), fmt.Sprintf("reasons and %d of %d entries (read as up by the other replicas)", len(r.NotUp)-lo, len(r.NotUp))
+	key, value, _ = fit(r.NotUp[:lo], false)
+	return key, value, fmt.Sprintf("reasons and %d of %d entries (read as up by the other replicas)", len(r.NotUp)-lo, len(r.NotUp))
+}
+
+// compressReport gzips b and encodes it in base64; false when the
+// compressed bytes exceed limit, with nothing returned.
+func compressReport(b []byte, limit int) (string, bool) {
+	var buf limitedBuffer
+	buf.max = limit
+	// The default level: the best holds about 15% more entries for
+	// about three times the CPU, spent on every write of a large report.
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression) // a valid level
+	_, err := zw.Write(b)
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		return "", false
+	}
+	return base64.StdEncoding.EncodeToString(buf.b.Bytes()), true
+}
+
+// limitedBuffer is a bytes.Buffer that refuses to grow beyond max.
+type limitedBuffer struct {
+	b   bytes.Buffer
+	max int
+}
+
+var errTooLarge = errors.New("too large")
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.b.Len()+len(p) > l.max {
+		return 0, errTooLarge
+	}
+	return l.b.Write(p)
 }
 
 func marshalReport(r model.ProbeReport, entries []model.TargetHealth, reasons bool) []byte {
@@ -849,18 +988,36 @@ func truncateReason(s string) string {
 	return strings.ToValidUTF8(s[:maxReason], "") // a rune cut in two goes
 }
 
-// decodeReport parses a stored report back into a model.ProbeReport.
-func decodeReport(b []byte) (model.ProbeReport, error) {
+// decodeReport parses the report in a report Lease's annotations (one of
+// meridian.io/report and meridian.io/report.gz) back into a
+// model.ProbeReport.
+func decodeReport(annotations map[string]string) (model.ProbeReport, error) {
+	plain, hasPlain := annotations[reportAnnotation]
+	z, hasZ := annotations[reportGzAnnotation]
+	key := reportAnnotation
+	switch {
+	case hasPlain && hasZ:
+		return model.ProbeReport{}, fmt.Errorf("both %s and %s: want one", reportAnnotation, reportGzAnnotation)
+	case !hasPlain && !hasZ:
+		return model.ProbeReport{}, fmt.Errorf("no %s annotation", reportAnnotation)
+	case hasZ:
+		key = reportGzAnnotation
+		b, err := decompressReport(z)
+		if err != nil {
+			return model.ProbeReport{}, fmt.Errorf("%s: %w", key, err)
+		}
+		plain = string(b)
+	}
 	var w wireReport
-	if err := json.Unmarshal(b, &w); err != nil {
-		return model.ProbeReport{}, fmt.Errorf("%s: %w", reportKey, err)
+	if err := json.Unmarshal([]byte(plain), &w); err != nil {
+		return model.ProbeReport{}, fmt.Errorf("%s: %w", key, err)
 	}
 	if w.V != wireVersion {
-		return model.ProbeReport{}, fmt.Errorf("%s: version %d, want %d", reportKey, w.V, wireVersion)
+		return model.ProbeReport{}, fmt.Errorf("%s: version %d, want %d", key, w.V, wireVersion)
 	}
 	at, err := time.Parse(time.RFC3339Nano, w.At)
 	if err != nil {
-		return model.ProbeReport{}, fmt.Errorf("%s: at: %w", reportKey, err)
+		return model.ProbeReport{}, fmt.Errorf("%s: at: %w", key, err)
 	}
 	var notUp []model.TargetHealth
 	for service, clusters := range w.Targets {
@@ -868,11 +1025,11 @@ func decodeReport(b []byte) (model.ProbeReport, error) {
 			for a, e := range addrs {
 				addr, err := netip.ParseAddr(a)
 				if err != nil {
-					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s: %w", reportKey, service, cluster, err)
+					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s: %w", key, service, cluster, err)
 				}
 				t, err := decodeEntry(e, w.Reasons)
 				if err != nil {
-					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s/%s: %w", reportKey, service, cluster, a, err)
+					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s/%s: %w", key, service, cluster, a, err)
 				}
 				t.Service, t.Cluster, t.Address = service, cluster, addr
 				notUp = append(notUp, t)
@@ -880,6 +1037,27 @@ func decodeReport(b []byte) (model.ProbeReport, error) {
 		}
 	}
 	return model.NewProbeReport(w.Replica, at, notUp), nil
+}
+
+// decompressReport reverses compressReport, refusing more than
+// maxDecodedBytes.
+func decompressReport(s string) ([]byte, error) {
+	z, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(z))
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, maxDecodedBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxDecodedBytes {
+		return nil, fmt.Errorf("over %d bytes decompressed", maxDecodedBytes)
+	}
+	return b, nil
 }
 
 func decodeEntry(e []json.RawMessage, reasons []string) (model.TargetHealth, error) {

@@ -2,10 +2,13 @@ package kubestore
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
-	"encoding/json"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"runtime"
@@ -45,7 +48,9 @@ func (l *logBuf) String() string {
 }
 
 // writeCounter counts the write requests (POST, PUT, PATCH) a client sends
-// and the bytes of their bodies, by resource.
+// and the bytes of their bodies, by the kind of health object written
+// (heartbeatObject or reportObject, read from the body's labels), or
+// "other".
 type writeCounter struct {
 	mu      sync.Mutex
 	writes  map[string]int
@@ -62,9 +67,21 @@ func (wc *writeCounter) RoundTrip(rt http.RoundTripper) http.RoundTripper {
 		switch req.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch:
 			resource := "other"
-			for _, r := range []string{"configmaps", "leases"} {
-				if strings.Contains(req.URL.Path, "/"+r) {
-					resource = r
+			if req.Body != nil {
+				b, err := io.ReadAll(req.Body)
+				req.Body.Close()
+				if err != nil {
+					return nil, err
+				}
+				req.Body = io.NopCloser(bytes.NewReader(b))
+				for _, kind := range []string{heartbeatObject, reportObject} {
+					// The label as a map entry in JSON or protobuf
+					// (key, then field 2 of the entry, its length, value).
+					inJSON := fmt.Sprintf("%q:%q", HealthObjectLabel, kind)
+					inProto := HealthObjectLabel + "\x12" + string(rune(len(kind))) + kind
+					if bytes.Contains(b, []byte(inJSON)) || bytes.Contains(b, []byte(inProto)) {
+						resource = kind
+					}
 				}
 			}
 			wc.mu.Lock()
@@ -257,12 +274,21 @@ func TestHealthReports(t *testing.T) {
 			t.Errorf("R_2.example's objects are named %s", object)
 		}
 		l, err := c.Client.CoordinationV1().Leases("meridian").Get(t.Context(), object, metav1.GetOptions{})
-		if err != nil || *l.Spec.HolderIdentity != "R_2.example" || *l.Spec.LeaseDurationSeconds != 3 || l.Labels[HealthReportsLabel] != "shared" {
-			t.Errorf("R_2.example's Lease: %v %+v", err, l)
+		if err != nil || *l.Spec.HolderIdentity != "R_2.example" || *l.Spec.LeaseDurationSeconds != 3 ||
+			l.Labels[HealthReportsLabel] != "shared" || l.Labels[HealthObjectLabel] != heartbeatObject || len(l.Annotations) != 0 {
+			t.Errorf("R_2.example's heartbeat: %v %+v", err, l)
 		}
-		cm, err := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), object, metav1.GetOptions{})
-		if err != nil || cm.Labels["app.kubernetes.io/component"] != "health" || cm.Labels[HealthReportsLabel] != "shared" {
-			t.Errorf("R_2.example's ConfigMap: %v %+v", err, cm)
+		report := reportObjectName("shared", "R_2.example")
+		if want := "shared-report-" + strings.TrimPrefix(object, "shared-health-"); report != want {
+			t.Errorf("R_2.example's report is named %s, want %s", report, want)
+		}
+		l, err = c.Client.CoordinationV1().Leases("meridian").Get(t.Context(), report, metav1.GetOptions{})
+		if err != nil || l.Labels["app.kubernetes.io/component"] != "health" || l.Labels[HealthReportsLabel] != "shared" ||
+			l.Labels[HealthObjectLabel] != reportObject || *l.Spec.HolderIdentity != "R_2.example" ||
+			l.Spec.RenewTime != nil || l.Spec.LeaseDurationSeconds != nil {
+			t.Errorf("R_2.example's report Lease: %v %+v", err, l)
+		} else if r, err := decodeReport(l.Annotations); err != nil || !sameProbeReport(r, want["R_2.example"]) || l.Annotations[reportAnnotation] == "" {
+			t.Errorf("R_2.example's report Lease holds %v %+v, want its report as plain JSON", err, l.Annotations)
 		}
 	})
 
@@ -272,7 +298,7 @@ func TestHealthReports(t *testing.T) {
 		at := time.Now()
 		r1.Share(probeReport("r1", "svc", 1, at))
 		waitFor(t, "r2 sees r1's first report", func() bool { return liveReport(r2.HealthReports, "r1") })
-		before, _ := r1.writes.count("configmaps")
+		before, _ := r1.writes.count(reportObject)
 		var last model.ProbeReport
 		for i := range 50 {
 			last = probeReport("r1", "svc", 2+i, at.Add(time.Duration(i+1)*time.Millisecond))
@@ -283,11 +309,11 @@ func TestHealthReports(t *testing.T) {
 			return ok && sameProbeReport(r.ProbeReport, last)
 		})
 		time.Sleep(3 * defaultBatch) // room for any late write to be counted
-		after, _ := r1.writes.count("configmaps")
+		after, _ := r1.writes.count(reportObject)
 		if n := after - before; n > 2 || n < 1 {
-			t.Errorf("50 Shares in a burst made %d ConfigMap writes, want 1 or 2", n)
+			t.Errorf("50 Shares in a burst made %d report writes, want 1 or 2", n)
 		} else {
-			t.Logf("50 Shares in a burst: %d ConfigMap writes", n)
+			t.Logf("50 Shares in a burst: %d report writes", n)
 		}
 		if r, _ := reportOf(r1.Reports(), "r1"); !sameProbeReport(r.ProbeReport, last) {
 			t.Errorf("r1's own report is not its last shared")
@@ -317,7 +343,7 @@ func TestHealthReports(t *testing.T) {
 			t.Error("r1's listeners were not told r2 stopped")
 		}
 		if _, ok := reportOf(r1.Reports(), "r2"); !ok {
-			t.Error("r2's report left the store with its Lease")
+			t.Error("r2's report left the store with its heartbeat")
 		}
 		t.Logf("a clean stop: not live after %v", time.Since(start))
 
@@ -342,15 +368,16 @@ func TestHealthReports(t *testing.T) {
 		// Objects as other replicas with skewed clocks left them.
 		seconds := int32(3)
 		put := func(replica string, renew time.Time) {
-			object := healthObjectName("clock", replica)
-			labels := map[string]string{HealthReportsLabel: "clock"}
-			enc, _ := encodeReport(probeReport(replica, "svc", 1, time.Now()), maxReportBytes)
-			if _, err := c.Client.CoreV1().ConfigMaps("meridian").Create(t.Context(), &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Name: object, Labels: labels}, Data: map[string]string{reportKey: string(enc)}}, metav1.CreateOptions{}); err != nil {
+			key, enc, _ := encodeReport(probeReport(replica, "svc", 1, time.Now()), maxReportBytes)
+			if _, err := c.Client.CoordinationV1().Leases("meridian").Create(t.Context(), &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: reportObjectName("clock", replica), Annotations: map[string]string{key: enc},
+					Labels: map[string]string{HealthReportsLabel: "clock", HealthObjectLabel: reportObject}},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: &replica}}, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := c.Client.CoordinationV1().Leases("meridian").Create(t.Context(), &coordinationv1.Lease{
-				ObjectMeta: metav1.ObjectMeta{Name: object, Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Name: healthObjectName("clock", replica),
+					Labels: map[string]string{HealthReportsLabel: "clock", HealthObjectLabel: heartbeatObject}},
 				Spec: coordinationv1.LeaseSpec{HolderIdentity: &replica, LeaseDurationSeconds: &seconds,
 					RenewTime: &metav1.MicroTime{Time: renew}}}, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
@@ -381,28 +408,41 @@ func TestHealthReports(t *testing.T) {
 
 	t.Run("TooLarge", func(t *testing.T) {
 		r1 := startReports(t, c, "large", "r1", HealthReportsOptions{}, nil)
+		// Targets with little in common, the worst case for compression:
+		// addresses at random in a /64, each down since a time of its own.
 		var notUp []model.TargetHealth
+		rng := rand.New(rand.NewPCG(1, 2))
 		for i := range 60_000 {
-			addr := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, byte(i >> 8), byte(i)})
+			a := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78}
+			for j := 8; j < 16; j++ {
+				a[j] = byte(rng.Uint32())
+			}
 			notUp = append(notUp, model.TargetHealth{Service: fmt.Sprintf("service-%d", i/6000), Cluster: fmt.Sprintf("cluster-%d", i%10),
-				Address: addr, State: model.Down, Since: time.Now().Truncate(time.Second), Reason: fmt.Sprintf("HTTP 503 from /healthz (%d)", i%50)})
+				Address: netip.AddrFrom16(a), State: model.Down, Since: time.Now().Add(-time.Duration(i) * time.Second).Truncate(time.Second),
+				Reason: fmt.Sprintf("HTTP 503 from /healthz (%d)", i%50)})
 		}
 		r1.Share(model.NewProbeReport("r1", time.Now(), notUp))
-		var cm *corev1.ConfigMap
+		var l *coordinationv1.Lease
 		waitFor(t, "the report is written", func() bool {
 			var err error
-			cm, err = c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), healthObjectName("large", "r1"), metav1.GetOptions{})
+			l, err = c.Client.CoordinationV1().Leases("meridian").Get(t.Context(), reportObjectName("large", "r1"), metav1.GetOptions{})
 			return err == nil
 		})
-		size, _ := json.Marshal(cm)
-		if len(size) >= 1<<20 {
-			t.Errorf("the report's ConfigMap takes %d bytes, over 1 MiB", len(size))
+		size := 0
+		for k, v := range l.Annotations {
+			size += len(k) + len(v)
 		}
-		r, err := decodeReport([]byte(cm.Data[reportKey]))
+		if size >= 256<<10 {
+			t.Errorf("the report Lease's annotations take %d bytes, over 256 KiB", size)
+		}
+		if _, ok := l.Annotations[reportAnnotation]; ok {
+			t.Errorf("a report of %d targets is in %s, want %s alone", len(notUp), reportAnnotation, reportGzAnnotation)
+		}
+		r, err := decodeReport(l.Annotations)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("60,000 IPv6 down targets: %d written in %d bytes (%d with the object)", len(r.NotUp), len(cm.Data[reportKey]), len(size))
+		t.Logf("60,000 IPv6 down targets: %d kept, in %d bytes of annotations", len(r.NotUp), size)
 		if log := r1.log.String(); !strings.Contains(log, "written without reasons and") || !strings.Contains(log, "entries") {
 			t.Errorf("the log does not say what was dropped:\n%s", log)
 		}
@@ -417,16 +457,32 @@ func TestHealthReports(t *testing.T) {
 		r1.Share(probeReport("r1", "svc", 1, time.Now()))
 		r2.Share(probeReport("r2", "svc", 1, time.Now()))
 		waitFor(t, "r1 sees r2 live", func() bool { return liveReport(r1.HealthReports, "r2") })
+		// Beside them, what is not the store's: a ConfigMap as the
+		// version that kept reports in ConfigMaps left it, and a Lease
+		// named as r3's report would be but without the object label.
+		leases, cms := c.Client.CoordinationV1().Leases("meridian"), c.Client.CoreV1().ConfigMaps("meridian")
+		if _, err := cms.Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: healthObjectName("prune", "r3"),
+			Labels: map[string]string{HealthReportsLabel: "prune"}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := leases.Create(t.Context(), &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: reportObjectName("prune", "r3"),
+			Labels: map[string]string{HealthReportsLabel: "prune"}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 		r2.stop()
-		object := healthObjectName("prune", "r2")
-		waitFor(t, "r1 prunes r2's objects", func() bool {
-			_, errC := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), object, metav1.GetOptions{})
-			_, errL := c.Client.CoordinationV1().Leases("meridian").Get(t.Context(), object, metav1.GetOptions{})
-			return apierrors.IsNotFound(errC) && apierrors.IsNotFound(errL)
+		waitFor(t, "r1 prunes r2's Leases", func() bool {
+			_, errH := leases.Get(t.Context(), healthObjectName("prune", "r2"), metav1.GetOptions{})
+			_, errR := leases.Get(t.Context(), reportObjectName("prune", "r2"), metav1.GetOptions{})
+			return apierrors.IsNotFound(errH) && apierrors.IsNotFound(errR)
 		})
 		waitFor(t, "r2 leaves r1's reports", func() bool { _, ok := reportOf(r1.Reports(), "r2"); return !ok })
-		if _, err := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), healthObjectName("prune", "r1"), metav1.GetOptions{}); err != nil {
-			t.Errorf("r1's own report: %v", err)
+		for _, name := range []string{healthObjectName("prune", "r1"), reportObjectName("prune", "r1"), reportObjectName("prune", "r3")} {
+			if _, err := leases.Get(t.Context(), name, metav1.GetOptions{}); err != nil {
+				t.Errorf("Lease %s: %v", name, err)
+			}
+		}
+		if _, err := cms.Get(t.Context(), healthObjectName("prune", "r3"), metav1.GetOptions{}); err != nil {
+			t.Errorf("a ConfigMap of the earlier version: %v", err)
 		}
 	})
 
@@ -437,13 +493,13 @@ func TestHealthReports(t *testing.T) {
 		r2.Share(good)
 		r1.Share(probeReport("r1", "svc", 1, time.Now()))
 		waitFor(t, "r1 sees r2's report", func() bool { return liveReport(r1.HealthReports, "r2") })
-		object := healthObjectName("edit", "r2")
-		cm, err := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), object, metav1.GetOptions{})
+		leases := c.Client.CoordinationV1().Leases("meridian")
+		l, err := leases.Get(t.Context(), reportObjectName("edit", "r2"), metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cm.Data[reportKey] = `{"v":1,"replica":"r2","at":"yesterday"`
-		if _, err := c.Client.CoreV1().ConfigMaps("meridian").Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
+		l.Annotations[reportAnnotation] = `{"v":1,"replica":"r2","at":"yesterday"`
+		if _, err := leases.Update(t.Context(), l, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "r1 logs the bad report", func() bool { return strings.Contains(r1.log.String(), "health report ignored") })
@@ -468,71 +524,148 @@ func TestHealthReports(t *testing.T) {
 func TestHealthObjectName(t *testing.T) {
 	seen := map[string]string{}
 	for _, replica := range []string{"r1", "meridian-7d9f8c-x2x4z", "R_2.example", "r-2.example", "r_2.example", "", "a..b", ".x", "x.", "é", strings.Repeat("a", 300), strings.Repeat("a", 301)} {
-		got := healthObjectName("meridian-overrides", replica)
-		if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
-			t.Errorf("%q → %q: %v", replica, got, errs)
+		heartbeat, report := healthObjectName("meridian-overrides", replica), reportObjectName("meridian-overrides", replica)
+		for _, got := range []string{heartbeat, report} {
+			if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
+				t.Errorf("%q → %q: %v", replica, got, errs)
+			}
+			if other, ok := seen[got]; ok {
+				t.Errorf("%q and %q both → %q", replica, other, got)
+			}
+			seen[got] = replica
 		}
-		if other, ok := seen[got]; ok {
-			t.Errorf("%q and %q both → %q", replica, other, got)
+		k1, ok1 := peerKey("meridian-overrides", heartbeatObject, heartbeat)
+		k2, ok2 := peerKey("meridian-overrides", reportObject, report)
+		if !ok1 || !ok2 || k1 != k2 {
+			t.Errorf("%q: the keys of %s and %s are %q, %q", replica, heartbeat, report, k1, k2)
 		}
-		seen[got] = replica
+		if _, ok := peerKey("meridian-overrides", reportObject, heartbeat); ok {
+			t.Errorf("%q: %s is taken for a report", replica, heartbeat)
+		}
 	}
 	if got := healthObjectName("o", "meridian-7d9f8c-x2x4z"); got != "o-health-meridian-7d9f8c-x2x4z" {
 		t.Errorf("a pod name is changed: %s", got)
 	}
+	if got := reportObjectName("o", "meridian-7d9f8c-x2x4z"); got != "o-report-meridian-7d9f8c-x2x4z" {
+		t.Errorf("a pod name is changed: %s", got)
+	}
 }
 
-// TestReportEncoding: a report survives the round trip, reasons cut to
-// 200 bytes; the capacity of a report is what the comment on wireReport
-// says.
+// TestReportEncoding: a report survives the round trip, as JSON and
+// compressed, reasons cut to 200 bytes; a broken annotation is an error;
+// the capacity of a report is what the comment on wireReport says.
 func TestReportEncoding(t *testing.T) {
 	at := time.Date(2026, 11, 30, 21, 0, 0, 123456789, time.UTC)
 	r := probeReport("r1", "svc", 9, at)
 	r.NotUp[0].Reason = strings.Repeat("é", 150)
 	r.NotUp[1].Address = netip.MustParseAddr("2001:db8::1")
 	r = model.NewProbeReport(r.Replica, r.At, r.NotUp)
-	enc, dropped := encodeReport(r, maxReportBytes)
-	if dropped != "" {
-		t.Fatalf("dropped %s", dropped)
-	}
-	got, err := decodeReport(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := r
 	want.NotUp = append([]model.TargetHealth(nil), r.NotUp...)
 	for i := range want.NotUp {
 		want.NotUp[i].Reason = truncateReason(want.NotUp[i].Reason)
 	}
-	if !sameProbeReport(got, want) {
-		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+	plain := len(marshalReport(r, r.NotUp, true))
+	for _, c := range []struct {
+		limit   int
+		wantKey string
+	}{{maxReportBytes, reportAnnotation}, {plain - 1, reportGzAnnotation}} {
+		key, enc, dropped := encodeReport(r, c.limit)
+		if dropped != "" || key != c.wantKey || len(enc) > c.limit {
+			t.Fatalf("limit %d: %s of %d bytes, dropped %q; want %s", c.limit, key, len(enc), dropped, c.wantKey)
+		}
+		got, err := decodeReport(map[string]string{key: enc, "other": "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameProbeReport(got, want) {
+			t.Errorf("round trip in %s:\n got %+v\nwant %+v", key, got, want)
+		}
+		t.Logf("%s: %s", key, enc)
 	}
 	if n := len(truncateReason(strings.Repeat("é", 150))); n != 200 {
 		t.Errorf("a reason of 300 bytes is cut to %d", n)
 	}
-	t.Logf("%s", enc)
 
-	// Capacity, with reasons (ten distinct ones), as a fleet would see it.
+	// Broken annotations are errors, never panics nor a huge allocation.
+	_, z, _ := encodeReport(r, plain-1)
+	var bomb bytes.Buffer // maxDecodedBytes+1 zeros, gzipped
+	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestSpeed)
+	zw.Write(make([]byte, maxDecodedBytes+1))
+	zw.Close()
+	for _, a := range []map[string]string{
+		{},
+		{reportAnnotation: `{"v":1`},
+		{reportAnnotation: `{"v":2,"replica":"r1","at":"2026-11-30T21:00:00Z","targets":{}}`},
+		{reportAnnotation: string(marshalReport(r, r.NotUp, true)), reportGzAnnotation: z},
+		{reportGzAnnotation: "not base64!"},
+		{reportGzAnnotation: base64.StdEncoding.EncodeToString([]byte("not gzip"))},
+		{reportGzAnnotation: z[:len(z)/2]},
+		{reportGzAnnotation: base64.StdEncoding.EncodeToString(bomb.Bytes())},
+	} {
+		if _, err := decodeReport(a); err == nil {
+			t.Errorf("%.80v: no error", a)
+		} else {
+			t.Logf("%v", err)
+		}
+	}
+
+	// Capacity, with reasons, as an outage makes a report: addresses in
+	// order but not contiguous (gaps of 1 to 16, as pod addresses leave),
+	// 2,000 targets a service over 20 clusters, each cluster's targets
+	// down since one of 8 times with one of 5 reasons.
 	for _, family := range []string{"IPv4", "IPv6"} {
 		var notUp []model.TargetHealth
-		for i := range 100_000 {
-			addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		rng := rand.New(rand.NewPCG(1, 2))
+		n := 0
+		for i := range 70_000 {
+			n += 1 + rng.IntN(16)
+			addr := netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)})
 			if family == "IPv6" {
-				addr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, byte(i >> 16), byte(i >> 8), byte(i)})
+				addr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, byte(n >> 16), byte(n >> 8), byte(n)})
 			}
-			notUp = append(notUp, model.TargetHealth{Service: fmt.Sprintf("service-%03d", i/1000), Cluster: fmt.Sprintf("cluster-%02d", i%20),
-				Address: addr, State: model.Down, Since: at, Reason: fmt.Sprintf("HTTP 503 from /healthz (%d)", i%10)})
+			cluster := i / 100 % 20
+			notUp = append(notUp, model.TargetHealth{Service: fmt.Sprintf("service-%03d", i/2000), Cluster: fmt.Sprintf("cluster-%02d", cluster),
+				Address: addr, State: model.Down, Since: at.Add(-time.Duration(cluster%8) * time.Minute),
+				Reason: []string{"connect: connection refused", "HTTP 503 from /healthz", "i/o timeout", "TLS handshake: certificate expired", "HTTP 500 from /healthz"}[cluster%5]})
 		}
-		enc, dropped := encodeReport(model.NewProbeReport("r1", at, notUp), maxReportBytes)
-		got, err := decodeReport(enc)
-		if err != nil {
-			t.Fatal(err)
+		rep := model.NewProbeReport("r1", at, notUp)
+		// The most entries, with their reasons, whose encoding fits, to
+		// within 0.5% (each try encodes a report; -race makes them slow):
+		// a bisection around an estimate from the size of n entries.
+		most := func(size func(n int) int, n int) int {
+			estimate := n * maxReportBytes / size(n)
+			lo, hi := estimate*9/10, min(estimate*11/10, len(rep.NotUp)) // lo fits, hi does not
+			if size(lo) > maxReportBytes || size(hi) <= maxReportBytes {
+				t.Fatalf("%s: %d entries fit, not between %d and %d", family, estimate, lo, hi)
+			}
+			for hi-lo > estimate/200 {
+				if mid := (lo + hi) / 2; size(mid) <= maxReportBytes {
+					lo = mid
+				} else {
+					hi = mid
+				}
+			}
+			return lo
 		}
-		full := len(marshalReport(model.NewProbeReport("r1", at, notUp), notUp, true))
-		t.Logf("%s: %d bytes a down target with its reason, so about %d fit; without reasons %d fit in %d bytes (%s)",
-			family, full/len(notUp), maxReportBytes*len(notUp)/full, len(got.NotUp), len(enc), dropped)
-		if lo, hi := map[string][2]int{"IPv4": {25_000, 35_000}, "IPv6": {14_000, 18_000}}[family], len(got.NotUp); hi < lo[0] || hi > lo[1] {
-			t.Errorf("%s: %d fit, not what the comment on wireReport says", family, hi)
+		plain := most(func(n int) int { return len(marshalReport(rep, rep.NotUp[:n], true)) }, 10_000)
+		compressed := most(func(n int) int {
+			z, _ := compressReport(marshalReport(rep, rep.NotUp[:n], true), 1<<30)
+			return len(z)
+		}, 40_000)
+		key, enc, dropped := encodeReport(model.NewProbeReport("r1", at, notUp[:compressed]), maxReportBytes)
+		if key != reportGzAnnotation || dropped != "" {
+			t.Errorf("%s: %d targets are written in %s, dropping %q", family, compressed, key, dropped)
+		}
+		if got, err := decodeReport(map[string]string{key: enc}); err != nil || len(got.NotUp) != compressed {
+			t.Errorf("%s: %d of %d targets read back: %v", family, len(got.NotUp), compressed, err)
+		}
+		t.Logf("%s: %d down targets with their reasons fit as JSON (%d bytes each), %d compressed (%.1f bytes each)",
+			family, plain, maxReportBytes/plain, compressed, float64(maxReportBytes)/float64(compressed))
+		wantPlain := map[string][2]int{"IPv4": {7_000, 9_000}, "IPv6": {3_800, 4_800}}[family]
+		wantCompressed := map[string][2]int{"IPv4": {50_000, 66_000}, "IPv6": {50_000, 66_000}}[family]
+		if plain < wantPlain[0] || plain > wantPlain[1] || compressed < wantCompressed[0] || compressed > wantCompressed[1] {
+			t.Errorf("%s: %d fit as JSON, %d compressed, not what the comment on wireReport says", family, plain, compressed)
 		}
 	}
 }

@@ -6,18 +6,21 @@
 // their last Inventory, for a warm start (Inventory).
 //
 // The replicas also share what their probes see (HealthReports), in two
-// objects per replica, NAME-health-REPLICA, found by the label
-// meridian.io/health-reports=NAME: a ConfigMap holding the replica's
-// report, written only when it changes and at most once per Batch, and a
-// coordination.k8s.io Lease, its heartbeat, renewed every second. The
-// heartbeat is apart because a renewal writes a few hundred bytes where
-// the report may take up to 900 kB, and etcd keeps every revision until
-// compaction (kubelet's node heartbeats moved to Leases for that reason,
-// KEP-589); ConfigMaps and Leases rather than a CRD, so that the store
-// works on any cluster with nothing to install. A replica renews its Lease
-// only while its report in the store is current, and judges the others'
-// Leases on its own clock, from when it observed each renewal, so clock
-// skew neither keeps a dead replica live nor kills a live one.
+// coordination.k8s.io Leases per replica, found by the label
+// meridian.io/health-reports=NAME: NAME-report-REPLICA holds the
+// replica's report in an annotation, written only when it changes and at
+// most once per Batch, and NAME-health-REPLICA is its heartbeat, renewed
+// every second. The heartbeat is apart because a renewal writes a few
+// hundred bytes where the report may take up to 250 kB, and etcd keeps
+// every revision until compaction (kubelet's node heartbeats moved to
+// Leases for that reason, KEP-589). Leases, because their names follow the
+// replicas, so RBAC must grant them namespace-wide, and Leases hold
+// nothing else of Meridian's, where ConfigMaps hold its config; not a CRD,
+// so that the store works on any cluster with nothing to install. A
+// replica renews its heartbeat only while its report in the store is
+// current, and judges the others' heartbeats on its own clock, from when
+// it observed each renewal, so clock skew neither keeps a dead replica
+// live nor kills a live one.
 package kubestore
 
 import (

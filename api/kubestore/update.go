@@ -2,7 +2,6 @@ package kubestore
 
 import (
 	"context"
-	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,14 +19,6 @@ import (
 // if nothing was).
 func updateConfigMap(ctx context.Context, client kubernetes.Interface, namespace, name, component string,
 	change func(data map[string]string) (write bool, err error)) (*corev1.ConfigMap, error) {
-	return updateLabelledConfigMap(ctx, client, namespace, name, component, nil, change)
-}
-
-// updateLabelledConfigMap is updateConfigMap creating a missing ConfigMap
-// with extra labels beside the app.kubernetes.io ones, for objects that
-// replicas find by a label selector (the health reports).
-func updateLabelledConfigMap(ctx context.Context, client kubernetes.Interface, namespace, name, component string,
-	extra map[string]string, change func(data map[string]string) (write bool, err error)) (*corev1.ConfigMap, error) {
 	cms := client.CoreV1().ConfigMaps(namespace)
 	var written *corev1.ConfigMap
 	err := retry.RetryOnConflict(conflictBackoff(), func() error {
@@ -38,9 +29,8 @@ func updateLabelledConfigMap(ctx context.Context, client kubernetes.Interface, n
 			return err
 		}
 		if create {
-			labels := map[string]string{"app.kubernetes.io/name": "meridian", "app.kubernetes.io/component": component}
-			maps.Copy(labels, extra)
-			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels}}
+			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name,
+				Labels: map[string]string{"app.kubernetes.io/name": "meridian", "app.kubernetes.io/component": component}}}
 		}
 		if cm.Data == nil {
 			cm.Data = map[string]string{}

@@ -259,22 +259,32 @@ func TestHelmChart(t *testing.T) {
 		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name}, true},
 		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-serials"}, true},
 		{home, kubetest.Access{User: chartSA, Verb: "get", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-serials"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-serials"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-inventory"}, true},
 		{home, kubetest.Access{User: chartSA, Verb: "get", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-inventory"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-inventory"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "watch", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name}, true},
-		// ... and the health reports' ConfigMaps and Leases, one each per pod:
-		// their names follow the pods, so these rights are namespace-wide
-		// (see the comment on the Role), and nowhere else.
-		{home, kubetest.Access{User: chartSA, Verb: "create", Resource: "configmaps", Namespace: chartNamespace}, true},
-		{home, kubetest.Access{User: chartSA, Verb: "list", Resource: "configmaps", Namespace: chartNamespace}, true},
-		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-health-meridian-0"}, true},
-		{home, kubetest.Access{User: chartSA, Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace}, true},
-		{home, kubetest.Access{User: chartSA, Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-health-meridian-0"}, true},
-		{home, kubetest.Access{User: chartSA, Verb: "delete", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-health-meridian-0"}, true},
-		{home, kubetest.Access{User: chartSA, Verb: "watch", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace}, true},
+		// ... and no other ConfigMap: not its own config, ...
+		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: chartNamespace, Name: "meridian-config"}, false},
+		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name}, false},
+		{home, kubetest.Access{User: chartSA, Verb: "create", Resource: "configmaps", Namespace: chartNamespace}, false},
+		{home, kubetest.Access{User: chartSA, Verb: "list", Resource: "configmaps", Namespace: chartNamespace}, false},
+		{home, kubetest.Access{User: chartSA, Verb: "delete", Resource: "configmaps", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-health-meridian-0"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "create", Resource: "configmaps", Namespace: "default"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "update", Resource: "configmaps", Namespace: "kube-system", Name: "any"}, false},
+		// ... but the health reports' Leases, two per pod: their names
+		// follow the pods, so these rights are namespace-wide (see the
+		// comment on the Role), and nowhere else.
+		{home, kubetest.Access{User: chartSA, Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-report-meridian-0"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-health-meridian-0"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "delete", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-report-meridian-0"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "get", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace, Name: exampleCfg.Meridian.OverridesKube.Name + "-health-meridian-0"}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "list", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "watch", Group: "coordination.k8s.io", Resource: "leases", Namespace: chartNamespace}, true},
+		{home, kubetest.Access{User: chartSA, Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: "default"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kube-system", Name: "any"}, false},
+		{home, kubetest.Access{User: chartSA, Verb: "delete", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kube-node-lease", Name: "any"}, false},
 		{home, kubetest.Access{User: chartSA, Verb: "list", Group: "coordination.k8s.io", Resource: "leases"}, false},
 		// The member manifest: reads, never writes, no Secrets at all.
 		{member, kubetest.Access{User: memberSA, Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices"}, true},

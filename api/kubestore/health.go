@@ -235,6 +235,18 @@ func peerKey(name, kind, object string) (string, bool) {
 	return key, ok && key != ""
 }
 
+// labelValue is the store's NAME as a label value, which may hold 63
+// characters where a ConfigMap's name may hold 253: a longer NAME is cut
+// and a hash of it appended, so that two long names still differ.
+func labelValue(name string) string {
+	if len(validation.IsValidLabelValue(name)) == 0 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	cut := strings.TrimRight(name[:min(len(name), validation.LabelValueMaxLength-9)], "-.")
+	return cut + "-" + hex.EncodeToString(sum[:4])
+}
+
 func objectName(prefix, replica string) string {
 	s := strings.Map(func(r rune) rune {
 		switch {
@@ -341,7 +353,7 @@ func (h *HealthReports) Run(ctx context.Context) error {
 // selector) until ctx ends.
 func (h *HealthReports) informer(ctx context.Context) {
 	lw := cache.NewFilteredListWatchFromClient(h.client.CoordinationV1().RESTClient(), "leases", h.namespace,
-		func(o *metav1.ListOptions) { o.LabelSelector = HealthReportsLabel + "=" + h.name })
+		func(o *metav1.ListOptions) { o.LabelSelector = HealthReportsLabel + "=" + labelValue(h.name) })
 	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
 		ListerWatcher: lw,
 		ObjectType:    &coordinationv1.Lease{},
@@ -732,7 +744,7 @@ func (w *writer) putOnce(ctx context.Context, cached **coordinationv1.Lease, nam
 	if l.Labels == nil {
 		l.Labels = map[string]string{}
 	}
-	l.Labels[HealthReportsLabel] = h.name
+	l.Labels[HealthReportsLabel] = labelValue(h.name)
 	l.Labels[HealthObjectLabel] = kind
 	l.Labels["app.kubernetes.io/name"] = "meridian"
 	l.Labels["app.kubernetes.io/component"] = healthComponent

@@ -669,3 +669,14 @@ func TestReportEncoding(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthLabelValue(t *testing.T) {
+	if got := labelValue("overrides"); got != "overrides" {
+		t.Errorf("labelValue(overrides) = %q", got)
+	}
+	long := strings.Repeat("a", 60) + ".example.org"
+	got, other := labelValue(long), labelValue(long+"x")
+	if errs := validation.IsValidLabelValue(got); len(errs) > 0 || got == other {
+		t.Errorf("labelValue of a 72-character name = %q (%v); of another %q", got, errs, other)
+	}
+}

@@ -19,7 +19,7 @@ func threeReplicas() []model.ReplicaReport {
 	eu, us, ap := netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("203.0.113.10")
 	since := replicasNow.Add(-time.Minute)
 	report := func(name string, self bool, expires time.Time, notUp ...model.TargetHealth) model.ReplicaReport {
-		return model.ReplicaReport{ProbeReport: model.NewProbeReport(name, since, notUp), Self: self,
+		return model.ReplicaReport{ProbeReport: model.NewProbeReport(name, since, notUp, []string{svcName}), Self: self,
 			Heartbeat: replicasNow.Add(-5 * time.Second), Expires: expires}
 	}
 	live, dead := replicasNow.Add(10*time.Second), replicasNow.Add(-time.Second)

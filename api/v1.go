@@ -891,7 +891,7 @@ func (a *v1) replicaReports() (reports []model.ReplicaReport, now time.Time, sha
 				notUp = append(notUp, v)
 			}
 		}
-		return []model.ReplicaReport{{ProbeReport: model.NewProbeReport(a.cfg.Replica, time.Time{}, notUp), Self: true}}, now, false
+		return []model.ReplicaReport{{ProbeReport: model.NewProbeReport(a.cfg.Replica, time.Time{}, notUp, nil), Self: true}}, now, false
 	}
 	reports = slices.Clone(a.cfg.Replicas())
 	slices.SortStableFunc(reports, func(x, y model.ReplicaReport) int { return cmp.Compare(x.Replica, y.Replica) })

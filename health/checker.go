@@ -68,16 +68,18 @@ type Checker struct {
 	peersDirty  bool // peers or quorum changed
 
 	// Owned by Run's goroutine.
-	services map[string]*service
-	queue    dueQueue
-	health   model.Health
-	dirty    map[*service]bool    // services whose verdicts changed
-	removed  bool                 // a service left; publish even if none is dirty
-	votes    peerVotes            // the other replicas' live verdicts
-	awaiting bool                 // AwaitPeers, and no SetPeers yet
-	shared   []model.TargetHealth // the verdicts last handed to Share
-	reshare  bool                 // this replica's probe verdicts may have changed
-	sharedAt time.Time            // when they were; zero before the first time
+	services     map[string]*service
+	queue        dueQueue
+	health       model.Health
+	dirty        map[*service]bool    // services whose verdicts changed
+	removed      bool                 // a service left; publish even if none is dirty
+	votes        peerVotes            // the other replicas' live verdicts
+	awaiting     bool                 // AwaitPeers, and no SetPeers yet
+	shared       []model.TargetHealth // the verdicts last handed to Share
+	sharedProbes []string
+	sharedQuorum string
+	reshare      bool      // this replica's probe verdicts may have changed
+	sharedAt     time.Time // when they were; zero before the first time
 }
 
 // service is one global service as the Checker probes it.
@@ -254,6 +256,7 @@ func (c *Checker) reconcile(now time.Time) {
 	if peersDirty {
 		c.votes, c.cfg.Quorum = newPeerVotes(peers), quorum
 		c.awaiting = c.cfg.AwaitPeers && !peersKnown
+		c.reshare = true // the report carries the rule
 		c.judgeProbed(now)
 	}
 	if !invSet {
@@ -532,10 +535,12 @@ func (c *Checker) share() {
 	}
 	c.reshare = false
 	var notUp []model.TargetHealth
+	var probes []string
 	for _, s := range c.services {
 		if s.prober == nil {
 			continue
 		}
+		probes = append(probes, s.name)
 		for _, t := range s.targets {
 			if t.probe.State != model.Up {
 				notUp = append(notUp, model.TargetHealth{Service: s.name, Cluster: t.key.cluster, Address: t.key.addr,
@@ -543,11 +548,12 @@ func (c *Checker) share() {
 			}
 		}
 	}
-	r := model.NewProbeReport(c.cfg.Replica, time.Now(), notUp)
-	if !c.sharedAt.IsZero() && slices.EqualFunc(r.NotUp, c.shared, sameVerdict) {
+	r := model.NewProbeReport(c.cfg.Replica, time.Now(), notUp, probes)
+	r.Quorum = c.cfg.Quorum.String()
+	if !c.sharedAt.IsZero() && slices.EqualFunc(r.NotUp, c.shared, sameVerdict) && slices.Equal(r.Probes, c.sharedProbes) && r.Quorum == c.sharedQuorum {
 		return
 	}
-	c.shared, c.sharedAt = r.NotUp, r.At
+	c.shared, c.sharedProbes, c.sharedQuorum, c.sharedAt = r.NotUp, r.Probes, r.Quorum, r.At
 	c.cfg.Share(r)
 }
 

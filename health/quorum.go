@@ -69,10 +69,10 @@ func (q Quorum) String() string {
 }
 
 // peerVotes indexes the live peers' reports by target, so that judging a
-// target costs one map lookup however many replicas there are.
+// target costs one map lookup and a look at each peer's services.
 type peerVotes struct {
-	replicas int                     // live peers: each one votes on every target it does not list
-	listed   map[voteKey][]peerEntry // the peers' entries on targets they do not see up
+	reports []model.ProbeReport     // every live peer's: each votes on the services it probes
+	listed  map[voteKey][]peerEntry // the peers' entries on targets they do not see up
 }
 
 type voteKey struct {
@@ -86,7 +86,7 @@ type peerEntry struct {
 }
 
 func newPeerVotes(reports []model.ProbeReport) peerVotes {
-	pv := peerVotes{replicas: len(reports), listed: map[voteKey][]peerEntry{}}
+	pv := peerVotes{reports: reports, listed: map[voteKey][]peerEntry{}}
 	for _, r := range reports {
 		for _, v := range r.NotUp {
 			k := voteKey{v.Service, v.Cluster, v.Address}
@@ -97,23 +97,29 @@ func newPeerVotes(reports []model.ProbeReport) peerVotes {
 }
 
 // decide is the verdict every replica serves on one target: the local
-// probe verdict counted with the peers' by q. Without peers it is the local
+// probe verdict counted with the peers' by q. Every live replica that
+// probes the target's service votes, one still awaiting its first probes
+// as "not down": so a lone replica that sees a target down cannot decide
+// for others that have not probed it yet. Without peers it is the local
 // verdict, unchanged. The reason says how the replicas voted when any of
 // them dissents.
 func (pv peerVotes) decide(q Quorum, k voteKey, local Verdict) Verdict {
-	if pv.replicas == 0 {
+	if len(pv.reports) == 0 {
 		return local
 	}
-	down, voters := 0, pv.replicas
+	voters, down, known := 1, 0, local.State != model.Unknown
 	var firstDown string // why: this replica's reason first, else the first peer's
-	switch local.State {
-	case model.Down:
-		down, voters = 1, voters+1
-		firstDown = local.Reason
-	case model.Up:
-		voters++
+	if local.State == model.Down {
+		down, firstDown = 1, local.Reason
 	}
-	for _, e := range pv.listed[k] {
+	listed := pv.listed[k]
+	for _, r := range pv.reports {
+		if r.ProbesService(k.service) {
+			voters++
+		}
+	}
+	unknown := 0
+	for _, e := range listed {
 		switch e.State {
 		case model.Down:
 			down++
@@ -121,12 +127,13 @@ func (pv peerVotes) decide(q Quorum, k voteKey, local Verdict) Verdict {
 				firstDown = e.replica + ": " + e.Reason
 			}
 		default:
-			voters-- // Unknown: it abstains
+			unknown++
 		}
 	}
+	known = known || voters-1 > unknown // a peer that probes it sees it up or down
 	v := local
 	switch {
-	case voters == 0:
+	case !known:
 		v.State, v.Reason = model.Unknown, "awaiting the first probes of every replica"
 	case q.Down(down, voters):
 		v.State = model.Down
@@ -139,7 +146,7 @@ func (pv peerVotes) decide(q Quorum, k voteKey, local Verdict) Verdict {
 		case down > 0:
 			v.Reason = fmt.Sprintf("%d of %d replicas see it down, short of quorum %s: %s", down, voters, q, firstDown)
 		case local.State != model.Up:
-			v.Reason = fmt.Sprintf("%d of %d replicas see it up", voters, voters)
+			v.Reason = fmt.Sprintf("%d of %d replicas see it up", voters-unknown-1, voters)
 		}
 	}
 	return v

@@ -3,6 +3,7 @@ package health
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,9 +47,11 @@ func TestPeerVotesDecide(t *testing.T) {
 	addr := netip.MustParseAddr("10.0.0.1")
 	k := voteKey{"s", "eu", addr}
 	entry := func(replica string, st model.State, reason string) model.ProbeReport {
-		return model.NewProbeReport(replica, time.Unix(1, 0), []model.TargetHealth{{Service: "s", Cluster: "eu", Address: addr, State: st, Reason: reason}})
+		return model.NewProbeReport(replica, time.Unix(1, 0), []model.TargetHealth{{Service: "s", Cluster: "eu", Address: addr, State: st, Reason: reason}}, nil)
 	}
-	quiet := func(replica string) model.ProbeReport { return model.NewProbeReport(replica, time.Unix(1, 0), nil) }
+	quiet := func(replica string) model.ProbeReport {
+		return model.NewProbeReport(replica, time.Unix(1, 0), nil, []string{"s"})
+	}
 	up, down, unknown := Verdict{State: model.Up, Reason: "connected"}, Verdict{State: model.Down, Reason: "refused"}, Verdict{}
 	for _, c := range []struct {
 		name       string
@@ -64,11 +67,13 @@ func TestPeerVotesDecide(t *testing.T) {
 		{"every one down keeps the local reason", Quorum{}, []model.ProbeReport{entry("b", model.Down, "timeout")}, down, model.Down, "refused"},
 		{"any: one peer is enough", Quorum{Rule: QuorumAny}, []model.ProbeReport{entry("b", model.Down, "timeout"), quiet("c")}, up, model.Down, "1 of 3 replicas see it down (quorum any): b: timeout"},
 		{"all: one up peer keeps it", Quorum{Rule: QuorumAll}, []model.ProbeReport{entry("b", model.Down, "x"), quiet("c")}, down, model.Up, "2 of 3 replicas see it down, short of quorum all: refused"},
-		{"unknown peers abstain", Quorum{Rule: QuorumAll}, []model.ProbeReport{entry("b", model.Unknown, "awaiting"), entry("c", model.Down, "x")}, down, model.Down, "refused"},
-		{"a new replica follows the others", Quorum{}, []model.ProbeReport{entry("b", model.Down, "x"), entry("c", model.Down, "x")}, unknown, model.Down, "2 of 2 replicas see it down (quorum majority): b: x"},
-		{"a new replica follows the others up", Quorum{}, []model.ProbeReport{quiet("b")}, unknown, model.Up, "1 of 1 replicas see it up"},
+		{"a peer awaiting its probes is no down vote", Quorum{Rule: QuorumAll}, []model.ProbeReport{entry("b", model.Unknown, "awaiting"), entry("c", model.Down, "x")}, down, model.Up, "2 of 3 replicas see it down, short of quorum all: refused"},
+		{"nor can one replica decide while the others await theirs", Quorum{}, []model.ProbeReport{entry("b", model.Unknown, ""), entry("c", model.Unknown, "")}, down, model.Up, "1 of 3 replicas see it down, short of quorum majority: refused"},
+		{"a peer that does not probe the service does not vote", Quorum{}, []model.ProbeReport{entry("b", model.Down, "x"), model.NewProbeReport("c", time.Unix(1, 0), nil, []string{"other"})}, down, model.Down, "refused"},
+		{"a new replica follows the others", Quorum{}, []model.ProbeReport{entry("b", model.Down, "x"), entry("c", model.Down, "x")}, unknown, model.Down, "2 of 3 replicas see it down (quorum majority): b: x"},
+		{"a new replica follows the others up", Quorum{}, []model.ProbeReport{quiet("b")}, unknown, model.Up, "1 of 2 replicas see it up"},
 		{"nobody knows", Quorum{}, []model.ProbeReport{entry("b", model.Unknown, "")}, unknown, model.Unknown, "awaiting the first probes of every replica"},
-		{"another target's entry is no vote", Quorum{Rule: QuorumAny}, []model.ProbeReport{model.NewProbeReport("b", time.Time{}, []model.TargetHealth{{Service: "s", Cluster: "us", Address: addr, State: model.Down}})}, up, model.Up, "connected"},
+		{"another target's entry is no vote", Quorum{Rule: QuorumAny}, []model.ProbeReport{model.NewProbeReport("b", time.Time{}, []model.TargetHealth{{Service: "s", Cluster: "us", Address: addr, State: model.Down}}, nil)}, up, model.Up, "connected"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := newPeerVotes(c.peers).decide(c.q, k, c.local)
@@ -92,9 +97,9 @@ func TestCheckerCountsPeers(t *testing.T) {
 	waitShared(t, shared, func(r model.ProbeReport) bool { return r.Replica == "replica-a" && len(r.NotUp) == 0 })
 
 	peerDown := func(replica string) model.ProbeReport {
-		return model.NewProbeReport(replica, time.Now(), []model.TargetHealth{{Service: svc, Cluster: "eu", Address: localhost, State: model.Down, Reason: "refused from " + replica}})
+		return model.NewProbeReport(replica, time.Now(), []model.TargetHealth{{Service: svc, Cluster: "eu", Address: localhost, State: model.Down, Reason: "refused from " + replica}}, nil)
 	}
-	h.checker.SetPeers([]model.ProbeReport{peerDown("b"), model.NewProbeReport("c", time.Now(), nil)})
+	h.checker.SetPeers([]model.ProbeReport{peerDown("b"), model.NewProbeReport("c", time.Now(), nil, []string{svc})})
 	h.waitFor(t, svc, "eu", localhost, func(v model.TargetHealth) bool {
 		return v.State == model.Up && strings.HasPrefix(v.Reason, "1 of 3 replicas see it down")
 	})
@@ -114,6 +119,9 @@ func TestCheckerCountsPeers(t *testing.T) {
 	// This replica's own failure is shared.
 	ln.Close()
 	r := waitShared(t, shared, func(r model.ProbeReport) bool { return len(r.NotUp) == 1 && r.NotUp[0].State == model.Down })
+	if !slices.Equal(r.Probes, []string{svc}) || r.Quorum != "majority" {
+		t.Errorf("shared report probes %v with quorum %q, want [%s] and majority", r.Probes, r.Quorum, svc)
+	}
 	if v := r.NotUp[0]; v.Service != svc || v.Cluster != "eu" || v.Address != localhost || !strings.Contains(v.Reason, "connection refused") {
 		t.Errorf("shared verdict = %+v", v)
 	}

@@ -15,7 +15,8 @@ type Disagreement struct {
 }
 
 // ReplicaVerdict is one replica's verdict on a target. A replica that
-// does not list the target sees it Up, with no Since and no Reason.
+// probes the target's service but does not list the target sees it Up,
+// with no Since and no Reason.
 type ReplicaVerdict struct {
 	Replica string
 	State   State
@@ -25,7 +26,8 @@ type ReplicaVerdict struct {
 
 // Disagreements returns the targets on which the replicas whose reports
 // are live at now do not all see the same state, sorted by service,
-// cluster and address. A replica that does not list a target sees it Up,
+// cluster and address. A replica that probes a target's service but does
+// not list the target sees it Up (one that does not probe it has no verdict),
 // so a target only one replica lists is a disagreement as soon as another
 // replica is live, and a target no replica lists is never one. Of two
 // live reports of the same replica, the one whose heartbeat came last
@@ -73,20 +75,31 @@ func Disagreements(reports []ReplicaReport, now time.Time) []Disagreement {
 		entries = entries[n:]
 		// A replica listing a target twice: its last entry counts.
 		group = keepLast(group, func(a, b entry) bool { return a.replica == b.replica })
-		agree := len(group) == len(live) // else some replica does not list it: it sees it Up
+		t := group[0].TargetHealth
+		probing := 0 // the live replicas that probe its service: the others have no verdict
+		for _, r := range live {
+			if r.ProbesService(t.Service) {
+				probing++
+			}
+		}
+		agree := len(group) == probing // else some replica does not list it: it sees it Up
 		for _, e := range group[1:] {
 			agree = agree && e.State == group[0].State
 		}
 		if agree {
 			continue
 		}
-		t := group[0].TargetHealth
-		d := Disagreement{Service: t.Service, Cluster: t.Cluster, Address: t.Address, Verdicts: make([]ReplicaVerdict, len(live))}
-		for i, r := range live {
-			d.Verdicts[i] = ReplicaVerdict{Replica: r.Replica, State: Up}
-		}
+		d := Disagreement{Service: t.Service, Cluster: t.Cluster, Address: t.Address}
+		listed := map[int]entry{}
 		for _, e := range group {
-			d.Verdicts[e.replica] = ReplicaVerdict{Replica: live[e.replica].Replica, State: e.State, Since: e.Since, Reason: e.Reason}
+			listed[e.replica] = e
+		}
+		for i, r := range live {
+			if e, ok := listed[i]; ok {
+				d.Verdicts = append(d.Verdicts, ReplicaVerdict{Replica: r.Replica, State: e.State, Since: e.Since, Reason: e.Reason})
+			} else if r.ProbesService(t.Service) {
+				d.Verdicts = append(d.Verdicts, ReplicaVerdict{Replica: r.Replica, State: Up})
+			}
 		}
 		out = append(out, d)
 	}

@@ -22,7 +22,7 @@ func TestDisagreements(t *testing.T) {
 		return TargetHealth{Service: svc, Cluster: "c", Address: addr, State: Unknown}
 	}
 	report := func(name string, expires time.Time, notUp ...TargetHealth) ReplicaReport {
-		return ReplicaReport{ProbeReport: NewProbeReport(name, since, notUp), Heartbeat: now, Expires: expires}
+		return ReplicaReport{ProbeReport: NewProbeReport(name, since, notUp, []string{"s", "t"}), Heartbeat: now, Expires: expires}
 	}
 	live, dead := now.Add(time.Minute), now
 	up := func(name string) ReplicaVerdict { return ReplicaVerdict{Replica: name, State: Up} }
@@ -62,11 +62,18 @@ func TestDisagreements(t *testing.T) {
 				{Service: "s", Cluster: "c", Address: b, Verdicts: []ReplicaVerdict{{Replica: "r1", State: Unknown}, dv("r3", "y")}},
 				{Service: "t", Cluster: "c", Address: a, Verdicts: []ReplicaVerdict{up("r1"), dv("r3", "x")}},
 			}},
+		{name: "a replica that does not probe the service has no verdict",
+			reports: []ReplicaReport{
+				report("r1", live, down("s", a, "refused")),
+				{ProbeReport: NewProbeReport("r2", since, nil, []string{"t"}), Heartbeat: now, Expires: live},
+				report("r3", live),
+			},
+			want: []Disagreement{{Service: "s", Cluster: "c", Address: a, Verdicts: []ReplicaVerdict{dv("r1", "refused"), up("r3")}}}},
 		{name: "of two reports of one replica the latest heartbeat counts",
 			reports: []ReplicaReport{
 				report("r1", live, down("s", a, "refused")),
-				{ProbeReport: NewProbeReport("r2", since, nil), Heartbeat: now.Add(-time.Second), Expires: live},
-				{ProbeReport: NewProbeReport("r2", since, []TargetHealth{down("s", a, "refused")}), Heartbeat: now, Expires: live},
+				{ProbeReport: NewProbeReport("r2", since, nil, []string{"s"}), Heartbeat: now.Add(-time.Second), Expires: live},
+				{ProbeReport: NewProbeReport("r2", since, []TargetHealth{down("s", a, "refused")}, nil), Heartbeat: now, Expires: live},
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,6 +105,9 @@ func disagreementsReference(reports []ReplicaReport, now time.Time) []Disagreeme
 		d := Disagreement{Service: t.Service, Cluster: t.Cluster, Address: t.Address}
 		states := map[State]bool{}
 		for _, r := range live {
+			if !r.ProbesService(t.Service) {
+				continue
+			}
 			v := r.Verdict(t.Service, t.Cluster, t.Address)
 			states[v.State] = true
 			d.Verdicts = append(d.Verdicts, ReplicaVerdict{Replica: r.Replica, State: v.State, Since: v.Since, Reason: v.Reason})
@@ -125,7 +135,13 @@ func TestDisagreementsMatchesReference(t *testing.T) {
 					State:   []State{Down, Unknown}[rng.IntN(2)], Since: time.Unix(int64(rng.IntN(3)), 0), Reason: fmt.Sprint(rng.IntN(2)),
 				})
 			}
-			reports = append(reports, ReplicaReport{ProbeReport: NewProbeReport(fmt.Sprintf("r%d", r), now, notUp),
+			var probes []string
+			for s := range 3 {
+				if rng.IntN(4) > 0 {
+					probes = append(probes, fmt.Sprintf("s%d", s))
+				}
+			}
+			reports = append(reports, ReplicaReport{ProbeReport: NewProbeReport(fmt.Sprintf("r%d", r), now, notUp, probes),
 				Expires: now.Add(time.Duration(rng.IntN(3)-1) * time.Second)})
 		}
 		rng.Shuffle(len(reports), func(i, j int) { reports[i], reports[j] = reports[j], reports[i] })

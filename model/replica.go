@@ -16,17 +16,37 @@ type ProbeReport struct {
 	// At is when the replica's probe verdicts last changed, on its clock.
 	At time.Time
 	// NotUp holds the targets the replica's probes see down, and those it
-	// has no verdict on yet (Unknown: it abstains on them), sorted by
-	// service, cluster and address, one entry per target.
+	// has no verdict on yet (Unknown), sorted by service, cluster and
+	// address, one entry per target.
 	NotUp []TargetHealth
+	// Probes names the services the replica probes, sorted: it votes only
+	// on their targets, so that a replica whose config lacks a service
+	// (a rollout under way) does not vote it up.
+	Probes []string
+	// Quorum is the replica's health_quorum rule, so that replicas whose
+	// rules differ (and may serve different Plans) can say so.
+	Quorum string
 }
 
-// NewProbeReport returns a report holding sorted copies of notUp; entries
-// that are Up are dropped, a later entry on a target replaces an earlier one.
-func NewProbeReport(replica string, at time.Time, notUp []TargetHealth) ProbeReport {
+// NewProbeReport returns a report holding sorted copies of notUp and
+// probes; entries that are Up are dropped, a later entry on a target
+// replaces an earlier one, and the services of the entries are probed.
+func NewProbeReport(replica string, at time.Time, notUp []TargetHealth, probes []string) ProbeReport {
 	vs := canonicalVerdicts(notUp)
 	vs = slices.DeleteFunc(vs, func(v TargetHealth) bool { return v.State == Up })
-	return ProbeReport{Replica: replica, At: at, NotUp: vs}
+	ps := slices.Clone(probes)
+	for _, v := range vs {
+		ps = append(ps, v.Service)
+	}
+	slices.Sort(ps)
+	return ProbeReport{Replica: replica, At: at, NotUp: vs, Probes: slices.Compact(ps)}
+}
+
+// ProbesService reports whether the replica probes service, and so votes
+// on its targets.
+func (r ProbeReport) ProbesService(service string) bool {
+	_, ok := slices.BinarySearch(r.Probes, service)
+	return ok
 }
 
 // Verdict returns what the report says of one target: its entry, or an Up

@@ -1048,7 +1048,7 @@ func decodeReport(annotations map[string]string) (model.ProbeReport, error) {
 			}
 		}
 	}
-	return model.NewProbeReport(w.Replica, at, notUp), nil
+	return model.NewProbeReport(w.Replica, at, notUp, nil), nil
 }
 
 // decompressReport reverses compressReport, refusing more than

@@ -145,7 +145,7 @@ func simulateProbes(h *HealthReports, seed uint64, stop <-chan struct{}) {
 					State: model.Down, Since: t.since, Reason: reason})
 			}
 		}
-		return model.NewProbeReport(h.opts.Replica, at, notUp)
+		return model.NewProbeReport(h.opts.Replica, at, notUp, nil)
 	}
 	h.Share(report(now))
 	tick := time.NewTicker(100 * time.Millisecond)

@@ -167,7 +167,7 @@ func probeReport(replica, svc string, n int, at time.Time) model.ProbeReport {
 			Address: netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), State: state,
 			Since: at.Add(-time.Duration(i) * time.Minute).Truncate(time.Second), Reason: reason})
 	}
-	return model.NewProbeReport(replica, at, notUp)
+	return model.NewProbeReport(replica, at, notUp, nil)
 }
 
 func sameProbeReport(a, b model.ProbeReport) bool {
@@ -421,7 +421,7 @@ func TestHealthReports(t *testing.T) {
 				Address: netip.AddrFrom16(a), State: model.Down, Since: time.Now().Add(-time.Duration(i) * time.Second).Truncate(time.Second),
 				Reason: fmt.Sprintf("HTTP 503 from /healthz (%d)", i%50)})
 		}
-		r1.Share(model.NewProbeReport("r1", time.Now(), notUp))
+		r1.Share(model.NewProbeReport("r1", time.Now(), notUp, nil))
 		var l *coordinationv1.Lease
 		waitFor(t, "the report is written", func() bool {
 			var err error
@@ -559,7 +559,7 @@ func TestReportEncoding(t *testing.T) {
 	r := probeReport("r1", "svc", 9, at)
 	r.NotUp[0].Reason = strings.Repeat("é", 150)
 	r.NotUp[1].Address = netip.MustParseAddr("2001:db8::1")
-	r = model.NewProbeReport(r.Replica, r.At, r.NotUp)
+	r = model.NewProbeReport(r.Replica, r.At, r.NotUp, nil)
 	want := r
 	want.NotUp = append([]model.TargetHealth(nil), r.NotUp...)
 	for i := range want.NotUp {
@@ -629,7 +629,7 @@ func TestReportEncoding(t *testing.T) {
 				Address: addr, State: model.Down, Since: at.Add(-time.Duration(cluster%8) * time.Minute),
 				Reason: []string{"connect: connection refused", "HTTP 503 from /healthz", "i/o timeout", "TLS handshake: certificate expired", "HTTP 500 from /healthz"}[cluster%5]})
 		}
-		rep := model.NewProbeReport("r1", at, notUp)
+		rep := model.NewProbeReport("r1", at, notUp, nil)
 		// The most entries, with their reasons, whose encoding fits, to
 		// within 3%: an estimate from the size of n entries, checked on
 		// both sides (each try encodes a report; -race makes them slow).
@@ -646,7 +646,7 @@ func TestReportEncoding(t *testing.T) {
 			z, _ := compressReport(marshalReport(rep, rep.NotUp[:n], true), 1<<30)
 			return len(z)
 		}, 40_000)
-		key, enc, dropped := encodeReport(model.NewProbeReport("r1", at, notUp[:compressed]), maxReportBytes)
+		key, enc, dropped := encodeReport(model.NewProbeReport("r1", at, notUp[:compressed], nil), maxReportBytes)
 		if key != reportGzAnnotation || dropped != "" {
 			t.Errorf("%s: %d targets are written in %s, dropping %q", family, compressed, key, dropped)
 		}

@@ -24,9 +24,9 @@ func TestCtlReplicas(t *testing.T) {
 	since := now.Add(-time.Minute)
 	down := model.TargetHealth{Service: "app.gslb.example.com", Cluster: "eu-west", Address: addr, State: model.Down, Since: since, Reason: "connection refused"}
 	reports := []model.ReplicaReport{
-		{ProbeReport: model.NewProbeReport("r2", since, []model.TargetHealth{down}), Heartbeat: now.Add(-2 * time.Second), Expires: now.Add(10 * time.Second)},
-		{ProbeReport: model.NewProbeReport("r1", since, nil), Self: true, Heartbeat: now.Add(-time.Second), Expires: now.Add(10 * time.Second)},
-		{ProbeReport: model.NewProbeReport("r3", since, []model.TargetHealth{down}), Heartbeat: now.Add(-time.Minute), Expires: now.Add(-time.Second)},
+		{ProbeReport: model.NewProbeReport("r2", since, []model.TargetHealth{down}, nil), Heartbeat: now.Add(-2 * time.Second), Expires: now.Add(10 * time.Second)},
+		{ProbeReport: model.NewProbeReport("r1", since, nil, []string{"app.gslb.example.com"}), Self: true, Heartbeat: now.Add(-time.Second), Expires: now.Add(10 * time.Second)},
+		{ProbeReport: model.NewProbeReport("r3", since, []model.TargetHealth{down}, nil), Heartbeat: now.Add(-time.Minute), Expires: now.Add(-time.Second)},
 	}
 	dir := t.TempDir()
 	writeTokens(t, filepath.Join(dir, "tokens"))

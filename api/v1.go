@@ -240,17 +240,7 @@ func (a *v1) status(w http.ResponseWriter, r *http.Request, _ string) {
 		Clusters: len(a.cfg.Inventory().Clusters()), Overrides: len(a.allOverrides()), Replicas: counts})
 }
 
-func planVersion(p *model.Plan) string { return hex16(p.Version) }
-
-func hex16(v uint64) string {
-	const digits = "0123456789abcdef"
-	b := make([]byte, 16)
-	for i := 15; i >= 0; i-- {
-		b[i] = digits[v&15]
-		v >>= 4
-	}
-	return string(b)
-}
+func planVersion(p *model.Plan) string { return p.VersionText() }
 
 type locationJSON struct {
 	Lat float64 `json:"lat"`

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -118,9 +119,23 @@ func (p *prober) probe(ctx context.Context, addr netip.Addr) (outcome, string) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return timedOut, fmt.Sprintf("timeout after %v", p.check.Timeout)
 		}
-		return failed, err.Error()
+		return failed, probeError(err)
 	}
 	return passed, reason
+}
+
+// probeError says why a probe failed without the addresses a network
+// error names ("dial tcp 10.0.0.9:41234->10.1.0.1:80: connect: connection
+// refused" becomes "connect: connection refused"): the target is known,
+// and the source port would make every target's reason different, which
+// logs, the API and the reports the replicas share all pay for.
+func probeError(err error) string {
+	msg := err.Error()
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		msg = strings.Replace(msg, op.Error(), op.Err.Error(), 1)
+	}
+	return msg
 }
 
 // Source is where probes are sent from: at most one local address per

@@ -2,6 +2,7 @@ package model
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"net/netip"
 	"slices"
@@ -211,6 +212,10 @@ func (p *Plan) Service(name string) (*ServicePlan, bool) {
 	}
 	return p.Services[i], true
 }
+
+// VersionText spells the Plan's version as logs, the API, the CLI and the
+// status page all show it: 16 hex digits.
+func (p *Plan) VersionText() string { return fmt.Sprintf("%016x", p.Version) }
 
 // Bucket returns the bucket of a client at loc: the index of the nearest site,
 // ties going to the site that sorts first. A client whose location is unknown

@@ -34,3 +34,9 @@ func TestProbeReportVerdict(t *testing.T) {
 		t.Error("a report must count until it expires, and not from then on")
 	}
 }
+
+func TestPlanVersionText(t *testing.T) {
+	if got := (&Plan{Version: 0xab}).VersionText(); got != "00000000000000ab" {
+		t.Errorf("VersionText = %s, want 16 hex digits", got)
+	}
+}

@@ -217,7 +217,7 @@ func (l *Loop) solve() time.Time {
 		return next
 	}
 	l.plan.Store(p)
-	l.cfg.Logger.Info("plan published", "version", p.Version, "services", len(p.Services),
+	l.cfg.Logger.Info("plan published", "version", p.VersionText(), "services", len(p.Services),
 		"sites", len(p.Sites), "solve_time", time.Since(start))
 	for _, o := range l.observers {
 		select { // drop the unread older plan, if any

@@ -179,7 +179,6 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 		Tokens: tokens, Store: store, Audit: audit, Metrics: state.metrics,
 		Replica:         state.config.Load().Meridian.Replica, // a new name takes a restart
 		Replicas:        state.replicas,
-		Quorum:          func() string { return healthQuorum(state.config.Load().Meridian.HealthQuorum).String() },
 		Plan:            loop.Plan,
 		Inventory:       func() model.Inventory { return *state.inventory.Load() },
 		Health:          func() model.Health { return *state.health.Load() },
@@ -191,6 +190,9 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 			l := loc.Lookup(a)
 			return l.Point, l.HasPoint
 		},
+	}
+	if state.replicas != nil { // a rule counts only where verdicts are shared
+		c.Quorum = func() string { return healthQuorum(state.config.Load().Meridian.HealthQuorum).String() }
 	}
 	if x != nil {
 		c.NACKs = func() []api.NACK {

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
@@ -352,9 +353,33 @@ func (c *ctl) table(header string, rows [][]string) {
 	tw := tabwriter.NewWriter(c.out, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, cell := range r {
+			cells[i] = printable(cell)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
+}
+
+// printable escapes what a terminal would act on rather than show
+// (escape sequences, bells, tabs and newlines that would break the table),
+// as Go escapes them: a name or reason from the network cannot retitle the
+// operator's terminal or recolour the rest of the output.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+		} else {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
 
 func (c *ctl) status() error {
@@ -458,7 +483,7 @@ func (c *ctl) explain(name, client string) error {
 	if e.Located {
 		where = "nearest " + e.Site
 	}
-	fmt.Fprintf(c.out, "%s for %s (%s): %s\n\n", name, client, where, e.Summary)
+	fmt.Fprintf(c.out, "%s for %s (%s): %s\n\n", printable(name), client, printable(where), printable(e.Summary))
 	var rows [][]string
 	for _, t := range e.Targets {
 		prio := "-"
@@ -599,7 +624,7 @@ func (c *ctl) replicas() error {
 	if rs.Quorum != "" {
 		quorum = "health quorum " + rs.Quorum
 	}
-	fmt.Fprintf(c.out, "replica %s, %s\n\n", rs.Replica, quorum)
+	fmt.Fprintf(c.out, "replica %s, %s\n\n", printable(rs.Replica), quorum)
 	var rows [][]string
 	for _, r := range rs.Replicas {
 		name, state := r.Name, "live"

@@ -80,3 +80,17 @@ app.gslb.example.com  eu-west  192.0.2.10  r1 up, r2 down (connection refused)  
 		t.Errorf("ctl replicas with one replica printed\n%s", got)
 	}
 }
+
+func TestCtlPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"r1":                   "r1",
+		"café":                 "café",
+		"ev\x1b]0;pwned\x07il": `ev\x1b]0;pwned\ail`,
+		"a\tb\nc":              `a\tb\nc`,
+		"\x1b[31mred\x1b[0m":   `\x1b[31mred\x1b[0m`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

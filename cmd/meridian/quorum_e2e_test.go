@@ -308,3 +308,20 @@ func TestReplicasAgreeOnHealth(t *testing.T) {
 	took = moveTimes(t, rest, time.Now(), secondaryAddr, bound)
 	t.Logf("r2 gone, primary down: r1 and r3 moved after %v (bound %v)", took, bound)
 }
+
+// TestHealthQuorumAloneWarns: a quorum rule where nothing is shared is
+// named, with its line, as having no effect.
+func TestHealthQuorumAloneWarns(t *testing.T) {
+	dir := t.TempDir()
+	conf := strings.Replace(ctlConf(t, dir), "    overrides  file", "    health_quorum any\n    overrides  file", 1)
+	p := startMeridian(t, conf)
+	for _, rec := range p.startup {
+		if msg := fmt.Sprint(rec["msg"]); strings.Contains(msg, "health_quorum has no effect") {
+			if !strings.HasSuffix(strings.Fields(msg)[0], "meridian.conf:6:") {
+				t.Errorf("the warning does not name the line: %s", msg)
+			}
+			return
+		}
+	}
+	t.Errorf("no warning that health_quorum has no effect without shared verdicts; start-up logs: %v", p.startup)
+}

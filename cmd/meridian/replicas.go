@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -31,6 +32,9 @@ func openProbeReports(cfg *config.Config, store api.Store, logger *slog.Logger) 
 	if ks, ok := store.(*kubestore.Store); ok {
 		return ks.HealthReports(kubestore.HealthReportsOptions{Replica: cfg.Meridian.Replica, Logger: logger})
 	}
+	if q := cfg.Meridian.HealthQuorum; q.Rule != "" {
+		logger.Warn(fmt.Sprintf("%s: health_quorum has no effect: replicas share their probe verdicts only with overrides kubernetes; this replica decides alone", q.Pos))
+	}
 	return soloReports{}
 }
 
@@ -42,7 +46,7 @@ const peersWait = 5 * time.Second
 // reports of the other replicas whenever they change, once they have
 // been read (or peersWait has passed without: the store is unreachable,
 // and this replica decides alone until it is not).
-func runReports(ctx context.Context, reports probeReports, checker *health.Checker, logger *slog.Logger) error {
+func runReports(ctx context.Context, reports probeReports, checker *health.Checker, quorum func() string, logger *slog.Logger) error {
 	ready := make(chan struct{})
 	var mu sync.Mutex
 	voting := map[string]bool{} // the replicas whose reports counted last time
@@ -51,7 +55,7 @@ func runReports(ctx context.Context, reports probeReports, checker *health.Check
 		defer mu.Unlock()
 		peers := livePeers(reports.Reports(), time.Now())
 		checker.SetPeers(peers)
-		voting = logVoters(logger, voting, peers)
+		voting = logVoters(logger, quorum(), voting, peers)
 	}
 	reports.OnChange(func() {
 		select {
@@ -78,12 +82,17 @@ func runReports(ctx context.Context, reports probeReports, checker *health.Check
 
 // logVoters logs the replicas that start or stop voting, and returns
 // those that vote now.
-func logVoters(logger *slog.Logger, before map[string]bool, peers []model.ProbeReport) map[string]bool {
+func logVoters(logger *slog.Logger, quorum string, before map[string]bool, peers []model.ProbeReport) map[string]bool {
 	now := make(map[string]bool, len(peers))
 	for _, p := range peers {
 		now[p.Replica] = true
-		if !before[p.Replica] {
-			logger.Info("replica votes on health", "peer", p.Replica, "voters", len(peers)+1)
+		if before[p.Replica] {
+			continue
+		}
+		logger.Info("replica votes on health", "peer", p.Replica, "voters", len(peers)+1)
+		if p.Quorum != "" && p.Quorum != quorum {
+			logger.Warn("replica counts votes by another health_quorum; the replicas may serve different decisions", "peer", p.Replica,
+				"peer_quorum", p.Quorum, "quorum", quorum)
 		}
 	}
 	for name := range before {

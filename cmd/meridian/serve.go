@@ -104,7 +104,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	loop.Subscribe(func(p *model.Plan) {
 		handler.Publish(p)
 		if err := handler.Err(); err != nil {
-			logger.Error("dns: the new plan's answers could not be compiled; the previous ones are served", "plan", p.Version, "err", err.Error())
+			logger.Error("dns: the new plan's answers could not be compiled; the previous ones are served", "plan", p.VersionText(), "err", err.Error())
 		}
 	})
 	state := &apiState{history: api.NewHealthHistory(), tokens: tokens, metrics: reg}
@@ -211,7 +211,8 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	addRunner("weights loop", func(ctx context.Context) error { loop.Run(ctx); return nil })
 	addRunner("health checker", func(ctx context.Context) error { checker.Run(ctx); return nil })
 	addRunner("health reports", func(ctx context.Context) error {
-		return runReports(ctx, reports, checker, logger.With("component", "health"))
+		quorum := func() string { return healthQuorum(state.config.Load().Meridian.HealthQuorum).String() }
+		return runReports(ctx, reports, checker, quorum, logger.With("component", "health"))
 	})
 	if _, shared := store.(*kubestore.Store); shared {
 		addRunner("overrides store watch", func(ctx context.Context) error { watchStore(ctx, store, state, loop); return nil })

@@ -58,6 +58,7 @@ func (l *locator) Lookup(ip netip.Addr) geo.Location { return l.db.Load().Lookup
 // that fails stops what the earlier steps started the same way. The error
 // returned says which component stopped first and why.
 func serve(ctx context.Context, path string, logger *slog.Logger) error {
+	kube.RouteClientLogs(logger.With("component", "client-go"))
 	cfg, err := config.Load(path)
 	if err != nil {
 		return configError{err}

@@ -544,7 +544,7 @@ func (c *Checker) share() {
 		for _, t := range s.targets {
 			if t.probe.State != model.Up {
 				notUp = append(notUp, model.TargetHealth{Service: s.name, Cluster: t.key.cluster, Address: t.key.addr,
-					State: t.probe.State, Since: t.probe.Since, Reason: t.probe.Reason})
+					State: t.probe.State, Since: t.probe.Since.Truncate(time.Second), Reason: t.probe.Reason}) // as the store keeps it
 			}
 		}
 	}

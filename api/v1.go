@@ -786,7 +786,9 @@ func (a *v1) fail(w http.ResponseWriter, err error) {
 
 type explainJSON struct {
 	Name     string              `json:"name"`
-	Client   string              `json:"client"`
+	Client   string              `json:"client,omitempty"`
+	Region   string              `json:"region,omitempty"`
+	Zone     string              `json:"zone,omitempty"`
 	Located  bool                `json:"located"`
 	Location *locationJSON       `json:"location,omitempty"`
 	Site     string              `json:"site"`
@@ -825,25 +827,43 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusBadRequest, "give the service: ?name=app.example.com", "name")
 		return
 	}
-	client, err := netip.ParseAddr(r.URL.Query().Get("client"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "give the client's IP address: ?client=81.2.69.1", "client")
+	q := r.URL.Query()
+	region, zone := q.Get("region"), q.Get("zone")
+	var who model.Client
+	var client netip.Addr
+	switch {
+	case q.Has("client") && (region != "" || zone != ""):
+		writeError(w, http.StatusBadRequest, "give either a DNS client (?client=IP) or an xDS node's locality (?region=R&zone=Z), not both", "client")
 		return
+	case region != "":
+		who.Locality = model.Locality{Region: region, Zone: zone}
+	case zone != "":
+		writeError(w, http.StatusBadRequest, "a zone needs its region: ?region=R&zone=Z", "region")
+		return
+	default:
+		var err error
+		if client, err = netip.ParseAddr(q.Get("client")); err != nil {
+			writeError(w, http.StatusBadRequest, "give the client's IP address (?client=81.2.69.1) or an xDS node's locality (?region=eu-west)", "client")
+			return
+		}
+		who.Location, who.HasLocation = a.cfg.Locate(client.Unmap())
 	}
 	p := a.planOr503(w)
 	if p == nil {
 		return
 	}
-	loc, known := a.cfg.Locate(client.Unmap())
-	e, ok := p.Explain(name, loc, known)
+	e, ok := p.Explain(name, who)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no global service "+name, "name")
 		return
 	}
-	out := explainJSON{Name: name, Client: client.String(), Located: known, Site: e.Site, Mode: e.Mode.String(), Summary: e.Summary,
-		DNS: []dnsAnswerJSON{}, XDS: []xdsLocalityJSON{}, Targets: []explainTargetJSON{}}
-	if known {
-		out.Location = &locationJSON{loc.Lat, loc.Lon}
+	out := explainJSON{Name: name, Located: who.HasLocation, Site: e.Site, Mode: e.Mode.String(), Summary: e.Summary,
+		Region: region, Zone: zone, DNS: []dnsAnswerJSON{}, XDS: []xdsLocalityJSON{}, Targets: []explainTargetJSON{}}
+	if client.IsValid() {
+		out.Client = client.String()
+	}
+	if who.HasLocation {
+		out.Location = &locationJSON{who.Location.Lat, who.Location.Lon}
 	}
 	locality := map[string]*xdsLocalityJSON{}
 	for _, t := range e.Targets {

@@ -406,7 +406,14 @@ func TestExplain(t *testing.T) {
 	if e.Located || e.Site != "" {
 		t.Errorf("an unlocated client: %+v", e)
 	}
-	for _, q := range []string{"?client=81.2.69.1", "?name=" + svcName, "?name=" + svcName + "&client=nope"} {
+	// An xDS node's view: its locality places it as xDS does.
+	e = explainJSON{}
+	code, text = f.do("GET", "/api/v1/explain?name="+svcName+"&region=eu-west&zone=elsewhere", readToken, "", &e)
+	if code != 200 || e.Site != "eu-west" || e.Region != "eu-west" || e.Zone != "elsewhere" || e.Client != "" || e.Located {
+		t.Errorf("explain for a node in eu-west: %d %s", code, text)
+	}
+	for _, q := range []string{"?client=81.2.69.1", "?name=" + svcName, "?name=" + svcName + "&client=nope",
+		"?name=" + svcName + "&client=81.2.69.1&region=eu-west", "?name=" + svcName + "&zone=eu-west-1a"} {
 		if code, _ := f.do("GET", "/api/v1/explain"+q, readToken, "", nil); code != 400 {
 			t.Errorf("explain%s: %d, want 400", q, code)
 		}

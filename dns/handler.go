@@ -579,7 +579,7 @@ func (t *table) bucket(loc geo.Location) int {
 	if b, ok := t.buckets.Load(loc.Point); ok {
 		return b.(int)
 	}
-	b := t.plan.Bucket(loc.Point, true)
+	b := t.plan.Place(model.Client{Location: loc.Point, HasLocation: true})
 	t.buckets.Store(loc.Point, b)
 	return b
 }

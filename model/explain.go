@@ -45,10 +45,10 @@ type ExplainedTarget struct {
 	Reasons  []string
 }
 
-// Explain explains the route of service for a client at loc (known false:
-// location unknown). It reports false when the Plan has no such service.
-func (p *Plan) Explain(service string, loc Point, known bool) (Explanation, bool) {
-	return p.ExplainBucket(service, p.Bucket(loc, known))
+// Explain explains the route of service for client, placed as DNS and
+// xDS place it. It reports false when the Plan has no such service.
+func (p *Plan) Explain(service string, client Client) (Explanation, bool) {
+	return p.ExplainBucket(service, p.Place(client))
 }
 
 // ExplainBucket explains the route of service for the clients of one bucket.

@@ -124,27 +124,33 @@ func TestOverridesActive(t *testing.T) {
 	}
 }
 
-func TestPlanBucket(t *testing.T) {
+func TestPlanPlace(t *testing.T) {
 	p := &Plan{Sites: []Site{
-		{Cluster: "eu", Location: Point{Lat: 53.35, Lon: -6.26}},
-		{Cluster: "sg", Location: Point{Lat: 1.29, Lon: 103.85}},
+		{Cluster: "eu", Locality: Locality{Region: "eu-west", Zone: "eu-west-1a"}, Location: Point{Lat: 53.35, Lon: -6.26}},
+		{Cluster: "eu2", Locality: Locality{Region: "eu-west", Zone: "eu-west-1b"}, Location: Point{Lat: 53.35, Lon: -6.26}},
+		{Cluster: "sg", Locality: Locality{Region: "ap-southeast"}, Location: Point{Lat: 1.29, Lon: 103.85}},
 		{Cluster: "sg2", Location: Point{Lat: 1.29, Lon: 103.85}},
 	}}
+	london := Point{Lat: 51.5, Lon: -0.13}
 	for _, tc := range []struct {
-		name  string
-		loc   Point
-		known bool
-		want  int
+		name   string
+		client Client
+		want   int
 	}{
-		{"London is nearest Dublin", Point{Lat: 51.5, Lon: -0.13}, true, 0},
-		{"Jakarta is nearest Singapore; a tie goes to the first site", Point{Lat: -6.2, Lon: 106.8}, true, 1},
-		{"unknown location", Point{}, false, 3},
+		{"London is nearest Dublin", Client{Location: london, HasLocation: true}, 0},
+		{"Jakarta is nearest Singapore; a tie goes to the first site", Client{Location: Point{Lat: -6.2, Lon: 106.8}, HasLocation: true}, 2},
+		{"unknown location", Client{}, 4},
+		{"a node in a zone goes to its zone's site", Client{Locality: Locality{Region: "eu-west", Zone: "eu-west-1b"}}, 1},
+		{"a node in a region goes to its region's first site", Client{Locality: Locality{Region: "eu-west", Zone: "eu-west-1c"}}, 0},
+		{"a declared locality beats a location", Client{Locality: Locality{Region: "ap-southeast"}, Location: london, HasLocation: true}, 2},
+		{"a region without a site: the location decides", Client{Locality: Locality{Region: "us-east"}, Location: london, HasLocation: true}, 0},
+		{"a region without a site and no location: unknown", Client{Locality: Locality{Region: "us-east"}}, 4},
 	} {
-		if got := p.Bucket(tc.loc, tc.known); got != tc.want {
+		if got := p.Place(tc.client); got != tc.want {
 			t.Errorf("%s: bucket %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	if got := (&Plan{}).Bucket(Point{Lat: 1, Lon: 1}, true); got != 0 {
+	if got := (&Plan{}).Place(Client{Location: london, HasLocation: true}); got != 0 {
 		t.Errorf("plan without sites: bucket %d, want the unknown bucket 0", got)
 	}
 }

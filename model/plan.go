@@ -217,22 +217,6 @@ func (p *Plan) Service(name string) (*ServicePlan, bool) {
 // status page all show it: 16 hex digits.
 func (p *Plan) VersionText() string { return fmt.Sprintf("%016x", p.Version) }
 
-// Bucket returns the bucket of a client at loc: the index of the nearest site,
-// ties going to the site that sorts first. A client whose location is unknown
-// (known false), or a plan without sites, gives the unknown bucket, len(Sites).
-func (p *Plan) Bucket(loc Point, known bool) int {
-	best, bestKm := len(p.Sites), math.Inf(1)
-	if !known {
-		return best
-	}
-	for i, s := range p.Sites {
-		if d := loc.DistanceKm(s.Location); d < bestKm {
-			best, bestKm = i, d
-		}
-	}
-	return best
-}
-
 // ClusterOf returns the cluster of target i.
 func (s *ServicePlan) ClusterOf(i int) string { return s.Groups[s.Targets[i].Group].Cluster }
 

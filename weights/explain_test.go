@@ -17,7 +17,7 @@ func TestExplain(t *testing.T) {
 	}})
 	p := Solve(at, demo(), model.Health{}, ovr, geoPolicy())
 	london := model.Point{Lat: 51.5, Lon: -0.13}
-	e, ok := p.Explain(app, london, true)
+	e, ok := p.Explain(app, model.Client{Location: london, HasLocation: true})
 	if !ok {
 		t.Fatal("no explanation for app")
 	}
@@ -49,10 +49,10 @@ func TestExplain(t *testing.T) {
 	}
 
 	// A client whose location is unknown, and a service that does not exist.
-	if e, _ := p.Explain(app, model.Point{}, false); e.Site != "" || !strings.HasPrefix(e.Summary, "clients of unknown location: 100% to priority 0 (all clusters)") {
+	if e, _ := p.Explain(app, model.Client{}); e.Site != "" || !strings.HasPrefix(e.Summary, "clients of unknown location: 100% to priority 0 (all clusters)") {
 		t.Errorf("unknown location: %+v", e)
 	}
-	if _, ok := p.Explain("nope.example.com", london, true); ok {
+	if _, ok := p.Explain("nope.example.com", model.Client{Location: london, HasLocation: true}); ok {
 		t.Error("explained a service that does not exist")
 	}
 }

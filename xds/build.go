@@ -91,7 +91,7 @@ func EndpointsName(g Group, service string) string { return g.String() + "/" + s
 // resource passes its Validate().
 func Build(p *model.Plan, g Group, o Options) (Resources, error) {
 	var r Resources
-	bucket := bucketOf(p, g)
+	bucket := p.Place(model.Client{Locality: model.Locality{Region: g.Region, Zone: g.Zone}})
 	for _, s := range p.Services {
 		so := o.service(s.Name)
 		eds := EndpointsName(g, s.Name)

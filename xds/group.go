@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-
-	"github.com/meridian-gtm/meridian/model"
 )
 
 // Role is the kind of xDS client a node is; it decides which resources the
@@ -97,27 +95,4 @@ func (c Classifier) isGateway(n *core.Node) bool {
 		}
 	}
 	return false
-}
-
-// bucketOf returns the Plan's bucket of clients for a group: the site of
-// a cluster in the group's zone, else one in its region, else the bucket
-// of unknown locations. Sites are sorted by cluster name, so the choice is
-// stable.
-func bucketOf(p *model.Plan, g Group) int {
-	region := -1
-	for i, s := range p.Sites {
-		if g.Region == "" || s.Locality.Region != g.Region {
-			continue
-		}
-		if g.Zone != "" && s.Locality.Zone == g.Zone {
-			return i
-		}
-		if region < 0 {
-			region = i
-		}
-	}
-	if region >= 0 {
-		return region
-	}
-	return len(p.Sites)
 }

@@ -295,7 +295,7 @@ func TestGroupCapPlacesInRegionThenUnknown(t *testing.T) {
 		cla := decodeCLA(t, resp.Resources[0].Value)
 		plan := newWorld().plan()
 		svc, _ := plan.Service(geoSvc)
-		rt := svc.Route(bucketOf(plan, tc.want))
+		rt := svc.Route(placeGroup(plan, tc.want))
 		want := map[string]uint32{}
 		prio := compactPriorities(rt)
 		for gi, p := range rt.GroupPriority {
@@ -313,4 +313,9 @@ func TestGroupCapPlacesInRegionThenUnknown(t *testing.T) {
 	if text := testmetrics.Text(t, reg); !strings.Contains(text, "meridian_xds_coarser_placements_total 2\n") || !strings.Contains(text, `meridian_xds_groups{role="gateway"} 4`+"\n") {
 		t.Errorf("metrics:\n%s", text)
 	}
+}
+
+// placeGroup is the bucket Build gives a group's nodes.
+func placeGroup(p *model.Plan, g Group) int {
+	return p.Place(model.Client{Locality: model.Locality{Region: g.Region, Zone: g.Zone}})
 }

@@ -117,7 +117,7 @@ func TestHugeWeightsFitEnvoy(t *testing.T) {
 					case Sidecar:
 						want[grp.Cluster] = float64(grp.ReadyPods)
 					case GRPC:
-						for _, sh := range s.Route(bucketOf(plan, g)).Shares {
+						for _, sh := range s.Route(placeGroup(plan, g)).Shares {
 							if s.Targets[sh.Target].Group == int32(gi) {
 								want[grp.Cluster] += sh.Fraction
 							}
@@ -209,7 +209,7 @@ func envoySplit(t *testing.T, cla *endpoint.ClusterLoadAssignment, panicThreshol
 // group's bucket.
 func planSplit(p *model.Plan, s *model.ServicePlan, g Group) map[string]float64 {
 	out := map[string]float64{}
-	for _, sh := range s.Route(bucketOf(p, g)).Shares {
+	for _, sh := range s.Route(placeGroup(p, g)).Shares {
 		out[s.Targets[sh.Target].Address.String()] += sh.Fraction
 	}
 	return out

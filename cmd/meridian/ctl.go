@@ -37,6 +37,7 @@ Commands:
   clusters                                 member clusters and their reachability
   services                                 global services and their shares per site
   explain NAME -client IP                  what DNS and xDS answer that client, and why
+  explain NAME -region R [-zone Z]         what xDS nodes of that locality get, and why
   drain CLUSTER [-service S] -reason R [-for 2h] [-dry-run]
   undrain CLUSTER [-service S] [-dry-run]
   weight SERVICE CLUSTER N -reason R [-for 2h] [-dry-run]
@@ -165,14 +166,22 @@ func (c *ctl) run(cmd string, args []string) error {
 	switch cmd {
 	case "explain":
 		client := fs.String("client", "", "")
+		region := fs.String("region", "", "")
+		zone := fs.String("zone", "", "")
 		pos, err := parseArgs(fs, args, 1)
 		if err != nil {
 			return err
 		}
-		if *client == "" {
-			return usageErr("explain: -client IP is required")
+		if (*client == "") == (*region == "") {
+			return usageErr("explain: give -client IP (a DNS client) or -region R [-zone Z] (an xDS node's locality)")
 		}
-		return c.explain(pos[0], *client)
+		q := url.Values{"name": {pos[0]}}
+		for k, v := range map[string]string{"client": *client, "region": *region, "zone": *zone} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		return c.explain(q)
 	case "drain", "undrain":
 		service := fs.String("service", "", "")
 		reason := fs.String("reason", "", "")
@@ -463,7 +472,7 @@ func sharesText(shares map[string]float64) string {
 	return strings.Join(parts, ", ")
 }
 
-func (c *ctl) explain(name, client string) error {
+func (c *ctl) explain(q url.Values) error {
 	var e struct {
 		Site, Mode, Summary string
 		Located             bool
@@ -475,15 +484,20 @@ func (c *ctl) explain(name, client string) error {
 			Reasons                  []string
 		}
 	}
-	q := url.Values{"name": {name}, "client": {client}}
 	if err := c.call("GET", "/api/v1/explain?"+q.Encode(), nil, &e); err != nil || c.json {
 		return err
 	}
-	where := "location unknown"
-	if e.Located {
+	who, where := q.Get("client"), "location unknown"
+	switch {
+	case who == "":
+		who = "xDS nodes in " + strings.TrimSuffix(q.Get("region")+"/"+q.Get("zone"), "/")
+		if e.Site != "" {
+			where = "locality of " + e.Site
+		}
+	case e.Located:
 		where = "nearest " + e.Site
 	}
-	fmt.Fprintf(c.out, "%s for %s (%s): %s\n\n", printable(name), client, printable(where), printable(e.Summary))
+	fmt.Fprintf(c.out, "%s for %s (%s): %s\n\n", printable(q.Get("name")), printable(who), printable(where), printable(e.Summary))
 	var rows [][]string
 	for _, t := range e.Targets {
 		prio := "-"

@@ -112,6 +112,9 @@ func TestCtl(t *testing.T) {
 	if out := ctl("read-secret", "explain", "app.gslb.example.com", "-client", "81.2.69.1"); !strings.Contains(out, "nearest primary") || !strings.Contains(out, primaryAddr) {
 		t.Errorf("explain:\n%s", out)
 	}
+	if out := ctl("read-secret", "explain", "app.gslb.example.com", "-region", "us-east"); !strings.Contains(out, "xDS nodes in us-east (locality of secondary)") || !strings.Contains(out, secondaryAddr) {
+		t.Errorf("explain -region:\n%s", out)
+	}
 
 	// A dry run changes nothing.
 	if out := ctl("admin-secret", "drain", "primary", "-reason", "kernel upgrade", "-dry-run"); !strings.Contains(out, "dry run") || !strings.Contains(out, "100.0%") {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/discovery/static"
+	"github.com/meridian-gtm/meridian/dns"
+	"github.com/meridian-gtm/meridian/geo"
+	"github.com/meridian-gtm/meridian/model"
+	"github.com/meridian-gtm/meridian/weights"
+	"github.com/meridian-gtm/meridian/xds"
+)
+
+// TestOnePlacementForEveryPath places the same clients through every
+// path that serves them: a DNS client by its subnet (the DNS handler's
+// answer, and explain), an xDS node by its locality (the endpoints xDS
+// builds for its group, and explain). Each path must send the client to
+// the cluster model.Plan.Place chose, so that DNS, xDS and explain never
+// drift apart.
+func TestOnePlacementForEveryPath(t *testing.T) {
+	cfg, err := config.Load("../../deploy/demo/meridian.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones, err := dns.LoadZones(cfg.Zones, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, statics, _ := discoveryInputs(cfg)
+	plan := weights.Solve(time.Now(), static.Inventory(statics), model.Health{}, model.Overrides{}, cfg.Policies())
+	db, err := geo.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := dns.NewHandler(zones, db, dns.Options{}, nil)
+	handler.Publish(plan)
+	const app = "app.gslb.example.com"
+	svc, _ := plan.Service(app)
+	clusterOf := map[netip.Addr]string{}
+	for i, tg := range svc.Targets {
+		clusterOf[tg.Address] = svc.ClusterOf(i)
+	}
+	// explained is the clusters explain sends a client to, sorted (app is
+	// routed by distance: one cluster takes everything, but clients of
+	// unknown location are spread over all).
+	explained := func(c model.Client) []string {
+		e, ok := plan.Explain(app, c)
+		if !ok {
+			t.Fatalf("no explanation of %s", app)
+		}
+		var in []string
+		for _, tg := range e.Targets {
+			if tg.Share > 0 && !slices.Contains(in, tg.Cluster) {
+				in = append(in, tg.Cluster)
+			}
+		}
+		slices.Sort(in)
+		return in
+	}
+
+	for _, subnet := range []string{"81.2.69.0/24", "8.8.8.0/24", "13.250.0.0/24", "203.0.113.0/24", "10.1.2.0/24"} {
+		prefix := netip.MustParsePrefix(subnet)
+		loc := db.Lookup(prefix.Addr())
+		place := plan.Place(model.Client{Location: loc.Point, HasLocation: loc.HasPoint})
+		want := "(unknown location)"
+		if place < len(plan.Sites) {
+			want = plan.Sites[place].Cluster
+		}
+		got := answerCluster(t, handler, prefix, clusterOf)
+		if in := explained(model.Client{Location: loc.Point, HasLocation: loc.HasPoint}); !slices.Contains(in, got) {
+			t.Errorf("client %s: DNS answers from %s, explain says %v", subnet, got, in)
+		}
+		if place < len(plan.Sites) && got != want {
+			t.Errorf("client %s: DNS answers from %s, Place chose %s", subnet, got, want)
+		}
+		t.Logf("client %s: placed at %s, answered from %s", subnet, want, got)
+	}
+
+	for _, node := range []model.Locality{{Region: "eu-west", Zone: "eu-west-1a"}, {Region: "us-east"}, {Region: "ap-southeast", Zone: "elsewhere"}, {Region: "mars"}, {}} {
+		res, err := xds.Build(plan, xds.Group{Role: xds.Gateway, Region: node.Region, Zone: node.Zone}, xds.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first []string // the clusters at priority 0 of app's endpoints
+		for _, cla := range res.Endpoints {
+			if cla.GetClusterName() != xds.EndpointsName(xds.Group{Role: xds.Gateway, Region: node.Region, Zone: node.Zone}, app) {
+				continue
+			}
+			for _, l := range cla.GetEndpoints() {
+				if l.GetPriority() == 0 {
+					first = append(first, l.GetLocality().GetSubZone())
+				}
+			}
+		}
+		slices.Sort(first)
+		want := explained(model.Client{Locality: node})
+		if !slices.Equal(first, want) {
+			t.Errorf("node in %+v: xDS puts %v at priority 0, explain says %v", node, first, want)
+		}
+		if place := plan.Place(model.Client{Locality: node}); place < len(plan.Sites) && !slices.Equal(want, []string{plan.Sites[place].Cluster}) {
+			t.Errorf("node in %+v: Place chose %s, explain says %v", node, plan.Sites[place].Cluster, want)
+		}
+		t.Logf("node in %+v: priority 0 is %v", node, first)
+	}
+}
+
+// answerCluster asks handler for app with an ECS option of prefix and
+// returns the cluster of the address it answers.
+func answerCluster(t *testing.T, h *dns.Handler, prefix netip.Prefix, clusterOf map[netip.Addr]string) string {
+	t.Helper()
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 1, RecursionDesired: true})
+	b.EnableCompression()
+	b.StartQuestions()
+	b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName("app.gslb.example.com."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	b.StartAdditionals()
+	var opt dnsmessage.ResourceHeader
+	opt.SetEDNS0(1232, 0, false)
+	a := prefix.Addr().As4()
+	ecs := append([]byte{0, 1, byte(prefix.Bits()), 0}, a[:(prefix.Bits()+7)/8]...)
+	b.OPTResource(opt, dnsmessage.OPTResource{Options: []dnsmessage.Option{{Code: 8, Data: ecs}}})
+	req, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := h.Answer(req, make([]byte, 0, 4096), netip.MustParseAddr("127.0.0.1"), false)
+	var m dnsmessage.Message
+	if err := m.Unpack(resp); err != nil || len(m.Answers) == 0 {
+		t.Fatalf("answer for %s: %v, %d records", prefix, err, len(m.Answers))
+	}
+	r, ok := m.Answers[0].Body.(*dnsmessage.AResource)
+	if !ok {
+		t.Fatalf("answer for %s: %v", prefix, m.Answers[0])
+	}
+	return clusterOf[netip.AddrFrom4(r.A)]
+}

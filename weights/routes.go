@@ -178,9 +178,21 @@ func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
 		key = append(key, 1)
 	}
 	key = append(key, 0)
+	// Capacity spill depends on the groups' capacity units, but only where
+	// some group lacks capacity: when every group has all it expects, each
+	// level is fully healthy (or empty) whatever its size, so the shape
+	// depends only on which groups have capacity, and services of any pod
+	// counts share it, as hosts spill's do.
 	capacity := s.Policy.SpillMode() == model.SpillCapacity
+	full := true
 	if capacity {
+		for _, f := range c.facts {
+			full = full && f.units.healthy == f.units.hosts
+		}
 		key = append(key, 1)
+		if full {
+			key = append(key, 1)
+		}
 	}
 	key = append(key, 0)
 	for _, name := range s.Policy.Order {
@@ -192,7 +204,12 @@ func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.cluster))
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.hosts.hosts))
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.hosts.healthy))
-		if capacity {
+		switch {
+		case capacity && full && f.units.hosts > 0:
+			key = append(key, 1)
+		case capacity && full:
+			key = append(key, 0)
+		case capacity:
 			key = binary.LittleEndian.AppendUint64(key, uint64(f.units.hosts))
 			key = binary.LittleEndian.AppendUint64(key, uint64(f.units.healthy))
 		}

@@ -94,6 +94,7 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 		case explicit:
 			w = uint32(uint64(explicitWeight(s.Policy.Weights, b.Cluster)) * explicitWeightScale / uint64(max(len(b.Ingress), 1)))
 		}
+		live, hosts := 0, 0 // healthy targets, and targets that are hosts
 		for i := g.First; i < g.First+g.N; i++ {
 			t := &s.Targets[i]
 			pods, tw := b.ReadyPods, w
@@ -118,12 +119,18 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 				t.Cause = model.CauseZonal
 			}
 			t.Weight = max(tw, 1) // every host has a weight, for panic
+			hosts++
+			if t.Status == model.Healthy {
+				live++
+			}
 		}
-		gr := &s.Groups[gi]
-		gr.HealthyPods, gr.ExpectedPods = c.capacity(gr, b, s.Targets[g.First:g.First+g.N], zonal)
-		if s.Policy.SpillMode() == model.SpillCapacity {
+		gr, mine := &s.Groups[gi], s.Targets[g.First:g.First+g.N]
+		gr.HealthyPods, gr.ExpectedPods = c.capacity(b, mine, zonal, live, hosts)
+		// With capacity spill the healthy addresses carry the pods of the
+		// others; when every address is healthy the weights are the same.
+		if s.Policy.SpillMode() == model.SpillCapacity && live > 0 && live < len(b.Ingress) {
 			budget, fixed := fixedBudget(b, hasPin, pinned, explicit, s.Policy.Weights)
-			c.carryCapacity(s.Targets[g.First:g.First+g.N], b, zonal && !fixed, fixed, budget)
+			c.carryCapacity(mine, b, zonal, fixed, budget, live)
 		}
 	}
 }
@@ -135,18 +142,9 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 // healthy only with a healthy address of its own, and a zone without any
 // address was never expected to serve; not-ready pods, which discovery
 // does not count per zone, are expected wherever they are.
-func (c *solveCtx) capacity(g *model.Group, b model.Backend, targets []model.Target, zonal bool) (healthy, expected int) {
+// live and hosts count the group's healthy targets and its hosts.
+func (c *solveCtx) capacity(b model.Backend, targets []model.Target, zonal bool, live, hosts int) (healthy, expected int) {
 	if !zonal {
-		hosts, live := 0, 0
-		for _, t := range targets {
-			switch t.Status {
-			case model.Healthy:
-				live++
-				hosts++
-			case model.Unhealthy:
-				hosts++
-			}
-		}
 		if hosts == 0 {
 			return 0, 0
 		}
@@ -155,19 +153,17 @@ func (c *solveCtx) capacity(g *model.Group, b model.Backend, targets []model.Tar
 		}
 		return healthy, b.ReadyPods + b.NotReadyPods
 	}
+	if hosts == 0 {
+		return 0, 0
+	}
 	c.countZones(b, targets)
-	hosts := false
 	for k, z := range b.ZonePods {
 		if c.zoneHost[k] > 0 {
-			hosts = true
 			expected += z.ReadyPods
 		}
 		if c.zoneLive[k] > 0 {
 			healthy += z.ReadyPods
 		}
-	}
-	if !hosts {
-		return 0, 0
 	}
 	return healthy, expected + b.NotReadyPods
 }
@@ -214,7 +210,9 @@ func fixedBudget(b model.Backend, hasPin bool, pinned uint32, explicit bool, ws 
 // zone's healthy addresses, since its ingress does not cross zones.
 // Unhealthy targets keep the weight they would have with every address up,
 // for panic, which uses every host.
-func (c *solveCtx) carryCapacity(targets []model.Target, b model.Backend, zonal, fixed bool, budget uint64) {
+// live counts the group's healthy targets, at least one; a zonal group's
+// weights are never fixed (zonalPods is not consulted then).
+func (c *solveCtx) carryCapacity(targets []model.Target, b model.Backend, zonal, fixed bool, budget uint64, live int) {
 	if zonal {
 		// countZones ran in capacity.
 		for j := range targets {
@@ -223,15 +221,6 @@ func (c *solveCtx) carryCapacity(targets []model.Target, b model.Backend, zonal,
 			}
 		}
 		return
-	}
-	live := 0
-	for _, t := range targets {
-		if t.Status == model.Healthy {
-			live++
-		}
-	}
-	if live == 0 || live == len(targets) {
-		return // nobody to carry for, or nothing to carry
 	}
 	w := max(1, CapacityWeight(b.ReadyPods, live)) // the seed formula, saturating as it does
 	if fixed {

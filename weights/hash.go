@@ -39,8 +39,7 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 		h.bool(g.HasLocation)
 		h.int(g.ReadyPods)
 		h.int(g.NotReadyPods)
-		h.int(g.HealthyPods)
-		h.int(g.ExpectedPods)
+		// HealthyPods and ExpectedPods follow from what is hashed here.
 		h.int(len(g.ZonePods))
 		for _, z := range g.ZonePods {
 			h.str(z.Zone)

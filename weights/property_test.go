@@ -203,6 +203,13 @@ func TestSharesSumToOneWhenAnythingServes(t *testing.T) {
 				if serves && math.Abs(sum-1) > 1e-9 || !serves && len(rt.Shares) > 0 {
 					t.Fatalf("iteration %d, %s bucket %d (%v): shares sum to %v", it, s.Name, b, rt.Mode, sum)
 				}
+				load := 0
+				for _, p := range rt.Priorities {
+					load += int(p.Load)
+				}
+				if serves && load != 100 {
+					t.Fatalf("iteration %d, %s bucket %d (%v, spill %s): priority loads sum to %d", it, s.Name, b, rt.Mode, s.Policy.SpillMode(), load)
+				}
 			}
 		}
 	}

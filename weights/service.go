@@ -141,20 +141,16 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 // Zonal ingress reaches only its own zone's pods, so a zone counts as
 // healthy only with a healthy address of its own, and a zone without any
 // address was never expected to serve; not-ready pods, which discovery
-// does not count per zone, are expected wherever they are.
-// live and hosts count the group's healthy targets and its hosts.
+// does not count per zone, are expected wherever they are. live and hosts
+// count the group's healthy targets and its hosts.
 func (c *solveCtx) capacity(b model.Backend, targets []model.Target, zonal bool, live, hosts int) (healthy, expected int) {
-	if !zonal {
-		if hosts == 0 {
-			return 0, 0
-		}
-		if live > 0 {
-			healthy = b.ReadyPods
-		}
-		return healthy, b.ReadyPods + b.NotReadyPods
-	}
-	if hosts == 0 {
+	switch {
+	case hosts == 0:
 		return 0, 0
+	case !zonal && live > 0:
+		return b.ReadyPods, b.ReadyPods + b.NotReadyPods
+	case !zonal:
+		return 0, b.ReadyPods + b.NotReadyPods
 	}
 	c.countZones(b, targets)
 	for k, z := range b.ZonePods {
@@ -209,9 +205,9 @@ func fixedBudget(b model.Backend, hasPin bool, pinned uint32, explicit bool, ws 
 // budget spread alike). A zonal group spreads each zone's pods over that
 // zone's healthy addresses, since its ingress does not cross zones.
 // Unhealthy targets keep the weight they would have with every address up,
-// for panic, which uses every host.
-// live counts the group's healthy targets, at least one; a zonal group's
-// weights are never fixed (zonalPods is not consulted then).
+// for panic, which uses every host. live counts the group's healthy
+// targets, at least one; a zonal group's weights are never fixed
+// (zonalPods is not consulted for explicit or pinned weights).
 func (c *solveCtx) carryCapacity(targets []model.Target, b model.Backend, zonal, fixed bool, budget uint64, live int) {
 	if zonal {
 		// countZones ran in capacity.

@@ -76,3 +76,25 @@ func TestExplainSaysWhyCapacityStays(t *testing.T) {
 		})
 	}
 }
+
+// TestLevelHealthDoesNotOverflow: capacity units of a huge cluster times
+// the failover factor 2^20 exceed 64 bits; health must still come out as
+// Envoy's formula says, not wrapped.
+func TestLevelHealthDoesNotOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		l    levelHosts
+		op   uint32
+		want uint32
+	}{
+		{levelHosts{hosts: 1 << 45, healthy: 1 << 44}, model.FailoverOverprovisioning, 100},
+		{levelHosts{hosts: 1 << 50, healthy: 1 << 42}, 140, 0},            // 140/256 rounds down
+		{levelHosts{hosts: 100 << 40, healthy: 50 << 40}, 140, 70},        // 50% of a huge level
+		{levelHosts{hosts: maxCapacityPods * 10, healthy: 1}, 1 << 20, 0}, // one unit of many
+		{levelHosts{hosts: 2, healthy: 1}, 140, 70},
+		{levelHosts{}, 140, 0},
+	} {
+		if got := levelHealth(tc.l, tc.op); got != tc.want {
+			t.Errorf("levelHealth(%+v, %d) = %d, want %d", tc.l, tc.op, got, tc.want)
+		}
+	}
+}

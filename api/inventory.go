@@ -46,6 +46,7 @@ type inventoryBackend struct {
 	Cluster      string         `json:"cluster"`
 	Ingress      []netip.Addr   `json:"ingress"`
 	ReadyPods    int            `json:"ready_pods"`
+	NotReadyPods int            `json:"not_ready_pods,omitempty"`
 	ZonePods     []zonePodsJSON `json:"zone_pods,omitempty"`
 	IngressZones []addrZoneJSON `json:"ingress_zones,omitempty"`
 	PodIPs       []netip.Addr   `json:"pod_ips,omitempty"`
@@ -126,7 +127,7 @@ func EncodeInventory(inv model.Inventory, at time.Time) ([]byte, error) {
 		f.Clusters = append(f.Clusters, ic)
 	}
 	for _, b := range inv.Backends() {
-		ib := inventoryBackend{Service: b.Service, Cluster: b.Cluster, Ingress: b.Ingress, ReadyPods: b.ReadyPods, PodIPs: b.PodIPs}
+		ib := inventoryBackend{Service: b.Service, Cluster: b.Cluster, Ingress: b.Ingress, ReadyPods: b.ReadyPods, NotReadyPods: b.NotReadyPods, PodIPs: b.PodIPs}
 		if ib.Ingress == nil {
 			ib.Ingress = []netip.Addr{}
 		}
@@ -178,7 +179,7 @@ func DecodeInventory(b []byte) (model.Inventory, time.Time, error) {
 		if ib.Service == "" || !names[ib.Cluster] {
 			return model.Inventory{}, time.Time{}, fmt.Errorf("backend %q of cluster %q: no such service or cluster", ib.Service, ib.Cluster)
 		}
-		b := model.Backend{Service: ib.Service, Cluster: ib.Cluster, Ingress: ib.Ingress, ReadyPods: ib.ReadyPods, PodIPs: ib.PodIPs}
+		b := model.Backend{Service: ib.Service, Cluster: ib.Cluster, Ingress: ib.Ingress, ReadyPods: ib.ReadyPods, NotReadyPods: ib.NotReadyPods, PodIPs: ib.PodIPs}
 		for _, z := range ib.ZonePods {
 			b.ZonePods = append(b.ZonePods, model.ZonePods{Zone: z.Zone, ReadyPods: z.ReadyPods})
 		}

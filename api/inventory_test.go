@@ -20,7 +20,7 @@ func warmInventory() model.Inventory {
 		{Name: "eu-west", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"}, Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true},
 		{Name: "us-east", Locality: model.Locality{Region: "us-east"}, LostAt: lost},
 	}, []model.Backend{
-		{Service: "app.gslb.example.com", Cluster: "eu-west", Ingress: []netip.Addr{a("192.0.2.10"), a("2001:db8::10")}, ReadyPods: 3,
+		{Service: "app.gslb.example.com", Cluster: "eu-west", Ingress: []netip.Addr{a("192.0.2.10"), a("2001:db8::10")}, ReadyPods: 3, NotReadyPods: 2,
 			ZonePods:     []model.ZonePods{{Zone: "eu-west-1a", ReadyPods: 2}, {Zone: "eu-west-1b", ReadyPods: 1}},
 			IngressZones: []model.AddrZone{{Addr: a("192.0.2.10"), Zone: "eu-west-1a"}},
 			PodIPs:       []netip.Addr{a("10.0.0.1"), a("10.0.0.2")}},

@@ -358,6 +358,10 @@ type Service struct {
 	PanicThreshold      uint32
 	panicSet            bool
 	FailClosed          bool
+	// Spill says what a priority's health counts: capacity (ready pods
+	// behind healthy addresses, the default) or hosts (ingress addresses,
+	// as Envoy does by default).
+	Spill model.SpillMode
 	// MaxAnswers is how many addresses one answer holds, drawn per query in
 	// proportion to the Plan's shares: by default 1, all for the all policy.
 	MaxAnswers    uint32
@@ -455,6 +459,7 @@ func (c *Config) Policies() model.Policies {
 			ps = append(ps, model.ServicePolicy{
 				Service: s.FQDN, Kind: s.Policy, Order: s.Order, Weights: s.Weights,
 				Overprovisioning: s.Overprovisioning, PanicThreshold: s.PanicThreshold, FailClosed: s.FailClosed,
+				Spill: s.Spill,
 			})
 		}
 	}

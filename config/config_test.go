@@ -137,6 +137,7 @@ zone example.org {
         weight b 30
         overprovisioning 200
         panic_threshold 0
+        spill HOSTS
     }
     service all {
         policy ALL
@@ -149,7 +150,7 @@ zone example.org {
 	fo.Order, fo.FailClosed = []string{"b", "a"}, true
 	w := model.DefaultPolicy("w.example.org", model.Weighted)
 	w.Weights = []model.ClusterWeight{{Cluster: "a", Weight: 70}, {Cluster: "b", Weight: 30}}
-	w.Overprovisioning, w.PanicThreshold = 200, 0
+	w.Overprovisioning, w.PanicThreshold, w.Spill = 200, 0, model.SpillHosts
 	want := []model.ServicePolicy{model.DefaultPolicy("all.example.org", model.All), fo, w}
 	pol := c.Policies()
 	if !reflect.DeepEqual(pol.Services(), want) || pol.StaleGrace != 2*time.Minute {
@@ -474,6 +475,10 @@ func TestErrors(t *testing.T) {
 			[]string{`t.conf:8: weight: only the weighted policy takes explicit weights; service app is geo`}},
 		{"panic threshold out of range", "zone example.org {\n    ns ns.example.net\n    service app {\n        panic_threshold 101\n    }\n}\n",
 			[]string{`t.conf:4: panic_threshold: expected a number from 0 to 100, got "101"`}},
+		{"spill neither capacity nor hosts", "zone example.org {\n    ns ns.example.net\n    service app {\n        spill pods\n    }\n}\n",
+			[]string{`t.conf:4: spill: expected capacity or hosts, got "pods"`}},
+		{"spill without a mode", "zone example.org {\n    ns ns.example.net\n    service app {\n        spill\n    }\n}\n",
+			[]string{`t.conf:4: spill: expected spill capacity|hosts, got 0 arguments`}},
 		{"fail neither open nor closed", "zone example.org {\n    ns ns.example.net\n    service app {\n        fail shut\n    }\n}\n",
 			[]string{`t.conf:4: fail: expected open or closed, got "shut"`}},
 		{"serial not a number", "zone example.org {\n    ns ns.example.net\n    soa ns.example.net hostmaster@example.org {\n        serial 2024-01-01\n    }\n}\n",

@@ -921,7 +921,17 @@ func (s *Service) decode(n *node, errs *errorList) {
 		},
 		"overprovisioning": number(&s.Overprovisioning, &s.overprovisioningSet, 1, 1<<20, "PERCENT"),
 		"panic_threshold":  number(&s.PanicThreshold, &s.panicSet, 0, 100, "PERCENT"),
-		"max_answers":      number(&s.MaxAnswers, &s.maxAnswersSet, 1, 64, "N"),
+		"spill": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "capacity|hosts"); err != nil {
+				errs.add(err)
+				return
+			}
+			s.Spill = model.SpillMode(strings.ToLower(d.Args[0].Text))
+			if !slices.Contains(model.SpillModes(), s.Spill) {
+				errs.add(errorf(d.Args[0].Pos, "spill: expected capacity or hosts, got %q", d.Args[0].Text))
+			}
+		},
+		"max_answers": number(&s.MaxAnswers, &s.maxAnswersSet, 1, 64, "N"),
 		"match": func(d *node, errs *errorList) {
 			if err := args(d, 2, 2, "KIND NAMESPACE/NAME"); err != nil {
 				errs.add(err)
@@ -1000,7 +1010,7 @@ func (s *Service) decode(n *node, errs *errorList) {
 				errs.add(errorf(d.Args[0].Pos, "fail: expected open or closed, got %q", d.Args[0].Text))
 			}
 		},
-	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "fail", "max_answers", "ignore_ecs", "health", "xds_port", "eastwest"}, errs)
+	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "spill", "fail", "max_answers", "ignore_ecs", "health", "xds_port", "eastwest"}, errs)
 }
 
 // maxExplicitWeight bounds explicit cluster weights so that spreading them

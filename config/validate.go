@@ -348,6 +348,9 @@ func (s *Service) validate(clusters map[string]Pos, errs *errorList) {
 	if !s.panicSet {
 		s.PanicThreshold = model.DefaultPanicThreshold
 	}
+	if s.Spill == "" {
+		s.Spill = model.SpillCapacity
+	}
 	if s.Health != nil {
 		s.Health.validate(s, errs)
 	}

@@ -459,8 +459,8 @@ func TestHandler(t *testing.T) {
 
 // TestWeightedSelection checks that answers are drawn in proportion to the
 // Plan's shares: a UK client's eu-west has one of two addresses down with
-// three more in us-east behind, so Envoy's spill gives 70% to eu-west's
-// healthy address and 30% to us-east's three.
+// three more in us-east behind, so Envoy's spill by address (spill hosts)
+// gives 70% to eu-west's healthy address and 30% to us-east's three.
 func TestWeightedSelection(t *testing.T) {
 	c, err := config.Parse("t.conf", []byte(`
 cluster eu-west {
@@ -483,6 +483,7 @@ zone gslb.example.com {
     ns ns.example.net
     service app {
         max_answers 2
+        spill hosts
     }
 }`))
 	if err != nil {

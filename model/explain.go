@@ -17,9 +17,14 @@ type Explanation struct {
 	Policy  PolicyKind
 	// Site is the cluster whose bucket the client falls in; empty when the
 	// client's location is unknown.
-	Site       string
-	Mode       RouteMode
-	Summary    string
+	Site    string
+	Mode    RouteMode
+	Summary string
+	// Capacity says, with capacity spill, how much of its traffic each
+	// cluster of the route keeps and why, for every cluster that lost
+	// ingress addresses or pods ("eu-west keeps 70%: 3 of 6 pods ready");
+	// the Summary ends with the same sentences.
+	Capacity   []string
 	Priorities []ExplainedPriority
 	// Targets lists every target: those with traffic first, by share, then
 	// by priority, cluster and address.
@@ -85,7 +90,72 @@ func (p *Plan) ExplainBucket(service string, bucket int) (Explanation, bool) {
 		return cmp.Or(cmp.Compare(b.Share, a.Share), cmp.Compare(uint(a.Priority), uint(b.Priority)))
 	})
 	e.Summary = p.summary(s, r, e.Site)
+	if s.Policy.SpillMode() == SpillCapacity && r.Mode != NoTargets && r.Mode != FailedClosed {
+		e.Capacity = s.capacityReasons(r)
+		if len(e.Capacity) > 0 {
+			e.Summary += "; " + strings.Join(e.Capacity, "; ")
+		}
+	}
 	return e, true
+}
+
+// capacityReasons explains capacity spill for each group of the route that
+// lost addresses or pods: the share of its traffic it keeps, min(100,
+// overprovisioning*healthy/expected pods), and what it lost.
+func (s *ServicePlan) capacityReasons(r *Route) []string {
+	var out []string
+	for p := range r.Priorities {
+		for gi, g := range s.Groups {
+			if gi >= len(r.GroupPriority) || int(r.GroupPriority[gi]) != p || g.ExpectedPods == 0 {
+				continue
+			}
+			hosts, live, down := 0, 0, 0
+			for _, t := range s.Targets[g.First : g.First+g.N] {
+				switch {
+				case t.Status == Excluded:
+					continue
+				case t.Status == Healthy:
+					live++
+				case t.Cause == CauseDown:
+					down++
+				}
+				hosts++
+			}
+			if down == 0 && g.HealthyPods == g.ExpectedPods {
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s keeps %d%%: %s", g.Cluster, keeps(s.Policy.SpillOverprovisioning(), g), lostCapacity(g, hosts, live, down)))
+		}
+	}
+	return out
+}
+
+// keeps is min(100, overprovisioning*healthy/expected pods) of one group.
+func keeps(overprovisioning uint32, g Group) uint64 {
+	const most = 1 << 40 // as the engine bounds pods, so the product fits
+	return min(100, uint64(overprovisioning)*uint64(min(g.HealthyPods, most))/uint64(min(g.ExpectedPods, most)))
+}
+
+// lostCapacity says what a group lost: "1 of 2 ingress addresses down, 6
+// of 6 pods ready behind the other", or "3 of 6 pods ready".
+func lostCapacity(g Group, hosts, live, down int) string {
+	pods := fmt.Sprintf("%d of %d pods ready", g.HealthyPods, g.ExpectedPods)
+	switch {
+	case live == 0 && down > 0:
+		return fmt.Sprintf("%d of %d ingress addresses down, none left to reach its %d ready pods", down, hosts, g.ReadyPods)
+	case live == 0:
+		return pods
+	case down == 0:
+		return pods
+	}
+	behind := "the other"
+	if live > 1 {
+		behind = fmt.Sprintf("the other %d", live)
+	}
+	if len(g.IngressZones) > 0 && g.HealthyPods < g.ReadyPods {
+		pods = fmt.Sprintf("%d of %d pods ready in zones with a healthy address,", g.HealthyPods, g.ExpectedPods)
+	}
+	return fmt.Sprintf("%d of %d ingress addresses down, %s behind %s", down, hosts, pods, behind)
 }
 
 func (s *ServicePlan) tierLabel(pr Priority) string {
@@ -140,7 +210,11 @@ func (p *Plan) summary(s *ServicePlan, r *Route, site string) string {
 	}
 	out := who + ": " + strings.Join(parts, ", ")
 	if r.Mode == TotalPanic {
-		out += "; every priority panics, so load follows host counts"
+		if s.Policy.SpillMode() == SpillCapacity {
+			out += "; every priority panics, so load follows expected capacity"
+		} else {
+			out += "; every priority panics, so load follows host counts"
+		}
 	}
 	return out
 }
@@ -174,9 +248,25 @@ func (p *Plan) targetReasons(s *ServicePlan, t Target) []string {
 	case CauseNone:
 		if t.Status == Healthy {
 			out = append(out, fmt.Sprintf("%d ready pods in %s", g.ReadyPods, g.Cluster))
+			if live, hosts := s.liveAddresses(g); s.Policy.SpillMode() == SpillCapacity && live < hosts {
+				out = append(out, fmt.Sprintf("carried by %d of its %d ingress addresses", live, hosts))
+			}
 		}
 	}
 	return out
+}
+
+// liveAddresses counts a group's healthy targets and its hosts.
+func (s *ServicePlan) liveAddresses(g Group) (live, hosts int) {
+	for _, t := range s.Targets[g.First : g.First+g.N] {
+		if t.Status != Excluded {
+			hosts++
+		}
+		if t.Status == Healthy {
+			live++
+		}
+	}
+	return live, hosts
 }
 
 // addressZone returns the zone of a target's address, "" when unknown.

@@ -56,6 +56,13 @@ type Backend struct {
 	Ingress []netip.Addr
 	// ReadyPods counts the ready pods behind the service; a VM counts as one pod.
 	ReadyPods int
+	// NotReadyPods counts the pods that should serve but are not ready:
+	// EndpointSlice endpoints with conditions.ready false that are not
+	// terminating (starting, or failing their readiness probe). Terminating
+	// pods leave on purpose and are not counted. Static clusters declare
+	// only ready capacity: 0. Capacity spill (model.SpillCapacity) counts
+	// ReadyPods+NotReadyPods as the cluster's expected capacity.
+	NotReadyPods int
 	// ZonePods, when discovery knows them, counts the ready pods per zone,
 	// sorted by zone. IngressZones gives the zone of ingress addresses
 	// (ingress nodes carry zone labels), sorted by address. The engine uses

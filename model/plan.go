@@ -64,6 +64,17 @@ type Group struct {
 	Location    Point
 	HasLocation bool
 	ReadyPods   int
+	// NotReadyPods is the backend's: pods that should serve but are not ready.
+	NotReadyPods int
+	// HealthyPods and ExpectedPods are the group's capacity as capacity
+	// spill counts it, in pods. HealthyPods are the ready pods reachable
+	// through a healthy (not down, not excluded) ingress address: all of
+	// ReadyPods when one is healthy, or, for zonal ingress, the pods of the
+	// zones with a healthy address. ExpectedPods are the pods the group
+	// should have: ReadyPods+NotReadyPods, or for zonal ingress the ready
+	// pods of zones with an ingress address plus NotReadyPods. Both are 0
+	// when every target is excluded.
+	HealthyPods, ExpectedPods int
 	// ZonePods and IngressZones are the backend's, when discovery knows them.
 	ZonePods     []ZonePods
 	IngressZones []AddrZone
@@ -119,7 +130,10 @@ type Target struct {
 	Address netip.Addr
 	// Weight is the target's load-balancing weight: the capacity weight
 	// max(1, floor(readyPods*10/ingressAddresses)), an explicit or pinned
-	// weight, at least 1 for every host, and 0 for excluded targets.
+	// weight, at least 1 for every host, and 0 for excluded targets. With
+	// capacity spill a healthy target's weight counts only the healthy
+	// addresses, max(1, floor(readyPods*10/healthyAddresses)), so that the
+	// remaining addresses carry the pods of failed ones.
 	Weight uint32
 	// Health is the verdict the engine used.
 	Health State
@@ -190,7 +204,9 @@ type Priority struct {
 	Group int32
 	// Hosts and Healthy count the priority's targets.
 	Hosts, Healthy int32
-	// Health is min(100, overprovisioning*healthy/hosts); Load is the
+	// Health is min(100, overprovisioning*healthy/hosts), counted in hosts
+	// or, with capacity spill, in the groups' healthy and expected pods
+	// (Group.HealthyPods, ExpectedPods); Load is the
 	// percentage of the bucket's traffic the priority receives.
 	Health, Load uint8
 	Tier         Tier

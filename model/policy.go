@@ -33,6 +33,26 @@ const (
 	DefaultStaleGrace       = 5 * time.Minute
 )
 
+// SpillMode says what a priority's health counts when traffic spills
+// between priorities.
+type SpillMode string
+
+const (
+	// SpillCapacity counts capacity: a cluster's ready pods (VMs count as
+	// pods) reachable through at least one healthy ingress address, over
+	// its expected pods (ready plus not ready). The healthy addresses carry
+	// the pods of failed ones, so losing an address while another stays up
+	// moves nothing; losing pods moves traffic in proportion. The default.
+	SpillCapacity SpillMode = "capacity"
+	// SpillHosts counts ingress addresses, as Envoy does by default: with
+	// one of two addresses down a priority is 50% healthy, whatever the
+	// pods behind the other. For users who want Envoy parity by address.
+	SpillHosts SpillMode = "hosts"
+)
+
+// SpillModes lists every spill mode, for config validation.
+func SpillModes() []SpillMode { return []SpillMode{SpillCapacity, SpillHosts} }
+
 // FailoverOverprovisioning is the overprovisioning factor of the Failover
 // policy: one healthy host is enough for a level to take all of its load,
 // which turns Envoy's graceful spill into strict failover (the first level
@@ -59,11 +79,23 @@ type ServicePolicy struct {
 	// FailClosed makes a service with no healthy target answer with
 	// nothing rather than with every target.
 	FailClosed bool
+	// Spill says what a priority's health counts; empty means
+	// SpillCapacity, the default.
+	Spill SpillMode
+}
+
+// SpillMode returns the policy's spill mode, SpillCapacity when unset.
+func (p ServicePolicy) SpillMode() SpillMode {
+	if p.Spill == "" {
+		return SpillCapacity
+	}
+	return p.Spill
 }
 
 // DefaultPolicy returns the policy of kind for service with Envoy's defaults.
 func DefaultPolicy(service string, kind PolicyKind) ServicePolicy {
-	return ServicePolicy{Service: service, Kind: kind, Overprovisioning: DefaultOverprovisioning, PanicThreshold: DefaultPanicThreshold}
+	return ServicePolicy{Service: service, Kind: kind, Overprovisioning: DefaultOverprovisioning, PanicThreshold: DefaultPanicThreshold,
+		Spill: SpillCapacity}
 }
 
 // SpillOverprovisioning is the overprovisioning factor the engine spills

@@ -18,6 +18,14 @@
 //     with overprovisioning, panic and total panic exactly as Envoy computes
 //     them; a priority's load is shared among its hosts by weight. So a DNS
 //     or gRPC client that cannot spill by itself gets the same split as Envoy.
+//   - What a priority's health counts is the policy's spill mode. Hosts
+//     spill counts ingress addresses, as Envoy does by default. Capacity
+//     spill (the default) counts pods: a cluster's healthy capacity is its
+//     ready pods behind at least one healthy address, its expected capacity
+//     its ready plus not-ready pods, and its healthy addresses carry its
+//     pods, max(1, floor(readyPods*10/healthyAddresses)) each, so losing an
+//     address while another stays up moves nothing. The same arithmetic
+//     runs over capacity units (pods*10) instead of hosts (capacityUnits).
 //   - With no healthy target the service fails open (every host, as in total
 //     panic) unless its policy fails closed.
 //   - A cluster discovery lost keeps its last known state for the grace

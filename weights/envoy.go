@@ -17,3 +17,18 @@ func EnvoyPriorityLoad(hosts, healthy []int, overprovisioning, panicThreshold ui
 	spill(levels, overprovisioning, panicThreshold, &r)
 	return r.load, r.panic
 }
+
+// EnvoyLocalityWeight is the effective weight Envoy's locality-weighted
+// balancing gives one locality of a priority (HostSetImpl::
+// effectiveLocalityWeight in source/common/upstream/upstream_impl.cc): its
+// weight times min(1, overprovisioning/100 * healthy/hosts), 0 for a
+// locality without hosts. Envoy then picks a locality among a priority's
+// by these weights, and a healthy host of that locality by endpoint weight;
+// only when no locality of the priority has an effective weight does a
+// panicking priority fall back to all its hosts.
+func EnvoyLocalityWeight(weight uint32, hosts, healthy int, overprovisioning uint32) float64 {
+	if hosts <= 0 {
+		return 0
+	}
+	return float64(weight) * min(1, float64(overprovisioning)/100*float64(healthy)/float64(hosts))
+}

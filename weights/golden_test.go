@@ -2,6 +2,7 @@ package weights
 
 import (
 	"bytes"
+	"cmp"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -21,6 +22,9 @@ var update = flag.Bool("update", false, "rewrite testdata/out from the current c
 
 // The golden input: everything Solve takes, in YAML.
 type goldenIn struct {
+	// Spill is the spill mode of every policy that sets none; empty: the
+	// default, capacity.
+	Spill      string           `yaml:"spill"`
 	At         time.Time        `yaml:"at"`
 	StaleGrace time.Duration    `yaml:"stale_grace"`
 	Clusters   []goldenCluster  `yaml:"clusters"`
@@ -43,6 +47,8 @@ type goldenBackend struct {
 	Cluster string   `yaml:"cluster"`
 	Ingress []string `yaml:"ingress"`
 	Pods    int      `yaml:"pods"`
+	// NotReady counts the pods that are not ready (nor terminating).
+	NotReady int `yaml:"not_ready"`
 	// Zones, when given, hold per zone the ready pods and which of the
 	// ingress addresses stand in it.
 	Zones map[string]goldenZone `yaml:"zones"`
@@ -81,6 +87,7 @@ type goldenPolicy struct {
 	Overprovisioning *uint32           `yaml:"overprovisioning"`
 	PanicThreshold   *uint32           `yaml:"panic_threshold"`
 	FailClosed       bool              `yaml:"fail_closed"`
+	Spill            string            `yaml:"spill"`
 }
 
 // inputs converts the golden input to Solve's arguments.
@@ -103,7 +110,7 @@ func (g *goldenIn) inputs(t *testing.T) (time.Time, model.Inventory, model.Healt
 	}
 	var bs []model.Backend
 	for _, b := range g.Backends {
-		mb := model.Backend{Service: b.Service, Cluster: b.Cluster, ReadyPods: b.Pods}
+		mb := model.Backend{Service: b.Service, Cluster: b.Cluster, ReadyPods: b.Pods, NotReadyPods: b.NotReady}
 		for _, a := range b.Ingress {
 			mb.Ingress = append(mb.Ingress, addr(a))
 		}
@@ -139,6 +146,12 @@ func (g *goldenIn) inputs(t *testing.T) (time.Time, model.Inventory, model.Healt
 	for _, p := range g.Policies {
 		mp := model.DefaultPolicy(p.Service, model.PolicyKind(p.Policy))
 		mp.Order, mp.FailClosed = p.Order, p.FailClosed
+		if spill := cmp.Or(p.Spill, g.Spill); spill != "" {
+			mp.Spill = model.SpillMode(spill)
+			if !slices.Contains(model.SpillModes(), mp.Spill) {
+				t.Fatalf("spill %q", spill)
+			}
+		}
 		if p.Overprovisioning != nil {
 			mp.Overprovisioning = *p.Overprovisioning
 		}

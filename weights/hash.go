@@ -27,6 +27,7 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 	h.int(int(s.Policy.Overprovisioning))
 	h.int(int(s.Policy.PanicThreshold))
 	h.bool(s.Policy.FailClosed)
+	h.str(string(s.Policy.SpillMode()))
 	h.int(s.PolicyOverride)
 	h.int(len(s.Groups))
 	for _, g := range s.Groups {
@@ -37,6 +38,8 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 		h.float(g.Location.Lon)
 		h.bool(g.HasLocation)
 		h.int(g.ReadyPods)
+		h.int(g.NotReadyPods)
+		// HealthyPods and ExpectedPods follow from what is hashed here.
 		h.int(len(g.ZonePods))
 		for _, z := range g.ZonePods {
 			h.str(z.Zone)

@@ -39,6 +39,13 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 		point    model.Point
 		hasPoint bool
 	}
+	// A group is one backend's hosts, with its capacity in pods.
+	type group struct {
+		first, n          int // its targets
+		healthy, expected int
+	}
+	var groups []group
+	capacity := sp.SpillMode() == model.SpillCapacity
 	var targets []target
 	for _, b := range inv.Backends() {
 		if b.Service != sp.Service {
@@ -114,6 +121,7 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 			}
 			return ""
 		}
+		start := len(targets)
 		for _, a := range b.Ingress {
 			t := target{cluster: b.Cluster, addr: a, locality: c.Locality, point: c.Location, hasPoint: c.HasLocation}
 			pods, w := b.ReadyPods, w
@@ -157,6 +165,64 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 			}
 			targets = append(targets, t)
 		}
+		mine := targets[start:]
+		if len(mine) == 0 {
+			continue
+		}
+		// Capacity: which pods stand behind a healthy address, and the
+		// healthy addresses share them out.
+		g := group{first: start, n: len(mine)}
+		live := 0
+		for _, t := range mine {
+			if t.healthy {
+				live++
+			}
+		}
+		if zonal {
+			zoneSeen, zoneLive := map[string]bool{}, map[string]int{}
+			for _, t := range mine {
+				zoneSeen[zoneOf(t.addr)] = true
+				if t.healthy {
+					zoneLive[zoneOf(t.addr)]++
+				}
+			}
+			for _, zp := range b.ZonePods {
+				if zoneSeen[zp.Zone] {
+					g.expected += zp.ReadyPods
+				}
+				if zoneLive[zp.Zone] > 0 {
+					g.healthy += zp.ReadyPods
+				}
+			}
+			g.expected += b.NotReadyPods
+			if capacity {
+				for i := range mine {
+					if mine[i].healthy {
+						mine[i].weight = max(1, float64(CapacityWeight(zonePods[mine[i].addr], zoneLive[zoneOf(mine[i].addr)])))
+					}
+				}
+			}
+		} else {
+			if live > 0 {
+				g.healthy = b.ReadyPods
+			}
+			g.expected = b.ReadyPods + b.NotReadyPods
+			if capacity && live < len(b.Ingress) {
+				cw := max(1, float64(CapacityWeight(b.ReadyPods, live)))
+				switch {
+				case scoped != nil && scoped.Kind == model.Weight:
+					cw = max(1, math.Floor(float64(scoped.Weight)*float64(len(b.Ingress))/float64(live)))
+				case kind == model.Weighted && len(sp.Weights) > 0:
+					cw = max(1, math.Floor(float64(explicitWeight(sp.Weights, b.Cluster))*explicitWeightScale/float64(live)))
+				}
+				for i := range mine {
+					if mine[i].healthy {
+						mine[i].weight = cw
+					}
+				}
+			}
+		}
+		groups = append(groups, g)
 	}
 
 	// Tiers: a key per target, ordered.
@@ -223,6 +289,20 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 			l.healthy++
 		}
 	}
+	hostLevels := slices.Clone(levels)
+	if capacity {
+		clear(levels)
+		for _, g := range groups {
+			l := &levels[slices.Index(ids, idOf(targets[g.first]))]
+			healthy, expected := 10*g.healthy, 10*g.expected
+			anyHealthy := slices.ContainsFunc(targets[g.first:g.first+g.n], func(t target) bool { return t.healthy })
+			if anyHealthy && healthy == 0 {
+				healthy = 1 // forced into service with no pods
+			}
+			l.healthy += healthy
+			l.hosts += max(expected, healthy)
+		}
+	}
 	out := map[string]float64{}
 	if len(ids) == 0 {
 		return out
@@ -237,7 +317,7 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 		if sp.FailClosed {
 			return out
 		}
-		totalPanicLoad(levels, r.load)
+		totalPanicLoad(hostLevels, r.load)
 		for i := range r.panic {
 			r.panic[i] = true
 		}

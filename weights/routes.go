@@ -17,10 +17,13 @@ import (
 
 // groupFacts is what route building needs of each group of one service.
 type groupFacts struct {
-	cluster  int   // index in the inventory's clusters; -1 when missing
-	region   int32 // region id (see solveCtx.region)
-	zone     int32 // zone id, -1 without a zone
-	hosts    levelHosts
+	cluster int   // index in the inventory's clusters; -1 when missing
+	region  int32 // region id (see solveCtx.region)
+	zone    int32 // zone id, -1 without a zone
+	hosts   levelHosts
+	// units is the group's capacity as capacity spill counts it (see
+	// capacityUnits): healthy and expected pods at weightPerPod each.
+	units    levelHosts
 	healthyW uint64 // sum of the weights of its healthy targets
 	allW     uint64 // sum of the weights of all its hosts
 }
@@ -138,8 +141,31 @@ func (c *solveCtx) gatherFacts(s *model.ServicePlan) {
 				f.allW += uint64(t.Weight)
 			}
 		}
+		f.units = capacityUnits(g, f.hosts)
 		c.facts[gi] = f
 	}
+}
+
+// maxCapacityPods bounds the pods one group counts for, so that sums of
+// capacity units cannot overflow; no real cluster comes near.
+const maxCapacityPods = 1 << 40
+
+// capacityUnits is a group's capacity for capacity spill, as a level of
+// Envoy's arithmetic counts hosts: healthy = HealthyPods*10, hosts =
+// ExpectedPods*10. A group with a healthy target but no pods (an address
+// an operator enabled, or a stale cluster's last state) counts one unit,
+// healthy, so that an override that forces traffic is obeyed as in hosts
+// spill; expected never falls below healthy.
+func capacityUnits(g model.Group, hosts levelHosts) levelHosts {
+	u := levelHosts{
+		healthy: min(g.HealthyPods, maxCapacityPods) * weightPerPod,
+		hosts:   min(g.ExpectedPods, maxCapacityPods) * weightPerPod,
+	}
+	if hosts.healthy > 0 && u.healthy == 0 {
+		u.healthy = 1
+	}
+	u.hosts = max(u.hosts, u.healthy)
+	return u
 }
 
 // cachedShape returns the shape of the current service's routes, computing
@@ -152,6 +178,23 @@ func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
 		key = append(key, 1)
 	}
 	key = append(key, 0)
+	// Capacity spill depends on the groups' capacity units, but only where
+	// some group lacks capacity: when every group has all it expects, each
+	// level is fully healthy (or empty) whatever its size, so the shape
+	// depends only on which groups have capacity, and services of any pod
+	// counts share it, as hosts spill's do.
+	capacity := s.Policy.SpillMode() == model.SpillCapacity
+	full := true
+	if capacity {
+		for _, f := range c.facts {
+			full = full && f.units.healthy == f.units.hosts
+		}
+		key = append(key, 1)
+		if full {
+			key = append(key, 1)
+		}
+	}
+	key = append(key, 0)
 	for _, name := range s.Policy.Order {
 		key = append(key, name...)
 		key = append(key, 0)
@@ -161,6 +204,15 @@ func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.cluster))
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.hosts.hosts))
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.hosts.healthy))
+		switch {
+		case capacity && full && f.units.hosts > 0:
+			key = append(key, 1)
+		case capacity && full:
+			key = append(key, 0)
+		case capacity:
+			key = binary.LittleEndian.AppendUint64(key, uint64(f.units.hosts))
+			key = binary.LittleEndian.AppendUint64(key, uint64(f.units.healthy))
+		}
 	}
 	c.shapeKey = key
 	if sh, ok := c.shapes[string(key)]; ok {
@@ -228,17 +280,28 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 	if len(prios) == 0 {
 		return model.NoTargets
 	}
-	levels := c.levels[:0]
+	// Hosts spill counts a level's hosts, capacity spill its capacity
+	// units; the arithmetic is the same (see spill.go).
+	capacity := s.Policy.SpillMode() == model.SpillCapacity
+	levels, counts := c.levels[:0], c.counts[:0]
 	for range prios {
-		levels = append(levels, levelHosts{})
+		levels, counts = append(levels, levelHosts{}), append(counts, levelHosts{})
 	}
 	for gi, p := range gp {
 		if p != model.NoPriority {
-			levels[p].hosts += c.facts[gi].hosts.hosts
-			levels[p].healthy += c.facts[gi].hosts.healthy
+			f := &c.facts[gi]
+			counts[p].hosts += f.hosts.hosts
+			counts[p].healthy += f.hosts.healthy
+			if capacity {
+				levels[p].hosts += f.units.hosts
+				levels[p].healthy += f.units.healthy
+			}
 		}
 	}
-	c.levels = levels
+	if !capacity {
+		copy(levels, counts)
+	}
+	c.levels, c.counts = levels, counts
 	sr := &c.spill
 	spill(levels, s.Policy.SpillOverprovisioning(), s.Policy.PanicThreshold, sr) // xDS sends the same factor
 	mode := model.Normal
@@ -250,8 +313,10 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 		mode = model.FailedClosed
 	case sr.noneHealthy:
 		// Fail open: every host, load by host count, as in Envoy's total
-		// panic, even when panic is disabled.
-		totalPanicLoad(levels, sr.load)
+		// panic, even when panic is disabled. Hosts, not capacity, in
+		// either spill: a cluster whose pods are all gone still gets its
+		// part when nothing is healthy anywhere.
+		totalPanicLoad(counts, sr.load)
 		for i := range sr.panic {
 			sr.panic[i] = true
 		}
@@ -263,7 +328,7 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 	}
 	for i := range prios {
 		p := &prios[i]
-		p.Hosts, p.Healthy = int32(levels[i].hosts), int32(levels[i].healthy)
+		p.Hosts, p.Healthy = int32(counts[i].hosts), int32(counts[i].healthy)
 		p.Health, p.Load, p.Panic = uint8(sr.health[i]), uint8(sr.load[i]), sr.panic[i]
 	}
 	return mode

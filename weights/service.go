@@ -1,6 +1,7 @@
 package weights
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -33,7 +34,7 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 	s.Targets = make([]model.Target, 0, n)
 	v := 0 // cursor in verdicts, which sort like the targets
 	for _, b := range backends {
-		g := model.Group{Cluster: b.Cluster, ReadyPods: b.ReadyPods, ZonePods: b.ZonePods, IngressZones: b.IngressZones, PodIPs: b.PodIPs,
+		g := model.Group{Cluster: b.Cluster, ReadyPods: b.ReadyPods, NotReadyPods: b.NotReadyPods, ZonePods: b.ZonePods, IngressZones: b.IngressZones, PodIPs: b.PodIPs,
 			First: len(s.Targets), N: len(b.Ingress)}
 		if ci := c.clusterIndex(b.Cluster); ci >= 0 {
 			cl := c.clusters[ci]
@@ -93,6 +94,7 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 		case explicit:
 			w = uint32(uint64(explicitWeight(s.Policy.Weights, b.Cluster)) * explicitWeightScale / uint64(max(len(b.Ingress), 1)))
 		}
+		live, hosts := 0, 0 // healthy targets, and targets that are hosts
 		for i := g.First; i < g.First+g.N; i++ {
 			t := &s.Targets[i]
 			pods, tw := b.ReadyPods, w
@@ -117,6 +119,112 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 				t.Cause = model.CauseZonal
 			}
 			t.Weight = max(tw, 1) // every host has a weight, for panic
+			hosts++
+			if t.Status == model.Healthy {
+				live++
+			}
+		}
+		gr, mine := &s.Groups[gi], s.Targets[g.First:g.First+g.N]
+		gr.HealthyPods, gr.ExpectedPods = c.capacity(b, mine, zonal, live, hosts)
+		// With capacity spill the healthy addresses carry the pods of the
+		// others; when every address is healthy the weights are the same.
+		if s.Policy.SpillMode() == model.SpillCapacity && live > 0 && live < len(b.Ingress) {
+			budget, fixed := fixedBudget(b, hasPin, pinned, explicit, s.Policy.Weights)
+			c.carryCapacity(mine, b, zonal, fixed, budget, live)
+		}
+	}
+}
+
+// capacity returns the group's healthy and expected pods (see model.Group):
+// the pods behind at least one healthy address, and the pods it should
+// have. Excluded targets count in neither; a group without hosts has none.
+// Zonal ingress reaches only its own zone's pods, so a zone counts as
+// healthy only with a healthy address of its own, and a zone without any
+// address was never expected to serve; not-ready pods, which discovery
+// does not count per zone, are expected wherever they are. live and hosts
+// count the group's healthy targets and its hosts.
+func (c *solveCtx) capacity(b model.Backend, targets []model.Target, zonal bool, live, hosts int) (healthy, expected int) {
+	switch {
+	case hosts == 0:
+		return 0, 0
+	case !zonal && live > 0:
+		return b.ReadyPods, b.ReadyPods + b.NotReadyPods
+	case !zonal:
+		return 0, b.ReadyPods + b.NotReadyPods
+	}
+	c.countZones(b, targets)
+	for k, z := range b.ZonePods {
+		if c.zoneHost[k] > 0 {
+			expected += z.ReadyPods
+		}
+		if c.zoneLive[k] > 0 {
+			healthy += z.ReadyPods
+		}
+	}
+	return healthy, expected + b.NotReadyPods
+}
+
+// countZones fills c.zoneLive and c.zoneHost with, per zone of b, its
+// healthy addresses and its addresses that are hosts (healthy or not).
+// c.zoneIdx must hold each address's zone (zonalPods does).
+func (c *solveCtx) countZones(b model.Backend, targets []model.Target) {
+	c.zoneLive = slices.Grow(c.zoneLive[:0], len(b.ZonePods))[:len(b.ZonePods)]
+	c.zoneHost = slices.Grow(c.zoneHost[:0], len(b.ZonePods))[:len(b.ZonePods)]
+	clear(c.zoneLive)
+	clear(c.zoneHost)
+	for j, t := range targets {
+		k := c.zoneIdx[j]
+		switch t.Status {
+		case model.Healthy:
+			c.zoneLive[k]++
+			c.zoneHost[k]++
+		case model.Unhealthy:
+			c.zoneHost[k]++
+		}
+	}
+}
+
+// fixedBudget is the weight an operator fixed for a group's addresses
+// together, before it is spread over them: an explicit cluster weight, or
+// a pinned per-address weight times the addresses. It reports false when
+// the weight is the group's capacity.
+func fixedBudget(b model.Backend, hasPin bool, pinned uint32, explicit bool, ws []model.ClusterWeight) (uint64, bool) {
+	switch {
+	case hasPin:
+		return uint64(pinned) * uint64(len(b.Ingress)), true
+	case explicit:
+		return uint64(explicitWeight(ws, b.Cluster)) * explicitWeightScale, true
+	}
+	return 0, false
+}
+
+// carryCapacity re-weights the healthy targets of one group for capacity
+// spill: the seed formula over the healthy addresses only, so the remaining
+// ones take the share of a failed one and the group keeps its weight,
+// max(1, floor(readyPods*10/healthyAddresses)) (or the explicit or pinned
+// budget spread alike). A zonal group spreads each zone's pods over that
+// zone's healthy addresses, since its ingress does not cross zones.
+// Unhealthy targets keep the weight they would have with every address up,
+// for panic, which uses every host. live counts the group's healthy
+// targets, at least one; a zonal group's weights are never fixed
+// (zonalPods is not consulted for explicit or pinned weights).
+func (c *solveCtx) carryCapacity(targets []model.Target, b model.Backend, zonal, fixed bool, budget uint64, live int) {
+	if zonal {
+		// countZones ran in capacity.
+		for j := range targets {
+			if t := &targets[j]; t.Status == model.Healthy {
+				t.Weight = max(1, CapacityWeight(b.ZonePods[c.zoneIdx[j]].ReadyPods, c.zoneLive[c.zoneIdx[j]]))
+			}
+		}
+		return
+	}
+	w := max(1, CapacityWeight(b.ReadyPods, live)) // the seed formula, saturating as it does
+	if fixed {
+		w = uint32(min(max(1, budget/uint64(live)), math.MaxUint32))
+	}
+	for j := range targets {
+		if t := &targets[j]; t.Status == model.Healthy {
+			t.Weight = w
 		}
 	}
 }
@@ -176,6 +284,7 @@ func (c *solveCtx) zonalPods(b model.Backend) bool {
 		c.zonePods = append(c.zonePods, b.ZonePods[k].ReadyPods)
 		c.zoneAddrs = append(c.zoneAddrs, k) // zone index for now; counted below
 	}
+	c.zoneIdx = append(c.zoneIdx[:0], c.zoneAddrs...)
 	var perZone [64]int
 	counts := perZone[:0]
 	if len(b.ZonePods) > len(perZone) {

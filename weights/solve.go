@@ -144,10 +144,14 @@ type solveCtx struct {
 
 	// Scratch, reused between services and buckets.
 	facts     []groupFacts
-	zonePods  []int // per address of the current backend: its zone's ready pods
-	zoneAddrs []int // per address of the current backend: addresses in its zone
-	groupOf   []int // per cluster index: the current service's group, -1 if none
-	levels    []levelHosts
+	zonePods  []int        // per address of the current backend: its zone's ready pods
+	zoneAddrs []int        // per address of the current backend: addresses in its zone
+	zoneIdx   []int        // per address of the current backend: its zone's index in ZonePods
+	zoneLive  []int        // per zone of the current backend: its healthy addresses
+	zoneHost  []int        // per zone of the current backend: its addresses that are hosts
+	groupOf   []int        // per cluster index: the current service's group, -1 if none
+	levels    []levelHosts // per priority of a row: what the spill arithmetic counts
+	counts    []levelHosts // per priority of a row: its hosts
 	spill     spillResult
 	stamp     uint32
 	seen      []uint32 // per region id: stamp when seen in this pass
@@ -163,7 +167,7 @@ type scopeKey struct{ service, cluster string }
 func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override) {
 	*c = solveCtx{clusters: clusters, stale: stale, active: active,
 		clusterDrain: map[string]int{}, scoped: map[scopeKey]int{}, byAddr: map[netip.Addr][]int{}, failover: map[string]int{},
-		levels: c.levels, spill: c.spill, hash: c.hash, shapes: map[string]*routeShape{}}
+		levels: c.levels, counts: c.counts, spill: c.spill, hash: c.hash, shapes: map[string]*routeShape{}}
 
 	regions, zones := map[string]int32{}, map[model.Locality]int32{}
 	for _, cl := range clusters {

@@ -1,5 +1,7 @@
 package weights
 
+import "math/bits"
+
 // This file reproduces Envoy's priority load arithmetic
 // (source/extensions/load_balancing_policies/common/load_balancer_impl.cc:
 // recalculatePerPriorityState, distributeLoad, recalculatePerPriorityPanic,
@@ -15,7 +17,11 @@ package weights
 //	25%         100%        25/75    35/65
 //	5%          65%         7/93     8/92  (remainder goes to P0)
 
-// levelHosts is what the arithmetic needs to know of one priority level.
+// levelHosts is what the arithmetic needs to know of one priority level:
+// its hosts and healthy hosts, as Envoy counts them. Capacity spill
+// (model.SpillCapacity) runs the same arithmetic over capacity units
+// instead, a level's expected and healthy pods at weightPerPod each (see
+// capacityUnits), so that both spill modes share one implementation.
 type levelHosts struct {
 	hosts, healthy int
 }
@@ -45,11 +51,8 @@ func spill(levels []levelHosts, overprovisioning, panicThreshold uint32, out *sp
 
 	var sum uint32
 	for i, l := range levels {
-		h := uint32(0)
-		if l.hosts > 0 {
-			h = uint32(min(100, uint64(overprovisioning)*uint64(l.healthy)/uint64(l.hosts)))
-		}
-		out.health[i] = h
+		out.health[i] = levelHealth(l, overprovisioning)
+		h := out.health[i]
 		sum += h
 	}
 	normalized := min(sum, 100)
@@ -98,6 +101,21 @@ func spill(levels []levelHosts, overprovisioning, panicThreshold uint32, out *sp
 		out.totalPanic = true
 		totalPanicLoad(levels, out.load)
 	}
+}
+
+// levelHealth is min(100, overprovisioning*healthy/hosts) in integers, as
+// Envoy computes it, 0 for an empty level. The product takes 128 bits:
+// capacity units times a failover factor of 2^20 exceed 64.
+func levelHealth(l levelHosts, overprovisioning uint32) uint32 {
+	if l.hosts <= 0 || l.healthy <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(overprovisioning), uint64(l.healthy))
+	if hi >= uint64(l.hosts) {
+		return 100 // the quotient exceeds 64 bits, let alone 100
+	}
+	q, _ := bits.Div64(hi, lo, uint64(l.hosts))
+	return uint32(min(100, q))
 }
 
 // inPanic is isHostSetInPanic: fewer healthy hosts, in percent, than the

@@ -95,16 +95,19 @@ func Build(p *model.Plan, g Group, o Options) (Resources, error) {
 	for _, s := range p.Services {
 		so := o.service(s.Name)
 		eds := EndpointsName(g, s.Name)
-		r.Clusters = append(r.Clusters, edsCluster(s, eds))
+		preSpilled := g.Role == Gateway && s.Policy.SpillMode() == model.SpillCapacity
+		r.Clusters = append(r.Clusters, edsCluster(s, eds, preSpilled))
 		rt := s.Route(bucket)
-		switch g.Role {
-		case Gateway:
+		switch {
+		case preSpilled:
+			r.Endpoints = append(r.Endpoints, preSpilledEndpoints(s, rt, eds, so.Port))
+		case g.Role == Gateway:
 			r.Endpoints = append(r.Endpoints, priorityEndpoints(s, rt, eds, so.Port))
-		case GRPC:
+		case g.Role == GRPC:
 			r.Listeners = append(r.Listeners, apiListener(s.Name))
 			r.Routes = append(r.Routes, routeConfig(s.Name, []string{s.Name}, []*model.ServicePlan{s}))
 			r.Endpoints = append(r.Endpoints, spilledEndpoints(s, rt, eds, so.Port))
-		case Sidecar:
+		case g.Role == Sidecar:
 			r.Endpoints = append(r.Endpoints, eastWestEndpoints(s, rt, eds, so, o.EastWestGateways))
 		}
 	}
@@ -235,8 +238,12 @@ func routeConfig(name string, domains []string, services []*model.ServicePlan) *
 	return rc
 }
 
-func edsCluster(s *model.ServicePlan, eds string) *cluster.Cluster {
-	return &cluster.Cluster{
+// edsCluster is a service's cluster. With localityWeighted, Envoy honours
+// locality weights (locality_weighted_lb_config), which pre-spilled
+// endpoints need; without, it balances over all the hosts of a priority
+// by endpoint weight.
+func edsCluster(s *model.ServicePlan, eds string, localityWeighted bool) *cluster.Cluster {
+	c := &cluster.Cluster{
 		Name:                 s.Name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
 		EdsClusterConfig:     &cluster.Cluster_EdsClusterConfig{EdsConfig: ads(), ServiceName: eds},
@@ -246,6 +253,12 @@ func edsCluster(s *model.ServicePlan, eds string) *cluster.Cluster {
 			HealthyPanicThreshold: &typev3.Percent{Value: float64(s.Policy.PanicThreshold)},
 		},
 	}
+	if localityWeighted {
+		c.CommonLbConfig.LocalityConfigSpecifier = &cluster.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{
+			LocalityWeightedLbConfig: &cluster.Cluster_CommonLbConfig_LocalityWeightedLbConfig{},
+		}
+	}
+	return c
 }
 
 // locality names a member cluster for Envoy: its region and zone, and the
@@ -292,8 +305,9 @@ func compactPriorities(rt *model.Route) map[uint8]uint32 {
 // it spill: one locality per member cluster at the priority of its tier
 // for the group's bucket, each ingress address weighted by capacity with
 // its health, and the service's overprovisioning factor. Priority health
-// is counted by hosts, as the Plan counts it, so weighted_priority_health
-// stays off. Excluded targets (drained, disabled) are not sent.
+// is counted by hosts, as the Plan counts it with hosts spill, so
+// weighted_priority_health stays off. Excluded targets (drained, disabled)
+// are not sent. Capacity spill uses preSpilledEndpoints instead.
 func priorityEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port uint32) *endpoint.ClusterLoadAssignment {
 	cla := &endpoint.ClusterLoadAssignment{
 		ClusterName: eds,
@@ -327,6 +341,102 @@ func priorityEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port u
 	}
 	setLocalities(cla, locs)
 	return cla
+}
+
+// preSpilledEndpoints is what gateways get with capacity spill: the Plan's
+// split, already spilled, and the rest as local failover.
+//
+// Why pre-spilled: Envoy counts a priority's health in hosts, or with
+// weighted_priority_health in host weights, healthy over all. Capacity
+// spill counts pods, and pods that are not ready while every address is up
+// have no host to carry them: no unhealthy endpoint, no weight that Envoy
+// would count as missing. So no priority encoding makes Envoy spill for
+// them; the Plan's shares are sent instead.
+//
+// Priority 0 holds every target with a share, HEALTHY, weighted by its
+// share scaled to an integer as for gRPC, in one locality per member
+// cluster weighted by the sum of its endpoints' weights, the cluster's
+// share; the Cluster turns on
+// locality-weighted balancing (edsCluster), so Envoy picks a locality by
+// its weight times min(1, overprovisioning*healthy/hosts) = its weight,
+// then an endpoint by weight: the Plan's split. The targets without a
+// share (standby tiers, unhealthy addresses) follow in priorities 1, 2, ...
+// in the order of their tiers, with their health and capacity weights, so
+// that Envoy still fails over by itself when its own outlier detection
+// empties priority 0. Excluded targets are not sent.
+//
+// The overprovisioning factor is the policy's, but at least 100: below
+// 100 Envoy would spill a fully healthy priority 0 again, on top of the
+// spill the shares already hold.
+func preSpilledEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port uint32) *endpoint.ClusterLoadAssignment {
+	cla := &endpoint.ClusterLoadAssignment{
+		ClusterName: eds,
+		Policy: &endpoint.ClusterLoadAssignment_Policy{
+			OverprovisioningFactor: wrapperspb.UInt32(max(s.Policy.SpillOverprovisioning(), 100)),
+		},
+	}
+	if rt.Mode == model.NoTargets || rt.Mode == model.FailedClosed {
+		return cla
+	}
+	shared := make(map[int]uint64, len(rt.Shares))
+	for _, sh := range rt.Shares {
+		if w := uint64(math.Round(sh.Fraction * shareScale)); w > 0 {
+			shared[sh.Target] = w
+		}
+	}
+	standby := standbyPriorities(s, rt, shared)
+	var locs []rawLocality
+	for gi := range s.Groups {
+		g := &s.Groups[gi]
+		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority {
+			continue
+		}
+		active := rawLocality{loc: &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: 0}}
+		spare := rawLocality{loc: &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: standby[rt.GroupPriority[gi]]}}
+		for i := g.First; i < g.First+g.N; i++ {
+			t := s.Targets[i]
+			addr := netip.AddrPortFrom(t.Address, uint16(port))
+			switch w, ok := shared[i]; {
+			case ok:
+				active.loc.LbEndpoints = append(active.loc.LbEndpoints, lbEndpoint(addr, core.HealthStatus_HEALTHY, uint32(min(w, math.MaxUint32))))
+				active.endpoints = append(active.endpoints, w)
+			case t.Status != model.Excluded:
+				spare.loc.LbEndpoints = append(spare.loc.LbEndpoints, lbEndpoint(addr, healthOf(t.Status), t.Weight))
+				spare.endpoints = append(spare.endpoints, uint64(t.Weight))
+			}
+		}
+		for _, l := range []rawLocality{active, spare} {
+			if len(l.endpoints) > 0 {
+				locs = append(locs, l)
+			}
+		}
+	}
+	setLocalities(cla, locs)
+	return cla
+}
+
+// standbyPriorities numbers, from 1, the route's priorities that hold
+// targets without a share, in tier order.
+func standbyPriorities(s *model.ServicePlan, rt *model.Route, shared map[int]uint64) map[uint8]uint32 {
+	var used []uint8
+	for gi, p := range rt.GroupPriority {
+		if p == model.NoPriority {
+			continue
+		}
+		g := s.Groups[gi]
+		for i := g.First; i < g.First+g.N; i++ {
+			if _, ok := shared[i]; !ok && s.Targets[i].Status != model.Excluded {
+				used = append(used, p)
+				break
+			}
+		}
+	}
+	slices.Sort(used)
+	m := map[uint8]uint32{}
+	for _, p := range slices.Compact(used) {
+		m[p] = uint32(len(m) + 1)
+	}
+	return m
 }
 
 // shareScale turns a share of traffic into an integer weight.

@@ -36,16 +36,25 @@ func addrs(ss ...string) []netip.Addr {
 
 // testPlan is the world of the golden files: three clusters, a geo
 // service with one address down in us-east, and a weighted service drained
-// in ap-southeast.
-func testPlan(t testing.TB) *model.Plan {
+// in ap-southeast, with hosts spill: Envoy spills by itself, by address.
+func testPlan(t testing.TB) *model.Plan { return testPlanSpill(t, model.SpillHosts) }
+
+// testPlanSpill is testPlan with the given spill mode. With capacity
+// spill, us-east's down address costs it nothing and 6 of eu-west's 12
+// pods are not ready.
+func testPlanSpill(t testing.TB, spill model.SpillMode) *model.Plan {
 	t.Helper()
+	notReady := 0
+	if spill == model.SpillCapacity {
+		notReady = 6
+	}
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	inv := model.NewInventory([]model.Cluster{
 		{Name: "eu-west", Locality: model.Locality{Region: "eu-west-1", Zone: "eu-west-1a"}, Location: dublin, HasLocation: true},
 		{Name: "us-east", Locality: model.Locality{Region: "us-east-1", Zone: "us-east-1b"}, Location: virginia, HasLocation: true},
 		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast-1", Zone: "ap-southeast-1a"}, Location: singapore, HasLocation: true},
 	}, []model.Backend{
-		{Service: "app.gslb.example.com", Cluster: "eu-west", Ingress: addrs("192.0.2.10", "192.0.2.11"), ReadyPods: 6, PodIPs: addrs("10.1.0.1", "10.1.0.2")},
+		{Service: "app.gslb.example.com", Cluster: "eu-west", Ingress: addrs("192.0.2.10", "192.0.2.11"), ReadyPods: 6, NotReadyPods: notReady, PodIPs: addrs("10.1.0.1", "10.1.0.2")},
 		{Service: "app.gslb.example.com", Cluster: "us-east", Ingress: addrs("198.51.100.10", "198.51.100.11"), ReadyPods: 4, PodIPs: addrs("10.2.0.1")},
 		{Service: "app.gslb.example.com", Cluster: "ap-southeast", Ingress: addrs("203.0.113.10"), ReadyPods: 2, PodIPs: addrs("10.3.0.1")},
 		{Service: "pay.gslb.example.com", Cluster: "eu-west", Ingress: addrs("192.0.2.20"), ReadyPods: 3},
@@ -58,10 +67,9 @@ func testPlan(t testing.TB) *model.Plan {
 	ovr := model.NewOverrides([]model.Override{
 		{Kind: model.Drain, Service: "pay.gslb.example.com", Cluster: "ap-southeast", Reason: "migration", Author: "ops", Created: at.Add(-time.Hour)},
 	})
-	pol := model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{
-		model.DefaultPolicy("app.gslb.example.com", model.Geo),
-		model.DefaultPolicy("pay.gslb.example.com", model.Weighted),
-	})
+	app, pay := model.DefaultPolicy("app.gslb.example.com", model.Geo), model.DefaultPolicy("pay.gslb.example.com", model.Weighted)
+	app.Spill, pay.Spill = spill, spill
+	pol := model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{app, pay})
 	return weights.Solve(at, inv, health, ovr, pol)
 }
 
@@ -82,19 +90,26 @@ func testOptions() Options {
 // TestGolden renders the resources of each kind of node group and compares
 // them with testdata; -update rewrites the files.
 func TestGolden(t *testing.T) {
-	plan := testPlan(t)
 	for _, tc := range []struct {
 		file  string
 		group Group
+		spill model.SpillMode
 	}{
-		{"gateway-eu-west.yaml", Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}},
-		{"gateway-ap-southeast.yaml", Group{Role: Gateway, Region: "ap-southeast-1", Zone: "ap-southeast-1c"}},
-		{"sidecar-us-east.yaml", Group{Role: Sidecar, Region: "us-east-1", Zone: "us-east-1b"}},
-		{"grpc-eu-west.yaml", Group{Role: GRPC, Region: "eu-west-1", Zone: "eu-west-1a"}},
-		{"grpc-unknown.yaml", Group{Role: GRPC}},
+		{"gateway-eu-west.yaml", Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}, model.SpillHosts},
+		{"gateway-ap-southeast.yaml", Group{Role: Gateway, Region: "ap-southeast-1", Zone: "ap-southeast-1c"}, model.SpillHosts},
+		{"sidecar-us-east.yaml", Group{Role: Sidecar, Region: "us-east-1", Zone: "us-east-1b"}, model.SpillHosts},
+		{"grpc-eu-west.yaml", Group{Role: GRPC, Region: "eu-west-1", Zone: "eu-west-1a"}, model.SpillHosts},
+		{"grpc-unknown.yaml", Group{Role: GRPC}, model.SpillHosts},
+		// Capacity spill: gateways get the Plan's split pre-spilled in
+		// priority 0 and the rest as standby priorities.
+		{"capacity-gateway-eu-west.yaml", Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}, model.SpillCapacity},
+		{"capacity-gateway-us-east.yaml", Group{Role: Gateway, Region: "us-east-1", Zone: "us-east-1b"}, model.SpillCapacity},
+		{"capacity-grpc-eu-west.yaml", Group{Role: GRPC, Region: "eu-west-1", Zone: "eu-west-1a"}, model.SpillCapacity},
 	} {
+		plan := testPlanSpill(t, tc.spill)
 		t.Run(tc.file, func(t *testing.T) {
 			r, err := Build(plan, tc.group, testOptions())
+
 			if err != nil {
 				t.Fatal(err)
 			}

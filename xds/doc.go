@@ -3,6 +3,16 @@
 // and locality-weighted endpoints for gateways, sidecars and proxyless gRPC
 // clients, so that proxies follow the same decision as the GeoDNS.
 //
+// How gateways learn the split depends on the service's spill mode. With
+// hosts spill they get the Plan's priorities, capacity weights and health,
+// and spill by themselves with Envoy's arithmetic, which the Plan ports
+// exactly (priorityEndpoints). With capacity spill, the default, they get
+// the Plan's split pre-spilled (preSpilledEndpoints): not-ready pods behind
+// healthy addresses have no host that Envoy could count as missing, so no
+// priority encoding, weighted_priority_health included, makes Envoy spill
+// for them. Proxyless gRPC clients ignore the overprovisioning factor and
+// always get the pre-spilled shares as locality weights (spilledEndpoints).
+//
 // Build is the pure translation of a Plan for one group of nodes (role ×
 // locality); Server keeps a snapshot per group and every group's endpoints
 // in a linear cache, and serves them over state-of-the-world and

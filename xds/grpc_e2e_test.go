@@ -62,12 +62,15 @@ func newWorld() *world {
 			bs = append(bs, model.Backend{Service: svc, Cluster: c.name, Ingress: addrs(c.addr), ReadyPods: c.pods})
 		}
 	}
+	// The weighted service spills by hosts: with ap-southeast down and
+	// us-east drained, eu-west's 1 healthy host of 2 keeps it out of
+	// panic, where capacity spill (2 of 7 pods healthy, 29% < 50%) would
+	// panic and use ap-southeast's down address too.
+	weighted := model.DefaultPolicy(weightedSvc, model.Weighted)
+	weighted.Spill = model.SpillHosts
 	return &world{
 		inv: model.NewInventory(cls, bs),
-		pol: model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{
-			model.DefaultPolicy(weightedSvc, model.Weighted),
-			model.DefaultPolicy(geoSvc, model.Geo),
-		}),
+		pol: model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{weighted, model.DefaultPolicy(geoSvc, model.Geo)}),
 	}
 }
 

@@ -2,13 +2,16 @@ package xds
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
@@ -82,10 +85,12 @@ func TestHugeWeightsFitEnvoy(t *testing.T) {
 		{ID: "w1", Kind: model.Weight, Service: "pin.gslb.example.com", Cluster: "eu-west", Weight: 1 << 31, Created: at.Add(-time.Hour)},
 		{ID: "w2", Kind: model.Weight, Service: "pin.gslb.example.com", Cluster: "us-east", Weight: math.MaxUint32, Created: at.Add(-time.Hour)},
 	})
-	pol := model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{
-		model.DefaultPolicy("pin.gslb.example.com", model.Weighted),
-		model.DefaultPolicy("pods.gslb.example.com", model.Weighted),
-	})
+	// Hosts spill: gateways get the Plan's weights as they are, which is
+	// what this test checks (capacity spill sends shares, see
+	// TestEnvoyFollowsThePlan).
+	pin, pods := model.DefaultPolicy("pin.gslb.example.com", model.Weighted), model.DefaultPolicy("pods.gslb.example.com", model.Weighted)
+	pin.Spill, pods.Spill = model.SpillHosts, model.SpillHosts
+	pol := model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{pin, pods})
 	plan := weights.Solve(at, inv, model.NewHealth(nil), ovr, pol)
 	o := Options{Services: map[string]ServiceOptions{"pods.gslb.example.com": {EastWest: ViaGateway}}, EastWestGateways: map[string]netip.AddrPort{
 		"eu-west":      netip.MustParseAddrPort("192.0.2.100:15443"),
@@ -165,8 +170,8 @@ func TestHugeWeightsFitEnvoy(t *testing.T) {
 // envoySplit is the fraction of traffic Envoy sends to each endpoint
 // address of cla, by Envoy's priority arithmetic (weights.EnvoyPriorityLoad)
 // and, within a priority, weighted round robin over its healthy hosts (all
-// of them when it panics). Localities are not weighted: Meridian's
-// clusters do not turn on locality-weighted balancing.
+// of them when it panics). Localities are not weighted: hosts spill does
+// not turn on locality-weighted balancing (see envoyClusterSplit).
 func envoySplit(t *testing.T, cla *endpoint.ClusterLoadAssignment, panicThreshold uint32) map[string]float64 {
 	t.Helper()
 	var hosts, healthy []int
@@ -201,6 +206,194 @@ func envoySplit(t *testing.T, cla *endpoint.ClusterLoadAssignment, panicThreshol
 					float64(load[l.Priority]) / 100 * float64(e.GetLoadBalancingWeight().GetValue()) / weightSum[l.Priority]
 			}
 		}
+	}
+	return out
+}
+
+// envoyClusterSplit is envoySplit for the Cluster c that cla belongs to:
+// when c turns on locality-weighted balancing, Envoy picks, within the
+// priority its priority loads chose, a locality by effective weight
+// (weights.EnvoyLocalityWeight), then one of that locality's healthy hosts
+// by endpoint weight; a priority none of whose localities has an effective
+// weight uses all its hosts if it panics (ZoneAwareLoadBalancerBase::
+// hostSourceToUse).
+func envoyClusterSplit(t *testing.T, c *cluster.Cluster, cla *endpoint.ClusterLoadAssignment) map[string]float64 {
+	t.Helper()
+	threshold := uint32(c.GetCommonLbConfig().GetHealthyPanicThreshold().GetValue())
+	if c.GetCommonLbConfig().GetLocalityWeightedLbConfig() == nil {
+		return envoySplit(t, cla, threshold)
+	}
+	op := cla.GetPolicy().GetOverprovisioningFactor().GetValue()
+	var hosts, healthy []int
+	for _, l := range cla.Endpoints {
+		for int(l.Priority) >= len(hosts) {
+			hosts, healthy = append(hosts, 0), append(healthy, 0)
+		}
+		for _, e := range l.LbEndpoints {
+			hosts[l.Priority]++
+			if e.HealthStatus == core.HealthStatus_HEALTHY {
+				healthy[l.Priority]++
+			}
+		}
+	}
+	load, panic := weights.EnvoyPriorityLoad(hosts, healthy, op, threshold)
+	out := map[string]float64{}
+	for p := range hosts {
+		if load[p] == 0 {
+			continue
+		}
+		var locs []*endpoint.LocalityLbEndpoints
+		var eff []float64
+		var effSum float64
+		for _, l := range cla.Endpoints {
+			if int(l.Priority) != p {
+				continue
+			}
+			n, h := 0, 0
+			for _, e := range l.LbEndpoints {
+				n++
+				if e.HealthStatus == core.HealthStatus_HEALTHY {
+					h++
+				}
+			}
+			w := weights.EnvoyLocalityWeight(l.GetLoadBalancingWeight().GetValue(), n, h, op)
+			locs, eff, effSum = append(locs, l), append(eff, w), effSum+w
+		}
+		if effSum == 0 {
+			if !panic[p] {
+				t.Fatalf("%s: priority %d has load %d but no healthy host", cla.ClusterName, p, load[p])
+			}
+			var sum float64
+			for _, l := range locs {
+				for _, e := range l.LbEndpoints {
+					sum += float64(e.GetLoadBalancingWeight().GetValue())
+				}
+			}
+			for _, l := range locs {
+				for _, e := range l.LbEndpoints {
+					out[e.GetEndpoint().GetAddress().GetSocketAddress().GetAddress()] += float64(load[p]) / 100 * float64(e.GetLoadBalancingWeight().GetValue()) / sum
+				}
+			}
+			continue
+		}
+		for i, l := range locs {
+			var sum float64
+			for _, e := range l.LbEndpoints {
+				if e.HealthStatus == core.HealthStatus_HEALTHY {
+					sum += float64(e.GetLoadBalancingWeight().GetValue())
+				}
+			}
+			for _, e := range l.LbEndpoints {
+				if e.HealthStatus == core.HealthStatus_HEALTHY && eff[i] > 0 {
+					out[e.GetEndpoint().GetAddress().GetSocketAddress().GetAddress()] +=
+						float64(load[p]) / 100 * eff[i] / effSum * float64(e.GetLoadBalancingWeight().GetValue()) / sum
+				}
+			}
+		}
+	}
+	return out
+}
+
+// clusterOf returns the Cluster of a service in r.
+func clusterOf(t *testing.T, r Resources, service string) *cluster.Cluster {
+	t.Helper()
+	for _, c := range r.Clusters {
+		if c.Name == service {
+			return c
+		}
+	}
+	t.Fatalf("no cluster %s", service)
+	return nil
+}
+
+// randomPlan is a random world of 2 to 4 clusters and 1 to 3 services,
+// each service with a random policy and spill mode, random ready and
+// not-ready pods, 1 to 3 addresses per cluster, some of them down.
+func randomPlan(r *rand.Rand, spill model.SpillMode) *model.Plan {
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	places := []struct {
+		region, zone string
+		loc          model.Point
+	}{{"eu-west-1", "eu-west-1a", dublin}, {"eu-west-1", "eu-west-1b", dublin}, {"us-east-1", "us-east-1b", virginia}, {"ap-southeast-1", "ap-southeast-1a", singapore}}
+	var cls []model.Cluster
+	for i := range 2 + r.IntN(3) {
+		pl := places[r.IntN(len(places))]
+		cls = append(cls, model.Cluster{Name: fmt.Sprintf("c%d", i), Locality: model.Locality{Region: pl.region, Zone: pl.zone}, Location: pl.loc, HasLocation: true})
+	}
+	var bs []model.Backend
+	var hs []model.TargetHealth
+	var ps []model.ServicePolicy
+	kinds := []model.PolicyKind{model.Geo, model.Geo, model.Weighted, model.Failover}
+	for si := range 1 + r.IntN(3) {
+		name := fmt.Sprintf("s%d.gslb.example.com", si)
+		p := model.DefaultPolicy(name, kinds[r.IntN(len(kinds))])
+		p.Spill, p.PanicThreshold, p.FailClosed = spill, []uint32{0, 50, 50}[r.IntN(3)], r.IntN(5) == 0
+		for ci, c := range cls {
+			if p.Kind == model.Failover {
+				p.Order = append(p.Order, c.Name)
+			}
+			b := model.Backend{Service: name, Cluster: c.Name, ReadyPods: r.IntN(12), NotReadyPods: []int{0, 0, 2, 7}[r.IntN(4)]}
+			for a := range 1 + r.IntN(3) {
+				addr := netip.AddrFrom4([4]byte{10, byte(si), byte(ci), byte(a)})
+				b.Ingress = append(b.Ingress, addr)
+				if r.IntN(4) == 0 {
+					hs = append(hs, model.TargetHealth{Service: name, Cluster: c.Name, Address: addr, State: model.Down})
+				}
+			}
+			bs = append(bs, b)
+		}
+		ps = append(ps, p)
+	}
+	return weights.Solve(at, model.NewInventory(cls, bs), model.NewHealth(hs), model.NewOverrides(nil), model.NewPolicies(model.DefaultStaleGrace, ps))
+}
+
+// TestEnvoyFollowsThePlan builds gateway resources from many random Plans
+// and checks, with the port of Envoy's arithmetic (priority loads, panic,
+// locality-weighted balancing), that Envoy would split each service's
+// traffic as the Plan does: with capacity spill from the pre-spilled
+// encoding, with hosts spill from the priorities Envoy spills itself. The
+// one known difference is left out: with hosts spill, nothing healthy and
+// panic disabled, Envoy sends to no host while the Plan fails open.
+func TestEnvoyFollowsThePlan(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	groups := []Group{{Role: Gateway}, {Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"},
+		{Role: Gateway, Region: "us-east-1", Zone: "us-east-1b"}, {Role: Gateway, Region: "ap-southeast-1", Zone: "ap-southeast-1a"}}
+	compared := map[model.SpillMode]int{}
+	for it := range 600 {
+		spill := []model.SpillMode{model.SpillCapacity, model.SpillHosts}[it%2]
+		plan := randomPlan(r, spill)
+		for _, g := range groups {
+			res, err := Build(plan, g, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range plan.Services {
+				rt := s.Route(bucketOf(plan, g))
+				if spill == model.SpillHosts && rt.Mode == model.FailedOpen && s.Policy.PanicThreshold == 0 {
+					continue
+				}
+				if lw := clusterOf(t, res, s.Name).GetCommonLbConfig().GetLocalityWeightedLbConfig() != nil; lw != (spill == model.SpillCapacity) {
+					t.Fatalf("%s spill: locality-weighted balancing %v", spill, lw)
+				}
+				want := planSplit(plan, s, g)
+				got := envoyClusterSplit(t, clusterOf(t, res, s.Name), endpointsOf(t, res, s.Name))
+				for _, a := range slices.Sorted(maps.Keys(mergeKeys(got, want))) {
+					if math.Abs(got[a]-want[a]) > 1e-5 {
+						t.Fatalf("iteration %d, %s spill, %s, %s (%v): Envoy would send %s %.6f, the Plan %.6f\nEnvoy %v\nPlan  %v",
+							it, spill, g, s.Name, rt.Mode, a, got[a], want[a], got, want)
+					}
+				}
+				compared[spill]++
+			}
+		}
+	}
+	t.Logf("routes compared: %v", compared)
+}
+
+func mergeKeys(a, b map[string]float64) map[string]float64 {
+	out := maps.Clone(a)
+	for k, v := range b {
+		out[k] += v
 	}
 	return out
 }

@@ -145,7 +145,7 @@ func build(cluster string, s *snapshot, named []Named, resolve resolver) []model
 			}
 		}
 		pods := s.readyPods(a.backends)
-		b.ReadyPods, b.ZonePods, b.PodIPs = pods.total, pods.zones, pods.ips
+		b.ReadyPods, b.NotReadyPods, b.ZonePods, b.PodIPs = pods.total, pods.notReady, pods.zones, pods.ips
 		slices.SortFunc(b.Ingress, netip.Addr.Compare)
 		out = append(out, b)
 	}
@@ -208,8 +208,11 @@ func resolveAll(entries []address, resolve resolver) map[netip.Addr]string {
 // podCounts is what the ready endpoints of some Services add up to.
 type podCounts struct {
 	total int
-	zones []model.ZonePods
-	ips   []netip.Addr
+	// notReady counts the endpoints that are neither ready nor
+	// terminating, each pod once, and none that is ready in another slice.
+	notReady int
+	zones    []model.ZonePods
+	ips      []netip.Addr
 }
 
 // readyPods counts the ready, not terminating, endpoints of the backends,
@@ -218,9 +221,16 @@ func (s *snapshot) readyPods(backends map[objectKey]bool) podCounts {
 	seen := map[string]bool{}
 	zones := map[string]int{}
 	var pc podCounts
+	var waiting map[string]bool // not ready, by the key seen uses
 	for key := range backends {
 		for _, es := range s.slices[key] {
 			for _, e := range es.endpoints {
+				if e.notReady && len(e.addrs) > 0 {
+					if waiting == nil {
+						waiting = map[string]bool{}
+					}
+					waiting[key.String()+"|"+cmp.Or(e.pod, e.addrs[0].String())] = true
+				}
 				if !e.ready || len(e.addrs) == 0 {
 					continue
 				}
@@ -238,6 +248,11 @@ func (s *snapshot) readyPods(backends map[objectKey]bool) podCounts {
 					zones[e.zone]++
 				}
 			}
+		}
+	}
+	for id := range waiting {
+		if !seen[id] {
+			pc.notReady++
 		}
 	}
 	for z, n := range zones {

@@ -84,6 +84,11 @@ type slimEndpoint struct {
 	zone  string
 	node  string
 	ready bool // ready and not terminating
+	// notReady: should serve but is not ready (starting, or failing its
+	// readiness probe). Kubernetes marks a terminating endpoint not ready
+	// too (conditions.terminating true, serving perhaps still true); it is
+	// leaving on purpose, so it is neither ready nor expected.
+	notReady bool
 }
 
 type slimIstioGateway struct {
@@ -194,8 +199,9 @@ func slimIngressOf(in *networkingv1.Ingress) any {
 func slimEndpointSliceOf(es *discoveryv1.EndpointSlice) any {
 	out := &slimEndpointSlice{objectKey: objectKey{es.Namespace, es.Name}, service: objectKey{es.Namespace, es.Labels[discoveryv1.LabelServiceName]}}
 	for _, e := range es.Endpoints {
-		se := slimEndpoint{ready: (e.Conditions.Ready == nil || *e.Conditions.Ready) &&
-			(e.Conditions.Terminating == nil || !*e.Conditions.Terminating)}
+		terminating := e.Conditions.Terminating != nil && *e.Conditions.Terminating
+		ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+		se := slimEndpoint{ready: ready && !terminating, notReady: !ready && !terminating}
 		if e.TargetRef != nil {
 			se.pod = e.TargetRef.Namespace + "/" + e.TargetRef.Name
 		}

@@ -31,10 +31,12 @@ func Inventory(clusters []config.Cluster) model.Inventory {
 				ingress, zones = c.Static.Ingress, c.Static.IngressZones
 			}
 			bs = append(bs, model.Backend{
-				Service:      s.FQDN,
-				Cluster:      c.Name,
-				Ingress:      ingress,
-				ReadyPods:    s.Pods + s.VMs,
+				Service:   s.FQDN,
+				Cluster:   c.Name,
+				Ingress:   ingress,
+				ReadyPods: s.Pods + s.VMs,
+				// A static cluster declares the capacity it has: what is
+				// configured is expected and ready, NotReadyPods 0.
 				ZonePods:     s.ZonePods,
 				IngressZones: zones,
 			})

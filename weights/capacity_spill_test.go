@@ -61,7 +61,7 @@ func TestExplainSaysWhyCapacityStays(t *testing.T) {
 		{"hosts", twoClusters(model.SpillHosts, 6, down), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, _ := tc.plan.Explain("app.example.com", model.Point{Lat: 51.5, Lon: -0.1}, true) // London: nearest near
+			e, _ := tc.plan.Explain("app.example.com", model.Client{Location: model.Point{Lat: 51.5, Lon: -0.1}, HasLocation: true}) // London: nearest near
 			if e.Site != "near" {
 				t.Fatalf("site %q", e.Site)
 			}

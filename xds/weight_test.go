@@ -368,7 +368,7 @@ func TestEnvoyFollowsThePlan(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range plan.Services {
-				rt := s.Route(bucketOf(plan, g))
+				rt := s.Route(placeGroup(plan, g))
 				if spill == model.SpillHosts && rt.Mode == model.FailedOpen && s.Policy.PanicThreshold == 0 {
 					continue
 				}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -819,7 +820,7 @@ func (h *HealthReports) prune(ctx context.Context) {
 			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				h.log.Warn("dead replica's health Lease not pruned", "object", o.name, "err", err)
 			} else if err == nil {
-				h.log.Info("dead replica's health Lease pruned", "object", o.name, "retention", h.opts.Retention)
+				h.log.Info("dead replica's health Lease pruned", "object", o.name, "retention", h.opts.Retention.String())
 			}
 		}
 	}
@@ -829,6 +830,7 @@ func (h *HealthReports) prune(ctx context.Context) {
 // replica's report Lease:
 //
 //	{"v":1,"replica":"r1","at":"2026-11-30T21:17:47.123456789Z",
+//	 "quorum":"majority","probes":["api","web"],
 //	 "reasons":["connect: connection refused"],
 //	 "targets":{"app":{"eu-west":{"192.0.2.1":[1,1764537467,0]}}}}
 //
@@ -837,7 +839,13 @@ func (h *HealthReports) prune(ctx context.Context) {
 // unknown (numbers of this format, not model.State's); since in Unix
 // seconds (0 when unknown); reason an index into reasons, left out when
 // the target has none. Reasons are deduplicated, as most down targets
-// share one, and cut to 200 bytes.
+// share one, and cut to 200 bytes. The services the replica probes
+// (model.ProbeReport.Probes) are the keys of targets and the list probes,
+// each service named once: probes holds only those without an entry. So
+// a report written before probes existed reads as probing the services
+// of its entries, and a replica of that version still reads this one
+// (it ignores probes and quorum); keying targets by an index into one
+// list of services would have saved nothing more and broken the latter.
 //
 // Kubernetes allows 256 KiB (262,144 bytes) of annotations per object,
 // keys and values together; a report takes at most maxReportBytes of it.
@@ -846,20 +854,31 @@ func (h *HealthReports) prune(ctx context.Context) {
 // that kubectl shows plain JSON in the common case); when that does not
 // fit either, the reasons are left out, then entries (encodeReport).
 //
-// Capacity (TestReportEncoding measures it): an entry takes about 31 bytes
-// of JSON with an IPv4 address ("10.1.2.3":[1,1764537600,0], a comma, its
-// share of the service and cluster names), 58 with a full IPv6 address
-// (39 characters), so plain JSON holds about 8,000 IPv4 or 4,300 IPv6
-// down targets with their reasons. Compressed, an entry takes about 4.3
-// bytes, IPv4 or IPv6 alike (the addresses' common prefixes compress
-// away), when the report looks like an outage: addresses in order, a
-// handful of distinct reasons and down-since times; so about 58,000
-// targets fit with their reasons. Entries with few in common compress
-// less. That is per replica, and counts only the targets it sees not up.
+// Capacity (TestReportEncoding measures it, for a replica probing 2,000
+// services with names of about 28 characters, which take 60 KB of JSON
+// and 12 KB compressed): an entry takes about 31 bytes of JSON with an
+// IPv4 address ("10.1.2.3":[1,1764537600,0], a comma, its share of the
+// service and cluster names), 58 with a full IPv6 address (39
+// characters), so plain JSON holds about 5,900 IPv4 or 3,200 IPv6 down
+// targets with their reasons beside those names. Compressed, an entry
+// takes about 4.3 bytes, IPv4 or IPv6 alike (the addresses' common
+// prefixes compress away), when the report looks like an outage:
+// addresses in order, a handful of distinct reasons and down-since times;
+// so about 53,000 targets fit with their reasons. Entries with few in
+// common compress less. That is per replica, and counts only the targets
+// it sees not up.
+//
+// Decoding bounds what a hand-made report can make a replica hold: at
+// most maxDecodedBytes of JSON, maxEntries entries and maxProbes probed
+// services (the first, in order, as the encoder keeps them), names of at
+// most maxName bytes, reasons cut to maxReason and the quorum to
+// maxQuorum.
 type wireReport struct {
 	V       int                                                `json:"v"`
 	Replica string                                             `json:"replica"`
 	At      string                                             `json:"at"`
+	Quorum  string                                             `json:"quorum,omitempty"`
+	Probes  []string                                           `json:"probes,omitempty"`
 	Reasons []string                                           `json:"reasons,omitempty"`
 	Targets map[string]map[string]map[string][]json.RawMessage `json:"targets"`
 }
@@ -878,14 +897,27 @@ const (
 	// hand-made one cannot exhaust memory: well above the JSON of the
 	// largest report that fits compressed.
 	maxDecodedBytes = 32 << 20
+	// maxEntries bounds the entries of a report, written or read: above
+	// the most that fit compressed (about 53,000).
+	maxEntries = 100_000
+	// maxProbes bounds the services a report lists as probed.
+	maxProbes = 100_000
+	// maxName bounds a service's or a cluster's name in a report read.
+	maxName = 1024
+	// maxQuorum bounds the quorum rule in a report read.
+	maxQuorum = 64
 )
 
 // encodeReport encodes r for the annotation key, in at most limit bytes:
 // as JSON when it fits, else compressed. A report too large either way is
 // written without its reasons, and if still too large, with as many
-// entries as fit (the first in service, cluster, address order); dropped
+// entries as fit (the first in service, cluster, address order; at most
+// maxEntries), and if none fit, without its probed services; dropped
 // says what was left out, empty when nothing was.
 func encodeReport(r model.ProbeReport, limit int) (key, value, dropped string) {
+	if len(r.Probes) > maxProbes {
+		r.Probes = r.Probes[:maxProbes]
+	}
 	fit := func(entries []model.TargetHealth, reasons bool) (string, string, bool) {
 		plain := marshalReport(r, entries, reasons)
 		if len(plain) <= limit {
@@ -896,15 +928,22 @@ func encodeReport(r model.ProbeReport, limit int) (key, value, dropped string) {
 		z, ok := compressReport(plain, limit*3/4)
 		return reportGzAnnotation, z, ok && len(z) <= limit
 	}
-	if key, value, ok := fit(r.NotUp, true); ok {
-		return key, value, ""
+	if len(r.NotUp) <= maxEntries {
+		if key, value, ok := fit(r.NotUp, true); ok {
+			return key, value, ""
+		}
+		if key, value, ok := fit(r.NotUp, false); ok {
+			return key, value, "reasons"
+		}
 	}
-	if key, value, ok := fit(r.NotUp, false); ok {
-		return key, value, "reasons"
+	if _, _, ok := fit(nil, false); !ok {
+		r.Probes = nil
+		key, value, _ = fit(nil, false)
+		return key, value, fmt.Sprintf("reasons, its %d entries and the services it probes (it votes on none)", len(r.NotUp))
 	}
 	// The largest prefix that fits, by bisection: a report this large is
 	// a fault somewhere else, and rare.
-	lo, hi := 0, len(r.NotUp) // lo fits, hi does not
+	lo, hi := 0, min(len(r.NotUp), maxEntries)+1 // lo fits, hi does not
 	for hi-lo > 1 {
 		mid := (lo + hi) / 2
 		if _, _, ok := fit(r.NotUp[:mid], false); ok {
@@ -951,7 +990,7 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 func marshalReport(r model.ProbeReport, entries []model.TargetHealth, reasons bool) []byte {
-	w := wireReport{V: wireVersion, Replica: r.Replica, At: r.At.UTC().Format(time.RFC3339Nano),
+	w := wireReport{V: wireVersion, Replica: r.Replica, At: r.At.UTC().Format(time.RFC3339Nano), Quorum: r.Quorum,
 		Targets: map[string]map[string]map[string][]json.RawMessage{}}
 	index := map[string]int{}
 	for _, t := range entries {
@@ -984,6 +1023,11 @@ func marshalReport(r model.ProbeReport, entries []model.TargetHealth, reasons bo
 			e = append(e, json.RawMessage(fmt.Sprint(i)))
 		}
 		addrs[t.Address.String()] = e
+	}
+	for _, service := range r.Probes {
+		if _, ok := w.Targets[service]; !ok {
+			w.Probes = append(w.Probes, service)
+		}
 	}
 	b, err := json.Marshal(w)
 	if err != nil {
@@ -1029,26 +1073,63 @@ func decodeReport(annotations map[string]string) (model.ProbeReport, error) {
 	}
 	at, err := time.Parse(time.RFC3339Nano, w.At)
 	if err != nil {
-		return model.ProbeReport{}, fmt.Errorf("%s: at: %w", key, err)
+		return model.ProbeReport{}, fmt.Errorf("%s: at %.40q: not RFC 3339", key, w.At)
 	}
+	if len(w.Quorum) > maxQuorum {
+		w.Quorum = strings.ToValidUTF8(w.Quorum[:maxQuorum], "")
+	}
+	probes := w.Probes
+	if len(probes) > maxProbes {
+		probes = probes[:maxProbes]
+	}
+	for _, service := range probes {
+		if len(service) > maxName {
+			return model.ProbeReport{}, fmt.Errorf("%s: probes: a name of %d bytes, over %d", key, len(service), maxName)
+		}
+	}
+	// In order, so that a report over maxEntries is cut as the encoder
+	// cuts one, the same way on every replica.
 	var notUp []model.TargetHealth
-	for service, clusters := range w.Targets {
-		for cluster, addrs := range clusters {
-			for a, e := range addrs {
+	for _, service := range slices.Sorted(maps.Keys(w.Targets)) {
+		clusters := w.Targets[service]
+		if len(service) > maxName {
+			return model.ProbeReport{}, fmt.Errorf("%s: targets: a service name of %d bytes, over %d", key, len(service), maxName)
+		}
+		for _, cluster := range slices.Sorted(maps.Keys(clusters)) {
+			addrs := clusters[cluster]
+			if len(cluster) > maxName {
+				return model.ProbeReport{}, fmt.Errorf("%s: %s: a cluster name of %d bytes, over %d", key, service, len(cluster), maxName)
+			}
+			type keyed struct {
+				addr netip.Addr
+				key  string
+			}
+			var sorted []keyed
+			for a := range addrs {
 				addr, err := netip.ParseAddr(a)
 				if err != nil {
-					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s: %w", key, service, cluster, err)
+					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s: address %.64q not valid", key, service, cluster, a)
 				}
-				t, err := decodeEntry(e, w.Reasons)
+				sorted = append(sorted, keyed{addr.Unmap(), a})
+			}
+			slices.SortFunc(sorted, func(x, y keyed) int { return x.addr.Compare(y.addr) })
+			for _, k := range sorted {
+				if len(notUp) == maxEntries {
+					break
+				}
+				addr := k.addr
+				t, err := decodeEntry(addrs[k.key], w.Reasons)
 				if err != nil {
-					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s/%s: %w", key, service, cluster, a, err)
+					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s/%s: %w", key, service, cluster, addr, err)
 				}
 				t.Service, t.Cluster, t.Address = service, cluster, addr
 				notUp = append(notUp, t)
 			}
 		}
 	}
-	return model.NewProbeReport(w.Replica, at, notUp, nil), nil
+	r := model.NewProbeReport(w.Replica, at, notUp, probes)
+	r.Quorum = w.Quorum
+	return r, nil
 }
 
 // decompressReport reverses compressReport, refusing more than
@@ -1091,7 +1172,7 @@ func decodeEntry(e []json.RawMessage, reasons []string) (model.TargetHealth, err
 		return t, fmt.Errorf("state %d, want %d (down) or %d (unknown)", state, wireDown, wireUnknown)
 	}
 	if err := json.Unmarshal(e[1], &since); err != nil {
-		return t, fmt.Errorf("since: %w", err)
+		return t, fmt.Errorf("since %.20s: not a number", e[1])
 	}
 	if since != 0 {
 		t.Since = time.Unix(since, 0).UTC()
@@ -1099,9 +1180,9 @@ func decodeEntry(e []json.RawMessage, reasons []string) (model.TargetHealth, err
 	if len(e) == 3 {
 		var i int
 		if err := json.Unmarshal(e[2], &i); err != nil || i < 0 || i >= len(reasons) {
-			return t, fmt.Errorf("reason %s: not an index into %d reasons", e[2], len(reasons))
+			return t, fmt.Errorf("reason %.20s: not an index into %d reasons", e[2], len(reasons))
 		}
-		t.Reason = reasons[i]
+		t.Reason = truncateReason(reasons[i])
 	}
 	return t, nil
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -171,7 +173,7 @@ func probeReport(replica, svc string, n int, at time.Time) model.ProbeReport {
 }
 
 func sameProbeReport(a, b model.ProbeReport) bool {
-	if a.Replica != b.Replica || !a.At.Equal(b.At) || len(a.NotUp) != len(b.NotUp) {
+	if a.Replica != b.Replica || !a.At.Equal(b.At) || len(a.NotUp) != len(b.NotUp) || !slices.Equal(a.Probes, b.Probes) || a.Quorum != b.Quorum {
 		return false
 	}
 	for i, x := range a.NotUp {
@@ -559,7 +561,8 @@ func TestReportEncoding(t *testing.T) {
 	r := probeReport("r1", "svc", 9, at)
 	r.NotUp[0].Reason = strings.Repeat("é", 150)
 	r.NotUp[1].Address = netip.MustParseAddr("2001:db8::1")
-	r = model.NewProbeReport(r.Replica, r.At, r.NotUp, nil)
+	r = model.NewProbeReport(r.Replica, r.At, r.NotUp, []string{"web", "api", "svc"})
+	r.Quorum = "82%"
 	want := r
 	want.NotUp = append([]model.TargetHealth(nil), r.NotUp...)
 	for i := range want.NotUp {
@@ -583,6 +586,15 @@ func TestReportEncoding(t *testing.T) {
 		}
 		t.Logf("%s: %s", key, enc)
 	}
+	if key, enc, _ := encodeReport(r, maxReportBytes); strings.Count(enc, `"svc"`) != 1 || !strings.Contains(enc, `"probes":["api","web"]`) {
+		t.Errorf("%s: each probed service is not named once, in targets or probes: %s", key, enc)
+	}
+	// A report of the version before probes: it probes the services of
+	// its entries.
+	old, err := decodeReport(map[string]string{reportAnnotation: `{"v":1,"replica":"r0","at":"2026-11-30T21:00:00Z","targets":{"b":{"c":{"192.0.2.1":[1,0]}},"a":{"c":{"192.0.2.2":[0,0]}}}}`})
+	if err != nil || !slices.Equal(old.Probes, []string{"a", "b"}) || old.Quorum != "" {
+		t.Errorf("a report without probes reads as probing %q, quorum %q (%v); want [a b]", old.Probes, old.Quorum, err)
+	}
 	if n := len(truncateReason(strings.Repeat("é", 150))); n != 200 {
 		t.Errorf("a reason of 300 bytes is cut to %d", n)
 	}
@@ -605,9 +617,69 @@ func TestReportEncoding(t *testing.T) {
 	} {
 		if _, err := decodeReport(a); err == nil {
 			t.Errorf("%.80v: no error", a)
-		} else {
-			t.Logf("%v", err)
+		} else if t.Logf("%v", err); len(err.Error()) > 1000 {
+			t.Errorf("an error of %d bytes", len(err.Error()))
 		}
+	}
+	huge := strings.Repeat("x", 8<<20)
+	for _, a := range []map[string]string{
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"` + huge + `","targets":{}}`},
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"2026-11-30T21:00:00Z","targets":{"s":{"c":{"` + huge + `":[1,0]}}}}`},
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"2026-11-30T21:00:00Z","targets":{"` + huge + `":{"c":{"192.0.2.1":[1,0]}}}}`},
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"2026-11-30T21:00:00Z","probes":["` + huge + `"],"targets":{}}`},
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"2026-11-30T21:00:00Z","targets":{"s":{"c":{"192.0.2.1":[1,0,"` + huge + `"]}}}}`},
+	} {
+		if _, err := decodeReport(a); err == nil || len(err.Error()) > 1000 {
+			t.Errorf("a report with a name of 8 MiB: error of %d bytes, want a short one", len(fmt.Sprint(err)))
+		}
+	}
+
+	// A hand-made report, compressed, that decompresses to a reason of
+	// 8 MiB and 150,000 entries: read with the reason cut to maxReason and
+	// the entries to maxEntries, the first in order, as the encoder cuts
+	// them.
+	var many []model.TargetHealth
+	for i := range 150_000 {
+		many = append(many, model.TargetHealth{Service: "svc", Cluster: "c", Address: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
+			State: model.Down, Reason: huge})
+	}
+	big := model.NewProbeReport("r1", at, many, nil)
+	b := bytes.ReplaceAll(marshalReport(big, big.NotUp, false), []byte(`]`), []byte(`,0]`))
+	b = bytes.Replace(b, []byte(`"targets"`), []byte(`"reasons":["`+huge+`"],"targets"`), 1)
+	var bz bytes.Buffer
+	zw, _ = gzip.NewWriterLevel(&bz, gzip.BestSpeed)
+	zw.Write(b)
+	zw.Close()
+	got, err := decodeReport(map[string]string{reportGzAnnotation: base64.StdEncoding.EncodeToString(bz.Bytes())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.NotUp) != maxEntries || got.NotUp[0].Address != big.NotUp[0].Address || got.NotUp[maxEntries-1].Address != big.NotUp[maxEntries-1].Address {
+		t.Errorf("%d bytes compressed, %d decompressed: %d entries read, want %d", bz.Len(), len(b), len(got.NotUp), maxEntries)
+	}
+	for _, e := range got.NotUp {
+		if len(e.Reason) > maxReason {
+			t.Fatalf("a reason of %d bytes read, want at most %d", len(e.Reason), maxReason)
+		}
+	}
+	if _, _, dropped := encodeReport(big, 1<<30); !strings.Contains(dropped, fmt.Sprintf("%d of %d entries", 150_000-maxEntries, 150_000)) {
+		t.Errorf("150,000 entries written whatever the room, dropping %q; want %d", dropped, maxEntries)
+	}
+
+	// The services a replica probes: 2,000 names of about 25 characters,
+	// as teams name them.
+	var probed []string
+	{
+		rng := rand.New(rand.NewPCG(3, 4))
+		words := []string{"checkout", "payments", "search", "catalog", "inventory", "identity", "billing", "ledger", "gateway", "profile", "media", "notify"}
+		for len(probed) < 2_000 {
+			probed = append(probed, fmt.Sprintf("%s-%s-%d.%s", words[rng.IntN(len(words))], words[rng.IntN(len(words))], rng.IntN(1000), words[rng.IntN(len(words))]))
+		}
+		slices.Sort(probed)
+		probed = slices.Compact(probed)
+		names, _ := json.Marshal(probed)
+		z, _ := compressReport(names, 1<<30)
+		t.Logf("%d probed services: %d bytes of JSON, %d compressed", len(probed), len(names), len(z))
 	}
 
 	// Capacity, with reasons, as an outage makes a report: addresses in
@@ -629,12 +701,13 @@ func TestReportEncoding(t *testing.T) {
 				Address: addr, State: model.Down, Since: at.Add(-time.Duration(cluster%8) * time.Minute),
 				Reason: []string{"connect: connection refused", "HTTP 503 from /healthz", "i/o timeout", "TLS handshake: certificate expired", "HTTP 500 from /healthz"}[cluster%5]})
 		}
-		rep := model.NewProbeReport("r1", at, notUp, nil)
+		rep := model.NewProbeReport("r1", at, notUp, probed)
 		// The most entries, with their reasons, whose encoding fits, to
 		// within 3%: an estimate from the size of n entries, checked on
 		// both sides (each try encodes a report; -race makes them slow).
 		most := func(size func(n int) int, n int) int {
-			estimate := n * maxReportBytes / size(n)
+			fixed := size(0) // the probed services
+			estimate := n * (maxReportBytes - fixed) / (size(n) - fixed)
 			lo, hi := estimate*97/100, min(estimate*103/100, len(rep.NotUp))
 			if size(lo) > maxReportBytes || size(hi) <= maxReportBytes {
 				t.Fatalf("%s: about %d entries fit, yet not %d or more than %d", family, estimate, lo, hi)
@@ -646,17 +719,17 @@ func TestReportEncoding(t *testing.T) {
 			z, _ := compressReport(marshalReport(rep, rep.NotUp[:n], true), 1<<30)
 			return len(z)
 		}, 40_000)
-		key, enc, dropped := encodeReport(model.NewProbeReport("r1", at, notUp[:compressed], nil), maxReportBytes)
+		key, enc, dropped := encodeReport(model.NewProbeReport("r1", at, notUp[:compressed], probed), maxReportBytes)
 		if key != reportGzAnnotation || dropped != "" {
 			t.Errorf("%s: %d targets are written in %s, dropping %q", family, compressed, key, dropped)
 		}
 		if got, err := decodeReport(map[string]string{key: enc}); err != nil || len(got.NotUp) != compressed {
 			t.Errorf("%s: %d of %d targets read back: %v", family, len(got.NotUp), compressed, err)
 		}
-		t.Logf("%s: %d down targets with their reasons fit as JSON (%d bytes each), %d compressed (%.1f bytes each)",
-			family, plain, maxReportBytes/plain, compressed, float64(maxReportBytes)/float64(compressed))
-		wantPlain := map[string][2]int{"IPv4": {7_000, 9_000}, "IPv6": {3_800, 4_800}}[family]
-		wantCompressed := map[string][2]int{"IPv4": {50_000, 66_000}, "IPv6": {50_000, 66_000}}[family]
+		t.Logf("%s, %d services probed: %d down targets with their reasons fit as JSON (%d bytes each), %d compressed (%.1f bytes each)",
+			family, len(probed), plain, maxReportBytes/plain, compressed, float64(maxReportBytes)/float64(compressed))
+		wantPlain := map[string][2]int{"IPv4": {5_500, 6_500}, "IPv6": {3_000, 3_600}}[family]
+		wantCompressed := map[string][2]int{"IPv4": {50_000, 60_000}, "IPv6": {50_000, 60_000}}[family]
 		if plain < wantPlain[0] || plain > wantPlain[1] || compressed < wantCompressed[0] || compressed > wantCompressed[1] {
 			t.Errorf("%s: %d fit as JSON, %d compressed, not what the comment on wireReport says", family, plain, compressed)
 		}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -85,6 +86,24 @@ const (
 	// the two.
 	reportAnnotation   = "meridian.io/report"
 	reportGzAnnotation = "meridian.io/report.gz"
+	// incarnationAnnotation holds, on both Leases of a replica, a random
+	// identifier of the process that wrote them, new at every start: a
+	// replica that sees another one on its Leases shares its name with
+	// another process.
+	incarnationAnnotation = "meridian.io/incarnation"
+
+	// maxLeaseFactor bounds a peer's leaseDurationSeconds, as a multiple
+	// of this replica's own, so that a Lease written by hand (or by a
+	// broken replica) claiming days does not keep a report live for days.
+	maxLeaseFactor = 10
+	// conflictLogEvery spaces the errors about another process sharing
+	// this replica's name; conflictHold is how long Reports says so
+	// after it was last seen.
+	conflictLogEvery = time.Minute
+	conflictHold     = 2 * time.Minute
+	// ownRVs is how many resourceVersions of its report Lease a replica
+	// remembers writing, to tell its own writes from others' in the watch.
+	ownRVs = 16
 )
 
 // HealthReports shares this replica's probe verdicts (model.ProbeReport)
@@ -113,7 +132,22 @@ const (
 // The heartbeat means "my report in the store is current": a replica
 // creates its heartbeat only once its first report is written, and stops
 // renewing it while writing its report fails, so that peers stop counting
-// a report that no longer says what the replica sees.
+// a report that no longer says what the replica sees. A replica watches
+// its own report Lease too: when it is deleted (by hand, or pruned by a
+// peer while this replica was cut off) or written by anyone else, it is
+// written again at once (within Batch), and the heartbeat waits for that.
+// Each process writes a random incarnation on both its Leases, so that
+// two processes given one replica name find out and say so (they keep
+// overwriting each other: the log and Reports are how anyone learns).
+//
+// While this replica cannot write to the store (its last successful write
+// older than 1.5 heartbeats), the other replicas' reports do not expire
+// here: their Leases are judged on a clock stopped then, since renewals
+// this replica cannot read say nothing of the others, and a replica cut
+// off from the store deciding alone on its own vantage point is what the
+// reports are for avoiding. When a write succeeds again, the Leases are
+// listed afresh at once (client-go's watch would retry after a backoff of
+// up to half a minute), and the clock runs again once they are.
 //
 // Liveness is judged on the observer's clock, never the writer's, as
 // client-go's leader election does, so that clock skew between replicas
@@ -128,12 +162,17 @@ type HealthReports struct {
 	reportObject    string // this replica's report Lease
 	leaseSeconds    int32
 
+	incarnation string        // this process's, on both its Leases
+	staleAfter  time.Duration // the store is unreachable when the last write is older
+
 	// Test hooks.
 	now        func() time.Time
 	noRelease  bool          // Run ends without deleting its heartbeat, as a killed replica does
 	pruneEvery time.Duration // how often dead replicas are pruned
 
-	kick chan struct{} // Share → Run: a new report
+	kick    chan struct{} // Share → Run: a new report
+	ownKick chan struct{} // informer → write loop: this replica's report Lease changed
+	restart chan struct{} // write loop → informer: list the Leases afresh
 
 	mu            sync.Mutex
 	latest        model.ProbeReport // the last report shared
@@ -141,11 +180,37 @@ type HealthReports struct {
 	selfHeartbeat time.Time         // the last successful renewal of the heartbeat
 	selfExpires   time.Time
 	peers         map[string]*peer // by the replica part of the objects' names
-	checked       time.Time        // expiries up to this were notified
+	checked       time.Time        // the peers' expiries up to this (on their clock) were notified
+	checkedSelf   time.Time        // this replica's expiry was notified when before this
 	onChange      []func()
 	rearm         chan struct{} // an Expires changed
 
-	synced chan struct{} // closed once the Leases are listed
+	// The peers' clock (peerClockLocked): peers' expires and firstSeen
+	// are on it. It runs at now-offset, and stops at frozenAt while the
+	// store is unreachable.
+	contact   time.Time // the last successful write to the store
+	offset    time.Duration
+	frozen    bool
+	frozenAt  time.Time
+	listGen   uint64 // the informer's run, from 1
+	resyncGen uint64 // the run whose listing ends a freeze
+	done      bool   // Run has ended: the store is no longer written
+
+	own            ownLease // this replica's report Lease as last seen
+	conflict       string   // the incarnation of another process seen on this replica's Leases
+	conflictSeen   time.Time
+	conflictLogged time.Time
+	ignored        map[string]string // Leases ignored, by name: why, so that it is logged once
+
+	synced     chan struct{} // closed once the Leases are listed
+	syncedOnce sync.Once
+}
+
+// ownLease is this replica's report Lease as the informer last saw it.
+type ownLease struct {
+	rv      string // "" until seen
+	deleted bool
+	gen     uint64 // the informer's run that saw it
 }
 
 // peer is what this replica knows of another's Leases, stripped to what
@@ -156,8 +221,11 @@ type peer struct {
 	hasLease  bool               // the heartbeat Lease is there
 	leaseRV   string
 	heartbeat time.Time // observed here
-	expires   time.Time
+	expires   time.Time // on the peers' clock (peerClockLocked)
 	firstSeen time.Time // when any of its Leases was first seen, for pruning a replica without a heartbeat
+	// The informer's run that last saw each Lease: one that a run's
+	// listing lacks was deleted while the watch was down.
+	reportGen, leaseGen uint64
 }
 
 // HealthReports returns the health reports shared beside the store's
@@ -183,7 +251,14 @@ func NewHealthReports(client kubernetes.Interface, namespace, name string, opts 
 		opts.Logger = slog.Default()
 	}
 	secs := int32((leaseHeartbeats*opts.Heartbeat + time.Second - 1) / time.Second)
+	var inc [8]byte
+	rand.Read(inc[:]) // never fails
 	return &HealthReports{
+		incarnation: hex.EncodeToString(inc[:]),
+		staleAfter:  opts.Heartbeat + opts.Heartbeat/2,
+		ownKick:     make(chan struct{}, 1),
+		restart:     make(chan struct{}, 1),
+		ignored:     map[string]string{},
 		client: client, namespace: namespace, name: name, opts: opts,
 		log:          opts.Logger.With("component", "health-reports", "store", namespace+"/"+name, "replica", opts.Replica),
 		object:       healthObjectName(name, opts.Replica),
@@ -312,17 +387,28 @@ func (h *HealthReports) Share(r model.ProbeReport) {
 // store, sorted by replica name: this replica's own (Self, its latest
 // shared report, live while its heartbeat is renewed) once it has shared one,
 // and the others' as last written, with their heartbeats on this replica's
-// clock.
+// clock. While the store is unreachable, the others' Expires are moved
+// on as time passes (their clock is stopped), and this replica's own says
+// since when (StoreUnreachableSince).
 func (h *HealthReports) Reports() []model.ReplicaReport {
+	now := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	shift := now.Sub(h.peerClockLocked(now)) // the peers' clock to this one's
 	var out []model.ReplicaReport
 	if h.seq > 0 {
-		out = append(out, model.ReplicaReport{ProbeReport: h.latest, Self: true, Heartbeat: h.selfHeartbeat, Expires: h.selfExpires})
+		self := model.ReplicaReport{ProbeReport: h.latest, Self: true, Heartbeat: h.selfHeartbeat, Expires: h.selfExpires}
+		if !h.conflictSeen.IsZero() && now.Sub(h.conflictSeen) < conflictHold {
+			self.Conflict = h.conflict
+		}
+		if h.frozen && now.Sub(h.contact) > h.staleAfter {
+			self.StoreUnreachableSince = h.contact
+		}
+		out = append(out, self)
 	}
 	for _, p := range h.peers {
 		if p.report != nil {
-			out = append(out, model.ReplicaReport{ProbeReport: *p.report, Heartbeat: p.heartbeat, Expires: p.expires})
+			out = append(out, model.ReplicaReport{ProbeReport: *p.report, Heartbeat: p.heartbeat, Expires: p.expires.Add(shift)})
 		}
 	}
 	slices.SortFunc(out, func(a, b model.ReplicaReport) int { return cmp.Compare(a.Replica, b.Replica) })
@@ -344,6 +430,9 @@ func (h *HealthReports) Run(ctx context.Context) error {
 	wg.Go(func() { h.informer(inner) })
 	wg.Go(func() { h.expire(inner) })
 	h.write(inner)
+	h.mu.Lock()
+	h.done = true
+	h.mu.Unlock()
 	if !h.noRelease {
 		h.release()
 	}
@@ -351,17 +440,43 @@ func (h *HealthReports) Run(ctx context.Context) error {
 }
 
 // informer follows the health reports' Leases (both kinds, by one label
-// selector) until ctx ends.
+// selector) until ctx ends, starting afresh, with a new listing, when
+// asked on h.restart.
 func (h *HealthReports) informer(ctx context.Context) {
+	for {
+		h.mu.Lock()
+		h.listGen++
+		gen := h.listGen
+		h.mu.Unlock()
+		run, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.runInformer(run, gen)
+		}()
+		select {
+		case <-ctx.Done():
+		case <-h.restart:
+		}
+		cancel()
+		<-done
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// runInformer is one run of the informer, numbered gen, until ctx ends.
+func (h *HealthReports) runInformer(ctx context.Context, gen uint64) {
 	lw := cache.NewFilteredListWatchFromClient(h.client.CoordinationV1().RESTClient(), "leases", h.namespace,
 		func(o *metav1.ListOptions) { o.LabelSelector = HealthReportsLabel + "=" + labelValue(h.name) })
 	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
 		ListerWatcher: lw,
 		ObjectType:    &coordinationv1.Lease{},
 		Handler: cache.ResourceEventHandlerDetailedFuncs{
-			AddFunc:    func(obj any, initial bool) { h.observe(obj, initial) },
-			UpdateFunc: func(_, obj any) { h.observe(obj, false) },
-			DeleteFunc: h.forget,
+			AddFunc:    func(obj any, initial bool) { h.observe(obj, initial, gen) },
+			UpdateFunc: func(_, obj any) { h.observe(obj, false, gen) },
+			DeleteFunc: func(obj any) { h.forget(obj, gen) },
 		},
 		// The informer keeps every object; the field managers are not needed.
 		Transform: func(obj any) (any, error) {
@@ -375,18 +490,103 @@ func (h *HealthReports) informer(ctx context.Context) {
 	defer wg.Wait()
 	wg.Go(func() {
 		if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
-			close(h.synced)
-			h.notify()
+			h.listed(gen)
 		}
 	})
 	informer.RunWithContext(ctx)
 }
 
+// listed takes the end of the listing of the informer's run gen: the
+// Leases it lacks were deleted while no watch ran; a freeze waiting for
+// this listing ends.
+func (h *HealthReports) listed(gen uint64) {
+	now := h.now()
+	h.mu.Lock()
+	pc := h.peerClockLocked(now)
+	for key, p := range h.peers {
+		if p.reportRV != "" && p.reportGen != gen {
+			p.report, p.reportRV = nil, ""
+		}
+		if p.hasLease && p.leaseGen != gen {
+			p.hasLease, p.leaseRV = false, ""
+			p.expires = minTime(p.expires, pc)
+		}
+		if p.reportRV == "" && !p.hasLease {
+			delete(h.peers, key)
+		}
+	}
+	if h.own.rv != "" && !h.own.deleted && h.own.gen != gen {
+		h.own.deleted = true
+		kickChan(h.ownKick)
+	}
+	if h.frozen && gen >= h.resyncGen && now.Sub(h.contact) <= h.staleAfter {
+		before := h.offset
+		h.frozen = false
+		h.offset = now.Sub(h.frozenAt)
+		h.log.Info("the health store is read again; the other replicas' reports expire again", "stopped_for", (h.offset - before).String())
+	}
+	h.mu.Unlock()
+	h.syncedOnce.Do(func() { close(h.synced) })
+	h.rearmExpiry()
+	h.notify()
+}
+
+// peerClockLocked returns the time, on the peers' clock, at which their
+// Leases are judged: it runs with this replica's clock while this replica
+// writes to the store, and stops 1.5 heartbeats after its last successful
+// write when the writes stop succeeding, until the Leases are listed
+// afresh once they succeed again (listed). h.mu is held.
+func (h *HealthReports) peerClockLocked(now time.Time) time.Time {
+	if !h.frozen && !h.done && !h.contact.IsZero() && now.Sub(h.contact) > h.staleAfter {
+		h.frozen = true
+		h.frozenAt = h.contact.Add(h.staleAfter).Add(-h.offset)
+		h.log.Warn("cannot reach the health store; keeping the other replicas' last reports", "last_write", h.contact.UTC().Format(time.RFC3339Nano))
+	}
+	if h.frozen {
+		return h.frozenAt
+	}
+	return now.Add(-h.offset)
+}
+
+// contacted records a successful write to the store; after the store was
+// unreachable, it has the informer list the Leases afresh.
+func (h *HealthReports) contacted() {
+	now := h.now()
+	h.mu.Lock()
+	h.peerClockLocked(now)
+	lost := h.frozen && now.Sub(h.contact) > h.staleAfter
+	h.contact = now
+	if lost {
+		h.resyncGen = h.listGen + 1
+		h.log.Info("the health store is reachable again; listing the replicas' Leases afresh")
+		kickChan(h.restart)
+	}
+	h.mu.Unlock()
+}
+
+func kickChan(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // observe takes a Lease of a peer from the watch: its report or its
 // heartbeat. A Lease that is neither, or this replica's own, is ignored.
-func (h *HealthReports) observe(obj any, initial bool) {
+func (h *HealthReports) observe(obj any, initial bool, gen uint64) {
 	l, ok := obj.(*coordinationv1.Lease)
-	if !ok || l.Name == h.object || l.Name == h.reportObject {
+	if !ok {
+		return
+	}
+	if l.Name == h.object || l.Name == h.reportObject {
+		h.observeOwn(l, initial, false, gen)
 		return
 	}
 	kind := l.Labels[HealthObjectLabel]
@@ -395,17 +595,59 @@ func (h *HealthReports) observe(obj any, initial bool) {
 		return
 	}
 	if kind == reportObject {
-		h.observeReport(key, l)
+		h.observeReport(key, l, gen)
 	} else {
-		h.observeLease(key, l, initial)
+		h.observeLease(key, l, initial, gen)
 	}
 }
 
+// observeOwn takes one of this replica's own Leases, or its deletion: one
+// written by another incarnation is logged (at most once a minute) and
+// shown in Reports, unless it is a previous process's, seen in the first
+// listing before this one wrote; a change to the report Lease tells the
+// write loop, which writes it again unless the change is its own.
+func (h *HealthReports) observeOwn(l *coordinationv1.Lease, initial, deleted bool, gen uint64) {
+	now := h.now()
+	inc := l.Annotations[incarnationAnnotation]
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !deleted && inc != "" && inc != h.incarnation && (!initial || !h.contact.IsZero()) {
+		h.conflict, h.conflictSeen = inc, now
+		if now.Sub(h.conflictLogged) >= conflictLogEvery {
+			h.conflictLogged = now
+			h.log.Error(fmt.Sprintf("another Meridian process shares replica name %q (incarnation %.32s); give each replica its own `replica` name", h.opts.Replica, inc),
+				"object", l.Name, "incarnation", h.incarnation)
+		}
+	}
+	if l.Name == h.reportObject {
+		h.own = ownLease{rv: l.ResourceVersion, deleted: deleted, gen: gen}
+		kickChan(h.ownKick)
+	}
+}
+
+// ignore logs, once until it changes, why the Lease name is ignored, and
+// takes back an earlier one when why is empty. h.mu is not held.
+func (h *HealthReports) ignore(name, why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ignored[name] == why {
+		return
+	}
+	if why == "" {
+		delete(h.ignored, name)
+		return
+	}
+	h.ignored[name] = why
+	h.log.Warn("health Lease ignored: "+why, "object", name)
+}
+
 // observeReport takes a peer's report. One that does not parse (an edit by
-// hand) is logged and ignored: the peer's last good report stays.
-func (h *HealthReports) observeReport(key string, l *coordinationv1.Lease) {
+// hand), or is not the replica's whose name the Lease has, is logged and
+// ignored: the peer's last good report stays.
+func (h *HealthReports) observeReport(key string, l *coordinationv1.Lease, gen uint64) {
 	h.mu.Lock()
 	p := h.peer(key)
+	p.reportGen = gen
 	if p.reportRV == l.ResourceVersion {
 		h.mu.Unlock()
 		return
@@ -417,6 +659,17 @@ func (h *HealthReports) observeReport(key string, l *coordinationv1.Lease) {
 		h.log.Warn("health report ignored, the last good one kept", "object", l.Name, "err", err)
 		return
 	}
+	// A report counts for the replica whose objects' name it has: it
+	// cannot vote for another.
+	holder := ""
+	if l.Spec.HolderIdentity != nil {
+		holder = *l.Spec.HolderIdentity
+	}
+	if r.Replica != holder || reportObjectName(h.name, r.Replica) != l.Name {
+		h.ignore(l.Name, fmt.Sprintf("its report is replica %.64q's and its holder %.64q, not the replica it is named for; the last good report kept", r.Replica, holder))
+		return
+	}
+	h.ignore(l.Name, "")
 	h.mu.Lock()
 	if p := h.peers[key]; p != nil && p.reportRV == l.ResourceVersion {
 		p.report = &r
@@ -429,32 +682,46 @@ func (h *HealthReports) observeReport(key string, l *coordinationv1.Lease) {
 // counts from now, on this replica's clock. A Lease first seen in the
 // initial list counts from its renewTime when that is earlier, so that a
 // dead replica's old Lease does not count for a fresh duration; a
-// renewTime in the future (a writer's clock ahead) counts from now.
-func (h *HealthReports) observeLease(key string, l *coordinationv1.Lease, initial bool) {
+// renewTime in the future (a writer's clock ahead) counts from now. The
+// Lease's duration counts, within 1 s and ten times this replica's own. A
+// heartbeat whose holder is not the replica it is named for is ignored.
+func (h *HealthReports) observeLease(key string, l *coordinationv1.Lease, initial bool, gen uint64) {
+	holder := ""
+	if l.Spec.HolderIdentity != nil {
+		holder = *l.Spec.HolderIdentity
+	}
+	if healthObjectName(h.name, holder) != l.Name {
+		h.ignore(l.Name, fmt.Sprintf("its holder %.64q is not the replica it is named for", holder))
+		return
+	}
+	h.ignore(l.Name, "")
 	now := h.now()
 	h.mu.Lock()
+	pc := h.peerClockLocked(now)
 	p := h.peer(key)
+	p.leaseGen = gen
 	if p.hasLease && p.leaseRV == l.ResourceVersion {
 		h.mu.Unlock()
 		return
 	}
-	wasLive := p.report != nil && p.expires.After(now)
-	observed := now
+	wasLive := p.report != nil && p.expires.After(pc)
+	observed, heartbeat := pc, now
 	if initial {
-		observed = time.Time{}
-		if l.Spec.RenewTime != nil && l.Spec.RenewTime.Time.Before(now) {
-			observed = l.Spec.RenewTime.Time
-		} else if l.Spec.RenewTime != nil {
-			observed = now
+		observed, heartbeat = time.Time{}, time.Time{}
+		if rt := l.Spec.RenewTime; rt != nil && rt.Time.Before(now) {
+			heartbeat = rt.Time
+			observed = minTime(rt.Time.Add(-now.Sub(pc)), pc)
+		} else if rt != nil {
+			observed, heartbeat = pc, now
 		}
 	}
 	secs := h.leaseSeconds
-	if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
-		secs = *l.Spec.LeaseDurationSeconds
+	if d := l.Spec.LeaseDurationSeconds; d != nil {
+		secs = min(max(*d, 1), maxLeaseFactor*h.leaseSeconds)
 	}
 	p.hasLease, p.leaseRV = true, l.ResourceVersion
-	p.heartbeat, p.expires = observed, observed.Add(time.Duration(secs)*time.Second)
-	live := p.report != nil && p.expires.After(now)
+	p.heartbeat, p.expires = heartbeat, observed.Add(time.Duration(secs)*time.Second)
+	live := p.report != nil && p.expires.After(pc)
 	h.mu.Unlock()
 	h.rearmExpiry()
 	if live != wasLive {
@@ -466,7 +733,7 @@ func (h *HealthReports) observeLease(key string, l *coordinationv1.Lease, initia
 func (h *HealthReports) peer(key string) *peer {
 	p := h.peers[key]
 	if p == nil {
-		p = &peer{firstSeen: h.now()}
+		p = &peer{firstSeen: h.peerClockLocked(h.now())}
 		h.peers[key] = p
 	}
 	return p
@@ -474,14 +741,19 @@ func (h *HealthReports) peer(key string) *peer {
 
 // forget takes a deleted Lease. A deleted heartbeat stops the peer's
 // report counting at once: its replica ended cleanly, or was pruned.
-func (h *HealthReports) forget(obj any) {
+func (h *HealthReports) forget(obj any, gen uint64) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
 	l, ok := obj.(*coordinationv1.Lease)
-	if !ok || l.Name == h.object || l.Name == h.reportObject {
+	if !ok {
 		return
 	}
+	if l.Name == h.object || l.Name == h.reportObject {
+		h.observeOwn(l, false, true, gen)
+		return
+	}
+	h.ignore(l.Name, "")
 	kind := l.Labels[HealthObjectLabel]
 	key, ok := peerKey(h.name, kind, l.Name)
 	if !ok {
@@ -489,6 +761,7 @@ func (h *HealthReports) forget(obj any) {
 	}
 	now := h.now()
 	h.mu.Lock()
+	pc := h.peerClockLocked(now)
 	p := h.peers[key]
 	if p == nil {
 		h.mu.Unlock()
@@ -500,11 +773,9 @@ func (h *HealthReports) forget(obj any) {
 		changed = p.report != nil
 		p.report, p.reportRV = nil, ""
 	case heartbeatObject:
-		changed = p.report != nil && p.expires.After(now)
+		changed = p.report != nil && p.expires.After(pc)
 		p.hasLease, p.leaseRV = false, ""
-		if p.expires.After(now) {
-			p.expires = now
-		}
+		p.expires = minTime(p.expires, pc)
 	}
 	if p.reportRV == "" && !p.hasLease {
 		delete(h.peers, key)
@@ -523,35 +794,33 @@ func (h *HealthReports) rearmExpiry() {
 }
 
 // expire tells the listeners when a heartbeat expires, its own included,
-// with one timer set at the earliest Expires to come.
+// with one timer set at the earliest Expires to come; none of the peers'
+// while their clock is stopped.
 func (h *HealthReports) expire(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		now := h.now()
 		h.mu.Lock()
-		expired := h.selfExpires.After(h.checked) && !h.selfExpires.After(now)
-		next := time.Time{}
+		pc := h.peerClockLocked(now)
+		expired := h.selfExpires.After(h.checkedSelf) && !h.selfExpires.After(now)
+		wait := time.Hour
 		if h.selfExpires.After(now) {
-			next = h.selfExpires
+			wait = h.selfExpires.Sub(now)
 		}
 		for _, p := range h.peers {
 			if p.report == nil {
 				continue
 			}
-			expired = expired || p.expires.After(h.checked) && !p.expires.After(now)
-			if p.expires.After(now) && (next.IsZero() || p.expires.Before(next)) {
-				next = p.expires
+			expired = expired || p.expires.After(h.checked) && !p.expires.After(pc)
+			if !h.frozen && p.expires.After(pc) {
+				wait = min(wait, p.expires.Sub(pc))
 			}
 		}
-		h.checked = now
+		h.checked, h.checkedSelf = pc, now
 		h.mu.Unlock()
 		if expired {
 			h.notify()
-		}
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = next.Sub(now)
 		}
 		timer.Reset(wait)
 		select {
@@ -590,6 +859,17 @@ func (h *HealthReports) write(ctx context.Context) {
 				batch = time.NewTimer(wait)
 				batchC = batch.C
 			}
+		case <-h.ownKick:
+			// The report Lease was deleted or written by someone else:
+			// write it again, and hold the heartbeat until then.
+			if w.ownStale() {
+				w.stale, w.content = true, ""
+				if batchC == nil {
+					wait := max(w.lastWrite.Add(h.opts.Batch).Sub(h.now()), 0)
+					batch = time.NewTimer(wait)
+					batchC = batch.C
+				}
+			}
 		case <-batchC:
 			batchC = nil
 			if w.writeReport(ctx) && !w.leased {
@@ -598,12 +878,16 @@ func (h *HealthReports) write(ctx context.Context) {
 		case <-heartbeat.C:
 			// The Lease says the report in the store is current: renewed
 			// once the first report is written, and not while writing the
-			// latest fails (retried here). A Share not yet written is
-			// not a failure: it is written within Batch.
-			if w.failing {
+			// latest fails (retried here), nor while the report in the
+			// store is not what this replica wrote. A Share not yet
+			// written is not a failure: it is written within Batch.
+			h.mu.Lock()
+			h.peerClockLocked(h.now()) // says when the store is lost
+			h.mu.Unlock()
+			if w.failing || w.stale {
 				w.writeReport(ctx)
 			}
-			if !w.failing && w.written > 0 {
+			if !w.failing && !w.stale && w.written > 0 {
 				w.renew(ctx)
 			}
 		case <-prune.C:
@@ -619,6 +903,8 @@ type writer struct {
 	content      string // what was written: the annotation's key and value
 	lastWrite    time.Time
 	failing      bool                  // the last report write failed
+	stale        bool                  // the report Lease was deleted or written by another since written
+	reportRVs    []string              // the resourceVersions of the report Lease this process wrote, the latest last
 	leased       bool                  // the heartbeat was renewed at least once
 	lease        *coordinationv1.Lease // the heartbeat as last written, nil to read it first
 	report       *coordinationv1.Lease // the report Lease as last written, nil to read it first
@@ -654,9 +940,6 @@ func (w *writer) writeReport(ctx context.Context) bool {
 	defer cancel()
 	w.lastWrite = h.now()
 	err := w.put(ctx, &w.report, h.reportObject, reportObject, func(l *coordinationv1.Lease) {
-		if l.Annotations == nil {
-			l.Annotations = map[string]string{}
-		}
 		delete(l.Annotations, reportAnnotation)
 		delete(l.Annotations, reportGzAnnotation)
 		l.Annotations[key] = enc
@@ -672,8 +955,32 @@ func (w *writer) writeReport(ctx context.Context) bool {
 	if w.failing {
 		h.log.Info("health report written again", "object", h.reportObject)
 	}
-	w.failing, w.written, w.content = false, seq, content
+	w.failing, w.stale, w.written, w.content = false, false, seq, content
+	w.reportRVs = append(w.reportRVs, w.report.ResourceVersion)
+	if len(w.reportRVs) > ownRVs {
+		w.reportRVs = w.reportRVs[1:]
+	}
 	return true
+}
+
+// ownStale reports whether the report Lease, as the informer last saw it,
+// is not the one this process last wrote: deleted, or written by another
+// (a hand edit, another process of the same replica name). One of this
+// process's earlier writes, seen late, is not.
+func (w *writer) ownStale() bool {
+	h := w.h
+	h.mu.Lock()
+	o := h.own
+	h.mu.Unlock()
+	switch {
+	case o.rv == "":
+		return false
+	case !slices.Contains(w.reportRVs, o.rv):
+		return true
+	case o.deleted:
+		return o.rv == w.reportRVs[len(w.reportRVs)-1]
+	}
+	return false
 }
 
 // renew renews this replica's heartbeat, creating it the first time, and
@@ -749,6 +1056,10 @@ func (w *writer) putOnce(ctx context.Context, cached **coordinationv1.Lease, nam
 	l.Labels[HealthObjectLabel] = kind
 	l.Labels["app.kubernetes.io/name"] = "meridian"
 	l.Labels["app.kubernetes.io/component"] = healthComponent
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[incarnationAnnotation] = h.incarnation
 	edit(l)
 	var err error
 	if l.ResourceVersion == "" {
@@ -759,6 +1070,7 @@ func (w *writer) putOnce(ctx context.Context, cached **coordinationv1.Lease, nam
 	if err != nil {
 		return err
 	}
+	h.contacted()
 	l.ManagedFields = nil
 	*cached = l
 	return nil
@@ -793,13 +1105,14 @@ func (h *HealthReports) prune(ctx context.Context) {
 	type victim struct{ key, reportRV, leaseRV string }
 	var victims []victim
 	h.mu.Lock()
+	pc := h.peerClockLocked(now)
 	if h.selfExpires.After(now) {
 		for key, p := range h.peers {
 			last := p.expires
 			if !p.hasLease && p.firstSeen.After(last) {
 				last = p.firstSeen
 			}
-			if now.Sub(last) > h.opts.Retention {
+			if pc.Sub(last) > h.opts.Retention {
 				victims = append(victims, victim{key, p.reportRV, p.leaseRV})
 			}
 		}

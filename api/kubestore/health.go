@@ -259,7 +259,7 @@ func NewHealthReports(client kubernetes.Interface, namespace, name string, opts 
 		ownKick:     make(chan struct{}, 1),
 		restart:     make(chan struct{}, 1),
 		ignored:     map[string]string{},
-		client: client, namespace: namespace, name: name, opts: opts,
+		client:      client, namespace: namespace, name: name, opts: opts,
 		log:          opts.Logger.With("component", "health-reports", "store", namespace+"/"+name, "replica", opts.Replica),
 		object:       healthObjectName(name, opts.Replica),
 		reportObject: reportObjectName(name, opts.Replica),

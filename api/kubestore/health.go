@@ -254,12 +254,12 @@ func NewHealthReports(client kubernetes.Interface, namespace, name string, opts 
 	var inc [8]byte
 	rand.Read(inc[:]) // never fails
 	return &HealthReports{
-		incarnation: hex.EncodeToString(inc[:]),
-		staleAfter:  opts.Heartbeat + opts.Heartbeat/2,
-		ownKick:     make(chan struct{}, 1),
-		restart:     make(chan struct{}, 1),
-		ignored:     map[string]string{},
-		client:      client, namespace: namespace, name: name, opts: opts,
+		client: client, namespace: namespace, name: name, opts: opts,
+		incarnation:  hex.EncodeToString(inc[:]),
+		staleAfter:   opts.Heartbeat + opts.Heartbeat/2,
+		ownKick:      make(chan struct{}, 1),
+		restart:      make(chan struct{}, 1),
+		ignored:      map[string]string{},
 		log:          opts.Logger.With("component", "health-reports", "store", namespace+"/"+name, "replica", opts.Replica),
 		object:       healthObjectName(name, opts.Replica),
 		reportObject: reportObjectName(name, opts.Replica),

@@ -189,6 +189,7 @@ type HealthReports struct {
 	// are on it. It runs at now-offset, and stops at frozenAt while the
 	// store is unreachable.
 	contact   time.Time // the last successful write to the store
+	lastRead  time.Time // the last event of the informer
 	offset    time.Duration
 	frozen    bool
 	frozenAt  time.Time
@@ -534,12 +535,19 @@ func (h *HealthReports) listed(gen uint64) {
 // peerClockLocked returns the time, on the peers' clock, at which their
 // Leases are judged: it runs with this replica's clock while this replica
 // writes to the store, and stops 1.5 heartbeats after its last successful
-// write when the writes stop succeeding, until the Leases are listed
-// afresh once they succeed again (listed). h.mu is held.
+// write (or the informer's last event, when later) when the writes stop
+// succeeding, until the Leases are listed afresh once they succeed again
+// (listed). h.mu is held.
 func (h *HealthReports) peerClockLocked(now time.Time) time.Time {
-	if !h.frozen && !h.done && !h.contact.IsZero() && now.Sub(h.contact) > h.staleAfter {
+	// A watch that still brings events (writes refused, reads not) shows
+	// the others as they are: the clock stops only when both are lost.
+	last := h.contact
+	if h.lastRead.After(last) {
+		last = h.lastRead
+	}
+	if !h.frozen && !h.done && !h.contact.IsZero() && now.Sub(last) > h.staleAfter {
 		h.frozen = true
-		h.frozenAt = h.contact.Add(h.staleAfter).Add(-h.offset)
+		h.frozenAt = last.Add(h.staleAfter).Add(-h.offset)
 		h.log.Warn("cannot reach the health store; keeping the other replicas' last reports", "last_write", h.contact.UTC().Format(time.RFC3339Nano))
 	}
 	if h.frozen {
@@ -564,6 +572,14 @@ func (h *HealthReports) contacted() {
 	h.mu.Unlock()
 }
 
+// read records an event of the informer.
+func (h *HealthReports) read() {
+	now := h.now()
+	h.mu.Lock()
+	h.lastRead = now
+	h.mu.Unlock()
+}
+
 func kickChan(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
@@ -581,6 +597,7 @@ func minTime(a, b time.Time) time.Time {
 // observe takes a Lease of a peer from the watch: its report or its
 // heartbeat. A Lease that is neither, or this replica's own, is ignored.
 func (h *HealthReports) observe(obj any, initial bool, gen uint64) {
+	h.read()
 	l, ok := obj.(*coordinationv1.Lease)
 	if !ok {
 		return
@@ -602,16 +619,17 @@ func (h *HealthReports) observe(obj any, initial bool, gen uint64) {
 }
 
 // observeOwn takes one of this replica's own Leases, or its deletion: one
-// written by another incarnation is logged (at most once a minute) and
-// shown in Reports, unless it is a previous process's, seen in the first
-// listing before this one wrote; a change to the report Lease tells the
-// write loop, which writes it again unless the change is its own.
+// written by another incarnation while this one watches (not as a
+// listing finds it: a previous process of this replica left it) is
+// logged, at most once a minute, and shown in Reports; a change to the
+// report Lease tells the write loop, which writes it again unless the
+// change is its own.
 func (h *HealthReports) observeOwn(l *coordinationv1.Lease, initial, deleted bool, gen uint64) {
 	now := h.now()
 	inc := l.Annotations[incarnationAnnotation]
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !deleted && inc != "" && inc != h.incarnation && (!initial || !h.contact.IsZero()) {
+	if !deleted && !initial && inc != "" && inc != h.incarnation {
 		h.conflict, h.conflictSeen = inc, now
 		if now.Sub(h.conflictLogged) >= conflictLogEvery {
 			h.conflictLogged = now
@@ -742,6 +760,7 @@ func (h *HealthReports) peer(key string) *peer {
 // forget takes a deleted Lease. A deleted heartbeat stops the peer's
 // report counting at once: its replica ended cleanly, or was pruned.
 func (h *HealthReports) forget(obj any, gen uint64) {
+	h.read()
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
@@ -881,9 +900,17 @@ func (h *HealthReports) write(ctx context.Context) {
 			// latest fails (retried here), nor while the report in the
 			// store is not what this replica wrote. A Share not yet
 			// written is not a failure: it is written within Batch.
+			// A replica cut off for long may have been pruned: once the
+			// store is reached again the report is written (created if
+			// need be) before the heartbeat says it is current.
+			now := h.now()
 			h.mu.Lock()
-			h.peerClockLocked(h.now()) // says when the store is lost
+			h.peerClockLocked(now) // says when the store is lost
+			lost := !h.contact.IsZero() && now.Sub(h.contact) > h.staleAfter
 			h.mu.Unlock()
+			if lost {
+				w.stale, w.content = true, ""
+			}
 			if w.failing || w.stale {
 				w.writeReport(ctx)
 			}

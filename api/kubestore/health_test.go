@@ -727,6 +727,10 @@ func TestHealthReports(t *testing.T) {
 			return self.StoreUnreachableSince.IsZero()
 		})
 		t.Logf("the API server back: r2's new report seen by r1 after %v, the store reachable again after %v", took, time.Since(back))
+		waitFor(t, "r1 lists the Leases afresh, and its peers' clock runs again", func() bool {
+			log := r1.log.String()
+			return strings.Contains(log, "listing the replicas' Leases afresh") && strings.Contains(log, "the health store is read again")
+		})
 		if _, ok := dropped.Load("r1"); ok {
 			t.Error("r1's listeners were told r2 stopped counting")
 		}

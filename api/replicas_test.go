@@ -172,3 +172,37 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestReplicasEndpointSelfTrouble: this replica's own entry says when it
+// shares its name with another process and since when it cannot reach
+// the health store.
+func TestReplicasEndpointSelfTrouble(t *testing.T) {
+	reports := threeReplicas()
+	unreachable := replicasNow.Add(-8 * time.Second)
+	reports[2].Conflict, reports[2].StoreUnreachableSince = "0123456789abcdef", unreachable
+	f := replicasFixture(t, reports)
+	code, text := f.do("GET", "/api/v1/replicas", readToken, "", nil)
+	if code != 200 {
+		t.Fatalf("GET /api/v1/replicas: %d %s", code, text)
+	}
+	var got struct {
+		Replicas []map[string]any `json:"replicas"`
+	}
+	if err := json.Unmarshal([]byte(text), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got.Replicas {
+		_, conflict := r["conflict"]
+		_, since := r["store_unreachable_since"]
+		switch r["name"] {
+		case "r1":
+			if r["conflict"] != "0123456789abcdef" || r["store_unreachable_since"] != unreachable.UTC().Format(time.RFC3339) {
+				t.Errorf("r1: %v", r)
+			}
+		default:
+			if conflict || since {
+				t.Errorf("%s: %v", r["name"], r)
+			}
+		}
+	}
+}

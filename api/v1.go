@@ -926,6 +926,9 @@ type replicaJSON struct {
 	ReportAt  *time.Time `json:"report_at,omitempty"`
 	Down      int        `json:"down"`
 	Unknown   int        `json:"unknown"`
+	// On this replica's own report only (model.ReplicaReport).
+	Conflict              string     `json:"conflict,omitempty"`
+	StoreUnreachableSince *time.Time `json:"store_unreachable_since,omitempty"`
 }
 
 // disagreementJSON is a target the live replicas' probes see differently,
@@ -967,7 +970,7 @@ func (a *v1) replicasView() replicasJSON {
 			out.Replica = rr.Replica
 		}
 		rj := replicaJSON{Name: rr.Replica, Self: rr.Self, Live: !shared || rr.Live(now), Heartbeat: utcOrNil(rr.Heartbeat),
-			Expires: utcOrNil(rr.Expires), ReportAt: utcOrNil(rr.At)}
+			Expires: utcOrNil(rr.Expires), ReportAt: utcOrNil(rr.At), Conflict: rr.Conflict, StoreUnreachableSince: utcOrNil(rr.StoreUnreachableSince)}
 		for _, v := range rr.NotUp {
 			switch v.State {
 			case model.Down:

@@ -72,6 +72,16 @@ type ReplicaReport struct {
 	// Expires when its report stops counting unless another one comes.
 	Heartbeat time.Time
 	Expires   time.Time
+	// Conflict, on this replica's own report, is the incarnation of
+	// another process seen writing this replica's Leases lately: two
+	// Meridian processes with one `replica` name, which overwrite each
+	// other's report. Empty when none was.
+	Conflict string
+	// StoreUnreachableSince, on this replica's own report, is when it
+	// last wrote to the store while it cannot now; zero while it can.
+	// Meanwhile the other replicas' reports that were live then stay
+	// live: their Expires are on a clock stopped when the store was lost.
+	StoreUnreachableSince time.Time
 }
 
 // Live reports whether the report still counts at now.

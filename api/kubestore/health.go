@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -84,6 +86,24 @@ const (
 	// the two.
 	reportAnnotation   = "meridian.io/report"
 	reportGzAnnotation = "meridian.io/report.gz"
+	// incarnationAnnotation holds, on both Leases of a replica, a random
+	// identifier of the process that wrote them, new at every start: a
+	// replica that sees another one on its Leases shares its name with
+	// another process.
+	incarnationAnnotation = "meridian.io/incarnation"
+
+	// maxLeaseFactor bounds a peer's leaseDurationSeconds, as a multiple
+	// of this replica's own, so that a Lease written by hand (or by a
+	// broken replica) claiming days does not keep a report live for days.
+	maxLeaseFactor = 10
+	// conflictLogEvery spaces the errors about another process sharing
+	// this replica's name; conflictHold is how long Reports says so
+	// after it was last seen.
+	conflictLogEvery = time.Minute
+	conflictHold     = 2 * time.Minute
+	// ownRVs is how many resourceVersions of its report Lease a replica
+	// remembers writing, to tell its own writes from others' in the watch.
+	ownRVs = 16
 )
 
 // HealthReports shares this replica's probe verdicts (model.ProbeReport)
@@ -112,7 +132,22 @@ const (
 // The heartbeat means "my report in the store is current": a replica
 // creates its heartbeat only once its first report is written, and stops
 // renewing it while writing its report fails, so that peers stop counting
-// a report that no longer says what the replica sees.
+// a report that no longer says what the replica sees. A replica watches
+// its own report Lease too: when it is deleted (by hand, or pruned by a
+// peer while this replica was cut off) or written by anyone else, it is
+// written again at once (within Batch), and the heartbeat waits for that.
+// Each process writes a random incarnation on both its Leases, so that
+// two processes given one replica name find out and say so (they keep
+// overwriting each other: the log and Reports are how anyone learns).
+//
+// While this replica cannot write to the store (its last successful write
+// older than 1.5 heartbeats), the other replicas' reports do not expire
+// here: their Leases are judged on a clock stopped then, since renewals
+// this replica cannot read say nothing of the others, and a replica cut
+// off from the store deciding alone on its own vantage point is what the
+// reports are for avoiding. When a write succeeds again, the Leases are
+// listed afresh at once (client-go's watch would retry after a backoff of
+// up to half a minute), and the clock runs again once they are.
 //
 // Liveness is judged on the observer's clock, never the writer's, as
 // client-go's leader election does, so that clock skew between replicas
@@ -127,12 +162,17 @@ type HealthReports struct {
 	reportObject    string // this replica's report Lease
 	leaseSeconds    int32
 
+	incarnation string        // this process's, on both its Leases
+	staleAfter  time.Duration // the store is unreachable when the last write is older
+
 	// Test hooks.
 	now        func() time.Time
 	noRelease  bool          // Run ends without deleting its heartbeat, as a killed replica does
 	pruneEvery time.Duration // how often dead replicas are pruned
 
-	kick chan struct{} // Share → Run: a new report
+	kick    chan struct{} // Share → Run: a new report
+	ownKick chan struct{} // informer → write loop: this replica's report Lease changed
+	restart chan struct{} // write loop → informer: list the Leases afresh
 
 	mu            sync.Mutex
 	latest        model.ProbeReport // the last report shared
@@ -140,11 +180,38 @@ type HealthReports struct {
 	selfHeartbeat time.Time         // the last successful renewal of the heartbeat
 	selfExpires   time.Time
 	peers         map[string]*peer // by the replica part of the objects' names
-	checked       time.Time        // expiries up to this were notified
+	checked       time.Time        // the peers' expiries up to this (on their clock) were notified
+	checkedSelf   time.Time        // this replica's expiry was notified when before this
 	onChange      []func()
 	rearm         chan struct{} // an Expires changed
 
-	synced chan struct{} // closed once the Leases are listed
+	// The peers' clock (peerClockLocked): peers' expires and firstSeen
+	// are on it. It runs at now-offset, and stops at frozenAt while the
+	// store is unreachable.
+	contact   time.Time // the last successful write to the store
+	lastRead  time.Time // the last event of the informer
+	offset    time.Duration
+	frozen    bool
+	frozenAt  time.Time
+	listGen   uint64 // the informer's run, from 1
+	resyncGen uint64 // the run whose listing ends a freeze
+	done      bool   // Run has ended: the store is no longer written
+
+	own            ownLease // this replica's report Lease as last seen
+	conflict       string   // the incarnation of another process seen on this replica's Leases
+	conflictSeen   time.Time
+	conflictLogged time.Time
+	ignored        map[string]string // Leases ignored, by name: why, so that it is logged once
+
+	synced     chan struct{} // closed once the Leases are listed
+	syncedOnce sync.Once
+}
+
+// ownLease is this replica's report Lease as the informer last saw it.
+type ownLease struct {
+	rv      string // "" until seen
+	deleted bool
+	gen     uint64 // the informer's run that saw it
 }
 
 // peer is what this replica knows of another's Leases, stripped to what
@@ -155,8 +222,11 @@ type peer struct {
 	hasLease  bool               // the heartbeat Lease is there
 	leaseRV   string
 	heartbeat time.Time // observed here
-	expires   time.Time
+	expires   time.Time // on the peers' clock (peerClockLocked)
 	firstSeen time.Time // when any of its Leases was first seen, for pruning a replica without a heartbeat
+	// The informer's run that last saw each Lease: one that a run's
+	// listing lacks was deleted while the watch was down.
+	reportGen, leaseGen uint64
 }
 
 // HealthReports returns the health reports shared beside the store's
@@ -182,8 +252,15 @@ func NewHealthReports(client kubernetes.Interface, namespace, name string, opts 
 		opts.Logger = slog.Default()
 	}
 	secs := int32((leaseHeartbeats*opts.Heartbeat + time.Second - 1) / time.Second)
+	var inc [8]byte
+	rand.Read(inc[:]) // never fails
 	return &HealthReports{
 		client: client, namespace: namespace, name: name, opts: opts,
+		incarnation:  hex.EncodeToString(inc[:]),
+		staleAfter:   opts.Heartbeat + opts.Heartbeat/2,
+		ownKick:      make(chan struct{}, 1),
+		restart:      make(chan struct{}, 1),
+		ignored:      map[string]string{},
 		log:          opts.Logger.With("component", "health-reports", "store", namespace+"/"+name, "replica", opts.Replica),
 		object:       healthObjectName(name, opts.Replica),
 		reportObject: reportObjectName(name, opts.Replica),
@@ -311,17 +388,28 @@ func (h *HealthReports) Share(r model.ProbeReport) {
 // store, sorted by replica name: this replica's own (Self, its latest
 // shared report, live while its heartbeat is renewed) once it has shared one,
 // and the others' as last written, with their heartbeats on this replica's
-// clock.
+// clock. While the store is unreachable, the others' Expires are moved
+// on as time passes (their clock is stopped), and this replica's own says
+// since when (StoreUnreachableSince).
 func (h *HealthReports) Reports() []model.ReplicaReport {
+	now := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	shift := now.Sub(h.peerClockLocked(now)) // the peers' clock to this one's
 	var out []model.ReplicaReport
 	if h.seq > 0 {
-		out = append(out, model.ReplicaReport{ProbeReport: h.latest, Self: true, Heartbeat: h.selfHeartbeat, Expires: h.selfExpires})
+		self := model.ReplicaReport{ProbeReport: h.latest, Self: true, Heartbeat: h.selfHeartbeat, Expires: h.selfExpires}
+		if !h.conflictSeen.IsZero() && now.Sub(h.conflictSeen) < conflictHold {
+			self.Conflict = h.conflict
+		}
+		if h.frozen && now.Sub(h.contact) > h.staleAfter {
+			self.StoreUnreachableSince = h.contact
+		}
+		out = append(out, self)
 	}
 	for _, p := range h.peers {
 		if p.report != nil {
-			out = append(out, model.ReplicaReport{ProbeReport: *p.report, Heartbeat: p.heartbeat, Expires: p.expires})
+			out = append(out, model.ReplicaReport{ProbeReport: *p.report, Heartbeat: p.heartbeat, Expires: p.expires.Add(shift)})
 		}
 	}
 	slices.SortFunc(out, func(a, b model.ReplicaReport) int { return cmp.Compare(a.Replica, b.Replica) })
@@ -343,6 +431,9 @@ func (h *HealthReports) Run(ctx context.Context) error {
 	wg.Go(func() { h.informer(inner) })
 	wg.Go(func() { h.expire(inner) })
 	h.write(inner)
+	h.mu.Lock()
+	h.done = true
+	h.mu.Unlock()
 	if !h.noRelease {
 		h.release()
 	}
@@ -350,17 +441,43 @@ func (h *HealthReports) Run(ctx context.Context) error {
 }
 
 // informer follows the health reports' Leases (both kinds, by one label
-// selector) until ctx ends.
+// selector) until ctx ends, starting afresh, with a new listing, when
+// asked on h.restart.
 func (h *HealthReports) informer(ctx context.Context) {
+	for {
+		h.mu.Lock()
+		h.listGen++
+		gen := h.listGen
+		h.mu.Unlock()
+		run, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.runInformer(run, gen)
+		}()
+		select {
+		case <-ctx.Done():
+		case <-h.restart:
+		}
+		cancel()
+		<-done
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// runInformer is one run of the informer, numbered gen, until ctx ends.
+func (h *HealthReports) runInformer(ctx context.Context, gen uint64) {
 	lw := cache.NewFilteredListWatchFromClient(h.client.CoordinationV1().RESTClient(), "leases", h.namespace,
 		func(o *metav1.ListOptions) { o.LabelSelector = HealthReportsLabel + "=" + labelValue(h.name) })
 	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
 		ListerWatcher: lw,
 		ObjectType:    &coordinationv1.Lease{},
 		Handler: cache.ResourceEventHandlerDetailedFuncs{
-			AddFunc:    func(obj any, initial bool) { h.observe(obj, initial) },
-			UpdateFunc: func(_, obj any) { h.observe(obj, false) },
-			DeleteFunc: h.forget,
+			AddFunc:    func(obj any, initial bool) { h.observe(obj, initial, gen) },
+			UpdateFunc: func(_, obj any) { h.observe(obj, false, gen) },
+			DeleteFunc: func(obj any) { h.forget(obj, gen) },
 		},
 		// The informer keeps every object; the field managers are not needed.
 		Transform: func(obj any) (any, error) {
@@ -374,18 +491,119 @@ func (h *HealthReports) informer(ctx context.Context) {
 	defer wg.Wait()
 	wg.Go(func() {
 		if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
-			close(h.synced)
-			h.notify()
+			h.listed(gen)
 		}
 	})
 	informer.RunWithContext(ctx)
 }
 
+// listed takes the end of the listing of the informer's run gen: the
+// Leases it lacks were deleted while no watch ran; a freeze waiting for
+// this listing ends.
+func (h *HealthReports) listed(gen uint64) {
+	now := h.now()
+	h.mu.Lock()
+	pc := h.peerClockLocked(now)
+	for key, p := range h.peers {
+		if p.reportRV != "" && p.reportGen != gen {
+			p.report, p.reportRV = nil, ""
+		}
+		if p.hasLease && p.leaseGen != gen {
+			p.hasLease, p.leaseRV = false, ""
+			p.expires = minTime(p.expires, pc)
+		}
+		if p.reportRV == "" && !p.hasLease {
+			delete(h.peers, key)
+		}
+	}
+	if h.own.rv != "" && !h.own.deleted && h.own.gen != gen {
+		h.own.deleted = true
+		kickChan(h.ownKick)
+	}
+	if h.frozen && gen >= h.resyncGen && now.Sub(h.contact) <= h.staleAfter {
+		before := h.offset
+		h.frozen = false
+		h.offset = now.Sub(h.frozenAt)
+		h.log.Info("the health store is read again; the other replicas' reports expire again", "stopped_for", (h.offset - before).String())
+	}
+	h.mu.Unlock()
+	h.syncedOnce.Do(func() { close(h.synced) })
+	h.rearmExpiry()
+	h.notify()
+}
+
+// peerClockLocked returns the time, on the peers' clock, at which their
+// Leases are judged: it runs with this replica's clock while this replica
+// writes to the store, and stops 1.5 heartbeats after its last successful
+// write (or the informer's last event, when later) when the writes stop
+// succeeding, until the Leases are listed afresh once they succeed again
+// (listed). h.mu is held.
+func (h *HealthReports) peerClockLocked(now time.Time) time.Time {
+	// A watch that still brings events (writes refused, reads not) shows
+	// the others as they are: the clock stops only when both are lost.
+	last := h.contact
+	if h.lastRead.After(last) {
+		last = h.lastRead
+	}
+	if !h.frozen && !h.done && !h.contact.IsZero() && now.Sub(last) > h.staleAfter {
+		h.frozen = true
+		h.frozenAt = last.Add(h.staleAfter).Add(-h.offset)
+		h.log.Warn("cannot reach the health store; keeping the other replicas' last reports", "last_write", h.contact.UTC().Format(time.RFC3339Nano))
+	}
+	if h.frozen {
+		return h.frozenAt
+	}
+	return now.Add(-h.offset)
+}
+
+// contacted records a successful write to the store; after the store was
+// unreachable, it has the informer list the Leases afresh.
+func (h *HealthReports) contacted() {
+	now := h.now()
+	h.mu.Lock()
+	h.peerClockLocked(now)
+	lost := h.frozen && now.Sub(h.contact) > h.staleAfter
+	h.contact = now
+	if lost {
+		h.resyncGen = h.listGen + 1
+		h.log.Info("the health store is reachable again; listing the replicas' Leases afresh")
+		kickChan(h.restart)
+	}
+	h.mu.Unlock()
+}
+
+// read records an event of the informer.
+func (h *HealthReports) read() {
+	now := h.now()
+	h.mu.Lock()
+	h.lastRead = now
+	h.mu.Unlock()
+}
+
+func kickChan(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // observe takes a Lease of a peer from the watch: its report or its
 // heartbeat. A Lease that is neither, or this replica's own, is ignored.
-func (h *HealthReports) observe(obj any, initial bool) {
+func (h *HealthReports) observe(obj any, initial bool, gen uint64) {
+	h.read()
 	l, ok := obj.(*coordinationv1.Lease)
-	if !ok || l.Name == h.object || l.Name == h.reportObject {
+	if !ok {
+		return
+	}
+	if l.Name == h.object || l.Name == h.reportObject {
+		h.observeOwn(l, initial, false, gen)
 		return
 	}
 	kind := l.Labels[HealthObjectLabel]
@@ -394,17 +612,60 @@ func (h *HealthReports) observe(obj any, initial bool) {
 		return
 	}
 	if kind == reportObject {
-		h.observeReport(key, l)
+		h.observeReport(key, l, gen)
 	} else {
-		h.observeLease(key, l, initial)
+		h.observeLease(key, l, initial, gen)
 	}
 }
 
+// observeOwn takes one of this replica's own Leases, or its deletion: one
+// written by another incarnation while this one watches (not as a
+// listing finds it: a previous process of this replica left it) is
+// logged, at most once a minute, and shown in Reports; a change to the
+// report Lease tells the write loop, which writes it again unless the
+// change is its own.
+func (h *HealthReports) observeOwn(l *coordinationv1.Lease, initial, deleted bool, gen uint64) {
+	now := h.now()
+	inc := l.Annotations[incarnationAnnotation]
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !deleted && !initial && inc != "" && inc != h.incarnation {
+		h.conflict, h.conflictSeen = inc, now
+		if now.Sub(h.conflictLogged) >= conflictLogEvery {
+			h.conflictLogged = now
+			h.log.Error(fmt.Sprintf("another Meridian process shares replica name %q (incarnation %.32s); give each replica its own `replica` name", h.opts.Replica, inc),
+				"object", l.Name, "incarnation", h.incarnation)
+		}
+	}
+	if l.Name == h.reportObject {
+		h.own = ownLease{rv: l.ResourceVersion, deleted: deleted, gen: gen}
+		kickChan(h.ownKick)
+	}
+}
+
+// ignore logs, once until it changes, why the Lease name is ignored, and
+// takes back an earlier one when why is empty. h.mu is not held.
+func (h *HealthReports) ignore(name, why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ignored[name] == why {
+		return
+	}
+	if why == "" {
+		delete(h.ignored, name)
+		return
+	}
+	h.ignored[name] = why
+	h.log.Warn("health Lease ignored: "+why, "object", name)
+}
+
 // observeReport takes a peer's report. One that does not parse (an edit by
-// hand) is logged and ignored: the peer's last good report stays.
-func (h *HealthReports) observeReport(key string, l *coordinationv1.Lease) {
+// hand), or is not the replica's whose name the Lease has, is logged and
+// ignored: the peer's last good report stays.
+func (h *HealthReports) observeReport(key string, l *coordinationv1.Lease, gen uint64) {
 	h.mu.Lock()
 	p := h.peer(key)
+	p.reportGen = gen
 	if p.reportRV == l.ResourceVersion {
 		h.mu.Unlock()
 		return
@@ -416,6 +677,17 @@ func (h *HealthReports) observeReport(key string, l *coordinationv1.Lease) {
 		h.log.Warn("health report ignored, the last good one kept", "object", l.Name, "err", err)
 		return
 	}
+	// A report counts for the replica whose objects' name it has: it
+	// cannot vote for another.
+	holder := ""
+	if l.Spec.HolderIdentity != nil {
+		holder = *l.Spec.HolderIdentity
+	}
+	if r.Replica != holder || reportObjectName(h.name, r.Replica) != l.Name {
+		h.ignore(l.Name, fmt.Sprintf("its report is replica %.64q's and its holder %.64q, not the replica it is named for; the last good report kept", r.Replica, holder))
+		return
+	}
+	h.ignore(l.Name, "")
 	h.mu.Lock()
 	if p := h.peers[key]; p != nil && p.reportRV == l.ResourceVersion {
 		p.report = &r
@@ -428,32 +700,46 @@ func (h *HealthReports) observeReport(key string, l *coordinationv1.Lease) {
 // counts from now, on this replica's clock. A Lease first seen in the
 // initial list counts from its renewTime when that is earlier, so that a
 // dead replica's old Lease does not count for a fresh duration; a
-// renewTime in the future (a writer's clock ahead) counts from now.
-func (h *HealthReports) observeLease(key string, l *coordinationv1.Lease, initial bool) {
+// renewTime in the future (a writer's clock ahead) counts from now. The
+// Lease's duration counts, within 1 s and ten times this replica's own. A
+// heartbeat whose holder is not the replica it is named for is ignored.
+func (h *HealthReports) observeLease(key string, l *coordinationv1.Lease, initial bool, gen uint64) {
+	holder := ""
+	if l.Spec.HolderIdentity != nil {
+		holder = *l.Spec.HolderIdentity
+	}
+	if healthObjectName(h.name, holder) != l.Name {
+		h.ignore(l.Name, fmt.Sprintf("its holder %.64q is not the replica it is named for", holder))
+		return
+	}
+	h.ignore(l.Name, "")
 	now := h.now()
 	h.mu.Lock()
+	pc := h.peerClockLocked(now)
 	p := h.peer(key)
+	p.leaseGen = gen
 	if p.hasLease && p.leaseRV == l.ResourceVersion {
 		h.mu.Unlock()
 		return
 	}
-	wasLive := p.report != nil && p.expires.After(now)
-	observed := now
+	wasLive := p.report != nil && p.expires.After(pc)
+	observed, heartbeat := pc, now
 	if initial {
-		observed = time.Time{}
-		if l.Spec.RenewTime != nil && l.Spec.RenewTime.Time.Before(now) {
-			observed = l.Spec.RenewTime.Time
-		} else if l.Spec.RenewTime != nil {
-			observed = now
+		observed, heartbeat = time.Time{}, time.Time{}
+		if rt := l.Spec.RenewTime; rt != nil && rt.Time.Before(now) {
+			heartbeat = rt.Time
+			observed = minTime(rt.Time.Add(-now.Sub(pc)), pc)
+		} else if rt != nil {
+			observed, heartbeat = pc, now
 		}
 	}
 	secs := h.leaseSeconds
-	if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
-		secs = *l.Spec.LeaseDurationSeconds
+	if d := l.Spec.LeaseDurationSeconds; d != nil {
+		secs = min(max(*d, 1), maxLeaseFactor*h.leaseSeconds)
 	}
 	p.hasLease, p.leaseRV = true, l.ResourceVersion
-	p.heartbeat, p.expires = observed, observed.Add(time.Duration(secs)*time.Second)
-	live := p.report != nil && p.expires.After(now)
+	p.heartbeat, p.expires = heartbeat, observed.Add(time.Duration(secs)*time.Second)
+	live := p.report != nil && p.expires.After(pc)
 	h.mu.Unlock()
 	h.rearmExpiry()
 	if live != wasLive {
@@ -465,7 +751,7 @@ func (h *HealthReports) observeLease(key string, l *coordinationv1.Lease, initia
 func (h *HealthReports) peer(key string) *peer {
 	p := h.peers[key]
 	if p == nil {
-		p = &peer{firstSeen: h.now()}
+		p = &peer{firstSeen: h.peerClockLocked(h.now())}
 		h.peers[key] = p
 	}
 	return p
@@ -473,14 +759,20 @@ func (h *HealthReports) peer(key string) *peer {
 
 // forget takes a deleted Lease. A deleted heartbeat stops the peer's
 // report counting at once: its replica ended cleanly, or was pruned.
-func (h *HealthReports) forget(obj any) {
+func (h *HealthReports) forget(obj any, gen uint64) {
+	h.read()
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
 	l, ok := obj.(*coordinationv1.Lease)
-	if !ok || l.Name == h.object || l.Name == h.reportObject {
+	if !ok {
 		return
 	}
+	if l.Name == h.object || l.Name == h.reportObject {
+		h.observeOwn(l, false, true, gen)
+		return
+	}
+	h.ignore(l.Name, "")
 	kind := l.Labels[HealthObjectLabel]
 	key, ok := peerKey(h.name, kind, l.Name)
 	if !ok {
@@ -488,6 +780,7 @@ func (h *HealthReports) forget(obj any) {
 	}
 	now := h.now()
 	h.mu.Lock()
+	pc := h.peerClockLocked(now)
 	p := h.peers[key]
 	if p == nil {
 		h.mu.Unlock()
@@ -499,11 +792,9 @@ func (h *HealthReports) forget(obj any) {
 		changed = p.report != nil
 		p.report, p.reportRV = nil, ""
 	case heartbeatObject:
-		changed = p.report != nil && p.expires.After(now)
+		changed = p.report != nil && p.expires.After(pc)
 		p.hasLease, p.leaseRV = false, ""
-		if p.expires.After(now) {
-			p.expires = now
-		}
+		p.expires = minTime(p.expires, pc)
 	}
 	if p.reportRV == "" && !p.hasLease {
 		delete(h.peers, key)
@@ -522,35 +813,33 @@ func (h *HealthReports) rearmExpiry() {
 }
 
 // expire tells the listeners when a heartbeat expires, its own included,
-// with one timer set at the earliest Expires to come.
+// with one timer set at the earliest Expires to come; none of the peers'
+// while their clock is stopped.
 func (h *HealthReports) expire(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		now := h.now()
 		h.mu.Lock()
-		expired := h.selfExpires.After(h.checked) && !h.selfExpires.After(now)
-		next := time.Time{}
+		pc := h.peerClockLocked(now)
+		expired := h.selfExpires.After(h.checkedSelf) && !h.selfExpires.After(now)
+		wait := time.Hour
 		if h.selfExpires.After(now) {
-			next = h.selfExpires
+			wait = h.selfExpires.Sub(now)
 		}
 		for _, p := range h.peers {
 			if p.report == nil {
 				continue
 			}
-			expired = expired || p.expires.After(h.checked) && !p.expires.After(now)
-			if p.expires.After(now) && (next.IsZero() || p.expires.Before(next)) {
-				next = p.expires
+			expired = expired || p.expires.After(h.checked) && !p.expires.After(pc)
+			if !h.frozen && p.expires.After(pc) {
+				wait = min(wait, p.expires.Sub(pc))
 			}
 		}
-		h.checked = now
+		h.checked, h.checkedSelf = pc, now
 		h.mu.Unlock()
 		if expired {
 			h.notify()
-		}
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = next.Sub(now)
 		}
 		timer.Reset(wait)
 		select {
@@ -589,6 +878,17 @@ func (h *HealthReports) write(ctx context.Context) {
 				batch = time.NewTimer(wait)
 				batchC = batch.C
 			}
+		case <-h.ownKick:
+			// The report Lease was deleted or written by someone else:
+			// write it again, and hold the heartbeat until then.
+			if w.ownStale() {
+				w.stale, w.content = true, ""
+				if batchC == nil {
+					wait := max(w.lastWrite.Add(h.opts.Batch).Sub(h.now()), 0)
+					batch = time.NewTimer(wait)
+					batchC = batch.C
+				}
+			}
 		case <-batchC:
 			batchC = nil
 			if w.writeReport(ctx) && !w.leased {
@@ -597,12 +897,24 @@ func (h *HealthReports) write(ctx context.Context) {
 		case <-heartbeat.C:
 			// The Lease says the report in the store is current: renewed
 			// once the first report is written, and not while writing the
-			// latest fails (retried here). A Share not yet written is
-			// not a failure: it is written within Batch.
-			if w.failing {
+			// latest fails (retried here), nor while the report in the
+			// store is not what this replica wrote. A Share not yet
+			// written is not a failure: it is written within Batch.
+			// A replica cut off for long may have been pruned: once the
+			// store is reached again the report is written (created if
+			// need be) before the heartbeat says it is current.
+			now := h.now()
+			h.mu.Lock()
+			h.peerClockLocked(now) // says when the store is lost
+			lost := !h.contact.IsZero() && now.Sub(h.contact) > h.staleAfter
+			h.mu.Unlock()
+			if lost {
+				w.stale, w.content = true, ""
+			}
+			if w.failing || w.stale {
 				w.writeReport(ctx)
 			}
-			if !w.failing && w.written > 0 {
+			if !w.failing && !w.stale && w.written > 0 {
 				w.renew(ctx)
 			}
 		case <-prune.C:
@@ -618,6 +930,8 @@ type writer struct {
 	content      string // what was written: the annotation's key and value
 	lastWrite    time.Time
 	failing      bool                  // the last report write failed
+	stale        bool                  // the report Lease was deleted or written by another since written
+	reportRVs    []string              // the resourceVersions of the report Lease this process wrote, the latest last
 	leased       bool                  // the heartbeat was renewed at least once
 	lease        *coordinationv1.Lease // the heartbeat as last written, nil to read it first
 	report       *coordinationv1.Lease // the report Lease as last written, nil to read it first
@@ -653,9 +967,6 @@ func (w *writer) writeReport(ctx context.Context) bool {
 	defer cancel()
 	w.lastWrite = h.now()
 	err := w.put(ctx, &w.report, h.reportObject, reportObject, func(l *coordinationv1.Lease) {
-		if l.Annotations == nil {
-			l.Annotations = map[string]string{}
-		}
 		delete(l.Annotations, reportAnnotation)
 		delete(l.Annotations, reportGzAnnotation)
 		l.Annotations[key] = enc
@@ -671,8 +982,32 @@ func (w *writer) writeReport(ctx context.Context) bool {
 	if w.failing {
 		h.log.Info("health report written again", "object", h.reportObject)
 	}
-	w.failing, w.written, w.content = false, seq, content
+	w.failing, w.stale, w.written, w.content = false, false, seq, content
+	w.reportRVs = append(w.reportRVs, w.report.ResourceVersion)
+	if len(w.reportRVs) > ownRVs {
+		w.reportRVs = w.reportRVs[1:]
+	}
 	return true
+}
+
+// ownStale reports whether the report Lease, as the informer last saw it,
+// is not the one this process last wrote: deleted, or written by another
+// (a hand edit, another process of the same replica name). One of this
+// process's earlier writes, seen late, is not.
+func (w *writer) ownStale() bool {
+	h := w.h
+	h.mu.Lock()
+	o := h.own
+	h.mu.Unlock()
+	switch {
+	case o.rv == "":
+		return false
+	case !slices.Contains(w.reportRVs, o.rv):
+		return true
+	case o.deleted:
+		return o.rv == w.reportRVs[len(w.reportRVs)-1]
+	}
+	return false
 }
 
 // renew renews this replica's heartbeat, creating it the first time, and
@@ -748,6 +1083,10 @@ func (w *writer) putOnce(ctx context.Context, cached **coordinationv1.Lease, nam
 	l.Labels[HealthObjectLabel] = kind
 	l.Labels["app.kubernetes.io/name"] = "meridian"
 	l.Labels["app.kubernetes.io/component"] = healthComponent
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[incarnationAnnotation] = h.incarnation
 	edit(l)
 	var err error
 	if l.ResourceVersion == "" {
@@ -758,6 +1097,7 @@ func (w *writer) putOnce(ctx context.Context, cached **coordinationv1.Lease, nam
 	if err != nil {
 		return err
 	}
+	h.contacted()
 	l.ManagedFields = nil
 	*cached = l
 	return nil
@@ -792,13 +1132,14 @@ func (h *HealthReports) prune(ctx context.Context) {
 	type victim struct{ key, reportRV, leaseRV string }
 	var victims []victim
 	h.mu.Lock()
+	pc := h.peerClockLocked(now)
 	if h.selfExpires.After(now) {
 		for key, p := range h.peers {
 			last := p.expires
 			if !p.hasLease && p.firstSeen.After(last) {
 				last = p.firstSeen
 			}
-			if now.Sub(last) > h.opts.Retention {
+			if pc.Sub(last) > h.opts.Retention {
 				victims = append(victims, victim{key, p.reportRV, p.leaseRV})
 			}
 		}
@@ -819,7 +1160,7 @@ func (h *HealthReports) prune(ctx context.Context) {
 			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				h.log.Warn("dead replica's health Lease not pruned", "object", o.name, "err", err)
 			} else if err == nil {
-				h.log.Info("dead replica's health Lease pruned", "object", o.name, "retention", h.opts.Retention)
+				h.log.Info("dead replica's health Lease pruned", "object", o.name, "retention", h.opts.Retention.String())
 			}
 		}
 	}
@@ -829,6 +1170,7 @@ func (h *HealthReports) prune(ctx context.Context) {
 // replica's report Lease:
 //
 //	{"v":1,"replica":"r1","at":"2026-11-30T21:17:47.123456789Z",
+//	 "quorum":"majority","probes":["api","web"],
 //	 "reasons":["connect: connection refused"],
 //	 "targets":{"app":{"eu-west":{"192.0.2.1":[1,1764537467,0]}}}}
 //
@@ -837,7 +1179,13 @@ func (h *HealthReports) prune(ctx context.Context) {
 // unknown (numbers of this format, not model.State's); since in Unix
 // seconds (0 when unknown); reason an index into reasons, left out when
 // the target has none. Reasons are deduplicated, as most down targets
-// share one, and cut to 200 bytes.
+// share one, and cut to 200 bytes. The services the replica probes
+// (model.ProbeReport.Probes) are the keys of targets and the list probes,
+// each service named once: probes holds only those without an entry. So
+// a report written before probes existed reads as probing the services
+// of its entries, and a replica of that version still reads this one
+// (it ignores probes and quorum); keying targets by an index into one
+// list of services would have saved nothing more and broken the latter.
 //
 // Kubernetes allows 256 KiB (262,144 bytes) of annotations per object,
 // keys and values together; a report takes at most maxReportBytes of it.
@@ -846,20 +1194,31 @@ func (h *HealthReports) prune(ctx context.Context) {
 // that kubectl shows plain JSON in the common case); when that does not
 // fit either, the reasons are left out, then entries (encodeReport).
 //
-// Capacity (TestReportEncoding measures it): an entry takes about 31 bytes
-// of JSON with an IPv4 address ("10.1.2.3":[1,1764537600,0], a comma, its
-// share of the service and cluster names), 58 with a full IPv6 address
-// (39 characters), so plain JSON holds about 8,000 IPv4 or 4,300 IPv6
-// down targets with their reasons. Compressed, an entry takes about 4.3
-// bytes, IPv4 or IPv6 alike (the addresses' common prefixes compress
-// away), when the report looks like an outage: addresses in order, a
-// handful of distinct reasons and down-since times; so about 58,000
-// targets fit with their reasons. Entries with few in common compress
-// less. That is per replica, and counts only the targets it sees not up.
+// Capacity (TestReportEncoding measures it, for a replica probing 2,000
+// services with names of about 28 characters, which take 60 KB of JSON
+// and 12 KB compressed): an entry takes about 31 bytes of JSON with an
+// IPv4 address ("10.1.2.3":[1,1764537600,0], a comma, its share of the
+// service and cluster names), 58 with a full IPv6 address (39
+// characters), so plain JSON holds about 5,900 IPv4 or 3,200 IPv6 down
+// targets with their reasons beside those names. Compressed, an entry
+// takes about 4.3 bytes, IPv4 or IPv6 alike (the addresses' common
+// prefixes compress away), when the report looks like an outage:
+// addresses in order, a handful of distinct reasons and down-since times;
+// so about 53,000 targets fit with their reasons. Entries with few in
+// common compress less. That is per replica, and counts only the targets
+// it sees not up.
+//
+// Decoding bounds what a hand-made report can make a replica hold: at
+// most maxDecodedBytes of JSON, maxEntries entries and maxProbes probed
+// services (the first, in order, as the encoder keeps them), names of at
+// most maxName bytes, reasons cut to maxReason and the quorum to
+// maxQuorum.
 type wireReport struct {
 	V       int                                                `json:"v"`
 	Replica string                                             `json:"replica"`
 	At      string                                             `json:"at"`
+	Quorum  string                                             `json:"quorum,omitempty"`
+	Probes  []string                                           `json:"probes,omitempty"`
 	Reasons []string                                           `json:"reasons,omitempty"`
 	Targets map[string]map[string]map[string][]json.RawMessage `json:"targets"`
 }
@@ -878,14 +1237,27 @@ const (
 	// hand-made one cannot exhaust memory: well above the JSON of the
 	// largest report that fits compressed.
 	maxDecodedBytes = 32 << 20
+	// maxEntries bounds the entries of a report, written or read: above
+	// the most that fit compressed (about 53,000).
+	maxEntries = 100_000
+	// maxProbes bounds the services a report lists as probed.
+	maxProbes = 100_000
+	// maxName bounds a service's or a cluster's name in a report read.
+	maxName = 1024
+	// maxQuorum bounds the quorum rule in a report read.
+	maxQuorum = 64
 )
 
 // encodeReport encodes r for the annotation key, in at most limit bytes:
 // as JSON when it fits, else compressed. A report too large either way is
 // written without its reasons, and if still too large, with as many
-// entries as fit (the first in service, cluster, address order); dropped
+// entries as fit (the first in service, cluster, address order; at most
+// maxEntries), and if none fit, without its probed services; dropped
 // says what was left out, empty when nothing was.
 func encodeReport(r model.ProbeReport, limit int) (key, value, dropped string) {
+	if len(r.Probes) > maxProbes {
+		r.Probes = r.Probes[:maxProbes]
+	}
 	fit := func(entries []model.TargetHealth, reasons bool) (string, string, bool) {
 		plain := marshalReport(r, entries, reasons)
 		if len(plain) <= limit {
@@ -896,15 +1268,22 @@ func encodeReport(r model.ProbeReport, limit int) (key, value, dropped string) {
 		z, ok := compressReport(plain, limit*3/4)
 		return reportGzAnnotation, z, ok && len(z) <= limit
 	}
-	if key, value, ok := fit(r.NotUp, true); ok {
-		return key, value, ""
+	if len(r.NotUp) <= maxEntries {
+		if key, value, ok := fit(r.NotUp, true); ok {
+			return key, value, ""
+		}
+		if key, value, ok := fit(r.NotUp, false); ok {
+			return key, value, "reasons"
+		}
 	}
-	if key, value, ok := fit(r.NotUp, false); ok {
-		return key, value, "reasons"
+	if _, _, ok := fit(nil, false); !ok {
+		r.Probes = nil
+		key, value, _ = fit(nil, false)
+		return key, value, fmt.Sprintf("reasons, its %d entries and the services it probes (it votes on none)", len(r.NotUp))
 	}
 	// The largest prefix that fits, by bisection: a report this large is
 	// a fault somewhere else, and rare.
-	lo, hi := 0, len(r.NotUp) // lo fits, hi does not
+	lo, hi := 0, min(len(r.NotUp), maxEntries)+1 // lo fits, hi does not
 	for hi-lo > 1 {
 		mid := (lo + hi) / 2
 		if _, _, ok := fit(r.NotUp[:mid], false); ok {
@@ -951,7 +1330,7 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 func marshalReport(r model.ProbeReport, entries []model.TargetHealth, reasons bool) []byte {
-	w := wireReport{V: wireVersion, Replica: r.Replica, At: r.At.UTC().Format(time.RFC3339Nano),
+	w := wireReport{V: wireVersion, Replica: r.Replica, At: r.At.UTC().Format(time.RFC3339Nano), Quorum: r.Quorum,
 		Targets: map[string]map[string]map[string][]json.RawMessage{}}
 	index := map[string]int{}
 	for _, t := range entries {
@@ -984,6 +1363,11 @@ func marshalReport(r model.ProbeReport, entries []model.TargetHealth, reasons bo
 			e = append(e, json.RawMessage(fmt.Sprint(i)))
 		}
 		addrs[t.Address.String()] = e
+	}
+	for _, service := range r.Probes {
+		if _, ok := w.Targets[service]; !ok {
+			w.Probes = append(w.Probes, service)
+		}
 	}
 	b, err := json.Marshal(w)
 	if err != nil {
@@ -1029,26 +1413,63 @@ func decodeReport(annotations map[string]string) (model.ProbeReport, error) {
 	}
 	at, err := time.Parse(time.RFC3339Nano, w.At)
 	if err != nil {
-		return model.ProbeReport{}, fmt.Errorf("%s: at: %w", key, err)
+		return model.ProbeReport{}, fmt.Errorf("%s: at %.40q: not RFC 3339", key, w.At)
 	}
+	if len(w.Quorum) > maxQuorum {
+		w.Quorum = strings.ToValidUTF8(w.Quorum[:maxQuorum], "")
+	}
+	probes := w.Probes
+	if len(probes) > maxProbes {
+		probes = probes[:maxProbes]
+	}
+	for _, service := range probes {
+		if len(service) > maxName {
+			return model.ProbeReport{}, fmt.Errorf("%s: probes: a name of %d bytes, over %d", key, len(service), maxName)
+		}
+	}
+	// In order, so that a report over maxEntries is cut as the encoder
+	// cuts one, the same way on every replica.
 	var notUp []model.TargetHealth
-	for service, clusters := range w.Targets {
-		for cluster, addrs := range clusters {
-			for a, e := range addrs {
+	for _, service := range slices.Sorted(maps.Keys(w.Targets)) {
+		clusters := w.Targets[service]
+		if len(service) > maxName {
+			return model.ProbeReport{}, fmt.Errorf("%s: targets: a service name of %d bytes, over %d", key, len(service), maxName)
+		}
+		for _, cluster := range slices.Sorted(maps.Keys(clusters)) {
+			addrs := clusters[cluster]
+			if len(cluster) > maxName {
+				return model.ProbeReport{}, fmt.Errorf("%s: %s: a cluster name of %d bytes, over %d", key, service, len(cluster), maxName)
+			}
+			type keyed struct {
+				addr netip.Addr
+				key  string
+			}
+			var sorted []keyed
+			for a := range addrs {
 				addr, err := netip.ParseAddr(a)
 				if err != nil {
-					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s: %w", key, service, cluster, err)
+					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s: address %.64q not valid", key, service, cluster, a)
 				}
-				t, err := decodeEntry(e, w.Reasons)
+				sorted = append(sorted, keyed{addr.Unmap(), a})
+			}
+			slices.SortFunc(sorted, func(x, y keyed) int { return x.addr.Compare(y.addr) })
+			for _, k := range sorted {
+				if len(notUp) == maxEntries {
+					break
+				}
+				addr := k.addr
+				t, err := decodeEntry(addrs[k.key], w.Reasons)
 				if err != nil {
-					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s/%s: %w", key, service, cluster, a, err)
+					return model.ProbeReport{}, fmt.Errorf("%s: %s/%s/%s: %w", key, service, cluster, addr, err)
 				}
 				t.Service, t.Cluster, t.Address = service, cluster, addr
 				notUp = append(notUp, t)
 			}
 		}
 	}
-	return model.NewProbeReport(w.Replica, at, notUp, nil), nil
+	r := model.NewProbeReport(w.Replica, at, notUp, probes)
+	r.Quorum = w.Quorum
+	return r, nil
 }
 
 // decompressReport reverses compressReport, refusing more than
@@ -1091,7 +1512,7 @@ func decodeEntry(e []json.RawMessage, reasons []string) (model.TargetHealth, err
 		return t, fmt.Errorf("state %d, want %d (down) or %d (unknown)", state, wireDown, wireUnknown)
 	}
 	if err := json.Unmarshal(e[1], &since); err != nil {
-		return t, fmt.Errorf("since: %w", err)
+		return t, fmt.Errorf("since %.20s: not a number", e[1])
 	}
 	if since != 0 {
 		t.Since = time.Unix(since, 0).UTC()
@@ -1099,9 +1520,9 @@ func decodeEntry(e []json.RawMessage, reasons []string) (model.TargetHealth, err
 	if len(e) == 3 {
 		var i int
 		if err := json.Unmarshal(e[2], &i); err != nil || i < 0 || i >= len(reasons) {
-			return t, fmt.Errorf("reason %s: not an index into %d reasons", e[2], len(reasons))
+			return t, fmt.Errorf("reason %.20s: not an index into %d reasons", e[2], len(reasons))
 		}
-		t.Reason = reasons[i]
+		t.Reason = truncateReason(reasons[i])
 	}
 	return t, nil
 }

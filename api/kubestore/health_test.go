@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -171,7 +173,7 @@ func probeReport(replica, svc string, n int, at time.Time) model.ProbeReport {
 }
 
 func sameProbeReport(a, b model.ProbeReport) bool {
-	if a.Replica != b.Replica || !a.At.Equal(b.At) || len(a.NotUp) != len(b.NotUp) {
+	if a.Replica != b.Replica || !a.At.Equal(b.At) || len(a.NotUp) != len(b.NotUp) || !slices.Equal(a.Probes, b.Probes) || a.Quorum != b.Quorum {
 		return false
 	}
 	for i, x := range a.NotUp {
@@ -275,7 +277,7 @@ func TestHealthReports(t *testing.T) {
 		}
 		l, err := c.Client.CoordinationV1().Leases("meridian").Get(t.Context(), object, metav1.GetOptions{})
 		if err != nil || *l.Spec.HolderIdentity != "R_2.example" || *l.Spec.LeaseDurationSeconds != 3 ||
-			l.Labels[HealthReportsLabel] != "shared" || l.Labels[HealthObjectLabel] != heartbeatObject || len(l.Annotations) != 0 {
+			l.Labels[HealthReportsLabel] != "shared" || l.Labels[HealthObjectLabel] != heartbeatObject || len(l.Annotations) != 1 || len(l.Annotations[incarnationAnnotation]) != 16 {
 			t.Errorf("R_2.example's heartbeat: %v %+v", err, l)
 		}
 		report := reportObjectName("shared", "R_2.example")
@@ -511,6 +513,236 @@ func TestHealthReports(t *testing.T) {
 		}
 	})
 
+	t.Run("OwnReportRewritten", func(t *testing.T) {
+		r1 := startReports(t, c, "own", "r1", fast, nil)
+		r2 := startReports(t, c, "own", "r2", fast, nil)
+		want := probeReport("r1", "svc", 3, time.Now())
+		r1.Share(want)
+		r2.Share(probeReport("r2", "svc", 1, time.Now()))
+		waitFor(t, "r2 sees r1 live", func() bool { return liveReport(r2.HealthReports, "r1") })
+		leases := c.Client.CoordinationV1().Leases("meridian")
+		name := reportObjectName("own", "r1")
+		restored := func() bool {
+			l, err := leases.Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				return false
+			}
+			r, err := decodeReport(l.Annotations)
+			return err == nil && sameProbeReport(r, want)
+		}
+		// Deleted by hand.
+		if err := leases.Delete(t.Context(), name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if took := waitFor(t, "r1's deleted report is written again", restored); took > 2*time.Second {
+			t.Errorf("r1's deleted report written again after %v, want within a heartbeat or two", took)
+		}
+		waitFor(t, "r2 sees r1's report again", func() bool {
+			r, ok := reportOf(r2.Reports(), "r1")
+			return ok && sameProbeReport(r.ProbeReport, want) && r.Live(time.Now())
+		})
+		// Overwritten by someone else with another report.
+		l, err := leases.Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := probeReport("r1", "svc", 40, time.Now())
+		key, enc, _ := encodeReport(forged, maxReportBytes)
+		l.Annotations = map[string]string{key: enc}
+		if _, err := leases.Update(t.Context(), l, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "r1's overwritten report is written again", func() bool { time.Sleep(20 * time.Millisecond); return restored() })
+		// Both Leases deleted, as a peer prunes a replica cut off for
+		// longer than Retention: both come back.
+		for _, n := range []string{healthObjectName("own", "r1"), name} {
+			if err := leases.Delete(t.Context(), n, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "r1's Leases are back", func() bool {
+			_, err := leases.Get(t.Context(), healthObjectName("own", "r1"), metav1.GetOptions{})
+			return err == nil && restored()
+		})
+		waitFor(t, "r2 sees r1 live again", func() bool { return liveReport(r2.HealthReports, "r1") })
+		if r, _ := reportOf(r1.Reports(), "r1"); r.Conflict != "" {
+			t.Errorf("hand edits are taken for another process: %q", r.Conflict)
+		}
+	})
+
+	t.Run("SameName", func(t *testing.T) {
+		a := startReports(t, c, "twin", "twin", fast, nil)
+		b := startReports(t, c, "twin", "twin", fast, nil)
+		a.Share(probeReport("twin", "svc", 1, time.Now()))
+		b.Share(probeReport("twin", "svc", 2, time.Now()))
+		const msg = `another Meridian process shares replica name \"twin\"`
+		for _, r := range []*running{a, b} {
+			waitFor(t, "each process finds the other", func() bool {
+				self, _ := reportOf(r.Reports(), "twin")
+				return strings.Contains(r.log.String(), msg) && self.Conflict != "" && self.Conflict != r.incarnation
+			})
+		}
+		time.Sleep(2 * time.Second)
+		for _, r := range []*running{a, b} {
+			if n := strings.Count(r.log.String(), msg); n != 1 {
+				t.Errorf("the conflict is logged %d times in 2 s, want once a minute:\n%s", n, r.log.String())
+			}
+		}
+		// A process that starts after another of the same name stopped
+		// (a restart) finds no conflict.
+		a.stop()
+		b.stop()
+		c2 := startReports(t, c, "twin", "twin", fast, nil)
+		c2.Share(probeReport("twin", "svc", 1, time.Now()))
+		waitFor(t, "the new process's report is written", func() bool {
+			l, err := c.Client.CoordinationV1().Leases("meridian").Get(t.Context(), reportObjectName("twin", "twin"), metav1.GetOptions{})
+			return err == nil && l.Annotations[incarnationAnnotation] == c2.incarnation
+		})
+		time.Sleep(time.Second)
+		if self, _ := reportOf(c2.Reports(), "twin"); self.Conflict != "" || strings.Contains(c2.log.String(), msg) {
+			t.Errorf("a process that follows a stopped one takes it for a conflict: %q", self.Conflict)
+		}
+	})
+
+	t.Run("Forged", func(t *testing.T) {
+		leases := c.Client.CoordinationV1().Leases("meridian")
+		ptr := func(s string) *string { return &s }
+		create := func(l *coordinationv1.Lease) {
+			t.Helper()
+			if _, err := leases.Create(t.Context(), l, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// put writes the two Leases of name, its report r's encoding and
+		// its heartbeat's holder and duration.
+		put := func(name string, annotations map[string]string, holder string, seconds int32) {
+			t.Helper()
+			create(&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: reportObjectName("forged", name), Annotations: annotations,
+				Labels: map[string]string{HealthReportsLabel: "forged", HealthObjectLabel: reportObject}},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr(holder)}})
+			create(&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: healthObjectName("forged", name),
+				Labels: map[string]string{HealthReportsLabel: "forged", HealthObjectLabel: heartbeatObject}},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr(holder), LeaseDurationSeconds: &seconds,
+					RenewTime: &metav1.MicroTime{Time: time.Now()}}})
+		}
+		report := func(r model.ProbeReport) map[string]string {
+			key, enc, _ := encodeReport(r, maxReportBytes)
+			return map[string]string{key: enc}
+		}
+		put("forever", report(probeReport("forever", "svc", 1, time.Now())), "forever", 1_000_000)
+		put("victim", report(probeReport("other", "svc", 1, time.Now())), "victim", 3)
+		put("thief", report(probeReport("thief", "svc", 1, time.Now())), "someone", 3)
+		// A report that decompresses to a reason of 30 MB.
+		huge := probeReport("bomb", "svc", 1, time.Now())
+		huge.NotUp[0].Reason = "x"
+		b := bytes.Replace(marshalReport(huge, huge.NotUp, true), []byte(`"x"`), []byte(`"`+strings.Repeat("x", 30<<20)+`"`), 1)
+		var z bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+		zw.Write(b)
+		zw.Close()
+		put("bomb", map[string]string{reportGzAnnotation: base64.StdEncoding.EncodeToString(z.Bytes())}, "bomb", 3)
+		t.Logf("a reason of 30 MB in %d bytes of annotation", base64.StdEncoding.EncodedLen(z.Len()))
+
+		r1 := startReports(t, c, "forged", "r1", fast, nil)
+		r1.Share(probeReport("r1", "svc", 1, time.Now()))
+		waitFor(t, "r1 reads forever and bomb", func() bool {
+			_, ok1 := reportOf(r1.Reports(), "forever")
+			_, ok2 := reportOf(r1.Reports(), "bomb")
+			return ok1 && ok2 && liveReport(r1.HealthReports, "forever")
+		})
+		if r, _ := reportOf(r1.Reports(), "forever"); r.Expires.After(time.Now().Add(10 * 3 * time.Second)) {
+			t.Errorf("a Lease of 1,000,000 s counts until %v, want at most ten of r1's Lease duration", r.Expires)
+		}
+		if r, _ := reportOf(r1.Reports(), "bomb"); len(r.NotUp) != 1 || len(r.NotUp[0].Reason) > maxReason {
+			t.Errorf("bomb's report read with %d entries, a reason of %d bytes", len(r.NotUp), len(r.NotUp[0].Reason))
+		}
+		waitFor(t, "r1 logs the forged Leases", func() bool {
+			log := r1.log.String()
+			return strings.Contains(log, reportObjectName("forged", "victim")) && strings.Contains(log, healthObjectName("forged", "thief"))
+		})
+		for _, name := range []string{"other", "victim"} {
+			if _, ok := reportOf(r1.Reports(), name); ok {
+				t.Errorf("a report claiming to be another replica's is read as %s's", name)
+			}
+		}
+		if liveReport(r1.HealthReports, "thief") {
+			t.Error("a heartbeat held by another replica makes thief live")
+		}
+		if n := len(r1.log.String()); n > 10_000 {
+			t.Errorf("%d bytes of logs", n)
+		}
+	})
+
+	t.Run("StoreDown", func(t *testing.T) {
+		// Last: the API server stops for 8 s, then restarts.
+		r1 := startReports(t, c, "down", "r1", fast, nil)
+		r2 := startReports(t, c, "down", "r2", fast, nil)
+		r1.Share(probeReport("r1", "svc", 1, time.Now()))
+		r2.Share(probeReport("r2", "svc", 2, time.Now()))
+		waitFor(t, "r1 and r2 see each other", func() bool {
+			return liveReport(r1.HealthReports, "r2") && liveReport(r2.HealthReports, "r1")
+		})
+		var dropped sync.Map
+		for _, r := range []*running{r1, r2} {
+			other := map[*running]string{r1: "r2", r2: "r1"}[r]
+			r.OnChange(func() {
+				if !liveReport(r.HealthReports, other) {
+					dropped.Store(r.opts.Replica, true)
+				}
+			})
+		}
+		c.Stop()
+		stopped := time.Now()
+		for time.Since(stopped) < 8*time.Second {
+			for _, r := range []*running{r1, r2} {
+				other := map[*running]string{r1: "r2", r2: "r1"}[r]
+				if !liveReport(r.HealthReports, other) {
+					t.Fatalf("%v after the API server stopped, %s no longer counts %s's report", time.Since(stopped).Round(time.Millisecond), r.opts.Replica, other)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		self, _ := reportOf(r1.Reports(), "r1")
+		if self.StoreUnreachableSince.IsZero() || !self.StoreUnreachableSince.Before(stopped) {
+			t.Errorf("r1's own report says the store unreachable since %v, want before %v", self.StoreUnreachableSince, stopped)
+		}
+		if n := strings.Count(r1.log.String(), "cannot reach the health store"); n != 1 {
+			t.Errorf("r1 logs %d times that it cannot reach the store, want once", n)
+		}
+		if err := c.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		want := probeReport("r2", "svc", 5, time.Now())
+		r2.Share(want)
+		took := waitFor(t, "r1 sees r2's new report", func() bool {
+			r, ok := reportOf(r1.Reports(), "r2")
+			return ok && sameProbeReport(r.ProbeReport, want) && r.Live(time.Now())
+		})
+		if took > 4*time.Second {
+			t.Errorf("r2's report written after the API server came back is seen by r1 after %v, want within a few seconds", took)
+		}
+		waitFor(t, "r1's store is reachable again", func() bool {
+			self, _ := reportOf(r1.Reports(), "r1")
+			return self.StoreUnreachableSince.IsZero()
+		})
+		t.Logf("the API server back: r2's new report seen by r1 after %v, the store reachable again after %v", took, time.Since(back))
+		waitFor(t, "r1 lists the Leases afresh, and its peers' clock runs again", func() bool {
+			log := r1.log.String()
+			return strings.Contains(log, "listing the replicas' Leases afresh") && strings.Contains(log, "the health store is read again")
+		})
+		if _, ok := dropped.Load("r1"); ok {
+			t.Error("r1's listeners were told r2 stopped counting")
+		}
+		if _, ok := dropped.Load("r2"); ok {
+			t.Error("r2's listeners were told r1 stopped counting")
+		}
+		// Expiry runs again: a killed peer expires.
+		r2.noRelease = true
+		r2.stop()
+		waitFor(t, "r1 sees r2 expire", func() bool { return !liveReport(r1.HealthReports, "r2") })
+	})
+
 	// Every replica has stopped: none of their goroutines is left.
 	waitFor(t, "no goroutine of the health reports is left", func() bool {
 		buf := make([]byte, 1<<20)
@@ -559,7 +791,8 @@ func TestReportEncoding(t *testing.T) {
 	r := probeReport("r1", "svc", 9, at)
 	r.NotUp[0].Reason = strings.Repeat("é", 150)
 	r.NotUp[1].Address = netip.MustParseAddr("2001:db8::1")
-	r = model.NewProbeReport(r.Replica, r.At, r.NotUp, nil)
+	r = model.NewProbeReport(r.Replica, r.At, r.NotUp, []string{"web", "api", "svc"})
+	r.Quorum = "82%"
 	want := r
 	want.NotUp = append([]model.TargetHealth(nil), r.NotUp...)
 	for i := range want.NotUp {
@@ -583,6 +816,15 @@ func TestReportEncoding(t *testing.T) {
 		}
 		t.Logf("%s: %s", key, enc)
 	}
+	if key, enc, _ := encodeReport(r, maxReportBytes); strings.Count(enc, `"svc"`) != 1 || !strings.Contains(enc, `"probes":["api","web"]`) {
+		t.Errorf("%s: each probed service is not named once, in targets or probes: %s", key, enc)
+	}
+	// A report of the version before probes: it probes the services of
+	// its entries.
+	old, err := decodeReport(map[string]string{reportAnnotation: `{"v":1,"replica":"r0","at":"2026-11-30T21:00:00Z","targets":{"b":{"c":{"192.0.2.1":[1,0]}},"a":{"c":{"192.0.2.2":[0,0]}}}}`})
+	if err != nil || !slices.Equal(old.Probes, []string{"a", "b"}) || old.Quorum != "" {
+		t.Errorf("a report without probes reads as probing %q, quorum %q (%v); want [a b]", old.Probes, old.Quorum, err)
+	}
 	if n := len(truncateReason(strings.Repeat("é", 150))); n != 200 {
 		t.Errorf("a reason of 300 bytes is cut to %d", n)
 	}
@@ -605,9 +847,69 @@ func TestReportEncoding(t *testing.T) {
 	} {
 		if _, err := decodeReport(a); err == nil {
 			t.Errorf("%.80v: no error", a)
-		} else {
-			t.Logf("%v", err)
+		} else if t.Logf("%v", err); len(err.Error()) > 1000 {
+			t.Errorf("an error of %d bytes", len(err.Error()))
 		}
+	}
+	huge := strings.Repeat("x", 8<<20)
+	for _, a := range []map[string]string{
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"` + huge + `","targets":{}}`},
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"2026-11-30T21:00:00Z","targets":{"s":{"c":{"` + huge + `":[1,0]}}}}`},
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"2026-11-30T21:00:00Z","targets":{"` + huge + `":{"c":{"192.0.2.1":[1,0]}}}}`},
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"2026-11-30T21:00:00Z","probes":["` + huge + `"],"targets":{}}`},
+		{reportAnnotation: `{"v":1,"replica":"r1","at":"2026-11-30T21:00:00Z","targets":{"s":{"c":{"192.0.2.1":[1,0,"` + huge + `"]}}}}`},
+	} {
+		if _, err := decodeReport(a); err == nil || len(err.Error()) > 1000 {
+			t.Errorf("a report with a name of 8 MiB: error of %d bytes, want a short one", len(fmt.Sprint(err)))
+		}
+	}
+
+	// A hand-made report, compressed, that decompresses to a reason of
+	// 8 MiB and 150,000 entries: read with the reason cut to maxReason and
+	// the entries to maxEntries, the first in order, as the encoder cuts
+	// them.
+	var many []model.TargetHealth
+	for i := range 150_000 {
+		many = append(many, model.TargetHealth{Service: "svc", Cluster: "c", Address: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
+			State: model.Down, Reason: huge})
+	}
+	big := model.NewProbeReport("r1", at, many, nil)
+	b := bytes.ReplaceAll(marshalReport(big, big.NotUp, false), []byte(`]`), []byte(`,0]`))
+	b = bytes.Replace(b, []byte(`"targets"`), []byte(`"reasons":["`+huge+`"],"targets"`), 1)
+	var bz bytes.Buffer
+	zw, _ = gzip.NewWriterLevel(&bz, gzip.BestSpeed)
+	zw.Write(b)
+	zw.Close()
+	got, err := decodeReport(map[string]string{reportGzAnnotation: base64.StdEncoding.EncodeToString(bz.Bytes())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.NotUp) != maxEntries || got.NotUp[0].Address != big.NotUp[0].Address || got.NotUp[maxEntries-1].Address != big.NotUp[maxEntries-1].Address {
+		t.Errorf("%d bytes compressed, %d decompressed: %d entries read, want %d", bz.Len(), len(b), len(got.NotUp), maxEntries)
+	}
+	for _, e := range got.NotUp {
+		if len(e.Reason) > maxReason {
+			t.Fatalf("a reason of %d bytes read, want at most %d", len(e.Reason), maxReason)
+		}
+	}
+	if _, _, dropped := encodeReport(big, 1<<30); !strings.Contains(dropped, fmt.Sprintf("%d of %d entries", 150_000-maxEntries, 150_000)) {
+		t.Errorf("150,000 entries written whatever the room, dropping %q; want %d", dropped, maxEntries)
+	}
+
+	// The services a replica probes: 2,000 names of about 25 characters,
+	// as teams name them.
+	var probed []string
+	{
+		rng := rand.New(rand.NewPCG(3, 4))
+		words := []string{"checkout", "payments", "search", "catalog", "inventory", "identity", "billing", "ledger", "gateway", "profile", "media", "notify"}
+		for len(probed) < 2_000 {
+			probed = append(probed, fmt.Sprintf("%s-%s-%d.%s", words[rng.IntN(len(words))], words[rng.IntN(len(words))], rng.IntN(1000), words[rng.IntN(len(words))]))
+		}
+		slices.Sort(probed)
+		probed = slices.Compact(probed)
+		names, _ := json.Marshal(probed)
+		z, _ := compressReport(names, 1<<30)
+		t.Logf("%d probed services: %d bytes of JSON, %d compressed", len(probed), len(names), len(z))
 	}
 
 	// Capacity, with reasons, as an outage makes a report: addresses in
@@ -629,12 +931,13 @@ func TestReportEncoding(t *testing.T) {
 				Address: addr, State: model.Down, Since: at.Add(-time.Duration(cluster%8) * time.Minute),
 				Reason: []string{"connect: connection refused", "HTTP 503 from /healthz", "i/o timeout", "TLS handshake: certificate expired", "HTTP 500 from /healthz"}[cluster%5]})
 		}
-		rep := model.NewProbeReport("r1", at, notUp, nil)
+		rep := model.NewProbeReport("r1", at, notUp, probed)
 		// The most entries, with their reasons, whose encoding fits, to
 		// within 3%: an estimate from the size of n entries, checked on
 		// both sides (each try encodes a report; -race makes them slow).
 		most := func(size func(n int) int, n int) int {
-			estimate := n * maxReportBytes / size(n)
+			fixed := size(0) // the probed services
+			estimate := n * (maxReportBytes - fixed) / (size(n) - fixed)
 			lo, hi := estimate*97/100, min(estimate*103/100, len(rep.NotUp))
 			if size(lo) > maxReportBytes || size(hi) <= maxReportBytes {
 				t.Fatalf("%s: about %d entries fit, yet not %d or more than %d", family, estimate, lo, hi)
@@ -646,17 +949,17 @@ func TestReportEncoding(t *testing.T) {
 			z, _ := compressReport(marshalReport(rep, rep.NotUp[:n], true), 1<<30)
 			return len(z)
 		}, 40_000)
-		key, enc, dropped := encodeReport(model.NewProbeReport("r1", at, notUp[:compressed], nil), maxReportBytes)
+		key, enc, dropped := encodeReport(model.NewProbeReport("r1", at, notUp[:compressed], probed), maxReportBytes)
 		if key != reportGzAnnotation || dropped != "" {
 			t.Errorf("%s: %d targets are written in %s, dropping %q", family, compressed, key, dropped)
 		}
 		if got, err := decodeReport(map[string]string{key: enc}); err != nil || len(got.NotUp) != compressed {
 			t.Errorf("%s: %d of %d targets read back: %v", family, len(got.NotUp), compressed, err)
 		}
-		t.Logf("%s: %d down targets with their reasons fit as JSON (%d bytes each), %d compressed (%.1f bytes each)",
-			family, plain, maxReportBytes/plain, compressed, float64(maxReportBytes)/float64(compressed))
-		wantPlain := map[string][2]int{"IPv4": {7_000, 9_000}, "IPv6": {3_800, 4_800}}[family]
-		wantCompressed := map[string][2]int{"IPv4": {50_000, 66_000}, "IPv6": {50_000, 66_000}}[family]
+		t.Logf("%s, %d services probed: %d down targets with their reasons fit as JSON (%d bytes each), %d compressed (%.1f bytes each)",
+			family, len(probed), plain, maxReportBytes/plain, compressed, float64(maxReportBytes)/float64(compressed))
+		wantPlain := map[string][2]int{"IPv4": {5_500, 6_500}, "IPv6": {3_000, 3_600}}[family]
+		wantCompressed := map[string][2]int{"IPv4": {50_000, 60_000}, "IPv6": {50_000, 60_000}}[family]
 		if plain < wantPlain[0] || plain > wantPlain[1] || compressed < wantCompressed[0] || compressed > wantCompressed[1] {
 			t.Errorf("%s: %d fit as JSON, %d compressed, not what the comment on wireReport says", family, plain, compressed)
 		}

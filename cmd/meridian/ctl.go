@@ -618,6 +618,8 @@ func (c *ctl) replicas() error {
 			Heartbeat, Expires *time.Time
 			ReportAt           *time.Time `json:"report_at"`
 			Down, Unknown      int
+			Conflict           string
+			StoreUnreachable   *time.Time `json:"store_unreachable_since"`
 		}
 		Disagreements []struct {
 			Service, Cluster, Address, Decision string
@@ -651,6 +653,14 @@ func (c *ctl) replicas() error {
 		rows = append(rows, []string{name, state, stamp(r.Heartbeat), stamp(r.ReportAt), strconv.Itoa(r.Down), strconv.Itoa(r.Unknown)})
 	}
 	c.table("REPLICA\tSTATE\tHEARTBEAT\tREPORT\tDOWN\tUNKNOWN", rows)
+	for _, r := range rs.Replicas {
+		if r.Conflict != "" {
+			fmt.Fprintf(c.out, "\nanother Meridian process shares replica name %s (incarnation %s): give each replica its own `replica` name\n", r.Name, r.Conflict)
+		}
+		if r.StoreUnreachable != nil {
+			fmt.Fprintf(c.out, "\n%s cannot reach the health store since %s: it keeps the other replicas' last reports\n", r.Name, stamp(r.StoreUnreachable))
+		}
+	}
 	if len(rs.Disagreements) == 0 {
 		fmt.Fprintln(c.out, "\nno disagreements: every live replica sees every target the same")
 		return nil

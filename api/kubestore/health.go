@@ -1281,10 +1281,25 @@ func encodeReport(r model.ProbeReport, limit int) (key, value, dropped string) {
 		key, value, _ = fit(nil, false)
 		return key, value, fmt.Sprintf("reasons, its %d entries and the services it probes (it votes on none)", len(r.NotUp))
 	}
-	// The largest prefix that fits, by bisection: a report this large is
-	// a fault somewhere else, and rare.
-	lo, hi := 0, min(len(r.NotUp), maxEntries)+1 // lo fits, hi does not
-	for hi-lo > 1 {
+	// The largest prefix that fits, to within 0.5%, by bisection around
+	// an estimate from the size of the whole: a report this large is a
+	// fault somewhere else, and rare, but each try compresses it anew.
+	n := min(len(r.NotUp), maxEntries)
+	lo, hi := 0, n+1 // lo fits, hi does not
+	if whole := len(gzipped(marshalReport(r, r.NotUp[:n], false))); whole > 0 {
+		estimate := n * (limit * 3 / 4) / whole
+		if down := min(n, estimate*9/10); down > 0 {
+			if _, _, ok := fit(r.NotUp[:down], false); ok {
+				lo = down
+			}
+		}
+		if up := min(n, estimate*11/10); up > lo {
+			if _, _, ok := fit(r.NotUp[:up], false); !ok {
+				hi = up
+			}
+		}
+	}
+	for hi-lo > max(1, lo/200) {
 		mid := (lo + hi) / 2
 		if _, _, ok := fit(r.NotUp[:mid], false); ok {
 			lo = mid
@@ -1294,6 +1309,15 @@ func encodeReport(r model.ProbeReport, limit int) (key, value, dropped string) {
 	}
 	key, value, _ = fit(r.NotUp[:lo], false)
 	return key, value, fmt.Sprintf("reasons and %d of %d entries (read as up by the other replicas)", len(r.NotUp)-lo, len(r.NotUp))
+}
+
+// gzipped returns b gzipped.
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression) // a valid level
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
 }
 
 // compressReport gzips b and encodes it in base64; false when the

@@ -414,7 +414,7 @@ func TestHealthReports(t *testing.T) {
 		// addresses at random in a /64, each down since a time of its own.
 		var notUp []model.TargetHealth
 		rng := rand.New(rand.NewPCG(1, 2))
-		for i := range 60_000 {
+		for i := range 30_000 {
 			a := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78}
 			for j := 8; j < 16; j++ {
 				a[j] = byte(rng.Uint32())
@@ -425,7 +425,9 @@ func TestHealthReports(t *testing.T) {
 		}
 		r1.Share(model.NewProbeReport("r1", time.Now(), notUp, nil))
 		var l *coordinationv1.Lease
-		waitFor(t, "the report is written", func() bool {
+		// Finding the most entries that fit compresses the report a dozen
+		// times: a second here, many under the race detector.
+		waitWithin(t, time.Minute, "the report is written", func() bool {
 			var err error
 			l, err = c.Client.CoordinationV1().Leases("meridian").Get(t.Context(), reportObjectName("large", "r1"), metav1.GetOptions{})
 			return err == nil
@@ -444,7 +446,7 @@ func TestHealthReports(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("60,000 IPv6 down targets: %d kept, in %d bytes of annotations", len(r.NotUp), size)
+		t.Logf("30,000 IPv6 down targets: %d kept, in %d bytes of annotations", len(r.NotUp), size)
 		if log := r1.log.String(); !strings.Contains(log, "written without reasons and") || !strings.Contains(log, "entries") {
 			t.Errorf("the log does not say what was dropped:\n%s", log)
 		}

@@ -43,10 +43,16 @@ func drain(id, cluster string) model.Override {
 // waitFor polls until cond holds, failing after 10 s, and returns how long it took.
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
+	return waitWithin(t, 10*time.Second, what, cond)
+}
+
+// waitWithin polls cond until it holds, failing after d.
+func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for !cond() {
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("%s: not after 10s", what)
+		if time.Since(start) > d {
+			t.Fatalf("%s: not after %v", what, d)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

@@ -293,10 +293,12 @@ type targetJSON struct {
 // routeJSON is the traffic of the clients nearest one site (or of unknown
 // location, site ""), as shares per cluster.
 type routeJSON struct {
-	Site   string             `json:"site"`
-	Region string             `json:"region"`
-	Mode   string             `json:"mode"`
-	Shares map[string]float64 `json:"shares"`
+	Site string `json:"site"`
+	// Clusters is, for the route of subnet-list entries, their cluster list.
+	Clusters []string           `json:"clusters,omitempty"`
+	Region   string             `json:"region"`
+	Mode     string             `json:"mode"`
+	Shares   map[string]float64 `json:"shares"`
 }
 
 type serviceJSON struct {
@@ -312,10 +314,13 @@ func serviceOf(p *model.Plan, s *model.ServicePlan) serviceJSON {
 		sj.Targets = append(sj.Targets, targetJSON{Cluster: s.ClusterOf(i), Address: t.Address.String(), Weight: t.Weight,
 			Health: t.Health.String(), Status: t.Status.String()})
 	}
-	for b := range len(p.Sites) + 1 {
+	for b := range p.Buckets() {
 		rj := routeJSON{Shares: map[string]float64{}}
 		if b < len(p.Sites) {
 			rj.Site, rj.Region = p.Sites[b].Cluster, p.Sites[b].Locality.Region
+		}
+		if j := b - len(p.Sites) - 1; j >= 0 {
+			rj.Clusters = p.NetLists[j]
 		}
 		rt := s.Route(b)
 		rj.Mode = rt.Mode.String()
@@ -792,6 +797,7 @@ type explainJSON struct {
 	Located  bool                `json:"located"`
 	Location *locationJSON       `json:"location,omitempty"`
 	Site     string              `json:"site"`
+	Entry    string              `json:"entry,omitempty"`
 	Mode     string              `json:"mode"`
 	Summary  string              `json:"summary"`
 	DNS      []dnsAnswerJSON     `json:"dns"`
@@ -846,7 +852,8 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 			writeError(w, http.StatusBadRequest, "give the client's IP address (?client=81.2.69.1) or an xDS node's locality (?region=eu-west)", "client")
 			return
 		}
-		who.Location, who.HasLocation = a.cfg.Locate(client.Unmap())
+		who.Addr = client.Unmap()
+		who.Location, who.HasLocation = a.cfg.Locate(who.Addr)
 	}
 	p := a.planOr503(w)
 	if p == nil {
@@ -857,7 +864,7 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusNotFound, "no global service "+name, "name")
 		return
 	}
-	out := explainJSON{Name: name, Located: who.HasLocation, Site: e.Site, Mode: e.Mode.String(), Summary: e.Summary,
+	out := explainJSON{Name: name, Located: who.HasLocation, Site: e.Site, Entry: e.Entry, Mode: e.Mode.String(), Summary: e.Summary,
 		Region: region, Zone: zone, DNS: []dnsAnswerJSON{}, XDS: []xdsLocalityJSON{}, Targets: []explainTargetJSON{}}
 	if client.IsValid() {
 		out.Client = client.String()

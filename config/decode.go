@@ -222,6 +222,13 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			}
 			m.APITokens = d.Args[0].Text
 		},
+		"subnets": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "FILE"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.Subnets, m.SubnetsPos = d.Args[0].Text, d.Pos
+		},
 		"audit_log": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "FILE"); err != nil {
 				errs.add(err)
@@ -400,7 +407,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "health_source", "health_quorum", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls", "http_limits", "xds_limits"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "health_source", "health_quorum", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "subnets", "http_tls", "http_limits", "xds_limits"}, errs)
 }
 
 // intIn decodes a directive of one whole number from lo to hi into *dst.
@@ -567,6 +574,18 @@ func (cl *Cluster) decode(n *node, errs *errorList) {
 			}
 			cl.EastWestGateway = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		},
+		"bias": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "PERCENT"); err != nil {
+				errs.add(err)
+				return
+			}
+			b, err := strconv.Atoi(d.Args[0].Text)
+			if err != nil || b < -99 || b > 99 {
+				errs.add(errorf(d.Args[0].Pos, "bias: expected a percentage from -99 to 99, got %q", d.Args[0].Text))
+				return
+			}
+			cl.Bias = b
+		},
 		"kubeconfig": word(&cl.Kubeconfig, "PATH"),
 		"context":    word(&cl.Context, "NAME"),
 		"incluster": func(d *node, errs *errorList) {
@@ -576,7 +595,7 @@ func (cl *Cluster) decode(n *node, errs *errorList) {
 			}
 			cl.InCluster = true
 		},
-	}, []string{"region", "zone", "location", "static", "drain", "kubeconfig", "context", "incluster"}, errs)
+	}, []string{"region", "zone", "location", "bias", "static", "drain", "kubeconfig", "context", "incluster"}, errs)
 }
 
 func (s *Static) decode(n *node, errs *errorList) {

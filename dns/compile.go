@@ -25,7 +25,8 @@ type table struct {
 	zones map[string]*zoneTable // by lower-case wire origin
 	chaos map[string]*template  // version.bind and friends, by wire name
 	// buckets caches the bucket of each client location seen, so that the
-	// nearest-site search runs once per location, not once per query.
+	// nearest-site search runs once per location, not once per query; only
+	// while the Plan has no subnet list (see table.place).
 	buckets sync.Map // model.Point -> int
 	// locs caches the bucket and GeoIP network of client addresses.
 	locs locCache
@@ -536,7 +537,7 @@ func glue(ns []mdns.RR, rrsets map[string]map[uint16][]mdns.RR) []mdns.RR {
 func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTable, stats *Stats) *service {
 	svc := &service{name: name, ttl: s.TTL, maxAnswers: int(max(s.MaxAnswers, 1)), ignoreECS: s.IgnoreECS, zone: zt}
 	sp, ok := plan.Service(s.FQDN)
-	buckets := len(plan.Sites) + 1
+	buckets := plan.Buckets()
 	svc.a, svc.aaaa = make([]choices, buckets), make([]choices, buckets)
 	if !ok {
 		svc.a, svc.aaaa = svc.a[:1:1], svc.aaaa[:1:1]

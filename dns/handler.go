@@ -545,10 +545,13 @@ func contains(s []int, v int) bool {
 	return false
 }
 
-// locate returns the client's bucket and the ECS scope to answer with: the
-// prefix length of the GeoIP network that decided, never more than the
-// query's source prefix. The client subnet decides when the query has one
-// (and the service does not ignore it); otherwise the resolver's address does.
+// locate returns the client's bucket and the ECS scope to answer with:
+// never wider than the narrowest input that decided, the prefix length of
+// the GeoIP network or of the matching subnet-list entry (Placement.NetBits,
+// which also keeps a GeoIP answer off any entry inside its network), and
+// never more than the query's source prefix. The client subnet decides when
+// the query has one (and the service does not ignore it); otherwise the
+// resolver's address does.
 func (h *Handler) locate(t *table, q *query, client netip.Addr, ignoreECS bool) (int, uint8) {
 	ip, source := client, 0
 	useECS := q.ecs && q.ecsSource > 0 && !ignoreECS
@@ -558,10 +561,18 @@ func (h *Handler) locate(t *table, q *query, client netip.Addr, ignoreECS bool) 
 	bucket, bits, ok := t.locs.get(ip)
 	if !ok {
 		loc := h.locator.Lookup(ip)
-		bucket, bits = t.bucket(loc), -1
+		bits = -1
 		if loc.Network.IsValid() {
 			bits = loc.Network.Bits()
 		}
+		pl := t.place(ip, loc)
+		switch {
+		case pl.Net >= 0:
+			bits = pl.NetBits
+		case len(t.plan.Nets) > 0:
+			bits = max(bits, pl.NetBits)
+		}
+		bucket = pl.Bucket
 		t.locs.put(ip, bucket, bits)
 	}
 	var scope uint8
@@ -571,17 +582,23 @@ func (h *Handler) locate(t *table, q *query, client netip.Addr, ignoreECS bool) 
 	return bucket, scope
 }
 
-// bucket returns the bucket of a location, caching the nearest-site search.
-func (t *table) bucket(loc geo.Location) int {
+// place places a client address at a location. Without a subnet list the
+// location alone decides, so the placement is cached per location (the
+// nearest-site search runs once per location, not once per IPv6 query,
+// which the address cache does not hold); with one, the address decides too.
+func (t *table) place(ip netip.Addr, loc geo.Location) model.Placement {
+	if len(t.plan.Nets) > 0 {
+		return t.plan.Place(model.Client{Addr: ip, Location: loc.Point, HasLocation: loc.HasPoint})
+	}
 	if !loc.HasPoint {
-		return len(t.plan.Sites)
+		return model.Placement{Bucket: len(t.plan.Sites), Net: -1}
 	}
 	if b, ok := t.buckets.Load(loc.Point); ok {
-		return b.(int)
+		return model.Placement{Bucket: b.(int), Net: -1}
 	}
-	b := t.plan.Place(model.Client{Location: loc.Point, HasLocation: true})
+	b := t.plan.Place(model.Client{Location: loc.Point, HasLocation: true}).Bucket
 	t.buckets.Store(loc.Point, b)
-	return b
+	return model.Placement{Bucket: b, Net: -1}
 }
 
 // chaos answers the CHAOS-class identity queries when configured.

@@ -16,8 +16,11 @@ type Explanation struct {
 	Service string
 	Policy  PolicyKind
 	// Site is the cluster whose bucket the client falls in; empty when the
-	// client's location is unknown.
-	Site    string
+	// client's location is unknown or an entry placed it.
+	Site string
+	// Entry names the operator's entry that placed the client, when one
+	// did: "subnet list entry 198.51.100.0/24 (nets.txt:3)".
+	Entry   string
 	Mode    RouteMode
 	Summary string
 	// Capacity says, with capacity spill, how much of its traffic each
@@ -53,17 +56,34 @@ type ExplainedTarget struct {
 // Explain explains the route of service for client, placed as DNS and
 // xDS place it. It reports false when the Plan has no such service.
 func (p *Plan) Explain(service string, client Client) (Explanation, bool) {
-	return p.ExplainBucket(service, p.Place(client))
+	pl := p.Place(client)
+	entry := ""
+	if pl.Net >= 0 {
+		n := p.Nets[pl.Net]
+		entry = "subnet list entry " + n.Prefix.String()
+		if n.Source != "" {
+			entry += " (" + n.Source + ")"
+		}
+	}
+	return p.explain(service, pl.Bucket, entry)
 }
 
 // ExplainBucket explains the route of service for the clients of one bucket.
 func (p *Plan) ExplainBucket(service string, bucket int) (Explanation, bool) {
+	entry := ""
+	if j := bucket - len(p.Sites) - 1; j >= 0 && j < len(p.NetLists) {
+		entry = "subnet list entries to " + strings.Join(p.NetLists[j], " ")
+	}
+	return p.explain(service, bucket, entry)
+}
+
+func (p *Plan) explain(service string, bucket int, entry string) (Explanation, bool) {
 	s, ok := p.Service(service)
 	if !ok {
 		return Explanation{}, false
 	}
 	r := s.Route(bucket)
-	e := Explanation{Service: s.Name, Policy: s.Policy.Kind, Mode: r.Mode}
+	e := Explanation{Service: s.Name, Policy: s.Policy.Kind, Mode: r.Mode, Entry: entry}
 	if bucket >= 0 && bucket < len(p.Sites) {
 		e.Site = p.Sites[bucket].Cluster
 	}
@@ -89,7 +109,7 @@ func (p *Plan) ExplainBucket(service string, bucket int) (Explanation, bool) {
 	slices.SortStableFunc(e.Targets, func(a, b ExplainedTarget) int {
 		return cmp.Or(cmp.Compare(b.Share, a.Share), cmp.Compare(uint(a.Priority), uint(b.Priority)))
 	})
-	e.Summary = p.summary(s, r, e.Site)
+	e.Summary = p.summary(s, r, e.Site, entry)
 	if s.Policy.SpillMode() == SpillCapacity && r.Mode != NoTargets && r.Mode != FailedClosed {
 		e.Capacity = s.capacityReasons(r)
 		if len(e.Capacity) > 0 {
@@ -179,14 +199,19 @@ func (s *ServicePlan) tierLabel(pr Priority) string {
 		return name + ", location unknown"
 	case TierOrder:
 		return "failover to " + g.Cluster
+	case TierListed:
+		return "listed cluster " + g.Cluster
 	default:
 		return "all clusters"
 	}
 }
 
-func (p *Plan) summary(s *ServicePlan, r *Route, site string) string {
+func (p *Plan) summary(s *ServicePlan, r *Route, site, entry string) string {
 	who := "clients of unknown location"
-	if site != "" {
+	switch {
+	case entry != "":
+		who = "clients of " + entry
+	case site != "":
 		who = "clients nearest " + site
 	}
 	switch r.Mode {

@@ -32,6 +32,13 @@ type goldenIn struct {
 	Health     []goldenHealth   `yaml:"health"`
 	Overrides  []goldenOverride `yaml:"overrides"`
 	Policies   []goldenPolicy   `yaml:"policies"`
+	Subnets    []goldenSubnet   `yaml:"subnets"`
+}
+
+// goldenSubnet is one subnet-list entry.
+type goldenSubnet struct {
+	CIDR     string   `yaml:"cidr"`
+	Clusters []string `yaml:"clusters"`
 }
 
 type goldenCluster struct {
@@ -40,6 +47,7 @@ type goldenCluster struct {
 	Zone     string    `yaml:"zone"`
 	Location []float64 `yaml:"location"`
 	LostAt   time.Time `yaml:"lost_at"`
+	Bias     int       `yaml:"bias"`
 }
 
 type goldenBackend struct {
@@ -167,7 +175,19 @@ func (g *goldenIn) inputs(t *testing.T) (time.Time, model.Inventory, model.Healt
 	if grace == 0 {
 		grace = model.DefaultStaleGrace
 	}
-	return g.At, model.NewInventory(cs, bs), model.NewHealth(hs), model.NewOverrides(os), model.NewPolicies(grace, ps)
+	pol := model.NewPolicies(grace, ps)
+	for _, c := range g.Clusters {
+		if c.Bias != 0 {
+			if pol.Bias == nil {
+				pol.Bias = map[string]int{}
+			}
+			pol.Bias[c.Name] = c.Bias
+		}
+	}
+	for i, n := range g.Subnets {
+		pol.Nets = append(pol.Nets, model.Net{Prefix: netip.MustParsePrefix(n.CIDR), Clusters: n.Clusters, Source: fmt.Sprintf("subnets:%d", i+1)})
+	}
+	return g.At, model.NewInventory(cs, bs), model.NewHealth(hs), model.NewOverrides(os), pol
 }
 
 // The golden output: the plan as a human reads it.
@@ -208,6 +228,9 @@ func render(p *model.Plan) goldenOut {
 			name := "unknown location"
 			if b < len(p.Sites) {
 				name = p.Sites[b].Cluster
+			}
+			if j := b - len(p.Sites) - 1; j >= 0 {
+				name = "subnets to " + strings.Join(p.NetLists[j], " ")
 			}
 			e, _ := p.ExplainBucket(s.Name, b)
 			gr := goldenRoute{Buckets: []string{name}, Summary: strings.TrimPrefix(e.Summary, summaryWho(e.Summary))}

@@ -117,6 +117,20 @@ func planVersion(p *model.Plan) uint64 {
 		h.str(s.Locality.Zone)
 		h.float(s.Location.Lat)
 		h.float(s.Location.Lon)
+		h.int(s.Bias)
+	}
+	h.int(len(p.Nets))
+	for _, n := range p.Nets {
+		h.str(n.Prefix.String())
+		h.str(n.Source)
+		h.int(n.List)
+	}
+	h.int(len(p.NetLists))
+	for _, l := range p.NetLists {
+		h.int(len(l))
+		for _, c := range l {
+			h.str(c)
+		}
 	}
 	h.int(len(p.Overrides))
 	for _, o := range p.Overrides {

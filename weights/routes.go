@@ -47,7 +47,8 @@ func (c *solveCtx) routes(s *model.ServicePlan) {
 	c.gatherFacts(s)
 	sh := c.cachedShape(s)
 	c.shapeHash = sh.hash
-	s.Routes = make([]model.Route, len(c.sites)+1)
+	s.Routes = make([]model.Route, len(c.sites)+1+len(c.netLists))
+	s.Listed = len(c.netLists)
 	shares := make([]model.Share, 0, c.shareEstimate(s, sh))
 	for b := range s.Routes {
 		row := 0
@@ -227,7 +228,7 @@ func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
 func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 	sh := &routeShape{rows: 1}
 	if s.Policy.Kind == model.Geo {
-		sh.rows = len(c.sites) + 1
+		sh.rows = len(c.sites) + 1 + len(c.netLists)
 	}
 	n := len(s.Groups)
 	sh.gp = make([]uint8, sh.rows*n)
@@ -255,8 +256,10 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		switch {
 		case s.Policy.Kind == model.Geo && row < len(c.sites):
 			sh.prios = c.geoTiers(s, row, gp, sh.prios)
+		case s.Policy.Kind == model.Geo && row > len(c.sites):
+			sh.prios = c.orderTiers(s, c.netLists[row-len(c.sites)-1], model.TierListed, gp, sh.prios)
 		case s.Policy.Kind == model.Failover:
-			sh.prios = c.orderTiers(s, gp, sh.prios)
+			sh.prios = c.orderTiers(s, s.Policy.Order, model.TierOrder, gp, sh.prios)
 		default:
 			sh.prios = c.oneTier(gp, sh.prios)
 		}
@@ -419,20 +422,21 @@ func (c *solveCtx) oneTier(gp []uint8, prios []model.Priority) []model.Priority 
 	return prios
 }
 
-// orderTiers gives each cluster of the failover list that has hosts its own
-// priority, in list order.
-func (c *solveCtx) orderTiers(s *model.ServicePlan, gp []uint8, prios []model.Priority) []model.Priority {
+// orderTiers gives each cluster of an ordered list (the failover policy's,
+// or a subnet-list entry's) that has hosts its own priority of tier, in
+// list order. Clusters not listed get no traffic.
+func (c *solveCtx) orderTiers(s *model.ServicePlan, order []string, tier model.Tier, gp []uint8, prios []model.Priority) []model.Priority {
 	for gi := range gp {
 		gp[gi] = model.NoPriority
 	}
 	start := len(prios)
-	for _, name := range s.Policy.Order {
+	for _, name := range order {
 		gi := slices.IndexFunc(s.Groups, func(g model.Group) bool { return g.Cluster == name })
 		if gi < 0 || c.facts[gi].hosts.hosts == 0 || gp[gi] != model.NoPriority {
 			continue
 		}
 		gp[gi] = uint8(len(prios) - start)
-		prios = append(prios, model.Priority{Tier: model.TierOrder, Group: int32(gi)})
+		prios = append(prios, model.Priority{Tier: tier, Group: int32(gi)})
 	}
 	return prios
 }

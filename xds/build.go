@@ -91,7 +91,8 @@ func EndpointsName(g Group, service string) string { return g.String() + "/" + s
 // resource passes its Validate().
 func Build(p *model.Plan, g Group, o Options) (Resources, error) {
 	var r Resources
-	bucket := p.Place(model.Client{Locality: model.Locality{Region: g.Region, Zone: g.Zone}})
+	// Nodes have no address: they are placed by locality alone.
+	bucket := p.Place(model.Client{Locality: model.Locality{Region: g.Region, Zone: g.Zone}}).Bucket
 	for _, s := range p.Services {
 		so := o.service(s.Name)
 		eds := EndpointsName(g, s.Name)

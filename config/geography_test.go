@@ -1,0 +1,97 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+const geoClusters = "cluster eu-west {\n    location 53.35 -6.26\n    bias 20\n    static {\n    }\n}\ncluster us-east {\n    location 38.9 -77.0\n    static {\n    }\n}\n"
+
+// TestBiasAndSubnets: a cluster's bias and the subnet file reach the
+// policies that Solve compiles into the Plan.
+func TestBiasAndSubnets(t *testing.T) {
+	dir := t.TempDir()
+	nets := "# offices\n198.51.100.0/24 eu-west US-EAST   # VPN\n\n10.0.0.0/8 us-east\n2001:db8::/32 eu-west\n"
+	if err := os.WriteFile(filepath.Join(dir, "nets.txt"), []byte(nets), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "meridian.conf")
+	if err := os.WriteFile(conf, []byte("meridian {\n    subnets nets.txt\n}\n"+geoClusters), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Policies()
+	if !reflect.DeepEqual(p.Bias, map[string]int{"eu-west": 20}) {
+		t.Errorf("bias %v", p.Bias)
+	}
+	want := []model.Net{
+		{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Clusters: []string{"eu-west", "us-east"}, Source: "nets.txt:2"},
+		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Clusters: []string{"us-east"}, Source: "nets.txt:4"},
+		{Prefix: netip.MustParsePrefix("2001:db8::/32"), Clusters: []string{"eu-west"}, Source: "nets.txt:5"},
+	}
+	if !reflect.DeepEqual(p.Nets, want) {
+		t.Errorf("nets\n%+v\nwant\n%+v", p.Nets, want)
+	}
+}
+
+// TestSubnetErrors: every mistake in the subnet file is reported with its
+// FILE:LINE, all at once.
+func TestSubnetErrors(t *testing.T) {
+	dir := t.TempDir()
+	nets := filepath.Join(dir, "nets.txt")
+	body := strings.Join([]string{
+		"198.51.100.0/24 eu-west",
+		"198.51.100.1/24 eu-west",
+		"198.51.100.0/24 us-east",
+		"10.0.0.0/8",
+		"10.0.0.0/33 us-east",
+		"192.0.2.0/24 ap-south",
+		"192.0.3.0/24 us-east us-east",
+		"",
+	}, "\n")
+	if err := os.WriteFile(nets, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Parse(filepath.Join(dir, "t.conf"), []byte("meridian {\n    subnets nets.txt\n}\n"+geoClusters))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		nets + `:2: subnets: 198.51.100.1/24 has host bits set; write 198.51.100.0/24`,
+		nets + `:3: subnets: 198.51.100.0/24 already listed at line 1`,
+		nets + `:4: subnets: expected CIDR CLUSTER [CLUSTER...], got "10.0.0.0/8"`,
+		nets + `:5: subnets: "10.0.0.0/33" is not a CIDR such as 198.51.100.0/24 or 2001:db8::/32`,
+		nets + `:6: subnets: 192.0.2.0/24: unknown cluster "ap-south"`,
+		nets + `:7: subnets: 192.0.3.0/24: cluster us-east listed twice`,
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	_, err = Parse(filepath.Join(dir, "t.conf"), []byte("meridian {\n    subnets missing.txt\n}\n"+geoClusters))
+	if err == nil || !strings.HasPrefix(err.Error(), filepath.Join(dir, "t.conf")+":2: subnets: open ") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestBiasErrors(t *testing.T) {
+	for _, tc := range []struct{ name, conf, want string }{
+		{"out of range", "cluster a {\n    location 1 2\n    bias 100\n    static {\n    }\n}\n", `t.conf:3: bias: expected a percentage from -99 to 99, got "100"`},
+		{"not a number", "cluster a {\n    location 1 2\n    bias 5%\n    static {\n    }\n}\n", `t.conf:3: bias: expected a percentage from -99 to 99, got "5%"`},
+		{"without a location", "cluster a {\n    bias -20\n    static {\n    }\n}\n", `t.conf:1: cluster a: bias needs a location: it scales the distance to the cluster`},
+	} {
+		_, err := Parse("t.conf", []byte(tc.conf))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: error %v, want %s", tc.name, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// demoCluster names the demo's cluster of an answer's first address.
+func demoCluster(r kdigResult) string {
+	if len(r.answer) == 0 {
+		return r.status + " without records"
+	}
+	f := strings.Fields(r.answer[0])
+	switch addr := f[len(f)-1]; {
+	case strings.HasPrefix(addr, "192.0.2."):
+		return "eu-west"
+	case strings.HasPrefix(addr, "198.51.100."):
+		return "us-east"
+	case strings.HasPrefix(addr, "203.0.113."):
+		return "ap-southeast"
+	default:
+		return addr
+	}
+}
+
+// TestServeGeography runs the real binary with a subnet list and a bias,
+// asked by kdig with client subnets: an entry's network goes to the
+// entry's clusters and its answers carry the entry's prefix as ECS scope;
+// bias moves a US network to eu-west; explain names the entry; a broken
+// subnet file fails the reload (FILE:LINE) and the running list stays; a
+// good one takes effect on SIGHUP.
+func TestServeGeography(t *testing.T) {
+	nets := filepath.Join(t.TempDir(), "nets.txt")
+	write := func(body string) {
+		if err := os.WriteFile(nets, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("# the demo's test networks\n198.51.100.0/24 ap-southeast us-east\n81.2.69.0/24 us-east\n")
+	conf := strings.Replace(demoConf(t, false), "    geoip builtin\n", "    geoip builtin\n    subnets "+nets+"\n", 1)
+	conf = strings.Replace(conf, "    location 53.35 -6.26            # Dublin\n", "    location 53.35 -6.26\n    bias 90\n", 1)
+	p := startMeridian(t, conf)
+	const app = "app.gslb.example.com"
+
+	for _, tc := range []struct{ subnet, want, scope string }{
+		{"198.51.100.0/24", "ap-southeast", "198.51.100.0/24/24"}, // the entry's first cluster, the entry's scope
+		{"198.51.100.128/25", "ap-southeast", "198.51.100.128/25/24"},
+		{"81.2.69.0/24", "us-east", "81.2.69.0/24/24"}, // a UK network sent to the US
+		{"81.2.70.0/24", "eu-west", ""},                // next door: GeoIP and distance
+		{"8.8.8.0/24", "eu-west", ""},                  // eu-west's bias 90 reaches Google's US network
+		{"13.250.0.0/24", "ap-southeast", ""},
+	} {
+		r := kdig(t, p.dnsPort, app, "+subnet="+tc.subnet)
+		if got := demoCluster(r); got != tc.want {
+			t.Errorf("+subnet=%s: answered from %s, want %s (%v)", tc.subnet, got, tc.want, r.answer)
+		}
+		if tc.scope != "" && r.subnet != tc.scope {
+			t.Errorf("+subnet=%s: CLIENT-SUBNET %s, want %s", tc.subnet, r.subnet, tc.scope)
+		}
+	}
+
+	var e struct {
+		Entry   string `json:"entry"`
+		Summary string `json:"summary"`
+	}
+	demoGet(t, p, "/api/v1/explain?name="+app+"&client="+url.QueryEscape("198.51.100.7"), &e)
+	if e.Entry != "subnet list entry 198.51.100.0/24 (nets.txt:2)" || !strings.HasPrefix(e.Summary, "clients of subnet list entry 198.51.100.0/24 (nets.txt:2): 100% to priority 0 (listed cluster ap-southeast)") {
+		t.Errorf("explain: %+v", e)
+	}
+
+	// A broken file: the reload fails naming its line, the list stays.
+	write("198.51.100.0/24 eu-west\n81.2.69.0/24 nowhere\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	rec := waitLog(t, p, "reload failed; the running configuration stays")
+	if msg, _ := rec["err"].(string); msg != nets+`:2: subnets: 81.2.69.0/24: unknown cluster "nowhere"` {
+		t.Errorf("reload error %q", msg)
+	}
+	if got := demoCluster(kdig(t, p.dnsPort, app, "+subnet=198.51.100.0/24")); got != "ap-southeast" {
+		t.Errorf("after the failed reload: answered from %s, want ap-southeast", got)
+	}
+
+	// A good one takes effect.
+	write("198.51.100.0/24 eu-west\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, p, "configuration reloaded")
+	deadline := time.Now().Add(10 * time.Second)
+	for demoCluster(kdig(t, p.dnsPort, app, "+subnet=198.51.100.0/24")) != "eu-west" {
+		if time.Now().After(deadline) {
+			t.Fatal("198.51.100.0/24 not answered from eu-west 10s after the reload")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := demoCluster(kdig(t, p.dnsPort, app, "+subnet=81.2.69.0/24")); got != "eu-west" {
+		t.Errorf("81.2.69.0/24 after its entry was removed: %s, want eu-west", got)
+	}
+}
+
+// demoGet decodes the JSON of GET path from p's API, read with the demo's
+// read token.
+func demoGet(t *testing.T, p *process, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+p.httpAddr+path, nil)
+	req.Header.Set("Authorization", "Bearer demo-read-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}

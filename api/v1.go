@@ -40,8 +40,9 @@ type V1Config struct {
 	Apply func(context.Context, model.Overrides) error
 	// Preview solves the current inputs with other overrides (dry runs).
 	Preview func(model.Overrides) *model.Plan
-	// Locate finds where a client address is, for explain.
-	Locate func(netip.Addr) (model.Point, bool)
+	// Locate finds where a client address is, for explain: the Client
+	// that DNS would place for it (address, location, country, continent).
+	Locate func(netip.Addr) model.Client
 	// History, when set, holds the latest health verdict changes.
 	History *HealthHistory
 	// Replica is this replica's name, as the config's replica directive
@@ -842,7 +843,7 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusBadRequest, "give either a DNS client (?client=IP) or an xDS node's locality (?region=R&zone=Z), not both", "client")
 		return
 	case region != "":
-		who.Locality = model.Locality{Region: region, Zone: zone}
+		who.Locality, who.Node = model.Locality{Region: region, Zone: zone}, true
 	case zone != "":
 		writeError(w, http.StatusBadRequest, "a zone needs its region: ?region=R&zone=Z", "region")
 		return
@@ -852,8 +853,7 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 			writeError(w, http.StatusBadRequest, "give the client's IP address (?client=81.2.69.1) or an xDS node's locality (?region=eu-west)", "client")
 			return
 		}
-		who.Addr = client.Unmap()
-		who.Location, who.HasLocation = a.cfg.Locate(who.Addr)
+		who = a.cfg.Locate(client.Unmap())
 	}
 	p := a.planOr503(w)
 	if p == nil {

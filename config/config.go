@@ -379,6 +379,12 @@ type Service struct {
 	// IgnoreECS locates clients by the resolver's address even when the
 	// query carries EDNS Client Subnet.
 	IgnoreECS bool
+	// Map places clients by subnet, country or continent before distance
+	// (geo policy only); mapPos is where the block opens, entryPos where
+	// each entry stands.
+	Map      []model.MapEntry
+	mapPos   Pos
+	entryPos []Pos
 	// Matches tie the service to Kubernetes objects by name, in every
 	// member cluster, besides the annotation meridian.io/global-name.
 	Matches []Match
@@ -469,7 +475,7 @@ func (c *Config) Policies() model.Policies {
 			ps = append(ps, model.ServicePolicy{
 				Service: s.FQDN, Kind: s.Policy, Order: s.Order, Weights: s.Weights,
 				Overprovisioning: s.Overprovisioning, PanicThreshold: s.PanicThreshold, FailClosed: s.FailClosed,
-				Spill: s.Spill,
+				Spill: s.Spill, Map: s.Map,
 			})
 		}
 	}

@@ -95,3 +95,82 @@ func TestBiasErrors(t *testing.T) {
 		}
 	}
 }
+
+const mapZone = "zone example.org {\n    ns ns.example.net\n    service app {\n        map {\n%s        }\n    }\n}\n"
+
+func mapConf(lines ...string) string {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString("            " + l + "\n")
+	}
+	return geoClusters + strings.Replace(mapZone, "%s", b.String(), 1)
+}
+
+// TestMap: map entries reach the service's policy, codes upper case.
+func TestMap(t *testing.T) {
+	c, err := Parse("t.conf", []byte(mapConf(
+		"country de FR -> eu-west us-east",
+		"fence continent eu -> eu-west",
+		"subnet 198.51.100.0/24 2001:db8::/32 -> US-EAST",
+		"default -> us-east eu-west",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Policies().Services()[0].Map
+	want := []model.MapEntry{
+		{Match: model.MatchCountry, Codes: []string{"DE", "FR"}, Clusters: []string{"eu-west", "us-east"}, Source: "t.conf:16"},
+		{Match: model.MatchContinent, Codes: []string{"EU"}, Clusters: []string{"eu-west"}, Fence: true, Source: "t.conf:17"},
+		{Match: model.MatchSubnet, Subnets: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}, Clusters: []string{"us-east"}, Source: "t.conf:18"},
+		{Match: model.MatchDefault, Clusters: []string{"us-east", "eu-west"}, Source: "t.conf:19"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("map\n%+v\nwant\n%+v", got, want)
+	}
+	if d := got[1].Describe(); d != "map entry continent EU (fence)" {
+		t.Errorf("describe: %q", d)
+	}
+}
+
+// TestMapErrors: every mistake in a map names its line.
+func TestMapErrors(t *testing.T) {
+	_, err := Parse("t.conf", []byte(mapConf(
+		"country DE -> eu-west",    // 17
+		"country XX de -> eu-west", // 17: an unknown code drops the entry
+		"continent Europe -> eu-west",
+		"subnet 10.0.0.1/8 -> eu-west",
+		"default eu-west",
+		"default -> ap-south eu-west eu-west",
+		"subdivision DE-BY -> eu-west",
+		"region eu -> eu-west",
+		"fence country -> eu-west",
+	)))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		`t.conf:17: map: country "XX" is not an ISO 3166-1 alpha-2 code such as DE`,
+		`t.conf:18: map: continent "Europe" is not one of AF AN AS EU NA OC SA`,
+		`t.conf:19: map: 10.0.0.1/8 has host bits set; write 10.0.0.0/8`,
+		`t.conf:20: map: expected [fence] subnet CIDR...|country CC...|continent CODE...|default -> CLUSTER...`,
+		`t.conf:21: map: no cluster "ap-south" is declared`,
+		`t.conf:21: map: cluster eu-west is listed twice`,
+		`t.conf:22: map: subdivision: Meridian's GeoIP lookup reads countries and continents only, not subdivisions; map countries instead`,
+		`t.conf:23: map: unknown entry "region"; expected [fence] subnet CIDR...|country CC...|continent CODE...|default -> CLUSTER...`,
+		`t.conf:24: map: country needs at least one value before ->`,
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	_, err = Parse("t.conf", []byte(mapConf("country DE -> eu-west", "country FR de -> us-east", "default -> eu-west", "default -> us-east")))
+	want = []string{`t.conf:17: map: country DE already has an entry at line 16`, `t.conf:19: map: default already has an entry at line 18`}
+	if err == nil || !reflect.DeepEqual(strings.Split(err.Error(), "\n"), want) {
+		t.Errorf("duplicates: %v", err)
+	}
+
+	conf := strings.Replace(mapConf("default -> eu-west"), "    service app {\n", "    service app {\n        policy failover\n        order eu-west\n", 1)
+	if _, err := Parse("t.conf", []byte(conf)); err == nil || err.Error() != `t.conf:17: map: only the geo policy takes a map; service app is failover` {
+		t.Errorf("map with failover: %v", err)
+	}
+}

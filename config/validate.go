@@ -73,6 +73,50 @@ func (c *Config) validate(errs *errorList) {
 	}
 }
 
+// validateMap checks a service's map: geo policy only, declared clusters
+// listed once per entry, and no subnet, country, continent or default
+// claimed by two entries.
+func (s *Service) validateMap(clusters map[string]Pos, errs *errorList) {
+	if s.mapPos.Line == 0 {
+		return
+	}
+	if s.Policy != model.Geo {
+		errs.add(errorf(s.mapPos, "map: only the geo policy takes a map; service %s is %s", s.Name, s.Policy))
+		return
+	}
+	claimed := map[string]int{} // "country DE" -> line
+	for i, m := range s.Map {
+		pos := s.entryPos[i]
+		var keys []string
+		for _, p := range m.Subnets {
+			keys = append(keys, "subnet "+p.String())
+		}
+		for _, c := range m.Codes {
+			keys = append(keys, m.Match.String()+" "+c)
+		}
+		if m.Match == model.MatchDefault {
+			keys = append(keys, "default")
+		}
+		for _, k := range keys {
+			if line, dup := claimed[k]; dup {
+				errs.add(errorf(pos, "map: %s already has an entry at line %d", k, line))
+				continue
+			}
+			claimed[k] = pos.Line
+		}
+		seen := map[string]bool{}
+		for _, c := range m.Clusters {
+			if _, ok := clusters[c]; !ok {
+				errs.add(errorf(pos, "map: no cluster %q is declared", c))
+			}
+			if seen[c] {
+				errs.add(errorf(pos, "map: cluster %s is listed twice", c))
+			}
+			seen[c] = true
+		}
+	}
+}
+
 // parseSubnets reads a subnet list: lines of `CIDR CLUSTER [CLUSTER...]`,
 // # starting a comment. Each error names FILE:LINE.
 func parseSubnets(file string, data []byte, clusters map[string]Pos, errs *errorList) []model.Net {
@@ -456,6 +500,7 @@ func (s *Service) validate(clusters map[string]Pos, errs *errorList) {
 		}
 		listed[c] = true
 	}
+	s.validateMap(clusters, errs)
 	weighted := map[string]bool{}
 	for i, w := range s.Weights {
 		if _, ok := clusters[w.Cluster]; !ok {

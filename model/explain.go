@@ -19,7 +19,8 @@ type Explanation struct {
 	// client's location is unknown or an entry placed it.
 	Site string
 	// Entry names the operator's entry that placed the client, when one
-	// did: "subnet list entry 198.51.100.0/24 (nets.txt:3)".
+	// did: "subnet list entry 198.51.100.0/24 (nets.txt:3)", "map entry
+	// continent EU (fence) at meridian.conf:40".
 	Entry   string
 	Mode    RouteMode
 	Summary string
@@ -56,7 +57,14 @@ type ExplainedTarget struct {
 // Explain explains the route of service for client, placed as DNS and
 // xDS place it. It reports false when the Plan has no such service.
 func (p *Plan) Explain(service string, client Client) (Explanation, bool) {
+	s, ok := p.Service(service)
+	if !ok {
+		return Explanation{}, false
+	}
 	pl := p.Place(client)
+	if e := s.Entry(pl); e >= 0 {
+		return p.explain(s, s.EntryRoute(e), -1, describeEntry(s.Policy.Map[e]))
+	}
 	entry := ""
 	if pl.Net >= 0 {
 		n := p.Nets[pl.Net]
@@ -65,24 +73,38 @@ func (p *Plan) Explain(service string, client Client) (Explanation, bool) {
 			entry += " (" + n.Source + ")"
 		}
 	}
-	return p.explain(service, pl.Bucket, entry)
+	return p.explain(s, pl.Bucket, pl.Bucket, entry)
 }
 
-// ExplainBucket explains the route of service for the clients of one bucket.
-func (p *Plan) ExplainBucket(service string, bucket int) (Explanation, bool) {
-	entry := ""
-	if j := bucket - len(p.Sites) - 1; j >= 0 && j < len(p.NetLists) {
-		entry = "subnet list entries to " + strings.Join(p.NetLists[j], " ")
+// describeEntry names a map entry and where it was written.
+func describeEntry(m MapEntry) string {
+	if m.Source == "" {
+		return m.Describe()
 	}
-	return p.explain(service, bucket, entry)
+	return m.Describe() + " at " + m.Source
 }
 
-func (p *Plan) explain(service string, bucket int, entry string) (Explanation, bool) {
+// ExplainBucket explains the route of service for the clients of one
+// bucket, or with a map, of one route (an index in ServicePlan.Routes).
+func (p *Plan) ExplainBucket(service string, bucket int) (Explanation, bool) {
 	s, ok := p.Service(service)
 	if !ok {
 		return Explanation{}, false
 	}
-	r := s.Route(bucket)
+	entry := ""
+	if j := bucket - len(p.Sites) - 1; j >= 0 && j < len(p.NetLists) {
+		entry = "subnet list entries to " + strings.Join(p.NetLists[j], " ")
+	}
+	if e := bucket - (len(s.Routes) - len(s.Policy.Map)); e >= 0 && e < len(s.Policy.Map) {
+		entry = describeEntry(s.Policy.Map[e])
+	}
+	return p.explain(s, bucket, bucket, entry)
+}
+
+// explain explains route (an index in s.Routes) for the clients of a
+// bucket (-1: those of a map entry), placed by entry when not empty.
+func (p *Plan) explain(s *ServicePlan, route, bucket int, entry string) (Explanation, bool) {
+	r := s.Route(route)
 	e := Explanation{Service: s.Name, Policy: s.Policy.Kind, Mode: r.Mode, Entry: entry}
 	if bucket >= 0 && bucket < len(p.Sites) {
 		e.Site = p.Sites[bucket].Cluster
@@ -201,6 +223,8 @@ func (s *ServicePlan) tierLabel(pr Priority) string {
 		return "failover to " + g.Cluster
 	case TierListed:
 		return "listed cluster " + g.Cluster
+	case TierOther:
+		return "every other cluster"
 	default:
 		return "all clusters"
 	}
@@ -218,6 +242,9 @@ func (p *Plan) summary(s *ServicePlan, r *Route, site, entry string) string {
 	case NoTargets:
 		return who + ": no target can be used"
 	case FailedClosed:
+		if strings.HasSuffix(entry, "(fence)") || strings.Contains(entry, "(fence) at ") {
+			return who + ": no healthy target in the fence, which fails closed: no answer"
+		}
 		return who + ": no healthy target, and the policy fails closed: no answer"
 	case FailedOpen:
 		return who + ": no healthy target, so the service fails open: every target"

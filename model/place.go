@@ -18,9 +18,17 @@ type Client struct {
 	// address, else its resolver's. Zero for xDS nodes, which have none:
 	// subnet lists do not apply to them, they keep locality placement.
 	Addr netip.Addr
+	// Country and Continent are what GeoIP says of Addr (ISO 3166-1
+	// alpha-2, and AF AN AS EU NA OC SA), upper case; empty when unknown.
+	// Service maps match them.
+	Country, Continent string
 	// Locality is the region and zone an xDS node declares; empty for DNS
 	// clients.
 	Locality Locality
+	// Node marks an xDS node, even one that declares no locality: nodes
+	// have no address or country, so maps do not apply to them and they
+	// keep locality placement.
+	Node bool
 }
 
 // Placement is where Place puts a client.
@@ -36,8 +44,16 @@ type Placement struct {
 	// subnet list places every address alike: no entry more specific than
 	// that prefix overlaps it. With Net set it is at least the entry's
 	// prefix length; 0 when the list has no entry of Addr's family. An ECS
-	// answer's scope must not be wider (shorter) than it.
+	// answer's scope must not be wider (shorter) than it. It covers the
+	// subnets of service maps too.
 	NetBits int
+	// MapNet is the index in Plan.MapNets of the longest prefix of a map's
+	// subnet entry that holds Client.Addr, or -1; Country and Continent are
+	// the client's. ServicePlan.Entry turns them into a service's map entry.
+	MapNet             int
+	Country, Continent string
+	// Node is Client.Node: no map entry applies.
+	Node bool
 }
 
 // Place returns the placement of c. It is a pure function of the Plan and
@@ -53,7 +69,7 @@ type Placement struct {
 // The subnet list is searched linearly: it is small, and DNS caches the
 // placement of IPv4 addresses.
 func (p *Plan) Place(c Client) Placement {
-	pl := Placement{Bucket: len(p.Sites), Net: -1}
+	pl := Placement{Bucket: len(p.Sites), Net: -1, MapNet: -1, Node: c.Node}
 	if c.Locality.Region != "" {
 		region := -1
 		for i, s := range p.Sites {
@@ -73,8 +89,16 @@ func (p *Plan) Place(c Client) Placement {
 			return pl
 		}
 	}
+	pl.Country, pl.Continent = c.Country, c.Continent
+	if c.Addr.IsValid() && len(p.MapNets) > 0 {
+		var bits int
+		pl.MapNet, bits = matchPrefix(p.MapNets, func(n netip.Prefix) netip.Prefix { return n }, c.Addr)
+		pl.NetBits = max(pl.NetBits, bits)
+	}
 	if c.Addr.IsValid() && len(p.Nets) > 0 {
-		pl.Net, pl.NetBits = p.matchNet(c.Addr)
+		var bits int
+		pl.Net, bits = matchPrefix(p.Nets, func(n Net) netip.Prefix { return n.Prefix }, c.Addr)
+		pl.NetBits = max(pl.NetBits, bits)
 		if pl.Net >= 0 {
 			pl.Bucket = p.NetBucket(p.Nets[pl.Net].List)
 			return pl
@@ -96,28 +120,29 @@ func (p *Plan) Place(c Client) Placement {
 	return pl
 }
 
-// matchNet returns the index of the longest subnet-list entry that holds
+// matchPrefix returns the index of the longest prefix of list that holds
 // addr (-1: none) and the shortest prefix of addr over which that answer
-// holds for every address: for each entry of addr's family, an address
+// holds for every address: for each prefix of addr's family, an address
 // that shares its first min(common+1, bits) bits with addr is decided by
-// the entry alike, so the widest uniform prefix is the largest of those.
-func (p *Plan) matchNet(addr netip.Addr) (net, bits int) {
+// the prefix alike, so the widest uniform prefix is the largest of those.
+func matchPrefix[T any](list []T, prefix func(T) netip.Prefix, addr netip.Addr) (match, bits int) {
 	addr = addr.Unmap()
-	net = -1
-	for i, n := range p.Nets {
-		if n.Prefix.Addr().Is4() != addr.Is4() {
+	match = -1
+	for i := range list {
+		n := prefix(list[i])
+		if n.Addr().Is4() != addr.Is4() {
 			continue
 		}
-		if n.Prefix.Contains(addr) {
-			if net < 0 || n.Prefix.Bits() > p.Nets[net].Prefix.Bits() {
-				net = i
+		if n.Contains(addr) {
+			if match < 0 || n.Bits() > prefix(list[match]).Bits() {
+				match = i
 			}
-			bits = max(bits, n.Prefix.Bits())
+			bits = max(bits, n.Bits())
 			continue
 		}
-		bits = max(bits, min(commonBits(addr, n.Prefix.Addr())+1, n.Prefix.Bits()))
+		bits = max(bits, min(commonBits(addr, n.Addr())+1, n.Bits()))
 	}
-	return net, bits
+	return match, bits
 }
 
 // commonBits is the length of the common prefix of two addresses of the

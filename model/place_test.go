@@ -84,7 +84,7 @@ func TestPlaceNets(t *testing.T) {
 		{Client{Addr: netip.MustParseAddr("203.0.113.1")}, 2, -1, 5, "clients of unknown location"},
 	} {
 		pl := p.Place(tc.client)
-		if pl != (Placement{Bucket: tc.bucket, Net: tc.net, NetBits: tc.bits}) {
+		if pl != (Placement{Bucket: tc.bucket, Net: tc.net, NetBits: tc.bits, MapNet: -1}) {
 			t.Errorf("%v: placed %+v, want bucket %d, net %d, bits %d", tc.client.Addr, pl, tc.bucket, tc.net, tc.bits)
 		}
 		p.Services = []*ServicePlan{{Name: "svc", Routes: make([]Route, p.Buckets()), Listed: len(p.NetLists)}}

@@ -35,6 +35,9 @@ type Plan struct {
 	Nets []Net
 	// NetLists are the distinct cluster lists of Nets, each a bucket.
 	NetLists [][]string
+	// MapNets are the prefixes of every service map's subnet entries,
+	// sorted and unique; Place finds the longest that holds a client.
+	MapNets  []netip.Prefix
 	Services []*ServicePlan // sorted by Name
 	// Overrides are the overrides active at At; targets refer to them by index.
 	Overrides []Override
@@ -77,10 +80,14 @@ type ServicePlan struct {
 	Targets []Target // Groups[i]'s targets are Targets[First:First+N]
 	// Routes holds one Route per bucket (Plan.Buckets): Routes[i] for
 	// clients nearest Sites[i], Routes[len(Sites)] for clients of unknown
-	// location, then one per subnet-list cluster list.
+	// location, then one per subnet-list cluster list; then, for a geo
+	// service with a map, one per entry of Policy.Map (EntryRoute).
+	// RouteIndex picks a client's.
 	Routes []Route
-	// Listed is the number of subnet-list routes, at the end of Routes.
+	// Listed is the number of subnet-list routes.
 	Listed int
+	// Map is Policy.Map compiled for RouteIndex.
+	Map MapIndex
 }
 
 // Group is one cluster's part of a service.
@@ -218,7 +225,8 @@ const (
 	TierDistance             // another region, ranked by distance
 	TierOrder                // a position in the failover list
 	TierAll                  // every cluster (weighted, all, unknown location)
-	TierListed               // a position in a subnet-list entry's cluster list
+	TierListed               // a position in a subnet-list or map entry's cluster list
+	TierOther                // every cluster a (non-fence) map entry does not list
 )
 
 // Priority is one level of Envoy's priority load balancing. It is kept
@@ -270,7 +278,7 @@ func (s *ServicePlan) Route(bucket int) *Route {
 		return &Route{Mode: NoTargets}
 	}
 	if bucket < 0 || bucket >= len(s.Routes) {
-		bucket = max(0, len(s.Routes)-1-s.Listed)
+		bucket = max(0, len(s.Routes)-1-s.Listed-len(s.Policy.Map))
 	}
 	return &s.Routes[bucket]
 }

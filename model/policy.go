@@ -82,6 +82,9 @@ type ServicePolicy struct {
 	// Spill says what a priority's health counts; empty means
 	// SpillCapacity, the default.
 	Spill SpillMode
+	// Map, for the geo policy, places clients by subnet, country or
+	// continent before distance (see MapEntry).
+	Map []MapEntry
 }
 
 // SpillMode returns the policy's spill mode, SpillCapacity when unset.

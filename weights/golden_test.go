@@ -96,6 +96,16 @@ type goldenPolicy struct {
 	PanicThreshold   *uint32           `yaml:"panic_threshold"`
 	FailClosed       bool              `yaml:"fail_closed"`
 	Spill            string            `yaml:"spill"`
+	Map              []goldenMapEntry  `yaml:"map"`
+}
+
+// goldenMapEntry is one entry of a service's map: match is subnet,
+// country, continent or default; values its prefixes or codes.
+type goldenMapEntry struct {
+	Match    string   `yaml:"match"`
+	Values   []string `yaml:"values"`
+	Clusters []string `yaml:"clusters"`
+	Fence    bool     `yaml:"fence"`
 }
 
 // inputs converts the golden input to Solve's arguments.
@@ -166,6 +176,26 @@ func (g *goldenIn) inputs(t *testing.T) (time.Time, model.Inventory, model.Healt
 		if p.PanicThreshold != nil {
 			mp.PanicThreshold = *p.PanicThreshold
 		}
+		for _, e := range p.Map {
+			m := model.MapEntry{Clusters: e.Clusters, Fence: e.Fence}
+			switch e.Match {
+			case "subnet":
+				m.Match = model.MatchSubnet
+				for _, v := range e.Values {
+					m.Subnets = append(m.Subnets, netip.MustParsePrefix(v))
+				}
+			case "country", "continent":
+				m.Match, m.Codes = model.MatchCountry, e.Values
+				if e.Match == "continent" {
+					m.Match = model.MatchContinent
+				}
+			case "default":
+				m.Match = model.MatchDefault
+			default:
+				t.Fatalf("map match %q", e.Match)
+			}
+			mp.Map = append(mp.Map, m)
+		}
 		for _, c := range sortedKeys(p.Weights) {
 			mp.Weights = append(mp.Weights, model.ClusterWeight{Cluster: c, Weight: p.Weights[c]})
 		}
@@ -229,8 +259,11 @@ func render(p *model.Plan) goldenOut {
 			if b < len(p.Sites) {
 				name = p.Sites[b].Cluster
 			}
-			if j := b - len(p.Sites) - 1; j >= 0 {
+			if j := b - len(p.Sites) - 1; j >= 0 && j < len(p.NetLists) {
 				name = "subnets to " + strings.Join(p.NetLists[j], " ")
+			}
+			if e := b - (len(s.Routes) - len(s.Policy.Map)); e >= 0 {
+				name = s.Policy.Map[e].Describe()
 			}
 			e, _ := p.ExplainBucket(s.Name, b)
 			gr := goldenRoute{Buckets: []string{name}, Summary: strings.TrimPrefix(e.Summary, summaryWho(e.Summary))}

@@ -47,7 +47,7 @@ func (c *solveCtx) routes(s *model.ServicePlan) {
 	c.gatherFacts(s)
 	sh := c.cachedShape(s)
 	c.shapeHash = sh.hash
-	s.Routes = make([]model.Route, len(c.sites)+1+len(c.netLists))
+	s.Routes = make([]model.Route, len(c.sites)+1+len(c.netLists)+len(s.Policy.Map))
 	s.Listed = len(c.netLists)
 	shares := make([]model.Share, 0, c.shareEstimate(s, sh))
 	for b := range s.Routes {
@@ -201,6 +201,17 @@ func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
 		key = append(key, 0)
 	}
 	key = append(key, 0)
+	for _, e := range s.Policy.Map {
+		for _, name := range e.Clusters {
+			key = append(key, name...)
+			key = append(key, 0)
+		}
+		if e.Fence {
+			key = append(key, 1)
+		}
+		key = append(key, 2)
+	}
+	key = append(key, 0)
 	for _, f := range c.facts {
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.cluster))
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.hosts.hosts))
@@ -227,8 +238,9 @@ func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
 // shape computes the current service's route shape.
 func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 	sh := &routeShape{rows: 1}
+	buckets := len(c.sites) + 1 + len(c.netLists)
 	if s.Policy.Kind == model.Geo {
-		sh.rows = len(c.sites) + 1 + len(c.netLists)
+		sh.rows = buckets + len(s.Policy.Map)
 	}
 	n := len(s.Groups)
 	sh.gp = make([]uint8, sh.rows*n)
@@ -256,6 +268,8 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		switch {
 		case s.Policy.Kind == model.Geo && row < len(c.sites):
 			sh.prios = c.geoTiers(s, row, gp, sh.prios)
+		case s.Policy.Kind == model.Geo && row >= buckets:
+			sh.prios = c.mapTiers(s, s.Policy.Map[row-buckets], gp, sh.prios)
 		case s.Policy.Kind == model.Geo && row > len(c.sites):
 			sh.prios = c.orderTiers(s, c.netLists[row-len(c.sites)-1], model.TierListed, gp, sh.prios)
 		case s.Policy.Kind == model.Failover:
@@ -263,7 +277,8 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		default:
 			sh.prios = c.oneTier(gp, sh.prios)
 		}
-		mode := c.spillRow(s, gp, sh.prios[start:])
+		fence := s.Policy.Kind == model.Geo && row >= buckets && s.Policy.Map[row-buckets].Fence
+		mode := c.spillRow(s, gp, sh.prios[start:], fence)
 		sh.modes = append(sh.modes, mode)
 		for gi, p := range gp {
 			if p != model.NoPriority && sh.prios[start+int(p)].Load > 0 && mode != model.FailedClosed {
@@ -279,7 +294,8 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 
 // spillRow runs Envoy's arithmetic over one row's priorities, filling in
 // their counts, health, load and panic flags, and returns the route's mode.
-func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Priority) model.RouteMode {
+// A fence's row fails closed whatever the policy says.
+func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Priority, fence bool) model.RouteMode {
 	if len(prios) == 0 {
 		return model.NoTargets
 	}
@@ -309,7 +325,7 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 	spill(levels, s.Policy.SpillOverprovisioning(), s.Policy.PanicThreshold, sr) // xDS sends the same factor
 	mode := model.Normal
 	switch {
-	case sr.noneHealthy && s.Policy.FailClosed:
+	case sr.noneHealthy && (s.Policy.FailClosed || fence):
 		for i := range sr.load {
 			sr.load[i], sr.panic[i] = 0, false
 		}
@@ -403,6 +419,29 @@ func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []mod
 			gp[gi] = uint8(len(prios) - start)
 			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: int32(gi), DistanceKm: -1})
 		}
+	}
+	return prios
+}
+
+// mapTiers ranks the groups for the clients of a map entry: each listed
+// cluster with hosts a priority, in order; then, unless the entry is a
+// fence, every other group with hosts in one last priority.
+func (c *solveCtx) mapTiers(s *model.ServicePlan, e model.MapEntry, gp []uint8, prios []model.Priority) []model.Priority {
+	start := len(prios)
+	prios = c.orderTiers(s, e.Clusters, model.TierListed, gp, prios)
+	if e.Fence {
+		return prios
+	}
+	other := -1
+	for gi, f := range c.facts {
+		if gp[gi] != model.NoPriority || f.hosts.hosts == 0 {
+			continue
+		}
+		if other < 0 {
+			other = len(prios) - start
+			prios = append(prios, model.Priority{Tier: model.TierOther, Group: int32(gi)})
+		}
+		gp[gi] = uint8(other)
 	}
 	return prios
 }

@@ -95,7 +95,7 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 		s.ctx.reset(clusters, key.stale, key.active, pol)
 	}
 
-	p := &model.Plan{At: at, Sites: s.ctx.sites, Nets: s.ctx.nets, NetLists: s.ctx.netLists, Overrides: key.active}
+	p := &model.Plan{At: at, Sites: s.ctx.sites, Nets: s.ctx.nets, NetLists: s.ctx.netLists, MapNets: s.ctx.mapNets, Overrides: key.active}
 	for _, sp := range pol.Services() {
 		backends, verdicts := inv.BackendsOf(sp.Service), health.Of(sp.Service)
 		c, ok := s.cache[sp.Service]
@@ -125,10 +125,11 @@ type solveCtx struct {
 	clusters []model.Cluster
 	stale    []bool
 	sites    []model.Site
-	nets     []model.Net // the subnet list, sorted by prefix
-	netLists [][]string  // its distinct cluster lists, each a bucket after the sites'
-	siteOf   []int       // per site: index of its cluster
-	distKm   [][]float64 // per site, per cluster: distance, -1 when the cluster has no location
+	nets     []model.Net    // the subnet list, sorted by prefix
+	netLists [][]string     // its distinct cluster lists, each a bucket after the sites'
+	mapNets  []netip.Prefix // every map's subnet prefixes, sorted, unique
+	siteOf   []int          // per site: index of its cluster
+	distKm   [][]float64    // per site, per cluster: distance, -1 when the cluster has no location
 	// byDistance lists, per site, every cluster index from the nearest to
 	// the farthest (unlocated last), ties by region name, then cluster
 	// name. Walking it visits each region first at its nearest cluster, in
@@ -208,6 +209,15 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 		}
 	}
 	c.nets, c.netLists = compileNets(pol.Nets)
+	for _, sp := range pol.Services() {
+		for _, e := range sp.Map {
+			for _, n := range e.Subnets {
+				c.mapNets = append(c.mapNets, n.Masked())
+			}
+		}
+	}
+	slices.SortFunc(c.mapNets, comparePrefix)
+	c.mapNets = slices.Compact(c.mapNets)
 	for _, si := range c.siteOf {
 		row := make([]float64, len(clusters))
 		for j, cl := range clusters {
@@ -270,9 +280,7 @@ func compileNets(in []model.Net) ([]model.Net, [][]string) {
 		n.Prefix = n.Prefix.Masked()
 		nets[i] = n
 	}
-	slices.SortStableFunc(nets, func(a, b model.Net) int {
-		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
-	})
+	slices.SortStableFunc(nets, func(a, b model.Net) int { return comparePrefix(a.Prefix, b.Prefix) })
 	out := nets[:0]
 	for _, n := range nets {
 		if len(out) > 0 && out[len(out)-1].Prefix == n.Prefix {
@@ -291,6 +299,11 @@ func compileNets(in []model.Net) ([]model.Net, [][]string) {
 		out[i].List = j
 	}
 	return out, lists
+}
+
+// comparePrefix orders prefixes by address, then length.
+func comparePrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
 }
 
 // keepPreferred records override i under k unless an override already there wins.

@@ -29,7 +29,8 @@ import (
 //
 // It runs on the demo, and on the demo with the operator's geography: a
 // bias that grows eu-west's catchment across the Atlantic, and a subnet
-// list that sends a UK network to ap-southeast first.
+// list that sends a UK network to ap-southeast first, and a map on the
+// service: Germany and France to us-east, a fence for the rest of the EU.
 func TestOnePlacementForEveryPath(t *testing.T) {
 	demo, err := os.ReadFile("../../deploy/demo/meridian.conf")
 	if err != nil {
@@ -41,7 +42,8 @@ func TestOnePlacementForEveryPath(t *testing.T) {
 	}
 	geography := strings.Replace(string(demo), "    geoip builtin\n", "    geoip builtin\n    subnets "+nets+"\n", 1)
 	geography = strings.Replace(geography, "    location 53.35 -6.26            # Dublin\n", "    location 53.35 -6.26\n    bias 90\n", 1)
-	if !strings.Contains(geography, "bias 90") || !strings.Contains(geography, "subnets ") {
+	geography = strings.Replace(geography, "        policy geo\n", "        policy geo\n        map {\n            country DE FR -> us-east eu-west\n            fence continent EU -> eu-west\n        }\n", 1)
+	if !strings.Contains(geography, "bias 90") || !strings.Contains(geography, "subnets ") || !strings.Contains(geography, "fence continent") {
 		t.Fatal("the demo config changed: update the edits of this test")
 	}
 	for _, tc := range []struct{ name, conf string }{{"demo", string(demo)}, {"geography", geography}} {
@@ -95,17 +97,21 @@ func placeEverywhere(t *testing.T, cfg *config.Config, geography bool) {
 	// The clients, and where the geography sends them (the demo sends
 	// each to its nearest cluster: eu-west, us-east, ap-southeast).
 	geoWant := map[string]string{
-		"81.2.69.0/24": "ap-southeast", // the subnet list's first cluster
-		"81.2.70.0/24": "eu-west",      // next door: by distance
-		"8.8.8.0/24":   "eu-west",      // eu-west's bias 90 reaches across the Atlantic
+		"81.2.69.0/24":  "ap-southeast", // the subnet list's first cluster
+		"81.2.70.0/24":  "eu-west",      // next door: the EU fence (eu-west is nearest too)
+		"8.8.8.0/24":    "eu-west",      // eu-west's bias 90 reaches across the Atlantic
+		"80.128.0.0/24": "us-east",      // Germany's map entry
+		"79.0.0.0/24":   "eu-west",      // Italy: the EU fence
 	}
-	for _, subnet := range []string{"81.2.69.0/24", "81.2.70.0/24", "8.8.8.0/24", "13.250.0.0/24", "203.0.113.0/24", "10.1.2.0/24"} {
+	for _, subnet := range []string{"81.2.69.0/24", "81.2.70.0/24", "8.8.8.0/24", "13.250.0.0/24", "203.0.113.0/24", "10.1.2.0/24", "80.128.0.0/24", "79.0.0.0/24"} {
 		prefix := netip.MustParsePrefix(subnet)
 		loc := db.Lookup(prefix.Addr())
-		client := model.Client{Addr: prefix.Addr(), Location: loc.Point, HasLocation: loc.HasPoint}
+		client := model.Client{Addr: prefix.Addr(), Location: loc.Point, HasLocation: loc.HasPoint, Country: loc.Country, Continent: loc.Continent}
 		pl := plan.Place(client)
 		want := "(unknown location)"
-		switch {
+		switch e := svc.Entry(pl); {
+		case e >= 0:
+			want = svc.Policy.Map[e].Clusters[0]
 		case pl.Bucket < len(plan.Sites):
 			want = plan.Sites[pl.Bucket].Cluster
 		case pl.Net >= 0:
@@ -121,8 +127,9 @@ func placeEverywhere(t *testing.T, cfg *config.Config, geography bool) {
 		if w, ok := geoWant[subnet]; geography && ok && got != w {
 			t.Errorf("client %s: answered from %s, want %s with the geography", subnet, got, w)
 		}
-		if e, _ := plan.Explain(app, client); (pl.Net >= 0) != strings.Contains(e.Summary, "subnet list entry "+subnet) {
-			t.Errorf("client %s: placed %+v, explain says %q", subnet, pl, e.Summary)
+		if e, _ := plan.Explain(app, client); (pl.Net >= 0) != strings.Contains(e.Summary, "subnet list entry "+subnet) ||
+			(svc.Entry(pl) >= 0) != strings.Contains(e.Entry, "map entry ") {
+			t.Errorf("client %s: placed %+v, explain says %q (%s)", subnet, pl, e.Summary, e.Entry)
 		}
 		t.Logf("client %s: placed at %s, answered from %s", subnet, want, got)
 	}
@@ -144,11 +151,11 @@ func placeEverywhere(t *testing.T, cfg *config.Config, geography bool) {
 			}
 		}
 		slices.Sort(first)
-		want := explained(model.Client{Locality: node})
+		want := explained(model.Client{Node: true, Locality: node})
 		if !slices.Equal(first, want) {
 			t.Errorf("node in %+v: xDS puts %v at priority 0, explain says %v", node, first, want)
 		}
-		if place := plan.Place(model.Client{Locality: node}).Bucket; place < len(plan.Sites) && !slices.Equal(want, []string{plan.Sites[place].Cluster}) {
+		if place := plan.Place(model.Client{Node: true, Locality: node}).Bucket; place < len(plan.Sites) && !slices.Equal(want, []string{plan.Sites[place].Cluster}) {
 			t.Errorf("node in %+v: Place chose %s, explain says %v", node, plan.Sites[place].Cluster, want)
 		}
 		t.Logf("node in %+v: priority 0 is %v", node, first)

@@ -295,8 +295,10 @@ type targetJSON struct {
 // location, site ""), as shares per cluster.
 type routeJSON struct {
 	Site string `json:"site"`
-	// Clusters is, for the route of subnet-list entries, their cluster list.
+	// Clusters is, for the route of subnet-list entries, their cluster
+	// list; Entry names the map entry of a map's route.
 	Clusters []string           `json:"clusters,omitempty"`
+	Entry    string             `json:"entry,omitempty"`
 	Region   string             `json:"region"`
 	Mode     string             `json:"mode"`
 	Shares   map[string]float64 `json:"shares"`
@@ -315,13 +317,16 @@ func serviceOf(p *model.Plan, s *model.ServicePlan) serviceJSON {
 		sj.Targets = append(sj.Targets, targetJSON{Cluster: s.ClusterOf(i), Address: t.Address.String(), Weight: t.Weight,
 			Health: t.Health.String(), Status: t.Status.String()})
 	}
-	for b := range p.Buckets() {
+	for b := range s.Routes {
 		rj := routeJSON{Shares: map[string]float64{}}
 		if b < len(p.Sites) {
 			rj.Site, rj.Region = p.Sites[b].Cluster, p.Sites[b].Locality.Region
 		}
-		if j := b - len(p.Sites) - 1; j >= 0 {
+		if j := b - len(p.Sites) - 1; j >= 0 && j < len(p.NetLists) {
 			rj.Clusters = p.NetLists[j]
+		}
+		if e := b - p.Buckets(); e >= 0 && e < len(s.Policy.Map) {
+			rj.Entry, rj.Clusters = s.Policy.Map[e].Describe(), s.Policy.Map[e].Clusters
 		}
 		rt := s.Route(b)
 		rj.Mode = rt.Mode.String()

@@ -213,6 +213,24 @@ func TestServeMapsAndFences(t *testing.T) {
 		t.Errorf("explain DE: %+v", e)
 	}
 
+	var svc struct {
+		Routes []struct {
+			Entry    string             `json:"entry"`
+			Clusters []string           `json:"clusters"`
+			Shares   map[string]float64 `json:"shares"`
+		} `json:"routes"`
+	}
+	demoGet(t, p, "/api/v1/services/"+app, &svc)
+	fenceRoute := false
+	for _, r := range svc.Routes {
+		if r.Entry == "map entry continent EU (fence)" && strings.Join(r.Clusters, " ") == "eu-central eu-west" && r.Shares["eu-central"] == 1 {
+			fenceRoute = true
+		}
+	}
+	if !fenceRoute {
+		t.Errorf("/api/v1/services/%s has no route for the fence: %+v", app, svc.Routes)
+	}
+
 	reload("eu-west", "eu-central") // the fence fails over inside itself
 	check("eu-central drained", []want{{"79.0.0.0/24", "eu-west", ""}, {"80.128.0.0/24", "eu-west", ""}, {"8.8.8.0/24", "us-east", ""}})
 

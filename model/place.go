@@ -57,7 +57,9 @@ type Placement struct {
 }
 
 // Place returns the placement of c. It is a pure function of the Plan and
-// c, so DNS, xDS and explain agree.
+// c, so DNS, xDS and explain agree. It does not depend on the service: a
+// service's map turns the placement into one of its routes
+// (ServicePlan.RouteIndex), which is how DNS, xDS and explain all read it.
 //
 // A declared locality is the most specific input: a node goes to the site
 // in its zone, else to the first site (by name) in its region. An address
@@ -66,8 +68,8 @@ type Placement struct {
 // to each site scaled by (1 - Bias/100), ties to the site that sorts first.
 // Anything else, or a Plan without sites, is of unknown location.
 //
-// The subnet list is searched linearly: it is small, and DNS caches the
-// placement of IPv4 addresses.
+// The subnet list and the map subnets are searched linearly: they are
+// small, and DNS caches the placement of IPv4 addresses.
 func (p *Plan) Place(c Client) Placement {
 	pl := Placement{Bucket: len(p.Sites), Net: -1, MapNet: -1, Node: c.Node}
 	if c.Locality.Region != "" {

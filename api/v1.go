@@ -40,8 +40,9 @@ type V1Config struct {
 	Apply func(context.Context, model.Overrides) error
 	// Preview solves the current inputs with other overrides (dry runs).
 	Preview func(model.Overrides) *model.Plan
-	// Locate finds where a client address is, for explain.
-	Locate func(netip.Addr) (model.Point, bool)
+	// Locate finds where a client address is, for explain: the Client
+	// that DNS would place for it (address, location, country, continent).
+	Locate func(netip.Addr) model.Client
 	// History, when set, holds the latest health verdict changes.
 	History *HealthHistory
 	// Replica is this replica's name, as the config's replica directive
@@ -293,10 +294,14 @@ type targetJSON struct {
 // routeJSON is the traffic of the clients nearest one site (or of unknown
 // location, site ""), as shares per cluster.
 type routeJSON struct {
-	Site   string             `json:"site"`
-	Region string             `json:"region"`
-	Mode   string             `json:"mode"`
-	Shares map[string]float64 `json:"shares"`
+	Site string `json:"site"`
+	// Clusters is, for the route of subnet-list entries, their cluster
+	// list; Entry names the map entry of a map's route.
+	Clusters []string           `json:"clusters,omitempty"`
+	Entry    string             `json:"entry,omitempty"`
+	Region   string             `json:"region"`
+	Mode     string             `json:"mode"`
+	Shares   map[string]float64 `json:"shares"`
 }
 
 type serviceJSON struct {
@@ -312,10 +317,16 @@ func serviceOf(p *model.Plan, s *model.ServicePlan) serviceJSON {
 		sj.Targets = append(sj.Targets, targetJSON{Cluster: s.ClusterOf(i), Address: t.Address.String(), Weight: t.Weight,
 			Health: t.Health.String(), Status: t.Status.String()})
 	}
-	for b := range len(p.Sites) + 1 {
+	for b := range s.Routes {
 		rj := routeJSON{Shares: map[string]float64{}}
 		if b < len(p.Sites) {
 			rj.Site, rj.Region = p.Sites[b].Cluster, p.Sites[b].Locality.Region
+		}
+		if j := b - len(p.Sites) - 1; j >= 0 && j < len(p.NetLists) {
+			rj.Clusters = p.NetLists[j]
+		}
+		if e := b - p.Buckets(); e >= 0 && e < len(s.Policy.Map) {
+			rj.Entry, rj.Clusters = s.Policy.Map[e].Describe(), s.Policy.Map[e].Clusters
 		}
 		rt := s.Route(b)
 		rj.Mode = rt.Mode.String()
@@ -792,6 +803,7 @@ type explainJSON struct {
 	Located  bool                `json:"located"`
 	Location *locationJSON       `json:"location,omitempty"`
 	Site     string              `json:"site"`
+	Entry    string              `json:"entry,omitempty"`
 	Mode     string              `json:"mode"`
 	Summary  string              `json:"summary"`
 	DNS      []dnsAnswerJSON     `json:"dns"`
@@ -836,7 +848,7 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusBadRequest, "give either a DNS client (?client=IP) or an xDS node's locality (?region=R&zone=Z), not both", "client")
 		return
 	case region != "":
-		who.Locality = model.Locality{Region: region, Zone: zone}
+		who.Locality, who.Node = model.Locality{Region: region, Zone: zone}, true
 	case zone != "":
 		writeError(w, http.StatusBadRequest, "a zone needs its region: ?region=R&zone=Z", "region")
 		return
@@ -846,7 +858,7 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 			writeError(w, http.StatusBadRequest, "give the client's IP address (?client=81.2.69.1) or an xDS node's locality (?region=eu-west)", "client")
 			return
 		}
-		who.Location, who.HasLocation = a.cfg.Locate(client.Unmap())
+		who = a.cfg.Locate(client.Unmap())
 	}
 	p := a.planOr503(w)
 	if p == nil {
@@ -857,7 +869,7 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusNotFound, "no global service "+name, "name")
 		return
 	}
-	out := explainJSON{Name: name, Located: who.HasLocation, Site: e.Site, Mode: e.Mode.String(), Summary: e.Summary,
+	out := explainJSON{Name: name, Located: who.HasLocation, Site: e.Site, Entry: e.Entry, Mode: e.Mode.String(), Summary: e.Summary,
 		Region: region, Zone: zone, DNS: []dnsAnswerJSON{}, XDS: []xdsLocalityJSON{}, Targets: []explainTargetJSON{}}
 	if client.IsValid() {
 		out.Client = client.String()

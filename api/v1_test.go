@@ -92,11 +92,11 @@ func newFixtureWith(t *testing.T, edit func(*V1Config)) *fixture {
 		ConfigOverrides: f.configOverrides,
 		Apply:           f.apply,
 		Preview:         func(o model.Overrides) *model.Plan { return weights.Solve(time.Now(), f.inv, model.Health{}, o, f.pol) },
-		Locate: func(a netip.Addr) (model.Point, bool) {
+		Locate: func(a netip.Addr) model.Client {
 			if a == netip.MustParseAddr("81.2.69.1") { // London
-				return model.Point{Lat: 51.5, Lon: -0.1}, true
+				return model.Client{Addr: a, Location: model.Point{Lat: 51.5, Lon: -0.1}, HasLocation: true, Country: "GB", Continent: "EU"}
 			}
-			return model.Point{}, false
+			return model.Client{Addr: a}
 		},
 		NACKs: func() []NACK { return []NACK{{Node: "gw-1", Type: "Cluster", Detail: "bad"}} },
 	}

@@ -92,6 +92,13 @@ type Meridian struct {
 	// AuditLog receives a JSON line per API write; default audit.log
 	// beside OverridesFile.
 	AuditLog string
+	// Subnets is the subnet-list file (`subnets FILE`), relative paths from
+	// the config file's directory; empty: none. Nets are its entries, read
+	// when the config is loaded, so a SIGHUP re-reads it and a broken file
+	// fails the reload with FILE:LINE.
+	Subnets    string
+	SubnetsPos Pos
+	Nets       []model.Net
 	// OverridesPos and AuditLogPos are where the overrides file and the
 	// audit log were given (the audit log's is OverridesPos when it
 	// defaults), for errors found when they are opened.
@@ -224,7 +231,10 @@ type Cluster struct {
 	Zone        string
 	Location    model.Point
 	HasLocation bool
-	Static      *Static
+	// Bias grows (positive) or shrinks (negative) the cluster's catchment
+	// of geo clients, in percent of distance: -99..99 (see model.Site.Bias).
+	Bias   int
+	Static *Static
 	// Kubeconfig (with Context) or InCluster make the cluster a Kubernetes
 	// cluster, watched by discovery.
 	Kubeconfig string
@@ -369,6 +379,12 @@ type Service struct {
 	// IgnoreECS locates clients by the resolver's address even when the
 	// query carries EDNS Client Subnet.
 	IgnoreECS bool
+	// Map places clients by subnet, country or continent before distance
+	// (geo policy only); mapPos is where the block opens, entryPos where
+	// each entry stands.
+	Map      []model.MapEntry
+	mapPos   Pos
+	entryPos []Pos
 	// Matches tie the service to Kubernetes objects by name, in every
 	// member cluster, besides the annotation meridian.io/global-name.
 	Matches []Match
@@ -459,11 +475,21 @@ func (c *Config) Policies() model.Policies {
 			ps = append(ps, model.ServicePolicy{
 				Service: s.FQDN, Kind: s.Policy, Order: s.Order, Weights: s.Weights,
 				Overprovisioning: s.Overprovisioning, PanicThreshold: s.PanicThreshold, FailClosed: s.FailClosed,
-				Spill: s.Spill,
+				Spill: s.Spill, Map: s.Map,
 			})
 		}
 	}
-	return model.NewPolicies(c.Meridian.StaleGrace, ps)
+	p := model.NewPolicies(c.Meridian.StaleGrace, ps)
+	for _, cl := range c.Clusters {
+		if cl.Bias != 0 {
+			if p.Bias == nil {
+				p.Bias = map[string]int{}
+			}
+			p.Bias[cl.Name] = cl.Bias
+		}
+	}
+	p.Nets = c.Meridian.Nets
+	return p
 }
 
 // Overrides returns the overrides the config file declares: drains of

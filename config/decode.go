@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/internal/duration"
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -222,6 +224,13 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			}
 			m.APITokens = d.Args[0].Text
 		},
+		"subnets": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "FILE"); err != nil {
+				errs.add(err)
+				return
+			}
+			m.Subnets, m.SubnetsPos = d.Args[0].Text, d.Pos
+		},
 		"audit_log": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "FILE"); err != nil {
 				errs.add(err)
@@ -400,7 +409,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "health_source", "health_quorum", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "http_tls", "http_limits", "xds_limits"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "health_source", "health_quorum", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "subnets", "http_tls", "http_limits", "xds_limits"}, errs)
 }
 
 // intIn decodes a directive of one whole number from lo to hi into *dst.
@@ -567,6 +576,18 @@ func (cl *Cluster) decode(n *node, errs *errorList) {
 			}
 			cl.EastWestGateway = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		},
+		"bias": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "PERCENT"); err != nil {
+				errs.add(err)
+				return
+			}
+			b, err := strconv.Atoi(d.Args[0].Text)
+			if err != nil || b < -99 || b > 99 {
+				errs.add(errorf(d.Args[0].Pos, "bias: expected a percentage from -99 to 99, got %q", d.Args[0].Text))
+				return
+			}
+			cl.Bias = b
+		},
 		"kubeconfig": word(&cl.Kubeconfig, "PATH"),
 		"context":    word(&cl.Context, "NAME"),
 		"incluster": func(d *node, errs *errorList) {
@@ -576,7 +597,87 @@ func (cl *Cluster) decode(n *node, errs *errorList) {
 			}
 			cl.InCluster = true
 		},
-	}, []string{"region", "zone", "location", "static", "drain", "kubeconfig", "context", "incluster"}, errs)
+	}, []string{"region", "zone", "location", "bias", "static", "drain", "kubeconfig", "context", "incluster"}, errs)
+}
+
+// mapUsage is the syntax of a map entry, for errors.
+const mapUsage = "[fence] subnet CIDR...|country CC...|continent CODE...|default -> CLUSTER..."
+
+// continents are the continent codes GeoIP databases use.
+var continents = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
+
+// decodeMapEntry reads one line of a map block: `[fence] subnet CIDR...
+// -> CLUSTER...`, `country CC...`, `continent CODE...` or `default`.
+// Whether its clusters exist is checked with the service.
+func decodeMapEntry(n *node, errs *errorList) (model.MapEntry, bool) {
+	words := append([]token{n.token}, n.Args...)
+	var m model.MapEntry
+	if words[0].Text == "fence" {
+		m.Fence, words = true, words[1:]
+	}
+	arrow := slices.IndexFunc(words, func(t token) bool { return t.Text == "->" })
+	if n.HasBody || len(words) == 0 || arrow < 1 || arrow == len(words)-1 {
+		errs.add(errorf(n.Pos, "map: expected %s", mapUsage))
+		return m, false
+	}
+	kind, values := strings.ToLower(words[0].Text), words[1:arrow]
+	m.Source = fmt.Sprintf("%s:%d", filepath.Base(n.Pos.File), n.Pos.Line)
+	for _, c := range words[arrow+1:] {
+		m.Clusters = append(m.Clusters, strings.ToLower(c.Text))
+	}
+	ok := true
+	bad := func(t token, format string, args ...any) {
+		errs.add(errorf(t.Pos, "map: "+format, args...))
+		ok = false
+	}
+	switch kind {
+	case "subnet":
+		m.Match = model.MatchSubnet
+		for _, v := range values {
+			p, err := netip.ParsePrefix(v.Text)
+			switch {
+			case err != nil:
+				bad(v, "%q is not a CIDR such as 198.51.100.0/24 or 2001:db8::/32", v.Text)
+			case p.Masked() != p:
+				bad(v, "%s has host bits set; write %s", v.Text, p.Masked())
+			default:
+				m.Subnets = append(m.Subnets, p)
+			}
+		}
+	case "country":
+		m.Match = model.MatchCountry
+		for _, v := range values {
+			c, known := geo.CountryInfo(v.Text)
+			if !known {
+				bad(v, "country %q is not an ISO 3166-1 alpha-2 code such as DE", v.Text)
+				continue
+			}
+			m.Codes = append(m.Codes, c.Code)
+		}
+	case "continent":
+		m.Match = model.MatchContinent
+		for _, v := range values {
+			c := strings.ToUpper(v.Text)
+			if !slices.Contains(continents, c) {
+				bad(v, "continent %q is not one of %s", v.Text, strings.Join(continents, " "))
+				continue
+			}
+			m.Codes = append(m.Codes, c)
+		}
+	case "default":
+		m.Match = model.MatchDefault
+		if len(values) > 0 {
+			bad(values[0], "default takes no values: default -> CLUSTER...")
+		}
+	case "subdivision":
+		bad(words[0], "subdivision: Meridian's GeoIP lookup reads countries and continents only, not subdivisions; map countries instead")
+	default:
+		bad(words[0], "unknown entry %q; expected %s", words[0].Text, mapUsage)
+	}
+	if ok && m.Match != model.MatchDefault && len(values) == 0 {
+		bad(words[0], "%s needs at least one value before ->", kind)
+	}
+	return m, ok
 }
 
 func (s *Static) decode(n *node, errs *errorList) {
@@ -989,6 +1090,23 @@ func (s *Service) decode(n *node, errs *errorList) {
 				errs.add(errorf(d.Pos, "eastwest: expected eastwest pods PORT or eastwest gateway"))
 			}
 		},
+		"map": func(d *node, errs *errorList) {
+			if err := block(d, 0, ""); err != nil {
+				errs.add(err)
+				return
+			}
+			if s.mapPos.Line != 0 {
+				errs.add(errorf(d.Pos, "map: already declared at %s", s.mapPos))
+				return
+			}
+			s.mapPos = d.Pos
+			for _, e := range d.Body {
+				if m, ok := decodeMapEntry(e, errs); ok {
+					s.Map = append(s.Map, m)
+					s.entryPos = append(s.entryPos, e.Pos)
+				}
+			}
+		},
 		"ignore_ecs": func(d *node, errs *errorList) {
 			if err := args(d, 0, 0, ""); err != nil {
 				errs.add(err)
@@ -1010,7 +1128,7 @@ func (s *Service) decode(n *node, errs *errorList) {
 				errs.add(errorf(d.Args[0].Pos, "fail: expected open or closed, got %q", d.Args[0].Text))
 			}
 		},
-	}, []string{"policy", "ttl", "order", "overprovisioning", "panic_threshold", "spill", "fail", "max_answers", "ignore_ecs", "health", "xds_port", "eastwest"}, errs)
+	}, []string{"policy", "ttl", "order", "map", "overprovisioning", "panic_threshold", "spill", "fail", "max_answers", "ignore_ecs", "health", "xds_port", "eastwest"}, errs)
 }
 
 // maxExplicitWeight bounds explicit cluster weights so that spreading them

@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
-
 	"strings"
+	"time"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -55,6 +55,124 @@ func (c *Config) validate(errs *errorList) {
 		z.validate(clusters, errs)
 	}
 	c.resolveStaticServices(errs)
+	if m := &c.Meridian; m.Subnets != "" {
+		if !filepath.IsAbs(m.Subnets) {
+			m.Subnets = filepath.Join(filepath.Dir(m.SubnetsPos.File), m.Subnets)
+		}
+		data, err := os.ReadFile(m.Subnets)
+		if err != nil {
+			errs.add(errorf(m.SubnetsPos, "subnets: %v", err))
+		} else {
+			m.Nets = parseSubnets(m.Subnets, data, clusters, errs)
+		}
+	}
+	for _, cl := range c.Clusters {
+		if cl.Bias != 0 && !cl.HasLocation {
+			errs.add(errorf(cl.Pos, "cluster %s: bias needs a location: it scales the distance to the cluster", cl.Name))
+		}
+	}
+}
+
+// validateMap checks a service's map: geo policy only, declared clusters
+// listed once per entry, and no subnet, country, continent or default
+// claimed by two entries.
+func (s *Service) validateMap(clusters map[string]Pos, errs *errorList) {
+	if s.mapPos.Line == 0 {
+		return
+	}
+	if s.Policy != model.Geo {
+		errs.add(errorf(s.mapPos, "map: only the geo policy takes a map; service %s is %s", s.Name, s.Policy))
+		return
+	}
+	claimed := map[string]int{} // "country DE" -> line
+	for i, m := range s.Map {
+		pos := s.entryPos[i]
+		var keys []string
+		for _, p := range m.Subnets {
+			keys = append(keys, "subnet "+p.String())
+		}
+		for _, c := range m.Codes {
+			keys = append(keys, m.Match.String()+" "+c)
+		}
+		if m.Match == model.MatchDefault {
+			keys = append(keys, "default")
+		}
+		for _, k := range keys {
+			if line, dup := claimed[k]; dup {
+				errs.add(errorf(pos, "map: %s already has an entry at line %d", k, line))
+				continue
+			}
+			claimed[k] = pos.Line
+		}
+		seen := map[string]bool{}
+		for _, c := range m.Clusters {
+			if _, ok := clusters[c]; !ok {
+				errs.add(errorf(pos, "map: no cluster %q is declared", c))
+			}
+			if seen[c] {
+				errs.add(errorf(pos, "map: cluster %s is listed twice", c))
+			}
+			seen[c] = true
+		}
+	}
+}
+
+// parseSubnets reads a subnet list: lines of `CIDR CLUSTER [CLUSTER...]`,
+// # starting a comment. Each error names FILE:LINE.
+func parseSubnets(file string, data []byte, clusters map[string]Pos, errs *errorList) []model.Net {
+	var nets []model.Net
+	seen := map[netip.Prefix]int{}
+	for i, line := range strings.Split(string(data), "\n") {
+		pos := Pos{File: file, Line: i + 1}
+		if c := strings.IndexByte(line, '#'); c >= 0 {
+			line = line[:c]
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) < 2 {
+			errs.add(errorf(pos, "subnets: expected CIDR CLUSTER [CLUSTER...], got %q", strings.TrimSpace(line)))
+			continue
+		}
+		p, err := netip.ParsePrefix(f[0])
+		if err != nil {
+			errs.add(errorf(pos, "subnets: %q is not a CIDR such as 198.51.100.0/24 or 2001:db8::/32", f[0]))
+			continue
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(0, p.Bits()-96))
+		}
+		if p.Masked() != p {
+			errs.add(errorf(pos, "subnets: %s has host bits set; write %s", f[0], p.Masked()))
+			continue
+		}
+		if first, dup := seen[p]; dup {
+			errs.add(errorf(pos, "subnets: %s already listed at line %d", p, first))
+			continue
+		}
+		seen[p] = pos.Line
+		n := model.Net{Prefix: p, Source: fmt.Sprintf("%s:%d", filepath.Base(file), pos.Line)}
+		ok := true
+		for _, name := range f[1:] {
+			name = strings.ToLower(name)
+			if _, known := clusters[name]; !known {
+				errs.add(errorf(pos, "subnets: %s: unknown cluster %q", p, name))
+				ok = false
+				continue
+			}
+			if slices.Contains(n.Clusters, name) {
+				errs.add(errorf(pos, "subnets: %s: cluster %s listed twice", p, name))
+				ok = false
+				continue
+			}
+			n.Clusters = append(n.Clusters, name)
+		}
+		if ok {
+			nets = append(nets, n)
+		}
+	}
+	return nets
 }
 
 func (m *Meridian) validate(dir string, errs *errorList) {
@@ -382,6 +500,7 @@ func (s *Service) validate(clusters map[string]Pos, errs *errorList) {
 		}
 		listed[c] = true
 	}
+	s.validateMap(clusters, errs)
 	weighted := map[string]bool{}
 	for i, w := range s.Weights {
 		if _, ok := clusters[w.Cluster]; !ok {

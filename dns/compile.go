@@ -25,11 +25,55 @@ type table struct {
 	zones map[string]*zoneTable // by lower-case wire origin
 	chaos map[string]*template  // version.bind and friends, by wire name
 	// buckets caches the bucket of each client location seen, so that the
-	// nearest-site search runs once per location, not once per query.
+	// nearest-site search runs once per location, not once per query; only
+	// while the Plan has no subnet list (see table.place).
 	buckets sync.Map // model.Point -> int
-	// locs caches the bucket and GeoIP network of client addresses.
-	locs locCache
+	// locs caches, per client address, its placement (an index in
+	// classes) and the width of the network it holds for.
+	locs    locCache
+	classes placements
+	// byAddress: the Plan has a subnet list or map subnets, so a client's
+	// address places it, not only its location; byCountry: some service
+	// maps countries or continents.
+	byAddress, byCountry bool
 }
+
+// placements interns the placements of client addresses, so that the
+// address cache holds a 16-bit index instead of a Placement: there are
+// few distinct ones (buckets times map inputs). Reading one is a load and
+// an index; only a new one takes the lock and allocates.
+type placements struct {
+	mu   sync.Mutex
+	ids  map[model.Placement]int
+	list atomic.Pointer[[]model.Placement]
+}
+
+// id returns the index of pl, adding it when new; false when the table
+// is full (the placement is then not cached).
+func (c *placements) id(pl model.Placement) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i, ok := c.ids[pl]; ok {
+		return i, true
+	}
+	var list []model.Placement
+	if l := c.list.Load(); l != nil {
+		list = *l
+	}
+	if len(list) > 0xffff {
+		return 0, false
+	}
+	if c.ids == nil {
+		c.ids = map[model.Placement]int{}
+	}
+	next := append(list[:len(list):len(list)], pl)
+	c.ids[pl] = len(list)
+	c.list.Store(&next)
+	return len(list), true
+}
+
+// get returns placement i, which id returned.
+func (c *placements) get(i int) model.Placement { return (*c.list.Load())[i] }
 
 // zoneTable is one zone, compiled.
 type zoneTable struct {
@@ -119,6 +163,12 @@ type service struct {
 	// client, with ECS scope 0 (RFC 7871 section 7.2.1).
 	a, aaaa []choices
 	zone    *zoneTable
+	// plan is the service's plan, which picks a client's route
+	// (ServicePlan.RouteIndex); nil when the Plan lacks the service.
+	plan *model.ServicePlan
+	// mapped: the service has a map, so a client's route is not always
+	// its bucket's.
+	mapped bool
 }
 
 // choices are the records one bucket may get: each a fixed-size record
@@ -139,6 +189,12 @@ const shareScale = 1 << 32
 // the table it has.
 func compile(zs *Zones, plan *model.Plan, chaosVersion, chaosID string, stats *Stats) (*table, error) {
 	t := &table{plan: plan, zones: map[string]*zoneTable{}, chaos: map[string]*template{}}
+	if plan != nil {
+		t.byAddress = len(plan.Nets) > 0 || len(plan.MapNets) > 0
+		for _, sp := range plan.Services {
+			t.byCountry = t.byCountry || len(sp.Map.Countries) > 0 || len(sp.Map.Continents) > 0
+		}
+	}
 	if zs != nil {
 		for _, z := range zs.zones {
 			zt, err := compileZone(z, plan, stats)
@@ -536,12 +592,13 @@ func glue(ns []mdns.RR, rrsets map[string]map[uint16][]mdns.RR) []mdns.RR {
 func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTable, stats *Stats) *service {
 	svc := &service{name: name, ttl: s.TTL, maxAnswers: int(max(s.MaxAnswers, 1)), ignoreECS: s.IgnoreECS, zone: zt}
 	sp, ok := plan.Service(s.FQDN)
-	buckets := len(plan.Sites) + 1
-	svc.a, svc.aaaa = make([]choices, buckets), make([]choices, buckets)
 	if !ok {
-		svc.a, svc.aaaa = svc.a[:1:1], svc.aaaa[:1:1]
+		svc.a, svc.aaaa = make([]choices, 1), make([]choices, 1)
 		return svc
 	}
+	svc.plan, svc.mapped = sp, len(sp.Policy.Map) > 0
+	buckets := len(sp.Routes)
+	svc.a, svc.aaaa = make([]choices, buckets), make([]choices, buckets)
 	for b := range buckets {
 		r := sp.Route(b)
 		for _, sh := range r.Shares {

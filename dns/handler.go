@@ -458,7 +458,12 @@ func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Add
 	// needs no GeoIP lookup, and says so with scope 0.
 	bucket, scope := 0, uint8(0)
 	if len(cs) > 1 {
-		bucket, scope = h.locate(t, q, client, svc.ignoreECS)
+		var pl model.Placement
+		pl, scope = h.locate(t, q, client, svc.ignoreECS)
+		bucket = pl.Bucket
+		if svc.mapped {
+			bucket = svc.plan.RouteIndex(pl)
+		}
 	}
 	var c *choices
 	if bucket < len(cs) {
@@ -545,43 +550,73 @@ func contains(s []int, v int) bool {
 	return false
 }
 
-// locate returns the client's bucket and the ECS scope to answer with: the
-// prefix length of the GeoIP network that decided, never more than the
-// query's source prefix. The client subnet decides when the query has one
-// (and the service does not ignore it); otherwise the resolver's address does.
-func (h *Handler) locate(t *table, q *query, client netip.Addr, ignoreECS bool) (int, uint8) {
+// locate returns the client's placement and the ECS scope to answer with:
+// never wider than the narrowest input that decided, the prefix length of
+// the GeoIP network or of the matching subnet-list entry (Placement.NetBits,
+// which also keeps a GeoIP answer off any subnet of the list or of a map
+// inside its network), and never more than the query's source prefix. The
+// client subnet decides when the query has one (and the service does not
+// ignore it); otherwise the resolver's address does.
+func (h *Handler) locate(t *table, q *query, client netip.Addr, ignoreECS bool) (model.Placement, uint8) {
 	ip, source := client, 0
 	useECS := q.ecs && q.ecsSource > 0 && !ignoreECS
 	if useECS {
 		ip, source = q.ecsPrefix()
 	}
-	bucket, bits, ok := t.locs.get(ip)
-	if !ok {
+	var pl model.Placement
+	class, bits, ok := t.locs.get(ip)
+	if ok {
+		pl = t.classes.get(class)
+	} else {
 		loc := h.locator.Lookup(ip)
-		bucket, bits = t.bucket(loc), -1
+		bits = -1
 		if loc.Network.IsValid() {
 			bits = loc.Network.Bits()
 		}
-		t.locs.put(ip, bucket, bits)
+		pl = t.place(ip, loc)
+		switch {
+		case pl.Net >= 0:
+			bits = pl.NetBits
+		case t.byAddress:
+			bits = max(bits, pl.NetBits)
+		}
+		pl.NetBits = 0 // now in bits: placements differ by what routes them
+		if class, ok := t.classes.id(pl); ok {
+			t.locs.put(ip, class, bits)
+		}
 	}
 	var scope uint8
 	if useECS && bits >= 0 {
 		scope = uint8(min(bits, source))
 	}
-	return bucket, scope
+	return pl, scope
 }
 
-// bucket returns the bucket of a location, caching the nearest-site search.
-func (t *table) bucket(loc geo.Location) int {
+// place places a client address at a location. When the Plan has neither
+// a subnet list nor a map the location alone decides, so the placement is
+// cached per location (the nearest-site search runs once per location, not
+// once per IPv6 query, which the address cache does not hold); otherwise
+// the address and the country decide too, and IPv6 clients are placed per
+// query (without allocating).
+func (t *table) place(ip netip.Addr, loc geo.Location) model.Placement {
+	if t.byAddress || t.byCountry {
+		c := model.Client{Addr: ip, Location: loc.Point, HasLocation: loc.HasPoint}
+		if t.byCountry {
+			c.Country, c.Continent = loc.Country, loc.Continent
+		}
+		return t.plan.Place(c)
+	}
+	pl := model.Placement{Bucket: len(t.plan.Sites), Net: -1, MapNet: -1}
 	if !loc.HasPoint {
-		return len(t.plan.Sites)
+		return pl
 	}
 	if b, ok := t.buckets.Load(loc.Point); ok {
-		return b.(int)
+		pl.Bucket = b.(int)
+		return pl
 	}
-	b := t.plan.Place(model.Client{Location: loc.Point, HasLocation: true})
-	t.buckets.Store(loc.Point, b)
-	return b
+	pl.Bucket = t.plan.Place(model.Client{Location: loc.Point, HasLocation: true}).Bucket
+	t.buckets.Store(loc.Point, pl.Bucket)
+	return pl
 }
 
 // chaos answers the CHAOS-class identity queries when configured.

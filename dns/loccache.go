@@ -9,8 +9,9 @@ import (
 const locCacheBits = 12
 
 // locCache remembers, per IPv4 lookup address (an ECS subnet, or a
-// resolver's own address), the client bucket it falls in and the width of
-// the GeoIP network that placed it. A resolver asks again and again for the
+// resolver's own address), its placement (an index in table.classes, kept
+// here as "bucket") and the width of the network over which that placement
+// holds (the GeoIP network's, narrowed by subnet lists and maps). A resolver asks again and again for the
 // same subnets, so a repeat costs one atomic load instead of a GeoIP tree
 // walk and a nearest-site lookup. Each slot is one word, written and read
 // whole: no lock, and a collision only overwrites. It lives in a table,

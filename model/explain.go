@@ -16,8 +16,12 @@ type Explanation struct {
 	Service string
 	Policy  PolicyKind
 	// Site is the cluster whose bucket the client falls in; empty when the
-	// client's location is unknown.
-	Site    string
+	// client's location is unknown or an entry placed it.
+	Site string
+	// Entry names the operator's entry that placed the client, when one
+	// did: "subnet list entry 198.51.100.0/24 (nets.txt:3)", "map entry
+	// continent EU (fence) at meridian.conf:40".
+	Entry   string
 	Mode    RouteMode
 	Summary string
 	// Capacity says, with capacity spill, how much of its traffic each
@@ -53,17 +57,55 @@ type ExplainedTarget struct {
 // Explain explains the route of service for client, placed as DNS and
 // xDS place it. It reports false when the Plan has no such service.
 func (p *Plan) Explain(service string, client Client) (Explanation, bool) {
-	return p.ExplainBucket(service, p.Place(client))
+	s, ok := p.Service(service)
+	if !ok {
+		return Explanation{}, false
+	}
+	pl := p.Place(client)
+	if e := s.Entry(pl); e >= 0 {
+		return p.explain(s, s.EntryRoute(e), -1, describeEntry(s.Policy.Map[e]))
+	}
+	entry := ""
+	if pl.Net >= 0 {
+		n := p.Nets[pl.Net]
+		entry = "subnet list entry " + n.Prefix.String()
+		if n.Source != "" {
+			entry += " (" + n.Source + ")"
+		}
+	}
+	return p.explain(s, pl.Bucket, pl.Bucket, entry)
 }
 
-// ExplainBucket explains the route of service for the clients of one bucket.
+// describeEntry names a map entry and where it was written.
+func describeEntry(m MapEntry) string {
+	if m.Source == "" {
+		return m.Describe()
+	}
+	return m.Describe() + " at " + m.Source
+}
+
+// ExplainBucket explains the route of service for the clients of one
+// bucket, or with a map, of one route (an index in ServicePlan.Routes).
 func (p *Plan) ExplainBucket(service string, bucket int) (Explanation, bool) {
 	s, ok := p.Service(service)
 	if !ok {
 		return Explanation{}, false
 	}
-	r := s.Route(bucket)
-	e := Explanation{Service: s.Name, Policy: s.Policy.Kind, Mode: r.Mode}
+	entry := ""
+	if j := bucket - len(p.Sites) - 1; j >= 0 && j < len(p.NetLists) {
+		entry = "subnet list entries to " + strings.Join(p.NetLists[j], " ")
+	}
+	if e := bucket - (len(s.Routes) - len(s.Policy.Map)); e >= 0 && e < len(s.Policy.Map) {
+		entry = describeEntry(s.Policy.Map[e])
+	}
+	return p.explain(s, bucket, bucket, entry)
+}
+
+// explain explains route (an index in s.Routes) for the clients of a
+// bucket (-1: those of a map entry), placed by entry when not empty.
+func (p *Plan) explain(s *ServicePlan, route, bucket int, entry string) (Explanation, bool) {
+	r := s.Route(route)
+	e := Explanation{Service: s.Name, Policy: s.Policy.Kind, Mode: r.Mode, Entry: entry}
 	if bucket >= 0 && bucket < len(p.Sites) {
 		e.Site = p.Sites[bucket].Cluster
 	}
@@ -89,7 +131,7 @@ func (p *Plan) ExplainBucket(service string, bucket int) (Explanation, bool) {
 	slices.SortStableFunc(e.Targets, func(a, b ExplainedTarget) int {
 		return cmp.Or(cmp.Compare(b.Share, a.Share), cmp.Compare(uint(a.Priority), uint(b.Priority)))
 	})
-	e.Summary = p.summary(s, r, e.Site)
+	e.Summary = p.summary(s, r, e.Site, entry)
 	if s.Policy.SpillMode() == SpillCapacity && r.Mode != NoTargets && r.Mode != FailedClosed {
 		e.Capacity = s.capacityReasons(r)
 		if len(e.Capacity) > 0 {
@@ -179,20 +221,30 @@ func (s *ServicePlan) tierLabel(pr Priority) string {
 		return name + ", location unknown"
 	case TierOrder:
 		return "failover to " + g.Cluster
+	case TierListed:
+		return "listed cluster " + g.Cluster
+	case TierOther:
+		return "every other cluster"
 	default:
 		return "all clusters"
 	}
 }
 
-func (p *Plan) summary(s *ServicePlan, r *Route, site string) string {
+func (p *Plan) summary(s *ServicePlan, r *Route, site, entry string) string {
 	who := "clients of unknown location"
-	if site != "" {
+	switch {
+	case entry != "":
+		who = "clients of " + entry
+	case site != "":
 		who = "clients nearest " + site
 	}
 	switch r.Mode {
 	case NoTargets:
 		return who + ": no target can be used"
 	case FailedClosed:
+		if strings.HasSuffix(entry, "(fence)") || strings.Contains(entry, "(fence) at ") {
+			return who + ": no healthy target in the fence, which fails closed: no answer"
+		}
 		return who + ": no healthy target, and the policy fails closed: no answer"
 	case FailedOpen:
 		return who + ": no healthy target, so the service fails open: every target"

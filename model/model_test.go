@@ -146,11 +146,11 @@ func TestPlanPlace(t *testing.T) {
 		{"a region without a site: the location decides", Client{Locality: Locality{Region: "us-east"}, Location: london, HasLocation: true}, 0},
 		{"a region without a site and no location: unknown", Client{Locality: Locality{Region: "us-east"}}, 4},
 	} {
-		if got := p.Place(tc.client); got != tc.want {
+		if got := p.Place(tc.client).Bucket; got != tc.want {
 			t.Errorf("%s: bucket %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	if got := (&Plan{}).Place(Client{Location: london, HasLocation: true}); got != 0 {
+	if got := (&Plan{}).Place(Client{Location: london, HasLocation: true}).Bucket; got != 0 {
 		t.Errorf("plan without sites: bucket %d, want the unknown bucket 0", got)
 	}
 }

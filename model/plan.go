@@ -26,8 +26,18 @@ type Plan struct {
 	At time.Time
 	// Sites are the located clusters, sorted by name. Bucket i holds the
 	// clients nearest Sites[i]; bucket len(Sites) holds clients whose
-	// location is unknown.
-	Sites    []Site
+	// location is unknown; bucket len(Sites)+1+j the clients of the
+	// subnet-list entries whose cluster list is NetLists[j].
+	Sites []Site
+	// Nets is the subnet list (the `subnets` file), sorted by prefix:
+	// clients whose address falls in an entry are placed by it, the
+	// longest prefix winning, instead of by distance.
+	Nets []Net
+	// NetLists are the distinct cluster lists of Nets, each a bucket.
+	NetLists [][]string
+	// MapNets are the prefixes of every service map's subnet entries,
+	// sorted and unique; Place finds the longest that holds a client.
+	MapNets  []netip.Prefix
 	Services []*ServicePlan // sorted by Name
 	// Overrides are the overrides active at At; targets refer to them by index.
 	Overrides []Override
@@ -38,6 +48,22 @@ type Site struct {
 	Cluster  string
 	Locality Locality
 	Location Point
+	// Bias grows (positive) or shrinks (negative) the site's catchment:
+	// Place scales a client's distance to the site by (1 - Bias/100).
+	// -99..99; 0 is none.
+	Bias int
+}
+
+// Net is one subnet-list entry: the clients in Prefix are served by
+// Clusters, in that order, each a priority (first cluster priority 0),
+// for services placed by distance (the geo policy).
+type Net struct {
+	Prefix   netip.Prefix // masked
+	Clusters []string
+	// Source is where the entry was written, FILE:LINE, for explain.
+	Source string
+	// List is the index of Clusters in Plan.NetLists.
+	List int
 }
 
 // ServicePlan is the decision for one global service.
@@ -52,9 +78,16 @@ type ServicePlan struct {
 	Hash    uint64
 	Groups  []Group  // one per cluster that serves the service, sorted by cluster
 	Targets []Target // Groups[i]'s targets are Targets[First:First+N]
-	// Routes holds one Route per bucket: Routes[i] for clients nearest
-	// Sites[i], and the last for clients of unknown location.
+	// Routes holds one Route per bucket (Plan.Buckets): Routes[i] for
+	// clients nearest Sites[i], Routes[len(Sites)] for clients of unknown
+	// location, then one per subnet-list cluster list; then, for a geo
+	// service with a map, one per entry of Policy.Map (EntryRoute).
+	// RouteIndex picks a client's.
 	Routes []Route
+	// Listed is the number of subnet-list routes.
+	Listed int
+	// Map is Policy.Map compiled for RouteIndex.
+	Map MapIndex
 }
 
 // Group is one cluster's part of a service.
@@ -192,6 +225,8 @@ const (
 	TierDistance             // another region, ranked by distance
 	TierOrder                // a position in the failover list
 	TierAll                  // every cluster (weighted, all, unknown location)
+	TierListed               // a position in a subnet-list or map entry's cluster list
+	TierOther                // every cluster a (non-fence) map entry does not list
 )
 
 // Priority is one level of Envoy's priority load balancing. It is kept
@@ -243,7 +278,7 @@ func (s *ServicePlan) Route(bucket int) *Route {
 		return &Route{Mode: NoTargets}
 	}
 	if bucket < 0 || bucket >= len(s.Routes) {
-		bucket = len(s.Routes) - 1
+		bucket = max(0, len(s.Routes)-1-s.Listed-len(s.Policy.Map))
 	}
 	return &s.Routes[bucket]
 }

@@ -82,6 +82,9 @@ type ServicePolicy struct {
 	// Spill says what a priority's health counts; empty means
 	// SpillCapacity, the default.
 	Spill SpillMode
+	// Map, for the geo policy, places clients by subnet, country or
+	// continent before distance (see MapEntry).
+	Map []MapEntry
 }
 
 // SpillMode returns the policy's spill mode, SpillCapacity when unset.
@@ -121,6 +124,10 @@ type Policies struct {
 	// StaleGrace is how long a cluster that discovery lost keeps its last
 	// known state before its targets count as unknown.
 	StaleGrace time.Duration
+	// Bias is the operator's distance bias per cluster (see Site.Bias).
+	Bias map[string]int
+	// Nets is the subnet list, in any order; Solve sorts it into the Plan.
+	Nets []Net
 }
 
 // NewPolicies returns the policies sorted by service; a later policy for the

@@ -32,6 +32,13 @@ type goldenIn struct {
 	Health     []goldenHealth   `yaml:"health"`
 	Overrides  []goldenOverride `yaml:"overrides"`
 	Policies   []goldenPolicy   `yaml:"policies"`
+	Subnets    []goldenSubnet   `yaml:"subnets"`
+}
+
+// goldenSubnet is one subnet-list entry.
+type goldenSubnet struct {
+	CIDR     string   `yaml:"cidr"`
+	Clusters []string `yaml:"clusters"`
 }
 
 type goldenCluster struct {
@@ -40,6 +47,7 @@ type goldenCluster struct {
 	Zone     string    `yaml:"zone"`
 	Location []float64 `yaml:"location"`
 	LostAt   time.Time `yaml:"lost_at"`
+	Bias     int       `yaml:"bias"`
 }
 
 type goldenBackend struct {
@@ -88,6 +96,16 @@ type goldenPolicy struct {
 	PanicThreshold   *uint32           `yaml:"panic_threshold"`
 	FailClosed       bool              `yaml:"fail_closed"`
 	Spill            string            `yaml:"spill"`
+	Map              []goldenMapEntry  `yaml:"map"`
+}
+
+// goldenMapEntry is one entry of a service's map: match is subnet,
+// country, continent or default; values its prefixes or codes.
+type goldenMapEntry struct {
+	Match    string   `yaml:"match"`
+	Values   []string `yaml:"values"`
+	Clusters []string `yaml:"clusters"`
+	Fence    bool     `yaml:"fence"`
 }
 
 // inputs converts the golden input to Solve's arguments.
@@ -158,6 +176,26 @@ func (g *goldenIn) inputs(t *testing.T) (time.Time, model.Inventory, model.Healt
 		if p.PanicThreshold != nil {
 			mp.PanicThreshold = *p.PanicThreshold
 		}
+		for _, e := range p.Map {
+			m := model.MapEntry{Clusters: e.Clusters, Fence: e.Fence}
+			switch e.Match {
+			case "subnet":
+				m.Match = model.MatchSubnet
+				for _, v := range e.Values {
+					m.Subnets = append(m.Subnets, netip.MustParsePrefix(v))
+				}
+			case "country", "continent":
+				m.Match, m.Codes = model.MatchCountry, e.Values
+				if e.Match == "continent" {
+					m.Match = model.MatchContinent
+				}
+			case "default":
+				m.Match = model.MatchDefault
+			default:
+				t.Fatalf("map match %q", e.Match)
+			}
+			mp.Map = append(mp.Map, m)
+		}
 		for _, c := range sortedKeys(p.Weights) {
 			mp.Weights = append(mp.Weights, model.ClusterWeight{Cluster: c, Weight: p.Weights[c]})
 		}
@@ -167,7 +205,19 @@ func (g *goldenIn) inputs(t *testing.T) (time.Time, model.Inventory, model.Healt
 	if grace == 0 {
 		grace = model.DefaultStaleGrace
 	}
-	return g.At, model.NewInventory(cs, bs), model.NewHealth(hs), model.NewOverrides(os), model.NewPolicies(grace, ps)
+	pol := model.NewPolicies(grace, ps)
+	for _, c := range g.Clusters {
+		if c.Bias != 0 {
+			if pol.Bias == nil {
+				pol.Bias = map[string]int{}
+			}
+			pol.Bias[c.Name] = c.Bias
+		}
+	}
+	for i, n := range g.Subnets {
+		pol.Nets = append(pol.Nets, model.Net{Prefix: netip.MustParsePrefix(n.CIDR), Clusters: n.Clusters, Source: fmt.Sprintf("subnets:%d", i+1)})
+	}
+	return g.At, model.NewInventory(cs, bs), model.NewHealth(hs), model.NewOverrides(os), pol
 }
 
 // The golden output: the plan as a human reads it.
@@ -208,6 +258,12 @@ func render(p *model.Plan) goldenOut {
 			name := "unknown location"
 			if b < len(p.Sites) {
 				name = p.Sites[b].Cluster
+			}
+			if j := b - len(p.Sites) - 1; j >= 0 && j < len(p.NetLists) {
+				name = "subnets to " + strings.Join(p.NetLists[j], " ")
+			}
+			if e := b - (len(s.Routes) - len(s.Policy.Map)); e >= 0 {
+				name = s.Policy.Map[e].Describe()
 			}
 			e, _ := p.ExplainBucket(s.Name, b)
 			gr := goldenRoute{Buckets: []string{name}, Summary: strings.TrimPrefix(e.Summary, summaryWho(e.Summary))}

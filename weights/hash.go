@@ -28,6 +28,24 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 	h.int(int(s.Policy.PanicThreshold))
 	h.bool(s.Policy.FailClosed)
 	h.str(string(s.Policy.SpillMode()))
+	h.int(len(s.Policy.Map))
+	for _, e := range s.Policy.Map {
+		h.int(int(e.Match))
+		h.int(len(e.Subnets))
+		for _, p := range e.Subnets {
+			h.str(p.String())
+		}
+		h.int(len(e.Codes))
+		for _, c := range e.Codes {
+			h.str(c)
+		}
+		h.int(len(e.Clusters))
+		for _, c := range e.Clusters {
+			h.str(c)
+		}
+		h.bool(e.Fence)
+		h.str(e.Source)
+	}
 	h.int(s.PolicyOverride)
 	h.int(len(s.Groups))
 	for _, g := range s.Groups {
@@ -117,6 +135,24 @@ func planVersion(p *model.Plan) uint64 {
 		h.str(s.Locality.Zone)
 		h.float(s.Location.Lat)
 		h.float(s.Location.Lon)
+		h.int(s.Bias)
+	}
+	h.int(len(p.Nets))
+	for _, n := range p.Nets {
+		h.str(n.Prefix.String())
+		h.str(n.Source)
+		h.int(n.List)
+	}
+	h.int(len(p.MapNets))
+	for _, n := range p.MapNets {
+		h.str(n.String())
+	}
+	h.int(len(p.NetLists))
+	for _, l := range p.NetLists {
+		h.int(len(l))
+		for _, c := range l {
+			h.str(c)
+		}
 	}
 	h.int(len(p.Overrides))
 	for _, o := range p.Overrides {

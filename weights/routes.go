@@ -47,7 +47,8 @@ func (c *solveCtx) routes(s *model.ServicePlan) {
 	c.gatherFacts(s)
 	sh := c.cachedShape(s)
 	c.shapeHash = sh.hash
-	s.Routes = make([]model.Route, len(c.sites)+1)
+	s.Routes = make([]model.Route, len(c.sites)+1+len(c.netLists)+len(s.Policy.Map))
+	s.Listed = len(c.netLists)
 	shares := make([]model.Share, 0, c.shareEstimate(s, sh))
 	for b := range s.Routes {
 		row := 0
@@ -200,6 +201,17 @@ func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
 		key = append(key, 0)
 	}
 	key = append(key, 0)
+	for _, e := range s.Policy.Map {
+		for _, name := range e.Clusters {
+			key = append(key, name...)
+			key = append(key, 0)
+		}
+		if e.Fence {
+			key = append(key, 1)
+		}
+		key = append(key, 2)
+	}
+	key = append(key, 0)
 	for _, f := range c.facts {
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.cluster))
 		key = binary.LittleEndian.AppendUint32(key, uint32(f.hosts.hosts))
@@ -226,8 +238,9 @@ func (c *solveCtx) cachedShape(s *model.ServicePlan) *routeShape {
 // shape computes the current service's route shape.
 func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 	sh := &routeShape{rows: 1}
+	buckets := len(c.sites) + 1 + len(c.netLists)
 	if s.Policy.Kind == model.Geo {
-		sh.rows = len(c.sites) + 1
+		sh.rows = buckets + len(s.Policy.Map)
 	}
 	n := len(s.Groups)
 	sh.gp = make([]uint8, sh.rows*n)
@@ -255,12 +268,17 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		switch {
 		case s.Policy.Kind == model.Geo && row < len(c.sites):
 			sh.prios = c.geoTiers(s, row, gp, sh.prios)
+		case s.Policy.Kind == model.Geo && row >= buckets:
+			sh.prios = c.mapTiers(s, s.Policy.Map[row-buckets], gp, sh.prios)
+		case s.Policy.Kind == model.Geo && row > len(c.sites):
+			sh.prios = c.orderTiers(s, c.netLists[row-len(c.sites)-1], model.TierListed, gp, sh.prios)
 		case s.Policy.Kind == model.Failover:
-			sh.prios = c.orderTiers(s, gp, sh.prios)
+			sh.prios = c.orderTiers(s, s.Policy.Order, model.TierOrder, gp, sh.prios)
 		default:
 			sh.prios = c.oneTier(gp, sh.prios)
 		}
-		mode := c.spillRow(s, gp, sh.prios[start:])
+		fence := s.Policy.Kind == model.Geo && row >= buckets && s.Policy.Map[row-buckets].Fence
+		mode := c.spillRow(s, gp, sh.prios[start:], fence)
 		sh.modes = append(sh.modes, mode)
 		for gi, p := range gp {
 			if p != model.NoPriority && sh.prios[start+int(p)].Load > 0 && mode != model.FailedClosed {
@@ -276,7 +294,8 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 
 // spillRow runs Envoy's arithmetic over one row's priorities, filling in
 // their counts, health, load and panic flags, and returns the route's mode.
-func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Priority) model.RouteMode {
+// A fence's row fails closed whatever the policy says.
+func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Priority, fence bool) model.RouteMode {
 	if len(prios) == 0 {
 		return model.NoTargets
 	}
@@ -306,7 +325,7 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 	spill(levels, s.Policy.SpillOverprovisioning(), s.Policy.PanicThreshold, sr) // xDS sends the same factor
 	mode := model.Normal
 	switch {
-	case sr.noneHealthy && s.Policy.FailClosed:
+	case sr.noneHealthy && (s.Policy.FailClosed || fence):
 		for i := range sr.load {
 			sr.load[i], sr.panic[i] = 0, false
 		}
@@ -404,6 +423,29 @@ func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []mod
 	return prios
 }
 
+// mapTiers ranks the groups for the clients of a map entry: each listed
+// cluster with hosts a priority, in order; then, unless the entry is a
+// fence, every other group with hosts in one last priority.
+func (c *solveCtx) mapTiers(s *model.ServicePlan, e model.MapEntry, gp []uint8, prios []model.Priority) []model.Priority {
+	start := len(prios)
+	prios = c.orderTiers(s, e.Clusters, model.TierListed, gp, prios)
+	if e.Fence {
+		return prios
+	}
+	other := -1
+	for gi, f := range c.facts {
+		if gp[gi] != model.NoPriority || f.hosts.hosts == 0 {
+			continue
+		}
+		if other < 0 {
+			other = len(prios) - start
+			prios = append(prios, model.Priority{Tier: model.TierOther, Group: int32(gi)})
+		}
+		gp[gi] = uint8(other)
+	}
+	return prios
+}
+
 // oneTier puts every group with hosts in one priority.
 func (c *solveCtx) oneTier(gp []uint8, prios []model.Priority) []model.Priority {
 	start := len(prios)
@@ -419,20 +461,21 @@ func (c *solveCtx) oneTier(gp []uint8, prios []model.Priority) []model.Priority 
 	return prios
 }
 
-// orderTiers gives each cluster of the failover list that has hosts its own
-// priority, in list order.
-func (c *solveCtx) orderTiers(s *model.ServicePlan, gp []uint8, prios []model.Priority) []model.Priority {
+// orderTiers gives each cluster of an ordered list (the failover policy's,
+// or a subnet-list entry's) that has hosts its own priority of tier, in
+// list order. Clusters not listed get no traffic.
+func (c *solveCtx) orderTiers(s *model.ServicePlan, order []string, tier model.Tier, gp []uint8, prios []model.Priority) []model.Priority {
 	for gi := range gp {
 		gp[gi] = model.NoPriority
 	}
 	start := len(prios)
-	for _, name := range s.Policy.Order {
+	for _, name := range order {
 		gi := slices.IndexFunc(s.Groups, func(g model.Group) bool { return g.Cluster == name })
 		if gi < 0 || c.facts[gi].hosts.hosts == 0 || gp[gi] != model.NoPriority {
 			continue
 		}
 		gp[gi] = uint8(len(prios) - start)
-		prios = append(prios, model.Priority{Tier: model.TierOrder, Group: int32(gi)})
+		prios = append(prios, model.Priority{Tier: tier, Group: int32(gi)})
 	}
 	return prios
 }

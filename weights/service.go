@@ -15,6 +15,10 @@ func (c *solveCtx) service(sp model.ServicePolicy, backends []model.Backend, ver
 	if i, ok := c.failover[sp.Service]; ok {
 		s.Policy.Kind, s.Policy.Order, s.PolicyOverride = model.Failover, c.active[i].Order, i
 	}
+	if s.Policy.Kind != model.Geo {
+		s.Policy.Map = nil // a map places clients for distance: geo only
+	}
+	c.compileMap(s)
 	if s.Policy.Overprovisioning == 0 {
 		s.Policy.Overprovisioning = model.DefaultOverprovisioning
 	}
@@ -22,6 +26,51 @@ func (c *solveCtx) service(sp model.ServicePolicy, backends []model.Backend, ver
 	c.routes(s)
 	s.Hash = c.hash.service(s, c.shapeHash)
 	return s
+}
+
+// compileMap indexes the service's map for model.ServicePlan.Entry: per
+// prefix of the Plan's MapNets, the service's longest subnet entry that
+// holds it (every prefix of the service that holds an address holds the
+// longest of the Plan's that does, so it is the one to use); per country
+// and continent, its entry.
+func (c *solveCtx) compileMap(s *model.ServicePlan) {
+	s.Map = model.MapIndex{Default: -1}
+	if len(s.Policy.Map) == 0 {
+		return
+	}
+	s.Map.Nets = make([]int32, len(c.mapNets))
+	for i, n := range c.mapNets {
+		best, bits := int32(-1), -1
+		for e, m := range s.Policy.Map {
+			for _, p := range m.Subnets {
+				if p.Bits() > bits && p.Bits() <= n.Bits() && p.Addr().Is4() == n.Addr().Is4() && p.Contains(n.Addr()) {
+					best, bits = int32(e), p.Bits()
+				}
+			}
+		}
+		s.Map.Nets[i] = best
+	}
+	for e, m := range s.Policy.Map {
+		switch m.Match {
+		case model.MatchCountry, model.MatchContinent:
+			dst := &s.Map.Countries
+			if m.Match == model.MatchContinent {
+				dst = &s.Map.Continents
+			}
+			if *dst == nil {
+				*dst = map[string]int32{}
+			}
+			for _, code := range m.Codes {
+				if _, dup := (*dst)[code]; !dup {
+					(*dst)[code] = int32(e)
+				}
+			}
+		case model.MatchDefault:
+			if s.Map.Default < 0 {
+				s.Map.Default = int32(e)
+			}
+		}
+	}
 }
 
 // targets builds the service's groups and targets: status, cause and weight.

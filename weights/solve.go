@@ -2,6 +2,7 @@ package weights
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -41,11 +42,14 @@ type globalKey struct {
 	nPol     int
 	grace    time.Duration
 	active   []model.Override
+	bias     map[string]int
+	nets     *model.Net // identity of the subnet list
+	nNets    int
 }
 
 func (k *globalKey) equal(o *globalKey) bool {
 	return k.clusters == o.clusters && k.nClus == o.nClus && k.policies == o.policies && k.nPol == o.nPol &&
-		k.grace == o.grace && slices.Equal(k.stale, o.stale) && slices.EqualFunc(k.active, o.active, overrideEqual)
+		k.grace == o.grace && maps.Equal(k.bias, o.bias) && k.nets == o.nets && k.nNets == o.nNets && slices.Equal(k.stale, o.stale) && slices.EqualFunc(k.active, o.active, overrideEqual)
 }
 
 func overrideEqual(a, b model.Override) bool {
@@ -80,6 +84,7 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 		clusters: first(clusters), nClus: len(clusters),
 		policies: first(pol.Services()), nPol: len(pol.Services()),
 		grace: grace, active: ovr.ActiveAt(at),
+		bias: pol.Bias, nets: first(pol.Nets), nNets: len(pol.Nets),
 	}
 	for _, c := range clusters {
 		key.stale = append(key.stale, !c.LostAt.IsZero() && !at.Before(c.LostAt.Add(grace)))
@@ -87,10 +92,10 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 	if s.cache == nil || !key.equal(&s.key) {
 		s.cache = map[string]cachedService{}
 		s.key = key
-		s.ctx.reset(clusters, key.stale, key.active)
+		s.ctx.reset(clusters, key.stale, key.active, pol)
 	}
 
-	p := &model.Plan{At: at, Sites: s.ctx.sites, Overrides: key.active}
+	p := &model.Plan{At: at, Sites: s.ctx.sites, Nets: s.ctx.nets, NetLists: s.ctx.netLists, MapNets: s.ctx.mapNets, Overrides: key.active}
 	for _, sp := range pol.Services() {
 		backends, verdicts := inv.BackendsOf(sp.Service), health.Of(sp.Service)
 		c, ok := s.cache[sp.Service]
@@ -120,8 +125,11 @@ type solveCtx struct {
 	clusters []model.Cluster
 	stale    []bool
 	sites    []model.Site
-	siteOf   []int       // per site: index of its cluster
-	distKm   [][]float64 // per site, per cluster: distance, -1 when the cluster has no location
+	nets     []model.Net    // the subnet list, sorted by prefix
+	netLists [][]string     // its distinct cluster lists, each a bucket after the sites'
+	mapNets  []netip.Prefix // every map's subnet prefixes, sorted, unique
+	siteOf   []int          // per site: index of its cluster
+	distKm   [][]float64    // per site, per cluster: distance, -1 when the cluster has no location
 	// byDistance lists, per site, every cluster index from the nearest to
 	// the farthest (unlocated last), ties by region name, then cluster
 	// name. Walking it visits each region first at its nearest cluster, in
@@ -164,7 +172,7 @@ type solveCtx struct {
 
 type scopeKey struct{ service, cluster string }
 
-func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override) {
+func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override, pol model.Policies) {
 	*c = solveCtx{clusters: clusters, stale: stale, active: active,
 		clusterDrain: map[string]int{}, scoped: map[scopeKey]int{}, byAddr: map[netip.Addr][]int{}, failover: map[string]int{},
 		levels: c.levels, counts: c.counts, spill: c.spill, hash: c.hash, shapes: map[string]*routeShape{}}
@@ -196,10 +204,20 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	}
 	for i, cl := range clusters {
 		if cl.HasLocation {
-			c.sites = append(c.sites, model.Site{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location})
+			c.sites = append(c.sites, model.Site{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location, Bias: pol.Bias[cl.Name]})
 			c.siteOf = append(c.siteOf, i)
 		}
 	}
+	c.nets, c.netLists = compileNets(pol.Nets)
+	for _, sp := range pol.Services() {
+		for _, e := range sp.Map {
+			for _, n := range e.Subnets {
+				c.mapNets = append(c.mapNets, n.Masked())
+			}
+		}
+	}
+	slices.SortFunc(c.mapNets, comparePrefix)
+	c.mapNets = slices.Compact(c.mapNets)
 	for _, si := range c.siteOf {
 		row := make([]float64, len(clusters))
 		for j, cl := range clusters {
@@ -248,6 +266,44 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 			keepPreferred(c.failover, o.Service, i, active)
 		}
 	}
+}
+
+// compileNets sorts a subnet list by prefix (address, then length; a later
+// entry for the same prefix replaces an earlier one) and numbers its
+// distinct cluster lists in order of first use.
+func compileNets(in []model.Net) ([]model.Net, [][]string) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	nets := make([]model.Net, len(in))
+	for i, n := range in {
+		n.Prefix = n.Prefix.Masked()
+		nets[i] = n
+	}
+	slices.SortStableFunc(nets, func(a, b model.Net) int { return comparePrefix(a.Prefix, b.Prefix) })
+	out := nets[:0]
+	for _, n := range nets {
+		if len(out) > 0 && out[len(out)-1].Prefix == n.Prefix {
+			out[len(out)-1] = n
+			continue
+		}
+		out = append(out, n)
+	}
+	var lists [][]string
+	for i := range out {
+		j := slices.IndexFunc(lists, func(l []string) bool { return slices.Equal(l, out[i].Clusters) })
+		if j < 0 {
+			j = len(lists)
+			lists = append(lists, out[i].Clusters)
+		}
+		out[i].List = j
+	}
+	return out, lists
+}
+
+// comparePrefix orders prefixes by address, then length.
+func comparePrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
 }
 
 // keepPreferred records override i under k unless an override already there wins.

@@ -91,13 +91,15 @@ func EndpointsName(g Group, service string) string { return g.String() + "/" + s
 // resource passes its Validate().
 func Build(p *model.Plan, g Group, o Options) (Resources, error) {
 	var r Resources
-	bucket := p.Place(model.Client{Locality: model.Locality{Region: g.Region, Zone: g.Zone}})
+	// Nodes have no address or country: they are placed by locality
+	// alone, and maps do not apply to them.
+	place := p.Place(model.Client{Node: true, Locality: model.Locality{Region: g.Region, Zone: g.Zone}})
 	for _, s := range p.Services {
 		so := o.service(s.Name)
 		eds := EndpointsName(g, s.Name)
 		preSpilled := g.Role == Gateway && s.Policy.SpillMode() == model.SpillCapacity
 		r.Clusters = append(r.Clusters, edsCluster(s, eds, preSpilled))
-		rt := s.Route(bucket)
+		rt := s.RouteFor(place)
 		switch {
 		case preSpilled:
 			r.Endpoints = append(r.Endpoints, preSpilledEndpoints(s, rt, eds, so.Port))

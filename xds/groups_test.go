@@ -317,5 +317,5 @@ func TestGroupCapPlacesInRegionThenUnknown(t *testing.T) {
 
 // placeGroup is the bucket Build gives a group's nodes.
 func placeGroup(p *model.Plan, g Group) int {
-	return p.Place(model.Client{Locality: model.Locality{Region: g.Region, Zone: g.Zone}})
+	return p.Place(model.Client{Node: true, Locality: model.Locality{Region: g.Region, Zone: g.Zone}}).Bucket
 }

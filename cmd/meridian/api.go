@@ -186,9 +186,9 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 		Apply:           loop.ApplyOverrides,
 		Preview:         loop.Preview,
 		History:         state.history,
-		Locate: func(a netip.Addr) (model.Point, bool) {
+		Locate: func(a netip.Addr) model.Client {
 			l := loc.Lookup(a)
-			return l.Point, l.HasPoint
+			return model.Client{Addr: a, Location: l.Point, HasLocation: l.HasPoint, Country: l.Country, Continent: l.Continent}
 		},
 	}
 	if state.replicas != nil { // a rule counts only where verdicts are shared

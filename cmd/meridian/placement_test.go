@@ -2,7 +2,10 @@ package main
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,11 +26,38 @@ import (
 // builds for its group, and explain). Each path must send the client to
 // the cluster model.Plan.Place chose, so that DNS, xDS and explain never
 // drift apart.
+//
+// It runs on the demo, and on the demo with the operator's geography: a
+// bias that grows eu-west's catchment across the Atlantic, and a subnet
+// list that sends a UK network to ap-southeast first, and a map on the
+// service: Germany and France to us-east, a fence for the rest of the EU.
 func TestOnePlacementForEveryPath(t *testing.T) {
-	cfg, err := config.Load("../../deploy/demo/meridian.conf")
+	demo, err := os.ReadFile("../../deploy/demo/meridian.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
+	nets := filepath.Join(t.TempDir(), "nets.txt")
+	if err := os.WriteFile(nets, []byte("81.2.69.0/24 ap-southeast us-east\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	geography := strings.Replace(string(demo), "    geoip builtin\n", "    geoip builtin\n    subnets "+nets+"\n", 1)
+	geography = strings.Replace(geography, "    location 53.35 -6.26            # Dublin\n", "    location 53.35 -6.26\n    bias 90\n", 1)
+	geography = strings.Replace(geography, "        policy geo\n", "        policy geo\n        map {\n            country DE FR -> us-east eu-west\n            fence continent EU -> eu-west\n        }\n", 1)
+	if !strings.Contains(geography, "bias 90") || !strings.Contains(geography, "subnets ") || !strings.Contains(geography, "fence continent") {
+		t.Fatal("the demo config changed: update the edits of this test")
+	}
+	for _, tc := range []struct{ name, conf string }{{"demo", string(demo)}, {"geography", geography}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse("../../deploy/demo/meridian.conf", []byte(tc.conf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			placeEverywhere(t, cfg, tc.name == "geography")
+		})
+	}
+}
+
+func placeEverywhere(t *testing.T, cfg *config.Config, geography bool) {
 	zones, err := dns.LoadZones(cfg.Zones, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -64,20 +94,42 @@ func TestOnePlacementForEveryPath(t *testing.T) {
 		return in
 	}
 
-	for _, subnet := range []string{"81.2.69.0/24", "8.8.8.0/24", "13.250.0.0/24", "203.0.113.0/24", "10.1.2.0/24"} {
+	// The clients, and where the geography sends them (the demo sends
+	// each to its nearest cluster: eu-west, us-east, ap-southeast).
+	geoWant := map[string]string{
+		"81.2.69.0/24":  "ap-southeast", // the subnet list's first cluster
+		"81.2.70.0/24":  "eu-west",      // next door: the EU fence (eu-west is nearest too)
+		"8.8.8.0/24":    "eu-west",      // eu-west's bias 90 reaches across the Atlantic
+		"80.128.0.0/24": "us-east",      // Germany's map entry
+		"79.0.0.0/24":   "eu-west",      // Italy: the EU fence
+	}
+	for _, subnet := range []string{"81.2.69.0/24", "81.2.70.0/24", "8.8.8.0/24", "13.250.0.0/24", "203.0.113.0/24", "10.1.2.0/24", "80.128.0.0/24", "79.0.0.0/24"} {
 		prefix := netip.MustParsePrefix(subnet)
 		loc := db.Lookup(prefix.Addr())
-		place := plan.Place(model.Client{Location: loc.Point, HasLocation: loc.HasPoint})
+		client := model.Client{Addr: prefix.Addr(), Location: loc.Point, HasLocation: loc.HasPoint, Country: loc.Country, Continent: loc.Continent}
+		pl := plan.Place(client)
 		want := "(unknown location)"
-		if place < len(plan.Sites) {
-			want = plan.Sites[place].Cluster
+		switch e := svc.Entry(pl); {
+		case e >= 0:
+			want = svc.Policy.Map[e].Clusters[0]
+		case pl.Bucket < len(plan.Sites):
+			want = plan.Sites[pl.Bucket].Cluster
+		case pl.Net >= 0:
+			want = plan.Nets[pl.Net].Clusters[0]
 		}
 		got := answerCluster(t, handler, prefix, clusterOf)
-		if in := explained(model.Client{Location: loc.Point, HasLocation: loc.HasPoint}); !slices.Contains(in, got) {
+		if in := explained(client); !slices.Contains(in, got) {
 			t.Errorf("client %s: DNS answers from %s, explain says %v", subnet, got, in)
 		}
-		if place < len(plan.Sites) && got != want {
+		if want != "(unknown location)" && got != want {
 			t.Errorf("client %s: DNS answers from %s, Place chose %s", subnet, got, want)
+		}
+		if w, ok := geoWant[subnet]; geography && ok && got != w {
+			t.Errorf("client %s: answered from %s, want %s with the geography", subnet, got, w)
+		}
+		if e, _ := plan.Explain(app, client); (pl.Net >= 0) != strings.Contains(e.Summary, "subnet list entry "+subnet) ||
+			(svc.Entry(pl) >= 0) != strings.Contains(e.Entry, "map entry ") {
+			t.Errorf("client %s: placed %+v, explain says %q (%s)", subnet, pl, e.Summary, e.Entry)
 		}
 		t.Logf("client %s: placed at %s, answered from %s", subnet, want, got)
 	}
@@ -99,11 +151,11 @@ func TestOnePlacementForEveryPath(t *testing.T) {
 			}
 		}
 		slices.Sort(first)
-		want := explained(model.Client{Locality: node})
+		want := explained(model.Client{Node: true, Locality: node})
 		if !slices.Equal(first, want) {
 			t.Errorf("node in %+v: xDS puts %v at priority 0, explain says %v", node, first, want)
 		}
-		if place := plan.Place(model.Client{Locality: node}); place < len(plan.Sites) && !slices.Equal(want, []string{plan.Sites[place].Cluster}) {
+		if place := plan.Place(model.Client{Node: true, Locality: node}).Bucket; place < len(plan.Sites) && !slices.Equal(want, []string{plan.Sites[place].Cluster}) {
 			t.Errorf("node in %+v: Place chose %s, explain says %v", node, plan.Sites[place].Cluster, want)
 		}
 		t.Logf("node in %+v: priority 0 is %v", node, first)

@@ -325,3 +325,30 @@ func TestHealthQuorumAloneWarns(t *testing.T) {
 	}
 	t.Errorf("no warning that health_quorum has no effect without shared verdicts; start-up logs: %v", p.startup)
 }
+
+// TestClientGoLogsAreJSON: when the home cluster's API server goes away,
+// client-go's own complaints come out as JSON records of the process's
+// logger, not as klog's plain lines among them.
+func TestClientGoLogsAreJSON(t *testing.T) {
+	env := kubetest.Start(t, 1)
+	home := env.Clusters[0]
+	home.Namespace(t, "meridian")
+	_, _, port := listenPair(t)
+	p := startMeridian(t, quorumConf(t, 1, home.Kubeconfig, port))
+	home.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case rec := <-p.logs:
+			if rec["msg"] == "unparsed" {
+				t.Fatalf("a log line that is not JSON: %v", rec["line"])
+			}
+			if rec["component"] == "client-go" {
+				t.Logf("client-go: %v", rec["msg"])
+				return
+			}
+		case <-deadline:
+			t.Fatal("no log record of client-go within 30 s of the home API server stopping")
+		}
+	}
+}

@@ -325,10 +325,17 @@ func queryECS(t *testing.T, conn net.Conn, name string, subnet [3]byte) string {
 // eu-west-1a, primary's zone.
 func ukGRPCClient(t *testing.T, xdsAddr string) *grpc.ClientConn {
 	t.Helper()
+	return xdsClient(t, xdsAddr, "three-views", `{"region": "eu-west", "zone": "eu-west-1a"}`)
+}
+
+// xdsClient dials app.gslb.example.com through grpc-go's xDS resolver, as
+// node id at locality (JSON), from Meridian's xDS server at xdsAddr.
+func xdsClient(t *testing.T, xdsAddr, id, locality string) *grpc.ClientConn {
+	t.Helper()
 	bootstrap := fmt.Sprintf(`{
 		"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
-		"node": {"id": "three-views", "locality": {"region": "eu-west", "zone": "eu-west-1a"}}
-	}`, xdsAddr)
+		"node": {"id": %q, "locality": %s}
+	}`, xdsAddr, id, locality)
 	builder, err := grpcxds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
 	if err != nil {
 		t.Fatal(err)

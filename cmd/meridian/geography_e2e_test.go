@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -112,19 +110,7 @@ func TestServeGeography(t *testing.T) {
 // read token.
 func demoGet(t *testing.T, p *process, path string, v any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+p.httpAddr+path, nil)
-	req.Header.Set("Authorization", "Bearer demo-read-token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", path, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
+	getJSON(t, p, "demo-read-token", path, v)
 }
 
 // mapsConf is the demo with a cluster in Frankfurt, a map on app (DE and

@@ -125,8 +125,14 @@ type replicasView struct {
 // apiGet decodes the JSON of GET path from p's API, read with the read token.
 func apiGet(t *testing.T, p *process, path string, v any) {
 	t.Helper()
+	getJSON(t, p, "read-secret", path, v)
+}
+
+// getJSON decodes the JSON of GET path from p's API, read with token.
+func getJSON(t *testing.T, p *process, token, path string, v any) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+p.httpAddr+path, nil)
-	req.Header.Set("Authorization", "Bearer read-secret")
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

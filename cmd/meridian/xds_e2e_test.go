@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
-	grpcxds "google.golang.org/grpc/xds"
 
 	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/internal/testcert"
@@ -71,19 +69,7 @@ func TestServeXDS(t *testing.T) {
 	if p.xdsAddr == "" {
 		t.Fatal("meridian did not log its xDS address")
 	}
-	bootstrap := fmt.Sprintf(`{
-		"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
-		"node": {"id": "e2e-client", "locality": {"region": "eu-west"}}
-	}`, p.xdsAddr)
-	builder, err := grpcxds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := grpc.NewClient("xds:///app.gslb.example.com", grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(builder))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := xdsClient(t, p.xdsAddr, "e2e-client", `{"region": "eu-west"}`)
 	client := healthpb.NewHealthClient(cc)
 	backend := func() string {
 		var pr peer.Peer

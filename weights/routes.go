@@ -145,6 +145,13 @@ func (c *solveCtx) gatherFacts(s *model.ServicePlan) {
 		f.units = capacityUnits(g, f.hosts)
 		c.facts[gi] = f
 	}
+	c.hostGroup = slices.Grow(c.hostGroup[:0], len(c.clusters))[:len(c.clusters)]
+	for ci, gi := range c.groupOf {
+		c.hostGroup[ci] = -1
+		if gi >= 0 && c.facts[gi].hosts.hosts > 0 {
+			c.hostGroup[ci] = int32(gi)
+		}
+	}
 }
 
 // maxCapacityPods bounds the pods one group counts for, so that sums of
@@ -265,9 +272,10 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		sh.loadedStart = append(sh.loadedStart, int32(len(sh.loaded)))
 		gp := sh.gp[row*n : (row+1)*n]
 		start := len(sh.prios)
+		counted := false
 		switch {
 		case s.Policy.Kind == model.Geo && row < len(c.sites):
-			sh.prios = c.geoTiers(s, row, gp, sh.prios)
+			sh.prios, counted = c.geoTiers(s, row, gp, sh.prios), true
 		case s.Policy.Kind == model.Geo && row >= buckets:
 			sh.prios = c.mapTiers(s, s.Policy.Map[row-buckets], gp, sh.prios)
 		case s.Policy.Kind == model.Geo && row > len(c.sites):
@@ -278,7 +286,10 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 			sh.prios = c.oneTier(gp, sh.prios)
 		}
 		fence := s.Policy.Kind == model.Geo && row >= buckets && s.Policy.Map[row-buckets].Fence
-		mode := c.spillRow(s, gp, sh.prios[start:], fence)
+		if !counted {
+			c.countRow(s, gp, sh.prios[start:])
+		}
+		mode := c.spillRow(s, sh.prios[start:], fence)
 		sh.modes = append(sh.modes, mode)
 		for gi, p := range gp {
 			if p != model.NoPriority && sh.prios[start+int(p)].Load > 0 && mode != model.FailedClosed {
@@ -292,13 +303,9 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 	return sh
 }
 
-// spillRow runs Envoy's arithmetic over one row's priorities, filling in
-// their counts, health, load and panic flags, and returns the route's mode.
-// A fence's row fails closed whatever the policy says.
-func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Priority, fence bool) model.RouteMode {
-	if len(prios) == 0 {
-		return model.NoTargets
-	}
+// countRow counts each of a row's priorities' hosts into c.counts and what
+// its spill mode counts into c.levels.
+func (c *solveCtx) countRow(s *model.ServicePlan, gp []uint8, prios []model.Priority) {
 	// Hosts spill counts a level's hosts, capacity spill its capacity
 	// units; the arithmetic is the same (see spill.go).
 	capacity := s.Policy.SpillMode() == model.SpillCapacity
@@ -321,6 +328,17 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 		copy(levels, counts)
 	}
 	c.levels, c.counts = levels, counts
+}
+
+// spillRow runs Envoy's arithmetic over one row's priorities, counted in
+// c.counts and c.levels, filling in their counts, health, load and panic
+// flags, and returns the route's mode. A fence's row fails closed whatever
+// the policy says.
+func (c *solveCtx) spillRow(s *model.ServicePlan, prios []model.Priority, fence bool) model.RouteMode {
+	if len(prios) == 0 {
+		return model.NoTargets
+	}
+	levels, counts := c.levels, c.counts
 	sr := &c.spill
 	spill(levels, s.Policy.SpillOverprovisioning(), s.Policy.PanicThreshold, sr) // xDS sends the same factor
 	mode := model.Normal
@@ -356,70 +374,90 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 // geoTiers ranks the groups for clients nearest site b: the site's zone,
 // then its region, then every other region by the distance from the site to
 // its nearest cluster, ties by region name. Groups without hosts are left
-// out. It walks the site's clusters from the nearest, so each region shows
-// up first at its nearest cluster and in tier order. It fills gp and
-// appends the priorities to prios.
+// out. It walks the site's clusters from the nearest (c.walk, each with its
+// tier class), so each region shows up first at its nearest cluster and in
+// tier order. It fills gp, appends the priorities to prios, and counts each
+// priority's hosts and capacity units into c.counts and c.levels, as
+// countRow would.
 func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []model.Priority) []model.Priority {
-	site := c.siteOf[b]
-	siteRegion, siteZone, siteHasRegion := c.region[site], c.zone[site], c.hasRegion[site]
+	capacity := s.Policy.SpillMode() == model.SpillCapacity
 	for gi := range gp {
 		gp[gi] = model.NoPriority
 	}
+	levels, counts := c.levels[:0], c.counts[:0]
 	start := len(prios)
 	// The zone and region tiers come first; reserve them when non-empty.
 	zoneP, regionP := -1, -1
-	for _, f := range c.facts {
-		switch {
-		case f.hosts.hosts == 0:
-		case siteZone >= 0 && f.zone == siteZone:
+	for _, w := range c.nearTiers[b] {
+		if c.hostGroup[w.ci] < 0 {
+			continue
+		}
+		if w.cls == classZone {
 			zoneP = 0
-		case siteHasRegion && f.region == siteRegion:
+		} else {
 			regionP = 0
 		}
 	}
 	if zoneP >= 0 {
 		zoneP = len(prios) - start
 		prios = append(prios, model.Priority{Tier: model.TierZone, Group: -1})
+		levels, counts = append(levels, levelHosts{}), append(counts, levelHosts{})
 	}
 	if regionP >= 0 {
 		regionP = len(prios) - start
 		prios = append(prios, model.Priority{Tier: model.TierRegion, Group: -1})
+		levels, counts = append(levels, levelHosts{}), append(counts, levelHosts{})
 	}
 	c.stamp++
 	dist := c.distKm[b]
-	for _, ci := range c.byDistance[b] {
-		gi := c.groupOf[ci]
-		if gi < 0 || c.facts[gi].hosts.hosts == 0 {
+	hostGroup, facts, seen, tierRank, stamp := c.hostGroup, c.facts, c.seen, c.tierRank, c.stamp
+	for _, w := range c.walk[b] {
+		gi := hostGroup[w.ci]
+		if gi < 0 {
 			continue
 		}
-		f := c.facts[gi]
 		var p int
 		switch {
-		case siteZone >= 0 && f.zone == siteZone:
+		case w.cls == classZone:
 			p = zoneP
-		case siteHasRegion && f.region == siteRegion:
+		case w.cls == classRegion:
 			p = regionP
-		case c.seen[f.region] == c.stamp:
-			p = int(c.tierRank[f.region])
+		case seen[w.cls] == stamp:
+			p = int(tierRank[w.cls])
 		default:
-			c.seen[f.region] = c.stamp
+			seen[w.cls] = stamp
 			p = len(prios) - start
-			c.tierRank[f.region] = int32(p)
-			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: int32(gi), DistanceKm: float32(dist[ci])})
+			tierRank[w.cls] = int32(p)
+			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: gi, DistanceKm: float32(dist[w.ci])})
+			levels, counts = append(levels, levelHosts{}), append(counts, levelHosts{})
 		}
 		if pr := &prios[start+p]; pr.Group < 0 {
-			pr.Group = int32(gi) // the zone and region tiers are named by their nearest group
+			pr.Group = gi // the zone and region tiers are named by their nearest group
 		}
 		gp[gi] = uint8(p)
+		f := &facts[gi]
+		counts[p].hosts += f.hosts.hosts
+		counts[p].healthy += f.hosts.healthy
+		if capacity {
+			levels[p].hosts += f.units.hosts
+			levels[p].healthy += f.units.healthy
+		}
 	}
 	// Groups whose cluster the inventory lacks come last, each a region of
 	// its own, in group order.
-	for gi, f := range c.facts {
+	for gi := range facts {
+		f := &facts[gi]
 		if f.cluster < 0 && f.hosts.hosts > 0 {
-			gp[gi] = uint8(len(prios) - start)
+			p := len(prios) - start
+			gp[gi] = uint8(p)
 			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: int32(gi), DistanceKm: -1})
+			levels, counts = append(levels, f.units), append(counts, f.hosts)
 		}
 	}
+	if !capacity {
+		copy(levels, counts)
+	}
+	c.levels, c.counts = levels, counts
 	return prios
 }
 

@@ -130,12 +130,15 @@ type solveCtx struct {
 	mapNets  []netip.Prefix // every map's subnet prefixes, sorted, unique
 	siteOf   []int          // per site: index of its cluster
 	distKm   [][]float64    // per site, per cluster: distance, -1 when the cluster has no location
-	// byDistance lists, per site, every cluster index from the nearest to
-	// the farthest (unlocated last), ties by region name, then cluster
-	// name. Walking it visits each region first at its nearest cluster, in
-	// tier order, so geo tiering needs no sorting per bucket.
-	byDistance [][]int32
-	active     []model.Override
+	// walk lists, per site, every cluster index from the nearest to the
+	// farthest (unlocated last), ties by region name, then cluster name,
+	// each with its tier class for the site's clients: classZone,
+	// classRegion, or its region id. Walking it visits each region first at
+	// its nearest cluster, in tier order, so geo tiering needs no sorting
+	// per bucket.
+	walk      [][]walkStep
+	nearTiers [][]walkStep // per site: its zone's and region's clusters, nearest first
+	active    []model.Override
 
 	clusterDrain map[string]int   // cluster -> override index (drain for every service)
 	scoped       map[scopeKey]int // (service, cluster) -> drain or weight override index
@@ -158,6 +161,7 @@ type solveCtx struct {
 	zoneLive  []int        // per zone of the current backend: its healthy addresses
 	zoneHost  []int        // per zone of the current backend: its addresses that are hosts
 	groupOf   []int        // per cluster index: the current service's group, -1 if none
+	hostGroup []int32      // per cluster index: the current service's group if it has hosts, else -1
 	levels    []levelHosts // per priority of a row: what the spill arithmetic counts
 	counts    []levelHosts // per priority of a row: its hosts
 	spill     spillResult
@@ -171,6 +175,15 @@ type solveCtx struct {
 }
 
 type scopeKey struct{ service, cluster string }
+
+// walkStep is one cluster of a site's walk from the nearest: its index and
+// its tier class for the site's clients.
+type walkStep struct{ ci, cls int32 }
+
+const (
+	classZone   = -1 // in the site's zone
+	classRegion = -2 // in the site's region, outside its zone
+)
 
 func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override, pol model.Policies) {
 	*c = solveCtx{clusters: clusters, stale: stale, active: active,
@@ -230,8 +243,14 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	}
 	c.seen = make([]uint32, len(c.regionKey))
 	c.tierRank = make([]int32, len(c.regionKey))
+	// One slab for every site's walk, another for the zone and region
+	// clusters, which are fewer.
+	order := make([]int32, len(clusters))
+	walks := make([]walkStep, len(c.sites)*len(clusters))
+	var nears []walkStep
+	c.walk, c.nearTiers = make([][]walkStep, len(c.sites)), make([][]walkStep, len(c.sites))
+	nearStart := make([]int, len(c.sites)+1)
 	for b := range c.sites {
-		order := make([]int32, len(clusters))
 		for i := range order {
 			order[i] = int32(i)
 		}
@@ -248,7 +267,26 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 			}
 			return cmp.Compare(c.regionKey[c.region[x]], c.regionKey[c.region[y]])
 		})
-		c.byDistance = append(c.byDistance, order)
+		site := c.siteOf[b]
+		walk := walks[b*len(clusters) : (b+1)*len(clusters) : (b+1)*len(clusters)]
+		for k, ci := range order {
+			cls := c.region[ci]
+			switch {
+			case c.zone[site] >= 0 && c.zone[ci] == c.zone[site]:
+				cls = classZone
+			case c.hasRegion[site] && c.region[ci] == c.region[site]:
+				cls = classRegion
+			}
+			walk[k] = walkStep{ci: ci, cls: cls}
+			if cls < 0 {
+				nears = append(nears, walk[k])
+			}
+		}
+		c.walk[b] = walk
+		nearStart[b+1] = len(nears)
+	}
+	for b := range c.sites {
+		c.nearTiers[b] = nears[nearStart[b]:nearStart[b+1]:nearStart[b+1]]
 	}
 	for i, o := range active {
 		switch o.Kind {

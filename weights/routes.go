@@ -146,10 +146,27 @@ func (c *solveCtx) gatherFacts(s *model.ServicePlan) {
 		c.facts[gi] = f
 	}
 	c.hostGroup = slices.Grow(c.hostGroup[:0], len(c.clusters))[:len(c.clusters)]
+	c.regionCnt = resizeInt(c.regionCnt, len(c.regionKey))
+	c.regionHosts = resizeLevels(c.regionHosts, len(c.regionKey))
+	c.regionUnits = resizeLevels(c.regionUnits, len(c.regionKey))
+	c.zoneCnt = resizeInt(c.zoneCnt, c.nZones)
+	c.zoneHosts = resizeLevels(c.zoneHosts, c.nZones)
+	c.zoneUnits = resizeLevels(c.zoneUnits, c.nZones)
 	for ci, gi := range c.groupOf {
 		c.hostGroup[ci] = -1
-		if gi >= 0 && c.facts[gi].hosts.hosts > 0 {
-			c.hostGroup[ci] = int32(gi)
+		if gi < 0 || c.facts[gi].hosts.hosts == 0 {
+			continue
+		}
+		c.hostGroup[ci] = int32(gi)
+		f := &c.facts[gi]
+		r := c.region[ci]
+		c.regionCnt[r]++
+		c.regionHosts[r].add(f.hosts)
+		c.regionUnits[r].add(f.units)
+		if z := c.zone[ci]; z >= 0 {
+			c.zoneCnt[z]++
+			c.zoneHosts[z].add(f.hosts)
+			c.zoneUnits[z].add(f.units)
 		}
 	}
 }
@@ -373,85 +390,98 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, prios []model.Priority, fence 
 
 // geoTiers ranks the groups for clients nearest site b: the site's zone,
 // then its region, then every other region by the distance from the site to
-// its nearest cluster, ties by region name. Groups without hosts are left
-// out. It walks the site's clusters from the nearest (c.walk, each with its
-// tier class), so each region shows up first at its nearest cluster and in
-// tier order. It fills gp, appends the priorities to prios, and counts each
-// priority's hosts and capacity units into c.counts and c.levels, as
-// countRow would.
+// its nearest cluster with hosts, ties by region name. Groups without hosts
+// are left out. Each region's nearest cluster with hosts comes from its run
+// of the site's walk (c.runs), usually the run's first cluster, in which
+// case the runs are already in tier order; a priority's counts are its
+// region's or zone's sums (gatherFacts), since a tier of another region
+// holds all of that region. It fills gp, appends the priorities to prios,
+// and fills c.counts and c.levels as countRow would.
 func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []model.Priority) []model.Priority {
 	capacity := s.Policy.SpillMode() == model.SpillCapacity
-	for gi := range gp {
-		gp[gi] = model.NoPriority
-	}
 	levels, counts := c.levels[:0], c.counts[:0]
 	start := len(prios)
-	// The zone and region tiers come first; reserve them when non-empty.
+	site := c.siteOf[b]
+	siteRegion, siteZone, siteHasRegion := c.region[site], c.zone[site], c.hasRegion[site]
+	// The zone and region tiers come first when non-empty. The site's zone
+	// lies in its region.
 	zoneP, regionP := -1, -1
-	for _, w := range c.nearTiers[b] {
-		if c.hostGroup[w.ci] < 0 {
-			continue
-		}
-		if w.cls == classZone {
-			zoneP = 0
-		} else {
-			regionP = 0
-		}
+	zoneN, zoneH, zoneU := 0, levelHosts{}, levelHosts{}
+	if siteZone >= 0 {
+		zoneN, zoneH, zoneU = c.zoneCnt[siteZone], c.zoneHosts[siteZone], c.zoneUnits[siteZone]
 	}
-	if zoneP >= 0 {
-		zoneP = len(prios) - start
+	if zoneN > 0 {
+		zoneP = 0
 		prios = append(prios, model.Priority{Tier: model.TierZone, Group: -1})
-		levels, counts = append(levels, levelHosts{}), append(counts, levelHosts{})
+		levels, counts = append(levels, zoneU), append(counts, zoneH)
 	}
-	if regionP >= 0 {
+	if siteHasRegion && c.regionCnt[siteRegion] > zoneN {
 		regionP = len(prios) - start
 		prios = append(prios, model.Priority{Tier: model.TierRegion, Group: -1})
-		levels, counts = append(levels, levelHosts{}), append(counts, levelHosts{})
+		h, u := c.regionHosts[siteRegion], c.regionUnits[siteRegion]
+		levels = append(levels, levelHosts{hosts: u.hosts - zoneU.hosts, healthy: u.healthy - zoneU.healthy})
+		counts = append(counts, levelHosts{hosts: h.hosts - zoneH.hosts, healthy: h.healthy - zoneH.healthy})
 	}
-	c.stamp++
-	dist := c.distKm[b]
-	hostGroup, facts, seen, tierRank, stamp := c.hostGroup, c.facts, c.seen, c.tierRank, c.stamp
-	for _, w := range c.walk[b] {
-		gi := hostGroup[w.ci]
+	// The zone and region tiers are named by their nearest group.
+	for _, w := range c.nearTiers[b] {
+		gi := c.hostGroup[w.ci]
 		if gi < 0 {
 			continue
 		}
-		var p int
-		switch {
-		case w.cls == classZone:
-			p = zoneP
-		case w.cls == classRegion:
+		p := zoneP
+		if w.cls == classRegion {
 			p = regionP
-		case seen[w.cls] == stamp:
-			p = int(tierRank[w.cls])
-		default:
-			seen[w.cls] = stamp
-			p = len(prios) - start
-			tierRank[w.cls] = int32(p)
-			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: gi, DistanceKm: float32(dist[w.ci])})
-			levels, counts = append(levels, levelHosts{}), append(counts, levelHosts{})
 		}
 		if pr := &prios[start+p]; pr.Group < 0 {
-			pr.Group = gi // the zone and region tiers are named by their nearest group
+			pr.Group = gi
 		}
-		gp[gi] = uint8(p)
-		f := &facts[gi]
-		counts[p].hosts += f.hosts.hosts
-		counts[p].healthy += f.hosts.healthy
-		if capacity {
-			levels[p].hosts += f.units.hosts
-			levels[p].healthy += f.units.healthy
+	}
+	walk, runPos, hostGroup := c.walk[b], c.runPos[b], c.hostGroup
+	hits, inOrder := c.hits[:0], true
+	for _, r := range c.runs[b] {
+		if c.regionCnt[r.cls] == 0 {
+			continue
 		}
+		for k := r.start; k < r.end; k++ {
+			w := walk[runPos[k]]
+			if gi := hostGroup[w.ci]; gi >= 0 {
+				inOrder = inOrder && k == r.start
+				hits = append(hits, runHit{pos: runPos[k], gi: gi, ci: w.ci, cls: r.cls})
+				break
+			}
+		}
+	}
+	if !inOrder {
+		slices.SortFunc(hits, func(x, y runHit) int { return int(x.pos - y.pos) })
+	}
+	c.hits = hits
+	dist, tierRank := c.distKm[b], c.tierRank
+	for _, h := range hits {
+		tierRank[h.cls] = int32(len(prios) - start)
+		prios = append(prios, model.Priority{Tier: model.TierDistance, Group: h.gi, DistanceKm: float32(dist[h.ci])})
+		levels, counts = append(levels, c.regionUnits[h.cls]), append(counts, c.regionHosts[h.cls])
 	}
 	// Groups whose cluster the inventory lacks come last, each a region of
 	// its own, in group order.
-	for gi := range facts {
-		f := &facts[gi]
-		if f.cluster < 0 && f.hosts.hosts > 0 {
-			p := len(prios) - start
-			gp[gi] = uint8(p)
+	clsOf := c.clsOf[b*len(c.clusters) : (b+1)*len(c.clusters)]
+	for gi := range c.facts {
+		f := &c.facts[gi]
+		switch {
+		case f.hosts.hosts == 0:
+			gp[gi] = model.NoPriority
+		case f.cluster < 0:
+			gp[gi] = uint8(len(prios) - start)
 			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: int32(gi), DistanceKm: -1})
 			levels, counts = append(levels, f.units), append(counts, f.hosts)
+		default:
+			switch cls := clsOf[f.cluster]; cls {
+			case classZone:
+				gp[gi] = uint8(zoneP)
+			case classRegion:
+				gp[gi] = uint8(regionP)
+			default:
+				gp[gi] = uint8(tierRank[cls])
+			}
 		}
 	}
 	if !capacity {
@@ -516,4 +546,21 @@ func (c *solveCtx) orderTiers(s *model.ServicePlan, order []string, tier model.T
 		prios = append(prios, model.Priority{Tier: tier, Group: int32(gi)})
 	}
 	return prios
+}
+
+func (l *levelHosts) add(o levelHosts) {
+	l.hosts += o.hosts
+	l.healthy += o.healthy
+}
+
+func resizeInt(s []int, n int) []int {
+	s = slices.Grow(s[:0], n)[:n]
+	clear(s)
+	return s
+}
+
+func resizeLevels(s []levelHosts, n int) []levelHosts {
+	s = slices.Grow(s[:0], n)[:n]
+	clear(s)
+	return s
 }

@@ -138,7 +138,15 @@ type solveCtx struct {
 	// per bucket.
 	walk      [][]walkStep
 	nearTiers [][]walkStep // per site: its zone's and region's clusters, nearest first
-	active    []model.Override
+	// runs lists, per site, the other regions in the order of their nearest
+	// clusters; run r's clusters, nearest first, are the walk positions
+	// runPos[b][r.start:r.end]. clsOf[b*len(clusters)+ci] is cluster ci's
+	// tier class for the site's clients.
+	runs   [][]classRun
+	runPos [][]int32
+	clsOf  []int32
+	nZones int
+	active []model.Override
 
 	clusterDrain map[string]int   // cluster -> override index (drain for every service)
 	scoped       map[scopeKey]int // (service, cluster) -> drain or weight override index
@@ -155,23 +163,29 @@ type solveCtx struct {
 
 	// Scratch, reused between services and buckets.
 	facts     []groupFacts
-	zonePods  []int        // per address of the current backend: its zone's ready pods
-	zoneAddrs []int        // per address of the current backend: addresses in its zone
-	zoneIdx   []int        // per address of the current backend: its zone's index in ZonePods
-	zoneLive  []int        // per zone of the current backend: its healthy addresses
-	zoneHost  []int        // per zone of the current backend: its addresses that are hosts
-	groupOf   []int        // per cluster index: the current service's group, -1 if none
-	hostGroup []int32      // per cluster index: the current service's group if it has hosts, else -1
-	levels    []levelHosts // per priority of a row: what the spill arithmetic counts
-	counts    []levelHosts // per priority of a row: its hosts
-	spill     spillResult
-	stamp     uint32
-	seen      []uint32 // per region id: stamp when seen in this pass
-	tierRank  []int32  // per region id: its priority in this pass
-	hash      hashBuf
-	shapeKey  []byte
-	shapeHash uint64                 // of the current service's route shape
-	shapes    map[string]*routeShape // by layout and policy; reset with the context
+	zonePods  []int   // per address of the current backend: its zone's ready pods
+	zoneAddrs []int   // per address of the current backend: addresses in its zone
+	zoneIdx   []int   // per address of the current backend: its zone's index in ZonePods
+	zoneLive  []int   // per zone of the current backend: its healthy addresses
+	zoneHost  []int   // per zone of the current backend: its addresses that are hosts
+	groupOf   []int   // per cluster index: the current service's group, -1 if none
+	hostGroup []int32 // per cluster index: the current service's group if it has hosts, else -1
+	// Per region id and per zone id, over the current service's groups
+	// with hosts: how many, and their hosts and capacity units summed.
+	regionCnt, zoneCnt     []int
+	regionHosts, zoneHosts []levelHosts
+	regionUnits, zoneUnits []levelHosts
+	hits                   []runHit
+	levels                 []levelHosts // per priority of a row: what the spill arithmetic counts
+	counts                 []levelHosts // per priority of a row: its hosts
+	spill                  spillResult
+	stamp                  uint32
+	seen                   []uint32 // per region id: stamp when seen in this pass
+	tierRank               []int32  // per region id: its priority in this pass
+	hash                   hashBuf
+	shapeKey               []byte
+	shapeHash              uint64                 // of the current service's route shape
+	shapes                 map[string]*routeShape // by layout and policy; reset with the context
 }
 
 type scopeKey struct{ service, cluster string }
@@ -179,6 +193,12 @@ type scopeKey struct{ service, cluster string }
 // walkStep is one cluster of a site's walk from the nearest: its index and
 // its tier class for the site's clients.
 type walkStep struct{ ci, cls int32 }
+
+// classRun is one region of a site's walk (see solveCtx.runs).
+type classRun struct{ cls, start, end int32 }
+
+// runHit is a region's nearest cluster with hosts for one bucket.
+type runHit struct{ pos, gi, ci, cls int32 }
 
 const (
 	classZone   = -1 // in the site's zone
@@ -287,6 +307,33 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	}
 	for b := range c.sites {
 		c.nearTiers[b] = nears[nearStart[b]:nearStart[b+1]:nearStart[b+1]]
+	}
+	c.nZones = len(zones)
+	c.clsOf = make([]int32, len(c.sites)*len(clusters))
+	c.runs, c.runPos = make([][]classRun, len(c.sites)), make([][]int32, len(c.sites))
+	for b, walk := range c.walk {
+		cls := c.clsOf[b*len(clusters) : (b+1)*len(clusters)]
+		var order []int32 // the other regions, by their nearest cluster
+		c.stamp++
+		for _, w := range walk {
+			cls[w.ci] = w.cls
+			if w.cls >= 0 && c.seen[w.cls] != c.stamp {
+				c.seen[w.cls] = c.stamp
+				order = append(order, w.cls)
+			}
+		}
+		pos := make([]int32, 0, len(walk))
+		runs := make([]classRun, 0, len(order))
+		for _, r := range order {
+			start := int32(len(pos))
+			for k, w := range walk {
+				if w.cls == r {
+					pos = append(pos, int32(k))
+				}
+			}
+			runs = append(runs, classRun{cls: r, start: start, end: int32(len(pos))})
+		}
+		c.runs[b], c.runPos[b] = runs, pos
 	}
 	for i, o := range active {
 		switch o.Kind {

@@ -48,7 +48,8 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 	}
 	h.int(s.PolicyOverride)
 	h.int(len(s.Groups))
-	for _, g := range s.Groups {
+	for gi := range s.Groups {
+		g := &s.Groups[gi]
 		h.str(g.Cluster)
 		h.str(g.Locality.Region)
 		h.str(g.Locality.Zone)
@@ -80,22 +81,28 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 		h.int(int(g.LostAt.UnixNano()))
 	}
 	h.int(len(s.Targets))
-	for _, t := range s.Targets {
+	for i := range s.Targets {
+		t := &s.Targets[i]
+		var rec [16 + 8 + 8 + 3 + 8]byte
 		a := t.Address.As16()
-		h.b = append(h.b, a[:]...)
-		h.int(int(t.Group))
-		h.int(int(t.Weight))
-		h.b = append(h.b, byte(t.Health), byte(t.Status), byte(t.Cause))
-		h.int(int(t.Override))
+		copy(rec[:16], a[:])
+		binary.LittleEndian.PutUint64(rec[16:], uint64(t.Group))
+		binary.LittleEndian.PutUint64(rec[24:], uint64(t.Weight))
+		rec[32], rec[33], rec[34] = byte(t.Health), byte(t.Status), byte(t.Cause)
+		binary.LittleEndian.PutUint64(rec[35:], uint64(t.Override))
+		h.b = append(h.b, rec[:]...)
 	}
 	// The routes: their shape, hashed once per shape, and their shares.
 	h.int(int(shapeHash))
 	h.int(len(s.Routes))
-	for _, r := range s.Routes {
+	for ri := range s.Routes {
+		r := &s.Routes[ri]
 		h.int(len(r.Shares))
 		for _, sh := range r.Shares {
-			h.int(sh.Target)
-			h.float(sh.Fraction)
+			var rec [16]byte
+			binary.LittleEndian.PutUint64(rec[:], uint64(sh.Target))
+			binary.LittleEndian.PutUint64(rec[8:], math.Float64bits(sh.Fraction))
+			h.b = append(h.b, rec[:]...)
 		}
 	}
 	return xxhash.Sum64(h.b)
@@ -113,13 +120,18 @@ func (h *hashBuf) shape(sh *routeShape) uint64 {
 	for _, v := range sh.prioStart {
 		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(v))
 	}
-	for _, p := range sh.prios {
-		h.b = append(h.b, byte(p.Tier), p.Health, p.Load)
-		h.bool(p.Panic)
-		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(p.Group))
-		h.b = binary.LittleEndian.AppendUint32(h.b, math.Float32bits(p.DistanceKm))
-		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(p.Hosts))
-		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(p.Healthy))
+	for i := range sh.prios {
+		p := &sh.prios[i]
+		var rec [4 + 4*4]byte
+		rec[0], rec[1], rec[2] = byte(p.Tier), p.Health, p.Load
+		if p.Panic {
+			rec[3] = 1
+		}
+		binary.LittleEndian.PutUint32(rec[4:], uint32(p.Group))
+		binary.LittleEndian.PutUint32(rec[8:], math.Float32bits(p.DistanceKm))
+		binary.LittleEndian.PutUint32(rec[12:], uint32(p.Hosts))
+		binary.LittleEndian.PutUint32(rec[16:], uint32(p.Healthy))
+		h.b = append(h.b, rec[:]...)
 	}
 	return xxhash.Sum64(h.b)
 }

@@ -152,6 +152,26 @@ func (c *solveCtx) gatherFacts(s *model.ServicePlan) {
 	c.zoneCnt = resizeInt(c.zoneCnt, c.nZones)
 	c.zoneHosts = resizeLevels(c.zoneHosts, c.nZones)
 	c.zoneUnits = resizeLevels(c.zoneUnits, c.nZones)
+	// groupRegion is each group's region id, or for a group without hosts
+	// or without a cluster the last slot of rank, which stays NoPriority.
+	none := int32(len(c.regionKey))
+	if len(c.rank) != len(c.regionKey)+1 {
+		c.rank = make([]uint8, len(c.regionKey)+1)
+	}
+	c.rank[none] = model.NoPriority
+	c.groupRegion = slices.Grow(c.groupRegion[:0], len(c.facts))[:len(c.facts)]
+	c.lost = c.lost[:0]
+	for gi := range c.facts {
+		f := &c.facts[gi]
+		c.groupRegion[gi] = none
+		switch {
+		case f.hosts.hosts == 0:
+		case f.cluster < 0:
+			c.lost = append(c.lost, int32(gi))
+		default:
+			c.groupRegion[gi] = f.region
+		}
+	}
 	for ci, gi := range c.groupOf {
 		c.hostGroup[ci] = -1
 		if gi < 0 || c.facts[gi].hosts.hosts == 0 {
@@ -422,20 +442,6 @@ func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []mod
 		levels = append(levels, levelHosts{hosts: u.hosts - zoneU.hosts, healthy: u.healthy - zoneU.healthy})
 		counts = append(counts, levelHosts{hosts: h.hosts - zoneH.hosts, healthy: h.healthy - zoneH.healthy})
 	}
-	// The zone and region tiers are named by their nearest group.
-	for _, w := range c.nearTiers[b] {
-		gi := c.hostGroup[w.ci]
-		if gi < 0 {
-			continue
-		}
-		p := zoneP
-		if w.cls == classRegion {
-			p = regionP
-		}
-		if pr := &prios[start+p]; pr.Group < 0 {
-			pr.Group = gi
-		}
-	}
 	walk, runPos, hostGroup := c.walk[b], c.runPos[b], c.hostGroup
 	hits, inOrder := c.hits[:0], true
 	for _, r := range c.runs[b] {
@@ -455,34 +461,43 @@ func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []mod
 		slices.SortFunc(hits, func(x, y runHit) int { return int(x.pos - y.pos) })
 	}
 	c.hits = hits
-	dist, tierRank := c.distKm[b], c.tierRank
+	// rank is each region id's priority in this row; the last slot, for
+	// groups without hosts or without a cluster, none.
+	dist, rank := c.distKm[b], c.rank
+	if siteHasRegion {
+		rank[siteRegion] = uint8(regionP)
+	}
 	for _, h := range hits {
-		tierRank[h.cls] = int32(len(prios) - start)
+		rank[h.cls] = uint8(len(prios) - start)
 		prios = append(prios, model.Priority{Tier: model.TierDistance, Group: h.gi, DistanceKm: float32(dist[h.ci])})
 		levels, counts = append(levels, c.regionUnits[h.cls]), append(counts, c.regionHosts[h.cls])
 	}
+	for gi, r := range c.groupRegion {
+		gp[gi] = rank[r]
+	}
+	// The zone's groups, and the zone and region tiers' names: their
+	// nearest group.
+	for _, w := range c.nearTiers[b] {
+		gi := hostGroup[w.ci]
+		if gi < 0 {
+			continue
+		}
+		p := regionP
+		if w.cls == classZone {
+			p = zoneP
+			gp[gi] = uint8(zoneP)
+		}
+		if pr := &prios[start+p]; pr.Group < 0 {
+			pr.Group = gi
+		}
+	}
 	// Groups whose cluster the inventory lacks come last, each a region of
 	// its own, in group order.
-	clsOf := c.clsOf[b*len(c.clusters) : (b+1)*len(c.clusters)]
-	for gi := range c.facts {
+	for _, gi := range c.lost {
 		f := &c.facts[gi]
-		switch {
-		case f.hosts.hosts == 0:
-			gp[gi] = model.NoPriority
-		case f.cluster < 0:
-			gp[gi] = uint8(len(prios) - start)
-			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: int32(gi), DistanceKm: -1})
-			levels, counts = append(levels, f.units), append(counts, f.hosts)
-		default:
-			switch cls := clsOf[f.cluster]; cls {
-			case classZone:
-				gp[gi] = uint8(zoneP)
-			case classRegion:
-				gp[gi] = uint8(regionP)
-			default:
-				gp[gi] = uint8(tierRank[cls])
-			}
-		}
+		gp[gi] = uint8(len(prios) - start)
+		prios = append(prios, model.Priority{Tier: model.TierDistance, Group: gi, DistanceKm: -1})
+		levels, counts = append(levels, f.units), append(counts, f.hosts)
 	}
 	if !capacity {
 		copy(levels, counts)

@@ -140,11 +140,9 @@ type solveCtx struct {
 	nearTiers [][]walkStep // per site: its zone's and region's clusters, nearest first
 	// runs lists, per site, the other regions in the order of their nearest
 	// clusters; run r's clusters, nearest first, are the walk positions
-	// runPos[b][r.start:r.end]. clsOf[b*len(clusters)+ci] is cluster ci's
-	// tier class for the site's clients.
+	// runPos[b][r.start:r.end].
 	runs   [][]classRun
 	runPos [][]int32
-	clsOf  []int32
 	nZones int
 	active []model.Override
 
@@ -176,12 +174,14 @@ type solveCtx struct {
 	regionHosts, zoneHosts []levelHosts
 	regionUnits, zoneUnits []levelHosts
 	hits                   []runHit
+	groupRegion            []int32      // per group: its region id, or len(regionKey) for none
+	rank                   []uint8      // per region id: its priority in the current row
+	lost                   []int32      // the groups with hosts whose cluster the inventory lacks
 	levels                 []levelHosts // per priority of a row: what the spill arithmetic counts
 	counts                 []levelHosts // per priority of a row: its hosts
 	spill                  spillResult
 	stamp                  uint32
 	seen                   []uint32 // per region id: stamp when seen in this pass
-	tierRank               []int32  // per region id: its priority in this pass
 	hash                   hashBuf
 	shapeKey               []byte
 	shapeHash              uint64                 // of the current service's route shape
@@ -262,7 +262,6 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 		c.distKm = append(c.distKm, row)
 	}
 	c.seen = make([]uint32, len(c.regionKey))
-	c.tierRank = make([]int32, len(c.regionKey))
 	// One slab for every site's walk, another for the zone and region
 	// clusters, which are fewer.
 	order := make([]int32, len(clusters))
@@ -309,31 +308,35 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 		c.nearTiers[b] = nears[nearStart[b]:nearStart[b+1]:nearStart[b+1]]
 	}
 	c.nZones = len(zones)
-	c.clsOf = make([]int32, len(c.sites)*len(clusters))
 	c.runs, c.runPos = make([][]classRun, len(c.sites)), make([][]int32, len(c.sites))
+	posSlab := make([]int32, len(c.sites)*len(clusters))
+	var runSlab []classRun
+	var others []int32 // a site's other regions, by their nearest cluster
+	runStart := make([]int, len(c.sites)+1)
 	for b, walk := range c.walk {
-		cls := c.clsOf[b*len(clusters) : (b+1)*len(clusters)]
-		var order []int32 // the other regions, by their nearest cluster
+		others = others[:0]
 		c.stamp++
 		for _, w := range walk {
-			cls[w.ci] = w.cls
 			if w.cls >= 0 && c.seen[w.cls] != c.stamp {
 				c.seen[w.cls] = c.stamp
-				order = append(order, w.cls)
+				others = append(others, w.cls)
 			}
 		}
-		pos := make([]int32, 0, len(walk))
-		runs := make([]classRun, 0, len(order))
-		for _, r := range order {
+		pos := posSlab[b*len(clusters) : b*len(clusters) : (b+1)*len(clusters)]
+		for _, r := range others {
 			start := int32(len(pos))
 			for k, w := range walk {
 				if w.cls == r {
 					pos = append(pos, int32(k))
 				}
 			}
-			runs = append(runs, classRun{cls: r, start: start, end: int32(len(pos))})
+			runSlab = append(runSlab, classRun{cls: r, start: start, end: int32(len(pos))})
 		}
-		c.runs[b], c.runPos[b] = runs, pos
+		c.runPos[b] = pos
+		runStart[b+1] = len(runSlab)
+	}
+	for b := range c.walk {
+		c.runs[b] = runSlab[runStart[b]:runStart[b+1]:runStart[b+1]]
 	}
 	for i, o := range active {
 		switch o.Kind {

@@ -3,6 +3,7 @@ package weights
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -81,16 +82,18 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 		h.int(int(g.LostAt.UnixNano()))
 	}
 	h.int(len(s.Targets))
+	const rec = 16 + 8 + 8 + 3 + 8
+	n := len(h.b)
+	h.b = slices.Grow(h.b, rec*len(s.Targets))[:n+rec*len(s.Targets)]
+	out := h.b[n:]
 	for i := range s.Targets {
-		t := &s.Targets[i]
-		var rec [16 + 8 + 8 + 3 + 8]byte
+		t, r := &s.Targets[i], out[i*rec:(i+1)*rec:(i+1)*rec]
 		a := t.Address.As16()
-		copy(rec[:16], a[:])
-		binary.LittleEndian.PutUint64(rec[16:], uint64(t.Group))
-		binary.LittleEndian.PutUint64(rec[24:], uint64(t.Weight))
-		rec[32], rec[33], rec[34] = byte(t.Health), byte(t.Status), byte(t.Cause)
-		binary.LittleEndian.PutUint64(rec[35:], uint64(t.Override))
-		h.b = append(h.b, rec[:]...)
+		copy(r[:16], a[:])
+		binary.LittleEndian.PutUint64(r[16:], uint64(t.Group))
+		binary.LittleEndian.PutUint64(r[24:], uint64(t.Weight))
+		r[32], r[33], r[34] = byte(t.Health), byte(t.Status), byte(t.Cause)
+		binary.LittleEndian.PutUint64(r[35:], uint64(t.Override))
 	}
 	// The routes: their shape, hashed once per shape, and their shares.
 	h.int(int(shapeHash))
@@ -98,11 +101,12 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 	for ri := range s.Routes {
 		r := &s.Routes[ri]
 		h.int(len(r.Shares))
-		for _, sh := range r.Shares {
-			var rec [16]byte
-			binary.LittleEndian.PutUint64(rec[:], uint64(sh.Target))
-			binary.LittleEndian.PutUint64(rec[8:], math.Float64bits(sh.Fraction))
-			h.b = append(h.b, rec[:]...)
+		n := len(h.b)
+		h.b = slices.Grow(h.b, 16*len(r.Shares))[:n+16*len(r.Shares)]
+		out := h.b[n:]
+		for i, sh := range r.Shares {
+			binary.LittleEndian.PutUint64(out[16*i:], uint64(sh.Target))
+			binary.LittleEndian.PutUint64(out[16*i+8:], math.Float64bits(sh.Fraction))
 		}
 	}
 	return xxhash.Sum64(h.b)
@@ -120,18 +124,20 @@ func (h *hashBuf) shape(sh *routeShape) uint64 {
 	for _, v := range sh.prioStart {
 		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(v))
 	}
+	const rec = 4 + 4*4
+	n := len(h.b)
+	h.b = slices.Grow(h.b, rec*len(sh.prios))[:n+rec*len(sh.prios)]
+	out := h.b[n:]
 	for i := range sh.prios {
-		p := &sh.prios[i]
-		var rec [4 + 4*4]byte
-		rec[0], rec[1], rec[2] = byte(p.Tier), p.Health, p.Load
+		p, r := &sh.prios[i], out[i*rec:(i+1)*rec:(i+1)*rec]
+		r[0], r[1], r[2], r[3] = byte(p.Tier), p.Health, p.Load, 0
 		if p.Panic {
-			rec[3] = 1
+			r[3] = 1
 		}
-		binary.LittleEndian.PutUint32(rec[4:], uint32(p.Group))
-		binary.LittleEndian.PutUint32(rec[8:], math.Float32bits(p.DistanceKm))
-		binary.LittleEndian.PutUint32(rec[12:], uint32(p.Hosts))
-		binary.LittleEndian.PutUint32(rec[16:], uint32(p.Healthy))
-		h.b = append(h.b, rec[:]...)
+		binary.LittleEndian.PutUint32(r[4:], uint32(p.Group))
+		binary.LittleEndian.PutUint32(r[8:], math.Float32bits(p.DistanceKm))
+		binary.LittleEndian.PutUint32(r[12:], uint32(p.Hosts))
+		binary.LittleEndian.PutUint32(r[16:], uint32(p.Healthy))
 	}
 	return xxhash.Sum64(h.b)
 }

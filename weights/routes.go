@@ -328,9 +328,16 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		}
 		mode := c.spillRow(s, sh.prios[start:], fence)
 		sh.modes = append(sh.modes, mode)
-		for gi, p := range gp {
-			if p != model.NoPriority && sh.prios[start+int(p)].Load > 0 && mode != model.FailedClosed {
-				sh.loaded = append(sh.loaded, int32(gi))
+		if mode != model.FailedClosed {
+			// hasLoad[p]: priority p has load; NoPriority never has.
+			var hasLoad [model.NoPriority + 1]bool
+			for i, p := range sh.prios[start:] {
+				hasLoad[i] = p.Load > 0
+			}
+			for gi, p := range gp {
+				if hasLoad[p] {
+					sh.loaded = append(sh.loaded, int32(gi))
+				}
 			}
 		}
 	}

@@ -11,8 +11,10 @@ import (
 )
 
 // service hashes everything a ServicePlan decides, re-using h's buffer;
-// shapeHash stands for the shape of its routes.
-func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
+// shapeHash stands for the shape of its routes. facts are the service's
+// groups' (gatherFacts), and clusterHash[ci] is what groupHead appends for
+// a group of cluster ci.
+func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64, facts []groupFacts, clusterHash [][]byte) uint64 {
 	h.b = h.b[:0]
 	h.str(s.Name)
 	h.str(string(s.Policy.Kind))
@@ -51,12 +53,11 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 	h.int(len(s.Groups))
 	for gi := range s.Groups {
 		g := &s.Groups[gi]
-		h.str(g.Cluster)
-		h.str(g.Locality.Region)
-		h.str(g.Locality.Zone)
-		h.float(g.Location.Lat)
-		h.float(g.Location.Lon)
-		h.bool(g.HasLocation)
+		if ci := facts[gi].cluster; ci >= 0 {
+			h.b = append(h.b, clusterHash[ci]...)
+		} else {
+			h.groupHead(g)
+		}
 		h.int(g.ReadyPods)
 		h.int(g.NotReadyPods)
 		// HealthyPods and ExpectedPods follow from what is hashed here.
@@ -110,6 +111,17 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 		}
 	}
 	return xxhash.Sum64(h.b)
+}
+
+// groupHead appends what a group takes from its cluster: its name,
+// locality and location.
+func (h *hashBuf) groupHead(g *model.Group) {
+	h.str(g.Cluster)
+	h.str(g.Locality.Region)
+	h.str(g.Locality.Zone)
+	h.float(g.Location.Lat)
+	h.float(g.Location.Lon)
+	h.bool(g.HasLocation)
 }
 
 // shape hashes a route shape: every row's priorities, group priorities,

@@ -329,8 +329,10 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		mode := c.spillRow(s, sh.prios[start:], fence)
 		sh.modes = append(sh.modes, mode)
 		if mode != model.FailedClosed {
-			// hasLoad[p]: priority p has load; NoPriority never has.
-			var hasLoad [model.NoPriority + 1]bool
+			// hasLoad[p]: priority p has load; NoPriority never has. Entries
+			// past this row's priorities are stale but never read.
+			hasLoad := &c.hasLoad
+			hasLoad[model.NoPriority] = false
 			for i, p := range sh.prios[start:] {
 				hasLoad[i] = p.Load > 0
 			}

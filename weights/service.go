@@ -24,7 +24,7 @@ func (c *solveCtx) service(sp model.ServicePolicy, backends []model.Backend, ver
 	}
 	c.targets(s, backends, verdicts)
 	c.routes(s)
-	s.Hash = c.hash.service(s, c.shapeHash)
+	s.Hash = c.hash.service(s, c.shapeHash, c.facts, c.clusterHash)
 	return s
 }
 

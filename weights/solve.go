@@ -144,7 +144,10 @@ type solveCtx struct {
 	runs   [][]classRun
 	runPos [][]int32
 	nZones int
-	active []model.Override
+	// clusterHash is, per cluster, what hashBuf.groupHead appends for a
+	// group of that cluster.
+	clusterHash [][]byte
+	active      []model.Override
 
 	clusterDrain map[string]int   // cluster -> override index (drain for every service)
 	scoped       map[scopeKey]int // (service, cluster) -> drain or weight override index
@@ -174,9 +177,10 @@ type solveCtx struct {
 	regionHosts, zoneHosts []levelHosts
 	regionUnits, zoneUnits []levelHosts
 	hits                   []runHit
-	groupRegion            []int32      // per group: its region id, or len(regionKey) for none
-	rank                   []uint8      // per region id: its priority in the current row
-	lost                   []int32      // the groups with hosts whose cluster the inventory lacks
+	groupRegion            []int32 // per group: its region id, or len(regionKey) for none
+	rank                   []uint8 // per region id: its priority in the current row
+	lost                   []int32 // the groups with hosts whose cluster the inventory lacks
+	hasLoad                [model.NoPriority + 1]bool
 	levels                 []levelHosts // per priority of a row: what the spill arithmetic counts
 	counts                 []levelHosts // per priority of a row: its hosts
 	spill                  spillResult
@@ -308,6 +312,25 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 		c.nearTiers[b] = nears[nearStart[b]:nearStart[b+1]:nearStart[b+1]]
 	}
 	c.nZones = len(zones)
+	var heads hashBuf
+	size := 0
+	for _, cl := range clusters {
+		size += 6*8 + 1 + len(cl.Name) + len(cl.Locality.Region) + len(cl.Locality.Zone)
+	}
+	heads.b = make([]byte, 0, size)
+	headEnd := make([]int, len(clusters))
+	for i, cl := range clusters {
+		heads.groupHead(&model.Group{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location, HasLocation: cl.HasLocation})
+		headEnd[i] = len(heads.b)
+	}
+	c.clusterHash = make([][]byte, len(clusters))
+	for i := range clusters {
+		from := 0
+		if i > 0 {
+			from = headEnd[i-1]
+		}
+		c.clusterHash[i] = heads.b[from:headEnd[i]:headEnd[i]]
+	}
 	c.runs, c.runPos = make([][]classRun, len(c.sites)), make([][]int32, len(c.sites))
 	posSlab := make([]int32, len(c.sites)*len(clusters))
 	var runSlab []classRun

@@ -287,64 +287,66 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		sh.rows = buckets + len(s.Policy.Map)
 	}
 	n := len(s.Groups)
-	sh.gp = make([]uint8, sh.rows*n)
-	// A row has at most one priority per region, plus the zone's.
-	c.stamp++
-	tiers := 1
-	for _, f := range c.facts {
-		if f.cluster < 0 || c.seen[f.region] != c.stamp {
-			tiers++
-			if f.cluster >= 0 {
-				c.seen[f.region] = c.stamp
-			}
-		}
-	}
-	sh.prios = make([]model.Priority, 0, sh.rows*tiers)
-	sh.loaded = make([]int32, 0, sh.rows*2)
-	sh.prioStart = make([]int32, 0, sh.rows+1)
-	sh.loadedStart = make([]int32, 0, sh.rows+1)
-	sh.modes = make([]model.RouteMode, 0, sh.rows)
+	// The rows are built in scratch slices, reused between shapes, and
+	// copied out at the end into slices of their exact sizes, which need no
+	// zeroing first.
+	sc := &c.shapeScratch
+	sc.gp = slices.Grow(sc.gp[:0], sh.rows*n)[:sh.rows*n]
+	prios, loaded := sc.prios[:0], sc.loaded[:0]
+	prioStart, loadedStart, modes := sc.prioStart[:0], sc.loadedStart[:0], sc.modes[:0]
 	for row := range sh.rows {
-		sh.prioStart = append(sh.prioStart, int32(len(sh.prios)))
-		sh.loadedStart = append(sh.loadedStart, int32(len(sh.loaded)))
-		gp := sh.gp[row*n : (row+1)*n]
-		start := len(sh.prios)
+		prioStart = append(prioStart, int32(len(prios)))
+		loadedStart = append(loadedStart, int32(len(loaded)))
+		gp := sc.gp[row*n : (row+1)*n]
+		start := len(prios)
 		counted := false
 		switch {
 		case s.Policy.Kind == model.Geo && row < len(c.sites):
-			sh.prios, counted = c.geoTiers(s, row, gp, sh.prios), true
+			prios, counted = c.geoTiers(s, row, gp, prios), true
 		case s.Policy.Kind == model.Geo && row >= buckets:
-			sh.prios = c.mapTiers(s, s.Policy.Map[row-buckets], gp, sh.prios)
+			prios = c.mapTiers(s, s.Policy.Map[row-buckets], gp, prios)
 		case s.Policy.Kind == model.Geo && row > len(c.sites):
-			sh.prios = c.orderTiers(s, c.netLists[row-len(c.sites)-1], model.TierListed, gp, sh.prios)
+			prios = c.orderTiers(s, c.netLists[row-len(c.sites)-1], model.TierListed, gp, prios)
 		case s.Policy.Kind == model.Failover:
-			sh.prios = c.orderTiers(s, s.Policy.Order, model.TierOrder, gp, sh.prios)
+			prios = c.orderTiers(s, s.Policy.Order, model.TierOrder, gp, prios)
 		default:
-			sh.prios = c.oneTier(gp, sh.prios)
+			prios = c.oneTier(gp, prios)
 		}
 		fence := s.Policy.Kind == model.Geo && row >= buckets && s.Policy.Map[row-buckets].Fence
 		if !counted {
-			c.countRow(s, gp, sh.prios[start:])
+			c.countRow(s, gp, prios[start:])
 		}
-		mode := c.spillRow(s, sh.prios[start:], fence)
-		sh.modes = append(sh.modes, mode)
+		mode := c.spillRow(s, prios[start:], fence)
+		modes = append(modes, mode)
 		if mode != model.FailedClosed {
 			// hasLoad[p]: priority p has load; NoPriority never has. Entries
 			// past this row's priorities are stale but never read.
 			hasLoad := &c.hasLoad
 			hasLoad[model.NoPriority] = false
-			for i, p := range sh.prios[start:] {
+			for i, p := range prios[start:] {
 				hasLoad[i] = p.Load > 0
 			}
 			for gi, p := range gp {
 				if hasLoad[p] {
-					sh.loaded = append(sh.loaded, int32(gi))
+					loaded = append(loaded, int32(gi))
 				}
 			}
 		}
 	}
-	sh.prioStart = append(sh.prioStart, int32(len(sh.prios)))
-	sh.loadedStart = append(sh.loadedStart, int32(len(sh.loaded)))
+	prioStart = append(prioStart, int32(len(prios)))
+	loadedStart = append(loadedStart, int32(len(loaded)))
+	sc.prios, sc.loaded, sc.prioStart, sc.loadedStart, sc.modes = prios, loaded, prioStart, loadedStart, modes
+
+	// Never nil, even when empty, whichever scratch a Solver has.
+	sh.gp = append([]uint8{}, sc.gp...)
+	sh.prios = append([]model.Priority{}, prios...)
+	sh.modes = append([]model.RouteMode{}, modes...)
+	ints := make([]int32, 0, len(loaded)+len(prioStart)+len(loadedStart))
+	ints = append(ints, loaded...)
+	ints = append(ints, prioStart...)
+	ints = append(ints, loadedStart...)
+	i, j := len(loaded), len(loaded)+len(prioStart)
+	sh.loaded, sh.prioStart, sh.loadedStart = ints[:i:i], ints[i:j:j], ints[j:]
 	sh.hash = c.hash.shape(sh)
 	return sh
 }

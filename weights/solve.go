@@ -181,6 +181,7 @@ type solveCtx struct {
 	rank                   []uint8 // per region id: its priority in the current row
 	lost                   []int32 // the groups with hosts whose cluster the inventory lacks
 	hasLoad                [model.NoPriority + 1]bool
+	shapeScratch           routeShape   // rows under construction (see shape)
 	levels                 []levelHosts // per priority of a row: what the spill arithmetic counts
 	counts                 []levelHosts // per priority of a row: its hosts
 	spill                  spillResult
@@ -212,7 +213,8 @@ const (
 func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override, pol model.Policies) {
 	*c = solveCtx{clusters: clusters, stale: stale, active: active,
 		clusterDrain: map[string]int{}, scoped: map[scopeKey]int{}, byAddr: map[netip.Addr][]int{}, failover: map[string]int{},
-		levels: c.levels, counts: c.counts, spill: c.spill, hash: c.hash, shapes: map[string]*routeShape{}}
+		levels: c.levels, counts: c.counts, spill: c.spill, hash: c.hash, shapes: map[string]*routeShape{},
+		shapeScratch: c.shapeScratch}
 
 	regions, zones := map[string]int32{}, map[model.Locality]int32{}
 	for _, cl := range clusters {

@@ -76,7 +76,12 @@ func (c *solveCtx) routes(s *model.ServicePlan) {
 // appendShares shares each loaded priority's load among the hosts it uses
 // (its healthy hosts, or all of them in panic), by weight.
 func (c *solveCtx) appendShares(shares []model.Share, s *model.ServicePlan, r *model.Route, loaded []int32) []model.Share {
-	var total [model.NoPriority]uint64
+	// total[p] sums priority p's weights; only the loaded priorities'
+	// entries are used, and they are cleared first.
+	total := &c.shareTotal
+	for _, gi := range loaded {
+		total[r.GroupPriority[gi]] = 0
+	}
 	for _, gi := range loaded {
 		p := r.GroupPriority[gi]
 		if r.Priorities[p].Panic {

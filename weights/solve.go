@@ -181,6 +181,7 @@ type solveCtx struct {
 	rank                   []uint8 // per region id: its priority in the current row
 	lost                   []int32 // the groups with hosts whose cluster the inventory lacks
 	hasLoad                [model.NoPriority + 1]bool
+	shareTotal             [model.NoPriority]uint64
 	shapeScratch           routeShape   // rows under construction (see shape)
 	levels                 []levelHosts // per priority of a row: what the spill arithmetic counts
 	counts                 []levelHosts // per priority of a row: its hosts

@@ -483,9 +483,15 @@ func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []mod
 	if siteHasRegion {
 		rank[siteRegion] = uint8(regionP)
 	}
-	for _, h := range hits {
-		rank[h.cls] = uint8(len(prios) - start)
-		prios = append(prios, model.Priority{Tier: model.TierDistance, Group: h.gi, DistanceKm: float32(dist[h.ci])})
+	// The priorities are written field by field: a composite literal
+	// appended here was built on the stack and copied, which stalled.
+	first := len(prios)
+	prios = slices.Grow(prios, len(hits))[:first+len(hits)]
+	for i, h := range hits {
+		rank[h.cls] = uint8(first + i - start)
+		p := &prios[first+i]
+		p.Tier, p.Group, p.DistanceKm = model.TierDistance, h.gi, float32(dist[h.ci])
+		p.Hosts, p.Healthy, p.Health, p.Load, p.Panic = 0, 0, 0, 0, false
 		levels, counts = append(levels, c.regionUnits[h.cls]), append(counts, c.regionHosts[h.cls])
 	}
 	for gi, r := range c.groupRegion {

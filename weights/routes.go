@@ -96,11 +96,18 @@ func (c *solveCtx) appendShares(shares []model.Share, s *model.ServicePlan, r *m
 		if total[p] == 0 {
 			continue
 		}
-		g := s.Groups[gi]
+		g := &s.Groups[gi]
 		for i := g.First; i < g.First+g.N; i++ {
 			t := &s.Targets[i]
 			if t.Status == model.Healthy || (pr.Panic && t.Status == model.Unhealthy) {
-				shares = append(shares, model.Share{Target: i, Fraction: float64(pr.Load) / 100 * float64(t.Weight) / float64(total[p])})
+				// Written in place: shareEstimate leaves room.
+				if len(shares) < cap(shares) {
+					shares = shares[:len(shares)+1]
+				} else {
+					shares = append(shares, model.Share{})
+				}
+				sh := &shares[len(shares)-1]
+				sh.Target, sh.Fraction = i, float64(pr.Load)/100*float64(t.Weight)/float64(total[p])
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package weights
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -10,8 +11,10 @@ import (
 )
 
 // service hashes everything a ServicePlan decides, re-using h's buffer;
-// shapeHash stands for the shape of its routes.
-func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
+// shapeHash stands for the shape of its routes. facts are the service's
+// groups' (gatherFacts), and clusterHash[ci] is what groupHead appends for
+// a group of cluster ci.
+func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64, facts []groupFacts, clusterHash [][]byte) uint64 {
 	h.b = h.b[:0]
 	h.str(s.Name)
 	h.str(string(s.Policy.Kind))
@@ -48,13 +51,13 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 	}
 	h.int(s.PolicyOverride)
 	h.int(len(s.Groups))
-	for _, g := range s.Groups {
-		h.str(g.Cluster)
-		h.str(g.Locality.Region)
-		h.str(g.Locality.Zone)
-		h.float(g.Location.Lat)
-		h.float(g.Location.Lon)
-		h.bool(g.HasLocation)
+	for gi := range s.Groups {
+		g := &s.Groups[gi]
+		if ci := facts[gi].cluster; ci >= 0 {
+			h.b = append(h.b, clusterHash[ci]...)
+		} else {
+			h.groupHead(g)
+		}
 		h.int(g.ReadyPods)
 		h.int(g.NotReadyPods)
 		// HealthyPods and ExpectedPods follow from what is hashed here.
@@ -80,25 +83,45 @@ func (h *hashBuf) service(s *model.ServicePlan, shapeHash uint64) uint64 {
 		h.int(int(g.LostAt.UnixNano()))
 	}
 	h.int(len(s.Targets))
-	for _, t := range s.Targets {
+	const rec = 16 + 8 + 8 + 3 + 8
+	n := len(h.b)
+	h.b = slices.Grow(h.b, rec*len(s.Targets))[:n+rec*len(s.Targets)]
+	out := h.b[n:]
+	for i := range s.Targets {
+		t, r := &s.Targets[i], out[i*rec:(i+1)*rec:(i+1)*rec]
 		a := t.Address.As16()
-		h.b = append(h.b, a[:]...)
-		h.int(int(t.Group))
-		h.int(int(t.Weight))
-		h.b = append(h.b, byte(t.Health), byte(t.Status), byte(t.Cause))
-		h.int(int(t.Override))
+		copy(r[:16], a[:])
+		binary.LittleEndian.PutUint64(r[16:], uint64(t.Group))
+		binary.LittleEndian.PutUint64(r[24:], uint64(t.Weight))
+		r[32], r[33], r[34] = byte(t.Health), byte(t.Status), byte(t.Cause)
+		binary.LittleEndian.PutUint64(r[35:], uint64(t.Override))
 	}
 	// The routes: their shape, hashed once per shape, and their shares.
 	h.int(int(shapeHash))
 	h.int(len(s.Routes))
-	for _, r := range s.Routes {
+	for ri := range s.Routes {
+		r := &s.Routes[ri]
 		h.int(len(r.Shares))
-		for _, sh := range r.Shares {
-			h.int(sh.Target)
-			h.float(sh.Fraction)
+		n := len(h.b)
+		h.b = slices.Grow(h.b, 16*len(r.Shares))[:n+16*len(r.Shares)]
+		out := h.b[n:]
+		for i, sh := range r.Shares {
+			binary.LittleEndian.PutUint64(out[16*i:], uint64(sh.Target))
+			binary.LittleEndian.PutUint64(out[16*i+8:], math.Float64bits(sh.Fraction))
 		}
 	}
 	return xxhash.Sum64(h.b)
+}
+
+// groupHead appends what a group takes from its cluster: its name,
+// locality and location.
+func (h *hashBuf) groupHead(g *model.Group) {
+	h.str(g.Cluster)
+	h.str(g.Locality.Region)
+	h.str(g.Locality.Zone)
+	h.float(g.Location.Lat)
+	h.float(g.Location.Lon)
+	h.bool(g.HasLocation)
 }
 
 // shape hashes a route shape: every row's priorities, group priorities,
@@ -113,13 +136,20 @@ func (h *hashBuf) shape(sh *routeShape) uint64 {
 	for _, v := range sh.prioStart {
 		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(v))
 	}
-	for _, p := range sh.prios {
-		h.b = append(h.b, byte(p.Tier), p.Health, p.Load)
-		h.bool(p.Panic)
-		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(p.Group))
-		h.b = binary.LittleEndian.AppendUint32(h.b, math.Float32bits(p.DistanceKm))
-		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(p.Hosts))
-		h.b = binary.LittleEndian.AppendUint32(h.b, uint32(p.Healthy))
+	const rec = 4 + 4*4
+	n := len(h.b)
+	h.b = slices.Grow(h.b, rec*len(sh.prios))[:n+rec*len(sh.prios)]
+	out := h.b[n:]
+	for i := range sh.prios {
+		p, r := &sh.prios[i], out[i*rec:(i+1)*rec:(i+1)*rec]
+		r[0], r[1], r[2], r[3] = byte(p.Tier), p.Health, p.Load, 0
+		if p.Panic {
+			r[3] = 1
+		}
+		binary.LittleEndian.PutUint32(r[4:], uint32(p.Group))
+		binary.LittleEndian.PutUint32(r[8:], math.Float32bits(p.DistanceKm))
+		binary.LittleEndian.PutUint32(r[12:], uint32(p.Hosts))
+		binary.LittleEndian.PutUint32(r[16:], uint32(p.Healthy))
 	}
 	return xxhash.Sum64(h.b)
 }

@@ -76,7 +76,12 @@ func (c *solveCtx) routes(s *model.ServicePlan) {
 // appendShares shares each loaded priority's load among the hosts it uses
 // (its healthy hosts, or all of them in panic), by weight.
 func (c *solveCtx) appendShares(shares []model.Share, s *model.ServicePlan, r *model.Route, loaded []int32) []model.Share {
-	var total [model.NoPriority]uint64
+	// total[p] sums priority p's weights; only the loaded priorities'
+	// entries are used, and they are cleared first.
+	total := &c.shareTotal
+	for _, gi := range loaded {
+		total[r.GroupPriority[gi]] = 0
+	}
 	for _, gi := range loaded {
 		p := r.GroupPriority[gi]
 		if r.Priorities[p].Panic {
@@ -91,11 +96,18 @@ func (c *solveCtx) appendShares(shares []model.Share, s *model.ServicePlan, r *m
 		if total[p] == 0 {
 			continue
 		}
-		g := s.Groups[gi]
+		g := &s.Groups[gi]
 		for i := g.First; i < g.First+g.N; i++ {
 			t := &s.Targets[i]
 			if t.Status == model.Healthy || (pr.Panic && t.Status == model.Unhealthy) {
-				shares = append(shares, model.Share{Target: i, Fraction: float64(pr.Load) / 100 * float64(t.Weight) / float64(total[p])})
+				// Written in place: shareEstimate leaves room.
+				if len(shares) < cap(shares) {
+					shares = shares[:len(shares)+1]
+				} else {
+					shares = append(shares, model.Share{})
+				}
+				sh := &shares[len(shares)-1]
+				sh.Target, sh.Fraction = i, float64(pr.Load)/100*float64(t.Weight)/float64(total[p])
 			}
 		}
 	}
@@ -144,6 +156,50 @@ func (c *solveCtx) gatherFacts(s *model.ServicePlan) {
 		}
 		f.units = capacityUnits(g, f.hosts)
 		c.facts[gi] = f
+	}
+	c.hostGroup = slices.Grow(c.hostGroup[:0], len(c.clusters))[:len(c.clusters)]
+	c.regionCnt = resizeInt(c.regionCnt, len(c.regionKey))
+	c.regionHosts = resizeLevels(c.regionHosts, len(c.regionKey))
+	c.regionUnits = resizeLevels(c.regionUnits, len(c.regionKey))
+	c.zoneCnt = resizeInt(c.zoneCnt, c.nZones)
+	c.zoneHosts = resizeLevels(c.zoneHosts, c.nZones)
+	c.zoneUnits = resizeLevels(c.zoneUnits, c.nZones)
+	// groupRegion is each group's region id, or for a group without hosts
+	// or without a cluster the last slot of rank, which stays NoPriority.
+	none := int32(len(c.regionKey))
+	if len(c.rank) != len(c.regionKey)+1 {
+		c.rank = make([]uint8, len(c.regionKey)+1)
+	}
+	c.rank[none] = model.NoPriority
+	c.groupRegion = slices.Grow(c.groupRegion[:0], len(c.facts))[:len(c.facts)]
+	c.lost = c.lost[:0]
+	for gi := range c.facts {
+		f := &c.facts[gi]
+		c.groupRegion[gi] = none
+		switch {
+		case f.hosts.hosts == 0:
+		case f.cluster < 0:
+			c.lost = append(c.lost, int32(gi))
+		default:
+			c.groupRegion[gi] = f.region
+		}
+	}
+	for ci, gi := range c.groupOf {
+		c.hostGroup[ci] = -1
+		if gi < 0 || c.facts[gi].hosts.hosts == 0 {
+			continue
+		}
+		c.hostGroup[ci] = int32(gi)
+		f := &c.facts[gi]
+		r := c.region[ci]
+		c.regionCnt[r]++
+		c.regionHosts[r].add(f.hosts)
+		c.regionUnits[r].add(f.units)
+		if z := c.zone[ci]; z >= 0 {
+			c.zoneCnt[z]++
+			c.zoneHosts[z].add(f.hosts)
+			c.zoneUnits[z].add(f.units)
+		}
 	}
 }
 
@@ -243,62 +299,73 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		sh.rows = buckets + len(s.Policy.Map)
 	}
 	n := len(s.Groups)
-	sh.gp = make([]uint8, sh.rows*n)
-	// A row has at most one priority per region, plus the zone's.
-	c.stamp++
-	tiers := 1
-	for _, f := range c.facts {
-		if f.cluster < 0 || c.seen[f.region] != c.stamp {
-			tiers++
-			if f.cluster >= 0 {
-				c.seen[f.region] = c.stamp
-			}
-		}
-	}
-	sh.prios = make([]model.Priority, 0, sh.rows*tiers)
-	sh.loaded = make([]int32, 0, sh.rows*2)
-	sh.prioStart = make([]int32, 0, sh.rows+1)
-	sh.loadedStart = make([]int32, 0, sh.rows+1)
-	sh.modes = make([]model.RouteMode, 0, sh.rows)
+	// The rows are built in scratch slices, reused between shapes, and
+	// copied out at the end into slices of their exact sizes, which need no
+	// zeroing first.
+	sc := &c.shapeScratch
+	sc.gp = slices.Grow(sc.gp[:0], sh.rows*n)[:sh.rows*n]
+	prios, loaded := sc.prios[:0], sc.loaded[:0]
+	prioStart, loadedStart, modes := sc.prioStart[:0], sc.loadedStart[:0], sc.modes[:0]
 	for row := range sh.rows {
-		sh.prioStart = append(sh.prioStart, int32(len(sh.prios)))
-		sh.loadedStart = append(sh.loadedStart, int32(len(sh.loaded)))
-		gp := sh.gp[row*n : (row+1)*n]
-		start := len(sh.prios)
+		prioStart = append(prioStart, int32(len(prios)))
+		loadedStart = append(loadedStart, int32(len(loaded)))
+		gp := sc.gp[row*n : (row+1)*n]
+		start := len(prios)
+		counted := false
 		switch {
 		case s.Policy.Kind == model.Geo && row < len(c.sites):
-			sh.prios = c.geoTiers(s, row, gp, sh.prios)
+			prios, counted = c.geoTiers(s, row, gp, prios), true
 		case s.Policy.Kind == model.Geo && row >= buckets:
-			sh.prios = c.mapTiers(s, s.Policy.Map[row-buckets], gp, sh.prios)
+			prios = c.mapTiers(s, s.Policy.Map[row-buckets], gp, prios)
 		case s.Policy.Kind == model.Geo && row > len(c.sites):
-			sh.prios = c.orderTiers(s, c.netLists[row-len(c.sites)-1], model.TierListed, gp, sh.prios)
+			prios = c.orderTiers(s, c.netLists[row-len(c.sites)-1], model.TierListed, gp, prios)
 		case s.Policy.Kind == model.Failover:
-			sh.prios = c.orderTiers(s, s.Policy.Order, model.TierOrder, gp, sh.prios)
+			prios = c.orderTiers(s, s.Policy.Order, model.TierOrder, gp, prios)
 		default:
-			sh.prios = c.oneTier(gp, sh.prios)
+			prios = c.oneTier(gp, prios)
 		}
 		fence := s.Policy.Kind == model.Geo && row >= buckets && s.Policy.Map[row-buckets].Fence
-		mode := c.spillRow(s, gp, sh.prios[start:], fence)
-		sh.modes = append(sh.modes, mode)
-		for gi, p := range gp {
-			if p != model.NoPriority && sh.prios[start+int(p)].Load > 0 && mode != model.FailedClosed {
-				sh.loaded = append(sh.loaded, int32(gi))
+		if !counted {
+			c.countRow(s, gp, prios[start:])
+		}
+		mode := c.spillRow(s, prios[start:], fence)
+		modes = append(modes, mode)
+		if mode != model.FailedClosed {
+			// hasLoad[p]: priority p has load; NoPriority never has. Entries
+			// past this row's priorities are stale but never read.
+			hasLoad := &c.hasLoad
+			hasLoad[model.NoPriority] = false
+			for i, p := range prios[start:] {
+				hasLoad[i] = p.Load > 0
+			}
+			for gi, p := range gp {
+				if hasLoad[p] {
+					loaded = append(loaded, int32(gi))
+				}
 			}
 		}
 	}
-	sh.prioStart = append(sh.prioStart, int32(len(sh.prios)))
-	sh.loadedStart = append(sh.loadedStart, int32(len(sh.loaded)))
+	prioStart = append(prioStart, int32(len(prios)))
+	loadedStart = append(loadedStart, int32(len(loaded)))
+	sc.prios, sc.loaded, sc.prioStart, sc.loadedStart, sc.modes = prios, loaded, prioStart, loadedStart, modes
+
+	// Never nil, even when empty, whichever scratch a Solver has.
+	sh.gp = append([]uint8{}, sc.gp...)
+	sh.prios = append([]model.Priority{}, prios...)
+	sh.modes = append([]model.RouteMode{}, modes...)
+	ints := make([]int32, 0, len(loaded)+len(prioStart)+len(loadedStart))
+	ints = append(ints, loaded...)
+	ints = append(ints, prioStart...)
+	ints = append(ints, loadedStart...)
+	i, j := len(loaded), len(loaded)+len(prioStart)
+	sh.loaded, sh.prioStart, sh.loadedStart = ints[:i:i], ints[i:j:j], ints[j:]
 	sh.hash = c.hash.shape(sh)
 	return sh
 }
 
-// spillRow runs Envoy's arithmetic over one row's priorities, filling in
-// their counts, health, load and panic flags, and returns the route's mode.
-// A fence's row fails closed whatever the policy says.
-func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Priority, fence bool) model.RouteMode {
-	if len(prios) == 0 {
-		return model.NoTargets
-	}
+// countRow counts each of a row's priorities' hosts into c.counts and what
+// its spill mode counts into c.levels.
+func (c *solveCtx) countRow(s *model.ServicePlan, gp []uint8, prios []model.Priority) {
 	// Hosts spill counts a level's hosts, capacity spill its capacity
 	// units; the arithmetic is the same (see spill.go).
 	capacity := s.Policy.SpillMode() == model.SpillCapacity
@@ -321,6 +388,17 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 		copy(levels, counts)
 	}
 	c.levels, c.counts = levels, counts
+}
+
+// spillRow runs Envoy's arithmetic over one row's priorities, counted in
+// c.counts and c.levels, filling in their counts, health, load and panic
+// flags, and returns the route's mode. A fence's row fails closed whatever
+// the policy says.
+func (c *solveCtx) spillRow(s *model.ServicePlan, prios []model.Priority, fence bool) model.RouteMode {
+	if len(prios) == 0 {
+		return model.NoTargets
+	}
+	levels, counts := c.levels, c.counts
 	sr := &c.spill
 	spill(levels, s.Policy.SpillOverprovisioning(), s.Policy.PanicThreshold, sr) // xDS sends the same factor
 	mode := model.Normal
@@ -355,71 +433,105 @@ func (c *solveCtx) spillRow(s *model.ServicePlan, gp []uint8, prios []model.Prio
 
 // geoTiers ranks the groups for clients nearest site b: the site's zone,
 // then its region, then every other region by the distance from the site to
-// its nearest cluster, ties by region name. Groups without hosts are left
-// out. It walks the site's clusters from the nearest, so each region shows
-// up first at its nearest cluster and in tier order. It fills gp and
-// appends the priorities to prios.
+// its nearest cluster with hosts, ties by region name. Groups without hosts
+// are left out. Each region's nearest cluster with hosts comes from its run
+// of the site's walk (c.runs), usually the run's first cluster, in which
+// case the runs are already in tier order; a priority's counts are its
+// region's or zone's sums (gatherFacts), since a tier of another region
+// holds all of that region. It fills gp, appends the priorities to prios,
+// and fills c.counts and c.levels as countRow would.
 func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []model.Priority) []model.Priority {
+	capacity := s.Policy.SpillMode() == model.SpillCapacity
+	levels, counts := c.levels[:0], c.counts[:0]
+	start := len(prios)
 	site := c.siteOf[b]
 	siteRegion, siteZone, siteHasRegion := c.region[site], c.zone[site], c.hasRegion[site]
-	for gi := range gp {
-		gp[gi] = model.NoPriority
-	}
-	start := len(prios)
-	// The zone and region tiers come first; reserve them when non-empty.
+	// The zone and region tiers come first when non-empty. The site's zone
+	// lies in its region.
 	zoneP, regionP := -1, -1
-	for _, f := range c.facts {
-		switch {
-		case f.hosts.hosts == 0:
-		case siteZone >= 0 && f.zone == siteZone:
-			zoneP = 0
-		case siteHasRegion && f.region == siteRegion:
-			regionP = 0
-		}
+	zoneN, zoneH, zoneU := 0, levelHosts{}, levelHosts{}
+	if siteZone >= 0 {
+		zoneN, zoneH, zoneU = c.zoneCnt[siteZone], c.zoneHosts[siteZone], c.zoneUnits[siteZone]
 	}
-	if zoneP >= 0 {
-		zoneP = len(prios) - start
+	if zoneN > 0 {
+		zoneP = 0
 		prios = append(prios, model.Priority{Tier: model.TierZone, Group: -1})
+		levels, counts = append(levels, zoneU), append(counts, zoneH)
 	}
-	if regionP >= 0 {
+	if siteHasRegion && c.regionCnt[siteRegion] > zoneN {
 		regionP = len(prios) - start
 		prios = append(prios, model.Priority{Tier: model.TierRegion, Group: -1})
+		h, u := c.regionHosts[siteRegion], c.regionUnits[siteRegion]
+		levels = append(levels, levelHosts{hosts: u.hosts - zoneU.hosts, healthy: u.healthy - zoneU.healthy})
+		counts = append(counts, levelHosts{hosts: h.hosts - zoneH.hosts, healthy: h.healthy - zoneH.healthy})
 	}
-	c.stamp++
-	dist := c.distKm[b]
-	for _, ci := range c.byDistance[b] {
-		gi := c.groupOf[ci]
-		if gi < 0 || c.facts[gi].hosts.hosts == 0 {
+	walk, runPos, hostGroup := c.walk[b], c.runPos[b], c.hostGroup
+	hits, inOrder := c.hits[:0], true
+	for _, r := range c.runs[b] {
+		if c.regionCnt[r.cls] == 0 {
 			continue
 		}
-		f := c.facts[gi]
-		var p int
-		switch {
-		case siteZone >= 0 && f.zone == siteZone:
+		for k := r.start; k < r.end; k++ {
+			w := walk[runPos[k]]
+			if gi := hostGroup[w.ci]; gi >= 0 {
+				inOrder = inOrder && k == r.start
+				hits = append(hits, runHit{pos: runPos[k], gi: gi, ci: w.ci, cls: r.cls})
+				break
+			}
+		}
+	}
+	if !inOrder {
+		slices.SortFunc(hits, func(x, y runHit) int { return int(x.pos - y.pos) })
+	}
+	c.hits = hits
+	// rank is each region id's priority in this row; the last slot, for
+	// groups without hosts or without a cluster, none.
+	dist, rank := c.distKm[b], c.rank
+	if siteHasRegion {
+		rank[siteRegion] = uint8(regionP)
+	}
+	// The priorities are written field by field: a composite literal
+	// appended here was built on the stack and copied, which stalled.
+	first := len(prios)
+	prios = slices.Grow(prios, len(hits))[:first+len(hits)]
+	for i, h := range hits {
+		rank[h.cls] = uint8(first + i - start)
+		p := &prios[first+i]
+		p.Tier, p.Group, p.DistanceKm = model.TierDistance, h.gi, float32(dist[h.ci])
+		p.Hosts, p.Healthy, p.Health, p.Load, p.Panic = 0, 0, 0, 0, false
+		levels, counts = append(levels, c.regionUnits[h.cls]), append(counts, c.regionHosts[h.cls])
+	}
+	for gi, r := range c.groupRegion {
+		gp[gi] = rank[r]
+	}
+	// The zone's groups, and the zone and region tiers' names: their
+	// nearest group.
+	for _, w := range c.nearTiers[b] {
+		gi := hostGroup[w.ci]
+		if gi < 0 {
+			continue
+		}
+		p := regionP
+		if w.cls == classZone {
 			p = zoneP
-		case siteHasRegion && f.region == siteRegion:
-			p = regionP
-		case c.seen[f.region] == c.stamp:
-			p = int(c.tierRank[f.region])
-		default:
-			c.seen[f.region] = c.stamp
-			p = len(prios) - start
-			c.tierRank[f.region] = int32(p)
-			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: int32(gi), DistanceKm: float32(dist[ci])})
+			gp[gi] = uint8(zoneP)
 		}
 		if pr := &prios[start+p]; pr.Group < 0 {
-			pr.Group = int32(gi) // the zone and region tiers are named by their nearest group
+			pr.Group = gi
 		}
-		gp[gi] = uint8(p)
 	}
 	// Groups whose cluster the inventory lacks come last, each a region of
 	// its own, in group order.
-	for gi, f := range c.facts {
-		if f.cluster < 0 && f.hosts.hosts > 0 {
-			gp[gi] = uint8(len(prios) - start)
-			prios = append(prios, model.Priority{Tier: model.TierDistance, Group: int32(gi), DistanceKm: -1})
-		}
+	for _, gi := range c.lost {
+		f := &c.facts[gi]
+		gp[gi] = uint8(len(prios) - start)
+		prios = append(prios, model.Priority{Tier: model.TierDistance, Group: gi, DistanceKm: -1})
+		levels, counts = append(levels, f.units), append(counts, f.hosts)
 	}
+	if !capacity {
+		copy(levels, counts)
+	}
+	c.levels, c.counts = levels, counts
 	return prios
 }
 
@@ -478,4 +590,21 @@ func (c *solveCtx) orderTiers(s *model.ServicePlan, order []string, tier model.T
 		prios = append(prios, model.Priority{Tier: tier, Group: int32(gi)})
 	}
 	return prios
+}
+
+func (l *levelHosts) add(o levelHosts) {
+	l.hosts += o.hosts
+	l.healthy += o.healthy
+}
+
+func resizeInt(s []int, n int) []int {
+	s = slices.Grow(s[:0], n)[:n]
+	clear(s)
+	return s
+}
+
+func resizeLevels(s []levelHosts, n int) []levelHosts {
+	s = slices.Grow(s[:0], n)[:n]
+	clear(s)
+	return s
 }

@@ -24,7 +24,7 @@ func (c *solveCtx) service(sp model.ServicePolicy, backends []model.Backend, ver
 	}
 	c.targets(s, backends, verdicts)
 	c.routes(s)
-	s.Hash = c.hash.service(s, c.shapeHash)
+	s.Hash = c.hash.service(s, c.shapeHash, c.facts, c.clusterHash)
 	return s
 }
 
@@ -81,12 +81,20 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 	}
 	s.Groups = make([]model.Group, 0, len(backends))
 	s.Targets = make([]model.Target, 0, n)
-	v := 0 // cursor in verdicts, which sort like the targets
+	v := 0   // cursor in verdicts, which sort like the targets
+	cur := 0 // cursor in clusters, which sort by name like the backends
 	for _, b := range backends {
 		g := model.Group{Cluster: b.Cluster, ReadyPods: b.ReadyPods, NotReadyPods: b.NotReadyPods, ZonePods: b.ZonePods, IngressZones: b.IngressZones, PodIPs: b.PodIPs,
 			First: len(s.Targets), N: len(b.Ingress)}
-		if ci := c.clusterIndex(b.Cluster); ci >= 0 {
-			cl := c.clusters[ci]
+		for cur < len(c.clusters) && c.clusters[cur].Name < b.Cluster {
+			cur++
+		}
+		ci := cur
+		if ci == len(c.clusters) || c.clusters[ci].Name != b.Cluster {
+			ci = c.clusterIndex(b.Cluster)
+		}
+		if ci >= 0 {
+			cl := &c.clusters[ci]
 			g.Locality, g.Location, g.HasLocation, g.LostAt, g.Stale = cl.Locality, cl.Location, cl.HasLocation, cl.LostAt, c.stale[ci]
 		}
 		gi := len(s.Groups)

@@ -130,12 +130,24 @@ type solveCtx struct {
 	mapNets  []netip.Prefix // every map's subnet prefixes, sorted, unique
 	siteOf   []int          // per site: index of its cluster
 	distKm   [][]float64    // per site, per cluster: distance, -1 when the cluster has no location
-	// byDistance lists, per site, every cluster index from the nearest to
-	// the farthest (unlocated last), ties by region name, then cluster
-	// name. Walking it visits each region first at its nearest cluster, in
-	// tier order, so geo tiering needs no sorting per bucket.
-	byDistance [][]int32
-	active     []model.Override
+	// walk lists, per site, every cluster index from the nearest to the
+	// farthest (unlocated last), ties by region name, then cluster name,
+	// each with its tier class for the site's clients: classZone,
+	// classRegion, or its region id. Walking it visits each region first at
+	// its nearest cluster, in tier order, so geo tiering needs no sorting
+	// per bucket.
+	walk      [][]walkStep
+	nearTiers [][]walkStep // per site: its zone's and region's clusters, nearest first
+	// runs lists, per site, the other regions in the order of their nearest
+	// clusters; run r's clusters, nearest first, are the walk positions
+	// runPos[b][r.start:r.end].
+	runs   [][]classRun
+	runPos [][]int32
+	nZones int
+	// clusterHash is, per cluster, what hashBuf.groupHead appends for a
+	// group of that cluster.
+	clusterHash [][]byte
+	active      []model.Override
 
 	clusterDrain map[string]int   // cluster -> override index (drain for every service)
 	scoped       map[scopeKey]int // (service, cluster) -> drain or weight override index
@@ -152,30 +164,58 @@ type solveCtx struct {
 
 	// Scratch, reused between services and buckets.
 	facts     []groupFacts
-	zonePods  []int        // per address of the current backend: its zone's ready pods
-	zoneAddrs []int        // per address of the current backend: addresses in its zone
-	zoneIdx   []int        // per address of the current backend: its zone's index in ZonePods
-	zoneLive  []int        // per zone of the current backend: its healthy addresses
-	zoneHost  []int        // per zone of the current backend: its addresses that are hosts
-	groupOf   []int        // per cluster index: the current service's group, -1 if none
-	levels    []levelHosts // per priority of a row: what the spill arithmetic counts
-	counts    []levelHosts // per priority of a row: its hosts
-	spill     spillResult
-	stamp     uint32
-	seen      []uint32 // per region id: stamp when seen in this pass
-	tierRank  []int32  // per region id: its priority in this pass
-	hash      hashBuf
-	shapeKey  []byte
-	shapeHash uint64                 // of the current service's route shape
-	shapes    map[string]*routeShape // by layout and policy; reset with the context
+	zonePods  []int   // per address of the current backend: its zone's ready pods
+	zoneAddrs []int   // per address of the current backend: addresses in its zone
+	zoneIdx   []int   // per address of the current backend: its zone's index in ZonePods
+	zoneLive  []int   // per zone of the current backend: its healthy addresses
+	zoneHost  []int   // per zone of the current backend: its addresses that are hosts
+	groupOf   []int   // per cluster index: the current service's group, -1 if none
+	hostGroup []int32 // per cluster index: the current service's group if it has hosts, else -1
+	// Per region id and per zone id, over the current service's groups
+	// with hosts: how many, and their hosts and capacity units summed.
+	regionCnt, zoneCnt     []int
+	regionHosts, zoneHosts []levelHosts
+	regionUnits, zoneUnits []levelHosts
+	hits                   []runHit
+	groupRegion            []int32 // per group: its region id, or len(regionKey) for none
+	rank                   []uint8 // per region id: its priority in the current row
+	lost                   []int32 // the groups with hosts whose cluster the inventory lacks
+	hasLoad                [model.NoPriority + 1]bool
+	shareTotal             [model.NoPriority]uint64
+	shapeScratch           routeShape   // rows under construction (see shape)
+	levels                 []levelHosts // per priority of a row: what the spill arithmetic counts
+	counts                 []levelHosts // per priority of a row: its hosts
+	spill                  spillResult
+	stamp                  uint32
+	seen                   []uint32 // per region id: stamp when seen in this pass
+	hash                   hashBuf
+	shapeKey               []byte
+	shapeHash              uint64                 // of the current service's route shape
+	shapes                 map[string]*routeShape // by layout and policy; reset with the context
 }
 
 type scopeKey struct{ service, cluster string }
 
+// walkStep is one cluster of a site's walk from the nearest: its index and
+// its tier class for the site's clients.
+type walkStep struct{ ci, cls int32 }
+
+// classRun is one region of a site's walk (see solveCtx.runs).
+type classRun struct{ cls, start, end int32 }
+
+// runHit is a region's nearest cluster with hosts for one bucket.
+type runHit struct{ pos, gi, ci, cls int32 }
+
+const (
+	classZone   = -1 // in the site's zone
+	classRegion = -2 // in the site's region, outside its zone
+)
+
 func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override, pol model.Policies) {
 	*c = solveCtx{clusters: clusters, stale: stale, active: active,
 		clusterDrain: map[string]int{}, scoped: map[scopeKey]int{}, byAddr: map[netip.Addr][]int{}, failover: map[string]int{},
-		levels: c.levels, counts: c.counts, spill: c.spill, hash: c.hash, shapes: map[string]*routeShape{}}
+		levels: c.levels, counts: c.counts, spill: c.spill, hash: c.hash, shapes: map[string]*routeShape{},
+		shapeScratch: c.shapeScratch}
 
 	regions, zones := map[string]int32{}, map[model.Locality]int32{}
 	for _, cl := range clusters {
@@ -229,9 +269,14 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 		c.distKm = append(c.distKm, row)
 	}
 	c.seen = make([]uint32, len(c.regionKey))
-	c.tierRank = make([]int32, len(c.regionKey))
+	// One slab for every site's walk, another for the zone and region
+	// clusters, which are fewer.
+	order := make([]int32, len(clusters))
+	walks := make([]walkStep, len(c.sites)*len(clusters))
+	var nears []walkStep
+	c.walk, c.nearTiers = make([][]walkStep, len(c.sites)), make([][]walkStep, len(c.sites))
+	nearStart := make([]int, len(c.sites)+1)
 	for b := range c.sites {
-		order := make([]int32, len(clusters))
 		for i := range order {
 			order[i] = int32(i)
 		}
@@ -248,7 +293,76 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 			}
 			return cmp.Compare(c.regionKey[c.region[x]], c.regionKey[c.region[y]])
 		})
-		c.byDistance = append(c.byDistance, order)
+		site := c.siteOf[b]
+		walk := walks[b*len(clusters) : (b+1)*len(clusters) : (b+1)*len(clusters)]
+		for k, ci := range order {
+			cls := c.region[ci]
+			switch {
+			case c.zone[site] >= 0 && c.zone[ci] == c.zone[site]:
+				cls = classZone
+			case c.hasRegion[site] && c.region[ci] == c.region[site]:
+				cls = classRegion
+			}
+			walk[k] = walkStep{ci: ci, cls: cls}
+			if cls < 0 {
+				nears = append(nears, walk[k])
+			}
+		}
+		c.walk[b] = walk
+		nearStart[b+1] = len(nears)
+	}
+	for b := range c.sites {
+		c.nearTiers[b] = nears[nearStart[b]:nearStart[b+1]:nearStart[b+1]]
+	}
+	c.nZones = len(zones)
+	var heads hashBuf
+	size := 0
+	for _, cl := range clusters {
+		size += 6*8 + 1 + len(cl.Name) + len(cl.Locality.Region) + len(cl.Locality.Zone)
+	}
+	heads.b = make([]byte, 0, size)
+	headEnd := make([]int, len(clusters))
+	for i, cl := range clusters {
+		heads.groupHead(&model.Group{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location, HasLocation: cl.HasLocation})
+		headEnd[i] = len(heads.b)
+	}
+	c.clusterHash = make([][]byte, len(clusters))
+	for i := range clusters {
+		from := 0
+		if i > 0 {
+			from = headEnd[i-1]
+		}
+		c.clusterHash[i] = heads.b[from:headEnd[i]:headEnd[i]]
+	}
+	c.runs, c.runPos = make([][]classRun, len(c.sites)), make([][]int32, len(c.sites))
+	posSlab := make([]int32, len(c.sites)*len(clusters))
+	var runSlab []classRun
+	var others []int32 // a site's other regions, by their nearest cluster
+	runStart := make([]int, len(c.sites)+1)
+	for b, walk := range c.walk {
+		others = others[:0]
+		c.stamp++
+		for _, w := range walk {
+			if w.cls >= 0 && c.seen[w.cls] != c.stamp {
+				c.seen[w.cls] = c.stamp
+				others = append(others, w.cls)
+			}
+		}
+		pos := posSlab[b*len(clusters) : b*len(clusters) : (b+1)*len(clusters)]
+		for _, r := range others {
+			start := int32(len(pos))
+			for k, w := range walk {
+				if w.cls == r {
+					pos = append(pos, int32(k))
+				}
+			}
+			runSlab = append(runSlab, classRun{cls: r, start: start, end: int32(len(pos))})
+		}
+		c.runPos[b] = pos
+		runStart[b+1] = len(runSlab)
+	}
+	for b := range c.walk {
+		c.runs[b] = runSlab[runStart[b]:runStart[b+1]:runStart[b+1]]
 	}
 	for i, o := range active {
 		switch o.Kind {

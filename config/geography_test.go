@@ -78,7 +78,7 @@ func TestSubnetErrors(t *testing.T) {
 	}
 
 	_, err = Parse(filepath.Join(dir, "t.conf"), []byte("meridian {\n    subnets missing.txt\n}\n"+geoClusters))
-	if err == nil || !strings.HasPrefix(err.Error(), filepath.Join(dir, "t.conf")+":2: subnets: open ") {
+	if err == nil || !strings.HasPrefix(err.Error(), filepath.Join(dir, "t.conf")+":2: subnets: stat ") {
 		t.Errorf("missing file: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -59,7 +60,7 @@ func (c *Config) validate(errs *errorList) {
 		if !filepath.IsAbs(m.Subnets) {
 			m.Subnets = filepath.Join(filepath.Dir(m.SubnetsPos.File), m.Subnets)
 		}
-		data, err := os.ReadFile(m.Subnets)
+		data, err := readSubnets(m.Subnets)
 		if err != nil {
 			errs.add(errorf(m.SubnetsPos, "subnets: %v", err))
 		} else {
@@ -638,4 +639,34 @@ func (h *HealthCheck) validate(s *Service, errs *errorList) {
 			errs.add(errorf(h.Pos, "health: %v", err))
 		}
 	}
+}
+
+// maxSubnetsBytes bounds a subnets file: a million lines of the longest
+// IPv4 entries. More is a mistake (a device, a log file), not a list.
+const maxSubnetsBytes = 64 << 20
+
+// readSubnets reads a subnets file, which must be a regular file of at
+// most maxSubnetsBytes: a device such as /dev/zero would fill the memory,
+// and a FIFO would block the start or the reload forever.
+func readSubnets(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > maxSubnetsBytes {
+		return nil, fmt.Errorf("%s is %d bytes; at most %d are read", path, fi.Size(), maxSubnetsBytes)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSubnetsBytes+1))
+	if err == nil && len(data) > maxSubnetsBytes {
+		err = fmt.Errorf("%s grew beyond %d bytes while it was read", path, maxSubnetsBytes)
+	}
+	return data, err
 }

@@ -587,6 +587,9 @@ func (h *Handler) locate(t *table, q *query, client netip.Addr, ignoreECS bool) 
 	}
 	var scope uint8
 	if useECS && bits >= 0 {
+		if ip.Is4In6() {
+			bits += 96 // an IPv4 network, in the IPv6 option it came in
+		}
 		scope = uint8(min(bits, source))
 	}
 	return pl, scope

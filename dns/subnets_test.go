@@ -37,6 +37,8 @@ func TestSubnetListScope(t *testing.T) {
 		{"an entry that sends a US address to Europe first", "8.8.8.0/24", "", eu, 24},
 		{"GeoIP for the rest of its network", "8.8.9.0/24", "", us, 24},
 		{"IPv6 entries for IPv6 subnets", "2001:db8:1::/48", "", us, 32},
+		{"an IPv4-mapped subnet: the entry's scope in IPv6 bits", "::ffff:81.2.69.0/120", "", us, 120},
+		{"an IPv4-mapped subnet placed by GeoIP: its network in IPv6 bits", "::ffff:81.2.70.0/120", "", eu, 119},
 		{"the resolver's address when there is no ECS", "", "81.2.69.7", us, -1},
 	} {
 		q := testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: tc.subnet, from: tc.from}

@@ -114,6 +114,7 @@ zone other.example {
 type fakeLocator map[netip.Prefix]geo.Location
 
 func (f fakeLocator) Lookup(ip netip.Addr) geo.Location {
+	ip = ip.Unmap() // as geo.DB does
 	for p, l := range f {
 		if p.Contains(ip) {
 			l.Network = p

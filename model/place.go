@@ -68,8 +68,8 @@ type Placement struct {
 // to each site scaled by (1 - Bias/100), ties to the site that sorts first.
 // Anything else, or a Plan without sites, is of unknown location.
 //
-// The subnet list and the map subnets are searched linearly: they are
-// small, and DNS caches the placement of IPv4 addresses.
+// The subnet list and the map subnets are searched in a trie
+// (PrefixIndex), at most 32 or 128 steps however long they are.
 func (p *Plan) Place(c Client) Placement {
 	pl := Placement{Bucket: len(p.Sites), Net: -1, MapNet: -1, Node: c.Node}
 	if c.Locality.Region != "" {
@@ -92,14 +92,12 @@ func (p *Plan) Place(c Client) Placement {
 		}
 	}
 	pl.Country, pl.Continent = c.Country, c.Continent
-	if c.Addr.IsValid() && len(p.MapNets) > 0 {
+	if c.Addr.IsValid() && (len(p.MapNets) > 0 || len(p.Nets) > 0) {
+		x := p.netIndex()
 		var bits int
-		pl.MapNet, bits = matchPrefix(p.MapNets, func(n netip.Prefix) netip.Prefix { return n }, c.Addr)
+		pl.MapNet, bits = x.mapNets.Match(c.Addr)
 		pl.NetBits = max(pl.NetBits, bits)
-	}
-	if c.Addr.IsValid() && len(p.Nets) > 0 {
-		var bits int
-		pl.Net, bits = matchPrefix(p.Nets, func(n Net) netip.Prefix { return n.Prefix }, c.Addr)
+		pl.Net, bits = x.nets.Match(c.Addr)
 		pl.NetBits = max(pl.NetBits, bits)
 		if pl.Net >= 0 {
 			pl.Bucket = p.NetBucket(p.Nets[pl.Net].List)
@@ -120,52 +118,6 @@ func (p *Plan) Place(c Client) Placement {
 		}
 	}
 	return pl
-}
-
-// matchPrefix returns the index of the longest prefix of list that holds
-// addr (-1: none) and the shortest prefix of addr over which that answer
-// holds for every address: for each prefix of addr's family, an address
-// that shares its first min(common+1, bits) bits with addr is decided by
-// the prefix alike, so the widest uniform prefix is the largest of those.
-func matchPrefix[T any](list []T, prefix func(T) netip.Prefix, addr netip.Addr) (match, bits int) {
-	addr = addr.Unmap()
-	match = -1
-	for i := range list {
-		n := prefix(list[i])
-		if n.Addr().Is4() != addr.Is4() {
-			continue
-		}
-		if n.Contains(addr) {
-			if match < 0 || n.Bits() > prefix(list[match]).Bits() {
-				match = i
-			}
-			bits = max(bits, n.Bits())
-			continue
-		}
-		bits = max(bits, min(commonBits(addr, n.Addr())+1, n.Bits()))
-	}
-	return match, bits
-}
-
-// commonBits is the length of the common prefix of two addresses of the
-// same family.
-func commonBits(a, b netip.Addr) int {
-	x, y := a.As16(), b.As16()
-	n := 0
-	for i := range x {
-		if d := x[i] ^ y[i]; d != 0 {
-			for d&0x80 == 0 {
-				d <<= 1
-				n++
-			}
-			break
-		}
-		n += 8
-	}
-	if a.Is4() {
-		n -= 96 // As16 maps IPv4 into ::ffff:0:0/96
-	}
-	return n
 }
 
 // NetBucket is the bucket of the clients of subnet-list cluster list i.

@@ -41,6 +41,30 @@ type Plan struct {
 	Services []*ServicePlan // sorted by Name
 	// Overrides are the overrides active at At; targets refer to them by index.
 	Overrides []Override
+
+	// NetIndex is Nets and MapNets indexed for Place: weights.Solve builds
+	// it when they change. A Plan without it is searched with an index
+	// built on each call.
+	NetIndex *NetIndex
+}
+
+// NetIndex is a subnet list and the map subnets, indexed for Place.
+type NetIndex struct{ nets, mapNets *PrefixIndex }
+
+// NewNetIndex indexes a Plan's Nets and MapNets.
+func NewNetIndex(nets []Net, mapNets []netip.Prefix) *NetIndex {
+	prefixes := make([]netip.Prefix, len(nets))
+	for i, n := range nets {
+		prefixes[i] = n.Prefix
+	}
+	return &NetIndex{NewPrefixIndex(prefixes), NewPrefixIndex(mapNets)}
+}
+
+func (p *Plan) netIndex() *NetIndex {
+	if p.NetIndex != nil {
+		return p.NetIndex
+	}
+	return NewNetIndex(p.Nets, p.MapNets)
 }
 
 // Site is a location that anchors a bucket of clients.

@@ -95,7 +95,7 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 		s.ctx.reset(clusters, key.stale, key.active, pol)
 	}
 
-	p := &model.Plan{At: at, Sites: s.ctx.sites, Nets: s.ctx.nets, NetLists: s.ctx.netLists, MapNets: s.ctx.mapNets, Overrides: key.active}
+	p := &model.Plan{At: at, Sites: s.ctx.sites, Nets: s.ctx.nets, NetLists: s.ctx.netLists, MapNets: s.ctx.mapNets, NetIndex: s.ctx.netIndex, Overrides: key.active}
 	for _, sp := range pol.Services() {
 		backends, verdicts := inv.BackendsOf(sp.Service), health.Of(sp.Service)
 		c, ok := s.cache[sp.Service]
@@ -125,11 +125,12 @@ type solveCtx struct {
 	clusters []model.Cluster
 	stale    []bool
 	sites    []model.Site
-	nets     []model.Net    // the subnet list, sorted by prefix
-	netLists [][]string     // its distinct cluster lists, each a bucket after the sites'
-	mapNets  []netip.Prefix // every map's subnet prefixes, sorted, unique
-	siteOf   []int          // per site: index of its cluster
-	distKm   [][]float64    // per site, per cluster: distance, -1 when the cluster has no location
+	nets     []model.Net     // the subnet list, sorted by prefix
+	netLists [][]string      // its distinct cluster lists, each a bucket after the sites'
+	mapNets  []netip.Prefix  // every map's subnet prefixes, sorted, unique
+	netIndex *model.NetIndex // nets and mapNets indexed, built with them
+	siteOf   []int           // per site: index of its cluster
+	distKm   [][]float64     // per site, per cluster: distance, -1 when the cluster has no location
 	// walk lists, per site, every cluster index from the nearest to the
 	// farthest (unlocated last), ties by region name, then cluster name,
 	// each with its tier class for the site's clients: classZone,
@@ -258,6 +259,7 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	}
 	slices.SortFunc(c.mapNets, comparePrefix)
 	c.mapNets = slices.Compact(c.mapNets)
+	c.netIndex = model.NewNetIndex(c.nets, c.mapNets)
 	for _, si := range c.siteOf {
 		row := make([]float64, len(clusters))
 		for j, cl := range clusters {

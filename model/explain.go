@@ -184,7 +184,7 @@ func lostCapacity(g Group, hosts, live, down int) string {
 	pods := fmt.Sprintf("%d of %d pods ready", g.HealthyPods, g.ExpectedPods)
 	switch {
 	case live == 0 && down > 0:
-		return fmt.Sprintf("%d of %d ingress addresses down, none left to reach its %d ready pods", down, hosts, g.ReadyPods)
+		return fmt.Sprintf("%d of %d ingress addresses down, none left to reach its %s", down, hosts, readyPods(g.ReadyPods))
 	case live == 0:
 		return pods
 	case down == 0:
@@ -289,7 +289,7 @@ func (p *Plan) targetReasons(s *ServicePlan, t Target) []string {
 		}
 	case CauseZonal:
 		z := s.addressZone(g, t)
-		out = append(out, fmt.Sprintf("%d ready pods in zone %s of %s", zonePods(g, z), z, g.Cluster))
+		out = append(out, fmt.Sprintf("%s in zone %s of %s", readyPods(zonePods(g, z)), z, g.Cluster))
 	case CauseNotListed:
 		out = append(out, g.Cluster+" is not listed by the service's "+string(s.Policy.Kind)+" policy")
 	case CauseStale:
@@ -299,7 +299,7 @@ func (p *Plan) targetReasons(s *ServicePlan, t Target) []string {
 		out = append(out, "explicit weight of "+g.Cluster+" spread over its addresses")
 	case CauseNone:
 		if t.Status == Healthy {
-			out = append(out, fmt.Sprintf("%d ready pods in %s", g.ReadyPods, g.Cluster))
+			out = append(out, fmt.Sprintf("%s in %s", readyPods(g.ReadyPods), g.Cluster))
 			if live, hosts := s.liveAddresses(g); s.Policy.SpillMode() == SpillCapacity && live < hosts {
 				out = append(out, fmt.Sprintf("carried by %d of its %d ingress addresses", live, hosts))
 			}
@@ -370,4 +370,12 @@ func (o Override) Describe() string {
 		what += ": " + o.Reason
 	}
 	return what
+}
+
+// readyPods counts ready pods in English: "1 ready pod", "3 ready pods".
+func readyPods(n int) string {
+	if n == 1 {
+		return "1 ready pod"
+	}
+	return fmt.Sprintf("%d ready pods", n)
 }

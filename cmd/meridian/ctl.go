@@ -494,8 +494,10 @@ func (c *ctl) explain(q url.Values) error {
 		if e.Site != "" {
 			where = "locality of " + e.Site
 		}
-	case e.Located:
+	case e.Located && e.Site != "":
 		where = "nearest " + e.Site
+	case e.Located:
+		where = "placed by the operator's geography, not by distance"
 	}
 	fmt.Fprintf(c.out, "%s for %s (%s): %s\n\n", printable(q.Get("name")), printable(who), printable(where), printable(e.Summary))
 	var rows [][]string

@@ -10,6 +10,13 @@
 // model.Unknown, which the engine treats as usable, so a restart never
 // empties an answer.
 //
+// Replicas share their probe verdicts (Config.Share, SetPeers) and each
+// counts every live replica's by a Quorum (majority, any, all, or a
+// percentage) before it combines the result with readiness, so that one
+// replica's broken path to a target fails nothing over and every replica
+// serves the same verdict. The vote is a pure function (quorum.go);
+// readiness is never voted on.
+//
 // Probes may be sent from chosen local addresses (Config.Source, at most
 // one per family): every kind of probe dials from the source of its
 // target's family, and a target of another family from the kernel's

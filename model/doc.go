@@ -1,7 +1,9 @@
 // Package model holds the immutable values that cross package lines in Meridian:
 // the Inventory that discovery builds, the Health that probes judge, the Overrides
 // that operators set, the Policies from the config, and the Plan that weights.Solve
-// decides from them.
+// decides from them; the ProbeReports replicas share; and Plan.Place, the one
+// function that puts a client in a bucket for DNS, xDS and explain alike (by
+// an xDS node's locality, a subnet-list or map entry, or distance with bias).
 //
 // A value is never mutated after it is published; a change makes a new value. The
 // constructors copy and sort their input, so two values with the same content are

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -233,5 +234,34 @@ func TestServeMapsAndFences(t *testing.T) {
 	demoGet(t, p, "/api/v1/explain?name="+app+"&client=79.0.0.1", &e)
 	if !strings.Contains(e.Summary, "fails closed") && !strings.Contains(e.Summary, "no target can be used") {
 		t.Errorf("explain IT with the fence drained: %+v", e)
+	}
+}
+
+// TestFenceBypassWarned: a subnet-list entry that sends clients of a fence
+// outside it is named, with its line, at start and on every reload.
+func TestFenceBypassWarned(t *testing.T) {
+	nets := filepath.Join(t.TempDir(), "nets.txt")
+	if err := os.WriteFile(nets, []byte("8.8.8.0/24 us-east\n81.2.69.0/24 us-east\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startMeridian(t, mapsConf(t, nets))
+	var warned []string
+	for _, rec := range p.startup {
+		if msg := fmt.Sprint(rec["msg"]); strings.Contains(msg, "the subnet entry wins") {
+			warned = append(warned, msg)
+		}
+	}
+	if len(warned) != 1 || !strings.HasPrefix(warned[0], "nets.txt:2: 81.2.69.0/24 (GeoIP: GB) sends clients of service app.gslb.example.com to us-east, outside its map entry continent EU (fence)") {
+		t.Errorf("warnings %q, want one naming nets.txt:2 (GB, in the EU fence), none for the US entry", warned)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	for {
+		rec := <-p.logs
+		if strings.Contains(fmt.Sprint(rec["msg"]), "the subnet entry wins") {
+			break
+		}
+		if rec["msg"] == "configuration reloaded" {
+			t.Fatal("the reload did not warn again")
+		}
 	}
 }

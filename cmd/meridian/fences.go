@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/meridian-gtm/meridian/geo"
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// fenceWarnings names every subnet entry (of the subnets file, or of a
+// service's own map) whose network GeoIP puts inside a service's fence
+// while the entry sends its clients to a cluster outside that fence. The
+// more specific entry wins, which is what an operator listing a VPN or a
+// misplaced office wants; but one line of a shared subnet list can undo
+// the data residency of every fenced service, and that deserves a word at
+// every start and reload.
+func fenceWarnings(pol model.Policies, db *geo.DB) []string {
+	var out []string
+	for _, sp := range pol.Services() {
+		var fences []model.MapEntry
+		var own []model.Net // the service's own subnet entries, not fences
+		for _, e := range sp.Map {
+			switch {
+			case e.Fence && (e.Match == model.MatchCountry || e.Match == model.MatchContinent):
+				fences = append(fences, e)
+			case !e.Fence && e.Match == model.MatchSubnet:
+				for _, p := range e.Subnets {
+					own = append(own, model.Net{Prefix: p, Clusters: e.Clusters, Source: e.Source})
+				}
+			}
+		}
+		if len(fences) == 0 {
+			continue
+		}
+		for _, n := range append(slices.Clone(pol.Nets), own...) {
+			loc := db.Lookup(n.Prefix.Addr())
+			continent := ""
+			if c, ok := geo.CountryInfo(loc.Country); ok {
+				continent = c.Continent
+			}
+			for _, f := range fences {
+				if !slices.Contains(f.Codes, loc.Country) && !slices.Contains(f.Codes, continent) {
+					continue
+				}
+				for _, c := range n.Clusters {
+					if !slices.Contains(f.Clusters, c) {
+						out = append(out, fmt.Sprintf("%s: %s (GeoIP: %s) sends clients of service %s to %s, outside its %s at %s: the subnet entry wins",
+							n.Source, n.Prefix, loc.Country, sp.Service, c, f.Describe(), f.Source))
+						break
+					}
+				}
+			}
+		}
+	}
+	return out
+}

@@ -174,18 +174,7 @@ func TestHugeWeightsFitEnvoy(t *testing.T) {
 // not turn on locality-weighted balancing (see envoyClusterSplit).
 func envoySplit(t *testing.T, cla *endpoint.ClusterLoadAssignment, panicThreshold uint32) map[string]float64 {
 	t.Helper()
-	var hosts, healthy []int
-	for _, l := range cla.Endpoints {
-		for int(l.Priority) >= len(hosts) {
-			hosts, healthy = append(hosts, 0), append(healthy, 0)
-		}
-		for _, e := range l.LbEndpoints {
-			hosts[l.Priority]++
-			if e.HealthStatus == core.HealthStatus_HEALTHY {
-				healthy[l.Priority]++
-			}
-		}
-	}
+	hosts, healthy := priorityHosts(cla)
 	load, panic := weights.EnvoyPriorityLoad(hosts, healthy, cla.GetPolicy().GetOverprovisioningFactor().GetValue(), panicThreshold)
 	weightSum := make([]float64, len(hosts))
 	usable := func(p uint32, e *endpoint.LbEndpoint) bool {
@@ -210,6 +199,23 @@ func envoySplit(t *testing.T, cla *endpoint.ClusterLoadAssignment, panicThreshol
 	return out
 }
 
+// priorityHosts counts the hosts and the healthy hosts of each priority
+// of cla, as Envoy's priority arithmetic takes them.
+func priorityHosts(cla *endpoint.ClusterLoadAssignment) (hosts, healthy []int) {
+	for _, l := range cla.Endpoints {
+		for int(l.Priority) >= len(hosts) {
+			hosts, healthy = append(hosts, 0), append(healthy, 0)
+		}
+		for _, e := range l.LbEndpoints {
+			hosts[l.Priority]++
+			if e.HealthStatus == core.HealthStatus_HEALTHY {
+				healthy[l.Priority]++
+			}
+		}
+	}
+	return hosts, healthy
+}
+
 // envoyClusterSplit is envoySplit for the Cluster c that cla belongs to:
 // when c turns on locality-weighted balancing, Envoy picks, within the
 // priority its priority loads chose, a locality by effective weight
@@ -224,18 +230,7 @@ func envoyClusterSplit(t *testing.T, c *cluster.Cluster, cla *endpoint.ClusterLo
 		return envoySplit(t, cla, threshold)
 	}
 	op := cla.GetPolicy().GetOverprovisioningFactor().GetValue()
-	var hosts, healthy []int
-	for _, l := range cla.Endpoints {
-		for int(l.Priority) >= len(hosts) {
-			hosts, healthy = append(hosts, 0), append(healthy, 0)
-		}
-		for _, e := range l.LbEndpoints {
-			hosts[l.Priority]++
-			if e.HealthStatus == core.HealthStatus_HEALTHY {
-				healthy[l.Priority]++
-			}
-		}
-	}
+	hosts, healthy := priorityHosts(cla)
 	load, panic := weights.EnvoyPriorityLoad(hosts, healthy, op, threshold)
 	out := map[string]float64{}
 	for p := range hosts {

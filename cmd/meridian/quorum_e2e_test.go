@@ -21,48 +21,19 @@ import (
 func quorumConf(t *testing.T, i int, kubeconfig string, port int) string {
 	dir := t.TempDir()
 	writeTokens(t, filepath.Join(dir, "tokens"))
-	return fmt.Sprintf(`
-meridian {
-    dns           127.0.0.1:0
-    http          127.0.0.1:0
-    api_tokens    %[1]s/tokens
+	shared := fmt.Sprintf(`    api_tokens    %[1]s/tokens
     overrides     kubernetes meridian/overrides %[2]s
     audit_log     %[1]s/audit.log
     replica       r%[3]d
     health_source 127.0.0.1%[3]d
-}
-cluster primary {
-    region eu-west
-    static {
-        ingress %[4]s
-        pods app 3
-    }
-}
-cluster secondary {
-    region us-east
-    static {
-        ingress %[5]s
-        pods app 3
-    }
-}
-zone gslb.example.com {
-    ns ns1.gslb.example.com 127.0.0.1
-    service app {
-        policy failover
-        order  primary secondary
-        ttl    5
-        health {
-            kind     http
-            path     /healthz
-            port     %[6]d
-            interval %[7]v
-            timeout  200ms
-            rise     2
-            fall     %[8]d
-        }
-    }
-}
-`, dir, kubeconfig, i, primaryAddr, secondaryAddr, port, quorumInterval, quorumFall)
+`, dir, kubeconfig, i)
+	block := fmt.Sprintf("            kind http\n            path /healthz\n            port %d\n            interval %v\n            timeout 200ms\n            rise 2\n            fall %d",
+		port, quorumInterval, quorumFall)
+	conf := healthConf(block)
+	if !strings.Contains(conf, "    replica e2e-replica\n") {
+		t.Fatal("healthConf changed: update quorumConf")
+	}
+	return strings.Replace(conf, "    replica e2e-replica\n", shared, 1)
 }
 
 // The probes of the quorum test.

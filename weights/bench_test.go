@@ -13,14 +13,14 @@ import (
 // geo services each in every cluster behind 4 ingress addresses, and a few
 // down targets.
 func bigWorld() (model.Inventory, model.Health, model.Overrides, model.Policies) {
-	return benchWorld(false)
+	return benchWorld(false, 2000)
 }
 
 // world builds the benchmark world. With distinct, every service is in a
 // different subset of clusters and has its own pattern of down targets, so
 // no two services share a route shape: the worst case for Solve's cache.
-func benchWorld(distinct bool) (model.Inventory, model.Health, model.Overrides, model.Policies) {
-	const clusters, services, addrs = 50, 2000, 4
+func benchWorld(distinct bool, services int) (model.Inventory, model.Health, model.Overrides, model.Policies) {
+	const clusters, addrs = 50, 4
 	var cs []model.Cluster
 	for i := range clusters {
 		region := i / 5
@@ -67,7 +67,7 @@ func BenchmarkSolve(b *testing.B) {
 // BenchmarkSolveDistinctShapes solves a world where no two services share a
 // route shape, so every service's routes are computed in full.
 func BenchmarkSolveDistinctShapes(b *testing.B) {
-	inv, health, ovr, pol := benchWorld(true)
+	inv, health, ovr, pol := benchWorld(true, 2000)
 	b.ReportAllocs()
 	for b.Loop() {
 		Solve(benchAt, inv, health, ovr, pol)

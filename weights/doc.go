@@ -1,7 +1,10 @@
 // Package weights decides where traffic goes. Solve is a pure function from
 // the time, Inventory, Health, Overrides and Policies to a Plan: no I/O, no
-// clock, no goroutines, so the same inputs always give the same Plan, byte
-// for byte. Loop is the one goroutine that owns those inputs, re-solves when
+// clock, no randomness, so the same inputs always give the same Plan, byte
+// for byte. When thousands of services need solving (at start, or when a
+// cluster or override changes), it solves them on up to GOMAXPROCS
+// goroutines, each with its own scratch; the Plan does not depend on how
+// the work was split. Loop is the one goroutine that owns those inputs, re-solves when
 // any of them changes and hands each new Plan to its observers (DNS, xDS, API).
 //
 // What Solve decides, per service:

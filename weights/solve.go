@@ -5,7 +5,10 @@ import (
 	"maps"
 	"math"
 	"net/netip"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meridian-gtm/meridian/model"
@@ -27,9 +30,11 @@ func Solve(at time.Time, inv model.Inventory, health model.Health, ovr model.Ove
 // Solve re-solves only the services whose inputs changed. Its result always
 // equals Solve's. A Solver is not safe for concurrent use.
 type Solver struct {
-	key   globalKey
-	cache map[string]cachedService
-	ctx   solveCtx
+	key     globalKey
+	cache   map[string]cachedService
+	ctx     solveCtx
+	workers []*solveCtx // the other workers of a parallel solve (solveEach)
+	procs   int         // the most workers of a parallel solve; 0 is GOMAXPROCS
 }
 
 // globalKey is what every service's plan depends on; when it changes,
@@ -96,17 +101,23 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 	}
 
 	p := &model.Plan{At: at, Sites: s.ctx.sites, Nets: s.ctx.nets, NetLists: s.ctx.netLists, MapNets: s.ctx.mapNets, NetIndex: s.ctx.netIndex, Overrides: key.active}
-	for _, sp := range pol.Services() {
+	policies := pol.Services()
+	p.Services = make([]*model.ServicePlan, len(policies))
+	var todo []serviceJob
+	for i, sp := range policies {
 		backends, verdicts := inv.BackendsOf(sp.Service), health.Of(sp.Service)
-		c, ok := s.cache[sp.Service]
-		if !ok || c.backends != first(backends) || c.nBack != len(backends) || c.verdicts != first(verdicts) || c.nVerd != len(verdicts) {
-			c = cachedService{
-				backends: first(backends), nBack: len(backends), verdicts: first(verdicts), nVerd: len(verdicts),
-				plan: s.ctx.service(sp, backends, verdicts),
-			}
-			s.cache[sp.Service] = c
+		if c, ok := s.cache[sp.Service]; ok && c.backends == first(backends) && c.nBack == len(backends) && c.verdicts == first(verdicts) && c.nVerd == len(verdicts) {
+			p.Services[i] = c.plan
+			continue
 		}
-		p.Services = append(p.Services, c.plan)
+		todo = append(todo, serviceJob{i, sp, backends, verdicts})
+	}
+	s.solveEach(todo, p.Services)
+	for _, j := range todo {
+		s.cache[j.policy.Service] = cachedService{
+			backends: first(j.backends), nBack: len(j.backends), verdicts: first(j.verdicts), nVerd: len(j.verdicts),
+			plan: p.Services[j.index],
+		}
 	}
 	if len(s.cache) > len(p.Services) {
 		for name := range s.cache {
@@ -119,9 +130,70 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 	return p
 }
 
-// solveCtx holds what every service of one Solve shares: the clusters, their
-// sites and distances, and the active overrides indexed for lookup.
-type solveCtx struct {
+// serviceJob is one service to solve, and its place in Plan.Services.
+type serviceJob struct {
+	index    int
+	policy   model.ServicePolicy
+	backends []model.Backend
+	verdicts []model.TargetHealth
+}
+
+// parallelMin is the number of services each worker must have before Solve
+// solves in parallel: one EndpointSlice change re-solves one service, which
+// a goroutine would only delay, while a fresh solve of thousands of
+// services takes about half as long on two cores.
+const parallelMin = 128
+
+// solveChunk is how many services a worker takes at a time.
+const solveChunk = 16
+
+// solveEach solves the jobs into out, in parallel on up to GOMAXPROCS
+// workers when there are enough of them. Each worker has its own scratch
+// and shape cache and shares the world, which is read-only, so the Plan
+// is the same byte for byte however the work was split.
+func (s *Solver) solveEach(jobs []serviceJob, out []*model.ServicePlan) {
+	procs := s.procs
+	if procs == 0 {
+		procs = runtime.GOMAXPROCS(0)
+	}
+	n := min(procs, len(jobs)/parallelMin)
+	if n <= 1 {
+		for _, j := range jobs {
+			out[j.index] = s.ctx.service(j.policy, j.backends, j.verdicts)
+		}
+		return
+	}
+	for len(s.workers) < n-1 {
+		s.workers = append(s.workers, &solveCtx{})
+	}
+	var next atomic.Int64
+	work := func(c *solveCtx) {
+		for {
+			from := int(next.Add(solveChunk)) - solveChunk
+			if from >= len(jobs) {
+				return
+			}
+			for _, j := range jobs[from:min(from+solveChunk, len(jobs))] {
+				out[j.index] = c.service(j.policy, j.backends, j.verdicts)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, c := range s.workers[:n-1] {
+		if c.solveWorld != s.ctx.solveWorld {
+			c.solveWorld, c.shapes = s.ctx.solveWorld, map[string]*routeShape{}
+		}
+		wg.Go(func() { work(c) })
+	}
+	work(&s.ctx)
+	wg.Wait()
+}
+
+// solveWorld is what every service of one Solve shares: the clusters,
+// their sites and distances, and the active overrides indexed for lookup.
+// It is built by reset and only read afterwards, so that workers solving
+// services in parallel share it.
+type solveWorld struct {
 	clusters []model.Cluster
 	stale    []bool
 	sites    []model.Site
@@ -162,8 +234,14 @@ type solveCtx struct {
 	hasRegion []bool
 	zone      []int32
 	regionKey []string
+}
 
-	// Scratch, reused between services and buckets.
+// solveCtx solves services one at a time: the shared world, and scratch
+// space reused between services and buckets. Each worker of a parallel
+// Solve has its own.
+type solveCtx struct {
+	*solveWorld
+
 	facts     []groupFacts
 	zonePods  []int   // per address of the current backend: its zone's ready pods
 	zoneAddrs []int   // per address of the current backend: addresses in its zone
@@ -187,12 +265,10 @@ type solveCtx struct {
 	levels                 []levelHosts // per priority of a row: what the spill arithmetic counts
 	counts                 []levelHosts // per priority of a row: its hosts
 	spill                  spillResult
-	stamp                  uint32
-	seen                   []uint32 // per region id: stamp when seen in this pass
 	hash                   hashBuf
 	shapeKey               []byte
 	shapeHash              uint64                 // of the current service's route shape
-	shapes                 map[string]*routeShape // by layout and policy; reset with the context
+	shapes                 map[string]*routeShape // by layout and policy, within one world
 }
 
 type scopeKey struct{ service, cluster string }
@@ -213,10 +289,9 @@ const (
 )
 
 func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override, pol model.Policies) {
-	*c = solveCtx{clusters: clusters, stale: stale, active: active,
-		clusterDrain: map[string]int{}, scoped: map[scopeKey]int{}, byAddr: map[netip.Addr][]int{}, failover: map[string]int{},
-		levels: c.levels, counts: c.counts, spill: c.spill, hash: c.hash, shapes: map[string]*routeShape{},
-		shapeScratch: c.shapeScratch}
+	c.solveWorld = &solveWorld{clusters: clusters, stale: stale, active: active,
+		clusterDrain: map[string]int{}, scoped: map[scopeKey]int{}, byAddr: map[netip.Addr][]int{}, failover: map[string]int{}}
+	c.shapes = map[string]*routeShape{}
 
 	regions, zones := map[string]int32{}, map[model.Locality]int32{}
 	for _, cl := range clusters {
@@ -270,7 +345,7 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 		}
 		c.distKm = append(c.distKm, row)
 	}
-	c.seen = make([]uint32, len(c.regionKey))
+	seen, stamp := make([]uint32, len(c.regionKey)), uint32(0) // per region id: stamp when seen in this pass
 	// One slab for every site's walk, another for the zone and region
 	// clusters, which are fewer.
 	order := make([]int32, len(clusters))
@@ -343,10 +418,10 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	runStart := make([]int, len(c.sites)+1)
 	for b, walk := range c.walk {
 		others = others[:0]
-		c.stamp++
+		stamp++
 		for _, w := range walk {
-			if w.cls >= 0 && c.seen[w.cls] != c.stamp {
-				c.seen[w.cls] = c.stamp
+			if w.cls >= 0 && seen[w.cls] != stamp {
+				seen[w.cls] = stamp
 				others = append(others, w.cls)
 			}
 		}

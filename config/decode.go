@@ -601,13 +601,14 @@ func (cl *Cluster) decode(n *node, errs *errorList) {
 }
 
 // mapUsage is the syntax of a map entry, for errors.
-const mapUsage = "[fence] subnet CIDR...|country CC...|continent CODE...|default -> CLUSTER..."
+const mapUsage = "[fence] subnet CIDR...|country CC...|subdivision CC-SUB...|continent CODE...|default -> CLUSTER..."
 
 // continents are the continent codes GeoIP databases use.
 var continents = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
 
 // decodeMapEntry reads one line of a map block: `[fence] subnet CIDR...
-// -> CLUSTER...`, `country CC...`, `continent CODE...` or `default`.
+// -> CLUSTER...`, `country CC...`, `subdivision CC-SUB...`, `continent
+// CODE...` or `default`.
 // Whether its clusters exist is checked with the service.
 func decodeMapEntry(n *node, errs *errorList) (model.MapEntry, bool) {
 	words := append([]token{n.token}, n.Args...)
@@ -670,7 +671,15 @@ func decodeMapEntry(n *node, errs *errorList) (model.MapEntry, bool) {
 			bad(values[0], "default takes no values: default -> CLUSTER...")
 		}
 	case "subdivision":
-		bad(words[0], "subdivision: Meridian's GeoIP lookup reads countries and continents only, not subdivisions; map countries instead")
+		m.Match = model.MatchSubdivision
+		for _, v := range values {
+			code, err := subdivisionCode(v.Text)
+			if err != nil {
+				bad(v, "%v", err)
+				continue
+			}
+			m.Codes = append(m.Codes, code)
+		}
 	default:
 		bad(words[0], "unknown entry %q; expected %s", words[0].Text, mapUsage)
 	}
@@ -678,6 +687,20 @@ func decodeMapEntry(n *node, errs *errorList) (model.MapEntry, bool) {
 		bad(words[0], "%s needs at least one value before ->", kind)
 	}
 	return m, ok
+}
+
+// subdivisionCode checks an ISO 3166-2 code such as US-CA or GB-ENG: a
+// known country, a hyphen, and one to three letters or digits, as GeoIP
+// City databases spell them. Whether the subdivision exists is the
+// database's business: ISO adds and renames them every year.
+func subdivisionCode(text string) (string, error) {
+	cc, sub, ok := strings.Cut(strings.ToUpper(text), "-")
+	country, known := geo.CountryInfo(cc)
+	valid := ok && known && len(sub) >= 1 && len(sub) <= 3 && strings.Trim(sub, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == ""
+	if !valid {
+		return "", fmt.Errorf("subdivision %q is not an ISO 3166-2 code such as US-CA or DE-BY", text)
+	}
+	return country.Code + "-" + sub, nil
 }
 
 func (s *Static) decode(n *node, errs *errorList) {

@@ -113,6 +113,7 @@ func TestMap(t *testing.T) {
 		"fence continent eu -> eu-west",
 		"subnet 198.51.100.0/24 2001:db8::/32 -> US-EAST",
 		"default -> us-east eu-west",
+		"subdivision us-ca US-or -> us-east",
 	)))
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +124,7 @@ func TestMap(t *testing.T) {
 		{Match: model.MatchContinent, Codes: []string{"EU"}, Clusters: []string{"eu-west"}, Fence: true, Source: "t.conf:17"},
 		{Match: model.MatchSubnet, Subnets: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}, Clusters: []string{"us-east"}, Source: "t.conf:18"},
 		{Match: model.MatchDefault, Clusters: []string{"us-east", "eu-west"}, Source: "t.conf:19"},
+		{Match: model.MatchSubdivision, Codes: []string{"US-CA", "US-OR"}, Clusters: []string{"us-east"}, Source: "t.conf:20"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("map\n%+v\nwant\n%+v", got, want)
@@ -141,7 +143,7 @@ func TestMapErrors(t *testing.T) {
 		"subnet 10.0.0.1/8 -> eu-west",
 		"default eu-west",
 		"default -> ap-south eu-west eu-west",
-		"subdivision DE-BY -> eu-west",
+		"subdivision de-by XX-CA US-CALI us_ca -> eu-west",
 		"region eu -> eu-west",
 		"fence country -> eu-west",
 	)))
@@ -152,19 +154,23 @@ func TestMapErrors(t *testing.T) {
 		`t.conf:17: map: country "XX" is not an ISO 3166-1 alpha-2 code such as DE`,
 		`t.conf:18: map: continent "Europe" is not one of AF AN AS EU NA OC SA`,
 		`t.conf:19: map: 10.0.0.1/8 has host bits set; write 10.0.0.0/8`,
-		`t.conf:20: map: expected [fence] subnet CIDR...|country CC...|continent CODE...|default -> CLUSTER...`,
+		`t.conf:20: map: expected [fence] subnet CIDR...|country CC...|subdivision CC-SUB...|continent CODE...|default -> CLUSTER...`,
 		`t.conf:21: map: no cluster "ap-south" is declared`,
 		`t.conf:21: map: cluster eu-west is listed twice`,
-		`t.conf:22: map: subdivision: Meridian's GeoIP lookup reads countries and continents only, not subdivisions; map countries instead`,
-		`t.conf:23: map: unknown entry "region"; expected [fence] subnet CIDR...|country CC...|continent CODE...|default -> CLUSTER...`,
+		`t.conf:22: map: subdivision "XX-CA" is not an ISO 3166-2 code such as US-CA or DE-BY`,
+		`t.conf:22: map: subdivision "US-CALI" is not an ISO 3166-2 code such as US-CA or DE-BY`,
+		`t.conf:22: map: subdivision "us_ca" is not an ISO 3166-2 code such as US-CA or DE-BY`,
+		`t.conf:23: map: unknown entry "region"; expected [fence] subnet CIDR...|country CC...|subdivision CC-SUB...|continent CODE...|default -> CLUSTER...`,
 		`t.conf:24: map: country needs at least one value before ->`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
-	_, err = Parse("t.conf", []byte(mapConf("country DE -> eu-west", "country FR de -> us-east", "default -> eu-west", "default -> us-east")))
-	want = []string{`t.conf:17: map: country DE already has an entry at line 16`, `t.conf:19: map: default already has an entry at line 18`}
+	_, err = Parse("t.conf", []byte(mapConf("country DE -> eu-west", "country FR de -> us-east", "default -> eu-west", "default -> us-east",
+		"subdivision US-TX -> us-east", "subdivision us-tx -> eu-west")))
+	want = []string{`t.conf:17: map: country DE already has an entry at line 16`, `t.conf:19: map: default already has an entry at line 18`,
+		`t.conf:21: map: subdivision US-TX already has an entry at line 20`}
 	if err == nil || !reflect.DeepEqual(strings.Split(err.Error(), "\n"), want) {
 		t.Errorf("duplicates: %v", err)
 	}

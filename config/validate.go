@@ -75,8 +75,8 @@ func (c *Config) validate(errs *errorList) {
 }
 
 // validateMap checks a service's map: geo policy only, declared clusters
-// listed once per entry, and no subnet, country, continent or default
-// claimed by two entries.
+// listed once per entry, and no subnet, subdivision, country, continent
+// or default claimed by two entries.
 func (s *Service) validateMap(clusters map[string]Pos, errs *errorList) {
 	if s.mapPos.Line == 0 {
 		return

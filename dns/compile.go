@@ -192,7 +192,7 @@ func compile(zs *Zones, plan *model.Plan, chaosVersion, chaosID string, stats *S
 	if plan != nil {
 		t.byAddress = len(plan.Nets) > 0 || len(plan.MapNets) > 0
 		for _, sp := range plan.Services {
-			t.byCountry = t.byCountry || len(sp.Map.Countries) > 0 || len(sp.Map.Continents) > 0
+			t.byCountry = t.byCountry || len(sp.Map.Countries) > 0 || len(sp.Map.Continents) > 0 || len(sp.Map.Subdivisions) > 0
 		}
 	}
 	if zs != nil {

@@ -605,7 +605,7 @@ func (t *table) place(ip netip.Addr, loc geo.Location) model.Placement {
 	if t.byAddress || t.byCountry {
 		c := model.Client{Addr: ip, Location: loc.Point, HasLocation: loc.HasPoint}
 		if t.byCountry {
-			c.Country, c.Continent = loc.Country, loc.Continent
+			c.Country, c.Continent, c.Subdivision = loc.Country, loc.Continent, loc.Subdivision
 		}
 		return t.plan.Place(c)
 	}

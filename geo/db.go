@@ -121,6 +121,18 @@ func (db *DB) Description() string {
 	return fmt.Sprintf("%s (%s, built %s)", db.name, db.metadata.DatabaseType, built)
 }
 
+// HasSubdivisions reports whether the database places addresses in
+// country subdivisions (Location.Subdivision): GeoIP2 and GeoLite2 City
+// databases, and those compatible with them, do; Country databases and
+// ip-location-db ones do not.
+func (db *DB) HasSubdivisions() bool {
+	if db == nil || db.maxmind == nil {
+		return false
+	}
+	t := db.metadata.DatabaseType
+	return strings.Contains(t, "City") || strings.Contains(t, "Enterprise")
+}
+
 // Close releases the database; Lookup returns only the client's own
 // address as Network afterwards.
 func (db *DB) Close() error {

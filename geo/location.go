@@ -12,6 +12,11 @@ type Location struct {
 	Country string
 	// Continent is one of AF AN AS EU NA OC SA; "" when unknown.
 	Continent string
+	// Subdivision is the ISO 3166-2 code of the country's largest
+	// subdivision that holds the network (US-CA, DE-BY, GB-ENG), upper
+	// case; "" when unknown or when the database has none (Country
+	// databases, ip-location-db).
+	Subdivision string
 	// Point is meaningful only when HasPoint: the record's own coordinates,
 	// or the centroid of its country when the record has none.
 	Point    model.Point

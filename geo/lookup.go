@@ -67,6 +67,7 @@ func (db *DB) Lookup(ip netip.Addr) Location {
 // record is what one database record says, whatever its schema.
 type record struct {
 	country, continent string
+	subdivision        string // the ISO 3166-2 code's part after the country's
 	lat, lon           float64
 	hasCoords          bool
 }
@@ -85,6 +86,9 @@ func (r record) location(network netip.Prefix) Location {
 	} else {
 		loc.Country = strings.ToUpper(r.country) // not in the table: as the database says
 	}
+	if loc.Country != "" && r.subdivision != "" {
+		loc.Subdivision = loc.Country + "-" + strings.ToUpper(r.subdivision)
+	}
 	if p := (model.Point{Lat: r.lat, Lon: r.lon}); r.hasCoords && p.Valid() {
 		loc.Point, loc.HasPoint = p, true
 	}
@@ -99,6 +103,9 @@ func decodeMaxMind(res maxminddb.Result) (record, error) {
 		return record{}, err
 	}
 	rec := record{country: c.Country.ISOCode, continent: c.Continent.Code}
+	if len(c.Subdivisions) > 0 {
+		rec.subdivision = c.Subdivisions[0].ISOCode // MaxMind lists the largest first
+	}
 	if lat, lon := c.Location.Latitude, c.Location.Longitude; lat != nil && lon != nil {
 		rec.lat, rec.lon, rec.hasCoords = *lat, *lon, true
 	}

@@ -262,3 +262,33 @@ func TestLookupIPv4UnderShortIPv6Network(t *testing.T) {
 	checkLookup(t, db, "::1:2:3:4", want{"GB", "EU", pt(54, -2), "::/64"})
 	checkLookup(t, db, "2a02:ff00::1", want{"BR", "SA", pt(-10, -55), "2a02:ff00::/32"})
 }
+
+// TestLookupSubdivision: a City record's largest subdivision becomes an
+// ISO 3166-2 code under its country; HasSubdivisions tells the databases
+// that have them.
+func TestLookupSubdivision(t *testing.T) {
+	entries := []entry{
+		{"81.2.69.0/24", withSubdivisions(maxmindRecord("GB", "EU", 51.5, -0.1), "ENG", "WSM")},
+		{"216.160.83.0/25", withSubdivisions(maxmindRecord("US", "NA", 47.6, -122.3), "wa")},
+		{"2a02:ff00::/32", maxmindRecord("IT", "EU", 41.9, 12.5)},
+		{"89.160.20.112/28", withSubdivisions(maxmindRecord("", "EU"), "AB")}, // no country: no code
+	}
+	city := openDB(t, "city.mmdb", "GeoLite2-City", 6, entries...)
+	for addr, want := range map[string]string{
+		"81.2.69.142": "GB-ENG", "::ffff:216.160.83.56": "US-WA", "2a02:ff00::1": "", "89.160.20.115": "", "8.8.8.8": "",
+	} {
+		if got := city.Lookup(netip.MustParseAddr(addr)).Subdivision; got != want {
+			t.Errorf("Lookup(%s).Subdivision = %q, want %q", addr, got, want)
+		}
+	}
+	country := openDB(t, "country.mmdb", "GeoLite2-Country", 6, entry{"81.2.69.0/24", maxmindRecord("GB", "EU")})
+	ipLoc := openDB(t, "ip.mmdb", "country ipvAll", 6, entry{"81.2.69.0/24", ipLocCountry("GB")})
+	for _, c := range []struct {
+		db   *DB
+		want bool
+	}{{city, true}, {openDB(t, "e.mmdb", "GeoIP2-Enterprise", 6, entries...), true}, {country, false}, {ipLoc, false}, {nil, false}} {
+		if got := c.db.HasSubdivisions(); got != c.want {
+			t.Errorf("%v: HasSubdivisions() = %v, want %v", c.db, got, c.want)
+		}
+	}
+}

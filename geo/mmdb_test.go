@@ -85,3 +85,14 @@ func maxmindRecord(country, continent string, latLon ...float64) mmdbtype.Map {
 	}
 	return m
 }
+
+// withSubdivisions adds a GeoIP2 City record's subdivisions, largest
+// first, as MaxMind writes them.
+func withSubdivisions(m mmdbtype.Map, codes ...string) mmdbtype.Map {
+	var subs mmdbtype.Slice
+	for _, c := range codes {
+		subs = append(subs, mmdbtype.Map{"iso_code": mmdbtype.String(c), "names": mmdbtype.Map{"en": mmdbtype.String("name of " + c)}})
+	}
+	m["subdivisions"] = subs
+	return m
+}

@@ -17,9 +17,13 @@ const (
 	MatchContinent
 	// MatchDefault matches every client no other entry matches.
 	MatchDefault
+	// MatchSubdivision matches the country subdivision (a US state, a
+	// German Land) GeoIP gives the address, when the database has them.
+	MatchSubdivision
 )
 
-var matchNames = [...]string{MatchSubnet: "subnet", MatchCountry: "country", MatchContinent: "continent", MatchDefault: "default"}
+var matchNames = [...]string{MatchSubnet: "subnet", MatchCountry: "country", MatchContinent: "continent", MatchDefault: "default",
+	MatchSubdivision: "subdivision"}
 
 func (m MapMatch) String() string { return matchNames[m] }
 
@@ -35,8 +39,9 @@ type MapEntry struct {
 	// Subnets are the prefixes of a MatchSubnet entry, masked.
 	Subnets []netip.Prefix
 	// Codes are the ISO 3166-1 alpha-2 countries of a MatchCountry entry,
-	// or the continents (AF AN AS EU NA OC SA) of a MatchContinent one,
-	// upper case.
+	// the continents (AF AN AS EU NA OC SA) of a MatchContinent one, or
+	// the ISO 3166-2 subdivisions (US-CA) of a MatchSubdivision one, upper
+	// case.
 	Codes    []string
 	Clusters []string
 	Fence    bool
@@ -67,9 +72,10 @@ type MapIndex struct {
 	// Nets holds, per Plan.MapNets, the service's entry with the longest
 	// prefix that holds it, or -1.
 	Nets []int32
-	// Countries and Continents map codes to entries.
-	Countries  map[string]int32
-	Continents map[string]int32
+	// Subdivisions, Countries and Continents map codes to entries.
+	Subdivisions map[string]int32
+	Countries    map[string]int32
+	Continents   map[string]int32
 	// Default is the default entry, or -1.
 	Default int32
 }
@@ -78,7 +84,8 @@ type MapIndex struct {
 // clients placed at pl, or -1 when none does and the service places them
 // as geo does. The most specific match wins: a subnet entry, then the
 // subnet list (which says GeoIP misplaces the network, so its country
-// does not count), then a country, a continent, the default. xDS nodes
+// does not count), then a subdivision, a country, a continent, the
+// default. xDS nodes
 // (Placement.Node) get none.
 func (s *ServicePlan) Entry(pl Placement) int {
 	if len(s.Policy.Map) == 0 || pl.Node {
@@ -90,6 +97,9 @@ func (s *ServicePlan) Entry(pl Placement) int {
 	}
 	if pl.Net >= 0 {
 		return -1
+	}
+	if e, ok := m.Subdivisions[pl.Subdivision]; ok && pl.Subdivision != "" {
+		return int(e)
 	}
 	if e, ok := m.Countries[pl.Country]; ok && pl.Country != "" {
 		return int(e)

@@ -18,10 +18,10 @@ type Client struct {
 	// address, else its resolver's. Zero for xDS nodes, which have none:
 	// subnet lists do not apply to them, they keep locality placement.
 	Addr netip.Addr
-	// Country and Continent are what GeoIP says of Addr (ISO 3166-1
-	// alpha-2, and AF AN AS EU NA OC SA), upper case; empty when unknown.
-	// Service maps match them.
-	Country, Continent string
+	// Country, Continent and Subdivision are what GeoIP says of Addr
+	// (ISO 3166-1 alpha-2, AF AN AS EU NA OC SA, and ISO 3166-2 such as
+	// US-CA), upper case; empty when unknown. Service maps match them.
+	Country, Continent, Subdivision string
 	// Locality is the region and zone an xDS node declares; empty for DNS
 	// clients.
 	Locality Locality
@@ -48,10 +48,11 @@ type Placement struct {
 	// subnets of service maps too.
 	NetBits int
 	// MapNet is the index in Plan.MapNets of the longest prefix of a map's
-	// subnet entry that holds Client.Addr, or -1; Country and Continent are
-	// the client's. ServicePlan.Entry turns them into a service's map entry.
-	MapNet             int
-	Country, Continent string
+	// subnet entry that holds Client.Addr, or -1; Country, Continent and
+	// Subdivision are the client's. ServicePlan.Entry turns them into a
+	// service's map entry.
+	MapNet                          int
+	Country, Continent, Subdivision string
 	// Node is Client.Node: no map entry applies.
 	Node bool
 }
@@ -91,7 +92,7 @@ func (p *Plan) Place(c Client) Placement {
 			return pl
 		}
 	}
-	pl.Country, pl.Continent = c.Country, c.Continent
+	pl.Country, pl.Continent, pl.Subdivision = c.Country, c.Continent, c.Subdivision
 	if c.Addr.IsValid() && (len(p.MapNets) > 0 || len(p.Nets) > 0) {
 		x := p.netIndex()
 		var bits int

@@ -52,10 +52,13 @@ func (c *solveCtx) compileMap(s *model.ServicePlan) {
 	}
 	for e, m := range s.Policy.Map {
 		switch m.Match {
-		case model.MatchCountry, model.MatchContinent:
+		case model.MatchCountry, model.MatchContinent, model.MatchSubdivision:
 			dst := &s.Map.Countries
-			if m.Match == model.MatchContinent {
+			switch m.Match {
+			case model.MatchContinent:
 				dst = &s.Map.Continents
+			case model.MatchSubdivision:
+				dst = &s.Map.Subdivisions
 			}
 			if *dst == nil {
 				*dst = map[string]int32{}

@@ -8,6 +8,32 @@ import (
 	"github.com/meridian-gtm/meridian/model"
 )
 
+// geoWarnings are logged at every start and reload: the maps that the
+// GeoIP database will not serve as written.
+func geoWarnings(pol model.Policies, db *geo.DB) []string {
+	return append(fenceWarnings(pol, db), subdivisionWarnings(pol, db)...)
+}
+
+// subdivisionWarnings names every subdivision entry when the database has
+// no subdivisions (the builtin one, Country databases): such an entry
+// never matches, and its clients fall to their country's entry or the
+// distance, which the operator did not write.
+func subdivisionWarnings(pol model.Policies, db *geo.DB) []string {
+	if db.HasSubdivisions() {
+		return nil
+	}
+	var out []string
+	for _, sp := range pol.Services() {
+		for _, e := range sp.Map {
+			if e.Match == model.MatchSubdivision {
+				out = append(out, fmt.Sprintf("%s: the %s of service %s never matches: the GeoIP database %s has no subdivisions; use a GeoIP2 or GeoLite2 City database",
+					e.Source, e.Describe(), sp.Service, db.Description()))
+			}
+		}
+	}
+	return out
+}
+
 // fenceWarnings names every subnet entry (of the subnets file, or of a
 // service's own map) whose network GeoIP puts inside a service's fence
 // while the entry sends its clients to a cluster outside that fence. The
@@ -22,7 +48,7 @@ func fenceWarnings(pol model.Policies, db *geo.DB) []string {
 		var own []model.Net // the service's own subnet entries, not fences
 		for _, e := range sp.Map {
 			switch {
-			case e.Fence && (e.Match == model.MatchCountry || e.Match == model.MatchContinent):
+			case e.Fence && (e.Match == model.MatchCountry || e.Match == model.MatchContinent || e.Match == model.MatchSubdivision):
 				fences = append(fences, e)
 			case !e.Fence && e.Match == model.MatchSubnet:
 				for _, p := range e.Subnets {
@@ -40,7 +66,8 @@ func fenceWarnings(pol model.Policies, db *geo.DB) []string {
 				continent = c.Continent
 			}
 			for _, f := range fences {
-				if !slices.Contains(f.Codes, loc.Country) && !slices.Contains(f.Codes, continent) {
+				if !slices.Contains(f.Codes, loc.Country) && !slices.Contains(f.Codes, continent) &&
+					(loc.Subdivision == "" || !slices.Contains(f.Codes, loc.Subdivision)) {
 					continue
 				}
 				for _, c := range n.Clusters {

@@ -93,7 +93,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	}
 	var loc locator
 	loc.db.Store(db)
-	for _, w := range fenceWarnings(cfg.Policies(), db) {
+	for _, w := range geoWarnings(cfg.Policies(), db) {
 		logger.Warn(w)
 	}
 	logger.Info("starting", "version", buildVersion(), "replica", cfg.Meridian.Replica, "config", path,
@@ -352,7 +352,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	if db != nil {
 		r.loc.db.Store(db) // the old database is left to the collector: lookups may be in flight
 	}
-	for _, w := range fenceWarnings(cfg.Policies(), r.loc.db.Load()) {
+	for _, w := range geoWarnings(cfg.Policies(), r.loc.db.Load()) {
 		logger.Warn(w)
 	}
 	loop.SetPolicies(cfg.Policies())

@@ -80,7 +80,8 @@ type Site struct {
 
 // Net is one subnet-list entry: the clients in Prefix are served by
 // Clusters, in that order, each a priority (first cluster priority 0),
-// for services placed by distance (the geo policy).
+// then by every other cluster in one last priority, for services placed
+// by distance (the geo policy).
 type Net struct {
 	Prefix   netip.Prefix // masked
 	Clusters []string

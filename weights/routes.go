@@ -316,9 +316,10 @@ func (c *solveCtx) shape(s *model.ServicePlan) *routeShape {
 		case s.Policy.Kind == model.Geo && row < len(c.sites):
 			prios, counted = c.geoTiers(s, row, gp, prios), true
 		case s.Policy.Kind == model.Geo && row >= buckets:
-			prios = c.mapTiers(s, s.Policy.Map[row-buckets], gp, prios)
+			e := &s.Policy.Map[row-buckets]
+			prios = c.listedTiers(s, e.Clusters, e.Fence, gp, prios)
 		case s.Policy.Kind == model.Geo && row > len(c.sites):
-			prios = c.orderTiers(s, c.netLists[row-len(c.sites)-1], model.TierListed, gp, prios)
+			prios = c.listedTiers(s, c.netLists[row-len(c.sites)-1], false, gp, prios)
 		case s.Policy.Kind == model.Failover:
 			prios = c.orderTiers(s, s.Policy.Order, model.TierOrder, gp, prios)
 		default:
@@ -535,13 +536,15 @@ func (c *solveCtx) geoTiers(s *model.ServicePlan, b int, gp []uint8, prios []mod
 	return prios
 }
 
-// mapTiers ranks the groups for the clients of a map entry: each listed
-// cluster with hosts a priority, in order; then, unless the entry is a
-// fence, every other group with hosts in one last priority.
-func (c *solveCtx) mapTiers(s *model.ServicePlan, e model.MapEntry, gp []uint8, prios []model.Priority) []model.Priority {
+// listedTiers ranks the groups for the clients of a map entry or a
+// subnet-list entry: each listed cluster with hosts a priority, in order;
+// then, unless the entry is a fence, every other group with hosts in one
+// last priority, so that the entry's clients leave its clusters only as
+// they fail, and a service that runs in none of them still answers.
+func (c *solveCtx) listedTiers(s *model.ServicePlan, clusters []string, fence bool, gp []uint8, prios []model.Priority) []model.Priority {
 	start := len(prios)
-	prios = c.orderTiers(s, e.Clusters, model.TierListed, gp, prios)
-	if e.Fence {
+	prios = c.orderTiers(s, clusters, model.TierListed, gp, prios)
+	if fence {
 		return prios
 	}
 	other := -1
@@ -574,8 +577,8 @@ func (c *solveCtx) oneTier(gp []uint8, prios []model.Priority) []model.Priority 
 }
 
 // orderTiers gives each cluster of an ordered list (the failover policy's,
-// or a subnet-list entry's) that has hosts its own priority of tier, in
-// list order. Clusters not listed get no traffic.
+// or an entry's) that has hosts its own priority of tier, in list order.
+// Clusters not listed get no traffic.
 func (c *solveCtx) orderTiers(s *model.ServicePlan, order []string, tier model.Tier, gp []uint8, prios []model.Priority) []model.Priority {
 	for gi := range gp {
 		gp[gi] = model.NoPriority

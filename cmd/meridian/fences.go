@@ -35,9 +35,10 @@ func subdivisionWarnings(pol model.Policies, db *geo.DB) []string {
 }
 
 // fenceWarnings names every subnet entry (of the subnets file, or of a
-// service's own map) whose network GeoIP puts inside a service's fence
-// while the entry sends its clients to a cluster outside that fence. The
-// more specific entry wins, which is what an operator listing a VPN or a
+// service's own map) whose network GeoIP puts inside a service's fence:
+// the entry is no fence, so it sends its clients outside, to a cluster it
+// lists or, when its clusters fail, to every other cluster. The more
+// specific entry wins, which is what an operator listing a VPN or a
 // misplaced office wants; but one line of a shared subnet list can undo
 // the data residency of every fenced service, and that deserves a word at
 // every start and reload.
@@ -70,12 +71,14 @@ func fenceWarnings(pol model.Policies, db *geo.DB) []string {
 					(loc.Subdivision == "" || !slices.Contains(f.Codes, loc.Subdivision)) {
 					continue
 				}
-				for _, c := range n.Clusters {
-					if !slices.Contains(f.Clusters, c) {
-						out = append(out, fmt.Sprintf("%s: %s (GeoIP: %s) sends clients of service %s to %s, outside its %s at %s: the subnet entry wins",
-							n.Source, n.Prefix, loc.Country, sp.Service, c, f.Describe(), f.Source))
-						break
-					}
+				outside := slices.IndexFunc(n.Clusters, func(c string) bool { return !slices.Contains(f.Clusters, c) })
+				if outside >= 0 {
+					out = append(out, fmt.Sprintf("%s: %s (GeoIP: %s) sends clients of service %s to %s, outside its %s at %s: the subnet entry wins",
+						n.Source, n.Prefix, loc.Country, sp.Service, n.Clusters[outside], f.Describe(), f.Source))
+				} else {
+					out = append(out, fmt.Sprintf("%s: %s (GeoIP: %s) is inside the %s of service %s at %s, but a subnet entry is no fence: "+
+						"when its clusters fail, its clients go to clusters outside; write `fence subnet %s -> ...` in the service's map to keep them in",
+						n.Source, n.Prefix, loc.Country, f.Describe(), sp.Service, f.Source, n.Prefix))
 				}
 			}
 		}

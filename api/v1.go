@@ -804,6 +804,7 @@ type explainJSON struct {
 	Location *locationJSON       `json:"location,omitempty"`
 	Site     string              `json:"site"`
 	Entry    string              `json:"entry,omitempty"`
+	Note     string              `json:"note,omitempty"`
 	Mode     string              `json:"mode"`
 	Summary  string              `json:"summary"`
 	DNS      []dnsAnswerJSON     `json:"dns"`
@@ -869,7 +870,7 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusNotFound, "no global service "+name, "name")
 		return
 	}
-	out := explainJSON{Name: name, Located: who.HasLocation, Site: e.Site, Entry: e.Entry, Mode: e.Mode.String(), Summary: e.Summary,
+	out := explainJSON{Name: name, Located: who.HasLocation, Site: e.Site, Entry: e.Entry, Note: e.Note, Mode: e.Mode.String(), Summary: e.Summary,
 		Region: region, Zone: zone, DNS: []dnsAnswerJSON{}, XDS: []xdsLocalityJSON{}, Targets: []explainTargetJSON{}}
 	if client.IsValid() {
 		out.Client = client.String()

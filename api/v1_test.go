@@ -412,6 +412,14 @@ func TestExplain(t *testing.T) {
 	if code != 200 || e.Site != "eu-west" || e.Region != "eu-west" || e.Zone != "elsewhere" || e.Client != "" || e.Located {
 		t.Errorf("explain for a node in eu-west: %d %s", code, text)
 	}
+	if e.Note != "no located cluster is in zone elsewhere: the nodes are placed by their region eu-west" {
+		t.Errorf("a zone no cluster is in: note %q", e.Note)
+	}
+	e = explainJSON{}
+	f.do("GET", "/api/v1/explain?name="+svcName+"&region=mars", readToken, "", &e)
+	if e.Site != "" || e.Note != "no located cluster is in region mars: the nodes are of unknown location" {
+		t.Errorf("a region no cluster is in: site %q, note %q", e.Site, e.Note)
+	}
 	for _, q := range []string{"?client=81.2.69.1", "?name=" + svcName, "?name=" + svcName + "&client=nope",
 		"?name=" + svcName + "&client=81.2.69.1&region=eu-west", "?name=" + svcName + "&zone=eu-west-1a"} {
 		if code, _ := f.do("GET", "/api/v1/explain"+q, readToken, "", nil); code != 400 {

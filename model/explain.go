@@ -21,7 +21,10 @@ type Explanation struct {
 	// Entry names the operator's entry that placed the client, when one
 	// did: "subnet list entry 198.51.100.0/24 (nets.txt:3)", "map entry
 	// continent EU (fence) at meridian.conf:40".
-	Entry   string
+	Entry string
+	// Note warns that the client was not placed as described: an xDS
+	// node's zone or region that no located cluster is in.
+	Note    string
 	Mode    RouteMode
 	Summary string
 	// Capacity says, with capacity spill, how much of its traffic each
@@ -73,7 +76,31 @@ func (p *Plan) Explain(service string, client Client) (Explanation, bool) {
 			entry += " (" + n.Source + ")"
 		}
 	}
-	return p.explain(s, pl.Bucket, pl.Bucket, entry)
+	e, ok := p.explain(s, pl.Bucket, pl.Bucket, entry)
+	e.Note = p.localityNote(client.Locality)
+	return e, ok
+}
+
+// localityNote says when no located cluster is in a declared locality, so
+// that a typo in a node's zone does not pass for a placement.
+func (p *Plan) localityNote(l Locality) string {
+	if l.Region == "" {
+		return ""
+	}
+	region, zone := false, l.Zone == ""
+	for _, s := range p.Sites {
+		if s.Locality.Region == l.Region {
+			region = true
+			zone = zone || s.Locality.Zone == l.Zone
+		}
+	}
+	switch {
+	case !region:
+		return fmt.Sprintf("no located cluster is in region %s: the nodes are of unknown location", l.Region)
+	case !zone:
+		return fmt.Sprintf("no located cluster is in zone %s: the nodes are placed by their region %s", l.Zone, l.Region)
+	}
+	return ""
 }
 
 // describeEntry names a map entry and where it was written.
@@ -166,7 +193,14 @@ func (s *ServicePlan) capacityReasons(r *Route) []string {
 			if down == 0 && g.HealthyPods == g.ExpectedPods {
 				continue
 			}
-			out = append(out, fmt.Sprintf("%s keeps %d%%: %s", g.Cluster, keeps(s.Policy.SpillOverprovisioning(), g), lostCapacity(g, hosts, live, down)))
+			lost := lostCapacity(g, hosts, live, down)
+			if r.Priorities[p].Panic {
+				// Its level is below the panic threshold: what it keeps
+				// no longer decides, as all its hosts take traffic.
+				out = append(out, fmt.Sprintf("%s panics: %s, so its targets get traffic healthy or not", g.Cluster, lost))
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s keeps %d%%: %s", g.Cluster, keeps(s.Policy.SpillOverprovisioning(), g), lost))
 		}
 	}
 	return out
@@ -238,11 +272,15 @@ func (p *Plan) summary(s *ServicePlan, r *Route, site, entry string) string {
 	case site != "":
 		who = "clients nearest " + site
 	}
+	fence := strings.HasSuffix(entry, "(fence)") || strings.Contains(entry, "(fence) at ")
 	switch r.Mode {
 	case NoTargets:
-		return who + ": no target can be used"
+		if fence {
+			return who + ": no target in the fence can be used (drained, disabled or absent), and the fence fails closed: no answer"
+		}
+		return who + ": no target can be used (drained, disabled or absent): no answer"
 	case FailedClosed:
-		if strings.HasSuffix(entry, "(fence)") || strings.Contains(entry, "(fence) at ") {
+		if fence {
 			return who + ": no healthy target in the fence, which fails closed: no answer"
 		}
 		return who + ": no healthy target, and the policy fails closed: no answer"

@@ -474,8 +474,8 @@ func sharesText(shares map[string]float64) string {
 
 func (c *ctl) explain(q url.Values) error {
 	var e struct {
-		Site, Mode, Summary string
-		Located             bool
+		Site, Mode, Summary, Note string
+		Located                   bool
 		Targets             []struct {
 			Cluster, Address, Status string
 			Priority                 int
@@ -500,6 +500,9 @@ func (c *ctl) explain(q url.Values) error {
 		where = "placed by the operator's geography, not by distance"
 	}
 	fmt.Fprintf(c.out, "%s for %s (%s): %s\n\n", printable(q.Get("name")), printable(who), printable(where), printable(e.Summary))
+	if e.Note != "" {
+		fmt.Fprintf(c.out, "note: %s\n\n", printable(e.Note))
+	}
 	var rows [][]string
 	for _, t := range e.Targets {
 		prio := "-"

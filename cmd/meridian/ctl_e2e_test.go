@@ -115,6 +115,9 @@ func TestCtl(t *testing.T) {
 	if out := ctl("read-secret", "explain", "app.gslb.example.com", "-region", "us-east"); !strings.Contains(out, "xDS nodes in us-east (locality of secondary)") || !strings.Contains(out, secondaryAddr) {
 		t.Errorf("explain -region:\n%s", out)
 	}
+	if out := ctl("read-secret", "explain", "app.gslb.example.com", "-region", "us-east", "-zone", "us-east-9z"); !strings.Contains(out, "note: no located cluster is in zone us-east-9z: the nodes are placed by their region us-east") {
+		t.Errorf("explain -zone of no cluster:\n%s", out)
+	}
 
 	// A dry run changes nothing.
 	if out := ctl("admin-secret", "drain", "primary", "-reason", "kernel upgrade", "-dry-run"); !strings.Contains(out, "dry run") || !strings.Contains(out, "100.0%") {

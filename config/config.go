@@ -306,6 +306,11 @@ type Zone struct {
 	// allow_transfer and notify are errors in such a zone.
 	AllowTransferWithoutServices bool
 	allowTransferPos, notifyPos  Pos
+	// Map is the map of every geo service of the zone that has none of
+	// its own; mapPos and entryPos are where it and its entries stand.
+	Map      []model.MapEntry
+	mapPos   Pos
+	entryPos []Pos
 }
 
 // Record is one static record written inline: `record NAME [TTL] TYPE RDATA`.

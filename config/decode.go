@@ -606,6 +606,26 @@ const mapUsage = "[fence] subnet CIDR...|country CC...|subdivision CC-SUB...|con
 // continents are the continent codes GeoIP databases use.
 var continents = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
 
+// decodeMap reads a map block, of a service or a zone, and where it and
+// each entry stand; declared is where an earlier map block stood.
+func decodeMap(d *node, declared Pos, errs *errorList) (entries []model.MapEntry, at Pos, entryPos []Pos) {
+	if err := block(d, 0, ""); err != nil {
+		errs.add(err)
+		return nil, declared, nil
+	}
+	if declared.Line != 0 {
+		errs.add(errorf(d.Pos, "map: already declared at %s", declared))
+		return nil, declared, nil
+	}
+	for _, e := range d.Body {
+		if m, ok := decodeMapEntry(e, errs); ok {
+			entries = append(entries, m)
+			entryPos = append(entryPos, e.Pos)
+		}
+	}
+	return entries, d.Pos, entryPos
+}
+
 // decodeMapEntry reads one line of a map block: `[fence] subnet CIDR...
 // -> CLUSTER...`, `country CC...`, `subdivision CC-SUB...`, `continent
 // CODE...` or `default`.
@@ -886,6 +906,7 @@ func (z *Zone) decode(n *node, errs *errorList) {
 			}
 			z.NS = append(z.NS, NameServer{Pos: d.Pos, Name: canonicalName(d.Args[0].Text), Glue: parseAddrs(d.Name(), d.Args[1:], errs)})
 		},
+		"map": func(d *node, errs *errorList) { z.Map, z.mapPos, z.entryPos = decodeMap(d, z.mapPos, errs) },
 		"service": func(d *node, errs *errorList) {
 			if err := block(d, 1, "NAME"); err != nil {
 				errs.add(err)
@@ -1113,23 +1134,7 @@ func (s *Service) decode(n *node, errs *errorList) {
 				errs.add(errorf(d.Pos, "eastwest: expected eastwest pods PORT or eastwest gateway"))
 			}
 		},
-		"map": func(d *node, errs *errorList) {
-			if err := block(d, 0, ""); err != nil {
-				errs.add(err)
-				return
-			}
-			if s.mapPos.Line != 0 {
-				errs.add(errorf(d.Pos, "map: already declared at %s", s.mapPos))
-				return
-			}
-			s.mapPos = d.Pos
-			for _, e := range d.Body {
-				if m, ok := decodeMapEntry(e, errs); ok {
-					s.Map = append(s.Map, m)
-					s.entryPos = append(s.entryPos, e.Pos)
-				}
-			}
-		},
+		"map": func(d *node, errs *errorList) { s.Map, s.mapPos, s.entryPos = decodeMap(d, s.mapPos, errs) },
 		"ignore_ecs": func(d *node, errs *errorList) {
 			if err := args(d, 0, 0, ""); err != nil {
 				errs.add(err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -179,4 +180,60 @@ func TestMapErrors(t *testing.T) {
 	if _, err := Parse("t.conf", []byte(conf)); err == nil || err.Error() != `t.conf:17: map: only the geo policy takes a map; service app is failover` {
 		t.Errorf("map with failover: %v", err)
 	}
+}
+
+// TestZoneMap: a zone's map is the map of each of its geo services that
+// has none of its own; a service's own map replaces it, and services of
+// other policies do without. Its entries are checked once, naming lines.
+func TestZoneMap(t *testing.T) {
+	conf := geoClusters + `zone example.org {
+    ns ns.example.net
+    map {
+        fence continent EU -> eu-west
+        default -> us-east
+    }
+    service app {
+    }
+    service own {
+        map {
+            country DE -> us-east
+        }
+    }
+    service fo {
+        policy failover
+        order us-east eu-west
+    }
+}
+`
+	c, err := Parse("t.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := map[string]string{}
+	for _, sp := range c.Policies().Services() {
+		var ds []string
+		for _, e := range sp.Map {
+			ds = append(ds, describeEntryAt(e))
+		}
+		maps[sp.Service] = strings.Join(ds, "; ")
+	}
+	want := map[string]string{
+		"app.example.org": "map entry continent EU (fence) t.conf:15 [eu-west]; map entry default t.conf:16 [us-east]",
+		"own.example.org": "map entry country DE t.conf:22 [us-east]",
+		"fo.example.org":  "",
+	}
+	if !reflect.DeepEqual(maps, want) {
+		t.Errorf("maps\n%q\nwant\n%q", maps, want)
+	}
+
+	bad := strings.Replace(conf, "default -> us-east", "default -> us-east us-east\n        country XX -> eu-west", 1)
+	_, err = Parse("t.conf", []byte(bad))
+	wantErr := "t.conf:16: map: cluster us-east is listed twice\nt.conf:17: map: country \"XX\" is not an ISO 3166-1 alpha-2 code such as DE"
+	if err == nil || err.Error() != wantErr {
+		t.Errorf("a bad zone map: %v\nwant\n%s", err, wantErr)
+	}
+}
+
+func describeEntryAt(e model.MapEntry) string {
+	return fmt.Sprintf("%s %s %v", e.Describe(), e.Source, e.Clusters)
 }

@@ -74,9 +74,8 @@ func (c *Config) validate(errs *errorList) {
 	}
 }
 
-// validateMap checks a service's map: geo policy only, declared clusters
-// listed once per entry, and no subnet, subdivision, country, continent
-// or default claimed by two entries.
+// validateMap checks a service's own map: geo policy only, and entries
+// as validateMapEntries checks them.
 func (s *Service) validateMap(clusters map[string]Pos, errs *errorList) {
 	if s.mapPos.Line == 0 {
 		return
@@ -85,9 +84,16 @@ func (s *Service) validateMap(clusters map[string]Pos, errs *errorList) {
 		errs.add(errorf(s.mapPos, "map: only the geo policy takes a map; service %s is %s", s.Name, s.Policy))
 		return
 	}
+	validateMapEntries(s.Map, s.entryPos, clusters, errs)
+}
+
+// validateMapEntries checks a map's entries (at entryPos): declared
+// clusters listed once per entry, and no subnet, subdivision, country,
+// continent or default claimed by two entries.
+func validateMapEntries(entries []model.MapEntry, entryPos []Pos, clusters map[string]Pos, errs *errorList) {
 	claimed := map[string]int{} // "country DE" -> line
-	for i, m := range s.Map {
-		pos := s.entryPos[i]
+	for i, m := range entries {
+		pos := entryPos[i]
 		var keys []string
 		for _, p := range m.Subnets {
 			keys = append(keys, "subnet "+p.String())
@@ -399,7 +405,11 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 			errs.add(errorf(s.Pos, "service %s: %s is also a name server of the zone", s.Name, s.FQDN))
 		}
 		s.validate(clusters, errs)
+		if s.mapPos.Line == 0 && s.Policy == model.Geo {
+			s.Map = z.Map // the zone's map; services share it, and nobody writes it
+		}
 	}
+	validateMapEntries(z.Map, z.entryPos, clusters, errs)
 	z.checkTransfers(errs)
 }
 

@@ -412,7 +412,7 @@ func TestExplain(t *testing.T) {
 	if code != 200 || e.Site != "eu-west" || e.Region != "eu-west" || e.Zone != "elsewhere" || e.Client != "" || e.Located {
 		t.Errorf("explain for a node in eu-west: %d %s", code, text)
 	}
-	if e.Note != "no located cluster is in zone elsewhere: the nodes are placed by their region eu-west" {
+	if e.Note != "no located cluster is in zone elsewhere of region eu-west: the nodes are placed by their region" {
 		t.Errorf("a zone no cluster is in: note %q", e.Note)
 	}
 	e = explainJSON{}

@@ -679,7 +679,7 @@ func decodeMapEntry(n *node, errs *errorList) (model.MapEntry, bool) {
 		m.Match = model.MatchContinent
 		for _, v := range values {
 			c := strings.ToUpper(v.Text)
-			if !slices.Contains(continents, c) {
+			if !slices.Contains(continents, c) || !isASCII(v.Text) { // ToUpper makes the long s an S
 				bad(v, "continent %q is not one of %s", v.Text, strings.Join(continents, " "))
 				continue
 			}
@@ -709,6 +709,18 @@ func decodeMapEntry(n *node, errs *errorList) (model.MapEntry, bool) {
 	return m, ok
 }
 
+// isASCII reports whether s is ASCII: strings.ToUpper turns some other
+// letters into ASCII ones (the long s into S, the Kelvin sign into K),
+// which would let a code match what it does not spell.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // subdivisionCode checks an ISO 3166-2 code such as US-CA or GB-ENG: a
 // known country, a hyphen, and one to three letters or digits, as GeoIP
 // City databases spell them. Whether the subdivision exists is the
@@ -716,7 +728,7 @@ func decodeMapEntry(n *node, errs *errorList) (model.MapEntry, bool) {
 func subdivisionCode(text string) (string, error) {
 	cc, sub, ok := strings.Cut(strings.ToUpper(text), "-")
 	country, known := geo.CountryInfo(cc)
-	valid := ok && known && len(sub) >= 1 && len(sub) <= 3 && strings.Trim(sub, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == ""
+	valid := ok && known && isASCII(text) && len(sub) >= 1 && len(sub) <= 3 && strings.Trim(sub, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == ""
 	if !valid {
 		return "", fmt.Errorf("subdivision %q is not an ISO 3166-2 code such as US-CA or DE-BY", text)
 	}

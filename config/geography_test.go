@@ -140,11 +140,11 @@ func TestMapErrors(t *testing.T) {
 	_, err := Parse("t.conf", []byte(mapConf(
 		"country DE -> eu-west",    // 17
 		"country XX de -> eu-west", // 17: an unknown code drops the entry
-		"continent Europe -> eu-west",
+		"continent Europe aſ -> eu-west",
 		"subnet 10.0.0.1/8 -> eu-west",
 		"default eu-west",
 		"default -> ap-south eu-west eu-west",
-		"subdivision de-by XX-CA US-CALI us_ca -> eu-west",
+		"subdivision de-by XX-CA US-CALI us_ca US-ſC -> eu-west",
 		"region eu -> eu-west",
 		"fence country -> eu-west",
 	)))
@@ -154,6 +154,7 @@ func TestMapErrors(t *testing.T) {
 	want := []string{
 		`t.conf:17: map: country "XX" is not an ISO 3166-1 alpha-2 code such as DE`,
 		`t.conf:18: map: continent "Europe" is not one of AF AN AS EU NA OC SA`,
+		`t.conf:18: map: continent "aſ" is not one of AF AN AS EU NA OC SA`,
 		`t.conf:19: map: 10.0.0.1/8 has host bits set; write 10.0.0.0/8`,
 		`t.conf:20: map: expected [fence] subnet CIDR...|country CC...|subdivision CC-SUB...|continent CODE...|default -> CLUSTER...`,
 		`t.conf:21: map: no cluster "ap-south" is declared`,
@@ -161,6 +162,7 @@ func TestMapErrors(t *testing.T) {
 		`t.conf:22: map: subdivision "XX-CA" is not an ISO 3166-2 code such as US-CA or DE-BY`,
 		`t.conf:22: map: subdivision "US-CALI" is not an ISO 3166-2 code such as US-CA or DE-BY`,
 		`t.conf:22: map: subdivision "us_ca" is not an ISO 3166-2 code such as US-CA or DE-BY`,
+		`t.conf:22: map: subdivision "US-ſC" is not an ISO 3166-2 code such as US-CA or DE-BY`,
 		`t.conf:23: map: unknown entry "region"; expected [fence] subnet CIDR...|country CC...|subdivision CC-SUB...|continent CODE...|default -> CLUSTER...`,
 		`t.conf:24: map: country needs at least one value before ->`,
 	}
@@ -169,9 +171,9 @@ func TestMapErrors(t *testing.T) {
 	}
 
 	_, err = Parse("t.conf", []byte(mapConf("country DE -> eu-west", "country FR de -> us-east", "default -> eu-west", "default -> us-east",
-		"subdivision US-TX -> us-east", "subdivision us-tx -> eu-west")))
+		"subdivision US-TX -> us-east", "subdivision us-tx -> eu-west", "country it IT -> eu-west")))
 	want = []string{`t.conf:17: map: country DE already has an entry at line 16`, `t.conf:19: map: default already has an entry at line 18`,
-		`t.conf:21: map: subdivision US-TX already has an entry at line 20`}
+		`t.conf:21: map: subdivision US-TX already has an entry at line 20`, `t.conf:22: map: country IT is listed twice`}
 	if err == nil || !reflect.DeepEqual(strings.Split(err.Error(), "\n"), want) {
 		t.Errorf("duplicates: %v", err)
 	}

@@ -91,7 +91,7 @@ func (s *Service) validateMap(clusters map[string]Pos, errs *errorList) {
 // clusters listed once per entry, and no subnet, subdivision, country,
 // continent or default claimed by two entries.
 func validateMapEntries(entries []model.MapEntry, entryPos []Pos, clusters map[string]Pos, errs *errorList) {
-	claimed := map[string]int{} // "country DE" -> line
+	claimed := map[string]int{} // "country DE" -> index of the entry
 	for i, m := range entries {
 		pos := entryPos[i]
 		var keys []string
@@ -105,11 +105,14 @@ func validateMapEntries(entries []model.MapEntry, entryPos []Pos, clusters map[s
 			keys = append(keys, "default")
 		}
 		for _, k := range keys {
-			if line, dup := claimed[k]; dup {
-				errs.add(errorf(pos, "map: %s already has an entry at line %d", k, line))
-				continue
+			switch j, dup := claimed[k]; {
+			case dup && j == i:
+				errs.add(errorf(pos, "map: %s is listed twice", k))
+			case dup:
+				errs.add(errorf(pos, "map: %s already has an entry at line %d", k, entryPos[j].Line))
+			default:
+				claimed[k] = i
 			}
-			claimed[k] = pos.Line
 		}
 		seen := map[string]bool{}
 		for _, c := range m.Clusters {

@@ -1,11 +1,11 @@
 package geo
 
 import (
+	"iter"
 	"net/netip"
 	"strings"
 
 	"github.com/meridian-gtm/meridian/model"
-	"github.com/oschwald/geoip2-golang/v2"
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
@@ -30,7 +30,11 @@ func (db *DB) Lookup(ip netip.Addr) Location {
 	if r == nil {
 		return Location{}
 	}
-	res := r.Lookup(ip)
+	return db.location(r.Lookup(ip), ip)
+}
+
+// location is the Location of a database result for ip.
+func (db *DB) location(res maxminddb.Result, ip netip.Addr) Location {
 	network := res.Prefix()
 	if res.Err() != nil || !network.IsValid() {
 		return Location{Network: netip.PrefixFrom(ip, ip.BitLen())}
@@ -64,6 +68,36 @@ func (db *DB) Lookup(ip netip.Addr) Location {
 	return loc
 }
 
+// Within returns the locations of the database's networks inside p (or of
+// the one network that holds p), one per network with data, for checks
+// that must see every address of a prefix, not its first alone. An
+// IPv4-mapped prefix is read as the IPv4 prefix it maps.
+func (db *DB) Within(p netip.Prefix) iter.Seq[Location] {
+	return func(yield func(Location) bool) {
+		if db == nil || !p.IsValid() {
+			return
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		if p.Addr().Is6() && db.ipv4Only {
+			return
+		}
+		r := db.ipLoc
+		if r == nil {
+			r = db.mm
+		}
+		if r == nil {
+			return
+		}
+		for res := range r.NetworksWithin(p.Masked()) {
+			if !yield(db.location(res, res.Prefix().Addr())) {
+				return
+			}
+		}
+	}
+}
+
 // record is what one database record says, whatever its schema.
 type record struct {
 	country, continent string
@@ -95,21 +129,56 @@ func (r record) location(network netip.Prefix) Location {
 	return loc
 }
 
-// decodeMaxMind reads a GeoIP2 City or Country record into geoip2's City
-// model, which both schemas fill.
+// cityRecord is what Lookup reads of a GeoIP2 City or Country record
+// (Country records lack location and subdivisions). It is Meridian's own
+// rather than geoip2's City, which refuses a whole record whose codes are
+// longer than it expects (16 bytes), country and all, and decodes the
+// names in every language that Meridian never reads.
+type cityRecord struct {
+	Country struct {
+		ISOCode string `maxminddb:"iso_code"`
+	} `maxminddb:"country"`
+	Continent struct {
+		Code string `maxminddb:"code"`
+	} `maxminddb:"continent"`
+	Location struct {
+		Latitude  *float64 `maxminddb:"latitude"`
+		Longitude *float64 `maxminddb:"longitude"`
+	} `maxminddb:"location"`
+	Subdivisions []struct {
+		ISOCode string `maxminddb:"iso_code"`
+	} `maxminddb:"subdivisions"`
+}
+
+// decodeMaxMind reads a GeoIP2 City or Country record.
 func decodeMaxMind(res maxminddb.Result) (record, error) {
-	var c geoip2.City
+	var c cityRecord
 	if err := res.Decode(&c); err != nil {
 		return record{}, err
 	}
 	rec := record{country: c.Country.ISOCode, continent: c.Continent.Code}
-	if len(c.Subdivisions) > 0 {
+	if len(c.Subdivisions) > 0 && subdivisionPart(c.Subdivisions[0].ISOCode) {
 		rec.subdivision = c.Subdivisions[0].ISOCode // MaxMind lists the largest first
 	}
 	if lat, lon := c.Location.Latitude, c.Location.Longitude; lat != nil && lon != nil {
 		rec.lat, rec.lon, rec.hasCoords = *lat, *lon, true
 	}
 	return rec, nil
+}
+
+// subdivisionPart reports whether s can be the part of an ISO 3166-2
+// code after the country's: one to three ASCII letters or digits. Anything
+// else in a database is ignored rather than matched.
+func subdivisionPart(s string) bool {
+	if len(s) < 1 || len(s) > 3 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeIPLocation reads an ip-location-db record.

@@ -2,6 +2,7 @@ package geo
 
 import (
 	"math"
+	"slices"
 	"net/netip"
 	"sync"
 	"testing"
@@ -272,14 +273,21 @@ func TestLookupSubdivision(t *testing.T) {
 		{"216.160.83.0/25", withSubdivisions(maxmindRecord("US", "NA", 47.6, -122.3), "wa")},
 		{"2a02:ff00::/32", maxmindRecord("IT", "EU", 41.9, 12.5)},
 		{"89.160.20.112/28", withSubdivisions(maxmindRecord("", "EU"), "AB")}, // no country: no code
+		// Codes no ISO 3166-2 code has are ignored, the rest of the record kept.
+		{"31.9.0.0/16", withSubdivisions(maxmindRecord("DE", "EU", 50, 8), "BBBBBBBBBBBBBBBBB")},
+		{"31.10.0.0/16", withSubdivisions(maxmindRecord("FR", "EU", 48, 2), "ÇA")},
 	}
 	city := openDB(t, "city.mmdb", "GeoLite2-City", 6, entries...)
 	for addr, want := range map[string]string{
 		"81.2.69.142": "GB-ENG", "::ffff:216.160.83.56": "US-WA", "2a02:ff00::1": "", "89.160.20.115": "", "8.8.8.8": "",
+		"31.9.1.1": "", "31.10.1.1": "",
 	} {
 		if got := city.Lookup(netip.MustParseAddr(addr)).Subdivision; got != want {
 			t.Errorf("Lookup(%s).Subdivision = %q, want %q", addr, got, want)
 		}
+	}
+	if got := city.Lookup(netip.MustParseAddr("31.9.1.1")); got.Country != "DE" || got.Continent != "EU" || !got.HasPoint {
+		t.Errorf("a record with a bad subdivision code lost its country: %+v", got)
 	}
 	country := openDB(t, "country.mmdb", "GeoLite2-Country", 6, entry{"81.2.69.0/24", maxmindRecord("GB", "EU")})
 	ipLoc := openDB(t, "ip.mmdb", "country ipvAll", 6, entry{"81.2.69.0/24", ipLocCountry("GB")})
@@ -290,5 +298,42 @@ func TestLookupSubdivision(t *testing.T) {
 		if got := c.db.HasSubdivisions(); got != c.want {
 			t.Errorf("%v: HasSubdivisions() = %v, want %v", c.db, got, c.want)
 		}
+	}
+}
+
+// TestWithin: every network with data inside a prefix, or the one that
+// holds it.
+func TestWithin(t *testing.T) {
+	db := openDB(t, "city.mmdb", "GeoIP2-City", 6, cityEntries...)
+	countries := func(p string) []string {
+		var out []string
+		for loc := range db.Within(netip.MustParsePrefix(p)) {
+			out = append(out, loc.Country+" "+loc.Network.String())
+		}
+		return out
+	}
+	for p, want := range map[string][]string{
+		"81.0.0.0/8":          {"GB 81.2.69.0/24"},
+		"81.2.69.128/25":      {"GB 81.2.69.0/24"}, // inside one network: that one
+		"::ffff:81.0.0.0/104": {"GB 81.2.69.0/24"},
+		"64.0.0.0/2":          {"AN 67.43.156.0/24", " 89.160.20.112/28", "GB 81.2.69.0/24"},
+		"2a02::/16":           {"IT 2a02:ff00::/32"},
+		"10.0.0.0/8":          nil,
+	} {
+		got := countries(p)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("Within(%s) = %q, want %q", p, got, want)
+		}
+	}
+	n := 0
+	for range db.Within(netip.MustParsePrefix("0.0.0.0/0")) {
+		if n++; n == 2 {
+			break
+		}
+	}
+	if n != 2 {
+		t.Errorf("Within did not stop when asked: %d", n)
 	}
 }

@@ -98,7 +98,7 @@ func (p *Plan) localityNote(l Locality) string {
 	case !region:
 		return fmt.Sprintf("no located cluster is in region %s: the nodes are of unknown location", l.Region)
 	case !zone:
-		return fmt.Sprintf("no located cluster is in zone %s: the nodes are placed by their region %s", l.Zone, l.Region)
+		return fmt.Sprintf("no located cluster is in zone %s of region %s: the nodes are placed by their region", l.Zone, l.Region)
 	}
 	return ""
 }

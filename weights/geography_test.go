@@ -84,3 +84,30 @@ func fmtList(l []string) string {
 	}
 	return out + "]"
 }
+
+// TestMapSubnetsNest: each of the Plan's map prefixes gets the service's
+// longest subnet entry that holds it, of its own family, including a
+// prefix only another service's map names; services sharing a map (a
+// zone's) agree.
+func TestMapSubnetsNest(t *testing.T) {
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	inv := model.NewInventory([]model.Cluster{{Name: "a"}, {Name: "b"}}, nil)
+	shared := []model.MapEntry{
+		{Match: model.MatchSubnet, Subnets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Clusters: []string{"a"}},
+		{Match: model.MatchSubnet, Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("2001:db8::/32")}, Clusters: []string{"b"}},
+	}
+	one, two, other := model.DefaultPolicy("one", model.Geo), model.DefaultPolicy("two", model.Geo), model.DefaultPolicy("other", model.Geo)
+	one.Map, two.Map = shared, shared
+	other.Map = []model.MapEntry{{Match: model.MatchSubnet, Subnets: []netip.Prefix{
+		netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("11.0.0.0/8"), netip.MustParsePrefix("2001:db8:1::/48"), netip.MustParsePrefix("::/0")}, Clusters: []string{"a"}}}
+	p := Solve(at, inv, model.Health{}, model.Overrides{}, model.NewPolicies(time.Minute, []model.ServicePolicy{one, two, other}))
+	want := map[string]int32{"10.0.0.0/8": 0, "10.1.0.0/16": 1, "10.1.2.0/24": 1, "11.0.0.0/8": -1, "::/0": -1, "2001:db8::/32": 1, "2001:db8:1::/48": 1}
+	for _, name := range []string{"one", "two"} {
+		svc, _ := p.Service(name)
+		for i, n := range p.MapNets {
+			if got := svc.Map.Nets[i]; got != want[n.String()] {
+				t.Errorf("%s: %s gets entry %d, want %d", name, n, got, want[n.String()])
+			}
+		}
+	}
+}

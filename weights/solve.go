@@ -181,7 +181,7 @@ func (s *Solver) solveEach(jobs []serviceJob, out []*model.ServicePlan) {
 	var wg sync.WaitGroup
 	for _, c := range s.workers[:n-1] {
 		if c.solveWorld != s.ctx.solveWorld {
-			c.solveWorld, c.shapes = s.ctx.solveWorld, map[string]*routeShape{}
+			c.solveWorld, c.shapes, c.maps = s.ctx.solveWorld, map[string]*routeShape{}, map[mapID]model.MapIndex{}
 		}
 		wg.Go(func() { work(c) })
 	}
@@ -267,8 +267,9 @@ type solveCtx struct {
 	spill                  spillResult
 	hash                   hashBuf
 	shapeKey               []byte
-	shapeHash              uint64                 // of the current service's route shape
-	shapes                 map[string]*routeShape // by layout and policy, within one world
+	shapeHash              uint64                   // of the current service's route shape
+	shapes                 map[string]*routeShape   // by layout and policy, within one world
+	maps                   map[mapID]model.MapIndex // compiled maps, within one world
 }
 
 type scopeKey struct{ service, cluster string }
@@ -291,7 +292,7 @@ const (
 func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override, pol model.Policies) {
 	c.solveWorld = &solveWorld{clusters: clusters, stale: stale, active: active,
 		clusterDrain: map[string]int{}, scoped: map[scopeKey]int{}, byAddr: map[netip.Addr][]int{}, failover: map[string]int{}}
-	c.shapes = map[string]*routeShape{}
+	c.shapes, c.maps = map[string]*routeShape{}, map[mapID]model.MapIndex{}
 
 	regions, zones := map[string]int32{}, map[model.Locality]int32{}
 	for _, cl := range clusters {

@@ -476,7 +476,7 @@ func (c *ctl) explain(q url.Values) error {
 	var e struct {
 		Site, Mode, Summary, Note string
 		Located                   bool
-		Targets             []struct {
+		Targets                   []struct {
 			Cluster, Address, Status string
 			Priority                 int
 			Weight                   uint32

@@ -115,7 +115,7 @@ func TestCtl(t *testing.T) {
 	if out := ctl("read-secret", "explain", "app.gslb.example.com", "-region", "us-east"); !strings.Contains(out, "xDS nodes in us-east (locality of secondary)") || !strings.Contains(out, secondaryAddr) {
 		t.Errorf("explain -region:\n%s", out)
 	}
-	if out := ctl("read-secret", "explain", "app.gslb.example.com", "-region", "us-east", "-zone", "us-east-9z"); !strings.Contains(out, "note: no located cluster is in zone us-east-9z: the nodes are placed by their region us-east") {
+	if out := ctl("read-secret", "explain", "app.gslb.example.com", "-region", "us-east", "-zone", "us-east-9z"); !strings.Contains(out, "note: no located cluster is in zone us-east-9z of region us-east: the nodes are placed by their region") {
 		t.Errorf("explain -zone of no cluster:\n%s", out)
 	}
 

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/model"
@@ -34,18 +36,20 @@ func subdivisionWarnings(pol model.Policies, db *geo.DB) []string {
 	return out
 }
 
-// fenceWarnings names every subnet entry (of the subnets file, or of a
-// service's own map) whose network GeoIP puts inside a service's fence:
-// the entry is no fence, so it sends its clients outside, to a cluster it
-// lists or, when its clusters fail, to every other cluster. The more
-// specific entry wins, which is what an operator listing a VPN or a
-// misplaced office wants; but one line of a shared subnet list can undo
-// the data residency of every fenced service, and that deserves a word at
-// every start and reload.
+// fenceWarnings names every entry more specific than a service's fence
+// that takes clients out of it: a subnet entry (of the subnets file, or of
+// the service's own map) with a network GeoIP puts inside the fence, and
+// a country or subdivision entry inside a continent or country fence.
+// Such an entry either lists a cluster outside the fence, or is no fence
+// itself and so sends its clients to every other cluster when its own
+// fail. The more specific entry wins, which is what an operator listing a
+// VPN or a misplaced office wants; but one line of a shared subnet list
+// can undo the data residency of every fenced service, and that deserves
+// a word at every start and reload.
 func fenceWarnings(pol model.Policies, db *geo.DB) []string {
 	var out []string
 	for _, sp := range pol.Services() {
-		var fences []model.MapEntry
+		var fences, codes []model.MapEntry
 		var own []model.Net // the service's own subnet entries, not fences
 		for _, e := range sp.Map {
 			switch {
@@ -56,32 +60,81 @@ func fenceWarnings(pol model.Policies, db *geo.DB) []string {
 					own = append(own, model.Net{Prefix: p, Clusters: e.Clusters, Source: e.Source})
 				}
 			}
-		}
-		if len(fences) == 0 {
-			continue
+			if e.Match == model.MatchCountry || e.Match == model.MatchSubdivision {
+				codes = append(codes, e)
+			}
 		}
 		for _, n := range append(slices.Clone(pol.Nets), own...) {
-			loc := db.Lookup(n.Prefix.Addr())
-			continent := ""
-			if c, ok := geo.CountryInfo(loc.Country); ok {
-				continent = c.Continent
-			}
 			for _, f := range fences {
-				if !slices.Contains(f.Codes, loc.Country) && !slices.Contains(f.Codes, continent) &&
-					(loc.Subdivision == "" || !slices.Contains(f.Codes, loc.Subdivision)) {
+				loc, inside := fencedWithin(db, n.Prefix, f)
+				if !inside {
 					continue
 				}
-				outside := slices.IndexFunc(n.Clusters, func(c string) bool { return !slices.Contains(f.Clusters, c) })
-				if outside >= 0 {
-					out = append(out, fmt.Sprintf("%s: %s (GeoIP: %s) sends clients of service %s to %s, outside its %s at %s: the subnet entry wins",
-						n.Source, n.Prefix, loc.Country, sp.Service, n.Clusters[outside], f.Describe(), f.Source))
-				} else {
-					out = append(out, fmt.Sprintf("%s: %s (GeoIP: %s) is inside the %s of service %s at %s, but a subnet entry is no fence: "+
-						"when its clusters fail, its clients go to clusters outside; write `fence subnet %s -> ...` in the service's map to keep them in",
-						n.Source, n.Prefix, loc.Country, f.Describe(), sp.Service, f.Source, n.Prefix))
+				geoip := loc.Country
+				if !loc.Network.Contains(n.Prefix.Addr()) || loc.Network.Bits() > n.Prefix.Bits() {
+					geoip += " for " + loc.Network.String() + " inside it"
+				}
+				out = append(out, leaves(fmt.Sprintf("%s: %s (GeoIP: %s)", n.Source, n.Prefix, geoip), n.Clusters, sp.Service, f,
+					"the subnet entry wins", fmt.Sprintf("write `fence subnet %s -> ...` in the service's map to keep them in", n.Prefix)))
+			}
+		}
+		for _, e := range codes {
+			for _, f := range fences {
+				if code := codeInside(e, f); code != "" && (!e.Fence || slices.ContainsFunc(e.Clusters, func(c string) bool { return !slices.Contains(f.Clusters, c) })) {
+					out = append(out, leaves(fmt.Sprintf("%s: the %s", e.Source, e.Describe()), e.Clusters, sp.Service, f,
+						"the more specific entry wins", "write it as a fence, with clusters of the fence, to keep them in"))
 				}
 			}
 		}
 	}
 	return out
+}
+
+// leaves words a warning about an entry (what) whose clients, inside
+// fence f of service, leave it: to a cluster of clusters outside f, or
+// when none is, when they all fail, as the entry is no fence.
+func leaves(what string, clusters []string, service string, f model.MapEntry, wins, fix string) string {
+	if i := slices.IndexFunc(clusters, func(c string) bool { return !slices.Contains(f.Clusters, c) }); i >= 0 {
+		return fmt.Sprintf("%s sends clients of service %s to %s, outside its %s at %s: %s", what, service, clusters[i], f.Describe(), f.Source, wins)
+	}
+	return fmt.Sprintf("%s is inside the %s of service %s at %s, but is no fence: when its clusters fail, its clients go to clusters outside; %s",
+		what, f.Describe(), service, f.Source, fix)
+}
+
+// fencedWithin returns the location of a network GeoIP puts both inside p
+// and inside fence f, if any.
+func fencedWithin(db *geo.DB, p netip.Prefix, f model.MapEntry) (geo.Location, bool) {
+	for loc := range db.Within(p) {
+		var code string
+		switch f.Match {
+		case model.MatchCountry:
+			code = loc.Country
+		case model.MatchContinent:
+			code = loc.Continent
+		case model.MatchSubdivision:
+			code = loc.Subdivision
+		}
+		if code != "" && slices.Contains(f.Codes, code) {
+			return loc, true
+		}
+	}
+	return geo.Location{}, false
+}
+
+// codeInside returns a code of e, a country or subdivision entry, that
+// lies inside fence f, a continent or country fence, by the country
+// table; "" when none does.
+func codeInside(e, f model.MapEntry) string {
+	for _, code := range e.Codes {
+		country, _, _ := strings.Cut(code, "-")
+		switch {
+		case f.Match == model.MatchCountry && e.Match == model.MatchSubdivision && slices.Contains(f.Codes, country):
+			return code
+		case f.Match == model.MatchContinent:
+			if c, ok := geo.CountryInfo(country); ok && slices.Contains(f.Codes, c.Continent) {
+				return code
+			}
+		}
+	}
+	return ""
 }

@@ -240,23 +240,31 @@ func TestServeMapsAndFences(t *testing.T) {
 // TestFenceBypassWarned: a subnet-list entry that sends clients of a fence
 // outside it is named, with its line, at start and on every reload; so is
 // one that lists only the fence's clusters, as it is no fence itself and
-// sends its clients to every other cluster when those fail.
+// sends its clients to every other cluster when those fail; so is one
+// whose first address is outside the fence but which holds networks
+// inside it; and so is a country entry inside a continent fence.
 func TestFenceBypassWarned(t *testing.T) {
 	nets := filepath.Join(t.TempDir(), "nets.txt")
-	if err := os.WriteFile(nets, []byte("8.8.8.0/24 us-east\n81.2.69.0/24 us-east\n79.0.0.0/24 eu-central\n"), 0o644); err != nil {
+	if err := os.WriteFile(nets, []byte("8.8.8.0/24 us-east\n81.2.69.0/24 us-east\n79.0.0.0/24 eu-central\n0.0.0.0/1 us-east\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := startMeridian(t, mapsConf(t, nets))
-	var warned []string
+	var warned, mapWarned []string
 	for _, rec := range p.startup {
-		if msg := fmt.Sprint(rec["msg"]); strings.HasPrefix(msg, "nets.txt:") {
+		switch msg := fmt.Sprint(rec["msg"]); {
+		case strings.HasPrefix(msg, "nets.txt:"):
 			warned = append(warned, msg)
+		case strings.HasPrefix(msg, "meridian.conf:"):
+			mapWarned = append(mapWarned, msg)
 		}
 	}
-	if len(warned) != 2 || !strings.HasPrefix(warned[0], "nets.txt:2: 81.2.69.0/24 (GeoIP: GB) sends clients of service app.gslb.example.com to us-east, outside its map entry continent EU (fence)") ||
+	if len(warned) != 3 || !strings.HasPrefix(warned[2], "nets.txt:4: 0.0.0.0/1 (GeoIP: ") || !strings.Contains(warned[2], " inside it) sends clients of service app.gslb.example.com to us-east") || !strings.HasPrefix(warned[0], "nets.txt:2: 81.2.69.0/24 (GeoIP: GB) sends clients of service app.gslb.example.com to us-east, outside its map entry continent EU (fence)") ||
 		!strings.HasPrefix(warned[1], "nets.txt:3: 79.0.0.0/24 (GeoIP: IT) is inside the map entry continent EU (fence) of service app.gslb.example.com at meridian.conf:") ||
 		!strings.HasSuffix(warned[1], "write `fence subnet 79.0.0.0/24 -> ...` in the service's map to keep them in") {
-		t.Errorf("warnings %q, want nets.txt:2 (GB, in the EU fence, to us-east) and nets.txt:3 (IT, no fence), none for the US entry", warned)
+		t.Errorf("warnings %q, want nets.txt:2 (GB, in the EU fence, to us-east), nets.txt:3 (IT, no fence) and nets.txt:4 (holding EU networks), none for the US entry", warned)
+	}
+	if len(mapWarned) != 1 || !strings.Contains(mapWarned[0], ": the map entry country DE FR sends clients of service app.gslb.example.com to us-east, outside its map entry continent EU (fence) at meridian.conf:") {
+		t.Errorf("map warnings %q, want one for the DE FR entry inside the EU fence", mapWarned)
 	}
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	for {

@@ -311,7 +311,28 @@ type Zone struct {
 	Map      []model.MapEntry
 	mapPos   Pos
 	entryPos []Pos
+	// DNSSEC, when set, signs every answer of the zone online.
+	DNSSEC *DNSSEC
 }
+
+// DNSSEC is a zone's dnssec block.
+type DNSSEC struct {
+	Pos
+	// Keys is the directory of the zone's keys, in BIND's format
+	// (K<zone>.+<alg>+<tag>.key and .private): one combined signing key,
+	// or a KSK and a ZSK. When it holds none, a combined signing key of
+	// Algorithm is generated there on first start.
+	Keys string
+	// Algorithm is the DNSSEC algorithm number of generated keys:
+	// AlgorithmECDSAP256 (the default) or AlgorithmEd25519.
+	Algorithm uint8
+}
+
+// DNSSEC algorithms (RFC 8624 recommends both for signing).
+const (
+	AlgorithmECDSAP256 = 13 // ECDSA P-256 with SHA-256
+	AlgorithmEd25519   = 15
+)
 
 // Record is one static record written inline: `record NAME [TTL] TYPE RDATA`.
 type Record struct {

@@ -976,6 +976,36 @@ func (z *Zone) decode(n *node, errs *errorList) {
 				z.notifyPos = d.Pos
 			}
 		},
+		"dnssec": func(d *node, errs *errorList) {
+			if err := block(d, 0, ""); err != nil {
+				errs.add(err)
+				return
+			}
+			z.DNSSEC = &DNSSEC{Pos: d.Pos, Algorithm: AlgorithmECDSAP256}
+			body("dnssec block", d, map[string]directive{
+				"keys": func(d *node, errs *errorList) {
+					if err := args(d, 1, 1, "DIRECTORY"); err != nil {
+						errs.add(err)
+						return
+					}
+					z.DNSSEC.Keys = d.Args[0].Text
+				},
+				"algorithm": func(d *node, errs *errorList) {
+					if err := args(d, 1, 1, "ecdsap256sha256|ed25519"); err != nil {
+						errs.add(err)
+						return
+					}
+					switch strings.ToLower(d.Args[0].Text) {
+					case "ecdsap256sha256", "13":
+						z.DNSSEC.Algorithm = AlgorithmECDSAP256
+					case "ed25519", "15":
+						z.DNSSEC.Algorithm = AlgorithmEd25519
+					default:
+						errs.add(errorf(d.Args[0].Pos, "algorithm: expected ecdsap256sha256 (13) or ed25519 (15), got %q", d.Args[0].Text))
+					}
+				},
+			}, []string{"keys", "algorithm"}, errs)
+		},
 		"allow_transfer_without_services": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "yes|no"); err != nil {
 				errs.add(err)
@@ -990,7 +1020,7 @@ func (z *Zone) decode(n *node, errs *errorList) {
 				errs.add(errorf(d.Args[0].Pos, "allow_transfer_without_services: expected yes or no, got %q", d.Args[0].Text))
 			}
 		},
-	}, []string{"ttl", "soa", "allow_transfer_without_services"}, errs)
+	}, []string{"ttl", "soa", "allow_transfer_without_services", "dnssec", "map"}, errs)
 }
 
 func policyNames() string {

@@ -414,6 +414,23 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 	}
 	validateMapEntries(z.Map, z.entryPos, clusters, errs)
 	z.checkTransfers(errs)
+	if d := z.DNSSEC; d != nil {
+		switch {
+		case d.Keys == "":
+			errs.add(errorf(d.Pos, "dnssec: zone %s needs keys DIRECTORY: where its keys are, or are generated on first start", z.Origin))
+		case !filepath.IsAbs(d.Keys):
+			d.Keys = filepath.Join(filepath.Dir(d.Pos.File), d.Keys)
+		}
+		for _, t := range []struct {
+			name string
+			pos  Pos
+		}{{"allow_transfer", z.allowTransferPos}, {"notify", z.notifyPos}} {
+			if t.pos.Line != 0 {
+				errs.add(errorf(t.pos, "%s: zone %s is signed online (dnssec at line %d): a secondary would get no signatures and serve it unsigned. "+
+					"Run more Meridian replicas, sharing the keys, instead of secondaries", t.name, z.Origin, d.Pos.Line))
+			}
+		}
+	}
 }
 
 // checkTransfers refuses zone transfers and NOTIFY for a zone with global

@@ -101,6 +101,10 @@ type node struct {
 	cnameFor   map[uint16]*template
 	cnameOther *template
 	service    *service
+	// nodata is the NODATA answer at this name in a signed zone, whose
+	// signed form proves it with an NSEC; nil in an unsigned zone, which
+	// answers with zoneTable.nodata.
+	nodata *template
 	// wildcard is the node of the `*` label just below this one, if any:
 	// it answers for the names below this one that do not exist (RFC 4592).
 	// Its templates name the question as their owner, so they serve the
@@ -131,6 +135,10 @@ type template struct {
 	// NSD do. trim[0] is the body without any of them. Empty: the body is
 	// needed whole (a referral's glue, RFC 9471), and TC says it did not fit.
 	trim []trimPoint
+	// signed is the answer to queries with the DO bit, when a signed zone
+	// gave any of its records: the same with their RRSIGs, and for a
+	// negative answer the NSEC that proves it.
+	signed *template
 }
 
 // trimPoint is a length the body of a template may be cut to, and the
@@ -169,6 +177,11 @@ type service struct {
 	// mapped: the service has a map, so a client's route is not always
 	// its bucket's.
 	mapped bool
+	// signer signs the service's answers when its zone is signed; nodataA
+	// and nodataAAAA are then the answers for a bucket without records of
+	// the family, whose signed forms deny the type with an NSEC.
+	signer               *signer
+	nodataA, nodataAAAA *template
 }
 
 // choices are the records one bucket may get: each a fixed-size record
@@ -179,7 +192,25 @@ type choices struct {
 	cum  []uint64 // cumulative weights; cum[n-1] is the total
 	// counters count the answers each record leads, by (service, cluster).
 	counters []*atomic.Uint64
+	// In a signed zone: sigs[i] is the RRSIG of record i alone, packed as
+	// the records are (a pointer owner); all, that of every record, for
+	// answers that give them all; subsets, those of other draws, made on
+	// first use.
+	sigs    [][]byte
+	all     []byte
+	subsets *subsetSigs
 }
+
+// subsetSigs holds the signatures of the subsets of a bucket's records
+// that answers drew, by their sorted indices; bounded, as the subsets of
+// many records are many.
+type subsetSigs struct {
+	mu   sync.Mutex
+	sigs map[string][]byte
+}
+
+// maxSubsetSigs bounds subsetSigs: when full, it starts again.
+const maxSubsetSigs = 1024
 
 // Weights are scaled to integers for drawing.
 const shareScale = 1 << 32
@@ -196,6 +227,12 @@ func compile(zs *Zones, plan *model.Plan, chaosVersion, chaosID string, stats *S
 		}
 	}
 	if zs != nil {
+		for _, z := range zs.zones {
+			if z.signer != nil {
+				z.signer.beginCompile()
+				defer z.signer.sweep()
+			}
+		}
 		for _, z := range zs.zones {
 			zt, err := compileZone(z, plan, stats)
 			if err != nil {
@@ -252,9 +289,10 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, err
 		rrsets[name][rr.Header().Rrtype] = append(rrsets[name][rr.Header().Rrtype], rr)
 	}
 	// NS records below the apex delegate the name: a zone cut.
+	sig := z.signer
 	for name, sets := range rrsets {
 		if ns := sets[mdns.TypeNS]; len(ns) > 0 && name != z.origin {
-			ref, err := referral(name, ns, rrsets)
+			ref, err := zt.referral(name, ns, rrsets)
 			if err != nil {
 				return nil, err
 			}
@@ -280,17 +318,22 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, err
 	for name, sets := range rrsets {
 		n := zt.nodes[string(wire(name))]
 		n.static = map[uint16]*template{}
+		// A wildcard's records are signed per name it stands for, online
+		// (answerIN): signed as the wildcard, they would need a proof that
+		// the name does not exist.
+		nodeSig := sig
+		if isWildcard(name) {
+			nodeSig = nil
+		}
 		for _, typ := range slices.Sorted(maps.Keys(sets)) {
 			var b builder
-			for _, rr := range sets[typ] {
-				if err := b.add(0, rr, atQName); err != nil {
-					return nil, err
-				}
+			if err := b.addSet(0, sets[typ], atQName, nodeSig); err != nil {
+				return nil, err
 			}
 			// The apex NS answer carries the name servers' addresses; an NS
 			// below the apex is a cut, answered by its referral.
 			if typ == mdns.TypeMX || typ == mdns.TypeSRV || (typ == mdns.TypeNS && name == z.origin) {
-				if err := b.addOptional(zt.additional(sets[typ])); err != nil {
+				if err := b.addOptional(zt.additional(sets[typ]), nodeSig); err != nil {
 					return nil, err
 				}
 			}
@@ -304,9 +347,58 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, err
 		}
 	}
 	for name, s := range z.services {
-		zt.node(name).service = compileService(name, s, plan, zt, stats)
+		svc := compileService(name, s, plan, zt, stats)
+		if err := signService(svc, name); err != nil {
+			return nil, err
+		}
+		zt.node(name).service = svc
+	}
+	if sig != nil {
+		for key, n := range zt.nodes {
+			types := n.types()
+			if _, cut := zt.cuts[key]; cut {
+				types = delegationTypes(n.rrs)
+			}
+			nd, err := zt.compileNodata(unwire(key), types)
+			if err != nil {
+				return nil, err
+			}
+			n.nodata = nd
+		}
 	}
 	return zt, nil
+}
+
+// isWildcard reports whether name is a wildcard owner, `*.` and more.
+func isWildcard(name string) bool { return strings.HasPrefix(name, "*.") }
+
+// types returns the types a node has, for its NSEC: its static records',
+// or a global service's A and AAAA.
+func (n *node) types() []uint16 {
+	if n.service != nil {
+		return []uint16{typeA, typeAAAA}
+	}
+	return slices.Sorted(maps.Keys(n.rrs))
+}
+
+// compileNodata compiles the NODATA answer at name, which exists: the SOA
+// and, for DO queries, the compact-denial NSEC with its types (RFC 9824,
+// as for any existing name) and the signatures.
+func (zt *zoneTable) compileNodata(name string, types []uint16) (*template, error) {
+	var b builder
+	if err := zt.addDenial(&b, name, types, atQName); err != nil {
+		return nil, err
+	}
+	return b.template(rcodeOK, true), nil
+}
+
+// unwire is the presentation form of a wire name.
+func unwire(w string) string {
+	name, _, err := mdns.UnpackDomainName([]byte(w), 0)
+	if err != nil {
+		panic("dns: bad wire name")
+	}
+	return name
 }
 
 // anyRank orders the RRsets an ANY query may get: the first present wins.
@@ -419,7 +511,13 @@ func (t *table) compileChains(n *node) error {
 // once (RFC 2181 5).
 func (t *table) chain(n *node, qtype uint16) (*template, error) {
 	var b builder
-	if err := b.add(0, n.cnameRR, atQName); err != nil {
+	// The CNAME at n is signed here, unless n is a wildcard, whose
+	// answers are signed online for each name it stands for.
+	var first *signer
+	if zt, _ := t.lookupName(n.cnameRR.Hdr.Name); zt != nil && !isWildcard(n.cnameRR.Hdr.Name) {
+		first = zt.static.signer
+	}
+	if err := b.addSet(0, []mdns.RR{n.cnameRR}, atQName, first); err != nil {
 		return nil, err
 	}
 	cur := n.cnameRR.Target
@@ -430,18 +528,32 @@ func (t *table) chain(n *node, qtype uint16) (*template, error) {
 		}
 		seen[cur] = true
 		zt, next := t.lookupName(cur)
-		var err error
+		var s *signer
+		if zt != nil {
+			s = zt.static.signer
+		}
+		// Records a wildcard gives cur are signed as cur's own: cur is
+		// known here, and a signature of the wildcard would need a proof
+		// that cur does not exist.
 		switch {
 		case zt == nil:
 			return b.template(rcodeOK, true), nil
 		case zt.cut(cur) != nil:
-			err = zt.addReferral(&b, zt.cut(cur))
+			err := zt.addReferral(&b, zt.cut(cur))
 			return b.template(rcodeOK, true), err
 		case next == nil:
-			err = b.add(1, zt.negativeSOA(), -1)
-			return b.template(nxDomain, true), err
+			// Compact denial answers a name that does not exist as one
+			// without the type, NOERROR with an NSEC of NXNAME (RFC 9824).
+			if err := zt.addDenial(&b, cur, []uint16{typeNXNAME}, -1); err != nil {
+				return nil, err
+			}
+			tm := b.template(nxDomain, true)
+			if tm.signed != nil {
+				tm.signed.rcode = rcodeOK
+			}
+			return tm, nil
 		case next.cnameRR != nil:
-			if err := b.add(0, owned([]mdns.RR{next.cnameRR}, cur)[0], -1); err != nil {
+			if err := b.addSet(0, owned([]mdns.RR{next.cnameRR}, cur), -1, s); err != nil {
 				return nil, err
 			}
 			cur = next.cnameRR.Target
@@ -449,27 +561,50 @@ func (t *table) chain(n *node, qtype uint16) (*template, error) {
 		case next.service != nil && (qtype == typeA || qtype == typeAAAA):
 			tm := b.template(rcodeOK, true)
 			tm.tail, tm.tailOwner = next.service, wire(cur)
-			err = b.add(1, zt.negativeSOA(), -1)
+			other := uint16(typeAAAA)
+			if qtype == typeAAAA {
+				other = typeA
+			}
+			err := zt.addDenial(&b, cur, []uint16{other}, -1)
 			tm.tailNone = b.template(rcodeOK, true)
 			return tm, err
 		case len(next.rrs[qtype]) > 0:
-			for _, rr := range owned(next.rrs[qtype], cur) {
-				if err := b.add(0, rr, -1); err != nil {
-					return nil, err
-				}
+			rrs := owned(next.rrs[qtype], cur)
+			if err := b.addSet(0, rrs, -1, s); err != nil {
+				return nil, err
 			}
 			if qtype == mdns.TypeMX || qtype == mdns.TypeSRV || qtype == mdns.TypeNS {
-				if err := b.addOptional(zt.additional(next.rrs[qtype])); err != nil {
+				if err := b.addOptional(zt.additional(next.rrs[qtype]), s); err != nil {
 					return nil, err
 				}
 			}
 			return b.template(rcodeOK, true), nil
 		default:
-			err = b.add(1, zt.negativeSOA(), -1)
+			err := zt.addDenial(&b, cur, next.types(), -1)
 			return b.template(rcodeOK, true), err
 		}
 	}
 	return b.template(rcodeOK, true), nil // a loop, or too long: what we have
+}
+
+// addDenial adds a negative answer's authority: the SOA, and in a signed
+// zone its signature and the compact-denial NSEC at name with types, signed
+// (RFC 9824), to the signed template; suffix is how the NSEC's owner is
+// written (atQName when name is the question's, -1 in full).
+func (zt *zoneTable) addDenial(b *builder, name string, types []uint16, suffix int) error {
+	s := zt.static.signer
+	neg := zt.negativeSOA()
+	if err := b.addSet(1, []mdns.RR{neg}, -1, s); err != nil {
+		return err
+	}
+	if s == nil {
+		return nil
+	}
+	proof := nsec(name, neg.Hdr.Ttl, types)
+	if err := b.addSigned(1, proof, suffix); err != nil {
+		return err
+	}
+	return b.addSig(1, []mdns.RR{proof}, suffix, s)
 }
 
 // lookupName finds the zone holding name and its node there, or the
@@ -526,6 +661,9 @@ func (zt *zoneTable) addReferral(b *builder, n *node) error {
 			return err
 		}
 	}
+	if err := zt.addDelegationProof(b, n.rrs, -1); err != nil {
+		return err
+	}
 	for _, rr := range n.rrs[typeNS] {
 		if host := zt.nodes[string(wire(rr.(*mdns.NS).Ns))]; host != nil {
 			for _, g := range append(slices.Clone(host.rrs[typeA]), host.rrs[typeAAAA]...) {
@@ -562,12 +700,18 @@ func (zt *zoneTable) node(name string) *node {
 
 // referral is the answer for names at or below a zone cut: the cut's NS
 // records in the authority section, glue in the additional, without AA.
-func referral(cut string, ns []mdns.RR, rrsets map[string]map[uint16][]mdns.RR) (*template, error) {
+// In a signed zone, the answer to DO queries proves what the parent says
+// of the child: its DS RRset, signed, or an NSEC without DS, which makes
+// the child insecure (RFC 4035 section 3.1.4).
+func (zt *zoneTable) referral(cut string, ns []mdns.RR, rrsets map[string]map[uint16][]mdns.RR) (*template, error) {
 	var b builder
 	for _, rr := range ns {
 		if err := b.add(1, rr, len(wire(cut))); err != nil {
 			return nil, err
 		}
+	}
+	if err := zt.addDelegationProof(&b, rrsets[cut], len(wire(cut))); err != nil {
+		return nil, err
 	}
 	for _, g := range glue(ns, rrsets) {
 		if err := b.add(2, g, -1); err != nil {
@@ -575,6 +719,38 @@ func referral(cut string, ns []mdns.RR, rrsets map[string]map[uint16][]mdns.RR) 
 		}
 	}
 	return b.template(rcodeOK, false), nil
+}
+
+// addDelegationProof adds, to the signed template of a referral, what the
+// parent says of the child at a cut with records sets: its DS RRset, or an
+// NSEC without DS, which makes the child insecure (RFC 4035 3.1.4); each
+// signed, owned by the cut (suffix as builder.add takes it).
+func (zt *zoneTable) addDelegationProof(b *builder, sets map[uint16][]mdns.RR, suffix int) error {
+	s := zt.static.signer
+	if s == nil {
+		return nil
+	}
+	proof := sets[mdns.TypeDS]
+	if len(proof) == 0 {
+		cut := sets[mdns.TypeNS][0].Header().Name
+		proof = []mdns.RR{nsec(cut, zt.negativeSOA().Hdr.Ttl, delegationTypes(sets))}
+	}
+	for _, rr := range proof {
+		if err := b.addSigned(1, rr, suffix); err != nil {
+			return err
+		}
+	}
+	return b.addSig(1, proof, suffix, s)
+}
+
+// delegationTypes are the types of a cut's NSEC: NS, and DS when the
+// parent has it; the rest at the name (glue) is the child's (RFC 4035
+// section 2.3).
+func delegationTypes(sets map[uint16][]mdns.RR) []uint16 {
+	if len(sets[mdns.TypeDS]) > 0 {
+		return []uint16{mdns.TypeNS, mdns.TypeDS}
+	}
+	return []uint16{mdns.TypeNS}
 }
 
 // glue returns the addresses of the name servers of ns that the zone holds.
@@ -617,6 +793,102 @@ func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTab
 		}
 	}
 	return svc
+}
+
+// signService signs every bucket's records: each alone, and all of them
+// when an answer gives them all. Signatures are the signer's, made once
+// per record content, so a new Plan signs only records that are new.
+func signService(svc *service, owner string) error {
+	s := svc.zone.static.signer
+	if s == nil {
+		return nil
+	}
+	svc.signer = s
+	var err error
+	if svc.nodataA, err = svc.zone.compileNodata(owner, []uint16{typeAAAA}); err != nil {
+		return err
+	}
+	if svc.nodataAAAA, err = svc.zone.compileNodata(owner, []uint16{typeA}); err != nil {
+		return err
+	}
+	for _, cs := range [][]choices{svc.a, svc.aaaa} {
+		for i := range cs {
+			c := &cs[i]
+			c.sigs = make([][]byte, c.n())
+			for j := range c.n() {
+				if c.sigs[j], err = c.sign(s, owner, j); err != nil {
+					return err
+				}
+			}
+			if n := c.n(); n > 1 && svc.maxAnswers >= n {
+				if c.all, err = c.sign(s, owner, seq(n)...); err != nil {
+					return err
+				}
+			}
+			if n := c.n(); n > 2 && svc.maxAnswers > 1 && svc.maxAnswers < n {
+				c.subsets = &subsetSigs{sigs: map[string][]byte{}}
+			}
+		}
+	}
+	return nil
+}
+
+// seq is 0, 1, ..., n-1.
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// sign returns the packed RRSIG of the records picked, owned by owner and
+// written with a pointer owner as the records are.
+func (c *choices) sign(s *signer, owner string, picked ...int) ([]byte, error) {
+	rrs := make([]mdns.RR, len(picked))
+	for k, i := range picked {
+		rec := c.rrs[i*c.size : (i+1)*c.size]
+		ip, _ := netip.AddrFromSlice(rec[12:])
+		rrs[k] = addrRR(owner, ip, binary.BigEndian.Uint32(rec[6:]))
+	}
+	sig, err := s.sign(rrs)
+	if err != nil {
+		return nil, err
+	}
+	var b builder
+	if err := b.addOne(0, sig, atQName); err != nil {
+		return nil, err
+	}
+	return b.body, nil
+}
+
+// subsetSig returns the signature of the records picked (k of them), made
+// and kept on first use.
+func (c *choices) subsetSig(s *signer, owner string, picked []int) []byte {
+	var sorted [64]int
+	idx := sorted[:copy(sorted[:], picked)]
+	slices.Sort(idx)
+	var key [128]byte
+	for k, i := range idx {
+		binary.BigEndian.PutUint16(key[2*k:], uint16(i))
+	}
+	c.subsets.mu.Lock()
+	sig, ok := c.subsets.sigs[string(key[:2*len(idx)])]
+	c.subsets.mu.Unlock()
+	if ok {
+		return sig
+	}
+	sig, err := c.sign(s, owner, idx...)
+	if err != nil {
+		return nil
+	}
+	c.subsets.mu.Lock()
+	if len(c.subsets.sigs) >= maxSubsetSigs {
+		clear(c.subsets.sigs)
+	}
+	c.subsets.sigs[string(key[:2*len(idx)])] = sig
+	c.subsets.mu.Unlock()
+	return sig
 }
 
 // uniform reports whether every bucket has the same choices: the same
@@ -665,6 +937,14 @@ type builder struct {
 	patches    []patch
 	trim       []trimPoint
 	an, ns, ar uint16
+	// signed is the template for queries with the DO bit: the same
+	// records with the RRSIGs of the signed zones' RRsets. It is made on
+	// the first signature, from what was added so far; nil when none.
+	signed *builder
+	// fresh: the records below the apex are owned by a name a client
+	// asked for (online signing), and are signed without keeping the
+	// signature in the signer, which a flood of names would fill.
+	fresh bool
 }
 
 // atQName, as add's suffix, writes the owner as a pointer to the whole
@@ -678,6 +958,55 @@ const atQName = -2
 // with -1, in full. A record that does not pack is an error: LoadZones
 // should have refused it.
 func (b *builder) add(section int, rr mdns.RR, suffix int) error {
+	if b.signed != nil {
+		if err := b.signed.add(section, rr, suffix); err != nil {
+			return err
+		}
+	}
+	return b.addOne(section, rr, suffix)
+}
+
+// addSet adds an RRset, and when s is set (its zone is signed) its
+// signature to the signed template, owned as the records are.
+func (b *builder) addSet(section int, rrs []mdns.RR, suffix int, s *signer) error {
+	for _, rr := range rrs {
+		if err := b.add(section, rr, suffix); err != nil {
+			return err
+		}
+	}
+	return b.addSig(section, rrs, suffix, s)
+}
+
+// addSig adds the signature of rrs (added already) to the signed template.
+func (b *builder) addSig(section int, rrs []mdns.RR, suffix int, s *signer) error {
+	if s == nil || len(rrs) == 0 {
+		return nil
+	}
+	sign := s.sign
+	if b.fresh && !strings.EqualFold(rrs[0].Header().Name, s.origin) {
+		sign = s.signFresh
+	}
+	sig, err := sign(rrs)
+	if err != nil {
+		return fmt.Errorf("dns: signing %s: %w", rrs[0].Header(), err)
+	}
+	if b.signed == nil {
+		b.signed = &builder{body: slices.Clone(b.body), patches: slices.Clone(b.patches), trim: slices.Clone(b.trim), an: b.an, ns: b.ns, ar: b.ar}
+	}
+	return b.signed.addOne(section, sig, suffix)
+}
+
+// addSigned adds rr to the signed template only: an NSEC or DS that
+// proves what an unsigned answer needs not.
+func (b *builder) addSigned(section int, rr mdns.RR, suffix int) error {
+	if b.signed == nil {
+		b.signed = &builder{body: slices.Clone(b.body), patches: slices.Clone(b.patches), trim: slices.Clone(b.trim), an: b.an, ns: b.ns, ar: b.ar}
+	}
+	return b.signed.addOne(section, rr, suffix)
+}
+
+// addOne packs one record into b alone.
+func (b *builder) addOne(section int, rr mdns.RR, suffix int) error {
 	buf := make([]byte, mdns.Len(rr)+256)
 	n, err := mdns.PackRR(rr, buf, 0, nil, false)
 	if err != nil {
@@ -707,13 +1036,14 @@ func (b *builder) add(section int, rr mdns.RR, suffix int) error {
 
 // addOptional adds RRsets to the additional section that the answer may
 // go without, marking before each where the body may be cut (trim).
-func (b *builder) addOptional(sets [][]mdns.RR) error {
+func (b *builder) addOptional(sets [][]mdns.RR, s *signer) error {
 	for _, set := range sets {
 		b.trim = append(b.trim, trimPoint{len: len(b.body), ar: b.ar})
-		for _, rr := range set {
-			if err := b.add(2, rr, -1); err != nil {
-				return err
-			}
+		if b.signed != nil {
+			b.signed.trim = append(b.signed.trim, trimPoint{len: len(b.signed.body), ar: b.signed.ar})
+		}
+		if err := b.addSet(2, set, -1, s); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -722,8 +1052,12 @@ func (b *builder) addOptional(sets [][]mdns.RR) error {
 // template returns what was added so far; the builder may go on adding
 // for a longer template.
 func (b *builder) template(rcode int, aa bool) *template {
-	return &template{rcode: rcode, aa: aa, an: b.an, ns: b.ns, ar: b.ar,
+	tm := &template{rcode: rcode, aa: aa, an: b.an, ns: b.ns, ar: b.ar,
 		body: slices.Clip(b.body), patches: slices.Clip(b.patches), trim: slices.Clip(b.trim)}
+	if b.signed != nil {
+		tm.signed = b.signed.template(rcode, aa)
+	}
+	return tm
 }
 
 // wire returns a domain name in lower-case wire format, lowered after

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -114,6 +115,9 @@ func cookieHash(k sipKey, cc, head []byte, client netip.Addr) uint64 {
 // quote the file's content.
 func ReadCookieSecrets(path string) ([][CookieSecretLen]byte, error) {
 	data, err := readSmallFile(path, maxSecretFile)
+	if errors.Is(err, errTooLarge) {
+		return nil, fmt.Errorf("%w; it holds one or two secrets of 32 hex digits", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +155,8 @@ func ReadCookieSecrets(path string) ([][CookieSecretLen]byte, error) {
 // maxSecretFile bounds a cookie secret file: two secrets and comments.
 const maxSecretFile = 4096
 
+var errTooLarge = errors.New("larger")
+
 // readSmallFile reads the regular file at path, of at most limit bytes.
 // Anything else is an error before a byte is read: a device such as
 // /dev/zero would never end, and a FIFO would block a reload until
@@ -173,7 +179,7 @@ func readSmallFile(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes; it holds one or two secrets of 32 hex digits", path, limit)
+		return nil, fmt.Errorf("%s: %w than %d bytes", path, errTooLarge, limit)
 	}
 	return data, nil
 }

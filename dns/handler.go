@@ -125,6 +125,23 @@ func (h *Handler) SetZones(zones *Zones, opts Options) error {
 	return nil
 }
 
+// RefreshSignatures compiles the table again with the same Plan and
+// zones, so that signatures within a week of expiry are made again even
+// when no Plan comes (a Plan compiles the table anyway). The caller runs it
+// every hour or so while a zone is signed (Zones.Signed).
+func (h *Handler) RefreshSignatures() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.plan == nil {
+		return nil
+	}
+	t, err := compile(h.zones, h.plan, h.opts.ChaosVersion, h.opts.ChaosID, h.stats)
+	if err == nil {
+		h.serve(t)
+	}
+	return err
+}
+
 // Err returns why the last Plan published could not be compiled, nil if it was.
 func (h *Handler) Err() error {
 	h.mu.Lock()
@@ -338,9 +355,16 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 		if n = zt.apex.wildcard; apex > 1 {
 			n = zt.wildcard(q, apex)
 		}
-		if n == nil {
+		signed := q.do && zt.static.signer != nil
+		switch {
+		case n == nil && signed:
+			o.rcode = nxDomain
+			return h.onlineDenial(zt, out, q, tcp)
+		case n == nil:
 			o.rcode = nxDomain
 			return finish(out, q, zt.nxdomain, nxDomain, 0)
+		case signed && n.cnameRR == nil:
+			return h.onlineWildcard(zt, n, out, q, tcp)
 		}
 	}
 	switch {
@@ -359,14 +383,23 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 	case n.service != nil && (q.qtype == typeA || q.qtype == typeAAAA || q.qtype == typeANY):
 		return h.serviceAnswer(t, out, q, client, n.service, nil, o)
 	case n.service != nil:
-		return finish(out, q, zt.nodata, rcodeOK, 0)
+		return finish(out, q, n.nodataOr(zt), rcodeOK, 0)
 	case q.qtype == typeANY && n.any != nil:
 		return finish(out, q, n.any, rcodeOK, 0)
 	}
 	if tm := n.static[q.qtype]; tm != nil {
 		return finish(out, q, tm, rcodeOK, 0)
 	}
-	return finish(out, q, zt.nodata, rcodeOK, 0)
+	return finish(out, q, n.nodataOr(zt), rcodeOK, 0)
+}
+
+// nodataOr is the NODATA answer at n: its own in a signed zone, whose
+// signed form holds n's NSEC, else the zone's.
+func (n *node) nodataOr(zt *zoneTable) *template {
+	if n.nodata != nil {
+		return n.nodata
+	}
+	return zt.nodata
 }
 
 // wildcard returns the node whose records answer for the question name,
@@ -391,6 +424,9 @@ func (zt *zoneTable) wildcard(q *query, apex int) *node {
 // finish writes the header, the question, template tm (nil: none) and the
 // OPT record. The rcode is tm's unless tm is nil.
 func finish(out []byte, q *query, tm *template, rcode int, scope uint8) []byte {
+	if q.do && tm != nil && tm.signed != nil {
+		tm = tm.signed
+	}
 	var flags uint16
 	var an, ns, ar uint16
 	if tm != nil {
@@ -473,38 +509,72 @@ func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Add
 		if prefix != nil {
 			return finish(out, q, prefix.tailNone, rcodeOK, scope)
 		}
-		return finish(out, q, svc.zone.nodata, rcodeOK, scope)
+		nodata := svc.zone.nodata
+		switch {
+		case q.qtype == typeAAAA && svc.nodataAAAA != nil:
+			nodata = svc.nodataAAAA
+		case q.qtype != typeAAAA && svc.nodataA != nil:
+			nodata = svc.nodataA
+		}
+		return finish(out, q, nodata, rcodeOK, scope)
 	}
 	k := min(svc.maxAnswers, c.n())
+	var picked [64]int
+	if k == c.n() {
+		o.counter = c.counters[0]
+	} else {
+		for j := range k {
+			picked[j] = c.draw(picked[:j])
+		}
+		o.counter = c.counters[picked[0]]
+	}
+	// With DO in a signed zone, the records are followed by the signature
+	// of exactly the RRset given: precompiled for one record or all of
+	// them, made on first use for other draws.
+	var sig []byte
+	if q.do && c.sigs != nil {
+		switch {
+		case k == c.n() && k > 1:
+			sig = c.all
+		case k == c.n():
+			sig = c.sigs[0]
+		case k == 1:
+			sig = c.sigs[picked[0]]
+		default:
+			sig = c.subsetSig(svc.signer, svc.name, picked[:k])
+		}
+	}
+	pre := prefix
 	var an uint16
 	if prefix != nil {
-		an = prefix.an
+		if q.do && prefix.signed != nil {
+			pre = prefix.signed
+		}
+		an = pre.an
+	}
+	if sig != nil {
+		an++
 	}
 	b := appendHeader(out[:0], q, flagAA, rcodeOK, an+uint16(k), 0, 0)
 	b = append(b, q.question...)
-	if prefix != nil {
-		b = appendTemplate(b, prefix, q.nameLen)
+	if pre != nil {
+		b = appendTemplate(b, pre, q.nameLen)
 	}
-	appendChoice := func(b []byte, i int) []byte {
-		rec := c.rrs[i*c.size : (i+1)*c.size]
+	appendOwned := func(b, rec []byte) []byte {
 		if prefix != nil {
 			return append(append(b, prefix.tailOwner...), rec[2:]...)
 		}
 		return append(b, rec...)
 	}
-	if k == c.n() {
-		for i := range k {
-			b = appendChoice(b, i)
+	for j := range k {
+		i := j
+		if k < c.n() {
+			i = picked[j]
 		}
-		o.counter = c.counters[0]
-	} else {
-		var picked [64]int
-		for j := range k {
-			i := c.draw(picked[:j])
-			picked[j] = i
-			b = appendChoice(b, i)
-		}
-		o.counter = c.counters[picked[0]]
+		b = appendOwned(b, c.rrs[i*c.size:(i+1)*c.size])
+	}
+	if sig != nil {
+		b = appendOwned(b, sig)
 	}
 	if q.edns {
 		b = appendOPT(b, q, rcodeOK, scope)

@@ -151,6 +151,7 @@ func (z *staticZone) withSerial(serial uint32) *staticZone {
 	soa.Serial = serial
 	n.soa = &soa
 	n.history = nil
+	n.online = &onlineAnswers{}
 	if p := z.prev; p != nil {
 		switch {
 		case serial == p.soa.Serial && p.hash == z.hash:

@@ -46,6 +46,11 @@ type staticZone struct {
 	// prev is the version this process served before this one, if any,
 	// for withSerial to extend the history from.
 	prev *priorVersion
+	// signer signs the zone's answers when it has a dnssec block; its
+	// DNSKEY RRset is in rrs. online holds this version's answers signed
+	// online (its SOA is in them).
+	signer *signer
+	online *onlineAnswers
 }
 
 // LoadZones parses and checks the static data of zones, and gives each a
@@ -76,6 +81,9 @@ func LoadZones(zones []config.Zone, prev *Zones, now time.Time) (*Zones, error) 
 		}
 		if old != nil {
 			z.prev = priorOf(old, z)
+			if old.signer != nil && z.signer != nil && old.signer.keys.same(z.signer.keys) {
+				z.signer = old.signer // and the signatures it made
+			}
 		}
 		out.zones = append(out.zones, z.withSerial(serial))
 	}
@@ -84,6 +92,11 @@ func LoadZones(zones []config.Zone, prev *Zones, now time.Time) (*Zones, error) 
 	}
 	slices.SortFunc(out.zones, func(a, b *staticZone) int { return cmp.Compare(a.origin, b.origin) })
 	return out, nil
+}
+
+// Signed reports whether any zone is signed (has a dnssec block).
+func (zs *Zones) Signed() bool {
+	return zs != nil && slices.ContainsFunc(zs.zones, func(z *staticZone) bool { return z.signer != nil })
 }
 
 func (zs *Zones) zone(origin string) *staticZone {
@@ -130,6 +143,14 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 	}
 	for _, s := range zc.Services {
 		z.services[fqdn(s.FQDN)] = s
+	}
+	if zc.DNSSEC != nil {
+		keys, err := loadKeys(z.origin, zc.DNSSEC)
+		if err != nil {
+			return nil, []error{err}
+		}
+		z.signer = newSigner(z.origin, keys)
+		z.rrs = append(z.rrs, z.signer.dnskeys(zc.TTL)...)
 	}
 	// The config checked these names; packing them here keeps compile's
 	// promise that every record it sees packs.

@@ -225,6 +225,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		addRunner("inventory saver", func(ctx context.Context) error { warm.run(ctx); return nil })
 	}
 	addRunner("discovery", disc.Run)
+	addRunner("dnssec signatures", func(ctx context.Context) error { refreshSignatures(ctx, handler, dnsLogger); return nil })
 	var notifies sync.WaitGroup
 	defer notifies.Wait()
 	notifies.Go(func() { notify(runCtx, handler, zones, nil, dnsLogger) })
@@ -252,6 +253,27 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// refreshSignatures compiles the answers again every hour while a zone is
+// signed, so that signatures nearing expiry are made again even when no
+// Plan comes.
+func refreshSignatures(ctx context.Context, handler *dns.Handler, logger *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if !handler.Zones().Signed() {
+				continue
+			}
+			if err := handler.RefreshSignatures(); err != nil {
+				logger.Error("refreshing signatures failed; the answers signed so far stay", "err", err)
+			}
+		}
+	}
 }
 
 // shutdownDeadline is the one deadline that every listener's shutdown

@@ -1,0 +1,145 @@
+package dns
+
+import (
+	"sync"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// Online signing: what depends on the name a client asks, which no table
+// can hold ahead of time, is signed when it is first asked: the denial of
+// a name that does not exist (compact denial, RFC 9824) and a wildcard's
+// records for the name they stand for. The answers are kept, a bounded
+// number per zone version; and the signatures made per second are
+// bounded per zone, so that a flood of random names cannot turn the
+// server into a signing oracle: over the budget, a UDP query gets an
+// empty truncated answer (TC), which a real resolver retries over TCP,
+// and a spoofed flood cannot; TCP queries are always signed.
+
+// maxOnlineAnswers bounds the answers kept per zone version: when full,
+// it starts again.
+const maxOnlineAnswers = 16384
+
+// onlineAnswers holds a zone version's online answers, by question name
+// (lower-case wire) and type.
+type onlineAnswers struct {
+	mu      sync.Mutex
+	answers map[onlineKey]*template
+}
+
+type onlineKey struct {
+	name  string
+	qtype uint16
+}
+
+func (o *onlineAnswers) get(k onlineKey) *template {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.answers[k]
+}
+
+func (o *onlineAnswers) put(k onlineKey, tm *template) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.answers == nil || len(o.answers) >= maxOnlineAnswers {
+		o.answers = map[onlineKey]*template{}
+	}
+	o.answers[k] = tm
+}
+
+// DefaultSigningRate is the signatures per second a zone makes online at
+// most, unless configured: an ECDSA P-256 signature costs about 20 µs, so
+// this is a fifth of one CPU.
+const DefaultSigningRate = 10000
+
+// budget is a token bucket of signatures.
+type budget struct {
+	mu     sync.Mutex
+	rate   float64
+	tokens float64
+	last   time.Time
+}
+
+// take spends n signatures, false when the budget does not have them.
+func (b *budget) take(now time.Time, n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rate == 0 {
+		b.rate = DefaultSigningRate
+	}
+	if !b.last.IsZero() {
+		b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	} else {
+		b.tokens = b.rate
+	}
+	b.last = now
+	if b.tokens < float64(n) {
+		return false
+	}
+	b.tokens -= float64(n)
+	return true
+}
+
+// onlineDenial answers a DO query for a name of zt that does not exist:
+// NOERROR with the SOA and an NSEC at the name whose types are NXNAME,
+// each signed (RFC 9824). rcode NXDOMAIN is for queries without DO.
+func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool) []byte {
+	key := onlineKey{name: string(q.wireName())}
+	if tm := zt.static.online.get(key); tm != nil {
+		return finish(out, q, tm, rcodeOK, 0)
+	}
+	s := zt.static.signer
+	if !tcp && !s.spend.take(s.now(), 1) {
+		s.refused.Add(1)
+		return truncated(out, q, rcodeOK, flagAA)
+	}
+	b := builder{fresh: true}
+	if err := zt.addDenial(&b, unwire(key.name), []uint16{typeNXNAME}, atQName); err != nil {
+		return finish(out, q, nil, servFail, 0)
+	}
+	tm := b.template(rcodeOK, true).signed
+	zt.static.online.put(key, tm)
+	return finish(out, q, tm, rcodeOK, 0)
+}
+
+// onlineWildcard answers a DO query that the wildcard w answers: its
+// records of the type, owned by the question name and signed as that
+// name's own, so that no proof of the name's absence is needed (RFC 9824
+// section 3.3); or a NODATA that denies the type at the name.
+func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, tcp bool) []byte {
+	key := onlineKey{name: string(q.wireName()), qtype: q.qtype}
+	if tm := zt.static.online.get(key); tm != nil {
+		return finish(out, q, tm, rcodeOK, 0)
+	}
+	s := zt.static.signer
+	if !tcp && !s.spend.take(s.now(), 1) {
+		s.refused.Add(1)
+		return truncated(out, q, rcodeOK, flagAA)
+	}
+	name := unwire(key.name)
+	typ := q.qtype
+	if typ == typeANY && w.any != nil {
+		typ = w.anyType
+	}
+	b := builder{fresh: true}
+	var err error
+	if rrs := w.rrs[typ]; len(rrs) > 0 {
+		rrs = owned(rrs, name)
+		err = b.addSet(0, rrs, atQName, s)
+		if err == nil && (typ == mdns.TypeMX || typ == mdns.TypeSRV) {
+			err = b.addOptional(zt.additional(rrs), s)
+		}
+	} else {
+		err = zt.addDenial(&b, name, w.types(), atQName)
+	}
+	if err != nil {
+		return finish(out, q, nil, servFail, 0)
+	}
+	tm := b.template(rcodeOK, true)
+	if tm.signed != nil {
+		tm = tm.signed
+	}
+	zt.static.online.put(key, tm)
+	return finish(out, q, tm, rcodeOK, 0)
+}

@@ -1,0 +1,178 @@
+package dns
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// Signature timing. A signature is valid for sigValidity plus up to
+// sigJitter, so that those made together do not all expire together; its
+// inception is backdated for resolvers whose clock is behind; and it is
+// made again once less than sigRefresh of it is left, which leaves a
+// week to notice that signing stopped, as Knot's defaults do.
+const (
+	sigValidity = 14 * 24 * time.Hour
+	sigJitter   = 24 * time.Hour
+	sigRefresh  = 7 * 24 * time.Hour
+	sigBackdate = time.Hour
+)
+
+// typeNXNAME marks an NSEC that denies a name exists at all (RFC 9824).
+const typeNXNAME = 128
+
+// signer signs a zone's RRsets with its keys and remembers each
+// signature, so that an RRset compiled again for the next Plan, or asked
+// again online, is signed again only when its signature nears expiry.
+// It is shared by the tables of every Plan while the keys stay the same.
+type signer struct {
+	origin string // lower case, final dot
+	keys   zoneKeys
+	now    func() time.Time
+
+	mu   sync.Mutex
+	sigs map[string]*cachedSig // by canonical RRset (rrsetKey)
+	gen  uint64                // the compile in progress, for sweep
+
+	made    atomic.Uint64 // signatures made
+	refused atomic.Uint64 // online signatures the budget refused
+	spend   budget        // of online signatures
+	// corrupt flips a byte of every signature made from now on: a test
+	// hook, to show that validators reject what they should.
+	corrupt atomic.Bool
+}
+
+type cachedSig struct {
+	sig *mdns.RRSIG
+	gen uint64 // the last compile that used it
+}
+
+func newSigner(origin string, keys zoneKeys) *signer {
+	return &signer{origin: origin, keys: keys, now: time.Now, sigs: map[string]*cachedSig{}}
+}
+
+// dnskeys returns the zone's DNSKEY RRset.
+func (s *signer) dnskeys(ttl uint32) []mdns.RR {
+	var out []mdns.RR
+	for _, k := range []zoneKey{s.keys.ksk, s.keys.zsk} {
+		if slices.ContainsFunc(out, func(rr mdns.RR) bool { return rr.(*mdns.DNSKEY).KeyTag() == k.tag }) {
+			continue
+		}
+		rr := *k.dnskey
+		rr.Hdr = mdns.RR_Header{Name: s.origin, Rrtype: mdns.TypeDNSKEY, Class: mdns.ClassINET, Ttl: ttl}
+		out = append(out, &rr)
+	}
+	return out
+}
+
+// sign returns the RRSIG of rrset, which is one RRset (one owner, type and
+// class): the key-signing key signs the DNSKEY RRset, the zone-signing key
+// the rest. A wildcard owner (`*.x`) gets the wildcard's label count.
+func (s *signer) sign(rrset []mdns.RR) (*mdns.RRSIG, error) {
+	key := rrsetKey(rrset)
+	now := s.now()
+	s.mu.Lock()
+	if c, ok := s.sigs[key]; ok && time.Unix(int64(c.sig.Expiration), 0).Sub(now) > sigRefresh {
+		c.gen = s.gen
+		s.mu.Unlock()
+		return c.sig, nil
+	}
+	s.mu.Unlock()
+	sig, err := s.signAt(rrset, key, now)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.sigs[key] = &cachedSig{sig: sig, gen: s.gen}
+	s.mu.Unlock()
+	return sig, nil
+}
+
+// signFresh signs rrset without keeping the signature.
+func (s *signer) signFresh(rrset []mdns.RR) (*mdns.RRSIG, error) {
+	return s.signAt(rrset, rrset[0].Header().Name, s.now())
+}
+
+// signAt signs rrset as of now; key (the RRset's, or its name) spreads
+// the expiry.
+func (s *signer) signAt(rrset []mdns.RR, key string, now time.Time) (*mdns.RRSIG, error) {
+	k := s.keys.zsk
+	if rrset[0].Header().Rrtype == mdns.TypeDNSKEY {
+		k = s.keys.ksk
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	jitter := time.Duration(h.Sum64() % uint64(sigJitter))
+	sig := &mdns.RRSIG{Algorithm: k.dnskey.Algorithm, KeyTag: k.tag, SignerName: s.origin,
+		Inception: uint32(now.Add(-sigBackdate).Unix()), Expiration: uint32(now.Add(sigValidity + jitter).Unix())}
+	if err := sig.Sign(k.priv, rrset); err != nil {
+		return nil, err
+	}
+	sig.Hdr.Ttl = rrset[0].Header().Ttl
+	if s.corrupt.Load() {
+		raw := []byte(sig.Signature)
+		raw[len(raw)/2] ^= 'A' ^ 'B' // a base64 letter for another: still valid base64
+		sig.Signature = string(raw)
+	}
+	s.made.Add(1)
+	return sig, nil
+}
+
+// beginCompile starts a compile: signatures it does not use are dropped
+// by the sweep after the next one.
+func (s *signer) beginCompile() {
+	s.mu.Lock()
+	s.gen++
+	s.mu.Unlock()
+}
+
+// sweep drops the signatures that neither this compile nor the one
+// before used: of records that left the zone or the Plan.
+func (s *signer) sweep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, c := range s.sigs {
+		if c.gen+1 < s.gen {
+			delete(s.sigs, k)
+		}
+	}
+}
+
+// rrsetKey is the RRset in a canonical form: each record packed without
+// compression, owner in lower case, sorted.
+func rrsetKey(rrset []mdns.RR) string {
+	recs := make([][]byte, len(rrset))
+	for i, rr := range rrset {
+		buf := make([]byte, mdns.Len(rr)+16)
+		c := mdns.Copy(rr)
+		c.Header().Name = mdns.CanonicalName(c.Header().Name)
+		n, err := mdns.PackRR(c, buf, 0, nil, false)
+		if err != nil {
+			n = copy(buf, rr.String()) // cannot happen: LoadZones packed it
+		}
+		recs[i] = buf[:n]
+	}
+	slices.SortFunc(recs, bytes.Compare)
+	var b []byte
+	for _, r := range recs {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(r)))
+		b = append(b, r...)
+	}
+	return string(b)
+}
+
+// nsec returns the NSEC of compact denial (RFC 9824) at name: the next
+// name is name's own \000 child, so that it covers no other name, and the
+// bitmap lists types (RRSIG and NSEC added).
+func nsec(name string, ttl uint32, types []uint16) *mdns.NSEC {
+	bitmap := append(slices.Clone(types), mdns.TypeRRSIG, mdns.TypeNSEC)
+	slices.Sort(bitmap)
+	return &mdns.NSEC{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeNSEC, Class: mdns.ClassINET, Ttl: ttl},
+		NextDomain: `\000.` + name, TypeBitMap: slices.Compact(bitmap)}
+}

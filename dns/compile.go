@@ -180,7 +180,7 @@ type service struct {
 	// signer signs the service's answers when its zone is signed; nodataA
 	// and nodataAAAA are then the answers for a bucket without records of
 	// the family, whose signed forms deny the type with an NSEC.
-	signer               *signer
+	signer              *signer
 	nodataA, nodataAAAA *template
 }
 

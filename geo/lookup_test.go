@@ -2,8 +2,8 @@ package geo
 
 import (
 	"math"
-	"slices"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 

@@ -10,9 +10,19 @@ import (
 )
 
 // BenchmarkAnswer runs the query path on packed queries: parse, look up,
-// draw, write. It must not allocate.
+// draw, write. It must not allocate. The queries have DO: signed/ asks the
+// same of the zone signed, where the answers carry their signatures.
 func BenchmarkAnswer(b *testing.B) {
-	h := newTestHandler(b, testConf)
+	for _, zone := range []string{"unsigned", "signed"} {
+		conf := testConf
+		if zone == "signed" {
+			conf = signedConf(b.TempDir())
+		}
+		b.Run(zone, func(b *testing.B) { benchmarkAnswer(b, newTestHandler(b, conf)) })
+	}
+}
+
+func benchmarkAnswer(b *testing.B, h *Handler) {
 	for _, tc := range []struct {
 		name string
 		q    testQuery
@@ -63,6 +73,23 @@ func TestAnswerDoesNotAllocate(t *testing.T) {
 		h.Answer(req, out, client, false) // warm the bucket cache
 		if n := testing.AllocsPerRun(1000, func() { h.Answer(req, out, client, false) }); n != 0 {
 			t.Errorf("Answer to %s %s allocates %v times per query, want 0", q.name, mdns.Type(q.qtype), n)
+		}
+	}
+	// Signed answers (the queries have DO), once their signatures are made.
+	signed := newTestHandler(t, signedConf(t.TempDir()))
+	for _, q := range []testQuery{
+		{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"},
+		{name: "app.gslb.example.com.", qtype: mdns.TypeAAAA, subnet: "81.2.69.0/24"}, // NODATA with its NSEC
+		{name: "all.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"},
+		{name: "www.gslb.example.com.", qtype: mdns.TypeA},
+		{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"},
+		{name: "nope.gslb.example.com.", qtype: mdns.TypeA},     // denied online, then from the cache
+		{name: "host.wild.gslb.example.com.", qtype: mdns.TypeA}, // likewise
+	} {
+		req, _ := q.msg().Pack()
+		signed.Answer(req, out, client, false)
+		if n := testing.AllocsPerRun(1000, func() { signed.Answer(req, out, client, false) }); n != 0 {
+			t.Errorf("signed answer to %s %s allocates %v times per query, want 0", q.name, mdns.Type(q.qtype), n)
 		}
 	}
 }

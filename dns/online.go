@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"encoding/binary"
 	"sync"
 	"time"
 
@@ -21,31 +22,42 @@ import (
 // it starts again.
 const maxOnlineAnswers = 16384
 
-// onlineAnswers holds a zone version's online answers, by question name
-// (lower-case wire) and type.
+// onlineAnswers holds a zone version's online answers, by question type
+// and name (lower-case wire; type 0 for a denial, the same for every type).
 type onlineAnswers struct {
 	mu      sync.Mutex
-	answers map[onlineKey]*template
+	answers map[string]*template
 }
 
+// onlineKey is the type, then the name, in buf: a map lookup of it
+// allocates nothing.
 type onlineKey struct {
-	name  string
-	qtype uint16
+	buf [2 + 255]byte
+	n   int
 }
 
-func (o *onlineAnswers) get(k onlineKey) *template {
+func newOnlineKey(q *query, qtype uint16) *onlineKey {
+	var k onlineKey
+	binary.BigEndian.PutUint16(k.buf[:], qtype)
+	k.n = 2 + copy(k.buf[2:], q.wireName())
+	return &k
+}
+
+func (k *onlineKey) name() string { return unwire(string(k.buf[2:k.n])) }
+
+func (o *onlineAnswers) get(k *onlineKey) *template {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.answers[k]
+	return o.answers[string(k.buf[:k.n])]
 }
 
-func (o *onlineAnswers) put(k onlineKey, tm *template) {
+func (o *onlineAnswers) put(k *onlineKey, tm *template) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.answers == nil || len(o.answers) >= maxOnlineAnswers {
-		o.answers = map[onlineKey]*template{}
+		o.answers = map[string]*template{}
 	}
-	o.answers[k] = tm
+	o.answers[string(k.buf[:k.n])] = tm
 }
 
 // DefaultSigningRate is the signatures per second a zone makes online at
@@ -85,7 +97,7 @@ func (b *budget) take(now time.Time, n int) bool {
 // NOERROR with the SOA and an NSEC at the name whose types are NXNAME,
 // each signed (RFC 9824). rcode NXDOMAIN is for queries without DO.
 func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool) []byte {
-	key := onlineKey{name: string(q.wireName())}
+	key := newOnlineKey(q, 0)
 	if tm := zt.static.online.get(key); tm != nil {
 		return finish(out, q, tm, rcodeOK, 0)
 	}
@@ -95,7 +107,7 @@ func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool) []
 		return truncated(out, q, rcodeOK, flagAA)
 	}
 	b := builder{fresh: true}
-	if err := zt.addDenial(&b, unwire(key.name), []uint16{typeNXNAME}, atQName); err != nil {
+	if err := zt.addDenial(&b, key.name(), []uint16{typeNXNAME}, atQName); err != nil {
 		return finish(out, q, nil, servFail, 0)
 	}
 	tm := b.template(rcodeOK, true).signed
@@ -108,7 +120,7 @@ func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool) []
 // name's own, so that no proof of the name's absence is needed (RFC 9824
 // section 3.3); or a NODATA that denies the type at the name.
 func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, tcp bool) []byte {
-	key := onlineKey{name: string(q.wireName()), qtype: q.qtype}
+	key := newOnlineKey(q, q.qtype)
 	if tm := zt.static.online.get(key); tm != nil {
 		return finish(out, q, tm, rcodeOK, 0)
 	}
@@ -117,7 +129,7 @@ func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, t
 		s.refused.Add(1)
 		return truncated(out, q, rcodeOK, flagAA)
 	}
-	name := unwire(key.name)
+	name := key.name()
 	typ := q.qtype
 	if typ == typeANY && w.any != nil {
 		typ = w.anyType

@@ -1,0 +1,422 @@
+package dns
+
+import (
+	"crypto"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/meridian-gtm/meridian/config"
+)
+
+// signedConf is testConf with its zone signed, keys in dir, and so
+// without transfers.
+func signedConf(dir string) string {
+	conf := strings.Replace(testConf, "zone gslb.example.com {\n", "zone gslb.example.com {\n    dnssec {\n        keys "+dir+"\n    }\n", 1)
+	return strings.Replace(conf, "    allow_transfer 10.0.0.0/8\n", "", 1)
+}
+
+// zoneDNSKEYs asks h for the zone's DNSKEY RRset, by key tag.
+func zoneDNSKEYs(t *testing.T, h *Handler) map[uint16]*mdns.DNSKEY {
+	t.Helper()
+	r, _ := exchange(t, h, testQuery{name: "gslb.example.com.", qtype: mdns.TypeDNSKEY}.msg(), "", false)
+	keys := map[uint16]*mdns.DNSKEY{}
+	for _, rr := range r.Answer {
+		if k, ok := rr.(*mdns.DNSKEY); ok {
+			keys[k.KeyTag()] = k
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatalf("no DNSKEY at the apex: %v", r)
+	}
+	return keys
+}
+
+// verify checks that every RRset of the answer and authority sections,
+// and of the additional section but glue (NS targets of a referral), is
+// covered by exactly one RRSIG that verifies with keys now, and that no
+// RRSIG is left over. It returns the RRSIGs by the type they cover.
+func verify(t *testing.T, r *mdns.Msg, keys map[uint16]*mdns.DNSKEY) map[uint16]*mdns.RRSIG {
+	t.Helper()
+	out := map[uint16]*mdns.RRSIG{}
+	for si, sec := range [][]mdns.RR{r.Answer, r.Ns, r.Extra} {
+		sets := map[string][]mdns.RR{}
+		sigs := map[string]*mdns.RRSIG{}
+		var order []string
+		for _, rr := range sec {
+			h := rr.Header()
+			if h.Rrtype == mdns.TypeOPT {
+				continue
+			}
+			if sig, ok := rr.(*mdns.RRSIG); ok {
+				k := strings.ToLower(h.Name) + "/" + mdns.Type(sig.TypeCovered).String()
+				if sigs[k] != nil {
+					t.Errorf("two RRSIGs for %s", k)
+				}
+				sigs[k] = sig
+				continue
+			}
+			k := strings.ToLower(h.Name) + "/" + mdns.Type(h.Rrtype).String()
+			if sets[k] == nil {
+				order = append(order, k)
+			}
+			sets[k] = append(sets[k], rr)
+		}
+		for _, k := range order {
+			sig := sigs[k]
+			delete(sigs, k)
+			if sig == nil {
+				if si == 1 && sets[k][0].Header().Rrtype == mdns.TypeNS || si == 2 {
+					continue // a referral's NS and glue are the child's: unsigned
+				}
+				t.Errorf("%s has no RRSIG in\n%v", k, r)
+				continue
+			}
+			key := keys[sig.KeyTag]
+			if key == nil {
+				t.Errorf("%s: RRSIG by unknown key %d", k, sig.KeyTag)
+				continue
+			}
+			if err := sig.Verify(key, sets[k]); err != nil {
+				t.Errorf("%s: RRSIG does not verify: %v\n%v", k, err, r)
+			}
+			if !sig.ValidityPeriod(time.Now()) {
+				t.Errorf("%s: RRSIG not valid now: %d..%d", k, sig.Inception, sig.Expiration)
+			}
+			out[sig.TypeCovered] = sig
+		}
+		for k := range sigs {
+			t.Errorf("an RRSIG for %s, which the section lacks", k)
+		}
+	}
+	return out
+}
+
+// nsecOf returns the NSEC of the authority section.
+func nsecOf(t *testing.T, r *mdns.Msg) *mdns.NSEC {
+	t.Helper()
+	for _, rr := range r.Ns {
+		if n, ok := rr.(*mdns.NSEC); ok {
+			return n
+		}
+	}
+	t.Fatalf("no NSEC in\n%v", r)
+	return nil
+}
+
+// TestSignedAnswers asks a signed zone every kind of question with DO and
+// checks each answer's signatures with the zone's DNSKEY, as a validator
+// would, and the compact denial of negative answers (RFC 9824); without
+// DO, the answers are those of an unsigned zone.
+func TestSignedAnswers(t *testing.T) {
+	dir := t.TempDir()
+	h := newTestHandler(t, signedConf(dir))
+	keys := zoneDNSKEYs(t, h)
+	ask := func(name string, qtype uint16, subnet string) *mdns.Msg {
+		t.Helper()
+		r, _ := exchange(t, h, testQuery{name: name, qtype: qtype, subnet: subnet}.msg(), "", false)
+		return r
+	}
+
+	t.Run("geo answers", func(t *testing.T) {
+		for subnet, want := range map[string]string{"81.2.69.0/24": "192.0.2.1", "8.8.8.0/24": "198.51.100.10"} {
+			r := ask("app.gslb.example.com.", mdns.TypeA, subnet)
+			if len(r.Answer) != 2 || !strings.HasPrefix(r.Answer[0].(*mdns.A).A.String(), want) {
+				t.Errorf("%s: %v", subnet, r.Answer)
+			}
+			verify(t, r, keys)
+		}
+		// Every address of policy all, under one signature.
+		r := ask("all.gslb.example.com.", mdns.TypeA, "81.2.69.0/24")
+		if sigs := verify(t, r, keys); len(r.Answer) != 4 || sigs[mdns.TypeA] == nil {
+			t.Errorf("all: %v", r.Answer)
+		}
+	})
+	t.Run("static and chains", func(t *testing.T) {
+		for _, q := range []struct {
+			name  string
+			qtype uint16
+		}{{"www.gslb.example.com.", mdns.TypeA}, {"gslb.example.com.", mdns.TypeMX}, {"go.gslb.example.com.", mdns.TypeA},
+			{"web.gslb.example.com.", mdns.TypeA}, {"_sip._tcp.gslb.example.com.", mdns.TypeSRV}, {"gslb.example.com.", mdns.TypeNS}} {
+			r := ask(q.name, q.qtype, "81.2.69.0/24")
+			if r.Rcode != mdns.RcodeSuccess || len(r.Answer) == 0 || !r.Authoritative {
+				t.Errorf("%s %s: %v", q.name, mdns.Type(q.qtype), r)
+			}
+			verify(t, r, keys)
+		}
+	})
+	t.Run("DNSKEY by the key-signing key", func(t *testing.T) {
+		r := ask("gslb.example.com.", mdns.TypeDNSKEY, "")
+		if sig := verify(t, r, keys)[mdns.TypeDNSKEY]; sig == nil || keys[sig.KeyTag].Flags != 257 {
+			t.Errorf("DNSKEY signature %v", sig)
+		}
+	})
+	t.Run("a name that does not exist", func(t *testing.T) {
+		r := ask("nope.gslb.example.com.", mdns.TypeA, "")
+		verify(t, r, keys)
+		n := nsecOf(t, r)
+		if r.Rcode != mdns.RcodeSuccess || len(r.Answer) != 0 || n.Hdr.Name != "nope.gslb.example.com." ||
+			n.NextDomain != `\000.nope.gslb.example.com.` || !slices.Equal(n.TypeBitMap, []uint16{mdns.TypeRRSIG, mdns.TypeNSEC, typeNXNAME}) {
+			t.Errorf("compact NXDOMAIN: rcode %d, NSEC %v", r.Rcode, n)
+		}
+		if n.Hdr.Ttl != 120 {
+			t.Errorf("NSEC TTL %d, want the SOA minimum 120", n.Hdr.Ttl)
+		}
+		// Asked again, from the cache: the same answer.
+		if again := ask("nope.gslb.example.com.", mdns.TypeA, ""); nsecOf(t, again).String() != n.String() {
+			t.Error("the second answer differs")
+		}
+		// Without DO: plain NXDOMAIN.
+		m := testQuery{name: "nope.gslb.example.com.", qtype: mdns.TypeA}.msg()
+		m.IsEdns0().SetDo(false)
+		if plain, _ := exchange(t, h, m, "", false); plain.Rcode != mdns.RcodeNameError || hasType(plain, mdns.TypeRRSIG) || hasType(plain, mdns.TypeNSEC) {
+			t.Errorf("without DO: %v", plain)
+		}
+	})
+	t.Run("a type the name lacks", func(t *testing.T) {
+		for _, c := range []struct {
+			name  string
+			qtype uint16
+			types []uint16
+		}{
+			{"www.gslb.example.com.", mdns.TypeMX, []uint16{mdns.TypeA, mdns.TypeAAAA}},
+			{"app.gslb.example.com.", mdns.TypeMX, []uint16{mdns.TypeA, mdns.TypeAAAA}},
+			{"a.b.gslb.example.com.", mdns.TypeMX, nil},                   // an empty non-terminal
+			{"sub.gslb.example.com.", mdns.TypeDS, []uint16{mdns.TypeNS}}, // the parent's side of the cut
+			// UK clients get eu-west, which has no IPv6 address.
+			{"app.gslb.example.com.", mdns.TypeAAAA, []uint16{mdns.TypeA}},
+		} {
+			r := ask(c.name, c.qtype, "81.2.69.0/24")
+			verify(t, r, keys)
+			n := nsecOf(t, r)
+			types := append(c.types, mdns.TypeRRSIG, mdns.TypeNSEC)
+			slices.Sort(types)
+			if r.Rcode != mdns.RcodeSuccess || len(r.Answer) != 0 || !strings.EqualFold(n.Hdr.Name, c.name) || !slices.Equal(n.TypeBitMap, types) {
+				t.Errorf("%s %s: rcode %d, NSEC %v, want types %v", c.name, mdns.Type(c.qtype), r.Rcode, n, types)
+			}
+		}
+	})
+	t.Run("wildcard", func(t *testing.T) {
+		r := ask("host.wild.gslb.example.com.", mdns.TypeA, "")
+		sigs := verify(t, r, keys)
+		if len(r.Answer) != 2 || r.Answer[0].Header().Name != "host.wild.gslb.example.com." || sigs[mdns.TypeA].Labels != 5 {
+			t.Errorf("wildcard answer, signed as the name's own: %v", r.Answer)
+		}
+		r = ask("host.wild.gslb.example.com.", mdns.TypeMX, "")
+		verify(t, r, keys)
+		if n := nsecOf(t, r); !slices.Equal(n.TypeBitMap, []uint16{mdns.TypeA, mdns.TypeTXT, mdns.TypeRRSIG, mdns.TypeNSEC}) {
+			t.Errorf("wildcard NODATA: %v", n)
+		}
+	})
+	t.Run("referral", func(t *testing.T) {
+		r := ask("host.sub.gslb.example.com.", mdns.TypeA, "")
+		verify(t, r, keys)
+		n := nsecOf(t, r)
+		if r.Authoritative || n.Hdr.Name != "sub.gslb.example.com." || !slices.Equal(n.TypeBitMap, []uint16{mdns.TypeNS, mdns.TypeRRSIG, mdns.TypeNSEC}) {
+			t.Errorf("referral proves no DS: AA %v, %v", r.Authoritative, n)
+		}
+	})
+	t.Run("without DO nothing is signed", func(t *testing.T) {
+		for _, name := range []string{"app.gslb.example.com.", "www.gslb.example.com.", "host.wild.gslb.example.com.", "host.sub.gslb.example.com."} {
+			m := testQuery{name: name, qtype: mdns.TypeA, subnet: "81.2.69.0/24"}.msg()
+			m.IsEdns0().SetDo(false)
+			if r, _ := exchange(t, h, m, "", false); hasType(r, mdns.TypeRRSIG) || hasType(r, mdns.TypeNSEC) {
+				t.Errorf("%s without DO: %v", name, r)
+			}
+		}
+	})
+}
+
+func hasType(r *mdns.Msg, t uint16) bool {
+	for _, sec := range [][]mdns.RR{r.Answer, r.Ns, r.Extra} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == t {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestCorruptSignatureFailsVerification: the test hook that flips a byte
+// of every new signature makes them fail, so the tests that verify would
+// notice a wrong signature.
+func TestCorruptSignatureFailsVerification(t *testing.T) {
+	h := newTestHandler(t, signedConf(t.TempDir()))
+	keys := zoneDNSKEYs(t, h)
+	h.Zones().zones[0].signer.corrupt.Store(true)
+	r, _ := exchange(t, h, testQuery{name: "fresh.gslb.example.com.", qtype: mdns.TypeA}.msg(), "", false)
+	n := nsecOf(t, r)
+	var sig *mdns.RRSIG
+	for _, rr := range r.Ns {
+		if s, ok := rr.(*mdns.RRSIG); ok && s.TypeCovered == mdns.TypeNSEC {
+			sig = s
+		}
+	}
+	if sig == nil || sig.Verify(keys[sig.KeyTag], []mdns.RR{n}) == nil {
+		t.Errorf("a corrupted signature verifies: %v", sig)
+	}
+}
+
+// TestSigningBudget: over the online signing budget, a UDP query that
+// needs a new signature gets TC and TCP is signed; answers already made
+// are served from the cache.
+func TestSigningBudget(t *testing.T) {
+	h := newTestHandler(t, signedConf(t.TempDir()))
+	s := h.Zones().zones[0].signer
+	now := time.Unix(1_800_000_000, 0)
+	s.spend = budget{rate: 2}
+	s.now = func() time.Time { return now }
+	ask := func(name string, tcp bool) *mdns.Msg {
+		r, _ := exchange(t, h, testQuery{name: name, qtype: mdns.TypeA}.msg(), "", tcp)
+		return r
+	}
+	for i := range 2 {
+		if r := ask(fmt.Sprintf("n%d.gslb.example.com.", i), false); r.Truncated || !hasType(r, mdns.TypeNSEC) {
+			t.Fatalf("name %d within the budget: %v", i, r)
+		}
+	}
+	if r := ask("n2.gslb.example.com.", false); !r.Truncated || len(r.Ns) != 0 {
+		t.Errorf("over the budget over UDP: %v", r)
+	}
+	if r := ask("n2.gslb.example.com.", true); r.Truncated || !hasType(r, mdns.TypeNSEC) {
+		t.Errorf("over the budget over TCP: %v", r)
+	}
+	if r := ask("n0.gslb.example.com.", false); r.Truncated {
+		t.Errorf("a cached answer over the budget: %v", r)
+	}
+	if s.refused.Load() != 1 {
+		t.Errorf("%d refused, want 1", s.refused.Load())
+	}
+	now = now.Add(time.Second) // the budget refills
+	if r := ask("n3.gslb.example.com.", false); r.Truncated {
+		t.Errorf("a second later: %v", r)
+	}
+}
+
+// TestSignaturesKeptAcrossPlans: a new Plan or a refresh signs nothing
+// already signed, until a signature nears expiry.
+func TestSignaturesKeptAcrossPlans(t *testing.T) {
+	h := newTestHandler(t, signedConf(t.TempDir()))
+	s := h.Zones().zones[0].signer
+	made := s.made.Load()
+	if err := h.RefreshSignatures(); err != nil {
+		t.Fatal(err)
+	}
+	if again := s.made.Load(); again != made {
+		t.Errorf("a refresh made %d signatures, want none", again-made)
+	}
+	s.now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) } // within a week of expiry
+	if err := h.RefreshSignatures(); err != nil {
+		t.Fatal(err)
+	}
+	if again := s.made.Load(); again-made < made/2 {
+		t.Errorf("8 days on, a refresh made %d signatures of %d", again-made, made)
+	}
+}
+
+// TestKeys: a generated key is written in BIND's format and read back
+// the same; a KSK and ZSK split signs DNSKEY with one and the rest with
+// the other; bad key directories are refused with the file named.
+func TestKeys(t *testing.T) {
+	dir := t.TempDir()
+	h1 := newTestHandler(t, signedConf(dir))
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 2 {
+		t.Fatalf("generated %v, want a .key and a .private", files)
+	}
+	for _, f := range files {
+		fi, _ := os.Stat(f)
+		if strings.HasSuffix(f, ".private") && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	h2 := newTestHandler(t, signedConf(dir)) // a restart, or another replica with the directory
+	k1, k2 := zoneDNSKEYs(t, h1), zoneDNSKEYs(t, h2)
+	if len(k1) != 1 || fmt.Sprint(k1) != fmt.Sprint(k2) {
+		t.Errorf("keys %v, then %v", k1, k2)
+	}
+
+	split := t.TempDir()
+	ksk := writeKey(t, split, mdns.ECDSAP256SHA256, 257)
+	zsk := writeKey(t, split, mdns.ECDSAP256SHA256, 256)
+	h := newTestHandler(t, signedConf(split))
+	keys := zoneDNSKEYs(t, h)
+	if len(keys) != 2 {
+		t.Fatalf("DNSKEY RRset %v, want the KSK and the ZSK", keys)
+	}
+	r, _ := exchange(t, h, testQuery{name: "gslb.example.com.", qtype: mdns.TypeDNSKEY}.msg(), "", false)
+	if sigs := verify(t, r, keys); sigs[mdns.TypeDNSKEY].KeyTag != ksk {
+		t.Errorf("DNSKEY signed by %d, want the KSK %d", sigs[mdns.TypeDNSKEY].KeyTag, ksk)
+	}
+	r, _ = exchange(t, h, testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}.msg(), "", false)
+	if sigs := verify(t, r, keys); sigs[mdns.TypeA].KeyTag != zsk {
+		t.Errorf("A signed by %d, want the ZSK %d", sigs[mdns.TypeA].KeyTag, zsk)
+	}
+
+	for name, setup := range map[string]func(dir string) string{
+		"RSA": func(dir string) string {
+			writeKey(t, dir, mdns.RSASHA256, 257)
+			return "RSASHA256 (8) is not supported"
+		},
+		"two KSKs": func(dir string) string {
+			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+			return "holds 2 key-signing and 0 zone-signing keys"
+		},
+		"only a ZSK": func(dir string) string {
+			writeKey(t, dir, mdns.ECDSAP256SHA256, 256)
+			return "holds no key-signing key"
+		},
+		"another key's private half": func(dir string) string {
+			a := writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+			other := t.TempDir()
+			b := writeKey(t, other, mdns.ECDSAP256SHA256, 257)
+			data, _ := os.ReadFile(filepath.Join(other, fmt.Sprintf("Kgslb.example.com.+013+%05d.private", b)))
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("Kgslb.example.com.+013+%05d.private", a)), data, 0o600)
+			return "the private key does not belong to the DNSKEY"
+		},
+	} {
+		dir := t.TempDir()
+		want := setup(dir)
+		if _, err := loadKeysFor(dir); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("%s: %v, want an error naming %s that says %q", name, err, dir, want)
+		}
+	}
+}
+
+// loadKeysFor loads the test zone's keys from dir.
+func loadKeysFor(dir string) (zoneKeys, error) {
+	return loadKeys("gslb.example.com.", &config.DNSSEC{Keys: dir, Algorithm: config.AlgorithmECDSAP256})
+}
+
+// writeKey writes a new key of the test zone as dnssec-keygen would and
+// returns its tag.
+func writeKey(t *testing.T, dir string, alg uint8, flags uint16) uint16 {
+	t.Helper()
+	k := &mdns.DNSKEY{Hdr: mdns.RR_Header{Name: "gslb.example.com.", Rrtype: mdns.TypeDNSKEY, Class: mdns.ClassINET, Ttl: 3600},
+		Flags: flags, Protocol: 3, Algorithm: alg}
+	bits := 256
+	if alg == mdns.RSASHA256 {
+		bits = 2048
+	}
+	priv, err := k.Generate(bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = priv.(crypto.Signer)
+	base := filepath.Join(dir, fmt.Sprintf("Kgslb.example.com.+%03d+%05d", alg, k.KeyTag()))
+	if err := os.WriteFile(base+".key", []byte("; a key\n"+k.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return k.KeyTag()
+}

@@ -83,7 +83,7 @@ func TestAnswerDoesNotAllocate(t *testing.T) {
 		{name: "all.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"},
 		{name: "www.gslb.example.com.", qtype: mdns.TypeA},
 		{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"},
-		{name: "nope.gslb.example.com.", qtype: mdns.TypeA},     // denied online, then from the cache
+		{name: "nope.gslb.example.com.", qtype: mdns.TypeA},      // denied online, then from the cache
 		{name: "host.wild.gslb.example.com.", qtype: mdns.TypeA}, // likewise
 	} {
 		req, _ := q.msg().Pack()

@@ -23,6 +23,13 @@ import (
 // Meridian would. It returns unbound's port.
 func startUnbound(t *testing.T, meridianPort string) string {
 	t.Helper()
+	return startUnboundWith(t, meridianPort, "")
+}
+
+// startUnboundWith is startUnbound; with anchor (a DNSKEY record of the
+// zone's key-signing key) unbound validates, with that trust anchor.
+func startUnboundWith(t *testing.T, meridianPort, anchor string) string {
+	t.Helper()
 	bin, err := exec.LookPath("unbound")
 	if err != nil {
 		// Debian puts it in sbin, which a plain user's PATH may lack.
@@ -35,10 +42,11 @@ func startUnbound(t *testing.T, meridianPort string) string {
 	// it (over TCP too, by any process's outgoing connection): then
 	// unbound says so and exits, and it is tried again on another.
 	for attempt := 1; ; attempt++ {
-		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort)
+		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort, anchor)
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			if o, err := exec.Command("kdig", "@127.0.0.1", "-p", port, "+time=1", "+retry=0", "www.gslb.example.com").CombinedOutput(); err == nil && strings.Contains(string(o), "NOERROR") {
+			// Any answer will do: with a wrong trust anchor it is SERVFAIL.
+			if o, err := exec.Command("kdig", "@127.0.0.1", "-p", port, "+time=1", "+retry=0", "www.gslb.example.com").CombinedOutput(); err == nil && strings.Contains(string(o), "status: ") {
 				return port
 			}
 			select {
@@ -62,10 +70,15 @@ func startUnbound(t *testing.T, meridianPort string) string {
 
 // runUnbound starts unbound on port as a recursive resolver whose stub
 // for the demo zone is Meridian on meridianPort; exited is closed when it
-// exits, and out collects what it prints.
-func runUnbound(t *testing.T, bin, port, meridianPort string) (string, *testlog.Buffer, chan struct{}) {
+// exits, and out collects what it prints. With anchor, it validates.
+func runUnbound(t *testing.T, bin, port, meridianPort, anchor string) (string, *testlog.Buffer, chan struct{}) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "unbound.conf")
+	modules := "subnetcache iterator"
+	if anchor != "" {
+		modules = "subnetcache validator iterator"
+		anchor = fmt.Sprintf("    trust-anchor: %q\n    val-log-level: 2\n", anchor)
+	}
 	os.WriteFile(conf, []byte(fmt.Sprintf(`server:
     interface: 127.0.0.1
     port: %s
@@ -80,14 +93,14 @@ func runUnbound(t *testing.T, bin, port, meridianPort string) (string, *testlog.
     do-ip6: no
     access-control: 127.0.0.0/8 allow
     do-not-query-localhost: no
-    module-config: "subnetcache iterator"
+    module-config: "%s"
     send-client-subnet: 127.0.0.1
     client-subnet-always-forward: yes
     max-client-subnet-ipv4: 24
-stub-zone:
+%sstub-zone:
     name: "gslb.example.com"
     stub-addr: 127.0.0.1@%s
-`, port, dir, dir, meridianPort)), 0o644)
+`, port, dir, dir, modules, anchor, meridianPort)), 0o644)
 	cmd := exec.Command(bin, "-d", "-c", conf)
 	out := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out

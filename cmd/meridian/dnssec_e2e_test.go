@@ -1,0 +1,119 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// signedDemoConf is the demo with its zone signed (keys in dir, so no
+// transfers), a wildcard and a delegation to an unsigned child.
+func signedDemoConf(t *testing.T, keys string) string {
+	t.Helper()
+	const transfers = "    allow_transfer 127.0.0.1\n    allow_transfer_without_services yes\n"
+	conf := demoConf(t, false)
+	if !strings.Contains(conf, transfers) {
+		t.Fatal("the demo's zone changed: update signedDemoConf")
+	}
+	return strings.Replace(conf, transfers, "    dnssec {\n        keys "+keys+"\n    }\n"+
+		"    record *.dev A 192.0.2.99\n    record sub NS ns1.sub\n    record ns1.sub A 192.0.2.53\n", 1)
+}
+
+// anchorOf returns the DNSKEY record of the key-signing key in dir, as
+// dnssec-keygen's .key file holds it: the zone's trust anchor.
+func anchorOf(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "K*.key"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) > 4 && !strings.HasPrefix(line, ";") && slices.Contains(f, "DNSKEY") && slices.Contains(f, "257") {
+				return strings.Join(f, " ")
+			}
+		}
+	}
+	t.Fatalf("no key-signing key in %s: %v", dir, files)
+	return ""
+}
+
+// TestSignedZoneValidates runs the real binary with the demo zone signed
+// (a key generated on first start) behind unbound as a validating
+// resolver with the key as trust anchor: geo answers for UK, US and
+// Singapore clients, a CNAME into the service, a name that does not
+// exist, a type a name lacks, a wildcard and the DS of an unsigned child
+// all come back with AD. delv validates Meridian's own answers with the
+// same anchor. With the trust anchor of another key, unbound answers
+// SERVFAIL: validation really happens.
+func TestSignedZoneValidates(t *testing.T) {
+	keys := t.TempDir()
+	p := startMeridian(t, signedDemoConf(t, keys))
+	anchor := anchorOf(t, keys)
+	resolver := startUnboundWith(t, p.dnsPort, anchor)
+
+	for _, c := range []struct {
+		args    []string
+		cluster string // the demo cluster of the first address, when set
+	}{
+		{[]string{"app.gslb.example.com", "+subnet=81.2.69.0/24"}, "eu-west"},
+		{[]string{"app.gslb.example.com", "+subnet=8.8.8.0/24"}, "us-east"},
+		{[]string{"app.gslb.example.com", "+subnet=13.250.0.0/24"}, "ap-southeast"},
+		{[]string{"api.gslb.example.com", "+subnet=81.2.69.0/24"}, ""},
+		{[]string{"nope.gslb.example.com"}, ""},
+		{[]string{"www.gslb.example.com", "MX"}, ""},
+		{[]string{"app.gslb.example.com", "AAAA", "+subnet=81.2.69.0/24"}, ""},
+		{[]string{"x.dev.gslb.example.com"}, ""},
+		{[]string{"sub.gslb.example.com", "DS"}, ""},
+		{[]string{"gslb.example.com", "DNSKEY"}, ""},
+	} {
+		r := kdig(t, resolver, append([]string{"+dnssec"}, c.args...)...)
+		if r.status != "NOERROR" || !slices.Contains(r.flags, "ad") {
+			t.Errorf("%v through the validating resolver: %s, flags %v, want NOERROR with ad", c.args, r.status, r.flags)
+		}
+		if c.cluster != "" {
+			var addrs []string
+			for _, a := range r.answer {
+				if f := strings.Fields(a); f[3] == "A" {
+					addrs = append(addrs, a)
+				}
+			}
+			if len(addrs) == 0 || demoCluster(kdigResult{answer: addrs}) != c.cluster {
+				t.Errorf("%v: answered %v, want %s", c.args, r.answer, c.cluster)
+			}
+		}
+	}
+
+	anchorFile := filepath.Join(t.TempDir(), "anchor.conf")
+	f := strings.Fields(anchor)
+	os.WriteFile(anchorFile, []byte("trust-anchors {\n  gslb.example.com. static-key "+f[4]+" "+f[5]+" "+f[6]+` "`+strings.Join(f[7:], "")+"\";\n};\n"), 0o644)
+	for _, q := range [][]string{{"app.gslb.example.com", "A"}, {"nope.gslb.example.com", "A"}, {"x.dev.gslb.example.com", "A"}, {"api.gslb.example.com", "A"}} {
+		out := runDelv(t, "@127.0.0.1", "-p", p.dnsPort, "-a", anchorFile, "+root=gslb.example.com", q[0], q[1])
+		if !strings.Contains(out, "; fully validated") && !strings.Contains(out, "; negative response, fully validated") {
+			t.Errorf("delv %v:\n%s", q, out)
+		}
+	}
+
+	other := t.TempDir()
+	startMeridian(t, signedDemoConf(t, other)) // generates another key
+	wrong := startUnboundWith(t, p.dnsPort, anchorOf(t, other))
+	if r := kdig(t, wrong, "+dnssec", "app.gslb.example.com", "+subnet=81.2.69.0/24"); r.status != "SERVFAIL" {
+		t.Errorf("with the anchor of another key: %s, want SERVFAIL", r.status)
+	}
+}
+
+// runDelv runs BIND's delv, whose exit status is not an error when the
+// answer is negative.
+func runDelv(t *testing.T, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("delv")
+	if err != nil {
+		t.Fatal("delv is not installed: run `make test` as root, or apt-get install bind9-dnsutils")
+	}
+	out, _ := exec.Command(bin, args...).CombinedOutput()
+	return string(out)
+}

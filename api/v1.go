@@ -56,7 +56,10 @@ type V1Config struct {
 	// ("majority", "any", "all", "82%"); nil when health is not shared.
 	Quorum func() string
 	// NACKs returns the latest responses xDS clients rejected.
-	NACKs  func() []NACK
+	NACKs func() []NACK
+	// DNSSEC returns the keys of a signed zone (origin without final
+	// dot), false when the zone is not served or not signed.
+	DNSSEC func(zone string) ([]DNSSECKey, bool)
 	Now    func() time.Time
 	Logger *slog.Logger
 	// Metrics, when set, registers the API's metrics:
@@ -72,6 +75,18 @@ type NACK struct {
 	Type    string    `json:"type"`
 	Version string    `json:"version"`
 	Detail  string    `json:"detail"`
+}
+
+// DNSSECKey is one key of a signed zone, as the API shows it.
+type DNSSECKey struct {
+	Tag       uint16 `json:"tag"`
+	Algorithm uint8  `json:"algorithm"`
+	Flags     uint16 `json:"flags"`
+	// Role is csk (combined), ksk or zsk.
+	Role   string `json:"role"`
+	DNSKEY string `json:"dnskey"`
+	// DS is the record to give the parent zone, for a key-signing key.
+	DS string `json:"ds,omitempty"`
 }
 
 // configPrefix starts the IDs of the config file's overrides, which the
@@ -132,6 +147,7 @@ var v1Routes = []route{
 	{"GET", "/api/v1/explain", ReadRole, (*v1).explain},
 	{"GET", "/api/v1/replicas", ReadRole, (*v1).replicas},
 	{"GET", "/api/v1/nacks", ReadRole, (*v1).nacks},
+	{"GET", "/api/v1/dnssec/{zone}", ReadRole, (*v1).dnssec},
 	{"GET", "/api/v1/audit", ReadRole, (*v1).auditLog},
 }
 
@@ -1016,6 +1032,33 @@ func (a *v1) replicasView() replicasJSON {
 
 func (a *v1) replicas(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, a.replicasView())
+}
+
+type dnssecJSON struct {
+	Zone string      `json:"zone"`
+	Keys []DNSSECKey `json:"keys"`
+	// DS lists the DS records to give the parent, one per key-signing key.
+	DS []string `json:"ds"`
+}
+
+func (a *v1) dnssec(w http.ResponseWriter, r *http.Request, _ string) {
+	zone := strings.TrimSuffix(strings.ToLower(r.PathValue("zone")), ".")
+	var keys []DNSSECKey
+	ok := false
+	if a.cfg.DNSSEC != nil {
+		keys, ok = a.cfg.DNSSEC(zone)
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, "zone "+zone+" is not served here, or is not signed (it has no dnssec block)", "zone")
+		return
+	}
+	out := dnssecJSON{Zone: zone, Keys: keys, DS: []string{}}
+	for _, k := range keys {
+		if k.DS != "" {
+			out.DS = append(out.DS, k.DS)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *v1) nacks(w http.ResponseWriter, r *http.Request, _ string) {

@@ -99,6 +99,12 @@ func newFixtureWith(t *testing.T, edit func(*V1Config)) *fixture {
 			return model.Client{Addr: a}
 		},
 		NACKs: func() []NACK { return []NACK{{Node: "gw-1", Type: "Cluster", Detail: "bad"}} },
+		DNSSEC: func(zone string) ([]DNSSECKey, bool) {
+			if zone != "gslb.example.com" {
+				return nil, false
+			}
+			return []DNSSECKey{{Tag: 1, Algorithm: 13, Flags: 257, Role: "ksk", DNSKEY: "k1", DS: "ds1"}, {Tag: 2, Algorithm: 13, Flags: 256, Role: "zsk", DNSKEY: "k2"}}, true
+		},
 	}
 	if edit != nil {
 		edit(cfg)
@@ -181,7 +187,7 @@ func (f *fixture) auditRecords() []AuditRecord {
 func TestEveryEndpointAndRole(t *testing.T) {
 	f := newFixture(t)
 	f.do("PUT", "/api/v1/overrides/x", adminToken, `{"kind":"drain","cluster":"us-east","reason":"r"}`, nil)
-	concrete := strings.NewReplacer("{name}", svcName, "{id}", "x")
+	concrete := strings.NewReplacer("{name}", svcName, "{id}", "x", "{zone}", "gslb.example.com")
 	for _, rt := range v1Routes {
 		path := concrete.Replace(rt.path)
 		if rt.path == "/api/v1/explain" {
@@ -389,6 +395,20 @@ func TestReads(t *testing.T) {
 	f.do("GET", "/api/v1/nacks", readToken, "", &nacks)
 	if len(nacks) != 1 || nacks[0].Node != "gw-1" {
 		t.Errorf("nacks %+v", nacks)
+	}
+}
+
+// TestDNSSECKeys: a signed zone's keys and the DS records of its
+// key-signing keys; a zone that is not signed is a 404 that says so.
+func TestDNSSECKeys(t *testing.T) {
+	f := newFixture(t)
+	var out dnssecJSON
+	if code, text := f.do("GET", "/api/v1/dnssec/GSLB.example.com.", readToken, "", &out); code != 200 || out.Zone != "gslb.example.com" ||
+		len(out.Keys) != 2 || len(out.DS) != 1 || out.DS[0] != "ds1" {
+		t.Errorf("%d %s", code, text)
+	}
+	if code, text := f.do("GET", "/api/v1/dnssec/other.example", readToken, "", nil); code != 404 || !strings.Contains(text, "not signed") {
+		t.Errorf("an unsigned zone: %d %s", code, text)
 	}
 }
 

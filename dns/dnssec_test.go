@@ -151,10 +151,28 @@ func TestSignedAnswers(t *testing.T) {
 			verify(t, r, keys)
 		}
 	})
-	t.Run("DNSKEY by the key-signing key", func(t *testing.T) {
-		r := ask("gslb.example.com.", mdns.TypeDNSKEY, "")
-		if sig := verify(t, r, keys)[mdns.TypeDNSKEY]; sig == nil || keys[sig.KeyTag].Flags != 257 {
-			t.Errorf("DNSKEY signature %v", sig)
+	t.Run("DNSKEY, CDS and CDNSKEY by the key-signing key", func(t *testing.T) {
+		for _, qtype := range []uint16{mdns.TypeDNSKEY, mdns.TypeCDS, mdns.TypeCDNSKEY} {
+			r := ask("gslb.example.com.", qtype, "")
+			if sig := verify(t, r, keys)[qtype]; sig == nil || keys[sig.KeyTag].Flags != 257 {
+				t.Errorf("%s signature %v", mdns.Type(qtype), sig)
+			}
+		}
+		var ksk *mdns.DNSKEY
+		for _, k := range keys {
+			ksk = k
+		}
+		r := ask("gslb.example.com.", mdns.TypeCDS, "")
+		want := ksk.ToDS(mdns.SHA256)
+		if cds, ok := r.Answer[0].(*mdns.CDS); !ok || cds.KeyTag != want.KeyTag || cds.Digest != want.Digest || cds.DigestType != mdns.SHA256 {
+			t.Errorf("CDS %v, want the DS of the KSK %v", r.Answer[0], want)
+		}
+		info, ok := h.Zones().Keys("gslb.example.com")
+		if !ok || len(info) != 1 || info[0].Role != "csk" || info[0].DS != oneLine(want) {
+			t.Errorf("Keys: %+v, want the CSK with DS %s", info, want)
+		}
+		if _, ok := h.Zones().Keys("other.example"); ok {
+			t.Error("Keys of an unsigned zone")
 		}
 	})
 	t.Run("a name that does not exist", func(t *testing.T) {

@@ -30,6 +30,43 @@ type zoneKeys struct {
 	ksk, zsk zoneKey
 }
 
+// KeyInfo describes one key of a signed zone, for the API and the CLI.
+type KeyInfo struct {
+	Tag       uint16
+	Algorithm uint8
+	Flags     uint16
+	// Role is "csk" (combined), "ksk" or "zsk".
+	Role string
+	// DNSKEY is the record in zone-file form; DS, for a key-signing key,
+	// the DS record (SHA-256 digest) to give the parent zone.
+	DNSKEY, DS string
+}
+
+// Keys returns the keys of the signed zone origin (no final dot), false
+// when the zone is not served or not signed.
+func (zs *Zones) Keys(origin string) ([]KeyInfo, bool) {
+	z := zs.zone(fqdn(origin))
+	if z == nil || z.signer == nil {
+		return nil, false
+	}
+	k := z.signer.keys
+	info := func(key zoneKey, role string) KeyInfo {
+		ki := KeyInfo{Tag: key.tag, Algorithm: key.dnskey.Algorithm, Flags: key.dnskey.Flags, Role: role, DNSKEY: oneLine(key.dnskey)}
+		if key.sep() {
+			ki.DS = oneLine(key.dnskey.ToDS(mdns.SHA256))
+		}
+		return ki
+	}
+	if k.ksk.tag == k.zsk.tag {
+		return []KeyInfo{info(k.ksk, "csk")}, true
+	}
+	return []KeyInfo{info(k.ksk, "ksk"), info(k.zsk, "zsk")}, true
+}
+
+// oneLine is a record in zone-file form with single spaces, as people
+// paste it into a registrar's form or a zone file.
+func oneLine(rr mdns.RR) string { return strings.Join(strings.Fields(rr.String()), " ") }
+
 // same reports whether k and o are the same keys.
 func (k zoneKeys) same(o zoneKeys) bool {
 	return k.ksk.dnskey.String() == o.ksk.dnskey.String() && k.zsk.dnskey.String() == o.zsk.dnskey.String()

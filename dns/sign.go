@@ -57,6 +57,20 @@ func newSigner(origin string, keys zoneKeys) *signer {
 	return &signer{origin: origin, keys: keys, now: time.Now, sigs: map[string]*cachedSig{}}
 }
 
+// apexKeys returns the zone's DNSKEY RRset, and the CDS and CDNSKEY RRsets
+// of its key-signing key (RFC 7344, RFC 8078), with which a parent that
+// scans for them can keep its DS in step.
+func (s *signer) apexKeys(ttl uint32) []mdns.RR {
+	out := s.dnskeys(ttl)
+	ksk := *s.keys.ksk.dnskey
+	ksk.Hdr = mdns.RR_Header{Name: s.origin, Rrtype: mdns.TypeDNSKEY, Class: mdns.ClassINET, Ttl: ttl}
+	cds := ksk.ToDS(mdns.SHA256).ToCDS()
+	cds.Hdr.Ttl = ttl
+	cdnskey := ksk.ToCDNSKEY()
+	cdnskey.Hdr.Ttl = ttl
+	return append(out, cds, cdnskey)
+}
+
 // dnskeys returns the zone's DNSKEY RRset.
 func (s *signer) dnskeys(ttl uint32) []mdns.RR {
 	var out []mdns.RR
@@ -72,8 +86,8 @@ func (s *signer) dnskeys(ttl uint32) []mdns.RR {
 }
 
 // sign returns the RRSIG of rrset, which is one RRset (one owner, type and
-// class): the key-signing key signs the DNSKEY RRset, the zone-signing key
-// the rest. A wildcard owner (`*.x`) gets the wildcard's label count.
+// class): the key-signing key signs the DNSKEY, CDS and CDNSKEY RRsets,
+// the zone-signing key the rest. A wildcard owner (`*.x`) gets the wildcard's label count.
 func (s *signer) sign(rrset []mdns.RR) (*mdns.RRSIG, error) {
 	key := rrsetKey(rrset)
 	now := s.now()
@@ -103,8 +117,9 @@ func (s *signer) signFresh(rrset []mdns.RR) (*mdns.RRSIG, error) {
 // the expiry.
 func (s *signer) signAt(rrset []mdns.RR, key string, now time.Time) (*mdns.RRSIG, error) {
 	k := s.keys.zsk
-	if rrset[0].Header().Rrtype == mdns.TypeDNSKEY {
-		k = s.keys.ksk
+	switch rrset[0].Header().Rrtype {
+	case mdns.TypeDNSKEY, mdns.TypeCDS, mdns.TypeCDNSKEY:
+		k = s.keys.ksk // RFC 7344 4.1: a key the parent's DS names
 	}
 	h := fnv.New64a()
 	h.Write([]byte(key))

@@ -150,7 +150,7 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 			return nil, []error{err}
 		}
 		z.signer = newSigner(z.origin, keys)
-		z.rrs = append(z.rrs, z.signer.dnskeys(zc.TTL)...)
+		z.rrs = append(z.rrs, z.signer.apexKeys(zc.TTL)...)
 	}
 	// The config checked these names; packing them here keeps compile's
 	// promise that every record it sees packs.

@@ -171,7 +171,7 @@ func httpLimits(l config.HTTPLimits) api.Limits {
 }
 
 // v1Config connects the API to the running parts.
-func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.AuditLog, loop *weights.Loop, loc *locator, x *xds.Server) *api.V1Config {
+func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.AuditLog, loop *weights.Loop, loc *locator, x *xds.Server, handler *dns.Handler) *api.V1Config {
 	if tokens == nil {
 		return nil
 	}
@@ -190,6 +190,14 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 			l := loc.Lookup(a)
 			return model.Client{Addr: a, Location: l.Point, HasLocation: l.HasPoint, Country: l.Country, Continent: l.Continent, Subdivision: l.Subdivision}
 		},
+	}
+	c.DNSSEC = func(zone string) ([]api.DNSSECKey, bool) {
+		keys, ok := handler.Zones().Keys(zone)
+		var out []api.DNSSECKey
+		for _, k := range keys {
+			out = append(out, api.DNSSECKey{Tag: k.Tag, Algorithm: k.Algorithm, Flags: k.Flags, Role: k.Role, DNSKEY: k.DNSKEY, DS: k.DS})
+		}
+		return out, ok
 	}
 	if state.replicas != nil { // a rule counts only where verdicts are shared
 		c.Quorum = func() string { return healthQuorum(state.config.Load().Meridian.HealthQuorum).String() }

@@ -45,6 +45,8 @@ Commands:
   replicas                                 the replicas sharing health verdicts, and the
                                            targets their probes disagree on
   audit                                    every write, oldest first
+  dnssec ds ZONE                           the DS records to give the parent of a signed zone
+  dnssec keys ZONE                         a signed zone's keys
   token new NAME ROLE                      print a new random secret for the API and its
                                            line for the tokens file (ROLE: read or admin);
                                            needs no server
@@ -216,6 +218,15 @@ func (c *ctl) run(cmd string, args []string) error {
 		}
 		w := uint32(n)
 		return c.write("PUT", overrideID("weight", pos[1], pos[0]), &api.OverrideRequest{OverrideSpec: api.OverrideSpec{Kind: "weight", Service: pos[0], Cluster: pos[1], Weight: &w, Reason: *reason}, For: *dur}, *dry)
+	case "dnssec":
+		pos, err := parseArgs(fs, args, 2)
+		if err != nil {
+			return err
+		}
+		if pos[0] != "ds" && pos[0] != "keys" {
+			return usageErr("dnssec: unknown subcommand %q; expected dnssec ds ZONE or dnssec keys ZONE", pos[0])
+		}
+		return c.dnssec(pos[0], pos[1])
 	case "token":
 		pos, err := parseArgs(fs, args, 3)
 		if err != nil {
@@ -611,6 +622,30 @@ func (c *ctl) audit() error {
 		rows = append(rows, []string{r.Time.Format(time.RFC3339), r.Identity, r.Action, r.ID, what})
 	}
 	c.table("TIME\tWHO\tACTION\tID\tNOW", rows)
+	return nil
+}
+
+// dnssec prints the DS records of a signed zone, one per line as a
+// registrar or parent zone file takes them, or its keys.
+func (c *ctl) dnssec(what, zone string) error {
+	var res struct {
+		Keys []api.DNSSECKey
+		DS   []string
+	}
+	if err := c.call("GET", "/api/v1/dnssec/"+url.PathEscape(zone), nil, &res); err != nil || c.json {
+		return err
+	}
+	if what == "ds" {
+		for _, ds := range res.DS {
+			fmt.Fprintln(c.out, printable(ds))
+		}
+		return nil
+	}
+	var rows [][]string
+	for _, k := range res.Keys {
+		rows = append(rows, []string{strconv.Itoa(int(k.Tag)), k.Role, strconv.Itoa(int(k.Algorithm)), strconv.Itoa(int(k.Flags)), printable(k.DNSKEY)})
+	}
+	c.table("TAG\tROLE\tALGORITHM\tFLAGS\tDNSKEY", rows)
 	return nil
 }
 

@@ -98,6 +98,16 @@ func TestSignedZoneValidates(t *testing.T) {
 		}
 	}
 
+	// The DS to give the parent, as ctl prints it, is the one the zone
+	// publishes as CDS, which the parent may scan for.
+	out, errOut, code := runCtl(t, "http://"+p.httpAddr, "demo-read-token", "dnssec", "ds", "gslb.example.com")
+	ds := strings.Fields(out)
+	cds := kdig(t, p.dnsPort, "gslb.example.com", "CDS")
+	if code != 0 || len(ds) != 8 || ds[3] != "DS" || len(cds.answer) != 1 ||
+		!strings.EqualFold(strings.Join(ds[4:], " "), strings.Join(strings.Fields(cds.answer[0])[4:], " ")) {
+		t.Errorf("ctl dnssec ds: exit %d %q %s; CDS %v", code, out, errOut, cds.answer)
+	}
+
 	other := t.TempDir()
 	startMeridian(t, signedDemoConf(t, other)) // generates another key
 	wrong := startUnboundWith(t, p.dnsPort, anchorOf(t, other))

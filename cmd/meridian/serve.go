@@ -178,7 +178,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	httpServer, err := api.Listen(api.Config{
 		TLS:      httpTLS,
 		Limits:   httpLimits(cfg.Meridian.HTTPLimits),
-		V1:       v1Config(state, tokens, store, audit, loop, &loc, parts.xds),
+		V1:       v1Config(state, tokens, store, audit, loop, &loc, parts.xds, handler),
 		Addrs:    cfg.Meridian.HTTP,
 		Gatherer: reg,
 		Metrics:  reg,

@@ -85,6 +85,7 @@ func TestAnswerDoesNotAllocate(t *testing.T) {
 		{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"},
 		{name: "nope.gslb.example.com.", qtype: mdns.TypeA},      // denied online, then from the cache
 		{name: "host.wild.gslb.example.com.", qtype: mdns.TypeA}, // likewise
+		{name: "host.svc.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"},
 	} {
 		req, _ := q.msg().Pack()
 		signed.Answer(req, out, client, false)

@@ -77,7 +77,10 @@ func (c *placements) get(i int) model.Placement { return (*c.list.Load())[i] }
 
 // zoneTable is one zone, compiled.
 type zoneTable struct {
-	static   *staticZone
+	static *staticZone
+	// online holds the answers signed online that depend on this table's
+	// Plan: a wildcard CNAME into a global service.
+	online   onlineAnswers
 	queries  *atomic.Uint64 // the zone's query counter
 	origin   []byte
 	nodes    map[string]*node // by lower-case wire name, empty non-terminals included
@@ -510,16 +513,27 @@ func (t *table) compileChains(n *node) error {
 // (RFC 1034 4.3.2). A loop ends at the CNAME that closes it: each record
 // once (RFC 2181 5).
 func (t *table) chain(n *node, qtype uint16) (*template, error) {
+	return t.chainAs(n, qtype, "")
+}
+
+// chainAs is chain for the question name owner, which the wildcard n
+// stands for: its CNAME is signed as owner's own, online (answerIN).
+// With owner "", the CNAME is signed as n's, unless n is a wildcard.
+func (t *table) chainAs(n *node, qtype uint16, owner string) (*template, error) {
 	var b builder
-	// The CNAME at n is signed here, unless n is a wildcard, whose
-	// answers are signed online for each name it stands for.
 	var first *signer
-	if zt, _ := t.lookupName(n.cnameRR.Hdr.Name); zt != nil && !isWildcard(n.cnameRR.Hdr.Name) {
+	zt, _ := t.lookupName(n.cnameRR.Hdr.Name)
+	if zt != nil && (owner != "" || !isWildcard(n.cnameRR.Hdr.Name)) {
 		first = zt.static.signer
 	}
-	if err := b.addSet(0, []mdns.RR{n.cnameRR}, atQName, first); err != nil {
+	cname := []mdns.RR{n.cnameRR}
+	if owner != "" {
+		cname, b.fresh = owned(cname, owner), true
+	}
+	if err := b.addSet(0, cname, atQName, first); err != nil {
 		return nil, err
 	}
+	b.fresh = false
 	cur := n.cnameRR.Target
 	seen := map[string]bool{canonicalName(n.cnameRR.Hdr.Name): true}
 	for range maxChain {

@@ -226,6 +226,14 @@ func TestSignedAnswers(t *testing.T) {
 		if len(r.Answer) != 2 || r.Answer[0].Header().Name != "host.wild.gslb.example.com." || sigs[mdns.TypeA].Labels != 5 {
 			t.Errorf("wildcard answer, signed as the name's own: %v", r.Answer)
 		}
+		// A wildcard CNAME, to a static name and into a global service.
+		for _, name := range []string{"host.wc.gslb.example.com.", "host.svc.gslb.example.com."} {
+			r := ask(name, mdns.TypeA, "81.2.69.0/24")
+			sigs := verify(t, r, keys)
+			if len(r.Answer) != 4 || r.Answer[0].Header().Name != name || sigs[mdns.TypeCNAME].Labels != 5 || sigs[mdns.TypeA] == nil {
+				t.Errorf("%s: %v", name, r.Answer)
+			}
+		}
 		r = ask("host.wild.gslb.example.com.", mdns.TypeMX, "")
 		verify(t, r, keys)
 		if n := nsecOf(t, r); !slices.Equal(n.TypeBitMap, []uint16{mdns.TypeA, mdns.TypeTXT, mdns.TypeRRSIG, mdns.TypeNSEC}) {

@@ -365,6 +365,8 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 			return finish(out, q, zt.nxdomain, nxDomain, 0)
 		case signed && n.cnameRR == nil:
 			return h.onlineWildcard(zt, n, out, q, tcp)
+		case signed:
+			return h.onlineWildcardChain(t, zt, n, out, q, client, tcp, o)
 		}
 	}
 	switch {

@@ -2,6 +2,7 @@ package dns
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -113,6 +114,36 @@ func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool) []
 	tm := b.template(rcodeOK, true).signed
 	zt.static.online.put(key, tm)
 	return finish(out, q, tm, rcodeOK, 0)
+}
+
+// onlineWildcardChain answers a DO query that the wildcard CNAME at w
+// answers: the CNAME owned by the question name and signed as its own,
+// then the chain it leads to, as for any CNAME; kept in the table, as the
+// chain may end at a global service, whose records the Plan decides.
+func (h *Handler) onlineWildcardChain(t *table, zt *zoneTable, w *node, out []byte, q *query, client netip.Addr, tcp bool, o *outcome) []byte {
+	key := newOnlineKey(q, q.qtype)
+	tm := zt.online.get(key)
+	if tm == nil {
+		s := zt.static.signer
+		if !tcp && !s.spend.take(s.now(), 1) {
+			s.refused.Add(1)
+			return truncated(out, q, rcodeOK, flagAA)
+		}
+		qtype := q.qtype
+		if w.cnameFor[qtype] == nil {
+			qtype = 0 // a type the chain's end lacks
+		}
+		var err error
+		if tm, err = t.chainAs(w, qtype, key.name()); err != nil {
+			return finish(out, q, nil, servFail, 0)
+		}
+		zt.online.put(key, tm)
+	}
+	o.rcode = tm.rcode
+	if tm.tail != nil {
+		return h.serviceAnswer(t, out, q, client, tm.tail, tm, o)
+	}
+	return finish(out, q, tm, tm.rcode, 0)
 }
 
 // onlineWildcard answers a DO query that the wildcard w answers: its

@@ -19,7 +19,7 @@ func signedDemoConf(t *testing.T, keys string) string {
 		t.Fatal("the demo's zone changed: update signedDemoConf")
 	}
 	return strings.Replace(conf, transfers, "    dnssec {\n        keys "+keys+"\n    }\n"+
-		"    record *.dev A 192.0.2.99\n    record sub NS ns1.sub\n    record ns1.sub A 192.0.2.53\n", 1)
+		"    record *.dev A 192.0.2.99\n    record *.w CNAME app\n    record sub NS ns1.sub\n    record ns1.sub A 192.0.2.53\n", 1)
 }
 
 // anchorOf returns the DNSKEY record of the key-signing key in dir, as
@@ -46,7 +46,8 @@ func anchorOf(t *testing.T, dir string) string {
 // (a key generated on first start) behind unbound as a validating
 // resolver with the key as trust anchor: geo answers for UK, US and
 // Singapore clients, a CNAME into the service, a name that does not
-// exist, a type a name lacks, a wildcard and the DS of an unsigned child
+// exist, a type a name lacks, a wildcard (of A, and a CNAME into the
+// service) and the DS of an unsigned child
 // all come back with AD. delv validates Meridian's own answers with the
 // same anchor. With the trust anchor of another key, unbound answers
 // SERVFAIL: validation really happens.
@@ -68,6 +69,7 @@ func TestSignedZoneValidates(t *testing.T) {
 		{[]string{"www.gslb.example.com", "MX"}, ""},
 		{[]string{"app.gslb.example.com", "AAAA", "+subnet=81.2.69.0/24"}, ""},
 		{[]string{"x.dev.gslb.example.com"}, ""},
+		{[]string{"x.w.gslb.example.com", "+subnet=13.250.0.0/24"}, "ap-southeast"}, // a wildcard CNAME into the service
 		{[]string{"sub.gslb.example.com", "DS"}, ""},
 		{[]string{"gslb.example.com", "DNSKEY"}, ""},
 	} {

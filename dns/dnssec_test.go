@@ -11,8 +11,12 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/discovery/static"
+	"github.com/meridian-gtm/meridian/model"
+	"github.com/meridian-gtm/meridian/weights"
 )
 
 // signedConf is testConf with its zone signed, keys in dir, and so
@@ -445,4 +449,40 @@ func writeKey(t *testing.T, dir string, alg uint8, flags uint16) uint16 {
 		t.Fatal(err)
 	}
 	return k.KeyTag()
+}
+
+// TestSigningMetrics: the signatures made and the online ones refused are
+// counted per zone.
+func TestSigningMetrics(t *testing.T) {
+	c, err := config.Parse("t.conf", []byte(signedConf(t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zs, err := LoadZones(c.Zones, nil, time.Unix(1_700_000_000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	h := NewHandler(zs, locator, Options{}, NewStats(reg))
+	h.Publish(weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.NewOverrides(nil), c.Policies()))
+	zs.zones[0].signer.spend = budget{rate: 1}
+	for _, name := range []string{"n1.gslb.example.com.", "n2.gslb.example.com."} {
+		exchange(t, h, testQuery{name: name, qtype: mdns.TypeA}.msg(), "", false)
+	}
+	values := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "gslb.example.com" {
+				values[f.GetName()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	made := float64(zs.zones[0].signer.made.Load())
+	if values["meridian_dnssec_signatures_total"] != made || made < 10 || values["meridian_dnssec_online_refused_total"] != 1 {
+		t.Errorf("metrics %v, want %v signatures and 1 refused", values, made)
+	}
 }

@@ -73,6 +73,11 @@ type Handler struct {
 func NewHandler(zones *Zones, locator Locator, opts Options, stats *Stats) *Handler {
 	h := &Handler{locator: locator, zones: zones, opts: opts, stats: stats, ready: make(chan struct{})}
 	crand.Read(h.secret[:]) // never fails (crypto/rand)
+	if stats != nil {
+		stats.mu.Lock()
+		stats.signers = func() map[string]*signer { return h.Zones().signers() }
+		stats.mu.Unlock()
+	}
 	h.edns.Store(h.ednsOptions(opts))
 	return h
 }

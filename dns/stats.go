@@ -29,10 +29,14 @@ type Stats struct {
 	mu      sync.Mutex
 	zones   map[string]*atomic.Uint64
 	byAnswr map[[2]string]*atomic.Uint64
+	// signers returns the signed zones' signers, when a Handler serves
+	// with these Stats.
+	signers func() map[string]*signer
 
 	descs struct {
 		queries, responses, ecs, truncated, limited, slipped, latency, zone, answer *prometheus.Desc
 		acceptErrors, tcpOpen, tcpEvict, tcpRefuse                                  *prometheus.Desc
+		signatures, signRefused                                                     *prometheus.Desc
 	}
 }
 
@@ -70,6 +74,10 @@ func NewStats(reg prometheus.Registerer) *Stats {
 	d.tcpRefuse = prometheus.NewDesc("meridian_dns_tcp_refused_total",
 		"New DNS TCP connections closed at once because a limit was reached and every connection it counts was busy answering.",
 		[]string{"limit"}, nil)
+	d.signatures = prometheus.NewDesc("meridian_dnssec_signatures_total",
+		"DNSSEC signatures made, by zone: when answers are compiled (new records, or signatures near expiry) and online (denials and wildcards).", []string{"zone"}, nil)
+	d.signRefused = prometheus.NewDesc("meridian_dnssec_online_refused_total",
+		"UDP queries answered with TC because the zone's online signing budget was spent (a flood of new names).", []string{"zone"}, nil)
 	reg.MustRegister(s)
 	return s
 }
@@ -294,11 +302,20 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 	n += s.latency[len(latencyBounds)].Load()
 	ch <- prometheus.MustNewConstHistogram(d.latency, n, float64(s.latencySum.Load())/1e9, buckets)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for z, c := range s.zones {
 		counter(d.zone, c.Load(), z)
 	}
 	for k, c := range s.byAnswr {
 		counter(d.answer, c.Load(), k[0], k[1])
+	}
+	signers := s.signers
+	s.mu.Unlock()
+	// Outside s.mu: the Handler's lock, which signers takes, is held
+	// while compiling, which takes s.mu.
+	if signers != nil {
+		for zone, sg := range signers() {
+			counter(d.signatures, sg.made.Load(), zone)
+			counter(d.signRefused, sg.refused.Load(), zone)
+		}
 	}
 }

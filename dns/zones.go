@@ -94,6 +94,20 @@ func LoadZones(zones []config.Zone, prev *Zones, now time.Time) (*Zones, error) 
 	return out, nil
 }
 
+// signers returns the signers of the signed zones, by origin without the
+// final dot.
+func (zs *Zones) signers() map[string]*signer {
+	out := map[string]*signer{}
+	if zs != nil {
+		for _, z := range zs.zones {
+			if z.signer != nil {
+				out[strings.TrimSuffix(z.origin, ".")] = z.signer
+			}
+		}
+	}
+	return out
+}
+
 // Signed reports whether any zone is signed (has a dnssec block).
 func (zs *Zones) Signed() bool {
 	return zs != nil && slices.ContainsFunc(zs.zones, func(z *staticZone) bool { return z.signer != nil })

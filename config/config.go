@@ -321,7 +321,8 @@ type DNSSEC struct {
 	// Keys is the directory of the zone's keys, in BIND's format
 	// (K<zone>.+<alg>+<tag>.key and .private): one combined signing key,
 	// or a KSK and a ZSK. When it holds none, a combined signing key of
-	// Algorithm is generated there on first start.
+	// Algorithm is generated there on first start. Empty: the keys are in
+	// the store the replicas share (overrides kubernetes), likewise.
 	Keys string
 	// Algorithm is the DNSSEC algorithm number of generated keys:
 	// AlgorithmECDSAP256 (the default) or AlgorithmEd25519.

@@ -22,7 +22,8 @@ func TestDNSSEC(t *testing.T) {
 		t.Errorf("ed25519: %v %+v", err, c.Zones[0].DNSSEC)
 	}
 	for body, want := range map[string]string{
-		"    dnssec {\n    }\n": "t.conf:3: dnssec: zone example.org needs keys DIRECTORY: where its keys are, or are generated on first start",
+		"    dnssec {\n    }\n": "t.conf:3: dnssec: zone example.org needs keys DIRECTORY, where its keys are or are generated on first start; " +
+			"or an overrides kubernetes store, where the replicas share them in a Secret",
 		"    dnssec {\n        keys /k\n        algorithm rsasha256\n    }\n": `t.conf:5: algorithm: expected ecdsap256sha256 (13) or ed25519 (15), got "rsasha256"`,
 		"    dnssec {\n        keys /k\n    }\n    allow_transfer 192.0.2.1\n": "t.conf:6: allow_transfer: zone example.org is signed online (dnssec at line 3): a secondary would get no signatures " +
 			"and serve it unsigned. Run more Meridian replicas, sharing the keys, instead of secondaries",

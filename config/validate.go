@@ -54,6 +54,10 @@ func (c *Config) validate(errs *errorList) {
 		}
 		zones[z.Origin] = z.Pos
 		z.validate(clusters, errs)
+		if d := z.DNSSEC; d != nil && d.Keys == "" && c.Meridian.OverridesKube == nil {
+			errs.add(errorf(d.Pos, "dnssec: zone %s needs keys DIRECTORY, where its keys are or are generated on first start; "+
+				"or an overrides kubernetes store, where the replicas share them in a Secret", z.Origin))
+		}
 	}
 	c.resolveStaticServices(errs)
 	if m := &c.Meridian; m.Subnets != "" {
@@ -415,10 +419,7 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 	validateMapEntries(z.Map, z.entryPos, clusters, errs)
 	z.checkTransfers(errs)
 	if d := z.DNSSEC; d != nil {
-		switch {
-		case d.Keys == "":
-			errs.add(errorf(d.Pos, "dnssec: zone %s needs keys DIRECTORY: where its keys are, or are generated on first start", z.Origin))
-		case !filepath.IsAbs(d.Keys):
+		if d.Keys != "" && !filepath.IsAbs(d.Keys) {
 			d.Keys = filepath.Join(filepath.Dir(d.Pos.File), d.Keys)
 		}
 		for _, t := range []struct {

@@ -398,11 +398,11 @@ func TestKeys(t *testing.T) {
 		"two KSKs": func(dir string) string {
 			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
 			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
-			return "holds 2 key-signing and 0 zone-signing keys"
+			return ": 2 key-signing and 0 zone-signing keys"
 		},
 		"only a ZSK": func(dir string) string {
 			writeKey(t, dir, mdns.ECDSAP256SHA256, 256)
-			return "holds no key-signing key"
+			return ": no key-signing key"
 		},
 		"another key's private half": func(dir string) string {
 			a := writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
@@ -423,7 +423,7 @@ func TestKeys(t *testing.T) {
 
 // loadKeysFor loads the test zone's keys from dir.
 func loadKeysFor(dir string) (zoneKeys, error) {
-	return loadKeys("gslb.example.com.", &config.DNSSEC{Keys: dir, Algorithm: config.AlgorithmECDSAP256})
+	return loadKeys("gslb.example.com.", &config.DNSSEC{Keys: dir, Algorithm: config.AlgorithmECDSAP256}, nil)
 }
 
 // writeKey writes a new key of the test zone as dnssec-keygen would and

@@ -61,10 +61,16 @@ type staticZone struct {
 // replicas share. Errors name the file and line they come from, in the
 // config or in a zone file.
 func LoadZones(zones []config.Zone, prev *Zones, now time.Time) (*Zones, error) {
+	return LoadZonesWithKeys(zones, prev, now, nil)
+}
+
+// LoadZonesWithKeys is LoadZones, the keys of signed zones without a keys
+// directory kept in keys, the store the replicas share.
+func LoadZonesWithKeys(zones []config.Zone, prev *Zones, now time.Time, keys KeyStore) (*Zones, error) {
 	out := &Zones{}
 	var errs []error
 	for _, zc := range zones {
-		z, zerrs := loadZone(zc)
+		z, zerrs := loadZone(zc, keys)
 		errs = append(errs, zerrs...)
 		if z == nil {
 			continue
@@ -134,7 +140,7 @@ func (zs *Zones) Serial(origin string) uint32 {
 }
 
 // loadZone builds one zone from its config; it returns nil with errors.
-func loadZone(zc config.Zone) (*staticZone, []error) {
+func loadZone(zc config.Zone, keyStore KeyStore) (*staticZone, []error) {
 	z := &staticZone{cfg: zc, origin: fqdn(zc.Origin), services: map[string]config.Service{}}
 	var errs []error
 	bad := func(p config.Pos, format string, args ...any) {
@@ -159,7 +165,7 @@ func loadZone(zc config.Zone) (*staticZone, []error) {
 		z.services[fqdn(s.FQDN)] = s
 	}
 	if zc.DNSSEC != nil {
-		keys, err := loadKeys(z.origin, zc.DNSSEC)
+		keys, err := loadKeys(z.origin, zc.DNSSEC, keyStore)
 		if err != nil {
 			return nil, []error{err}
 		}

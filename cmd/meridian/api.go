@@ -136,6 +136,16 @@ func openSerials(cfg *config.Config, store api.Store) (dns.SerialBook, error) {
 	return nil, nil
 }
 
+// keyStore returns where the replicas share the keys of signed zones that
+// name no keys directory: the Secret NAME-dnssec beside the overrides
+// ConfigMap; nil without a shared store.
+func keyStore(ctx context.Context, store api.Store) dns.KeyStore {
+	if s, ok := store.(*kubestore.Store); ok {
+		return s.Keys(ctx)
+	}
+	return nil
+}
+
 // makeStateDir creates the directory of a state file when it is missing,
 // readable by Meridian's user alone; failing that, it is a configuration
 // error at the directive that named the file.

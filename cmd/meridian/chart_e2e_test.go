@@ -98,9 +98,10 @@ func checkRendered(t *testing.T, objs []*unstructured.Unstructured) *config.Conf
 	find(t, objs, "ConfigMap", store.Name)
 	find(t, objs, "ConfigMap", store.Name+"-serials")
 	find(t, objs, "ConfigMap", store.Name+"-inventory")
+	find(t, objs, "Secret", store.Name+"-dnssec")
 	role := find(t, objs, "Role", "meridian")
 	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
-	for _, name := range []string{store.Name, store.Name + "-serials", store.Name + "-inventory"} {
+	for _, name := range []string{store.Name, store.Name + "-serials", store.Name + "-inventory", store.Name + "-dnssec"} {
 		writable := false
 		for _, r := range rules {
 			names, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resourceNames")

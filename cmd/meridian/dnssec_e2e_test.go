@@ -1,12 +1,18 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meridian-gtm/meridian/internal/kubetest"
 )
 
 // signedDemoConf is the demo with its zone signed (keys in dir, so no
@@ -128,4 +134,46 @@ func runDelv(t *testing.T, args ...string) string {
 	}
 	out, _ := exec.Command(bin, args...).CombinedOutput()
 	return string(out)
+}
+
+// TestReplicasShareKeys runs two replicas of a signed zone whose keys no
+// directory holds, their overrides in one ConfigMap of a real
+// kube-apiserver: the first generates the key into the Secret beside it,
+// the second signs with the same key, and unbound validates the answers
+// of each with the anchor read from the other.
+func TestReplicasShareKeys(t *testing.T) {
+	env := kubetest.Start(t, 1)
+	c := env.Clusters[0]
+	c.Namespace(t, "meridian")
+	overrides := regexp.MustCompile(`(?m)^    overrides  file .*$`)
+	var replicas []*process
+	for i := range 2 {
+		conf := signedDemoConf(t, "unused")
+		conf = strings.Replace(conf, "        keys unused\n", "        algorithm ed25519\n", 1)
+		conf = overrides.ReplaceAllString(conf, fmt.Sprintf("    overrides  kubernetes meridian/overrides %s\n    audit_log  %s/audit.log\n    replica    r%d",
+			c.Kubeconfig, t.TempDir(), i))
+		replicas = append(replicas, startMeridian(t, conf))
+	}
+	dnskey := func(p *process) string {
+		r := kdig(t, p.dnsPort, "gslb.example.com", "DNSKEY")
+		if len(r.answer) != 1 {
+			t.Fatalf("DNSKEY: %v", r.answer)
+		}
+		return r.answer[0]
+	}
+	k0, k1 := dnskey(replicas[0]), dnskey(replicas[1])
+	if k0 != k1 || !strings.Contains(k0, " 257 3 15 ") {
+		t.Fatalf("the replicas publish %q and %q, want one Ed25519 key", k0, k1)
+	}
+	s, err := c.Client.CoreV1().Secrets("meridian").Get(t.Context(), "overrides-dnssec", metav1.GetOptions{})
+	if err != nil || len(s.Data) != 2 {
+		t.Fatalf("the keys Secret: %v, %d entries", err, len(s.Data))
+	}
+	for i, p := range replicas {
+		anchor := dnskey(replicas[1-i])
+		resolver := startUnboundWith(t, p.dnsPort, anchor)
+		if r := kdig(t, resolver, "+dnssec", "app.gslb.example.com", "+subnet=81.2.69.0/24"); r.status != "NOERROR" || !slices.Contains(r.flags, "ad") {
+			t.Errorf("replica %d validated with the key read from replica %d: %s %v", i, 1-i, r.status, r.flags)
+		}
+	}
 }

@@ -63,10 +63,6 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	if err != nil {
 		return configError{err}
 	}
-	zones, err := dns.LoadZones(cfg.Zones, nil, time.Now())
-	if err != nil {
-		return configError{err}
-	}
 	db, err := openGeoIP(cfg.Meridian.GeoIP)
 	if err != nil {
 		return configError{err}
@@ -84,6 +80,11 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		return err
 	}
 	defer audit.Close()
+	// After the store: a signed zone's keys may be kept there.
+	zones, err := dns.LoadZonesWithKeys(cfg.Zones, nil, time.Now(), keyStore(ctx, store))
+	if err != nil {
+		return configError{err}
+	}
 	serials, err := openSerials(cfg, store)
 	if err != nil {
 		return err
@@ -339,7 +340,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 		return fail(err)
 	}
 	prevZones := handler.Zones()
-	zones, err := dns.LoadZones(cfg.Zones, prevZones, time.Now())
+	zones, err := dns.LoadZonesWithKeys(cfg.Zones, prevZones, time.Now(), keyStore(ctx, r.store))
 	if err != nil {
 		return fail(err)
 	}

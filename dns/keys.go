@@ -2,8 +2,8 @@ package dns
 
 import (
 	"crypto"
-	"maps"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"

@@ -327,7 +327,17 @@ type DNSSEC struct {
 	// Algorithm is the DNSSEC algorithm number of generated keys:
 	// AlgorithmECDSAP256 (the default) or AlgorithmEd25519.
 	Algorithm uint8
+	// ZSKLifetime, when set, rolls the zone-signing key by pre-publication
+	// (RFC 7583 section 3.2) each time the active one is that old.
+	ZSKLifetime time.Duration
+	// Propagation is how long a change takes to reach every replica and
+	// every cache past its TTL (RFC 7583's Dprp), which the rollover waits
+	// on top of TTLs; DefaultPropagation when not set.
+	Propagation time.Duration
 }
+
+// DefaultPropagation is RFC 7583's Dprp when the dnssec block sets none.
+const DefaultPropagation = time.Hour
 
 // DNSSEC algorithms (RFC 8624 recommends both for signing).
 const (

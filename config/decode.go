@@ -1004,7 +1004,9 @@ func (z *Zone) decode(n *node, errs *errorList) {
 						errs.add(errorf(d.Args[0].Pos, "algorithm: expected ecdsap256sha256 (13) or ed25519 (15), got %q", d.Args[0].Text))
 					}
 				},
-			}, []string{"keys", "algorithm"}, errs)
+				"zsk_lifetime": durationIn(&z.DNSSEC.ZSKLifetime),
+				"propagation":  durationIn(&z.DNSSEC.Propagation),
+			}, []string{"keys", "algorithm", "zsk_lifetime", "propagation"}, errs)
 		},
 		"allow_transfer_without_services": func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "yes|no"); err != nil {

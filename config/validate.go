@@ -422,6 +422,9 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 		if d.Keys != "" && !filepath.IsAbs(d.Keys) {
 			d.Keys = filepath.Join(filepath.Dir(d.Pos.File), d.Keys)
 		}
+		if d.Propagation == 0 {
+			d.Propagation = DefaultPropagation
+		}
 		for _, t := range []struct {
 			name string
 			pos  Pos

@@ -106,8 +106,10 @@ type node struct {
 	service    *service
 	// nodata is the NODATA answer at this name in a signed zone, whose
 	// signed form proves it with an NSEC; nil in an unsigned zone, which
-	// answers with zoneTable.nodata.
+	// answers with zoneTable.nodata. proofs answer DO queries for the NSEC
+	// and RRSIG types there.
 	nodata *template
+	proofs *proofAnswers
 	// wildcard is the node of the `*` label just below this one, if any:
 	// it answers for the names below this one that do not exist (RFC 4592).
 	// Its templates name the question as their owner, so they serve the
@@ -321,13 +323,9 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, err
 	for name, sets := range rrsets {
 		n := zt.nodes[string(wire(name))]
 		n.static = map[uint16]*template{}
-		// A wildcard's records are signed per name it stands for, online
-		// (answerIN): signed as the wildcard, they would need a proof that
-		// the name does not exist.
+		// A wildcard's templates answer for the `*` name itself; the names
+		// it stands for are signed online (answerIN) as their own.
 		nodeSig := sig
-		if isWildcard(name) {
-			nodeSig = nil
-		}
 		for _, typ := range slices.Sorted(maps.Keys(sets)) {
 			var b builder
 			if err := b.addSet(0, sets[typ], atQName, nodeSig); err != nil {
@@ -367,13 +365,14 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, err
 				return nil, err
 			}
 			n.nodata = nd
+			if n.proofs, err = zt.compileProofs(unwire(key), types, false); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return zt, nil
 }
 
-// isWildcard reports whether name is a wildcard owner, `*.` and more.
-func isWildcard(name string) bool { return strings.HasPrefix(name, "*.") }
 
 // types returns the types a node has, for its NSEC: its static records',
 // or a global service's A and AAAA.
@@ -393,6 +392,41 @@ func (zt *zoneTable) compileNodata(name string, types []uint16) (*template, erro
 		return nil, err
 	}
 	return b.template(rcodeOK, true), nil
+}
+
+// proofAnswers are the answers to DO queries for the types NSEC and RRSIG
+// at a name of a signed zone: the name's compact-denial NSEC with its
+// signature, and that signature alone. Without them, a NODATA for NSEC
+// would carry an NSEC that says the type is there.
+type proofAnswers struct{ nsec, rrsig *template }
+
+// formErrAnswer is FORMERR, without AA.
+var formErrAnswer = &template{rcode: formErr}
+
+func (p *proofAnswers) answer(qtype uint16) *template {
+	if qtype == typeNSEC {
+		return p.nsec
+	}
+	return p.rrsig
+}
+
+// compileProofs compiles the proofAnswers at name, which has types; fresh
+// when name is one a client asked for that no table holds (online).
+func (zt *zoneTable) compileProofs(name string, types []uint16, fresh bool) (*proofAnswers, error) {
+	s := zt.static.signer
+	proof := []mdns.RR{nsec(name, zt.negativeSOA().Hdr.Ttl, types)}
+	nsecAnswer := builder{fresh: fresh}
+	if err := nsecAnswer.addSigned(0, proof[0], atQName); err != nil {
+		return nil, err
+	}
+	if err := nsecAnswer.addSig(0, proof, atQName, s); err != nil {
+		return nil, err
+	}
+	rrsigAnswer := builder{fresh: fresh}
+	if err := rrsigAnswer.addSig(0, proof, atQName, s); err != nil {
+		return nil, err
+	}
+	return &proofAnswers{nsec: nsecAnswer.template(rcodeOK, true), rrsig: rrsigAnswer.template(rcodeOK, true)}, nil
 }
 
 // unwire is the presentation form of a wire name.
@@ -518,12 +552,11 @@ func (t *table) chain(n *node, qtype uint16) (*template, error) {
 
 // chainAs is chain for the question name owner, which the wildcard n
 // stands for: its CNAME is signed as owner's own, online (answerIN).
-// With owner "", the CNAME is signed as n's, unless n is a wildcard.
+// With owner "", the CNAME is signed as n's.
 func (t *table) chainAs(n *node, qtype uint16, owner string) (*template, error) {
 	var b builder
 	var first *signer
-	zt, _ := t.lookupName(n.cnameRR.Hdr.Name)
-	if zt != nil && (owner != "" || !isWildcard(n.cnameRR.Hdr.Name)) {
+	if zt, _ := t.lookupName(n.cnameRR.Hdr.Name); zt != nil {
 		first = zt.static.signer
 	}
 	cname := []mdns.RR{n.cnameRR}

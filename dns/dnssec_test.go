@@ -398,7 +398,7 @@ func TestKeys(t *testing.T) {
 		"two KSKs": func(dir string) string {
 			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
 			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
-			return ": 2 key-signing and 0 zone-signing keys"
+			return ": 2 key-signing keys for gslb.example.com.; give one"
 		},
 		"only a ZSK": func(dir string) string {
 			writeKey(t, dir, mdns.ECDSAP256SHA256, 256)
@@ -423,7 +423,7 @@ func TestKeys(t *testing.T) {
 
 // loadKeysFor loads the test zone's keys from dir.
 func loadKeysFor(dir string) (zoneKeys, error) {
-	return loadKeys("gslb.example.com.", &config.DNSSEC{Keys: dir, Algorithm: config.AlgorithmECDSAP256}, nil)
+	return loadKeys("gslb.example.com.", &config.DNSSEC{Keys: dir, Algorithm: config.AlgorithmECDSAP256}, nil, time.Now(), 3600)
 }
 
 // writeKey writes a new key of the test zone as dnssec-keygen would and
@@ -484,5 +484,129 @@ func TestSigningMetrics(t *testing.T) {
 	made := float64(zs.zones[0].signer.made.Load())
 	if values["meridian_dnssec_signatures_total"] != made || made < 10 || values["meridian_dnssec_online_refused_total"] != 1 {
 		t.Errorf("metrics %v, want %v signatures and 1 refused", values, made)
+	}
+}
+
+// TestSignedEdgeCases: what an outside tester found bogus or malformed:
+// a wildcard's own name asked literally, queries for the NSEC and RRSIG
+// types, names of 254 and 255 octets, the NXNAME type, the CO flag, and
+// budget truncations counted.
+func TestSignedEdgeCases(t *testing.T) {
+	h := newTestHandler(t, signedConf(t.TempDir()))
+	keys := zoneDNSKEYs(t, h)
+	ask := func(name string, qtype uint16) *mdns.Msg {
+		t.Helper()
+		r, _ := exchange(t, h, testQuery{name: name, qtype: qtype}.msg(), "", true)
+		return r
+	}
+	t.Run("a wildcard's own name", func(t *testing.T) {
+		for _, q := range []struct {
+			name  string
+			qtype uint16
+		}{{"*.wild.gslb.example.com.", mdns.TypeA}, {"*.wc.gslb.example.com.", mdns.TypeA}, {"*.wmx.gslb.example.com.", mdns.TypeMX}} {
+			r := ask(q.name, q.qtype)
+			if sigs := verify(t, r, keys); len(r.Answer) < 2 || len(sigs) == 0 {
+				t.Errorf("%s %s: %v", q.name, mdns.Type(q.qtype), r.Answer)
+			}
+		}
+	})
+	t.Run("NSEC and RRSIG asked for", func(t *testing.T) {
+		for _, name := range []string{"www.gslb.example.com.", "gslb.example.com.", "app.gslb.example.com.", "nope.gslb.example.com.", "x.wild.gslb.example.com."} {
+			r := ask(name, mdns.TypeNSEC)
+			verify(t, r, keys)
+			if len(r.Answer) != 2 || r.Answer[0].Header().Rrtype != mdns.TypeNSEC || !strings.EqualFold(r.Answer[0].Header().Name, name) || r.Rcode != mdns.RcodeSuccess {
+				t.Errorf("%s NSEC: %v", name, r)
+			}
+			r = ask(name, mdns.TypeRRSIG)
+			if len(r.Answer) != 1 || r.Answer[0].(*mdns.RRSIG).TypeCovered != mdns.TypeNSEC || len(r.Ns) != 0 {
+				t.Errorf("%s RRSIG: %v", name, r)
+			}
+		}
+	})
+	t.Run("names of 254 and 255 octets", func(t *testing.T) {
+		for _, last := range []int{42, 43, 44} { // 253, 254 and 255 octets
+			name := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("a", last) + ".gslb.example.com."
+			r := ask(name, mdns.TypeA)
+			verify(t, r, keys)
+			n := nsecOf(t, r)
+			if len(wire(n.NextDomain)) > 255 || strings.ToLower(n.NextDomain) <= strings.ToLower(name) && !strings.HasPrefix(n.NextDomain, `\000.`) {
+				t.Errorf("%d octets: next %q", len(wire(name)), n.NextDomain)
+			}
+		}
+		for name, want := range map[string]string{
+			"x.gslb.example.com.": `\000.x.gslb.example.com.`,
+		} {
+			if got := successor(name); got != want {
+				t.Errorf("successor(%s) = %s, want %s", name, got, want)
+			}
+		}
+		long := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("a", 44) + ".gslb.example.com." // 255 octets
+		if got := successor(long); len(wire(got)) != 255 || !strings.HasPrefix(got, strings.Repeat("a", 62)+"b.") {
+			t.Errorf("successor of a full first label: %s", got)
+		}
+		shorter := strings.Repeat("a", 62) + "." + strings.Repeat(strings.Repeat("a", 63)+".", 2) + strings.Repeat("a", 44) + ".gslb.example.com." // 254 octets, 62 in the first label
+		if got := successor(shorter); !strings.HasPrefix(got, strings.Repeat("a", 62)+`\000.`) {
+			t.Errorf("successor with room in the first label: %s", got)
+		}
+	})
+	t.Run("NXNAME", func(t *testing.T) {
+		if r := ask("nope.gslb.example.com.", typeNXNAME); r.Rcode != mdns.RcodeFormatError || r.Authoritative {
+			t.Errorf("NXNAME: %v", r)
+		}
+	})
+	t.Run("the CO flag", func(t *testing.T) {
+		m := testQuery{name: "nope.gslb.example.com.", qtype: mdns.TypeA}.msg()
+		m.IsEdns0().Hdr.Ttl |= 0x4000 // the flags are the low 16 bits of the OPT's TTL
+		r, o := exchange(t, h, m, "", false)
+		verify(t, r, keys)
+		if r.Rcode != mdns.RcodeNameError || nsecOf(t, r) == nil || o.rcode != nxDomain {
+			t.Errorf("with CO: rcode %d (counted %d)", r.Rcode, o.rcode)
+		}
+		if _, o := exchange(t, h, testQuery{name: "nope.gslb.example.com.", qtype: mdns.TypeA}.msg(), "", false); o.rcode != rcodeOK {
+			t.Errorf("without CO the NOERROR sent is counted as %d", o.rcode)
+		}
+	})
+	t.Run("a budget truncation is counted as one", func(t *testing.T) {
+		h.Zones().zones[0].signer.spend = budget{rate: 1}
+		exchange(t, h, testQuery{name: "b1.gslb.example.com.", qtype: mdns.TypeA}.msg(), "", false)
+		if r, o := exchange(t, h, testQuery{name: "b2.gslb.example.com.", qtype: mdns.TypeA}.msg(), "", false); !r.Truncated || !o.truncated {
+			t.Errorf("over the budget: TC %v, counted %v", r.Truncated, o.truncated)
+		}
+	})
+}
+
+// TestKeysRefused: keys a validator cannot use as given.
+func TestKeysRefused(t *testing.T) {
+	for name, setup := range map[string]func(dir string) string{
+		"revoked": func(dir string) string { writeKey(t, dir, mdns.ECDSAP256SHA256, 257|mdns.REVOKE); return "the key is revoked" },
+		"two algorithms": func(dir string) string {
+			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+			writeKey(t, dir, mdns.ED25519, 256)
+			return "an algorithm rollover is done by hand"
+		},
+		"a tag the name does not say": func(dir string) string {
+			tag := writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+			for _, ext := range []string{".key", ".private"} {
+				os.Rename(filepath.Join(dir, fmt.Sprintf("Kgslb.example.com.+013+%05d%s", tag, ext)), filepath.Join(dir, "Kgslb.example.com.+013+00001"+ext))
+			}
+			return "the file name says key tag 00001"
+		},
+	} {
+		dir := t.TempDir()
+		want := setup(dir)
+		if _, err := loadKeysFor(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", name, err, want)
+		}
+	}
+	// CRLF line ends are read.
+	dir := t.TempDir()
+	writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		os.WriteFile(f, []byte(strings.ReplaceAll(string(data), "\n", "\r\n")), 0o600)
+	}
+	if _, err := loadKeysFor(dir); err != nil {
+		t.Errorf("CRLF: %v", err)
 	}
 }

@@ -147,6 +147,15 @@ func (h *Handler) RefreshSignatures() error {
 	return err
 }
 
+// ReplaceZones is SetZones with the settings in use: for a new version
+// of the zones that only their keys made (Zones.RefreshKeys).
+func (h *Handler) ReplaceZones(zones *Zones) error {
+	h.mu.Lock()
+	opts := h.opts
+	h.mu.Unlock()
+	return h.SetZones(zones, opts)
+}
+
 // Err returns why the last Plan published could not be compiled, nil if it was.
 func (h *Handler) Err() error {
 	h.mu.Lock()
@@ -341,6 +350,10 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 	if q.qtype == typeAXFR || q.qtype == typeIXFR {
 		return h.transfer(zt, out, q, client, tcp, o)
 	}
+	if q.qtype == typeNXNAME { // a meta-type, never asked for (RFC 9824 section 3.5)
+		o.rcode = formErr
+		return finish(out, q, formErrAnswer, formErr, 0)
+	}
 	// A name at or below a zone cut gets a referral, except the parent's
 	// own DS question at the cut.
 	if len(zt.cuts) > 0 {
@@ -363,18 +376,21 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 		signed := q.do && zt.static.signer != nil
 		switch {
 		case n == nil && signed:
-			o.rcode = nxDomain
-			return h.onlineDenial(zt, out, q, tcp)
+			return h.onlineDenial(zt, out, q, tcp, o)
 		case n == nil:
 			o.rcode = nxDomain
 			return finish(out, q, zt.nxdomain, nxDomain, 0)
 		case signed && n.cnameRR == nil:
-			return h.onlineWildcard(zt, n, out, q, tcp)
+			return h.onlineWildcard(zt, n, out, q, tcp, o)
 		case signed:
 			return h.onlineWildcardChain(t, zt, n, out, q, client, tcp, o)
 		}
 	}
 	switch {
+	// In a signed zone the NSEC type is the name's own, CNAME or not
+	// (RFC 4035 section 2.5); RRSIG gets the NSEC's signature.
+	case q.do && n.proofs != nil && (q.qtype == typeNSEC || q.qtype == typeRRSIG):
+		return finish(out, q, n.proofs.answer(q.qtype), rcodeOK, 0)
 	// ANY matches the CNAME itself: it is the answer, alone (RFC 1034
 	// section 4.3.2 step 3a), as Knot and NSD answer.
 	case n.cnameRR != nil && q.qtype != typeCNAME && q.qtype != typeANY:

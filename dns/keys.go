@@ -1,34 +1,44 @@
 package dns
 
 import (
+	"bytes"
 	"crypto"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
 	"github.com/meridian-gtm/meridian/config"
 )
 
-// zoneKey is one DNSSEC key of a zone: its DNSKEY record and private key.
+// zoneKey is one DNSSEC key of a zone: its DNSKEY record and private key,
+// and when its .private file says (BIND's timing metadata), when it is
+// published and when it starts signing; zero: since ever.
 type zoneKey struct {
-	dnskey *mdns.DNSKEY
-	priv   crypto.Signer
-	tag    uint16
+	dnskey            *mdns.DNSKEY
+	priv              crypto.Signer
+	tag               uint16
+	publish, activate time.Time
 }
 
 // sep reports whether the key is a key-signing key (the SEP flag, 257),
 // which signs the DNSKEY RRset and is what the parent's DS names.
 func (k zoneKey) sep() bool { return k.dnskey.Flags&mdns.SEP != 0 }
 
-// zoneKeys are a zone's keys: one combined signing key (ksk == zsk), or a
-// key-signing key for the DNSKEY RRset and a zone-signing key for the rest.
+// zoneKeys are the keys a zone uses at one time: the key-signing key,
+// which signs the DNSKEY RRset, and the zone-signing key, which signs the
+// rest (the same key when it is a combined signing key); and the keys it
+// publishes: those two, a ZSK published ahead of its turn, and one
+// retired but still published while signatures it made may be cached.
 type zoneKeys struct {
-	ksk, zsk zoneKey
+	ksk, zsk  zoneKey
+	published []zoneKey
 }
 
 // KeyInfo describes one key of a signed zone, for the API and the CLI.
@@ -36,7 +46,8 @@ type KeyInfo struct {
 	Tag       uint16
 	Algorithm uint8
 	Flags     uint16
-	// Role is "csk" (combined), "ksk" or "zsk".
+	// Role is "csk" (combined), "ksk" or "zsk"; "standby" for a ZSK
+	// published ahead of its turn or after it (a rollover).
 	Role string
 	// DNSKEY is the record in zone-file form; DS, for a key-signing key,
 	// the DS record (SHA-256 digest) to give the parent zone.
@@ -58,66 +69,91 @@ func (zs *Zones) Keys(origin string) ([]KeyInfo, bool) {
 		}
 		return ki
 	}
+	out := []KeyInfo{info(k.ksk, "ksk"), info(k.zsk, "zsk")}
 	if k.ksk.tag == k.zsk.tag {
-		return []KeyInfo{info(k.ksk, "csk")}, true
+		out = []KeyInfo{info(k.ksk, "csk")}
 	}
-	return []KeyInfo{info(k.ksk, "ksk"), info(k.zsk, "zsk")}, true
+	for _, p := range k.published {
+		if p.tag != k.ksk.tag && p.tag != k.zsk.tag {
+			out = append(out, info(p, "standby")) // published before or after its turn
+		}
+	}
+	return out, true
 }
 
 // oneLine is a record in zone-file form with single spaces, as people
 // paste it into a registrar's form or a zone file.
 func oneLine(rr mdns.RR) string { return strings.Join(strings.Fields(rr.String()), " ") }
 
-// same reports whether k and o are the same keys.
+// same reports whether k and o are the same keys, used and published.
 func (k zoneKeys) same(o zoneKeys) bool {
-	return k.ksk.dnskey.String() == o.ksk.dnskey.String() && k.zsk.dnskey.String() == o.zsk.dnskey.String()
+	tags := func(ks []zoneKey) []uint16 {
+		var out []uint16
+		for _, z := range ks {
+			out = append(out, z.tag)
+		}
+		return out
+	}
+	return k.ksk.dnskey.String() == o.ksk.dnskey.String() && k.zsk.dnskey.String() == o.zsk.dnskey.String() &&
+		slices.Equal(tags(k.published), tags(o.published))
 }
 
 // KeyStore keeps the key files of signed zones whose dnssec block names
 // no keys directory: the store the replicas share (a Kubernetes Secret),
 // so that they sign with the same keys. Files returns the files of
 // origin (lower case, final dot) by name (K<origin>+<alg>+<tag>.key and
-// .private), storing those of generate when it holds none; of replicas
-// that generate at once, one wins and all take its key.
+// .private) after adding those that ensure, given the files there, says
+// are missing (the zone's first key, or the next ZSK of a rollover); of
+// replicas that add at once, one wins and the others, given the files
+// again, find nothing missing.
 type KeyStore interface {
-	Files(origin string, generate func() (map[string][]byte, error)) (map[string][]byte, error)
+	Files(origin string, ensure func(map[string][]byte) (map[string][]byte, error)) (map[string][]byte, error)
 }
 
 // loadKeys reads the keys of origin (lower case, final dot) in BIND's
 // format: K<origin>+<alg>+<tag>.key holds the DNSKEY record and .private
 // the private key, as dnssec-keygen, keymgr (Knot) and pdnsutil export
-// them; from the keys directory, or without one from store. When there
-// are none, it generates a combined signing key of the configured
-// algorithm and writes it there (a file readable by its owner only).
-func loadKeys(origin string, c *config.DNSSEC, store KeyStore) (zoneKeys, error) {
+// them; from the keys directory, or without one from store. It adds what
+// is missing (ensureKeys) and returns the keys in use at now (keyTimeline),
+// maxTTL being the longest TTL of the zone's signed RRsets.
+func loadKeys(origin string, c *config.DNSSEC, store KeyStore, now time.Time, maxTTL uint32) (zoneKeys, error) {
+	tl := keyTimeline{lifetime: c.ZSKLifetime, ipub: c.Propagation + time.Duration(maxTTL)*time.Second,
+		iret: c.Propagation + time.Duration(maxTTL)*time.Second}
+	ensure := func(files map[string][]byte) (map[string][]byte, error) { return ensureKeys(origin, c.Algorithm, files, tl, now) }
 	where := c.Keys
 	var files map[string][]byte
 	var err error
 	switch {
 	case c.Keys != "":
 		files, err = readKeyDir(origin, c.Keys)
-		if err == nil && len(files) == 0 {
-			files, err = writeNewKey(origin, c)
+		if err == nil {
+			var add map[string][]byte
+			if add, err = ensure(files); err == nil && len(add) > 0 {
+				err = writeKeyFiles(c.Keys, add)
+				maps.Copy(files, add)
+			}
 		}
 	case store != nil:
 		where = "the shared store"
-		files, err = store.Files(origin, func() (map[string][]byte, error) { return newKeyFiles(origin, c.Algorithm) })
+		files, err = store.Files(origin, ensure)
 	default:
 		err = fmt.Errorf("no keys directory, and no shared store to keep keys in")
 	}
 	if err != nil {
-		return zoneKeys{}, fmt.Errorf("%s: dnssec: %w", c.Pos, err)
-	}
-	keys, err := parseKeys(origin, files)
-	if err != nil {
 		return zoneKeys{}, fmt.Errorf("%s: dnssec: %s: %w", c.Pos, where, err)
 	}
-	return keys, nil
+	all, err := parseKeys(origin, files)
+	if err == nil {
+		var keys zoneKeys
+		if keys, err = tl.at(origin, all, now); err == nil {
+			return keys, nil
+		}
+	}
+	return zoneKeys{}, fmt.Errorf("%s: dnssec: %s: %w", c.Pos, where, err)
 }
 
-// parseKeys reads every key of files and checks that they make one
-// combined key, or one KSK and one ZSK.
-func parseKeys(origin string, files map[string][]byte) (zoneKeys, error) {
+// parseKeys reads every key of files.
+func parseKeys(origin string, files map[string][]byte) ([]zoneKey, error) {
 	var keys []zoneKey
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		if !strings.HasSuffix(name, ".key") {
@@ -125,33 +161,15 @@ func parseKeys(origin string, files map[string][]byte) (zoneKeys, error) {
 		}
 		priv, ok := files[strings.TrimSuffix(name, ".key")+".private"]
 		if !ok {
-			return zoneKeys{}, fmt.Errorf("%s has no .private file beside it", name)
+			return nil, fmt.Errorf("%s has no .private file beside it", name)
 		}
 		k, err := parseKey(origin, name, files[name], priv)
 		if err != nil {
-			return zoneKeys{}, err
+			return nil, err
 		}
 		keys = append(keys, k)
 	}
-	var ksks, zsks []zoneKey
-	for _, k := range keys {
-		if k.sep() {
-			ksks = append(ksks, k)
-		} else {
-			zsks = append(zsks, k)
-		}
-	}
-	switch {
-	case len(ksks) == 1 && len(zsks) == 0:
-		return zoneKeys{ksk: ksks[0], zsk: ksks[0]}, nil
-	case len(ksks) == 1 && len(zsks) == 1:
-		return zoneKeys{ksk: ksks[0], zsk: zsks[0]}, nil
-	case len(ksks) == 0:
-		return zoneKeys{}, fmt.Errorf("no key-signing key (flags 257) for %s, only zone-signing keys", origin)
-	default:
-		return zoneKeys{}, fmt.Errorf("%d key-signing and %d zone-signing keys for %s; "+
-			"give one combined signing key, or one KSK and one ZSK", len(ksks), len(zsks), origin)
-	}
+	return keys, nil
 }
 
 // readKeyDir reads the key files of origin in dir, by base name.
@@ -173,8 +191,13 @@ func readKeyDir(origin, dir string) (map[string][]byte, error) {
 	return files, nil
 }
 
-// parseKey reads one key from its .key file (named name) and its .private file.
+// keyFileTagRe finds the key tag in a key file's name.
+var keyFileTagRe = regexp.MustCompile(`\+\d{3}\+(\d{5})\.key$`)
+
+// parseKey reads one key from its .key file (named name) and its .private
+// file. Lines may end in CRLF, as files edited on Windows do.
 func parseKey(origin, name string, keyText, privText []byte) (zoneKey, error) {
+	keyText, privText = bytes.ReplaceAll(keyText, []byte("\r\n"), []byte("\n")), bytes.ReplaceAll(privText, []byte("\r\n"), []byte("\n"))
 	var dnskey *mdns.DNSKEY
 	zp := mdns.NewZoneParser(strings.NewReader(string(keyText)), origin, name)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
@@ -194,6 +217,12 @@ func parseKey(origin, name string, keyText, privText []byte) (zoneKey, error) {
 	if dnskey.Flags&mdns.ZONE == 0 || dnskey.Protocol != 3 {
 		return zoneKey{}, fmt.Errorf("%s: not a zone key (flags %d, protocol %d)", name, dnskey.Flags, dnskey.Protocol)
 	}
+	if dnskey.Flags&mdns.REVOKE != 0 {
+		return zoneKey{}, fmt.Errorf("%s: the key is revoked (flags %d, RFC 5011): validators use it for nothing; remove its files", name, dnskey.Flags)
+	}
+	if m := keyFileTagRe.FindStringSubmatch(name); m != nil && m[1] != fmt.Sprintf("%05d", dnskey.KeyTag()) {
+		return zoneKey{}, fmt.Errorf("%s: the file name says key tag %s, the key's tag is %d", name, m[1], dnskey.KeyTag())
+	}
 	switch dnskey.Algorithm {
 	case mdns.ECDSAP256SHA256, mdns.ED25519:
 	default:
@@ -212,8 +241,32 @@ func parseKey(origin, name string, keyText, privText []byte) (zoneKey, error) {
 	if !publicMatches(dnskey, signer) {
 		return zoneKey{}, fmt.Errorf("%s: the private key does not belong to the DNSKEY of %s", privName, name)
 	}
-	return zoneKey{dnskey: dnskey, priv: signer, tag: dnskey.KeyTag()}, nil
+	k := zoneKey{dnskey: dnskey, priv: signer, tag: dnskey.KeyTag()}
+	for _, line := range strings.Split(string(privText), "\n") {
+		field, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		var dst *time.Time
+		switch strings.ToLower(strings.TrimSpace(field)) {
+		case "publish":
+			dst = &k.publish
+		case "activate":
+			dst = &k.activate
+		default:
+			continue
+		}
+		t, err := time.Parse(keyTimeFormat, strings.TrimSpace(value))
+		if err != nil {
+			return zoneKey{}, fmt.Errorf("%s: %s: %q is not a time such as 20261201153000", privName, strings.TrimSpace(field), strings.TrimSpace(value))
+		}
+		*dst = t
+	}
+	return k, nil
 }
+
+// keyTimeFormat is how BIND's .private files write times: UTC, to the second.
+const keyTimeFormat = "20060102150405"
 
 // publicMatches reports whether priv is the private half of dnskey: a
 // probe signed with it verifies with the DNSKEY.
@@ -223,47 +276,49 @@ func publicMatches(dnskey *mdns.DNSKEY, priv crypto.Signer) bool {
 	return sig.Sign(priv, probe) == nil && sig.Verify(dnskey, probe) == nil
 }
 
-// newKeyFiles makes a combined signing key (flags 257) of algorithm alg,
-// as dnssec-keygen would write it: the .key and .private files by name.
-func newKeyFiles(origin string, alg uint8) (map[string][]byte, error) {
+// newKeyFiles makes a key of algorithm alg with flags (257 for a
+// combined signing key, 256 for a ZSK), published and active from the
+// times given, as dnssec-keygen would write it: the .key and .private
+// files by name, the times in the .private file as BIND keeps them.
+func newKeyFiles(origin string, alg uint8, flags uint16, publish, activate time.Time) (map[string][]byte, error) {
 	dnskey := &mdns.DNSKEY{Hdr: mdns.RR_Header{Name: origin, Rrtype: mdns.TypeDNSKEY, Class: mdns.ClassINET, Ttl: 3600},
-		Flags: mdns.ZONE | mdns.SEP, Protocol: 3, Algorithm: alg}
+		Flags: flags, Protocol: 3, Algorithm: alg}
 	priv, err := dnskey.Generate(256) // the size of both curves' keys
 	if err != nil {
 		return nil, err
 	}
 	base := fmt.Sprintf("K%s+%03d+%05d", origin, dnskey.Algorithm, dnskey.KeyTag())
-	pub := fmt.Sprintf("; This is a combined signing key (key-signing and zone-signing), keyid %d, for %s\n; generated by Meridian\n%s\n",
-		dnskey.KeyTag(), origin, dnskey)
-	return map[string][]byte{base + ".key": []byte(pub), base + ".private": []byte(dnskey.PrivateKeyString(priv))}, nil
+	kind := "a combined signing key (key-signing and zone-signing)"
+	if flags&mdns.SEP == 0 {
+		kind = "a zone-signing key"
+	}
+	pub := fmt.Sprintf("; This is %s, keyid %d, for %s\n; generated by Meridian\n%s\n", kind, dnskey.KeyTag(), origin, dnskey)
+	private := dnskey.PrivateKeyString(priv) + fmt.Sprintf("Created: %s\nPublish: %s\nActivate: %s\n",
+		publish.UTC().Format(keyTimeFormat), publish.UTC().Format(keyTimeFormat), activate.UTC().Format(keyTimeFormat))
+	return map[string][]byte{base + ".key": []byte(pub), base + ".private": []byte(private)}, nil
 }
 
-// writeNewKey generates a key and writes it to the keys directory, the
-// private file first, so that a crash leaves no public key without it.
-func writeNewKey(origin string, c *config.DNSSEC) (map[string][]byte, error) {
-	files, err := newKeyFiles(origin, c.Algorithm)
-	if err != nil {
-		return nil, err
+// writeKeyFiles writes new key files to the keys directory, each .private
+// before its .key, so that a crash leaves no public key without it.
+func writeKeyFiles(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
 	}
-	if err := os.MkdirAll(c.Keys, 0o700); err != nil {
-		return nil, err
-	}
-	for _, name := range slices.Sorted(maps.Keys(files)) { // .key after .private
-		if !strings.HasSuffix(name, ".private") {
-			continue
-		}
-		if err := writeNew(filepath.Join(c.Keys, name), files[name], 0o600); err != nil {
-			return nil, err
-		}
-	}
-	for name, data := range files {
-		if strings.HasSuffix(name, ".key") {
-			if err := writeNew(filepath.Join(c.Keys, name), data, 0o644); err != nil {
-				return nil, err
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if strings.HasSuffix(name, ".private") {
+			if err := writeNew(filepath.Join(dir, name), files[name], 0o600); err != nil {
+				return err
 			}
 		}
 	}
-	return files, nil
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if strings.HasSuffix(name, ".key") {
+			if err := writeNew(filepath.Join(dir, name), files[name], 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // writeNew writes a file that must not exist yet, through a temporary

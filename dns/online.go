@@ -96,24 +96,56 @@ func (b *budget) take(now time.Time, n int) bool {
 
 // onlineDenial answers a DO query for a name of zt that does not exist:
 // NOERROR with the SOA and an NSEC at the name whose types are NXNAME,
-// each signed (RFC 9824). rcode NXDOMAIN is for queries without DO.
-func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool) []byte {
-	key := newOnlineKey(q, 0)
-	if tm := zt.static.online.get(key); tm != nil {
-		return finish(out, q, tm, rcodeOK, 0)
+// each signed (RFC 9824); NXDOMAIN when the query says it understands
+// that (the CO flag). A query for the NSEC or RRSIG type gets that NSEC,
+// or its signature. rcode NXDOMAIN without NSEC is for queries without DO.
+func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool, o *outcome) []byte {
+	o.rcode = rcodeOK
+	if q.co {
+		o.rcode = nxDomain
 	}
-	s := zt.static.signer
-	if !tcp && !s.spend.take(s.now(), 1) {
-		s.refused.Add(1)
-		return truncated(out, q, rcodeOK, flagAA)
+	proof := q.qtype == typeNSEC || q.qtype == typeRRSIG
+	key := newOnlineKey(q, 0)
+	if proof {
+		key = newOnlineKey(q, q.qtype)
+	}
+	tm := zt.static.online.get(key)
+	if tm == nil {
+		s := zt.static.signer
+		if !tcp && !s.spend.take(s.now(), 1) {
+			s.refused.Add(1)
+			o.truncated = true
+			return truncated(out, q, o.rcode, flagAA)
+		}
+		var err error
+		if tm, err = zt.onlineDenialTemplate(key.name(), q.qtype, proof); err != nil {
+			o.rcode = servFail
+			return finish(out, q, nil, servFail, 0)
+		}
+		zt.static.online.put(key, tm)
+	}
+	if q.co && !proof {
+		nx := *tm
+		nx.rcode = nxDomain
+		return finish(out, q, &nx, nxDomain, 0)
+	}
+	return finish(out, q, tm, rcodeOK, 0)
+}
+
+// onlineDenialTemplate is onlineDenial's answer, made.
+func (zt *zoneTable) onlineDenialTemplate(name string, qtype uint16, proof bool) (*template, error) {
+	if proof {
+		p, err := zt.compileProofs(name, []uint16{typeNXNAME}, true)
+		if err != nil {
+			return nil, err
+		}
+		return p.answer(qtype).signed, nil
 	}
 	b := builder{fresh: true}
-	if err := zt.addDenial(&b, key.name(), []uint16{typeNXNAME}, atQName); err != nil {
-		return finish(out, q, nil, servFail, 0)
+	if err := zt.addDenial(&b, name, []uint16{typeNXNAME}, atQName); err != nil {
+		return nil, err
 	}
-	tm := b.template(rcodeOK, true).signed
-	zt.static.online.put(key, tm)
-	return finish(out, q, tm, rcodeOK, 0)
+	return b.template(rcodeOK, true).signed, nil
 }
 
 // onlineWildcardChain answers a DO query that the wildcard CNAME at w
@@ -127,6 +159,7 @@ func (h *Handler) onlineWildcardChain(t *table, zt *zoneTable, w *node, out []by
 		s := zt.static.signer
 		if !tcp && !s.spend.take(s.now(), 1) {
 			s.refused.Add(1)
+			o.truncated = true
 			return truncated(out, q, rcodeOK, flagAA)
 		}
 		qtype := q.qtype
@@ -149,8 +182,9 @@ func (h *Handler) onlineWildcardChain(t *table, zt *zoneTable, w *node, out []by
 // onlineWildcard answers a DO query that the wildcard w answers: its
 // records of the type, owned by the question name and signed as that
 // name's own, so that no proof of the name's absence is needed (RFC 9824
-// section 3.3); or a NODATA that denies the type at the name.
-func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, tcp bool) []byte {
+// section 3.3); or a NODATA that denies the type at the name; or for the
+// NSEC and RRSIG types, the name's NSEC or its signature.
+func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, tcp bool, o *outcome) []byte {
 	key := newOnlineKey(q, q.qtype)
 	if tm := zt.static.online.get(key); tm != nil {
 		return finish(out, q, tm, rcodeOK, 0)
@@ -158,6 +192,7 @@ func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, t
 	s := zt.static.signer
 	if !tcp && !s.spend.take(s.now(), 1) {
 		s.refused.Add(1)
+		o.truncated = true
 		return truncated(out, q, rcodeOK, flagAA)
 	}
 	name := key.name()
@@ -165,23 +200,30 @@ func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, t
 	if typ == typeANY && w.any != nil {
 		typ = w.anyType
 	}
-	b := builder{fresh: true}
+	var tm *template
 	var err error
-	if rrs := w.rrs[typ]; len(rrs) > 0 {
+	switch rrs := w.rrs[typ]; {
+	case len(rrs) == 0 && (typ == typeNSEC || typ == typeRRSIG):
+		var p *proofAnswers
+		if p, err = zt.compileProofs(name, w.types(), true); err == nil {
+			tm = p.answer(typ).signed
+		}
+	case len(rrs) > 0:
+		b := builder{fresh: true}
 		rrs = owned(rrs, name)
 		err = b.addSet(0, rrs, atQName, s)
 		if err == nil && (typ == mdns.TypeMX || typ == mdns.TypeSRV) {
 			err = b.addOptional(zt.additional(rrs), s)
 		}
-	} else {
+		tm = b.template(rcodeOK, true).signed
+	default:
+		b := builder{fresh: true}
 		err = zt.addDenial(&b, name, w.types(), atQName)
+		tm = b.template(rcodeOK, true).signed
 	}
-	if err != nil {
+	if err != nil || tm == nil {
+		o.rcode = servFail
 		return finish(out, q, nil, servFail, 0)
-	}
-	tm := b.template(rcodeOK, true)
-	if tm.signed != nil {
-		tm = tm.signed
 	}
 	zt.static.online.put(key, tm)
 	return finish(out, q, tm, rcodeOK, 0)

@@ -24,8 +24,6 @@ const (
 	sigBackdate = time.Hour
 )
 
-// typeNXNAME marks an NSEC that denies a name exists at all (RFC 9824).
-const typeNXNAME = 128
 
 // signer signs a zone's RRsets with its keys and remembers each
 // signature, so that an RRset compiled again for the next Plan, or asked
@@ -71,10 +69,10 @@ func (s *signer) apexKeys(ttl uint32) []mdns.RR {
 	return append(out, cds, cdnskey)
 }
 
-// dnskeys returns the zone's DNSKEY RRset.
+// dnskeys returns the zone's DNSKEY RRset: the keys it publishes.
 func (s *signer) dnskeys(ttl uint32) []mdns.RR {
 	var out []mdns.RR
-	for _, k := range []zoneKey{s.keys.ksk, s.keys.zsk} {
+	for _, k := range s.keys.published {
 		if slices.ContainsFunc(out, func(rr mdns.RR) bool { return rr.(*mdns.DNSKEY).KeyTag() == k.tag }) {
 			continue
 		}
@@ -189,5 +187,38 @@ func nsec(name string, ttl uint32, types []uint16) *mdns.NSEC {
 	bitmap := append(slices.Clone(types), mdns.TypeRRSIG, mdns.TypeNSEC)
 	slices.Sort(bitmap)
 	return &mdns.NSEC{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeNSEC, Class: mdns.ClassINET, Ttl: ttl},
-		NextDomain: `\000.` + name, TypeBitMap: slices.Compact(bitmap)}
+		NextDomain: successor(name), TypeBitMap: slices.Compact(bitmap)}
+}
+
+// successor is the name right after name in canonical order that no
+// other name sorts between (RFC 4471 section 3.1.1): its \000 child; when
+// that would pass 255 octets, name with a \000 octet added to its first
+// label; when that label is full, its last octet increased (an octet of
+// 255 dropped, and the one before increased).
+func successor(name string) string {
+	w := wire(name)
+	switch {
+	case len(w)+2 <= 255:
+		return `\000.` + name
+	case w[0] < 63:
+		w = slices.Insert(w, 1+int(w[0]), 0)
+		w[0]++
+	default:
+		label := w[1 : 1+int(w[0])]
+		i := len(label) - 1
+		for i >= 0 && label[i] == 0xff {
+			i--
+		}
+		if i < 0 {
+			return `\000.` + name // cannot happen: no label of 63 octets of 255 fits a name
+		}
+		label[i]++
+		w = append(w[:1+i+1:1+i+1], w[1+len(label):]...)
+		w[0] = byte(i + 1)
+	}
+	next, _, err := mdns.UnpackDomainName(w, 0)
+	if err != nil {
+		return `\000.` + name
+	}
+	return next
 }

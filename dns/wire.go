@@ -41,6 +41,9 @@ const (
 	typeTXT      = 16
 	typeAAAA     = 28
 	typeDS       = 43
+	typeRRSIG    = 46
+	typeNSEC     = 47
+	typeNXNAME   = 128 // RFC 9824
 	typeOPT      = 41
 	typeIXFR     = 251
 	typeAXFR     = 252
@@ -83,6 +86,7 @@ type query struct {
 	edns    bool
 	version uint8
 	do      bool
+	co      bool // Compact Answers OK (RFC 9824): NXDOMAIN rather than NOERROR with NXNAME
 	udpSize uint16
 	// limit is the largest response the client takes: 512 bytes, its
 	// EDNS payload size up to maxUDP, 65535 over TCP. Set by Answer.
@@ -163,7 +167,7 @@ func (q *query) parse(p []byte) parseResult {
 	q.qclass = binary.BigEndian.Uint16(p[off+2:])
 	q.question = p[headerLen : off+4]
 	off += 4
-	q.edns, q.ecs, q.do, q.version, q.udpSize = false, false, false, 0, 0
+	q.edns, q.ecs, q.do, q.co, q.version, q.udpSize = false, false, false, false, 0, 0
 	if q.ancount != 0 || q.nscount != 0 {
 		if q.qtype != typeIXFR && q.qtype != typeAXFR {
 			return malformed
@@ -229,6 +233,7 @@ func (q *query) parseOPT(p []byte, off int) bool {
 	q.udpSize = binary.BigEndian.Uint16(p[off+3:])
 	q.version = p[off+6]
 	q.do = p[off+7]&0x80 != 0
+	q.co = p[off+7]&0x40 != 0
 	rdlen := int(binary.BigEndian.Uint16(p[off+9:]))
 	off += 11
 	if off+rdlen > len(p) {

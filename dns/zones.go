@@ -70,7 +70,7 @@ func LoadZonesWithKeys(zones []config.Zone, prev *Zones, now time.Time, keys Key
 	out := &Zones{}
 	var errs []error
 	for _, zc := range zones {
-		z, zerrs := loadZone(zc, keys)
+		z, zerrs := loadZone(zc, keys, now)
 		errs = append(errs, zerrs...)
 		if z == nil {
 			continue
@@ -114,6 +114,84 @@ func (zs *Zones) signers() map[string]*signer {
 	return out
 }
 
+// RefreshKeys reads the keys of the signed zones again, adding what a
+// rollover needs (ensureKeys), and returns the zones with the keys in use
+// at now, and whether any zone's changed: a zone whose keys changed is a
+// new version, its DNSKEY, CDS and CDNSKEY records replaced and its
+// serial grown (AssignSerials then gives the replicas' one). Replicas call
+// it every so often (KeyCheckInterval), so that they publish and switch
+// keys at the times the key files say, together.
+func (zs *Zones) RefreshKeys(now time.Time, store KeyStore) (*Zones, bool, error) {
+	out := &Zones{}
+	changed := false
+	for _, z := range zs.zones {
+		if z.signer == nil {
+			out.zones = append(out.zones, z)
+			continue
+		}
+		keys, err := loadKeys(z.origin, z.cfg.DNSSEC, store, now, z.maxTTL())
+		if err != nil {
+			return nil, false, err
+		}
+		if keys.same(z.signer.keys) {
+			out.zones = append(out.zones, z)
+			continue
+		}
+		changed = true
+		out.zones = append(out.zones, z.withKeys(keys, now))
+	}
+	return out, changed, nil
+}
+
+// KeyCheckInterval is how often RefreshKeys should run: often enough to
+// switch keys within a tenth of the shortest publication interval of a
+// zone that rolls its keys, at least every second, at most every minute.
+func (zs *Zones) KeyCheckInterval() time.Duration {
+	every := time.Minute
+	for _, z := range zs.zones {
+		if z.signer != nil && z.cfg.DNSSEC.ZSKLifetime > 0 {
+			every = min(every, max(time.Second, (z.cfg.DNSSEC.Propagation+time.Duration(z.maxTTL())*time.Second)/10))
+		}
+	}
+	return every
+}
+
+// withKeys is the next version of z, signed with keys from now on.
+func (z *staticZone) withKeys(keys zoneKeys, now time.Time) *staticZone {
+	n := *z
+	n.signer = newSigner(z.origin, keys)
+	n.rrs = slices.DeleteFunc(slices.Clone(z.rrs), func(rr mdns.RR) bool {
+		switch rr.Header().Rrtype {
+		case mdns.TypeDNSKEY, mdns.TypeCDS, mdns.TypeCDNSKEY:
+			return strings.EqualFold(rr.Header().Name, z.origin)
+		}
+		return false
+	})
+	n.rrs = append(n.rrs, n.signer.apexKeys(z.cfg.TTL)...)
+	slices.SortStableFunc(n.rrs, compareRR)
+	n.rrs = slices.CompactFunc(n.rrs, mdns.IsDuplicate)
+	n.hash = contentHash(n.soa, n.rrs)
+	n.prev = priorOf(z, &n)
+	serial := uint32(now.Unix())
+	if !serialGreater(serial, z.soa.Serial) {
+		serial = z.soa.Serial + 1
+	}
+	return n.withSerial(serial)
+}
+
+// maxTTL is the longest TTL of the zone's RRsets, the SOA's and the
+// services' included: how long a signature may stay in a cache.
+func (z *staticZone) maxTTL() uint32 {
+	ttl := max(z.soa.Hdr.Ttl, z.soa.Minttl)
+	for _, rr := range z.rrs {
+		ttl = max(ttl, rr.Header().Ttl)
+	}
+	for _, s := range z.services {
+		ttl = max(ttl, s.TTL)
+	}
+	return ttl
+}
+
 // Signed reports whether any zone is signed (has a dnssec block).
 func (zs *Zones) Signed() bool {
 	return zs != nil && slices.ContainsFunc(zs.zones, func(z *staticZone) bool { return z.signer != nil })
@@ -140,7 +218,7 @@ func (zs *Zones) Serial(origin string) uint32 {
 }
 
 // loadZone builds one zone from its config; it returns nil with errors.
-func loadZone(zc config.Zone, keyStore KeyStore) (*staticZone, []error) {
+func loadZone(zc config.Zone, keyStore KeyStore, now time.Time) (*staticZone, []error) {
 	z := &staticZone{cfg: zc, origin: fqdn(zc.Origin), services: map[string]config.Service{}}
 	var errs []error
 	bad := func(p config.Pos, format string, args ...any) {
@@ -164,14 +242,7 @@ func loadZone(zc config.Zone, keyStore KeyStore) (*staticZone, []error) {
 	for _, s := range zc.Services {
 		z.services[fqdn(s.FQDN)] = s
 	}
-	if zc.DNSSEC != nil {
-		keys, err := loadKeys(z.origin, zc.DNSSEC, keyStore)
-		if err != nil {
-			return nil, []error{err}
-		}
-		z.signer = newSigner(z.origin, keys)
-		z.rrs = append(z.rrs, z.signer.apexKeys(zc.TTL)...)
-	}
+
 	// The config checked these names; packing them here keeps compile's
 	// promise that every record it sees packs.
 	for _, rr := range append([]mdns.RR{z.soa}, z.rrs...) {
@@ -269,6 +340,14 @@ func loadZone(zc config.Zone, keyStore KeyStore) (*staticZone, []error) {
 	}
 	if len(errs) > 0 {
 		return nil, errs
+	}
+	if zc.DNSSEC != nil {
+		keys, err := loadKeys(z.origin, zc.DNSSEC, keyStore, now, z.maxTTL())
+		if err != nil {
+			return nil, []error{err}
+		}
+		z.signer = newSigner(z.origin, keys)
+		z.rrs = append(z.rrs, z.signer.apexKeys(zc.TTL)...)
 	}
 	slices.SortStableFunc(z.rrs, compareRR)
 	z.rrs = slices.CompactFunc(z.rrs, mdns.IsDuplicate)

@@ -48,11 +48,11 @@ var keyFileRe = regexp.MustCompile(`^K(.+\.)\+(\d{3})\+(\d{5})\.(key|private)$`)
 func secretKey(file string) string { return strings.ReplaceAll(file, "+", "_") }
 
 // Files returns the key files of zone (lower case, final dot) in the
-// Secret. When it holds none, it adds those generate makes, with the
+// Secret, after adding those ensure says are missing, with the
 // resourceVersion it read: of two replicas that start together, one
-// writes its key and the other, on the conflict, reads again and takes
-// that key.
-func (k *Keys) Files(zone string, generate func() (map[string][]byte, error)) (map[string][]byte, error) {
+// writes its key and the other, on the conflict, reads again and finds
+// nothing missing.
+func (k *Keys) Files(zone string, ensure func(map[string][]byte) (map[string][]byte, error)) (map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(k.ctx, writeTimeout)
 	defer cancel()
 	secrets := k.client.CoreV1().Secrets(k.namespace)
@@ -67,11 +67,9 @@ func (k *Keys) Files(zone string, generate func() (map[string][]byte, error)) (m
 			s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: k.namespace, Name: k.name,
 				Labels: map[string]string{"app.kubernetes.io/name": "meridian", "app.kubernetes.io/component": "dnssec"}}}
 		}
-		if files = zoneFiles(s.Data, zone); len(files) > 0 {
-			return nil
-		}
-		made, err := generate()
-		if err != nil {
+		files = zoneFiles(s.Data, zone)
+		made, err := ensure(files)
+		if err != nil || len(made) == 0 {
 			return err
 		}
 		if s.Data == nil {
@@ -88,8 +86,8 @@ func (k *Keys) Files(zone string, generate func() (map[string][]byte, error)) (m
 		} else {
 			_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
 		}
-		if err == nil {
-			files = made
+		for name, data := range made {
+			files[name] = data
 		}
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -227,6 +228,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	}
 	addRunner("discovery", disc.Run)
 	addRunner("dnssec signatures", func(ctx context.Context) error { refreshSignatures(ctx, handler, dnsLogger); return nil })
+	addRunner("dnssec keys", func(ctx context.Context) error { parts.refreshKeys(ctx, dnsLogger); return nil })
 	var notifies sync.WaitGroup
 	defer notifies.Wait()
 	notifies.Go(func() { notify(runCtx, handler, zones, nil, dnsLogger) })
@@ -277,6 +279,52 @@ func refreshSignatures(ctx context.Context, handler *dns.Handler, logger *slog.L
 	}
 }
 
+// refreshKeys reads the signed zones' keys again every
+// Zones.KeyCheckInterval, so that the keys of a rollover are published and
+// used at the times their files say, on every replica together, and keys
+// another replica added to the shared store are taken up.
+func (r *running) refreshKeys(ctx context.Context, logger *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.handler.Zones().KeyCheckInterval()):
+		}
+		if !r.handler.Zones().Signed() {
+			continue
+		}
+		if err := r.swapKeys(ctx, logger); err != nil {
+			logger.Error("reading the DNSSEC keys failed; the keys in use stay", "err", err)
+		}
+	}
+}
+
+// swapKeys serves the zones with the keys of now, when they changed.
+func (r *running) swapKeys(ctx context.Context, logger *slog.Logger) error {
+	r.zonesMu.Lock()
+	defer r.zonesMu.Unlock()
+	zones, changed, err := r.handler.Zones().RefreshKeys(time.Now(), keyStore(ctx, r.store))
+	if err != nil || !changed {
+		return err
+	}
+	if zones, err = dns.AssignSerials(ctx, zones, r.serials, time.Now(), logger); err != nil {
+		return err
+	}
+	if err := r.handler.ReplaceZones(zones); err != nil {
+		return err
+	}
+	for _, z := range r.state.config.Load().Zones {
+		if keys, ok := zones.Keys(z.Origin); ok {
+			var tags []string
+			for _, k := range keys {
+				tags = append(tags, fmt.Sprintf("%s %d", k.Role, k.Tag))
+			}
+			logger.Info("dnssec keys changed", "zone", z.Origin, "signing", strings.Join(tags, ", "), "serial", zones.Serial(z.Origin))
+		}
+	}
+	return nil
+}
+
 // shutdownDeadline is the one deadline that every listener's shutdown
 // shares, set when the first one starts.
 type shutdownDeadline struct {
@@ -320,6 +368,9 @@ type running struct {
 	store   api.Store      // nil without an overrides store
 	serials dns.SerialBook // nil without an overrides store
 	state   *apiState
+	// zonesMu serialises the two that build new zones: a reload, and a
+	// change of DNSSEC keys (refreshKeys).
+	zonesMu sync.Mutex
 }
 
 // reload re-reads the configuration and applies what can change without a
@@ -329,6 +380,8 @@ type running struct {
 // On any error the running configuration stays, and the error is logged
 // with file and line. It returns the configuration in force.
 func (r *running) reload(ctx context.Context, path string, old *config.Config, logger *slog.Logger, notifies *sync.WaitGroup) *config.Config {
+	r.zonesMu.Lock()
+	defer r.zonesMu.Unlock()
 	handler, loop, disc := r.handler, r.loop, r.disc
 	fail := func(err error) *config.Config {
 		logger.Error("reload failed; the running configuration stays", "err", err.Error())

@@ -1,0 +1,101 @@
+package dns
+
+import (
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// TestZSKRolloverTimeline walks a zone's keys through two rollovers by
+// pre-publication, as every replica computes them from the key files and
+// the time: the first key (a CSK) signs until its lifetime ends, the next
+// ZSK is published ipub before it signs, a retired ZSK stays published
+// iret after, and nothing new is added while the next key is waiting.
+func TestZSKRolloverTimeline(t *testing.T) {
+	const origin = "gslb.example.com."
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	const L, ipub, iret = 10 * 24 * time.Hour, 2 * time.Hour, 3 * time.Hour
+	tl := keyTimeline{lifetime: L, ipub: ipub, iret: iret}
+	files := map[string][]byte{}
+	step := func(at time.Time) zoneKeys {
+		t.Helper()
+		add, err := ensureKeys(origin, mdns.ECDSAP256SHA256, files, tl, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(files, add)
+		all, err := parseKeys(origin, files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := tl.at(origin, all, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	tags := func(ks []zoneKey) []uint16 {
+		var out []uint16
+		for _, k := range ks {
+			out = append(out, k.tag)
+		}
+		return out
+	}
+	first := step(t0)
+	csk := first.ksk.tag
+	if first.zsk.tag != csk || !slices.Equal(tags(first.published), []uint16{csk}) || len(files) != 2 {
+		t.Fatalf("at start: %+v, %d files; want one CSK", first, len(files))
+	}
+	if k := step(t0.Add(L - ipub - time.Second)); len(files) != 2 || k.zsk.tag != csk {
+		t.Fatalf("before the pre-publication: %d files", len(files))
+	}
+	k := step(t0.Add(L - ipub))
+	if len(files) != 4 || len(k.published) != 2 || k.zsk.tag != csk {
+		t.Fatalf("at pre-publication: %d files, published %v, signing %d; want the next ZSK published, the CSK signing", len(files), tags(k.published), k.zsk.tag)
+	}
+	zsk1 := k.published[1].tag
+	if k.published[1].sep() || !k.published[1].activate.Equal(t0.Add(L)) {
+		t.Errorf("the next key: flags %d, active from %v; want a ZSK from %v", k.published[1].dnskey.Flags, k.published[1].activate, t0.Add(L))
+	}
+	if k := step(t0.Add(L - time.Second)); k.zsk.tag != csk || len(files) != 4 {
+		t.Errorf("a second before its turn: signing %d, %d files", k.zsk.tag, len(files))
+	}
+	k = step(t0.Add(L))
+	if k.zsk.tag != zsk1 || k.ksk.tag != csk || !slices.Equal(tags(k.published), []uint16{csk, zsk1}) {
+		t.Errorf("at its turn: KSK %d, ZSK %d, published %v", k.ksk.tag, k.zsk.tag, tags(k.published))
+	}
+	// The second rollover retires the first ZSK.
+	k = step(t0.Add(2*L - ipub))
+	if len(files) != 6 || len(k.published) != 3 || k.zsk.tag != zsk1 {
+		t.Fatalf("second pre-publication: %d files, published %v", len(files), tags(k.published))
+	}
+	zsk2 := k.published[2].tag
+	k = step(t0.Add(2 * L))
+	if k.zsk.tag != zsk2 || !slices.Equal(tags(k.published), []uint16{csk, zsk1, zsk2}) {
+		t.Errorf("second turn: ZSK %d, published %v; want the old ZSK still published", k.zsk.tag, tags(k.published))
+	}
+	k = step(t0.Add(2*L + iret))
+	if k.zsk.tag != zsk2 || !slices.Equal(tags(k.published), []uint16{csk, zsk2}) {
+		t.Errorf("iret after: published %v, want the retired ZSK gone", tags(k.published))
+	}
+	// A replica that comes late (a day after the turn was due and no key
+	// was made) publishes the next key now and uses it ipub later.
+	late := map[string][]byte{}
+	maps.Copy(late, files)
+	lateAt := t0.Add(3*L + 24*time.Hour)
+	add, err := ensureKeys(origin, mdns.ECDSAP256SHA256, late, tl, lateAt)
+	if err != nil || len(add) != 2 {
+		t.Fatalf("late: %v, %d files", err, len(add))
+	}
+	all, _ := parseKeys(origin, add)
+	if !all[0].activate.Equal(lateAt.Add(ipub)) || !all[0].publish.Equal(lateAt) {
+		t.Errorf("a late key: published %v, active %v; want now and ipub from now", all[0].publish, all[0].activate)
+	}
+	// Without a lifetime nothing is added.
+	if add, err := ensureKeys(origin, mdns.ECDSAP256SHA256, files, keyTimeline{}, t0.Add(100*L)); err != nil || len(add) != 0 {
+		t.Errorf("without a lifetime: %d files, %v", len(add), err)
+	}
+}

@@ -373,7 +373,6 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, err
 	return zt, nil
 }
 
-
 // types returns the types a node has, for its NSEC: its static records',
 // or a global service's A and AAAA.
 func (n *node) types() []uint16 {

@@ -578,7 +578,10 @@ func TestSignedEdgeCases(t *testing.T) {
 // TestKeysRefused: keys a validator cannot use as given.
 func TestKeysRefused(t *testing.T) {
 	for name, setup := range map[string]func(dir string) string{
-		"revoked": func(dir string) string { writeKey(t, dir, mdns.ECDSAP256SHA256, 257|mdns.REVOKE); return "the key is revoked" },
+		"revoked": func(dir string) string {
+			writeKey(t, dir, mdns.ECDSAP256SHA256, 257|mdns.REVOKE)
+			return "the key is revoked"
+		},
 		"two algorithms": func(dir string) string {
 			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
 			writeKey(t, dir, mdns.ED25519, 256)

@@ -119,7 +119,9 @@ type KeyStore interface {
 func loadKeys(origin string, c *config.DNSSEC, store KeyStore, now time.Time, maxTTL uint32) (zoneKeys, error) {
 	tl := keyTimeline{lifetime: c.ZSKLifetime, ipub: c.Propagation + time.Duration(maxTTL)*time.Second,
 		iret: c.Propagation + time.Duration(maxTTL)*time.Second}
-	ensure := func(files map[string][]byte) (map[string][]byte, error) { return ensureKeys(origin, c.Algorithm, files, tl, now) }
+	ensure := func(files map[string][]byte) (map[string][]byte, error) {
+		return ensureKeys(origin, c.Algorithm, files, tl, now)
+	}
 	where := c.Keys
 	var files map[string][]byte
 	var err error

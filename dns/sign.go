@@ -24,7 +24,6 @@ const (
 	sigBackdate = time.Hour
 )
 
-
 // signer signs a zone's RRsets with its keys and remembers each
 // signature, so that an RRset compiled again for the next Plan, or asked
 // again online, is signed again only when its signature nears expiry.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -175,5 +177,48 @@ func TestReplicasShareKeys(t *testing.T) {
 		if r := kdig(t, resolver, "+dnssec", "app.gslb.example.com", "+subnet=81.2.69.0/24"); r.status != "NOERROR" || !slices.Contains(r.flags, "ad") {
 			t.Errorf("replica %d validated with the key read from replica %d: %s %v", i, 1-i, r.status, r.flags)
 		}
+	}
+}
+
+// TestZSKRolloverUnderValidator rolls the zone-signing key every 6 s
+// (zsk_lifetime 6s, TTLs of 2 s, propagation 1s) while unbound, whose
+// trust anchor is the combined key generated at start, validates an
+// answer every 200 ms: no answer fails validation at any point, and the
+// answers are signed in turn by the first key and by at least two ZSKs.
+func TestZSKRolloverUnderValidator(t *testing.T) {
+	keys := t.TempDir()
+	conf := signedDemoConf(t, keys)
+	conf = strings.Replace(conf, "        keys "+keys+"\n", "        keys "+keys+"\n        zsk_lifetime 6s\n        propagation 1s\n", 1)
+	conf = strings.Replace(conf, "    soa ns1.gslb.example.com hostmaster@example.com\n",
+		"    ttl 2\n    soa ns1.gslb.example.com hostmaster@example.com {\n        minimum 2\n    }\n", 1)
+	conf = strings.Replace(conf, "        ttl    30\n", "        ttl    2\n", 1)
+	if !strings.Contains(conf, "zsk_lifetime 6s") || !strings.Contains(conf, "minimum 2") || !strings.Contains(conf, "ttl    2\n") {
+		t.Fatal("the demo config changed: update the test")
+	}
+	p := startMeridian(t, conf)
+	resolver := startUnboundWith(t, p.dnsPort, anchorOf(t, keys))
+
+	signers := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for n := 0; time.Now().Before(deadline); n++ {
+		name := []string{"app.gslb.example.com", "www.gslb.example.com", "nope.gslb.example.com"}[n%3]
+		r := kdig(t, resolver, "+dnssec", name, "+subnet=81.2.69.0/24")
+		if r.status != "NOERROR" || !slices.Contains(r.flags, "ad") {
+			t.Fatalf("%s through the validator at %d: %s %v", name, n, r.status, r.flags)
+		}
+		for _, rr := range kdig(t, p.dnsPort, "+dnssec", "www.gslb.example.com").answer {
+			if f := strings.Fields(rr); len(f) > 10 && f[3] == "RRSIG" {
+				signers[f[10]] = true // the key tag
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("signed by keys %v", slices.Sorted(maps.Keys(signers)))
+	if len(signers) < 3 {
+		t.Errorf("signed by keys %v in 20 s, want the first and at least two ZSKs", signers)
+	}
+	files, _ := filepath.Glob(filepath.Join(keys, "*.private"))
+	if len(files) < 3 {
+		t.Errorf("%d keys written, want at least 3", len(files))
 	}
 }

@@ -423,7 +423,7 @@ func TestKeys(t *testing.T) {
 
 // loadKeysFor loads the test zone's keys from dir.
 func loadKeysFor(dir string) (zoneKeys, error) {
-	return loadKeys("gslb.example.com.", &config.DNSSEC{Keys: dir, Algorithm: config.AlgorithmECDSAP256}, nil, time.Now(), 3600)
+	return loadKeys("gslb.example.com.", &config.DNSSEC{Keys: dir, Algorithm: config.AlgorithmECDSAP256}, nil, time.Now(), 3600, true)
 }
 
 // writeKey writes a new key of the test zone as dnssec-keygen would and

@@ -115,11 +115,17 @@ type KeyStore interface {
 // the private key, as dnssec-keygen, keymgr (Knot) and pdnsutil export
 // them; from the keys directory, or without one from store. It adds what
 // is missing (ensureKeys) and returns the keys in use at now (keyTimeline),
-// maxTTL being the longest TTL of the zone's signed RRsets.
-func loadKeys(origin string, c *config.DNSSEC, store KeyStore, now time.Time, maxTTL uint32) (zoneKeys, error) {
+// maxTTL being the longest TTL of the zone's signed RRsets. Without
+// create, finding no key at all is an error rather than a reason to make
+// the zone's first: keys that vanish from under a running zone must not
+// be replaced by keys that no resolver trusts.
+func loadKeys(origin string, c *config.DNSSEC, store KeyStore, now time.Time, maxTTL uint32, create bool) (zoneKeys, error) {
 	tl := keyTimeline{lifetime: c.ZSKLifetime, ipub: c.Propagation + time.Duration(maxTTL)*time.Second,
 		iret: c.Propagation + time.Duration(maxTTL)*time.Second}
 	ensure := func(files map[string][]byte) (map[string][]byte, error) {
+		if len(files) == 0 && !create {
+			return nil, fmt.Errorf("no key of %s is there any more; the keys in use stay", origin)
+		}
 		return ensureKeys(origin, c.Algorithm, files, tl, now)
 	}
 	where := c.Keys

@@ -2,7 +2,10 @@ package dns
 
 import (
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +100,27 @@ func TestZSKRolloverTimeline(t *testing.T) {
 	// Without a lifetime nothing is added.
 	if add, err := ensureKeys(origin, mdns.ECDSAP256SHA256, files, keyTimeline{}, t0.Add(100*L)); err != nil || len(add) != 0 {
 		t.Errorf("without a lifetime: %d files, %v", len(add), err)
+	}
+}
+
+// TestRefreshKeysKeepsKeysThatVanish: when the key files disappear under
+// a running zone, the refresh fails and no new key is made, which no
+// resolver would trust.
+func TestRefreshKeysKeepsKeysThatVanish(t *testing.T) {
+	dir := t.TempDir()
+	h := newTestHandler(t, signedConf(dir))
+	zs := h.Zones()
+	if _, changed, err := zs.RefreshKeys(time.Now(), nil); err != nil || changed {
+		t.Fatalf("with the keys there: changed %v, %v", changed, err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		os.Remove(f)
+	}
+	if _, _, err := zs.RefreshKeys(time.Now(), nil); err == nil || !strings.Contains(err.Error(), "the keys in use stay") {
+		t.Errorf("with the keys gone: %v", err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+		t.Errorf("a new key was made: %v", files)
 	}
 }

@@ -129,7 +129,7 @@ func (zs *Zones) RefreshKeys(now time.Time, store KeyStore) (*Zones, bool, error
 			out.zones = append(out.zones, z)
 			continue
 		}
-		keys, err := loadKeys(z.origin, z.cfg.DNSSEC, store, now, z.maxTTL())
+		keys, err := loadKeys(z.origin, z.cfg.DNSSEC, store, now, z.maxTTL(), false)
 		if err != nil {
 			return nil, false, err
 		}
@@ -342,7 +342,7 @@ func loadZone(zc config.Zone, keyStore KeyStore, now time.Time) (*staticZone, []
 		return nil, errs
 	}
 	if zc.DNSSEC != nil {
-		keys, err := loadKeys(z.origin, zc.DNSSEC, keyStore, now, z.maxTTL())
+		keys, err := loadKeys(z.origin, zc.DNSSEC, keyStore, now, z.maxTTL(), true)
 		if err != nil {
 			return nil, []error{err}
 		}

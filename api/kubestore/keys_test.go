@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/meridian-gtm/meridian/internal/kubetest"
 )
@@ -21,17 +20,7 @@ func TestKeysShared(t *testing.T) {
 	env := kubetest.Start(t, 1)
 	c := env.Clusters[0]
 	c.Namespace(t, "meridian")
-	replica := func() *Keys {
-		client, err := kubernetes.NewForConfig(c.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := New(t.Context(), client, "meridian", "overrides")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.Keys(t.Context())
-	}
+	replica := func() *Keys { return openStore(t, c).Keys(t.Context()) }
 	var generated atomic.Int32
 	gen := func(zone string) func(map[string][]byte) (map[string][]byte, error) {
 		return func(have map[string][]byte) (map[string][]byte, error) {

@@ -14,10 +14,9 @@ import (
 	"github.com/meridian-gtm/meridian/model"
 )
 
-// replica opens a store the way one Meridian replica does, with its own
-// client, watching until the test ends; changed receives a value on
-// every change it sees.
-func replica(t *testing.T, c *kubetest.Cluster) (*Store, chan struct{}) {
+// openStore opens the store meridian/overrides with a client of its own,
+// as a replica does, without watching.
+func openStore(t *testing.T, c *kubetest.Cluster) *Store {
 	t.Helper()
 	client, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
@@ -27,6 +26,15 @@ func replica(t *testing.T, c *kubetest.Cluster) (*Store, chan struct{}) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// replica opens a store the way one Meridian replica does, with its own
+// client, watching until the test ends; changed receives a value on
+// every change it sees.
+func replica(t *testing.T, c *kubetest.Cluster) (*Store, chan struct{}) {
+	t.Helper()
+	s := openStore(t, c)
 	changed := make(chan struct{}, 1000)
 	s.OnChange(func() { changed <- struct{}{} })
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/meridian-gtm/meridian/internal/kubetest"
 	"github.com/meridian-gtm/meridian/model"
@@ -40,17 +39,7 @@ func TestSerialsShared(t *testing.T) {
 	env := kubetest.Start(t, 1)
 	c := env.Clusters[0]
 	c.Namespace(t, "meridian")
-	replica := func() *Serials {
-		client, err := kubernetes.NewForConfig(c.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := New(t.Context(), client, "meridian", "overrides")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.Serials()
-	}
+	replica := func() *Serials { return openStore(t, c).Serials() }
 	a, b := replica(), replica()
 	var got model.ZoneSerial
 	if err := a.UpdateSerial(t.Context(), "example.org", nextSerial("h1", 1000, &got)); err != nil {

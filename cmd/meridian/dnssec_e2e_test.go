@@ -182,9 +182,10 @@ func TestReplicasShareKeys(t *testing.T) {
 
 // TestZSKRolloverUnderValidator rolls the zone-signing key every 6 s
 // (zsk_lifetime 6s, TTLs of 2 s, propagation 1s) while unbound, whose
-// trust anchor is the combined key generated at start, validates an
-// answer every 200 ms: no answer fails validation at any point, and the
-// answers are signed in turn by the first key and by at least two ZSKs.
+// trust anchor is the DS of the combined key generated at start (as the
+// parent would hold it, printed by ctl dnssec ds), validates an answer
+// every 200 ms: no answer fails validation at any point, and the answers
+// are signed in turn by the first key and by at least two ZSKs.
 func TestZSKRolloverUnderValidator(t *testing.T) {
 	keys := t.TempDir()
 	conf := signedDemoConf(t, keys)
@@ -196,7 +197,11 @@ func TestZSKRolloverUnderValidator(t *testing.T) {
 		t.Fatal("the demo config changed: update the test")
 	}
 	p := startMeridian(t, conf)
-	resolver := startUnboundWith(t, p.dnsPort, anchorOf(t, keys))
+	ds, errOut, code := runCtl(t, "http://"+p.httpAddr, "demo-read-token", "dnssec", "ds", "gslb.example.com")
+	if code != 0 || !strings.Contains(ds, " DS ") {
+		t.Fatalf("ctl dnssec ds: exit %d %q %s", code, ds, errOut)
+	}
+	resolver := startUnboundWith(t, p.dnsPort, strings.TrimSpace(ds))
 
 	signers := map[string]bool{}
 	deadline := time.Now().Add(20 * time.Second)

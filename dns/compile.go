@@ -197,11 +197,12 @@ type choices struct {
 	cum  []uint64 // cumulative weights; cum[n-1] is the total
 	// counters count the answers each record leads, by (service, cluster).
 	counters []*atomic.Uint64
-	// In a signed zone: sigs[i] is the RRSIG of record i alone, packed as
-	// the records are (a pointer owner); all, that of every record, for
-	// answers that give them all; subsets, those of other draws, made on
-	// first use.
+	// In a signed zone: sigs[i] is the RRSIGs of record i alone, packed as
+	// the records are (a pointer owner), nsigs of them (one per signing
+	// key); all, those of every record, for answers that give them all;
+	// subsets, those of other draws, made on first use.
 	sigs    [][]byte
+	nsigs   int
 	all     []byte
 	subsets *subsetSigs
 }
@@ -860,7 +861,7 @@ func signService(svc *service, owner string) error {
 	for _, cs := range [][]choices{svc.a, svc.aaaa} {
 		for i := range cs {
 			c := &cs[i]
-			c.sigs = make([][]byte, c.n())
+			c.sigs, c.nsigs = make([][]byte, c.n()), len(s.keys.zsks)
 			for j := range c.n() {
 				if c.sigs[j], err = c.sign(s, owner, j); err != nil {
 					return err
@@ -897,13 +898,15 @@ func (c *choices) sign(s *signer, owner string, picked ...int) ([]byte, error) {
 		ip, _ := netip.AddrFromSlice(rec[12:])
 		rrs[k] = addrRR(owner, ip, binary.BigEndian.Uint32(rec[6:]))
 	}
-	sig, err := s.sign(rrs)
+	sigs, err := s.sign(rrs)
 	if err != nil {
 		return nil, err
 	}
 	var b builder
-	if err := b.addOne(0, sig, atQName); err != nil {
-		return nil, err
+	for _, sig := range sigs {
+		if err := b.addOne(0, sig, atQName); err != nil {
+			return nil, err
+		}
 	}
 	return b.body, nil
 }
@@ -1032,14 +1035,19 @@ func (b *builder) addSig(section int, rrs []mdns.RR, suffix int, s *signer) erro
 	if b.fresh && !strings.EqualFold(rrs[0].Header().Name, s.origin) {
 		sign = s.signFresh
 	}
-	sig, err := sign(rrs)
+	sigs, err := sign(rrs)
 	if err != nil {
 		return fmt.Errorf("dns: signing %s: %w", rrs[0].Header(), err)
 	}
 	if b.signed == nil {
 		b.signed = &builder{body: slices.Clone(b.body), patches: slices.Clone(b.patches), trim: slices.Clone(b.trim), an: b.an, ns: b.ns, ar: b.ar}
 	}
-	return b.signed.addOne(section, sig, suffix)
+	for _, sig := range sigs {
+		if err := b.signed.addOne(section, sig, suffix); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addSigned adds rr to the signed template only: an NSEC or DS that

@@ -44,14 +44,19 @@ func zoneDNSKEYs(t *testing.T, h *Handler) map[uint16]*mdns.DNSKEY {
 
 // verify checks that every RRset of the answer and authority sections,
 // and of the additional section but glue (NS targets of a referral), is
-// covered by exactly one RRSIG that verifies with keys now, and that no
-// RRSIG is left over. It returns the RRSIGs by the type they cover.
-func verify(t *testing.T, r *mdns.Msg, keys map[uint16]*mdns.DNSKEY) map[uint16]*mdns.RRSIG {
+// covered by RRSIGs, one per key of wantSigs (1 when not given), that
+// verify with keys now, and that no RRSIG is left over. It returns the
+// first RRSIG of each type covered.
+func verify(t *testing.T, r *mdns.Msg, keys map[uint16]*mdns.DNSKEY, wantSigs ...int) map[uint16]*mdns.RRSIG {
 	t.Helper()
+	want := 1
+	if len(wantSigs) > 0 {
+		want = wantSigs[0]
+	}
 	out := map[uint16]*mdns.RRSIG{}
 	for si, sec := range [][]mdns.RR{r.Answer, r.Ns, r.Extra} {
 		sets := map[string][]mdns.RR{}
-		sigs := map[string]*mdns.RRSIG{}
+		sigs := map[string][]*mdns.RRSIG{}
 		var order []string
 		for _, rr := range sec {
 			h := rr.Header()
@@ -60,10 +65,7 @@ func verify(t *testing.T, r *mdns.Msg, keys map[uint16]*mdns.DNSKEY) map[uint16]
 			}
 			if sig, ok := rr.(*mdns.RRSIG); ok {
 				k := strings.ToLower(h.Name) + "/" + mdns.Type(sig.TypeCovered).String()
-				if sigs[k] != nil {
-					t.Errorf("two RRSIGs for %s", k)
-				}
-				sigs[k] = sig
+				sigs[k] = append(sigs[k], sig)
 				continue
 			}
 			k := strings.ToLower(h.Name) + "/" + mdns.Type(h.Rrtype).String()
@@ -73,27 +75,32 @@ func verify(t *testing.T, r *mdns.Msg, keys map[uint16]*mdns.DNSKEY) map[uint16]
 			sets[k] = append(sets[k], rr)
 		}
 		for _, k := range order {
-			sig := sigs[k]
+			ss := sigs[k]
 			delete(sigs, k)
-			if sig == nil {
+			if len(ss) == 0 {
 				if si == 1 && sets[k][0].Header().Rrtype == mdns.TypeNS || si == 2 {
 					continue // a referral's NS and glue are the child's: unsigned
 				}
 				t.Errorf("%s has no RRSIG in\n%v", k, r)
 				continue
 			}
-			key := keys[sig.KeyTag]
-			if key == nil {
-				t.Errorf("%s: RRSIG by unknown key %d", k, sig.KeyTag)
-				continue
+			if len(ss) != want && sets[k][0].Header().Rrtype != mdns.TypeDNSKEY && sets[k][0].Header().Rrtype != mdns.TypeCDS && sets[k][0].Header().Rrtype != mdns.TypeCDNSKEY {
+				t.Errorf("%s has %d RRSIGs, want %d", k, len(ss), want)
 			}
-			if err := sig.Verify(key, sets[k]); err != nil {
-				t.Errorf("%s: RRSIG does not verify: %v\n%v", k, err, r)
+			for _, sig := range ss {
+				key := keys[sig.KeyTag]
+				if key == nil {
+					t.Errorf("%s: RRSIG by unknown key %d", k, sig.KeyTag)
+					continue
+				}
+				if err := sig.Verify(key, sets[k]); err != nil {
+					t.Errorf("%s: RRSIG does not verify: %v\n%v", k, err, r)
+				}
+				if !sig.ValidityPeriod(time.Now()) {
+					t.Errorf("%s: RRSIG not valid now: %d..%d", k, sig.Inception, sig.Expiration)
+				}
 			}
-			if !sig.ValidityPeriod(time.Now()) {
-				t.Errorf("%s: RRSIG not valid now: %d..%d", k, sig.Inception, sig.Expiration)
-			}
-			out[sig.TypeCovered] = sig
+			out[ss[0].TypeCovered] = ss[0]
 		}
 		for k := range sigs {
 			t.Errorf("an RRSIG for %s, which the section lacks", k)
@@ -395,14 +402,9 @@ func TestKeys(t *testing.T) {
 			writeKey(t, dir, mdns.RSASHA256, 257)
 			return "RSASHA256 (8) is not supported"
 		},
-		"two KSKs": func(dir string) string {
-			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
-			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
-			return ": 2 key-signing keys for gslb.example.com.; give one"
-		},
 		"only a ZSK": func(dir string) string {
 			writeKey(t, dir, mdns.ECDSAP256SHA256, 256)
-			return ": no key-signing key"
+			return ": no active key-signing key"
 		},
 		"another key's private half": func(dir string) string {
 			a := writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
@@ -585,7 +587,7 @@ func TestKeysRefused(t *testing.T) {
 		"two algorithms": func(dir string) string {
 			writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
 			writeKey(t, dir, mdns.ED25519, 256)
-			return "an algorithm rollover is done by hand"
+			return "of which no key-signing key is active"
 		},
 		"a tag the name does not say": func(dir string) string {
 			tag := writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
@@ -611,5 +613,57 @@ func TestKeysRefused(t *testing.T) {
 	}
 	if _, err := loadKeysFor(dir); err != nil {
 		t.Errorf("CRLF: %v", err)
+	}
+}
+
+// TestTwoKSKsAndTwoAlgorithms: the states a KSK rollover and an algorithm
+// rollover pass through. Two key-signing keys of one algorithm both sign
+// the DNSKEY RRset, and both are in CDS; keys of two algorithms each sign
+// every RRset, geo answers and denials included, so that a validator that
+// knows either algorithm's key validates.
+func TestTwoKSKsAndTwoAlgorithms(t *testing.T) {
+	dir := t.TempDir()
+	writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+	writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+	h := newTestHandler(t, signedConf(dir))
+	keys := zoneDNSKEYs(t, h)
+	r, _ := exchange(t, h, testQuery{name: "gslb.example.com.", qtype: mdns.TypeDNSKEY}.msg(), "", false)
+	verify(t, r, keys)
+	if n := len(r.Answer) - 2; n != 2 {
+		t.Errorf("two KSKs: %d RRSIGs on DNSKEY, want 2: %v", n, r.Answer)
+	}
+	if r, _ := exchange(t, h, testQuery{name: "gslb.example.com.", qtype: mdns.TypeCDS}.msg(), "", false); len(r.Answer) != 4 {
+		t.Errorf("CDS of two KSKs: %v", r.Answer)
+	}
+
+	dir = t.TempDir()
+	writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+	writeKey(t, dir, mdns.ECDSAP256SHA256, 256)
+	writeKey(t, dir, mdns.ED25519, 257)
+	writeKey(t, dir, mdns.ED25519, 256)
+	h = newTestHandler(t, signedConf(dir))
+	keys = zoneDNSKEYs(t, h)
+	if len(keys) != 4 {
+		t.Fatalf("DNSKEY RRset of %d keys, want 4", len(keys))
+	}
+	for _, q := range []testQuery{
+		{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"},
+		{name: "all.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"},
+		{name: "www.gslb.example.com.", qtype: mdns.TypeMX},
+		{name: "nope.gslb.example.com.", qtype: mdns.TypeA},
+		{name: "host.wild.gslb.example.com.", qtype: mdns.TypeA},
+		{name: "go.gslb.example.com.", qtype: mdns.TypeA, subnet: "8.8.8.0/24"},
+	} {
+		r, _ := exchange(t, h, q.msg(), "", false)
+		verify(t, r, keys, 2)
+	}
+	info, _ := h.Zones().Keys("gslb.example.com")
+	var roles []string
+	for _, k := range info {
+		roles = append(roles, k.Role)
+	}
+	slices.Sort(roles)
+	if !slices.Equal(roles, []string{"ksk", "ksk", "zsk", "zsk"}) {
+		t.Errorf("roles %v", roles)
 	}
 }

@@ -576,7 +576,7 @@ func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Add
 		an = pre.an
 	}
 	if sig != nil {
-		an++
+		an += uint16(c.nsigs)
 	}
 	b := appendHeader(out[:0], q, flagAA, rcodeOK, an+uint16(k), 0, 0)
 	b = append(b, q.question...)
@@ -596,8 +596,10 @@ func (h *Handler) serviceAnswer(t *table, out []byte, q *query, client netip.Add
 		}
 		b = appendOwned(b, c.rrs[i*c.size:(i+1)*c.size])
 	}
-	if sig != nil {
-		b = appendOwned(b, sig)
+	for len(sig) >= 12 { // nsigs records: owner pointer, type, class, TTL, RDLENGTH, RDATA
+		n := 12 + int(binary.BigEndian.Uint16(sig[10:]))
+		b = appendOwned(b, sig[:n])
+		sig = sig[n:]
 	}
 	if q.edns {
 		b = appendOPT(b, q, rcodeOK, scope)

@@ -31,14 +31,15 @@ type zoneKey struct {
 // which signs the DNSKEY RRset and is what the parent's DS names.
 func (k zoneKey) sep() bool { return k.dnskey.Flags&mdns.SEP != 0 }
 
-// zoneKeys are the keys a zone uses at one time: the key-signing key,
-// which signs the DNSKEY RRset, and the zone-signing key, which signs the
-// rest (the same key when it is a combined signing key); and the keys it
-// publishes: those two, a ZSK published ahead of its turn, and one
-// retired but still published while signatures it made may be cached.
+// zoneKeys are the keys a zone uses at one time: the key-signing keys,
+// each of which signs the DNSKEY RRset, and one zone-signing key per
+// algorithm, which signs the rest (a key-signing key too, when it is a
+// combined signing key); and the keys it publishes: those, a ZSK
+// published ahead of its turn, and one retired but still published while
+// signatures it made may be cached.
 type zoneKeys struct {
-	ksk, zsk  zoneKey
-	published []zoneKey
+	ksks, zsks []zoneKey
+	published  []zoneKey
 }
 
 // KeyInfo describes one key of a signed zone, for the API and the CLI.
@@ -69,12 +70,19 @@ func (zs *Zones) Keys(origin string) ([]KeyInfo, bool) {
 		}
 		return ki
 	}
-	out := []KeyInfo{info(k.ksk, "ksk"), info(k.zsk, "zsk")}
-	if k.ksk.tag == k.zsk.tag {
-		out = []KeyInfo{info(k.ksk, "csk")}
+	has := func(ks []zoneKey, key zoneKey) bool {
+		return slices.ContainsFunc(ks, func(o zoneKey) bool { return o.tag == key.tag && o.dnskey.Algorithm == key.dnskey.Algorithm })
 	}
+	var out []KeyInfo
 	for _, p := range k.published {
-		if p.tag != k.ksk.tag && p.tag != k.zsk.tag {
+		switch {
+		case has(k.ksks, p) && has(k.zsks, p):
+			out = append(out, info(p, "csk"))
+		case has(k.ksks, p):
+			out = append(out, info(p, "ksk"))
+		case has(k.zsks, p):
+			out = append(out, info(p, "zsk"))
+		default:
 			out = append(out, info(p, "standby")) // published before or after its turn
 		}
 	}
@@ -94,7 +102,7 @@ func (k zoneKeys) same(o zoneKeys) bool {
 		}
 		return out
 	}
-	return k.ksk.dnskey.String() == o.ksk.dnskey.String() && k.zsk.dnskey.String() == o.zsk.dnskey.String() &&
+	return slices.Equal(tags(k.ksks), tags(o.ksks)) && slices.Equal(tags(k.zsks), tags(o.zsks)) &&
 		slices.Equal(tags(k.published), tags(o.published))
 }
 

@@ -10,16 +10,22 @@ import (
 
 // Key rollover by pre-publication (RFC 7583 section 3.2), for zone-signing
 // keys. Every replica computes, from the key files they share and the
-// time, which keys are published and which one signs: a new ZSK is
+// time, which keys are published and which ones sign: a new ZSK is
 // published ipub before it starts signing, so that resolvers have it
 // before they meet its signatures; the ZSK it replaces stays published
 // iret after it stops signing, so that signatures it made, cached up to
 // their TTL, still validate. Nothing is written but the new key's files,
 // whose Publish and Activate times (BIND's timing metadata) drive it all,
 // so that replicas roll together and a key can come from BIND or Knot with
-// its own times. A combined signing key stays the key-signing key: its
-// first rollover makes the zone one of a KSK and a ZSK. KSK and CSK
-// rollovers involve the parent's DS, and are done by hand (docs).
+// its own times. A combined signing key stays a key-signing key: its
+// first rollover makes the zone one of a KSK and a ZSK.
+//
+// Key-signing keys and algorithms roll by hand, as they change the DS at
+// the parent (docs/configuration.md, DNSSEC): every active key-signing
+// key signs the DNSKEY RRset (double signature, RFC 7583 section 3.3.2),
+// and every algorithm that has one signs every RRset with its own
+// zone-signing key (RFC 6781 section 4.1.4), so that keys of a second
+// algorithm, or a second KSK, are simply added and later removed.
 
 // keyTimeline is a zone's rollover schedule.
 type keyTimeline struct {
@@ -28,59 +34,82 @@ type keyTimeline struct {
 	iret     time.Duration // publication after use: propagation and the longest TTL of a signed RRset
 }
 
-// at returns the keys in use and published at now: the one key-signing
-// key; as zone-signing key the ZSK activated last before now, else the
-// key-signing key; published, the key-signing key and every ZSK whose
-// publication has begun, but those a later active ZSK retired more than
-// iret ago.
+// at returns the keys in use and published at now. Every key-signing key
+// whose Activate time has come signs the DNSKEY RRset. Per algorithm of
+// those, the ZSK of that algorithm activated last signs the rest, or
+// without one the algorithm's first key-signing key (a combined key).
+// Published are the key-signing keys whose publication has begun and the
+// ZSKs likewise, but those a later active ZSK of their algorithm retired
+// more than iret ago.
 func (tl keyTimeline) at(origin string, all []zoneKey, now time.Time) (zoneKeys, error) {
-	var ksks, zsks []zoneKey
+	var keys zoneKeys
+	var zsks []zoneKey
 	for _, k := range all {
-		if k.sep() {
-			ksks = append(ksks, k)
-		} else {
+		switch {
+		case !k.sep():
 			zsks = append(zsks, k)
+		case k.publish.After(now):
+		default:
+			keys.published = append(keys.published, k)
+			if !k.activate.After(now) {
+				keys.ksks = append(keys.ksks, k)
+			}
 		}
 	}
-	switch {
-	case len(ksks) == 0:
-		return zoneKeys{}, fmt.Errorf("no key-signing key (flags 257) for %s, only zone-signing keys", origin)
-	case len(ksks) > 1:
-		return zoneKeys{}, fmt.Errorf("%d key-signing keys for %s; give one (a KSK rollover is done by hand, see the docs)", len(ksks), origin)
+	if len(keys.ksks) == 0 {
+		return zoneKeys{}, fmt.Errorf("no active key-signing key (flags 257) for %s", origin)
 	}
 	// ZSKs in the order they take turns.
 	slices.SortStableFunc(zsks, func(a, b zoneKey) int { return a.activate.Compare(b.activate) })
-	keys := zoneKeys{ksk: ksks[0], zsk: ksks[0], published: []zoneKey{ksks[0]}}
-	active := -1
-	for i, k := range zsks {
-		if k.dnskey.Algorithm != keys.ksk.dnskey.Algorithm {
-			return zoneKeys{}, fmt.Errorf("the ZSK %d is of algorithm %d and the KSK of %d; an algorithm rollover is done by hand, see the docs",
-				k.tag, k.dnskey.Algorithm, keys.ksk.dnskey.Algorithm)
-		}
-		if !k.activate.After(now) {
-			active = i
+	for _, k := range zsks {
+		if !slices.ContainsFunc(keys.ksks, func(s zoneKey) bool { return s.dnskey.Algorithm == k.dnskey.Algorithm }) {
+			return zoneKeys{}, fmt.Errorf("the ZSK %d is of algorithm %d, of which no key-signing key is active; "+
+				"add a key-signing key of that algorithm (an algorithm rollover, see the docs)", k.tag, k.dnskey.Algorithm)
 		}
 	}
-	if active >= 0 {
-		keys.zsk = zsks[active]
-	}
-	for i, k := range zsks {
-		if k.publish.After(now) {
-			continue
+	for _, alg := range keys.algorithms() {
+		active := -1
+		for i, k := range zsks {
+			if k.dnskey.Algorithm == alg && !k.activate.After(now) {
+				active = i
+			}
 		}
-		// Retired by the next active key more than iret ago: gone.
-		if i < active && !zsks[i+1].activate.Add(tl.iret).After(now) {
-			continue
+		if active < 0 {
+			keys.zsks = append(keys.zsks, keys.ksks[slices.IndexFunc(keys.ksks, func(k zoneKey) bool { return k.dnskey.Algorithm == alg })])
+		} else {
+			keys.zsks = append(keys.zsks, zsks[active])
 		}
-		keys.published = append(keys.published, k)
+		for i, k := range zsks {
+			if k.dnskey.Algorithm != alg || k.publish.After(now) {
+				continue
+			}
+			// Retired by the next active key of its algorithm more than iret ago: gone.
+			next := slices.IndexFunc(zsks[i+1:], func(n zoneKey) bool { return n.dnskey.Algorithm == alg })
+			if i < active && next >= 0 && !zsks[i+1+next].activate.Add(tl.iret).After(now) {
+				continue
+			}
+			keys.published = append(keys.published, k)
+		}
 	}
 	return keys, nil
 }
 
+// algorithms are the algorithms of the active key-signing keys, in order.
+func (k zoneKeys) algorithms() []uint8 {
+	var out []uint8
+	for _, s := range k.ksks {
+		if !slices.Contains(out, s.dnskey.Algorithm) {
+			out = append(out, s.dnskey.Algorithm)
+		}
+	}
+	return out
+}
+
 // ensureKeys returns the key files the zone lacks at now, given those it
-// has: a combined signing key when it has none; with a ZSK lifetime, the
-// next ZSK once the one signing is within ipub of its end, published now
-// and active when that one ends (or ipub from now, if later).
+// has: a combined signing key when it has none; with a ZSK lifetime, for
+// each algorithm, the next ZSK once the one signing is within ipub of its
+// end, published now and active when that one ends (or ipub from now, if
+// later).
 func ensureKeys(origin string, alg uint8, files map[string][]byte, tl keyTimeline, now time.Time) (map[string][]byte, error) {
 	if len(files) == 0 {
 		return newKeyFiles(origin, alg, mdns.ZONE|mdns.SEP, now, now)
@@ -96,18 +125,26 @@ func ensureKeys(origin string, alg uint8, files map[string][]byte, tl keyTimelin
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range all {
-		if !k.sep() && k.activate.After(keys.zsk.activate) {
-			return nil, nil // the next one is there already
+	add := map[string][]byte{}
+	for _, zsk := range keys.zsks {
+		next := slices.ContainsFunc(all, func(k zoneKey) bool {
+			return !k.sep() && k.dnskey.Algorithm == zsk.dnskey.Algorithm && k.activate.After(zsk.activate)
+		})
+		end := zsk.activate.Add(tl.lifetime)
+		if next || now.Before(end.Add(-tl.ipub)) {
+			continue
+		}
+		activate := end
+		if earliest := now.Add(tl.ipub); activate.Before(earliest) {
+			activate = earliest
+		}
+		files, err := newKeyFiles(origin, zsk.dnskey.Algorithm, mdns.ZONE, now, activate)
+		if err != nil {
+			return nil, err
+		}
+		for name, data := range files {
+			add[name] = data
 		}
 	}
-	end := keys.zsk.activate.Add(tl.lifetime)
-	if now.Before(end.Add(-tl.ipub)) {
-		return nil, nil
-	}
-	activate := end
-	if earliest := now.Add(tl.ipub); activate.Before(earliest) {
-		activate = earliest
-	}
-	return newKeyFiles(origin, keys.ksk.dnskey.Algorithm, mdns.ZONE, now, activate)
+	return add, nil
 }

@@ -48,40 +48,40 @@ func TestZSKRolloverTimeline(t *testing.T) {
 		return out
 	}
 	first := step(t0)
-	csk := first.ksk.tag
-	if first.zsk.tag != csk || !slices.Equal(tags(first.published), []uint16{csk}) || len(files) != 2 {
+	csk := first.ksks[0].tag
+	if first.zsks[0].tag != csk || !slices.Equal(tags(first.published), []uint16{csk}) || len(files) != 2 {
 		t.Fatalf("at start: %+v, %d files; want one CSK", first, len(files))
 	}
-	if k := step(t0.Add(L - ipub - time.Second)); len(files) != 2 || k.zsk.tag != csk {
+	if k := step(t0.Add(L - ipub - time.Second)); len(files) != 2 || k.zsks[0].tag != csk {
 		t.Fatalf("before the pre-publication: %d files", len(files))
 	}
 	k := step(t0.Add(L - ipub))
-	if len(files) != 4 || len(k.published) != 2 || k.zsk.tag != csk {
-		t.Fatalf("at pre-publication: %d files, published %v, signing %d; want the next ZSK published, the CSK signing", len(files), tags(k.published), k.zsk.tag)
+	if len(files) != 4 || len(k.published) != 2 || k.zsks[0].tag != csk {
+		t.Fatalf("at pre-publication: %d files, published %v, signing %d; want the next ZSK published, the CSK signing", len(files), tags(k.published), k.zsks[0].tag)
 	}
 	zsk1 := k.published[1].tag
 	if k.published[1].sep() || !k.published[1].activate.Equal(t0.Add(L)) {
 		t.Errorf("the next key: flags %d, active from %v; want a ZSK from %v", k.published[1].dnskey.Flags, k.published[1].activate, t0.Add(L))
 	}
-	if k := step(t0.Add(L - time.Second)); k.zsk.tag != csk || len(files) != 4 {
-		t.Errorf("a second before its turn: signing %d, %d files", k.zsk.tag, len(files))
+	if k := step(t0.Add(L - time.Second)); k.zsks[0].tag != csk || len(files) != 4 {
+		t.Errorf("a second before its turn: signing %d, %d files", k.zsks[0].tag, len(files))
 	}
 	k = step(t0.Add(L))
-	if k.zsk.tag != zsk1 || k.ksk.tag != csk || !slices.Equal(tags(k.published), []uint16{csk, zsk1}) {
-		t.Errorf("at its turn: KSK %d, ZSK %d, published %v", k.ksk.tag, k.zsk.tag, tags(k.published))
+	if k.zsks[0].tag != zsk1 || k.ksks[0].tag != csk || !slices.Equal(tags(k.published), []uint16{csk, zsk1}) {
+		t.Errorf("at its turn: KSK %d, ZSK %d, published %v", k.ksks[0].tag, k.zsks[0].tag, tags(k.published))
 	}
 	// The second rollover retires the first ZSK.
 	k = step(t0.Add(2*L - ipub))
-	if len(files) != 6 || len(k.published) != 3 || k.zsk.tag != zsk1 {
+	if len(files) != 6 || len(k.published) != 3 || k.zsks[0].tag != zsk1 {
 		t.Fatalf("second pre-publication: %d files, published %v", len(files), tags(k.published))
 	}
 	zsk2 := k.published[2].tag
 	k = step(t0.Add(2 * L))
-	if k.zsk.tag != zsk2 || !slices.Equal(tags(k.published), []uint16{csk, zsk1, zsk2}) {
-		t.Errorf("second turn: ZSK %d, published %v; want the old ZSK still published", k.zsk.tag, tags(k.published))
+	if k.zsks[0].tag != zsk2 || !slices.Equal(tags(k.published), []uint16{csk, zsk1, zsk2}) {
+		t.Errorf("second turn: ZSK %d, published %v; want the old ZSK still published", k.zsks[0].tag, tags(k.published))
 	}
 	k = step(t0.Add(2*L + iret))
-	if k.zsk.tag != zsk2 || !slices.Equal(tags(k.published), []uint16{csk, zsk2}) {
+	if k.zsks[0].tag != zsk2 || !slices.Equal(tags(k.published), []uint16{csk, zsk2}) {
 		t.Errorf("iret after: published %v, want the retired ZSK gone", tags(k.published))
 	}
 	// A replica that comes late (a day after the turn was due and no key

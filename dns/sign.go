@@ -46,8 +46,8 @@ type signer struct {
 }
 
 type cachedSig struct {
-	sig *mdns.RRSIG
-	gen uint64 // the last compile that used it
+	sigs []*mdns.RRSIG // one per signing key
+	gen  uint64        // the last compile that used it
 }
 
 func newSigner(origin string, keys zoneKeys) *signer {
@@ -59,13 +59,16 @@ func newSigner(origin string, keys zoneKeys) *signer {
 // scans for them can keep its DS in step.
 func (s *signer) apexKeys(ttl uint32) []mdns.RR {
 	out := s.dnskeys(ttl)
-	ksk := *s.keys.ksk.dnskey
-	ksk.Hdr = mdns.RR_Header{Name: s.origin, Rrtype: mdns.TypeDNSKEY, Class: mdns.ClassINET, Ttl: ttl}
-	cds := ksk.ToDS(mdns.SHA256).ToCDS()
-	cds.Hdr.Ttl = ttl
-	cdnskey := ksk.ToCDNSKEY()
-	cdnskey.Hdr.Ttl = ttl
-	return append(out, cds, cdnskey)
+	for _, k := range s.keys.ksks {
+		ksk := *k.dnskey
+		ksk.Hdr = mdns.RR_Header{Name: s.origin, Rrtype: mdns.TypeDNSKEY, Class: mdns.ClassINET, Ttl: ttl}
+		cds := ksk.ToDS(mdns.SHA256).ToCDS()
+		cds.Hdr.Ttl = ttl
+		cdnskey := ksk.ToCDNSKEY()
+		cdnskey.Hdr.Ttl = ttl
+		out = append(out, cds, cdnskey)
+	}
+	return out
 }
 
 // dnskeys returns the zone's DNSKEY RRset: the keys it publishes.
@@ -82,42 +85,56 @@ func (s *signer) dnskeys(ttl uint32) []mdns.RR {
 	return out
 }
 
-// sign returns the RRSIG of rrset, which is one RRset (one owner, type and
-// class): the key-signing key signs the DNSKEY, CDS and CDNSKEY RRsets,
-// the zone-signing key the rest. A wildcard owner (`*.x`) gets the wildcard's label count.
-func (s *signer) sign(rrset []mdns.RR) (*mdns.RRSIG, error) {
+// sign returns the RRSIGs of rrset, which is one RRset (one owner, type
+// and class): the key-signing keys sign the DNSKEY, CDS and CDNSKEY
+// RRsets, the zone-signing keys (one per algorithm) the rest. A wildcard
+// owner (`*.x`) gets the wildcard's label count.
+func (s *signer) sign(rrset []mdns.RR) ([]*mdns.RRSIG, error) {
 	key := rrsetKey(rrset)
 	now := s.now()
 	s.mu.Lock()
-	if c, ok := s.sigs[key]; ok && time.Unix(int64(c.sig.Expiration), 0).Sub(now) > sigRefresh {
+	if c, ok := s.sigs[key]; ok && time.Unix(int64(c.sigs[0].Expiration), 0).Sub(now) > sigRefresh {
 		c.gen = s.gen
 		s.mu.Unlock()
-		return c.sig, nil
+		return c.sigs, nil
 	}
 	s.mu.Unlock()
-	sig, err := s.signAt(rrset, key, now)
+	sigs, err := s.signAt(rrset, key, now)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.sigs[key] = &cachedSig{sig: sig, gen: s.gen}
+	s.sigs[key] = &cachedSig{sigs: sigs, gen: s.gen}
 	s.mu.Unlock()
-	return sig, nil
+	return sigs, nil
 }
 
-// signFresh signs rrset without keeping the signature.
-func (s *signer) signFresh(rrset []mdns.RR) (*mdns.RRSIG, error) {
+// signFresh signs rrset without keeping the signatures.
+func (s *signer) signFresh(rrset []mdns.RR) ([]*mdns.RRSIG, error) {
 	return s.signAt(rrset, rrset[0].Header().Name, s.now())
 }
 
-// signAt signs rrset as of now; key (the RRset's, or its name) spreads
-// the expiry.
-func (s *signer) signAt(rrset []mdns.RR, key string, now time.Time) (*mdns.RRSIG, error) {
-	k := s.keys.zsk
+// signAt signs rrset as of now with every key that signs it; key (the
+// RRset's, or its name) spreads the expiry.
+func (s *signer) signAt(rrset []mdns.RR, key string, now time.Time) ([]*mdns.RRSIG, error) {
+	keys := s.keys.zsks
 	switch rrset[0].Header().Rrtype {
 	case mdns.TypeDNSKEY, mdns.TypeCDS, mdns.TypeCDNSKEY:
-		k = s.keys.ksk // RFC 7344 4.1: a key the parent's DS names
+		keys = s.keys.ksks // RFC 7344 4.1: keys the parent's DS names
 	}
+	sigs := make([]*mdns.RRSIG, 0, len(keys))
+	for _, k := range keys {
+		sig, err := s.signWith(k, rrset, key, now)
+		if err != nil {
+			return nil, err
+		}
+		sigs = append(sigs, sig)
+	}
+	return sigs, nil
+}
+
+// signWith signs rrset with k.
+func (s *signer) signWith(k zoneKey, rrset []mdns.RR, key string, now time.Time) (*mdns.RRSIG, error) {
 	h := fnv.New64a()
 	h.Write([]byte(key))
 	jitter := time.Duration(h.Sum64() % uint64(sigJitter))
@@ -129,7 +146,11 @@ func (s *signer) signAt(rrset []mdns.RR, key string, now time.Time) (*mdns.RRSIG
 	sig.Hdr.Ttl = rrset[0].Header().Ttl
 	if s.corrupt.Load() {
 		raw := []byte(sig.Signature)
-		raw[len(raw)/2] ^= 'A' ^ 'B' // a base64 letter for another: still valid base64
+		if i := len(raw) / 2; raw[i] == 'A' { // another base64 letter: still valid base64
+			raw[i] = 'B'
+		} else {
+			raw[i] = 'A'
+		}
 		sig.Signature = string(raw)
 	}
 	s.made.Add(1)

@@ -188,15 +188,7 @@ func TestReplicasShareKeys(t *testing.T) {
 // are signed in turn by the first key and by at least two ZSKs.
 func TestZSKRolloverUnderValidator(t *testing.T) {
 	keys := t.TempDir()
-	conf := signedDemoConf(t, keys)
-	conf = strings.Replace(conf, "        keys "+keys+"\n", "        keys "+keys+"\n        zsk_lifetime 6s\n        propagation 1s\n", 1)
-	conf = strings.Replace(conf, "    soa ns1.gslb.example.com hostmaster@example.com\n",
-		"    ttl 2\n    soa ns1.gslb.example.com hostmaster@example.com {\n        minimum 2\n    }\n", 1)
-	conf = strings.Replace(conf, "        ttl    30\n", "        ttl    2\n", 1)
-	if !strings.Contains(conf, "zsk_lifetime 6s") || !strings.Contains(conf, "minimum 2") || !strings.Contains(conf, "ttl    2\n") {
-		t.Fatal("the demo config changed: update the test")
-	}
-	p := startMeridian(t, conf)
+	p := startMeridian(t, fastSignedConf(t, keys, "        zsk_lifetime 6s\n"))
 	ds, errOut, code := runCtl(t, "http://"+p.httpAddr, "demo-read-token", "dnssec", "ds", "gslb.example.com")
 	if code != 0 || !strings.Contains(ds, " DS ") {
 		t.Fatalf("ctl dnssec ds: exit %d %q %s", code, ds, errOut)
@@ -225,5 +217,104 @@ func TestZSKRolloverUnderValidator(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(keys, "*.private"))
 	if len(files) < 3 {
 		t.Errorf("%d keys written, want at least 3", len(files))
+	}
+}
+
+// fastSignedConf is signedDemoConf with TTLs of 2 s and keys read again
+// every second (a long ZSK lifetime, a propagation of 1 s), for rollovers
+// in accelerated time.
+func fastSignedConf(t *testing.T, keys string, more string) string {
+	t.Helper()
+	conf := signedDemoConf(t, keys)
+	conf = strings.Replace(conf, "        keys "+keys+"\n", "        keys "+keys+"\n        propagation 1s\n"+more, 1)
+	conf = strings.Replace(conf, "    soa ns1.gslb.example.com hostmaster@example.com\n",
+		"    ttl 2\n    soa ns1.gslb.example.com hostmaster@example.com {\n        minimum 2\n    }\n", 1)
+	conf = strings.Replace(conf, "        ttl    30\n", "        ttl    2\n", 1)
+	if !strings.Contains(conf, "propagation 1s") || !strings.Contains(conf, "minimum 2") || !strings.Contains(conf, "ttl    2\n") {
+		t.Fatal("the demo config changed: update fastSignedConf")
+	}
+	return conf
+}
+
+// TestAlgorithmRollover follows the documented algorithm rollover, in
+// accelerated time: the zone starts with an ECDSA key; an Ed25519 key's
+// files are added and every RRset gets signed by both; a validator whose
+// anchor is the new key's DS validates from then on; the old key's files
+// are removed and the zone is signed with Ed25519 alone, and that
+// validator never fails.
+func TestAlgorithmRollover(t *testing.T) {
+	keys := t.TempDir()
+	p := startMeridian(t, fastSignedConf(t, keys, "        zsk_lifetime 1h\n"))
+	ds := func() []string {
+		out, errOut, code := runCtl(t, "http://"+p.httpAddr, "demo-read-token", "dnssec", "ds", "gslb.example.com")
+		if code != 0 {
+			t.Fatalf("ctl dnssec ds: exit %d %s", code, errOut)
+		}
+		return strings.Split(strings.TrimSpace(out), "\n")
+	}
+	old := ds()
+	if len(old) != 1 || !strings.Contains(old[0], " DS ") || strings.Fields(old[0])[5] != "13" {
+		t.Fatalf("DS at start: %q", old)
+	}
+	validates := func(resolver, when string) {
+		t.Helper()
+		for _, name := range []string{"app.gslb.example.com", "nope.gslb.example.com", "x.dev.gslb.example.com"} {
+			if r := kdig(t, resolver, "+dnssec", name, "+subnet=81.2.69.0/24"); r.status != "NOERROR" || !slices.Contains(r.flags, "ad") {
+				t.Fatalf("%s: %s: %s %v", when, name, r.status, r.flags)
+			}
+		}
+	}
+	withOld := startUnboundWith(t, p.dnsPort, old[0])
+	validates(withOld, "the old anchor before")
+
+	// A key of the new algorithm, made by another Meridian, its files added.
+	other := t.TempDir()
+	stopMeridian(t, startMeridian(t, strings.Replace(signedDemoConf(t, other), "        keys "+other+"\n", "        keys "+other+"\n        algorithm ed25519\n", 1)))
+	files, _ := filepath.Glob(filepath.Join(other, "K*"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		os.WriteFile(filepath.Join(keys, filepath.Base(f)), data, 0o600)
+	}
+	waitKeys := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(kdig(t, p.dnsPort, "gslb.example.com", "DNSKEY").answer) != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the DNSKEY RRset does not hold %d keys 10 s on", n)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitKeys(2)
+	if r := kdig(t, p.dnsPort, "+dnssec", "app.gslb.example.com", "+subnet=81.2.69.0/24"); strings.Count(strings.Join(r.answer, "\n"), " RRSIG ") != 2 {
+		t.Errorf("double-signed: %v", r.answer)
+	}
+	time.Sleep(3 * time.Second) // TTL and propagation
+	validates(withOld, "the old anchor while both sign")
+	both := ds()
+	var next string
+	for _, d := range both {
+		if strings.Fields(d)[5] == "15" {
+			next = d
+		}
+	}
+	if len(both) != 2 || next == "" {
+		t.Fatalf("DS while both sign: %q", both)
+	}
+	withNew := startUnboundWith(t, p.dnsPort, next) // the parent's DS replaced
+	validates(withNew, "the new anchor while both sign")
+
+	// The old key leaves.
+	olds, _ := filepath.Glob(filepath.Join(keys, "K*+013+*"))
+	for _, f := range olds {
+		os.Remove(f)
+	}
+	waitKeys(1)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		validates(withNew, "the new anchor after the old key left")
+		time.Sleep(250 * time.Millisecond)
+	}
+	if r := kdig(t, p.dnsPort, "+dnssec", "app.gslb.example.com", "+subnet=81.2.69.0/24"); strings.Count(strings.Join(r.answer, "\n"), " RRSIG ") != 1 || !strings.Contains(strings.Join(r.answer, "\n"), " RRSIG A 15 ") {
+		t.Errorf("after the rollover: %v", r.answer)
 	}
 }

@@ -667,3 +667,32 @@ func TestTwoKSKsAndTwoAlgorithms(t *testing.T) {
 		t.Errorf("roles %v", roles)
 	}
 }
+
+// TestOnlineAnswersRefreshed: answers signed online are made again after
+// a refresh, so that a zone version that lives for weeks never serves
+// signatures near their expiry.
+func TestOnlineAnswersRefreshed(t *testing.T) {
+	h := newTestHandler(t, signedConf(t.TempDir()))
+	s := h.Zones().zones[0].signer
+	ask := func() *mdns.RRSIG {
+		r, _ := exchange(t, h, testQuery{name: "nope.gslb.example.com.", qtype: mdns.TypeA}.msg(), "", false)
+		for _, rr := range r.Ns {
+			if sig, ok := rr.(*mdns.RRSIG); ok && sig.TypeCovered == mdns.TypeNSEC {
+				return sig
+			}
+		}
+		t.Fatalf("no NSEC signature: %v", r)
+		return nil
+	}
+	first := ask()
+	if again := ask(); again.Signature != first.Signature {
+		t.Fatal("the second answer was signed again, not served from the cache")
+	}
+	s.now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+	if err := h.RefreshSignatures(); err != nil {
+		t.Fatal(err)
+	}
+	if later := ask(); later.Expiration <= first.Expiration {
+		t.Errorf("after a refresh 8 days on, the denial's signature expires at %d, before %d", later.Expiration, first.Expiration)
+	}
+}

@@ -143,6 +143,9 @@ func (h *Handler) RefreshSignatures() error {
 	t, err := compile(h.zones, h.plan, h.opts.ChaosVersion, h.opts.ChaosID, h.stats)
 	if err == nil {
 		h.serve(t)
+		for _, z := range h.zones.zones {
+			z.online.reset() // its answers' signatures age with the zone version
+		}
 	}
 	return err
 }

@@ -52,6 +52,14 @@ func (o *onlineAnswers) get(k *onlineKey) *template {
 	return o.answers[string(k.buf[:k.n])]
 }
 
+// reset forgets every answer, so that none is served with signatures
+// older than the last refresh (RefreshSignatures).
+func (o *onlineAnswers) reset() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.answers = nil
+}
+
 func (o *onlineAnswers) put(k *onlineKey, tm *template) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -4,6 +4,7 @@
 # loopback. See bench/dns/README.md.
 #
 #   bench/dns/run.sh
+#   SIGNED=1 bench/dns/run.sh     # DNSSEC: signed answers (DO bit), online signers
 #
 # Environment (defaults in brackets):
 #   DURATION [20]          seconds of each peak-throughput run (dnsperf -l)
@@ -12,7 +13,14 @@
 #   CLIENTS [4]            dnsperf -c (UDP sockets)
 #   THREADS [2]            dnsperf -T
 #   OUTSTANDING [100]      dnsperf -q (queries in flight at once)
-#   SERVERS [meridian coredns gdnsd]  which servers to run, in this order
+#   SERVERS [meridian coredns gdnsd]  which servers to run, in this order; known:
+#                          meridian coredns gdnsd (unsigned zones, queries
+#                          without DO) and meridian-signed knot pdns
+#                          coredns-signed (signed zones, queries with DO)
+#   SIGNED [0]             1: SERVERS defaults to meridian meridian-signed knot
+#                          pdns coredns-signed, and the report compares
+#                          Meridian signed with Meridian unsigned and with
+#                          the best online signer
 #   ROUNDS [1]             peak-throughput runs per server; rounds after the
 #                          first rotate the servers' order, and the report
 #                          gives each run, the median, and the median of the
@@ -35,7 +43,12 @@ WARMUP=${WARMUP:-3}
 CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-2}
 OUTSTANDING=${OUTSTANDING:-100}
-SERVERS=${SERVERS:-meridian coredns gdnsd}
+SIGNED=${SIGNED:-0}
+if [[ $SIGNED == 1 ]]; then
+	SERVERS=${SERVERS:-meridian meridian-signed knot pdns coredns-signed}
+else
+	SERVERS=${SERVERS:-meridian coredns gdnsd}
+fi
 MERIDIAN_NO_RECORDS=${MERIDIAN_NO_RECORDS:-}
 MERIDIAN_BIN=${MERIDIAN_BIN:-}
 RESULTS_DIR=${RESULTS_DIR:-$DIR/.cache/results}
@@ -51,7 +64,13 @@ ECS=8:00011800510245
 ECS_SUBNET=81.2.69.0/24
 EU_WEST="192.0.2.10 192.0.2.11"
 
-declare -A PORT=([meridian]=5301 [coredns]=5302 [gdnsd]=5303)
+declare -A PORT=([meridian]=5301 [coredns]=5302 [gdnsd]=5303
+	[meridian-signed]=5304 [knot]=5305 [pdns]=5306 [coredns-signed]=5307)
+# The servers that sign: dnsperf sets the DO bit (-D) for them, and their
+# answers are checked for RRSIGs first.
+declare -A SIGNS=([meridian-signed]=1 [knot]=1 [pdns]=1 [coredns-signed]=1)
+signs() { [[ -n ${SIGNS[$1]:-} ]]; }
+has() { [[ " $SERVERS " == *" $1 "* ]]; }
 
 die() { echo "run.sh: error: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -68,7 +87,7 @@ for v in DURATION HALF_DURATION WARMUP CLIENTS THREADS OUTSTANDING ROUNDS; do
 	[[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive integer, got '${!v}'"
 done
 for s in $SERVERS; do
-	[[ -n ${PORT[$s]:-} ]] || die "unknown server '$s' in SERVERS (known: meridian coredns gdnsd)"
+	[[ -n ${PORT[$s]:-} ]] || die "unknown server '$s' in SERVERS (known: ${!PORT[*]})"
 done
 
 # --- tools -----------------------------------------------------------------
@@ -89,25 +108,37 @@ install_debs() {
 }
 
 # dnsperf and gdnsd are measured; dig checks every server's answers first.
-install_debs dnsperf gdnsd bind9-dnsutils
-for t in dnsperf gdnsd dig go ss; do
+# Knot and PowerDNS (geoip backend, GeoIP.dat from geoip-database) only
+# when they are measured.
+debs=(dnsperf gdnsd bind9-dnsutils)
+! has knot || debs+=(knot)
+! has pdns || debs+=(pdns-server pdns-backend-geoip geoip-database)
+install_debs "${debs[@]}"
+tools=(dnsperf gdnsd dig go ss)
+! has knot || tools+=(knotd knotc)
+! has pdns || tools+=(pdns_server pdnsutil)
+for t in "${tools[@]}"; do
 	command -v "$t" >/dev/null || die "$t not found in PATH"
 done
 
-# The Debian package starts gdnsd on port 53 under systemd: stop it so that
-# it neither answers for us nor takes CPU during the runs.
-if command -v systemctl >/dev/null && systemctl is-active --quiet gdnsd 2>/dev/null; then
-	log "stopping and disabling the Debian gdnsd service"
-	systemctl stop gdnsd || die "cannot stop the gdnsd service"
-	systemctl disable gdnsd >/dev/null 2>&1 || true
-fi
-if pgrep -x gdnsd >/dev/null; then
-	echo "run.sh: warning: other gdnsd processes are running (not ours, left alone): $(pgrep -x gdnsd | tr '\n' ' ')" >&2
-fi
+# The Debian packages start gdnsd, knot and pdns on port 53 under systemd:
+# stop them so that they neither answer for us nor take CPU during the runs.
+for svc in gdnsd knot pdns; do
+	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+		log "stopping and disabling the Debian $svc service"
+		systemctl stop "$svc" || die "cannot stop the $svc service"
+		systemctl disable "$svc" >/dev/null 2>&1 || true
+	fi
+done
+for p in gdnsd knotd pdns_server; do
+	if pgrep -x "$p" >/dev/null; then
+		echo "run.sh: warning: other $p processes are running (not ours, left alone): $(pgrep -x "$p" | tr '\n' ' ')" >&2
+	fi
+done
 
 COREDNS=$CACHE_BIN/coredns
-if [[ " $SERVERS " == *" coredns "* ]]; then
-	if [[ ! -x $COREDNS ]] || ! "$COREDNS" -version 2>/dev/null | grep -q "CoreDNS-${COREDNS_VERSION#v}"; then
+if has coredns || has coredns-signed; then
+	if [[ ! -x $COREDNS ]] || [[ $("$COREDNS" -version 2>/dev/null) != *"CoreDNS-${COREDNS_VERSION#v}"* ]]; then
 		log "building CoreDNS $COREDNS_VERSION into $CACHE_BIN (takes about 4 minutes)"
 		mkdir -p "$CACHE_BIN"
 		(cd "$DIR" && GOBIN=$CACHE_BIN GOFLAGS= GOWORK=off go install "github.com/coredns/coredns@$COREDNS_VERSION") >&2 ||
@@ -154,7 +185,7 @@ trap 'echo "run.sh: terminated" >&2; exit 143' TERM
 
 # --- servers ---------------------------------------------------------------
 
-if [[ " $SERVERS " == *" meridian "* ]]; then
+if has meridian || has meridian-signed; then
 	if [[ -n $MERIDIAN_BIN ]]; then
 		[[ -x $MERIDIAN_BIN ]] || die "MERIDIAN_BIN=$MERIDIAN_BIN is not an executable file"
 		log "using Meridian binary $MERIDIAN_BIN"
@@ -169,6 +200,104 @@ if [[ " $SERVERS " == *" meridian "* ]]; then
 	else
 		cp "$DIR/meridian.conf" "$TMP/meridian.conf"
 	fi
+	# meridian-signed: the same config on its own port, the zone with a
+	# dnssec block whose keys (one ECDSA P-256 signing key) Meridian
+	# generates into an empty directory on first start.
+	mkdir -p "$TMP/meridian-keys"
+	sed -e "s/127\.0\.0\.1:${PORT[meridian]}/127.0.0.1:${PORT[meridian-signed]}/" \
+		-e "/^zone $ZONE {/a\\    dnssec {\\n        keys $TMP/meridian-keys\\n    }" \
+		"$TMP/meridian.conf" >"$TMP/meridian-signed.conf"
+	grep -q "keys $TMP/meridian-keys" "$TMP/meridian-signed.conf" || die "could not add a dnssec block to Meridian's config"
+fi
+
+# Knot DNS: online signing by mod-onlinesign (Knot refuses the module
+# together with dnssec-signing: on, "incompatible with automatic signing"),
+# with an ECDSA P-256 single-type (CSK) policy; the key is generated into
+# the KASP database on the first start.
+if has knot; then
+	mkdir -p "$TMP/knot/storage" "$TMP/knot/run"
+	cp "$ZONEFILE" "$TMP/knot/storage/$ZONE.zone"
+	cat >"$TMP/knot/knot.conf" <<EOF
+server:
+    listen: 127.0.0.1@${PORT[knot]}
+    rundir: $TMP/knot/run
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: $TMP/knot/storage
+    kasp-db: $TMP/knot/kasp
+    journal-db: $TMP/knot/journal
+    timer-db: $TMP/knot/timer
+policy:
+  - id: online
+    algorithm: ecdsap256sha256
+    single-type-signing: on
+mod-onlinesign:
+  - id: online
+    policy: online
+zone:
+  - domain: $ZONE
+    file: $TMP/knot/storage/$ZONE.zone
+    module: mod-onlinesign/online
+    zonefile-sync: -1
+    journal-content: none
+EOF
+	knotc -c "$TMP/knot/knot.conf" conf-check >&2 || die "knotc conf-check failed"
+fi
+
+# PowerDNS Authoritative: the geoip backend (app is a geo service: the
+# client's country from GeoIP.dat, GB for the benchmark's subnet, picks
+# gb.app, which holds the two eu-west addresses), DNSSEC keys in the
+# backend's key directory (pdnsutil secure-zone: one ECDSA P-256 CSK,
+# NSEC3 narrow), signed online as PowerDNS always does, with its default
+# packet and signature caches.
+if has pdns; then
+	mkdir -p "$TMP/pdns/keys" "$TMP/pdns/run"
+	cat >"$TMP/pdns/zone.yaml" <<EOF
+domains:
+- domain: $ZONE
+  ttl: 3600
+  records:
+    $ZONE:
+      - soa: ns1.$ZONE hostmaster.example.com 1 3600 600 1209600 60
+      - ns: ns1.$ZONE
+      - mx: 10 mail.$ZONE
+      - txt: '"v=spf1 -all"'
+    ns1.$ZONE:
+      - a: 127.0.0.1
+    www.$ZONE:
+      - a: 192.0.2.80
+      - aaaa: 2001:db8::80
+    mail.$ZONE:
+      - a: 192.0.2.25
+    gb.app.$ZONE:
+      - a: {content: 192.0.2.10, ttl: 30}
+      - a: {content: 192.0.2.11, ttl: 30}
+    unknown.app.$ZONE:
+      - a: {content: 198.51.100.10, ttl: 30}
+  services:
+    app.$ZONE: [ '%cc.app.$ZONE', 'unknown.app.$ZONE' ]
+EOF
+	cat >"$TMP/pdns/pdns.conf" <<EOF
+launch=geoip
+geoip-database-files=/usr/share/GeoIP/GeoIP.dat
+geoip-zones-file=$TMP/pdns/zone.yaml
+geoip-dnssec-keydir=$TMP/pdns/keys
+edns-subnet-processing=yes
+local-address=127.0.0.1
+local-port=${PORT[pdns]}
+socket-dir=$TMP/pdns/run
+daemon=no
+guardian=no
+disable-syslog=yes
+loglevel=4
+security-poll-suffix=
+EOF
+	pdnsutil --config-dir="$TMP/pdns" secure-zone "$ZONE" >"$TMP/pdns/secure-zone.log" 2>&1 || {
+		cat "$TMP/pdns/secure-zone.log" >&2
+		die "pdnsutil secure-zone failed"
+	}
 fi
 
 # gdnsd: its own config directory, run and state directories under $TMP.
@@ -190,9 +319,27 @@ $ZONE:${PORT[coredns]} {
 }
 EOF
 
+# CoreDNS signed: the dnssec plugin (signs answers as they go out, with its
+# default cache of 10,000 signatures) with one ECDSA P-256 key in BIND's
+# format from bench/dns/keygen.
+if has coredns-signed; then
+	mkdir -p "$TMP/coredns-keys"
+	cdkey=$(cd "$REPO" && go run ./bench/dns/keygen "$ZONE" "$TMP/coredns-keys") || die "go run ./bench/dns/keygen failed"
+	cat >"$TMP/Corefile-signed" <<EOF
+$ZONE:${PORT[coredns-signed]} {
+    bind 127.0.0.1
+    file $ZONEFILE
+    dnssec {
+        key file $cdkey
+    }
+    errors
+}
+EOF
+fi
+
 server_version() {
 	case $1 in
-	meridian)
+	meridian | meridian-signed)
 		if [[ -z $MERIDIAN_BIN ]] && git -C "$REPO" rev-parse --short HEAD >/dev/null 2>&1; then
 			# The work tree's commit, +dirty with uncommitted changes (bench/dns aside).
 			echo "$(git -C "$REPO" rev-parse --short HEAD)$([[ -z $(git -C "$REPO" status --porcelain -- . ':!bench/dns') ]] || echo +dirty)"
@@ -200,8 +347,10 @@ server_version() {
 			"$TMP/meridian" version 2>/dev/null | awk '{print $2}'
 		fi
 		;;
-	coredns) "$COREDNS" -version 2>/dev/null | sed -n 's/^CoreDNS-//p' | head -1 ;;
+	coredns | coredns-signed) "$COREDNS" -version 2>/dev/null | sed -n 's/^CoreDNS-//p' | head -1 ;;
 	gdnsd) dpkg-query -W -f='${Version}' gdnsd 2>/dev/null ;;
+	knot) dpkg-query -W -f='${Version}' knot 2>/dev/null ;;
+	pdns) dpkg-query -W -f='${Version}' pdns-server 2>/dev/null ;;
 	esac
 }
 
@@ -214,8 +363,20 @@ start_server() {
 	meridian)
 		"${SERVER_CPU[@]}" "$TMP/meridian" serve -config "$TMP/meridian.conf" -log-level warn >"$logf" 2>&1 &
 		;;
+	meridian-signed)
+		"${SERVER_CPU[@]}" "$TMP/meridian" serve -config "$TMP/meridian-signed.conf" -log-level warn >"$logf" 2>&1 &
+		;;
 	coredns)
 		"${SERVER_CPU[@]}" "$COREDNS" -conf "$TMP/Corefile" -quiet >"$logf" 2>&1 &
+		;;
+	coredns-signed)
+		"${SERVER_CPU[@]}" "$COREDNS" -conf "$TMP/Corefile-signed" -quiet >"$logf" 2>&1 &
+		;;
+	knot)
+		"${SERVER_CPU[@]}" knotd -c "$TMP/knot/knot.conf" >"$logf" 2>&1 &
+		;;
+	pdns)
+		"${SERVER_CPU[@]}" pdns_server --config-dir="$TMP/pdns" >"$logf" 2>&1 &
 		;;
 	gdnsd)
 		gdnsd -c "$TMP/gdnsd" checkconf >"$logf" 2>&1 || {
@@ -232,7 +393,7 @@ start_server() {
 			SERVER_PID=
 			echo "--- $logf" >&2
 			cat "$logf" >&2
-			if [[ $name == meridian ]] && grep -q 'unknown directive "record"' "$logf"; then
+			if [[ $name == meridian* ]] && grep -q 'unknown directive "record"' "$logf"; then
 				die "this Meridian does not parse the \`record\` directive yet; run with MERIDIAN_NO_RECORDS=1 to benchmark it without the static records"
 			fi
 			die "$name exited at start-up (log above)"
@@ -258,7 +419,7 @@ check_answers() {
 		[[ " $EU_WEST " == *" $a "* ]] || die "$name: app.$ZONE A for $ECS_SUBNET is '$got', want some of '$EU_WEST' only"
 	done
 	q "nope1.$ZONE" A | grep -q 'status: NXDOMAIN' || die "$name: nope1.$ZONE A is not NXDOMAIN"
-	if [[ $name == meridian && -n $MERIDIAN_NO_RECORDS && $MERIDIAN_NO_RECORDS != 0 ]]; then
+	if [[ $name == meridian* && -n $MERIDIAN_NO_RECORDS && $MERIDIAN_NO_RECORDS != 0 ]]; then
 		return 0
 	fi
 	got=$(q +short "www.$ZONE" A)
@@ -269,16 +430,32 @@ check_answers() {
 	[[ $got == '"v=spf1 -all"' ]] || die "$name: $ZONE TXT is '$got', want '\"v=spf1 -all\"'"
 }
 
+# check_signed NAME: a signing server's answers to DO queries carry RRSIGs:
+# the geo answer's A RRset and the denial for a name that does not exist.
+check_signed() {
+	local name=$1 got
+	qd() { dig +time=2 +tries=1 +norec +dnssec -p "${PORT[$name]}" @127.0.0.1 "$@" 2>&1 || true; }
+	got=$(qd "app.$ZONE" A +subnet=$ECS_SUBNET)
+	grep -qE "^app\.$ZONE\.[[:space:]].*RRSIG[[:space:]]+A " <<<"$got" ||
+		die "$name: no RRSIG A in the answer to app.$ZONE A with DO: $got"
+	got=$(qd "nope1.$ZONE" A)
+	grep -qE 'RRSIG[[:space:]]+(NSEC|NSEC3|SOA) ' <<<"$got" ||
+		die "$name: no signed denial for nope1.$ZONE A with DO: $got"
+	log "$name: signed answers OK (RRSIG on app A and on nope1's denial)"
+}
+
 # --- measuring -------------------------------------------------------------
 
-# dnsperf_run PORT OUTFILE EXTRA-ARGS...
+# dnsperf_run SERVER OUTFILE EXTRA-ARGS...: with the DO bit (-D) for a
+# server that signs.
 dnsperf_run() {
-	local port=$1 out=$2
+	local port=${PORT[$1]} out=$2 do=()
+	! signs "$1" || do=(-D)
 	shift 2
 	# In the background and waited for, so that a signal stops the run at
 	# once (bash runs traps only between foreground commands).
 	"${DNSPERF_CPU[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -E "$ECS" \
-		-c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" -t 2 "$@" >"$out" 2>&1 &
+		-c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" -t 2 "${do[@]}" "$@" >"$out" 2>&1 &
 	DNSPERF_PID=$!
 	if ! wait "$DNSPERF_PID"; then
 		DNSPERF_PID=
@@ -321,11 +498,12 @@ for s in $SERVERS; do
 	log "$s: starting on 127.0.0.1:${PORT[$s]}"
 	start_server "$s"
 	check_answers "$s"
+	! signs "$s" || check_signed "$s"
 	R[$s,version]=$(server_version "$s")
 	log "$s: warm-up ${WARMUP}s"
-	dnsperf_run "${PORT[$s]}" "$RESULTS_DIR/$s.warmup.txt" -l "$WARMUP"
+	dnsperf_run "$s" "$RESULTS_DIR/$s.warmup.txt" -l "$WARMUP"
 	log "$s: peak throughput ${DURATION}s"
-	dnsperf_run "${PORT[$s]}" "$RESULTS_DIR/$s.peak.txt" -l "$DURATION"
+	dnsperf_run "$s" "$RESULTS_DIR/$s.peak.txt" -l "$DURATION"
 	f=$RESULTS_DIR/$s.peak.txt
 	for k in qps sent lost avg sd max rcodes; do R[$s,$k]=$(stat "$f" "$k"); done
 	[[ -n ${R[$s,qps]} ]] || die "$s: no QPS in dnsperf output $f"
@@ -333,7 +511,7 @@ for s in $SERVERS; do
 	((half > 0)) || die "$s: peak QPS ${R[$s,qps]} too low for a half-of-peak run"
 	R[$s,half]=$half
 	log "$s: latency at half of peak, -Q $half, ${HALF_DURATION}s"
-	dnsperf_run "${PORT[$s]}" "$RESULTS_DIR/$s.half.txt" -l "$HALF_DURATION" -Q "$half" -v -O suppress=timeouts
+	dnsperf_run "$s" "$RESULTS_DIR/$s.half.txt" -l "$HALF_DURATION" -Q "$half" -v -O suppress=timeouts
 	f=$RESULTS_DIR/$s.half.txt
 	for k in qps sent lost avg max; do R[$s,h$k]=$(stat "$f" "$k"); done
 	read -r p50 p99 p999 < <(percentiles "$f")
@@ -352,8 +530,8 @@ for ((r = 2; r <= ROUNDS; r++)); do
 	for s in "${ORDER[@]}"; do
 		log "round $r/$ROUNDS: $s"
 		start_server "$s"
-		dnsperf_run "${PORT[$s]}" "$RESULTS_DIR/$s.warmup.$r.txt" -l "$WARMUP"
-		dnsperf_run "${PORT[$s]}" "$RESULTS_DIR/$s.peak.$r.txt" -l "$DURATION"
+		dnsperf_run "$s" "$RESULTS_DIR/$s.warmup.$r.txt" -l "$WARMUP"
+		dnsperf_run "$s" "$RESULTS_DIR/$s.peak.$r.txt" -l "$DURATION"
 		R[$s,qps,$r]=$(stat "$RESULTS_DIR/$s.peak.$r.txt" qps)
 		[[ -n ${R[$s,qps,$r]} ]] || die "$s: no QPS in $RESULTS_DIR/$s.peak.$r.txt"
 		stop_server
@@ -373,46 +551,72 @@ echo
 echo "DNS benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r)"
 echo "dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p'): UDP to 127.0.0.1, -c $CLIENTS -T $THREADS -q $OUTSTANDING, ECS $ECS_SUBNET (-E $ECS),"
 [[ $PIN != 1 ]] || echo "PIN=1: every server on CPU 0, dnsperf on CPU 1"
+[[ $SIGNED != 1 ]] || echo "SIGNED=1: dnsperf -D (DO bit) for meridian-signed, knot, pdns and coredns-signed; meridian unsigned without DO"
 echo "query mix $(basename "$QUERIES") (60% app A geo, 25% static, 15% NXDOMAIN); warm-up ${WARMUP}s, then peak ${DURATION}s, then half of peak ${HALF_DURATION}s"
 if [[ " $SERVERS " == *" meridian "* && -n $MERIDIAN_NO_RECORDS && $MERIDIAN_NO_RECORDS != 0 ]]; then
 	echo "MERIDIAN_NO_RECORDS=1: Meridian ran without its static records; its www/mail queries are NXDOMAIN and MX/TXT are NODATA"
 fi
 echo
 echo "Phase 1: peak throughput (dnsperf -l $DURATION, no rate limit)"
-printf '%-9s %-14s %10s %8s %8s %8s %7s  %s\n' server version QPS "avg ms" "sd ms" "max ms" lost "response codes"
+printf '%-15s %-14s %10s %8s %8s %8s %7s  %s\n' server version QPS "avg ms" "sd ms" "max ms" lost "response codes"
 for s in $SERVERS; do
-	printf '%-9s %-14s %10.0f %8.3f %8.3f %8.3f %7s  %s\n' "$s" "${R[$s,version]:0:14}" "${R[$s,qps]}" \
+	printf '%-15s %-14s %10.0f %8.3f %8.3f %8.3f %7s  %s\n' "$s" "${R[$s,version]:0:14}" "${R[$s,qps]}" \
 		"${R[$s,avg]}" "${R[$s,sd]}" "${R[$s,max]}" "$(pct "${R[$s,lost]}" "${R[$s,sent]}")" "${R[$s,rcodes]}"
 done
 echo
-if [[ -n ${R[meridian,qps]:-} ]]; then
+if [[ -n ${R[meridian,qps]:-} ]] && { has coredns || has gdnsd; }; then
 	echo "Meridian/CoreDNS QPS: $(ratio "${R[meridian,qps]}" "${R[coredns,qps]:-}")    Meridian/gdnsd QPS: $(ratio "${R[meridian,qps]}" "${R[gdnsd,qps]:-}")"
+	echo
+fi
+# Signed: Meridian signed against Meridian unsigned and against the best
+# online signer, on the median peak QPS over the rounds (round 1 alone
+# with ROUNDS=1).
+declare -A MED
+for s in $SERVERS; do
+	all=
+	for ((r = 1; r <= ROUNDS; r++)); do all+=" ${R[$s,qps,$r]}"; done
+	MED[$s]=$(echo "$all" | median)
+done
+if has meridian-signed; then
+	best= bestq=0
+	for s in knot pdns coredns-signed; do
+		has "$s" || continue
+		if awk -v a="${MED[$s]}" -v b="$bestq" 'BEGIN {exit !(a > b)}'; then best=$s bestq=${MED[$s]}; fi
+	done
+	echo "Signed answers (median peak QPS over $ROUNDS round(s); DO set for every signing server):"
+	if has meridian; then
+		echo "  Meridian signed / Meridian unsigned: $(ratio "${MED[meridian-signed]}" "${MED[meridian]}")  (goal >= 0.8)"
+	fi
+	if [[ -n $best ]]; then
+		echo "  Meridian signed / best online signer ($best): $(ratio "${MED[meridian-signed]}" "$bestq")  (goal >= 2)"
+	fi
 	echo
 fi
 if ((ROUNDS > 1)); then
 	echo "Peak QPS in each of $ROUNDS rounds (dnsperf -l $DURATION each; round 1 is phase 1)"
-	printf '%-9s' server
+	printf '%-15s' server
 	for ((r = 1; r <= ROUNDS; r++)); do printf ' %9s' "round $r"; done
 	printf ' %9s\n' median
 	for s in $SERVERS; do
-		printf '%-9s' "$s"
+		printf '%-15s' "$s"
 		all=
 		for ((r = 1; r <= ROUNDS; r++)); do printf ' %9.0f' "${R[$s,qps,$r]}"; all+=" ${R[$s,qps,$r]}"; done
 		printf ' %9.0f\n' "$(echo "$all" | median)"
 	done
-	for other in coredns gdnsd; do
-		[[ -n ${R[meridian,qps,1]:-} && -n ${R[$other,qps,1]:-} ]] || continue
+	for pair in meridian/coredns meridian/gdnsd meridian-signed/meridian meridian-signed/knot meridian-signed/pdns meridian-signed/coredns-signed; do
+		m=${pair%/*} other=${pair#*/}
+		[[ -n ${R[$m,qps,1]:-} && -n ${R[$other,qps,1]:-} ]] || continue
 		ratios=
-		for ((r = 1; r <= ROUNDS; r++)); do ratios+=" $(ratio "${R[meridian,qps,$r]}" "${R[$other,qps,$r]}")"; done
-		echo "Meridian/$other per round:$ratios; median $(echo "$ratios" | median)"
+		for ((r = 1; r <= ROUNDS; r++)); do ratios+=" $(ratio "${R[$m,qps,$r]}" "${R[$other,qps,$r]}")"; done
+		echo "$m/$other per round:$ratios; median $(echo "$ratios" | median)"
 	done
 	echo
 fi
 echo "Phase 2: latency at half of each server's peak (dnsperf -Q peak/2 -l $HALF_DURATION -v; percentiles over every answered query)"
-printf '%-9s %10s %10s %8s %8s %8s %8s %8s %7s  %s\n' server "-Q" "got QPS" "avg ms" "p50 ms" "p99 ms" "p99.9 ms" "max ms" lost "p99 < 1 ms"
+printf '%-15s %10s %10s %8s %8s %8s %8s %8s %7s  %s\n' server "-Q" "got QPS" "avg ms" "p50 ms" "p99 ms" "p99.9 ms" "max ms" lost "p99 < 1 ms"
 for s in $SERVERS; do
 	ok=$(awk -v p="${R[$s,p99]}" 'BEGIN {print (p != "-" && p + 0 < 1) ? "yes" : "NO"}')
-	printf '%-9s %10s %10.0f %8.3f %8s %8s %8s %8.3f %7s  %s\n' "$s" "${R[$s,half]}" "${R[$s,hqps]}" "${R[$s,havg]}" \
+	printf '%-15s %10s %10.0f %8.3f %8s %8s %8s %8.3f %7s  %s\n' "$s" "${R[$s,half]}" "${R[$s,hqps]}" "${R[$s,havg]}" \
 		"${R[$s,p50]}" "${R[$s,p99]}" "${R[$s,p999]}" "${R[$s,hmax]}" "$(pct "${R[$s,hlost]}" "${R[$s,hsent]}")" "$ok"
 done
 if [[ -n ${R[meridian,p99]:-} ]]; then

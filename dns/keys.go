@@ -314,6 +314,32 @@ func newKeyFiles(origin string, alg uint8, flags uint16, publish, activate time.
 	return map[string][]byte{base + ".key": []byte(pub), base + ".private": []byte(private)}, nil
 }
 
+// WriteNewKey generates a key of zone (no final dot needed) in BIND's
+// format into dir: a key-signing key (flags 257, which a zone of one key
+// uses as its combined key) or with zsk a zone-signing key, of algorithm
+// 13 or 15, published and active from the times given. It returns the
+// files' common path, DIR/K<zone>.+<alg>+<tag>.
+func WriteNewKey(zone string, alg uint8, zsk bool, publish, activate time.Time, dir string) (string, error) {
+	if alg != mdns.ECDSAP256SHA256 && alg != mdns.ED25519 {
+		return "", fmt.Errorf("algorithm %d: use 13 (ECDSAP256SHA256) or 15 (ED25519)", alg)
+	}
+	flags := uint16(mdns.ZONE | mdns.SEP)
+	if zsk {
+		flags = mdns.ZONE
+	}
+	files, err := newKeyFiles(mdns.Fqdn(strings.ToLower(zone)), alg, flags, publish, activate)
+	if err != nil {
+		return "", err
+	}
+	if err := writeKeyFiles(dir, files); err != nil {
+		return "", err
+	}
+	for name := range files {
+		return filepath.Join(dir, strings.TrimSuffix(strings.TrimSuffix(name, ".key"), ".private")), nil
+	}
+	return "", nil
+}
+
 // writeKeyFiles writes new key files to the keys directory, each .private
 // before its .key, so that a crash leaves no public key without it.
 func writeKeyFiles(dir string, files map[string][]byte) error {

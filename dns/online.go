@@ -70,8 +70,9 @@ func (o *onlineAnswers) put(k *onlineKey, tm *template) {
 }
 
 // DefaultSigningRate is the signatures per second a zone makes online at
-// most, unless configured: an ECDSA P-256 signature costs about 20 µs, so
-// this is a fifth of one CPU.
+// most: a denial signed online costs about 55-60 µs of CPU on the
+// benchmark machine (33 µs of it the ECDSA P-256 signature), so this is
+// about 0.6 of a core under a flood of new names (bench/RESULTS.md).
 const DefaultSigningRate = 10000
 
 // budget is a token bucket of signatures.

@@ -321,10 +321,10 @@ EOF
 
 # CoreDNS signed: the dnssec plugin (signs answers as they go out, with its
 # default cache of 10,000 signatures) with one ECDSA P-256 key in BIND's
-# format from bench/dns/keygen.
+# format from `meridian ctl dnssec keygen`.
 if has coredns-signed; then
 	mkdir -p "$TMP/coredns-keys"
-	cdkey=$(cd "$REPO" && go run ./bench/dns/keygen "$ZONE" "$TMP/coredns-keys") || die "go run ./bench/dns/keygen failed"
+	cdkey=$(cd "$REPO" && go run ./cmd/meridian ctl dnssec keygen "$ZONE" "$TMP/coredns-keys") || die "meridian ctl dnssec keygen failed"
 	cat >"$TMP/Corefile-signed" <<EOF
 $ZONE:${PORT[coredns-signed]} {
     bind 127.0.0.1

@@ -28,6 +28,7 @@ import (
 
 	"github.com/meridian-gtm/meridian/api"
 	"github.com/meridian-gtm/meridian/discovery/kube"
+	"github.com/meridian-gtm/meridian/dns"
 )
 
 const ctlUsage = `Usage: meridian ctl [-server URL] [-token TOKEN] [-o table|json] COMMAND [ARGS]
@@ -47,6 +48,10 @@ Commands:
   audit                                    every write, oldest first
   dnssec ds ZONE                           the DS records to give the parent of a signed zone
   dnssec keys ZONE                         a signed zone's keys
+  dnssec keygen ZONE DIR [-algorithm ecdsap256sha256|ed25519] [-zsk]
+      [-publish TIME] [-activate TIME]     write a new key in BIND's format into DIR, published
+                                           and active from now or the times given (RFC 3339);
+                                           needs no server
   token new NAME ROLE                      print a new random secret for the API and its
                                            line for the tokens file (ROLE: read or admin);
                                            needs no server
@@ -219,12 +224,15 @@ func (c *ctl) run(cmd string, args []string) error {
 		w := uint32(n)
 		return c.write("PUT", overrideID("weight", pos[1], pos[0]), &api.OverrideRequest{OverrideSpec: api.OverrideSpec{Kind: "weight", Service: pos[0], Cluster: pos[1], Weight: &w, Reason: *reason}, For: *dur}, *dry)
 	case "dnssec":
+		if len(args) > 0 && args[0] == "keygen" {
+			return c.keygen(fs, args[1:])
+		}
 		pos, err := parseArgs(fs, args, 2)
 		if err != nil {
 			return err
 		}
 		if pos[0] != "ds" && pos[0] != "keys" {
-			return usageErr("dnssec: unknown subcommand %q; expected dnssec ds ZONE or dnssec keys ZONE", pos[0])
+			return usageErr("dnssec: unknown subcommand %q; expected dnssec ds ZONE, dnssec keys ZONE or dnssec keygen ZONE DIR", pos[0])
 		}
 		return c.dnssec(pos[0], pos[1])
 	case "token":
@@ -622,6 +630,38 @@ func (c *ctl) audit() error {
 		rows = append(rows, []string{r.Time.Format(time.RFC3339), r.Identity, r.Action, r.ID, what})
 	}
 	c.table("TIME\tWHO\tACTION\tID\tNOW", rows)
+	return nil
+}
+
+// keygen writes a new key of a zone into a directory, for a zone's keys
+// directory or for a rollover (docs/configuration.md, DNSSEC).
+func (c *ctl) keygen(fs *flag.FlagSet, args []string) error {
+	algorithm := fs.String("algorithm", "ecdsap256sha256", "")
+	zsk := fs.Bool("zsk", false, "")
+	publish := fs.String("publish", "", "")
+	activate := fs.String("activate", "", "")
+	pos, err := parseArgs(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	alg := map[string]uint8{"ecdsap256sha256": 13, "13": 13, "ed25519": 15, "15": 15}[strings.ToLower(*algorithm)]
+	if alg == 0 {
+		return usageErr("dnssec keygen: -algorithm %q: expected ecdsap256sha256 or ed25519", *algorithm)
+	}
+	times := []time.Time{time.Now(), time.Now()}
+	for i, v := range []string{*publish, *activate} {
+		if v == "" {
+			continue
+		}
+		if times[i], err = time.Parse(time.RFC3339, v); err != nil {
+			return usageErr("dnssec keygen: %q is not a time such as 2026-12-24T10:00:00Z", v)
+		}
+	}
+	base, err := dns.WriteNewKey(pos[0], alg, *zsk, times[0], times[1], pos[1])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out, base)
 	return nil
 }
 

@@ -267,9 +267,12 @@ func TestAlgorithmRollover(t *testing.T) {
 	withOld := startUnboundWith(t, p.dnsPort, old[0])
 	validates(withOld, "the old anchor before")
 
-	// A key of the new algorithm, made by another Meridian, its files added.
+	// A key of the new algorithm, made by ctl dnssec keygen, its files added.
 	other := t.TempDir()
-	stopMeridian(t, startMeridian(t, strings.Replace(signedDemoConf(t, other), "        keys "+other+"\n", "        keys "+other+"\n        algorithm ed25519\n", 1)))
+	if out, errOut, code := runCtl(t, "http://"+p.httpAddr, "", "dnssec", "keygen", "gslb.example.com", other, "-algorithm", "ed25519"); code != 0 ||
+		!strings.HasPrefix(out, filepath.Join(other, "Kgslb.example.com.+015+")) {
+		t.Fatalf("ctl dnssec keygen: exit %d %q %s", code, out, errOut)
+	}
 	files, _ := filepath.Glob(filepath.Join(other, "K*"))
 	for _, f := range files {
 		data, _ := os.ReadFile(f)

@@ -3,6 +3,7 @@ package dns
 import (
 	"crypto"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -694,5 +695,38 @@ func TestOnlineAnswersRefreshed(t *testing.T) {
 	}
 	if later := ask(); later.Expiration <= first.Expiration {
 		t.Errorf("after a refresh 8 days on, the denial's signature expires at %d, before %d", later.Expiration, first.Expiration)
+	}
+}
+
+// TestBatchSignatureQuota: one UDP batch makes at most batchSignatures
+// online signatures; the next query needing one gets TC, while answers
+// already signed are served, and TCP is not bounded.
+func TestBatchSignatureQuota(t *testing.T) {
+	h := newTestHandler(t, signedConf(t.TempDir()))
+	client := netip.MustParseAddr("192.0.2.1")
+	quota := batchSignatures
+	ask := func(name string) *mdns.Msg {
+		req, _ := testQuery{name: name, qtype: mdns.TypeA}.msg().Pack()
+		resp, _ := h.answer(req, make([]byte, 0, 65535), client, false, 0, &quota)
+		var r mdns.Msg
+		if err := r.Unpack(resp); err != nil {
+			t.Fatal(err)
+		}
+		return &r
+	}
+	for i := range batchSignatures {
+		if r := ask(fmt.Sprintf("q%d.gslb.example.com.", i)); r.Truncated {
+			t.Fatalf("signature %d of the batch: TC", i)
+		}
+	}
+	if r := ask("over.gslb.example.com."); !r.Truncated {
+		t.Errorf("one more in the batch: %v", r)
+	}
+	if r := ask("q0.gslb.example.com."); r.Truncated || len(r.Ns) == 0 {
+		t.Errorf("an answer signed already: %v", r)
+	}
+	quota = batchSignatures // the next batch
+	if r := ask("over.gslb.example.com."); r.Truncated {
+		t.Errorf("in the next batch: %v", r)
 	}
 }

@@ -214,14 +214,17 @@ type outcome struct {
 // (tcp false) the response is cut to the client's payload size with TC set.
 // When the outcome is a transfer, the caller streams it (TCP only).
 func (h *Handler) Answer(req, out []byte, client netip.Addr, tcp bool) ([]byte, outcome) {
-	return h.answer(req, out, client, tcp, 0)
+	return h.answer(req, out, client, tcp, 0, nil)
 }
 
 // answer is Answer at now, the Unix time in seconds (mod 2^32) that server
 // cookies name: the server reads the clock once per batch of packets. With
-// now 0 the clock is read when a cookie needs it.
-func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint32) ([]byte, outcome) {
+// now 0 the clock is read when a cookie needs it. signQuota, when set, is
+// how many signatures the batch of UDP packets being answered may still
+// make online (onlineAllowed).
+func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint32, signQuota *int) ([]byte, outcome) {
 	var q query
+	q.signQuota = signQuota
 	switch q.parse(req) {
 	case drop:
 		return nil, outcome{rcode: -1}

@@ -103,6 +103,32 @@ func (b *budget) take(now time.Time, n int) bool {
 	return true
 }
 
+// batchSignatures bounds the signatures one batch of UDP packets (up to
+// batchSize, read by one recvmmsg) makes online: the reader signs on its
+// own thread, and a legitimate query read in the batch of a flood of new
+// names would otherwise wait for every one of them (about 60 µs each).
+// Beyond it a query gets TC, as over the zone's budget, and asks again
+// over TCP.
+const batchSignatures = 2
+
+// onlineAllowed spends one online signature of the zone's budget, and of
+// the UDP batch's (q.signQuota); false, for UDP, when either is spent:
+// the query is then answered with TC and counted. TCP is always signed.
+func (s *signer) onlineAllowed(q *query, tcp bool, o *outcome) bool {
+	if tcp {
+		return true
+	}
+	if (q.signQuota == nil || *q.signQuota > 0) && s.spend.take(s.now(), 1) {
+		if q.signQuota != nil {
+			*q.signQuota--
+		}
+		return true
+	}
+	s.refused.Add(1)
+	o.truncated = true
+	return false
+}
+
 // onlineDenial answers a DO query for a name of zt that does not exist:
 // NOERROR with the SOA and an NSEC at the name whose types are NXNAME,
 // each signed (RFC 9824); NXDOMAIN when the query says it understands
@@ -120,10 +146,7 @@ func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool, o 
 	}
 	tm := zt.static.online.get(key)
 	if tm == nil {
-		s := zt.static.signer
-		if !tcp && !s.spend.take(s.now(), 1) {
-			s.refused.Add(1)
-			o.truncated = true
+		if !zt.static.signer.onlineAllowed(q, tcp, o) {
 			return truncated(out, q, o.rcode, flagAA)
 		}
 		var err error
@@ -165,10 +188,7 @@ func (h *Handler) onlineWildcardChain(t *table, zt *zoneTable, w *node, out []by
 	key := newOnlineKey(q, q.qtype)
 	tm := zt.online.get(key)
 	if tm == nil {
-		s := zt.static.signer
-		if !tcp && !s.spend.take(s.now(), 1) {
-			s.refused.Add(1)
-			o.truncated = true
+		if !zt.static.signer.onlineAllowed(q, tcp, o) {
 			return truncated(out, q, rcodeOK, flagAA)
 		}
 		qtype := q.qtype
@@ -199,9 +219,7 @@ func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, t
 		return finish(out, q, tm, rcodeOK, 0)
 	}
 	s := zt.static.signer
-	if !tcp && !s.spend.take(s.now(), 1) {
-		s.refused.Add(1)
-		o.truncated = true
+	if !s.onlineAllowed(q, tcp, o) {
 		return truncated(out, q, rcodeOK, flagAA)
 	}
 	name := key.name()

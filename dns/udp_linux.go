@@ -129,13 +129,14 @@ func (s *Server) serveUDP(u *udpSocket) {
 		}
 		start := time.Now()
 		k := 0
+		signQuota := batchSignatures
 		for i := range n {
 			outcomes[i] = outcome{rcode: -1}
 			p, from, ok := u.packet(i)
 			if !ok {
 				continue
 			}
-			resp, o := s.answerUDP(p, u.outs[i], from.Addr(), start)
+			resp, o := s.answerUDP(p, u.outs[i], from.Addr(), start, &signQuota)
 			outcomes[i] = o
 			if resp != nil {
 				u.outs[i] = resp

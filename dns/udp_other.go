@@ -36,7 +36,8 @@ func (s *Server) serveUDP(u *udpSocket) {
 			continue
 		}
 		start := time.Now()
-		resp, o := s.answerUDP(req[:n], out, from.Addr().Unmap(), start)
+		signQuota := batchSignatures // a batch of one
+		resp, o := s.answerUDP(req[:n], out, from.Addr().Unmap(), start, &signQuota)
 		if resp != nil {
 			u.c.WriteToUDPAddrPort(resp, from)
 		}

@@ -90,7 +90,7 @@ type query struct {
 	// signQuota is how many signatures the UDP batch of this query may
 	// still make online; nil: no bound but the zone's budget (TCP).
 	signQuota *int
-	udpSize uint16
+	udpSize   uint16
 	// limit is the largest response the client takes: 512 bytes, its
 	// EDNS payload size up to maxUDP, 65535 over TCP. Set by Answer.
 	limit int

@@ -1049,6 +1049,9 @@ func (a *v1) dnssec(w http.ResponseWriter, r *http.Request, _ string) {
 		keys, ok = a.cfg.DNSSEC(zone)
 	}
 	if !ok {
+		if len(zone) > 253 {
+			zone = zone[:253] + "..."
+		}
 		writeError(w, http.StatusNotFound, "zone "+zone+" is not served here, or is not signed (it has no dnssec block)", "zone")
 		return
 	}

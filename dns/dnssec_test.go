@@ -730,3 +730,71 @@ func TestBatchSignatureQuota(t *testing.T) {
 		t.Errorf("in the next batch: %v", r)
 	}
 }
+
+// TestKeysFromTheSecondOutsideTest: a private key file without its key
+// (an Ed25519 one used to panic), keys that vanish before a reload, a key
+// signing before it is published, and keygen's checks.
+func TestKeysFromTheSecondOutsideTest(t *testing.T) {
+	for _, alg := range []uint8{mdns.ED25519, mdns.ECDSAP256SHA256} {
+		dir := t.TempDir()
+		tag := writeKey(t, dir, alg, 257)
+		priv := filepath.Join(dir, fmt.Sprintf("Kgslb.example.com.+%03d+%05d.private", alg, tag))
+		os.WriteFile(priv, fmt.Appendf(nil, "Private-key-format: v1.3\nAlgorithm: %d (X)\n", alg), 0o600)
+		if _, err := loadKeysFor(dir); err == nil || !strings.Contains(err.Error(), "no private key in the file") {
+			t.Errorf("algorithm %d without its private key: %v", alg, err)
+		}
+	}
+
+	// A reload finds the keys of a signed zone gone: it fails, and makes none.
+	dir := t.TempDir()
+	c, err := config.Parse("t.conf", []byte(signedConf(dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zs, err := LoadZones(c.Zones, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		os.Remove(f)
+	}
+	if _, err := LoadZones(c.Zones, zs, time.Now()); err == nil || !strings.Contains(err.Error(), "the keys in use stay") {
+		t.Errorf("a reload with the keys gone: %v", err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+		t.Errorf("a reload made a new key: %v", files)
+	}
+
+	// keygen refuses what is not a zone's name, and a key published after it signs.
+	now := time.Now()
+	for _, zone := range []string{"", ".", "a/../../escaped", "../../etc", "a..b", `x\y`} {
+		if _, err := WriteNewKey(zone, mdns.ECDSAP256SHA256, false, now, now, t.TempDir()); err == nil {
+			t.Errorf("keygen %q: no error", zone)
+		}
+	}
+	if _, err := WriteNewKey("gslb.example.com", mdns.ECDSAP256SHA256, true, now.Add(time.Hour), now, t.TempDir()); err == nil {
+		t.Error("keygen of a key published after it signs: no error")
+	}
+
+	// A KSK not yet active gets no DS: the parent must not name it yet.
+	dir = t.TempDir()
+	writeKey(t, dir, mdns.ECDSAP256SHA256, 257)
+	if _, err := WriteNewKey("gslb.example.com", mdns.ED25519, false, now, now.Add(time.Hour), dir); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, signedConf(dir))
+	info, _ := h.Zones().Keys("gslb.example.com")
+	withDS := 0
+	for _, k := range info {
+		if k.DS != "" {
+			withDS++
+		}
+		if k.Algorithm == mdns.ED25519 && (k.Role != "standby" || k.DS != "") {
+			t.Errorf("a KSK not yet active: %+v", k)
+		}
+	}
+	if withDS != 1 {
+		t.Errorf("%d keys with a DS, want the active KSK's alone: %+v", withDS, info)
+	}
+}

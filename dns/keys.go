@@ -3,6 +3,8 @@ package dns
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"fmt"
 	"maps"
 	"os"
@@ -25,6 +27,7 @@ type zoneKey struct {
 	priv              crypto.Signer
 	tag               uint16
 	publish, activate time.Time
+	file              string // K<zone>+<alg>+<tag>, the files' name without .key or .private
 }
 
 // sep reports whether the key is a key-signing key (the SEP flag, 257),
@@ -65,7 +68,7 @@ func (zs *Zones) Keys(origin string) ([]KeyInfo, bool) {
 	k := z.signer.keys
 	info := func(key zoneKey, role string) KeyInfo {
 		ki := KeyInfo{Tag: key.tag, Algorithm: key.dnskey.Algorithm, Flags: key.dnskey.Flags, Role: role, DNSKEY: oneLine(key.dnskey)}
-		if key.sep() {
+		if role == "ksk" || role == "csk" { // a key-signing key not yet signing gets no DS: the parent must not name it yet
 			ki.DS = oneLine(key.dnskey.ToDS(mdns.SHA256))
 		}
 		return ki
@@ -110,10 +113,11 @@ func (k zoneKeys) same(o zoneKeys) bool {
 // no keys directory: the store the replicas share (a Kubernetes Secret),
 // so that they sign with the same keys. Files returns the files of
 // origin (lower case, final dot) by name (K<origin>+<alg>+<tag>.key and
-// .private) after adding those that ensure, given the files there, says
-// are missing (the zone's first key, or the next ZSK of a rollover); of
-// replicas that add at once, one wins and the others, given the files
-// again, find nothing missing.
+// .private) after the changes that ensure, given the files there, asks
+// for: files to add (the zone's first key, or the next ZSK of a rollover),
+// and files to remove, given with nil content (a ZSK retired for good); of
+// replicas that change them at once, one wins and the others, given the
+// files again, find nothing to do.
 type KeyStore interface {
 	Files(origin string, ensure func(map[string][]byte) (map[string][]byte, error)) (map[string][]byte, error)
 }
@@ -143,10 +147,10 @@ func loadKeys(origin string, c *config.DNSSEC, store KeyStore, now time.Time, ma
 	case c.Keys != "":
 		files, err = readKeyDir(origin, c.Keys)
 		if err == nil {
-			var add map[string][]byte
-			if add, err = ensure(files); err == nil && len(add) > 0 {
-				err = writeKeyFiles(c.Keys, add)
-				maps.Copy(files, add)
+			var change map[string][]byte
+			if change, err = ensure(files); err == nil && len(change) > 0 {
+				err = changeKeyFiles(c.Keys, change)
+				applyKeyChange(files, change)
 			}
 		}
 	case store != nil:
@@ -251,13 +255,13 @@ func parseKey(origin, name string, keyText, privText []byte) (zoneKey, error) {
 		return zoneKey{}, fmt.Errorf("%s: %w", privName, err)
 	}
 	signer, ok := priv.(crypto.Signer)
-	if !ok {
-		return zoneKey{}, fmt.Errorf("%s: the private key cannot sign", privName)
+	if !ok || !wholeKey(priv) {
+		return zoneKey{}, fmt.Errorf("%s: no private key in the file (a PrivateKey: line), or not a whole one", privName)
 	}
 	if !publicMatches(dnskey, signer) {
 		return zoneKey{}, fmt.Errorf("%s: the private key does not belong to the DNSKEY of %s", privName, name)
 	}
-	k := zoneKey{dnskey: dnskey, priv: signer, tag: dnskey.KeyTag()}
+	k := zoneKey{dnskey: dnskey, priv: signer, tag: dnskey.KeyTag(), file: strings.TrimSuffix(name, ".key")}
 	for _, line := range strings.Split(string(privText), "\n") {
 		field, value, ok := strings.Cut(line, ":")
 		if !ok {
@@ -283,6 +287,20 @@ func parseKey(origin, name string, keyText, privText []byte) (zoneKey, error) {
 
 // keyTimeFormat is how BIND's .private files write times: UTC, to the second.
 const keyTimeFormat = "20060102150405"
+
+// wholeKey reports whether a private key read from a file has its key
+// material: miekg/dns returns an empty Ed25519 key, or an ECDSA one
+// without D, for a file that lacks the PrivateKey line, and signing with
+// either panics.
+func wholeKey(priv crypto.PrivateKey) bool {
+	switch k := priv.(type) {
+	case ed25519.PrivateKey:
+		return len(k) == ed25519.PrivateKeySize
+	case *ecdsa.PrivateKey:
+		return k.D != nil && k.D.Sign() > 0
+	}
+	return false
+}
 
 // publicMatches reports whether priv is the private half of dnskey: a
 // probe signed with it verifies with the DNSKEY.
@@ -323,6 +341,12 @@ func WriteNewKey(zone string, alg uint8, zsk bool, publish, activate time.Time, 
 	if alg != mdns.ECDSAP256SHA256 && alg != mdns.ED25519 {
 		return "", fmt.Errorf("algorithm %d: use 13 (ECDSAP256SHA256) or 15 (ED25519)", alg)
 	}
+	if _, ok := mdns.IsDomainName(zone); !ok || strings.ContainsAny(zone, `/\`) || strings.Trim(zone, ".") == "" || strings.Contains(zone, "..") {
+		return "", fmt.Errorf("zone %q: give a zone's name, such as gslb.example.com", zone)
+	}
+	if publish.After(activate) {
+		return "", fmt.Errorf("publish %s is after activate %s: a key must be published before it signs", publish.UTC().Format(time.RFC3339), activate.UTC().Format(time.RFC3339))
+	}
 	flags := uint16(mdns.ZONE | mdns.SEP)
 	if zsk {
 		flags = mdns.ZONE
@@ -338,6 +362,38 @@ func WriteNewKey(zone string, alg uint8, zsk bool, publish, activate time.Time, 
 		return filepath.Join(dir, strings.TrimSuffix(strings.TrimSuffix(name, ".key"), ".private")), nil
 	}
 	return "", nil
+}
+
+// applyKeyChange applies a change of ensureKeys to files: new contents
+// added, nil ones removed.
+func applyKeyChange(files, change map[string][]byte) {
+	for name, data := range change {
+		if data == nil {
+			delete(files, name)
+		} else {
+			files[name] = data
+		}
+	}
+}
+
+// changeKeyFiles writes the new files of a change to the keys directory,
+// and removes those it gives with nil content (each .key before its
+// .private, so that no public key is ever left without its private half).
+func changeKeyFiles(dir string, change map[string][]byte) error {
+	add := map[string][]byte{}
+	for _, name := range slices.Sorted(maps.Keys(change)) {
+		if change[name] != nil {
+			add[name] = change[name]
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	return writeKeyFiles(dir, add)
 }
 
 // writeKeyFiles writes new key files to the keys directory, each .private

@@ -51,7 +51,7 @@ func (tl keyTimeline) at(origin string, all []zoneKey, now time.Time) (zoneKeys,
 		case k.publish.After(now):
 		default:
 			keys.published = append(keys.published, k)
-			if !k.activate.After(now) {
+			if signs(k, now) {
 				keys.ksks = append(keys.ksks, k)
 			}
 		}
@@ -61,8 +61,8 @@ func (tl keyTimeline) at(origin string, all []zoneKey, now time.Time) (zoneKeys,
 	}
 	// ZSKs in the order they take turns.
 	slices.SortStableFunc(zsks, func(a, b zoneKey) int { return a.activate.Compare(b.activate) })
-	for _, k := range zsks {
-		if !slices.ContainsFunc(keys.ksks, func(s zoneKey) bool { return s.dnskey.Algorithm == k.dnskey.Algorithm }) {
+	for i, k := range zsks {
+		if !tl.gone(zsks, i, now) && !slices.ContainsFunc(keys.ksks, func(s zoneKey) bool { return s.dnskey.Algorithm == k.dnskey.Algorithm }) {
 			return zoneKeys{}, fmt.Errorf("the ZSK %d is of algorithm %d, of which no key-signing key is active; "+
 				"add a key-signing key of that algorithm (an algorithm rollover, see the docs)", k.tag, k.dnskey.Algorithm)
 		}
@@ -70,7 +70,7 @@ func (tl keyTimeline) at(origin string, all []zoneKey, now time.Time) (zoneKeys,
 	for _, alg := range keys.algorithms() {
 		active := -1
 		for i, k := range zsks {
-			if k.dnskey.Algorithm == alg && !k.activate.After(now) {
+			if k.dnskey.Algorithm == alg && signs(k, now) {
 				active = i
 			}
 		}
@@ -80,18 +80,28 @@ func (tl keyTimeline) at(origin string, all []zoneKey, now time.Time) (zoneKeys,
 			keys.zsks = append(keys.zsks, zsks[active])
 		}
 		for i, k := range zsks {
-			if k.dnskey.Algorithm != alg || k.publish.After(now) {
-				continue
+			if k.dnskey.Algorithm == alg && !k.publish.After(now) && !tl.gone(zsks, i, now) {
+				keys.published = append(keys.published, k)
 			}
-			// Retired by the next active key of its algorithm more than iret ago: gone.
-			next := slices.IndexFunc(zsks[i+1:], func(n zoneKey) bool { return n.dnskey.Algorithm == alg })
-			if i < active && next >= 0 && !zsks[i+1+next].activate.Add(tl.iret).After(now) {
-				continue
-			}
-			keys.published = append(keys.published, k)
 		}
 	}
 	return keys, nil
+}
+
+// signs reports whether a ZSK may sign at now: active, and published,
+// since a key signing before resolvers can have it makes answers bogus.
+func signs(k zoneKey, now time.Time) bool { return !k.activate.After(now) && !k.publish.After(now) }
+
+// gone reports whether ZSK i of zsks (in the order they take turns) is
+// retired for good: a later ZSK of its algorithm has been signing for
+// iret, so no signature it made is left in any cache.
+func (tl keyTimeline) gone(zsks []zoneKey, i int, now time.Time) bool {
+	for _, n := range zsks[i+1:] {
+		if n.dnskey.Algorithm == zsks[i].dnskey.Algorithm && signs(n, now) && !n.activate.Add(tl.iret).After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // algorithms are the algorithms of the active key-signing keys, in order.
@@ -105,11 +115,12 @@ func (k zoneKeys) algorithms() []uint8 {
 	return out
 }
 
-// ensureKeys returns the key files the zone lacks at now, given those it
-// has: a combined signing key when it has none; with a ZSK lifetime, for
-// each algorithm, the next ZSK once the one signing is within ipub of its
-// end, published now and active when that one ends (or ipub from now, if
-// later).
+// ensureKeys returns the changes the zone's key files need at now, given
+// those it has: a combined signing key when it has none; with a ZSK
+// lifetime, for each algorithm, the next ZSK once the one signing is
+// within ipub of its end, published now and active when that one ends (or
+// ipub from now, if later), and the removal (nil content) of the files of
+// ZSKs retired for good, so that they do not pile up.
 func ensureKeys(origin string, alg uint8, files map[string][]byte, tl keyTimeline, now time.Time) (map[string][]byte, error) {
 	if len(files) == 0 {
 		return newKeyFiles(origin, alg, mdns.ZONE|mdns.SEP, now, now)
@@ -126,6 +137,18 @@ func ensureKeys(origin string, alg uint8, files map[string][]byte, tl keyTimelin
 		return nil, err
 	}
 	add := map[string][]byte{}
+	var zsks []zoneKey
+	for _, k := range all {
+		if !k.sep() {
+			zsks = append(zsks, k)
+		}
+	}
+	slices.SortStableFunc(zsks, func(a, b zoneKey) int { return a.activate.Compare(b.activate) })
+	for i, k := range zsks {
+		if tl.gone(zsks, i, now) && k.file != "" {
+			add[k.file+".key"], add[k.file+".private"] = nil, nil
+		}
+	}
 	for _, zsk := range keys.zsks {
 		next := slices.ContainsFunc(all, func(k zoneKey) bool {
 			return !k.sep() && k.dnskey.Algorithm == zsk.dnskey.Algorithm && k.activate.After(zsk.activate)

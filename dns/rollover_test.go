@@ -29,7 +29,7 @@ func TestZSKRolloverTimeline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		maps.Copy(files, add)
+		applyKeyChange(files, add)
 		all, err := parseKeys(origin, files)
 		if err != nil {
 			t.Fatal(err)
@@ -83,6 +83,21 @@ func TestZSKRolloverTimeline(t *testing.T) {
 	k = step(t0.Add(2*L + iret))
 	if k.zsks[0].tag != zsk2 || !slices.Equal(tags(k.published), []uint16{csk, zsk2}) {
 		t.Errorf("iret after: published %v, want the retired ZSK gone", tags(k.published))
+	}
+	if len(files) != 4 {
+		t.Errorf("iret after: %d files, want the retired ZSK's removed", len(files))
+	}
+	// A ZSK active but not yet published does not sign: resolvers would
+	// not have it.
+	early, err := newKeyFiles(origin, mdns.ECDSAP256SHA256, mdns.ZONE, t0.Add(3*L), t0.Add(2*L+iret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withEarly := maps.Clone(files)
+	applyKeyChange(withEarly, early)
+	allEarly, _ := parseKeys(origin, withEarly)
+	if k, err := tl.at(origin, allEarly, t0.Add(2*L+iret)); err != nil || k.zsks[0].tag != zsk2 {
+		t.Errorf("a ZSK active before it is published signs: %v %v", k.zsks, err)
 	}
 	// A replica that comes late (a day after the turn was due and no key
 	// was made) publishes the next key now and uses it ipub later.

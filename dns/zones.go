@@ -70,7 +70,10 @@ func LoadZonesWithKeys(zones []config.Zone, prev *Zones, now time.Time, keys Key
 	out := &Zones{}
 	var errs []error
 	for _, zc := range zones {
-		z, zerrs := loadZone(zc, keys, now)
+		// A zone served signed keeps its keys: if they vanished, a reload
+		// fails rather than make new ones that no resolver trusts.
+		before := prev.zone(fqdn(zc.Origin))
+		z, zerrs := loadZone(zc, keys, now, before == nil || before.signer == nil)
 		errs = append(errs, zerrs...)
 		if z == nil {
 			continue
@@ -218,7 +221,7 @@ func (zs *Zones) Serial(origin string) uint32 {
 }
 
 // loadZone builds one zone from its config; it returns nil with errors.
-func loadZone(zc config.Zone, keyStore KeyStore, now time.Time) (*staticZone, []error) {
+func loadZone(zc config.Zone, keyStore KeyStore, now time.Time, createKeys bool) (*staticZone, []error) {
 	z := &staticZone{cfg: zc, origin: fqdn(zc.Origin), services: map[string]config.Service{}}
 	var errs []error
 	bad := func(p config.Pos, format string, args ...any) {
@@ -342,7 +345,7 @@ func loadZone(zc config.Zone, keyStore KeyStore, now time.Time) (*staticZone, []
 		return nil, errs
 	}
 	if zc.DNSSEC != nil {
-		keys, err := loadKeys(z.origin, zc.DNSSEC, keyStore, now, z.maxTTL(), true)
+		keys, err := loadKeys(z.origin, zc.DNSSEC, keyStore, now, z.maxTTL(), createKeys)
 		if err != nil {
 			return nil, []error{err}
 		}

@@ -76,7 +76,11 @@ func (k *Keys) Files(zone string, ensure func(map[string][]byte) (map[string][]b
 			s.Data = map[string][]byte{}
 		}
 		for name, data := range made {
-			s.Data[secretKey(name)] = data
+			if data == nil { // a file to remove
+				delete(s.Data, secretKey(name))
+			} else {
+				s.Data[secretKey(name)] = data
+			}
 		}
 		if create {
 			_, err = secrets.Create(ctx, s, metav1.CreateOptions{})
@@ -87,7 +91,11 @@ func (k *Keys) Files(zone string, ensure func(map[string][]byte) (map[string][]b
 			_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
 		}
 		for name, data := range made {
-			files[name] = data
+			if data == nil {
+				delete(files, name)
+			} else {
+				files[name] = data
+			}
 		}
 		return err
 	})

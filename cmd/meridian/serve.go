@@ -284,6 +284,8 @@ func refreshSignatures(ctx context.Context, handler *dns.Handler, logger *slog.L
 // used at the times their files say, on every replica together, and keys
 // another replica added to the shared store are taken up.
 func (r *running) refreshKeys(ctx context.Context, logger *slog.Logger) {
+	var lastErr string
+	var lastLogged time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -293,8 +295,13 @@ func (r *running) refreshKeys(ctx context.Context, logger *slog.Logger) {
 		if !r.handler.Zones().Signed() {
 			continue
 		}
-		if err := r.swapKeys(ctx, logger); err != nil {
+		err := r.swapKeys(ctx, logger)
+		switch {
+		case err == nil:
+			lastErr = ""
+		case err.Error() != lastErr || time.Since(lastLogged) >= time.Minute: // once a minute while it lasts
 			logger.Error("reading the DNSSEC keys failed; the keys in use stay", "err", err)
+			lastErr, lastLogged = err.Error(), time.Now()
 		}
 	}
 }

@@ -413,17 +413,19 @@ func (p *proofAnswers) answer(qtype uint16) *template {
 // compileProofs compiles the proofAnswers at name, which has types; fresh
 // when name is one a client asked for that no table holds (online).
 func (zt *zoneTable) compileProofs(name string, types []uint16, fresh bool) (*proofAnswers, error) {
-	s := zt.static.signer
 	proof := []mdns.RR{nsec(name, zt.negativeSOA().Hdr.Ttl, types)}
-	nsecAnswer := builder{fresh: fresh}
+	nsecAnswer, rrsigAnswer := builder{fresh: fresh}, builder{}
+	sigs, err := nsecAnswer.sign(proof, zt.static.signer) // once, for both answers
+	if err != nil {
+		return nil, err
+	}
 	if err := nsecAnswer.addSigned(0, proof[0], atQName); err != nil {
 		return nil, err
 	}
-	if err := nsecAnswer.addSig(0, proof, atQName, s); err != nil {
+	if err := nsecAnswer.addSigs(0, sigs, atQName); err != nil {
 		return nil, err
 	}
-	rrsigAnswer := builder{fresh: fresh}
-	if err := rrsigAnswer.addSig(0, proof, atQName, s); err != nil {
+	if err := rrsigAnswer.addSigs(0, sigs, atQName); err != nil {
 		return nil, err
 	}
 	return &proofAnswers{nsec: nsecAnswer.template(rcodeOK, true), rrsig: rrsigAnswer.template(rcodeOK, true)}, nil
@@ -1031,32 +1033,49 @@ func (b *builder) addSig(section int, rrs []mdns.RR, suffix int, s *signer) erro
 	if s == nil || len(rrs) == 0 {
 		return nil
 	}
+	sigs, err := b.sign(rrs, s)
+	if err != nil {
+		return err
+	}
+	return b.addSigs(section, sigs, suffix)
+}
+
+// sign signs rrs with s: fresh for a name a client asked for (b.fresh).
+func (b *builder) sign(rrs []mdns.RR, s *signer) ([]*mdns.RRSIG, error) {
 	sign := s.sign
 	if b.fresh && !strings.EqualFold(rrs[0].Header().Name, s.origin) {
 		sign = s.signFresh
 	}
 	sigs, err := sign(rrs)
 	if err != nil {
-		return fmt.Errorf("dns: signing %s: %w", rrs[0].Header(), err)
+		return nil, fmt.Errorf("dns: signing %s: %w", rrs[0].Header(), err)
 	}
-	if b.signed == nil {
-		b.signed = &builder{body: slices.Clone(b.body), patches: slices.Clone(b.patches), trim: slices.Clone(b.trim), an: b.an, ns: b.ns, ar: b.ar}
-	}
+	return sigs, nil
+}
+
+// addSigs adds signatures to the signed template.
+func (b *builder) addSigs(section int, sigs []*mdns.RRSIG, suffix int) error {
 	for _, sig := range sigs {
-		if err := b.signed.addOne(section, sig, suffix); err != nil {
+		if err := b.twin().addOne(section, sig, suffix); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// addSigned adds rr to the signed template only: an NSEC or DS that
-// proves what an unsigned answer needs not.
-func (b *builder) addSigned(section int, rr mdns.RR, suffix int) error {
+// twin returns the signed template under construction, made from what was
+// added so far when there is none yet.
+func (b *builder) twin() *builder {
 	if b.signed == nil {
 		b.signed = &builder{body: slices.Clone(b.body), patches: slices.Clone(b.patches), trim: slices.Clone(b.trim), an: b.an, ns: b.ns, ar: b.ar}
 	}
-	return b.signed.addOne(section, rr, suffix)
+	return b.signed
+}
+
+// addSigned adds rr to the signed template only: an NSEC or DS that
+// proves what an unsigned answer needs not.
+func (b *builder) addSigned(section int, rr mdns.RR, suffix int) error {
+	return b.twin().addOne(section, rr, suffix)
 }
 
 // addOne packs one record into b alone.

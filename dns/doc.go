@@ -61,6 +61,18 @@
 // to. Zone transfers, the one rare path, go through
 // miekg/dns.
 //
+// A zone with a dnssec block is signed online: answers to queries with
+// the DO bit carry the RRSIGs of their RRsets. Signatures are made when a
+// table is compiled (each template has a signed twin, and each record of
+// a service its signature) and kept by the zone's signer per RRset
+// content, so a new Plan signs only what is new and the query path signs
+// nothing; what depends on the name asked (compact denial, RFC 9824, and
+// wildcard expansions) is signed when first asked, kept, and bounded per
+// second and per batch of packets. The keys are read in BIND's format from
+// a directory or the store the replicas share (KeyStore), and the zone-
+// signing key rolls by pre-publication from the times the key files carry
+// (rollover.go), which every replica reads alike.
+//
 // Nothing a client or the config sends stops the server: every record is
 // packed and read back when zones are loaded, so a record no client could
 // read is a FILE:LINE error and compiling a table cannot fail on user

@@ -104,6 +104,12 @@ func (h *Handler) ednsOptions(opts Options) *ednsOptions {
 func (h *Handler) Publish(plan *model.Plan) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.publishLocked(plan)
+}
+
+// publishLocked compiles plan with the zones in use and serves it; h.mu
+// is held.
+func (h *Handler) publishLocked(plan *model.Plan) {
 	h.plan = plan
 	t, err := compile(h.zones, plan, h.opts.ChaosVersion, h.opts.ChaosID, h.stats)
 	h.err = err
@@ -140,14 +146,13 @@ func (h *Handler) RefreshSignatures() error {
 	if h.plan == nil {
 		return nil
 	}
-	t, err := compile(h.zones, h.plan, h.opts.ChaosVersion, h.opts.ChaosID, h.stats)
-	if err == nil {
-		h.serve(t)
+	h.publishLocked(h.plan)
+	if h.err == nil {
 		for _, z := range h.zones.zones {
 			z.online.reset() // its answers' signatures age with the zone version
 		}
 	}
-	return err
+	return h.err
 }
 
 // ReplaceZones is SetZones with the settings in use: for a new version

@@ -7,7 +7,8 @@
 // database type in its metadata:
 //
 //   - MaxMind GeoIP2 and GeoLite2 City and Country databases, and the DB-IP
-//     databases compatible with them, read with geoip2-golang;
+//     databases compatible with them: country, continent, coordinates and,
+//     in City databases, the largest subdivision (Location.Subdivision);
 //   - the ip-location-db schema (https://github.com/sapics/ip-location-db),
 //     whose records hold a country_code and, in the city databases, a
 //     latitude and longitude.

@@ -3,7 +3,9 @@
 // writes use optimistic concurrency (resourceVersion), and every replica
 // watches the object. Beside it, in ConfigMaps NAME-serials and
 // NAME-inventory, the replicas share the zones' SOA serials (Serials) and
-// their last Inventory, for a warm start (Inventory).
+// their last Inventory, for a warm start (Inventory); in the Secret
+// NAME-dnssec, the DNSSEC keys of signed zones (Keys), a Secret because
+// they are.
 //
 // The replicas also share what their probes see (HealthReports), in two
 // coordination.k8s.io Leases per replica, found by the label

@@ -136,7 +136,7 @@ func BenchmarkAnswerCookie(b *testing.B) {
 		return req
 	}
 	fresh := pack(cookieQuery("0102030405060708"))
-	resp, _ := h.answer(fresh, out, client, false, now, nil)
+	resp, _ := h.answer(fresh, out, client, false, now, signInline)
 	var r mdns.Msg
 	if err := r.Unpack(resp); err != nil {
 		b.Fatal(err)
@@ -161,7 +161,7 @@ func BenchmarkAnswerCookie(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if resp, o := h.answer(tc.req, out, client, false, now, nil); len(resp) == 0 || o.cookie != tc.valid {
+				if resp, o := h.answer(tc.req, out, client, false, now, signInline); len(resp) == 0 || o.cookie != tc.valid {
 					b.Fatal("no answer, or not the cookie expected")
 				}
 			}
@@ -185,7 +185,7 @@ func TestCookieAnswerDoesNotAllocate(t *testing.T) {
 	m := cookieQuery("0102030405060708")
 	m.IsEdns0().Option = append(m.IsEdns0().Option, &mdns.EDNS0_NSID{Code: mdns.EDNS0NSID})
 	req, _ := m.Pack()
-	resp, _ := h.answer(req, out, client, false, 1_700_000_000, nil)
+	resp, _ := h.answer(req, out, client, false, 1_700_000_000, signInline)
 	var r mdns.Msg
 	if err := r.Unpack(resp); err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestCookieAnswerDoesNotAllocate(t *testing.T) {
 	cookie, _ := cookieOf(&r)
 	valid, _ := cookieQuery(cookie).Pack()
 	for _, req := range [][]byte{req, valid} {
-		if n := testing.AllocsPerRun(1000, func() { h.answer(req, out, client, false, 1_700_000_000, nil) }); n != 0 {
+		if n := testing.AllocsPerRun(1000, func() { h.answer(req, out, client, false, 1_700_000_000, signInline) }); n != 0 {
 			t.Errorf("a cookie query allocates %v times, want 0", n)
 		}
 	}

@@ -110,7 +110,7 @@ func TestTruncatedKeepsRcodeAndAA(t *testing.T) {
 		req, _ := testQuery{name: tc.name, qtype: mdns.TypeA, edns: 0}.msg().Pack()
 		var slipped *mdns.Msg
 		for range 5 { // the first passes; with slip 1 every limited one slips
-			resp, _ := s.answerUDP(req, make([]byte, 0, 65535), netip.MustParseAddr("192.0.2.7"), now, nil)
+			resp, _ := s.answerUDP(req, make([]byte, 0, 65535), netip.MustParseAddr("192.0.2.7"), now, signInline)
 			var r mdns.Msg
 			if resp != nil && r.Unpack(resp) == nil && r.Truncated {
 				slipped = &r

@@ -3,6 +3,7 @@ package dns
 import (
 	"crypto"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -302,39 +303,115 @@ func TestCorruptSignatureFailsVerification(t *testing.T) {
 	}
 }
 
-// TestSigningBudget: over the online signing budget, a UDP query that
-// needs a new signature gets TC and TCP is signed; answers already made
-// are served from the cache.
+// TestSigningBudget: a client network that has spent its share of the
+// zone's online signing budget gets TC for UDP queries that need a new
+// signature, while other networks are still signed; over the zone's
+// budget every network gets TC; TCP is always signed, and answers already
+// made are served from the cache.
 func TestSigningBudget(t *testing.T) {
 	h := newTestHandler(t, signedConf(t.TempDir()))
 	s := h.Zones().zones[0].signer
 	now := time.Unix(1_800_000_000, 0)
-	s.spend = budget{rate: 2}
+	s.spend = budget{rate: 8} // a network's share: 2
 	s.now = func() time.Time { return now }
-	ask := func(name string, tcp bool) *mdns.Msg {
-		r, _ := exchange(t, h, testQuery{name: name, qtype: mdns.TypeA}.msg(), "", tcp)
+	ask := func(name, from string, tcp bool) *mdns.Msg {
+		r, _ := exchange(t, h, testQuery{name: name, qtype: mdns.TypeA}.msg(), from, tcp)
 		return r
 	}
-	for i := range 2 {
-		if r := ask(fmt.Sprintf("n%d.gslb.example.com.", i), false); r.Truncated || !hasType(r, mdns.TypeNSEC) {
-			t.Fatalf("name %d within the budget: %v", i, r)
+	signed := func(name, from string, tcp bool) {
+		t.Helper()
+		if r := ask(name, from, tcp); r.Truncated || !hasType(r, mdns.TypeNSEC) {
+			t.Errorf("%s from %s (TCP %v): %v, want it signed", name, from, tcp, r)
 		}
 	}
-	if r := ask("n2.gslb.example.com.", false); !r.Truncated || len(r.Ns) != 0 {
-		t.Errorf("over the budget over UDP: %v", r)
+	refused := func(name, from string, why refusal) {
+		t.Helper()
+		before := s.refused[why].Load()
+		if r := ask(name, from, false); !r.Truncated || len(r.Ns) != 0 {
+			t.Errorf("%s from %s: %v, want TC", name, from, r)
+		}
+		if s.refused[why].Load() != before+1 {
+			t.Errorf("%s from %s: not counted as refused by %s", name, from, refusalNames[why])
+		}
 	}
-	if r := ask("n2.gslb.example.com.", true); r.Truncated || !hasType(r, mdns.TypeNSEC) {
-		t.Errorf("over the budget over TCP: %v", r)
-	}
-	if r := ask("n0.gslb.example.com.", false); r.Truncated {
+	signed("a0.gslb.example.com.", "192.0.2.1", false)
+	signed("a1.gslb.example.com.", "192.0.2.1", false)
+	refused("a2.gslb.example.com.", "192.0.2.200", networkSpent) // the same /24
+	signed("a2.gslb.example.com.", "198.51.100.1", false)        // another network
+	signed("a3.gslb.example.com.", "192.0.2.1", true)            // TCP
+	signed("b0.gslb.example.com.", "2001:db8:0:1::1", false)
+	signed("b1.gslb.example.com.", "2001:db8:0:2::1", false)
+	refused("b2.gslb.example.com.", "2001:db8:0:ff::1", networkSpent) // the same /56
+	signed("b2.gslb.example.com.", "2001:db8:0:100::1", false)          // another one
+	signed("c0.gslb.example.com.", "203.0.113.1", false)
+	signed("c1.gslb.example.com.", "203.0.113.1", false) // the zone's eighth
+	refused("c2.gslb.example.com.", "198.51.100.1", zoneSpent)
+	refused("c2.gslb.example.com.", "192.0.2.77", networkSpent) // the /24 that spent its share
+	refused("c2.gslb.example.com.", "100.64.0.1", zoneSpent)    // a new network, but the zone is spent
+	if r := ask("a0.gslb.example.com.", "100.64.0.1", false); r.Truncated {
 		t.Errorf("a cached answer over the budget: %v", r)
 	}
-	if s.refused.Load() != 1 {
-		t.Errorf("%d refused, want 1", s.refused.Load())
-	}
 	now = now.Add(time.Second) // the budget refills
-	if r := ask("n3.gslb.example.com.", false); r.Truncated {
-		t.Errorf("a second later: %v", r)
+	signed("c2.gslb.example.com.", "192.0.2.1", false)
+}
+
+// TestSignModes: a UDP reader's query that needs an online signature is
+// deferred, unanswered, with the budget spent, and its worker answers it
+// signed without spending again; with the worker full it gets TC; a
+// cached answer and one over the budget are never deferred.
+func TestSignModes(t *testing.T) {
+	h := newTestHandler(t, signedConf(t.TempDir()))
+	s := h.Zones().zones[0].signer
+	now := time.Unix(1_800_000_000, 0)
+	s.spend = budget{rate: 4} // a network's share: 1
+	s.now = func() time.Time { return now }
+	client := netip.MustParseAddr("192.0.2.1")
+	ask := func(name string, mode signMode) (*mdns.Msg, outcome) {
+		t.Helper()
+		req, _ := testQuery{name: name, qtype: mdns.TypeA}.msg().Pack()
+		resp, o := h.answer(req, make([]byte, 0, 65535), client, false, 0, mode)
+		if resp == nil {
+			return nil, o
+		}
+		var r mdns.Msg
+		if err := r.Unpack(resp); err != nil {
+			t.Fatal(err)
+		}
+		return &r, o
+	}
+	made := s.made.Load()
+	if r, o := ask("d0.gslb.example.com.", signDefer); r != nil || !o.deferred || s.made.Load() != made {
+		t.Fatalf("deferred: %v %+v, %d signatures made", r, o, s.made.Load()-made)
+	}
+	if r, o := ask("d1.gslb.example.com.", signDefer); r == nil || !r.Truncated || o.deferred || s.refused[networkSpent].Load() != 1 {
+		t.Errorf("deferred over the network's share (the first was counted): %v %+v", r, o)
+	}
+	if r, o := ask("d0.gslb.example.com.", signPaid); r == nil || r.Truncated || !hasType(r, mdns.TypeNSEC) || o.deferred {
+		t.Errorf("the worker's answer, over the share but paid: %v %+v", r, o)
+	}
+	if r, o := ask("d0.gslb.example.com.", signDefer); r == nil || r.Truncated || o.deferred {
+		t.Errorf("cached, not deferred: %v %+v", r, o)
+	}
+	now = now.Add(time.Second)
+	if r, o := ask("d2.gslb.example.com.", signBusy); r == nil || !r.Truncated || s.refused[signersBusy].Load() != 1 {
+		t.Errorf("with the worker full: %v %+v", r, o)
+	}
+	if _, o := ask("d2.gslb.example.com.", signDefer); !o.deferred {
+		t.Errorf("the busy refusal spent the budget: %+v", o)
+	}
+}
+
+// TestClientNetwork: the networks that share a signing bucket.
+func TestClientNetwork(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.77":           "192.0.2.0/24",
+		"::ffff:192.0.2.77":    "192.0.2.0/24",
+		"2001:db8:1:2ff::1":    "2001:db8:1:200::/56",
+		"2001:db8:1:2ff::1%e0": "2001:db8:1:200::/56",
+	} {
+		if got := clientNetwork(netip.MustParseAddr(addr)); got.String() != want {
+			t.Errorf("%s: %s, want %s", addr, got, want)
+		}
 	}
 }
 
@@ -468,7 +545,7 @@ func TestSigningMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := NewHandler(zs, locator, Options{}, NewStats(reg))
 	h.Publish(weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.NewOverrides(nil), c.Policies()))
-	zs.zones[0].signer.spend = budget{rate: 1}
+	zs.zones[0].signer.spend = budget{rate: 4} // a network's share: 1
 	for _, name := range []string{"n1.gslb.example.com.", "n2.gslb.example.com."} {
 		exchange(t, h, testQuery{name: name, qtype: mdns.TypeA}.msg(), "", false)
 	}
@@ -479,14 +556,24 @@ func TestSigningMetrics(t *testing.T) {
 	}
 	for _, f := range families {
 		for _, m := range f.GetMetric() {
-			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "gslb.example.com" {
-				values[f.GetName()] = m.GetCounter().GetValue()
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["zone"] == "gslb.example.com" {
+				values[f.GetName()+labels["reason"]] = m.GetCounter().GetValue()
 			}
 		}
 	}
 	made := float64(zs.zones[0].signer.made.Load())
-	if values["meridian_dnssec_signatures_total"] != made || made < 10 || values["meridian_dnssec_online_refused_total"] != 1 {
-		t.Errorf("metrics %v, want %v signatures and 1 refused", values, made)
+	if want := map[string]float64{
+		"meridian_dns_zone_queries_total":             0, // counted by the server, per batch
+		"meridian_dnssec_signatures_total":            made,
+		"meridian_dnssec_online_refused_totalnetwork": 1,
+		"meridian_dnssec_online_refused_totalzone":    0,
+		"meridian_dnssec_online_refused_totalbusy":    0,
+	}; made < 10 || !maps.Equal(values, want) {
+		t.Errorf("metrics %v, want %v", values, want)
 	}
 }
 
@@ -570,7 +657,7 @@ func TestSignedEdgeCases(t *testing.T) {
 		}
 	})
 	t.Run("a budget truncation is counted as one", func(t *testing.T) {
-		h.Zones().zones[0].signer.spend = budget{rate: 1}
+		h.Zones().zones[0].signer.spend = budget{rate: 4}
 		exchange(t, h, testQuery{name: "b1.gslb.example.com.", qtype: mdns.TypeA}.msg(), "", false)
 		if r, o := exchange(t, h, testQuery{name: "b2.gslb.example.com.", qtype: mdns.TypeA}.msg(), "", false); !r.Truncated || !o.truncated {
 			t.Errorf("over the budget: TC %v, counted %v", r.Truncated, o.truncated)
@@ -695,39 +782,6 @@ func TestOnlineAnswersRefreshed(t *testing.T) {
 	}
 	if later := ask(); later.Expiration <= first.Expiration {
 		t.Errorf("after a refresh 8 days on, the denial's signature expires at %d, before %d", later.Expiration, first.Expiration)
-	}
-}
-
-// TestBatchSignatureQuota: one UDP batch makes at most batchSignatures
-// online signatures; the next query needing one gets TC, while answers
-// already signed are served, and TCP is not bounded.
-func TestBatchSignatureQuota(t *testing.T) {
-	h := newTestHandler(t, signedConf(t.TempDir()))
-	client := netip.MustParseAddr("192.0.2.1")
-	quota := batchSignatures
-	ask := func(name string) *mdns.Msg {
-		req, _ := testQuery{name: name, qtype: mdns.TypeA}.msg().Pack()
-		resp, _ := h.answer(req, make([]byte, 0, 65535), client, false, 0, &quota)
-		var r mdns.Msg
-		if err := r.Unpack(resp); err != nil {
-			t.Fatal(err)
-		}
-		return &r
-	}
-	for i := range batchSignatures {
-		if r := ask(fmt.Sprintf("q%d.gslb.example.com.", i)); r.Truncated {
-			t.Fatalf("signature %d of the batch: TC", i)
-		}
-	}
-	if r := ask("over.gslb.example.com."); !r.Truncated {
-		t.Errorf("one more in the batch: %v", r)
-	}
-	if r := ask("q0.gslb.example.com."); r.Truncated || len(r.Ns) == 0 {
-		t.Errorf("an answer signed already: %v", r)
-	}
-	quota = batchSignatures // the next batch
-	if r := ask("over.gslb.example.com."); r.Truncated {
-		t.Errorf("in the next batch: %v", r)
 	}
 }
 

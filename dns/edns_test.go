@@ -230,7 +230,7 @@ func exchangeAt(t testing.TB, h *Handler, m *mdns.Msg, from string, now uint32) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, o := h.answer(req, make([]byte, 0, 65535), netip.MustParseAddr(from), false, now, nil)
+	resp, o := h.answer(req, make([]byte, 0, 65535), netip.MustParseAddr(from), false, now, signInline)
 	if resp == nil {
 		return nil, o
 	}
@@ -500,7 +500,7 @@ func TestCookieExemptFromRRL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, _ := s.answerUDP(req, make([]byte, 0, 65535), client, now, nil)
+		resp, _ := s.answerUDP(req, make([]byte, 0, 65535), client, now, signInline)
 		if resp == nil {
 			return nil
 		}

@@ -207,6 +207,9 @@ type outcome struct {
 	ecs       bool
 	truncated bool
 	transfer  bool // a zone transfer the caller must stream (TCP)
+	// deferred is set, with no response, for a UDP query handed to a
+	// signer, which answers and counts it (signMode signDefer).
+	deferred bool
 	// cookie is set when the query's server cookie was valid: the
 	// client's address is proven, so rate limiting leaves it alone.
 	cookie  bool
@@ -219,17 +222,16 @@ type outcome struct {
 // (tcp false) the response is cut to the client's payload size with TC set.
 // When the outcome is a transfer, the caller streams it (TCP only).
 func (h *Handler) Answer(req, out []byte, client netip.Addr, tcp bool) ([]byte, outcome) {
-	return h.answer(req, out, client, tcp, 0, nil)
+	return h.answer(req, out, client, tcp, 0, signInline)
 }
 
 // answer is Answer at now, the Unix time in seconds (mod 2^32) that server
 // cookies name: the server reads the clock once per batch of packets. With
-// now 0 the clock is read when a cookie needs it. signQuota, when set, is
-// how many signatures the batch of UDP packets being answered may still
-// make online (onlineAllowed).
-func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint32, signQuota *int) ([]byte, outcome) {
+// now 0 the clock is read when a cookie needs it. sign says how it may
+// sign online (onlineAllowed).
+func (h *Handler) answer(req, out []byte, client netip.Addr, tcp bool, now uint32, sign signMode) ([]byte, outcome) {
 	var q query
-	q.signQuota = signQuota
+	q.sign = sign
 	switch q.parse(req) {
 	case drop:
 		return nil, outcome{rcode: -1}
@@ -387,12 +389,12 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 		signed := q.do && zt.static.signer != nil
 		switch {
 		case n == nil && signed:
-			return h.onlineDenial(zt, out, q, tcp, o)
+			return h.onlineDenial(zt, out, q, client, tcp, o)
 		case n == nil:
 			o.rcode = nxDomain
 			return finish(out, q, zt.nxdomain, nxDomain, 0)
 		case signed && n.cnameRR == nil:
-			return h.onlineWildcard(zt, n, out, q, tcp, o)
+			return h.onlineWildcard(zt, n, out, q, client, tcp, o)
 		case signed:
 			return h.onlineWildcardChain(t, zt, n, out, q, client, tcp, o)
 		}

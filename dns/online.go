@@ -2,6 +2,7 @@ package dns
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net/netip"
 	"sync"
 	"time"
@@ -14,10 +15,13 @@ import (
 // a name that does not exist (compact denial, RFC 9824) and a wildcard's
 // records for the name they stand for. The answers are kept, a bounded
 // number per zone version; and the signatures made per second are
-// bounded per zone, so that a flood of random names cannot turn the
-// server into a signing oracle: over the budget, a UDP query gets an
+// bounded per zone, and per client network within the zone's, so that a
+// flood of random names cannot turn the server into a signing oracle nor
+// take the budget of other networks: over its bound, a UDP query gets an
 // empty truncated answer (TC), which a real resolver retries over TCP,
-// and a spoofed flood cannot; TCP queries are always signed.
+// and a spoofed flood cannot; TCP queries are always signed. A UDP
+// reader never signs itself: it hands such a query to its socket's
+// worker (worker_linux.go).
 
 // maxOnlineAnswers bounds the answers kept per zone version: when full,
 // it starts again.
@@ -75,58 +79,143 @@ func (o *onlineAnswers) put(k *onlineKey, tm *template) {
 // about 0.6 of a core under a flood of new names (bench/RESULTS.md).
 const DefaultSigningRate = 10000
 
-// budget is a token bucket of signatures.
+// networkShare is the part of a zone's signing rate that one client
+// network may take: a flood of new names from one network runs out of its
+// share and is truncated, while the other networks are still signed. As
+// in RRL, a network is the first 24 bits of an IPv4 address or the first
+// 56 of an IPv6 one: its resolver's source addresses, not the client
+// subnet it forwards.
+const networkShare = 4 // a quarter
+
+// netSlots is the number of per-network buckets: networks are hashed to
+// one with a seed of the process, so the table is bounded whatever the
+// sources of a flood, and which networks share a slot cannot be chosen.
+const netSlots = 1024
+
+var netSeed = maphash.MakeSeed()
+
+// budget bounds the online signatures of a zone: a token bucket for the
+// zone, and one per client network (slot), each with a networkShare of
+// the zone's rate.
 type budget struct {
-	mu     sync.Mutex
-	rate   float64
-	tokens float64
-	last   time.Time
+	mu   sync.Mutex
+	rate float64 // per second, also the burst; DefaultSigningRate when 0
+	zone bucket
+	nets [netSlots]bucket
 }
 
-// take spends n signatures, false when the budget does not have them.
-func (b *budget) take(now time.Time, n int) bool {
+type bucket struct {
+	tokens float64
+	last   int64 // Unix nanoseconds; 0: never used, full
+}
+
+// refill adds the tokens of the time since the bucket was last used, up to
+// rate, and reports whether one is left.
+func (b *bucket) refill(now int64, rate float64) bool {
+	if b.last == 0 {
+		b.tokens = rate
+	} else {
+		b.tokens = min(rate, b.tokens+float64(now-b.last)/1e9*rate)
+	}
+	b.last = now
+	return b.tokens >= 1
+}
+
+// refusal says why a signature was refused: the metric's reason label.
+type refusal uint8
+
+const (
+	notRefused   refusal = iota
+	zoneSpent            // the zone's budget is spent
+	networkSpent         // the client network's share is spent
+	signersBusy          // the signers' queue of the reader is full
+	refusals
+)
+
+var refusalNames = [refusals]string{"", "zone", "network", "busy"}
+
+// take spends one signature of the zone's budget and of the client's
+// network's share, or says which was spent.
+func (b *budget) take(now time.Time, client netip.Addr) refusal {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.rate == 0 {
 		b.rate = DefaultSigningRate
 	}
-	if !b.last.IsZero() {
-		b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	} else {
-		b.tokens = b.rate
+	t := now.UnixNano()
+	net := &b.nets[maphash.Comparable(netSeed, clientNetwork(client))%netSlots]
+	switch {
+	case !net.refill(t, b.rate/networkShare):
+		return networkSpent
+	case !b.zone.refill(t, b.rate):
+		return zoneSpent
 	}
-	b.last = now
-	if b.tokens < float64(n) {
-		return false
-	}
-	b.tokens -= float64(n)
-	return true
+	net.tokens--
+	b.zone.tokens--
+	return notRefused
 }
 
-// batchSignatures bounds the signatures one batch of UDP packets (up to
-// batchSize, read by one recvmmsg) makes online: the reader signs on its
-// own thread, and a legitimate query read in the batch of a flood of new
-// names would otherwise wait for every one of them (about 60 µs each).
-// Beyond it a query gets TC, as over the zone's budget, and asks again
-// over TCP.
-const batchSignatures = 2
+// clientNetwork is the network of client whose signatures share a bucket.
+func clientNetwork(client netip.Addr) netip.Prefix {
+	bits := 56
+	if client.Is4() || client.Is4In6() {
+		client, bits = client.Unmap(), 24
+	}
+	p, _ := client.Prefix(bits)
+	return p
+}
 
-// onlineAllowed spends one online signature of the zone's budget, and of
-// the UDP batch's (q.signQuota); false, for UDP, when either is spent:
-// the query is then answered with TC and counted. TCP is always signed.
-func (s *signer) onlineAllowed(q *query, tcp bool, o *outcome) bool {
-	if tcp {
+// signMode says how the handler may sign online for a query.
+type signMode uint8
+
+const (
+	// signInline signs on the caller's goroutine: TCP, which is never
+	// bounded, and UDP where no signer takes queries (within the zone's
+	// budget).
+	signInline signMode = iota
+	// signDefer is a UDP reader's query: a signature within the budget is
+	// not made on the reader's thread, but the query is handed, unanswered
+	// (outcome.deferred), to its socket's signer (signers_linux.go), so
+	// that the queries read with it do not wait.
+	signDefer
+	// signBusy is a UDP reader's query when its signer has no room: a
+	// query needing a signature gets TC.
+	signBusy
+	// signPaid is a deferred query answered by a signer: its signature is
+	// already counted in the budget.
+	signPaid
+)
+
+// onlineAllowed says whether the handler may now sign online for q from
+// client. When it may not, the query is either deferred (o.deferred) or
+// to be answered with TC (o.truncated), and counted.
+func (s *signer) onlineAllowed(q *query, client netip.Addr, tcp bool, o *outcome) bool {
+	if tcp || q.sign == signPaid {
 		return true
 	}
-	if (q.signQuota == nil || *q.signQuota > 0) && s.spend.take(s.now(), 1) {
-		if q.signQuota != nil {
-			*q.signQuota--
-		}
+	why := signersBusy
+	if q.sign != signBusy {
+		why = s.spend.take(s.now(), client)
+	}
+	switch {
+	case why == notRefused && q.sign == signDefer:
+		o.deferred = true
+		return false
+	case why == notRefused:
 		return true
 	}
-	s.refused.Add(1)
+	s.refused[why].Add(1)
 	o.truncated = true
 	return false
+}
+
+// notSigned is the response to a query that may not sign now: none when it
+// is deferred to a signer, else an empty answer with TC.
+func notSigned(out []byte, q *query, o *outcome) []byte {
+	if o.deferred {
+		return nil
+	}
+	return truncated(out, q, o.rcode, flagAA)
 }
 
 // onlineDenial answers a DO query for a name of zt that does not exist:
@@ -134,7 +223,7 @@ func (s *signer) onlineAllowed(q *query, tcp bool, o *outcome) bool {
 // each signed (RFC 9824); NXDOMAIN when the query says it understands
 // that (the CO flag). A query for the NSEC or RRSIG type gets that NSEC,
 // or its signature. rcode NXDOMAIN without NSEC is for queries without DO.
-func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool, o *outcome) []byte {
+func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, client netip.Addr, tcp bool, o *outcome) []byte {
 	o.rcode = rcodeOK
 	if q.co {
 		o.rcode = nxDomain
@@ -146,8 +235,8 @@ func (h *Handler) onlineDenial(zt *zoneTable, out []byte, q *query, tcp bool, o 
 	}
 	tm := zt.static.online.get(key)
 	if tm == nil {
-		if !zt.static.signer.onlineAllowed(q, tcp, o) {
-			return truncated(out, q, o.rcode, flagAA)
+		if !zt.static.signer.onlineAllowed(q, client, tcp, o) {
+			return notSigned(out, q, o)
 		}
 		var err error
 		if tm, err = zt.onlineDenialTemplate(key.name(), q.qtype, proof); err != nil {
@@ -188,8 +277,9 @@ func (h *Handler) onlineWildcardChain(t *table, zt *zoneTable, w *node, out []by
 	key := newOnlineKey(q, q.qtype)
 	tm := zt.online.get(key)
 	if tm == nil {
-		if !zt.static.signer.onlineAllowed(q, tcp, o) {
-			return truncated(out, q, rcodeOK, flagAA)
+		if !zt.static.signer.onlineAllowed(q, client, tcp, o) {
+			o.rcode = rcodeOK
+			return notSigned(out, q, o)
 		}
 		qtype := q.qtype
 		if w.cnameFor[qtype] == nil {
@@ -213,14 +303,15 @@ func (h *Handler) onlineWildcardChain(t *table, zt *zoneTable, w *node, out []by
 // name's own, so that no proof of the name's absence is needed (RFC 9824
 // section 3.3); or a NODATA that denies the type at the name; or for the
 // NSEC and RRSIG types, the name's NSEC or its signature.
-func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, tcp bool, o *outcome) []byte {
+func (h *Handler) onlineWildcard(zt *zoneTable, w *node, out []byte, q *query, client netip.Addr, tcp bool, o *outcome) []byte {
 	key := newOnlineKey(q, q.qtype)
 	if tm := zt.static.online.get(key); tm != nil {
 		return finish(out, q, tm, rcodeOK, 0)
 	}
 	s := zt.static.signer
-	if !s.onlineAllowed(q, tcp, o) {
-		return truncated(out, q, rcodeOK, flagAA)
+	if !s.onlineAllowed(q, client, tcp, o) {
+		o.rcode = rcodeOK
+		return notSigned(out, q, o)
 	}
 	name := key.name()
 	typ := q.qtype

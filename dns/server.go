@@ -187,9 +187,9 @@ func bindAll(addr string, n int) ([]*udpSocket, net.Listener, error) {
 }
 
 // answerUDP answers one UDP query, rate limiting the response.
-func (s *Server) answerUDP(req, out []byte, client netip.Addr, now time.Time, signQuota *int) ([]byte, outcome) {
+func (s *Server) answerUDP(req, out []byte, client netip.Addr, now time.Time, sign signMode) ([]byte, outcome) {
 	secs := uint32(now.Unix())
-	resp, o := s.cfg.Handler.answer(req, out, client, false, secs, signQuota)
+	resp, o := s.cfg.Handler.answer(req, out, client, false, secs, sign)
 	// A valid server cookie proves the client's address: its answers are
 	// not limited (as in BIND and Knot).
 	if resp != nil && s.cfg.Limiter != nil && !o.cookie {
@@ -363,7 +363,7 @@ var tcpBuffers = sync.Pool{New: func() any { return new(tcpBuffer) }}
 // bytes), and reports whether the connection goes on.
 func (s *Server) answerTCP(c net.Conn, req, out []byte, client netip.Addr) bool {
 	start := time.Now()
-	resp, o := s.cfg.Handler.answer(req, out[2:2], client, true, uint32(start.Unix()), nil)
+	resp, o := s.cfg.Handler.answer(req, out[2:2], client, true, uint32(start.Unix()), signInline)
 	switch {
 	case o.transfer:
 		c.SetWriteDeadline(time.Now().Add(time.Minute))

@@ -37,9 +37,9 @@ type signer struct {
 	sigs map[string]*cachedSig // by canonical RRset (rrsetKey)
 	gen  uint64                // the compile in progress, for sweep
 
-	made    atomic.Uint64 // signatures made
-	refused atomic.Uint64 // online signatures the budget refused
-	spend   budget        // of online signatures
+	made    atomic.Uint64           // signatures made
+	refused [refusals]atomic.Uint64 // online signatures refused, by why
+	spend   budget                  // of online signatures
 	// corrupt flips a byte of every signature made from now on: a test
 	// hook, to show that validators reject what they should.
 	corrupt atomic.Bool

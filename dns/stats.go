@@ -77,7 +77,8 @@ func NewStats(reg prometheus.Registerer) *Stats {
 	d.signatures = prometheus.NewDesc("meridian_dnssec_signatures_total",
 		"DNSSEC signatures made, by zone: when answers are compiled (new records, or signatures near expiry) and online (denials and wildcards).", []string{"zone"}, nil)
 	d.signRefused = prometheus.NewDesc("meridian_dnssec_online_refused_total",
-		"UDP queries answered with TC because the zone's online signing budget was spent (a flood of new names).", []string{"zone"}, nil)
+		"UDP queries that needed an online signature answered with TC instead, by zone and reason: the zone's signing budget was spent (zone), "+
+			"the client network's share of it (network), or the signers had no room (busy).", []string{"zone", "reason"}, nil)
 	reg.MustRegister(s)
 	return s
 }
@@ -315,7 +316,9 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 	if signers != nil {
 		for zone, sg := range signers() {
 			counter(d.signatures, sg.made.Load(), zone)
-			counter(d.signRefused, sg.refused.Load(), zone)
+			for why := notRefused + 1; why < refusals; why++ {
+				counter(d.signRefused, sg.refused[why].Load(), zone, refusalNames[why])
+			}
 		}
 	}
 }

@@ -42,6 +42,10 @@ type udpSocket struct {
 	ctrls   [batchSize][]byte // packet info, with pktinfo
 	send    [batchSize]unix.Mmsghdr
 	sendIov [batchSize]unix.Iovec
+
+	// Queries deferred to the socket's signing worker (worker_linux.go).
+	jobs, free chan *signJob
+	workerDone chan struct{}
 }
 
 // newUDPSocket takes c over: its socket leaves the runtime's poller (so
@@ -117,6 +121,8 @@ func (s *Server) serveUDP(u *udpSocket) {
 	}
 	addProcs(1)
 	defer addProcs(-1)
+	s.startWorker(u)
+	defer u.stopWorker() // before u.close: the worker writes to the socket
 	var outcomes [batchSize]outcome
 	var resps [batchSize]int
 	for !s.closing.Load() {
@@ -129,14 +135,17 @@ func (s *Server) serveUDP(u *udpSocket) {
 		}
 		start := time.Now()
 		k := 0
-		signQuota := batchSignatures
 		for i := range n {
 			outcomes[i] = outcome{rcode: -1}
 			p, from, ok := u.packet(i)
 			if !ok {
 				continue
 			}
-			resp, o := s.answerUDP(p, u.outs[i], from.Addr(), start, &signQuota)
+			resp, o := s.answerUDP(p, u.outs[i], from.Addr(), start, u.signMode())
+			if o.deferred {
+				u.deferPacket(i, p, from.Addr(), start) // the worker answers and counts it
+				continue
+			}
 			outcomes[i] = o
 			if resp != nil {
 				u.outs[i] = resp
@@ -225,18 +234,11 @@ func ntohs(v uint16) uint16 { return v>>8 | v<<8 }
 func (u *udpSocket) write(resps []int) error {
 	for j, i := range resps {
 		u.sendIov[j] = unix.Iovec{Base: unsafe.SliceData(u.outs[i]), Len: uint64(len(u.outs[i]))}
-		u.send[j] = unix.Mmsghdr{Hdr: unix.Msghdr{
-			Name:    (*byte)(unsafe.Pointer(&u.names[i])),
-			Namelen: u.hdrs[i].Hdr.Namelen,
-			Iov:     &u.sendIov[j],
-			Iovlen:  1,
-		}}
+		var ctrl []byte
 		if h := &u.hdrs[i].Hdr; u.pktinfo && h.Controllen <= ctrlLen {
-			if n := replySource(u.ctrls[i][:h.Controllen]); n > 0 {
-				u.send[j].Hdr.Control = &u.ctrls[i][0]
-				u.send[j].Hdr.Controllen = uint64(n)
-			}
+			ctrl = u.ctrls[i][:h.Controllen]
 		}
+		u.message(&u.send[j].Hdr, &u.names[i], u.hdrs[i].Hdr.Namelen, &u.sendIov[j], ctrl)
 	}
 	for from, to := 0, len(resps); from < to; {
 		// Blocking: a full send buffer waits for room, as it did in the poller.
@@ -252,6 +254,17 @@ func (u *udpSocket) write(resps []int) error {
 		}
 	}
 	return nil
+}
+
+// message makes h the reply to the sender name of a packet: iov, from the
+// address the packet came to, given its packet info as received (ctrl, if
+// any), which it changes in place.
+func (u *udpSocket) message(h *unix.Msghdr, name *unix.RawSockaddrInet6, namelen uint32, iov *unix.Iovec, ctrl []byte) {
+	*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(name)), Namelen: namelen, Iov: iov, Iovlen: 1}
+	if n := replySource(ctrl); n > 0 {
+		h.Control = &ctrl[0]
+		h.Controllen = uint64(n)
+	}
 }
 
 // unreachable reports errors about one destination, not the socket.

@@ -36,8 +36,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 			continue
 		}
 		start := time.Now()
-		signQuota := batchSignatures // a batch of one
-		resp, o := s.answerUDP(req[:n], out, from.Addr().Unmap(), start, &signQuota)
+		resp, o := s.answerUDP(req[:n], out, from.Addr().Unmap(), start, signInline)
 		if resp != nil {
 			u.c.WriteToUDPAddrPort(resp, from)
 		}

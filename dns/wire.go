@@ -87,10 +87,9 @@ type query struct {
 	version uint8
 	do      bool
 	co      bool // Compact Answers OK (RFC 9824): NXDOMAIN rather than NOERROR with NXNAME
-	// signQuota is how many signatures the UDP batch of this query may
-	// still make online; nil: no bound but the zone's budget (TCP).
-	signQuota *int
-	udpSize   uint16
+	// sign says how the handler may sign online for this query.
+	sign    signMode
+	udpSize uint16
 	// limit is the largest response the client takes: 512 bytes, its
 	// EDNS payload size up to maxUDP, 65535 over TCP. Set by Answer.
 	limit int

@@ -11,6 +11,9 @@
 #   FLOOD_DURATION [10]  seconds of flood (dnsperf -l)
 #   FLOOD_NAMES [200000] random names in the flood's query file
 #   FLOOD_CLIENTS [4]    flood dnsperf -c; -q is OUTSTANDING
+#   FLOOD_NETWORKS [1]   client networks the flood comes from: one dnsperf
+#                        each, from 127.0.N.1 (a network may take a quarter of
+#                        the signing budget; four or more can spend all of it)
 #   OUTSTANDING [100]    flood dnsperf -q
 #   FLOOD_QPS []         flood dnsperf -Q (empty: as fast as it goes)
 #   FLOOD_DO [1]         0: the flood without DO (a control: NXDOMAIN, no signing)
@@ -26,6 +29,7 @@ REPO=$(cd "$DIR/../.." && pwd)
 FLOOD_DURATION=${FLOOD_DURATION:-10}
 FLOOD_NAMES=${FLOOD_NAMES:-200000}
 FLOOD_CLIENTS=${FLOOD_CLIENTS:-4}
+FLOOD_NETWORKS=${FLOOD_NETWORKS:-1}
 OUTSTANDING=${OUTSTANDING:-100}
 FLOOD_QPS=${FLOOD_QPS:-}
 FLOOD_DO=${FLOOD_DO:-1}
@@ -42,7 +46,7 @@ HTTP_PORT=9308
 die() { echo "flood.sh: error: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
 
-for v in FLOOD_DURATION FLOOD_NAMES FLOOD_CLIENTS OUTSTANDING LEGIT_QPS BASELINE; do
+for v in FLOOD_DURATION FLOOD_NAMES FLOOD_CLIENTS FLOOD_NETWORKS OUTSTANDING LEGIT_QPS BASELINE; do
 	[[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive integer, got '${!v}'"
 done
 [[ -z $FLOOD_QPS || $FLOOD_QPS =~ ^[0-9]+$ ]] || die "FLOOD_QPS must be a positive integer"
@@ -108,8 +112,13 @@ done
 dig +time=2 +tries=1 +norec +dnssec -p "$DNS_PORT" @127.0.0.1 "app.$ZONE" A +subnet=81.2.69.0/24 | grep -qE 'RRSIG[[:space:]]+A ' ||
 	die "no RRSIG in Meridian's answer to app.$ZONE A with DO"
 
-metric() { # metric NAME: the zone's counter
-	curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1{zone=\"$ZONE\"}" '$1 == m {printf "%d", $2}'
+metric() { # metric NAME [LABEL="VALUE"]: the zone's counter, summed over its other labels
+	curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" |
+		awk -v m="$1{" -v z="zone=\"$ZONE\"" -v l="${2:-}" 'index($1, m) == 1 && index($1, z) && index($1, l) {n += $2} END {printf "%d", n}'
+}
+reasons() { # the online refusals by reason
+	local r
+	for r in zone network busy; do printf '%s=%s ' "$r" "$(metric meridian_dnssec_online_refused_total "reason=\"$r\"")"; done
 }
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; } # utime + stime
 kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$PID/status"; }
@@ -127,8 +136,8 @@ percentiles() {
 			print NR
 		}'
 }
-legit() { # legit SECONDS OUT
-	dnsperf -s 127.0.0.1 -p "$DNS_PORT" -d "$TMP/legit.txt" -D -E "$ECS" -c 1 -q 20 -t 1 \
+legit() { # legit SECONDS OUT: from a network of its own, as a resolver
+	dnsperf -s 127.0.0.1 -a 127.0.1.1 -p "$DNS_PORT" -d "$TMP/legit.txt" -D -E "$ECS" -c 1 -q 20 -t 1 \
 		-Q "$LEGIT_QPS" -l "$1" -v >"$2" 2>&1
 }
 
@@ -136,27 +145,29 @@ log "baseline: legitimate queries alone, $LEGIT_QPS/s for ${BASELINE}s"
 legit "$BASELINE" "$RESULTS_DIR/legit.baseline.txt"
 read -r b50 b99 b999 bn < <(percentiles "$RESULTS_DIR/legit.baseline.txt")
 
-sig0=$(metric meridian_dnssec_signatures_total) ref0=$(metric meridian_dnssec_online_refused_total)
+sig0=$(metric meridian_dnssec_signatures_total) ref0=$(metric meridian_dnssec_online_refused_total) why0=$(reasons)
 t0=$(ticks) rss0=$(kb VmRSS) start=$(date +%s.%N)
 log "flood: ${FLOOD_DURATION}s of random names$([[ $FLOOD_DO == 0 ]] && echo " without DO" || echo " with DO")${FLOOD_QPS:+ at $FLOOD_QPS/s}, legitimate queries at $LEGIT_QPS/s alongside"
 fq=()
 [[ -z $FLOOD_QPS ]] || fq=(-Q "$FLOOD_QPS")
 [[ $FLOOD_DO == 0 ]] || fq+=(-D)
-dnsperf -s 127.0.0.1 -p "$DNS_PORT" -d "$TMP/flood.txt" -c "$FLOOD_CLIENTS" -T 1 -q "$OUTSTANDING" -t 2 \
-	-l "$FLOOD_DURATION" "${fq[@]}" >"$RESULTS_DIR/flood.txt" 2>&1 &
-PIDS+=($!)
+for ((n = 0; n < FLOOD_NETWORKS; n++)); do
+	dnsperf -s 127.0.0.1 -a "127.0.$((10 + n)).1" -p "$DNS_PORT" -d "$TMP/flood.txt" -c "$FLOOD_CLIENTS" -T 1 -q "$OUTSTANDING" -t 2 \
+		-l "$FLOOD_DURATION" "${fq[@]}" >"$RESULTS_DIR/flood.$n.txt" 2>&1 &
+	PIDS+=($!)
+done
 legit "$FLOOD_DURATION" "$RESULTS_DIR/legit.flood.txt" &
 PIDS+=($!)
 for p in "${PIDS[@]}"; do wait "$p" || die "dnsperf failed (see $RESULTS_DIR)"; done
 PIDS=()
 end=$(date +%s.%N) t1=$(ticks) rss1=$(kb VmRSS) hwm=$(kb VmHWM)
-sig1=$(metric meridian_dnssec_signatures_total) ref1=$(metric meridian_dnssec_online_refused_total)
+sig1=$(metric meridian_dnssec_signatures_total) ref1=$(metric meridian_dnssec_online_refused_total) why1=$(reasons)
 read -r f50 f99 f999 fn < <(percentiles "$RESULTS_DIR/legit.flood.txt")
 hz=$(getconf CLK_TCK)
 
-fqps=$(awk -F: '/Queries per second:/ {gsub(/ /, "", $2); print $2}' "$RESULTS_DIR/flood.txt")
-fcodes=$(sed -n 's/^ *Response codes: *//p' "$RESULTS_DIR/flood.txt")
-flost=$(sed -n 's/^ *Queries lost: *//p' "$RESULTS_DIR/flood.txt")
+fqps=$(awk -F: '/Queries per second:/ {gsub(/ /, "", $2); n += $2} END {printf "%.0f", n}' "$RESULTS_DIR"/flood.*.txt)
+fcodes=$(sed -n 's/^ *Response codes: *//p' "$RESULTS_DIR"/flood.*.txt | paste -sd';')
+flost=$(sed -n 's/^ *Queries lost: *//p' "$RESULTS_DIR"/flood.*.txt | paste -sd';')
 llost=$(sed -n 's/^ *Queries lost: *//p' "$RESULTS_DIR/legit.flood.txt")
 for f in legit.baseline legit.flood; do
 	grep -v '^> ' "$RESULTS_DIR/$f.txt" >"$RESULTS_DIR/$f.tmp" && mv "$RESULTS_DIR/$f.tmp" "$RESULTS_DIR/$f.txt"
@@ -165,14 +176,15 @@ done
 el=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}')
 echo
 echo "Random-subdomain flood on Meridian's signed zone, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r)"
-echo "flood: dnsperf$([[ $FLOOD_DO == 0 ]] || echo " -D") -c $FLOOD_CLIENTS -T 1 -q $OUTSTANDING -l $FLOOD_DURATION${FLOOD_QPS:+ -Q $FLOOD_QPS}, $FLOOD_NAMES unique random names (14 characters) under $ZONE, A"
-echo "legitimate: dnsperf -D -E $ECS -Q $LEGIT_QPS, app.$ZONE A; ${BASELINE}s alone first, then alongside the flood"
+echo "flood: $FLOOD_NETWORKS x dnsperf$([[ $FLOOD_DO == 0 ]] || echo " -D") -c $FLOOD_CLIENTS -T 1 -q $OUTSTANDING -l $FLOOD_DURATION${FLOOD_QPS:+ -Q $FLOOD_QPS}, $FLOOD_NAMES unique random names (14 characters) under $ZONE, A"
+echo "legitimate: dnsperf (from 127.0.1.1) -D -E $ECS -Q $LEGIT_QPS, app.$ZONE A; ${BASELINE}s alone first, then alongside the flood"
 echo
 echo "flood sent            $fqps queries/s; lost $flost; codes $fcodes"
 awk -v s="$((sig1 - sig0))" -v r="$((ref1 - ref0))" -v e="$el" 'BEGIN {
 	printf "signatures made       %d in %.1f s = %.0f/s (meridian_dnssec_signatures_total)\n", s, e, s / e
 	printf "online signing refused %d = %.0f/s (meridian_dnssec_online_refused_total: answered TC)\n", r, r / e
 }'
+echo "  by reason           before: $why0 after: $why1"
 awk -v t="$((t1 - t0))" -v hz="$hz" -v e="$el" 'BEGIN {printf "server CPU            %.2f s in %.1f s = %.0f%% of one core (/proc/PID/stat utime+stime)\n", t / hz, e, 100 * t / hz / e}'
 echo "server RSS            ${rss0} kB before, ${rss1} kB after, peak (VmHWM) ${hwm} kB"
 printf 'legitimate latency    %-10s p50 %s ms  p99 %s ms  p99.9 %s ms  (%s answers)\n' baseline "$b50" "$b99" "$b999" "$bn"

@@ -1,0 +1,107 @@
+package dns
+
+import (
+	"net/netip"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Each UDP socket has a signing worker: a goroutine that answers the queries its
+// reader defers because they need a signature made online (the denial of
+// a new name, a wildcard's records for a new name: about 60 µs each). The
+// reader goes on with its batch at once, so that a flood of new names
+// delays only the answers that need signing, never the others read with
+// them; and the worker's room bounds how long a deferred query waits: one
+// that finds it full gets TC, as over the zone's budget.
+
+// workerRoom is how many deferred queries a socket's worker holds: about
+// 1 ms of signing.
+const workerRoom = 16
+
+// signJob is a deferred query: a copy of it and of where it came from.
+type signJob struct {
+	req     []byte
+	out     []byte
+	name    unix.RawSockaddrInet6
+	namelen uint32
+	ctrl    []byte // its packet info (pktinfo), ctrlLen bytes, 8-byte aligned
+	ctrln   uint64
+	client  netip.Addr
+	start   time.Time // when it was read
+}
+
+// startWorker makes the socket's jobs, all free, and starts its worker.
+// Only the reader takes free jobs, so a free one it sees is one it gets.
+func (s *Server) startWorker(u *udpSocket) {
+	u.jobs = make(chan *signJob, workerRoom)
+	u.free = make(chan *signJob, workerRoom)
+	u.workerDone = make(chan struct{})
+	for range workerRoom {
+		u.free <- &signJob{ctrl: make([]byte, ctrlLen)}
+	}
+	go s.serveWorker(u)
+}
+
+// stopWorker lets the worker answer the jobs it holds and waits for it.
+func (u *udpSocket) stopWorker() {
+	close(u.jobs)
+	<-u.workerDone
+}
+
+// signMode is how the reader's next query may sign: deferred while the
+// worker has room.
+func (u *udpSocket) signMode() signMode {
+	if len(u.free) == 0 {
+		return signBusy
+	}
+	return signDefer
+}
+
+// deferPacket hands packet i, which the handler deferred, to the worker.
+func (u *udpSocket) deferPacket(i int, p []byte, client netip.Addr, start time.Time) {
+	j := <-u.free
+	j.req = append(j.req[:0], p...)
+	j.name, j.namelen = u.names[i], u.hdrs[i].Hdr.Namelen
+	j.ctrln = 0
+	if h := &u.hdrs[i].Hdr; u.pktinfo && h.Controllen <= ctrlLen {
+		j.ctrln = uint64(copy(j.ctrl, u.ctrls[i][:h.Controllen]))
+	}
+	j.client, j.start = client, start
+	u.jobs <- j
+}
+
+// serveWorker answers deferred queries, signing within the budget their
+// reader already spent, until the reader stops.
+func (s *Server) serveWorker(u *udpSocket) {
+	defer close(u.workerDone)
+	var hdr unix.Msghdr
+	var iov unix.Iovec
+	for j := range u.jobs {
+		resp, o := s.answerUDP(j.req, j.out[:0], j.client, time.Now(), signPaid)
+		if resp != nil {
+			j.out = resp
+			iov = unix.Iovec{Base: unsafe.SliceData(resp), Len: uint64(len(resp))}
+			u.message(&hdr, &j.name, j.namelen, &iov, j.ctrl[:j.ctrln])
+			if err := u.sendmsg(&hdr); err != nil && !s.closing.Load() {
+				s.cfg.Logger.Warn("udp write failed", "err", err)
+			}
+		}
+		s.cfg.Stats.observe(&o, time.Since(j.start))
+		u.free <- j
+	}
+}
+
+// sendmsg sends one message, blocking while the send buffer is full.
+func (u *udpSocket) sendmsg(h *unix.Msghdr) error {
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(u.fd), uintptr(unsafe.Pointer(h)), 0)
+		switch {
+		case errno == 0 || unreachable(errno):
+			return nil
+		case errno != unix.EINTR:
+			return errno
+		}
+	}
+}

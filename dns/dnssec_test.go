@@ -342,7 +342,7 @@ func TestSigningBudget(t *testing.T) {
 	signed("b0.gslb.example.com.", "2001:db8:0:1::1", false)
 	signed("b1.gslb.example.com.", "2001:db8:0:2::1", false)
 	refused("b2.gslb.example.com.", "2001:db8:0:ff::1", networkSpent) // the same /56
-	signed("b2.gslb.example.com.", "2001:db8:0:100::1", false)          // another one
+	signed("b2.gslb.example.com.", "2001:db8:0:100::1", false)        // another one
 	signed("c0.gslb.example.com.", "203.0.113.1", false)
 	signed("c1.gslb.example.com.", "203.0.113.1", false) // the zone's eighth
 	refused("c2.gslb.example.com.", "198.51.100.1", zoneSpent)

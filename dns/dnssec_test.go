@@ -393,7 +393,7 @@ func TestSignModes(t *testing.T) {
 		t.Errorf("cached, not deferred: %v %+v", r, o)
 	}
 	now = now.Add(time.Second)
-	if r, o := ask("d2.gslb.example.com.", signBusy); r == nil || !r.Truncated || s.refused[signersBusy].Load() != 1 {
+	if r, o := ask("d2.gslb.example.com.", signBusy); r == nil || !r.Truncated || s.refused[workerBusy].Load() != 1 {
 		t.Errorf("with the worker full: %v %+v", r, o)
 	}
 	if _, o := ask("d2.gslb.example.com.", signDefer); !o.deferred {

@@ -207,8 +207,8 @@ type outcome struct {
 	ecs       bool
 	truncated bool
 	transfer  bool // a zone transfer the caller must stream (TCP)
-	// deferred is set, with no response, for a UDP query handed to a
-	// signer, which answers and counts it (signMode signDefer).
+	// deferred is set, with no response, for a UDP query handed to its
+	// socket's signing worker, which answers and counts it (signDefer).
 	deferred bool
 	// cookie is set when the query's server cookie was valid: the
 	// client's address is proven, so rate limiting leaves it alone.

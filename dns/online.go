@@ -128,7 +128,7 @@ const (
 	notRefused   refusal = iota
 	zoneSpent            // the zone's budget is spent
 	networkSpent         // the client network's share is spent
-	signersBusy          // the signers' queue of the reader is full
+	workerBusy           // the socket's signing worker has no room
 	refusals
 )
 
@@ -170,19 +170,18 @@ type signMode uint8
 
 const (
 	// signInline signs on the caller's goroutine: TCP, which is never
-	// bounded, and UDP where no signer takes queries (within the zone's
-	// budget).
+	// bounded, and UDP where no worker takes queries (within the budget).
 	signInline signMode = iota
 	// signDefer is a UDP reader's query: a signature within the budget is
 	// not made on the reader's thread, but the query is handed, unanswered
-	// (outcome.deferred), to its socket's signer (signers_linux.go), so
-	// that the queries read with it do not wait.
+	// (outcome.deferred), to its socket's signing worker
+	// (worker_linux.go), so that the queries read with it do not wait.
 	signDefer
-	// signBusy is a UDP reader's query when its signer has no room: a
+	// signBusy is a UDP reader's query when its worker has no room: a
 	// query needing a signature gets TC.
 	signBusy
-	// signPaid is a deferred query answered by a signer: its signature is
-	// already counted in the budget.
+	// signPaid is a deferred query answered by the worker: its signature
+	// is already counted in the budget.
 	signPaid
 )
 
@@ -193,7 +192,7 @@ func (s *signer) onlineAllowed(q *query, client netip.Addr, tcp bool, o *outcome
 	if tcp || q.sign == signPaid {
 		return true
 	}
-	why := signersBusy
+	why := workerBusy
 	if q.sign != signBusy {
 		why = s.spend.take(s.now(), client)
 	}
@@ -210,7 +209,7 @@ func (s *signer) onlineAllowed(q *query, client netip.Addr, tcp bool, o *outcome
 }
 
 // notSigned is the response to a query that may not sign now: none when it
-// is deferred to a signer, else an empty answer with TC.
+// is deferred to a worker, else an empty answer with TC.
 func notSigned(out []byte, q *query, o *outcome) []byte {
 	if o.deferred {
 		return nil

@@ -90,7 +90,7 @@ func TestServerDefersSigning(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := h.Zones().zones[0].signer.refused[signersBusy].Load(); got != uint64(tc) {
+	if got := h.Zones().zones[0].signer.refused[workerBusy].Load(); got != uint64(tc) {
 		t.Errorf("%d refusals counted, want %d", got, tc)
 	}
 

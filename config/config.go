@@ -45,6 +45,8 @@ type Meridian struct {
 	Cookies *Cookies
 	// RRL limits responses per client network; nil: no limit.
 	RRL *RRL
+	// Dnstap, when set, streams queries and responses to a dnstap reader.
+	Dnstap *Dnstap
 	// Resolver is the recursive resolver that turns load balancer
 	// hostnames into addresses; empty: the first of /etc/resolv.conf.
 	Resolver string
@@ -214,6 +216,20 @@ type RRL struct {
 	Slip               uint32
 	IPv4Prefix         uint32
 	IPv6Prefix         uint32
+}
+
+// Dnstap streams the DNS server's queries and responses, as BIND, Unbound,
+// Knot and CoreDNS do, to a reader listening on a Unix socket or at a TCP
+// address (Frame Streams).
+type Dnstap struct {
+	Pos
+	Network string // "unix" or "tcp"
+	Addr    string
+	// Sample logs one query (and its response) in every Sample; 1: all.
+	Sample uint32
+	// Queries and Responses say which messages are sent; both when
+	// neither is named.
+	Queries, Responses bool
 }
 
 // GeoIP says which database locates clients.

@@ -370,7 +370,7 @@ func TestErrors(t *testing.T) {
 		{"unknown block", "clster a {\n}\n",
 			[]string{`t.conf:1: unknown block "clster"; valid: cluster, meridian, zone`}},
 		{"unknown directive lists valid ones", "meridian {\n    dns 127.0.0.1:53\n    dnz 1\n}\n",
-			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: api_tokens, audit_log, chaos, cluster_secrets, cookies, dns, geoip, health_quorum, health_source, health_workers, http, http_limits, http_tls, nsid, overrides, replica, resolver, rrl, stale_grace, subnets, tcp_max_conns, tcp_max_conns_per_network, udp_sockets, xds, xds_gateway_nodes, xds_gateway_ports, xds_limits, xds_tls`}},
+			[]string{`t.conf:3: unknown directive "dnz" in meridian block; valid: api_tokens, audit_log, chaos, cluster_secrets, cookies, dns, dnstap, geoip, health_quorum, health_source, health_workers, http, http_limits, http_tls, nsid, overrides, replica, resolver, rrl, stale_grace, subnets, tcp_max_conns, tcp_max_conns_per_network, udp_sockets, xds, xds_gateway_nodes, xds_gateway_ports, xds_limits, xds_tls`}},
 		{"chaos text longer than a TXT string", "meridian {\n    chaos version " + strings.Repeat("v", 256) + "\n}\n",
 			[]string{`t.conf:2: chaos version: the text has 256 bytes; at most 255`}},
 		{"unknown directive in nested block", "cluster a {\n    static {\n        pod app 1\n    }\n}\n" + zoneOK,

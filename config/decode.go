@@ -153,6 +153,10 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 			m.RRL = &RRL{Pos: d.Pos}
 			m.RRL.decode(d, errs)
 		},
+		"dnstap": func(d *node, errs *errorList) {
+			m.Dnstap = &Dnstap{Pos: d.Pos, Sample: 1}
+			m.Dnstap.decode(d, errs)
+		},
 		"nsid": func(d *node, errs *errorList) {
 			if err := args(d, 0, 1, "[TEXT|0xHEX]"); err != nil {
 				errs.add(err)
@@ -409,7 +413,7 @@ func (m *Meridian) decode(n *node, errs *errorList) {
 				m.GeoIP.Path = p
 			}
 		},
-	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "health_source", "health_quorum", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "subnets", "http_tls", "http_limits", "xds_limits"}, errs)
+	}, []string{"dns", "xds", "http", "geoip", "stale_grace", "rrl", "dnstap", "nsid", "cookies", "resolver", "cluster_secrets", "replica", "health_workers", "health_source", "health_quorum", "udp_sockets", "tcp_max_conns", "tcp_max_conns_per_network", "xds_gateway_ports", "xds_tls", "api_tokens", "audit_log", "overrides", "subnets", "http_tls", "http_limits", "xds_limits"}, errs)
 }
 
 // intIn decodes a directive of one whole number from lo to hi into *dst.
@@ -1245,6 +1249,56 @@ func (r *RRL) decode(d *node, errs *errorList) {
 		"ipv4_prefix": number(&r.IPv4Prefix, 8, 32),
 		"ipv6_prefix": number(&r.IPv6Prefix, 16, 128),
 	}, []string{"window", "slip", "ipv4_prefix", "ipv6_prefix"}, errs)
+}
+
+func (t *Dnstap) decode(d *node, errs *errorList) {
+	const usage = "unix:PATH|tcp:HOST:PORT [{ sample N; queries; responses }]"
+	if len(d.Args) != 1 {
+		errs.add(errorf(d.Pos, "dnstap: expected dnstap %s", usage))
+		return
+	}
+	a := d.Args[0]
+	network, addr, _ := strings.Cut(a.Text, ":")
+	switch {
+	case network == "unix" && addr != "":
+	case network == "tcp":
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			errs.add(errorf(a.Pos, "dnstap: %q is not HOST:PORT after tcp:", addr))
+			return
+		}
+	default:
+		errs.add(errorf(a.Pos, "dnstap: expected unix:PATH or tcp:HOST:PORT, got %q", a.Text))
+		return
+	}
+	t.Network, t.Addr = network, addr
+	flag := func(dst *bool) directive {
+		return func(d *node, errs *errorList) {
+			if len(d.Args) > 0 || d.HasBody {
+				errs.add(errorf(d.Pos, "%s: takes no arguments: it names the messages to send", d.Name()))
+				return
+			}
+			*dst = true
+		}
+	}
+	body("dnstap block", d, map[string]directive{
+		"sample": func(d *node, errs *errorList) {
+			if err := args(d, 1, 1, "N"); err != nil {
+				errs.add(err)
+				return
+			}
+			v, err := strconv.ParseUint(d.Args[0].Text, 10, 32)
+			if err != nil || v == 0 || v > 1_000_000 {
+				errs.add(errorf(d.Args[0].Pos, "sample: expected one query in N, N from 1 to 1000000, got %q", d.Args[0].Text))
+				return
+			}
+			t.Sample = uint32(v)
+		},
+		"queries":   flag(&t.Queries),
+		"responses": flag(&t.Responses),
+	}, []string{"sample", "queries", "responses"}, errs)
+	if !t.Queries && !t.Responses {
+		t.Queries, t.Responses = true, true
+	}
 }
 
 // recordText joins a record directive's words back into one zone-file

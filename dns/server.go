@@ -28,7 +28,9 @@ type ServerConfig struct {
 	Stats   *Stats
 	// Limiter, when set, rate-limits UDP responses per client network.
 	Limiter *Limiter
-	Logger  *slog.Logger
+	// Tap, when set, is sent every query and response (dnstap).
+	Tap    *Tap
+	Logger *slog.Logger
 	// UDPSockets is the number of UDP sockets per address, sharing the
 	// port with SO_REUSEPORT where the platform has it; default: one per
 	// CPU. TCPIdle closes quiet TCP connections (default 10 s) and
@@ -364,6 +366,9 @@ var tcpBuffers = sync.Pool{New: func() any { return new(tcpBuffer) }}
 func (s *Server) answerTCP(c net.Conn, req, out []byte, client netip.Addr) bool {
 	start := time.Now()
 	resp, o := s.cfg.Handler.answer(req, out[2:2], client, true, uint32(start.Unix()), signInline)
+	if t := s.cfg.Tap; t != nil && o.rcode >= 0 && t.sampled(nil) {
+		t.record(req, resp, addrPortOf(c.RemoteAddr()), c.LocalAddr(), true, start) // a transfer's query alone
+	}
 	switch {
 	case o.transfer:
 		c.SetWriteDeadline(time.Now().Add(time.Minute))

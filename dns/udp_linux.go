@@ -125,6 +125,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 	defer u.stopWorker() // before u.close: the worker writes to the socket
 	var outcomes [batchSize]outcome
 	var resps [batchSize]int
+	var tapped uint32 // queries seen by the tap, for sampling
 	for !s.closing.Load() {
 		n, err := u.read()
 		if err != nil {
@@ -143,10 +144,13 @@ func (s *Server) serveUDP(u *udpSocket) {
 			}
 			resp, o := s.answerUDP(p, u.outs[i], from.Addr(), start, u.signMode())
 			if o.deferred {
-				u.deferPacket(i, p, from.Addr(), start) // the worker answers and counts it
+				u.deferPacket(i, p, from, start) // the worker answers, counts and logs it
 				continue
 			}
 			outcomes[i] = o
+			if t := s.cfg.Tap; t != nil && o.rcode >= 0 && t.sampled(&tapped) {
+				t.record(p, resp, from, u.addr, false, start)
+			}
 			if resp != nil {
 				u.outs[i] = resp
 				resps[k] = i

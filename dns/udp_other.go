@@ -37,6 +37,9 @@ func (s *Server) serveUDP(u *udpSocket) {
 		}
 		start := time.Now()
 		resp, o := s.answerUDP(req[:n], out, from.Addr().Unmap(), start, signInline)
+		if t := s.cfg.Tap; t != nil && o.rcode >= 0 && t.sampled(nil) {
+			t.record(req[:n], resp, from, u.localAddr(), false, start)
+		}
 		if resp != nil {
 			u.c.WriteToUDPAddrPort(resp, from)
 		}

@@ -28,7 +28,7 @@ type signJob struct {
 	namelen uint32
 	ctrl    []byte // its packet info (pktinfo), ctrlLen bytes, 8-byte aligned
 	ctrln   uint64
-	client  netip.Addr
+	from    netip.AddrPort
 	start   time.Time // when it was read
 }
 
@@ -60,7 +60,7 @@ func (u *udpSocket) signMode() signMode {
 }
 
 // deferPacket hands packet i, which the handler deferred, to the worker.
-func (u *udpSocket) deferPacket(i int, p []byte, client netip.Addr, start time.Time) {
+func (u *udpSocket) deferPacket(i int, p []byte, from netip.AddrPort, start time.Time) {
 	j := <-u.free
 	j.req = append(j.req[:0], p...)
 	j.name, j.namelen = u.names[i], u.hdrs[i].Hdr.Namelen
@@ -68,7 +68,7 @@ func (u *udpSocket) deferPacket(i int, p []byte, client netip.Addr, start time.T
 	if h := &u.hdrs[i].Hdr; u.pktinfo && h.Controllen <= ctrlLen {
 		j.ctrln = uint64(copy(j.ctrl, u.ctrls[i][:h.Controllen]))
 	}
-	j.client, j.start = client, start
+	j.from, j.start = from, start
 	u.jobs <- j
 }
 
@@ -79,7 +79,10 @@ func (s *Server) serveWorker(u *udpSocket) {
 	var hdr unix.Msghdr
 	var iov unix.Iovec
 	for j := range u.jobs {
-		resp, o := s.answerUDP(j.req, j.out[:0], j.client, time.Now(), signPaid)
+		resp, o := s.answerUDP(j.req, j.out[:0], j.from.Addr(), time.Now(), signPaid)
+		if t := s.cfg.Tap; t != nil && o.rcode >= 0 && t.sampled(nil) {
+			t.record(j.req, resp, j.from, u.addr, false, j.start)
+		}
 		if resp != nil {
 			j.out = resp
 			iov = unix.Iovec{Base: unsafe.SliceData(resp), Len: uint64(len(resp))}

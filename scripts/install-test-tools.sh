@@ -4,7 +4,7 @@
 set -eu
 
 # command:package pairs.
-tools="dig:bind9-dnsutils kdig:knot-dnsutils unbound:unbound knotd:knot nsd:nsd etcd:etcd-server chromium:chromium"
+tools="dig:bind9-dnsutils kdig:knot-dnsutils unbound:unbound knotd:knot nsd:nsd etcd:etcd-server chromium:chromium dnstap-ldns:dnstap-ldns"
 
 missing=""
 for pair in $tools; do

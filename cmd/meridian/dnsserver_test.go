@@ -22,7 +22,7 @@ zone example.org {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := dnsServerConfig(cfg, nil, nil, nil)
+	sc := dnsServerConfig(cfg, nil, nil, nil, nil)
 	if sc.UDPSockets != 3 || sc.TCPMaxConns != 4000 || sc.TCPMaxConnsPerNetwork != 40 || sc.TCPIPv4Prefix != 32 || sc.TCPIPv6Prefix != 64 {
 		t.Errorf("dns.ServerConfig %+v lacks udp_sockets 3, tcp_max_conns 4000, tcp_max_conns_per_network 40 32 64", sc)
 	}

@@ -159,7 +159,14 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		return g.Run()
 	}
 	dnsLogger := logger.With("component", "dns")
-	dnsServer, err := dns.Listen(dnsServerConfig(cfg, handler, stats, dnsLogger))
+	tap, err := startDnstap(cfg, reg, dnsLogger)
+	if err != nil {
+		return err
+	}
+	if tap != nil {
+		defer tap.Close() // once the DNS server has stopped
+	}
+	dnsServer, err := dns.Listen(dnsServerConfig(cfg, handler, stats, tap, dnsLogger))
 	if err != nil {
 		return err
 	}
@@ -460,6 +467,9 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 	}
 	if old.Meridian.Replica != cfg.Meridian.Replica || old.Meridian.HealthWorkers != cfg.Meridian.HealthWorkers {
 		logger.Warn("replica and health_workers take effect at the next restart")
+	}
+	if !reflect.DeepEqual(old.Meridian.Dnstap, cfg.Meridian.Dnstap) {
+		logger.Warn("dnstap changed; it takes effect at the next restart")
 	}
 	if o, n := old.Meridian.HealthSource, cfg.Meridian.HealthSource; o.IPv4 != n.IPv4 || o.IPv6 != n.IPv6 {
 		logger.Warn("health_source changed; it takes effect at the next restart", "running", o.Addrs(), "configured", n.Addrs())

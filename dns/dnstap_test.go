@@ -1,0 +1,196 @@
+package dns
+
+import (
+	"net"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	dnstap "github.com/dnstap/golang-dnstap"
+	mdns "github.com/miekg/dns"
+	"google.golang.org/protobuf/proto"
+)
+
+// tapReader is a dnstap reader on a Unix socket (golang-dnstap's, as its
+// `dnstap` command reads), delivering the messages it decodes.
+func tapReader(t *testing.T) (string, <-chan *dnstap.Dnstap) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tap.sock")
+	in, err := dnstap.NewFrameStreamSockInputFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.SetTimeout(5 * time.Second)
+	frames := make(chan []byte, 64)
+	go in.ReadInto(frames)
+	msgs := make(chan *dnstap.Dnstap, 64)
+	go func() {
+		for f := range frames {
+			var m dnstap.Dnstap
+			if err := proto.Unmarshal(f, &m); err != nil {
+				t.Errorf("a frame that is not a dnstap message: %v", err)
+				continue
+			}
+			msgs <- &m
+		}
+	}()
+	return path, msgs
+}
+
+// next waits for the next message.
+func next(t *testing.T, msgs <-chan *dnstap.Dnstap) *dnstap.Message {
+	t.Helper()
+	select {
+	case m := <-msgs:
+		return m.GetMessage()
+	case <-time.After(10 * time.Second):
+		t.Fatal("no dnstap message within 10 s")
+		return nil
+	}
+}
+
+// TestTapServer runs a server with a tap: a UDP query with a client subnet
+// and a TCP one reach the reader as AUTH_QUERY and AUTH_RESPONSE, with
+// their sockets, times, and messages as sent, the client subnet in the
+// query's.
+func TestTapServer(t *testing.T) {
+	path, msgs := tapReader(t)
+	tap, err := NewTap(TapConfig{Network: "unix", Addr: path, Queries: true, Responses: true, Identity: "r1", Version: "meridian test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	s := startServer(t, ServerConfig{Tap: tap})
+	addr := s.Addrs()[0].String()
+
+	m := testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}.msg()
+	before := time.Now()
+	for _, network := range []string{"udp", "tcp"} {
+		r, _, err := (&mdns.Client{Net: network}).Exchange(m, addr)
+		if err != nil || len(r.Answer) != 1 {
+			t.Fatalf("%s: %v %v", network, r, err)
+		}
+		q, resp := next(t, msgs), next(t, msgs)
+		proto := dnstap.SocketProtocol_UDP
+		if network == "tcp" {
+			proto = dnstap.SocketProtocol_TCP
+		}
+		if q.GetType() != dnstap.Message_AUTH_QUERY || resp.GetType() != dnstap.Message_AUTH_RESPONSE ||
+			q.GetSocketProtocol() != proto || q.GetSocketFamily() != dnstap.SocketFamily_INET ||
+			netip.AddrFrom4([4]byte(q.GetQueryAddress())) != netip.MustParseAddr("127.0.0.1") || q.GetQueryPort() == 0 ||
+			q.GetResponsePort() == 0 {
+			t.Errorf("%s: query %v, response %v", network, q, resp)
+		}
+		if qt := time.Unix(int64(q.GetQueryTimeSec()), int64(q.GetQueryTimeNsec())); qt.Before(before.Add(-time.Second)) || qt.After(time.Now()) {
+			t.Errorf("%s: query time %v", network, qt)
+		}
+		var logged, answer mdns.Msg
+		if err := logged.Unpack(q.GetQueryMessage()); err != nil || logged.Id != m.Id || logged.IsEdns0() == nil {
+			t.Fatalf("%s: the query logged: %v %v", network, &logged, err)
+		}
+		var subnet *mdns.EDNS0_SUBNET
+		for _, o := range logged.IsEdns0().Option {
+			if e, ok := o.(*mdns.EDNS0_SUBNET); ok {
+				subnet = e
+			}
+		}
+		if subnet == nil || subnet.Address.String() != "81.2.69.0" || subnet.SourceNetmask != 24 {
+			t.Errorf("%s: client subnet %v", network, subnet)
+		}
+		if err := answer.Unpack(resp.GetResponseMessage()); err != nil || len(answer.Answer) != 1 || answer.Id != m.Id || resp.GetResponseTimeSec() == 0 {
+			t.Errorf("%s: the response logged: %v %v", network, &answer, err)
+		}
+	}
+	if tap.written.Load() != 4 || tap.dropped.Load() != 0 {
+		t.Errorf("%d written, %d dropped, want 4 and 0", tap.written.Load(), tap.dropped.Load())
+	}
+}
+
+// TestTapSampleAndKinds: `sample N` logs one query in N; `responses`
+// alone logs responses alone.
+func TestTapSampleAndKinds(t *testing.T) {
+	path, msgs := tapReader(t)
+	tap, err := NewTap(TapConfig{Network: "unix", Addr: path, Sample: 3, Responses: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	var n uint32
+	client := netip.MustParseAddrPort("192.0.2.1:5300")
+	local := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+	for i := range 9 {
+		if tap.sampled(&n) {
+			tap.record([]byte{byte(i)}, []byte{0xAA, byte(i)}, client, local, false, time.Now())
+		}
+	}
+	for _, want := range []byte{2, 5, 8} {
+		m := next(t, msgs)
+		if m.GetType() != dnstap.Message_AUTH_RESPONSE || len(m.GetResponseMessage()) != 2 || m.GetResponseMessage()[1] != want {
+			t.Errorf("got %v, want the response of query %d", m, want)
+		}
+	}
+	if tap.written.Load() != 3 {
+		t.Errorf("%d written, want 3", tap.written.Load())
+	}
+}
+
+// TestTapDropsWhenBehind: with no reader the writer waits for one, and
+// recording never waits: what does not fit is counted as dropped.
+func TestTapDropsWhenBehind(t *testing.T) {
+	tap, err := NewTap(TapConfig{Network: "unix", Addr: filepath.Join(t.TempDir(), "nobody.sock"), Queries: true, Responses: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	client := netip.MustParseAddrPort("192.0.2.1:5300")
+	local := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+	const n = 3 * tapRoom
+	for range n {
+		tap.record([]byte{1}, []byte{2}, client, local, false, time.Now())
+	}
+	// At most tapRoom queries wait, and one is in the writer's hands.
+	if d := tap.dropped.Load(); d < 2*(n-tapRoom-1) {
+		t.Errorf("%d messages dropped, want at least %d", d, 2*(n-tapRoom-1))
+	}
+}
+
+// BenchmarkTapRecord is what a logged query costs its reader: copying the
+// query and response for the writer. Each iteration also takes the entry
+// back as the writer would (two uncontended channel operations more).
+func BenchmarkTapRecord(b *testing.B) {
+	tap := &Tap{cfg: TapConfig{Queries: true, Responses: true}, free: make(chan *tapEntry, tapRoom), queue: make(chan *tapEntry, tapRoom)}
+	for range tapRoom {
+		tap.free <- new(tapEntry)
+	}
+	q, _ := testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}.msg().Pack()
+	r := make([]byte, 120)
+	client := netip.MustParseAddrPort("192.0.2.1:5300")
+	local := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		tap.record(q, r, client, local, false, now)
+		tap.free <- <-tap.queue
+	}
+	if tap.dropped.Load() != 0 {
+		b.Fatal("dropped")
+	}
+}
+
+// BenchmarkTapEncode is the writer's cost of one query and its response:
+// two messages encoded.
+func BenchmarkTapEncode(b *testing.B) {
+	q, _ := testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, subnet: "81.2.69.0/24"}.msg().Pack()
+	e := &tapEntry{query: q, resp: make([]byte, 120), client: netip.MustParseAddrPort("192.0.2.1:5300"),
+		local: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}, qtime: time.Now(), rtime: time.Now()}
+	enc := tapEncoder{identity: []byte("r1"), version: []byte("meridian")}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, typ := range []dnstap.Message_Type{dnstap.Message_AUTH_QUERY, dnstap.Message_AUTH_RESPONSE} {
+			if _, err := enc.encode(e, typ); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

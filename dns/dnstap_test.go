@@ -194,3 +194,35 @@ func BenchmarkTapEncode(b *testing.B) {
 		}
 	}
 }
+
+// TestTapTCP: the log goes to a reader at a TCP address too.
+func TestTapTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := dnstap.NewFrameStreamSockInput(ln)
+	in.SetTimeout(5 * time.Second)
+	frames := make(chan []byte, 4)
+	go in.ReadInto(frames)
+	tap, err := NewTap(TapConfig{Network: "tcp", Addr: ln.Addr().String(), Queries: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	tap.record([]byte{7}, nil, netip.MustParseAddrPort("[2001:db8::1]:5300"), &net.UDPAddr{IP: net.IPv6loopback, Port: 53}, true, time.Now())
+	select {
+	case f := <-frames:
+		var d dnstap.Dnstap
+		if err := proto.Unmarshal(f, &d); err != nil {
+			t.Fatal(err)
+		}
+		m := d.GetMessage()
+		if m.GetType() != dnstap.Message_AUTH_QUERY || m.GetSocketFamily() != dnstap.SocketFamily_INET6 || m.GetSocketProtocol() != dnstap.SocketProtocol_TCP ||
+			len(m.GetQueryAddress()) != 16 || string(m.GetQueryMessage()) != "\x07" || len(m.GetResponseMessage()) != 0 {
+			t.Errorf("over TCP: %v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing over TCP within 10 s")
+	}
+}

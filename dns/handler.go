@@ -350,8 +350,21 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 	var zt *zoneTable
 	apex := 0 // index of the zone's first label in q.labels
 	for i := 0; i < q.nLabels; i++ {
-		if z, ok := t.zones[string(name[q.labels[i]:])]; ok {
-			zt, apex = z, i
+		z, ok := t.zones[string(name[q.labels[i]:])]
+		if !ok {
+			continue
+		}
+		if zt != nil {
+			// The DS RRset of a zone served here lies in its parent: when
+			// the parent is served here too and delegates the name, the
+			// parent answers (RFC 4035 section 3.1.4.1).
+			if _, cut := z.cuts[string(name)]; cut {
+				zt, apex = z, i
+			}
+			break
+		}
+		zt, apex = z, i
+		if i > 0 || q.qtype != typeDS {
 			break
 		}
 	}

@@ -27,8 +27,10 @@ func startUnbound(t *testing.T, meridianPort string) string {
 }
 
 // startUnboundWith is startUnbound; with anchor (a DNSKEY record of the
-// zone's key-signing key) unbound validates, with that trust anchor.
-func startUnboundWith(t *testing.T, meridianPort, anchor string) string {
+// zone's key-signing key) unbound validates, with that trust anchor. The
+// stubs are more stub zones, for zones served on other ports than
+// meridianPort: unbound would follow a referral's glue only to port 53.
+func startUnboundWith(t *testing.T, meridianPort, anchor string, stubs ...stubZone) string {
 	t.Helper()
 	bin, err := exec.LookPath("unbound")
 	if err != nil {
@@ -42,7 +44,7 @@ func startUnboundWith(t *testing.T, meridianPort, anchor string) string {
 	// it (over TCP too, by any process's outgoing connection): then
 	// unbound says so and exits, and it is tried again on another.
 	for attempt := 1; ; attempt++ {
-		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort, anchor)
+		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort, anchor, stubs)
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			// Any answer will do: with a wrong trust anchor it is SERVFAIL.
@@ -68,16 +70,24 @@ func startUnboundWith(t *testing.T, meridianPort, anchor string) string {
 	}
 }
 
+// stubZone is a zone unbound sends to a server on a loopback port.
+type stubZone struct{ name, port string }
+
 // runUnbound starts unbound on port as a recursive resolver whose stub
-// for the demo zone is Meridian on meridianPort; exited is closed when it
-// exits, and out collects what it prints. With anchor, it validates.
-func runUnbound(t *testing.T, bin, port, meridianPort, anchor string) (string, *testlog.Buffer, chan struct{}) {
+// for the demo zone is Meridian on meridianPort, with more stubs; exited
+// is closed when it exits, and out collects what it prints. With anchor,
+// it validates.
+func runUnbound(t *testing.T, bin, port, meridianPort, anchor string, stubs []stubZone) (string, *testlog.Buffer, chan struct{}) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "unbound.conf")
 	modules := "subnetcache iterator"
 	if anchor != "" {
 		modules = "subnetcache validator iterator"
 		anchor = fmt.Sprintf("    trust-anchor: %q\n    val-log-level: 2\n", anchor)
+	}
+	var more strings.Builder
+	for _, s := range stubs {
+		fmt.Fprintf(&more, "stub-zone:\n    name: %q\n    stub-addr: 127.0.0.1@%s\n", s.name, s.port)
 	}
 	os.WriteFile(conf, []byte(fmt.Sprintf(`server:
     interface: 127.0.0.1
@@ -100,7 +110,7 @@ func runUnbound(t *testing.T, bin, port, meridianPort, anchor string) (string, *
 %sstub-zone:
     name: "gslb.example.com"
     stub-addr: 127.0.0.1@%s
-`, port, dir, dir, modules, anchor, meridianPort)), 0o644)
+%s`, port, dir, dir, modules, anchor, meridianPort, more.String())), 0o644)
 	cmd := exec.Command(bin, "-d", "-c", conf)
 	out := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -42,7 +42,10 @@ func startUnboundWith(t *testing.T, meridianPort, anchor string, stubs ...stubZo
 	}
 	// The port is free when picked, but may be taken before unbound binds
 	// it (over TCP too, by any process's outgoing connection): then
-	// unbound says so and exits, and it is tried again on another.
+	// unbound says so and exits, and it is tried again on another. It
+	// binds without SO_REUSEPORT, so that it cannot share a port with a
+	// server that lets others join (Meridian's sockets, another unbound)
+	// and see half the queries go elsewhere.
 	for attempt := 1; ; attempt++ {
 		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort, anchor, stubs)
 		deadline := time.Now().Add(20 * time.Second)
@@ -93,6 +96,7 @@ func runUnbound(t *testing.T, bin, port, meridianPort, anchor string, stubs []st
     interface: 127.0.0.1
     port: %s
     do-daemonize: no
+    so-reuseport: no
     username: ""
     chroot: ""
     directory: "%s"

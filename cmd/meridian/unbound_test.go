@@ -30,6 +30,13 @@ func startUnbound(t *testing.T, meridianPort string) string {
 // zone's key-signing key) unbound validates, with that trust anchor.
 func startUnboundWith(t *testing.T, meridianPort, anchor string) string {
 	t.Helper()
+	return startUnboundConf(t, meridianPort, anchor, "")
+}
+
+// startUnboundConf is startUnboundWith with extra lines (each indented,
+// ending in a newline) in unbound's server section.
+func startUnboundConf(t *testing.T, meridianPort, anchor, extra string) string {
+	t.Helper()
 	bin, err := exec.LookPath("unbound")
 	if err != nil {
 		// Debian puts it in sbin, which a plain user's PATH may lack.
@@ -42,7 +49,7 @@ func startUnboundWith(t *testing.T, meridianPort, anchor string) string {
 	// it (over TCP too, by any process's outgoing connection): then
 	// unbound says so and exits, and it is tried again on another.
 	for attempt := 1; ; attempt++ {
-		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort, anchor)
+		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort, anchor, extra)
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			// Any answer will do: with a wrong trust anchor it is SERVFAIL.
@@ -70,8 +77,9 @@ func startUnboundWith(t *testing.T, meridianPort, anchor string) string {
 
 // runUnbound starts unbound on port as a recursive resolver whose stub
 // for the demo zone is Meridian on meridianPort; exited is closed when it
-// exits, and out collects what it prints. With anchor, it validates.
-func runUnbound(t *testing.T, bin, port, meridianPort, anchor string) (string, *testlog.Buffer, chan struct{}) {
+// exits, and out collects what it prints. With anchor, it validates;
+// extra goes in the server section.
+func runUnbound(t *testing.T, bin, port, meridianPort, anchor, extra string) (string, *testlog.Buffer, chan struct{}) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "unbound.conf")
 	modules := "subnetcache iterator"
@@ -97,10 +105,10 @@ func runUnbound(t *testing.T, bin, port, meridianPort, anchor string) (string, *
     send-client-subnet: 127.0.0.1
     client-subnet-always-forward: yes
     max-client-subnet-ipv4: 24
-%sstub-zone:
+%s%sstub-zone:
     name: "gslb.example.com"
     stub-addr: 127.0.0.1@%s
-`, port, dir, dir, modules, anchor, meridianPort)), 0o644)
+`, port, dir, dir, modules, anchor, extra, meridianPort)), 0o644)
 	cmd := exec.Command(bin, "-d", "-c", conf)
 	out := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -1081,7 +1081,7 @@ func (b *builder) addSigned(section int, rr mdns.RR, suffix int) error {
 // addOne packs one record into b alone.
 func (b *builder) addOne(section int, rr mdns.RR, suffix int) error {
 	buf := make([]byte, mdns.Len(rr)+256)
-	n, err := mdns.PackRR(rr, buf, 0, nil, false)
+	n, err := packRR(rr, buf)
 	if err != nil {
 		return fmt.Errorf("dns: packing %s: %w", rr, err)
 	}

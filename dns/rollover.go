@@ -64,7 +64,8 @@ func (tl keyTimeline) at(origin string, all []zoneKey, now time.Time) (zoneKeys,
 	for i, k := range zsks {
 		if !tl.gone(zsks, i, now) && !slices.ContainsFunc(keys.ksks, func(s zoneKey) bool { return s.dnskey.Algorithm == k.dnskey.Algorithm }) {
 			return zoneKeys{}, fmt.Errorf("the ZSK %d is of algorithm %d, of which no key-signing key is active; "+
-				"add a key-signing key of that algorithm (an algorithm rollover, see the docs)", k.tag, k.dnskey.Algorithm)
+				"add a key-signing key of that algorithm with or before the ZSK, or remove the ZSK with or before its KSK "+
+				"(an algorithm rollover, see the docs)", k.tag, k.dnskey.Algorithm)
 		}
 	}
 	for _, alg := range keys.algorithms() {

@@ -139,3 +139,83 @@ func TestRefreshKeysKeepsKeysThatVanish(t *testing.T) {
 		t.Errorf("a new key was made: %v", files)
 	}
 }
+
+// TestSplitKeyAlgorithmRollover: the states an algorithm rollover of a
+// zone of a KSK and a ZSK passes through, as every replica computes them
+// from the files. A new algorithm's KSK added alone signs every RRset of
+// its algorithm too, as a combined key, so that each RRset carries a
+// signature of each algorithm in the DNSKEY RRset (RFC 4035 section
+// 2.2); with its ZSK, that ZSK signs; the old ZSK removed first, the old
+// KSK signs for its algorithm until it goes; the old KSK removed while
+// its ZSK stays is refused, saying what to do.
+func TestSplitKeyAlgorithmRollover(t *testing.T) {
+	const origin = "gslb.example.com."
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tl := keyTimeline{lifetime: time.Hour, ipub: time.Minute, iret: time.Minute}
+	files := map[string][]byte{}
+	add := func(alg uint8, flags uint16) string {
+		t.Helper()
+		f, err := newKeyFiles(origin, alg, flags, now, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(files, f)
+		for name := range f {
+			return strings.TrimSuffix(strings.TrimSuffix(name, ".key"), ".private")
+		}
+		return ""
+	}
+	remove := func(base string) { delete(files, base+".key"); delete(files, base+".private") }
+	id := func(ks []zoneKey) []string {
+		var out []string
+		for _, k := range ks {
+			out = append(out, k.file)
+		}
+		slices.Sort(out)
+		return out
+	}
+	state := func(when string, ksks, zsks, published []string) {
+		t.Helper()
+		all, err := parseKeys(origin, files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := tl.at(origin, all, now)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		for _, c := range []struct {
+			what      string
+			got, want []string
+		}{{"signing DNSKEY", id(k.ksks), ksks}, {"signing the rest", id(k.zsks), zsks}, {"published", id(k.published), published}} {
+			if want := slices.Sorted(slices.Values(c.want)); !slices.Equal(c.got, want) {
+				t.Errorf("%s: %s %v, want %v", when, c.what, c.got, want)
+			}
+		}
+	}
+	oldKSK, oldZSK := add(mdns.ECDSAP256SHA256, 257), add(mdns.ECDSAP256SHA256, 256)
+	state("at start", []string{oldKSK}, []string{oldZSK}, []string{oldKSK, oldZSK})
+	newKSK := add(mdns.ED25519, 257)
+	state("the new KSK alone", []string{oldKSK, newKSK}, []string{oldZSK, newKSK}, []string{oldKSK, oldZSK, newKSK})
+	newZSK := add(mdns.ED25519, 256)
+	state("both algorithms", []string{oldKSK, newKSK}, []string{oldZSK, newZSK}, []string{oldKSK, oldZSK, newKSK, newZSK})
+	remove(oldZSK)
+	state("the old ZSK gone", []string{oldKSK, newKSK}, []string{oldKSK, newZSK}, []string{oldKSK, newKSK, newZSK})
+	remove(oldKSK)
+	state("the old keys gone", []string{newKSK}, []string{newZSK}, []string{newKSK, newZSK})
+
+	// The other order: the old KSK removed first.
+	files = map[string][]byte{}
+	oldKSK, oldZSK = add(mdns.ECDSAP256SHA256, 257), add(mdns.ECDSAP256SHA256, 256)
+	newKSK, newZSK = add(mdns.ED25519, 257), add(mdns.ED25519, 256)
+	remove(oldKSK)
+	all, err := parseKeys(origin, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tl.at(origin, all, now); err == nil || !strings.Contains(err.Error(), "remove the ZSK with or before its KSK") {
+		t.Errorf("the old KSK removed before its ZSK: %v, want an error saying to remove the ZSK", err)
+	}
+	remove(oldZSK)
+	state("then the old ZSK", []string{newKSK}, []string{newZSK}, []string{newKSK, newZSK})
+}

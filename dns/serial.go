@@ -229,9 +229,17 @@ func contentHash(soa *mdns.SOA, rrs []mdns.RR) string {
 // wireForm is rr packed without compression, in buf (maxMsg bytes), as a
 // string. LoadZones checked that every record packs.
 func wireForm(rr mdns.RR, buf []byte) string {
-	n, err := mdns.PackRR(rr, buf, 0, nil, false)
+	n, err := packRR(rr, buf)
 	if err != nil {
 		return rr.String()
 	}
 	return string(buf[:n])
+}
+
+// packRR packs rr without compression into buf, as mdns.PackRR does, but
+// leaves rr alone: PackRR writes the record's Rdlength, and the records of
+// the zone version being served are read by queries (online answers copy
+// them) while the next version, which shares them, is hashed and compiled.
+func packRR(rr mdns.RR, buf []byte) (int, error) {
+	return mdns.PackRR(mdns.Copy(rr), buf, 0, nil, false)
 }

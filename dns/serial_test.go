@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	mdns "github.com/miekg/dns"
+
 	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -260,6 +262,21 @@ func TestContentHash(t *testing.T) {
 	} {
 		if loadZones(t, other, nil, 1000).zone("example.org.").hash == h {
 			t.Errorf("a change hashes the same:\n%s", other)
+		}
+	}
+}
+
+// TestRecordsNotWritten: hashing and compiling a zone leave its records
+// as they are (mdns.PackRR would set each one's Rdlength), since the next
+// version of a zone shares them with the one queries are reading; the race
+// detector saw the write when the keys changed under a running server.
+func TestRecordsNotWritten(t *testing.T) {
+	h := newTestHandler(t, signedConf(t.TempDir()))
+	for _, z := range h.Zones().zones {
+		for _, rr := range append([]mdns.RR{z.soa}, z.rrs...) {
+			if rr.Header().Rdlength != 0 {
+				t.Errorf("%s: Rdlength %d written", rr, rr.Header().Rdlength)
+			}
 		}
 	}
 }

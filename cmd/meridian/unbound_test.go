@@ -32,6 +32,13 @@ func startUnbound(t *testing.T, meridianPort string) string {
 // meridianPort: unbound would follow a referral's glue only to port 53.
 func startUnboundWith(t *testing.T, meridianPort, anchor string, stubs ...stubZone) string {
 	t.Helper()
+	return startUnboundConf(t, meridianPort, anchor, "", stubs...)
+}
+
+// startUnboundConf is startUnboundWith with extra lines (each indented,
+// ending in a newline) in unbound's server section.
+func startUnboundConf(t *testing.T, meridianPort, anchor, extra string, stubs ...stubZone) string {
+	t.Helper()
 	bin, err := exec.LookPath("unbound")
 	if err != nil {
 		// Debian puts it in sbin, which a plain user's PATH may lack.
@@ -47,7 +54,7 @@ func startUnboundWith(t *testing.T, meridianPort, anchor string, stubs ...stubZo
 	// server that lets others join (Meridian's sockets, another unbound)
 	// and see half the queries go elsewhere.
 	for attempt := 1; ; attempt++ {
-		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort, anchor, stubs)
+		port, out, exited := runUnbound(t, bin, freeUDPPort(t), meridianPort, anchor, extra, stubs)
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			// Any answer will do: with a wrong trust anchor it is SERVFAIL.
@@ -79,8 +86,8 @@ type stubZone struct{ name, port string }
 // runUnbound starts unbound on port as a recursive resolver whose stub
 // for the demo zone is Meridian on meridianPort, with more stubs; exited
 // is closed when it exits, and out collects what it prints. With anchor,
-// it validates.
-func runUnbound(t *testing.T, bin, port, meridianPort, anchor string, stubs []stubZone) (string, *testlog.Buffer, chan struct{}) {
+// it validates; extra goes in the server section.
+func runUnbound(t *testing.T, bin, port, meridianPort, anchor, extra string, stubs []stubZone) (string, *testlog.Buffer, chan struct{}) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "unbound.conf")
 	modules := "subnetcache iterator"
@@ -111,10 +118,10 @@ func runUnbound(t *testing.T, bin, port, meridianPort, anchor string, stubs []st
     send-client-subnet: 127.0.0.1
     client-subnet-always-forward: yes
     max-client-subnet-ipv4: 24
-%sstub-zone:
+%s%sstub-zone:
     name: "gslb.example.com"
     stub-addr: 127.0.0.1@%s
-%s`, port, dir, dir, modules, anchor, meridianPort, more.String())), 0o644)
+%s`, port, dir, dir, modules, anchor, extra, meridianPort, more.String())), 0o644)
 	cmd := exec.Command(bin, "-d", "-c", conf)
 	out := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -89,6 +89,9 @@ type process struct {
 	logs     chan map[string]any // every JSON log line after start-up
 	startup  []map[string]any    // the log lines of start-up
 	exited   chan error
+	// races holds what the race detector of a -race binary reported;
+	// written by the goroutine reading stderr, read once it has ended.
+	races strings.Builder
 }
 
 // startMeridian runs `meridian serve` on conf and waits until DNS listens
@@ -111,7 +114,14 @@ func startMeridian(t testing.TB, conf string) *process {
 	lines := make(chan map[string]any, 100)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		inRace := false
 		for sc.Scan() {
+			// A race report is plain text between these lines.
+			if line := sc.Text(); inRace || strings.HasPrefix(line, "WARNING: DATA RACE") {
+				inRace = line != "=================="
+				p.races.WriteString(line + "\n")
+				continue
+			}
 			var rec map[string]any
 			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 				rec = map[string]any{"msg": "unparsed", "line": sc.Text()}
@@ -129,6 +139,11 @@ func startMeridian(t testing.TB, conf string) *process {
 		}
 		cmd.Process.Kill()
 		<-p.exited
+		// A race in the server fails the test that provoked it, even when
+		// every answer the test checked was right.
+		if p.races.Len() > 0 {
+			t.Errorf("the server reported a data race:\n%s", p.races.String())
+		}
 	})
 	published := false
 	deadline := time.After(30 * time.Second)

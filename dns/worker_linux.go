@@ -8,13 +8,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Each UDP socket has a signing worker: a goroutine that answers the queries its
-// reader defers because they need a signature made online (the denial of
-// a new name, a wildcard's records for a new name: about 60 µs each). The
-// reader goes on with its batch at once, so that a flood of new names
-// delays only the answers that need signing, never the others read with
-// them; and the worker's room bounds how long a deferred query waits: one
-// that finds it full gets TC, as over the zone's budget.
+// Each UDP socket has a signing worker: a goroutine that answers the
+// queries its reader defers because they need a signature made online
+// (the denial of a new name, a wildcard's records for a new name: about
+// 60 µs each). The reader goes on with its batch at once, so that a flood
+// of new names delays only the answers that need signing, never the
+// others read with them; and the worker's room bounds how long a deferred
+// query waits: one that finds it full gets TC, as over the zone's budget.
 
 // workerRoom is how many deferred queries a socket's worker holds: about
 // 1 ms of signing.

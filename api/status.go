@@ -148,6 +148,7 @@ type statusCluster struct {
 type statusService struct {
 	Name, Policy                     string
 	State, StateLabel                string
+	state                            model.ServiceState
 	Targets, Healthy, Down, Excluded int
 	Routes                           []statusRoute
 }
@@ -306,43 +307,32 @@ func banner(p *model.Plan, services []statusService) statusBanner {
 		return statusBanner{State: "none", Class: "warn", Text: "No Plan published yet: DNS and xDS serve nothing."}
 	}
 	worst := model.Serving
+	for _, s := range services {
+		worst = max(worst, s.state)
+	}
+	// The services in the worst state, or failing open or closed.
 	var names []string
 	for _, s := range services {
-		st := serviceStateOf(s)
-		switch {
-		case st > worst:
-			worst, names = st, []string{s.Name + " " + s.State}
-		case st == worst && st != model.Serving:
-			names = append(names, s.Name+" "+s.State)
+		if s.state == worst || worst.Failing() && s.state.Failing() {
+			names = append(names, s.Name+" ("+s.State+")")
 		}
 	}
-	b := statusBanner{State: worst.Label()}
+	b := statusBanner{State: worst.Label(), Class: "warn"}
+	what := fmt.Sprintf("%d of %d services", len(names), len(services))
+	if len(services) == 1 {
+		what = "the only service"
+	}
 	switch {
 	case worst.Failing():
-		failing := 0
-		names = names[:0]
-		for _, s := range services {
-			if serviceStateOf(s).Failing() {
-				failing++
-				names = append(names, s.Name+" ("+s.State+")")
-			}
-		}
-		b.Class, b.Text = "outage", fmt.Sprintf("Outage: %d of %d services have no healthy target: %s.", failing, len(services), strings.Join(names, ", "))
+		b.Class, b.Text = "outage", fmt.Sprintf("Outage: no healthy target in %s: %s.", what, strings.Join(names, ", "))
 	case worst == model.Degraded:
-		b.Class, b.Text = "warn", fmt.Sprintf("Degraded: %d of %d services: %s.", len(names), len(services), strings.Join(names, ", "))
+		b.Text = fmt.Sprintf("Degraded: %s: %s.", what, strings.Join(names, ", "))
+	case len(services) == 0:
+		b.Text = "No global services."
 	default:
-		b.Class, b.Text = "ok", fmt.Sprintf("All %d services serving.", len(services))
+		b.Class, b.Text = "ok", fmt.Sprintf("Every service serving (%d).", len(services))
 	}
 	return b
-}
-
-func serviceStateOf(s statusService) model.ServiceState {
-	for _, st := range model.ServiceStates {
-		if st.Label() == s.StateLabel {
-			return st
-		}
-	}
-	return model.Serving
 }
 
 // statusClusterOf says how a cluster is: reachable or lost, and whether
@@ -525,7 +515,7 @@ func (a *v1) statusReplicas(d *statusData, now time.Time) {
 
 func statusServiceOf(p *model.Plan, s *model.ServicePlan) statusService {
 	st := s.State()
-	ss := statusService{Name: s.Name, Policy: string(s.Policy.Kind), Targets: len(s.Targets), State: st.String(), StateLabel: st.Label()}
+	ss := statusService{Name: s.Name, Policy: string(s.Policy.Kind), Targets: len(s.Targets), State: st.String(), StateLabel: st.Label(), state: st}
 	if s.Policy.FailClosed {
 		ss.Policy += ", fail closed"
 	}

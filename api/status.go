@@ -287,8 +287,7 @@ func (a *v1) statusPage(w http.ResponseWriter, r *http.Request, _ string) {
 
 // compareSince orders the oldest first, unknown times last.
 func compareSince(x, y time.Time) int {
-	switch {
-	case x.IsZero() || y.IsZero():
+	if x.IsZero() || y.IsZero() {
 		return cmp.Compare(btoi(x.IsZero()), btoi(y.IsZero()))
 	}
 	return x.Compare(y)
@@ -428,7 +427,7 @@ func notServing(p *model.Plan, s *model.ServicePlan, health model.Health, now ti
 	state := s.State()
 	verdicts := health.Of(s.Name)
 	var out []statusTarget
-	for i, t := range s.Targets {
+	for _, t := range s.Targets {
 		if t.Status == model.Healthy && t.Cause != model.CauseStale {
 			continue
 		}
@@ -446,8 +445,9 @@ func notServing(p *model.Plan, s *model.ServicePlan, health model.Health, now ti
 			st.rank, st.State, st.Reason = 1, "no ready pods", fmt.Sprintf("no ready pods behind the address (%d not ready)", g.NotReadyPods)
 		case t.Status == model.Unhealthy:
 			st.rank, st.State, st.Reason = 0, "down", "health checks fail"
-			if j, ok := slices.BinarySearchFunc(verdicts, i, func(v model.TargetHealth, _ int) int {
-				return cmp.Or(cmp.Compare(v.Cluster, g.Cluster), v.Address.Compare(t.Address))
+			key := model.TargetHealth{Cluster: g.Cluster, Address: t.Address}
+			if j, ok := slices.BinarySearchFunc(verdicts, key, func(v, k model.TargetHealth) int {
+				return cmp.Or(cmp.Compare(v.Cluster, k.Cluster), v.Address.Compare(k.Address))
 			}); ok {
 				st.since = verdicts[j].Since
 				if verdicts[j].Reason != "" {

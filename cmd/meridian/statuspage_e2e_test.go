@@ -145,6 +145,23 @@ func apiPlanVersion(t *testing.T, httpAddr, token string) string {
 	return st.PlanVersion
 }
 
+// statusPageHTML returns the status page of p, read with token.
+func statusPageHTML(t *testing.T, p *process, token string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+p.httpAddr+"/", nil)
+	req.SetBasicAuth("ops", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /: %d %s", resp.StatusCode, body)
+	}
+	return string(body)
+}
+
 var (
 	hexVersion = regexp.MustCompile(`^[0-9a-f]{16}$`)
 	relAgo     = regexp.MustCompile(`^\d+ s ago$|^\d+ min( \d+ s)? ago$`)

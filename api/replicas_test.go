@@ -150,10 +150,11 @@ func TestStatusPageReplicas(t *testing.T) {
 			}
 			for _, want := range []string{
 				`<tr data-replica="r1"><td>r1 (this one)</td><td class="ok">live</td>`,
-				`<tr data-replica="r3"><td>r3</td><td class="bad">expired 2026-03-04T05:06:06Z</td>`,
+				`<tr data-replica="r3"><td>r3</td><td class="bad">expired 1 s ago</td>`,
 				`<th>target</th><th>r1</th><th>r2</th><th>decision here</th>`,
 				`<td>app.gslb.example.com eu-west 192.0.2.10</td><td><span class="ok">up</span></td><td><span class="bad">down</span> <span class="meta">connection refused</span></td>`,
 				`majority needs 2`,
+				`<a class="bad" href="#replicas">replicas disagree on 2 targets</a>`,
 				`Health quorum majority`,
 			} {
 				if !strings.Contains(page, want) {

@@ -7,7 +7,9 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,13 +148,24 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 	}
 
-	// The map: three cluster dots, each drawn (r=7: about 150 pixels).
-	if n, _ := countColor(decodePNG(t, mapPNG), hexColor(colorReachable)); n < 3*100 {
-		t.Errorf("the map shows %d pixels of cluster dots, want three dots", n)
+	// The map: us-east's dot green, and the dots of eu-west (drained by
+	// the API) and ap-southeast (drained by the config) grey, each drawn
+	// (r=7: about 150 pixels).
+	mapImg := decodePNG(t, mapPNG)
+	if dir := os.Getenv("MERIDIAN_SCREENSHOTS"); dir != "" {
+		os.WriteFile(filepath.Join(dir, "api-map.png"), mapPNG, 0o644)
+	}
+	for _, dots := range []struct {
+		color string
+		n     int
+	}{{colorReachable, 1}, {colorDrained, 2}} {
+		if n, _ := countColor(mapImg, hexColor(dots.color)); n < dots.n*100 || n > dots.n*200 {
+			t.Errorf("the map shows %d pixels of %s, want %d dots", n, dots.color, dots.n)
+		}
 	}
 
-	// The bar of clients of unknown location: eu-west is drained, so
-	// ap-southeast and us-east split by capacity (3 pods each: half each).
+	// The bar of clients of unknown location: eu-west and ap-southeast
+	// are drained, so us-east fills it, in its colour (from its name).
 	bar := decodePNG(t, barPNG)
 	width := bar.Bounds().Dx()
 	f.mu.Lock()
@@ -162,8 +175,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 		want[s.ClusterOf(sh.Target)] += sh.Fraction
 	}
 	f.mu.Unlock()
-	for i, c := range []string{"ap-southeast", "eu-west", "us-east"} { // palette order: clusters by name
-		_, cols := countColor(bar, hexColor(clusterPalette[i]))
+	for _, c := range []string{"ap-southeast", "eu-west", "us-east"} {
+		_, cols := countColor(bar, hexColor(clusterColor(c)))
 		got := float64(len(cols)) / float64(width)
 		if d := got - want[c]; d > 0.03 || d < -0.03 {
 			t.Errorf("%s fills %.0f%% of the bar, the Plan gives it %.0f%%", c, 100*got, 100*want[c])

@@ -80,3 +80,28 @@ func TestStatusPageHeaders(t *testing.T) {
 		t.Errorf("the page uses an inline attribute the CSP blocks: %s", m)
 	}
 }
+
+// TestAuthChallenges: a request without a valid token gets the Basic and
+// the Bearer challenges in two header fields, Basic first, which browsers
+// answer with the credentials of the URL or a prompt
+// (TestStatusPageBrowserAuth in cmd/meridian checks Chromium does).
+func TestAuthChallenges(t *testing.T) {
+	f := newFixture(t)
+	for _, path := range []string{"/", "/api/v1/status"} {
+		for _, token := range []string{"", "wrong"} {
+			req, _ := http.NewRequest("GET", f.srv.URL+path, nil)
+			if token != "" {
+				req.SetBasicAuth("ops", token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := resp.Header.Values("WWW-Authenticate")
+			if resp.StatusCode != 401 || !slices.Equal(got, []string{`Basic realm="meridian", charset="UTF-8"`, `Bearer realm="meridian"`}) {
+				t.Errorf("GET %s with token %q: %d, WWW-Authenticate %q", path, token, resp.StatusCode, got)
+			}
+		}
+	}
+}

@@ -193,8 +193,16 @@ func (a *v1) auth(role Role, h func(w http.ResponseWriter, r *http.Request, who 
 		switch {
 		case has == 0:
 			a.authFailed(r, map[bool]string{false: "missing", true: "invalid"}[presented], "")
-			w.Header().Set("WWW-Authenticate", `Bearer realm="meridian", Basic realm="meridian"`)
-			writeError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)", "")
+			// Two challenges in two header fields: Chromium reads one
+			// challenge per field, so with both in one field it saw only
+			// Bearer, which it cannot answer, and neither prompted nor
+			// used the credentials of the URL. With one field each it
+			// answers Basic in either order (RFC 9110 11.6.1: the client
+			// picks the strongest scheme it knows); Basic comes first
+			// for clients that try only the first.
+			w.Header().Add("WWW-Authenticate", `Basic realm="meridian", charset="UTF-8"`)
+			w.Header().Add("WWW-Authenticate", `Bearer realm="meridian"`)
+			writeError(w, http.StatusUnauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN; browsers: the token as the password, any user name)", "")
 		case has < role:
 			a.authFailed(r, "forbidden", who)
 			writeError(w, http.StatusForbidden, "token "+who+" has role "+has.String()+"; this needs "+role.String(), "")

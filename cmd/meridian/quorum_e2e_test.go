@@ -231,6 +231,14 @@ func TestReplicasAgreeOnHealth(t *testing.T) {
 			t.Errorf("%s's verdict on primary: %s (%s), want %s", vd.Replica, vd.State, vd.Reason, want)
 		}
 	}
+	// The status page shows the disagreement too.
+	page := statusPageHTML(t, replicas[1], "read-secret")
+	for _, want := range []string{`<a class="bad" href="#replicas">replicas disagree on 1 target</a>`,
+		`<td>app.gslb.example.com primary ` + primaryAddr + `</td>`, `<th>r1</th><th>r2</th><th>r3</th>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("r2's status page lacks %s", want)
+		}
+	}
 	before := samePlan(t, replicas)
 	// For a few probe intervals, no replica leaves primary: r1 least of all.
 	for end := time.Now().Add(4 * quorumInterval); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {

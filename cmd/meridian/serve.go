@@ -145,6 +145,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		warm.observe(inv)
 	}, logger.With("component", "discovery"))
 	registerDiscoveryMetrics(reg, disc)
+	reg.MustRegister(newServiceStates(loop.Plan))
 	if inv, ok := warm.initial(cfg); ok {
 		setInventory(inv) // the first Plan is made from it, before discovery's first Inventory
 	}

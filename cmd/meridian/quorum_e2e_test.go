@@ -216,9 +216,18 @@ func TestReplicasAgreeOnHealth(t *testing.T) {
 		replicas[i-1] = startMeridian(t, quorumConf(t, i, home.Kubeconfig, port))
 	}
 	for _, p := range replicas {
+		// Every replica's first verdicts, not only r1's: a replica still
+		// awaiting its probes reports "unknown" meanwhile.
 		waitReplicas(t, p, 15*time.Second, "three live replicas and r1's dissent alone", func(v replicasView) bool {
-			return liveNames(v) == "r1 r2 r3" && len(v.Disagreements) == 1 && v.Disagreements[0].Cluster == "primary" &&
-				len(v.Disagreements[0].Verdicts) == 3 && v.Disagreements[0].Verdicts[0].State == "down"
+			if liveNames(v) != "r1 r2 r3" || len(v.Disagreements) != 1 || v.Disagreements[0].Cluster != "primary" || len(v.Disagreements[0].Verdicts) != 3 {
+				return false
+			}
+			for _, vd := range v.Disagreements[0].Verdicts {
+				if vd.State != map[string]string{"r1": "down", "r2": "up", "r3": "up"}[vd.Replica] {
+					return false
+				}
+			}
+			return true
 		})
 	}
 	v := waitReplicas(t, replicas[1], time.Second, "the disagreement", func(replicasView) bool { return true })

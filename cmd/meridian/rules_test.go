@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -139,6 +140,18 @@ func TestAlertRulesMetricsExist(t *testing.T) {
 	}
 	if got := metrics["meridian_replica_disagreements"]; !slices.Equal(got, []string{"meridian_replica_disagreements 0"}) {
 		t.Errorf("meridian_replica_disagreements: %q", got)
+	}
+	// The config's drain was logged when the engine took it up, with what
+	// an on-call engineer searches for.
+	var added map[string]any
+	for _, rec := range p.startup {
+		if rec["msg"] == "override added" {
+			added, _ = rec["override"].(map[string]any)
+		}
+	}
+	if added["kind"] != "drain" || added["cluster"] != "eu-west" || added["service"] != "" || added["reason"] != "maintenance" ||
+		added["expires"] != "never" || !strings.HasPrefix(fmt.Sprint(added["id"]), "config.") {
+		t.Errorf("the demo's drain is logged as %v", added)
 	}
 	// xDS clients by role, every role present from the start.
 	if got := metrics["meridian_xds_clients"]; len(got) < 2 {

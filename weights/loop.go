@@ -312,7 +312,7 @@ func (l *Loop) logChanges(prev, p *model.Plan) {
 			moves[j] = m.String()
 		}
 		mode := c.After.String()
-		if c.Before != c.After {
+		if c.Before != c.After && prev != nil { // the first Plan's routes had no mode before
 			mode = c.Before.String() + " → " + mode
 		}
 		log.Debug("plan change", "plan", p.VersionText(), "service", c.Service, "clients", c.Clients, "mode", mode,

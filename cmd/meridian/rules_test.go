@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/meridian-gtm/meridian/internal/testlog"
 )
 
 // rulesFile holds the alerting rules that ship with Meridian.
@@ -196,5 +199,81 @@ func TestHelmChartPrometheusRule(t *testing.T) {
 		if r.want == 1 && !reflect.DeepEqual(rules[0], want) {
 			t.Errorf("the PrometheusRule's spec is not the rules of %s:\n%v\nwant\n%v", rulesFile, rules[0], want)
 		}
+	}
+}
+
+// TestDebugLogsPlanChangesNotQueries runs the demo in process with the
+// logger `-log-level debug` makes, drains a cluster through the API, and
+// checks the logs: the engine's `override added` line with kind, cluster,
+// service, reason and expiry, the API's line with who made it, one `plan
+// change` line saying which shares moved and why; and nothing per DNS
+// query.
+func TestDebugLogsPlanChangesNotQueries(t *testing.T) {
+	dnsAddr, xdsAddr, httpAddr := freePort(t), freePort(t), freePort(t)
+	path := writeConf(t, serveConf(t, dnsAddr, xdsAddr, httpAddr))
+	var logs testlog.Buffer
+	logger, err := newLogger(&logs, "text", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, path, logger) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor := func(parts ...string) string {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			for _, line := range strings.Split(logs.String(), "\n") {
+				ok := true
+				for _, p := range parts {
+					ok = ok && strings.Contains(line, p)
+				}
+				if ok {
+					return line
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no log line with %q in 30 s:\n%s", parts, logs.String())
+			}
+		}
+	}
+	waitFor("plan published")
+
+	body := `{"kind":"drain","cluster":"ap-southeast","reason":"network maintenance","for":"2h"}`
+	req, _ := http.NewRequest("PUT", "http://"+httpAddr+"/api/v1/overrides/drain-sg", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer demo-admin-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT the drain: %s", resp.Status)
+	}
+	line := waitFor("msg=\"override added\"", "override.id=drain-sg")
+	for _, want := range []string{"component=weights", "override.kind=drain", "override.cluster=ap-southeast", `override.service=""`,
+		`override.reason="network maintenance"`, "override.expires=20", "override.author=demo", "active=true"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the engine's override line lacks %s:\n%s", want, line)
+		}
+	}
+	waitFor("msg=\"override changed\"", "component=http", "identity=demo", "action=put-override", "override.kind=drain",
+		"override.cluster=ap-southeast", `override.reason="network maintenance"`)
+	line = waitFor("msg=\"plan change\"", `clients="clients nearest ap-southeast"`, "ap-southeast 100% → 0%")
+	for _, want := range []string{"level=DEBUG", "service=app.gslb.example.com", "ap-southeast 100% → 0% (drain of ap-southeast by demo until 20",
+		": network maintenance)", "why=\"clients nearest ap-southeast: 100% to priority"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the plan change line lacks %q:\n%s", want, line)
+		}
+	}
+
+	// Queries log nothing, at debug too.
+	before := logs.String()
+	for range 20 {
+		kdig(t, strings.TrimPrefix(dnsAddr, "127.0.0.1:"), "app.gslb.example.com", "+subnet=81.2.69.0/24")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if after := logs.String(); strings.Count(after, "\n") > strings.Count(before, "\n") {
+		t.Errorf("DNS queries were logged:\n%s", after[len(before):])
 	}
 }

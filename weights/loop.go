@@ -3,6 +3,8 @@ package weights
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,7 +252,6 @@ func (l *Loop) solve() time.Time {
 	l.solvedAt.Store(now.UnixNano())
 	l.cfg.Logger.Info("plan published", "version", p.VersionText(), "services", len(p.Services),
 		"sites", len(p.Sites), "solve_time", time.Since(start))
-	l.logChanges(prev, p)
 	for _, o := range l.observers {
 		select { // drop the unread older plan, if any
 		case <-o.ch:
@@ -258,6 +259,7 @@ func (l *Loop) solve() time.Time {
 		}
 		o.ch <- p
 	}
+	l.logChanges(prev, p) // after the hand-off: explaining never delays DNS or xDS
 	return next
 }
 
@@ -281,9 +283,9 @@ func (l *Loop) logOverrides(now time.Time, ovr model.Overrides) {
 			log.Info("override expired", "override", o)
 		}
 	}
-	for id, o := range l.logged {
+	for _, id := range slices.Sorted(maps.Keys(l.logged)) {
 		if _, ok := seen[id]; !ok {
-			log.Info("override removed", "override", o)
+			log.Info("override removed", "override", l.logged[id])
 		}
 	}
 	l.logged, l.loggedAt = seen, now

@@ -113,7 +113,12 @@ func TestAlertRulesMetricsExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	version := strings.TrimPrefix(strings.TrimSpace(string(out)), "meridian ")
+	// "meridian VERSION", maybe followed by more (the commit, Go's version).
+	fields := strings.Fields(string(out))
+	if len(fields) < 2 || fields[0] != "meridian" {
+		t.Fatalf("meridian version printed %q", out)
+	}
+	version := fields[1]
 	if info := metrics["meridian_build_info"]; len(info) != 1 || !strings.Contains(info[0], `version="`+version+`"`) ||
 		!strings.Contains(info[0], `goversion="go`) || sampleValue(t, info[0]) != 1 {
 		t.Errorf("meridian_build_info is %q, want version %q, a goversion and 1", info, version)

@@ -1,11 +1,12 @@
 GO ?= go
 
-.PHONY: test test-tools kube-apiserver vet fuzz build demo image
+.PHONY: test test-tools kube-apiserver promtool vet fuzz build demo image
 
 # test installs the Debian tools the tests use when missing, builds the
-# kube-apiserver the Kubernetes tests run (once; it is cached), then vets,
-# fuzzes for a bounded time and runs every test with the race detector.
-test: test-tools kube-apiserver vet fuzz
+# kube-apiserver the Kubernetes tests run and the promtool the alerting
+# rules' tests run (once; they are cached), then vets, fuzzes for a bounded
+# time and runs every test with the race detector.
+test: test-tools kube-apiserver promtool vet fuzz
 	$(GO) test -race -timeout 20m ./...
 
 # fuzz runs each fuzz target for FUZZTIME on one core: the config parser, the
@@ -26,6 +27,9 @@ test-tools:
 
 kube-apiserver:
 	$(GO) run ./internal/kubetest/prepare
+
+promtool:
+	$(GO) run ./internal/promtest/prepare
 
 vet:
 	$(GO) vet ./...

@@ -657,7 +657,7 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 		writeError(w, http.StatusInternalServerError, "the override was not stored: "+err.Error(), "")
 		return
 	}
-	a.logChange(rec)
+	a.logChange(rec, o)
 	after := OverrideOf(o)
 	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
 		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
@@ -706,7 +706,7 @@ func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) 
 		writeError(w, http.StatusInternalServerError, "the override was not deleted: "+err.Error(), "")
 		return
 	}
-	a.logChange(rec)
+	a.logChange(rec, *before)
 	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
 		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
 	}
@@ -791,9 +791,12 @@ func (a *v1) record(who, action, id string, before, after *model.Override) (Audi
 }
 
 // logChange logs a write that was made, also in the process log, which
-// outlives a pod's audit file.
-func (a *v1) logChange(rec AuditRecord) {
-	a.cfg.Logger.Info("override changed", "identity", rec.Identity, "action", rec.Action, "id", rec.ID)
+// outlives a pod's audit file: who made it, and the override written (or
+// deleted) with its kind, service, cluster, reason and expiry. The weights
+// loop logs the same change again when the engine takes it up, as it does
+// for overrides of every other source.
+func (a *v1) logChange(rec AuditRecord, o model.Override) {
+	a.cfg.Logger.Info("override changed", "identity", rec.Identity, "action", rec.Action, "id", rec.ID, "override", o)
 }
 
 // recordFailure appends a record saying that the write rec recorded did

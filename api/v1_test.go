@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meridian-gtm/meridian/internal/testlog"
 	"github.com/meridian-gtm/meridian/model"
 	"github.com/meridian-gtm/meridian/weights"
 )
@@ -531,6 +533,35 @@ func TestClusterResyncing(t *testing.T) {
 		want := c.Name == "us-east"
 		if c.Resyncing != want || c.Reachable == want || (c.LostAt != nil) != want {
 			t.Errorf("cluster %+v: want resyncing and lost %v", c, want)
+		}
+	}
+}
+
+// TestOverrideChangesAreLogged: a write through the API logs who made it
+// and the override: kind, service, cluster, reason and expiry.
+func TestOverrideChangesAreLogged(t *testing.T) {
+	var buf testlog.Buffer
+	f := newFixtureWith(t, func(c *V1Config) { c.Logger = slog.New(slog.NewTextHandler(&buf, nil)) })
+	body := `{"kind":"drain","service":"` + svcName + `","cluster":"eu-west","reason":"kernel upgrade","expires":"2030-01-02T03:04:05Z"}`
+	if code, text := f.do("PUT", "/api/v1/overrides/drain-eu", adminToken, body, nil); code != 201 {
+		t.Fatalf("PUT: %d %s", code, text)
+	}
+	if code, text := f.do("DELETE", "/api/v1/overrides/drain-eu", adminToken, "", nil); code != 200 {
+		t.Fatalf("DELETE: %d %s", code, text)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for _, action := range []string{"put-override", "delete-override"} {
+		var line string
+		for _, l := range lines {
+			if strings.Contains(l, "msg=\"override changed\"") && strings.Contains(l, "action="+action) {
+				line = l
+			}
+		}
+		for _, want := range []string{"identity=alice", "id=drain-eu", "override.kind=drain", "override.service=" + svcName,
+			"override.cluster=eu-west", `override.reason="kernel upgrade"`, "override.expires=2030-01-02T03:04:05Z"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("%s: the log line lacks %s:\n%s", action, want, buf.String())
+			}
 		}
 	}
 }

@@ -2,8 +2,10 @@ package model
 
 import (
 	"cmp"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -79,6 +81,40 @@ type Override struct {
 // ActiveAt reports whether the override applies at time t.
 func (o Override) ActiveAt(t time.Time) bool {
 	return o.Expires.IsZero() || t.Before(o.Expires)
+}
+
+// Equal reports whether two overrides are the same in every field.
+func (o Override) Equal(p Override) bool {
+	return o.ID == p.ID && o.Kind == p.Kind && o.Service == p.Service && o.Cluster == p.Cluster && o.Address == p.Address &&
+		o.Weight == p.Weight && slices.Equal(o.Order, p.Order) && o.Reason == p.Reason && o.Author == p.Author &&
+		o.Created.Equal(p.Created) && o.Expires.Equal(p.Expires)
+}
+
+// LogValue is how logs show an override: its id, kind, service (empty:
+// every service), cluster, reason and expiry (never, or RFC 3339 in UTC)
+// always, so that a log search for any of them finds every change; the
+// address, weight, order and author when the kind has them.
+func (o Override) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("id", o.ID), slog.String("kind", o.Kind.String()),
+		slog.String("service", o.Service), slog.String("cluster", o.Cluster)}
+	if o.Address.IsValid() {
+		attrs = append(attrs, slog.String("address", o.Address.String()))
+	}
+	switch o.Kind {
+	case Weight:
+		attrs = append(attrs, slog.Uint64("weight", uint64(o.Weight)))
+	case ForceFailover:
+		attrs = append(attrs, slog.String("order", strings.Join(o.Order, " ")))
+	}
+	expires := "never"
+	if !o.Expires.IsZero() {
+		expires = o.Expires.UTC().Format(time.RFC3339)
+	}
+	attrs = append(attrs, slog.String("reason", o.Reason), slog.String("expires", expires))
+	if o.Author != "" {
+		attrs = append(attrs, slog.String("author", o.Author))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // Overrides is the set of overrides operators have made, active or not.

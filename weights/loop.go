@@ -3,6 +3,9 @@ package weights
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +45,15 @@ type Loop struct {
 	wake      chan struct{}
 	observers []observer
 	plan      atomic.Pointer[model.Plan]
+	// inputsAt and solvedAt are Unix nanoseconds: the latest change of an
+	// input, and the latest Solve whose Plan is in force (published, or
+	// found equal to the one in force). Metrics read them.
+	inputsAt, solvedAt atomic.Int64
+
+	// Used by Run's goroutine only: the overrides as the last solve saw
+	// them, by ID, and when, so that changes and expiries are logged.
+	logged   map[string]model.Override
+	loggedAt time.Time
 
 	mu        sync.Mutex
 	inventory model.Inventory
@@ -80,6 +92,22 @@ func (l *Loop) Subscribe(fn func(*model.Plan)) {
 
 // Plan returns the newest published Plan, nil before the first.
 func (l *Loop) Plan() *model.Plan { return l.plan.Load() }
+
+// Solved returns when the Plan in force was last solved from the inputs:
+// made, or found unchanged by a later Solve. Zero before the first Plan.
+func (l *Loop) Solved() time.Time { return unixNano(l.solvedAt.Load()) }
+
+// InputsChanged returns when an input (inventory, health, overrides,
+// policies) last changed. When it is after Solved, a Solve is pending;
+// pending for long, the loop is stuck.
+func (l *Loop) InputsChanged() time.Time { return unixNano(l.inputsAt.Load()) }
+
+func unixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
 
 // SetInventory replaces the inventory.
 func (l *Loop) SetInventory(inv model.Inventory) {
@@ -134,6 +162,7 @@ func (l *Loop) update(set func()) {
 	l.mu.Lock()
 	l.gen++
 	set()
+	l.inputsAt.Store(l.now().UnixNano())
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -207,16 +236,20 @@ func (l *Loop) solve() time.Time {
 	inv, hasInv, health, ovr, pol, gen := l.inventory, l.hasInv, l.health, l.overrides, l.policies, l.gen
 	l.mu.Unlock()
 	defer l.markSolved(gen)
+	l.logOverrides(now, ovr)
 	next := nextChange(now, inv, ovr, pol)
 	if !hasInv {
 		return next
 	}
 	start := time.Now()
 	p := l.solver.Solve(now, inv, health, ovr, pol)
-	if prev := l.plan.Load(); prev != nil && prev.Version == p.Version {
+	prev := l.plan.Load()
+	if prev != nil && prev.Version == p.Version {
+		l.solvedAt.Store(now.UnixNano())
 		return next
 	}
 	l.plan.Store(p)
+	l.solvedAt.Store(now.UnixNano())
 	l.cfg.Logger.Info("plan published", "version", p.VersionText(), "services", len(p.Services),
 		"sites", len(p.Sites), "solve_time", time.Since(start))
 	for _, o := range l.observers {
@@ -226,7 +259,67 @@ func (l *Loop) solve() time.Time {
 		}
 		o.ch <- p
 	}
+	l.logChanges(prev, p) // after the hand-off: explaining never delays DNS or xDS
 	return next
+}
+
+// logOverrides logs, at info, every override added, changed, removed or
+// expired since the last solve, whatever its source (the API, the config
+// file, another replica through the shared store), with its kind,
+// service, cluster, reason and expiry. The API logs who made a write; this
+// says what the engine now uses.
+func (l *Loop) logOverrides(now time.Time, ovr model.Overrides) {
+	seen := make(map[string]model.Override, len(ovr.Items()))
+	log := l.cfg.Logger
+	for _, o := range ovr.Items() {
+		seen[o.ID] = o
+		old, known := l.logged[o.ID]
+		switch {
+		case !known:
+			log.Info("override added", "override", o, "active", o.ActiveAt(now))
+		case !old.Equal(o):
+			log.Info("override changed", "override", o, "active", o.ActiveAt(now))
+		case old.ActiveAt(l.loggedAt) && !o.ActiveAt(now):
+			log.Info("override expired", "override", o)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(l.logged)) {
+		if _, ok := seen[id]; !ok {
+			log.Info("override removed", "override", l.logged[id])
+		}
+	}
+	l.logged, l.loggedAt = seen, now
+}
+
+// maxChangeLines bounds the debug lines one new Plan logs: a change that
+// moves every route of a large Plan says how many more moved instead.
+const maxChangeLines = 200
+
+// logChanges logs, at debug, which shares moved from prev to p and why:
+// one line per service and set of clients whose route changed. Nothing is
+// computed unless debug logging is on; nothing is logged per query.
+func (l *Loop) logChanges(prev, p *model.Plan) {
+	log := l.cfg.Logger
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	changes := model.PlanChanges(prev, p)
+	for i, c := range changes {
+		if i == maxChangeLines {
+			log.Debug("plan change: more routes changed", "plan", p.VersionText(), "more", len(changes)-i)
+			break
+		}
+		moves := make([]string, len(c.Moves))
+		for j, m := range c.Moves {
+			moves[j] = m.String()
+		}
+		mode := c.After.String()
+		if c.Before != c.After && prev != nil { // the first Plan's routes had no mode before
+			mode = c.Before.String() + " → " + mode
+		}
+		log.Debug("plan change", "plan", p.VersionText(), "service", c.Service, "clients", c.Clients, "mode", mode,
+			"shares", strings.Join(moves, ", "), "why", c.Summary)
+	}
 }
 
 // markSolved records that the inputs of generation gen are in the

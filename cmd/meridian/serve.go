@@ -132,6 +132,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	if !solo {
 		state.replicas = reports.Reports
 	}
+	registerEngineMetrics(reg, loop, state, store)
 	warm := openWarmStart(cfg, store, logger.With("component", "discovery"))
 	setInventory := func(inv model.Inventory) {
 		loop.SetInventory(inv)

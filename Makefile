@@ -1,5 +1,10 @@
 GO ?= go
 
+# VERSION and COMMIT are stamped into the binary by build and image.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS = -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
 .PHONY: test test-tools kube-apiserver promtool vet fuzz build demo image
 
 # test installs the Debian tools the tests use when missing, builds the
@@ -34,15 +39,17 @@ promtool:
 vet:
 	$(GO) vet ./...
 
+# build stamps the version and commit as image does; `meridian version`
+# prints them with the Go version. BIN moves the binary elsewhere.
+BIN ?= bin/meridian
 build:
-	$(GO) build -o bin/meridian ./cmd/meridian
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
 
 demo:
 	$(GO) run ./cmd/meridian serve -config deploy/demo/meridian.conf
 
 # image builds bin/meridian-image.tar (docker load / podman load / crane
 # push) without a Docker engine; the Dockerfile builds the same with Docker.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 image:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/meridian-static ./cmd/meridian
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/meridian-static ./cmd/meridian
 	$(GO) run ./internal/imagebuild -binary bin/meridian-static -out bin/meridian-image.tar -tag meridian:$(VERSION)

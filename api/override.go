@@ -132,14 +132,11 @@ func (k Known) checkTarget(addr netip.Addr, service, cluster string) error {
 	return invalid("address", "%s is not a target of %s; known: %s%s", addr, where, strings.Join(known, ", "), more)
 }
 
-// parseFor reads the for field: the config's durations (300, 30s, 5m, 2h,
-// 1d, 1w) or Go's (1h30m).
+// parseFor reads the for field as the config reads durations (300, 30s,
+// 5m, 2h, 1d, 1w, 1h30m): one parser for the config, the API and the CLI.
 func parseFor(s string) (time.Duration, bool) {
-	if d, ok := duration.Parse(s); ok {
-		return d, d > 0
-	}
-	d, err := time.ParseDuration(s)
-	return d, err == nil && d > 0
+	d, ok := duration.Parse(s)
+	return d, ok && d > 0
 }
 
 // toModel checks a request and turns it into an override made by author at

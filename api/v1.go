@@ -55,6 +55,9 @@ type V1Config struct {
 	// Quorum is the health_quorum rule in force, as the config spells it
 	// ("majority", "any", "all", "82%"); nil when health is not shared.
 	Quorum func() string
+	// Zones returns the origins of the DNS zones served (lower case,
+	// without the final dot); nil: none.
+	Zones func() []string
 	// NACKs returns the latest responses xDS clients rejected.
 	NACKs func() []NACK
 	// DNSSEC returns the keys of a signed zone (origin without final
@@ -147,6 +150,7 @@ var v1Routes = []route{
 	{"GET", "/api/v1/explain", ReadRole, (*v1).explain},
 	{"GET", "/api/v1/replicas", ReadRole, (*v1).replicas},
 	{"GET", "/api/v1/nacks", ReadRole, (*v1).nacks},
+	{"GET", "/api/v1/zones", ReadRole, (*v1).zones},
 	{"GET", "/api/v1/dnssec/{zone}", ReadRole, (*v1).dnssec},
 	{"GET", "/api/v1/audit", ReadRole, (*v1).auditLog},
 }
@@ -1072,6 +1076,15 @@ func (a *v1) dnssec(w http.ResponseWriter, r *http.Request, _ string) {
 			out.DS = append(out.DS, k.DS)
 		}
 	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *v1) zones(w http.ResponseWriter, r *http.Request, _ string) {
+	out := []string{}
+	if a.cfg.Zones != nil {
+		out = append(out, a.cfg.Zones()...)
+	}
+	slices.Sort(out)
 	writeJSON(w, http.StatusOK, out)
 }
 

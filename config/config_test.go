@@ -232,6 +232,24 @@ func TestHealthDurations(t *testing.T) {
 	}
 }
 
+// TestDurationsOneSyntax: TTLs and probe durations read the same syntax as
+// the API's and the CLI's "for" (internal/duration): days, weeks and Go's
+// compound forms alike; a TTL must still be whole seconds.
+func TestDurationsOneSyntax(t *testing.T) {
+	c, err := Parse("t.conf", []byte("zone example.org {\n    ns ns.example.net\n    service app {\n        ttl 1h30m\n        health {\n            kind tcp\n            port 8443\n            interval 1d\n            timeout 1m30s\n        }\n    }\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Zones[0].Services[0]
+	if s.TTL != 5400 || s.Health.Interval != 24*time.Hour || s.Health.Timeout != 90*time.Second {
+		t.Errorf("ttl %d interval %v timeout %v, want 5400 24h 1m30s", s.TTL, s.Health.Interval, s.Health.Timeout)
+	}
+	_, err = Parse("t.conf", []byte("zone example.org {\n    ns ns.example.net\n    service app {\n        ttl 1500ms\n    }\n}\n"))
+	if err == nil || !strings.Contains(err.Error(), `t.conf:4: ttl: expected seconds`) {
+		t.Errorf("ttl 1500ms: %v, want a refusal", err)
+	}
+}
+
 func TestXDSSettings(t *testing.T) {
 	c, err := Parse("t.conf", []byte(`
 meridian {

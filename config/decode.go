@@ -1040,10 +1040,11 @@ func policyNames() string {
 // maxTTL is the largest TTL RFC 2181 allows.
 const maxTTL = 1<<31 - 1
 
-// parseTTL reads a TTL in seconds, or a duration with a unit (30s, 5m, 1h, 1d, 1w).
+// parseTTL reads a TTL in seconds, or a duration in whole seconds (30s, 5m,
+// 1h, 1d, 1w, 1h30m).
 func parseTTL(what string, t token, errs *errorList) uint32 {
 	d, ok := duration.Parse(t.Text)
-	if !ok || d/time.Second > maxTTL {
+	if !ok || d%time.Second != 0 || d/time.Second > maxTTL {
 		errs.add(errorf(t.Pos, "%s: expected seconds or a duration such as 30s, 5m, 1h, 1d, 1w up to %d seconds, got %q",
 			what, maxTTL, t.Text))
 		return 0
@@ -1360,18 +1361,15 @@ func (h *HealthCheck) decode(n *node, errs *errorList) {
 			*dst = d.Args[0].Text
 		}
 	}
-	duration := func(dst *time.Duration) directive {
+	probeDuration := func(dst *time.Duration) directive {
 		return func(d *node, errs *errorList) {
 			if err := args(d, 1, 1, "DURATION"); err != nil {
 				errs.add(err)
 				return
 			}
-			v, err := time.ParseDuration(d.Args[0].Text)
-			if secs, serr := strconv.Atoi(d.Args[0].Text); serr == nil {
-				v, err = time.Duration(secs)*time.Second, nil
-			}
-			if err != nil || v <= 0 {
-				errs.add(errorf(d.Args[0].Pos, "%s: expected a duration such as 500ms, 2s or 1m, got %q", d.Name(), d.Args[0].Text))
+			v, ok := duration.Parse(d.Args[0].Text)
+			if !ok || v <= 0 {
+				errs.add(errorf(d.Args[0].Pos, "%s: expected a duration such as 500ms, 2s, 1m or 1d, got %q", d.Name(), d.Args[0].Text))
 				return
 			}
 			*dst = v
@@ -1437,9 +1435,9 @@ func (h *HealthCheck) decode(n *node, errs *errorList) {
 				h.Expect = append(h.Expect, StatusRange{Low: l, High: u})
 			}
 		},
-		"interval": duration(&h.Interval),
-		"timeout":  duration(&h.Timeout),
-		"jitter":   duration(&h.Jitter),
+		"interval": probeDuration(&h.Interval),
+		"timeout":  probeDuration(&h.Timeout),
+		"jitter":   probeDuration(&h.Jitter),
 		"rise":     count(&h.Rise),
 		"fall":     count(&h.Fall),
 		"insecure_skip_verify": func(d *node, errs *errorList) {

@@ -209,6 +209,13 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 		}
 		return out, ok
 	}
+	c.Zones = func() []string {
+		var out []string
+		for _, z := range state.config.Load().Zones {
+			out = append(out, z.Origin)
+		}
+		return out
+	}
 	if state.replicas != nil { // a rule counts only where verdicts are shared
 		c.Quorum = func() string { return healthQuorum(state.config.Load().Meridian.HealthQuorum).String() }
 	}

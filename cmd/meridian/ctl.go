@@ -29,6 +29,7 @@ import (
 	"github.com/meridian-gtm/meridian/api"
 	"github.com/meridian-gtm/meridian/discovery/kube"
 	"github.com/meridian-gtm/meridian/dns"
+	"github.com/meridian-gtm/meridian/internal/duration"
 )
 
 const ctlUsage = `Usage: meridian ctl [-server URL] [-token TOKEN] [-o table|json] COMMAND [ARGS]
@@ -61,6 +62,12 @@ Commands:
                                            the member cluster of the kubeconfig context
                                            (apply deploy/member/meridian-reader.yaml there first)
 
+-server, -token and -o may also come after the command, and every command's
+flags before, between or after its arguments; -- ends the flags. A service
+may be named relative to its zone (app for app.gslb.example.com). Durations
+(-for) are written as in the config: 300, 30m, 2h, 1d, 1w, 1h30m.
+meridian ctl help COMMAND (or COMMAND -h) shows one command.
+
 The server and token default to $MERIDIAN_SERVER (else http://127.0.0.1:8080)
 and $MERIDIAN_TOKEN. Exit status: 0 done, 1 the server refused or failed
 (its message is printed), 2 usage error, 3 the server could not be reached.
@@ -77,53 +84,69 @@ const (
 // ctl is one invocation of `meridian ctl`.
 type ctl struct {
 	server, token string
+	output        string // -o: table or json
 	json          bool
 	out, errOut   io.Writer
 	client        *http.Client
 }
 
-// ctlError carries the exit code of a failed command.
+// ctlError carries the exit code of a failed command; usage, for a usage
+// error, is the usage of the command at fault.
 type ctlError struct {
-	code int
-	msg  string
+	code  int
+	msg   string
+	usage string
 }
 
 func (e *ctlError) Error() string { return e.msg }
 
 func usageErr(format string, args ...any) error {
-	return &ctlError{exitUsage, fmt.Sprintf(format, args...)}
+	return &ctlError{code: exitUsage, msg: fmt.Sprintf(format, args...)}
 }
 
 func ctlCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	c := &ctl{out: stdout, errOut: stderr, client: &http.Client{Timeout: 30 * time.Second}}
-	fs.StringVar(&c.server, "server", cmpOr(os.Getenv("MERIDIAN_SERVER"), "http://127.0.0.1:8080"), "")
-	fs.StringVar(&c.token, "token", os.Getenv("MERIDIAN_TOKEN"), "")
-	output := fs.String("o", "table", "")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+	c := &ctl{out: stdout, errOut: stderr, client: &http.Client{Timeout: 30 * time.Second},
+		server: cmpOr(os.Getenv("MERIDIAN_SERVER"), "http://127.0.0.1:8080"), token: os.Getenv("MERIDIAN_TOKEN"), output: "table"}
+	c.globalFlags(fs)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, ctlUsage)
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "meridian ctl: %v\nRun 'meridian ctl help' for the commands and their flags.\n", err)
+		return exitUsage
+	case fs.NArg() == 0:
 		fmt.Fprint(stderr, ctlUsage)
 		return exitUsage
-	}
-	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "meridian ctl: -o %s: expected table or json\n", *output)
-		return exitUsage
-	}
-	if fs.Arg(0) == "help" {
+	case fs.Arg(0) == "help":
+		if fs.NArg() > 1 {
+			if u := commandUsage(fs.Arg(1)); u != "" {
+				fmt.Fprint(stdout, u)
+				return exitOK
+			}
+		}
 		fmt.Fprint(stdout, ctlUsage)
 		return exitOK
 	}
-	c.json = *output == "json"
-	c.server = strings.TrimSuffix(c.server, "/")
-	err := c.run(fs.Arg(0), fs.Args()[1:])
+	err = c.run(fs.Arg(0), fs.Args()[1:])
 	var ce *ctlError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, cmpOr(commandUsage(fs.Arg(0)), ctlUsage))
+		return exitOK
 	case errors.As(err, &ce):
 		fmt.Fprintln(stderr, "meridian ctl:", ce.msg)
-		if ce.code == exitUsage {
-			fmt.Fprint(stderr, "\n"+ctlUsage)
+		switch {
+		case ce.code != exitUsage:
+		case ce.usage != "":
+			fmt.Fprint(stderr, "\n"+ce.usage)
+		default:
+			fmt.Fprintln(stderr, "Run 'meridian ctl help' for the commands and their flags.")
 		}
 		return ce.code
 	default:
@@ -139,33 +162,142 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// parseArgs parses flags given before, between or after positional
-// arguments, and checks the count of positionals.
-func parseArgs(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
+// globalFlags defines on fs the flags every command takes, so that they
+// may come before the command or anywhere after it.
+func (c *ctl) globalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.server, "server", c.server, "")
+	fs.StringVar(&c.token, "token", c.token, "")
+	fs.StringVar(&c.output, "o", c.output, "")
+}
+
+// parseArgs parses a command's flags and the global ones given before,
+// between or after its positional arguments (Go's flag package stops at
+// the first positional), up to a "--" that ends the flags, and checks the
+// count of positionals. -h or -help returns flag.ErrHelp.
+func (c *ctl) parseArgs(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	fs.SetOutput(io.Discard)
+	c.globalFlags(fs)
 	var pos []string
-	for {
+	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
 			return nil, usageErr("%s: %v", fs.Name(), err)
 		}
-		if fs.NArg() == 0 {
+		rest := fs.Args()
+		if endsFlags(fs, args[:len(args)-len(rest)]) {
+			pos = append(pos, rest...)
 			break
 		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
+	if c.output != "table" && c.output != "json" {
+		return nil, usageErr("-o %s: expected table or json", c.output)
+	}
+	c.json = c.output == "json"
+	c.server = strings.TrimSuffix(c.server, "/")
 	if len(pos) != positional {
 		return nil, usageErr("%s: expected %d argument(s), got %d", fs.Name(), positional, len(pos))
 	}
 	return pos, nil
 }
 
+// endsFlags reports whether the arguments fs.Parse consumed (flags and
+// their values only) end with a "--" that ends the flags, rather than one
+// that is a flag's value (-reason --).
+func endsFlags(fs *flag.FlagSet, parsed []string) bool {
+	for i := 0; i < len(parsed); i++ {
+		if parsed[i] == "--" {
+			return true
+		}
+		name := strings.TrimLeft(parsed[i], "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+				i++ // its value
+			}
+		}
+	}
+	return false
+}
+
+// commandUsage is the part of ctlUsage that describes cmd, "" for a
+// command it does not list.
+func commandUsage(cmd string) string {
+	var b strings.Builder
+	in := false
+	for line := range strings.Lines(ctlUsage[strings.Index(ctlUsage, "Commands:"):]) {
+		switch {
+		case strings.HasPrefix(line, "  ") && line[2] != ' ':
+			in = strings.Fields(line)[0] == cmd
+		case strings.HasPrefix(line, "    "):
+		default:
+			in = false
+		}
+		if in {
+			b.WriteString("  meridian ctl " + strings.TrimPrefix(line, "  "))
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "Usage:\n" + b.String() + "\nFlags of every command, before or after it: -server URL, -token TOKEN, -o table|json.\n" +
+		"Flags may come before, between or after the arguments; -- ends them.\n"
+}
+
+// durationFlag is a flag.Value of a duration as the config writes it.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, ok := duration.Parse(s)
+	if !ok || d <= 0 {
+		return fmt.Errorf("expected %s", duration.Syntax)
+	}
+	*f.d = d
+	return nil
+}
+
+// checkFor checks a -for value before it goes to the server, which reads
+// it with the same parser.
+func checkFor(cmd, v string) error {
+	if v == "" {
+		return nil
+	}
+	if d, ok := duration.Parse(v); !ok || d <= 0 {
+		return usageErr("%s: -for %q: expected %s", cmd, v, duration.Syntax)
+	}
+	return nil
+}
+
 func (c *ctl) run(cmd string, args []string) error {
+	err := c.runCommand(cmd, args)
+	var ce *ctlError
+	if errors.As(err, &ce) && ce.code == exitUsage && ce.usage == "" {
+		ce.usage = commandUsage(cmd)
+	}
+	return err
+}
+
+func (c *ctl) runCommand(cmd string, args []string) error {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	listings := map[string]func() error{"status": c.status, "clusters": c.clusters, "services": c.services, "overrides": c.overrides, "audit": c.audit,
 		"replicas": c.replicas}
 	if list, ok := listings[cmd]; ok {
-		if _, err := parseArgs(fs, args, 0); err != nil {
+		if _, err := c.parseArgs(fs, args, 0); err != nil {
 			return err
 		}
 		return list()
@@ -175,14 +307,18 @@ func (c *ctl) run(cmd string, args []string) error {
 		client := fs.String("client", "", "")
 		region := fs.String("region", "", "")
 		zone := fs.String("zone", "", "")
-		pos, err := parseArgs(fs, args, 1)
+		pos, err := c.parseArgs(fs, args, 1)
 		if err != nil {
 			return err
 		}
 		if (*client == "") == (*region == "") {
 			return usageErr("explain: give -client IP (a DNS client) or -region R [-zone Z] (an xDS node's locality)")
 		}
-		q := url.Values{"name": {pos[0]}}
+		name, err := c.resolveService(pos[0])
+		if err != nil {
+			return err
+		}
+		q := url.Values{"name": {name}}
 		for k, v := range map[string]string{"client": *client, "region": *region, "zone": *zone} {
 			if v != "" {
 				q.Set(k, v)
@@ -194,23 +330,36 @@ func (c *ctl) run(cmd string, args []string) error {
 		reason := fs.String("reason", "", "")
 		dur := fs.String("for", "", "")
 		dry := fs.Bool("dry-run", false, "")
-		pos, err := parseArgs(fs, args, 1)
+		pos, err := c.parseArgs(fs, args, 1)
 		if err != nil {
 			return err
 		}
-		id := overrideID("drain", pos[0], *service)
 		if cmd == "undrain" {
-			return c.write("DELETE", id, nil, *dry)
+			if *service != "" {
+				if *service, err = c.resolveService(*service); err != nil {
+					return err
+				}
+			}
+			return c.undrain(pos[0], *service, *dry)
 		}
 		if *reason == "" {
-			return usageErr("drain: -reason is required: say why")
+			return usageErr(`drain: -reason is required: say why, as in -reason "kernel upgrade"`)
 		}
+		if err := checkFor(cmd, *dur); err != nil {
+			return err
+		}
+		if *service != "" {
+			if *service, err = c.resolveService(*service); err != nil {
+				return err
+			}
+		}
+		id := overrideID("drain", pos[0], *service)
 		return c.write("PUT", id, &api.OverrideRequest{OverrideSpec: api.OverrideSpec{Kind: "drain", Cluster: pos[0], Service: *service, Reason: *reason}, For: *dur}, *dry)
 	case "weight":
 		reason := fs.String("reason", "", "")
 		dur := fs.String("for", "", "")
 		dry := fs.Bool("dry-run", false, "")
-		pos, err := parseArgs(fs, args, 3)
+		pos, err := c.parseArgs(fs, args, 3)
 		if err != nil {
 			return err
 		}
@@ -219,7 +368,13 @@ func (c *ctl) run(cmd string, args []string) error {
 			return usageErr("weight: %q is not a weight (0 or more)", pos[2])
 		}
 		if *reason == "" {
-			return usageErr("weight: -reason is required: say why")
+			return usageErr(`weight: -reason is required: say why, as in -reason "migration"`)
+		}
+		if err := checkFor(cmd, *dur); err != nil {
+			return err
+		}
+		if pos[0], err = c.resolveService(pos[0]); err != nil {
+			return err
 		}
 		w := uint32(n)
 		return c.write("PUT", overrideID("weight", pos[1], pos[0]), &api.OverrideRequest{OverrideSpec: api.OverrideSpec{Kind: "weight", Service: pos[0], Cluster: pos[1], Weight: &w, Reason: *reason}, For: *dur}, *dry)
@@ -227,7 +382,7 @@ func (c *ctl) run(cmd string, args []string) error {
 		if len(args) > 0 && args[0] == "keygen" {
 			return c.keygen(fs, args[1:])
 		}
-		pos, err := parseArgs(fs, args, 2)
+		pos, err := c.parseArgs(fs, args, 2)
 		if err != nil {
 			return err
 		}
@@ -236,7 +391,7 @@ func (c *ctl) run(cmd string, args []string) error {
 		}
 		return c.dnssec(pos[0], pos[1])
 	case "token":
-		pos, err := parseArgs(fs, args, 3)
+		pos, err := c.parseArgs(fs, args, 3)
 		if err != nil {
 			return err
 		}
@@ -254,8 +409,9 @@ func (c *ctl) run(cmd string, args []string) error {
 		fs.StringVar(&o.Location, "location", "", "")
 		fs.StringVar(&o.Namespace, "namespace", "meridian", "")
 		fs.StringVar(&o.ServiceAccount, "service-account", "meridian/meridian-reader", "")
-		fs.DurationVar(&o.TokenTTL, "token-ttl", 365*24*time.Hour, "")
-		if _, err := parseArgs(fs, args, 0); err != nil {
+		o.TokenTTL = 365 * 24 * time.Hour
+		fs.Var(durationFlag{&o.TokenTTL}, "token-ttl", "")
+		if _, err := c.parseArgs(fs, args, 0); err != nil {
 			return err
 		}
 		if o.Name == "" {
@@ -300,7 +456,7 @@ func (c *ctl) createClusterSecret(kubeconfig, kubeContext string, o kube.RemoteS
 	defer cancel()
 	s, err := kube.RemoteSecret(ctx, kubeconfig, kubeContext, o)
 	if err != nil {
-		return &ctlError{exitRefused, err.Error()}
+		return &ctlError{code: exitRefused, msg: err.Error()}
 	}
 	out, err := yaml.Marshal(s)
 	if err != nil {
@@ -326,20 +482,96 @@ func overrideID(kind, cluster, service string) string {
 	return id
 }
 
-// call sends a request and decodes a JSON answer into out. An error
-// answer becomes a ctlError with the server's message.
-func (c *ctl) call(method, path string, body, out any) error {
+// undrain removes the drain of a cluster (of one service, or of all): the
+// one `meridian ctl drain` made, else a drain of the config file, which
+// the server refuses to remove, saying so.
+func (c *ctl) undrain(cluster, service string, dryRun bool) error {
+	id := overrideID("drain", cluster, service)
+	var list []api.Override
+	if err := c.get("/api/v1/overrides", &list); err != nil {
+		return err
+	}
+	same := func(a, b string) bool {
+		return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+	}
+	fromConfig := ""
+	for _, o := range list {
+		if o.ID == id {
+			return c.write("DELETE", id, nil, dryRun)
+		}
+		if o.Kind == "drain" && o.Author == "config" && strings.HasPrefix(o.ID, "config.") && same(o.Cluster, cluster) && same(o.Service, service) {
+			fromConfig = o.ID
+		}
+	}
+	if fromConfig != "" {
+		id = fromConfig
+	}
+	return c.write("DELETE", id, nil, dryRun)
+}
+
+// resolveService returns the global service that name means: the service
+// of that name, else the one of that name relative to a zone the server
+// serves (app for app.gslb.example.com). A name in several zones is a
+// usage error listing them; an unknown one is left for the server to
+// refuse.
+func (c *ctl) resolveService(name string) (string, error) {
+	want := strings.TrimSuffix(strings.ToLower(name), ".")
+	if strings.HasSuffix(name, ".") {
+		return name, nil // absolute
+	}
+	var services []struct{ Name string }
+	if err := c.get("/api/v1/services", &services); err != nil {
+		return "", err
+	}
+	known := map[string]bool{}
+	for _, s := range services {
+		known[strings.TrimSuffix(strings.ToLower(s.Name), ".")] = true
+	}
+	if known[want] {
+		return name, nil
+	}
+	var zones []string
+	if err := c.get("/api/v1/zones", &zones); err != nil {
+		return "", err
+	}
+	var found []string
+	for _, z := range zones {
+		if known[want+"."+z] {
+			found = append(found, want+"."+z)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return name, nil
+	case 1:
+		return found[0], nil
+	}
+	return "", usageErr("%s is a service in more than one zone: %s; give the full name", name, strings.Join(found, ", "))
+}
+
+// get reads a JSON answer into out, printing nothing even with -o json.
+func (c *ctl) get(path string, out any) error {
+	b, err := c.do("GET", path, nil)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+// do sends a request and returns the answer's body. An error answer
+// becomes a ctlError with the server's message.
+func (c *ctl) do(method, path string, body any) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, c.server+path, rd)
 	if err != nil {
-		return usageErr("-server %s: %v", c.server, err)
+		return nil, usageErr("-server %s: %v", c.server, err)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -349,19 +581,30 @@ func (c *ctl) call(method, path string, body, out any) error {
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return &ctlError{exitUnreachable, fmt.Sprintf("cannot reach %s: %v", c.server, err)}
+		return nil, &ctlError{code: exitUnreachable, msg: fmt.Sprintf("cannot reach %s: %v", c.server, err)}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return &ctlError{exitUnreachable, fmt.Sprintf("reading the answer of %s: %v", c.server, err)}
+		return nil, &ctlError{code: exitUnreachable, msg: fmt.Sprintf("reading the answer of %s: %v", c.server, err)}
 	}
 	if resp.StatusCode >= 300 {
 		var e struct{ Error, Field string }
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
 		}
-		return &ctlError{exitRefused, fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, e.Error)}
+		return nil, &ctlError{code: exitRefused, msg: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, e.Error)}
+	}
+	return b, nil
+}
+
+// call sends a request and decodes a JSON answer into out, or with -o
+// json prints it. An error answer becomes a ctlError with the server's
+// message.
+func (c *ctl) call(method, path string, body, out any) error {
+	b, err := c.do(method, path, body)
+	if err != nil {
+		return err
 	}
 	if c.json {
 		var buf bytes.Buffer
@@ -459,8 +702,8 @@ func (c *ctl) services() error {
 		Name, Policy string
 		Targets      []struct{ Cluster, Address, Health, Status string }
 		Routes       []struct {
-			Site   string
-			Shares map[string]float64
+			Site, Mode string
+			Shares     map[string]float64
 		}
 	}
 	if err := c.call("GET", "/api/v1/services", nil, &ss); err != nil || c.json {
@@ -473,11 +716,24 @@ func (c *ctl) services() error {
 			if site == "" {
 				site = "(unknown location)"
 			}
-			rows = append(rows, []string{s.Name, s.Policy, site, sharesText(r.Shares)})
+			rows = append(rows, []string{s.Name, s.Policy, site, routeText(r.Mode, r.Shares)})
 		}
 	}
 	c.table("SERVICE\tPOLICY\tCLIENTS NEAR\tSHARES", rows)
 	return nil
+}
+
+// routeText is the traffic of one route as `ctl services` prints it, as
+// the status page words it: the shares, and why when it is not the normal
+// split ("no traffic (failed closed)", "... (failed open)").
+func routeText(mode string, shares map[string]float64) string {
+	switch {
+	case len(shares) == 0:
+		return "no traffic (" + cmpOr(mode, "no targets") + ")"
+	case mode == "" || mode == "normal":
+		return sharesText(shares)
+	}
+	return sharesText(shares) + " (" + mode + ")"
 }
 
 func sharesText(shares map[string]float64) string {
@@ -640,7 +896,7 @@ func (c *ctl) keygen(fs *flag.FlagSet, args []string) error {
 	zsk := fs.Bool("zsk", false, "")
 	publish := fs.String("publish", "", "")
 	activate := fs.String("activate", "", "")
-	pos, err := parseArgs(fs, args, 2)
+	pos, err := c.parseArgs(fs, args, 2)
 	if err != nil {
 		return err
 	}

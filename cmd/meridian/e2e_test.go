@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -483,8 +484,39 @@ func TestServeRejectsBadConfig(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	out, err := exec.Command(meridianBin, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "meridian ") {
-		t.Errorf("version: %q, %v", out, err)
+	want := regexp.MustCompile(`^meridian \S+\ncommit \S+\ngo ` + regexp.QuoteMeta(runtime.Version()) + ` \S+/\S+\n$`)
+	if err != nil || !want.Match(out) {
+		t.Errorf("version: %q, %v; want version, commit and Go version", out, err)
+	}
+}
+
+// TestMakeBuildStampsVersion: `make build` stamps the version and the
+// commit as `make image` does, and `meridian version` prints them with the
+// Go version.
+func TestMakeBuildStampsVersion(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD (install git): %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "meridian")
+	cmd := exec.Command("make", "-C", "../..", "build", "BIN="+bin, "VERSION=v9.8.7-test")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build (install make): %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	want := fmt.Sprintf("meridian v9.8.7-test\ncommit %s\ngo %s %s/%s\n", strings.TrimSpace(string(head)), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if err != nil || string(out) != want {
+		t.Errorf("version of make build's binary: %q, %v; want %q", out, err, want)
+	}
+	// Without VERSION, make build takes it from git describe, as make image does.
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"VERSION ?= $(shell git describe", "-ldflags \"$(LDFLAGS)\" -o $(BIN)", "-ldflags \"-s -w $(LDFLAGS)\""} {
+		if !strings.Contains(string(mk), line) {
+			t.Errorf("the Makefile has no %q: build and image no longer stamp alike", line)
+		}
 	}
 }
 

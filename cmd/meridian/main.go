@@ -11,13 +11,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3"; when
-// it is not, the module version or VCS revision from the build info is used.
-var version = ""
+// version and commit are set at build time (make build, make image, the
+// Dockerfile) with -ldflags "-X main.version=v1.2.3 -X main.commit=SHA";
+// when they are not, the module version and the VCS revision that Go
+// records in the build info are used.
+var version, commit = "", ""
 
 const usage = `Meridian: a global traffic manager for applications in many Kubernetes clusters.
 
@@ -40,10 +43,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "meridian", buildVersion())
+		fmt.Fprintf(stdout, "meridian %s\ncommit %s\ngo %s %s/%s\n", buildVersion(), buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "serve":
-		return serveCommand(args[1:], stderr)
+		return serveCommand(args[1:], stdout, stderr)
 	case "ctl":
 		return ctlCommand(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -55,13 +58,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func serveCommand(args []string, stderr io.Writer) int {
+func serveCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	configPath := fs.String("config", "", "configuration `FILE`")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
+		w := stderr
+		if errors.Is(err, flag.ErrHelp) {
+			w = stdout
+		} else {
+			fmt.Fprintf(stderr, "meridian serve: %v\n", err)
+		}
+		fmt.Fprintln(w, "Usage: meridian serve -config FILE [-log-format text|json] [-log-level debug|info|warn|error]")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *configPath == "" || fs.NArg() > 0 {
@@ -133,4 +148,33 @@ func buildVersion() string {
 		rev += "-dirty"
 	}
 	return "devel-" + rev
+}
+
+// buildCommit is the commit the binary was built from: the one the build
+// stamped, else the VCS revision Go recorded ("-dirty" when the tree had
+// changes), else "unknown".
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "unknown"
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
 }

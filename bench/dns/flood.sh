@@ -9,7 +9,7 @@
 #
 # Environment (defaults in brackets):
 #   FLOOD_DURATION [10]  seconds of flood (dnsperf -l)
-#   FLOOD_NAMES [200000] random names in the flood's query file
+#   FLOOD_NAMES [200000] random names in each flood network's query file
 #   FLOOD_CLIENTS [4]    flood dnsperf -c; -q is OUTSTANDING
 #   FLOOD_NETWORKS [1]   client networks the flood comes from: one dnsperf
 #                        each, from 127.0.N.1 (a network may take a quarter of
@@ -91,14 +91,16 @@ sed -e "s/dns   127\.0\.0\.1:5301/dns   127.0.0.1:$DNS_PORT/" -e "s/http  127\.0
 grep -q "127.0.0.1:$HTTP_PORT" "$TMP/meridian.conf" && grep -q "keys $TMP/keys" "$TMP/meridian.conf" ||
 	die "could not rewrite meridian.conf (listen addresses, dnssec block)"
 
-log "writing $FLOOD_NAMES random names"
-awk -v n="$FLOOD_NAMES" -v seed="$RANDOM$$" -v zone="$ZONE" 'BEGIN {
-	srand(seed); c = "abcdefghijklmnopqrstuvwxyz0123456789"
-	for (i = 0; i < n; i++) {
-		s = ""; for (j = 0; j < 14; j++) s = s substr(c, int(rand() * 36) + 1, 1)
-		print s "." zone " A"
-	}
-}' >"$TMP/flood.txt"
+log "writing $FLOOD_NAMES random names for each of $FLOOD_NETWORKS networks"
+for ((n = 0; n < FLOOD_NETWORKS; n++)); do
+	awk -v n="$FLOOD_NAMES" -v seed="$((RANDOM * 64 + n))" -v zone="$ZONE" 'BEGIN {
+		srand(seed); c = "abcdefghijklmnopqrstuvwxyz0123456789"
+		for (i = 0; i < n; i++) {
+			s = ""; for (j = 0; j < 14; j++) s = s substr(c, int(rand() * 36) + 1, 1)
+			print s "." zone " A"
+		}
+	}' >"$TMP/flood.$n.txt"
+done
 echo "app.$ZONE A" >"$TMP/legit.txt"
 
 "$TMP/meridian" serve -config "$TMP/meridian.conf" -log-level warn >"$RESULTS_DIR/meridian.log" 2>&1 &
@@ -152,7 +154,7 @@ fq=()
 [[ -z $FLOOD_QPS ]] || fq=(-Q "$FLOOD_QPS")
 [[ $FLOOD_DO == 0 ]] || fq+=(-D)
 for ((n = 0; n < FLOOD_NETWORKS; n++)); do
-	dnsperf -s 127.0.0.1 -a "127.0.$((10 + n)).1" -p "$DNS_PORT" -d "$TMP/flood.txt" -c "$FLOOD_CLIENTS" -T 1 -q "$OUTSTANDING" -t 2 \
+	dnsperf -s 127.0.0.1 -a "127.0.$((10 + n)).1" -p "$DNS_PORT" -d "$TMP/flood.$n.txt" -c "$FLOOD_CLIENTS" -T 1 -q "$OUTSTANDING" -t 2 \
 		-l "$FLOOD_DURATION" "${fq[@]}" >"$RESULTS_DIR/flood.$n.txt" 2>&1 &
 	PIDS+=($!)
 done

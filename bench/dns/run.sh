@@ -344,7 +344,7 @@ server_version() {
 			# The work tree's commit, +dirty with uncommitted changes (bench/dns aside).
 			echo "$(git -C "$REPO" rev-parse --short HEAD)$([[ -z $(git -C "$REPO" status --porcelain -- . ':!bench/dns') ]] || echo +dirty)"
 		else
-			"$TMP/meridian" version 2>/dev/null | awk '{print $2}'
+			"$TMP/meridian" version 2>/dev/null | awk 'NR == 1 {print $2}'
 		fi
 		;;
 	coredns | coredns-signed) "$COREDNS" -version 2>/dev/null | sed -n 's/^CoreDNS-//p' | head -1 ;;

@@ -407,3 +407,30 @@ func TestStatusPageStates(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanVersionSpelledOnce: the Plan version is the same 16 hex digits
+// in the log, the API, `ctl status` and the status page.
+func TestPlanVersionSpelledOnce(t *testing.T) {
+	p := startMeridian(t, demoConf(t, false))
+	logged := map[string]bool{}
+	for _, rec := range p.startup {
+		if rec["msg"] == "plan published" {
+			logged[rec["version"].(string)] = true
+		}
+	}
+	var status struct {
+		PlanVersion string `json:"plan_version"`
+	}
+	demoGet(t, p, "/api/v1/status", &status)
+	out, errOut, code := runCtl(t, "http://"+p.httpAddr, "demo-read-token", "status")
+	page := statusPageHTML(t, p, "demo-read-token")
+	if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(status.PlanVersion) || !logged[status.PlanVersion] {
+		t.Errorf("API plan_version %q; logged %v", status.PlanVersion, logged)
+	}
+	if code != 0 || !strings.Contains(out, status.PlanVersion) {
+		t.Errorf("ctl status (exit %d) lacks %s:\n%s%s", code, status.PlanVersion, out, errOut)
+	}
+	if !strings.Contains(page, status.PlanVersion) {
+		t.Errorf("the status page lacks %s", status.PlanVersion)
+	}
+}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -122,30 +124,18 @@ func buildVersion() string {
 	if version != "" {
 		return version
 	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
 	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	rev, dirty := "", false
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
+	rev := vcsRevision()
 	if rev == "" {
 		return "devel"
 	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if dirty {
-		rev += "-dirty"
+	if r, dirty := strings.CutSuffix(rev, "-dirty"); len(r) > 12 {
+		rev = r[:12]
+		if dirty {
+			rev += "-dirty"
+		}
 	}
 	return "devel-" + rev
 }
@@ -157,9 +147,15 @@ func buildCommit() string {
 	if commit != "" {
 		return commit
 	}
+	return cmp.Or(vcsRevision(), "unknown")
+}
+
+// vcsRevision is the VCS revision Go recorded in the binary, with
+// "-dirty" when the tree had changes; empty when it recorded none.
+func vcsRevision() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		return ""
 	}
 	rev, dirty := "", false
 	for _, s := range bi.Settings {
@@ -170,10 +166,7 @@ func buildCommit() string {
 			dirty = s.Value == "true"
 		}
 	}
-	if rev == "" {
-		return "unknown"
-	}
-	if dirty {
+	if rev != "" && dirty {
 		rev += "-dirty"
 	}
 	return rev

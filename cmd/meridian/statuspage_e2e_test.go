@@ -208,46 +208,22 @@ func TestStatusPageBrowserAuth(t *testing.T) {
 	})
 }
 
-// statesConf serves app.gslb.example.com, failing closed, from primary
-// and secondary, each probed on port.
+// statesConf is ctlConf with app failing closed, each cluster probed on
+// port.
 func statesConf(t *testing.T, dir string, port int) string {
 	t.Helper()
-	writeTokens(t, filepath.Join(dir, "tokens"))
-	return fmt.Sprintf(`
-meridian {
-    dns        127.0.0.1:0
-    http       127.0.0.1:0
-    api_tokens %[1]s/tokens
-    overrides  file %[1]s/overrides.json
-}
-cluster primary {
-    region   eu-west
-    location 53.35 -6.26
-    static {
-        ingress %[2]s
-        pods app 3
-    }
-}
-cluster secondary {
-    region   us-east
-    location 38.9 -77.4
-    static {
-        ingress %[3]s
-        pods app 3
-    }
-}
-zone gslb.example.com {
-    ns ns1.gslb.example.com 127.0.0.1
-    service app {
-        fail closed
+	conf := ctlConf(t, dir)
+	const ttl = "        ttl 5\n"
+	if !strings.Contains(conf, ttl) {
+		t.Fatal("ctlConf changed: update statesConf")
+	}
+	return strings.Replace(conf, ttl, fmt.Sprintf(ttl+`        fail closed
         health {
             kind     tcp
-            port     %[4]d
+            port     %d
             interval 100ms
         }
-    }
-}
-`, dir, primaryAddr, secondaryAddr, port)
+`, port), 1)
 }
 
 // TestStatusPageStates walks one server through the normal, drained,

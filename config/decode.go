@@ -1263,8 +1263,12 @@ func (t *Dnstap) decode(d *node, errs *errorList) {
 	switch {
 	case network == "unix" && addr != "":
 	case network == "tcp":
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-			errs.add(errorf(a.Pos, "dnstap: %q is not HOST:PORT after tcp:", addr))
+		_, port, err := net.SplitHostPort(addr)
+		if err == nil {
+			_, err = parsePort(port)
+		}
+		if err != nil {
+			errs.add(errorf(a.Pos, "dnstap: %q is not HOST:PORT after tcp: %v", addr, err))
 			return
 		}
 	default:

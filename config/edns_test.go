@@ -89,9 +89,9 @@ func TestDnstap(t *testing.T) {
 		"dnstap unix:/run/tap.sock":                             {Network: "unix", Addr: "/run/tap.sock", Sample: 1, Queries: true, Responses: true},
 		"dnstap tcp:127.0.0.1:6000 {\n        sample 10\n    }": {Network: "tcp", Addr: "127.0.0.1:6000", Sample: 10, Queries: true, Responses: true},
 		"dnstap tcp:[::1]:6000 {\n        queries\n    }":       {Network: "tcp", Addr: "[::1]:6000", Sample: 1, Queries: true},
-		"dnstap unix:t.sock {\n        responses\n    }":        {Network: "unix", Addr: "t.sock", Sample: 1, Responses: true},
+		"dnstap unix:t.sock {\n        responses\n    }":        {Network: "unix", Addr: "/etc/meridian/t.sock", Sample: 1, Responses: true}, // relative to the config
 	} {
-		c, err := Parse("t.conf", []byte("meridian {\n    "+conf+"\n}\n"+zone))
+		c, err := Parse("/etc/meridian/t.conf", []byte("meridian {\n    "+conf+"\n}\n"+zone))
 		if err != nil {
 			t.Errorf("%q: %v", conf, err)
 			continue
@@ -103,10 +103,11 @@ func TestDnstap(t *testing.T) {
 		}
 	}
 	for conf, want := range map[string]string{
-		"dnstap":                    "t.conf:2: dnstap: expected dnstap unix:PATH|tcp:HOST:PORT [{ sample N; queries; responses }]",
-		"dnstap udp:127.0.0.1:6000": `t.conf:2: dnstap: expected unix:PATH or tcp:HOST:PORT, got "udp:127.0.0.1:6000"`,
-		"dnstap unix:":              `t.conf:2: dnstap: expected unix:PATH or tcp:HOST:PORT, got "unix:"`,
-		"dnstap tcp:127.0.0.1":      `t.conf:2: dnstap: "127.0.0.1" is not HOST:PORT after tcp:`,
+		"dnstap":                                      "t.conf:2: dnstap: expected dnstap unix:PATH|tcp:HOST:PORT [{ sample N; queries; responses }]",
+		"dnstap udp:127.0.0.1:6000":                   `t.conf:2: dnstap: expected unix:PATH or tcp:HOST:PORT, got "udp:127.0.0.1:6000"`,
+		"dnstap unix:":                                `t.conf:2: dnstap: expected unix:PATH or tcp:HOST:PORT, got "unix:"`,
+		"dnstap tcp:127.0.0.1":                        `t.conf:2: dnstap: "127.0.0.1" is not HOST:PORT after tcp: address 127.0.0.1: missing port in address`,
+		"dnstap tcp:127.0.0.1:99999":                  `t.conf:2: dnstap: "127.0.0.1:99999" is not HOST:PORT after tcp: expected a port from 1 to 65535`,
 		"dnstap unix:t {\n        sample 0\n    }":    `t.conf:3: sample: expected one query in N, N from 1 to 1000000, got "0"`,
 		"dnstap unix:t {\n        queries yes\n    }": "t.conf:3: queries: takes no arguments: it names the messages to send",
 		"dnstap unix:t {\n        sampling 2\n    }":  `t.conf:3: unknown directive "sampling" in dnstap block; valid: queries, responses, sample`,

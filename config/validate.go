@@ -223,6 +223,9 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 		return f
 	}
 	m.APITokens, m.OverridesFile, m.AuditLog = abs(m.APITokens), abs(m.OverridesFile), abs(m.AuditLog)
+	if t := m.Dnstap; t != nil && t.Network == "unix" {
+		t.Addr = abs(t.Addr)
+	}
 	if c := m.Cookies; c != nil && c.SecretFile != "" {
 		// The DNS server reads it (dns.ReadCookieSecrets), at start and on
 		// every reload, so that a rolled secret needs no restart.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	dnstap "github.com/dnstap/golang-dnstap"
+	framestream "github.com/farsightsec/golang-framestream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 )
@@ -140,17 +141,14 @@ func (t *Tap) messages(answered bool) uint64 {
 	return n
 }
 
-// write encodes and sends the entries until Close.
+// write encodes and sends the entries until Close. Without a connection
+// to the reader, entries are dropped and counted (and a connection tried
+// again every tapRetry): a log that reaches the reader late is worth less
+// than one that says what it lost.
 func (t *Tap) write() {
 	defer close(t.done)
-	w := dnstap.NewSocketWriter(t.addr, &dnstap.SocketWriterOptions{
-		Timeout:       5 * time.Second,
-		FlushTimeout:  time.Second, // a reader sees a query within a second
-		RetryInterval: 2 * time.Second,
-		Dialer:        &net.Dialer{Timeout: 5 * time.Second},
-		Logger:        &tapLogger{l: t.cfg.Logger},
-	})
-	defer w.Close()
+	conn := tapConn{addr: t.addr, logger: t.cfg.Logger}
+	defer conn.close()
 	enc := tapEncoder{identity: []byte(t.cfg.Identity), version: []byte(t.cfg.Version)}
 	var types []dnstap.Message_Type
 	if t.cfg.Queries {
@@ -159,6 +157,7 @@ func (t *Tap) write() {
 	if t.cfg.Responses {
 		types = append(types, dnstap.Message_AUTH_RESPONSE)
 	}
+	var buffered uint64 // messages written but not yet flushed
 	for {
 		var e *tapEntry
 		select {
@@ -166,8 +165,13 @@ func (t *Tap) write() {
 		case <-t.stop:
 			return
 		}
+		w := conn.writer(time.Now())
 		for _, typ := range types {
 			if typ == dnstap.Message_AUTH_RESPONSE && e.resp == nil {
+				continue
+			}
+			if w == nil {
+				t.dropped.Add(1)
 				continue
 			}
 			b, err := enc.encode(e, typ)
@@ -175,12 +179,92 @@ func (t *Tap) write() {
 				_, err = w.WriteFrame(b)
 			}
 			if err != nil {
-				t.dropped.Add(1)
+				t.dropped.Add(buffered + 1)
+				buffered, w = 0, nil
+				conn.lost(err)
 				continue
 			}
-			t.written.Add(1)
+			buffered++
 		}
 		t.free <- e
+		// Flushed when nothing more waits: at once when queries are few,
+		// in batches when they are many.
+		if w != nil && len(t.queue) == 0 {
+			if err := w.Flush(); err != nil {
+				t.dropped.Add(buffered)
+				conn.lost(err)
+			} else {
+				t.written.Add(buffered)
+			}
+			buffered = 0
+		}
+	}
+}
+
+// tapRetry is how long the writer waits between attempts to connect.
+const tapRetry = 2 * time.Second
+
+// tapTimeout bounds the handshake with the reader and each write to it.
+const tapTimeout = 5 * time.Second
+
+// tapConn is the writer's connection to the reader (Frame Streams, with
+// the bidirectional handshake dnstap readers expect), made again when
+// lost. Only the writer goroutine uses it.
+type tapConn struct {
+	addr   net.Addr
+	logger *slog.Logger
+	c      net.Conn
+	w      *framestream.Writer
+	next   time.Time // no attempt to connect before
+	logged time.Time // when a failure was last logged
+}
+
+// writer returns the connection's writer, connecting first when there is
+// none and the last attempt is tapRetry old; nil without a connection.
+func (tc *tapConn) writer(now time.Time) *framestream.Writer {
+	if tc.w != nil || now.Before(tc.next) {
+		return tc.w
+	}
+	tc.next = now.Add(tapRetry)
+	c, err := net.DialTimeout(tc.addr.Network(), tc.addr.String(), tapTimeout)
+	if err != nil {
+		tc.failed(err)
+		return nil
+	}
+	w, err := framestream.NewWriter(c, &framestream.WriterOptions{
+		ContentTypes: [][]byte{dnstap.FSContentType}, Bidirectional: true, Timeout: tapTimeout})
+	if err != nil {
+		c.Close()
+		tc.failed(fmt.Errorf("frame streams handshake: %w", err))
+		return nil
+	}
+	tc.c, tc.w = c, w
+	tc.logger.Info("dnstap: connected to the reader", "addr", tc.addr.String())
+	return w
+}
+
+// lost closes a connection that failed; the next writer call tries again.
+func (tc *tapConn) lost(err error) {
+	tc.c.Close()
+	tc.c, tc.w = nil, nil
+	tc.failed(err)
+}
+
+// failed logs why there is no connection, at most once a minute: the
+// writer tries again every tapRetry while the reader is away.
+func (tc *tapConn) failed(err error) {
+	if now := time.Now(); now.Sub(tc.logged) >= time.Minute {
+		tc.logged = now
+		tc.logger.Warn("dnstap: messages are dropped until the reader can be reached", "addr", tc.addr.String(), "err", err)
+	}
+}
+
+// close ends the stream as Frame Streams says (STOP, then the reader's
+// FINISH, each within tapTimeout).
+func (tc *tapConn) close() {
+	if tc.w != nil {
+		tc.w.Close()
+		tc.c.Close()
 	}
 }
 
@@ -280,18 +364,4 @@ func (t *Tap) Describe(ch chan<- *prometheus.Desc) { ch <- tapWrittenDesc; ch <-
 func (t *Tap) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(tapWrittenDesc, prometheus.CounterValue, float64(t.written.Load()))
 	ch <- prometheus.MustNewConstMetric(tapDroppedDesc, prometheus.CounterValue, float64(t.dropped.Load()))
-}
-
-// tapLogger logs the writer's connection troubles, at most once a minute:
-// it retries every few seconds while the reader is away.
-type tapLogger struct {
-	l    *slog.Logger
-	last time.Time // only the writer goroutine logs
-}
-
-func (l *tapLogger) Printf(format string, v ...any) {
-	if now := time.Now(); now.Sub(l.last) >= time.Minute {
-		l.last = now
-		l.l.Warn("dnstap: messages are dropped until the reader can be reached", "err", fmt.Sprintf(format, v...))
-	}
 }

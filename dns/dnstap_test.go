@@ -3,11 +3,13 @@ package dns
 import (
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	dnstap "github.com/dnstap/golang-dnstap"
+	framestream "github.com/farsightsec/golang-framestream"
 	mdns "github.com/miekg/dns"
 	"google.golang.org/protobuf/proto"
 )
@@ -135,8 +137,8 @@ func TestTapSampleAndKinds(t *testing.T) {
 	}
 }
 
-// TestTapDropsWhenBehind: with no reader the writer waits for one, and
-// recording never waits: what does not fit is counted as dropped.
+// TestTapDropsWhenBehind: recording never waits: with no reader, what the
+// writer cannot send, and what does not fit, is counted as dropped.
 func TestTapDropsWhenBehind(t *testing.T) {
 	tap, err := NewTap(TapConfig{Network: "unix", Addr: filepath.Join(t.TempDir(), "nobody.sock"), Queries: true, Responses: true}, nil)
 	if err != nil {
@@ -224,5 +226,139 @@ func TestTapTCP(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("nothing over TCP within 10 s")
+	}
+}
+
+// readerConns accepts dnstap connections on ln, one at a time, as a
+// dnstap reader does (Frame Streams, bidirectional), and delivers the
+// query messages' first bytes; kick closes the connection being read.
+func readerConns(t *testing.T, ln net.Listener) (msgs <-chan byte, kick func()) {
+	t.Helper()
+	out := make(chan byte, 64)
+	conns := make(chan net.Conn, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+			r, err := framestream.NewReader(c, &framestream.ReaderOptions{ContentTypes: [][]byte{dnstap.FSContentType}, Bidirectional: true})
+			for err == nil {
+				buf := make([]byte, 4096)
+				var n int
+				if n, err = r.ReadFrame(buf); err == nil {
+					var d dnstap.Dnstap
+					if proto.Unmarshal(buf[:n], &d) == nil && len(d.GetMessage().GetQueryMessage()) > 0 {
+						out <- d.GetMessage().GetQueryMessage()[0]
+					}
+				}
+			}
+			c.Close()
+			<-conns
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return out, func() {
+		select {
+		case c := <-conns:
+			c.Close()
+			conns <- c // taken back by the reader loop when it sees the close
+		default:
+		}
+	}
+}
+
+// sendUntil records query b every 50 ms until the reader delivers it.
+func sendUntil(t *testing.T, tap *Tap, msgs <-chan byte, b byte) {
+	t.Helper()
+	client := netip.MustParseAddrPort("192.0.2.1:5300")
+	local := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		tap.record([]byte{b}, nil, client, local, false, time.Now())
+		for {
+			select {
+			case got := <-msgs:
+				if got == b {
+					return
+				}
+				continue
+			case <-deadline:
+				t.Fatalf("query %d did not reach the reader within 10 s (%d written, %d dropped)", b, tap.written.Load(), tap.dropped.Load())
+			case <-tick.C:
+			}
+			break
+		}
+	}
+}
+
+// TestTapReconnects: with no reader at start, messages are dropped and
+// counted, not held; a reader that refuses the handshake, or never
+// answers it, costs dropped messages but no crash; once a real reader
+// listens it gets the stream within a few seconds, and again after it
+// restarts.
+func TestTapReconnects(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tap.sock")
+	tap, err := NewTap(TapConfig{Network: "unix", Addr: path, Queries: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	client := netip.MustParseAddrPort("192.0.2.1:5300")
+	local := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+	for range 10 {
+		tap.record([]byte{1}, nil, client, local, false, time.Now())
+	}
+
+	// Readers that fail the handshake: hang up at once, say nothing, or
+	// answer garbage.
+	for name, serve := range map[string]func(net.Conn){
+		"hangs up":  func(c net.Conn) { c.Close() },
+		"is silent": func(c net.Conn) { time.Sleep(6 * time.Second); c.Close() },
+		"talks nonsense": func(c net.Conn) {
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+			c.Close()
+		},
+	} {
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted := make(chan bool, 1)
+		go func() {
+			if c, err := ln.Accept(); err == nil {
+				accepted <- true
+				serve(c)
+			}
+		}()
+		for done := false; !done; {
+			tap.record([]byte{2}, nil, client, local, false, time.Now())
+			select {
+			case <-accepted:
+				done = true
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		ln.Close()
+		os.Remove(path)
+		t.Logf("a reader that %s: %d written, %d dropped", name, tap.written.Load(), tap.dropped.Load())
+	}
+	if tap.written.Load() != 0 || tap.dropped.Load() < 10 {
+		t.Errorf("without a reader: %d written, %d dropped", tap.written.Load(), tap.dropped.Load())
+	}
+
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, kick := readerConns(t, ln)
+	sendUntil(t, tap, msgs, 3)
+	kick() // the reader restarts
+	sendUntil(t, tap, msgs, 4)
+	if tap.written.Load() < 2 {
+		t.Errorf("%d written", tap.written.Load())
 	}
 }

@@ -183,7 +183,7 @@ func TestLoopTimestamps(t *testing.T) {
 	if in.IsZero() {
 		t.Fatal("InputsChanged is zero after an input")
 	}
-	time.Sleep(20 * time.Millisecond)
+	solvedNoOverrides(t, l)
 	if !l.Solved().IsZero() {
 		t.Error("Solved is set before any Plan (no inventory yet)")
 	}

@@ -139,6 +139,7 @@ type answer struct {
 	at   time.Time
 	ok   bool
 	host string
+	path string
 }
 
 func newFlakyServer(t *testing.T) *flakyServer {
@@ -146,7 +147,7 @@ func newFlakyServer(t *testing.T) *flakyServer {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok := !s.failing.Load() && r.URL.Path == "/healthz"
 		s.mu.Lock()
-		s.answers = append(s.answers, answer{time.Now(), ok, r.Host})
+		s.answers = append(s.answers, answer{time.Now(), ok, r.Host, r.URL.Path})
 		s.mu.Unlock()
 		if !ok {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
@@ -169,6 +170,21 @@ func (s *flakyServer) count(from, to time.Time, match func(answer) bool) int {
 		}
 	}
 	return n
+}
+
+// waitCount waits until at least n answers after from match: the positive
+// signal a check of what did not happen needs before it looks. Probes of
+// one target run one after another, so the n-th answer also says that the
+// checker has taken in the verdicts of the ones before it.
+func (s *flakyServer) waitCount(t *testing.T, what string, from time.Time, n int, match func(answer) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.count(from, time.Now(), match) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d probes after 10s", what, s.count(from, time.Now(), match), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func TestHTTPServerThatStartsFailingIsDownAfterFallAndUpAfterRise(t *testing.T) {
@@ -402,8 +418,10 @@ func TestReadinessOverridesProbes(t *testing.T) {
 		t.Errorf("unprobed reason = %q", v.Reason)
 	}
 	// Probes go on while no pod is ready, so pods coming back are judged
-	// by the probes at once.
-	time.Sleep(300 * time.Millisecond)
+	// by the probes at once: once Rise good probes are taken in (the one
+	// after them has started).
+	rise := fastCheck("http", 0, "").Rise
+	srv.waitCount(t, "probes while no pod is ready", time.Time{}, rise+1, func(a answer) bool { return a.ok && a.host == probedSvc })
 	back := time.Now()
 	h.checker.SetInventory(inventory(backend(probedSvc, "eu", 4, localhost), backend(plainSvc, "eu", 0, localhost)))
 	v := h.wait(t, probedSvc, "eu", localhost, model.Up, 5*time.Second)
@@ -441,13 +459,12 @@ func TestTargetsStartAndStopWithTheInventory(t *testing.T) {
 		t.Errorf("verdicts on a removed service: %+v", vs)
 	}
 	removed := time.Now()
-	time.Sleep(500 * time.Millisecond)
+	// The remaining target probed 3 times since: a's probes, had they gone
+	// on at the same interval, would have landed meanwhile.
+	srv.waitCount(t, "probes of the remaining target", removed.Add(check.Timeout), 3, host("b.example.org"))
 	// A probe in flight at removal may still land; none may start after.
 	if n := srv.count(removed.Add(check.Timeout), time.Now(), host("a.example.org")); n != 0 {
 		t.Errorf("%d probes of a removed target", n)
-	}
-	if n := srv.count(removed, time.Now(), host("b.example.org")); n < 3 {
-		t.Errorf("%d probes of the remaining target in 500ms, want about 5", n)
 	}
 }
 
@@ -464,8 +481,10 @@ func TestChangedCheckKeepsVerdicts(t *testing.T) {
 	// unknown, which the engine would route to.
 	check.Path = "/other"
 	check.Interval = 200 * time.Millisecond
+	reloaded := time.Now()
 	h.checker.SetChecks(map[string]config.HealthCheck{svc: check})
-	time.Sleep(500 * time.Millisecond)
+	// Two probes of the new path: the first one's verdict is taken in.
+	srv.waitCount(t, "probes with the new check", reloaded, 2, func(a answer) bool { return a.path == "/other" })
 	select {
 	case hl := <-h.health:
 		if v := hl.Of(svc); len(v) != 1 || v[0].State != model.Down || !v[0].Since.Equal(down.Since) {

@@ -162,11 +162,25 @@ func TestLoopSlowObserverDoesNotBlockOthers(t *testing.T) {
 	once.Do(func() { close(release) })
 }
 
+// solvedNoOverrides waits until the loop has solved every input given so
+// far: the positive signal that a check of what it did not publish comes
+// after the Solve, not before it. It sets the overrides to none (the
+// tests that use it have none), as ApplyOverrides is the loop's one way
+// to wait for a Solve, published or not.
+func solvedNoOverrides(t *testing.T, l *Loop) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := l.ApplyOverrides(ctx, model.Overrides{}); err != nil {
+		t.Fatalf("the loop did not solve its inputs: %v", err)
+	}
+}
+
 func TestNewPlanOnlyAfterInventory(t *testing.T) {
 	l := NewLoop(LoopConfig{HoldOff: time.Millisecond}, geoPolicy())
 	startLoop(t, l)
 	l.SetHealth(model.Health{})
-	time.Sleep(20 * time.Millisecond)
+	solvedNoOverrides(t, l)
 	if l.Plan() != nil {
 		t.Error("a plan was published before any inventory")
 	}

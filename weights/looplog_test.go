@@ -122,23 +122,10 @@ func TestLoopDebugLogsPlanChanges(t *testing.T) {
 	l.Subscribe(func(p *model.Plan) { got <- p })
 	startLoop(t, l)
 	l.SetInventory(demo())
-	recv(t, got)
-	from := len(buf.String()) // the first Plan's routes are all new: logged too
+	recv(t, got) // its routes are all new: logged too
 
 	l.SetOverrides(model.NewOverrides([]model.Override{{ID: "d1", Kind: model.Drain, Cluster: "eu-west", Reason: "maintenance", Author: "alice"}}))
 	p := recv(t, got)
-	log := waitLogFrom(t, &buf, from, "plan change")
-	line := lineWith(t, log, "plan change", "clients=\"clients nearest eu-west\"")
-	for _, want := range []string{"plan=" + p.VersionText(), "service=" + app, "mode=normal",
-		"eu-west 100% → 0% (drain of eu-west by alice: maintenance)", "us-east 0% → 100%", "why=\"clients nearest eu-west: 100% to priority"} {
-		if !strings.Contains(line, want) {
-			t.Errorf("the change line lacks %q:\n%s", want, line)
-		}
-	}
-	// Clients nearest ap-southeast kept their cluster: no line for them.
-	if strings.Contains(log, "clients nearest ap-southeast") {
-		t.Errorf("a route that did not move is logged:\n%s", log)
-	}
 
 	// Failing every target changes the mode too.
 	var h []model.TargetHealth
@@ -148,11 +135,27 @@ func TestLoopDebugLogsPlanChanges(t *testing.T) {
 		}
 	}
 	l.SetHealth(model.NewHealth(h))
-	recv(t, got)
-	log = waitLogFrom(t, &buf, from, "mode=\"normal → failed open\"")
-	lineWith(t, log, "plan change", "clients=\"clients nearest us-east\"", "failed open", "health check: down")
+	failed := recv(t, got)
+	// A Plan's changes are logged after its hand-off, before the next
+	// Solve: the next Plan's lines say that the drain's are all written.
+	log := waitLog(t, &buf, "plan="+failed.VersionText(), "mode=\"normal → failed open\"")
+	lineWith(t, log, "plan change", "plan="+failed.VersionText(), "clients=\"clients nearest us-east\"", "failed open", "health check: down")
 
-	// At info, the same change logs no plan change.
+	drained := linesWith(log, "plan change", "plan="+p.VersionText())
+	line := lineWith(t, drained, "clients=\"clients nearest eu-west\"")
+	for _, want := range []string{"service=" + app, "mode=normal",
+		"eu-west 100% → 0% (drain of eu-west by alice: maintenance)", "us-east 0% → 100%", "why=\"clients nearest eu-west: 100% to priority"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the change line lacks %q:\n%s", want, line)
+		}
+	}
+	// Clients nearest ap-southeast kept their cluster: no line for them.
+	if strings.Contains(drained, "clients nearest ap-southeast") {
+		t.Errorf("a route that did not move is logged:\n%s", drained)
+	}
+
+	// At info, the same change logs no plan change. A third Plan is the
+	// signal that the second's changes would have been logged.
 	var quiet testlog.Buffer
 	l2 := NewLoop(LoopConfig{HoldOff: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&quiet, nil))}, geoPolicy())
 	got2 := make(chan *model.Plan, 10)
@@ -162,9 +165,27 @@ func TestLoopDebugLogsPlanChanges(t *testing.T) {
 	recv(t, got2)
 	l2.SetHealth(model.NewHealth(h))
 	recv(t, got2)
+	l2.SetHealth(model.Health{})
+	third := recv(t, got2)
+	waitLog(t, &quiet, "version="+third.VersionText())
 	if strings.Contains(quiet.String(), "plan change") {
 		t.Errorf("plan changes logged at info:\n%s", quiet.String())
 	}
+}
+
+// linesWith returns the lines of log that hold every one of parts.
+func linesWith(log string, parts ...string) string {
+	var b strings.Builder
+	for line := range strings.Lines(log) {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // TestLoopTimestamps: InputsChanged moves with every input, Solved with
@@ -183,7 +204,7 @@ func TestLoopTimestamps(t *testing.T) {
 	if in.IsZero() {
 		t.Fatal("InputsChanged is zero after an input")
 	}
-	time.Sleep(20 * time.Millisecond)
+	solvedNoOverrides(t, l)
 	if !l.Solved().IsZero() {
 		t.Error("Solved is set before any Plan (no inventory yet)")
 	}

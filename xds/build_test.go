@@ -18,7 +18,7 @@ import (
 	"github.com/meridian-gtm/meridian/weights"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.yaml from the current code")
+var update = flag.Bool("update", false, "rewrite testdata/*.yaml from the current code and delete stale files")
 
 var (
 	dublin    = model.Point{Lat: 53.35, Lon: -6.26}
@@ -88,8 +88,11 @@ func testOptions() Options {
 }
 
 // TestGolden renders the resources of each kind of node group and compares
-// them with testdata; -update rewrites the files.
+// them with testdata; -update rewrites the files. A file in testdata that
+// no case renders (a case renamed or removed) fails the test, as it would
+// otherwise be reviewed as if it were checked; -update deletes it.
 func TestGolden(t *testing.T) {
+	rendered := map[string]bool{}
 	for _, tc := range []struct {
 		file  string
 		group Group
@@ -106,6 +109,7 @@ func TestGolden(t *testing.T) {
 		{"capacity-gateway-us-east.yaml", Group{Role: Gateway, Region: "us-east-1", Zone: "us-east-1b"}, model.SpillCapacity},
 		{"capacity-grpc-eu-west.yaml", Group{Role: GRPC, Region: "eu-west-1", Zone: "eu-west-1a"}, model.SpillCapacity},
 	} {
+		rendered[tc.file] = true
 		plan := testPlanSpill(t, tc.spill)
 		t.Run(tc.file, func(t *testing.T) {
 			r, err := Build(plan, tc.group, testOptions())
@@ -129,6 +133,22 @@ func TestGolden(t *testing.T) {
 				t.Errorf("resources differ from %s (go test -update rewrites it); got:\n%s", path, got)
 			}
 		})
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files in testdata: %v", err)
+	}
+	for _, path := range files {
+		if rendered[filepath.Base(path)] {
+			continue
+		}
+		if *update {
+			if err := os.Remove(path); err != nil {
+				t.Error(err)
+			}
+		} else {
+			t.Errorf("%s is rendered by no case of TestGolden (go test -run TestGolden -update deletes it)", path)
+		}
 	}
 }
 

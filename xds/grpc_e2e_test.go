@@ -309,19 +309,13 @@ func TestNACKIsRecordedNotResent(t *testing.T) {
 	if n.Node != "client-nack" || n.TypeURL != "type.googleapis.com/envoy.config.cluster.v3.Cluster" || n.Version == "" || !strings.Contains(strings.ToLower(n.Detail), "lb") {
 		t.Errorf("NACK = %+v", n)
 	}
-	pushes := func() string {
-		for _, line := range strings.Split(testmetrics.Text(t, reg), "\n") {
-			if strings.HasPrefix(line, `meridian_xds_pushes_total{type="Cluster"}`) {
-				return line
-			}
-		}
-		return ""
-	}
-	before := pushes()
-	time.Sleep(time.Second)
-	if after := pushes(); after != before || len(s.NACKs()) != 1 {
-		t.Errorf("the rejected version was resent: pushes %q then %q, %d NACKs", before, after, len(s.NACKs()))
-	}
+	// The rejected version must not be sent again. A resend would go out
+	// in answer to the NACK, and the client would NACK it too, before it
+	// sees any later version: so the client's ACK of the next, good,
+	// version on the same stream (whose requests the server handles in
+	// order) is the signal that a resend, if any, has been counted.
+	clusterPushes := func() float64 { return metricValue(t, reg, `meridian_xds_pushes_total{type="Cluster"}`) }
+	before := clusterPushes()
 	// The client kept its last good config.
 	if got := spread(t, cc, 10); got[addrOf("eu-west")] != 10 {
 		t.Errorf("after the NACK the client reached %v", got)
@@ -334,10 +328,38 @@ func TestNACKIsRecordedNotResent(t *testing.T) {
 	mu.Lock()
 	bad = false
 	mu.Unlock()
+	acks := metricValue(t, reg, "meridian_xds_plan_ack_seconds_count")
 	w.ovr = model.NewOverrides([]model.Override{{Kind: model.Drain, Cluster: "eu-west", Reason: "test", Created: time.Now()}})
 	s.SetPlan(w.plan())
 	waitUntil(t, cc, time.Now(), "traffic leaves eu-west", func(b string) bool { return b != addrOf("eu-west") })
+	deadline = time.Now().Add(15 * time.Second)
+	for metricValue(t, reg, "meridian_xds_plan_ack_seconds_count") <= acks {
+		if time.Now().After(deadline) {
+			t.Fatal("no ACK of the good version")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := clusterPushes(); after != before+1 {
+		t.Errorf("Cluster pushes went from %v to %v with one good version after the NACK, want one more: the rejected version was resent", before, after)
+	}
 	if len(s.NACKs()) != 1 {
 		t.Errorf("NACKs = %+v, want the one", s.NACKs())
 	}
+}
+
+// metricValue returns the value of the series named exactly name (with
+// its labels) in reg, failing the test when there is none.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	for line := range strings.Lines(testmetrics.Text(t, reg)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

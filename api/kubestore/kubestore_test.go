@@ -3,6 +3,7 @@ package kubestore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -129,18 +130,40 @@ func TestReplicasShareOverrides(t *testing.T) {
 	}
 	waitFor(t, "a sees b's delete", func() bool { return !has(a, "drain-eu") })
 
-	// A bad edit by hand keeps the last good overrides.
-	cm, err := c.Client.CoreV1().ConfigMaps("meridian").Get(t.Context(), "overrides", metav1.GetOptions{})
+	// A bad edit by hand keeps the last good overrides. The watch
+	// delivers events in order, so a good edit after it is the signal
+	// that a has seen the bad one; every change a reports in between is
+	// recorded with what a held then.
+	var mu sync.Mutex
+	var held []int
+	a.OnChange(func() {
+		n := len(a.List())
+		mu.Lock()
+		held = append(held, n)
+		mu.Unlock()
+	})
+	heldNow := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(held)
+	}
+	cms := c.Client.CoreV1().ConfigMaps("meridian")
+	cm, err := cms.Get(t.Context(), "overrides", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cm.Data["broken"] = "{not json"
-	if _, err := c.Client.CoreV1().ConfigMaps("meridian").Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
+	if cm, err = cms.Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n := len(a.List()); n != 40 {
-		t.Errorf("after a bad edit a holds %d overrides, want the last good 40", n)
+	delete(cm.Data, "broken")
+	delete(cm.Data, "a-00")
+	if _, err := cms.Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a sees the good edit after the bad one", func() bool { return len(heldNow()) > 0 && !has(a, "a-00") })
+	if got := heldNow(); !slices.Equal(got, []int{39}) {
+		t.Errorf("a bad edit then a good one (39 left): a's listeners saw %v overrides, want [39]: the bad edit must keep the last good 40", got)
 	}
 }
 

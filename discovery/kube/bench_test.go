@@ -23,6 +23,7 @@ import (
 // Inventory that shows it being published, over 200 changes, and reports
 // p50 and p99 (target: p99 under 300 ms).
 func BenchmarkConvergence(b *testing.B) {
+	useEnv(b)
 	c := env.Clusters[0]
 	ns := fmt.Sprintf("conv-%d", time.Now().UnixNano())
 	c.Namespace(b, ns)
@@ -75,6 +76,7 @@ func BenchmarkConvergence(b *testing.B) {
 // clusters are 20 sets of informers over the three test API servers, which
 // costs Meridian what 20 separate API servers would.
 func BenchmarkMemory(b *testing.B) {
+	useEnv(b)
 	const clusters, services, ready = 20, 500, 10
 	ns := "mem"
 	for _, c := range env.Clusters {

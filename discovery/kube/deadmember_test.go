@@ -85,6 +85,7 @@ func liveService(t testing.TB, service string) {
 // that is dead (a closed port) or black-holed (a listener that never
 // answers).
 func BenchmarkFirstInventoryWithADeadMember(b *testing.B) {
+	useEnv(b)
 	service := "first.gslb.example.com"
 	liveService(b, service)
 	for _, kind := range []string{"dead", "black-holed"} {
@@ -129,6 +130,7 @@ func (w *watcher) first(t *testing.T) model.Inventory {
 // member failed to answer, and it is there without backends, lost since
 // start, rather than absent or empty.
 func TestDeadMemberDoesNotDelayTheFirstInventory(t *testing.T) {
+	useEnv(t)
 	service := "first.gslb.example.com"
 	liveService(t, service)
 	for _, kind := range []string{"dead", "black-holed"} {
@@ -162,6 +164,7 @@ func TestDeadMemberDoesNotDelayTheFirstInventory(t *testing.T) {
 // down: the first Inventory has the live member's service, and the late
 // member's backend joins once its API server is up and listed.
 func TestLateMemberJoins(t *testing.T) {
+	useEnv(t)
 	live, late := env.Clusters[0], env.Clusters[2]
 	service := "late.gslb.example.com"
 	for i, c := range []int{0, 2} {
@@ -172,20 +175,13 @@ func TestLateMemberJoins(t *testing.T) {
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, corev1.LoadBalancerIngress{IP: fmt.Sprintf("192.0.2.%d", 50+i)})
 		kc.Endpoints(t, ns, "app", 2+i, nil)
 	}
-	late.Stop()
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			late.Restart()
-		}
-	})
+	restart := stopMember(t, late)
 	w := startDiscovery(t, Config{Clusters: []ClusterConfig{clusterCfg(0), clusterCfg(2)}, StartWait: time.Hour, SyncTimeout: time.Hour})
 	inv := w.first(t)
 	if bs := inv.BackendsOf(service); len(bs) != 1 || bs[0].Cluster != live.Name {
 		t.Fatalf("first Inventory: backends %+v, want only %s's", bs, live.Name)
 	}
-	restarted = true
-	if err := late.Restart(); err != nil {
+	if err := restart(); err != nil {
 		t.Fatal(err)
 	}
 	w.wait(t, "the late member's backend", func(inv model.Inventory) bool {
@@ -205,6 +201,7 @@ func TestLateMemberJoins(t *testing.T) {
 // Secret handler, so the live member is not held up by client-go's 32 s
 // default per call.
 func TestBlackHoledMemberDoesNotDelayReloadOrSecrets(t *testing.T) {
+	useEnv(t)
 	service := "blackhole.gslb.example.com"
 	for i, c := range []int{1, 2} {
 		kc := env.Clusters[c]
@@ -279,6 +276,7 @@ func TestSettled(t *testing.T) {
 // member's last known backends stay in the Inventory meanwhile rather
 // than vanish; once the API server is back, the new watch takes over.
 func TestRestartedMemberKeepsItsBackends(t *testing.T) {
+	useEnv(t)
 	kc := env.Clusters[2]
 	service := "restart.gslb.example.com"
 	kc.Namespace(t, "restart")
@@ -289,13 +287,7 @@ func TestRestartedMemberKeepsItsBackends(t *testing.T) {
 	w := startDiscovery(t, Config{Clusters: []ClusterConfig{cfg}})
 	w.wait(t, "the member's backend", func(inv model.Inventory) bool { _, ok := backend(inv, service, kc.Name); return ok })
 
-	kc.Stop()
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			kc.Restart()
-		}
-	})
+	restart := stopMember(t, kc)
 	cfg.Locality = model.Locality{Region: "moved"}
 	w.d.Reconfigure(ctx, []ClusterConfig{cfg}, model.Inventory{}, nil)
 	w.wait(t, "the new locality", func(inv model.Inventory) bool {
@@ -306,8 +298,7 @@ func TestRestartedMemberKeepsItsBackends(t *testing.T) {
 	if b, ok := backend(w.latest(), service, kc.Name); !ok || b.ReadyPods != 2 {
 		t.Errorf("the restarted member's backend is %+v (present %v), want its last known state", b, ok)
 	}
-	restarted = true
-	if err := kc.Restart(); err != nil {
+	if err := restart(); err != nil {
 		t.Fatal(err)
 	}
 	waitStatus(t, w.d, kc.Name, func(s ClusterStatus) bool { return s.Synced })

@@ -27,18 +27,29 @@ import (
 	"github.com/meridian-gtm/meridian/model"
 )
 
-// env is three real API servers shared by the tests of this package.
-var env *kubetest.Env
+// env is three real API servers shared by the tests of this package,
+// started by the first test that calls useEnv, so that the tests of pure
+// code (build_test.go) run without any.
+var (
+	env     *kubetest.Env
+	envOnce sync.Once
+	envErr  error
+)
+
+// useEnv starts env if no test has, and fails t when it cannot.
+func useEnv(t testing.TB) {
+	t.Helper()
+	envOnce.Do(func() { env, envErr = kubetest.StartMain(3) })
+	if envErr != nil {
+		t.Fatal(envErr)
+	}
+}
 
 func TestMain(m *testing.M) {
-	var err error
-	env, err = kubetest.StartMain(3)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	env.Stop()
+	if env != nil {
+		env.Stop()
+	}
 	os.Exit(code)
 }
 
@@ -126,9 +137,31 @@ func clusterCfg(i int) ClusterConfig {
 	return ClusterConfig{Name: c.Name, Kubeconfig: c.Kubeconfig}
 }
 
+// stopMember kills c's API server, as a crash would, and returns the
+// function that starts it again. Should the test end without calling it
+// (a failure on the way), the server is started when the test ends, so
+// that the tests after it find every member up whatever their order.
+func stopMember(t *testing.T, c *kubetest.Cluster) (restart func() error) {
+	t.Helper()
+	c.Stop()
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			if err := c.Restart(); err != nil {
+				t.Errorf("restarting %s: %v", c.Name, err)
+			}
+		}
+	})
+	return func() error {
+		restarted = true
+		return c.Restart()
+	}
+}
+
 func global(names string) map[string]string { return map[string]string{AnnotationGlobalName: names} }
 
 func TestGlobalServicesFromEveryKindOfObject(t *testing.T) {
+	useEnv(t)
 	c1 := env.Clusters[0]
 	k := c1.Client
 	ns := "kinds"
@@ -237,6 +270,7 @@ func TestGlobalServicesFromEveryKindOfObject(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestScalingShowsInTheInventory(t *testing.T) {
+	useEnv(t)
 	kc := env.Clusters[1]
 	ns := "scale"
 	kc.Namespace(t, ns)
@@ -259,6 +293,7 @@ func TestScalingShowsInTheInventory(t *testing.T) {
 }
 
 func TestNodePortIngressCountsItsNodes(t *testing.T) {
+	useEnv(t)
 	kc := env.Clusters[2]
 	k := kc.Client
 	ns := "nodeport"
@@ -302,6 +337,7 @@ func TestNodePortIngressCountsItsNodes(t *testing.T) {
 }
 
 func TestClustersFromSecrets(t *testing.T) {
+	useEnv(t)
 	hc := env.Clusters[0]
 	home := hc.Client
 	ns := "meridian-secrets"
@@ -348,6 +384,7 @@ func waitStatus(t *testing.T, d *Discovery, name string, ok func(ClusterStatus) 
 }
 
 func TestBurstsAreBatched(t *testing.T) {
+	useEnv(t)
 	kc := env.Clusters[1]
 	k := kc.Client
 	ns := "burst"
@@ -408,8 +445,9 @@ func writeSlice(k kubernetes.Interface, ns, service, slice string, ready int) {
 
 // TestLostClusterKeepsItsState kills one API server: that cluster is
 // marked lost with its last contact and keeps its backends, the others
-// keep updating, and a restart recovers it. It runs last: it stops cluster-3.
+// keep updating, and a restart recovers it.
 func TestLostClusterKeepsItsState(t *testing.T) {
+	useEnv(t)
 	lost, alive := env.Clusters[2], env.Clusters[1]
 	for i, c := range []*kubetest.Cluster{alive, lost} {
 		ns := fmt.Sprintf("loss-%d", i)
@@ -421,7 +459,7 @@ func TestLostClusterKeepsItsState(t *testing.T) {
 	w := startDiscovery(t, Config{Clusters: []ClusterConfig{clusterCfg(1), clusterCfg(2)}})
 	w.wait(t, "both clusters", func(inv model.Inventory) bool { return len(inv.BackendsOf("loss.gslb.example.com")) == 2 })
 
-	lost.Stop()
+	restart := stopMember(t, lost)
 	stopped := time.Now()
 	inv := w.wait(t, "cluster-3 lost", func(inv model.Inventory) bool {
 		c, _ := inv.Cluster(lost.Name)
@@ -439,7 +477,7 @@ func TestLostClusterKeepsItsState(t *testing.T) {
 		b, ok := backend(inv, "loss.gslb.example.com", alive.Name)
 		return ok && b.ReadyPods == 2
 	})
-	if err := lost.Restart(); err != nil {
+	if err := restart(); err != nil {
 		t.Fatal(err)
 	}
 	w.wait(t, "cluster-3 recovered", func(inv model.Inventory) bool {

@@ -28,6 +28,7 @@ const outage = 25 * time.Second
 // reset only after 2 min without a failure): the bound catches the old
 // behaviour often, not always; TestResyncingUntilListed covers the swap.
 func TestReturningMemberCatchesUpAtOnce(t *testing.T) {
+	useEnv(t)
 	kc := env.Clusters[1]
 	service := "recover.gslb.example.com"
 	ns := "recover"
@@ -41,13 +42,7 @@ func TestReturningMemberCatchesUpAtOnce(t *testing.T) {
 		return ok && b.ReadyPods == 2
 	})
 
-	kc.Stop()
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			kc.Restart()
-		}
-	})
+	restart := stopMember(t, kc)
 	down := time.Now()
 	w.wait(t, "the member lost", func(inv model.Inventory) bool {
 		c, _ := inv.Cluster(kc.Name)
@@ -57,8 +52,7 @@ func TestReturningMemberCatchesUpAtOnce(t *testing.T) {
 	if b, ok := backend(w.latest(), service, kc.Name); !ok || b.ReadyPods != 2 {
 		t.Errorf("during the outage the member's backend is %+v (present %v), want its last known state", b, ok)
 	}
-	restarted = true
-	if err := kc.Restart(); err != nil {
+	if err := restart(); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()

@@ -272,3 +272,21 @@ func TestDebugLogsPlanChangesNotQueries(t *testing.T) {
 		t.Errorf("DNS queries were logged:\n%s", after[len(before):])
 	}
 }
+
+// TestAlertRulesNameRealCommands: every `meridian ctl COMMAND` an alert's
+// text tells the operator to run exists.
+func TestAlertRulesNameRealCommands(t *testing.T) {
+	rules, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := regexp.MustCompile("`meridian ctl ([a-z-]+)").FindAllStringSubmatch(string(rules), -1)
+	if len(commands) == 0 {
+		t.Fatal("the rules name no ctl command: update this test")
+	}
+	for _, m := range commands {
+		if out, err := exec.Command(meridianBin, "ctl", m[1], "-h").CombinedOutput(); err != nil {
+			t.Errorf("the rules say `meridian ctl %s`: %v\n%s", m[1], err, out)
+		}
+	}
+}

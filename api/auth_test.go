@@ -151,3 +151,39 @@ func TestAuthFailuresCountedAndLogged(t *testing.T) {
 		t.Errorf("log lines about refused requests:\n%s\nwant two, the second counting 6 suppressed", strings.Join(lines, "\n"))
 	}
 }
+
+// TestExpiredOverridesNotListed: an override past its expiry, still in the
+// store until the next write, is no longer listed, counted or shown.
+func TestExpiredOverridesNotListed(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := newFixtureWith(t, func(c *V1Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	count := func() (listed, status int, page bool) {
+		var list []Override
+		f.do("GET", "/api/v1/overrides", readToken, "", &list)
+		var st struct {
+			Overrides int `json:"overrides"`
+		}
+		f.do("GET", "/api/v1/status", readToken, "", &st)
+		_, html := f.do("GET", "/", readToken, "", nil)
+		return len(list), st.Overrides, strings.Contains(html, "drain cluster us-east")
+	}
+	l0, s0, p0 := count()
+	if code, body := f.do("PUT", "/api/v1/overrides/x", adminToken, `{"kind":"drain","cluster":"us-east","reason":"r","for":"30s"}`, nil); code != 200 && code != 201 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	if l, s, p := count(); l != l0+1 || s != s0+1 || !p || p0 {
+		t.Fatalf("in force: listed %d, counted %d, on the page %v (before: %d, %d, %v)", l, s, p, l0, s0, p0)
+	}
+	mu.Lock()
+	now = now.Add(31 * time.Second)
+	mu.Unlock()
+	if l, s, p := count(); l != l0 || s != s0 || p {
+		t.Errorf("expired: listed %d, counted %d, on the page %v, want %d, %d, false", l, s, p, l0, s0)
+	}
+	if code, _ := f.do("GET", "/api/v1/overrides/x", readToken, "", nil); code != 404 {
+		t.Errorf("GET of the expired override: %d, want 404", code)
+	}
+}

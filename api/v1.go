@@ -416,9 +416,13 @@ func (a *v1) healthHistory(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// allOverrides returns the config's overrides and the store's, by ID.
+// allOverrides returns the config's overrides and the store's that are in
+// force, by ID: an expired one stays in the store until the next write,
+// but the engine already ignores it, and so do the API, ctl and the page.
 func (a *v1) allOverrides() []model.Override {
-	out := append(slices.Clone(a.cfg.ConfigOverrides()), a.cfg.Store.List()...)
+	now := a.cfg.Now()
+	out := slices.DeleteFunc(append(slices.Clone(a.cfg.ConfigOverrides()), a.cfg.Store.List()...),
+		func(o model.Override) bool { return !o.ActiveAt(now) })
 	slices.SortFunc(out, func(x, y model.Override) int { return cmp.Compare(x.ID, y.ID) })
 	return out
 }

@@ -30,5 +30,15 @@
 //
 // The lexer (quoting, comments, line numbers) is caddyfile's; the tree built
 // on it is this package's, so that block headers keep their lines and each
-// block kind can list its own valid directives.
+// block kind can list its own valid directives. The decoder has a file
+// per block (decode_meridian.go, decode_cluster.go, decode_zone.go,
+// decode_service.go, decode_health.go, decode_map.go, and
+// decode_dnsserver.go for the DNS server's directives of the meridian
+// block), each with its directive table; decode.go holds the shared
+// decoders. doc_test.go reads the tables to keep docs/configuration.md
+// complete.
+//
+// Only cmd/meridian imports this package: it turns these types into the
+// components' own options. internal/importrules checks it, and lists the
+// one exception left (discovery/static).
 package config

@@ -190,6 +190,23 @@ func parseSubnets(file string, data []byte, clusters map[string]Pos, errs *error
 }
 
 func (m *Meridian) validate(dir string, errs *errorList) {
+	m.fillDefaults(errs)
+	m.validateStores(dir, errs)
+	m.validateTLS(dir, errs)
+	m.RRL.fillDefaults()
+	m.checkListenConflicts(errs)
+	if m.GeoIP.Path != "" {
+		if !filepath.IsAbs(m.GeoIP.Path) {
+			m.GeoIP.Path = filepath.Join(dir, m.GeoIP.Path)
+		}
+		if _, err := os.Stat(m.GeoIP.Path); err != nil {
+			errs.add(errorf(m.GeoIP.Pos, "geoip: %v", err))
+		}
+	}
+}
+
+// fillDefaults gives the meridian block's unset directives their defaults.
+func (m *Meridian) fillDefaults(errs *errorList) {
 	if len(m.DNS) == 0 {
 		m.DNS = []string{DefaultDNSListen}
 	}
@@ -216,20 +233,27 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	}
 	slices.Sort(m.XDSGatewayPorts)
 	m.XDSGatewayPorts = slices.Compact(m.XDSGatewayPorts)
-	abs := func(f string) string {
-		if f != "" && !filepath.IsAbs(f) {
-			return filepath.Join(dir, f)
-		}
-		return f
+}
+
+// absIn resolves a relative file name f against dir; empty stays empty.
+func absIn(dir, f string) string {
+	if f != "" && !filepath.IsAbs(f) {
+		return filepath.Join(dir, f)
 	}
-	m.APITokens, m.OverridesFile, m.AuditLog = abs(m.APITokens), abs(m.OverridesFile), abs(m.AuditLog)
+	return f
+}
+
+// validateStores checks the files of the API and the DNS cookies, and
+// where the overrides and the audit log are kept.
+func (m *Meridian) validateStores(dir string, errs *errorList) {
+	m.APITokens, m.OverridesFile, m.AuditLog = absIn(dir, m.APITokens), absIn(dir, m.OverridesFile), absIn(dir, m.AuditLog)
 	if t := m.Dnstap; t != nil && t.Network == "unix" {
-		t.Addr = abs(t.Addr)
+		t.Addr = absIn(dir, t.Addr)
 	}
 	if c := m.Cookies; c != nil && c.SecretFile != "" {
 		// The DNS server reads it (dns.ReadCookieSecrets), at start and on
 		// every reload, so that a rolled secret needs no restart.
-		c.SecretFile = abs(c.SecretFile)
+		c.SecretFile = absIn(dir, c.SecretFile)
 		if _, err := os.Stat(c.SecretFile); err != nil {
 			errs.add(errorf(c.Pos, "cookies: %v", err))
 		}
@@ -249,7 +273,7 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 		errs.add(errorf(m.OverridesKube.Pos, "overrides: give one store, a file or a Kubernetes object"))
 	}
 	if k := m.OverridesKube; k != nil {
-		k.Kubeconfig = abs(k.Kubeconfig)
+		k.Kubeconfig = absIn(dir, k.Kubeconfig)
 		if k.Kubeconfig != "" {
 			if _, err := os.Stat(k.Kubeconfig); err != nil {
 				errs.add(errorf(k.Pos, "overrides kubernetes: %v", err))
@@ -259,6 +283,11 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	if m.OverridesFile != "" && m.AuditLog == "" {
 		m.AuditLog, m.AuditLogPos = filepath.Join(filepath.Dir(m.OverridesFile), "audit.log"), m.OverridesPos
 	}
+}
+
+// validateTLS checks the certificate files of xds_tls and http_tls, and
+// resolves the kubeconfig of cluster_secrets.
+func (m *Meridian) validateTLS(dir string, errs *errorList) {
 	for name, t := range map[string]*TLSFiles{"xds_tls": m.XDSTLS, "http_tls": m.HTTPTLS} {
 		if t == nil {
 			continue
@@ -267,7 +296,7 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 			if *f == "" {
 				continue
 			}
-			*f = abs(*f)
+			*f = absIn(dir, *f)
 			if _, err := os.Stat(*f); err != nil {
 				errs.add(errorf(t.Pos, "%s: %v", name, err))
 			}
@@ -276,21 +305,31 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 	if cs := m.ClusterSecrets; cs != nil && cs.Kubeconfig != "" && !filepath.IsAbs(cs.Kubeconfig) {
 		cs.Kubeconfig = filepath.Join(dir, cs.Kubeconfig)
 	}
-	if r := m.RRL; r != nil {
-		if r.Window == 0 {
-			r.Window = 15 * time.Second
-		}
-		if r.Slip == 0 {
-			r.Slip = 2
-		}
-		if r.IPv4Prefix == 0 {
-			r.IPv4Prefix = 24
-		}
-		if r.IPv6Prefix == 0 {
-			r.IPv6Prefix = 56
-		}
+}
+
+// fillDefaults gives an rrl block's unset directives their defaults; nil
+// (no rrl) stays nil.
+func (r *RRL) fillDefaults() {
+	if r == nil {
+		return
 	}
-	// DNS takes UDP and TCP; HTTP and xDS take TCP. Port 0 picks a free port.
+	if r.Window == 0 {
+		r.Window = 15 * time.Second
+	}
+	if r.Slip == 0 {
+		r.Slip = 2
+	}
+	if r.IPv4Prefix == 0 {
+		r.IPv4Prefix = 24
+	}
+	if r.IPv6Prefix == 0 {
+		r.IPv6Prefix = 56
+	}
+}
+
+// checkListenConflicts refuses two listeners on one TCP address: DNS takes
+// UDP and TCP; HTTP and xDS take TCP. Port 0 picks a free port.
+func (m *Meridian) checkListenConflicts(errs *errorList) {
 	tcp := map[string]string{}
 	for _, l := range []struct {
 		name  string
@@ -304,14 +343,6 @@ func (m *Meridian) validate(dir string, errs *errorList) {
 				errs.add(errorf(m.Pos, "%s and %s both listen on %s", other, l.name, a))
 			}
 			tcp[a] = l.name
-		}
-	}
-	if m.GeoIP.Path != "" {
-		if !filepath.IsAbs(m.GeoIP.Path) {
-			m.GeoIP.Path = filepath.Join(dir, m.GeoIP.Path)
-		}
-		if _, err := os.Stat(m.GeoIP.Path); err != nil {
-			errs.add(errorf(m.GeoIP.Pos, "geoip: %v", err))
 		}
 	}
 }
@@ -364,6 +395,26 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 	if !z.ttlSet {
 		z.TTL = DefaultZoneTTL
 	}
+	nameServers := z.validateNS(errs)
+	z.SOA.validate(z, errs)
+	for i := range z.Files {
+		f := &z.Files[i]
+		if !filepath.IsAbs(f.Path) {
+			f.Path = filepath.Join(filepath.Dir(f.Pos.File), f.Path)
+		}
+		if _, err := os.Stat(f.Path); err != nil {
+			errs.add(errorf(f.Pos, "file: %v", err))
+		}
+	}
+	z.validateServices(nameServers, clusters, errs)
+	validateMapEntries(z.Map, z.entryPos, clusters, errs)
+	z.checkTransfers(errs)
+	z.validateDNSSEC(errs)
+}
+
+// validateNS checks the zone's name servers and returns where each is
+// declared, by name.
+func (z *Zone) validateNS(errs *errorList) map[string]Pos {
 	if len(z.NS) == 0 {
 		errs.add(errorf(z.Pos, "zone %s: no ns directive; a delegated zone needs at least one name server", z.Origin))
 	}
@@ -387,17 +438,12 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 				ns.Name, z.Origin))
 		}
 	}
-	z.SOA.validate(z, errs)
-	for i := range z.Files {
-		f := &z.Files[i]
-		if !filepath.IsAbs(f.Path) {
-			f.Path = filepath.Join(filepath.Dir(f.Pos.File), f.Path)
-		}
-		if _, err := os.Stat(f.Path); err != nil {
-			errs.add(errorf(f.Pos, "file: %v", err))
-		}
-	}
+	return seen
+}
 
+// validateServices names the zone's services and checks each; nameServers
+// are the zone's name servers, which no service may be.
+func (z *Zone) validateServices(nameServers, clusters map[string]Pos, errs *errorList) {
 	services := map[string]Pos{}
 	for i := range z.Services {
 		s := &z.Services[i]
@@ -411,7 +457,7 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 			continue
 		}
 		services[s.Name] = s.Pos
-		if _, isNS := seen[s.FQDN]; isNS {
+		if _, isNS := nameServers[s.FQDN]; isNS {
 			errs.add(errorf(s.Pos, "service %s: %s is also a name server of the zone", s.Name, s.FQDN))
 		}
 		s.validate(clusters, errs)
@@ -419,23 +465,28 @@ func (z *Zone) validate(clusters map[string]Pos, errs *errorList) {
 			s.Map = z.Map // the zone's map; services share it, and nobody writes it
 		}
 	}
-	validateMapEntries(z.Map, z.entryPos, clusters, errs)
-	z.checkTransfers(errs)
-	if d := z.DNSSEC; d != nil {
-		if d.Keys != "" && !filepath.IsAbs(d.Keys) {
-			d.Keys = filepath.Join(filepath.Dir(d.Pos.File), d.Keys)
-		}
-		if d.Propagation == 0 {
-			d.Propagation = DefaultPropagation
-		}
-		for _, t := range []struct {
-			name string
-			pos  Pos
-		}{{"allow_transfer", z.allowTransferPos}, {"notify", z.notifyPos}} {
-			if t.pos.Line != 0 {
-				errs.add(errorf(t.pos, "%s: zone %s is signed online (dnssec at line %d): a secondary would get no signatures and serve it unsigned. "+
-					"Run more Meridian replicas, sharing the keys, instead of secondaries", t.name, z.Origin, d.Pos.Line))
-			}
+}
+
+// validateDNSSEC fills the dnssec block's defaults and refuses secondaries
+// for a zone signed online.
+func (z *Zone) validateDNSSEC(errs *errorList) {
+	d := z.DNSSEC
+	if d == nil {
+		return
+	}
+	if d.Keys != "" && !filepath.IsAbs(d.Keys) {
+		d.Keys = filepath.Join(filepath.Dir(d.Pos.File), d.Keys)
+	}
+	if d.Propagation == 0 {
+		d.Propagation = DefaultPropagation
+	}
+	for _, t := range []struct {
+		name string
+		pos  Pos
+	}{{"allow_transfer", z.allowTransferPos}, {"notify", z.notifyPos}} {
+		if t.pos.Line != 0 {
+			errs.add(errorf(t.pos, "%s: zone %s is signed online (dnssec at line %d): a secondary would get no signatures and serve it unsigned. "+
+				"Run more Meridian replicas, sharing the keys, instead of secondaries", t.name, z.Origin, d.Pos.Line))
 		}
 	}
 }

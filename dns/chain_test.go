@@ -7,8 +7,6 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-
-	"github.com/meridian-gtm/meridian/config"
 )
 
 // chainConf has the CNAME chains that end neither in records nor in a
@@ -95,7 +93,7 @@ func TestTruncatedKeepsRcodeAndAA(t *testing.T) {
 		t.Errorf("the referral over TCP: TC %v AA %v, %d NS", r.Truncated, r.Authoritative, len(r.Ns))
 	}
 
-	s := newServer(ServerConfig{Handler: h, Limiter: NewLimiter(&config.RRL{ResponsesPerSecond: 1, Window: 15 * time.Second,
+	s := newServer(ServerConfig{Handler: h, Limiter: NewLimiter(&LimiterConfig{ResponsesPerSecond: 1, Window: 15 * time.Second,
 		Slip: 1, IPv4Prefix: 24, IPv6Prefix: 56})})
 	now := time.Unix(1_700_000_000, 0)
 	for _, tc := range []struct {

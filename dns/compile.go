@@ -13,7 +13,6 @@ import (
 
 	mdns "github.com/miekg/dns"
 
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -814,7 +813,7 @@ func glue(ns []mdns.RR, rrsets map[string]map[uint16][]mdns.RR) []mdns.RR {
 }
 
 // compileService turns a service's routes into choices per bucket.
-func compileService(name string, s config.Service, plan *model.Plan, zt *zoneTable, stats *Stats) *service {
+func compileService(name string, s ServiceConfig, plan *model.Plan, zt *zoneTable, stats *Stats) *service {
 	svc := &service{name: name, ttl: s.TTL, maxAnswers: int(max(s.MaxAnswers, 1)), ignoreECS: s.IgnoreECS, zone: zt}
 	sp, ok := plan.Service(s.FQDN)
 	if !ok {

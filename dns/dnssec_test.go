@@ -503,7 +503,7 @@ func TestKeys(t *testing.T) {
 
 // loadKeysFor loads the test zone's keys from dir.
 func loadKeysFor(dir string) (zoneKeys, error) {
-	return loadKeys("gslb.example.com.", &config.DNSSEC{Keys: dir, Algorithm: config.AlgorithmECDSAP256}, nil, time.Now(), 3600, true)
+	return loadKeys("gslb.example.com.", &DNSSECConfig{Keys: dir, Algorithm: mdns.ECDSAP256SHA256}, nil, time.Now(), 3600, true)
 }
 
 // writeKey writes a new key of the test zone as dnssec-keygen would and
@@ -538,7 +538,7 @@ func TestSigningMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zs, err := LoadZones(c.Zones, nil, time.Unix(1_700_000_000, 0))
+	zs, err := LoadZones(zonesOf(c.Zones), nil, time.Unix(1_700_000_000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -805,7 +805,7 @@ func TestKeysFromTheSecondOutsideTest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zs, err := LoadZones(c.Zones, nil, time.Now())
+	zs, err := LoadZones(zonesOf(c.Zones), nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -813,7 +813,7 @@ func TestKeysFromTheSecondOutsideTest(t *testing.T) {
 	for _, f := range files {
 		os.Remove(f)
 	}
-	if _, err := LoadZones(c.Zones, zs, time.Now()); err == nil || !strings.Contains(err.Error(), "the keys in use stay") {
+	if _, err := LoadZones(zonesOf(c.Zones), zs, time.Now()); err == nil || !strings.Contains(err.Error(), "the keys in use stay") {
 		t.Errorf("a reload with the keys gone: %v", err)
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {

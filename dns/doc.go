@@ -81,5 +81,8 @@
 // taking the place of the connection idle longest (internal/conncap); and
 // a waiting connection holds no query buffer.
 //
-// github.com/miekg/dns is imported here and nowhere else.
+// github.com/miekg/dns is imported here and nowhere else, and the config
+// package not at all: zones and limits come as ZoneConfig and
+// LimiterConfig (zoneconfig.go), which cmd/meridian builds from the config
+// file. internal/importrules checks both.
 package dns

@@ -15,7 +15,6 @@ import (
 
 	mdns "github.com/miekg/dns"
 
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/geo"
 )
 
@@ -491,7 +490,7 @@ func TestCookieInEveryAnswer(t *testing.T) {
 // fresh server cookie (as in BIND), so that the client asks again with it.
 func TestCookieExemptFromRRL(t *testing.T) {
 	h := newOptionsHandler(t, Options{Cookies: true})
-	s := newServer(ServerConfig{Handler: h, Limiter: NewLimiter(&config.RRL{ResponsesPerSecond: 1, Window: 15 * time.Second,
+	s := newServer(ServerConfig{Handler: h, Limiter: NewLimiter(&LimiterConfig{ResponsesPerSecond: 1, Window: 15 * time.Second,
 		Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56})})
 	client := netip.MustParseAddr("192.0.2.7")
 	now := time.Unix(1_700_000_000, 0)

@@ -163,10 +163,10 @@ func FuzzCompile(f *testing.F) {
 // checkZones loads zones and, when they load, compiles them with plan and
 // asks the handler about every name they hold.
 func checkZones(t *testing.T, zones []config.Zone, plan *model.Plan, opts Options) {
-	zs, err := LoadZones(zones, nil, time.Unix(1_700_000_000, 0))
+	zs, err := LoadZones(zonesOf(zones), nil, time.Unix(1_700_000_000, 0))
 	if err != nil {
 		for _, e := range fuzzseed.Leaves(err) {
-			var ce *config.Error
+			var ce *Error
 			if !errors.As(e, &ce) || ce.Pos.File == "" || ce.Pos.Line <= 0 {
 				t.Errorf("error %q (%T) does not name FILE:LINE", e, e)
 			}

@@ -144,7 +144,7 @@ func newTestHandlerWith(t testing.TB, conf string, loc Locator) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zs, err := LoadZones(c.Zones, nil, time.Unix(1_700_000_000, 0))
+	zs, err := LoadZones(zonesOf(c.Zones), nil, time.Unix(1_700_000_000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +490,7 @@ zone gslb.example.com {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zs, err := LoadZones(c.Zones, nil, time.Now())
+	zs, err := LoadZones(zonesOf(c.Zones), nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -702,7 +702,7 @@ func TestRefusesBeforeFirstPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zs, _ := LoadZones(c.Zones, nil, time.Now())
+	zs, _ := LoadZones(zonesOf(c.Zones), nil, time.Now())
 	h := NewHandler(zs, locator, Options{}, nil)
 	if h.Ready() {
 		t.Error("ready before a plan")
@@ -738,7 +738,7 @@ func TestZoneErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = LoadZones(c.Zones, nil, time.Now())
+			_, err = LoadZones(zonesOf(c.Zones), nil, time.Now())
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("err = %v\nwant  %s", err, tc.want)
 			}
@@ -752,7 +752,7 @@ func TestSerialFollowsContent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		zs, err := LoadZones(c.Zones, prev, time.Unix(at, 0))
+		zs, err := LoadZones(zonesOf(c.Zones), prev, time.Unix(at, 0))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-
-	"github.com/meridian-gtm/meridian/config"
 )
 
 // zoneKey is one DNSSEC key of a zone: its DNSKEY record and private key,
@@ -131,7 +129,7 @@ type KeyStore interface {
 // create, finding no key at all is an error rather than a reason to make
 // the zone's first: keys that vanish from under a running zone must not
 // be replaced by keys that no resolver trusts.
-func loadKeys(origin string, c *config.DNSSEC, store KeyStore, now time.Time, maxTTL uint32, create bool) (zoneKeys, error) {
+func loadKeys(origin string, c *DNSSECConfig, store KeyStore, now time.Time, maxTTL uint32, create bool) (zoneKeys, error) {
 	tl := keyTimeline{lifetime: c.ZSKLifetime, ipub: c.Propagation + time.Duration(maxTTL)*time.Second,
 		iret: c.Propagation + time.Duration(maxTTL)*time.Second}
 	ensure := func(files map[string][]byte) (map[string][]byte, error) {

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/meridian-gtm/meridian/config"
 )
 
 // Limiter is response-rate limiting (RRL) against amplification attacks
@@ -49,8 +47,8 @@ const (
 	rrlSlip
 )
 
-// NewLimiter returns a limiter for the rrl config; nil means no limit.
-func NewLimiter(c *config.RRL) *Limiter {
+// NewLimiter returns a limiter for c; nil c means no limit.
+func NewLimiter(c *LimiterConfig) *Limiter {
 	if c == nil {
 		return nil
 	}

@@ -60,7 +60,7 @@ func loadZones(t *testing.T, conf string, prev *Zones, now int64) *Zones {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zs, err := LoadZones(c.Zones, prev, time.Unix(now, 0))
+	zs, err := LoadZones(zonesOf(c.Zones), prev, time.Unix(now, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

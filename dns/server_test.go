@@ -202,7 +202,7 @@ func TestServerRateLimit(t *testing.T) {
 	stats := NewStats(reg)
 	s := startServer(t, ServerConfig{
 		Stats:   stats,
-		Limiter: NewLimiter(&config.RRL{ResponsesPerSecond: 5, Window: 15 * time.Second, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56}),
+		Limiter: NewLimiter(&LimiterConfig{ResponsesPerSecond: 5, Window: 15 * time.Second, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56}),
 	})
 	c, err := net.Dial("udp", s.Addrs()[0].String())
 	if err != nil {
@@ -248,7 +248,7 @@ func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	stats := NewStats(reg)
 	c, _ := config.Parse("t.conf", []byte(testConf))
-	zs, _ := LoadZones(c.Zones, nil, time.Now())
+	zs, _ := LoadZones(zonesOf(c.Zones), nil, time.Now())
 	h := NewHandler(zs, locator, Options{}, stats)
 	h.Publish(newTestHandler(t, testConf).table.Load().plan)
 	s := startServer(t, ServerConfig{Handler: h, Stats: stats})
@@ -300,7 +300,7 @@ func TestNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zs, _ := LoadZones(c.Zones, nil, time.Unix(1000, 0))
+	zs, _ := LoadZones(zonesOf(c.Zones), nil, time.Unix(1000, 0))
 	Notify(context.Background(), zs, nil, nil)
 	select {
 	case m := <-got:

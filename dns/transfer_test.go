@@ -342,7 +342,7 @@ func TestZoneWithServicesNotTransferred(t *testing.T) {
 		t.Run(fmt.Sprintf("opt-in %v", optIn), func(t *testing.T) {
 			zones := slices.Clone(c.Zones)
 			zones[0].AllowTransferWithoutServices = optIn
-			zs, err := LoadZones(zones, nil, time.Unix(1000, 0))
+			zs, err := LoadZones(zonesOf(zones), nil, time.Unix(1000, 0))
 			if err != nil {
 				t.Fatal(err)
 			}

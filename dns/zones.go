@@ -14,8 +14,6 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-
-	"github.com/meridian-gtm/meridian/config"
 )
 
 // Zones is the static part of every zone Meridian serves: SOA, NS and glue,
@@ -28,14 +26,14 @@ type Zones struct {
 
 // staticZone is one zone's static data.
 type staticZone struct {
-	cfg    config.Zone
+	cfg    ZoneConfig
 	origin string // lower case, final dot
 	soa    *mdns.SOA
 	// rrs holds every static record but the SOA, in canonical order; this
 	// is what a zone transfer sends between two copies of the SOA.
 	rrs []mdns.RR
 	// services maps the owner names of global services to their config.
-	services map[string]config.Service
+	services map[string]ServiceConfig
 	// hash identifies the static content, serial aside (contentHash): the
 	// same content has the same hash in every process.
 	hash string
@@ -60,13 +58,13 @@ type staticZone struct {
 // grows, RFC 1982). AssignSerials then gives the serials of the store the
 // replicas share. Errors name the file and line they come from, in the
 // config or in a zone file.
-func LoadZones(zones []config.Zone, prev *Zones, now time.Time) (*Zones, error) {
+func LoadZones(zones []ZoneConfig, prev *Zones, now time.Time) (*Zones, error) {
 	return LoadZonesWithKeys(zones, prev, now, nil)
 }
 
 // LoadZonesWithKeys is LoadZones, the keys of signed zones without a keys
 // directory kept in keys, the store the replicas share.
-func LoadZonesWithKeys(zones []config.Zone, prev *Zones, now time.Time, keys KeyStore) (*Zones, error) {
+func LoadZonesWithKeys(zones []ZoneConfig, prev *Zones, now time.Time, keys KeyStore) (*Zones, error) {
 	out := &Zones{}
 	var errs []error
 	for _, zc := range zones {
@@ -221,11 +219,11 @@ func (zs *Zones) Serial(origin string) uint32 {
 }
 
 // loadZone builds one zone from its config; it returns nil with errors.
-func loadZone(zc config.Zone, keyStore KeyStore, now time.Time, createKeys bool) (*staticZone, []error) {
-	z := &staticZone{cfg: zc, origin: fqdn(zc.Origin), services: map[string]config.Service{}}
+func loadZone(zc ZoneConfig, keyStore KeyStore, now time.Time, createKeys bool) (*staticZone, []error) {
+	z := &staticZone{cfg: zc, origin: fqdn(zc.Origin), services: map[string]ServiceConfig{}}
 	var errs []error
-	bad := func(p config.Pos, format string, args ...any) {
-		errs = append(errs, &config.Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
+	bad := func(p Pos, format string, args ...any) {
+		errs = append(errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
 	}
 	z.soa = &mdns.SOA{
 		Hdr:     hdr(z.origin, mdns.TypeSOA, zc.TTL),
@@ -257,7 +255,7 @@ func loadZone(zc config.Zone, keyStore KeyStore, now time.Time, createKeys bool)
 	// Static records: inline ones, then zone files. Each keeps its position.
 	type placed struct {
 		rr  mdns.RR
-		pos config.Pos
+		pos Pos
 	}
 	var static []placed
 	for _, r := range zc.Records {
@@ -288,7 +286,7 @@ func loadZone(zc config.Zone, keyStore KeyStore, now time.Time, createKeys bool)
 			if rr.Header().Rrtype == mdns.TypeSOA {
 				continue // the zone's SOA is the soa directive's; Meridian keeps the serial
 			}
-			static = append(static, placed{rr, config.Pos{File: f.Path, Line: ownerLine(lines, rr.Header().Name, z.origin)}})
+			static = append(static, placed{rr, Pos{File: f.Path, Line: ownerLine(lines, rr.Header().Name, z.origin)}})
 		}
 	}
 
@@ -451,7 +449,7 @@ func parseRecords(r io.Reader, origin string, ttl uint32, file string, lineBase 
 			line = lineBase
 			msg = "record: " + msg
 		}
-		return nil, &config.Error{Pos: config.Pos{File: file, Line: line}, Msg: msg}
+		return nil, &Error{Pos: Pos{File: file, Line: line}, Msg: msg}
 	}
 	return out, nil
 }

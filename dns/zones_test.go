@@ -45,7 +45,7 @@ func TestUnencodableRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			zs, err := LoadZones(c.Zones, nil, time.Now())
+			zs, err := LoadZones(zonesOf(c.Zones), nil, time.Now())
 			if err == nil {
 				// What the old code did next: compile and panic.
 				h := NewHandler(zs, locator, Options{}, nil)

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -46,7 +45,7 @@ func benchScheduler(b *testing.B, kind string) {
 		go serveBench(ln, kind, arrivals)
 	}
 
-	checks := map[string]config.HealthCheck{}
+	checks := map[string]Check{}
 	var backends []model.Backend
 	var addrs []netip.Addr
 	for _, ln := range lns {
@@ -54,8 +53,8 @@ func benchScheduler(b *testing.B, kind string) {
 	}
 	for i := range benchServices {
 		name := fmt.Sprintf("s%d.example.org", i)
-		checks[name] = config.HealthCheck{Kind: kind, Port: uint16(port), Path: "/", Method: "GET", Host: name,
-			Expect: []config.StatusRange{{Low: 200, High: 399}}, Interval: time.Second, Timeout: time.Second,
+		checks[name] = Check{Kind: kind, Port: uint16(port), Path: "/", Method: "GET", Host: name,
+			Expect: []StatusRange{{Low: 200, High: 399}}, Interval: time.Second, Timeout: time.Second,
 			Jitter: 100 * time.Millisecond, Rise: 2, Fall: 3}
 		backends = append(backends, model.Backend{Service: name, Cluster: "c", Ingress: addrs, ReadyPods: 3})
 	}

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -21,7 +20,7 @@ import (
 type Config struct {
 	// Checks holds the health block of every probed service, by the
 	// service's FQDN. A service without one is judged by readiness alone.
-	Checks map[string]config.HealthCheck
+	Checks map[string]Check
 	// Workers bounds the probes in flight; default 512.
 	Workers int
 	// Replica names this Meridian in state-change logs.
@@ -60,7 +59,7 @@ type Checker struct {
 	mu          sync.Mutex // guards the inputs below until Run takes them
 	inv         model.Inventory
 	invSet      bool
-	checks      map[string]config.HealthCheck
+	checks      map[string]Check
 	checksDirty bool
 	peers       []model.ProbeReport
 	peersKnown  bool
@@ -85,9 +84,9 @@ type Checker struct {
 // service is one global service as the Checker probes it.
 type service struct {
 	name     string
-	check    config.HealthCheck // Kind "" or "none": not probed
-	prober   *prober            // nil when not probed
-	backends []model.Backend    // as last seen, to skip unchanged services by identity
+	check    Check           // Kind "" or "none": not probed
+	prober   *prober         // nil when not probed
+	backends []model.Backend // as last seen, to skip unchanged services by identity
 	targets  map[targetKey]*target
 }
 
@@ -149,7 +148,7 @@ func (c *Checker) SetInventory(inv model.Inventory) {
 
 // SetChecks replaces the health blocks of the services, as a reload does.
 // Verdicts survive: a changed probe judges a target from its current state.
-func (c *Checker) SetChecks(checks map[string]config.HealthCheck) {
+func (c *Checker) SetChecks(checks map[string]Check) {
 	c.mu.Lock()
 	c.checks, c.checksDirty = checks, true
 	c.mu.Unlock()
@@ -300,7 +299,7 @@ func (c *Checker) judgeProbed(now time.Time) {
 }
 
 // setCheck gives s a new health block, when it changed.
-func (c *Checker) setCheck(s *service, check config.HealthCheck, now time.Time) {
+func (c *Checker) setCheck(s *service, check Check, now time.Time) {
 	if sameCheck(s.check, check) && (s.prober != nil || !probed(check)) {
 		return
 	}
@@ -330,12 +329,12 @@ func (c *Checker) setCheck(s *service, check config.HealthCheck, now time.Time) 
 
 // sameCheck reports whether two health blocks probe alike, wherever in
 // the file they are.
-func sameCheck(a, b config.HealthCheck) bool {
-	a.Pos, b.Pos = config.Pos{}, config.Pos{}
+func sameCheck(a, b Check) bool {
+	a.Pos, b.Pos = "", ""
 	return reflect.DeepEqual(a, b)
 }
 
-func probed(check config.HealthCheck) bool { return check.Kind != "" && check.Kind != "none" }
+func probed(check Check) bool { return check.Kind != "" && check.Kind != "none" }
 
 // setBackends adds targets for new addresses, removes the ones gone and
 // updates readiness; an unchanged backend list is skipped by identity.

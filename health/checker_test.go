@@ -26,7 +26,6 @@ import (
 	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/internal/testcert"
 	"github.com/meridian-gtm/meridian/internal/testlog"
 	"github.com/meridian-gtm/meridian/internal/testmetrics"
@@ -44,7 +43,7 @@ type harness struct {
 	logs    *testlog.Buffer
 }
 
-func startChecker(t *testing.T, checks map[string]config.HealthCheck) *harness {
+func startChecker(t *testing.T, checks map[string]Check) *harness {
 	t.Helper()
 	return startCheckerWith(t, Config{Checks: checks})
 }
@@ -102,15 +101,15 @@ func inventory(backends ...model.Backend) model.Inventory { return model.NewInve
 
 // fastCheck is a probe of kind on port every 100 ms, without jitter, so
 // that tests can count probes.
-func fastCheck(kind string, port int, host string) config.HealthCheck {
-	return config.HealthCheck{Kind: kind, Port: uint16(port), Path: "/healthz", Method: "GET", Host: host,
-		Expect: []config.StatusRange{{Low: 200, High: 399}}, Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond,
+func fastCheck(kind string, port int, host string) Check {
+	return Check{Kind: kind, Port: uint16(port), Path: "/healthz", Method: "GET", Host: host,
+		Expect: []StatusRange{{Low: 200, High: 399}}, Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond,
 		Rise: 2, Fall: 3}
 }
 
 // tlsCheck is an https probe with room for handshakes under the race
 // detector.
-func tlsCheck(port int, host string) config.HealthCheck {
+func tlsCheck(port int, host string) Check {
 	c := fastCheck("https", port, host)
 	c.Interval, c.Timeout = 300*time.Millisecond, 300*time.Millisecond
 	return c
@@ -191,7 +190,7 @@ func TestHTTPServerThatStartsFailingIsDownAfterFallAndUpAfterRise(t *testing.T) 
 	srv := newFlakyServer(t)
 	const svc = "app.example.org"
 	check := fastCheck("http", portOf(t, srv.URL), svc)
-	h := startChecker(t, map[string]config.HealthCheck{svc: check})
+	h := startChecker(t, map[string]Check{svc: check})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 3, localhost)))
 
 	up := h.wait(t, svc, "eu", localhost, model.Up, 5*time.Second)
@@ -244,7 +243,7 @@ func TestBodyAndStatusExpectations(t *testing.T) {
 	const svc = "app.example.org"
 	check := fastCheck("http", portOf(t, srv.URL), svc)
 	check.Body = "ready"
-	h := startChecker(t, map[string]config.HealthCheck{svc: check})
+	h := startChecker(t, map[string]Check{svc: check})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 3, localhost)))
 	if v := h.wait(t, svc, "eu", localhost, model.Down, 5*time.Second); v.Reason != `status 200, body lacks "ready"` {
 		t.Errorf("reason = %q", v.Reason)
@@ -252,8 +251,8 @@ func TestBodyAndStatusExpectations(t *testing.T) {
 
 	// A maintenance page that is expected: 503 with its text.
 	check.Body = "unavailable"
-	check.Expect = []config.StatusRange{{Low: 500, High: 503}}
-	h.checker.SetChecks(map[string]config.HealthCheck{svc: check})
+	check.Expect = []StatusRange{{Low: 500, High: 503}}
+	h.checker.SetChecks(map[string]Check{svc: check})
 	srv.failing.Store(true)
 	if v := h.wait(t, svc, "eu", localhost, model.Up, 5*time.Second); v.Reason != "status 503" {
 		t.Errorf("reason = %q", v.Reason)
@@ -284,7 +283,7 @@ func closingListener(t *testing.T) net.Listener {
 func TestTCPListenerThatCloses(t *testing.T) {
 	ln := closingListener(t)
 	const svc = "db.example.org"
-	h := startChecker(t, map[string]config.HealthCheck{svc: fastCheck("tcp", portOf(t, ln.Addr().String()), svc)})
+	h := startChecker(t, map[string]Check{svc: fastCheck("tcp", portOf(t, ln.Addr().String()), svc)})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 1, localhost)))
 	if v := h.wait(t, svc, "eu", localhost, model.Up, 5*time.Second); v.Reason != "connected" {
 		t.Errorf("up reason = %q", v.Reason)
@@ -312,7 +311,7 @@ func TestGRPCServerReportingNotServing(t *testing.T) {
 	check := fastCheck("grpc", portOf(t, ln.Addr().String()), svc)
 	check.GRPCService = "shop.Cart"
 	hs.SetServingStatus("shop.Cart", healthpb.HealthCheckResponse_SERVING)
-	h := startChecker(t, map[string]config.HealthCheck{svc: check})
+	h := startChecker(t, map[string]Check{svc: check})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 2, localhost)))
 	h.wait(t, svc, "eu", localhost, model.Up, 5*time.Second)
 
@@ -345,7 +344,7 @@ func TestHTTPSCertificates(t *testing.T) {
 	trusted.CA = caFile
 	skipped := tlsCheck(port, "app.example.org")
 	skipped.InsecureSkipVerify = true
-	h := startChecker(t, map[string]config.HealthCheck{"untrusted": untrusted, "wrong-name": wrongName, "trusted": trusted, "skipped": skipped})
+	h := startChecker(t, map[string]Check{"untrusted": untrusted, "wrong-name": wrongName, "trusted": trusted, "skipped": skipped})
 	h.checker.SetInventory(inventory(backend("untrusted", "eu", 1, localhost), backend("wrong-name", "eu", 1, localhost),
 		backend("trusted", "eu", 1, localhost), backend("skipped", "eu", 1, localhost)))
 
@@ -377,12 +376,12 @@ func TestHTTPSClientCertificate(t *testing.T) {
 	const svc = "mtls.example.org"
 	check := tlsCheck(portOf(t, srv.URL), "example.com")
 	check.CA = caFile
-	h := startChecker(t, map[string]config.HealthCheck{svc: check})
+	h := startChecker(t, map[string]Check{svc: check})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 1, localhost)))
 	h.wait(t, svc, "eu", localhost, model.Down, 5*time.Second)
 
 	check.ClientCert, check.ClientKey = client.CertFile, client.KeyFile
-	h.checker.SetChecks(map[string]config.HealthCheck{svc: check})
+	h.checker.SetChecks(map[string]Check{svc: check})
 	h.wait(t, svc, "eu", localhost, model.Up, 5*time.Second)
 }
 
@@ -396,7 +395,7 @@ func TestSlowServerExceedsTimeout(t *testing.T) {
 	}))
 	t.Cleanup(func() { close(release); srv.Close() })
 	const svc = "slow.example.org"
-	h := startChecker(t, map[string]config.HealthCheck{svc: fastCheck("http", portOf(t, srv.URL), svc)})
+	h := startChecker(t, map[string]Check{svc: fastCheck("http", portOf(t, srv.URL), svc)})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 1, localhost)))
 	if v := h.wait(t, svc, "eu", localhost, model.Down, 5*time.Second); v.Reason != "timeout after 80ms" {
 		t.Errorf("reason = %q, want timeout after 80ms", v.Reason)
@@ -409,7 +408,7 @@ func TestSlowServerExceedsTimeout(t *testing.T) {
 func TestReadinessOverridesProbes(t *testing.T) {
 	srv := newFlakyServer(t)
 	const probedSvc, plainSvc = "app.example.org", "plain.example.org"
-	h := startChecker(t, map[string]config.HealthCheck{probedSvc: fastCheck("http", portOf(t, srv.URL), probedSvc)})
+	h := startChecker(t, map[string]Check{probedSvc: fastCheck("http", portOf(t, srv.URL), probedSvc)})
 	h.checker.SetInventory(inventory(backend(probedSvc, "eu", 0, localhost), backend(plainSvc, "eu", 2, localhost)))
 	if v := h.wait(t, probedSvc, "eu", localhost, model.Down, 5*time.Second); v.Reason != "no ready pods" {
 		t.Errorf("reason = %q, want no ready pods", v.Reason)
@@ -435,7 +434,7 @@ func TestTargetsStartAndStopWithTheInventory(t *testing.T) {
 	srv := newFlakyServer(t)
 	port := portOf(t, srv.URL)
 	check := fastCheck("http", port, "")
-	checks := map[string]config.HealthCheck{}
+	checks := map[string]Check{}
 	for _, svc := range []string{"a.example.org", "b.example.org"} {
 		c := check
 		c.Host = svc
@@ -473,7 +472,7 @@ func TestChangedCheckKeepsVerdicts(t *testing.T) {
 	srv.failing.Store(true)
 	const svc = "app.example.org"
 	check := fastCheck("http", portOf(t, srv.URL), svc)
-	h := startChecker(t, map[string]config.HealthCheck{svc: check})
+	h := startChecker(t, map[string]Check{svc: check})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 1, localhost)))
 	down := h.wait(t, svc, "eu", localhost, model.Down, 5*time.Second)
 
@@ -482,7 +481,7 @@ func TestChangedCheckKeepsVerdicts(t *testing.T) {
 	check.Path = "/other"
 	check.Interval = 200 * time.Millisecond
 	reloaded := time.Now()
-	h.checker.SetChecks(map[string]config.HealthCheck{svc: check})
+	h.checker.SetChecks(map[string]Check{svc: check})
 	// Two probes of the new path: the first one's verdict is taken in.
 	srv.waitCount(t, "probes with the new check", reloaded, 2, func(a answer) bool { return a.path == "/other" })
 	select {

@@ -21,14 +21,12 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
-	"github.com/meridian-gtm/meridian/config"
 )
 
 // prober probes the addresses of one service as its health block says.
 // It does the I/O; what a result means over time is the state machine's.
 type prober struct {
-	check config.HealthCheck
+	check Check
 	tls   *tls.Config // for https and TLS gRPC
 	// dialer4 and dialer6 dial IPv4 and IPv6 targets, from the source
 	// address of their family when one is given.
@@ -40,7 +38,7 @@ type prober struct {
 // maxBody bounds what a probe reads of a response body.
 const maxBody = 64 << 10
 
-func newProber(check config.HealthCheck, src Source) (*prober, error) {
+func newProber(check Check, src Source) (*prober, error) {
 	p := &prober{check: check, dialer4: src.dialer(src.IPv4), dialer6: src.dialer(src.IPv6)}
 	if check.Kind == "https" || check.Kind == "grpc" && (check.CA != "" || check.ClientCert != "") {
 		p.tls = &tls.Config{ServerName: check.Host, InsecureSkipVerify: check.InsecureSkipVerify, MinVersion: tls.VersionTLS12}

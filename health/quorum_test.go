@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -90,7 +89,7 @@ func TestCheckerCountsPeers(t *testing.T) {
 	ln := closingListener(t)
 	const svc = "db.example.org"
 	shared := make(chan model.ProbeReport, 100)
-	h := startCheckerWith(t, Config{Checks: map[string]config.HealthCheck{svc: fastCheck("tcp", portOf(t, ln.Addr().String()), svc)},
+	h := startCheckerWith(t, Config{Checks: map[string]Check{svc: fastCheck("tcp", portOf(t, ln.Addr().String()), svc)},
 		Share: func(r model.ProbeReport) { shared <- r }})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 1, localhost)))
 	h.wait(t, svc, "eu", localhost, model.Up, 5*time.Second)
@@ -171,7 +170,7 @@ func TestCheckerAwaitsPeers(t *testing.T) {
 	ln.Close() // refused
 	const svc = "db.example.org"
 	shared := make(chan model.ProbeReport, 100)
-	h := startCheckerWith(t, Config{Checks: map[string]config.HealthCheck{svc: fastCheck("tcp", port, svc)},
+	h := startCheckerWith(t, Config{Checks: map[string]Check{svc: fastCheck("tcp", port, svc)},
 		Share: func(r model.ProbeReport) { shared <- r }, AwaitPeers: true})
 	h.checker.SetInventory(inventory(backend(svc, "eu", 1, localhost)))
 	waitShared(t, shared, func(r model.ProbeReport) bool { return len(r.NotUp) == 1 && r.NotUp[0].State == model.Down })

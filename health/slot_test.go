@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/meridian-gtm/meridian/config"
 )
 
 // TestNextSlotSpreadsTargets checks that targets that all start at the same
@@ -14,7 +12,7 @@ import (
 func TestNextSlotSpreadsTargets(t *testing.T) {
 	c := New(Config{})
 	const iv = time.Second
-	svc := &service{name: "app.example.org", check: config.HealthCheck{Interval: iv}}
+	svc := &service{name: "app.example.org", check: Check{Interval: iv}}
 	now := time.Unix(1_700_000_000, 123_456_789)
 	var buckets [10]int
 	for i := range 2000 {
@@ -45,7 +43,7 @@ func TestNextSlotSpreadsTargets(t *testing.T) {
 func TestNextSlotAfterStall(t *testing.T) {
 	c := New(Config{})
 	const iv = time.Second
-	svc := &service{name: "app.example.org", check: config.HealthCheck{Interval: iv}}
+	svc := &service{name: "app.example.org", check: Check{Interval: iv}}
 	tg := &target{svc: svc, key: targetKey{cluster: "a", addr: netip.MustParseAddr("192.0.2.1")}}
 	now := time.Unix(1_700_000_000, 0)
 	tg.slot = c.nextSlot(tg, now)

@@ -14,7 +14,6 @@ import (
 	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -100,7 +99,7 @@ func TestProbesAreSentFromTheSourceAddress(t *testing.T) {
 				ln := serveKind(t, kind, tc.target)
 				const svc = "app.example.org"
 				h := startCheckerWith(t, Config{
-					Checks: map[string]config.HealthCheck{svc: fastCheck(kind, portOf(t, ln.Addr().String()), svc)},
+					Checks: map[string]Check{svc: fastCheck(kind, portOf(t, ln.Addr().String()), svc)},
 					Source: tc.source,
 				})
 				h.checker.SetInventory(inventory(backend(svc, "eu", 1, tc.target)))
@@ -121,7 +120,7 @@ func TestProbesFromAForeignSourceFail(t *testing.T) {
 			ln := serveKind(t, kind, localhost)
 			const svc = "app.example.org"
 			h := startCheckerWith(t, Config{
-				Checks: map[string]config.HealthCheck{svc: fastCheck(kind, portOf(t, ln.Addr().String()), svc)},
+				Checks: map[string]Check{svc: fastCheck(kind, portOf(t, ln.Addr().String()), svc)},
 				Source: Source{IPv4: netip.MustParseAddr("192.0.2.1")}, // TEST-NET-1, on no interface here
 			})
 			h.checker.SetInventory(inventory(backend(svc, "eu", 1, localhost)))

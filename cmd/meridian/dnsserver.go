@@ -15,7 +15,7 @@ import (
 func dnsServerConfig(cfg *config.Config, handler *dns.Handler, stats *dns.Stats, tap *dns.Tap, logger *slog.Logger) dns.ServerConfig {
 	m := &cfg.Meridian
 	return dns.ServerConfig{
-		Addrs: m.DNS, Handler: handler, Stats: stats, Limiter: dns.NewLimiter(m.RRL), Tap: tap, Logger: logger,
+		Addrs: m.DNS, Handler: handler, Stats: stats, Limiter: dns.NewLimiter(dnsLimiter(m.RRL)), Tap: tap, Logger: logger,
 		UDPSockets:            m.UDPSockets,
 		TCPMaxConns:           m.TCPMaxConns,
 		TCPMaxConnsPerNetwork: m.TCPMaxConnsPerNetwork,

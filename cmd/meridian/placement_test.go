@@ -58,7 +58,7 @@ func TestOnePlacementForEveryPath(t *testing.T) {
 }
 
 func placeEverywhere(t *testing.T, cfg *config.Config, geography bool) {
-	zones, err := dns.LoadZones(cfg.Zones, nil, time.Now())
+	zones, err := dns.LoadZones(dnsZones(cfg.Zones), nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	}
 	defer audit.Close()
 	// After the store: a signed zone's keys may be kept there.
-	zones, err := dns.LoadZonesWithKeys(cfg.Zones, nil, time.Now(), keyStore(ctx, store))
+	zones, err := dns.LoadZonesWithKeys(dnsZones(cfg.Zones), nil, time.Now(), keyStore(ctx, store))
 	if err != nil {
 		return configError{err}
 	}
@@ -409,7 +409,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 		return fail(err)
 	}
 	prevZones := handler.Zones()
-	zones, err := dns.LoadZonesWithKeys(cfg.Zones, prevZones, time.Now(), keyStore(ctx, r.store))
+	zones, err := dns.LoadZonesWithKeys(dnsZones(cfg.Zones), prevZones, time.Now(), keyStore(ctx, r.store))
 	if err != nil {
 		return fail(err)
 	}
@@ -491,19 +491,6 @@ func healthSource(src config.HealthSource) (health.Source, error) {
 		}
 	}
 	return health.Source{IPv4: src.IPv4, IPv6: src.IPv6}, nil
-}
-
-// healthChecks returns the health block of every probed service by name.
-func healthChecks(cfg *config.Config) map[string]config.HealthCheck {
-	checks := map[string]config.HealthCheck{}
-	for _, z := range cfg.Zones {
-		for _, s := range z.Services {
-			if s.Health != nil {
-				checks[s.FQDN] = *s.Health
-			}
-		}
-	}
-	return checks
 }
 
 // dnsOptions is what the DNS handler takes from the configuration. The

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/dns"
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/model"
@@ -17,11 +16,12 @@ import (
 // its address.
 func startResolver(t *testing.T, name, addr string) string {
 	t.Helper()
-	c, err := config.Parse("t.conf", []byte("zone example.test {\n    ns ns.example.net\n    record "+name+". 30 A "+addr+"\n}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zs, err := dns.LoadZones(c.Zones, nil, time.Now())
+	zs, err := dns.LoadZones([]dns.ZoneConfig{{
+		Pos: dns.Pos{File: "t.conf", Line: 1}, Origin: "example.test", TTL: 3600,
+		SOA:     dns.SOAConfig{MName: "ns.example.net", RName: "hostmaster.example.test", Refresh: 3600, Retry: 600, Expire: 86400, Minimum: 60},
+		NS:      []dns.NameServer{{Name: "ns.example.net"}},
+		Records: []dns.Record{{Pos: dns.Pos{File: "t.conf", Line: 3}, Text: name + ". 30 A " + addr}},
+	}}, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,14 @@ func tapReader(t *testing.T) (string, <-chan *dnstap.Dnstap) {
 	return path, msgs
 }
 
+// waitWritten waits up to 5 s for the writer to count n messages written:
+// it counts them once flushed, which may be after the reader has them.
+func waitWritten(tap *Tap, n uint64) {
+	for deadline := time.Now().Add(5 * time.Second); tap.written.Load() < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // next waits for the next message.
 func next(t *testing.T, msgs <-chan *dnstap.Dnstap) *dnstap.Message {
 	t.Helper()
@@ -104,7 +112,7 @@ func TestTapServer(t *testing.T) {
 			t.Errorf("%s: the response logged: %v %v", network, &answer, err)
 		}
 	}
-	if tap.written.Load() != 4 || tap.dropped.Load() != 0 {
+	if waitWritten(tap, 4); tap.written.Load() != 4 || tap.dropped.Load() != 0 {
 		t.Errorf("%d written, %d dropped, want 4 and 0", tap.written.Load(), tap.dropped.Load())
 	}
 }
@@ -132,7 +140,7 @@ func TestTapSampleAndKinds(t *testing.T) {
 			t.Errorf("got %v, want the response of query %d", m, want)
 		}
 	}
-	if tap.written.Load() != 3 {
+	if waitWritten(tap, 3); tap.written.Load() != 3 {
 		t.Errorf("%d written, want 3", tap.written.Load())
 	}
 }
@@ -358,7 +366,7 @@ func TestTapReconnects(t *testing.T) {
 	sendUntil(t, tap, msgs, 3)
 	kick() // the reader restarts
 	sendUntil(t, tap, msgs, 4)
-	if tap.written.Load() < 2 {
+	if waitWritten(tap, 2); tap.written.Load() < 2 {
 		t.Errorf("%d written", tap.written.Load())
 	}
 }

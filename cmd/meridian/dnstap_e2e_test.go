@@ -77,8 +77,16 @@ func TestDnstap(t *testing.T) {
 	if n := strings.Count(yaml, "type: AUTH_QUERY"); n != 2 {
 		t.Errorf("%d queries logged, want 2", n)
 	}
-	if m := scrapeMetrics(t, p.httpAddr); !strings.Contains(m, "meridian_dnstap_messages_total 4\n") || !strings.Contains(m, "meridian_dnstap_dropped_total 0\n") {
-		t.Errorf("dnstap metrics:\n%s", grepLines(m, "meridian_dnstap"))
+	// Messages are counted once flushed, which may be after the reader has them.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		m := scrapeMetrics(t, p.httpAddr)
+		if strings.Contains(m, "meridian_dnstap_messages_total 4\n") && strings.Contains(m, "meridian_dnstap_dropped_total 0\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("dnstap metrics:\n%s", grepLines(m, "meridian_dnstap"))
+			break
+		}
 	}
 	os.Remove(file)
 }

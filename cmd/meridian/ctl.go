@@ -822,9 +822,9 @@ func (c *ctl) write(method, id string, body *api.OverrideRequest, dryRun bool) e
 			c.table("SERVICE\tCLIENTS NEAR\tCLUSTER\tBEFORE\tAFTER", rows)
 		}
 	case method == "DELETE":
-		fmt.Fprintf(c.out, "removed override %s\n", id)
+		fmt.Fprintf(c.out, "removed override %s\n", printable(id))
 	default:
-		fmt.Fprintf(c.out, "override %s: %s\n", id, overrideText(*res.Override))
+		fmt.Fprintf(c.out, "override %s: %s\n", printable(id), printable(overrideText(*res.Override)))
 	}
 	return nil
 }
@@ -991,10 +991,10 @@ func (c *ctl) replicas() error {
 	c.table("REPLICA\tSTATE\tHEARTBEAT\tREPORT\tDOWN\tUNKNOWN", rows)
 	for _, r := range rs.Replicas {
 		if r.Conflict != "" {
-			fmt.Fprintf(c.out, "\nanother Meridian process shares replica name %s (incarnation %s): give each replica its own `replica` name\n", r.Name, r.Conflict)
+			fmt.Fprintf(c.out, "\nanother Meridian process shares replica name %s (incarnation %s): give each replica its own `replica` name\n", printable(r.Name), printable(r.Conflict))
 		}
 		if r.StoreUnreachable != nil {
-			fmt.Fprintf(c.out, "\n%s cannot reach the health store since %s: it keeps the other replicas' last reports\n", r.Name, stamp(r.StoreUnreachable))
+			fmt.Fprintf(c.out, "\n%s cannot reach the health store since %s: it keeps the other replicas' last reports\n", printable(r.Name), stamp(r.StoreUnreachable))
 		}
 	}
 	if len(rs.Disagreements) == 0 {

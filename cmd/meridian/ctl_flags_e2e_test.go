@@ -64,6 +64,13 @@ func TestCtlFlagsAfterArguments(t *testing.T) {
 		t.Errorf("a dry run made an override:\n%s", out)
 	}
 
+	// The confirmation of a write escapes what a terminal would act on, as
+	// every listing does.
+	if out := ctl("drain", "us-east", "-reason", "a\x1b[31mred\u202eevil", "-for", "1m", "-server", server, "-token", demoAdmin); strings.ContainsAny(out, "\x1b\u202e") || !strings.Contains(out, `a\x1b[31mred\u202eevil`) {
+		t.Errorf("drain's confirmation of a reason with control characters: %q", out)
+	}
+	ctl("undrain", "us-east", "-server", server, "-token", demoAdmin)
+
 	// -for takes the config's durations: 1d is a day, 1d12h a day and a half.
 	before := time.Now()
 	ctl("drain", "ap-southeast", "-reason", "kernel upgrade", "-for", "1d", "-server", server, "-token", demoAdmin)

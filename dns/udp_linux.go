@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -45,6 +46,7 @@ type udpSocket struct {
 
 	// Queries deferred to the socket's signing worker (worker_linux.go).
 	jobs, free chan *signJob
+	held       [roomSlots]atomic.Int32 // places each client network holds
 	workerDone chan struct{}
 }
 
@@ -142,7 +144,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 			if !ok {
 				continue
 			}
-			resp, o := s.answerUDP(p, u.outs[i], from.Addr(), start, u.signMode())
+			resp, o := s.answerUDP(p, u.outs[i], from.Addr(), start, u.signMode(from.Addr()))
 			if o.deferred {
 				u.deferPacket(i, p, from, start) // the worker answers, counts and logs it
 				continue

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -17,8 +18,15 @@ import (
 // query waits: one that finds it full gets TC, as over the zone's budget.
 
 // workerRoom is how many deferred queries a socket's worker holds: about
-// 1 ms of signing.
+// 1 ms of signing. The last quarter of the places go only to client
+// networks that hold none, so that when a flood from a few networks keeps
+// the worker busy (the machine's CPU, not the signing budget, is then the
+// bound), a query from any other network still finds a place.
 const workerRoom = 16
+
+// roomSlots is how many client networks a worker's room tells apart:
+// networks are hashed to a slot, as for the signing budget.
+const roomSlots = 64
 
 // signJob is a deferred query: a copy of it and of where it came from.
 type signJob struct {
@@ -29,6 +37,7 @@ type signJob struct {
 	ctrl    []byte // its packet info (pktinfo), ctrlLen bytes, 8-byte aligned
 	ctrln   uint64
 	from    netip.AddrPort
+	slot    int       // of the client network, in udpSocket.held
 	start   time.Time // when it was read
 }
 
@@ -50,18 +59,29 @@ func (u *udpSocket) stopWorker() {
 	<-u.workerDone
 }
 
-// signMode is how the reader's next query may sign: deferred while the
-// worker has room.
-func (u *udpSocket) signMode() signMode {
-	if len(u.free) == 0 {
-		return signBusy
+// signMode is how the reader's next query, from client, may sign:
+// deferred while the worker has room for its network (see workerRoom).
+// The network is looked at only when few places are left.
+func (u *udpSocket) signMode(client netip.Addr) signMode {
+	switch free := len(u.free); {
+	case free > workerRoom/4:
+		return signDefer
+	case free > 0 && u.held[roomSlot(client)].Load() == 0:
+		return signDefer
 	}
-	return signDefer
+	return signBusy
+}
+
+// roomSlot is the slot of client's network in udpSocket.held.
+func roomSlot(client netip.Addr) int {
+	return int(maphash.Comparable(netSeed, clientNetwork(client)) % roomSlots)
 }
 
 // deferPacket hands packet i, which the handler deferred, to the worker.
 func (u *udpSocket) deferPacket(i int, p []byte, from netip.AddrPort, start time.Time) {
 	j := <-u.free
+	j.slot = roomSlot(from.Addr())
+	u.held[j.slot].Add(1)
 	j.req = append(j.req[:0], p...)
 	j.name, j.namelen = u.names[i], u.hdrs[i].Hdr.Namelen
 	j.ctrln = 0
@@ -92,6 +112,7 @@ func (s *Server) serveWorker(u *udpSocket) {
 			}
 		}
 		s.cfg.Stats.observe(&o, time.Since(j.start))
+		u.held[j.slot].Add(-1)
 		u.free <- j
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -149,5 +150,35 @@ func TestServerShutdownWithDeferred(t *testing.T) {
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// TestWorkerRoomAdmits: while more than a quarter of the worker's places
+// are free any network takes one; the last quarter go only to networks
+// that hold none; a full room admits nobody.
+func TestWorkerRoomAdmits(t *testing.T) {
+	u := &udpSocket{free: make(chan *signJob, workerRoom)}
+	flood := netip.MustParseAddr("192.0.2.7")
+	slot := roomSlot(flood)
+	other := netip.MustParseAddr("198.51.100.7")
+	for roomSlot(other) == slot {
+		other = netip.AddrFrom4([4]byte{198, 51, other.As4()[2] + 1, 7}) // a network of another slot
+	}
+	for free := workerRoom; free >= 0; free-- {
+		for len(u.free) > free {
+			<-u.free
+		}
+		for len(u.free) < free {
+			u.free <- new(signJob)
+		}
+		u.held[slot].Store(int32(workerRoom - free))
+		floodOK := u.signMode(flood) == signDefer
+		otherOK := u.signMode(other) == signDefer
+		if want := free > workerRoom/4; floodOK != want {
+			t.Errorf("%d free, the flood's network holding the rest: admitted %v, want %v", free, floodOK, want)
+		}
+		if want := free > 0; otherOK != want {
+			t.Errorf("%d free, another network holding none: admitted %v, want %v", free, otherOK, want)
+		}
 	}
 }

@@ -581,7 +581,7 @@ type planChange struct {
 }
 
 // writeResult answers a write: the override as stored (or removed), and
-// for dry runs what the Plan would become.
+// the shares that moved (for a dry run, that would move).
 type writeResult struct {
 	DryRun   bool         `json:"dry_run"`
 	Override *Override    `json:"override,omitempty"`
@@ -667,10 +667,7 @@ func (a *v1) putOverride(w http.ResponseWriter, r *http.Request, who string) {
 	}
 	a.logChange(rec, o)
 	after := OverrideOf(o)
-	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
-		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
-	}
-	writeJSON(w, status, writeResult{Override: &after, Changes: []planChange{}})
+	writeJSON(w, status, writeResult{Override: &after, Changes: a.applied(r.Context(), id, next)})
 }
 
 func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) {
@@ -715,10 +712,7 @@ func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) 
 		return
 	}
 	a.logChange(rec, *before)
-	if err := a.cfg.Apply(r.Context(), model.NewOverrides(next)); err != nil {
-		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
-	}
-	writeJSON(w, http.StatusOK, writeResult{Changes: []planChange{}})
+	writeJSON(w, http.StatusOK, writeResult{Changes: a.applied(r.Context(), id, next)})
 }
 
 // sameOverride reports whether two overrides say the same, whoever made
@@ -745,9 +739,23 @@ func (a *v1) withOverride(id string, o *model.Override) []model.Override {
 
 // diff compares the current Plan with the one next would give.
 func (a *v1) diff(next []model.Override) []planChange {
-	out := []planChange{}
+	return planChanges(a.cfg.Plan(), a.cfg.Preview(model.NewOverrides(next)))
+}
+
+// applied applies next, the overrides after a write, and returns the
+// shares that moved: the Plan before it against the one published after.
+func (a *v1) applied(ctx context.Context, id string, next []model.Override) []planChange {
 	cur := a.cfg.Plan()
-	after := a.cfg.Preview(model.NewOverrides(next))
+	if err := a.cfg.Apply(ctx, model.NewOverrides(next)); err != nil {
+		a.cfg.Logger.Warn("an override is stored but the client left before the Plan followed", "id", id, "err", err)
+		return []planChange{}
+	}
+	return planChanges(cur, a.cfg.Plan())
+}
+
+// planChanges lists the shares that differ between two Plans.
+func planChanges(cur, after *model.Plan) []planChange {
+	out := []planChange{}
 	if cur == nil || after == nil {
 		return out
 	}

@@ -267,6 +267,10 @@ func TestOverrideLifecycle(t *testing.T) {
 	if s := f.share("eu-west", "eu-west"); s != 0 {
 		t.Errorf("after the drain eu-west clients send %v to eu-west", s)
 	}
+	// The write answers with the shares that moved, as the dry run said.
+	if !slices.EqualFunc(res.Changes, dry.Changes, func(a, b planChange) bool { return a == b }) {
+		t.Errorf("the write's changes %+v, the dry run's %+v", res.Changes, dry.Changes)
+	}
 	applied := f.applied
 
 	// The same PUT again changes nothing.

@@ -142,6 +142,7 @@ type statusCluster struct {
 	Class                string // ok, muted or bad
 	Located              bool
 	X, Y, LabelX, LabelY int
+	LabelAnchor          string // SVG text-anchor of the label: start, or end near the map's east edge
 	Color, BarColor      string
 }
 
@@ -388,8 +389,10 @@ func statusClusterOf(c model.Cluster, p *model.Plan, now time.Time) statusCluste
 		words = append(words, fmt.Sprintf("%d of %d targets drained or disabled", excluded, total))
 	}
 	switch {
-	case serving > 0 && down == serving:
+	case serving > 0 && down == serving && excluded == 0:
 		words = append(words, "every target down")
+	case serving > 0 && down == serving:
+		words = append(words, fmt.Sprintf("the other %d down", down))
 	case down > 0:
 		words = append(words, fmt.Sprintf("%d of %d targets down", down, total))
 	}
@@ -414,7 +417,10 @@ func statusClusterOf(c model.Cluster, p *model.Plan, now time.Time) statusCluste
 	}
 	if c.HasLocation {
 		sc.X, sc.Y = project(c.Location)
-		sc.LabelX, sc.LabelY = sc.X+10, sc.Y+4
+		sc.LabelX, sc.LabelY, sc.LabelAnchor = sc.X+10, sc.Y+4, "start"
+		if sc.X > mapW*2/3 { // east of the Indian Ocean: the label goes west of its dot, inside the map
+			sc.LabelX, sc.LabelAnchor = sc.X-10, "end"
+		}
 	}
 	return sc
 }

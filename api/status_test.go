@@ -137,6 +137,14 @@ func TestStatusPageInBrowser(t *testing.T) {
 	title := get("title", chromedp.Title())
 	text := get("text", chromedp.Text(chromedp.CSS("body")))
 	version := get("plan version", chromedp.Text(chromedp.CSS("#plan-version")))
+	// Every label on the map lies inside it (ap-southeast's is near its
+	// east edge).
+	if outside := get("map labels", chromedp.Evaluate[string](`(() => {
+		const w = document.querySelector('svg#map').viewBox.baseVal.width;
+		return [...document.querySelectorAll('#map text')].filter(t => { const b = t.getBBox(); return b.x < 0 || b.x + b.width > w; }).map(t => t.textContent).join(', ');
+	})()`)); outside != "" {
+		t.Errorf("map labels outside the map: %s", outside)
+	}
 	mapPNG := shot("#map")
 	barPNG := shot(`.bar[data-site="unknown locations"]`)
 	if title != "Meridian status" || len(version) != 16 {

@@ -124,3 +124,50 @@ func TestClusterColor(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusClusterWords: a cluster's state says what its targets do,
+// without contradicting itself.
+func TestStatusClusterWords(t *testing.T) {
+	targets := func(excluded, down, up int) *model.Plan {
+		s := model.ServicePlan{Name: svcName, Groups: []model.Group{{Cluster: "eu-west", N: excluded + down + up}}}
+		for range excluded {
+			s.Targets = append(s.Targets, model.Target{Status: model.Excluded, Cause: model.CauseDrained})
+		}
+		for range down {
+			s.Targets = append(s.Targets, model.Target{Status: model.Unhealthy})
+		}
+		for range up {
+			s.Targets = append(s.Targets, model.Target{Status: model.Healthy})
+		}
+		return &model.Plan{Services: []*model.ServicePlan{&s}}
+	}
+	for _, tc := range []struct {
+		excluded, down, up int
+		want               string
+	}{
+		{0, 0, 3, "reachable"},
+		{0, 3, 0, "reachable, every target down"},
+		{0, 1, 2, "reachable, 1 of 3 targets down"},
+		{3, 6, 0, "reachable, 3 of 9 targets drained or disabled, the other 6 down"},
+		{3, 0, 0, "reachable, drained"},
+	} {
+		got := statusClusterOf(model.Cluster{Name: "eu-west"}, targets(tc.excluded, tc.down, tc.up), time.Now()).State
+		if got != tc.want {
+			t.Errorf("%d drained, %d down, %d up: %q, want %q", tc.excluded, tc.down, tc.up, got, tc.want)
+		}
+	}
+}
+
+// TestStatusMapLabelsInside: a cluster near the map's east edge has its
+// label west of its dot, so that it is not cut off.
+func TestStatusMapLabelsInside(t *testing.T) {
+	for _, tc := range []struct {
+		at     model.Point
+		anchor string
+	}{{model.Point{Lat: 53.35, Lon: -6.26}, "start"}, {model.Point{Lat: 35.68, Lon: 139.69}, "end"}, {model.Point{Lat: -33.87, Lon: 151.21}, "end"}} {
+		sc := statusClusterOf(model.Cluster{Name: "ap-northeast-with-a-long-name", Location: tc.at, HasLocation: true}, nil, time.Now())
+		if sc.LabelAnchor != tc.anchor || (tc.anchor == "end") != (sc.LabelX < sc.X) {
+			t.Errorf("a cluster at %v: label at x %d anchored %s, its dot at %d; want anchored %s", tc.at, sc.LabelX, sc.LabelAnchor, sc.X, tc.anchor)
+		}
+	}
+}

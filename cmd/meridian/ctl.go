@@ -121,13 +121,14 @@ func ctlCommand(args []string, stdout, stderr io.Writer) int {
 	case fs.NArg() == 0:
 		fmt.Fprint(stderr, ctlUsage)
 		return exitUsage
-	case fs.Arg(0) == "help":
-		if fs.NArg() > 1 {
-			if u := commandUsage(fs.Arg(1)); u != "" {
-				fmt.Fprint(stdout, u)
-				return exitOK
-			}
+	case fs.Arg(0) == "help" && fs.NArg() > 1:
+		if u := commandUsage(fs.Arg(1)); u != "" {
+			fmt.Fprint(stdout, u)
+			return exitOK
 		}
+		fmt.Fprintf(stderr, "meridian ctl: no command %q\nRun 'meridian ctl help' for the commands and their flags.\n", fs.Arg(1))
+		return exitUsage
+	case fs.Arg(0) == "help":
 		fmt.Fprint(stdout, ctlUsage)
 		return exitOK
 	}

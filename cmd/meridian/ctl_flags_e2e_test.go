@@ -206,6 +206,9 @@ func TestHelpExitsZero(t *testing.T) {
 	if out, _, code := run("ctl", "help", "drain"); code != 0 || !strings.Contains(out, "meridian ctl drain CLUSTER") || strings.Contains(out, "weight") {
 		t.Errorf("ctl help drain: exit %d:\n%s", code, out)
 	}
+	if out, errOut, code := run("ctl", "help", "nosuch"); code != 2 || !strings.Contains(errOut, `no command "nosuch"`) || out != "" {
+		t.Errorf("ctl help nosuch: exit %d, stdout %q, stderr %q; want exit 2 naming it", code, out, errOut)
+	}
 	if _, errOut, code := run("serve", "-bogus"); code != 2 || !strings.Contains(errOut, "-bogus") {
 		t.Errorf("serve -bogus: exit %d, %s; want 2", code, errOut)
 	}

@@ -721,8 +721,7 @@ func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) 
 // them and whenever.
 func sameOverride(a, b model.Override) bool {
 	a.Author, a.Created, b.Author, b.Created = "", time.Time{}, "", time.Time{}
-	return a.ID == b.ID && a.Kind == b.Kind && a.Service == b.Service && a.Cluster == b.Cluster && a.Address == b.Address &&
-		a.Weight == b.Weight && slices.Equal(a.Order, b.Order) && a.Reason == b.Reason && a.Expires.Equal(b.Expires)
+	return a.Equal(b)
 }
 
 // withOverride returns every override with id replaced by o (nil: removed).

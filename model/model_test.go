@@ -72,8 +72,11 @@ func TestWithBackendsSharesTheOtherServices(t *testing.T) {
 		{Service: "y", Cluster: "c", Ingress: []netip.Addr{a("192.0.2.2")}, ReadyPods: 2},
 	})
 	next := inv.WithBackends("x", []Backend{{Cluster: "c", Ingress: []netip.Addr{a("192.0.2.9")}, ReadyPods: 5}})
-	if &next.BackendsOf("y")[0] != &inv.BackendsOf("y")[0] {
+	if next.BackendsID("y") != inv.BackendsID("y") {
 		t.Error("the unchanged service's backends were copied, not shared")
+	}
+	if next.BackendsID("x") == inv.BackendsID("x") {
+		t.Error("the changed service's backends kept their ID")
 	}
 	if got := next.BackendsOf("x"); len(got) != 1 || got[0].ReadyPods != 5 || got[0].Service != "x" {
 		t.Errorf("x = %+v", got)

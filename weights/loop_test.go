@@ -124,7 +124,7 @@ func TestLoopWakesWhenGraceEnds(t *testing.T) {
 	// eu-west is lost with no ready pods: within the grace period that
 	// stands; after it, its targets count as unknown and serve again.
 	inv := demo()
-	cs := inv.Clusters()
+	cs := inv.Clusters()      // a copy: writing it leaves inv as it was
 	cs[1].LostAt = time.Now() // clusters sort: ap-southeast, eu-west, us-east
 	bs := inv.BackendsOf(app)
 	bs = append([]model.Backend{bs[0], {Cluster: "eu-west", Ingress: bs[1].Ingress, ReadyPods: 0}}, bs[2:]...)

@@ -383,7 +383,7 @@ func (a *v1) service(w http.ResponseWriter, r *http.Request, _ string) {
 	if p == nil {
 		return
 	}
-	s, ok := p.Service(strings.TrimSuffix(strings.ToLower(r.PathValue("name")), "."))
+	s, ok := p.Service(model.CanonicalName(r.PathValue("name")))
 	if !ok {
 		writeError(w, http.StatusNotFound, "no global service "+r.PathValue("name"), "name")
 		return
@@ -865,7 +865,7 @@ type explainTargetJSON struct {
 }
 
 func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
-	name := strings.TrimSuffix(strings.ToLower(r.URL.Query().Get("name")), ".")
+	name := model.CanonicalName(r.URL.Query().Get("name"))
 	if name == "" {
 		writeError(w, http.StatusBadRequest, "give the service: ?name=app.example.com", "name")
 		return
@@ -1056,7 +1056,7 @@ type dnssecJSON struct {
 }
 
 func (a *v1) dnssec(w http.ResponseWriter, r *http.Request, _ string) {
-	zone := strings.TrimSuffix(strings.ToLower(r.PathValue("zone")), ".")
+	zone := model.CanonicalName(r.PathValue("zone"))
 	var keys []DNSSECKey
 	ok := false
 	if a.cfg.DNSSEC != nil {

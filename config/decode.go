@@ -1052,10 +1052,8 @@ func parseTTL(what string, t token, errs *errorList) uint32 {
 	return uint32(d / time.Second)
 }
 
-// canonicalName lowers a domain name and drops its final dot.
-func canonicalName(s string) string {
-	return strings.TrimSuffix(strings.ToLower(s), ".")
-}
+// canonicalName is model.CanonicalName.
+func canonicalName(s string) string { return model.CanonicalName(s) }
 
 func (s *Service) decode(n *node, errs *errorList) {
 	number := func(dst *uint32, set *bool, lo, hi uint64, usage string) directive {

@@ -299,8 +299,8 @@ func (a *v1) clusters(w http.ResponseWriter, r *http.Request, _ string) {
 	out := []clusterJSON{}
 	for _, c := range a.cfg.Inventory().Clusters() {
 		cj := clusterJSON{Name: c.Name, Region: c.Locality.Region, Zone: c.Locality.Zone, Reachable: c.LostAt.IsZero(), Resyncing: c.Resyncing, Stale: stale[c.Name]}
-		if c.HasLocation {
-			cj.Location = &locationJSON{c.Location.Lat, c.Location.Lon}
+		if p, ok := c.Location.Point(); ok {
+			cj.Location = &locationJSON{p.Lat, p.Lon}
 		}
 		if !c.LostAt.IsZero() {
 			t := c.LostAt.UTC()
@@ -900,13 +900,13 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusNotFound, "no global service "+name, "name")
 		return
 	}
-	out := explainJSON{Name: name, Located: who.HasLocation, Site: e.Site, Entry: e.Entry, Note: e.Note, Mode: e.Mode.String(), Summary: e.Summary,
+	out := explainJSON{Name: name, Located: who.Location.Known(), Site: e.Site, Entry: e.Entry, Note: e.Note, Mode: e.Mode.String(), Summary: e.Summary,
 		Region: region, Zone: zone, DNS: []dnsAnswerJSON{}, XDS: []xdsLocalityJSON{}, Targets: []explainTargetJSON{}}
 	if client.IsValid() {
 		out.Client = client.String()
 	}
-	if who.HasLocation {
-		out.Location = &locationJSON{who.Location.Lat, who.Location.Lon}
+	if p, ok := who.Location.Point(); ok {
+		out.Location = &locationJSON{p.Lat, p.Lon}
 	}
 	locality := map[string]*xdsLocalityJSON{}
 	for _, t := range e.Targets {

@@ -551,7 +551,7 @@ func (cl *Cluster) decode(n *node, errs *errorList) {
 					d.Args[0].Text, d.Args[1].Text))
 				return
 			}
-			cl.Location, cl.HasLocation = p, true
+			cl.Location = model.LocationAt(p)
 		},
 		"static": func(d *node, errs *errorList) {
 			if err := block(d, 0, ""); err != nil {

@@ -23,11 +23,10 @@ type Inventory struct {
 type Cluster struct {
 	Name     string
 	Locality Locality
-	// Location is where the cluster's traffic lands; it is meaningful only
-	// when HasLocation is set. Clusters without a location rank after all
-	// located ones in distance-based policies.
-	Location    Point
-	HasLocation bool
+	// Location is where the cluster's traffic lands, when known. Clusters
+	// without a location rank after all located ones in distance-based
+	// policies.
+	Location Location
 	// LostAt is when discovery lost contact with the cluster; zero while in
 	// contact. Its last known state is kept for a grace period, after which
 	// its targets count as unknown rather than dead.

@@ -8,7 +8,7 @@ func TestCanonicalName(t *testing.T) {
 		"app.gslb.example.com":  "app.gslb.example.com",
 		".":                     "",
 		"":                      "",
-		"a..":                   "a.", // one final dot only: the config refuses the rest
+		"a..":                   "a.", // only the final dot goes
 	} {
 		if got := CanonicalName(in); got != want {
 			t.Errorf("CanonicalName(%q) = %q, want %q", in, got, want)

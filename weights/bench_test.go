@@ -27,7 +27,7 @@ func benchWorld(distinct bool, services int) (model.Inventory, model.Health, mod
 		cs = append(cs, model.Cluster{
 			Name:     fmt.Sprintf("cluster-%02d", i),
 			Locality: model.Locality{Region: fmt.Sprintf("region-%d", region), Zone: fmt.Sprintf("region-%d-%c", region, 'a'+i%5)},
-			Location: model.Point{Lat: float64(region*15 - 70), Lon: float64(region*35 - 170 + i%5)}, HasLocation: true,
+			Location: model.LocationAt(model.Point{Lat: float64(region*15 - 70), Lon: float64(region*35 - 170 + i%5)}),
 		})
 	}
 	var bs []model.Backend

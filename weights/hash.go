@@ -121,9 +121,10 @@ func (h *hashBuf) groupHead(g *model.Group) {
 	h.str(g.Cluster)
 	h.str(g.Locality.Region)
 	h.str(g.Locality.Zone)
-	h.float(g.Location.Lat)
-	h.float(g.Location.Lon)
-	h.bool(g.HasLocation)
+	p, ok := g.Location.Point()
+	h.float(p.Lat)
+	h.float(p.Lon)
+	h.bool(ok)
 }
 
 // shape hashes a route shape: every row's priorities, group priorities,

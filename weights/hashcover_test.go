@@ -3,6 +3,7 @@ package weights
 import (
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -51,6 +52,19 @@ func TestServiceHashOfMatchesSolve(t *testing.T) {
 	}
 }
 
+// changeLocation changes a model.Location's latitude, its longitude, or
+// makes it unknown.
+var changeLocation = map[reflect.Type][]func(reflect.Value){reflect.TypeFor[model.Location](): {
+	func(v reflect.Value) { v.Set(reflect.ValueOf(moved(v, 1, 0))) },
+	func(v reflect.Value) { v.Set(reflect.ValueOf(moved(v, 0, 1))) },
+	func(v reflect.Value) { v.Set(reflect.ValueOf(model.Location{})) },
+}}
+
+func moved(v reflect.Value, dLat, dLon float64) model.Location {
+	p, _ := v.Interface().(model.Location).Point()
+	return model.LocationAt(model.Point{Lat: p.Lat + dLat, Lon: p.Lon + dLon})
+}
+
 // sampleService sets every field of a ServicePlan.
 func sampleService() model.ServicePlan {
 	a := netip.MustParseAddr("192.0.2.1")
@@ -63,8 +77,7 @@ func sampleService() model.ServicePlan {
 				Codes: []string{"IE"}, Clusters: []string{"eu-west"}, Fence: true, Source: "maps:1"}}},
 		PolicyOverride: 0,
 		Hash:           1,
-		Groups: []model.Group{{Cluster: "eu-west", Locality: model.Locality{Region: "eu", Zone: "eu-1"}, Location: model.Point{Lat: 53, Lon: -6},
-			HasLocation: true, ReadyPods: 3, NotReadyPods: 1, HealthyPods: 3, ExpectedPods: 4, ZonePods: []model.ZonePods{{Zone: "eu-1", ReadyPods: 3}},
+		Groups: []model.Group{{Cluster: "eu-west", Locality: model.Locality{Region: "eu", Zone: "eu-1"}, Location: model.LocationAt(model.Point{Lat: 53, Lon: -6}), ReadyPods: 3, NotReadyPods: 1, HealthyPods: 3, ExpectedPods: 4, ZonePods: []model.ZonePods{{Zone: "eu-1", ReadyPods: 3}},
 			IngressZones: []model.AddrZone{{Addr: a, Zone: "eu-1"}}, PodIPs: []netip.Addr{a}, First: 0, N: 1, Stale: true, LostAt: at}},
 		Targets: []model.Target{{Group: 0, Address: a, Weight: 30, Health: model.Up, Status: model.Healthy, Cause: model.CauseZonal, Override: 0}},
 		Routes: []model.Route{{Mode: model.Panic, Priorities: []model.Priority{{DistanceKm: 10, Group: 0, Hosts: 1, Healthy: 1, Health: 100,
@@ -79,7 +92,7 @@ func sampleService() model.ServicePlan {
 // xDS would never see the change. Fields it leaves out on purpose are
 // listed with the reason.
 func TestServiceHashSeesEveryField(t *testing.T) {
-	fieldcover.Check(t, sampleService(), fieldcover.Options{Ignore: map[string]string{
+	fieldcover.Check(t, sampleService(), fieldcover.Options{Change: changeLocation, Ignore: map[string]string{
 		"Hash":                  "the hash itself",
 		"Policy.Service":        "is Name, which is hashed",
 		"Groups[].HealthyPods":  "follows from the group's pods and zones and its targets' health, which are hashed",

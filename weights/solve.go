@@ -325,8 +325,8 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 		c.zone = append(c.zone, zid)
 	}
 	for i, cl := range clusters {
-		if cl.HasLocation {
-			c.sites = append(c.sites, model.Site{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location, Bias: pol.Bias[cl.Name]})
+		if p, ok := cl.Location.Point(); ok {
+			c.sites = append(c.sites, model.Site{Cluster: cl.Name, Locality: cl.Locality, Location: p, Bias: pol.Bias[cl.Name]})
 			c.siteOf = append(c.siteOf, i)
 		}
 	}
@@ -343,10 +343,11 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	c.netIndex = model.NewNetIndex(c.nets, c.mapNets)
 	for _, si := range c.siteOf {
 		row := make([]float64, len(clusters))
+		site, _ := clusters[si].Location.Point()
 		for j, cl := range clusters {
 			row[j] = -1
-			if cl.HasLocation {
-				row[j] = clusters[si].Location.DistanceKm(cl.Location)
+			if p, ok := cl.Location.Point(); ok {
+				row[j] = site.DistanceKm(p)
 			}
 		}
 		c.distKm = append(c.distKm, row)
@@ -406,7 +407,7 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	heads.b = make([]byte, 0, size)
 	headEnd := make([]int, len(clusters))
 	for i, cl := range clusters {
-		heads.groupHead(&model.Group{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location, HasLocation: cl.HasLocation})
+		heads.groupHead(&model.Group{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location})
 		headEnd[i] = len(heads.b)
 	}
 	c.clusterHash = make([][]byte, len(clusters))

@@ -36,9 +36,9 @@ type Options struct {
 	// alone is the slice's length); the walk does not descend below an
 	// ignored path.
 	Ignore map[string]string
-	// Change changes a value of a type with unexported fields in place,
-	// to another value of that type.
-	Change map[reflect.Type]func(v reflect.Value)
+	// Change lists, for a type with unexported fields, ways to change a
+	// value of it in place to another value: each is checked on its own.
+	Change map[reflect.Type][]func(v reflect.Value)
 }
 
 // Check fails t for every field of sample whose change differs does not
@@ -61,7 +61,9 @@ func Check[T any](t testing.TB, sample T, o Options, differs func(a, b T) bool) 
 			continue
 		}
 		if !differs(sample, cp.Interface().(T)) {
-			if l.grow {
+			if n := len(w.o.Change[l.typ]); n > 1 {
+				t.Errorf("%s: change %d of %d goes unseen; cover it, or add it to the ignore list with the reason", l.path, l.change+1, n)
+			} else if l.grow {
 				t.Errorf("%s: a change of its length goes unseen; cover it, or add it to the ignore list with the reason", l.path)
 			} else {
 				t.Errorf("%s: a change goes unseen; cover it, or add it to the ignore list with the reason", l.path)
@@ -86,24 +88,26 @@ func Check[T any](t testing.TB, sample T, o Options, differs func(a, b T) bool) 
 type stepKind uint8
 
 const (
-	field stepKind = iota
-	elem           // element 0 of a slice or array
-	mapVal         // the value at key
-	deref          // the target of a pointer
-	leaf           // change the value
-	grow           // change the length of a slice or map
+	field  stepKind = iota
+	elem            // element 0 of a slice or array
+	mapVal          // the value at key
+	deref           // the target of a pointer
+	leaf            // change the value
+	grow            // change the length of a slice or map
 )
 
 type step struct {
 	kind  stepKind
-	index int
+	index int // of the field, or of the change (leaf)
 	key   reflect.Value
 }
 
 type target struct {
-	path  string
-	steps []step
-	grow  bool
+	path   string
+	steps  []step
+	grow   bool
+	typ    reflect.Type // of the leaf
+	change int          // which of Options.Change[typ]
 }
 
 type walker struct {
@@ -119,8 +123,9 @@ var (
 	prefixType = reflect.TypeFor[netip.Prefix]()
 )
 
-func (w *walker) add(path string, steps []step, k stepKind) {
-	w.leaves = append(w.leaves, target{path: path, steps: append(slices.Clone(steps), step{kind: k}), grow: k == grow})
+func (w *walker) add(path string, steps []step, k stepKind, typ reflect.Type, change int) {
+	w.leaves = append(w.leaves, target{path: path, steps: append(slices.Clone(steps), step{kind: k, index: change}),
+		grow: k == grow, typ: typ, change: change})
 }
 
 func (w *walker) walk(v reflect.Value, path string, steps []step) {
@@ -131,15 +136,21 @@ func (w *walker) walk(v reflect.Value, path string, steps []step) {
 		}
 	}
 	t := v.Type()
-	if _, ok := w.o.Change[t]; ok || t == timeType || t == addrType || t == prefixType {
-		w.add(path, steps, leaf)
+	if fs, ok := w.o.Change[t]; ok {
+		for i := range fs {
+			w.add(path, steps, leaf, t, i)
+		}
+		return
+	}
+	if t == timeType || t == addrType || t == prefixType {
+		w.add(path, steps, leaf, t, 0)
 		return
 	}
 	switch t.Kind() {
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64, reflect.String:
-		w.add(path, steps, leaf)
+		w.add(path, steps, leaf, t, 0)
 	case reflect.Struct:
 		for i := range t.NumField() {
 			if !t.Field(i).IsExported() {
@@ -156,7 +167,7 @@ func (w *walker) walk(v reflect.Value, path string, steps []step) {
 			return
 		}
 		if t.Kind() == reflect.Slice {
-			w.add(path, steps, grow)
+			w.add(path, steps, grow, t, 0)
 		}
 		w.walk(v.Index(0), path+"[]", append(steps, step{kind: elem}))
 	case reflect.Map:
@@ -165,7 +176,7 @@ func (w *walker) walk(v reflect.Value, path string, steps []step) {
 			return
 		}
 		if t.Key().Kind() == reflect.String {
-			w.add(path, steps, grow)
+			w.add(path, steps, grow, t, 0)
 		}
 		key := smallestKey(v)
 		w.walk(v.MapIndex(key), path+"[]", append(steps, step{kind: mapVal, key: key}))
@@ -225,16 +236,16 @@ func (w *walker) apply(v reflect.Value, steps []step) error {
 		v.Set(reflect.Append(v, last))
 		return nil
 	}
-	return w.change(v)
+	return w.change(v, s.index)
 }
 
 // change sets v to a different value of its type.
-func (w *walker) change(v reflect.Value) error {
-	if f, ok := w.o.Change[v.Type()]; ok {
+func (w *walker) change(v reflect.Value, i int) error {
+	if fs, ok := w.o.Change[v.Type()]; ok {
 		old := v.Interface()
-		f(v)
+		fs[i](v)
 		if reflect.DeepEqual(old, v.Interface()) {
-			return fmt.Errorf("Options.Change left the %s unchanged", v.Type())
+			return fmt.Errorf("Options.Change[%s][%d] left it unchanged", v.Type(), i)
 		}
 		return nil
 	}

@@ -182,7 +182,7 @@ func (inv Inventory) Services() []string {
 	return out
 }
 
-// Backends returns every backend, sorted by service, then cluster.
+// Backends returns a copy of every backend, sorted by service, then cluster.
 func (inv Inventory) Backends() []Backend { return inv.services.all() }
 
 // BackendsOf returns a copy of the backends of one service, sorted by

@@ -92,3 +92,17 @@ func BenchmarkResolveOneEndpointSlice(b *testing.B) {
 		s.Solve(benchAt, inv.WithBackends(svc, bs), health, ovr, pol)
 	}
 }
+
+// BenchmarkResolveEverything re-solves every service with a Solver that
+// solved before, as the loop does when the cluster list changes: the
+// buffers a Solver keeps are re-used.
+func BenchmarkResolveEverything(b *testing.B) {
+	inv, health, ovr, pol := bigWorld()
+	var s Solver
+	s.Solve(benchAt, inv, health, ovr, pol)
+	b.ReportAllocs()
+	for b.Loop() {
+		inv = inv.WithClusters(inv.Clusters()) // a new cluster list: nothing is re-used
+		s.Solve(benchAt, inv, health, ovr, pol)
+	}
+}

@@ -117,8 +117,8 @@ func EncodeInventory(inv model.Inventory, at time.Time) ([]byte, error) {
 	f := inventoryFile{Version: inventoryVersion, SavedAt: at.UTC(), Clusters: []inventoryCluster{}, Backends: []inventoryBackend{}}
 	for _, c := range inv.Clusters() {
 		ic := inventoryCluster{Name: c.Name, Region: c.Locality.Region, Zone: c.Locality.Zone}
-		if c.HasLocation {
-			ic.Location = &[2]float64{c.Location.Lat, c.Location.Lon}
+		if p, ok := c.Location.Point(); ok {
+			ic.Location = &[2]float64{p.Lat, p.Lon}
 		}
 		if !c.LostAt.IsZero() {
 			t := c.LostAt.UTC()
@@ -167,7 +167,7 @@ func DecodeInventory(b []byte) (model.Inventory, time.Time, error) {
 		names[ic.Name] = true
 		c := model.Cluster{Name: ic.Name, Locality: model.Locality{Region: ic.Region, Zone: ic.Zone}}
 		if ic.Location != nil {
-			c.Location, c.HasLocation = model.Point{Lat: ic.Location[0], Lon: ic.Location[1]}, true
+			c.Location = model.LocationAt(model.Point{Lat: ic.Location[0], Lon: ic.Location[1]})
 		}
 		if ic.LostAt != nil {
 			c.LostAt = *ic.LostAt

@@ -17,7 +17,7 @@ func warmInventory() model.Inventory {
 	lost := time.Date(2026, 11, 30, 20, 0, 0, 0, time.UTC)
 	a := netip.MustParseAddr
 	return model.NewInventory([]model.Cluster{
-		{Name: "eu-west", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"}, Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true},
+		{Name: "eu-west", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"}, Location: model.LocationAt(model.Point{Lat: 53.35, Lon: -6.26})},
 		{Name: "us-east", Locality: model.Locality{Region: "us-east"}, LostAt: lost},
 	}, []model.Backend{
 		{Service: "app.gslb.example.com", Cluster: "eu-west", Ingress: []netip.Addr{a("192.0.2.10"), a("2001:db8::10")}, ReadyPods: 3, NotReadyPods: 2,

@@ -92,9 +92,6 @@ type KnownTarget struct {
 	Address          netip.Addr
 }
 
-// canonicalName lowers a name and drops its final dot, as the config does.
-func canonicalName(s string) string { return strings.TrimSuffix(strings.ToLower(s), ".") }
-
 // checkTarget refuses an address that is not a target (of service and
 // cluster when they are given), naming the addresses that are: a typo must
 // not be accepted and silently do nothing.
@@ -147,7 +144,7 @@ func (r OverrideRequest) toModel(id, author string, now time.Time, known Known) 
 	if !ok {
 		return model.Override{}, invalid("kind", "%q: expected drain, disable, enable, weight or failover", r.Kind)
 	}
-	o := model.Override{ID: id, Kind: kind, Service: canonicalName(r.Service), Cluster: canonicalName(r.Cluster), Reason: r.Reason,
+	o := model.Override{ID: id, Kind: kind, Service: model.CanonicalName(r.Service), Cluster: model.CanonicalName(r.Cluster), Reason: r.Reason,
 		Author: author, Created: now}
 	if strings.TrimSpace(r.Reason) == "" {
 		return o, invalid("reason", "say why: operators at 3 a.m. will want to know")
@@ -168,7 +165,7 @@ func (r OverrideRequest) toModel(id, author string, now time.Time, known Known) 
 	if len(r.Order) > 0 {
 		seen := map[string]bool{}
 		for _, c := range r.Order {
-			c = canonicalName(c)
+			c = model.CanonicalName(c)
 			if !known.Clusters[c] {
 				return o, invalid("order", "%q is not a cluster", c)
 			}

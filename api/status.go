@@ -338,7 +338,7 @@ func banner(p *model.Plan, services []statusService) statusBanner {
 // statusClusterOf says how a cluster is: reachable or lost, and whether
 // its targets serve, are down, or were drained or disabled.
 func statusClusterOf(c model.Cluster, p *model.Plan, now time.Time) statusCluster {
-	sc := statusCluster{Name: c.Name, Region: c.Locality.Region, Zone: c.Locality.Zone, Located: c.HasLocation, BarColor: clusterColor(c.Name)}
+	sc := statusCluster{Name: c.Name, Region: c.Locality.Region, Zone: c.Locality.Zone, Located: c.Location.Known(), BarColor: clusterColor(c.Name)}
 	var total, excluded, disabled, down, stale int
 	if p != nil {
 		for _, s := range p.Services {
@@ -415,8 +415,8 @@ func statusClusterOf(c model.Cluster, p *model.Plan, now time.Time) statusCluste
 	case "drained", "disabled":
 		sc.Class = "muted"
 	}
-	if c.HasLocation {
-		sc.X, sc.Y = project(c.Location)
+	if p, ok := c.Location.Point(); ok {
+		sc.X, sc.Y = project(p)
 		sc.LabelX, sc.LabelY, sc.LabelAnchor = sc.X+10, sc.Y+4, "start"
 		if sc.X > mapW*2/3 { // east of the Indian Ocean: the label goes west of its dot, inside the map
 			sc.LabelX, sc.LabelAnchor = sc.X-10, "end"

@@ -165,7 +165,7 @@ func TestStatusMapLabelsInside(t *testing.T) {
 		at     model.Point
 		anchor string
 	}{{model.Point{Lat: 53.35, Lon: -6.26}, "start"}, {model.Point{Lat: 35.68, Lon: 139.69}, "end"}, {model.Point{Lat: -33.87, Lon: 151.21}, "end"}} {
-		sc := statusClusterOf(model.Cluster{Name: "ap-northeast-with-a-long-name", Location: tc.at, HasLocation: true}, nil, time.Now())
+		sc := statusClusterOf(model.Cluster{Name: "ap-northeast-with-a-long-name", Location: model.LocationAt(tc.at)}, nil, time.Now())
 		if sc.LabelAnchor != tc.anchor || (tc.anchor == "end") != (sc.LabelX < sc.X) {
 			t.Errorf("a cluster at %v: label at x %d anchored %s, its dot at %d; want anchored %s", tc.at, sc.LabelX, sc.LabelAnchor, sc.X, tc.anchor)
 		}

@@ -299,8 +299,8 @@ func (a *v1) clusters(w http.ResponseWriter, r *http.Request, _ string) {
 	out := []clusterJSON{}
 	for _, c := range a.cfg.Inventory().Clusters() {
 		cj := clusterJSON{Name: c.Name, Region: c.Locality.Region, Zone: c.Locality.Zone, Reachable: c.LostAt.IsZero(), Resyncing: c.Resyncing, Stale: stale[c.Name]}
-		if c.HasLocation {
-			cj.Location = &locationJSON{c.Location.Lat, c.Location.Lon}
+		if p, ok := c.Location.Point(); ok {
+			cj.Location = &locationJSON{p.Lat, p.Lon}
 		}
 		if !c.LostAt.IsZero() {
 			t := c.LostAt.UTC()
@@ -383,7 +383,7 @@ func (a *v1) service(w http.ResponseWriter, r *http.Request, _ string) {
 	if p == nil {
 		return
 	}
-	s, ok := p.Service(strings.TrimSuffix(strings.ToLower(r.PathValue("name")), "."))
+	s, ok := p.Service(model.CanonicalName(r.PathValue("name")))
 	if !ok {
 		writeError(w, http.StatusNotFound, "no global service "+r.PathValue("name"), "name")
 		return
@@ -719,8 +719,7 @@ func (a *v1) deleteOverride(w http.ResponseWriter, r *http.Request, who string) 
 // them and whenever.
 func sameOverride(a, b model.Override) bool {
 	a.Author, a.Created, b.Author, b.Created = "", time.Time{}, "", time.Time{}
-	return a.ID == b.ID && a.Kind == b.Kind && a.Service == b.Service && a.Cluster == b.Cluster && a.Address == b.Address &&
-		a.Weight == b.Weight && slices.Equal(a.Order, b.Order) && a.Reason == b.Reason && a.Expires.Equal(b.Expires)
+	return a.Equal(b)
 }
 
 // withOverride returns every override with id replaced by o (nil: removed).
@@ -878,7 +877,7 @@ type explainTargetJSON struct {
 }
 
 func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
-	name := strings.TrimSuffix(strings.ToLower(r.URL.Query().Get("name")), ".")
+	name := model.CanonicalName(r.URL.Query().Get("name"))
 	if name == "" {
 		writeError(w, http.StatusBadRequest, "give the service: ?name=app.example.com", "name")
 		return
@@ -913,13 +912,13 @@ func (a *v1) explain(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusNotFound, "no global service "+name, "name")
 		return
 	}
-	out := explainJSON{Name: name, Located: who.HasLocation, Site: e.Site, Entry: e.Entry, Note: e.Note, Mode: e.Mode.String(), Summary: e.Summary,
+	out := explainJSON{Name: name, Located: who.Location.Known(), Site: e.Site, Entry: e.Entry, Note: e.Note, Mode: e.Mode.String(), Summary: e.Summary,
 		Region: region, Zone: zone, DNS: []dnsAnswerJSON{}, XDS: []xdsLocalityJSON{}, Targets: []explainTargetJSON{}}
 	if client.IsValid() {
 		out.Client = client.String()
 	}
-	if who.HasLocation {
-		out.Location = &locationJSON{who.Location.Lat, who.Location.Lon}
+	if p, ok := who.Location.Point(); ok {
+		out.Location = &locationJSON{p.Lat, p.Lon}
 	}
 	locality := map[string]*xdsLocalityJSON{}
 	for _, t := range e.Targets {
@@ -1069,7 +1068,7 @@ type dnssecJSON struct {
 }
 
 func (a *v1) dnssec(w http.ResponseWriter, r *http.Request, _ string) {
-	zone := strings.TrimSuffix(strings.ToLower(r.PathValue("zone")), ".")
+	zone := model.CanonicalName(r.PathValue("zone"))
 	var keys []DNSSECKey
 	ok := false
 	if a.cfg.DNSSEC != nil {

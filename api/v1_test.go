@@ -76,9 +76,9 @@ func newFixtureWith(t *testing.T, edit func(*V1Config)) *fixture {
 	}
 	t.Cleanup(func() { f.audit.Close() })
 	f.inv = model.NewInventory([]model.Cluster{
-		{Name: "eu-west", Locality: model.Locality{Region: "eu-west"}, Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true},
-		{Name: "us-east", Locality: model.Locality{Region: "us-east"}, Location: model.Point{Lat: 38.9, Lon: -77.4}, HasLocation: true},
-		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast"}, Location: model.Point{Lat: 1.29, Lon: 103.85}, HasLocation: true},
+		{Name: "eu-west", Locality: model.Locality{Region: "eu-west"}, Location: model.LocationAt(model.Point{Lat: 53.35, Lon: -6.26})},
+		{Name: "us-east", Locality: model.Locality{Region: "us-east"}, Location: model.LocationAt(model.Point{Lat: 38.9, Lon: -77.4})},
+		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast"}, Location: model.LocationAt(model.Point{Lat: 1.29, Lon: 103.85})},
 	}, []model.Backend{
 		{Service: svcName, Cluster: "eu-west", Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.10")}, ReadyPods: 3},
 		{Service: svcName, Cluster: "us-east", Ingress: []netip.Addr{netip.MustParseAddr("198.51.100.10")}, ReadyPods: 3},
@@ -96,7 +96,7 @@ func newFixtureWith(t *testing.T, edit func(*V1Config)) *fixture {
 		Preview:         func(o model.Overrides) *model.Plan { return weights.Solve(time.Now(), f.inv, model.Health{}, o, f.pol) },
 		Locate: func(a netip.Addr) model.Client {
 			if a == netip.MustParseAddr("81.2.69.1") { // London
-				return model.Client{Addr: a, Location: model.Point{Lat: 51.5, Lon: -0.1}, HasLocation: true, Country: "GB", Continent: "EU"}
+				return model.Client{Addr: a, Location: model.LocationAt(model.Point{Lat: 51.5, Lon: -0.1}), Country: "GB", Continent: "EU"}
 			}
 			return model.Client{Addr: a}
 		},

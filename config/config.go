@@ -242,11 +242,10 @@ type GeoIP struct {
 // Cluster is one member cluster and the source that describes it.
 type Cluster struct {
 	Pos
-	Name        string
-	Region      string
-	Zone        string
-	Location    model.Point
-	HasLocation bool
+	Name     string
+	Region   string
+	Zone     string
+	Location model.Location
 	// Bias grows (positive) or shrinks (negative) the cluster's catchment
 	// of geo clients, in percent of distance: -99..99 (see model.Site.Bias).
 	Bias   int

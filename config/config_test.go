@@ -31,7 +31,7 @@ func TestLoadDemo(t *testing.T) {
 	eu := c.Clusters[0]
 	wantEU := Cluster{
 		Pos: Pos{File: "../deploy/demo/meridian.conf", Line: 20}, Name: "eu-west", Region: "eu-west", Zone: "eu-west-1a",
-		Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true,
+		Location: model.LocationAt(model.Point{Lat: 53.35, Lon: -6.26}),
 		Static: &Static{
 			Pos:     Pos{File: "../deploy/demo/meridian.conf", Line: 25},
 			Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meridian-gtm/meridian/internal/duration"
+	"github.com/meridian-gtm/meridian/model"
 )
 
 // The decoder is split by block: each decode_*.go file holds a block's
@@ -287,10 +288,8 @@ func parseTTL(what string, t token, errs *errorList) uint32 {
 	return uint32(d / time.Second)
 }
 
-// canonicalName lowers a domain name and drops its final dot.
-func canonicalName(s string) string {
-	return strings.TrimSuffix(strings.ToLower(s), ".")
-}
+// canonicalName is model.CanonicalName: lower case, no final dot.
+func canonicalName(s string) string { return model.CanonicalName(s) }
 
 // parseAddrs parses every token as an IP address for directive what.
 func parseAddrs(what string, toks []token, errs *errorList) []netip.Addr {

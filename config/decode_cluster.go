@@ -39,7 +39,7 @@ func (cl *Cluster) decodeLocation(d *node, errs *errorList) {
 			d.Args[0].Text, d.Args[1].Text))
 		return
 	}
-	cl.Location, cl.HasLocation = p, true
+	cl.Location = model.LocationAt(p)
 }
 
 func (cl *Cluster) decodeStatic(d *node, errs *errorList) {

@@ -72,7 +72,7 @@ func (c *Config) validate(errs *errorList) {
 		}
 	}
 	for _, cl := range c.Clusters {
-		if cl.Bias != 0 && !cl.HasLocation {
+		if cl.Bias != 0 && !cl.Location.Known() {
 			errs.add(errorf(cl.Pos, "cluster %s: bias needs a location: it scales the distance to the cluster", cl.Name))
 		}
 	}

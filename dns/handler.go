@@ -724,22 +724,23 @@ func (h *Handler) locate(t *table, q *query, client netip.Addr, ignoreECS bool) 
 // query (without allocating).
 func (t *table) place(ip netip.Addr, loc geo.Location) model.Placement {
 	if t.byAddress || t.byCountry {
-		c := model.Client{Addr: ip, Location: loc.Point, HasLocation: loc.HasPoint}
+		c := model.Client{Addr: ip, Location: loc.At}
 		if t.byCountry {
 			c.Country, c.Continent, c.Subdivision = loc.Country, loc.Continent, loc.Subdivision
 		}
 		return t.plan.Place(c)
 	}
 	pl := model.Placement{Bucket: len(t.plan.Sites), Net: -1, MapNet: -1}
-	if !loc.HasPoint {
+	p, ok := loc.At.Point()
+	if !ok {
 		return pl
 	}
-	if b, ok := t.buckets.Load(loc.Point); ok {
+	if b, ok := t.buckets.Load(p); ok {
 		pl.Bucket = b.(int)
 		return pl
 	}
-	pl.Bucket = t.plan.Place(model.Client{Location: loc.Point, HasLocation: true}).Bucket
-	t.buckets.Store(loc.Point, pl.Bucket)
+	pl.Bucket = t.plan.Place(model.Client{Location: loc.At}).Bucket
+	t.buckets.Store(p, pl.Bucket)
 	return pl
 }
 

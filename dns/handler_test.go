@@ -125,9 +125,9 @@ func (f fakeLocator) Lookup(ip netip.Addr) geo.Location {
 }
 
 var locator = fakeLocator{
-	netip.MustParsePrefix("81.2.64.0/18"): {Country: "GB", Point: model.Point{Lat: 54, Lon: -2}, HasPoint: true},
-	netip.MustParsePrefix("8.8.0.0/15"):   {Country: "US", Point: model.Point{Lat: 38, Lon: -97}, HasPoint: true},
-	netip.MustParsePrefix("10.9.0.0/28"):  {Country: "GB", Point: model.Point{Lat: 54, Lon: -2}, HasPoint: true},
+	netip.MustParsePrefix("81.2.64.0/18"): {Country: "GB", At: model.LocationAt(model.Point{Lat: 54, Lon: -2})},
+	netip.MustParsePrefix("8.8.0.0/15"):   {Country: "US", At: model.LocationAt(model.Point{Lat: 38, Lon: -97})},
+	netip.MustParsePrefix("10.9.0.0/28"):  {Country: "GB", At: model.LocationAt(model.Point{Lat: 54, Lon: -2})},
 }
 
 // newTestHandler builds a handler from a config text, with a plan solved

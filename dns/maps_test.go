@@ -44,9 +44,9 @@ zone gslb.example.com {
 `
 
 var mapsLocator = fakeLocator{
-	netip.MustParsePrefix("81.2.64.0/18"): {Country: "GB", Continent: "EU", Point: model.Point{Lat: 54, Lon: -2}, HasPoint: true},
-	netip.MustParsePrefix("5.0.0.0/12"):   {Country: "DE", Continent: "EU", Point: model.Point{Lat: 51, Lon: 10}, HasPoint: true},
-	netip.MustParsePrefix("8.8.0.0/15"):   {Country: "US", Continent: "NA", Point: model.Point{Lat: 38, Lon: -97}, HasPoint: true},
+	netip.MustParsePrefix("81.2.64.0/18"): {Country: "GB", Continent: "EU", At: model.LocationAt(model.Point{Lat: 54, Lon: -2})},
+	netip.MustParsePrefix("5.0.0.0/12"):   {Country: "DE", Continent: "EU", At: model.LocationAt(model.Point{Lat: 51, Lon: 10})},
+	netip.MustParsePrefix("8.8.0.0/15"):   {Country: "US", Continent: "NA", At: model.LocationAt(model.Point{Lat: 38, Lon: -97})},
 }
 
 // TestMapAnswers: DNS answers by the service's map, most specific entry

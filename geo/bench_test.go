@@ -31,7 +31,7 @@ func BenchmarkLookup(b *testing.B) {
 		}}), "81.2.69.142"},
 	} {
 		ip := netip.MustParseAddr(bc.ip)
-		if loc := bc.db.Lookup(ip); !loc.HasPoint {
+		if loc := bc.db.Lookup(ip); !loc.At.Known() {
 			b.Fatalf("%s: Lookup(%s) = %+v, want a point", bc.name, ip, loc)
 		}
 		b.Run(bc.name, func(b *testing.B) {

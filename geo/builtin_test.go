@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"regexp"
 	"testing"
+
+	"github.com/meridian-gtm/meridian/model"
 )
 
 func TestBuiltin(t *testing.T) {
@@ -26,11 +28,11 @@ func TestBuiltin(t *testing.T) {
 	} {
 		ip := netip.MustParseAddr(addr)
 		got := db.Lookup(ip)
-		if got.Country != w.country || got.Continent != w.continent || !got.HasPoint {
+		if got.Country != w.country || got.Continent != w.continent || !got.At.Known() {
 			t.Errorf("Lookup(%s) = %+v, want %s, %s with a point", addr, got, w.country, w.continent)
 		}
-		if c, _ := CountryInfo(w.country); got.Point != c.Centroid {
-			t.Errorf("Lookup(%s) point = %v, want the centroid %v", addr, got.Point, c.Centroid)
+		if c, _ := CountryInfo(w.country); got.At != model.LocationAt(c.Centroid) {
+			t.Errorf("Lookup(%s) point = %v, want the centroid %v", addr, got.At, c.Centroid)
 		}
 		if n := got.Network; !n.Contains(ip.Unmap()) || n.Addr().Is4() != ip.Unmap().Is4() || n.Bits() < 8 {
 			t.Errorf("Lookup(%s) network = %v", addr, n)

@@ -17,10 +17,9 @@ type Location struct {
 	// case; "" when unknown or when the database has none (Country
 	// databases, ip-location-db).
 	Subdivision string
-	// Point is meaningful only when HasPoint: the record's own coordinates,
-	// or the centroid of its country when the record has none.
-	Point    model.Point
-	HasPoint bool
+	// At is where the network is, when known: the record's own
+	// coordinates, or the centroid of its country when the record has none.
+	At model.Location
 	// Network is the database network that matched, also for networks
 	// without data (e.g. 10.0.0.0/8): its Bits() bound the ECS scope, since
 	// the answer holds for every address in it. For IPv4 lookups it is an

@@ -116,7 +116,7 @@ func (r record) location(network netip.Prefix) Location {
 		if loc.Continent == "" {
 			loc.Continent = c.Continent
 		}
-		loc.Point, loc.HasPoint = c.Centroid, true
+		loc.At = model.LocationAt(c.Centroid)
 	} else {
 		loc.Country = strings.ToUpper(r.country) // not in the table: as the database says
 	}
@@ -124,7 +124,7 @@ func (r record) location(network netip.Prefix) Location {
 		loc.Subdivision = loc.Country + "-" + strings.ToUpper(r.subdivision)
 	}
 	if p := (model.Point{Lat: r.lat, Lon: r.lon}); r.hasCoords && p.Valid() {
-		loc.Point, loc.HasPoint = p, true
+		loc.At = model.LocationAt(p)
 	}
 	return loc
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/meridian-gtm/meridian/model"
 )
 
-// want is the expected Location of one address; a nil point means HasPoint false.
+// want is the expected Location of one address; a nil point means an unknown location.
 type want struct {
 	country, continent string
 	point              *model.Point
@@ -29,12 +29,12 @@ func checkLookup(t *testing.T, db *DB, addr string, w want) {
 		t.Errorf("Lookup(%s) country, continent = %q, %q; want %q, %q", addr, got.Country, got.Continent, w.country, w.continent)
 	}
 	switch {
-	case w.point == nil && got.HasPoint:
-		t.Errorf("Lookup(%s) has point %v, want none", addr, got.Point)
-	case w.point != nil && !got.HasPoint:
+	case w.point == nil && got.At.Known():
+		t.Errorf("Lookup(%s) has location %v, want none", addr, got.At)
+	case w.point != nil && !got.At.Known():
 		t.Errorf("Lookup(%s) has no point, want %v", addr, *w.point)
-	case w.point != nil && !near(got.Point, *w.point):
-		t.Errorf("Lookup(%s) point = %v, want %v", addr, got.Point, *w.point)
+	case w.point != nil && !near(got.At, *w.point):
+		t.Errorf("Lookup(%s) location = %v, want %v", addr, got.At, *w.point)
 	}
 	if got.Network != netip.MustParsePrefix(w.network) {
 		t.Errorf("Lookup(%s) network = %v, want %s", addr, got.Network, w.network)
@@ -45,7 +45,8 @@ func checkLookup(t *testing.T, db *DB, addr string, w want) {
 }
 
 // near allows for coordinates stored as 32-bit floats.
-func near(p, q model.Point) bool {
+func near(l model.Location, q model.Point) bool {
+	p, _ := l.Point()
 	return math.Abs(p.Lat-q.Lat) < 1e-4 && math.Abs(p.Lon-q.Lon) < 1e-4
 }
 
@@ -56,7 +57,7 @@ func checkMiss(t *testing.T, db *DB, addr string, inserted []entry) {
 	t.Helper()
 	ip := netip.MustParseAddr(addr)
 	got := db.Lookup(ip)
-	if got.Country != "" || got.Continent != "" || got.HasPoint {
+	if got.Country != "" || got.Continent != "" || got.At.Known() {
 		t.Errorf("Lookup(%s) = %+v, want no data", addr, got)
 	}
 	n := got.Network
@@ -182,7 +183,7 @@ func TestLookupIPLocationCity(t *testing.T) {
 	} {
 		checkLookup(t, db, addr, w)
 	}
-	if p := db.Lookup(netip.MustParseAddr("2a02:ff00::1")).Point; p != (model.Point{Lat: 41.9, Lon: 12.5}) {
+	if p := db.Lookup(netip.MustParseAddr("2a02:ff00::1")).At; p != model.LocationAt(model.Point{Lat: 41.9, Lon: 12.5}) {
 		t.Errorf("double coordinates read as %v, want exactly {41.9 12.5}", p)
 	}
 }
@@ -286,7 +287,7 @@ func TestLookupSubdivision(t *testing.T) {
 			t.Errorf("Lookup(%s).Subdivision = %q, want %q", addr, got, want)
 		}
 	}
-	if got := city.Lookup(netip.MustParseAddr("31.9.1.1")); got.Country != "DE" || got.Continent != "EU" || !got.HasPoint {
+	if got := city.Lookup(netip.MustParseAddr("31.9.1.1")); got.Country != "DE" || got.Continent != "EU" || !got.At.Known() {
 		t.Errorf("a record with a bad subdivision code lost its country: %+v", got)
 	}
 	country := openDB(t, "country.mmdb", "GeoLite2-Country", 6, entry{"81.2.69.0/24", maxmindRecord("GB", "EU")})

@@ -249,7 +249,7 @@ func (s *ServicePlan) tierLabel(pr Priority) string {
 		if name == "" {
 			name = "cluster " + g.Cluster
 		}
-		if g.HasLocation {
+		if g.Location.Known() {
 			return fmt.Sprintf("%s, %.0f km", name, pr.DistanceKm)
 		}
 		return name + ", location unknown"

@@ -23,11 +23,10 @@ type Inventory struct {
 type Cluster struct {
 	Name     string
 	Locality Locality
-	// Location is where the cluster's traffic lands; it is meaningful only
-	// when HasLocation is set. Clusters without a location rank after all
-	// located ones in distance-based policies.
-	Location    Point
-	HasLocation bool
+	// Location is where the cluster's traffic lands, when known. Clusters
+	// without a location rank after all located ones in distance-based
+	// policies.
+	Location Location
 	// LostAt is when discovery lost contact with the cluster; zero while in
 	// contact. Its last known state is kept for a grace period, after which
 	// its targets count as unknown rather than dead.
@@ -155,8 +154,15 @@ func sortedAddrs(addrs []netip.Addr) []netip.Addr {
 	return slices.Compact(out)
 }
 
-// Clusters returns every cluster, sorted by name.
-func (inv Inventory) Clusters() []Cluster { return inv.clusters }
+// Clusters returns a copy of every cluster, sorted by name.
+func (inv Inventory) Clusters() []Cluster { return slices.Clone(inv.clusters) }
+
+// ClustersID identifies the cluster list by identity, not content: it is
+// the same for Inventories derived from one another without WithClusters.
+// The engine skips work by it.
+func (inv Inventory) ClustersID() ListID {
+	return ListID{clusters: first(inv.clusters), n: len(inv.clusters)}
+}
 
 // Cluster returns the cluster with the given name.
 func (inv Inventory) Cluster(name string) (Cluster, bool) {
@@ -176,13 +182,47 @@ func (inv Inventory) Services() []string {
 	return out
 }
 
-// Backends returns every backend, sorted by service, then cluster.
+// Backends returns a copy of every backend, sorted by service, then cluster.
 func (inv Inventory) Backends() []Backend { return inv.services.all() }
 
-// BackendsOf returns the backends of one service, sorted by cluster. The
-// slice is shared by every Inventory derived from this one without changing
-// the service, which lets callers skip unchanged services by identity.
-func (inv Inventory) BackendsOf(service string) []Backend { return inv.services.of(service) }
+// BackendsOf returns a copy of the backends of one service, sorted by
+// cluster. The slices inside them (Ingress, ZonePods, IngressZones, PodIPs)
+// are shared with inv: read them, never write them.
+func (inv Inventory) BackendsOf(service string) []Backend { return inv.AppendBackendsOf(nil, service) }
+
+// AppendBackendsOf appends copies of the backends of service to dst and
+// returns the result, as BackendsOf does without a new slice for each
+// service: the engine copies every service it solves into one buffer.
+func (inv Inventory) AppendBackendsOf(dst []Backend, service string) []Backend {
+	return append(dst, inv.services.of(service)...)
+}
+
+// BackendsID identifies the backends of service by identity, not content:
+// it is the same for Inventories derived from one another without
+// WithBackends of service. The engine skips unchanged services by it.
+func (inv Inventory) BackendsID(service string) ListID {
+	bs := inv.services.of(service)
+	return ListID{backends: first(bs), n: len(bs)}
+}
+
+// ListID identifies one of an Inventory's lists (ClustersID, BackendsID);
+// equal IDs, the same list. It keeps the list alive but gives no access
+// to it.
+type ListID struct {
+	clusters *Cluster
+	backends *Backend
+	n        int
+}
+
+// Len is the length of the list.
+func (id ListID) Len() int { return id.n }
+
+func first[T any](s []T) *T {
+	if len(s) == 0 {
+		return nil
+	}
+	return &s[0]
+}
 
 // WithBackends returns a copy of inv in which the backends of service are
 // replaced by backends (whose Service fields are set to service). Every

@@ -30,7 +30,7 @@ func TestMapEntry(t *testing.T) {
 	geoOnly := &ServicePlan{Name: "plain", Policy: ServicePolicy{Kind: Geo}, Map: MapIndex{Default: -1}, Routes: make([]Route, p.Buckets())}
 
 	client := func(addr, country, continent string, subdivision ...string) Client {
-		c := Client{Addr: netip.MustParseAddr(addr), Country: country, Continent: continent, Location: london, HasLocation: true}
+		c := Client{Addr: netip.MustParseAddr(addr), Country: country, Continent: continent, Location: LocationAt(london)}
 		if len(subdivision) > 0 {
 			c.Subdivision = subdivision[0]
 		}
@@ -51,7 +51,7 @@ func TestMapEntry(t *testing.T) {
 		{"continent, a fence", client("198.51.100.1", "IT", "EU"), 2, "clients of map entry continent EU (fence) at t.conf:3:"},
 		{"default", client("198.51.100.1", "US", "NA"), 3, "clients of map entry default at t.conf:4:"},
 		{"unknown country: default", client("198.51.100.1", "", ""), 3, "clients of map entry default at t.conf:4:"},
-		{"an xDS node: no map", Client{Node: true, Locality: Locality{Region: "x"}, Location: london, HasLocation: true}, -1, "clients nearest eu-west:"},
+		{"an xDS node: no map", Client{Node: true, Locality: Locality{Region: "x"}, Location: LocationAt(london)}, -1, "clients nearest eu-west:"},
 	} {
 		pl := p.Place(tc.client)
 		if got := svc.Entry(pl); got != tc.entry {

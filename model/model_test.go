@@ -72,8 +72,11 @@ func TestWithBackendsSharesTheOtherServices(t *testing.T) {
 		{Service: "y", Cluster: "c", Ingress: []netip.Addr{a("192.0.2.2")}, ReadyPods: 2},
 	})
 	next := inv.WithBackends("x", []Backend{{Cluster: "c", Ingress: []netip.Addr{a("192.0.2.9")}, ReadyPods: 5}})
-	if &next.BackendsOf("y")[0] != &inv.BackendsOf("y")[0] {
+	if next.BackendsID("y") != inv.BackendsID("y") {
 		t.Error("the unchanged service's backends were copied, not shared")
+	}
+	if next.BackendsID("x") == inv.BackendsID("x") {
+		t.Error("the changed service's backends kept their ID")
 	}
 	if got := next.BackendsOf("x"); len(got) != 1 || got[0].ReadyPods != 5 || got[0].Service != "x" {
 		t.Errorf("x = %+v", got)
@@ -137,20 +140,20 @@ func TestPlanPlace(t *testing.T) {
 		client Client
 		want   int
 	}{
-		{"London is nearest Dublin", Client{Location: london, HasLocation: true}, 0},
-		{"Jakarta is nearest Singapore; a tie goes to the first site", Client{Location: Point{Lat: -6.2, Lon: 106.8}, HasLocation: true}, 2},
+		{"London is nearest Dublin", Client{Location: LocationAt(london)}, 0},
+		{"Jakarta is nearest Singapore; a tie goes to the first site", Client{Location: LocationAt(Point{Lat: -6.2, Lon: 106.8})}, 2},
 		{"unknown location", Client{}, 4},
 		{"a node in a zone goes to its zone's site", Client{Locality: Locality{Region: "eu-west", Zone: "eu-west-1b"}}, 1},
 		{"a node in a region goes to its region's first site", Client{Locality: Locality{Region: "eu-west", Zone: "eu-west-1c"}}, 0},
-		{"a declared locality beats a location", Client{Locality: Locality{Region: "ap-southeast"}, Location: london, HasLocation: true}, 2},
-		{"a region without a site: the location decides", Client{Locality: Locality{Region: "us-east"}, Location: london, HasLocation: true}, 0},
+		{"a declared locality beats a location", Client{Locality: Locality{Region: "ap-southeast"}, Location: LocationAt(london)}, 2},
+		{"a region without a site: the location decides", Client{Locality: Locality{Region: "us-east"}, Location: LocationAt(london)}, 0},
 		{"a region without a site and no location: unknown", Client{Locality: Locality{Region: "us-east"}}, 4},
 	} {
 		if got := p.Place(tc.client).Bucket; got != tc.want {
 			t.Errorf("%s: bucket %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	if got := (&Plan{}).Place(Client{Location: london, HasLocation: true}).Bucket; got != 0 {
+	if got := (&Plan{}).Place(Client{Location: LocationAt(london)}).Bucket; got != 0 {
 		t.Errorf("plan without sites: bucket %d, want the unknown bucket 0", got)
 	}
 }

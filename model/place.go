@@ -11,9 +11,8 @@ import (
 // the locality it declares. Place turns it into the bucket whose route it
 // gets, the same way for DNS, xDS and explain.
 type Client struct {
-	// Location is where the client is, when HasLocation.
-	Location    Point
-	HasLocation bool
+	// Location is where the client is, when known.
+	Location Location
 	// Addr is the address that locates a DNS client: its ECS subnet's
 	// address, else its resolver's. Zero for xDS nodes, which have none:
 	// subnet lists do not apply to them, they keep locality placement.
@@ -105,12 +104,13 @@ func (p *Plan) Place(c Client) Placement {
 			return pl
 		}
 	}
-	if !c.HasLocation {
+	at, ok := c.Location.Point()
+	if !ok {
 		return pl
 	}
 	bestKm := math.Inf(1)
 	for i, s := range p.Sites {
-		d := c.Location.DistanceKm(s.Location)
+		d := at.DistanceKm(s.Location)
 		if s.Bias != 0 {
 			d *= 1 - float64(s.Bias)/100
 		}

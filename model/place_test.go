@@ -27,7 +27,7 @@ func TestPlaceBias(t *testing.T) {
 			{Cluster: "us-east", Location: virginia},
 		}}
 	}
-	client := Client{Location: london, HasLocation: true}
+	client := Client{Location: LocationAt(london)}
 	for _, tc := range []struct {
 		name             string
 		dubBias, fraBias int
@@ -39,7 +39,7 @@ func TestPlaceBias(t *testing.T) {
 		{"Frankfurt grows too little", 0, 20, client, "eu-west"},
 		{"Dublin shrinks", -50, 0, client, "eu-central"},
 		{"Dublin grows against Frankfurt's growth", 50, 50, client, "eu-west"},
-		{"New York stays in the US", 0, 50, Client{Location: Point{Lat: 40.7, Lon: -74}, HasLocation: true}, "us-east"},
+		{"New York stays in the US", 0, 50, Client{Location: LocationAt(Point{Lat: 40.7, Lon: -74})}, "us-east"},
 	} {
 		p := plan(tc.dubBias, tc.fraBias)
 		if got := p.Sites[p.Place(tc.client).Bucket].Cluster; got != tc.want {
@@ -63,7 +63,7 @@ func TestPlaceNets(t *testing.T) {
 		NetLists: [][]string{{"us-east"}, {"eu-west", "us-east"}},
 	}
 	inLondon := func(addr string) Client {
-		return Client{Addr: netip.MustParseAddr(addr), Location: london, HasLocation: true}
+		return Client{Addr: netip.MustParseAddr(addr), Location: LocationAt(london)}
 	}
 	for _, tc := range []struct {
 		client    Client
@@ -79,8 +79,8 @@ func TestPlaceNets(t *testing.T) {
 		{inLondon("192.0.2.1"), 0, -1, 6, "clients nearest eu-west"},
 		{inLondon("2001:db8::1"), 3, 3, 32, "clients of subnet list entry 2001:db8::/32 (nets:4)"}, // IPv6 entries for IPv6 addresses
 		{inLondon("2001:db9::1"), 0, -1, 32, "clients nearest eu-west"},
-		{inLondon("::ffff:10.5.0.1"), 4, 1, 16, "clients of subnet list entry 10.5.0.0/16 (nets:2)"},                                // a mapped address is its IPv4 one
-		{Client{Locality: Locality{Region: "elsewhere"}, Location: london, HasLocation: true}, 0, -1, 0, "clients nearest eu-west"}, // xDS: no address
+		{inLondon("::ffff:10.5.0.1"), 4, 1, 16, "clients of subnet list entry 10.5.0.0/16 (nets:2)"},                         // a mapped address is its IPv4 one
+		{Client{Locality: Locality{Region: "elsewhere"}, Location: LocationAt(london)}, 0, -1, 0, "clients nearest eu-west"}, // xDS: no address
 		{Client{Addr: netip.MustParseAddr("203.0.113.1")}, 2, -1, 5, "clients of unknown location"},
 	} {
 		pl := p.Place(tc.client)

@@ -117,11 +117,10 @@ type ServicePlan struct {
 
 // Group is one cluster's part of a service.
 type Group struct {
-	Cluster     string
-	Locality    Locality
-	Location    Point
-	HasLocation bool
-	ReadyPods   int
+	Cluster   string
+	Locality  Locality
+	Location  Location
+	ReadyPods int
 	// NotReadyPods is the backend's: pods that should serve but are not ready.
 	NotReadyPods int
 	// HealthyPods and ExpectedPods are the group's capacity as capacity

@@ -7,6 +7,24 @@ type Point struct {
 	Lat, Lon float64
 }
 
+// Location is a Point that may be unknown: a cluster declared without
+// coordinates, a client GeoIP cannot place. The zero Location is unknown,
+// and an unknown Location has no point, so equal meaning is equal value.
+type Location struct {
+	point Point
+	known bool
+}
+
+// LocationAt returns the known Location p.
+func LocationAt(p Point) Location { return Location{point: p, known: true} }
+
+// Point returns the location's point and whether it is known; the zero
+// Point when not.
+func (l Location) Point() (Point, bool) { return l.point, l.known }
+
+// Known reports whether the location is known.
+func (l Location) Known() bool { return l.known }
+
 // earthRadiusKm is the mean Earth radius used for great-circle distances.
 const earthRadiusKm = 6371.0088
 

@@ -49,8 +49,8 @@ func TestServiceState(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clusters := []model.Cluster{
-				{Name: "a", Locality: model.Locality{Region: "eu"}, Location: model.Point{Lat: 53, Lon: -6}, HasLocation: true},
-				{Name: "b", Locality: model.Locality{Region: "us"}, Location: model.Point{Lat: 39, Lon: -77}, HasLocation: true},
+				{Name: "a", Locality: model.Locality{Region: "eu"}, Location: model.LocationAt(model.Point{Lat: 53, Lon: -6})},
+				{Name: "b", Locality: model.Locality{Region: "us"}, Location: model.LocationAt(model.Point{Lat: 39, Lon: -77})},
 			}
 			if tc.in.lostA {
 				clusters[0].LostAt = at.Add(-time.Hour)

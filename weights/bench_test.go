@@ -27,7 +27,7 @@ func benchWorld(distinct bool, services int) (model.Inventory, model.Health, mod
 		cs = append(cs, model.Cluster{
 			Name:     fmt.Sprintf("cluster-%02d", i),
 			Locality: model.Locality{Region: fmt.Sprintf("region-%d", region), Zone: fmt.Sprintf("region-%d-%c", region, 'a'+i%5)},
-			Location: model.Point{Lat: float64(region*15 - 70), Lon: float64(region*35 - 170 + i%5)}, HasLocation: true,
+			Location: model.LocationAt(model.Point{Lat: float64(region*15 - 70), Lon: float64(region*35 - 170 + i%5)}),
 		})
 	}
 	var bs []model.Backend
@@ -90,5 +90,19 @@ func BenchmarkResolveOneEndpointSlice(b *testing.B) {
 		bs[7].ReadyPods = 1 + i%30
 		i++
 		s.Solve(benchAt, inv.WithBackends(svc, bs), health, ovr, pol)
+	}
+}
+
+// BenchmarkResolveEverything re-solves every service with a Solver that
+// solved before, as the loop does when the cluster list changes: the
+// buffers a Solver keeps are re-used.
+func BenchmarkResolveEverything(b *testing.B) {
+	inv, health, ovr, pol := bigWorld()
+	var s Solver
+	s.Solve(benchAt, inv, health, ovr, pol)
+	b.ReportAllocs()
+	for b.Loop() {
+		inv = inv.WithClusters(inv.Clusters()) // a new cluster list: nothing is re-used
+		s.Solve(benchAt, inv, health, ovr, pol)
 	}
 }

@@ -15,8 +15,8 @@ import (
 func twoClusters(spill model.SpillMode, notReady int, down ...netip.Addr) *model.Plan {
 	const svc = "app.example.com"
 	inv := model.NewInventory([]model.Cluster{
-		{Name: "near", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"}, Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true},
-		{Name: "far", Locality: model.Locality{Region: "us-east", Zone: "us-east-1a"}, Location: model.Point{Lat: 39.04, Lon: -77.49}, HasLocation: true},
+		{Name: "near", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"}, Location: model.LocationAt(model.Point{Lat: 53.35, Lon: -6.26})},
+		{Name: "far", Locality: model.Locality{Region: "us-east", Zone: "us-east-1a"}, Location: model.LocationAt(model.Point{Lat: 39.04, Lon: -77.49})},
 	}, []model.Backend{
 		{Service: svc, Cluster: "near", Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")}, ReadyPods: 6, NotReadyPods: notReady},
 		{Service: svc, Cluster: "far", Ingress: []netip.Addr{netip.MustParseAddr("198.51.100.1")}, ReadyPods: 6},
@@ -70,7 +70,7 @@ func TestExplainSaysWhyCapacityStays(t *testing.T) {
 			"far panics: 1 of 1 ingress addresses down, none left to reach its 6 ready pods, so its targets get traffic healthy or not"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, _ := tc.plan.Explain("app.example.com", model.Client{Location: model.Point{Lat: 51.5, Lon: -0.1}, HasLocation: true}) // London: nearest near
+			e, _ := tc.plan.Explain("app.example.com", model.Client{Location: model.LocationAt(model.Point{Lat: 51.5, Lon: -0.1})}) // London: nearest near
 			if e.Site != "near" {
 				t.Fatalf("site %q", e.Site)
 			}

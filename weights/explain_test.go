@@ -17,7 +17,7 @@ func TestExplain(t *testing.T) {
 	}})
 	p := Solve(at, demo(), model.Health{}, ovr, geoPolicy())
 	london := model.Point{Lat: 51.5, Lon: -0.13}
-	e, ok := p.Explain(app, model.Client{Location: london, HasLocation: true})
+	e, ok := p.Explain(app, model.Client{Location: model.LocationAt(london)})
 	if !ok {
 		t.Fatal("no explanation for app")
 	}
@@ -52,7 +52,7 @@ func TestExplain(t *testing.T) {
 	if e, _ := p.Explain(app, model.Client{}); e.Site != "" || !strings.HasPrefix(e.Summary, "clients of unknown location: 100% to priority 0 (all clusters)") {
 		t.Errorf("unknown location: %+v", e)
 	}
-	if _, ok := p.Explain("nope.example.com", model.Client{Location: london, HasLocation: true}); ok {
+	if _, ok := p.Explain("nope.example.com", model.Client{Location: model.LocationAt(london)}); ok {
 		t.Error("explained a service that does not exist")
 	}
 }

@@ -15,8 +15,8 @@ import (
 func TestGeographyInPlan(t *testing.T) {
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	inv := model.NewInventory([]model.Cluster{
-		{Name: "eu-central", Location: model.Point{Lat: 50.11, Lon: 8.68}, HasLocation: true},
-		{Name: "eu-west", Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true},
+		{Name: "eu-central", Location: model.LocationAt(model.Point{Lat: 50.11, Lon: 8.68})},
+		{Name: "eu-west", Location: model.LocationAt(model.Point{Lat: 53.35, Lon: -6.26})},
 	}, []model.Backend{
 		{Service: "app", Cluster: "eu-central", Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.1")}, ReadyPods: 1},
 		{Service: "app", Cluster: "eu-west", Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.2")}, ReadyPods: 1},
@@ -31,7 +31,7 @@ func TestGeographyInPlan(t *testing.T) {
 		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Clusters: []string{"eu-central", "eu-west"}}, // a later entry replaces
 	}
 
-	london := model.Client{Location: model.Point{Lat: 51.5, Lon: -0.13}, HasLocation: true, Addr: netip.MustParseAddr("198.51.100.7")}
+	london := model.Client{Location: model.LocationAt(model.Point{Lat: 51.5, Lon: -0.13}), Addr: netip.MustParseAddr("198.51.100.7")}
 	var s Solver
 	p0 := s.Solve(at, inv, model.Health{}, model.Overrides{}, plain)
 	p1 := s.Solve(at, inv, model.Health{}, model.Overrides{}, biased)

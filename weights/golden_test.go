@@ -122,7 +122,7 @@ func (g *goldenIn) inputs(t *testing.T) (time.Time, model.Inventory, model.Healt
 	for _, c := range g.Clusters {
 		mc := model.Cluster{Name: c.Name, Locality: model.Locality{Region: c.Region, Zone: c.Zone}, LostAt: c.LostAt}
 		if len(c.Location) == 2 {
-			mc.Location, mc.HasLocation = model.Point{Lat: c.Location[0], Lon: c.Location[1]}, true
+			mc.Location = model.LocationAt(model.Point{Lat: c.Location[0], Lon: c.Location[1]})
 		}
 		cs = append(cs, mc)
 	}

@@ -3,7 +3,9 @@ package weights
 import (
 	"encoding/binary"
 	"math"
+	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -119,9 +121,10 @@ func (h *hashBuf) groupHead(g *model.Group) {
 	h.str(g.Cluster)
 	h.str(g.Locality.Region)
 	h.str(g.Locality.Zone)
-	h.float(g.Location.Lat)
-	h.float(g.Location.Lon)
-	h.bool(g.HasLocation)
+	p, ok := g.Location.Point()
+	h.float(p.Lat)
+	h.float(p.Lon)
+	h.bool(ok)
 }
 
 // shape hashes a route shape: every row's priorities, group priorities,
@@ -185,15 +188,33 @@ func planVersion(p *model.Plan) uint64 {
 		}
 	}
 	h.int(len(p.Overrides))
-	for _, o := range p.Overrides {
-		h.str(o.Describe())
-		h.int(int(o.Created.UnixNano()))
+	for i := range p.Overrides {
+		h.override(&p.Overrides[i])
 	}
 	h.int(len(p.Services))
 	for _, s := range p.Services {
 		h.int(int(s.Hash))
 	}
 	return xxhash.Sum64(h.b)
+}
+
+// override appends every field of o: explanations and the API quote them
+// all (ID and author included), so a change of any is a new Plan.
+func (h *hashBuf) override(o *model.Override) {
+	h.str(o.ID)
+	h.int(int(o.Kind))
+	h.str(o.Service)
+	h.str(o.Cluster)
+	h.addr(o.Address)
+	h.int(int(o.Weight))
+	h.int(len(o.Order))
+	for _, c := range o.Order {
+		h.str(c)
+	}
+	h.str(o.Reason)
+	h.str(o.Author)
+	h.time(o.Created)
+	h.time(o.Expires)
 }
 
 // hashBuf collects length-prefixed fields, so that no two different
@@ -208,6 +229,21 @@ func (h *hashBuf) bool(v bool) {
 	} else {
 		h.b = append(h.b, 0)
 	}
+}
+
+// addr appends a, telling apart the invalid address, IPv4 and IPv6, and zones.
+func (h *hashBuf) addr(a netip.Addr) {
+	b := a.As16()
+	h.b = append(h.b, b[:]...)
+	h.bool(a.IsValid())
+	h.bool(a.Is4())
+	h.str(a.Zone())
+}
+
+// time appends t to the nanosecond, the zero time included.
+func (h *hashBuf) time(t time.Time) {
+	h.int(int(t.Unix()))
+	h.int(t.Nanosecond())
 }
 
 func (h *hashBuf) str(s string) {

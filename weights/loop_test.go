@@ -23,9 +23,9 @@ func addrs(s ...string) []netip.Addr {
 // demo is the inventory of deploy/demo/meridian.conf.
 func demo() model.Inventory {
 	return model.NewInventory([]model.Cluster{
-		{Name: "eu-west", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"}, Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true},
-		{Name: "us-east", Locality: model.Locality{Region: "us-east", Zone: "us-east-1a"}, Location: model.Point{Lat: 39.04, Lon: -77.49}, HasLocation: true},
-		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast"}, Location: model.Point{Lat: 1.29, Lon: 103.85}, HasLocation: true},
+		{Name: "eu-west", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"}, Location: model.LocationAt(model.Point{Lat: 53.35, Lon: -6.26})},
+		{Name: "us-east", Locality: model.Locality{Region: "us-east", Zone: "us-east-1a"}, Location: model.LocationAt(model.Point{Lat: 39.04, Lon: -77.49})},
+		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast"}, Location: model.LocationAt(model.Point{Lat: 1.29, Lon: 103.85})},
 	}, []model.Backend{
 		{Service: app, Cluster: "eu-west", Ingress: addrs("192.0.2.10", "192.0.2.11"), ReadyPods: 6},
 		{Service: app, Cluster: "us-east", Ingress: addrs("198.51.100.10", "198.51.100.11", "198.51.100.12"), ReadyPods: 9},
@@ -124,7 +124,7 @@ func TestLoopWakesWhenGraceEnds(t *testing.T) {
 	// eu-west is lost with no ready pods: within the grace period that
 	// stands; after it, its targets count as unknown and serve again.
 	inv := demo()
-	cs := inv.Clusters()
+	cs := inv.Clusters()      // a copy: writing it leaves inv as it was
 	cs[1].LostAt = time.Now() // clusters sort: ap-southeast, eu-west, us-east
 	bs := inv.BackendsOf(app)
 	bs = append([]model.Backend{bs[0], {Cluster: "eu-west", Ingress: bs[1].Ingress, ReadyPods: 0}}, bs[2:]...)

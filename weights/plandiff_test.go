@@ -22,7 +22,7 @@ func TestPlanChangesMatchRoutesByClients(t *testing.T) {
 
 	inv := demo()
 	clusters := append(inv.Clusters(), model.Cluster{Name: "eu-central", Locality: model.Locality{Region: "eu-central"},
-		Location: model.Point{Lat: 50.11, Lon: 8.68}, HasLocation: true}) // Frankfurt: sorts before eu-west
+		Location: model.LocationAt(model.Point{Lat: 50.11, Lon: 8.68})}) // Frankfurt: sorts before eu-west
 	grown := model.NewInventory(clusters, append(inv.BackendsOf(app), model.Backend{Service: app, Cluster: "eu-central",
 		Ingress: addrs("192.0.2.50"), ReadyPods: 2}))
 	after := Solve(now, grown, model.Health{}, model.Overrides{}, geoPolicy())

@@ -43,7 +43,7 @@ func randomWorld(r *rand.Rand) *world {
 			c.Locality.Zone = c.Locality.Region + "-" + zones[r.IntN(len(zones))]
 		}
 		if r.IntN(5) > 0 {
-			c.Location, c.HasLocation = model.Point{Lat: r.Float64()*160 - 80, Lon: r.Float64()*360 - 180}, true
+			c.Location = model.LocationAt(model.Point{Lat: r.Float64()*160 - 80, Lon: r.Float64()*360 - 180})
 		}
 		if r.IntN(6) == 0 {
 			c.LostAt = base.Add(-time.Duration(r.IntN(10)) * time.Minute)

@@ -123,7 +123,8 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 		}
 		start := len(targets)
 		for _, a := range b.Ingress {
-			t := target{cluster: b.Cluster, addr: a, locality: c.Locality, point: c.Location, hasPoint: c.HasLocation}
+			p, ok := c.Location.Point()
+			t := target{cluster: b.Cluster, addr: a, locality: c.Locality, point: p, hasPoint: ok}
 			pods, w := b.ReadyPods, w
 			if zonal {
 				pods = zonePods[a]

@@ -131,7 +131,7 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 		}
 		if ci >= 0 {
 			cl := &c.clusters[ci]
-			g.Locality, g.Location, g.HasLocation, g.LostAt, g.Stale = cl.Locality, cl.Location, cl.HasLocation, cl.LostAt, c.stale[ci]
+			g.Locality, g.Location, g.LostAt, g.Stale = cl.Locality, cl.Location, cl.LostAt, c.stale[ci]
 		}
 		gi := len(s.Groups)
 		s.Groups = append(s.Groups, g)

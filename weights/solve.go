@@ -35,13 +35,16 @@ type Solver struct {
 	ctx     solveCtx
 	workers []*solveCtx // the other workers of a parallel solve (solveEach)
 	procs   int         // the most workers of a parallel solve; 0 is GOMAXPROCS
+	// backends holds copies of the backends of the services being solved
+	// (Inventory.AppendBackendsOf), one buffer re-used between solves:
+	// the plans keep nothing of it.
+	backends []model.Backend
 }
 
 // globalKey is what every service's plan depends on; when it changes,
 // everything is re-solved.
 type globalKey struct {
-	clusters *model.Cluster // identity of the cluster list
-	nClus    int
+	clusters model.ListID
 	stale    []bool
 	policies *model.ServicePolicy // identity of the policy list
 	nPol     int
@@ -53,20 +56,13 @@ type globalKey struct {
 }
 
 func (k *globalKey) equal(o *globalKey) bool {
-	return k.clusters == o.clusters && k.nClus == o.nClus && k.policies == o.policies && k.nPol == o.nPol &&
-		k.grace == o.grace && maps.Equal(k.bias, o.bias) && k.nets == o.nets && k.nNets == o.nNets && slices.Equal(k.stale, o.stale) && slices.EqualFunc(k.active, o.active, overrideEqual)
-}
-
-func overrideEqual(a, b model.Override) bool {
-	return a.Kind == b.Kind && a.Service == b.Service && a.Cluster == b.Cluster && a.Address == b.Address &&
-		a.Weight == b.Weight && slices.Equal(a.Order, b.Order) && a.Reason == b.Reason && a.Author == b.Author &&
-		a.Created.Equal(b.Created) && a.Expires.Equal(b.Expires)
+	return k.clusters == o.clusters && k.policies == o.policies && k.nPol == o.nPol &&
+		k.grace == o.grace && maps.Equal(k.bias, o.bias) && k.nets == o.nets && k.nNets == o.nNets && slices.Equal(k.stale, o.stale) && slices.EqualFunc(k.active, o.active, model.Override.Equal)
 }
 
 // cachedService is a service's plan and the identity of the inputs it came from.
 type cachedService struct {
-	backends *model.Backend
-	nBack    int
+	backends model.ListID
 	verdicts *model.TargetHealth
 	nVerd    int
 	plan     *model.ServicePlan
@@ -86,7 +82,7 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 	clusters := inv.Clusters()
 	grace := pol.StaleGrace
 	key := globalKey{
-		clusters: first(clusters), nClus: len(clusters),
+		clusters: inv.ClustersID(),
 		policies: first(pol.Services()), nPol: len(pol.Services()),
 		grace: grace, active: ovr.ActiveAt(at),
 		bias: pol.Bias, nets: first(pol.Nets), nNets: len(pol.Nets),
@@ -104,18 +100,26 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 	policies := pol.Services()
 	p.Services = make([]*model.ServicePlan, len(policies))
 	var todo []serviceJob
+	need := 0
 	for i, sp := range policies {
-		backends, verdicts := inv.BackendsOf(sp.Service), health.Of(sp.Service)
-		if c, ok := s.cache[sp.Service]; ok && c.backends == first(backends) && c.nBack == len(backends) && c.verdicts == first(verdicts) && c.nVerd == len(verdicts) {
+		id, verdicts := inv.BackendsID(sp.Service), health.Of(sp.Service)
+		if c, ok := s.cache[sp.Service]; ok && c.backends == id && c.verdicts == first(verdicts) && c.nVerd == len(verdicts) {
 			p.Services[i] = c.plan
 			continue
 		}
-		todo = append(todo, serviceJob{i, sp, backends, verdicts})
+		todo = append(todo, serviceJob{index: i, policy: sp, id: id, verdicts: verdicts})
+		need += id.Len()
+	}
+	s.backends = slices.Grow(s.backends[:0], need)
+	for k := range todo {
+		from := len(s.backends)
+		s.backends = inv.AppendBackendsOf(s.backends, todo[k].policy.Service)
+		todo[k].backends = s.backends[from:len(s.backends):len(s.backends)]
 	}
 	s.solveEach(todo, p.Services)
 	for _, j := range todo {
 		s.cache[j.policy.Service] = cachedService{
-			backends: first(j.backends), nBack: len(j.backends), verdicts: first(j.verdicts), nVerd: len(j.verdicts),
+			backends: j.id, verdicts: first(j.verdicts), nVerd: len(j.verdicts),
 			plan: p.Services[j.index],
 		}
 	}
@@ -134,6 +138,7 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 type serviceJob struct {
 	index    int
 	policy   model.ServicePolicy
+	id       model.ListID // of backends, in the Inventory
 	backends []model.Backend
 	verdicts []model.TargetHealth
 }
@@ -320,8 +325,8 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 		c.zone = append(c.zone, zid)
 	}
 	for i, cl := range clusters {
-		if cl.HasLocation {
-			c.sites = append(c.sites, model.Site{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location, Bias: pol.Bias[cl.Name]})
+		if p, ok := cl.Location.Point(); ok {
+			c.sites = append(c.sites, model.Site{Cluster: cl.Name, Locality: cl.Locality, Location: p, Bias: pol.Bias[cl.Name]})
 			c.siteOf = append(c.siteOf, i)
 		}
 	}
@@ -338,10 +343,11 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	c.netIndex = model.NewNetIndex(c.nets, c.mapNets)
 	for _, si := range c.siteOf {
 		row := make([]float64, len(clusters))
+		site, _ := clusters[si].Location.Point()
 		for j, cl := range clusters {
 			row[j] = -1
-			if cl.HasLocation {
-				row[j] = clusters[si].Location.DistanceKm(cl.Location)
+			if p, ok := cl.Location.Point(); ok {
+				row[j] = site.DistanceKm(p)
 			}
 		}
 		c.distKm = append(c.distKm, row)
@@ -401,7 +407,7 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	heads.b = make([]byte, 0, size)
 	headEnd := make([]int, len(clusters))
 	for i, cl := range clusters {
-		heads.groupHead(&model.Group{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location, HasLocation: cl.HasLocation})
+		heads.groupHead(&model.Group{Cluster: cl.Name, Locality: cl.Locality, Location: cl.Location})
 		headEnd[i] = len(heads.b)
 	}
 	c.clusterHash = make([][]byte, len(clusters))

@@ -45,7 +45,7 @@ func benchWorld(services int) *world {
 	var bs []model.Backend
 	for i, r := range benchRegions {
 		name := "c-" + r.region
-		cls = append(cls, model.Cluster{Name: name, Locality: model.Locality{Region: r.region, Zone: r.region + "a"}, Location: r.loc, HasLocation: true})
+		cls = append(cls, model.Cluster{Name: name, Locality: model.Locality{Region: r.region, Zone: r.region + "a"}, Location: model.LocationAt(r.loc)})
 		for s := range services {
 			bs = append(bs, model.Backend{Service: fmt.Sprintf("svc%03d.gslb.example.com", s), Cluster: name,
 				Ingress: addrs(fmt.Sprintf("10.%d.%d.1", i, s), fmt.Sprintf("10.%d.%d.2", i, s)), ReadyPods: 4 + s%7})

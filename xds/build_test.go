@@ -50,9 +50,9 @@ func testPlanSpill(t testing.TB, spill model.SpillMode) *model.Plan {
 	}
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	inv := model.NewInventory([]model.Cluster{
-		{Name: "eu-west", Locality: model.Locality{Region: "eu-west-1", Zone: "eu-west-1a"}, Location: dublin, HasLocation: true},
-		{Name: "us-east", Locality: model.Locality{Region: "us-east-1", Zone: "us-east-1b"}, Location: virginia, HasLocation: true},
-		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast-1", Zone: "ap-southeast-1a"}, Location: singapore, HasLocation: true},
+		{Name: "eu-west", Locality: model.Locality{Region: "eu-west-1", Zone: "eu-west-1a"}, Location: model.LocationAt(dublin)},
+		{Name: "us-east", Locality: model.Locality{Region: "us-east-1", Zone: "us-east-1b"}, Location: model.LocationAt(virginia)},
+		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast-1", Zone: "ap-southeast-1a"}, Location: model.LocationAt(singapore)},
 	}, []model.Backend{
 		{Service: "app.gslb.example.com", Cluster: "eu-west", Ingress: addrs("192.0.2.10", "192.0.2.11"), ReadyPods: 6, NotReadyPods: notReady, PodIPs: addrs("10.1.0.1", "10.1.0.2")},
 		{Service: "app.gslb.example.com", Cluster: "us-east", Ingress: addrs("198.51.100.10", "198.51.100.11"), ReadyPods: 4, PodIPs: addrs("10.2.0.1")},

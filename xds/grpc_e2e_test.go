@@ -57,7 +57,7 @@ func newWorld() *world {
 	var cls []model.Cluster
 	var bs []model.Backend
 	for _, c := range e2eClusters {
-		cls = append(cls, model.Cluster{Name: c.name, Locality: model.Locality{Region: c.region, Zone: c.zone}, Location: c.loc, HasLocation: true})
+		cls = append(cls, model.Cluster{Name: c.name, Locality: model.Locality{Region: c.region, Zone: c.zone}, Location: model.LocationAt(c.loc)})
 		for _, svc := range []string{weightedSvc, geoSvc} {
 			bs = append(bs, model.Backend{Service: svc, Cluster: c.name, Ingress: addrs(c.addr), ReadyPods: c.pods})
 		}

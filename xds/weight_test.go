@@ -70,9 +70,9 @@ func endpointsOf(t *testing.T, r Resources, service string) *endpoint.ClusterLoa
 func TestHugeWeightsFitEnvoy(t *testing.T) {
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	inv := model.NewInventory([]model.Cluster{
-		{Name: "eu-west", Locality: model.Locality{Region: "eu-west-1", Zone: "eu-west-1a"}, Location: dublin, HasLocation: true},
-		{Name: "us-east", Locality: model.Locality{Region: "us-east-1", Zone: "us-east-1b"}, Location: virginia, HasLocation: true},
-		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast-1", Zone: "ap-southeast-1a"}, Location: singapore, HasLocation: true},
+		{Name: "eu-west", Locality: model.Locality{Region: "eu-west-1", Zone: "eu-west-1a"}, Location: model.LocationAt(dublin)},
+		{Name: "us-east", Locality: model.Locality{Region: "us-east-1", Zone: "us-east-1b"}, Location: model.LocationAt(virginia)},
+		{Name: "ap-southeast", Locality: model.Locality{Region: "ap-southeast-1", Zone: "ap-southeast-1a"}, Location: model.LocationAt(singapore)},
 	}, []model.Backend{
 		{Service: "pin.gslb.example.com", Cluster: "eu-west", Ingress: addrs("192.0.2.10", "192.0.2.11"), ReadyPods: 4},
 		{Service: "pin.gslb.example.com", Cluster: "us-east", Ingress: addrs("198.51.100.10", "198.51.100.11"), ReadyPods: 4},
@@ -313,7 +313,7 @@ func randomPlan(r *rand.Rand, spill model.SpillMode) *model.Plan {
 	var cls []model.Cluster
 	for i := range 2 + r.IntN(3) {
 		pl := places[r.IntN(len(places))]
-		cls = append(cls, model.Cluster{Name: fmt.Sprintf("c%d", i), Locality: model.Locality{Region: pl.region, Zone: pl.zone}, Location: pl.loc, HasLocation: true})
+		cls = append(cls, model.Cluster{Name: fmt.Sprintf("c%d", i), Locality: model.Locality{Region: pl.region, Zone: pl.zone}, Location: model.LocationAt(pl.loc)})
 	}
 	var bs []model.Backend
 	var hs []model.TargetHealth
@@ -422,8 +422,8 @@ func TestFailoverReachesEnvoyAsPlanned(t *testing.T) {
 		}
 	}
 	inv := model.NewInventory([]model.Cluster{
-		{Name: "eu-west", Locality: model.Locality{Region: "eu-west-1", Zone: "eu-west-1a"}, Location: dublin, HasLocation: true},
-		{Name: "us-east", Locality: model.Locality{Region: "us-east-1", Zone: "us-east-1b"}, Location: virginia, HasLocation: true},
+		{Name: "eu-west", Locality: model.Locality{Region: "eu-west-1", Zone: "eu-west-1a"}, Location: model.LocationAt(dublin)},
+		{Name: "us-east", Locality: model.Locality{Region: "us-east-1", Zone: "us-east-1b"}, Location: model.LocationAt(virginia)},
 	}, []model.Backend{
 		{Service: "fo.gslb.example.com", Cluster: "eu-west", Ingress: eu, ReadyPods: 20},
 		{Service: "fo.gslb.example.com", Cluster: "us-east", Ingress: us, ReadyPods: 20},

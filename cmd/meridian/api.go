@@ -198,7 +198,7 @@ func v1Config(state *apiState, tokens *api.Tokens, store api.Store, audit *api.A
 		History:         state.history,
 		Locate: func(a netip.Addr) model.Client {
 			l := loc.Lookup(a)
-			return model.Client{Addr: a, Location: l.Point, HasLocation: l.HasPoint, Country: l.Country, Continent: l.Continent, Subdivision: l.Subdivision}
+			return model.Client{Addr: a, Location: l.At, Country: l.Country, Continent: l.Continent, Subdivision: l.Subdivision}
 		},
 	}
 	c.DNSSEC = func(zone string) ([]api.DNSSECKey, bool) {

@@ -30,6 +30,7 @@ import (
 	"github.com/meridian-gtm/meridian/discovery/kube"
 	"github.com/meridian-gtm/meridian/dns"
 	"github.com/meridian-gtm/meridian/internal/duration"
+	"github.com/meridian-gtm/meridian/model"
 )
 
 const ctlUsage = `Usage: meridian ctl [-server URL] [-token TOKEN] [-o table|json] COMMAND [ARGS]
@@ -516,7 +517,7 @@ func (c *ctl) undrain(cluster, service string, dryRun bool) error {
 // usage error listing them; an unknown one is left for the server to
 // refuse.
 func (c *ctl) resolveService(name string) (string, error) {
-	want := strings.TrimSuffix(strings.ToLower(name), ".")
+	want := model.CanonicalName(name)
 	if strings.HasSuffix(name, ".") {
 		return name, nil // absolute
 	}
@@ -526,7 +527,7 @@ func (c *ctl) resolveService(name string) (string, error) {
 	}
 	known := map[string]bool{}
 	for _, s := range services {
-		known[strings.TrimSuffix(strings.ToLower(s.Name), ".")] = true
+		known[model.CanonicalName(s.Name)] = true
 	}
 	if known[want] {
 		return name, nil

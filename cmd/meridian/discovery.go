@@ -24,7 +24,7 @@ func discoveryInputs(cfg *config.Config) ([]kube.ClusterConfig, []config.Cluster
 		}
 		clusters = append(clusters, kube.ClusterConfig{
 			Name: c.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, InCluster: c.InCluster,
-			Locality: model.Locality{Region: c.Region, Zone: c.Zone}, Location: c.Location, HasLocation: c.HasLocation,
+			Locality: model.Locality{Region: c.Region, Zone: c.Zone}, Location: c.Location,
 		})
 	}
 	var named []kube.Named

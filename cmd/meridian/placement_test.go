@@ -106,7 +106,7 @@ func placeEverywhere(t *testing.T, cfg *config.Config, geography bool) {
 	for _, subnet := range []string{"81.2.69.0/24", "81.2.70.0/24", "8.8.8.0/24", "13.250.0.0/24", "203.0.113.0/24", "10.1.2.0/24", "80.128.0.0/24", "79.0.0.0/24"} {
 		prefix := netip.MustParsePrefix(subnet)
 		loc := db.Lookup(prefix.Addr())
-		client := model.Client{Addr: prefix.Addr(), Location: loc.Point, HasLocation: loc.HasPoint, Country: loc.Country, Continent: loc.Continent}
+		client := model.Client{Addr: prefix.Addr(), Location: loc.At, Country: loc.Country, Continent: loc.Continent}
 		pl := plan.Place(client)
 		want := "(unknown location)"
 		switch e := svc.Entry(pl); {

@@ -116,7 +116,7 @@ func openWarmStart(cfg *config.Config, store api.Store, logger *slog.Logger) *wa
 			if conf.Region != "" || conf.Zone != "" {
 				c.Locality = model.Locality{Region: conf.Region, Zone: conf.Zone}
 			}
-			c.Location, c.HasLocation = conf.Location, conf.HasLocation
+			c.Location = conf.Location
 		}
 		wc := warmCluster{cluster: c}
 		for _, b := range inv.Backends() {

@@ -34,9 +34,8 @@ type ClusterConfig struct {
 	Context        string
 	InCluster      bool
 	// Locality and Location, when set, override what the nodes say.
-	Locality    model.Locality
-	Location    model.Point
-	HasLocation bool
+	Locality model.Locality
+	Location model.Location
 }
 
 // heartbeat is how often a cluster's API server is asked whether it is

@@ -313,7 +313,7 @@ func (d *Discovery) publish() {
 			continue // the config's static cluster of that name wins
 		}
 		st := m.c.status()
-		mc := model.Cluster{Name: name, Locality: m.cfg.Locality, Location: m.cfg.Location, HasLocation: m.cfg.HasLocation, LostAt: st.lostAt, Resyncing: st.resyncing}
+		mc := model.Cluster{Name: name, Locality: m.cfg.Locality, Location: m.cfg.Location, LostAt: st.lostAt, Resyncing: st.resyncing}
 		if mc.Locality == (model.Locality{}) && m.c.hasSynced() {
 			mc.Locality = m.c.snapshot().locality()
 		}
@@ -475,7 +475,7 @@ func clusterFromSecret(s *corev1.Secret) (ClusterConfig, error) {
 		if !ok || err1 != nil || err2 != nil || !p.Valid() {
 			return cc, fmt.Errorf("annotation %s: want \"LAT,LON\" in degrees, got %q", AnnotationLocation, loc)
 		}
-		cc.Location, cc.HasLocation = p, true
+		cc.Location = model.LocationAt(p)
 	}
 	if _, err := restConfig(cc); err != nil {
 		return cc, err

@@ -352,7 +352,7 @@ func TestClustersFromSecrets(t *testing.T) {
 	}
 	w.wait(t, "cluster remote-3", func(inv model.Inventory) bool {
 		c, ok := inv.Cluster("remote-3")
-		return ok && c.Locality.Region == "ap-southeast" && c.HasLocation && c.Location.Lat == 1.29
+		return ok && c.Locality.Region == "ap-southeast" && c.Location.Known() && c.Location == model.LocationAt(model.Point{Lat: 1.29, Lon: 103.85})
 	})
 	bad := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: ns, Labels: map[string]string{LabelCluster: "broken"}},
 		Data: map[string][]byte{"kubeconfig": []byte("not: a: kubeconfig")}}

@@ -13,6 +13,8 @@ import (
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/meridian-gtm/meridian/model"
 )
 
 // The informers store these small structs, not the Kubernetes objects: each
@@ -142,7 +144,7 @@ func transform[T any](f func(T) any) cache.TransformFunc {
 func sourceOf(namespace, name string, annotations map[string]string) source {
 	s := source{objectKey: objectKey{namespace, name}, backend: annotations[AnnotationBackend]}
 	for _, n := range strings.Split(annotations[AnnotationGlobalName], ",") {
-		if n = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(n)), "."); n != "" {
+		if n = model.CanonicalName(strings.TrimSpace(n)); n != "" {
 			s.globalNames = append(s.globalNames, n)
 		}
 	}
@@ -167,7 +169,7 @@ func appendAddress(out []address, ip, hostname string) []address {
 		return append(out, address{ip: a.Unmap()})
 	}
 	if hostname != "" {
-		return append(out, address{hostname: strings.TrimSuffix(strings.ToLower(hostname), ".")})
+		return append(out, address{hostname: model.CanonicalName(hostname)})
 	}
 	return out
 }

@@ -17,10 +17,9 @@ func Inventory(clusters []config.Cluster) model.Inventory {
 	var bs []model.Backend
 	for _, c := range clusters {
 		cs = append(cs, model.Cluster{
-			Name:        c.Name,
-			Locality:    model.Locality{Region: c.Region, Zone: c.Zone},
-			Location:    c.Location,
-			HasLocation: c.HasLocation,
+			Name:     c.Name,
+			Locality: model.Locality{Region: c.Region, Zone: c.Zone},
+			Location: c.Location,
 		})
 		if c.Static == nil {
 			continue

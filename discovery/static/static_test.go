@@ -81,7 +81,7 @@ zone example.org {
 	a := netip.MustParseAddr
 	wantClusters := []model.Cluster{
 		{Name: "cloud", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"},
-			Location: model.Point{Lat: 53.35, Lon: -6.26}, HasLocation: true},
+			Location: model.LocationAt(model.Point{Lat: 53.35, Lon: -6.26})},
 		{Name: "dc2", Locality: model.Locality{Region: "onprem"}},
 	}
 	if got := inv.Clusters(); !reflect.DeepEqual(got, wantClusters) {

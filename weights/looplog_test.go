@@ -122,8 +122,16 @@ func TestLoopDebugLogsPlanChanges(t *testing.T) {
 	l.Subscribe(func(p *model.Plan) { got <- p })
 	startLoop(t, l)
 	l.SetInventory(demo())
-	recv(t, got)
-	from := len(buf.String()) // the first Plan's routes are all new: logged too
+	first := recv(t, got)
+	// The first Plan's routes are all new: each set of clients (one per
+	// site, and clients of unknown location) is logged, after the hand-off.
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(buf.String(), "plan="+first.VersionText()+" ") < len(first.Sites)+1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first Plan's changes are not logged:\n%s", buf.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	from := len(buf.String())
 
 	l.SetOverrides(model.NewOverrides([]model.Override{{ID: "d1", Kind: model.Drain, Cluster: "eu-west", Reason: "maintenance", Author: "alice"}}))
 	p := recv(t, got)

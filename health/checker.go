@@ -19,7 +19,8 @@ import (
 // Config is what a Checker needs.
 type Config struct {
 	// Checks holds the health block of every probed service, by the
-	// service's FQDN. A service without one is judged by readiness alone.
+	// service's FQDN. A service without one is not probed: its targets
+	// are up (model.NotProbed) and the engine judges them by readiness.
 	Checks map[string]Check
 	// Workers bounds the probes in flight; default 512.
 	Workers int
@@ -48,9 +49,12 @@ type Config struct {
 }
 
 // Checker probes every ingress address of every service in the Inventory
-// and publishes the verdicts as model.Health. One goroutine schedules every
-// target from a heap of due times and hands probes to a bounded pool of
-// workers; it alone owns the targets, so nothing but the hand-over locks.
+// and publishes the probe verdicts as model.Health. Readiness is not its to
+// judge: the engine reads ready pods from the Inventory (model.ReadyState),
+// so a change of ready pods publishes no new Health. One goroutine
+// schedules every target from a heap of due times and hands probes to a
+// bounded pool of workers; it alone owns the targets, so nothing but the
+// hand-over locks.
 type Checker struct {
 	cfg  Config
 	wake chan struct{}
@@ -99,9 +103,8 @@ type targetKey struct {
 type target struct {
 	svc      *service
 	key      targetKey
-	pods     int                // ready pods behind the address, from the Inventory
-	probe    Verdict            // what the probes say
-	verdict  model.TargetHealth // probes and readiness combined, as published
+	probe    Verdict            // what this replica's probes say
+	verdict  model.TargetHealth // the probe verdict as published (quorum counted)
 	due      time.Time          // when the next probe should start
 	slot     time.Time          // its place in the interval; zero until the first probe
 	index    int                // in the queue; -1 when not queued
@@ -308,8 +311,8 @@ func (c *Checker) setCheck(s *service, check Check, now time.Time) {
 	if probed(check) {
 		p, err := newProber(check, c.cfg.Source)
 		if err != nil {
-			// The config was validated; a file may have gone since. Keep
-			// judging by readiness rather than failing every target.
+			// The config was validated; a file may have gone since. Leave
+			// the service to readiness rather than failing every target.
 			c.cfg.Logger.Error("health check cannot run; the service is judged by readiness alone",
 				"service", s.name, "err", err.Error())
 		} else {
@@ -336,8 +339,9 @@ func sameCheck(a, b Check) bool {
 
 func probed(check Check) bool { return check.Kind != "" && check.Kind != "none" }
 
-// setBackends adds targets for new addresses, removes the ones gone and
-// updates readiness; an unchanged backend list is skipped by identity.
+// setBackends adds targets for new addresses and removes the ones gone; an
+// unchanged backend list is skipped by identity. Ready pods are not read:
+// readiness is the engine's (model.ReadyState).
 func (c *Checker) setBackends(s *service, backends []model.Backend, now time.Time) {
 	if sameSlice(s.backends, backends) && (len(backends) > 0 || len(s.targets) == 0) {
 		return
@@ -350,17 +354,12 @@ func (c *Checker) setBackends(s *service, backends []model.Backend, now time.Tim
 			keep[k] = true
 			t := s.targets[k]
 			if t == nil {
-				t = &target{svc: s, key: k, index: -1, pods: b.ReadyPods}
+				t = &target{svc: s, key: k, index: -1}
 				s.targets[k] = t
 				if s.prober != nil {
 					c.schedule(t, now, s.check.Jitter)
 					c.reshare = true
 				}
-				c.judge(t, now)
-				continue
-			}
-			if t.pods != b.ReadyPods {
-				t.pods = b.ReadyPods
 				c.judge(t, now)
 			}
 		}
@@ -449,10 +448,10 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// judge combines t's probe verdict, counted with the other replicas' by
-// the quorum rule, with its readiness and, when the result differs from
-// what was published, records and logs the change. Readiness is not voted
-// on: every replica reads it from the same Inventory.
+// judge counts t's probe verdict with the other replicas' by the quorum
+// rule and, when the result differs from what was published, records and
+// logs the change. Readiness is neither judged nor voted on here: every
+// replica's engine reads it from the same Inventory.
 func (c *Checker) judge(t *target, now time.Time) {
 	probe := t.probe
 	switch {
@@ -462,7 +461,7 @@ func (c *Checker) judge(t *target, now time.Time) {
 	default:
 		probe = c.votes.decide(c.cfg.Quorum, voteKey{t.svc.name, t.key.cluster, t.key.addr}, probe)
 	}
-	state, reason := combine(probe, t.pods, t.svc.prober != nil)
+	state, reason := combine(probe, t.svc.prober != nil)
 	v := &t.verdict
 	if v.Service != "" && v.State == state && v.Reason == reason {
 		return
@@ -477,14 +476,13 @@ func (c *Checker) judge(t *target, now time.Time) {
 	c.dirty[t.svc] = true
 }
 
-// combine is the verdict on a target from its probes and its readiness, and
-// why: no ready pods behind an address means down whatever the probes say.
-func combine(probe Verdict, readyPods int, probed bool) (model.State, string) {
+// combine is the published verdict on a target from its probes, and why:
+// a target that is not probed is up (model.NotProbed), leaving it to
+// readiness, which the engine judges (model.ReadyState).
+func combine(probe Verdict, probed bool) (model.State, string) {
 	switch {
-	case readyPods == 0:
-		return model.Down, "no ready pods"
 	case !probed:
-		return model.Up, "ready pods; not probed"
+		return model.Up, model.NotProbed
 	case probe.State == model.Unknown:
 		return model.Unknown, cmp.Or(probe.Reason, "awaiting the first probes")
 	}
@@ -492,16 +490,32 @@ func combine(probe Verdict, readyPods int, probed bool) (model.State, string) {
 }
 
 func (c *Checker) logChange(t *target, from, to model.State, reason string) {
+	logChange(c.cfg.Logger, c.cfg.Metrics, c.cfg.Replica, model.TargetHealth{Service: t.svc.name, Cluster: t.key.cluster,
+		Address: t.key.addr, State: to, Reason: reason}, from)
+}
+
+// ReadinessChanged logs and counts, as the Checker does its probe
+// verdicts' changes, the served verdicts that readiness alone changed
+// (model.ServedHealth): a target whose pods all left is logged "target
+// down" with the reason "no ready pods", and counted in
+// meridian_health_state_changes_total, though no probe verdict changed.
+func ReadinessChanged(logger *slog.Logger, m *Metrics, replica string, changes []model.ReadinessChange) {
+	for _, ch := range changes {
+		logChange(logger, m, replica, ch.To, ch.From)
+	}
+}
+
+func logChange(logger *slog.Logger, m *Metrics, replica string, v model.TargetHealth, from model.State) {
 	level := slog.LevelInfo
 	switch {
-	case to == model.Down:
+	case v.State == model.Down:
 		level = slog.LevelWarn
 	case from == model.Unknown:
 		level = slog.LevelDebug // a new target found healthy is not news
 	}
-	c.cfg.Logger.Log(context.Background(), level, "target "+to.String(), "replica", c.cfg.Replica,
-		"service", t.svc.name, "cluster", t.key.cluster, "address", t.key.addr.String(), "from", from.String(), "reason", reason)
-	c.cfg.Metrics.changed(to)
+	logger.Log(context.Background(), level, "target "+v.State.String(), "replica", replica,
+		"service", v.Service, "cluster", v.Cluster, "address", v.Address.String(), "from", from.String(), "reason", v.Reason)
+	m.changed(v.State)
 }
 
 // publish hands out a new Health when any service's verdicts changed, and

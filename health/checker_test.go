@@ -38,9 +38,11 @@ var localhost = netip.MustParseAddr("127.0.0.1")
 type harness struct {
 	checker *Checker
 	health  chan model.Health // the latest Health, if not yet taken
-	last    model.Health      // the latest Health taken
-	reg     *prometheus.Registry
-	logs    *testlog.Buffer
+	// published counts the Healths published.
+	published atomic.Int64
+	last      model.Health // the latest Health taken
+	reg       *prometheus.Registry
+	logs      *testlog.Buffer
 }
 
 func startChecker(t *testing.T, checks map[string]Check) *harness {
@@ -56,6 +58,7 @@ func startCheckerWith(t *testing.T, cfg Config) *harness {
 	cfg.Workers, cfg.Replica, cfg.Metrics = 8, "replica-a", NewMetrics(h.reg)
 	cfg.Logger = slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Publish = func(hl model.Health) {
+		h.published.Add(1)
 		select {
 		case <-h.health:
 		default:
@@ -405,29 +408,35 @@ func TestSlowServerExceedsTimeout(t *testing.T) {
 	}
 }
 
-func TestReadinessOverridesProbes(t *testing.T) {
+// TestReadinessIsTheEngines checks that the Checker publishes probe
+// verdicts only: a target without ready pods is still probed and judged by
+// its probes, an unprobed one is up (model.NotProbed), and a change of
+// ready pods alone publishes no new Health, so that it reaches the engine
+// once, as an Inventory.
+func TestReadinessIsTheEngines(t *testing.T) {
 	srv := newFlakyServer(t)
-	const probedSvc, plainSvc = "app.example.org", "plain.example.org"
+	const probedSvc, plainSvc, laterSvc = "app.example.org", "plain.example.org", "later.example.org"
 	h := startChecker(t, map[string]Check{probedSvc: fastCheck("http", portOf(t, srv.URL), probedSvc)})
 	h.checker.SetInventory(inventory(backend(probedSvc, "eu", 0, localhost), backend(plainSvc, "eu", 2, localhost)))
-	if v := h.wait(t, probedSvc, "eu", localhost, model.Down, 5*time.Second); v.Reason != "no ready pods" {
-		t.Errorf("reason = %q, want no ready pods", v.Reason)
+	if v := h.wait(t, probedSvc, "eu", localhost, model.Up, 5*time.Second); v.Reason != "status 200" {
+		t.Errorf("probed target without ready pods: reason = %q, want status 200", v.Reason)
 	}
-	if v := h.wait(t, plainSvc, "eu", localhost, model.Up, 5*time.Second); v.Reason != "ready pods; not probed" {
-		t.Errorf("unprobed reason = %q", v.Reason)
+	plain := h.wait(t, plainSvc, "eu", localhost, model.Up, 5*time.Second)
+	if plain.Reason != model.NotProbed {
+		t.Errorf("unprobed reason = %q, want %q", plain.Reason, model.NotProbed)
 	}
-	// Probes go on while no pod is ready, so pods coming back are judged
-	// by the probes at once: once Rise good probes are taken in (the one
-	// after them has started).
-	rise := fastCheck("http", 0, "").Rise
-	srv.waitCount(t, "probes while no pod is ready", time.Time{}, rise+1, func(a answer) bool { return a.ok && a.host == probedSvc })
-	back := time.Now()
+	before := h.published.Load()
+	// Ready pods change, then a new service comes: the only Health
+	// published is the one with the new service.
 	h.checker.SetInventory(inventory(backend(probedSvc, "eu", 4, localhost), backend(plainSvc, "eu", 0, localhost)))
-	v := h.wait(t, probedSvc, "eu", localhost, model.Up, 5*time.Second)
-	if v.Since.Before(back) || v.Reason != "status 200" {
-		t.Errorf("verdict after pods came back = %+v", v)
+	h.checker.SetInventory(inventory(backend(probedSvc, "eu", 4, localhost), backend(plainSvc, "eu", 0, localhost), backend(laterSvc, "eu", 1, localhost)))
+	h.wait(t, laterSvc, "eu", localhost, model.Up, 5*time.Second)
+	if n := h.published.Load() - before; n != 1 {
+		t.Errorf("a change of ready pods and a new service published %d Healths, want 1", n)
 	}
-	h.wait(t, plainSvc, "eu", localhost, model.Down, 5*time.Second)
+	if v := h.wait(t, plainSvc, "eu", localhost, model.Up, time.Second); v != plain {
+		t.Errorf("unprobed verdict after its pods left = %+v, want it unchanged (%+v)", v, plain)
+	}
 }
 
 func TestTargetsStartAndStopWithTheInventory(t *testing.T) {

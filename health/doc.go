@@ -4,15 +4,17 @@
 // from one scheduler goroutine that hands probes to a bounded pool of
 // workers; each target keeps its own place in the interval, so that ten
 // thousand targets spread evenly instead of probing in bursts. Each result
-// feeds a pure rise/fall state machine driven by explicit time (Thresholds),
-// and the probe verdict is combined with Kubernetes readiness: no ready pods
-// behind an address means down whatever the probe says. A target starts as
-// model.Unknown, which the engine treats as usable, so a restart never
-// empties an answer.
+// feeds a pure rise/fall state machine driven by explicit time (Thresholds).
+// The Checker publishes probe verdicts only; readiness (no ready pods behind
+// an address means down whatever the probes say) is the engine's, read from
+// the Inventory (model.ReadyState), so a change of ready pods makes one Plan.
+// A target of a service without a health check is up (model.NotProbed). A
+// probed target starts as model.Unknown, which the engine treats as usable,
+// so a restart never empties an answer.
 //
 // Replicas share their probe verdicts (Config.Share, SetPeers) and each
 // counts every live replica's by a Quorum (majority, any, all, or a
-// percentage) before it combines the result with readiness, so that one
+// percentage) before it publishes the result, so that one
 // replica's broken path to a target fails nothing over and every replica
 // serves the same verdict. The vote is a pure function (quorum.go);
 // readiness is never voted on.

@@ -70,19 +70,16 @@ func TestCombine(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		probe      Verdict
-		pods       int
 		probed     bool
 		want       model.State
 		wantReason string
 	}{
-		{"no ready pods beat a good probe", up, 0, true, model.Down, "no ready pods"},
-		{"no ready pods without probes", Verdict{}, 0, false, model.Down, "no ready pods"},
-		{"ready pods without probes", Verdict{}, 3, false, model.Up, "ready pods; not probed"},
-		{"unknown until the first verdict", Verdict{}, 3, true, model.Unknown, "awaiting the first probes"},
-		{"the probes decide when pods are ready", down, 3, true, model.Down, "status 503"},
-		{"up", up, 1, true, model.Up, "status 200"},
+		{"not probed: up, left to readiness", Verdict{}, false, model.Up, model.NotProbed},
+		{"unknown until the first verdict", Verdict{}, true, model.Unknown, "awaiting the first probes"},
+		{"the probes decide", down, true, model.Down, "status 503"},
+		{"up", up, true, model.Up, "status 200"},
 	} {
-		if got, reason := combine(tc.probe, tc.pods, tc.probed); got != tc.want || reason != tc.wantReason {
+		if got, reason := combine(tc.probe, tc.probed); got != tc.want || reason != tc.wantReason {
 			t.Errorf("%s: %v %q, want %v %q", tc.name, got, reason, tc.want, tc.wantReason)
 		}
 	}

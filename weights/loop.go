@@ -10,27 +10,29 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meridian-gtm/meridian/internal/debounce"
 	"github.com/meridian-gtm/meridian/model"
 )
 
-// LoopConfig tunes how eagerly the loop re-solves.
+// LoopConfig tunes how eagerly the loop re-solves. The loop is the one
+// debounce between a change anywhere (an EndpointSlice, a probe verdict, an
+// override) and the answer that shows it: discovery and health hand their
+// changes over at once (see internal/debounce).
 type LoopConfig struct {
 	// HoldOff is how long the loop waits for more changes after one
-	// arrives, so that a burst of changes costs one Solve. Default 20 ms.
+	// arrives, so that a burst of changes (and the Inventory and Health
+	// that one change can produce together) costs one Solve. Default
+	// 20 ms (debounce.DefaultHoldOff).
 	HoldOff time.Duration
 	// MaxDelay bounds how long a steady stream of changes can postpone a
-	// Solve. Default 200 ms.
+	// Solve. Default 200 ms (debounce.DefaultMaxDelay).
 	MaxDelay time.Duration
 	Logger   *slog.Logger
 }
 
 func (c *LoopConfig) validate() {
-	if c.HoldOff <= 0 {
-		c.HoldOff = 20 * time.Millisecond
-	}
-	if c.MaxDelay < c.HoldOff {
-		c.MaxDelay = max(200*time.Millisecond, c.HoldOff)
-	}
+	t := debounce.Timing{HoldOff: c.HoldOff, MaxDelay: c.MaxDelay}.WithDefaults()
+	c.HoldOff, c.MaxDelay = t.HoldOff, t.MaxDelay
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -164,10 +166,7 @@ func (l *Loop) update(set func()) {
 	set()
 	l.inputsAt.Store(l.now().UnixNano())
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default: // a wake-up is already pending
-	}
+	debounce.Notify(l.wake)
 }
 
 // Run re-solves until ctx ends, then closes the observers' queues and
@@ -194,7 +193,7 @@ func (l *Loop) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-l.wake:
-			if !l.settle(ctx) {
+			if !(debounce.Timing{HoldOff: l.cfg.HoldOff, MaxDelay: l.cfg.MaxDelay}).Wait(ctx, l.wake) {
 				return
 			}
 		case <-expiry.C:
@@ -202,27 +201,6 @@ func (l *Loop) Run(ctx context.Context) {
 		expiry.Stop()
 		if next := l.solve(); !next.IsZero() {
 			expiry.Reset(time.Until(next))
-		}
-	}
-}
-
-// settle waits until no change has come for HoldOff, or MaxDelay has passed
-// since the first change. It returns false when ctx ends.
-func (l *Loop) settle(ctx context.Context) bool {
-	deadline := time.NewTimer(l.cfg.MaxDelay)
-	defer deadline.Stop()
-	holdOff := time.NewTimer(l.cfg.HoldOff)
-	defer holdOff.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-l.wake:
-			holdOff.Reset(l.cfg.HoldOff)
-		case <-holdOff.C:
-			return true
-		case <-deadline.C:
-			return true
 		}
 	}
 }

@@ -2,11 +2,16 @@ package weights
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/meridian-gtm/meridian/health"
+	"github.com/meridian-gtm/meridian/internal/testlog"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -210,5 +215,83 @@ func TestApplyOverridesWaitsForThePlan(t *testing.T) {
 	defer cancel()
 	if err := l.ApplyOverrides(ctx, drain); err != nil {
 		t.Errorf("applying unchanged overrides: %v", err)
+	}
+}
+
+// TestReadinessChangeMakesOnePlan wires a Loop and a health.Checker as
+// serve does and scales eu-west to zero ready pods, as one EndpointSlice
+// change does: exactly one Plan follows, whichever of the two sees the
+// Inventory first. Readiness is the engine's; the Checker publishes probe
+// verdicts only, so it has nothing new to say.
+func TestReadinessChangeMakesOnePlan(t *testing.T) {
+	var log testlog.Buffer // the loop logs every Plan it publishes, before the hand-off
+	l := NewLoop(LoopConfig{HoldOff: time.Millisecond, MaxDelay: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&log, nil))}, geoPolicy())
+	plans := make(chan *model.Plan, 100)
+	l.Subscribe(func(p *model.Plan) { plans <- p })
+	published := func() int { return strings.Count(log.String(), "msg=\"plan published\"") }
+	healths := make(chan model.Health, 100)
+	checker := health.New(health.Config{Publish: func(h model.Health) {
+		l.SetHealth(h)
+		healths <- h
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { checker.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	startLoop(t, l)
+	barrier := func() {
+		t.Helper()
+		if err := l.ApplyOverrides(context.Background(), model.Overrides{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHealth := func(service string) {
+		t.Helper()
+		for {
+			select {
+			case h := <-healths:
+				if len(h.Of(service)) > 0 {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no Health with %s", service)
+			}
+		}
+	}
+
+	inv := demo()
+	l.SetInventory(inv)
+	checker.SetInventory(inv)
+	waitHealth(app)
+	barrier()
+	for p := recv(t, plans); p != l.Plan(); p = recv(t, plans) {
+	}
+	before := published()
+
+	// The loop solves first; the Checker sees the Inventory later, then
+	// one with another service, which proves it has read the first.
+	bs := slices.Clone(inv.BackendsOf(app))
+	for i := range bs {
+		if bs[i].Cluster == "eu-west" {
+			bs[i].ReadyPods = 0
+		}
+	}
+	zero := inv.WithBackends(app, bs)
+	l.SetInventory(zero)
+	p := recv(t, plans)
+	s, _ := p.Service(app)
+	for i, tg := range s.Targets {
+		if s.ClusterOf(i) == "eu-west" && (tg.Health != model.Down || tg.Status != model.Unhealthy || tg.Cause != model.CauseNoPods) {
+			t.Errorf("eu-west target without ready pods: health %v, status %v, cause %v; want down, unhealthy, no pods", tg.Health, tg.Status, tg.Cause)
+		}
+	}
+	other := zero.WithBackends("other.example.org", []model.Backend{{Service: "other.example.org", Cluster: "eu-west", Ingress: addrs("192.0.2.99"), ReadyPods: 1}})
+	checker.SetInventory(zero)
+	checker.SetInventory(other)
+	l.SetInventory(other)
+	waitHealth("other.example.org")
+	barrier()
+	if n := published() - before; n != 1 {
+		t.Errorf("scaling eu-west to zero made %d Plans, want 1", n)
 	}
 }

@@ -162,7 +162,9 @@ func referenceShares(at time.Time, inv model.Inventory, health model.Health, ovr
 			case enabled || stale:
 				t.healthy = true
 			default:
-				t.healthy = pods > 0 && health.State(sp.Service, b.Cluster, a) != model.Down
+				// No ready pods in the cluster is down whatever the probes
+				// say; pods is the address's own zone's when zonal.
+				t.healthy = pods > 0 && b.ReadyPods > 0 && health.State(sp.Service, b.Cluster, a) != model.Down
 			}
 			targets = append(targets, t)
 		}

@@ -150,6 +150,9 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 			if v < len(verdicts) && verdicts[v].Cluster == b.Cluster && verdicts[v].Address == addr {
 				state = verdicts[v].State
 			}
+			// Readiness is decided here, from the Inventory, and nowhere
+			// else: the verdicts are the probes' only.
+			state = model.ReadyState(state, b.ReadyPods)
 			t := model.Target{Group: int32(gi), Address: addr, Health: state, Override: int32(groupOverride), Cause: groupCause}
 			if excluded {
 				t.Status = model.Excluded

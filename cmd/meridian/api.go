@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,9 +27,17 @@ import (
 // values, swapped whole.
 type apiState struct {
 	inventory atomic.Pointer[model.Inventory]
-	health    atomic.Pointer[model.Health]
-	config    atomic.Pointer[config.Config]
-	history   *api.HealthHistory
+	// health is the verdicts as served (model.ServedHealth): the
+	// Checker's probe verdicts with the readiness of the latest Inventory.
+	health atomic.Pointer[model.Health]
+	// served guards probes and the making of health, in order.
+	served sync.Mutex
+	probes model.Health // the Checker's latest
+	// readinessChanged, when set, is told of the served verdicts that
+	// readiness alone changed, for logs and metrics.
+	readinessChanged func([]model.ReadinessChange)
+	config           atomic.Pointer[config.Config]
+	history          *api.HealthHistory
 	// tokens are the API's tokens (nil: the API is off), re-read on SIGHUP.
 	tokens *api.Tokens
 	// metrics registers the API's metrics.
@@ -54,10 +63,42 @@ func (s *apiState) reloadTokens(logger *slog.Logger) {
 	logger.Info("api tokens reloaded", "file", s.tokens.Path(), "tokens", s.tokens.Len())
 }
 
-func (s *apiState) setInventory(inv model.Inventory) { s.inventory.Store(&inv) }
+func (s *apiState) setInventory(inv model.Inventory) {
+	s.served.Lock()
+	defer s.served.Unlock()
+	s.inventory.Store(&inv)
+	s.serve()
+}
+
+// setHealth takes the Checker's probe verdicts.
 func (s *apiState) setHealth(h model.Health) {
+	s.served.Lock()
+	defer s.served.Unlock()
+	s.probes = h
+	s.serve()
+}
+
+// serve makes the verdicts as served from the latest probe verdicts and
+// Inventory, for the API, the status page and the health history. The
+// engine decides readiness from the same Inventory with the same rule
+// (model.ReadyState); this shows it to operators.
+func (s *apiState) serve() {
+	var inv model.Inventory
+	if p := s.inventory.Load(); p != nil {
+		inv = *p
+	}
+	var prev model.Health
+	if p := s.health.Load(); p != nil {
+		prev = *p
+	}
+	h, changes := model.ServedHealth(s.probes, inv, prev, time.Now())
 	s.health.Store(&h)
-	s.history.Observe(h)
+	if s.history != nil {
+		s.history.Observe(h)
+	}
+	if len(changes) > 0 && s.readinessChanged != nil {
+		s.readinessChanged(changes)
+	}
 }
 
 // allOverrides joins the config file's overrides and the store's.

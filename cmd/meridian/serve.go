@@ -113,7 +113,11 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 			logger.Error("dns: the new plan's answers could not be compiled; the previous ones are served", "plan", p.VersionText(), "err", err.Error())
 		}
 	})
-	state := &apiState{history: api.NewHealthHistory(), tokens: tokens, metrics: reg}
+	healthLogger, healthMetrics := logger.With("component", "health"), health.NewMetrics(reg)
+	state := &apiState{history: api.NewHealthHistory(), tokens: tokens, metrics: reg,
+		readinessChanged: func(changes []model.ReadinessChange) {
+			health.ReadinessChanged(healthLogger, healthMetrics, cfg.Meridian.Replica, changes)
+		}}
 	state.setInventory(model.Inventory{})
 	state.setHealth(model.Health{})
 	state.config.Store(cfg)
@@ -123,7 +127,7 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	checker := health.New(health.Config{
 		Checks: healthChecks(cfg), Workers: cfg.Meridian.HealthWorkers, Replica: cfg.Meridian.Replica, Source: source,
 		Quorum: healthQuorum(cfg.Meridian.HealthQuorum), Share: reports.Share, AwaitPeers: !solo,
-		Logger: logger.With("component", "health"), Metrics: health.NewMetrics(reg),
+		Logger: healthLogger, Metrics: healthMetrics,
 		Publish: func(h model.Health) {
 			loop.SetHealth(h)
 			state.setHealth(h)

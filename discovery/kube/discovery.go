@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/meridian-gtm/meridian/internal/debounce"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -46,9 +47,6 @@ type Config struct {
 	// Resolver is the recursive resolver for load balancer hostnames;
 	// empty: the first nameserver of /etc/resolv.conf.
 	Resolver string
-	// HoldOff and MaxDelay batch bursts of changes into one Inventory
-	// (defaults 50 ms and 250 ms).
-	HoldOff, MaxDelay time.Duration
 	// StartWait and SyncTimeout bound how long the first Inventory waits
 	// for a cluster's initial listing: StartWait (default 2 s) for a
 	// cluster that has not answered at all, SyncTimeout (default 10 s) for
@@ -73,12 +71,6 @@ type SecretsConfig struct {
 }
 
 func (c *Config) validate() {
-	if c.HoldOff <= 0 {
-		c.HoldOff = 50 * time.Millisecond
-	}
-	if c.MaxDelay < c.HoldOff {
-		c.MaxDelay = max(250*time.Millisecond, c.HoldOff)
-	}
 	if c.StartWait <= 0 {
 		c.StartWait = 2 * time.Second
 	}
@@ -173,10 +165,12 @@ func (d *Discovery) Run(ctx context.Context) error {
 			return nil
 		case <-d.wake:
 		}
-		if !d.settle(ctx) {
-			continue
-		}
+		// No hold-off here: the weights loop is the one debounce between
+		// a change and the answer. A change is built at once; the ones
+		// that follow within debounce.DefaultRest are built together after
+		// it, so a burst costs a few Inventories, not one per write.
 		d.publish()
+		debounce.Rest(ctx, debounce.DefaultRest)
 	}
 }
 
@@ -207,26 +201,6 @@ func (d *Discovery) waitSynced(ctx context.Context) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// settle batches: it waits for HoldOff without changes, or MaxDelay.
-func (d *Discovery) settle(ctx context.Context) bool {
-	deadline := time.NewTimer(d.cfg.MaxDelay)
-	defer deadline.Stop()
-	hold := time.NewTimer(d.cfg.HoldOff)
-	defer hold.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-d.wake:
-			hold.Reset(d.cfg.HoldOff)
-		case <-hold.C:
-			return true
-		case <-deadline.C:
-			return true
-		}
 	}
 }
 

@@ -4,7 +4,9 @@
 // and VirtualServices and Gateway API Gateways and HTTPRoutes where those
 // APIs exist. Objects are slimmed to small structs in the informers; a pure
 // builder turns a cluster's objects into its backends (ingress addresses,
-// ready pods per zone, pod IPs); changes are batched into Inventory versions.
+// ready pods per zone, pod IPs); a change is built into a new Inventory at
+// once, without a hold-off (the weights loop is the one debounce; see
+// internal/debounce), and changes that follow it closely are built together.
 //
 // Clusters come from the config file (a kubeconfig, or in-cluster, which
 // follows $KUBECONFIG when it is set, as kubectl does) and from

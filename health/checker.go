@@ -87,11 +87,11 @@ type Checker struct {
 
 // service is one global service as the Checker probes it.
 type service struct {
-	name     string
-	check    Check           // Kind "" or "none": not probed
-	prober   *prober         // nil when not probed
-	backends []model.Backend // as last seen, to skip unchanged services by identity
-	targets  map[targetKey]*target
+	name       string
+	check      Check        // Kind "" or "none": not probed
+	prober     *prober      // nil when not probed
+	backendsID model.ListID // of the Inventory's list as last seen, to skip unchanged services
+	targets    map[targetKey]*target
 }
 
 type targetKey struct {
@@ -276,7 +276,10 @@ func (c *Checker) reconcile(now time.Time) {
 		} else if checksDirty {
 			c.setCheck(s, checks[name], now)
 		}
-		c.setBackends(s, inv.BackendsOf(name), now)
+		if id := inv.BackendsID(name); id != s.backendsID {
+			s.backendsID = id
+			c.setBackends(s, inv.BackendsOf(name), now)
+		}
 	}
 	for name, s := range c.services {
 		if !seen[name] {
@@ -339,14 +342,10 @@ func sameCheck(a, b Check) bool {
 
 func probed(check Check) bool { return check.Kind != "" && check.Kind != "none" }
 
-// setBackends adds targets for new addresses and removes the ones gone; an
-// unchanged backend list is skipped by identity. Ready pods are not read:
-// readiness is the engine's (model.ReadyState).
+// setBackends adds targets for new addresses and removes the ones gone
+// (SetInventory skips a service whose list is unchanged). Ready pods are
+// not read: readiness is the engine's (model.ReadyState).
 func (c *Checker) setBackends(s *service, backends []model.Backend, now time.Time) {
-	if sameSlice(s.backends, backends) && (len(backends) > 0 || len(s.targets) == 0) {
-		return
-	}
-	s.backends = backends
 	keep := make(map[targetKey]bool, len(s.targets))
 	for _, b := range backends {
 		for _, addr := range b.Ingress {
@@ -373,11 +372,6 @@ func (c *Checker) setBackends(s *service, backends []model.Backend, now time.Tim
 			c.reshare = c.reshare || s.prober != nil
 		}
 	}
-}
-
-// sameSlice reports whether a and b are the same slice, not merely equal.
-func sameSlice[T any](a, b []T) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // schedule queues t's first probe within jitter of now: new targets start

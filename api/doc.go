@@ -14,4 +14,8 @@
 // The server bounds what clients hold (Limits: timeouts, header size, a
 // connection cap that gives a new client the place of the connection
 // waiting longest for a request) and waits out accept errors.
+//
+// api imports the components' packages (model, weights' explain, dns's
+// answers) but not config: cmd/meridian hands it what it serves. Only its
+// kubestore subpackage may import client-go (internal/importrules).
 package api

@@ -39,6 +39,7 @@
 // complete.
 //
 // Only cmd/meridian imports this package: it turns these types into the
-// components' own options. internal/importrules checks it, and lists the
-// one exception left (discovery/static).
+// components' own options. The config's meaning in the model's terms
+// (Policies, Overrides, StaticInventory) is made here. internal/importrules
+// checks it.
 package config

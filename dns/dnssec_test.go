@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-gtm/meridian/config"
-	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/model"
 	"github.com/meridian-gtm/meridian/weights"
 )
@@ -544,7 +543,7 @@ func TestSigningMetrics(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	h := NewHandler(zs, locator, Options{}, NewStats(reg))
-	h.Publish(weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.NewOverrides(nil), c.Policies()))
+	h.Publish(weights.Solve(time.Time{}, config.StaticInventory(c.Clusters), model.Health{}, model.NewOverrides(nil), c.Policies()))
 	zs.zones[0].signer.spend = budget{rate: 4} // a network's share: 1
 	for _, name := range []string{"n1.gslb.example.com.", "n2.gslb.example.com."} {
 		exchange(t, h, testQuery{name: name, qtype: mdns.TypeA}.msg(), "", false)

@@ -13,7 +13,6 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/meridian-gtm/meridian/config"
-	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/internal/fuzzseed"
 	"github.com/meridian-gtm/meridian/model"
 	"github.com/meridian-gtm/meridian/weights"
@@ -115,7 +114,7 @@ func FuzzLoadZones(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	plan := weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.NewOverrides(nil), c.Policies())
+	plan := weights.Solve(time.Time{}, config.StaticInventory(c.Clusters), model.Health{}, model.NewOverrides(nil), c.Policies())
 	zf := filepath.Join(f.TempDir(), "db.example.org")
 	f.Fuzz(func(t *testing.T, text string) {
 		if err := os.WriteFile(zf, []byte(text), 0o644); err != nil {
@@ -155,7 +154,7 @@ func FuzzCompile(f *testing.F) {
 		for i := range c.Zones {
 			c.Zones[i].Files = nil // could name any file, /dev/zero
 		}
-		plan := weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.NewOverrides(c.Overrides()), c.Policies())
+		plan := weights.Solve(time.Time{}, config.StaticInventory(c.Clusters), model.Health{}, model.NewOverrides(c.Overrides()), c.Policies())
 		checkZones(t, c.Zones, plan, Options{ChaosVersion: c.Meridian.ChaosVersion, ChaosID: c.Meridian.ChaosID})
 	})
 }

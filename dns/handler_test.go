@@ -14,7 +14,6 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/meridian-gtm/meridian/config"
-	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/model"
 	"github.com/meridian-gtm/meridian/weights"
@@ -149,7 +148,7 @@ func newTestHandlerWith(t testing.TB, conf string, loc Locator) *Handler {
 		t.Fatal(err)
 	}
 	h := NewHandler(zs, loc, Options{ChaosVersion: c.Meridian.ChaosVersion, ChaosID: c.Meridian.ChaosID}, nil)
-	h.Publish(weights.Solve(time.Time{}, static.Inventory(c.Clusters), model.Health{}, model.NewOverrides(c.Overrides()), c.Policies()))
+	h.Publish(weights.Solve(time.Time{}, config.StaticInventory(c.Clusters), model.Health{}, model.NewOverrides(c.Overrides()), c.Policies()))
 	return h
 }
 
@@ -497,7 +496,7 @@ zone gslb.example.com {
 	h := NewHandler(zs, locator, Options{}, nil)
 	health := model.NewHealth([]model.TargetHealth{{Service: "app.gslb.example.com", Cluster: "eu-west",
 		Address: netip.MustParseAddr("192.0.2.11"), State: model.Down}})
-	h.Publish(weights.Solve(time.Time{}, static.Inventory(c.Clusters), health, model.Overrides{}, c.Policies()))
+	h.Publish(weights.Solve(time.Time{}, config.StaticInventory(c.Clusters), health, model.Overrides{}, c.Policies()))
 
 	const n = 20000
 	first := map[string]int{}

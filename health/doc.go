@@ -23,4 +23,7 @@
 // one per family): every kind of probe dials from the source of its
 // target's family, and a target of another family from the kernel's
 // choice. CheckSource tells at start whether an address is the host's.
+//
+// health imports model, not config (checks come as Check, built in
+// cmd/meridian), nor the DNS or xDS libraries (internal/importrules).
 package health

@@ -38,4 +38,8 @@
 // backends or health changed (recognised by identity, see
 // model.Inventory.WithBackends), and shares route shapes between services
 // whose layout and health counts are equal.
+//
+// weights imports model (and internal/debounce for the loop's hold-off)
+// only: the decision is pure, its inputs and output the model's values, so
+// it never reads config, the network or a clock it is not given.
 package weights

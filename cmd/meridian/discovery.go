@@ -7,7 +7,6 @@ import (
 
 	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/discovery/kube"
-	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -41,7 +40,7 @@ func discoveryInputs(cfg *config.Config) ([]kube.ClusterConfig, []config.Cluster
 func newDiscovery(cfg *config.Config, publish func(model.Inventory), logger *slog.Logger) *kube.Discovery {
 	clusters, statics, named := discoveryInputs(cfg)
 	dc := kube.Config{
-		Clusters: clusters, Static: static.Inventory(statics), Named: named,
+		Clusters: clusters, Static: config.StaticInventory(statics), Named: named,
 		Resolver: cfg.Meridian.Resolver, Logger: logger, Publish: publish,
 	}
 	if cs := cfg.Meridian.ClusterSecrets; cs != nil {

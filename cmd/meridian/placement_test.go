@@ -12,7 +12,6 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/meridian-gtm/meridian/config"
-	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/dns"
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/model"
@@ -63,7 +62,7 @@ func placeEverywhere(t *testing.T, cfg *config.Config, geography bool) {
 		t.Fatal(err)
 	}
 	_, statics, _ := discoveryInputs(cfg)
-	plan := weights.Solve(time.Now(), static.Inventory(statics), model.Health{}, model.Overrides{}, cfg.Policies())
+	plan := weights.Solve(time.Now(), config.StaticInventory(statics), model.Health{}, model.Overrides{}, cfg.Policies())
 	db, err := geo.Builtin()
 	if err != nil {
 		t.Fatal(err)

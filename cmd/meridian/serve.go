@@ -25,7 +25,6 @@ import (
 	"github.com/meridian-gtm/meridian/api/kubestore"
 	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/discovery/kube"
-	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/dns"
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/health"
@@ -463,7 +462,7 @@ func (r *running) reload(ctx context.Context, path string, old *config.Config, l
 		logger.Warn("xds_gateway_nodes, xds_tls and http_tls take effect at the next restart")
 	}
 	clusters, statics, named := discoveryInputs(cfg)
-	disc.Reconfigure(ctx, clusters, static.Inventory(statics), named)
+	disc.Reconfigure(ctx, clusters, config.StaticInventory(statics), named)
 	if !reflect.DeepEqual(old.Meridian.ClusterSecrets, cfg.Meridian.ClusterSecrets) {
 		logger.Warn("cluster_secrets changed; it takes effect at the next restart")
 	}

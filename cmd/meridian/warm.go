@@ -16,7 +16,6 @@ import (
 	"github.com/meridian-gtm/meridian/api/kubestore"
 	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/discovery/kube"
-	"github.com/meridian-gtm/meridian/discovery/static"
 	"github.com/meridian-gtm/meridian/model"
 )
 
@@ -142,7 +141,7 @@ func (w *warmStart) initial(cfg *config.Config) (model.Inventory, bool) {
 		return model.Inventory{}, false
 	}
 	_, statics, _ := discoveryInputs(cfg)
-	st := static.Inventory(statics)
+	st := config.StaticInventory(statics)
 	clusters, backends := slices.Clone(st.Clusters()), slices.Clone(st.Backends())
 	var oldest time.Time
 	for _, wc := range w.pending {

@@ -1,18 +1,14 @@
-// Package static builds an Inventory from clusters declared in the config
-// file: VMs and load balancers outside Kubernetes, the demo, and tests.
-package static
+package config
 
-import (
-	"github.com/meridian-gtm/meridian/config"
-	"github.com/meridian-gtm/meridian/model"
-)
+import "github.com/meridian-gtm/meridian/model"
 
-// Inventory returns the inventory the static blocks of clusters describe.
+// StaticInventory returns the inventory the static blocks of clusters
+// describe, as Policies and Overrides turn the config into the model's terms.
 // Clusters without a static block contribute their locality only. A service
 // without addresses of its own uses the block's shared ingress addresses,
 // and its VMs count as ready pods. Counts and addresses written with `zone
 // ZONE` become the backend's per-zone pods and address zones.
-func Inventory(clusters []config.Cluster) model.Inventory {
+func StaticInventory(clusters []Cluster) model.Inventory {
 	var cs []model.Cluster
 	var bs []model.Backend
 	for _, c := range clusters {

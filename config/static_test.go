@@ -1,16 +1,15 @@
-package static
+package config
 
 import (
 	"net/netip"
 	"reflect"
 	"testing"
 
-	"github.com/meridian-gtm/meridian/config"
 	"github.com/meridian-gtm/meridian/model"
 )
 
 func TestZones(t *testing.T) {
-	c, err := config.Parse("t.conf", []byte(`
+	c, err := Parse("t.conf", []byte(`
 cluster dc {
     static {
         ingress 192.0.2.1 zone a
@@ -28,7 +27,7 @@ zone example.org {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := Inventory(c.Clusters).BackendsOf("app.example.org")
+	b := StaticInventory(c.Clusters).BackendsOf("app.example.org")
 	a := netip.MustParseAddr
 	want := model.Backend{
 		Service: "app.example.org", Cluster: "dc", ReadyPods: 9,
@@ -42,7 +41,7 @@ zone example.org {
 }
 
 func TestInventory(t *testing.T) {
-	c, err := config.Parse("t.conf", []byte(`
+	c, err := Parse("t.conf", []byte(`
 cluster dc2 {
     region onprem
     static {
@@ -77,7 +76,7 @@ zone example.org {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := Inventory(c.Clusters)
+	inv := StaticInventory(c.Clusters)
 	a := netip.MustParseAddr
 	wantClusters := []model.Cluster{
 		{Name: "cloud", Locality: model.Locality{Region: "eu-west", Zone: "eu-west-1a"},

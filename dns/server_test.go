@@ -262,8 +262,13 @@ func TestMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(50 * time.Millisecond) // counters are bumped after the answer is written
+	// Counters are bumped after the answer is written: wait until the
+	// three responses are counted, then check every counter.
 	text := testmetrics.Text(t, reg)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(text, "meridian_dns_response_seconds_count 3\n") && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		text = testmetrics.Text(t, reg)
+	}
 	for _, want := range []string{
 		`meridian_dns_queries_total{type="A"} 2`,
 		`meridian_dns_queries_total{type="AAAA"} 1`,

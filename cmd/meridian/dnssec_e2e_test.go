@@ -21,13 +21,19 @@ import (
 // transfers), a wildcard and a delegation to an unsigned child.
 func signedDemoConf(t *testing.T, keys string) string {
 	t.Helper()
+	return signZone(t, demoConf(t, false), keys,
+		"    record *.dev A 192.0.2.99\n    record *.w CNAME app\n    record sub NS ns1.sub\n    record ns1.sub A 192.0.2.53\n")
+}
+
+// signZone signs the demo's zone in conf (a demoConf) with the keys in
+// dir, and adds the records more.
+func signZone(t *testing.T, conf, keys, more string) string {
+	t.Helper()
 	const transfers = "    allow_transfer 127.0.0.1\n    allow_transfer_without_services yes\n"
-	conf := demoConf(t, false)
 	if !strings.Contains(conf, transfers) {
-		t.Fatal("the demo's zone changed: update signedDemoConf")
+		t.Fatal("the demo's zone changed: update signZone")
 	}
-	return strings.Replace(conf, transfers, "    dnssec {\n        keys "+keys+"\n    }\n"+
-		"    record *.dev A 192.0.2.99\n    record *.w CNAME app\n    record sub NS ns1.sub\n    record ns1.sub A 192.0.2.53\n", 1)
+	return strings.Replace(conf, transfers, "    dnssec {\n        keys "+keys+"\n    }\n"+more, 1)
 }
 
 // anchorOf returns the DNSKEY record of the key-signing key in dir, as

@@ -58,7 +58,8 @@ func sampleValue(t *testing.T, line string) float64 {
 	return v
 }
 
-// TestAlertRulesMetricsExist runs the demo (with its drain) and checks
+// TestAlertRulesMetricsExist runs the demo (with its drain, signed, with
+// a query log) and checks
 // that every metric the alerting rules in deploy/prometheus use is in its
 // /metrics output, so that no alert watches a name that does not exist;
 // and that the engine's own metrics say what they should.
@@ -88,8 +89,12 @@ func TestAlertRulesMetricsExist(t *testing.T) {
 		t.Fatalf("the rules use only %d metrics: %v", len(used), used)
 	}
 
+	// Signed, and with a query log (whose reader is away), so that the
+	// DNSSEC and dnstap metrics are exported too.
+	conf := signZone(t, demoConf(t, true), t.TempDir(), "")
+	conf = strings.Replace(conf, "meridian {\n", "meridian {\n    dnstap unix:"+filepath.Join(t.TempDir(), "nobody.sock")+"\n", 1)
 	start := time.Now()
-	p := startMeridian(t, demoConf(t, true))
+	p := startMeridian(t, conf)
 	metrics := scrape(t, p.httpAddr)
 	for m, alerts := range used {
 		if len(metrics[m]) > 0 {

@@ -366,8 +366,8 @@ func (c *ctl) runCommand(cmd string, args []string) error {
 			return err
 		}
 		n, err := strconv.ParseUint(pos[2], 10, 32)
-		if err != nil {
-			return usageErr("weight: %q is not a weight (0 or more)", pos[2])
+		if err != nil || n > api.MaxWeight {
+			return usageErr("weight: %q: expected a whole number from 0 (drain) to %d", pos[2], api.MaxWeight)
 		}
 		if *reason == "" {
 			return usageErr(`weight: -reason is required: say why, as in -reason "migration"`)

@@ -206,6 +206,12 @@ func TestHelpExitsZero(t *testing.T) {
 	if out, _, code := run("ctl", "help", "drain"); code != 0 || !strings.Contains(out, "meridian ctl drain CLUSTER") || strings.Contains(out, "weight") {
 		t.Errorf("ctl help drain: exit %d:\n%s", code, out)
 	}
+	for _, w := range []string{"99999999999", "1000001", "x"} { // -1 is taken for a flag
+		if _, errOut, code := run("ctl", "weight", "app", "us-east", w, "-reason", "r", "-server", "http://127.0.0.1:1"); code != 2 ||
+			!strings.Contains(errOut, "expected a whole number from 0 (drain) to 1000000") {
+			t.Errorf("ctl weight %s: exit %d, %s; want 2 with the range", w, code, errOut)
+		}
+	}
 	if out, errOut, code := run("ctl", "help", "nosuch"); code != 2 || !strings.Contains(errOut, `no command "nosuch"`) || out != "" {
 		t.Errorf("ctl help nosuch: exit %d, stdout %q, stderr %q; want exit 2 naming it", code, out, errOut)
 	}

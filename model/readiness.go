@@ -81,9 +81,9 @@ func ServedHealth(probes Health, inv Inventory, prev Health, now time.Time) (Hea
 		case had && !v.Since.After(p.Since): // the probe verdict is older: readiness changed it
 			s.Since = now
 			changes = append(changes, ReadinessChange{From: p.State, To: s})
-		case !had && s.State != v.State: // a new target without ready pods
+		case !had && s.State != v.State: // a new target without ready pods: it was unknown
 			s.Since = now
-			changes = append(changes, ReadinessChange{From: v.State, To: s})
+			changes = append(changes, ReadinessChange{From: Unknown, To: s})
 		}
 		out = append(out, s)
 	}

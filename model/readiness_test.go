@@ -40,8 +40,8 @@ func TestServedHealth(t *testing.T) {
 	h, changes := ServedHealth(probes(Up, "status 200", t0), inv(0, 2), Health{}, t1)
 	check("no pods", h, "eu", eu, Down, "no ready pods", t1)
 	check("no pods", h, "us", us, Up, "ready pods; not probed", t0)
-	if len(changes) != 1 || changes[0].From != Up || changes[0].To.Cluster != "eu" || changes[0].To.State != Down {
-		t.Errorf("no pods: readiness changes %+v, want eu up → down", changes)
+	if len(changes) != 1 || changes[0].From != Unknown || changes[0].To.Cluster != "eu" || changes[0].To.State != Down {
+		t.Errorf("no pods: readiness changes %+v, want eu unknown → down (a new target, as the health history says)", changes)
 	}
 
 	// Nothing changes: nothing to log, Since kept.

@@ -236,15 +236,19 @@ func commandUsage(cmd string) string {
 	var b strings.Builder
 	in := false
 	for line := range strings.Lines(ctlUsage[strings.Index(ctlUsage, "Commands:"):]) {
+		first := strings.HasPrefix(line, "  ") && line[2] != ' ' // a command's first line
 		switch {
-		case strings.HasPrefix(line, "  ") && line[2] != ' ':
+		case first:
 			in = strings.Fields(line)[0] == cmd
-		case strings.HasPrefix(line, "    "):
+		case strings.HasPrefix(line, "    "): // its continuation
 		default:
 			in = false
 		}
-		if in {
+		switch {
+		case in && first:
 			b.WriteString("  meridian ctl " + strings.TrimPrefix(line, "  "))
+		case in: // aligned under the first line, which "meridian ctl " moved right
+			b.WriteString(strings.Repeat(" ", len("meridian ctl ")) + line)
 		}
 	}
 	if b.Len() == 0 {

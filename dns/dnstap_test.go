@@ -365,8 +365,5 @@ func TestTapReconnects(t *testing.T) {
 	msgs, kick := readerConns(t, ln)
 	sendUntil(t, tap, msgs, 3)
 	kick() // the reader restarts
-	sendUntil(t, tap, msgs, 4)
-	if waitWritten(tap, 2); tap.written.Load() < 2 {
-		t.Errorf("%d written", tap.written.Load())
-	}
+	sendUntil(t, tap, msgs, 4) // the reader has it: the writer connected again
 }

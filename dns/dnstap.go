@@ -157,7 +157,22 @@ func (t *Tap) write() {
 	if t.cfg.Responses {
 		types = append(types, dnstap.Message_AUTH_RESPONSE)
 	}
-	var buffered uint64 // messages written but not yet flushed
+	var w *framestream.Writer
+	// What w holds unsent: counted as written once flushed, as dropped if
+	// the flush fails. A frame that would not fit is preceded by a flush,
+	// so that the buffer never sends on its own what is not yet counted.
+	var buffered uint64
+	var pending int
+	flush := func() {
+		if err := w.Flush(); err != nil {
+			t.dropped.Add(buffered)
+			conn.lost(err)
+			w = nil
+		} else {
+			t.written.Add(buffered)
+		}
+		buffered, pending = 0, 0
+	}
 	for {
 		var e *tapEntry
 		select {
@@ -165,7 +180,7 @@ func (t *Tap) write() {
 		case <-t.stop:
 			return
 		}
-		w := conn.writer(time.Now())
+		w = conn.writer(time.Now())
 		for _, typ := range types {
 			if typ == dnstap.Message_AUTH_RESPONSE && e.resp == nil {
 				continue
@@ -175,31 +190,36 @@ func (t *Tap) write() {
 				continue
 			}
 			b, err := enc.encode(e, typ)
-			if err == nil {
-				_, err = w.WriteFrame(b)
-			}
 			if err != nil {
+				t.dropped.Add(1)
+				continue
+			}
+			if frame := 4 + len(b); buffered > 0 && pending+frame > tapBuffer {
+				if flush(); w == nil {
+					t.dropped.Add(1)
+					continue
+				}
+			}
+			if _, err := w.WriteFrame(b); err != nil {
 				t.dropped.Add(buffered + 1)
-				buffered, w = 0, nil
+				buffered, pending, w = 0, 0, nil
 				conn.lost(err)
 				continue
 			}
-			buffered++
+			buffered, pending = buffered+1, pending+4+len(b)
 		}
 		t.free <- e
 		// Flushed when nothing more waits: at once when queries are few,
 		// in batches when they are many.
-		if w != nil && len(t.queue) == 0 {
-			if err := w.Flush(); err != nil {
-				t.dropped.Add(buffered)
-				conn.lost(err)
-			} else {
-				t.written.Add(buffered)
-			}
-			buffered = 0
+		if w != nil && buffered > 0 && len(t.queue) == 0 {
+			flush()
 		}
 	}
 }
+
+// tapBuffer is the size of a Frame Streams writer's buffer (bufio's
+// default), which the writer flushes before it would overflow.
+const tapBuffer = 4096
 
 // tapRetry is how long the writer waits between attempts to connect.
 const tapRetry = 2 * time.Second

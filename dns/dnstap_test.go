@@ -364,6 +364,63 @@ func TestTapReconnects(t *testing.T) {
 	}
 	msgs, kick := readerConns(t, ln)
 	sendUntil(t, tap, msgs, 3)
-	kick() // the reader restarts
+	kick()                     // the reader restarts
 	sendUntil(t, tap, msgs, 4) // the reader has it: the writer connected again
+	if waitWritten(tap, 2); tap.written.Load() < 2 {
+		t.Errorf("%d written", tap.written.Load())
+	}
+}
+
+// TestTapCountsWhatReachedTheReader: a reader that takes 40 messages of a
+// burst and hangs up. Every message the reader got was counted as written
+// (none sent by the buffer on its own and then counted as dropped), and
+// every message is counted once, written or dropped.
+func TestTapCountsWhatReachedTheReader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tap.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		n := 0
+		r, err := framestream.NewReader(c, &framestream.ReaderOptions{ContentTypes: [][]byte{dnstap.FSContentType}, Bidirectional: true})
+		for buf := make([]byte, 8192); err == nil && n < 40; n++ {
+			_, err = r.ReadFrame(buf)
+		}
+		if err != nil {
+			n--
+		}
+		c.Close()
+		got <- n
+	}()
+	tap, err := NewTap(TapConfig{Network: "unix", Addr: path, Queries: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	client := netip.MustParseAddrPort("192.0.2.1:5300")
+	local := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+	query := make([]byte, 300)
+	const n = 600
+	for i := range n {
+		for i > tapRoom/2 && tap.written.Load()+tap.dropped.Load() < uint64(i-tapRoom/2) {
+			time.Sleep(time.Millisecond) // keep the burst within the queue
+		}
+		tap.record(query, nil, client, local, false, time.Now())
+	}
+	received := <-got
+	for deadline := time.Now().Add(10 * time.Second); tap.written.Load()+tap.dropped.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d written and %d dropped of %d", tap.written.Load(), tap.dropped.Load(), n)
+		}
+	}
+	if w, d := tap.written.Load(), tap.dropped.Load(); w < uint64(received) || w+d != n {
+		t.Errorf("the reader got %d; counted %d written, %d dropped, of %d", received, w, d, n)
+	}
 }

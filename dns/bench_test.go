@@ -1,12 +1,17 @@
 package dns
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
 	"github.com/meridian-gtm/meridian/geo"
+	"github.com/meridian-gtm/meridian/model"
+	"github.com/meridian-gtm/meridian/weights"
 )
 
 // BenchmarkAnswer runs the query path on packed queries: parse, look up,
@@ -197,4 +202,110 @@ func TestCookieAnswerDoesNotAllocate(t *testing.T) {
 			t.Errorf("a cookie query allocates %v times, want 0", n)
 		}
 	}
+}
+
+// bigZones is issue 21's scale: one zone of 2,000 global services, each in
+// every one of 50 clusters (10 regions of 5 zones) behind 4 ingress
+// addresses, as weights' benchmarks have it; signed when keys is a
+// directory. It returns the zones, the inputs of the Solver, and the
+// name of the service the benchmarks change.
+func bigZones(tb testing.TB, services int, keys string) (*Zones, model.Inventory, model.Policies, string) {
+	tb.Helper()
+	const clusters, addrs = 50, 4
+	var cs []model.Cluster
+	for i := range clusters {
+		region := i / 5
+		cs = append(cs, model.Cluster{
+			Name:     fmt.Sprintf("cluster-%02d", i),
+			Locality: model.Locality{Region: fmt.Sprintf("region-%d", region), Zone: fmt.Sprintf("region-%d-%c", region, 'a'+i%5)},
+			Location: model.LocationAt(model.Point{Lat: float64(region*15 - 70), Lon: float64(region*35 - 170 + i%5)}),
+		})
+	}
+	zc := ZoneConfig{Origin: "gslb.example.com", TTL: 300,
+		SOA: SOAConfig{MName: "ns1.gslb.example.com", RName: "hostmaster.example.com", Refresh: 3600, Retry: 600, Expire: 86400, Minimum: 60},
+		NS:  []NameServer{{Name: "ns1.gslb.example.com", Glue: []netip.Addr{netip.MustParseAddr("192.0.2.53")}}}}
+	if keys != "" {
+		zc.DNSSEC = &DNSSECConfig{Keys: keys, Algorithm: mdns.ECDSAP256SHA256}
+	}
+	var bs []model.Backend
+	var ps []model.ServicePolicy
+	for s := range services {
+		name := fmt.Sprintf("svc-%04d.gslb.example.com", s)
+		zc.Services = append(zc.Services, ServiceConfig{FQDN: name, TTL: 30, MaxAnswers: 2})
+		ps = append(ps, model.DefaultPolicy(name, model.Geo))
+		for c := range clusters {
+			b := model.Backend{Service: name, Cluster: cs[c].Name, ReadyPods: 1 + (s+c)%25}
+			for a := range addrs {
+				b.Ingress = append(b.Ingress, netip.AddrFrom4([4]byte{10, byte(c), byte(a), 1}))
+			}
+			bs = append(bs, b)
+		}
+	}
+	zs, err := LoadZones([]ZoneConfig{zc}, nil, time.Unix(1_700_000_000, 0))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return zs, model.NewInventory(cs, bs), model.NewPolicies(model.DefaultStaleGrace, ps), fmt.Sprintf("svc-%04d.gslb.example.com", services/2)
+}
+
+// oneServiceChanges returns n Inventories, each inv with the ready pods
+// of one cluster of service changed: one EndpointSlice event each.
+func oneServiceChanges(inv model.Inventory, service string, n int) []model.Inventory {
+	base := inv.BackendsOf(service)
+	out := make([]model.Inventory, n)
+	for i := range out {
+		bs := slices.Clone(base)
+		bs[7].ReadyPods = 1 + i%30
+		out[i] = inv.WithBackends(service, bs)
+	}
+	return out
+}
+
+// BenchmarkOneServiceChange is issue 21's measure: at 50 clusters and
+// 2,000 services, one service's backends change in one cluster (an
+// EndpointSlice event), and the time and memory from that Inventory to
+// the DNS table swapped in, through the Solver that remembers the last
+// solve (as the weights loop runs it) and the Handler's Publish. solve/
+// is the Solver alone, publish/ the DNS compile and swap alone (of a
+// Plan that moved that one service's shares), end-to-end/ both.
+// signed-200/ is end-to-end in a signed zone of 200 services.
+func BenchmarkOneServiceChange(b *testing.B) {
+	run := func(b *testing.B, services int, keys string) {
+		zs, inv, pol, svc := bigZones(b, services, keys)
+		h := NewHandler(zs, locator, Options{}, nil)
+		var s weights.Solver
+		at := time.Unix(1_700_000_000, 0)
+		h.Publish(s.Solve(at, inv, model.Health{}, model.Overrides{}, pol))
+		invs := oneServiceChanges(inv, svc, 30)
+		plans := make([]*model.Plan, len(invs))
+		for i, inv := range invs {
+			plans[i] = s.Solve(at, inv, model.Health{}, model.Overrides{}, pol)
+		}
+		b.Run("solve", func(b *testing.B) {
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Solve(at, invs[i%len(invs)], model.Health{}, model.Overrides{}, pol)
+				i++
+			}
+		})
+		b.Run("publish", func(b *testing.B) {
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				h.Publish(plans[i%len(plans)])
+				i++
+			}
+		})
+		b.Run("end-to-end", func(b *testing.B) {
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				h.Publish(s.Solve(at, invs[i%len(invs)], model.Health{}, model.Overrides{}, pol))
+				i++
+			}
+		})
+	}
+	b.Run("unsigned-2000", func(b *testing.B) { run(b, 2000, "") })
+	b.Run("signed-200", func(b *testing.B) { run(b, 200, b.TempDir()) })
 }

@@ -18,11 +18,18 @@ import (
 
 // table is everything the fast path needs to answer, compiled from the
 // static zones and one Plan when the Plan is published. It is immutable; a
-// new Plan or reload builds a new table that replaces it atomically.
+// new Plan or reload builds a new table that replaces it atomically. A new
+// Plan shares with the table before it the zones, compiled once per
+// version of the zones, and the answers of every service whose plan it
+// did not change (withPlan).
 type table struct {
-	plan  *model.Plan
-	zones map[string]*zoneTable // by lower-case wire origin
-	chaos map[string]*template  // version.bind and friends, by wire name
+	plan   *model.Plan
+	layout *layout               // what the tables of one version of the zones share
+	zones  map[string]*zoneTable // by lower-case wire origin; the layout's
+	chaos  map[string]*template  // version.bind and friends, by wire name
+	// services holds the global services' answers for plan, by the
+	// serviceID their nodes and chains name.
+	services serviceSet
 	// buckets caches the bucket of each client location seen, so that the
 	// nearest-site search runs once per location, not once per query; only
 	// while the Plan has no subnet list (see table.place).
@@ -74,11 +81,14 @@ func (c *placements) id(pl model.Placement) (int, bool) {
 // get returns placement i, which id returned.
 func (c *placements) get(i int) model.Placement { return (*c.list.Load())[i] }
 
-// zoneTable is one zone, compiled.
+// zoneTable is one zone, compiled: the same for every Plan, as the
+// services' answers, which the Plan decides, are the table's (a node
+// names its service by serviceID).
 type zoneTable struct {
 	static *staticZone
-	// online holds the answers signed online that depend on this table's
-	// Plan: a wildcard CNAME into a global service.
+	// online holds the answers signed online that the zone's table
+	// compiles, not its version of the zone (staticZone.online): a
+	// wildcard CNAME, which may lead into a global service (by serviceID).
 	online   onlineAnswers
 	queries  *atomic.Uint64 // the zone's query counter
 	origin   []byte
@@ -102,7 +112,8 @@ type node struct {
 	cnameRR    *mdns.CNAME
 	cnameFor   map[uint16]*template
 	cnameOther *template
-	service    *service
+	// svc is the global service at this name, if any (table.service).
+	svc serviceID
 	// nodata is the NODATA answer at this name in a signed zone, whose
 	// signed form proves it with an NSEC; nil in an unsigned zone, which
 	// answers with zoneTable.nodata. proofs answer DO queries for the NSEC
@@ -129,7 +140,7 @@ type template struct {
 	// records are drawn per query and appended to the answer. tailNone is
 	// the answer when the client's bucket has no record of the type: the
 	// chain and the SOA, so that it is cached as NODATA (RFC 2308 2.2).
-	tail      *service
+	tail      serviceID
 	tailOwner []byte
 	tailNone  *template
 	// trim lists the shorter bodies the template may be cut to when the
@@ -220,17 +231,14 @@ const maxSubsetSigs = 1024
 // Weights are scaled to integers for drawing.
 const shareScale = 1 << 32
 
-// compile builds the table for zones and a Plan. LoadZones packed every
-// static record, so an error here is a bug, not bad input; the caller keeps
-// the table it has.
+// compile builds the table for zones and a Plan from scratch: every zone
+// and every service (withPlan builds the next one from it). LoadZones
+// packed every static record, so an error here is a bug, not bad input;
+// the caller keeps the table it has.
 func compile(zs *Zones, plan *model.Plan, chaosVersion, chaosID string, stats *Stats) (*table, error) {
-	t := &table{plan: plan, zones: map[string]*zoneTable{}, chaos: map[string]*template{}}
-	if plan != nil {
-		t.byAddress = len(plan.Nets) > 0 || len(plan.MapNets) > 0
-		for _, sp := range plan.Services {
-			t.byCountry = t.byCountry || len(sp.Map.Countries) > 0 || len(sp.Map.Continents) > 0 || len(sp.Map.Subdivisions) > 0
-		}
-	}
+	l := &layout{zones: zs, chaosVersion: chaosVersion, chaosID: chaosID, stats: stats, byFQDN: map[string][]serviceID{}}
+	t := &table{plan: plan, layout: l, zones: map[string]*zoneTable{}, chaos: map[string]*template{}}
+	t.placeBy(plan)
 	if zs != nil {
 		for _, z := range zs.zones {
 			if z.signer != nil {
@@ -239,13 +247,21 @@ func compile(zs *Zones, plan *model.Plan, chaosVersion, chaosID string, stats *S
 			}
 		}
 		for _, z := range zs.zones {
-			zt, err := compileZone(z, plan, stats)
+			zt, err := compileZone(z, l, stats)
 			if err != nil {
 				return nil, err
 			}
 			t.zones[string(wire(z.origin))] = zt
 		}
 	}
+	svcs := make([]*service, len(l.slots))
+	for i := range svcs {
+		var err error
+		if svcs[i], err = l.compileService(serviceID(i+1), plan); err != nil {
+			return nil, err
+		}
+	}
+	t.services = newServiceSet(svcs)
 	for _, zt := range t.zones {
 		for _, n := range zt.nodes {
 			if n.cnameRR != nil {
@@ -272,7 +288,20 @@ func compile(zs *Zones, plan *model.Plan, chaosVersion, chaosID string, stats *S
 	return t, nil
 }
 
-func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, error) {
+// placeBy sets what places a client for plan: its address, its country.
+func (t *table) placeBy(plan *model.Plan) {
+	if plan == nil {
+		return
+	}
+	t.byAddress = len(plan.Nets) > 0 || len(plan.MapNets) > 0
+	for _, sp := range plan.Services {
+		t.byCountry = t.byCountry || len(sp.Map.Countries) > 0 || len(sp.Map.Continents) > 0 || len(sp.Map.Subdivisions) > 0
+	}
+}
+
+// compileZone compiles z's static part, and gives each of its global
+// services a slot in l, whose answers compile then compiles for a Plan.
+func compileZone(z *staticZone, l *layout, stats *Stats) (*zoneTable, error) {
 	zt := &zoneTable{static: z, origin: wire(z.origin), nodes: map[string]*node{}, cuts: map[string]*template{},
 		queries: stats.zone(strings.TrimSuffix(z.origin, "."))}
 	var b builder
@@ -347,36 +376,41 @@ func compileZone(z *staticZone, plan *model.Plan, stats *Stats) (*zoneTable, err
 			n.cnameRR = cn[0].(*mdns.CNAME)
 		}
 	}
-	for name, s := range z.services {
-		svc := compileService(name, s, plan, zt, stats)
-		if err := signService(svc, name); err != nil {
-			return nil, err
-		}
-		zt.node(name).service = svc
+	for _, name := range slices.Sorted(maps.Keys(z.services)) {
+		zt.node(name).svc = l.addSlot(zt, name, z.services[name])
 	}
 	if sig != nil {
-		for key, n := range zt.nodes {
-			types := n.types()
-			if _, cut := zt.cuts[key]; cut {
-				types = delegationTypes(n.rrs)
-			}
-			nd, err := zt.compileNodata(unwire(key), types)
-			if err != nil {
-				return nil, err
-			}
-			n.nodata = nd
-			if n.proofs, err = zt.compileProofs(unwire(key), types, false); err != nil {
-				return nil, err
-			}
+		if err := zt.compileSigned(); err != nil {
+			return nil, err
 		}
 	}
 	return zt, nil
 }
 
+// compileSigned compiles what a signed zone answers for names that exist:
+// the NODATA with its NSEC, and the answers to the NSEC and RRSIG types.
+func (zt *zoneTable) compileSigned() error {
+	for key, n := range zt.nodes {
+		types := n.types()
+		if _, cut := zt.cuts[key]; cut {
+			types = delegationTypes(n.rrs)
+		}
+		nd, err := zt.compileNodata(unwire(key), types)
+		if err != nil {
+			return err
+		}
+		n.nodata = nd
+		if n.proofs, err = zt.compileProofs(unwire(key), types, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // types returns the types a node has, for its NSEC: its static records',
 // or a global service's A and AAAA.
 func (n *node) types() []uint16 {
-	if n.service != nil {
+	if n.svc != 0 {
 		return []uint16{typeA, typeAAAA}
 	}
 	return slices.Sorted(maps.Keys(n.rrs))
@@ -606,9 +640,9 @@ func (t *table) chainAs(n *node, qtype uint16, owner string) (*template, error) 
 			}
 			cur = next.cnameRR.Target
 			continue
-		case next.service != nil && (qtype == typeA || qtype == typeAAAA):
+		case next.svc != 0 && (qtype == typeA || qtype == typeAAAA):
 			tm := b.template(rcodeOK, true)
-			tm.tail, tm.tailOwner = next.service, wire(cur)
+			tm.tail, tm.tailOwner = next.svc, wire(cur)
 			other := uint16(typeAAAA)
 			if qtype == typeAAAA {
 				other = typeA

@@ -104,18 +104,29 @@ func (h *Handler) ednsOptions(opts Options) *ednsOptions {
 func (h *Handler) Publish(plan *model.Plan) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.publishLocked(plan)
+	h.publishLocked(plan, false)
 }
 
 // publishLocked compiles plan with the zones in use and serves it; h.mu
-// is held.
-func (h *Handler) publishLocked(plan *model.Plan) {
+// is held. Only the services whose plans changed are compiled again
+// (nextTable), unless full.
+func (h *Handler) publishLocked(plan *model.Plan, full bool) {
 	h.plan = plan
-	t, err := compile(h.zones, plan, h.opts.ChaosVersion, h.opts.ChaosID, h.stats)
+	t, err := h.nextTable(h.zones, plan, h.opts, full)
 	h.err = err
 	if err == nil {
 		h.serve(t)
 	}
+}
+
+// nextTable compiles the table for zones, plan and opts: from the table
+// served when it can (table.reusable), compiling again only the services
+// whose plans changed; else, or when full, from scratch. h.mu is held.
+func (h *Handler) nextTable(zones *Zones, plan *model.Plan, opts Options, full bool) (*table, error) {
+	if t := h.table.Load(); !full && t != nil && t.reusable(zones, plan, opts.ChaosVersion, opts.ChaosID) {
+		return t.withPlan(plan)
+	}
+	return compile(zones, plan, opts.ChaosVersion, opts.ChaosID, h.stats)
 }
 
 // SetZones replaces the static zones (on reload) and the settings. When
@@ -125,7 +136,7 @@ func (h *Handler) SetZones(zones *Zones, opts Options) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.plan != nil {
-		t, err := compile(zones, h.plan, opts.ChaosVersion, opts.ChaosID, h.stats)
+		t, err := h.nextTable(zones, h.plan, opts, false)
 		if err != nil {
 			return err
 		}
@@ -136,9 +147,9 @@ func (h *Handler) SetZones(zones *Zones, opts Options) error {
 	return nil
 }
 
-// RefreshSignatures compiles the table again with the same Plan and
-// zones, so that signatures within a week of expiry are made again even
-// when no Plan comes (a Plan compiles the table anyway). The caller runs it
+// RefreshSignatures compiles the whole table again with the same Plan and
+// zones, so that signatures within a week of expiry are made again: a
+// Plan compiles again only the services it changed. The caller runs it
 // every hour or so while a zone is signed (Zones.Signed).
 func (h *Handler) RefreshSignatures() error {
 	h.mu.Lock()
@@ -146,7 +157,7 @@ func (h *Handler) RefreshSignatures() error {
 	if h.plan == nil {
 		return nil
 	}
-	h.publishLocked(h.plan)
+	h.publishLocked(h.plan, true)
 	if h.err == nil {
 		for _, z := range h.zones.zones {
 			z.online.reset() // its answers' signatures age with the zone version
@@ -425,13 +436,13 @@ func (h *Handler) answerIN(t *table, out []byte, q *query, client netip.Addr, tc
 			tm = n.cnameOther
 		}
 		o.rcode = tm.rcode
-		if tm.tail != nil {
-			return h.serviceAnswer(t, out, q, client, tm.tail, tm, o)
+		if tm.tail != 0 {
+			return h.serviceAnswer(t, out, q, client, t.service(tm.tail), tm, o)
 		}
 		return finish(out, q, tm, tm.rcode, 0)
-	case n.service != nil && (q.qtype == typeA || q.qtype == typeAAAA || q.qtype == typeANY):
-		return h.serviceAnswer(t, out, q, client, n.service, nil, o)
-	case n.service != nil:
+	case n.svc != 0 && (q.qtype == typeA || q.qtype == typeAAAA || q.qtype == typeANY):
+		return h.serviceAnswer(t, out, q, client, t.service(n.svc), nil, o)
+	case n.svc != 0:
 		return finish(out, q, n.nodataOr(zt), rcodeOK, 0)
 	case q.qtype == typeANY && n.any != nil:
 		return finish(out, q, n.any, rcodeOK, 0)

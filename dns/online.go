@@ -270,8 +270,10 @@ func (zt *zoneTable) onlineDenialTemplate(name string, qtype uint16, proof bool)
 
 // onlineWildcardChain answers a DO query that the wildcard CNAME at w
 // answers: the CNAME owned by the question name and signed as its own,
-// then the chain it leads to, as for any CNAME; kept in the table, as the
-// chain may end at a global service, whose records the Plan decides.
+// then the chain it leads to, as for any CNAME; kept with the compiled
+// zone (zoneTable.online), which the tables of its version share: a chain
+// that ends at a global service names it, and the table of each Plan
+// gives its records.
 func (h *Handler) onlineWildcardChain(t *table, zt *zoneTable, w *node, out []byte, q *query, client netip.Addr, tcp bool, o *outcome) []byte {
 	key := newOnlineKey(q, q.qtype)
 	tm := zt.online.get(key)
@@ -291,8 +293,8 @@ func (h *Handler) onlineWildcardChain(t *table, zt *zoneTable, w *node, out []by
 		zt.online.put(key, tm)
 	}
 	o.rcode = tm.rcode
-	if tm.tail != nil {
-		return h.serviceAnswer(t, out, q, client, tm.tail, tm, o)
+	if tm.tail != 0 {
+		return h.serviceAnswer(t, out, q, client, t.service(tm.tail), tm, o)
 	}
 	return finish(out, q, tm, tm.rcode, 0)
 }

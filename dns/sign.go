@@ -36,6 +36,7 @@ type signer struct {
 	mu   sync.Mutex
 	sigs map[string]*cachedSig // by canonical RRset (rrsetKey)
 	gen  uint64                // the compile in progress, for sweep
+	live int                   // the signatures the last sweep's compile used
 
 	made    atomic.Uint64           // signatures made
 	refused [refusals]atomic.Uint64 // online signatures refused, by why
@@ -166,15 +167,35 @@ func (s *signer) beginCompile() {
 }
 
 // sweep drops the signatures that neither this compile nor the one
-// before used: of records that left the zone or the Plan.
+// before used: of records that left the zone or the Plan. Only a full
+// compile sweeps (beginCompile, compile): one that compiles a few services
+// again cannot tell what the others use.
 func (s *signer) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.live = 0
 	for k, c := range s.sigs {
-		if c.gen+1 < s.gen {
+		switch {
+		case c.gen+1 < s.gen:
 			delete(s.sigs, k)
+		case c.gen == s.gen:
+			s.live++
 		}
 	}
+}
+
+// pileSlack is how many signatures beyond twice those in use the
+// incremental compiles may add before a full compile sweeps them.
+const pileSlack = 1024
+
+// piledUp reports whether the signatures kept outnumber twice those the
+// last full compile used, plus pileSlack: enough made since for records
+// that are gone that a full compile should sweep them. The signatures
+// kept stay below about three times those in use.
+func (s *signer) piledUp() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sigs) > 2*s.live+pileSlack
 }
 
 // rrsetKey is the RRset in a canonical form: each record packed without

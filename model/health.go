@@ -69,10 +69,24 @@ func compareTargetHealth(a, b TargetHealth) int {
 // Targets returns every verdict, sorted by service, cluster and address.
 func (h Health) Targets() []TargetHealth { return h.services.all() }
 
-// Of returns the verdicts on one service's targets, sorted by cluster and
-// address; the slice is shared by every Health derived from h without
-// changing the service.
-func (h Health) Of(service string) []TargetHealth { return h.services.of(service) }
+// Of returns a copy of the verdicts on one service's targets, sorted by
+// cluster and address.
+func (h Health) Of(service string) []TargetHealth { return h.AppendOf(nil, service) }
+
+// AppendOf appends copies of the verdicts on service's targets to dst and
+// returns the result, as Of does without a new slice for each service:
+// the engine copies every service it solves into one buffer.
+func (h Health) AppendOf(dst []TargetHealth, service string) []TargetHealth {
+	return append(dst, h.services.of(service)...)
+}
+
+// VerdictsID identifies the verdicts on service's targets by identity, not
+// content: it is the same for every Health derived from h without
+// WithService of service. The engine skips unchanged services by it.
+func (h Health) VerdictsID(service string) ListID {
+	vs := h.services.of(service)
+	return ListID{verdicts: first(vs), n: len(vs)}
+}
 
 // WithService returns a copy of h in which the verdicts on service's targets
 // are replaced; the other services' verdicts stay shared.
@@ -87,7 +101,7 @@ func (h Health) WithService(service string, verdicts []TargetHealth) Health {
 
 // State returns the verdict on one target, Unknown when there is none.
 func (h Health) State(service, cluster string, addr netip.Addr) State {
-	vs := h.Of(service)
+	vs := h.services.of(service)
 	key := TargetHealth{Service: service, Cluster: cluster, Address: addr.Unmap()}
 	if i, ok := slices.BinarySearchFunc(vs, key, compareTargetHealth); ok {
 		return vs[i].State

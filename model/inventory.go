@@ -14,6 +14,7 @@ import (
 // Backends are grouped by service and a change replaces one service's group
 // (WithBackends), so the groups of unchanged services stay shared between
 // versions and the engine can tell, by identity, what it need not re-solve.
+// The accessors return deep copies, so the groups cannot change.
 type Inventory struct {
 	clusters []Cluster       // sorted by Name, names unique
 	services groups[Backend] // each service's backends, sorted by cluster
@@ -154,7 +155,8 @@ func sortedAddrs(addrs []netip.Addr) []netip.Addr {
 	return slices.Compact(out)
 }
 
-// Clusters returns a copy of every cluster, sorted by name.
+// Clusters returns a copy of every cluster, sorted by name (a Cluster
+// holds no slice: the copy is whole).
 func (inv Inventory) Clusters() []Cluster { return slices.Clone(inv.clusters) }
 
 // ClustersID identifies the cluster list by identity, not content: it is
@@ -182,19 +184,62 @@ func (inv Inventory) Services() []string {
 	return out
 }
 
-// Backends returns a copy of every backend, sorted by service, then cluster.
-func (inv Inventory) Backends() []Backend { return inv.services.all() }
+// Backends returns a copy of every backend, sorted by service, then
+// cluster: a deep one, as BackendsOf's.
+func (inv Inventory) Backends() []Backend {
+	var out []Backend
+	for _, g := range inv.services {
+		out = appendBackends(out, g.items)
+	}
+	return out
+}
 
 // BackendsOf returns a copy of the backends of one service, sorted by
-// cluster. The slices inside them (Ingress, ZonePods, IngressZones, PodIPs)
-// are shared with inv: read them, never write them.
+// cluster. The copy is deep: the slices inside them (Ingress, ZonePods,
+// IngressZones, PodIPs) are copies too, so that no write to them can
+// change inv under the engine, which skips unchanged services by
+// BackendsID.
 func (inv Inventory) BackendsOf(service string) []Backend { return inv.AppendBackendsOf(nil, service) }
 
 // AppendBackendsOf appends copies of the backends of service to dst and
 // returns the result, as BackendsOf does without a new slice for each
 // service: the engine copies every service it solves into one buffer.
 func (inv Inventory) AppendBackendsOf(dst []Backend, service string) []Backend {
-	return append(dst, inv.services.of(service)...)
+	return appendBackends(dst, inv.services.of(service))
+}
+
+// appendBackends appends deep copies of bs to dst: their slices are
+// copied into one allocation per kind for the lot.
+func appendBackends(dst []Backend, bs []Backend) []Backend {
+	var nAddrs, nZones, nAddrZones int
+	for _, b := range bs {
+		nAddrs += len(b.Ingress) + len(b.PodIPs)
+		nZones += len(b.ZonePods)
+		nAddrZones += len(b.IngressZones)
+	}
+	addrs := make([]netip.Addr, 0, nAddrs)
+	zones := make([]ZonePods, 0, nZones)
+	addrZones := make([]AddrZone, 0, nAddrZones)
+	for _, b := range bs {
+		b.Ingress, addrs = carve(addrs, b.Ingress)
+		b.PodIPs, addrs = carve(addrs, b.PodIPs)
+		b.ZonePods, zones = carve(zones, b.ZonePods)
+		b.IngressZones, addrZones = carve(addrZones, b.IngressZones)
+		dst = append(dst, b)
+	}
+	return dst
+}
+
+// carve copies s to the end of slab, which has room for it, and returns
+// the copy (nil for nil, so that a copy is equal to its original, field by
+// field) and the slab grown.
+func carve[T any](slab, s []T) ([]T, []T) {
+	if s == nil {
+		return nil, slab
+	}
+	from := len(slab)
+	slab = append(slab, s...)
+	return slab[from:len(slab):len(slab)], slab
 }
 
 // BackendsID identifies the backends of service by identity, not content:
@@ -205,12 +250,16 @@ func (inv Inventory) BackendsID(service string) ListID {
 	return ListID{backends: first(bs), n: len(bs)}
 }
 
-// ListID identifies one of an Inventory's lists (ClustersID, BackendsID);
-// equal IDs, the same list. It keeps the list alive but gives no access
-// to it.
+// ListID identifies one of the lists of an Inventory (ClustersID,
+// BackendsID), a Health (VerdictsID) or Policies (ServicesID); equal IDs,
+// the same list, and the same content: the lists are never written after
+// they are made, and every accessor returns copies. It keeps the list
+// alive but gives no access to it.
 type ListID struct {
 	clusters *Cluster
 	backends *Backend
+	verdicts *TargetHealth
+	policies *ServicePolicy
 	n        int
 }
 

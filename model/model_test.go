@@ -93,7 +93,7 @@ func TestWithBackendsSharesTheOtherServices(t *testing.T) {
 	}
 	h := NewHealth([]TargetHealth{{Service: "x", Cluster: "c", Address: a("192.0.2.1"), State: Down}})
 	h2 := h.WithService("y", []TargetHealth{{Cluster: "c", Address: a("192.0.2.2"), State: Up}})
-	if h2.State("x", "c", a("192.0.2.1")) != Down || h2.State("y", "c", a("192.0.2.2")) != Up || &h2.Of("x")[0] != &h.Of("x")[0] {
+	if h2.State("x", "c", a("192.0.2.1")) != Down || h2.State("y", "c", a("192.0.2.2")) != Up || h2.VerdictsID("x") != h.VerdictsID("x") {
 		t.Errorf("WithService lost or copied verdicts")
 	}
 }

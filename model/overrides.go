@@ -136,14 +136,20 @@ func NewOverrides(items []Override) Overrides {
 	return Overrides{items: its}
 }
 
-// Items returns every override, active or not, in canonical order.
-func (o Overrides) Items() []Override { return o.items }
+// Items returns a copy of every override, active or not, in canonical
+// order.
+func (o Overrides) Items() []Override { return o.activeAt(time.Time{}, true) }
 
-// ActiveAt returns the overrides that apply at time t.
-func (o Overrides) ActiveAt(t time.Time) []Override {
+// ActiveAt returns copies of the overrides that apply at time t.
+func (o Overrides) ActiveAt(t time.Time) []Override { return o.activeAt(t, false) }
+
+// activeAt returns copies of the overrides active at t, or of all; the
+// copies are deep (Order), so that no write to them can change o.
+func (o Overrides) activeAt(t time.Time, all bool) []Override {
 	var out []Override
 	for _, it := range o.items {
-		if it.ActiveAt(t) {
+		if all || it.ActiveAt(t) {
+			it.Order = slices.Clone(it.Order)
 			out = append(out, it)
 		}
 	}

@@ -130,10 +130,10 @@ type Policies struct {
 	Nets []Net
 }
 
-// NewPolicies returns the policies sorted by service; a later policy for the
-// same service replaces an earlier one.
+// NewPolicies returns copies of the policies sorted by service; a later
+// policy for the same service replaces an earlier one.
 func NewPolicies(staleGrace time.Duration, ps []ServicePolicy) Policies {
-	s := slices.Clone(ps)
+	s := copyPolicies(ps)
 	slices.SortStableFunc(s, func(a, b ServicePolicy) int { return cmp.Compare(a.Service, b.Service) })
 	return Policies{
 		services:   keepLast(s, func(a, b ServicePolicy) bool { return a.Service == b.Service }),
@@ -141,5 +141,41 @@ func NewPolicies(staleGrace time.Duration, ps []ServicePolicy) Policies {
 	}
 }
 
-// Services returns every service's policy, sorted by service name.
-func (p Policies) Services() []ServicePolicy { return p.services }
+// Services returns a copy of every service's policy, sorted by service
+// name. The copy is deep (Order, Weights, Map and its entries' lists are
+// copies too), so that no write to it can change p under the engine,
+// which recognises unchanged policies by ServicesID; policies that shared
+// a map share its copy, as the engine compiles a shared map once.
+func (p Policies) Services() []ServicePolicy { return copyPolicies(p.services) }
+
+// ServicesID identifies the list of service policies by identity, not
+// content: it is the same for copies of p (its other fields aside). The
+// engine takes a copy (Services) only when it changes.
+func (p Policies) ServicesID() ListID {
+	return ListID{policies: first(p.services), n: len(p.services)}
+}
+
+// copyPolicies returns deep copies of ps; policies that shared a map (the
+// same slice) share its copy.
+func copyPolicies(ps []ServicePolicy) []ServicePolicy {
+	out := slices.Clone(ps)
+	maps := map[*MapEntry][]MapEntry{}
+	for i := range out {
+		p := &out[i]
+		p.Order, p.Weights = slices.Clone(p.Order), slices.Clone(p.Weights)
+		if len(p.Map) == 0 {
+			continue
+		}
+		key := &p.Map[0]
+		m, ok := maps[key]
+		if !ok || len(m) != len(p.Map) {
+			m = slices.Clone(p.Map)
+			for j := range m {
+				m[j].Subnets, m[j].Codes, m[j].Clusters = slices.Clone(m[j].Subnets), slices.Clone(m[j].Codes), slices.Clone(m[j].Clusters)
+			}
+			maps[key] = m
+		}
+		p.Map = m
+	}
+	return out
+}

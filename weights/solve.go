@@ -29,16 +29,28 @@ func Solve(at time.Time, inv model.Inventory, health model.Health, ovr model.Ove
 // Solver solves like Solve, and remembers its last inputs so that the next
 // Solve re-solves only the services whose inputs changed. Its result always
 // equals Solve's. A Solver is not safe for concurrent use.
+//
+// It tells what changed by the IDs of the model's lists (model.ListID),
+// which change with the list, and whose lists nobody can write: every
+// model accessor returns copies. What the model does not identify (the
+// overrides, the bias and the subnet list) it compares by content with
+// copies of its own.
 type Solver struct {
 	key     globalKey
 	cache   map[string]cachedService
 	ctx     solveCtx
 	workers []*solveCtx // the other workers of a parallel solve (solveEach)
 	procs   int         // the most workers of a parallel solve; 0 is GOMAXPROCS
-	// backends holds copies of the backends of the services being solved
-	// (Inventory.AppendBackendsOf), one buffer re-used between solves:
-	// the plans keep nothing of it.
+	// policies is a copy of the policies of key.policies, taken when
+	// that list changes: the plans share its maps.
+	policies []model.ServicePolicy
+	// backends and verdicts hold copies of the backends and verdicts of
+	// the services being solved (Inventory.AppendBackendsOf,
+	// Health.AppendOf), buffers re-used between solves: the plans keep
+	// nothing of them but the backends' slices (a Group's ZonePods...),
+	// which the copies made anew.
 	backends []model.Backend
+	verdicts []model.TargetHealth
 }
 
 // globalKey is what every service's plan depends on; when it changes,
@@ -46,25 +58,36 @@ type Solver struct {
 type globalKey struct {
 	clusters model.ListID
 	stale    []bool
-	policies *model.ServicePolicy // identity of the policy list
-	nPol     int
+	policies model.ListID
 	grace    time.Duration
-	active   []model.Override
-	bias     map[string]int
-	nets     *model.Net // identity of the subnet list
-	nNets    int
+	active   []model.Override // copies (Overrides.ActiveAt)
+	bias     map[string]int   // a copy, once kept
+	nets     []model.Net      // a copy, once kept
 }
 
 func (k *globalKey) equal(o *globalKey) bool {
-	return k.clusters == o.clusters && k.policies == o.policies && k.nPol == o.nPol &&
-		k.grace == o.grace && maps.Equal(k.bias, o.bias) && k.nets == o.nets && k.nNets == o.nNets && slices.Equal(k.stale, o.stale) && slices.EqualFunc(k.active, o.active, model.Override.Equal)
+	return k.clusters == o.clusters && k.policies == o.policies &&
+		k.grace == o.grace && maps.Equal(k.bias, o.bias) && slices.EqualFunc(k.nets, o.nets, netEqual) && slices.Equal(k.stale, o.stale) && slices.EqualFunc(k.active, o.active, model.Override.Equal)
+}
+
+// keep makes k's bias and nets copies, so that a caller's write to the
+// maps and slices of its Policies is a change the next Solve sees.
+func (k *globalKey) keep() {
+	k.bias = maps.Clone(k.bias)
+	k.nets = slices.Clone(k.nets)
+	for i := range k.nets {
+		k.nets[i].Clusters = slices.Clone(k.nets[i].Clusters)
+	}
+}
+
+func netEqual(a, b model.Net) bool {
+	return a.Prefix == b.Prefix && a.Source == b.Source && a.List == b.List && slices.Equal(a.Clusters, b.Clusters)
 }
 
 // cachedService is a service's plan and the identity of the inputs it came from.
 type cachedService struct {
 	backends model.ListID
-	verdicts *model.TargetHealth
-	nVerd    int
+	verdicts model.ListID
 	plan     *model.ServicePlan
 }
 
@@ -82,46 +105,51 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 	clusters := inv.Clusters()
 	grace := pol.StaleGrace
 	key := globalKey{
-		clusters: inv.ClustersID(),
-		policies: first(pol.Services()), nPol: len(pol.Services()),
+		clusters: inv.ClustersID(), policies: pol.ServicesID(),
 		grace: grace, active: ovr.ActiveAt(at),
-		bias: pol.Bias, nets: first(pol.Nets), nNets: len(pol.Nets),
+		bias: pol.Bias, nets: pol.Nets,
 	}
 	for _, c := range clusters {
 		key.stale = append(key.stale, !c.LostAt.IsZero() && !at.Before(c.LostAt.Add(grace)))
 	}
 	if s.cache == nil || !key.equal(&s.key) {
+		if s.cache == nil || key.policies != s.key.policies {
+			s.policies = pol.Services()
+		}
 		s.cache = map[string]cachedService{}
+		key.keep()
 		s.key = key
-		s.ctx.reset(clusters, key.stale, key.active, pol)
+		s.ctx.reset(clusters, key.stale, key.active, s.policies, key.bias, key.nets)
 	}
 
 	p := &model.Plan{At: at, Sites: s.ctx.sites, Nets: s.ctx.nets, NetLists: s.ctx.netLists, MapNets: s.ctx.mapNets, NetIndex: s.ctx.netIndex, Overrides: key.active}
-	policies := pol.Services()
+	policies := s.policies
 	p.Services = make([]*model.ServicePlan, len(policies))
 	var todo []serviceJob
-	need := 0
+	need, needVerdicts := 0, 0
 	for i, sp := range policies {
-		id, verdicts := inv.BackendsID(sp.Service), health.Of(sp.Service)
-		if c, ok := s.cache[sp.Service]; ok && c.backends == id && c.verdicts == first(verdicts) && c.nVerd == len(verdicts) {
+		id, verdicts := inv.BackendsID(sp.Service), health.VerdictsID(sp.Service)
+		if c, ok := s.cache[sp.Service]; ok && c.backends == id && c.verdicts == verdicts {
 			p.Services[i] = c.plan
 			continue
 		}
-		todo = append(todo, serviceJob{index: i, policy: sp, id: id, verdicts: verdicts})
+		todo = append(todo, serviceJob{index: i, policy: sp, id: id, verdictsID: verdicts})
 		need += id.Len()
+		needVerdicts += verdicts.Len()
 	}
 	s.backends = slices.Grow(s.backends[:0], need)
+	s.verdicts = slices.Grow(s.verdicts[:0], needVerdicts)
 	for k := range todo {
 		from := len(s.backends)
 		s.backends = inv.AppendBackendsOf(s.backends, todo[k].policy.Service)
 		todo[k].backends = s.backends[from:len(s.backends):len(s.backends)]
+		from = len(s.verdicts)
+		s.verdicts = health.AppendOf(s.verdicts, todo[k].policy.Service)
+		todo[k].verdicts = s.verdicts[from:len(s.verdicts):len(s.verdicts)]
 	}
 	s.solveEach(todo, p.Services)
 	for _, j := range todo {
-		s.cache[j.policy.Service] = cachedService{
-			backends: j.id, verdicts: first(j.verdicts), nVerd: len(j.verdicts),
-			plan: p.Services[j.index],
-		}
+		s.cache[j.policy.Service] = cachedService{backends: j.id, verdicts: j.verdictsID, plan: p.Services[j.index]}
 	}
 	if len(s.cache) > len(p.Services) {
 		for name := range s.cache {
@@ -136,11 +164,12 @@ func (s *Solver) Solve(at time.Time, inv model.Inventory, health model.Health, o
 
 // serviceJob is one service to solve, and its place in Plan.Services.
 type serviceJob struct {
-	index    int
-	policy   model.ServicePolicy
-	id       model.ListID // of backends, in the Inventory
-	backends []model.Backend
-	verdicts []model.TargetHealth
+	index      int
+	policy     model.ServicePolicy
+	id         model.ListID // of backends, in the Inventory
+	verdictsID model.ListID // in the Health
+	backends   []model.Backend
+	verdicts   []model.TargetHealth
 }
 
 // parallelMin is the number of services each worker must have before Solve
@@ -294,7 +323,9 @@ const (
 	classRegion = -2 // in the site's region, outside its zone
 )
 
-func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override, pol model.Policies) {
+// reset builds the world of a Solve: the Solver's copies of the policies,
+// bias and subnet list, which the Plan may share.
+func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.Override, policies []model.ServicePolicy, bias map[string]int, nets []model.Net) {
 	c.solveWorld = &solveWorld{clusters: clusters, stale: stale, active: active,
 		clusterDrain: map[string]int{}, scoped: map[scopeKey]int{}, byAddr: map[netip.Addr][]int{}, failover: map[string]int{}}
 	c.shapes, c.maps = map[string]*routeShape{}, map[mapID]model.MapIndex{}
@@ -326,12 +357,12 @@ func (c *solveCtx) reset(clusters []model.Cluster, stale []bool, active []model.
 	}
 	for i, cl := range clusters {
 		if p, ok := cl.Location.Point(); ok {
-			c.sites = append(c.sites, model.Site{Cluster: cl.Name, Locality: cl.Locality, Location: p, Bias: pol.Bias[cl.Name]})
+			c.sites = append(c.sites, model.Site{Cluster: cl.Name, Locality: cl.Locality, Location: p, Bias: bias[cl.Name]})
 			c.siteOf = append(c.siteOf, i)
 		}
 	}
-	c.nets, c.netLists = compileNets(pol.Nets)
-	for _, sp := range pol.Services() {
+	c.nets, c.netLists = compileNets(nets)
+	for _, sp := range policies {
 		for _, e := range sp.Map {
 			for _, n := range e.Subnets {
 				c.mapNets = append(c.mapNets, n.Masked())

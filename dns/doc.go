@@ -29,7 +29,10 @@
 //
 // Every Plan is compiled into an answer table when it is published and
 // swapped in with an atomic pointer, so queries never lock and never
-// decide. The query path parses the packet itself, looks up the
+// decide. A Plan's table is built from the one before: the zones are
+// compiled once per version of the zones and shared, and only the services
+// whose plans the new Plan changed are compiled again (recompile.go), so
+// one EndpointSlice change costs one service's answers, not the zone's. The query path parses the packet itself, looks up the
 // precompiled answer for (name, type, client bucket) (a name that does not
 // exist walks up to its closest encloser for a wildcard), draws a service's
 // records in proportion to the Plan's shares, and writes the answer into a

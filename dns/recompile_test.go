@@ -284,3 +284,36 @@ func TestPiledUpSignaturesSwept(t *testing.T) {
 		t.Error("still piled up after the sweep")
 	}
 }
+
+// TestServiceSetSharesUntouchedChunks: replacing services copies only
+// their chunks; every other service is where it was, in a chunk shared
+// with the set before.
+func TestServiceSetSharesUntouchedChunks(t *testing.T) {
+	svcs := make([]*service, 200) // 4 chunks, the last one partial
+	for i := range svcs {
+		svcs[i] = &service{name: fmt.Sprint(i)}
+	}
+	s := newServiceSet(svcs)
+	a, b := &service{name: "new 70"}, &service{name: "new 199"}
+	next := s.with([]serviceID{71, 200}, []*service{a, b})
+	for i, svc := range svcs {
+		want := svc
+		switch i {
+		case 70:
+			want = a
+		case 199:
+			want = b
+		}
+		if got := next.get(serviceID(i + 1)); got != want {
+			t.Fatalf("service %d: %s, want %s", i+1, got.name, want.name)
+		}
+		if got := s.get(serviceID(i + 1)); got != svc {
+			t.Fatalf("the set before changed at %d", i+1)
+		}
+	}
+	for c := range s {
+		if shared := next[c] == s[c]; shared != (c == 0 || c == 2) {
+			t.Errorf("chunk %d shared: %v", c, shared)
+		}
+	}
+}

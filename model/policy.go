@@ -85,6 +85,11 @@ type ServicePolicy struct {
 	// Map, for the geo policy, places clients by subnet, country or
 	// continent before distance (see MapEntry).
 	Map []MapEntry
+	// Unprobed says no health check probes the service's targets:
+	// readiness alone judges them (ReadyState), so a new target is up in
+	// its first Plan, and the health checker's later verdict on it
+	// (TargetHealth.Unprobed) changes nothing.
+	Unprobed bool
 }
 
 // SpillMode returns the policy's spill mode, SpillCapacity when unset.

@@ -10,18 +10,28 @@ import (
 // ReadyState to the Inventory it solves; the Health that health.Checker
 // publishes holds probe verdicts only, so that a change of ready pods (a
 // service scaled to zero) reaches the engine once, as an Inventory, and
-// makes one Plan. ServedHealth shows operators the verdicts as the engine
-// serves them, with the same rule.
+// makes one Plan. A service without a health check is marked so in its
+// policy (ServicePolicy.Unprobed), so that the engine needs no verdict from
+// the checker to serve its targets; the checker's verdicts on them say so
+// too (TargetHealth.Unprobed). ServedHealth shows operators the verdicts
+// as the engine serves them, with the same rule.
 
-// NotProbed is the reason of the probe verdict on a target whose service
-// has no health check: up, judged by readiness alone.
+// NotProbed is the reason, for humans, of the verdict on a target whose
+// service has no health check (TargetHealth.Unprobed): up, judged by
+// readiness alone.
 const NotProbed = "not probed"
 
-// ReadyState is the state a target is served with: its probe verdict, or
-// Down when no pods behind it are ready.
-func ReadyState(probe State, readyPods int) State {
-	if readyPods == 0 {
+// ReadyState is the state a target is served with: Down when no pods
+// behind it are ready; else Up when its service is not probed
+// (ServicePolicy.Unprobed), whatever verdict the health checker has
+// published yet, so that a new target makes one Plan and not a second one
+// when the checker's verdict comes; else its probe verdict.
+func ReadyState(probe State, unprobed bool, readyPods int) State {
+	switch {
+	case readyPods == 0:
 		return Down
+	case unprobed:
+		return Up
 	}
 	return probe
 }
@@ -32,8 +42,8 @@ func ReadyState(probe State, readyPods int) State {
 func (v TargetHealth) WithReadiness(readyPods int) TargetHealth {
 	switch {
 	case readyPods == 0:
-		v.State, v.Reason = ReadyState(v.State, readyPods), "no ready pods"
-	case v.Reason == NotProbed:
+		v.State, v.Reason = ReadyState(v.State, v.Unprobed, readyPods), "no ready pods"
+	case v.Unprobed:
 		v.Reason = "ready pods; " + NotProbed
 	}
 	return v

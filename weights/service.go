@@ -151,8 +151,9 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 				state = verdicts[v].State
 			}
 			// Readiness is decided here, from the Inventory, and nowhere
-			// else: the verdicts are the probes' only.
-			state = model.ReadyState(state, b.ReadyPods)
+			// else: the verdicts are the probes' only, and an unprobed
+			// service's targets need none.
+			state = model.ReadyState(state, s.Policy.Unprobed, b.ReadyPods)
 			t := model.Target{Group: int32(gi), Address: addr, Health: state, Override: int32(groupOverride), Cause: groupCause}
 			if excluded {
 				t.Status = model.Excluded

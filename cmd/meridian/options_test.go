@@ -85,3 +85,41 @@ func checkSet(t *testing.T, path string, v reflect.Value) {
 		checkSet(t, path+"[0]", v.Index(0))
 	}
 }
+
+// TestPoliciesAndChecksAgreeOnProbes: the engine serves an unprobed
+// service's targets without waiting for a verdict (Unprobed in its
+// policy), so the health checker must be handed a check for exactly the
+// services whose policy is not Unprobed.
+func TestPoliciesAndChecksAgreeOnProbes(t *testing.T) {
+	cfg, err := config.Parse("t.conf", []byte(`zone example.org {
+    ns ns.example.net
+    service plain {
+    }
+    service none {
+        health {
+            kind none
+        }
+    }
+    service tcp {
+        health {
+            kind tcp
+            port 8443
+        }
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := healthChecks(cfg)
+	probed := map[string]bool{}
+	for _, p := range cfg.Policies().Services() {
+		_, checked := checks[p.Service]
+		if checked == p.Unprobed {
+			t.Errorf("%s: policy unprobed %v, health check handed to the checker %v", p.Service, p.Unprobed, checked)
+		}
+		probed[p.Service] = !p.Unprobed
+	}
+	if want := map[string]bool{"plain.example.org": false, "none.example.org": false, "tcp.example.org": true}; !reflect.DeepEqual(probed, want) {
+		t.Errorf("probed services %v, want %v", probed, want)
+	}
+}

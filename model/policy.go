@@ -86,9 +86,9 @@ type ServicePolicy struct {
 	// continent before distance (see MapEntry).
 	Map []MapEntry
 	// Unprobed says no health check probes the service's targets:
-	// readiness alone judges them (ReadyState), so a new target is up in
-	// its first Plan, and the health checker's later verdict on it
-	// (TargetHealth.Unprobed) changes nothing.
+	// readiness alone judges them, so a target without a verdict yet is
+	// up (VerdictPending), and the health checker's verdict on it, when it
+	// comes (TargetHealth.Unprobed), changes nothing.
 	Unprobed bool
 }
 

@@ -21,19 +21,26 @@ import (
 // readiness alone.
 const NotProbed = "not probed"
 
-// ReadyState is the state a target is served with: Down when no pods
-// behind it are ready; else Up when its service is not probed
-// (ServicePolicy.Unprobed), whatever verdict the health checker has
-// published yet, so that a new target makes one Plan and not a second one
-// when the checker's verdict comes; else its probe verdict.
-func ReadyState(probe State, unprobed bool, readyPods int) State {
-	switch {
-	case readyPods == 0:
+// ReadyState is the state a target is served with: its probe verdict
+// (or, without one, its policy's VerdictPending), or Down when no pods
+// behind it are ready.
+func ReadyState(probe State, readyPods int) State {
+	if readyPods == 0 {
 		return Down
-	case unprobed:
-		return Up
 	}
 	return probe
+}
+
+// VerdictPending is the probe state the engine gives a target of p's
+// service that has no verdict yet: Unknown while its first probes run, or
+// Up when no probe checks the service (Unprobed), as the checker's verdict
+// will say (NotProbed), so that a new target makes one Plan and not a
+// second one when that verdict comes.
+func (p ServicePolicy) VerdictPending() State {
+	if p.Unprobed {
+		return Up
+	}
+	return Unknown
 }
 
 // WithReadiness returns the probe verdict v as served with readyPods ready
@@ -42,7 +49,7 @@ func ReadyState(probe State, unprobed bool, readyPods int) State {
 func (v TargetHealth) WithReadiness(readyPods int) TargetHealth {
 	switch {
 	case readyPods == 0:
-		v.State, v.Reason = ReadyState(v.State, v.Unprobed, readyPods), "no ready pods"
+		v.State, v.Reason = ReadyState(v.State, readyPods), "no ready pods"
 	case v.Unprobed:
 		v.Reason = "ready pods; " + NotProbed
 	}

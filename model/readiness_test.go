@@ -82,17 +82,22 @@ func TestServedHealth(t *testing.T) {
 
 func TestReadyState(t *testing.T) {
 	for _, s := range []State{Unknown, Up, Down} {
-		for _, unprobed := range []bool{false, true} {
-			if got := ReadyState(s, unprobed, 0); got != Down {
-				t.Errorf("ReadyState(%v, %v, 0) = %v, want down", s, unprobed, got)
-			}
+		if got := ReadyState(s, 0); got != Down {
+			t.Errorf("ReadyState(%v, 0) = %v, want down", s, got)
 		}
-		if got := ReadyState(s, false, 1); got != s {
-			t.Errorf("ReadyState(%v, false, 1) = %v, want %v", s, got, s)
+		if got := ReadyState(s, 1); got != s {
+			t.Errorf("ReadyState(%v, 1) = %v, want %v", s, got, s)
 		}
-		// Unprobed: up without waiting for the checker's verdict.
-		if got := ReadyState(s, true, 1); got != Up {
-			t.Errorf("ReadyState(%v, true, 1) = %v, want up", s, got)
-		}
+	}
+}
+
+func TestVerdictPending(t *testing.T) {
+	p := DefaultPolicy("app.example.org", Geo)
+	if got := p.VerdictPending(); got != Unknown {
+		t.Errorf("probed: %v, want unknown until the first probes", got)
+	}
+	p.Unprobed = true
+	if got := p.VerdictPending(); got != Up {
+		t.Errorf("unprobed: %v, want up, as the checker's verdict will say", got)
 	}
 }

@@ -454,6 +454,14 @@ type Service struct {
 	Health *HealthCheck
 }
 
+// Probed reports whether a health check probes the service's targets:
+// a health block of a kind other than none. The engine's policy
+// (model.ServicePolicy.Unprobed) and the checks handed to the health
+// checker both follow it, so that they agree.
+func (s *Service) Probed() bool {
+	return s.Health != nil && s.Health.Kind != "" && s.Health.Kind != "none"
+}
+
 // HealthCheck is the active probe of a service's ingress addresses.
 type HealthCheck struct {
 	Pos
@@ -527,7 +535,7 @@ func (c *Config) Policies() model.Policies {
 			ps = append(ps, model.ServicePolicy{
 				Service: s.FQDN, Kind: s.Policy, Order: s.Order, Weights: s.Weights,
 				Overprovisioning: s.Overprovisioning, PanicThreshold: s.PanicThreshold, FailClosed: s.FailClosed,
-				Spill: s.Spill, Map: s.Map,
+				Spill: s.Spill, Map: s.Map, Unprobed: !s.Probed(),
 			})
 		}
 	}

@@ -49,7 +49,9 @@ func TestLoadDemo(t *testing.T) {
 	if got := z.Services[0]; got.FQDN != "app.gslb.example.com" || got.Policy != model.Geo || got.TTL != 30 {
 		t.Errorf("service = %+v", got)
 	}
-	if got := c.Policies().Services(); len(got) != 1 || !reflect.DeepEqual(got[0], model.DefaultPolicy("app.gslb.example.com", model.Geo)) {
+	demo := model.DefaultPolicy("app.gslb.example.com", model.Geo)
+	demo.Unprobed = true // no health block
+	if got := c.Policies().Services(); len(got) != 1 || !reflect.DeepEqual(got[0], demo) {
 		t.Errorf("policies = %+v", got)
 	}
 	if got := c.Policies().StaleGrace; got != model.DefaultStaleGrace {
@@ -138,19 +140,27 @@ zone example.org {
         overprovisioning 200
         panic_threshold 0
         spill HOSTS
+        health {
+            kind none
+        }
     }
     service all {
         policy ALL
+        health {
+            kind tcp
+            port 8443
+        }
     }
 }`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Only a health block of a kind other than none probes a service.
 	fo := model.DefaultPolicy("fo.example.org", model.Failover)
-	fo.Order, fo.FailClosed = []string{"b", "a"}, true
+	fo.Order, fo.FailClosed, fo.Unprobed = []string{"b", "a"}, true, true
 	w := model.DefaultPolicy("w.example.org", model.Weighted)
 	w.Weights = []model.ClusterWeight{{Cluster: "a", Weight: 70}, {Cluster: "b", Weight: 30}}
-	w.Overprovisioning, w.PanicThreshold, w.Spill = 200, 0, model.SpillHosts
+	w.Overprovisioning, w.PanicThreshold, w.Spill, w.Unprobed = 200, 0, model.SpillHosts, true
 	want := []model.ServicePolicy{model.DefaultPolicy("all.example.org", model.All), fo, w}
 	pol := c.Policies()
 	if !reflect.DeepEqual(pol.Services(), want) || pol.StaleGrace != 2*time.Minute {

@@ -1,10 +1,19 @@
 package dns
 
-import "github.com/meridian-gtm/meridian/config"
+import (
+	"reflect"
+	"testing"
+
+	"github.com/meridian-gtm/meridian/config"
+	"github.com/meridian-gtm/meridian/internal/fieldcover"
+)
 
 // zonesOf turns zones of a parsed config into the loader's input, as
 // cmd/meridian does (dnsZones there), so that tests can write zones in
-// the config's syntax.
+// the config's syntax. It is a copy: dns may not import config, and
+// cmd/meridian's conversion is in package main, which no test of dns can
+// import. TestZonesOfCopiesEveryField keeps it whole, as
+// TestOptionsCopyEveryField keeps cmd/meridian's.
 func zonesOf(zones []config.Zone) []ZoneConfig {
 	out := make([]ZoneConfig, 0, len(zones))
 	for _, z := range zones {
@@ -32,4 +41,14 @@ func zonesOf(zones []config.Zone) []ZoneConfig {
 		out = append(out, zc)
 	}
 	return out
+}
+
+// TestZonesOfCopiesEveryField: a field added to ZoneConfig (or to a type
+// under it) that zonesOf does not copy would leave it zero in every test
+// that writes its zones in the config's syntax, which would then test less
+// than they say.
+func TestZonesOfCopiesEveryField(t *testing.T) {
+	var z config.Zone
+	fieldcover.Fill(reflect.ValueOf(&z).Elem())
+	fieldcover.CheckSet(t, "ZoneConfig", reflect.ValueOf(zonesOf([]config.Zone{z})[0]))
 }

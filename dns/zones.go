@@ -219,126 +219,19 @@ func (zs *Zones) Serial(origin string) uint32 {
 }
 
 // loadZone builds one zone from its config; it returns nil with errors.
+// It reports every mistake it finds, not only the first: in the zone's
+// own records, in reading its static records, in each static record, and
+// in the records of one owner name together.
 func loadZone(zc ZoneConfig, keyStore KeyStore, now time.Time, createKeys bool) (*staticZone, []error) {
 	z := &staticZone{cfg: zc, origin: fqdn(zc.Origin), services: map[string]ServiceConfig{}}
-	var errs []error
-	bad := func(p Pos, format string, args ...any) {
-		errs = append(errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
-	}
-	z.soa = &mdns.SOA{
-		Hdr:     hdr(z.origin, mdns.TypeSOA, zc.TTL),
-		Ns:      fqdn(zc.SOA.MName),
-		Mbox:    fqdn(zc.SOA.RName),
-		Refresh: zc.SOA.Refresh,
-		Retry:   zc.SOA.Retry,
-		Expire:  zc.SOA.Expire,
-		Minttl:  zc.SOA.Minimum,
-	}
-	for _, ns := range zc.NS {
-		z.rrs = append(z.rrs, &mdns.NS{Hdr: hdr(z.origin, mdns.TypeNS, zc.TTL), Ns: fqdn(ns.Name)})
-		for _, ip := range ns.Glue {
-			z.rrs = append(z.rrs, addrRR(fqdn(ns.Name), ip, zc.TTL))
-		}
-	}
 	for _, s := range zc.Services {
 		z.services[fqdn(s.FQDN)] = s
 	}
-
-	// The config checked these names; packing them here keeps compile's
-	// promise that every record it sees packs.
-	for _, rr := range append([]mdns.RR{z.soa}, z.rrs...) {
-		if err := encodable(rr); err != nil {
-			bad(zc.Pos, "zone %s: %s %s: cannot be encoded: %v", zc.Origin, strings.TrimSuffix(rr.Header().Name, "."), mdns.Type(rr.Header().Rrtype), err)
-		}
-	}
-
-	// Static records: inline ones, then zone files. Each keeps its position.
-	type placed struct {
-		rr  mdns.RR
-		pos Pos
-	}
-	var static []placed
-	for _, r := range zc.Records {
-		rrs, err := parseRecords(strings.NewReader(r.Text+"\n"), z.origin, zc.TTL, r.Pos.File, r.Pos.Line)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, rr := range rrs {
-			static = append(static, placed{rr, r.Pos})
-		}
-	}
-	for _, f := range zc.Files {
-		fh, err := os.Open(f.Path)
-		if err != nil {
-			bad(f.Pos, "file: %v", err)
-			continue
-		}
-		rrs, err := parseRecords(fh, z.origin, zc.TTL, f.Path, 0)
-		fh.Close()
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		// miekg/dns does not report a record's line; find it by its owner.
-		lines := firstLines(f.Path)
-		for _, rr := range rrs {
-			if rr.Header().Rrtype == mdns.TypeSOA {
-				continue // the zone's SOA is the soa directive's; Meridian keeps the serial
-			}
-			static = append(static, placed{rr, Pos{File: f.Path, Line: ownerLine(lines, rr.Header().Name, z.origin)}})
-		}
-	}
-
-	// Check the static records against the zone and against each other.
-	types := map[string]map[uint16]bool{}
-	for _, rr := range z.rrs {
-		addType(types, rr)
-	}
-	for _, p := range static {
-		name := canonicalName(p.rr.Header().Name)
-		t := p.rr.Header().Rrtype
-		where := p.pos
-		switch {
-		case !mdns.IsSubDomain(z.origin, name):
-			bad(where, "record %s is outside zone %s", strings.TrimSuffix(p.rr.Header().Name, "."), strings.TrimSuffix(z.origin, "."))
-			continue
-		case t == mdns.TypeSOA:
-			bad(where, "record %s: the SOA comes from the soa directive", strings.TrimSuffix(name, "."))
-			continue
-		case p.rr.Header().Class != mdns.ClassINET:
-			bad(where, "record %s: only class IN is served", strings.TrimSuffix(name, "."))
-			continue
-		case t == mdns.TypeNS && strings.HasPrefix(name, "*."):
-			// Knot refers every name the wildcard matches to the `*` name's
-			// servers, NSD delegates the `*` name alone (RFC 4592 section
-			// 4.2 leaves it undefined): a delegation needs a real name.
-			bad(where, "record %s: a wildcard cannot delegate; NS records need a name without *", strings.TrimSuffix(name, "."))
-			continue
-		}
-		if _, isService := z.services[name]; isService {
-			bad(where, "record %s: the name is a global service, whose answers the engine decides", strings.TrimSuffix(name, "."))
-			continue
-		}
-		p.rr.Header().Name = name
-		lowerTargets(p.rr)
-		if err := encodable(p.rr); err != nil {
-			bad(where, "record %s %s: cannot be encoded: %v", strings.TrimSuffix(name, "."), mdns.Type(t), err)
-			continue
-		}
-		addType(types, p.rr)
-		z.rrs = append(z.rrs, p.rr)
-	}
-	for name, ts := range types {
-		if ts[mdns.TypeCNAME] && len(ts) > 1 {
-			bad(zc.Pos, "zone %s: %s has a CNAME and other records; a CNAME must stand alone", zc.Origin, strings.TrimSuffix(name, "."))
-		}
-	}
-	for name := range z.services {
-		if len(types[name]) > 0 {
-			bad(zc.Pos, "zone %s: %s is a global service and also has static records", zc.Origin, strings.TrimSuffix(name, "."))
-		}
-	}
+	var errs loadErrors
+	z.addApex(&errs)
+	static := readStatic(zc, z.origin, &errs)
+	types := z.addStatic(static, &errs)
+	z.checkOwners(types, &errs)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -354,6 +247,165 @@ func loadZone(zc ZoneConfig, keyStore KeyStore, now time.Time, createKeys bool) 
 	z.rrs = slices.CompactFunc(z.rrs, mdns.IsDuplicate)
 	z.hash = contentHash(z.soa, z.rrs)
 	return z, nil
+}
+
+// loadErrors collects the mistakes of a zone's load, each an *Error naming
+// where it was written.
+type loadErrors []error
+
+func (e *loadErrors) add(p Pos, format string, args ...any) {
+	*e = append(*e, &Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
+}
+
+// addApex sets the zone's own records, made from its config: the SOA, and
+// the NS records with their glue. The config checked their names; packing
+// them here keeps compile's promise that every record it sees packs.
+func (z *staticZone) addApex(errs *loadErrors) {
+	zc := z.cfg
+	z.soa = &mdns.SOA{
+		Hdr:     hdr(z.origin, mdns.TypeSOA, zc.TTL),
+		Ns:      fqdn(zc.SOA.MName),
+		Mbox:    fqdn(zc.SOA.RName),
+		Refresh: zc.SOA.Refresh,
+		Retry:   zc.SOA.Retry,
+		Expire:  zc.SOA.Expire,
+		Minttl:  zc.SOA.Minimum,
+	}
+	for _, ns := range zc.NS {
+		z.rrs = append(z.rrs, &mdns.NS{Hdr: hdr(z.origin, mdns.TypeNS, zc.TTL), Ns: fqdn(ns.Name)})
+		for _, ip := range ns.Glue {
+			z.rrs = append(z.rrs, addrRR(fqdn(ns.Name), ip, zc.TTL))
+		}
+	}
+	for _, rr := range append([]mdns.RR{z.soa}, z.rrs...) {
+		if err := encodable(rr); err != nil {
+			errs.add(zc.Pos, "zone %s: %s %s: cannot be encoded: %v", zc.Origin, strings.TrimSuffix(rr.Header().Name, "."), mdns.Type(rr.Header().Rrtype), err)
+		}
+	}
+}
+
+// placedRR is a static record and where it was written.
+type placedRR struct {
+	rr  mdns.RR
+	pos Pos
+}
+
+// readStatic parses the zone's static records, inline ones first, then
+// its zone files', each with its position. A record that does not parse
+// is an error; the others are not checked yet (addStatic).
+func readStatic(zc ZoneConfig, origin string, errs *loadErrors) []placedRR {
+	var static []placedRR
+	for _, r := range zc.Records {
+		rrs, err := parseRecords(strings.NewReader(r.Text+"\n"), origin, zc.TTL, r.Pos.File, r.Pos.Line)
+		if err != nil {
+			*errs = append(*errs, err)
+			continue
+		}
+		for _, rr := range rrs {
+			static = append(static, placedRR{rr, r.Pos})
+		}
+	}
+	for _, f := range zc.Files {
+		static = append(static, readZoneFile(f, origin, zc.TTL, errs)...)
+	}
+	return static
+}
+
+// readZoneFile parses one zone file, leaving out its SOA: the zone's SOA
+// is the soa directive's, and Meridian keeps the serial.
+func readZoneFile(f ZoneFile, origin string, ttl uint32, errs *loadErrors) []placedRR {
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		errs.add(f.Pos, "file: %v", err)
+		return nil
+	}
+	rrs, err := parseRecords(fh, origin, ttl, f.Path, 0)
+	fh.Close()
+	if err != nil {
+		*errs = append(*errs, err)
+		return nil
+	}
+	// miekg/dns does not report a record's line; find it by its owner.
+	lines := firstLines(f.Path)
+	var static []placedRR
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == mdns.TypeSOA {
+			continue
+		}
+		static = append(static, placedRR{rr, Pos{File: f.Path, Line: ownerLine(lines, rr.Header().Name, origin)}})
+	}
+	return static
+}
+
+// addStatic adds the static records that fit the zone (staticFits), and
+// returns the types of the records at each owner name, the zone's own
+// included, for checkOwners.
+func (z *staticZone) addStatic(static []placedRR, errs *loadErrors) map[string]map[uint16]bool {
+	types := map[string]map[uint16]bool{}
+	for _, rr := range z.rrs {
+		addType(types, rr)
+	}
+	for _, p := range static {
+		if !z.staticFits(p, errs) {
+			continue
+		}
+		addType(types, p.rr)
+		z.rrs = append(z.rrs, p.rr)
+	}
+	return types
+}
+
+// staticFits checks one static record against the zone, and makes its
+// owner and targets canonical when it fits; when it does not, it says why
+// in errs.
+func (z *staticZone) staticFits(p placedRR, errs *loadErrors) bool {
+	name := canonicalName(p.rr.Header().Name)
+	t := p.rr.Header().Rrtype
+	where := p.pos
+	switch {
+	case !mdns.IsSubDomain(z.origin, name):
+		errs.add(where, "record %s is outside zone %s", strings.TrimSuffix(p.rr.Header().Name, "."), strings.TrimSuffix(z.origin, "."))
+		return false
+	case t == mdns.TypeSOA:
+		errs.add(where, "record %s: the SOA comes from the soa directive", strings.TrimSuffix(name, "."))
+		return false
+	case p.rr.Header().Class != mdns.ClassINET:
+		errs.add(where, "record %s: only class IN is served", strings.TrimSuffix(name, "."))
+		return false
+	case t == mdns.TypeNS && strings.HasPrefix(name, "*."):
+		// Knot refers every name the wildcard matches to the `*` name's
+		// servers, NSD delegates the `*` name alone (RFC 4592 section
+		// 4.2 leaves it undefined): a delegation needs a real name.
+		errs.add(where, "record %s: a wildcard cannot delegate; NS records need a name without *", strings.TrimSuffix(name, "."))
+		return false
+	}
+	if _, isService := z.services[name]; isService {
+		errs.add(where, "record %s: the name is a global service, whose answers the engine decides", strings.TrimSuffix(name, "."))
+		return false
+	}
+	p.rr.Header().Name = name
+	lowerTargets(p.rr)
+	if err := encodable(p.rr); err != nil {
+		errs.add(where, "record %s %s: cannot be encoded: %v", strings.TrimSuffix(name, "."), mdns.Type(t), err)
+		return false
+	}
+	return true
+}
+
+// checkOwners checks the records of each owner name together, from their
+// types: a CNAME stands alone, and a global service has none.
+func (z *staticZone) checkOwners(types map[string]map[uint16]bool, errs *loadErrors) {
+	zc := z.cfg
+	for name, ts := range types {
+		if ts[mdns.TypeCNAME] && len(ts) > 1 {
+			errs.add(zc.Pos, "zone %s: %s has a CNAME and other records; a CNAME must stand alone", zc.Origin, strings.TrimSuffix(name, "."))
+		}
+	}
+	for name := range z.services {
+		if len(types[name]) > 0 {
+			errs.add(zc.Pos, "zone %s: %s is a global service and also has static records", zc.Origin, strings.TrimSuffix(name, "."))
+		}
+	}
 }
 
 // encodable packs rr as the answer of a message asking for it, as the

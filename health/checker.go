@@ -457,7 +457,8 @@ func (c *Checker) judge(t *target, now time.Time) {
 	}
 	state, reason := combine(probe, t.svc.prober != nil)
 	v := &t.verdict
-	if v.Service != "" && v.State == state && v.Reason == reason {
+	unprobed := t.svc.prober == nil
+	if v.Service != "" && v.State == state && v.Reason == reason && v.Unprobed == unprobed {
 		return
 	}
 	if v.Service == "" || v.State != state {
@@ -467,6 +468,7 @@ func (c *Checker) judge(t *target, now time.Time) {
 		v.Since = now
 	}
 	v.Service, v.Cluster, v.Address, v.State, v.Reason = t.svc.name, t.key.cluster, t.key.addr, state, reason
+	v.Unprobed = unprobed
 	c.dirty[t.svc] = true
 }
 

@@ -418,12 +418,12 @@ func TestReadinessIsTheEngines(t *testing.T) {
 	const probedSvc, plainSvc, laterSvc = "app.example.org", "plain.example.org", "later.example.org"
 	h := startChecker(t, map[string]Check{probedSvc: fastCheck("http", portOf(t, srv.URL), probedSvc)})
 	h.checker.SetInventory(inventory(backend(probedSvc, "eu", 0, localhost), backend(plainSvc, "eu", 2, localhost)))
-	if v := h.wait(t, probedSvc, "eu", localhost, model.Up, 5*time.Second); v.Reason != "status 200" {
-		t.Errorf("probed target without ready pods: reason = %q, want status 200", v.Reason)
+	if v := h.wait(t, probedSvc, "eu", localhost, model.Up, 5*time.Second); v.Reason != "status 200" || v.Unprobed {
+		t.Errorf("probed target without ready pods: reason = %q, unprobed %v; want status 200, probed", v.Reason, v.Unprobed)
 	}
 	plain := h.wait(t, plainSvc, "eu", localhost, model.Up, 5*time.Second)
-	if plain.Reason != model.NotProbed {
-		t.Errorf("unprobed reason = %q, want %q", plain.Reason, model.NotProbed)
+	if plain.Reason != model.NotProbed || !plain.Unprobed {
+		t.Errorf("unprobed verdict: reason = %q, unprobed %v; want %q, unprobed", plain.Reason, plain.Unprobed, model.NotProbed)
 	}
 	before := h.published.Load()
 	// Ready pods change, then a new service comes: the only Health

@@ -45,6 +45,11 @@ type TargetHealth struct {
 	// Since is when the target entered State, and Reason says why, for humans.
 	Since  time.Time
 	Reason string
+	// Unprobed marks the verdict on a target that no probe checks (its
+	// Reason is NotProbed): up, leaving it to readiness. The zero value is
+	// a probe's verdict, so that verdicts built without it, such as the
+	// ones replicas share (probed targets only), read as probed.
+	Unprobed bool
 }
 
 // NewHealth returns a Health holding sorted copies of the verdicts; a later

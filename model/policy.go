@@ -85,6 +85,11 @@ type ServicePolicy struct {
 	// Map, for the geo policy, places clients by subnet, country or
 	// continent before distance (see MapEntry).
 	Map []MapEntry
+	// Unprobed says no health check probes the service's targets:
+	// readiness alone judges them, so a target without a verdict yet is
+	// up (VerdictPending), and the health checker's verdict on it, when it
+	// comes (TargetHealth.Unprobed), changes nothing.
+	Unprobed bool
 }
 
 // SpillMode returns the policy's spill mode, SpillCapacity when unset.

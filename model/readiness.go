@@ -10,20 +10,37 @@ import (
 // ReadyState to the Inventory it solves; the Health that health.Checker
 // publishes holds probe verdicts only, so that a change of ready pods (a
 // service scaled to zero) reaches the engine once, as an Inventory, and
-// makes one Plan. ServedHealth shows operators the verdicts as the engine
-// serves them, with the same rule.
+// makes one Plan. A service without a health check is marked so in its
+// policy (ServicePolicy.Unprobed), so that the engine needs no verdict from
+// the checker to serve its targets; the checker's verdicts on them say so
+// too (TargetHealth.Unprobed). ServedHealth shows operators the verdicts
+// as the engine serves them, with the same rule.
 
-// NotProbed is the reason of the probe verdict on a target whose service
-// has no health check: up, judged by readiness alone.
+// NotProbed is the reason, for humans, of the verdict on a target whose
+// service has no health check (TargetHealth.Unprobed): up, judged by
+// readiness alone.
 const NotProbed = "not probed"
 
-// ReadyState is the state a target is served with: its probe verdict, or
-// Down when no pods behind it are ready.
+// ReadyState is the state a target is served with: its probe verdict
+// (or, without one, its policy's VerdictPending), or Down when no pods
+// behind it are ready.
 func ReadyState(probe State, readyPods int) State {
 	if readyPods == 0 {
 		return Down
 	}
 	return probe
+}
+
+// VerdictPending is the probe state the engine gives a target of p's
+// service that has no verdict yet: Unknown while its first probes run, or
+// Up when no probe checks the service (Unprobed), as the checker's verdict
+// will say (NotProbed), so that a new target makes one Plan and not a
+// second one when that verdict comes.
+func (p ServicePolicy) VerdictPending() State {
+	if p.Unprobed {
+		return Up
+	}
+	return Unknown
 }
 
 // WithReadiness returns the probe verdict v as served with readyPods ready
@@ -33,7 +50,7 @@ func (v TargetHealth) WithReadiness(readyPods int) TargetHealth {
 	switch {
 	case readyPods == 0:
 		v.State, v.Reason = ReadyState(v.State, readyPods), "no ready pods"
-	case v.Reason == NotProbed:
+	case v.Unprobed:
 		v.Reason = "ready pods; " + NotProbed
 	}
 	return v

@@ -19,7 +19,7 @@ func TestServedHealth(t *testing.T) {
 	probes := func(euState State, euReason string, euSince time.Time) Health {
 		return NewHealth([]TargetHealth{
 			{Service: svc, Cluster: "eu", Address: eu, State: euState, Reason: euReason, Since: euSince},
-			{Service: svc, Cluster: "us", Address: us, State: Up, Reason: NotProbed, Since: t0},
+			{Service: svc, Cluster: "us", Address: us, State: Up, Reason: NotProbed, Since: t0, Unprobed: true},
 		})
 	}
 	check := func(step string, h Health, cluster string, addr netip.Addr, state State, reason string, since time.Time) {
@@ -71,6 +71,13 @@ func TestServedHealth(t *testing.T) {
 	// The us pods leave an unprobed target: down, no ready pods.
 	h, _ = ServedHealth(probes(Down, "status 503", t3), inv(3, 0), h, t3.Add(time.Second))
 	check("unprobed, no pods", h, "us", us, Down, "no ready pods", t3.Add(time.Second))
+
+	// A probe's verdict is a probe's whatever its reason says: the flag,
+	// not the text, tells an unprobed target.
+	t4 := t3.Add(time.Minute)
+	h, _ = ServedHealth(probes(Up, NotProbed, t4), inv(3, 2), Health{}, t4)
+	check("probe saying not probed", h, "eu", eu, Up, NotProbed, t4)
+	check("probe saying not probed", h, "us", us, Up, "ready pods; not probed", t0)
 }
 
 func TestReadyState(t *testing.T) {
@@ -81,5 +88,16 @@ func TestReadyState(t *testing.T) {
 		if got := ReadyState(s, 1); got != s {
 			t.Errorf("ReadyState(%v, 1) = %v, want %v", s, got, s)
 		}
+	}
+}
+
+func TestVerdictPending(t *testing.T) {
+	p := DefaultPolicy("app.example.org", Geo)
+	if got := p.VerdictPending(); got != Unknown {
+		t.Errorf("probed: %v, want unknown until the first probes", got)
+	}
+	p.Unprobed = true
+	if got := p.VerdictPending(); got != Up {
+		t.Errorf("unprobed: %v, want up, as the checker's verdict will say", got)
 	}
 }

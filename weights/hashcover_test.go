@@ -95,6 +95,7 @@ func TestServiceHashSeesEveryField(t *testing.T) {
 	fieldcover.Check(t, sampleService(), fieldcover.Options{Change: changeLocation, Ignore: map[string]string{
 		"Hash":                  "the hash itself",
 		"Policy.Service":        "is Name, which is hashed",
+		"Policy.Unprobed":       "decides the targets' health, which is hashed; nothing downstream reads it",
 		"Groups[].HealthyPods":  "follows from the group's pods and zones and its targets' health, which are hashed",
 		"Groups[].ExpectedPods": "follows from the group's pods and zones and its targets' status, which are hashed",
 		"Listed":                "is len(Plan.NetLists), which the Plan's version covers",

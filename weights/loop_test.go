@@ -295,3 +295,95 @@ func TestReadinessChangeMakesOnePlan(t *testing.T) {
 		t.Errorf("scaling eu-west to zero made %d Plans, want 1", n)
 	}
 }
+
+// TestNewUnprobedTargetMakesOnePlan: a new target of a service without a
+// health check is up in the first Plan the engine makes for it, from the
+// policy (model.ServicePolicy.Unprobed), so that the health checker's
+// "not probed" verdict, coming later, changes nothing and makes no second
+// Plan, however long after the loop's hold-off it comes.
+func TestNewUnprobedTargetMakesOnePlan(t *testing.T) {
+	var log testlog.Buffer // the loop logs every Plan it publishes, before the hand-off
+	unprobed := model.DefaultPolicy(app, model.Geo)
+	unprobed.Unprobed = true
+	l := NewLoop(LoopConfig{HoldOff: time.Millisecond, MaxDelay: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&log, nil))},
+		model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{unprobed}))
+	plans := make(chan *model.Plan, 100)
+	l.Subscribe(func(p *model.Plan) { plans <- p })
+	published := func() int { return strings.Count(log.String(), "msg=\"plan published\"") }
+	healths := make(chan model.Health, 100)
+	checker := health.New(health.Config{Publish: func(h model.Health) { // no checks: app is not probed
+		l.SetHealth(h)
+		healths <- h
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { checker.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	startLoop(t, l)
+	barrier := func() {
+		t.Helper()
+		if err := l.ApplyOverrides(context.Background(), model.Overrides{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// waitVerdict waits for the Checker's verdict on addr, handed to the
+	// loop before it is sent here.
+	waitVerdict := func(addr netip.Addr) model.TargetHealth {
+		t.Helper()
+		for {
+			select {
+			case h := <-healths:
+				for _, v := range h.Of(app) {
+					if v.Address == addr {
+						return v
+					}
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no verdict on %v", addr)
+			}
+		}
+	}
+
+	inv := demo()
+	l.SetInventory(inv)
+	checker.SetInventory(inv)
+	waitVerdict(inv.BackendsOf(app)[0].Ingress[0])
+	barrier()
+	for p := recv(t, plans); p != l.Plan(); p = recv(t, plans) {
+	}
+	before := published()
+
+	// The loop sees the new target first and plans; the Checker's verdict
+	// on it comes after that Plan, outside any hold-off.
+	added := netip.MustParseAddr("192.0.2.12")
+	bs := slices.Clone(inv.BackendsOf(app))
+	for i := range bs {
+		if bs[i].Cluster == "eu-west" {
+			bs[i].Ingress = append(slices.Clone(bs[i].Ingress), added)
+		}
+	}
+	grown := inv.WithBackends(app, bs)
+	l.SetInventory(grown)
+	p := recv(t, plans)
+	s, _ := p.Service(app)
+	found := false
+	for _, tg := range s.Targets {
+		if tg.Address == added {
+			found = true
+			if tg.Health != model.Up || tg.Status != model.Healthy {
+				t.Errorf("new unprobed target in its first Plan: health %v, status %v; want up, healthy", tg.Health, tg.Status)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("the first Plan after the new target lacks it")
+	}
+	checker.SetInventory(grown)
+	if v := waitVerdict(added); !v.Unprobed || v.State != model.Up {
+		t.Fatalf("the Checker's verdict on the new target is %+v, want up and unprobed", v)
+	}
+	barrier() // the loop has solved with that verdict
+	if n := published() - before; n != 1 {
+		t.Errorf("a new target of an unprobed service made %d Plans, want 1", n)
+	}
+}

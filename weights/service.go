@@ -119,6 +119,8 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 	s.Targets = make([]model.Target, 0, n)
 	v := 0   // cursor in verdicts, which sort like the targets
 	cur := 0 // cursor in clusters, which sort by name like the backends
+	// The probe state of a target without a verdict.
+	pending := s.Policy.VerdictPending()
 	for _, b := range backends {
 		g := model.Group{Cluster: b.Cluster, ReadyPods: b.ReadyPods, NotReadyPods: b.NotReadyPods, ZonePods: b.ZonePods, IngressZones: b.IngressZones, PodIPs: b.PodIPs,
 			First: len(s.Targets), N: len(b.Ingress)}
@@ -146,7 +148,7 @@ func (c *solveCtx) targets(s *model.ServicePlan, backends []model.Backend, verdi
 			for v < len(verdicts) && lessTarget(verdicts[v], b.Cluster, addr) {
 				v++
 			}
-			state := model.Unknown
+			state := pending
 			if v < len(verdicts) && verdicts[v].Cluster == b.Cluster && verdicts[v].Address == addr {
 				state = verdicts[v].State
 			}

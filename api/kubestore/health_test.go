@@ -195,9 +195,44 @@ func reportOf(rs []model.ReplicaReport, replica string) (model.ReplicaReport, bo
 	return model.ReplicaReport{}, false
 }
 
+// liveReport reports whether h counts replica's report now, on h's clock.
 func liveReport(h *HealthReports, replica string) bool {
 	r, ok := reportOf(h.Reports(), replica)
-	return ok && r.Live(time.Now())
+	return ok && r.Live(h.now())
+}
+
+// storeLost reports whether replica's own report says the store is
+// unreachable.
+func storeLost(r *running, replica string) bool {
+	self, _ := reportOf(r.Reports(), replica)
+	return !self.StoreUnreachableSince.IsZero()
+}
+
+// expiryCheckedSince reports whether the expiry goroutine has judged the
+// heartbeats at t or later, on h's clock.
+func (h *HealthReports) expiryCheckedSince(t time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.checkedSelf.Before(t)
+}
+
+// testClock is the wall clock moved on by Advance, for the replicas of a
+// test to share: time passes as it does, and jumps when told.
+type testClock struct {
+	mu   sync.Mutex
+	skew time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skew)
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.skew += d
+	c.mu.Unlock()
 }
 
 // changedWithin reports whether OnChange fired within d.
@@ -697,33 +732,50 @@ func TestHealthReports(t *testing.T) {
 	})
 
 	t.Run("StoreDown", func(t *testing.T) {
-		// Last: the API server stops for 8 s, then restarts.
-		r1 := startReports(t, c, "down", "r1", fast, nil)
-		r2 := startReports(t, c, "down", "r2", fast, nil)
+		// Last: the API server stops, then restarts. The replicas' clock
+		// is a test clock, moved past the Leases' lifetime at once while
+		// the store is unreachable, rather than waited through.
+		clock := &testClock{}
+		withClock := func(h *HealthReports) { h.now = clock.Now }
+		r1 := startReports(t, c, "down", "r1", fast, withClock)
+		r2 := startReports(t, c, "down", "r2", fast, withClock)
 		r1.Share(probeReport("r1", "svc", 1, time.Now()))
 		r2.Share(probeReport("r2", "svc", 2, time.Now()))
 		waitFor(t, "r1 and r2 see each other", func() bool {
 			return liveReport(r1.HealthReports, "r2") && liveReport(r2.HealthReports, "r1")
 		})
+		other := map[*running]string{r1: "r2", r2: "r1"}
 		var dropped sync.Map
 		for _, r := range []*running{r1, r2} {
-			other := map[*running]string{r1: "r2", r2: "r1"}[r]
 			r.OnChange(func() {
-				if !liveReport(r.HealthReports, other) {
+				if !liveReport(r.HealthReports, other[r]) {
 					dropped.Store(r.opts.Replica, true)
 				}
 			})
 		}
 		c.Stop()
-		stopped := time.Now()
-		for time.Since(stopped) < 8*time.Second {
-			for _, r := range []*running{r1, r2} {
-				other := map[*running]string{r1: "r2", r2: "r1"}[r]
-				if !liveReport(r.HealthReports, other) {
-					t.Fatalf("%v after the API server stopped, %s no longer counts %s's report", time.Since(stopped).Round(time.Millisecond), r.opts.Replica, other)
-				}
+		stopped := clock.Now()
+		waitFor(t, "r1 and r2 find the store unreachable", func() bool {
+			return storeLost(r1, "r1") && storeLost(r2, "r2")
+		})
+		// Ten Lease durations pass at once; each replica's expiry check
+		// runs at the new time.
+		lease := time.Duration(r1.leaseSeconds) * time.Second
+		clock.Advance(10 * lease)
+		jumped := clock.Now()
+		for _, r := range []*running{r1, r2} {
+			r.rearmExpiry()
+			waitFor(t, r.opts.Replica+" checks the expiries after the jump", func() bool { return r.expiryCheckedSince(jumped) })
+		}
+		for _, r := range []*running{r1, r2} {
+			if !liveReport(r.HealthReports, other[r]) {
+				t.Errorf("%v after the API server stopped, %s no longer counts %s's report", clock.Now().Sub(stopped), r.opts.Replica, other[r])
 			}
-			time.Sleep(100 * time.Millisecond)
+			// The clock did pass the Leases: the replica's own heartbeat,
+			// which it cannot renew, has expired.
+			if self, _ := reportOf(r.Reports(), r.opts.Replica); self.Live(clock.Now()) {
+				t.Errorf("%s's own report counts until %v, past %v: the clock did not pass its Lease", r.opts.Replica, self.Expires, clock.Now())
+			}
 		}
 		self, _ := reportOf(r1.Reports(), "r1")
 		if self.StoreUnreachableSince.IsZero() || !self.StoreUnreachableSince.Before(stopped) {
@@ -740,16 +792,12 @@ func TestHealthReports(t *testing.T) {
 		r2.Share(want)
 		took := waitFor(t, "r1 sees r2's new report", func() bool {
 			r, ok := reportOf(r1.Reports(), "r2")
-			return ok && sameProbeReport(r.ProbeReport, want) && r.Live(time.Now())
+			return ok && sameProbeReport(r.ProbeReport, want) && r.Live(clock.Now())
 		})
-		if took > 4*time.Second {
-			t.Errorf("r2's report written after the API server came back is seen by r1 after %v, want within a few seconds", took)
-		}
-		waitFor(t, "r1's store is reachable again", func() bool {
-			self, _ := reportOf(r1.Reports(), "r1")
-			return self.StoreUnreachableSince.IsZero()
-		})
+		waitFor(t, "r1's store is reachable again", func() bool { return !storeLost(r1, "r1") })
 		t.Logf("the API server back: r2's new report seen by r1 after %v, the store reachable again after %v", took, time.Since(back))
+		// Seen at once, not after client-go's watch backoff: r1 lists
+		// the Leases afresh as soon as a write succeeds.
 		waitFor(t, "r1 lists the Leases afresh, and its peers' clock runs again", func() bool {
 			log := r1.log.String()
 			return strings.Contains(log, "listing the replicas' Leases afresh") && strings.Contains(log, "the health store is read again")
@@ -760,10 +808,12 @@ func TestHealthReports(t *testing.T) {
 		if _, ok := dropped.Load("r2"); ok {
 			t.Error("r2's listeners were told r1 stopped counting")
 		}
-		// Expiry runs again: a killed peer expires.
+		// Expiry runs again: a killed peer expires, and r1's listeners
+		// are told.
 		r2.noRelease = true
 		r2.stop()
 		waitFor(t, "r1 sees r2 expire", func() bool { return !liveReport(r1.HealthReports, "r2") })
+		waitFor(t, "r1's listeners are told r2 stopped counting", func() bool { _, ok := dropped.Load("r1"); return ok })
 	})
 
 	// Every replica has stopped: none of their goroutines is left.

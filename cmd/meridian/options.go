@@ -61,7 +61,7 @@ func healthChecks(cfg *config.Config) map[string]health.Check {
 	checks := map[string]health.Check{}
 	for _, z := range cfg.Zones {
 		for _, s := range z.Services {
-			if s.Health != nil {
+			if s.Probed() {
 				checks[s.FQDN] = healthCheck(*s.Health)
 			}
 		}

@@ -79,6 +79,12 @@ func TestReturningMemberCatchesUpAtOnce(t *testing.T) {
 		t.Errorf("the returning member's change took %v to reach the Inventory, want seconds", took.Round(time.Millisecond))
 	}
 	waitStatus(t, w.d, kc.Name, func(s ClusterStatus) bool { return s.Synced && !s.Resyncing && s.LostAt.IsZero() && s.Error == "" })
+	// Whatever the timing, the catch-up is the recovery's: a new set of
+	// informers listed and was swapped in (TestResyncingUntilListed), not
+	// client-go's retry of the old ones.
+	if n := w.d.Metrics.Recoveries(); n < 1 {
+		t.Errorf("recoveries %d: the returning member's informers were not restarted", n)
+	}
 }
 
 // TestResyncingUntilListed covers the swap of a recovered member's

@@ -1,6 +1,7 @@
 // Package fieldcover checks that a hash or an equality sees every field of
-// a struct, recursively, so that a field added later cannot be forgotten in
-// a hand-written list. It is for tests only.
+// a struct, recursively, and that a conversion between structs copies
+// every field (Fill, CheckSet), so that a field added later cannot be
+// forgotten in a hand-written list. It is for tests only.
 //
 // Check walks a sample value and, for every leaf field in turn (and for the
 // length of every slice and map), makes a deep copy of the sample in which

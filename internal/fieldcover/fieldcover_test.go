@@ -92,3 +92,41 @@ func TestCheckFindsForgottenFields(t *testing.T) {
 		}
 	}
 }
+
+// copied is what a conversion from sample makes; the test has it forget
+// fields.
+type copied struct {
+	Name  string
+	Addr  netip.Addr
+	Items []inner
+	P     *inner
+}
+
+func TestCheckSetFindsAForgottenField(t *testing.T) {
+	var s sample
+	Fill(reflect.ValueOf(&s).Elem())
+	if s.Name == "" || !s.On || s.F == 0 || !s.Addr.IsValid() || !s.Net.IsValid() || s.In.N == 0 || len(s.In.Tags) != 1 || s.In.Tags[0] == "" ||
+		len(s.Items) != 1 || s.Items[0].N == 0 || s.P == nil || s.P.N == 0 {
+		t.Errorf("Fill left a field zero: %+v", s)
+	}
+	full := copied{Name: s.Name, Addr: s.Addr, Items: []inner{{N: s.Items[0].N, Tags: s.Items[0].Tags}}, P: &inner{N: s.P.N, Tags: s.P.Tags}}
+	var r recorder
+	CheckSet(&r, "copied", reflect.ValueOf(full))
+	if len(r.errs) != 0 {
+		t.Errorf("a full copy: %v", r.errs)
+	}
+	forgot := full
+	forgot.Items = []inner{{N: s.Items[0].N}}
+	forgot.P = &inner{Tags: s.P.Tags}
+	r = recorder{}
+	CheckSet(&r, "copied", reflect.ValueOf(forgot))
+	want := []string{"copied.Items[0].Tags is not copied", "copied.P.N is not copied"}
+	if len(r.errs) != len(want) {
+		t.Fatalf("a copy forgetting two fields: %q, want %q", r.errs, want)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(r.errs[i], w) {
+			t.Errorf("error %d is %q, want it to start %q", i, r.errs[i], w)
+		}
+	}
+}

@@ -33,13 +33,18 @@ type prober struct {
 	dialer4, dialer6 *net.Dialer
 	// request is the HTTP request every probe sends, written once.
 	request []byte
+	// source is where probes are sent from, for the connector.
+	source Source
+	// timeoutReason is the reason of a probe that timed out, written once.
+	timeoutReason string
 }
 
 // maxBody bounds what a probe reads of a response body.
 const maxBody = 64 << 10
 
 func newProber(check Check, src Source) (*prober, error) {
-	p := &prober{check: check, dialer4: src.dialer(src.IPv4), dialer6: src.dialer(src.IPv6)}
+	p := &prober{check: check, dialer4: src.dialer(src.IPv4), dialer6: src.dialer(src.IPv6), source: src,
+		timeoutReason: fmt.Sprintf("timeout after %v", check.Timeout)}
 	if check.Kind == "https" || check.Kind == "grpc" && (check.CA != "" || check.ClientCert != "") {
 		p.tls = &tls.Config{ServerName: check.Host, InsecureSkipVerify: check.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 		if check.CA != "" {
@@ -115,7 +120,7 @@ func (p *prober) probe(ctx context.Context, addr netip.Addr) (outcome, string) {
 	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return timedOut, fmt.Sprintf("timeout after %v", p.check.Timeout)
+			return timedOut, p.timeoutReason
 		}
 		return failed, probeError(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -150,12 +151,14 @@ type Source struct {
 }
 
 // dialer returns a dialer bound to src (any port), or a plain one when
-// src is not set.
+// src is not set. Its connections have no TCP keep-alive: a probe's
+// connection lives for one exchange, and the four socket options a
+// keep-alive takes were a tenth of a TCP probe's system calls.
 func (Source) dialer(src netip.Addr) *net.Dialer {
 	if !src.IsValid() {
-		return &net.Dialer{}
+		return &net.Dialer{KeepAlive: -1}
 	}
-	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, KeepAlive: -1}
 }
 
 // CheckSource reports whether a probe can be sent from addr: whether a
@@ -206,7 +209,10 @@ func (p *prober) probeHTTP(ctx context.Context, d *net.Dialer, target string) (s
 	if _, err := conn.Write(p.request); err != nil {
 		return "", err
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: p.check.Method})
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(conn)
+	defer func() { br.Reset(nil); readers.Put(br) }() // after the body is read and closed
+	resp, err := http.ReadResponse(br, &http.Request{Method: p.check.Method})
 	if err != nil {
 		return "", fmt.Errorf("reading the response: %w", err)
 	}
@@ -227,6 +233,10 @@ func (p *prober) probeHTTP(ctx context.Context, d *net.Dialer, target string) (s
 	}
 	return "status " + strconv.Itoa(resp.StatusCode), nil
 }
+
+// readers keeps the buffered readers of HTTP probes: a new one for each
+// probe was 4 KiB of its 11.
+var readers = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
 
 // probeGRPC asks the gRPC health service on a connection of its own,
 // dialed by d.

@@ -168,7 +168,10 @@ func TestTCPProbeFromSource(t *testing.T) {
 // had before, after probes that connected, were refused and timed out.
 func TestTCPProbesLeaveNoSockets(t *testing.T) {
 	const probes = 50
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// An address of its own, so that no other socket on the machine (all of
+	// whose sockets /proc/net/tcp lists) shares the target's address and port.
+	target := netip.MustParseAddr("127.86.0.21")
+	ln, err := net.Listen("tcp", target.String()+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +201,7 @@ func TestTCPProbesLeaveNoSockets(t *testing.T) {
 	before := openFiles(t)
 	var jobs []*job
 	for i := range probes {
-		jobs = append(jobs, &job{prober: newTestProber(t, tcpCheck(port, time.Minute), Source{}), kind: "tcp", addr: localhost})
+		jobs = append(jobs, &job{prober: newTestProber(t, tcpCheck(port, time.Minute), Source{}), kind: "tcp", addr: target})
 		if i%10 == 0 {
 			jobs = append(jobs,
 				&job{prober: newTestProber(t, tcpCheck(refused, time.Minute), Source{}), kind: "tcp", addr: localhost},
@@ -217,7 +220,7 @@ func TestTCPProbesLeaveNoSockets(t *testing.T) {
 			t.Errorf("a probe's connection ended with %v at the target, want a reset", err)
 		}
 	}
-	if left := socketsOfPort(t, port); len(left) != 1 {
+	if left := socketsOf(t, target, port); len(left) != 1 {
 		t.Errorf("sockets of the target's port, the listener's first:\n%s", strings.Join(left, "\n"))
 	}
 	if after := openFiles(t); after != before {
@@ -295,13 +298,14 @@ func openFiles(t *testing.T) int {
 	return len(fds)
 }
 
-// socketsOfPort returns the lines of /proc/net/tcp and tcp6 of sockets
-// whose local or remote port is port.
-func socketsOfPort(t *testing.T, port int) []string {
+// socketsOf returns the lines of /proc/net/tcp of sockets whose local or
+// remote end is addr:port, an IPv4 address.
+func socketsOf(t *testing.T, addr netip.Addr, port int) []string {
 	t.Helper()
-	hex := fmt.Sprintf(":%04X ", port)
+	a := addr.As4() // /proc/net/tcp writes it as a number in the host's order, little-endian here
+	hex := fmt.Sprintf("%02X%02X%02X%02X:%04X ", a[3], a[2], a[1], a[0], port)
 	var lines []string
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	for _, f := range []string{"/proc/net/tcp"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -31,14 +31,22 @@ const (
 // benchWindow against real servers on loopback, in this process, and
 // reports how late probes started, how far apart each target's probes
 // arrived at the server (http), and the CPU used. It runs once whatever
-// b.N is; run it with -benchtime 1x.
+// b.N is; run it with -benchtime 1x. tcp/dial and tcp/batch are as in
+// BenchmarkProberCost.
 func BenchmarkScheduler10kTargets(b *testing.B) {
-	for _, kind := range []string{"tcp", "http"} {
-		b.Run(kind, func(b *testing.B) { benchScheduler(b, kind) })
+	for _, tc := range []struct {
+		name, kind string
+		dialEach   bool
+	}{
+		{"tcp/dial", "tcp", true},
+		{"tcp/batch", "tcp", false},
+		{"http", "http", false},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchScheduler(b, tc.kind, tc.dialEach) })
 	}
 }
 
-func benchScheduler(b *testing.B, kind string) {
+func benchScheduler(b *testing.B, kind string, dialEach bool) {
 	lns, port := listenSamePort(b, benchAddresses)
 	arrivals := &arrivalLog{at: map[string][]time.Time{}}
 	for _, ln := range lns {
@@ -60,7 +68,7 @@ func benchScheduler(b *testing.B, kind string) {
 	}
 	reg := prometheus.NewRegistry()
 	metrics := NewMetrics(reg)
-	c := New(Config{Checks: checks, Workers: 512, Metrics: metrics})
+	c := New(Config{Checks: checks, Workers: 512, Metrics: metrics, dialEach: dialEach})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"errors"
 	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
@@ -46,6 +47,11 @@ type Config struct {
 	// first SetPeers, so that a replica starting beside others does not
 	// fail a target over alone before it has read their verdicts.
 	AwaitPeers bool
+
+	// dialEach probes TCP with a goroutine and a net.Dialer per probe,
+	// as builds without batched connects do, even where they exist: for
+	// benchmarks and tests of that path.
+	dialEach bool
 }
 
 // Checker probes every ingress address of every service in the Inventory
@@ -110,6 +116,7 @@ type target struct {
 	index    int                // in the queue; -1 when not queued
 	inFlight bool
 	removed  bool
+	job      job // its probe; one at a time, so it is reused
 }
 
 // job is one probe handed to a worker, and its result handed back.
@@ -123,6 +130,12 @@ type job struct {
 	reason   string
 	start    time.Time
 	duration time.Duration
+}
+
+// newJob returns t's job, ready for its next probe.
+func (t *target) newJob() *job {
+	t.job = job{t: t, prober: t.svc.prober, kind: t.svc.check.Kind, addr: t.key.addr}
+	return &t.job
 }
 
 // New returns a Checker; Run starts it.
@@ -183,6 +196,8 @@ func (c *Checker) poke() {
 }
 
 // Run schedules probes until ctx ends, then waits for the probes in flight.
+// TCP probes go to a connector, which connects in rounds, where the system
+// has one (Linux); every other probe to a worker.
 func (c *Checker) Run(ctx context.Context) {
 	jobs := make(chan *job)
 	results := make(chan *job, c.cfg.Workers)
@@ -205,21 +220,51 @@ func (c *Checker) Run(ctx context.Context) {
 		for range results {
 		}
 	}()
+	conn := c.newConnector()
+	if conn != nil {
+		defer conn.close()
+	}
+	var due []*job          // the TCP probes of a round
+	var lastRound time.Time // when the connector last ran a round
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		now := time.Now()
+		if conn != nil && !now.Before(lastRound.Add(probeRound)) {
+			for len(c.queue) > 0 && !c.queue[0].due.After(now) && c.queue[0].svc.check.Kind == "tcp" {
+				due = append(due, c.dequeue(now).newJob())
+			}
+			if len(due) > 0 || conn.busy() {
+				for _, j := range conn.round(due, now) {
+					c.finish(j, now)
+				}
+				clear(due)
+				due, lastRound = due[:0], now
+			}
+		}
 		var send chan<- *job
 		var next *job
+		wait := time.Duration(-1) // none
 		if len(c.queue) > 0 {
 			t := c.queue[0]
-			if wait := t.due.Sub(now); wait > 0 {
-				timer.Reset(wait)
-			} else {
+			switch {
+			case t.due.After(now):
+				wait = t.due.Sub(now)
+			case conn != nil && t.svc.check.Kind == "tcp":
+				wait = lastRound.Add(probeRound).Sub(now) // at the next round
+			default:
 				send = jobs
-				next = &job{t: t, prober: t.svc.prober, kind: t.svc.check.Kind, addr: t.key.addr}
+				next = t.newJob()
 			}
+		}
+		if conn != nil && conn.busy() {
+			if w := lastRound.Add(probeRound).Sub(now); wait < 0 || w < wait {
+				wait = w
+			}
+		}
+		if wait >= 0 {
+			timer.Reset(wait)
 		}
 		select {
 		case <-ctx.Done():
@@ -228,9 +273,7 @@ func (c *Checker) Run(ctx context.Context) {
 			c.reconcile(time.Now())
 		case <-timer.C:
 		case send <- next:
-			t := heap.Pop(&c.queue).(*target)
-			t.inFlight = true
-			c.cfg.Metrics.scheduled(time.Since(t.due))
+			c.dequeue(time.Now())
 		case j := <-results:
 			c.finish(j, time.Now())
 			// Take whatever else is ready before publishing once.
@@ -245,6 +288,36 @@ func (c *Checker) Run(ctx context.Context) {
 		}
 		c.publish()
 	}
+}
+
+// probeRound is the time between two rounds of the connector. Ten
+// thousand TCP targets a second make 50 probes a round; a probe starts,
+// and its verdict comes, at most a round late, which is well within the
+// usual jitter of a target's place in its interval (100 ms).
+const probeRound = 5 * time.Millisecond
+
+// newConnector returns the connector of TCP probes, or nil where probes
+// dial one by one.
+func (c *Checker) newConnector() *connector {
+	if c.cfg.dialEach {
+		return nil
+	}
+	conn, err := newConnector()
+	if err != nil {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			c.cfg.Logger.Warn("TCP probes dial one by one", "err", err.Error())
+		}
+		return nil
+	}
+	return conn
+}
+
+// dequeue takes the first target off the queue as its probe starts.
+func (c *Checker) dequeue(now time.Time) *target {
+	t := heap.Pop(&c.queue).(*target)
+	t.inFlight = true
+	c.cfg.Metrics.scheduled(now.Sub(t.due))
+	return t
 }
 
 // reconcile brings the targets in line with the latest Inventory and checks.

@@ -1,16 +1,26 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meridian-gtm/meridian/api"
 	"github.com/meridian-gtm/meridian/internal/kubetest"
 )
 
@@ -329,7 +339,26 @@ func TestClientGoLogsAreJSON(t *testing.T) {
 	home.Namespace(t, "meridian")
 	_, _, port := listenPair(t)
 	p := startMeridian(t, quorumConf(t, 1, home.Kubeconfig, port))
+	// client-go retries in silence a watch cut off, and a connection
+	// refused or closed; it logs a watch or a list that fails otherwise.
+	// So once a watch is up, the API server is killed and its address is
+	// taken by an impostor whose certificate the cluster's CA did not sign.
+	waitForOverridesWatch(t, home, p)
+	u, err := url.Parse(home.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
 	home.Stop()
+	ln, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		t.Fatalf("taking the stopped API server's address: %v", err)
+	}
+	impostor := httptest.NewUnstartedServer(http.NotFoundHandler())
+	impostor.Listener.Close()
+	impostor.Listener = ln
+	impostor.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	impostor.StartTLS()
+	t.Cleanup(impostor.Close)
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
@@ -343,6 +372,47 @@ func TestClientGoLogsAreJSON(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatal("no log record of client-go within 30 s of the home API server stopping")
+		}
+	}
+}
+
+// waitForOverridesWatch returns once p's overrides store has a watch on
+// its ConfigMap: it writes the ConfigMap twice, directly, and waits each
+// time until p's API lists what was written. The first write may reach p
+// through the informer's list; the second comes after that list, so it
+// can reach p only through a watch.
+func waitForOverridesWatch(t *testing.T, c *kubetest.Cluster, p *process) {
+	t.Helper()
+	for _, id := range []string{"watch-probe-1", "watch-probe-2"} {
+		o := api.Override{ID: id, OverrideSpec: api.OverrideSpec{Kind: "drain", Cluster: "secondary", Reason: "test: is the watch up"},
+			Created: time.Now().UTC().Truncate(time.Second)}
+		raw, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cms := c.Client.CoreV1().ConfigMaps("meridian")
+		cm, err := cms.Get(context.Background(), "overrides", metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "overrides", Namespace: "meridian"}}
+			cm.Data = map[string]string{id: string(raw)}
+			_, err = cms.Create(context.Background(), cm, metav1.CreateOptions{})
+		case err == nil:
+			cm.Data = map[string]string{id: string(raw)}
+			_, err = cms.Update(context.Background(), cm, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			t.Fatalf("writing the overrides ConfigMap: %v", err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			var got []api.Override
+			apiGet(t, p, "/api/v1/overrides", &got)
+			if len(got) == 1 && got[0].ID == id {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the overrides store does not list %s, written to its ConfigMap 30 s ago: %+v", id, got)
+			}
 		}
 	}
 }

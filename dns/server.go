@@ -46,6 +46,10 @@ type ServerConfig struct {
 	TCPMaxConnsPerNetwork int
 	TCPIPv4Prefix         int
 	TCPIPv6Prefix         int
+
+	// steerIgnoringRoom: spread the packets of a busy CPU whether or not
+	// other CPUs are idle (steer.go), for tests on a busy machine.
+	steerIgnoringRoom bool
 }
 
 func (c *ServerConfig) validate() {
@@ -88,6 +92,7 @@ type Server struct {
 	accepters sync.WaitGroup
 	conns     *conncap.Table[netip.Prefix] // TCP connections by client network
 	failed    chan error
+	stop      chan struct{} // closed by Shutdown: the steering goroutines end
 }
 
 // tcpConn is an open TCP connection, counted by its client network.
@@ -105,12 +110,19 @@ func Listen(cfg ServerConfig) (*Server, error) {
 			s.Shutdown(context.Background())
 			return nil, fmt.Errorf("dns: listen on %s: %w", addr, err)
 		}
-		steered, err := steerByCPU(udps)
+		g, err := steerByCPU(udps)
+		if g != nil {
+			g.ignoreRoom = cfg.steerIgnoringRoom
+		}
 		if err != nil {
 			cfg.Logger.Warn("dns: UDP packets not steered by CPU; the kernel's hash spreads them", "err", err)
 		}
 		cfg.Logger.Info("dns listening", "udp", udps[0].localAddr().String(), "tcp", ln.Addr().String(),
-			"udp_sockets", len(udps), "steered_by_cpu", steered)
+			"udp_sockets", len(udps), "steered_by_cpu", g != nil)
+		if g != nil {
+			s.accepters.Add(1)
+			go s.steer(g)
+		}
 		for _, u := range udps {
 			s.udp = append(s.udp, u)
 			s.readers.Add(1)
@@ -121,13 +133,49 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		s.accepters.Add(1)
 		go s.serveTCP(tcp)
 	}
+	cfg.Stats.countUDPSockets(s.udpPackets)
 	return s, nil
+}
+
+// steer adjusts a group's steering every steerInterval to the packets its
+// sockets read (steer.go), until Shutdown.
+func (s *Server) steer(g *steerer) {
+	defer s.accepters.Done()
+	t := time.NewTicker(steerInterval)
+	defer t.Stop()
+	failed := false
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		spreading, changed, err := g.tick()
+		switch {
+		case err != nil && !failed:
+			failed = true // once: it would fail every interval alike
+			s.cfg.Logger.Warn("dns: UDP steering not changed", "err", err)
+		case changed:
+			s.cfg.Stats.steered(spreading >= 0)
+			s.cfg.Logger.Debug("dns: UDP steering changed", "spread_socket", spreading)
+		}
+	}
+}
+
+// udpPackets returns the packets each UDP socket has read, in the order
+// of Addrs.
+func (s *Server) udpPackets() []uint64 {
+	out := make([]uint64, len(s.udp))
+	for i, u := range s.udp {
+		out[i] = u.packets.Load()
+	}
+	return out
 }
 
 // newServer is a Server with nothing bound yet.
 func newServer(cfg ServerConfig) *Server {
 	cfg.validate()
-	return &Server{cfg: cfg, failed: make(chan error, 1),
+	return &Server{cfg: cfg, failed: make(chan error, 1), stop: make(chan struct{}),
 		conns: conncap.New[netip.Prefix](conncap.Limits{Max: cfg.TCPMaxConns, MaxPerGroup: cfg.TCPMaxConnsPerNetwork})}
 }
 
@@ -411,7 +459,9 @@ func (s *Server) Addrs() []net.Addr {
 // UDP reader closes its socket as it stops, so that no socket is closed
 // under a reader still using it.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closing.Store(true)
+	if !s.closing.Swap(true) {
+		close(s.stop)
+	}
 	for _, ln := range s.tcp {
 		ln.Close()
 	}

@@ -51,12 +51,16 @@
 #                          udp-t2-1000net udp-t1-1net-pin udp-t2-1net-pin
 #                          udp-t1-1000net-pin udp-t2-1000net-pin tcp-t1-1net
 #                          tcp-t2-1net
+#   NICE                   MATRIX=1: run the servers and dnsperf under nice -n
+#                          NICE (say -10, as root), so that other work on a
+#                          shared machine takes less of their CPU
 set -Eeuo pipefail
 
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$DIR/../.." && pwd)
 
 MATRIX=${MATRIX:-0}
+NICE=${NICE:-}
 if [[ $MATRIX == 1 ]]; then
 	DURATION=${DURATION:-5}
 	WARMUP=${WARMUP:-1}
@@ -644,6 +648,9 @@ if [[ $MATRIX == 1 ]]; then
 			else
 				SERVER_CPU=() DNSPERF_CPU=()
 			fi
+			if [[ -n $NICE ]]; then
+				SERVER_CPU=(nice -n "$NICE" "${SERVER_CPU[@]}") DNSPERF_CPU=(nice -n "$NICE" "${DNSPERF_CPU[@]}")
+			fi
 			for s in "${ORDER[@]}"; do
 				log "round $r/$ROUNDS: $s$( ((pin)) && echo ' (on CPU 0, dnsperf on CPU 1)')"
 				start_server "$s"
@@ -672,6 +679,7 @@ if [[ $MATRIX == 1 ]]; then
 	echo "dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p') to 127.0.0.1, -B (bench/dns/ecsqueries: queries.txt's mix, ECS /24 per query), -c $CLIENTS -q $OUTSTANDING -t 2"
 	echo "shapes: PROTO-tTHREADS (dnsperf -m PROTO -T THREADS; tcp pipelines -q queries over -c connections), SUBNETSnet distinct ECS /24s"
 	echo "(1net: 81.2.69.0/24, UK; 1000net: spread over the IPv4 space), -pin: server on CPU 0, dnsperf on CPU 1"
+	[[ -z $NICE ]] || echo "servers and dnsperf under nice -n $NICE"
 	for s in $SERVERS; do echo "  $s ${M[$s,version]}"; done
 	printf '%-20s' shape
 	for s in $SERVERS; do printf ' %14s' "$s"; done

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -321,10 +322,22 @@ func TestMetrics(t *testing.T) {
 		`meridian_dns_service_answers_total{cluster="us-east",service="app.gslb.example.com"} 1`,
 		`meridian_dns_response_seconds_count 3`,
 		`meridian_dns_truncated_total 0`,
+		`meridian_dns_udp_steering_changes_total{to="spread"} 0`, // 3 packets are too few to steer
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	// The UDP sockets read the three queries between them.
+	read := 0
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, "meridian_dns_udp_socket_packets_total{socket="); ok {
+			n, _ := strconv.Atoi(v[strings.Index(v, " ")+1:])
+			read += n
+		}
+	}
+	if read != 3 {
+		t.Errorf("meridian_dns_udp_socket_packets_total adds up to %d, want 3:\n%s", read, text)
 	}
 }
 

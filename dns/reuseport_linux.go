@@ -64,10 +64,10 @@ func steerByCPU(udps []*udpSocket) (*steerer, error) {
 // steerer is the steering of one SO_REUSEPORT group (one listen address).
 // Only the server's steering goroutine uses it.
 type steerer struct {
-	udps       []*udpSocket
-	cpus       []int
-	spreading  int  // the socket whose CPU's packets are spread, or -1
-	ignoreRoom bool // measure no CPU's room: every room unknown
+	udps      []*udpSocket
+	cpus      []int
+	spreading int  // the socket whose CPU's packets are spread, or -1
+	byShare   bool // decide on the packets' shares alone (tests): every reader behind, every room unknown
 
 	// At the last tick: each socket's packets and reads, each CPU's idle
 	// time (USER_HZ ticks) and its reader's run time (ns), and when.
@@ -113,8 +113,11 @@ func (g *steerer) measure() {
 		p, r := u.packets.Load(), u.reads.Load()
 		g.sample.packets[i], g.last.packets[i] = p-g.last.packets[i], p
 		g.sample.reads[i], g.last.reads[i] = r-g.last.reads[i], r
+		if g.byShare && g.sample.packets[i] > 0 {
+			g.sample.reads[i] = 1
+		}
 		ran, ok := threadRan(int(u.tid.Load()))
-		if idle == nil || !ok || elapsed <= 0 || g.ignoreRoom {
+		if idle == nil || !ok || elapsed <= 0 || g.byShare {
 			g.sample.room[i] = -1
 			continue
 		}

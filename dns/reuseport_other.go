@@ -16,6 +16,6 @@ func (u *udpSocket) sharePort() error { return nil }
 func steerByCPU([]*udpSocket) (*steerer, error) { return nil, nil }
 
 // steerer is never made here.
-type steerer struct{ ignoreRoom bool }
+type steerer struct{ byShare bool }
 
 func (*steerer) tick() (int, bool, error) { return -1, false, nil }

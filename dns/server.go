@@ -48,9 +48,10 @@ type ServerConfig struct {
 	TCPIPv4Prefix         int
 	TCPIPv6Prefix         int
 
-	// steerIgnoringRoom: spread the packets of a busy CPU whether or not
-	// other CPUs are idle (steer.go), for tests on a busy machine.
-	steerIgnoringRoom bool
+	// steerByShare: spread the packets of a CPU that receives most of
+	// them whether or not its reader is behind and other CPUs are idle
+	// (steer.go), for tests, whose load and machine these depend on.
+	steerByShare bool
 }
 
 func (c *ServerConfig) validate() {
@@ -113,7 +114,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		}
 		g, err := steerByCPU(udps)
 		if g != nil {
-			g.ignoreRoom = cfg.steerIgnoringRoom
+			g.byShare = cfg.steerByShare
 		}
 		if err != nil {
 			cfg.Logger.Warn("dns: UDP packets not steered by CPU; the kernel's hash spreads them", "err", err)

@@ -2,6 +2,7 @@ package dns
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"testing"
@@ -308,4 +309,39 @@ func BenchmarkOneServiceChange(b *testing.B) {
 	}
 	b.Run("unsigned-2000", func(b *testing.B) { run(b, 2000, "") })
 	b.Run("signed-200", func(b *testing.B) { run(b, 200, b.TempDir()) })
+}
+
+// BenchmarkAnswerBuiltinGeoIPSubnets is BenchmarkAnswerBuiltinGeoIP with
+// queries from 1,000 client subnets in turn (random public /24s, as
+// bench/dns/ecsqueries makes for dnsperf), so that the location cache
+// holds many networks and misses where two share a slot.
+func BenchmarkAnswerBuiltinGeoIPSubnets(b *testing.B) {
+	db, err := geo.Builtin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := newTestHandlerWith(b, testConf, db)
+	r := rand.New(rand.NewPCG(21, 1))
+	var reqs [][]byte
+	for len(reqs) < 1000 {
+		subnet := fmt.Sprintf("%d.%d.%d.0/24", 1+r.IntN(223), r.IntN(256), r.IntN(256))
+		if p := netip.MustParsePrefix(subnet); p.Addr().IsPrivate() || p.Addr().IsLoopback() {
+			continue
+		}
+		req, err := testQuery{name: "app.gslb.example.com.", qtype: mdns.TypeA, subnet: subnet}.msg().Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs = append(reqs, req)
+	}
+	out := make([]byte, 0, 65535)
+	client := netip.MustParseAddr("127.0.0.1")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if resp, _ := h.Answer(reqs[i%len(reqs)], out, client, false); len(resp) == 0 {
+			b.Fatal("no answer")
+		}
+		i++
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	mdns "github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,18 +30,33 @@ func TestCPUList(t *testing.T) {
 }
 
 // TestSteeringProgram runs the program on a small classic BPF interpreter
-// (the three instructions it uses) for each CPU.
+// (the instructions it uses) for each CPU: steering by CPU alone, and with
+// one CPU's packets spread by message ID.
 func TestSteeringProgram(t *testing.T) {
-	prog := steeringProgram([]int{3, 7, 8})
+	prog := steeringProgram([]int{3, 7, 8}, -1)
 	want := map[uint32]uint32{3: 0, 7: 1, 8: 2, 0: math.MaxUint32, 4: math.MaxUint32, 9: math.MaxUint32}
 	for cpu, idx := range want {
-		if got := runSteering(t, prog, cpu); got != idx {
+		if got := runSteering(t, prog, cpu, []byte{0, 4}); got != idx {
 			t.Errorf("packet received on CPU %d: socket %d, want %d", cpu, got, idx)
 		}
 	}
+	prog = steeringProgram([]int{3, 7, 8}, 1) // CPU 7's packets spread
+	for _, c := range []struct {
+		cpu  uint32
+		id   uint16
+		want uint32
+	}{{7, 0, 0}, {7, 1, 1}, {7, 2, 2}, {7, 3, 0}, {7, 0x1234, 0x1234 % 3}, {3, 1, 0}, {8, 0, 2}, {4, 1, math.MaxUint32}} {
+		if got := runSteering(t, prog, c.cpu, []byte{byte(c.id >> 8), byte(c.id), 0, 0}); got != c.want {
+			t.Errorf("CPU 7 spread: a packet with ID %#x received on CPU %d: socket %d, want %d", c.id, c.cpu, got, c.want)
+		}
+	}
+	if got := runSteering(t, prog, 7, []byte{1}); got != 0 {
+		t.Errorf("CPU 7 spread: a 1-byte packet: socket %d, want 0 (the kernel returns 0 for a load past the end)", got)
+	}
 }
 
-func runSteering(t *testing.T, prog []unix.SockFilter, cpu uint32) uint32 {
+// runSteering interprets prog for a UDP payload received on cpu.
+func runSteering(t *testing.T, prog []unix.SockFilter, cpu uint32, payload []byte) uint32 {
 	t.Helper()
 	var a uint32
 	for pc := 0; pc < len(prog); pc++ {
@@ -50,6 +66,13 @@ func runSteering(t *testing.T, prog []unix.SockFilter, cpu uint32) uint32 {
 				t.Fatalf("load of %#x, not the CPU", in.K)
 			}
 			a = cpu
+		case unix.BPF_LD | unix.BPF_H | unix.BPF_ABS:
+			if int(in.K)+2 > len(payload) {
+				return 0
+			}
+			a = uint32(payload[in.K])<<8 | uint32(payload[in.K+1])
+		case unix.BPF_ALU | unix.BPF_MOD | unix.BPF_K:
+			a %= in.K
 		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
 			if a == in.K {
 				pc += int(in.Jt)
@@ -58,6 +81,8 @@ func runSteering(t *testing.T, prog []unix.SockFilter, cpu uint32) uint32 {
 			}
 		case unix.BPF_RET | unix.BPF_K:
 			return in.K
+		case unix.BPF_RET | unix.BPF_A:
+			return a
 		default:
 			t.Fatalf("instruction %d: unexpected code %#x", pc, in.Code)
 		}
@@ -116,8 +141,8 @@ func TestSteerByCPU(t *testing.T) {
 	for _, u := range udps {
 		defer u.close()
 	}
-	if ok, err := steerByCPU(udps); !ok || err != nil {
-		t.Fatalf("steerByCPU = %v, %v", ok, err)
+	if g, err := steerByCPU(udps); g == nil || err != nil {
+		t.Fatalf("steerByCPU = %v, %v", g, err)
 	}
 	c, err := net.Dial("udp", udps[0].localAddr().String())
 	if err != nil {
@@ -128,7 +153,7 @@ func TestSteerByCPU(t *testing.T) {
 		if udps[i].cpu != cpu {
 			t.Errorf("socket %d marked for CPU %d, want %d", i, udps[i].cpu, cpu)
 		}
-		sendFromCPU(t, c, cpu, byte(i))
+		sendFromCPU(t, c, cpu, []byte{byte(i)})
 		for j, u := range udps {
 			var b [8]byte
 			n, _, err := unix.Recvfrom(u.fd, b[:], unix.MSG_DONTWAIT)
@@ -143,7 +168,7 @@ func TestSteerByCPU(t *testing.T) {
 }
 
 // sendFromCPU writes b through c from a thread that runs on cpu only.
-func sendFromCPU(t *testing.T, c net.Conn, cpu int, b byte) {
+func sendFromCPU(t *testing.T, c net.Conn, cpu int, b []byte) {
 	t.Helper()
 	done := make(chan error)
 	go func() {
@@ -154,7 +179,7 @@ func sendFromCPU(t *testing.T, c net.Conn, cpu int, b byte) {
 			done <- err
 			return
 		}
-		_, err := c.Write([]byte{b})
+		_, err := c.Write(b)
 		done <- err
 	}()
 	if err := <-done; err != nil {
@@ -234,4 +259,106 @@ func pinnedThreads(t *testing.T) map[int]int {
 		}
 	}
 	return pinned
+}
+
+// TestSpreadByMessageID: with the first CPU's packets spread, packets sent
+// from that CPU through one client socket (one flow, which the kernel's
+// hash would keep in one socket) land in the socket their DNS message ID
+// picks, and a packet from another CPU still in that CPU's socket.
+func TestSpreadByMessageID(t *testing.T) {
+	cpus := steerableCPUs(t)
+	udps, ln, err := bindAll("127.0.0.1:0", len(cpus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, u := range udps {
+		defer u.close()
+	}
+	g, err := steerByCPU(udps)
+	if g == nil || err != nil {
+		t.Fatalf("steerByCPU = %v, %v", g, err)
+	}
+	if err := g.attach(0); err != nil {
+		t.Fatalf("attaching the program that spreads CPU %d: %v", cpus[0], err)
+	}
+	c, err := net.Dial("udp", udps[0].localAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	expect := func(from, want int, p []byte) {
+		t.Helper()
+		for j, u := range udps {
+			var b [8]byte
+			n, _, err := unix.Recvfrom(u.fd, b[:], unix.MSG_DONTWAIT)
+			switch got := err == nil && n == len(p) && b[1] == p[1]; {
+			case j == want && !got:
+				t.Errorf("the packet %x sent from CPU %d is not in socket %d: %d bytes, %v", p, from, j, n, err)
+			case j != want && err == nil:
+				t.Errorf("socket %d got the packet %x sent from CPU %d, want socket %d", j, p, from, want)
+			}
+		}
+	}
+	for id := range 2 * len(cpus) {
+		p := []byte{0, byte(id), 1, 0}
+		sendFromCPU(t, c, cpus[0], p)
+		expect(cpus[0], id%len(cpus), p)
+	}
+	p := []byte{0, 0, 1, 0} // ID 0 would pick socket 0; from CPU 1, it goes to socket 1
+	sendFromCPU(t, c, cpus[1], p)
+	expect(cpus[1], 1, p)
+}
+
+// TestOneCPUSenderIsSpread: a client whose packets all arrive on one CPU
+// (it sends from a thread that may run there alone, and loopback delivers
+// on the sending CPU) at first has them all read by that CPU's reader;
+// the server notices and spreads them, and another reader reads some. The
+// server is told to decide on the packets' shares alone: whether the
+// reader falls behind and the other CPUs are idle depends on the machine
+// (busy with other tests, or not), and nextSteering's tests cover those.
+// The sender stops as soon as another reader has read packets, or after
+// 30 s.
+func TestOneCPUSenderIsSpread(t *testing.T) {
+	cpus := steerableCPUs(t)
+	s := startServer(t, ServerConfig{UDPSockets: len(cpus), steerByShare: true})
+	c, err := net.Dial("udp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q, _ := testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA, edns: 0}.msg().Pack()
+	spread := func() bool {
+		for _, n := range s.udpPackets()[1:] {
+			if n >= 100 {
+				return true
+			}
+		}
+		return false
+	}
+	sent := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // not unlocked: the pinned thread ends with the goroutine
+		var set unix.CPUSet
+		set.Set(cpus[0])
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			sent <- err
+			return
+		}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+			for id := range 1000 {
+				q[0], q[1] = byte(id>>8), byte(id)
+				c.Write(q) // a full buffer drops it; the next goes on
+			}
+			if spread() {
+				sent <- nil
+				return
+			}
+		}
+		sent <- fmt.Errorf("no other reader read packets sent from CPU %d in 30 s; packets read by socket: %v", cpus[0], s.udpPackets())
+	}()
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("packets read by socket: %v", s.udpPackets())
 }

@@ -13,4 +13,9 @@ func reusePort(network, address string, c syscall.RawConn) error { return nil }
 func (u *udpSocket) sharePort() error { return nil }
 
 // steerByCPU leaves the packets where the platform puts them.
-func steerByCPU([]*udpSocket) (bool, error) { return false, nil }
+func steerByCPU([]*udpSocket) (*steerer, error) { return nil, nil }
+
+// steerer is never made here.
+type steerer struct{ byShare bool }
+
+func (*steerer) tick() (int, bool, error) { return -1, false, nil }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/meridian-gtm/meridian/internal/acceptretry"
 	"github.com/meridian-gtm/meridian/internal/conncap"
@@ -46,6 +47,11 @@ type ServerConfig struct {
 	TCPMaxConnsPerNetwork int
 	TCPIPv4Prefix         int
 	TCPIPv6Prefix         int
+
+	// steerByShare: spread the packets of a CPU that receives most of
+	// them whether or not its reader is behind and other CPUs are idle
+	// (steer.go), for tests, whose load and machine these depend on.
+	steerByShare bool
 }
 
 func (c *ServerConfig) validate() {
@@ -88,6 +94,7 @@ type Server struct {
 	accepters sync.WaitGroup
 	conns     *conncap.Table[netip.Prefix] // TCP connections by client network
 	failed    chan error
+	stop      chan struct{} // closed by Shutdown: the steering goroutines end
 }
 
 // tcpConn is an open TCP connection, counted by its client network.
@@ -105,12 +112,19 @@ func Listen(cfg ServerConfig) (*Server, error) {
 			s.Shutdown(context.Background())
 			return nil, fmt.Errorf("dns: listen on %s: %w", addr, err)
 		}
-		steered, err := steerByCPU(udps)
+		g, err := steerByCPU(udps)
+		if g != nil {
+			g.byShare = cfg.steerByShare
+		}
 		if err != nil {
 			cfg.Logger.Warn("dns: UDP packets not steered by CPU; the kernel's hash spreads them", "err", err)
 		}
 		cfg.Logger.Info("dns listening", "udp", udps[0].localAddr().String(), "tcp", ln.Addr().String(),
-			"udp_sockets", len(udps), "steered_by_cpu", steered)
+			"udp_sockets", len(udps), "steered_by_cpu", g != nil)
+		if g != nil {
+			s.accepters.Add(1)
+			go s.steer(g)
+		}
 		for _, u := range udps {
 			s.udp = append(s.udp, u)
 			s.readers.Add(1)
@@ -121,13 +135,49 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		s.accepters.Add(1)
 		go s.serveTCP(tcp)
 	}
+	cfg.Stats.countUDPSockets(s.udpPackets)
 	return s, nil
+}
+
+// steer adjusts a group's steering every steerInterval to the packets its
+// sockets read (steer.go), until Shutdown.
+func (s *Server) steer(g *steerer) {
+	defer s.accepters.Done()
+	t := time.NewTicker(steerInterval)
+	defer t.Stop()
+	failed := false
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		spreading, changed, err := g.tick()
+		switch {
+		case err != nil && !failed:
+			failed = true // once: it would fail every interval alike
+			s.cfg.Logger.Warn("dns: UDP steering not changed", "err", err)
+		case changed:
+			s.cfg.Stats.steered(spreading >= 0)
+			s.cfg.Logger.Debug("dns: UDP steering changed", "spread_socket", spreading)
+		}
+	}
+}
+
+// udpPackets returns the packets each UDP socket has read, in the order
+// of Addrs.
+func (s *Server) udpPackets() []uint64 {
+	out := make([]uint64, len(s.udp))
+	for i, u := range s.udp {
+		out[i] = u.packets.Load()
+	}
+	return out
 }
 
 // newServer is a Server with nothing bound yet.
 func newServer(cfg ServerConfig) *Server {
 	cfg.validate()
-	return &Server{cfg: cfg, failed: make(chan error, 1),
+	return &Server{cfg: cfg, failed: make(chan error, 1), stop: make(chan struct{}),
 		conns: conncap.New[netip.Prefix](conncap.Limits{Max: cfg.TCPMaxConns, MaxPerGroup: cfg.TCPMaxConnsPerNetwork})}
 }
 
@@ -298,24 +348,38 @@ func (s *Server) clientNetwork(a net.Addr) netip.Prefix {
 }
 
 // serveConn answers the queries of one TCP connection in order, as they
-// come (pipelined), until the client closes, idles, or Shutdown.
+// come (pipelined), until the client closes, idles, or Shutdown. The
+// queries a read brought in whole are answered one after the other into
+// one buffer, written with one system call before the connection waits
+// for more: a client with many queries in flight gets their answers
+// batched, as it sent them.
 func (s *Server) serveConn(tc *tcpConn) {
 	c := tc.Conn
+	var w tcpWriter
 	defer func() {
+		w.release()
 		if s.conns.Release(tc) { // not already closed to make room
 			s.cfg.Stats.tcpClosed()
 		}
 		c.Close()
 		s.readers.Done()
 	}()
+	w.c, w.idle = c, s.cfg.TCPIdle
 	client := netip.Addr{}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		client = ta.AddrPort().Addr().Unmap()
 	}
 	r := bufio.NewReaderSize(c, 4096)
 	for !s.closing.Load() {
-		tc.Waiting()
-		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
+		if !queryBuffered(r) {
+			// About to wait: send what is answered, hold no buffer.
+			if !w.flush() {
+				return
+			}
+			w.release()
+			tc.Waiting()
+			c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdle))
+		}
 		var lenBuf [2]byte
 		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
 			return
@@ -331,29 +395,42 @@ func (s *Server) serveConn(tc *tcpConn) {
 				return
 			}
 		}
-		buf := tcpBuffers.Get().(*tcpBuffer)
+		w.hold()
 		if req == nil {
-			if _, err := io.ReadFull(r, buf.req[:n]); err != nil {
-				tcpBuffers.Put(buf)
+			if !w.flush() {
 				return
 			}
-			req = buf.req[:n]
+			if _, err := io.ReadFull(r, w.buf.req[:n]); err != nil {
+				return
+			}
+			req = w.buf.req[:n]
 		}
 		tc.Busy() // not to be closed to make room
-		more := s.answerTCP(c, req, buf.out[:], client)
+		more := s.answerTCP(&w, req, client)
 		if n <= r.Size() {
 			r.Discard(n) // only now: req was the reader's buffer
 		}
-		tcpBuffers.Put(buf)
 		if !more {
+			w.flush()
 			return
 		}
 	}
 }
 
-// tcpBuffer holds one TCP query and its answer. A connection takes one
-// from tcpBuffers only while it answers, never while it waits: idle
-// connections once held 128 KiB each, 128 MB at the default cap.
+// queryBuffered reports whether r holds a whole query (its length and
+// message), so that reading it does not wait.
+func queryBuffered(r *bufio.Reader) bool {
+	if r.Buffered() < 2 {
+		return false
+	}
+	l, _ := r.Peek(2)
+	return r.Buffered() >= 2+int(binary.BigEndian.Uint16(l))
+}
+
+// tcpBuffer holds one TCP query and the answers not written yet. A
+// connection takes one from tcpBuffers only while it answers, never while
+// it waits: idle connections once held 128 KiB each, 128 MB at the
+// default cap.
 type tcpBuffer struct {
 	req [0xFFFF]byte
 	out [2 + 0xFFFF]byte
@@ -361,26 +438,96 @@ type tcpBuffer struct {
 
 var tcpBuffers = sync.Pool{New: func() any { return new(tcpBuffer) }}
 
-// answerTCP answers req on c, building the reply in out (2 + 65535
-// bytes), and reports whether the connection goes on.
-func (s *Server) answerTCP(c net.Conn, req, out []byte, client netip.Addr) bool {
+// tcpRoom: answers are added to the pending ones while this much room is
+// left; an answer that outgrows the room is written on its own.
+const tcpRoom = 4096
+
+// tcpWriter gathers a connection's answers (each with its 2-byte length)
+// in its tcpBuffer, to write them at once.
+type tcpWriter struct {
+	c       net.Conn
+	idle    time.Duration
+	buf     *tcpBuffer // while answering, else nil
+	pending int        // bytes of buf.out not written yet
+	failed  bool
+}
+
+func (w *tcpWriter) hold() {
+	if w.buf == nil {
+		w.buf = tcpBuffers.Get().(*tcpBuffer)
+	}
+}
+
+func (w *tcpWriter) release() {
+	if w.buf != nil && w.pending == 0 {
+		tcpBuffers.Put(w.buf)
+		w.buf = nil
+	}
+}
+
+// room is where the next answer goes (after its 2-byte length), flushing
+// first if less than tcpRoom is left.
+func (w *tcpWriter) room() []byte {
+	if len(w.buf.out)-w.pending < 2+tcpRoom {
+		w.flush()
+	}
+	return w.buf.out[w.pending+2 : w.pending+2]
+}
+
+// add queues resp, the answer built in room() or, when it outgrew it,
+// elsewhere; it reports whether writing (if it had to) worked.
+func (w *tcpWriter) add(resp []byte) bool {
+	at := w.buf.out[w.pending+2 : w.pending+2]
+	if unsafe.SliceData(resp) != unsafe.SliceData(at) || len(resp) > cap(at) {
+		if !w.flush() {
+			return false
+		}
+		var l [2]byte
+		binary.BigEndian.PutUint16(l[:], uint16(len(resp)))
+		w.c.SetWriteDeadline(time.Now().Add(w.idle))
+		bufs := net.Buffers{l[:], resp}
+		_, err := bufs.WriteTo(w.c)
+		return err == nil
+	}
+	binary.BigEndian.PutUint16(w.buf.out[w.pending:], uint16(len(resp)))
+	w.pending += 2 + len(resp)
+	return true
+}
+
+// flush writes the pending answers; false once a write failed.
+func (w *tcpWriter) flush() bool {
+	if w.pending > 0 && !w.failed {
+		w.c.SetWriteDeadline(time.Now().Add(w.idle))
+		if _, err := w.c.Write(w.buf.out[:w.pending]); err != nil {
+			w.failed = true
+		}
+	}
+	w.pending = 0
+	return !w.failed
+}
+
+// answerTCP answers req through w, and reports whether the connection
+// goes on. A zone transfer is written to the connection directly, after
+// the answers before it.
+func (s *Server) answerTCP(w *tcpWriter, req []byte, client netip.Addr) bool {
 	start := time.Now()
-	resp, o := s.cfg.Handler.answer(req, out[2:2], client, true, uint32(start.Unix()), signInline)
+	c := w.c
+	resp, o := s.cfg.Handler.answer(req, w.room(), client, true, uint32(start.Unix()), signInline)
 	if t := s.cfg.Tap; t != nil && o.rcode >= 0 && t.sampled(nil) {
 		t.record(req, resp, addrPortOf(c.RemoteAddr()), c.LocalAddr(), true, start) // a transfer's query alone
 	}
 	switch {
 	case o.transfer:
+		if !w.flush() {
+			return false
+		}
 		c.SetWriteDeadline(time.Now().Add(time.Minute))
 		if err := s.cfg.Handler.Transfer(c, req); err != nil {
 			s.cfg.Logger.Warn("zone transfer failed", "client", client.String(), "err", err)
 			return false
 		}
 	case resp != nil:
-		b := out[:2+len(resp)]
-		binary.BigEndian.PutUint16(b, uint16(len(resp)))
-		c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdle))
-		if _, err := c.Write(b); err != nil {
+		if !w.add(resp) {
 			return false
 		}
 	default:
@@ -411,7 +558,9 @@ func (s *Server) Addrs() []net.Addr {
 // UDP reader closes its socket as it stops, so that no socket is closed
 // under a reader still using it.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closing.Store(true)
+	if !s.closing.Swap(true) {
+		close(s.stop)
+	}
 	for _, ln := range s.tcp {
 		ln.Close()
 	}

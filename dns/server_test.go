@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,48 @@ func TestServerTCPPipelining(t *testing.T) {
 	}
 }
 
+// TestServerTCPPipeliningMany: 2,000 queries sent in one go on one
+// connection, more answers than one write of the server holds (64 KiB),
+// are all answered, in order, each once.
+func TestServerTCPPipeliningMany(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	c, err := net.Dial("tcp", s.Addrs()[len(s.Addrs())-1].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 2000
+	names := []string{"www.gslb.example.com.", "mail.gslb.example.com.", "nope.gslb.example.com."}
+	var batch []byte
+	for i := range n {
+		m := testQuery{name: names[i%len(names)], qtype: mdns.TypeA, edns: 0}.msg()
+		m.Id = uint16(i)
+		b, _ := m.Pack()
+		batch = append(binary.BigEndian.AppendUint16(batch, uint16(len(b))), b...)
+	}
+	go c.Write(batch)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	total := 0
+	for i := range n {
+		var l [2]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		b := make([]byte, binary.BigEndian.Uint16(l[:]))
+		if _, err := io.ReadFull(c, b); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		total += 2 + len(b)
+		var r mdns.Msg
+		if err := r.Unpack(b); err != nil || r.Id != uint16(i) || !strings.EqualFold(r.Question[0].Name, names[i%len(names)]) {
+			t.Fatalf("answer %d: id %d, %v", i, r.Id, err)
+		}
+	}
+	if total <= 0xFFFF {
+		t.Fatalf("the answers took %d bytes, no more than one write: the test needs more queries", total)
+	}
+}
+
 func TestServerTCPLimits(t *testing.T) {
 	s := startServer(t, ServerConfig{TCPMaxConns: 1, TCPIdle: 200 * time.Millisecond})
 	addr := s.Addrs()[len(s.Addrs())-1].String()
@@ -279,10 +322,22 @@ func TestMetrics(t *testing.T) {
 		`meridian_dns_service_answers_total{cluster="us-east",service="app.gslb.example.com"} 1`,
 		`meridian_dns_response_seconds_count 3`,
 		`meridian_dns_truncated_total 0`,
+		`meridian_dns_udp_steering_changes_total{to="spread"} 0`, // 3 packets are too few to steer
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	// The UDP sockets read the three queries between them.
+	read := 0
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, "meridian_dns_udp_socket_packets_total{socket="); ok {
+			n, _ := strconv.Atoi(v[strings.Index(v, " ")+1:])
+			read += n
+		}
+	}
+	if read != 3 {
+		t.Errorf("meridian_dns_udp_socket_packets_total adds up to %d, want 3:\n%s", read, text)
 	}
 }
 

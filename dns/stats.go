@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ type Stats struct {
 	tcpOpen      atomic.Int64
 	tcpEvict     [2]atomic.Uint64 // by tcpLimits
 	tcpRefuse    [2]atomic.Uint64 // by tcpLimits
+	steerChanges [2]atomic.Uint64 // to steering by CPU, to spreading
 
 	mu      sync.Mutex
 	zones   map[string]*atomic.Uint64
@@ -32,11 +34,15 @@ type Stats struct {
 	// signers returns the signed zones' signers, when a Handler serves
 	// with these Stats.
 	signers func() map[string]*signer
+	// udpSockets returns the packets each UDP socket read, once a
+	// server serves with these Stats.
+	udpSockets func() []uint64
 
 	descs struct {
 		queries, responses, ecs, truncated, limited, slipped, latency, zone, answer *prometheus.Desc
 		acceptErrors, tcpOpen, tcpEvict, tcpRefuse                                  *prometheus.Desc
 		signatures, signRefused                                                     *prometheus.Desc
+		udpPackets, steerChanges                                                    *prometheus.Desc
 	}
 }
 
@@ -79,8 +85,33 @@ func NewStats(reg prometheus.Registerer) *Stats {
 	d.signRefused = prometheus.NewDesc("meridian_dnssec_online_refused_total",
 		"UDP queries that needed an online signature answered with TC instead, by zone and reason: the zone's signing budget was spent (zone), "+
 			"the client network's share of it (network), or the signers had no room (busy).", []string{"zone", "reason"}, nil)
+	d.udpPackets = prometheus.NewDesc("meridian_dns_udp_socket_packets_total",
+		"UDP packets read, by socket (one per CPU, in the order of the CPUs).", []string{"socket"}, nil)
+	d.steerChanges = prometheus.NewDesc("meridian_dns_udp_steering_changes_total",
+		"Changes of how UDP packets are spread over the sockets: to spread (one CPU received most packets: its packets go to every socket) "+
+			"or to cpu (each packet to the socket of the CPU that received it).", []string{"to"}, nil)
 	reg.MustRegister(s)
 	return s
+}
+
+// countUDPSockets reports the packets each UDP socket read (packets).
+func (s *Stats) countUDPSockets(packets func() []uint64) {
+	if s != nil {
+		s.mu.Lock()
+		s.udpSockets = packets
+		s.mu.Unlock()
+	}
+}
+
+// steered counts a change of the UDP steering.
+func (s *Stats) steered(spread bool) {
+	if s != nil {
+		i := 0
+		if spread {
+			i = 1
+		}
+		s.steerChanges[i].Add(1)
+	}
 }
 
 func (s *Stats) acceptError() {
@@ -263,7 +294,7 @@ func (s *Stats) observe(o *outcome, took time.Duration) {
 func (s *Stats) Describe(ch chan<- *prometheus.Desc) {
 	d := &s.descs
 	for _, x := range []*prometheus.Desc{d.queries, d.responses, d.ecs, d.truncated, d.limited, d.slipped, d.latency, d.zone, d.answer,
-		d.acceptErrors, d.tcpOpen, d.tcpEvict, d.tcpRefuse} {
+		d.acceptErrors, d.tcpOpen, d.tcpEvict, d.tcpRefuse, d.udpPackets, d.steerChanges} {
 		ch <- x
 	}
 }
@@ -310,7 +341,15 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 		counter(d.answer, c.Load(), k[0], k[1])
 	}
 	signers := s.signers
+	udpSockets := s.udpSockets
 	s.mu.Unlock()
+	if udpSockets != nil {
+		for i, n := range udpSockets() {
+			counter(d.udpPackets, n, strconv.Itoa(i))
+		}
+	}
+	counter(d.steerChanges, s.steerChanges[0].Load(), "cpu")
+	counter(d.steerChanges, s.steerChanges[1].Load(), "spread")
 	// Outside s.mu: the Handler's lock, which signers takes, is held
 	// while compiling, which takes s.mu.
 	if signers != nil {

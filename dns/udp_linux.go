@@ -35,6 +35,11 @@ type udpSocket struct {
 	cpu     int        // the CPU its reader runs on (steerByCPU), or -1
 	pktinfo bool       // bound to a wildcard address: replies name their source (pktinfo_linux.go)
 
+	// Packets read, and reads that returned some: the steering's input
+	// (steer.go); packets is also a metric. tid is the reader's thread.
+	packets, reads atomic.Uint64
+	tid            atomic.Int32
+
 	hdrs    [batchSize]unix.Mmsghdr
 	iovs    [batchSize]unix.Iovec
 	names   [batchSize]unix.RawSockaddrInet6 // IPv4 addresses fit too
@@ -114,6 +119,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 	// Never unlocked: the thread ends with the goroutine, so that no thread
 	// with this one's CPU affinity returns to the runtime.
 	runtime.LockOSThread()
+	u.tid.Store(int32(unix.Gettid()))
 	if u.cpu >= 0 {
 		var set unix.CPUSet
 		set.Set(u.cpu)
@@ -135,6 +141,10 @@ func (s *Server) serveUDP(u *udpSocket) {
 				return
 			}
 			continue
+		}
+		if n > 0 {
+			u.packets.Add(uint64(n))
+			u.reads.Add(1)
 		}
 		start := time.Now()
 		k := 0

@@ -4,14 +4,18 @@ package dns
 
 import (
 	"net"
+	"sync/atomic"
 	"time"
 )
 
 // udpSocket is one UDP socket read through the runtime's poller, one
 // packet per system call.
-type udpSocket struct{ c *net.UDPConn }
+type udpSocket struct {
+	c       *net.UDPConn
+	packets atomic.Uint64 // read, for the metric
+}
 
-func newUDPSocket(c *net.UDPConn) (*udpSocket, error) { return &udpSocket{c}, nil }
+func newUDPSocket(c *net.UDPConn) (*udpSocket, error) { return &udpSocket{c: c}, nil }
 
 func (u *udpSocket) localAddr() net.Addr { return u.c.LocalAddr() }
 
@@ -35,6 +39,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 			}
 			continue
 		}
+		u.packets.Add(1)
 		start := time.Now()
 		resp, o := s.answerUDP(req[:n], out, from.Addr().Unmap(), start, signInline)
 		if t := s.cfg.Tap; t != nil && o.rcode >= 0 && t.sampled(nil) {

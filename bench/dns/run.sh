@@ -5,6 +5,7 @@
 #
 #   bench/dns/run.sh
 #   SIGNED=1 bench/dns/run.sh     # DNSSEC: signed answers (DO bit), online signers
+#   MATRIX=1 bench/dns/run.sh     # load shapes x servers, peak QPS only (~8 min)
 #
 # Environment (defaults in brackets):
 #   DURATION [20]          seconds of each peak-throughput run (dnsperf -l)
@@ -29,14 +30,43 @@
 #                          (taskset), so that neither steals the other's core
 #   MERIDIAN_BIN           a Meridian binary to run instead of building
 #                          ./cmd/meridian from this work tree
+#   MERIDIAN_BASE_BIN      another Meridian binary (say, the commit before a
+#                          change), measured as server meridian-base on its
+#                          own port, in the same run, with the same config
 #   MERIDIAN_NO_RECORDS    1: drop the `record` lines from Meridian's config
 #                          (for a Meridian that does not parse them yet)
 #   RESULTS_DIR [bench/dns/.cache/results]  raw dnsperf output and server logs
+#   MATRIX [0]             1: instead of the phases above, the peak QPS of
+#                          each server in each load shape (SHAPES), and per
+#                          shape Meridian / the best of the others; SERVERS
+#                          defaults to meridian gdnsd nsd knot-unsigned,
+#                          DURATION to 5, WARMUP to 1
+#   SHAPES                 the load shapes of MATRIX=1, words of the form
+#                          PROTO-tTHREADS-SUBNETSnet[-pin]: PROTO udp or tcp
+#                          (pipelined: -q queries in flight over -c
+#                          connections), THREADS dnsperf -T, SUBNETS the
+#                          distinct ECS client subnets (bench/dns/ecsqueries),
+#                          -pin the server on CPU 0 and dnsperf on CPU 1.
+#                          Default: udp-t1-1net udp-t2-1net udp-t1-1000net
+#                          udp-t2-1000net udp-t1-1net-pin udp-t2-1net-pin
+#                          udp-t1-1000net-pin udp-t2-1000net-pin tcp-t1-1net
+#                          tcp-t2-1net
+#   NICE                   MATRIX=1: run the servers and dnsperf under nice -n
+#                          NICE (say -10, as root), so that other work on a
+#                          shared machine takes less of their CPU
 set -Eeuo pipefail
 
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$DIR/../.." && pwd)
 
+MATRIX=${MATRIX:-0}
+NICE=${NICE:-}
+if [[ $MATRIX == 1 ]]; then
+	DURATION=${DURATION:-5}
+	WARMUP=${WARMUP:-1}
+	SERVERS=${SERVERS:-meridian gdnsd nsd knot-unsigned}
+	SHAPES=${SHAPES:-udp-t1-1net udp-t2-1net udp-t1-1000net udp-t2-1000net udp-t1-1net-pin udp-t2-1net-pin udp-t1-1000net-pin udp-t2-1000net-pin tcp-t1-1net tcp-t2-1net}
+fi
 DURATION=${DURATION:-20}
 HALF_DURATION=${HALF_DURATION:-15}
 WARMUP=${WARMUP:-3}
@@ -51,6 +81,7 @@ else
 fi
 MERIDIAN_NO_RECORDS=${MERIDIAN_NO_RECORDS:-}
 MERIDIAN_BIN=${MERIDIAN_BIN:-}
+MERIDIAN_BASE_BIN=${MERIDIAN_BASE_BIN:-}
 RESULTS_DIR=${RESULTS_DIR:-$DIR/.cache/results}
 CACHE_BIN=$DIR/.cache/bin
 COREDNS_VERSION=v1.14.7
@@ -65,7 +96,8 @@ ECS_SUBNET=81.2.69.0/24
 EU_WEST="192.0.2.10 192.0.2.11"
 
 declare -A PORT=([meridian]=5301 [coredns]=5302 [gdnsd]=5303
-	[meridian-signed]=5304 [knot]=5305 [pdns]=5306 [coredns-signed]=5307)
+	[meridian-signed]=5304 [knot]=5305 [pdns]=5306 [coredns-signed]=5307
+	[nsd]=5309 [knot-unsigned]=5310 [meridian-base]=5311)
 # The servers that sign: dnsperf sets the DO bit (-D) for them, and their
 # answers are checked for RRSIGs first.
 declare -A SIGNS=([meridian-signed]=1 [knot]=1 [pdns]=1 [coredns-signed]=1)
@@ -111,26 +143,29 @@ install_debs() {
 # Knot and PowerDNS (geoip backend, GeoIP.dat from geoip-database) only
 # when they are measured.
 debs=(dnsperf gdnsd bind9-dnsutils)
-! has knot || debs+=(knot)
+! has knot && ! has knot-unsigned || debs+=(knot)
+! has nsd || debs+=(nsd)
 ! has pdns || debs+=(pdns-server pdns-backend-geoip geoip-database)
 install_debs "${debs[@]}"
 tools=(dnsperf gdnsd dig go ss)
-! has knot || tools+=(knotd knotc)
+! has knot && ! has knot-unsigned || tools+=(knotd knotc)
+! has nsd || tools+=(nsd nsd-checkconf)
 ! has pdns || tools+=(pdns_server pdnsutil)
 for t in "${tools[@]}"; do
 	command -v "$t" >/dev/null || die "$t not found in PATH"
 done
 
-# The Debian packages start gdnsd, knot and pdns on port 53 under systemd:
-# stop them so that they neither answer for us nor take CPU during the runs.
-for svc in gdnsd knot pdns; do
+# The Debian packages start gdnsd, knot, pdns and nsd on port 53 under
+# systemd: stop them so that they neither answer for us nor take CPU during
+# the runs.
+for svc in gdnsd knot pdns nsd; do
 	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
 		log "stopping and disabling the Debian $svc service"
 		systemctl stop "$svc" || die "cannot stop the $svc service"
 		systemctl disable "$svc" >/dev/null 2>&1 || true
 	fi
 done
-for p in gdnsd knotd pdns_server; do
+for p in gdnsd knotd pdns_server nsd; do
 	if pgrep -x "$p" >/dev/null; then
 		echo "run.sh: warning: other $p processes are running (not ours, left alone): $(pgrep -x "$p" | tr '\n' ' ')" >&2
 	fi
@@ -185,7 +220,7 @@ trap 'echo "run.sh: terminated" >&2; exit 143' TERM
 
 # --- servers ---------------------------------------------------------------
 
-if has meridian || has meridian-signed; then
+if has meridian || has meridian-signed || has meridian-base; then
 	if [[ -n $MERIDIAN_BIN ]]; then
 		[[ -x $MERIDIAN_BIN ]] || die "MERIDIAN_BIN=$MERIDIAN_BIN is not an executable file"
 		log "using Meridian binary $MERIDIAN_BIN"
@@ -208,6 +243,11 @@ if has meridian || has meridian-signed; then
 		-e "/^zone $ZONE {/a\\    dnssec {\\n        keys $TMP/meridian-keys\\n    }" \
 		"$TMP/meridian.conf" >"$TMP/meridian-signed.conf"
 	grep -q "keys $TMP/meridian-keys" "$TMP/meridian-signed.conf" || die "could not add a dnssec block to Meridian's config"
+	if has meridian-base; then
+		[[ -x $MERIDIAN_BASE_BIN ]] || die "server meridian-base needs MERIDIAN_BASE_BIN, an executable Meridian"
+		cp "$MERIDIAN_BASE_BIN" "$TMP/meridian-base"
+		sed -e "s/127\.0\.0\.1:${PORT[meridian]}/127.0.0.1:${PORT[meridian-base]}/" "$TMP/meridian.conf" >"$TMP/meridian-base.conf"
+	fi
 fi
 
 # Knot DNS: online signing by mod-onlinesign (Knot refuses the module
@@ -244,6 +284,68 @@ zone:
     journal-content: none
 EOF
 	knotc -c "$TMP/knot/knot.conf" conf-check >&2 || die "knotc conf-check failed"
+fi
+
+# Knot DNS unsigned: the static zone file, one UDP socket per worker (one
+# worker per CPU, Knot's default, spread by the kernel's flow hash) and
+# one TCP socket per worker too (tcp-reuseport), as NSD and Meridian have.
+if has knot-unsigned; then
+	mkdir -p "$TMP/knot-unsigned/storage" "$TMP/knot-unsigned/run"
+	cp "$ZONEFILE" "$TMP/knot-unsigned/storage/$ZONE.zone"
+	cat >"$TMP/knot-unsigned/knot.conf" <<EOF
+server:
+    listen: 127.0.0.1@${PORT[knot-unsigned]}
+    rundir: $TMP/knot-unsigned/run
+    tcp-reuseport: on
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: $TMP/knot-unsigned/storage
+    kasp-db: $TMP/knot-unsigned/kasp
+    journal-db: $TMP/knot-unsigned/journal
+    timer-db: $TMP/knot-unsigned/timer
+zone:
+  - domain: $ZONE
+    file: $TMP/knot-unsigned/storage/$ZONE.zone
+    zonefile-sync: -1
+    journal-content: none
+EOF
+	knotc -c "$TMP/knot-unsigned/knot.conf" conf-check >&2 || die "knotc conf-check failed (knot-unsigned)"
+fi
+
+# NSD: the static zone file (NSD has no GeoIP: it answers app with the
+# eu-west addresses whatever the client subnet), response rate limiting off
+# (rrl-ratelimit: 0; on by default, it would drop a benchmark's replies),
+# one server process per CPU each with its own UDP and TCP sockets
+# (reuseport), no database, everything under $TMP, in the foreground.
+if has nsd; then
+	mkdir -p "$TMP/nsd"
+	cp "$ZONEFILE" "$TMP/nsd/$ZONE.zone"
+	cat >"$TMP/nsd/nsd.conf" <<EOF
+server:
+    ip-address: 127.0.0.1@${PORT[nsd]}
+    server-count: $(nproc)
+    reuseport: yes
+    rrl-ratelimit: 0
+    username: ""
+    chroot: ""
+    zonesdir: "$TMP/nsd"
+    database: ""
+    zonelistfile: "$TMP/nsd/zone.list"
+    xfrdfile: "$TMP/nsd/xfrd.state"
+    xfrdir: "$TMP/nsd"
+    pidfile: "$TMP/nsd/nsd.pid"
+    logfile: "$TMP/nsd/nsd.log"
+    verbosity: 0
+    tcp-count: 1000
+remote-control:
+    control-enable: no
+zone:
+    name: $ZONE
+    zonefile: "$TMP/nsd/$ZONE.zone"
+EOF
+	nsd-checkconf "$TMP/nsd/nsd.conf" >&2 || die "nsd-checkconf failed"
 fi
 
 # PowerDNS Authoritative: the geoip backend (app is a geo service: the
@@ -339,6 +441,7 @@ fi
 
 server_version() {
 	case $1 in
+	meridian-base) "$TMP/meridian-base" version 2>/dev/null | awk 'NR == 1 {print $2}' ;;
 	meridian | meridian-signed)
 		if [[ -z $MERIDIAN_BIN ]] && git -C "$REPO" rev-parse --short HEAD >/dev/null 2>&1; then
 			# The work tree's commit, +dirty with uncommitted changes (bench/dns aside).
@@ -349,7 +452,8 @@ server_version() {
 		;;
 	coredns | coredns-signed) "$COREDNS" -version 2>/dev/null | sed -n 's/^CoreDNS-//p' | head -1 ;;
 	gdnsd) dpkg-query -W -f='${Version}' gdnsd 2>/dev/null ;;
-	knot) dpkg-query -W -f='${Version}' knot 2>/dev/null ;;
+	knot | knot-unsigned) dpkg-query -W -f='${Version}' knot 2>/dev/null ;;
+	nsd) dpkg-query -W -f='${Version}' nsd 2>/dev/null ;;
 	pdns) dpkg-query -W -f='${Version}' pdns-server 2>/dev/null ;;
 	esac
 }
@@ -366,6 +470,9 @@ start_server() {
 	meridian-signed)
 		"${SERVER_CPU[@]}" "$TMP/meridian" serve -config "$TMP/meridian-signed.conf" -log-level warn >"$logf" 2>&1 &
 		;;
+	meridian-base)
+		"${SERVER_CPU[@]}" "$TMP/meridian-base" serve -config "$TMP/meridian-base.conf" -log-level warn >"$logf" 2>&1 &
+		;;
 	coredns)
 		"${SERVER_CPU[@]}" "$COREDNS" -conf "$TMP/Corefile" -quiet >"$logf" 2>&1 &
 		;;
@@ -374,6 +481,12 @@ start_server() {
 		;;
 	knot)
 		"${SERVER_CPU[@]}" knotd -c "$TMP/knot/knot.conf" >"$logf" 2>&1 &
+		;;
+	knot-unsigned)
+		"${SERVER_CPU[@]}" knotd -c "$TMP/knot-unsigned/knot.conf" >"$logf" 2>&1 &
+		;;
+	nsd)
+		"${SERVER_CPU[@]}" nsd -d -c "$TMP/nsd/nsd.conf" >"$logf" 2>&1 &
 		;;
 	pdns)
 		"${SERVER_CPU[@]}" pdns_server --config-dir="$TMP/pdns" >"$logf" 2>&1 &
@@ -492,6 +605,123 @@ percentiles() {
 			print ""
 		}'
 }
+
+# --- the load-shape matrix (MATRIX=1) ----------------------------------------
+
+# shape_run SERVER SHAPE OUTFILE SECONDS: dnsperf in SHAPE against SERVER.
+shape_run() {
+	local port=${PORT[$1]} out=$3 secs=$4 proto threads nets
+	IFS=- read -r proto threads nets _ <<<"$2"
+	"${DNSPERF_CPU[@]}" dnsperf -s 127.0.0.1 -p "$port" -B -d "$TMP/q-${nets%net}.bin" -m "$proto" \
+		-c "$CLIENTS" -T "${threads#t}" -q "$OUTSTANDING" -t 2 -l "$secs" >"$out" 2>&1 &
+	DNSPERF_PID=$!
+	if ! wait "$DNSPERF_PID"; then
+		DNSPERF_PID=
+		tail -20 "$out" >&2
+		die "dnsperf failed (output: $out)"
+	fi
+	DNSPERF_PID=
+}
+
+if [[ $MATRIX == 1 ]]; then
+	for sh in $SHAPES; do
+		[[ $sh =~ ^(udp|tcp)-t[1-9][0-9]*-[1-9][0-9]*net(-pin)?$ ]] ||
+			die "bad shape '$sh' in SHAPES: want PROTO-tTHREADS-SUBNETSnet[-pin], e.g. udp-t1-1000net-pin"
+	done
+	(($(nproc) >= 2)) || [[ " $SHAPES " != *-pin* ]] || die "the -pin shapes need two CPUs"
+	(cd "$REPO" && go build -o "$TMP/ecsqueries" ./bench/dns/ecsqueries) >&2 || die "go build ./bench/dns/ecsqueries failed"
+	for n in $(tr ' ' '\n' <<<"$SHAPES" | sed -E 's/.*-([0-9]+)net.*/\1/' | sort -u); do
+		"$TMP/ecsqueries" -subnets "$n" -o "$TMP/q-$n.bin" <"$QUERIES" || die "ecsqueries -subnets $n failed"
+	done
+	declare -A M LOST CHECKED
+	declare -a ORDER=($SERVERS)
+	for ((r = 1; r <= ROUNDS; r++)); do
+		((r == 1)) || ORDER=("${ORDER[@]:1}" "${ORDER[0]}")
+		for pin in 0 1; do
+			group=()
+			for sh in $SHAPES; do
+				if { [[ $sh == *-pin ]] && ((pin)); } || { [[ $sh != *-pin ]] && ((!pin)); }; then group+=("$sh"); fi
+			done
+			((${#group[@]})) || continue
+			if ((pin)); then
+				SERVER_CPU=(taskset -c 0) DNSPERF_CPU=(taskset -c 1)
+			else
+				SERVER_CPU=() DNSPERF_CPU=()
+			fi
+			if [[ -n $NICE ]]; then
+				SERVER_CPU=(nice -n "$NICE" "${SERVER_CPU[@]}") DNSPERF_CPU=(nice -n "$NICE" "${DNSPERF_CPU[@]}")
+			fi
+			for s in "${ORDER[@]}"; do
+				log "round $r/$ROUNDS: $s$( ((pin)) && echo ' (on CPU 0, dnsperf on CPU 1)')"
+				start_server "$s"
+				if [[ -z ${CHECKED[$s]:-} ]]; then
+					check_answers "$s"
+					CHECKED[$s]=1
+					M[$s,version]=$(server_version "$s")
+				fi
+				for sh in "${group[@]}"; do
+					f=$RESULTS_DIR/$s.$sh.$r.txt
+					shape_run "$s" "$sh" "$f.warmup" "$WARMUP"
+					shape_run "$s" "$sh" "$f" "$DURATION"
+					M[$sh,$s,$r]=$(stat "$f" qps)
+					[[ -n ${M[$sh,$s,$r]} ]] || die "$s: no QPS in dnsperf output $f"
+					LOST[$sh,$s,$r]=$(awk -v l="$(stat "$f" lost)" -v n="$(stat "$f" sent)" 'BEGIN {printf "%.2f", (n > 0) ? 100 * l / n : 0}')
+					log "  $sh: ${M[$sh,$s,$r]} qps, lost ${LOST[$sh,$s,$r]}%"
+				done
+				stop_server
+				sleep 0.5
+			done
+		done
+	done
+	median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+	echo
+	echo "DNS load shapes, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r); peak QPS, median of $ROUNDS round(s) of ${DURATION}s (after ${WARMUP}s warm-up)"
+	echo "dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p') to 127.0.0.1, -B (bench/dns/ecsqueries: queries.txt's mix, ECS /24 per query), -c $CLIENTS -q $OUTSTANDING -t 2"
+	echo "shapes: PROTO-tTHREADS (dnsperf -m PROTO -T THREADS; tcp pipelines -q queries over -c connections), SUBNETSnet distinct ECS /24s"
+	echo "(1net: 81.2.69.0/24, UK; 1000net: spread over the IPv4 space), -pin: server on CPU 0, dnsperf on CPU 1"
+	[[ -z $NICE ]] || echo "servers and dnsperf under nice -n $NICE"
+	for s in $SERVERS; do echo "  $s ${M[$s,version]}"; done
+	printf '%-20s' shape
+	for s in $SERVERS; do printf ' %14s' "$s"; done
+	printf '   %s\n' "Meridian/best other"
+	for sh in $SHAPES; do
+		printf '%-20s' "$sh"
+		best=0 bestname= ratios=
+		for s in $SERVERS; do
+			all= lost=
+			for ((r = 1; r <= ROUNDS; r++)); do
+				all+=" ${M[$sh,$s,$r]}"
+				awk -v l="${LOST[$sh,$s,$r]}" 'BEGIN {exit !(l > 1)}' && lost='*'
+			done
+			M[$sh,$s]=$(echo "$all" | median)
+			printf ' %13.0f%1s' "${M[$sh,$s]}" "$lost"
+			if [[ $s != meridian* ]] && awk -v a="${M[$sh,$s]}" -v b="$best" 'BEGIN {exit !(a > b)}'; then
+				best=${M[$sh,$s]} bestname=$s
+			fi
+		done
+		if has meridian && [[ -n $bestname ]]; then
+			printf '   %.2f (%s)' "$(awk -v a="${M[$sh,meridian]}" -v b="$best" 'BEGIN {print a / b}')" "$bestname"
+			if ((ROUNDS > 1)); then
+				for ((r = 1; r <= ROUNDS; r++)); do
+					b=0
+					for s in $SERVERS; do
+						[[ $s == meridian* ]] || b=$(awk -v a="${M[$sh,$s,$r]}" -v b="$b" 'BEGIN {print (a > b) ? a : b}')
+					done
+					ratios+=" $(awk -v a="${M[$sh,meridian,$r]}" -v b="$b" 'BEGIN {printf "%.2f", a / b}')"
+				done
+				printf ', per round:%s' "$ratios"
+			fi
+		fi
+		if has meridian && has meridian-base; then
+			printf '   new/base %.2f' "$(awk -v a="${M[$sh,meridian]}" -v b="${M[$sh,meridian-base]}" 'BEGIN {print a / b}')"
+		fi
+		echo
+	done
+	echo "(* more than 1% of the queries of a round lost: that QPS is not comparable)"
+	echo
+	echo "Raw dnsperf output and server logs: $RESULTS_DIR"
+	exit 0
+fi
 
 declare -A R
 for s in $SERVERS; do

@@ -1,21 +1,23 @@
 package xds
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"maps"
 	"net"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
@@ -66,15 +68,21 @@ type Server struct {
 	plan    *model.Plan
 	planAt  time.Time // when plan was set
 	planSeq uint64    // counts plans, to match ACKs with the plan they ACK
-	groups  map[Group]*groupState
-	streams map[int64]*stream
-	nacks   []NACK // the latest, oldest first
+	// optionsSeq counts SetOptions calls: groups rendered with older
+	// options are rendered in full again.
+	optionsSeq uint64
+	groups     map[Group]*groupState
+	streams    map[int64]*stream
+	nacks      []NACK // the latest, oldest first
 	// sweep, when set, fires when the oldest idle group's grace ends.
 	sweep *time.Timer
 
-	// tamper, when set by tests, alters resources after Build, to make a
-	// client reject them.
+	// tamper, when set by tests, alters resources after they are
+	// rendered, to make a client reject them; it turns off the reuse of
+	// unchanged services, so that it sees every resource.
 	tamper func(*Resources)
+	// refreshed, when set by tests, is called on each render of a group.
+	refreshed func()
 }
 
 // stream is what the server remembers of one xDS stream.
@@ -95,7 +103,8 @@ type groupState struct {
 	// stale is set when a Plan or options came while the group had no
 	// stream, and its resources were not rendered again.
 	stale bool
-	eds   map[string]uint64 // content hash of each of its EDS resources in the linear cache
+	// cache is what it was last rendered from and into.
+	cache groupCache
 }
 
 type sent struct {
@@ -184,6 +193,7 @@ func (s *Server) SetOptions(o Options) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg.Options = o
+	s.optionsSeq++
 	s.refreshAll()
 }
 
@@ -194,62 +204,280 @@ func (s *Server) NACKs() []NACK {
 	return append([]NACK(nil), s.nacks...)
 }
 
-// refresh renders the plan for g into the caches. Unchanged resource
-// types keep their versions, and unchanged endpoints are not touched, so
-// clients hear only of what changed. Changes go out make-before-break, in
-// the order Envoy recommends for ADS: clusters are added (old ones kept),
-// then endpoints, then listeners and routes that may refer to the new
-// clusters, and only then are clusters and endpoints no longer used
-// removed. Callers hold s.mu.
+// refresh renders the plan for g into the caches. Only the services whose
+// ServicePlan changed since the group was last rendered are rendered again
+// (a ServicePlan's Hash covers all it decides), so a Plan that moves one
+// service's shares costs about that service, not the group. Unchanged
+// resource types keep their versions, and unchanged endpoints are not
+// touched, so clients hear only of what changed: when only endpoints move,
+// listeners, routes and clusters are not published again. Changes go out
+// make-before-break, in the order Envoy recommends for ADS: clusters are
+// added (old ones kept), then endpoints, then listeners and routes that
+// may refer to the new clusters, and only then are clusters and endpoints
+// no longer used removed. Callers hold s.mu.
 func (s *Server) refresh(g Group) {
 	if s.plan == nil {
 		return
 	}
-	r, err := Build(s.plan, g, s.cfg.Options)
-	if err != nil {
-		// A bug, never a client's fault: keep serving the last good resources.
-		s.cfg.Logger.Error("xds resources failed validation; keeping the last ones", "group", g.String(), "err", err)
-		return
-	}
-	if s.tamper != nil {
-		s.tamper(&r)
+	if s.refreshed != nil {
+		s.refreshed()
 	}
 	gs := s.groups[g]
-	key := g.String()
-	next := &cache.Snapshot{}
-	next.Resources[types.Listener] = s.resources(toResources(r.Listeners))
-	next.Resources[types.Route] = s.resources(toResources(r.Routes))
-	next.Resources[types.Cluster] = s.resources(toResources(r.Clusters))
+	c := &gs.cache
+	if c.services == nil {
+		c.services = map[string]*renderedService{}
+	}
+	place := nodePlacement(s.plan, g)
+	if !c.valid || c.options != s.optionsSeq || c.place != place || !slices.Equal(c.sites, s.plan.Sites) || s.tamper != nil {
+		// Render every service again: the group's placement or the
+		// options changed, or a test alters what is rendered.
+		c.gen++
+		c.valid, c.options, c.place, c.sites = true, s.optionsSeq, place, slices.Clone(s.plan.Sites)
+		c.shared = nil
+	}
+	c.seq++
 
-	if prev, err := s.snapshots.GetSnapshot(key); err == nil {
-		if prev, ok := prev.(*cache.Snapshot); ok {
+	// Render what changed, and validate it before anything is published.
+	var fresh Resources
+	var changed []*renderedService // new renderings, in Plan order
+	var olds []*renderedService    // what each replaces, or nil
+	kept, added := 0, 0
+	for _, sp := range s.plan.Services {
+		old := c.services[sp.Name]
+		if old != nil {
+			old.seen = c.seq
+			if old.gen == c.gen && sp.Hash != 0 && old.hash == sp.Hash {
+				kept++
+				continue
+			}
+		} else {
+			added++
+		}
+		sr := buildService(sp, place, g, s.cfg.Options)
+		fresh.add(sr)
+		changed = append(changed, &renderedService{name: sp.Name, hash: sp.Hash, gen: c.gen, seen: c.seq, res: sr})
+		olds = append(olds, old)
+	}
+	var removed []*renderedService // sorted by name
+	if len(c.services)+added > len(s.plan.Services) {
+		for _, rs := range c.services {
+			if rs.seen != c.seq {
+				removed = append(removed, rs)
+			}
+		}
+		slices.SortFunc(removed, func(a, b *renderedService) int { return cmp.Compare(a.name, b.name) })
+	}
+	namesChanged := added > 0 || len(removed) > 0
+	var shared *sharedResources
+	if namesChanged || c.shared == nil {
+		shared = &sharedResources{listeners: sharedListeners(g, s.cfg.Options), routes: sharedRoutes(s.plan.Services, g, s.cfg.Options)}
+		fresh.Listeners = append(fresh.Listeners, shared.listeners...)
+		fresh.Routes = append(fresh.Routes, shared.routes...)
+	}
+	if s.tamper != nil {
+		s.tamper(&fresh)
+	}
+	if err := fresh.validate(); err != nil {
+		// A bug, never a client's fault: keep serving the last good
+		// resources, and render the group in full next time.
+		s.cfg.Logger.Error("xds resources failed validation; keeping the last ones", "group", g.String(), "err", err)
+		c.valid = false
+		return
+	}
+
+	// What changed, resource by resource.
+	var clustersChanged, listenersChanged, routesChanged bool
+	update := map[string]types.Resource{}
+	for i, n := range changed {
+		n.hashes = resourceHashes(n.res)
+		var o resourceHash
+		if olds[i] != nil {
+			o = olds[i].hashes
+		}
+		clustersChanged = clustersChanged || n.hashes.cluster != o.cluster
+		listenersChanged = listenersChanged || n.hashes.listener != o.listener
+		routesChanged = routesChanged || n.hashes.route != o.route
+		if n.hashes.endpoints != o.endpoints {
+			update[n.res.endpoints.ClusterName] = n.res.endpoints
+		}
+		c.services[n.name] = n
+	}
+	for _, rs := range removed {
+		delete(c.services, rs.name)
+	}
+	if shared != nil {
+		shared.hashListeners, shared.hashRoutes = hashAll(shared.listeners), hashAll(shared.routes)
+		if c.shared == nil || !slices.Equal(shared.hashListeners, c.shared.hashListeners) {
+			listenersChanged = true
+		}
+		if c.shared == nil || !slices.Equal(shared.hashRoutes, c.shared.hashRoutes) {
+			routesChanged = true
+		}
+		c.shared = shared
+	}
+	if len(removed) > 0 {
+		clustersChanged = true
+		for _, rs := range removed {
+			listenersChanged = listenersChanged || rs.res.listener != nil
+			routesChanged = routesChanged || rs.res.route != nil
+		}
+	}
+
+	key := g.String()
+	var prev *cache.Snapshot
+	if snap, err := s.snapshots.GetSnapshot(key); err == nil {
+		prev, _ = snap.(*cache.Snapshot)
+	}
+	var next *cache.Snapshot
+	if prev == nil || clustersChanged || listenersChanged || routesChanged {
+		current := make([]*renderedService, len(s.plan.Services))
+		for i, sp := range s.plan.Services {
+			current[i] = c.services[sp.Name]
+		}
+		next = &cache.Snapshot{}
+		next.Resources[types.Listener] = s.resourcesOf(prev, types.Listener, !listenersChanged, current, c.shared, listenerPick)
+		next.Resources[types.Route] = s.resourcesOf(prev, types.Route, !routesChanged, current, c.shared, routePick)
+		next.Resources[types.Cluster] = s.resourcesOf(prev, types.Cluster, !clustersChanged, current, nil, clusterPick)
+		if prev != nil && clustersChanged {
+			// Clusters first, the old ones kept.
 			adding := *prev
 			adding.VersionMap = nil
-			adding.Resources[types.Cluster] = s.resources(unionByName(prev.Resources[types.Cluster].Items, r.Clusters))
+			adding.Resources[types.Cluster] = s.resourcesOf(nil, types.Cluster, false, mergeByName(current, removed), nil, clusterPick)
 			s.setSnapshot(key, &adding)
 		}
 	}
-	update := map[string]types.Resource{}
-	keep := map[string]bool{}
-	for _, cla := range r.Endpoints {
-		keep[cla.ClusterName] = true
-		h := contentHash(cla)
-		if old, ok := gs.eds[cla.ClusterName]; ok && old == h {
-			continue
-		}
-		gs.eds[cla.ClusterName] = h
-		update[cla.ClusterName] = cla
-	}
 	s.updateEndpoints(key, update, nil)
-	s.setSnapshot(key, next)
+	if next != nil {
+		s.setSnapshot(key, next)
+	}
 	var remove []string
-	for name := range gs.eds {
-		if !keep[name] {
-			remove = append(remove, name)
-			delete(gs.eds, name)
-		}
+	for _, rs := range removed {
+		remove = append(remove, rs.res.endpoints.ClusterName)
 	}
 	s.updateEndpoints(key, nil, remove)
+}
+
+// groupCache is what a group was last rendered from and into.
+type groupCache struct {
+	valid   bool   // false: render every service again
+	gen     uint64 // renderings of an older generation are not reused
+	options uint64 // the Server's optionsSeq it was rendered with
+	place   model.Placement
+	sites   []model.Site
+	seq     uint64 // counts refreshes, to tell the services gone from the Plan
+
+	services map[string]*renderedService // by service name
+	shared   *sharedResources
+}
+
+// renderedService is one service's resources as last rendered for a group.
+type renderedService struct {
+	name   string
+	hash   uint64 // the ServicePlan's Hash
+	gen    uint64
+	seen   uint64 // the refresh that last found the service in the Plan
+	res    serviceResources
+	hashes resourceHash
+}
+
+// resourceHash holds the content hash of each of a service's resources,
+// 0 for one it does not have.
+type resourceHash struct{ cluster, endpoints, listener, route uint64 }
+
+func resourceHashes(sr serviceResources) resourceHash {
+	h := resourceHash{cluster: contentHash(sr.cluster), endpoints: contentHash(sr.endpoints)}
+	if sr.listener != nil {
+		h.listener = contentHash(sr.listener)
+	}
+	if sr.route != nil {
+		h.route = contentHash(sr.route)
+	}
+	return h
+}
+
+// sharedResources are a group's listeners and routes that belong to no
+// one service, with a hash of each list's content.
+type sharedResources struct {
+	listeners                 []*listener.Listener
+	routes                    []*route.RouteConfiguration
+	hashListeners, hashRoutes []uint64
+}
+
+func hashAll[T proto.Message](xs []T) []uint64 {
+	out := make([]uint64, len(xs))
+	for i, x := range xs {
+		out[i] = contentHash(x)
+	}
+	return out
+}
+
+// A pick chooses one type's resource of a rendered service, if it has one.
+type pick func(*renderedService) (types.Resource, uint64)
+
+func clusterPick(rs *renderedService) (types.Resource, uint64) {
+	return rs.res.cluster, rs.hashes.cluster
+}
+func listenerPick(rs *renderedService) (types.Resource, uint64) {
+	if rs.res.listener == nil {
+		return nil, 0
+	}
+	return rs.res.listener, rs.hashes.listener
+}
+func routePick(rs *renderedService) (types.Resource, uint64) {
+	if rs.res.route == nil {
+		return nil, 0
+	}
+	return rs.res.route, rs.hashes.route
+}
+
+// resourcesOf makes one type's resources: the services' picks in the order
+// given, then the shared ones of that type. The version is a hash of the
+// names and content hashes plus the process's epoch: equal content keeps
+// its version, and a restarted server never sends an old version with new
+// content. With same, the previous snapshot's resources are kept as they
+// are.
+func (s *Server) resourcesOf(prev *cache.Snapshot, typ types.ResponseType, same bool, services []*renderedService, shared *sharedResources, p pick) cache.Resources {
+	if same && prev != nil {
+		return prev.Resources[typ]
+	}
+	h := fnv.New64a()
+	var items []types.Resource
+	add := func(r types.Resource, hash uint64) {
+		items = append(items, r)
+		h.Write([]byte(cache.GetResourceName(r)))
+		h.Write(binary.LittleEndian.AppendUint64([]byte{0}, hash))
+	}
+	for _, rs := range services {
+		if r, hash := p(rs); r != nil {
+			add(r, hash)
+		}
+	}
+	if shared != nil {
+		switch typ {
+		case types.Listener:
+			for i, l := range shared.listeners {
+				add(l, shared.hashListeners[i])
+			}
+		case types.Route:
+			for i, r := range shared.routes {
+				add(r, shared.hashRoutes[i])
+			}
+		}
+	}
+	return cache.NewResources(fmt.Sprintf("%s-%016x", s.epoch, h.Sum64()), items)
+}
+
+// mergeByName merges two lists sorted by name.
+func mergeByName(a, b []*renderedService) []*renderedService {
+	out := make([]*renderedService, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].name <= b[0].name {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 func (s *Server) setSnapshot(key string, snap *cache.Snapshot) {
@@ -265,39 +493,6 @@ func (s *Server) updateEndpoints(key string, update map[string]types.Resource, r
 	if err := s.endpoints.UpdateResources(update, remove); err != nil {
 		s.cfg.Logger.Error("xds endpoints", "group", key, "err", err)
 	}
-}
-
-// unionByName returns the new clusters and the old ones not among them,
-// sorted by name.
-func unionByName(old map[string]types.ResourceWithTTL, clusters []*cluster.Cluster) []types.Resource {
-	byName := map[string]types.Resource{}
-	for name, r := range old {
-		byName[name] = r.Resource
-	}
-	for _, c := range clusters {
-		byName[c.Name] = c
-	}
-	out := make([]types.Resource, 0, len(byName))
-	for _, name := range slices.Sorted(maps.Keys(byName)) {
-		out = append(out, byName[name])
-	}
-	return out
-}
-
-// resources makes one type's resources with a version that is the hash of
-// their content plus the process's epoch: equal content keeps its version,
-// and a restarted server never sends an old version with new content.
-func (s *Server) resources(items []types.Resource) cache.Resources {
-	h := fnv.New64a()
-	for _, it := range items {
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(it)
-		if err != nil {
-			panic(err) // Build's resources always marshal
-		}
-		h.Write(b)
-		h.Write([]byte{0})
-	}
-	return cache.NewResources(fmt.Sprintf("%s-%016x", s.epoch, h.Sum64()), items)
 }
 
 func contentHash(m proto.Message) uint64 {
@@ -361,7 +556,7 @@ func (s *Server) place(want Group) Group {
 			if g != unknown && len(s.groups) >= s.cfg.Limits.MaxGroups && !s.dropOldestIdle() {
 				continue
 			}
-			s.groups[g] = &groupState{eds: map[string]uint64{}}
+			s.groups[g] = &groupState{}
 			s.cfg.Metrics.groupAdded(g.Role, 1)
 			s.refresh(g)
 		}
@@ -450,7 +645,11 @@ func (s *Server) dropOldestIdle() bool {
 func (s *Server) drop(g Group) {
 	key := g.String()
 	s.snapshots.ClearSnapshot(key)
-	s.updateEndpoints(key, nil, slices.Collect(maps.Keys(s.groups[g].eds)))
+	var eds []string
+	for _, rs := range s.groups[g].cache.services {
+		eds = append(eds, rs.res.endpoints.ClusterName)
+	}
+	s.updateEndpoints(key, nil, eds)
 	delete(s.groups, g)
 	s.cfg.Metrics.groupAdded(g.Role, -1)
 }

@@ -235,6 +235,70 @@ func TestGatewayDelta(t *testing.T) {
 	}
 }
 
+// TestGatewayDeltaRemovesAGoneService follows a gateway on incremental
+// ADS while a service leaves the Plan: the endpoints update names the gone
+// service's endpoints as removed and carries no resource (the other
+// service's endpoints did not change), and the clusters update removes its
+// cluster.
+func TestGatewayDeltaRemovesAGoneService(t *testing.T) {
+	w := newWorld()
+	s := New(Config{})
+	s.SetPlan(w.plan())
+	ads := dialADS(t, startServer(t, s), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := ads.DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := gatewayNode("gw-delta-gone")
+	recvACK := func() *discovery.DeltaDiscoveryResponse {
+		t.Helper()
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce}); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	for _, sub := range []struct {
+		typeURL string
+		names   []string
+	}{{resource.ClusterType, nil}, {resource.EndpointType, []string{EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)}}} {
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: sub.typeURL, ResourceNamesSubscribe: sub.names}); err != nil {
+			t.Fatal(err)
+		}
+		if resp := recvACK(); len(resp.Resources) != 2 {
+			t.Fatalf("%s: %d resources, want 2", sub.typeURL, len(resp.Resources))
+		}
+	}
+
+	w.inv = w.inv.WithBackends(weightedSvc, nil)
+	w.pol = model.NewPolicies(model.DefaultStaleGrace, slices.DeleteFunc(w.pol.Services(), func(p model.ServicePolicy) bool { return p.Service == weightedSvc }))
+	s.SetPlan(w.plan())
+	got := map[string]*discovery.DeltaDiscoveryResponse{}
+	for len(got) < 2 {
+		resp := recvACK()
+		if got[resp.TypeUrl] != nil {
+			t.Fatalf("a second %s update: %v", resp.TypeUrl, resp)
+		}
+		got[resp.TypeUrl] = resp
+	}
+	for typeURL, want := range map[string]string{resource.ClusterType: weightedSvc, resource.EndpointType: EndpointsName(g, weightedSvc)} {
+		resp := got[typeURL]
+		if len(resp.Resources) != 0 || !slices.Equal(resp.RemovedResources, []string{want}) {
+			var names []string
+			for _, r := range resp.Resources {
+				names = append(names, r.Name)
+			}
+			t.Errorf("%s update: resources %v, removed %v; want none and [%s]", shortType(typeURL), names, resp.RemovedResources, want)
+		}
+	}
+}
+
 // TestMutualTLS serves xDS with client certificates required: a client
 // with a trusted certificate gets its resources, one without is refused.
 func TestMutualTLS(t *testing.T) {

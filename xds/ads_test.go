@@ -350,7 +350,7 @@ func TestNewServiceMakeBeforeBreak(t *testing.T) {
 	// SotW can only order what the client watches: wait until the server
 	// has taken the three ACKs and watches all three types again.
 	group := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}.String()
-	for deadline := time.Now().Add(5 * time.Second); s.snapshots.GetStatusInfo(group).GetNumWatches() < 3; {
+	for deadline := time.Now().Add(5 * time.Second); s.watches(group) < 3; {
 		if time.Now().After(deadline) {
 			t.Fatal("the server did not open the watches")
 		}
@@ -400,9 +400,9 @@ func TestGroupsShareSnapshots(t *testing.T) {
 			t.Fatalf("gateway %d got %d clusters", i, len(cds.Resources))
 		}
 	}
-	keys := s.snapshots.GetStatusKeys()
+	keys := s.cacheKeys()
 	slices.Sort(keys)
 	if want := []string{"gateway/eu-west-1/eu-west-1a", "gateway/us-east-1/us-east-1b"}; !slices.Equal(keys, want) {
-		t.Errorf("snapshots kept for %v, want %v", keys, want)
+		t.Errorf("caches kept for %v, want %v", keys, want)
 	}
 }

@@ -106,7 +106,7 @@ func heapAfterGC() uint64 {
 }
 
 // groupsInCache counts the groups the snapshot cache holds.
-func groupsInCache(s *Server) int { return len(s.snapshots.GetStatusKeys()) }
+func groupsInCache(s *Server) int { return len(s.cacheKeys()) }
 
 // waitFor waits, with a generous deadline, until ok holds.
 func waitFor(t testing.TB, what string, ok func() bool) {

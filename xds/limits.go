@@ -12,8 +12,9 @@ type Limits struct {
 	// new connections wait in the kernel's backlog until one closes. The
 	// default admits a fleet of 10,000 clients with room for as many
 	// reconnecting while their old connections are still open (a rolling
-	// restart, until keepalive finds the old ones dead); an idle
-	// connection costs the server about 40 KB, so 20,000 stay under 1 GB.
+	// restart, until keepalive finds the old ones dead). A client's
+	// connection and stream cost the server about 50 KB of heap
+	// (BenchmarkPlanToACK at 10,000 clients), so 20,000 cost about 1 GB.
 	MaxConnections int
 	// MaxStreams caps the concurrent streams of one connection (HTTP/2
 	// SETTINGS_MAX_CONCURRENT_STREAMS); an ADS client needs one.

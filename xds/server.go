@@ -4,11 +4,11 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -53,16 +53,21 @@ type Config struct {
 	Limits Limits
 }
 
-// Server is Meridian's ADS server. It keeps one snapshot per node group
-// (role × locality) in a snapshot cache, and every group's endpoints in a
-// linear cache, so that an endpoint change wakes only the streams that
-// watch those endpoints.
+// Server is Meridian's ADS server. It keeps each node group's (role ×
+// locality) listeners, routes and clusters in linear caches of its own,
+// and every group's endpoints in one linear cache, so that a change wakes
+// only the streams that watch what changed, and each resource is
+// marshalled once for all the streams that get it.
 type Server struct {
 	cfg       Config
 	epoch     string // distinguishes this process's versions from any other's
-	snapshots cache.SnapshotCache
 	endpoints *cache.LinearCache
-	ads       xdsserver.Server
+	// groupCaches hold each group's listeners, routes and clusters, by
+	// group key; the router sends each watch to its group's.
+	cachesMu    sync.RWMutex
+	groupCaches map[string]*typeCaches
+	cachesMade  uint64 // counts the typeCaches made, for their versions
+	ads         xdsserver.Server
 
 	mu      sync.Mutex
 	plan    *model.Plan
@@ -140,12 +145,12 @@ func New(cfg Config) *Server {
 		groups:  map[Group]*groupState{},
 		streams: map[int64]*stream{},
 	}
-	s.snapshots = cache.NewSnapshotCache(false, groupHash{}, cacheLogger{cfg.Logger})
+	s.groupCaches = map[string]*typeCaches{}
 	s.endpoints = cache.NewLinearCache(resource.EndpointType, cache.WithVersionPrefix(epoch+"-"), cache.WithLogger(cacheLogger{cfg.Logger}))
 	mux := &cache.MuxCache{
 		Classify:      func(r *cache.Request) string { return classify(r.GetTypeUrl()) },
 		ClassifyDelta: func(r *cache.DeltaRequest) string { return classify(r.GetTypeUrl()) },
-		Caches:        map[string]cache.Cache{"eds": s.endpoints, "snapshot": s.snapshots},
+		Caches:        map[string]cache.Cache{"eds": s.endpoints, "group": groupRouter{s}},
 	}
 	s.ads = xdsserver.NewServer(context.Background(), mux, s.callbacks())
 	return s
@@ -155,10 +160,10 @@ func classify(typeURL string) string {
 	if typeURL == resource.EndpointType {
 		return "eds"
 	}
-	return "snapshot"
+	return "group"
 }
 
-// groupHash keys the snapshot cache by node group. The nodes it sees are
+// groupHash keys the caches by node group. The nodes it sees are
 // streams' wire nodes, which say their group plainly.
 type groupHash struct{}
 
@@ -286,18 +291,10 @@ func (s *Server) refresh(g Group) {
 	}
 
 	// What changed, resource by resource.
-	var clustersChanged, listenersChanged, routesChanged bool
 	update := map[string]types.Resource{}
 	for i, n := range changed {
 		n.hashes = resourceHashes(n.res)
-		var o resourceHash
-		if olds[i] != nil {
-			o = olds[i].hashes
-		}
-		clustersChanged = clustersChanged || n.hashes.cluster != o.cluster
-		listenersChanged = listenersChanged || n.hashes.listener != o.listener
-		routesChanged = routesChanged || n.hashes.route != o.route
-		if n.hashes.endpoints != o.endpoints {
+		if olds[i] == nil || n.hashes.endpoints != olds[i].hashes.endpoints {
 			update[n.res.endpoints.ClusterName] = n.res.endpoints
 		}
 		c.services[n.name] = n
@@ -305,56 +302,165 @@ func (s *Server) refresh(g Group) {
 	for _, rs := range removed {
 		delete(c.services, rs.name)
 	}
+	oldShared := c.shared
 	if shared != nil {
 		shared.hashListeners, shared.hashRoutes = hashAll(shared.listeners), hashAll(shared.routes)
-		if c.shared == nil || !slices.Equal(shared.hashListeners, c.shared.hashListeners) {
-			listenersChanged = true
-		}
-		if c.shared == nil || !slices.Equal(shared.hashRoutes, c.shared.hashRoutes) {
-			routesChanged = true
-		}
 		c.shared = shared
 	}
-	if len(removed) > 0 {
-		clustersChanged = true
-		for _, rs := range removed {
-			listenersChanged = listenersChanged || rs.res.listener != nil
-			routesChanged = routesChanged || rs.res.route != nil
-		}
-	}
 
-	key := g.String()
-	var prev *cache.Snapshot
-	if snap, err := s.snapshots.GetSnapshot(key); err == nil {
-		prev, _ = snap.(*cache.Snapshot)
+	// Publish: clusters first, the old ones kept; then endpoints, then
+	// listeners and routes; then what is gone.
+	tc := s.cachesOf(g.String())
+	if tc == nil {
+		return
 	}
-	var next *cache.Snapshot
-	if prev == nil || clustersChanged || listenersChanged || routesChanged {
-		current := make([]*renderedService, len(s.plan.Services))
-		for i, sp := range s.plan.Services {
-			current[i] = c.services[sp.Name]
+	cds, lds, rds := map[string]types.Resource{}, map[string]types.Resource{}, map[string]types.Resource{}
+	for i, n := range changed {
+		var o resourceHash
+		if olds[i] != nil {
+			o = olds[i].hashes
 		}
-		next = &cache.Snapshot{}
-		next.Resources[types.Listener] = s.resourcesOf(prev, types.Listener, !listenersChanged, current, c.shared, listenerPick)
-		next.Resources[types.Route] = s.resourcesOf(prev, types.Route, !routesChanged, current, c.shared, routePick)
-		next.Resources[types.Cluster] = s.resourcesOf(prev, types.Cluster, !clustersChanged, current, nil, clusterPick)
-		if prev != nil && clustersChanged {
-			// Clusters first, the old ones kept.
-			adding := *prev
-			adding.VersionMap = nil
-			adding.Resources[types.Cluster] = s.resourcesOf(nil, types.Cluster, false, mergeByName(current, removed), nil, clusterPick)
-			s.setSnapshot(key, &adding)
+		if n.hashes.cluster != o.cluster {
+			cds[n.res.cluster.Name] = n.res.cluster
+		}
+		if n.res.listener != nil && n.hashes.listener != o.listener {
+			lds[n.res.listener.Name] = n.res.listener
+		}
+		if n.res.route != nil && n.hashes.route != o.route {
+			rds[n.res.route.Name] = n.res.route
 		}
 	}
-	s.updateEndpoints(key, update, nil)
-	if next != nil {
-		s.setSnapshot(key, next)
+	var ldsGone, rdsGone, cdsGone, edsGone []string
+	if shared != nil {
+		for i, l := range shared.listeners {
+			if oldShared == nil || !slices.ContainsFunc(oldShared.listeners, func(x *listener.Listener) bool { return x.Name == l.Name }) || !slices.Contains(oldShared.hashListeners, shared.hashListeners[i]) {
+				lds[l.Name] = l
+			}
+		}
+		for i, r := range shared.routes {
+			if oldShared == nil || !slices.ContainsFunc(oldShared.routes, func(x *route.RouteConfiguration) bool { return x.Name == r.Name }) || !slices.Contains(oldShared.hashRoutes, shared.hashRoutes[i]) {
+				rds[r.Name] = r
+			}
+		}
+		if oldShared != nil {
+			for _, l := range oldShared.listeners {
+				if !slices.ContainsFunc(shared.listeners, func(x *listener.Listener) bool { return x.Name == l.Name }) {
+					ldsGone = append(ldsGone, l.Name)
+				}
+			}
+			for _, r := range oldShared.routes {
+				if !slices.ContainsFunc(shared.routes, func(x *route.RouteConfiguration) bool { return x.Name == r.Name }) {
+					rdsGone = append(rdsGone, r.Name)
+				}
+			}
+		}
 	}
-	var remove []string
 	for _, rs := range removed {
-		remove = append(remove, rs.res.endpoints.ClusterName)
+		cdsGone = append(cdsGone, rs.res.cluster.Name)
+		edsGone = append(edsGone, rs.res.endpoints.ClusterName)
+		if rs.res.listener != nil {
+			ldsGone = append(ldsGone, rs.res.listener.Name)
+		}
+		if rs.res.route != nil {
+			rdsGone = append(rdsGone, rs.res.route.Name)
+		}
 	}
-	s.updateEndpoints(key, nil, remove)
+	key := g.String()
+	s.update(key, tc.cds, cds, nil)
+	s.update(key, s.endpoints, update, nil)
+	s.update(key, tc.lds, lds, ldsGone)
+	s.update(key, tc.rds, rds, rdsGone)
+	s.update(key, tc.cds, nil, cdsGone)
+	s.update(key, s.endpoints, nil, edsGone)
+}
+
+// typeCaches are one group's listeners, routes and clusters, each type
+// in a linear cache: it marshals a resource once for all the streams that
+// get it, sends a stream only what it watches (of the full-state types,
+// all of them), and serves both state-of-the-world and delta streams.
+type typeCaches struct{ lds, rds, cds *cache.LinearCache }
+
+// cachesOf returns the caches of the group keyed key, nil if it has none.
+func (s *Server) cachesOf(key string) *typeCaches {
+	s.cachesMu.RLock()
+	defer s.cachesMu.RUnlock()
+	return s.groupCaches[key]
+}
+
+// makeCaches gives a new group its caches. Their versions start with the
+// process's epoch and a count of the caches made, so that a client never
+// takes a version of a group dropped earlier for the current one's.
+// Callers hold s.mu.
+func (s *Server) makeCaches(key string) {
+	s.cachesMade++
+	prefix := fmt.Sprintf("%s-%d-", s.epoch, s.cachesMade)
+	opts := []cache.LinearCacheOption{cache.WithVersionPrefix(prefix), cache.WithLogger(cacheLogger{s.cfg.Logger})}
+	tc := &typeCaches{
+		lds: cache.NewLinearCache(resource.ListenerType, opts...),
+		rds: cache.NewLinearCache(resource.RouteType, opts...),
+		cds: cache.NewLinearCache(resource.ClusterType, opts...),
+	}
+	s.cachesMu.Lock()
+	s.groupCaches[key] = tc
+	s.cachesMu.Unlock()
+}
+
+// cacheKeys are the keys of the groups that have caches, for tests.
+func (s *Server) cacheKeys() []string {
+	s.cachesMu.RLock()
+	defer s.cachesMu.RUnlock()
+	return slices.Collect(maps.Keys(s.groupCaches))
+}
+
+// watches counts the open listener, route and cluster watches of the
+// group keyed key, for tests.
+func (s *Server) watches(key string) int {
+	tc := s.cachesOf(key)
+	if tc == nil {
+		return 0
+	}
+	return tc.lds.NumCacheWatches() + tc.rds.NumCacheWatches() + tc.cds.NumCacheWatches()
+}
+
+// groupRouter sends each listener, route and cluster watch to the caches
+// of the stream's group (its wire node says which).
+type groupRouter struct{ s *Server }
+
+func (r groupRouter) cacheFor(n *core.Node, typeURL string) (*cache.LinearCache, error) {
+	key := groupHash{}.ID(n)
+	tc := r.s.cachesOf(key)
+	if tc == nil {
+		return nil, fmt.Errorf("no resources for group %s", key)
+	}
+	switch typeURL {
+	case resource.ListenerType:
+		return tc.lds, nil
+	case resource.RouteType:
+		return tc.rds, nil
+	case resource.ClusterType:
+		return tc.cds, nil
+	}
+	return nil, fmt.Errorf("no resources of type %s", typeURL)
+}
+
+func (r groupRouter) CreateWatch(req *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
+	c, err := r.cacheFor(req.GetNode(), req.GetTypeUrl())
+	if err != nil {
+		return nil, err
+	}
+	return c.CreateWatch(req, sub, out)
+}
+
+func (r groupRouter) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, out chan cache.DeltaResponse) (func(), error) {
+	c, err := r.cacheFor(req.GetNode(), req.GetTypeUrl())
+	if err != nil {
+		return nil, err
+	}
+	return c.CreateDeltaWatch(req, sub, out)
+}
+
+func (groupRouter) Fetch(context.Context, *cache.Request) (cache.Response, error) {
+	return nil, errors.New("xds: fetch is not served")
 }
 
 // groupCache is what a group was last rendered from and into.
@@ -411,87 +517,13 @@ func hashAll[T proto.Message](xs []T) []uint64 {
 	return out
 }
 
-// A pick chooses one type's resource of a rendered service, if it has one.
-type pick func(*renderedService) (types.Resource, uint64)
-
-func clusterPick(rs *renderedService) (types.Resource, uint64) {
-	return rs.res.cluster, rs.hashes.cluster
-}
-func listenerPick(rs *renderedService) (types.Resource, uint64) {
-	if rs.res.listener == nil {
-		return nil, 0
-	}
-	return rs.res.listener, rs.hashes.listener
-}
-func routePick(rs *renderedService) (types.Resource, uint64) {
-	if rs.res.route == nil {
-		return nil, 0
-	}
-	return rs.res.route, rs.hashes.route
-}
-
-// resourcesOf makes one type's resources: the services' picks in the order
-// given, then the shared ones of that type. The version is a hash of the
-// names and content hashes plus the process's epoch: equal content keeps
-// its version, and a restarted server never sends an old version with new
-// content. With same, the previous snapshot's resources are kept as they
-// are.
-func (s *Server) resourcesOf(prev *cache.Snapshot, typ types.ResponseType, same bool, services []*renderedService, shared *sharedResources, p pick) cache.Resources {
-	if same && prev != nil {
-		return prev.Resources[typ]
-	}
-	h := fnv.New64a()
-	var items []types.Resource
-	add := func(r types.Resource, hash uint64) {
-		items = append(items, r)
-		h.Write([]byte(cache.GetResourceName(r)))
-		h.Write(binary.LittleEndian.AppendUint64([]byte{0}, hash))
-	}
-	for _, rs := range services {
-		if r, hash := p(rs); r != nil {
-			add(r, hash)
-		}
-	}
-	if shared != nil {
-		switch typ {
-		case types.Listener:
-			for i, l := range shared.listeners {
-				add(l, shared.hashListeners[i])
-			}
-		case types.Route:
-			for i, r := range shared.routes {
-				add(r, shared.hashRoutes[i])
-			}
-		}
-	}
-	return cache.NewResources(fmt.Sprintf("%s-%016x", s.epoch, h.Sum64()), items)
-}
-
-// mergeByName merges two lists sorted by name.
-func mergeByName(a, b []*renderedService) []*renderedService {
-	out := make([]*renderedService, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0].name <= b[0].name {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return append(append(out, a...), b...)
-}
-
-func (s *Server) setSnapshot(key string, snap *cache.Snapshot) {
-	if err := s.snapshots.SetSnapshot(context.Background(), key, snap); err != nil {
-		s.cfg.Logger.Error("xds snapshot", "group", key, "err", err)
-	}
-}
-
-func (s *Server) updateEndpoints(key string, update map[string]types.Resource, remove []string) {
+// update changes one cache's resources, if anything changed.
+func (s *Server) update(key string, c *cache.LinearCache, update map[string]types.Resource, remove []string) {
 	if len(update) == 0 && len(remove) == 0 {
 		return
 	}
-	if err := s.endpoints.UpdateResources(update, remove); err != nil {
-		s.cfg.Logger.Error("xds endpoints", "group", key, "err", err)
+	if err := c.UpdateResources(update, remove); err != nil {
+		s.cfg.Logger.Error("xds cache update", "group", key, "err", err)
 	}
 }
 
@@ -557,6 +589,7 @@ func (s *Server) place(want Group) Group {
 				continue
 			}
 			s.groups[g] = &groupState{}
+			s.makeCaches(g.String())
 			s.cfg.Metrics.groupAdded(g.Role, 1)
 			s.refresh(g)
 		}
@@ -640,16 +673,18 @@ func (s *Server) dropOldestIdle() bool {
 	return found
 }
 
-// drop forgets a group that has no stream: its snapshot, its endpoints.
+// drop forgets a group that has no stream: its caches, its endpoints.
 // Callers hold s.mu.
 func (s *Server) drop(g Group) {
 	key := g.String()
-	s.snapshots.ClearSnapshot(key)
+	s.cachesMu.Lock()
+	delete(s.groupCaches, key)
+	s.cachesMu.Unlock()
 	var eds []string
 	for _, rs := range s.groups[g].cache.services {
 		eds = append(eds, rs.res.endpoints.ClusterName)
 	}
-	s.updateEndpoints(key, nil, eds)
+	s.update(key, s.endpoints, nil, eds)
 	delete(s.groups, g)
 	s.cfg.Metrics.groupAdded(g.Role, -1)
 }

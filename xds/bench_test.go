@@ -413,12 +413,14 @@ func BenchmarkPlanToACK(b *testing.B) {
 	runtime.ReadMemStats(&ms)
 	heapMB, rssMB := float64(ms.HeapInuse)/(1<<20), float64(rssKB())/1024
 	stopProfile := startProfile(b, "cpu")
+	serverCPU, clientsCPU := selfCPU(), procCPU(child.Process.Pid)
 
 	type kind struct {
-		name  string
-		lat   []time.Duration
-		bytes int
-		acks  int
+		name    string
+		lat     []time.Duration
+		bytes   int
+		acks    int
+		setPlan time.Duration // in SetPlan, rendering and publishing
 	}
 	kinds := []*kind{{name: "cluster"}, {name: "service"}}
 	b.ResetTimer()
@@ -439,6 +441,7 @@ func BenchmarkPlanToACK(b *testing.B) {
 		before := edsVersions(s)
 		start := time.Now()
 		s.SetPlan(plan)
+		k.setPlan += time.Since(start)
 		want := expectedACKs(cfg, before, edsVersions(s))
 		for range want {
 			f := strings.Fields(next())
@@ -453,6 +456,7 @@ func BenchmarkPlanToACK(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	serverCPU, clientsCPU = selfCPU()-serverCPU, procCPU(child.Process.Pid)-clientsCPU
 	stopProfile()
 	startProfile(b, "heap")()
 	rssAfter := float64(rssKB()) / 1024
@@ -466,8 +470,11 @@ func BenchmarkPlanToACK(b *testing.B) {
 		b.ReportMetric(float64(k.lat[len(k.lat)-1].Microseconds())/1000, k.name+"-max-ms")
 		b.ReportMetric(float64(k.bytes)/float64(k.acks), k.name+"-EDS-bytes/push")
 		b.ReportMetric(float64(k.acks)/float64(cfg.rounds), k.name+"-pushes/round")
+		b.ReportMetric(float64(k.setPlan.Microseconds())/1000/float64(cfg.rounds), k.name+"-SetPlan-ms")
 	}
 	b.ReportMetric(syncTime.Seconds(), "sync-s")
+	b.ReportMetric(serverCPU.Seconds(), "server-cpu-s")
+	b.ReportMetric(clientsCPU.Seconds(), "clients-cpu-s")
 	b.ReportMetric(heapMB, "server-heap-MB")
 	b.ReportMetric(rssMB, "server-rss-MB")
 	b.ReportMetric(rssAfter, "server-rss-after-MB")
@@ -634,6 +641,32 @@ func runSimClients(addr string, cfg benchConfig) error {
 		time.Sleep(time.Second)
 	}
 	return nil
+}
+
+// selfCPU is the CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time process pid has used, from /proc (in clock
+// ticks of 1/100 s, as on Linux by default).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // rssKB reads the process's resident set size from /proc.

@@ -69,3 +69,41 @@ func BenchmarkPlanOneServiceChanged(b *testing.B) {
 		s.SetPlan(plans[i%2])
 	}
 }
+
+// BenchmarkPlanClusterDrained measures SetPlan when a whole cluster is
+// drained or back, which changes every service's endpoints in every group:
+// the shape of BenchmarkPlanToACK at 10,000 clients (20 localities, one
+// cluster each, 100 services), with its 40 node groups (gateways and gRPC
+// clients in each locality) joined directly, without streams. Groups are
+// rendered by one worker per CPU: compare -cpu 1,2.
+func BenchmarkPlanClusterDrained(b *testing.B) {
+	cfg := benchConfig{localities: 20, services: 100}
+	w := benchWorldFor(cfg)
+	base := w.plan()
+	region, _ := cfg.locality(3)
+	w.ovr = model.NewOverrides([]model.Override{{Kind: model.Drain, Cluster: "c-" + region, Reason: "bench", Created: time.Now()}})
+	drained := w.plan()
+	s := New(Config{})
+	s.SetPlan(base)
+	s.mu.Lock()
+	for i := range 2 * cfg.localities {
+		cfg := cfg
+		cfg.gateways, cfg.grpc = cfg.localities, cfg.localities
+		g, _ := cfg.client(i)
+		n := gatewayNode(fmt.Sprint("node-", i))
+		n.Metadata.Fields[RoleKey] = structpb.NewStringValue(g.Role.String())
+		n.Locality = &core.Locality{Region: g.Region, Zone: g.Zone}
+		s.join(int64(i+1), n)
+	}
+	groups := len(s.groups)
+	s.mu.Unlock()
+	if groups != 2*cfg.localities {
+		b.Fatalf("%d groups, want %d", groups, 2*cfg.localities)
+	}
+	plans := []*model.Plan{drained, base}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s.SetPlan(plans[i%2])
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -182,15 +183,29 @@ func (s *Server) SetPlan(p *model.Plan) {
 }
 
 // refreshAll renders every group that has streams and marks the others
-// stale. Callers hold s.mu.
+// stale. Groups are rendered in parallel, one worker per CPU: a group's
+// refresh touches only its own state and caches (the endpoints cache locks
+// itself), and a Plan that moves every service costs about as much in
+// each group. Callers hold s.mu.
 func (s *Server) refreshAll() {
+	work := make(chan Group)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(s.groups)) {
+		wg.Go(func() {
+			for g := range work {
+				s.refresh(g)
+			}
+		})
+	}
 	for g, gs := range s.groups {
 		if gs.streams > 0 {
-			s.refresh(g)
+			work <- g
 		} else {
 			gs.stale = true
 		}
 	}
+	close(work)
+	wg.Wait()
 }
 
 // SetOptions changes the per-service settings (on reload) and republishes.

@@ -235,6 +235,67 @@ func TestGatewayDelta(t *testing.T) {
 	}
 }
 
+// TestEndpointsOnlyPlanSendsOnlyEndpoints follows a gateway on a
+// state-of-the-world stream that watches every type: a Plan that only
+// moves endpoints (a cluster drained) sends endpoints and nothing else.
+// The proof is positive: a later Plan that adds a service sends clusters,
+// and the first clusters response after the drain must be that one (a
+// clusters response sent for the drain would come first, in stream order).
+func TestEndpointsOnlyPlanSendsOnlyEndpoints(t *testing.T) {
+	w := newWorld()
+	s, stream := sotwStream(t, w, Config{})
+	node := gatewayNode("gw-eds-only")
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	lds := sotwGet(t, stream, node, resource.ListenerType, nil)
+	rds := sotwGet(t, stream, node, resource.RouteType, []string{"gateway_80"})
+	cds := sotwGet(t, stream, node, resource.ClusterType, nil)
+	edsNames := []string{EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)}
+	sotwGet(t, stream, node, resource.EndpointType, edsNames)
+	for deadline := time.Now().Add(5 * time.Second); s.watches(g.String()) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not open the watches")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	names := map[string][]string{resource.RouteType: {"gateway_80"}, resource.EndpointType: edsNames}
+	recvACK := func() *discovery.DiscoveryResponse {
+		t.Helper()
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resp.TypeUrl, ResourceNames: names[resp.TypeUrl], VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+
+	w.ovr = model.NewOverrides([]model.Override{{Kind: model.Drain, Cluster: "us-east", Reason: "test", Created: time.Now()}})
+	s.SetPlan(w.plan())
+	if resp := recvACK(); resp.TypeUrl != resource.EndpointType {
+		t.Fatalf("the drain sent %s first, want endpoints", shortType(resp.TypeUrl))
+	}
+
+	const added = "new.gslb.example.com"
+	w.inv = w.inv.WithBackends(added, []model.Backend{{Cluster: "eu-west", Ingress: addrs("127.0.0.2"), ReadyPods: 1}})
+	w.pol = model.NewPolicies(model.DefaultStaleGrace, append(w.pol.Services(), model.DefaultPolicy(added, model.Geo)))
+	s.SetPlan(w.plan())
+	for {
+		resp := recvACK()
+		switch resp.TypeUrl {
+		case resource.EndpointType:
+			continue // the rest of the drain's endpoints, or none
+		case resource.ClusterType:
+			if len(resp.Resources) != 3 || resp.VersionInfo == cds.VersionInfo {
+				t.Fatalf("clusters after the drain: %d at version %s (before: %s); want the 3 of the new service's Plan", len(resp.Resources), resp.VersionInfo, cds.VersionInfo)
+			}
+			return
+		default:
+			t.Fatalf("%s sent before the new clusters (listeners were at %s, routes at %s)", shortType(resp.TypeUrl), lds.VersionInfo, rds.VersionInfo)
+		}
+	}
+}
+
 // TestGatewayDeltaRemovesAGoneService follows a gateway on incremental
 // ADS while a service leaves the Plan: the endpoints update names the gone
 // service's endpoints as removed and carries no resource (the other

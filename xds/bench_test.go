@@ -368,7 +368,13 @@ func BenchmarkPlanToACK(b *testing.B) {
 	clients := cfg.gateways + cfg.grpc
 	raiseFileLimit(b, clients+1000)
 	w := benchWorldFor(cfg)
-	s := New(Config{Limits: Limits{MaxConnections: clients + 100}})
+	// The default limits, which must admit 10,000 clients; a larger run
+	// raises the connection cap.
+	var limits Limits
+	if clients > DefaultMaxConnections {
+		limits.MaxConnections = clients
+	}
+	s := New(Config{Limits: limits})
 	s.SetPlan(w.plan())
 	addr := startServer(b, s)
 

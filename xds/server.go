@@ -70,16 +70,22 @@ type Server struct {
 	cachesMade  uint64 // counts the typeCaches made, for their versions
 	ads         xdsserver.Server
 
-	mu      sync.Mutex
-	plan    *model.Plan
-	planAt  time.Time // when plan was set
-	planSeq uint64    // counts plans, to match ACKs with the plan they ACK
+	// mu guards the Plan, the options and the groups: SetPlan holds it
+	// while it renders. Callers that need both take mu before smu.
+	mu   sync.Mutex
+	plan *model.Plan
 	// optionsSeq counts SetOptions calls: groups rendered with older
 	// options are rendered in full again.
 	optionsSeq uint64
 	groups     map[Group]*groupState
-	streams    map[int64]*stream
-	nacks      []NACK // the latest, oldest first
+
+	// smu guards what the streams' requests and responses touch, so that
+	// ACKs and pushes do not wait while a Plan is rendered.
+	smu     sync.Mutex
+	planAt  time.Time // when plan was set
+	planSeq uint64    // counts plans, to match ACKs with the plan they ACK
+	streams map[int64]*stream
+	nacks   []NACK // the latest, oldest first
 	// sweep, when set, fires when the oldest idle group's grace ends.
 	sweep *time.Timer
 
@@ -177,8 +183,11 @@ func (groupHash) ID(n *core.Node) string { return Classifier{}.GroupOf(n).String
 func (s *Server) SetPlan(p *model.Plan) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.plan, s.planAt = p, time.Now()
+	s.plan = p
+	s.smu.Lock()
+	s.planAt = time.Now()
 	s.planSeq++
+	s.smu.Unlock()
 	s.refreshAll()
 }
 
@@ -219,8 +228,8 @@ func (s *Server) SetOptions(o Options) {
 
 // NACKs returns the latest rejected responses, oldest first.
 func (s *Server) NACKs() []NACK {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.smu.Lock()
+	defer s.smu.Unlock()
 	return append([]NACK(nil), s.nacks...)
 }
 
@@ -562,9 +571,11 @@ func toResources[T types.Resource](xs []T) []types.Resource {
 
 // join places a new stream in a group on its first request, rendering
 // the group's resources if it is new, so that its watches can be
-// answered.
+// answered. Callers hold s.mu.
 func (s *Server) join(id int64, n *core.Node) *stream {
+	s.smu.Lock()
 	st := s.streams[id]
+	s.smu.Unlock()
 	if st == nil {
 		g := s.place(s.cfg.Classifier.GroupOf(n))
 		gs := s.groups[g]
@@ -574,7 +585,9 @@ func (s *Server) join(id int64, n *core.Node) *stream {
 			s.refresh(g)
 		}
 		st = &stream{node: n.GetId(), group: g, wire: wireNode(n, g), sent: map[string]sent{}}
+		s.smu.Lock()
 		s.streams[id] = st
+		s.smu.Unlock()
 		s.cfg.Metrics.connected(g.Role, 1)
 	}
 	return st
@@ -633,12 +646,14 @@ func wireNode(n *core.Node, g Group) *core.Node {
 func (s *Server) leave(id int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.smu.Lock()
 	st := s.streams[id]
+	delete(s.streams, id)
+	s.smu.Unlock()
 	if st == nil {
 		return
 	}
 	s.cfg.Metrics.connected(st.group.Role, -1)
-	delete(s.streams, id)
 	gs := s.groups[st.group]
 	if gs.streams--; gs.streams == 0 {
 		gs.idleSince = time.Now()
@@ -719,9 +734,17 @@ func (s *Server) groupCount() int {
 // the request's node, so that the caches see the group the stream was
 // placed in.
 func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail error) (rejected string, wire *core.Node) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.join(id, n)
+	s.smu.Lock()
+	st := s.streams[id]
+	s.smu.Unlock()
+	if st == nil {
+		// A stream's requests come one at a time: none joins twice.
+		s.mu.Lock()
+		st = s.join(id, n)
+		s.mu.Unlock()
+	}
+	s.smu.Lock()
+	defer s.smu.Unlock()
 	wire = st.wire
 	sn, ok := st.sent[nonce]
 	if !ok || sn.typeURL != typeURL {
@@ -746,8 +769,8 @@ func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail e
 }
 
 func (s *Server) response(id int64, typeURL, version, nonce string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.smu.Lock()
+	defer s.smu.Unlock()
 	st := s.streams[id]
 	if st == nil {
 		return

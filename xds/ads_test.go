@@ -235,6 +235,131 @@ func TestGatewayDelta(t *testing.T) {
 	}
 }
 
+// TestEndpointsOnlyPlanSendsOnlyEndpoints follows a gateway on a
+// state-of-the-world stream that watches every type: a Plan that only
+// moves endpoints (a cluster drained) sends endpoints and nothing else.
+// The proof is positive: a later Plan that adds a service sends clusters,
+// and the first clusters response after the drain must be that one (a
+// clusters response sent for the drain would come first, in stream order).
+func TestEndpointsOnlyPlanSendsOnlyEndpoints(t *testing.T) {
+	w := newWorld()
+	s, stream := sotwStream(t, w, Config{})
+	node := gatewayNode("gw-eds-only")
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	lds := sotwGet(t, stream, node, resource.ListenerType, nil)
+	rds := sotwGet(t, stream, node, resource.RouteType, []string{"gateway_80"})
+	cds := sotwGet(t, stream, node, resource.ClusterType, nil)
+	edsNames := []string{EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)}
+	sotwGet(t, stream, node, resource.EndpointType, edsNames)
+	for deadline := time.Now().Add(5 * time.Second); s.watches(g.String()) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not open the watches")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	names := map[string][]string{resource.RouteType: {"gateway_80"}, resource.EndpointType: edsNames}
+	recvACK := func() *discovery.DiscoveryResponse {
+		t.Helper()
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resp.TypeUrl, ResourceNames: names[resp.TypeUrl], VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+
+	w.ovr = model.NewOverrides([]model.Override{{Kind: model.Drain, Cluster: "us-east", Reason: "test", Created: time.Now()}})
+	s.SetPlan(w.plan())
+	if resp := recvACK(); resp.TypeUrl != resource.EndpointType {
+		t.Fatalf("the drain sent %s first, want endpoints", shortType(resp.TypeUrl))
+	}
+
+	const added = "new.gslb.example.com"
+	w.inv = w.inv.WithBackends(added, []model.Backend{{Cluster: "eu-west", Ingress: addrs("127.0.0.2"), ReadyPods: 1}})
+	w.pol = model.NewPolicies(model.DefaultStaleGrace, append(w.pol.Services(), model.DefaultPolicy(added, model.Geo)))
+	s.SetPlan(w.plan())
+	for {
+		resp := recvACK()
+		switch resp.TypeUrl {
+		case resource.EndpointType:
+			continue // the rest of the drain's endpoints, or none
+		case resource.ClusterType:
+			if len(resp.Resources) != 3 || resp.VersionInfo == cds.VersionInfo {
+				t.Fatalf("clusters after the drain: %d at version %s (before: %s); want the 3 of the new service's Plan", len(resp.Resources), resp.VersionInfo, cds.VersionInfo)
+			}
+			return
+		default:
+			t.Fatalf("%s sent before the new clusters (listeners were at %s, routes at %s)", shortType(resp.TypeUrl), lds.VersionInfo, rds.VersionInfo)
+		}
+	}
+}
+
+// TestGatewayDeltaRemovesAGoneService follows a gateway on incremental
+// ADS while a service leaves the Plan: the endpoints update names the gone
+// service's endpoints as removed and carries no resource (the other
+// service's endpoints did not change), and the clusters update removes its
+// cluster.
+func TestGatewayDeltaRemovesAGoneService(t *testing.T) {
+	w := newWorld()
+	s := New(Config{})
+	s.SetPlan(w.plan())
+	ads := dialADS(t, startServer(t, s), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := ads.DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := gatewayNode("gw-delta-gone")
+	recvACK := func() *discovery.DeltaDiscoveryResponse {
+		t.Helper()
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce}); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	for _, sub := range []struct {
+		typeURL string
+		names   []string
+	}{{resource.ClusterType, nil}, {resource.EndpointType, []string{EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)}}} {
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: sub.typeURL, ResourceNamesSubscribe: sub.names}); err != nil {
+			t.Fatal(err)
+		}
+		if resp := recvACK(); len(resp.Resources) != 2 {
+			t.Fatalf("%s: %d resources, want 2", sub.typeURL, len(resp.Resources))
+		}
+	}
+
+	w.inv = w.inv.WithBackends(weightedSvc, nil)
+	w.pol = model.NewPolicies(model.DefaultStaleGrace, slices.DeleteFunc(w.pol.Services(), func(p model.ServicePolicy) bool { return p.Service == weightedSvc }))
+	s.SetPlan(w.plan())
+	got := map[string]*discovery.DeltaDiscoveryResponse{}
+	for len(got) < 2 {
+		resp := recvACK()
+		if got[resp.TypeUrl] != nil {
+			t.Fatalf("a second %s update: %v", resp.TypeUrl, resp)
+		}
+		got[resp.TypeUrl] = resp
+	}
+	for typeURL, want := range map[string]string{resource.ClusterType: weightedSvc, resource.EndpointType: EndpointsName(g, weightedSvc)} {
+		resp := got[typeURL]
+		if len(resp.Resources) != 0 || !slices.Equal(resp.RemovedResources, []string{want}) {
+			var names []string
+			for _, r := range resp.Resources {
+				names = append(names, r.Name)
+			}
+			t.Errorf("%s update: resources %v, removed %v; want none and [%s]", shortType(typeURL), names, resp.RemovedResources, want)
+		}
+	}
+}
+
 // TestMutualTLS serves xDS with client certificates required: a client
 // with a trusted certificate gets its resources, one without is refused.
 func TestMutualTLS(t *testing.T) {
@@ -286,7 +411,7 @@ func TestNewServiceMakeBeforeBreak(t *testing.T) {
 	// SotW can only order what the client watches: wait until the server
 	// has taken the three ACKs and watches all three types again.
 	group := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}.String()
-	for deadline := time.Now().Add(5 * time.Second); s.snapshots.GetStatusInfo(group).GetNumWatches() < 3; {
+	for deadline := time.Now().Add(5 * time.Second); s.watches(group) < 3; {
 		if time.Now().After(deadline) {
 			t.Fatal("the server did not open the watches")
 		}
@@ -336,9 +461,9 @@ func TestGroupsShareSnapshots(t *testing.T) {
 			t.Fatalf("gateway %d got %d clusters", i, len(cds.Resources))
 		}
 	}
-	keys := s.snapshots.GetStatusKeys()
+	keys := s.cacheKeys()
 	slices.Sort(keys)
 	if want := []string{"gateway/eu-west-1/eu-west-1a", "gateway/us-east-1/us-east-1b"}; !slices.Equal(keys, want) {
-		t.Errorf("snapshots kept for %v, want %v", keys, want)
+		t.Errorf("caches kept for %v, want %v", keys, want)
 	}
 }

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,12 +24,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meridian-gtm/meridian/model"
 )
 
-// benchRegions are the five localities of the simulated gateways.
+// benchRegions are the first five localities of the simulated gateways.
 var benchRegions = []struct {
 	region string
 	loc    model.Point
@@ -58,91 +62,287 @@ func benchWorld(services int) *world {
 	return &world{inv: model.NewInventory(cls, bs), pol: model.NewPolicies(model.DefaultStaleGrace, pols)}
 }
 
-// simGateway is a simulated Envoy gateway: one connection, one SotW ADS
-// stream, every response ACKed at once. It reports each endpoints response
-// it ACKs.
-type simGateway struct {
-	node   *core.Node
-	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
-	eds    chan time.Time // when an endpoints response was ACKed
+// benchConfig is the shape of BenchmarkPlanToACK's load, from the
+// environment (bench/xds/run.sh sets it) so that the child process that
+// runs the clients gets the same.
+type benchConfig struct {
+	gateways, grpc int  // Envoy-style and gRPC-style clients
+	localities     int  // node localities, one cluster in each
+	services       int  // geo services, in every cluster
+	rounds         int  // Plan changes of each kind
+	delta          bool // incremental xDS instead of state of the world
 }
 
-func startSimGateway(ctx context.Context, addr, id, region string) (*simGateway, error) {
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, err
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
+		return v
 	}
-	context.AfterFunc(ctx, func() { cc.Close() })
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
-	if err != nil {
-		return nil, err
+	return def
+}
+
+func benchConfigFromEnv() benchConfig {
+	return benchConfig{
+		gateways:   envInt("XDS_BENCH_GATEWAYS", 1000),
+		grpc:       envInt("XDS_BENCH_GRPC", 0),
+		localities: max(1, envInt("XDS_BENCH_LOCALITIES", 5)),
+		services:   max(1, envInt("XDS_BENCH_SERVICES", 100)),
+		rounds:     max(1, envInt("XDS_BENCH_ROUNDS", 10)),
+		delta:      os.Getenv("XDS_BENCH_DELTA") == "1",
 	}
-	md, _ := structpb.NewStruct(map[string]any{RoleKey: "gateway"})
-	g := &simGateway{
-		node:   &core.Node{Id: id, Locality: &core.Locality{Region: region, Zone: region + "a"}, Metadata: md},
-		stream: stream,
-		eds:    make(chan time.Time, 64),
+}
+
+func (c benchConfig) env() []string {
+	d := "0"
+	if c.delta {
+		d = "1"
 	}
-	for _, typeURL := range []string{resource.ListenerType, resource.ClusterType} {
-		if err := stream.Send(&discovery.DiscoveryRequest{Node: g.node, TypeUrl: typeURL}); err != nil {
-			return nil, err
+	return []string{
+		"XDS_BENCH_GATEWAYS=" + strconv.Itoa(c.gateways), "XDS_BENCH_GRPC=" + strconv.Itoa(c.grpc),
+		"XDS_BENCH_LOCALITIES=" + strconv.Itoa(c.localities), "XDS_BENCH_SERVICES=" + strconv.Itoa(c.services),
+		"XDS_BENCH_ROUNDS=" + strconv.Itoa(c.rounds), "XDS_BENCH_DELTA=" + d,
+	}
+}
+
+// locality i of the benchmark: the five of benchRegions first, then
+// made-up regions spread over the globe.
+func (c benchConfig) locality(i int) (region string, loc model.Point) {
+	if c.localities <= len(benchRegions) {
+		return benchRegions[i].region, benchRegions[i].loc
+	}
+	return fmt.Sprintf("region-%02d", i), model.Point{Lat: float64(i%9)*18 - 72, Lon: float64(i)*360/float64(c.localities) - 179}
+}
+
+// client i of the benchmark: the gateways first, then the gRPC clients,
+// each kind spread round-robin over the localities; a gRPC client uses
+// one service, round-robin too.
+func (c benchConfig) client(i int) (g Group, service string) {
+	role, k := Gateway, i
+	if i >= c.gateways {
+		role, k = GRPC, i-c.gateways
+	}
+	region, _ := c.locality(k % c.localities)
+	g = Group{Role: role, Region: region, Zone: region + "a"}
+	if role == GRPC {
+		service = benchService(k % c.services)
+	}
+	return g, service
+}
+
+func benchService(i int) string { return fmt.Sprintf("svc%03d.gslb.example.com", i) }
+
+// benchWorldFor has a cluster in each locality serving every service.
+func benchWorldFor(c benchConfig) *world {
+	var cls []model.Cluster
+	var bs []model.Backend
+	for i := range c.localities {
+		region, loc := c.locality(i)
+		name := "c-" + region
+		cls = append(cls, model.Cluster{Name: name, Locality: model.Locality{Region: region, Zone: region + "a"}, Location: model.LocationAt(loc)})
+		for s := range c.services {
+			bs = append(bs, model.Backend{Service: benchService(s), Cluster: name,
+				Ingress: addrs(fmt.Sprintf("10.%d.%d.%d", i, s/125, s%125*2+1), fmt.Sprintf("10.%d.%d.%d", i, s/125, s%125*2+2)), ReadyPods: 4 + s%7})
 		}
 	}
-	go g.run()
-	return g, nil
+	var pols []model.ServicePolicy
+	for s := range c.services {
+		pols = append(pols, model.DefaultPolicy(benchService(s), model.Geo))
+	}
+	return &world{inv: model.NewInventory(cls, bs), pol: model.NewPolicies(model.DefaultStaleGrace, pols)}
 }
 
-func (g *simGateway) run() {
-	var edsNames []string
-	for {
-		resp, err := g.stream.Recv()
+// simClient is a simulated xDS client: one connection, one ADS stream (of
+// the state of the world or incremental), every response ACKed at once.
+// A gateway asks, as Envoy does, for the listeners, the route
+// configuration they name, the clusters and then the endpoints of every
+// cluster; a gRPC client, as grpc-go does, for the api_listener of its
+// service, its route configuration, its cluster and its endpoints. It
+// reports each endpoints response it ACKs, with the response's size.
+type simClient struct {
+	node    *core.Node
+	group   Group
+	service string
+	eds     chan ack
+}
+
+type ack struct {
+	at    time.Time
+	bytes int
+}
+
+func (c *simClient) send(typeURL string, names []string) *discovery.DiscoveryRequest {
+	return &discovery.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names}
+}
+
+func startSimClient(ctx context.Context, cc *grpc.ClientConn, id string, g Group, service string, delta bool) error {
+	md, _ := structpb.NewStruct(map[string]any{RoleKey: g.Role.String()})
+	c := &simClient{
+		node:    &core.Node{Id: id, Locality: &core.Locality{Region: g.Region, Zone: g.Zone}, Metadata: md},
+		group:   g,
+		service: service,
+		eds:     make(chan ack, 64),
+	}
+	ads := discovery.NewAggregatedDiscoveryServiceClient(cc)
+	if delta {
+		stream, err := ads.DeltaAggregatedResources(ctx)
 		if err != nil {
-			return
+			return err
 		}
-		var names []string
-		switch resp.TypeUrl {
-		case resource.ClusterType:
-			// Ask for the endpoints of every cluster once they are known,
-			// as Envoy does when it warms clusters.
-			group := Group{Role: Gateway, Region: g.node.Locality.Region, Zone: g.node.Locality.Zone}
-			var eds []string
-			for i := range resp.Resources {
-				eds = append(eds, EndpointsName(group, clusterName(resp.Resources[i].Value)))
-			}
-			slices.Sort(eds)
-			if !slices.Equal(eds, edsNames) {
-				edsNames = eds
-				if err := g.stream.Send(&discovery.DiscoveryRequest{Node: g.node, TypeUrl: resource.EndpointType, ResourceNames: edsNames}); err != nil {
-					return
-				}
-			}
-		case resource.ListenerType:
-			names = nil
-		case resource.EndpointType:
-			names = edsNames
-		case resource.RouteType:
-			names = []string{"gateway_80"}
+		go c.runDelta(stream)
+	} else {
+		stream, err := ads.StreamAggregatedResources(ctx)
+		if err != nil {
+			return err
 		}
-		ack := &discovery.DiscoveryRequest{Node: g.node, TypeUrl: resp.TypeUrl, ResourceNames: names, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}
-		if resp.TypeUrl == resource.ListenerType {
-			// The listener names the route configuration: subscribe to it.
-			if err := g.stream.Send(&discovery.DiscoveryRequest{Node: g.node, TypeUrl: resource.RouteType, ResourceNames: []string{"gateway_80"}}); err != nil {
+		go c.runSotW(stream)
+	}
+	go c.report()
+	return nil
+}
+
+// first are the subscriptions a client opens with: a gateway the
+// listeners and clusters (all of them), a gRPC client its service's
+// listener, route configuration, cluster and endpoints.
+func (c *simClient) first() map[string][]string {
+	if c.group.Role == Gateway {
+		return map[string][]string{resource.ListenerType: nil, resource.ClusterType: nil}
+	}
+	one := []string{c.service}
+	return map[string][]string{resource.ListenerType: one, resource.RouteType: one, resource.ClusterType: one, resource.EndpointType: {EndpointsName(c.group, c.service)}}
+}
+
+// gatewayEDS returns the endpoint names of a gateway's clusters.
+func (c *simClient) gatewayEDS(raw []*anypb.Any) []string {
+	var eds []string
+	for _, r := range raw {
+		eds = append(eds, EndpointsName(c.group, clusterName(r.Value)))
+	}
+	slices.Sort(eds)
+	return eds
+}
+
+func (c *simClient) runSotW(stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient) {
+	subs := c.first()
+	for _, t := range []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType} {
+		if names, ok := subs[t]; ok {
+			if err := stream.Send(c.send(t, names)); err != nil {
 				return
 			}
 		}
-		if resp.TypeUrl == resource.ClusterType {
-			ack.ResourceNames = nil
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return
 		}
-		if err := g.stream.Send(ack); err != nil {
+		if c.group.Role == Gateway {
+			switch resp.TypeUrl {
+			case resource.ClusterType:
+				// Ask for the endpoints of every cluster once they are
+				// known, as Envoy does when it warms clusters.
+				if eds := c.gatewayEDS(resp.Resources); !slices.Equal(eds, subs[resource.EndpointType]) {
+					subs[resource.EndpointType] = eds
+					if err := stream.Send(c.send(resource.EndpointType, eds)); err != nil {
+						return
+					}
+				}
+			case resource.ListenerType:
+				// The listener names the route configuration.
+				if _, ok := subs[resource.RouteType]; !ok {
+					subs[resource.RouteType] = []string{"gateway_80"}
+					if err := stream.Send(c.send(resource.RouteType, subs[resource.RouteType])); err != nil {
+						return
+					}
+				}
+			}
+		}
+		ack := c.send(resp.TypeUrl, subs[resp.TypeUrl])
+		ack.VersionInfo, ack.ResponseNonce = resp.VersionInfo, resp.Nonce
+		if err := stream.Send(ack); err != nil {
 			return
 		}
 		if resp.TypeUrl == resource.EndpointType {
-			select {
-			case g.eds <- time.Now():
-			default:
+			c.reportACK(proto.Size(resp))
+		}
+	}
+}
+
+func (c *simClient) runDelta(stream discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient) {
+	subscribe := func(t string, names []string) error {
+		return stream.Send(&discovery.DeltaDiscoveryRequest{Node: c.node, TypeUrl: t, ResourceNamesSubscribe: names})
+	}
+	subs := c.first()
+	for _, t := range []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType} {
+		if names, ok := subs[t]; ok {
+			if err := subscribe(t, names); err != nil {
+				return
 			}
 		}
 	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return
+		}
+		if c.group.Role == Gateway {
+			switch resp.TypeUrl {
+			case resource.ClusterType:
+				var raw []*anypb.Any
+				for _, r := range resp.Resources {
+					raw = append(raw, r.Resource)
+				}
+				if eds := c.gatewayEDS(raw); len(eds) > 0 {
+					if err := subscribe(resource.EndpointType, eds); err != nil {
+						return
+					}
+				}
+			case resource.ListenerType:
+				if _, ok := subs[resource.RouteType]; !ok {
+					subs[resource.RouteType] = []string{"gateway_80"}
+					if err := subscribe(resource.RouteType, subs[resource.RouteType]); err != nil {
+						return
+					}
+				}
+			}
+		}
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: c.node, TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce}); err != nil {
+			return
+		}
+		if resp.TypeUrl == resource.EndpointType {
+			c.reportACK(proto.Size(resp))
+		}
+	}
+}
+
+func (c *simClient) reportACK(size int) {
+	select {
+	case c.eds <- ack{time.Now(), size}:
+	default:
+	}
+}
+
+// report hands the client's ACKs to the shared output.
+func (c *simClient) report() {
+	first := true
+	for a := range c.eds {
+		simOut.Lock()
+		if simOut.ready {
+			fmt.Fprintf(simOut.w, "sim: %d %d\n", a.at.UnixNano(), a.bytes)
+			simOut.w.Flush()
+		} else if first {
+			simOut.synced++
+		}
+		first = false
+		simOut.Unlock()
+	}
+}
+
+// simOut is the child's output. Until every client has its first
+// endpoints, ACKs are counted, not printed.
+var simOut struct {
+	sync.Mutex
+	w      *bufio.Writer
+	ready  bool
+	synced int // clients that ACKed their first endpoints
 }
 
 // clusterName decodes a Cluster's name.
@@ -154,19 +354,27 @@ func clusterName(raw []byte) string {
 	return c.Name
 }
 
-// BenchmarkPlanToACK measures how long a Plan change takes to reach 1,000
-// gateways in 5 localities (5 node groups) and be ACKed by every one, and
-// the server's memory. The gateways run in a child process (this test
-// binary again, see TestMain), so that the memory measured is the
-// server's. Run it with -benchtime 1x: it does rounds rounds whatever b.N is.
+// BenchmarkPlanToACK measures how long a Plan change takes to reach every
+// xDS client and be ACKed by it, and the server's memory. The clients
+// (benchConfig, from the environment: 1,000 gateways in 5 localities by
+// default) run in a child process (this test binary again, see TestMain),
+// so that the memory measured is the server's. Run it with -benchtime 1x:
+// it does its rounds whatever b.N is. Two kinds of rounds: a whole
+// cluster drained or back (every service's endpoints change), then one
+// service drained in one cluster or back; each reports its latencies and
+// the bytes of endpoints sent per client that got them.
 func BenchmarkPlanToACK(b *testing.B) {
-	const (
-		clients  = 1000
-		services = 100
-		rounds   = 10
-	)
-	w := benchWorld(services)
-	s := New(Config{})
+	cfg := benchConfigFromEnv()
+	clients := cfg.gateways + cfg.grpc
+	raiseFileLimit(b, clients+1000)
+	w := benchWorldFor(cfg)
+	// The default limits, which must admit 10,000 clients; a larger run
+	// raises the connection cap.
+	var limits Limits
+	if clients > DefaultMaxConnections {
+		limits.MaxConnections = clients
+	}
+	s := New(Config{Limits: limits})
 	s.SetPlan(w.plan())
 	addr := startServer(b, s)
 
@@ -174,8 +382,10 @@ func BenchmarkPlanToACK(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	child := exec.Command(exe)
-	child.Env = append(os.Environ(), simGatewaysEnv+"="+addr, "MERIDIAN_SIM_CLIENTS="+strconv.Itoa(clients))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	child := exec.CommandContext(ctx, exe)
+	child.Env = append(append(os.Environ(), simGatewaysEnv+"="+addr), cfg.env()...)
 	child.Stderr = os.Stderr
 	out, err := child.StdoutPipe()
 	if err != nil {
@@ -196,46 +406,176 @@ func BenchmarkPlanToACK(b *testing.B) {
 				return l
 			}
 		}
-		b.Fatalf("the simulated gateways stopped: %v", lines.Err())
+		b.Fatalf("the simulated clients stopped: %v", lines.Err())
 		return ""
 	}
+	syncStart := time.Now()
 	if l := next(); l != "ready" {
-		b.Fatalf("the simulated gateways say %q", l)
+		b.Fatalf("the simulated clients say %q", l)
 	}
+	syncTime := time.Since(syncStart)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	heapMB, rssMB := float64(ms.HeapInuse)/(1<<20), float64(rssKB())/1024
+	stopProfile := startProfile(b, "cpu")
+	serverCPU, clientsCPU := selfCPU(), procCPU(child.Process.Pid)
 
-	var lat []time.Duration
+	type kind struct {
+		name    string
+		lat     []time.Duration
+		bytes   int
+		acks    int
+		setPlan time.Duration // in SetPlan, rendering and publishing
+	}
+	kinds := []*kind{{name: "cluster"}, {name: "service"}}
 	b.ResetTimer()
-	for r := range rounds {
-		// Drain one cluster, then bring it back: every group's endpoints change.
+	for r := range 2 * cfg.rounds {
+		k := kinds[r/cfg.rounds]
+		// Drain one cluster (or one service in it), then bring it back.
+		cl, _ := cfg.locality(r / 2 % cfg.localities)
+		o := model.Override{Kind: model.Drain, Cluster: "c-" + cl, Reason: "bench", Created: time.Now()}
+		if k.name == "service" {
+			o.Service = benchService(r / 2 % cfg.services)
+		}
 		if r%2 == 0 {
-			w.ovr = model.NewOverrides([]model.Override{{Kind: model.Drain, Cluster: "c-" + benchRegions[r/2%len(benchRegions)].region, Reason: "bench", Created: time.Now()}})
+			w.ovr = model.NewOverrides([]model.Override{o})
 		} else {
 			w.ovr = model.Overrides{}
 		}
 		plan := w.plan()
+		before := edsVersions(s)
 		start := time.Now()
 		s.SetPlan(plan)
-		for range clients {
-			ns, err := strconv.ParseInt(next(), 10, 64)
+		k.setPlan += time.Since(start)
+		want := expectedACKs(cfg, before, edsVersions(s))
+		for range want {
+			f := strings.Fields(next())
+			ns, err := strconv.ParseInt(f[0], 10, 64)
 			if err != nil {
 				b.Fatal(err)
 			}
-			lat = append(lat, time.Unix(0, ns).Sub(start))
+			size, _ := strconv.Atoi(f[1])
+			k.lat = append(k.lat, time.Unix(0, ns).Sub(start))
+			k.bytes += size
+			k.acks++
 		}
 	}
 	b.StopTimer()
+	serverCPU, clientsCPU = selfCPU()-serverCPU, procCPU(child.Process.Pid)-clientsCPU
+	stopProfile()
+	startProfile(b, "heap")()
 	rssAfter := float64(rssKB()) / 1024
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	for _, k := range kinds {
+		if len(k.lat) == 0 {
+			continue
+		}
+		slices.Sort(k.lat)
+		b.ReportMetric(float64(k.lat[len(k.lat)/2].Microseconds())/1000, k.name+"-p50-ms")
+		b.ReportMetric(float64(k.lat[len(k.lat)*99/100].Microseconds())/1000, k.name+"-p99-ms")
+		b.ReportMetric(float64(k.lat[len(k.lat)-1].Microseconds())/1000, k.name+"-max-ms")
+		b.ReportMetric(float64(k.bytes)/float64(k.acks), k.name+"-EDS-bytes/push")
+		b.ReportMetric(float64(k.acks)/float64(cfg.rounds), k.name+"-pushes/round")
+		b.ReportMetric(float64(k.setPlan.Microseconds())/1000/float64(cfg.rounds), k.name+"-SetPlan-ms")
+	}
+	b.ReportMetric(syncTime.Seconds(), "sync-s")
+	b.ReportMetric(serverCPU.Seconds(), "server-cpu-s")
+	b.ReportMetric(clientsCPU.Seconds(), "clients-cpu-s")
 	b.ReportMetric(heapMB, "server-heap-MB")
 	b.ReportMetric(rssMB, "server-rss-MB")
 	b.ReportMetric(rssAfter, "server-rss-after-MB")
+}
+
+// edsVersions are the content hashes of every group's endpoints, by
+// endpoints name.
+func edsVersions(s *Server) map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]uint64{}
+	for _, gs := range s.groups {
+		for _, rs := range gs.cache.services {
+			out[rs.res.endpoints.ClusterName] = rs.hashes.endpoints
+		}
+	}
+	return out
+}
+
+// expectedACKs counts the clients whose endpoints changed from before to
+// after: each gets one response and ACKs it.
+func expectedACKs(cfg benchConfig, before, after map[string]uint64) int {
+	changed := map[string]bool{}
+	groups := map[Group]bool{}
+	for name, h := range after {
+		if before[name] != h {
+			changed[name] = true
+		}
+	}
+	for i := range cfg.gateways + cfg.grpc {
+		g, _ := cfg.client(i)
+		if g.Role == Gateway {
+			if _, ok := groups[g]; !ok {
+				groups[g] = false
+				for s := range cfg.services {
+					if changed[EndpointsName(g, benchService(s))] {
+						groups[g] = true
+						break
+					}
+				}
+			}
+		}
+	}
+	n := 0
+	for i := range cfg.gateways + cfg.grpc {
+		g, svc := cfg.client(i)
+		if (g.Role == Gateway && groups[g]) || (g.Role == GRPC && changed[EndpointsName(g, svc)]) {
+			n++
+		}
+	}
+	return n
+}
+
+// startProfile writes the server's CPU profile (until the returned
+// function is called) or heap profile to $XDS_BENCH_PROFILE/KIND.pprof,
+// when XDS_BENCH_PROFILE names a directory.
+func startProfile(b *testing.B, kind string) func() {
+	dir := os.Getenv("XDS_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, kind+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if kind == "heap" {
+		return func() {
+			runtime.GC()
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// raiseFileLimit raises the soft limit on open files to need (each client
+// connection is a file on both sides), as far as the hard limit allows.
+func raiseFileLimit(tb testing.TB, need int) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		tb.Fatal(err)
+	}
+	if l.Cur >= uint64(need) {
+		return
+	}
+	l.Cur = min(uint64(need), l.Max)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur < uint64(need) {
+		tb.Fatalf("open files limited to %d, %d needed: raise the hard limit (ulimit -Hn, or prlimit) (%v)", l.Cur, need, err)
+	}
 }
 
 // simGatewaysEnv, when set to the server's address, makes this test binary
@@ -244,8 +584,8 @@ const simGatewaysEnv = "MERIDIAN_SIM_XDS"
 
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(simGatewaysEnv); addr != "" {
-		if err := runSimGateways(addr); err != nil {
-			fmt.Fprintln(os.Stderr, "simulated gateways:", err)
+		if err := runSimClients(addr, benchConfigFromEnv()); err != nil {
+			fmt.Fprintln(os.Stderr, "simulated clients:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
@@ -253,42 +593,86 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runSimGateways runs the simulated gateways of BenchmarkPlanToACK and
-// prints "sim: ready" when each has its endpoints, then "sim: UNIXNANO" for
-// every endpoints update a gateway ACKs, until it is killed.
-func runSimGateways(addr string) error {
-	n, err := strconv.Atoi(os.Getenv("MERIDIAN_SIM_CLIENTS"))
-	if err != nil {
-		return err
-	}
+// simTB stands for testing.TB in the child process, for raiseFileLimit.
+type simTB struct{ testing.TB }
+
+func (simTB) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
+func (simTB) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+
+// runSimClients runs the simulated clients of BenchmarkPlanToACK and
+// prints "sim: ready" when each has its endpoints, then "sim: UNIXNANO
+// BYTES" for every endpoints update a client ACKs, until it is killed (or
+// its parent is gone).
+func runSimClients(addr string, cfg benchConfig) error {
+	n := cfg.gateways + cfg.grpc
+	raiseFileLimit(simTB{}, n+100)
+	simOut.w = bufio.NewWriterSize(os.Stdout, 1<<16)
 	ctx := context.Background()
-	gws := make([]*simGateway, n)
-	for i := range gws {
-		if gws[i], err = startSimGateway(ctx, addr, "gw-"+strconv.Itoa(i), benchRegions[i%len(benchRegions)].region); err != nil {
+	for i := range n {
+		if os.Getenv("XDS_BENCH_VERBOSE") != "" && i%1000 == 0 {
+			fmt.Fprintf(os.Stderr, "simulated clients: %d started\n", i)
+		}
+		g, svc := cfg.client(i)
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
+		}
+		if err := startSimClient(ctx, cc, "client-"+strconv.Itoa(i), g, svc, cfg.delta); err != nil {
 			return err
 		}
 	}
-	for i, g := range gws {
-		select {
-		case <-g.eds:
-		case <-time.After(60 * time.Second):
-			return fmt.Errorf("gateway %d got no endpoints", i)
+	// Wait until every client has ACKed its first endpoints.
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		simOut.Lock()
+		synced := simOut.synced
+		if synced >= n {
+			fmt.Fprintln(simOut.w, "sim: ready")
+			simOut.w.Flush()
+			simOut.ready = true
+			simOut.Unlock()
+			break
 		}
+		simOut.Unlock()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d clients got their endpoints", synced, n)
+		}
+		if os.Getenv("XDS_BENCH_VERBOSE") != "" && time.Now().Second()%5 == 0 {
+			fmt.Fprintf(os.Stderr, "simulated clients: %d of %d synced\n", synced, n)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	var mu sync.Mutex
-	fmt.Println("sim: ready")
-	var wg sync.WaitGroup
-	for _, g := range gws {
-		wg.Go(func() {
-			for at := range g.eds {
-				mu.Lock()
-				fmt.Printf("sim: %d\n", at.UnixNano())
-				mu.Unlock()
-			}
-		})
+	// Stop when the parent is gone.
+	for os.Getppid() != 1 {
+		time.Sleep(time.Second)
 	}
-	wg.Wait() // until the benchmark kills the process
 	return nil
+}
+
+// selfCPU is the CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time process pid has used, from /proc (in clock
+// ticks of 1/100 s, as on Linux by default).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // rssKB reads the process's resident set size from /proc.

@@ -91,44 +91,104 @@ func EndpointsName(g Group, service string) string { return g.String() + "/" + s
 // resource passes its Validate().
 func Build(p *model.Plan, g Group, o Options) (Resources, error) {
 	var r Resources
-	// Nodes have no address or country: they are placed by locality
-	// alone, and maps do not apply to them.
-	place := p.Place(model.Client{Node: true, Locality: model.Locality{Region: g.Region, Zone: g.Zone}})
+	place := nodePlacement(p, g)
 	for _, s := range p.Services {
-		so := o.service(s.Name)
-		eds := EndpointsName(g, s.Name)
-		preSpilled := g.Role == Gateway && s.Policy.SpillMode() == model.SpillCapacity
-		r.Clusters = append(r.Clusters, edsCluster(s, eds, preSpilled))
-		rt := s.RouteFor(place)
-		switch {
-		case preSpilled:
-			r.Endpoints = append(r.Endpoints, preSpilledEndpoints(s, rt, eds, so.Port))
-		case g.Role == Gateway:
-			r.Endpoints = append(r.Endpoints, priorityEndpoints(s, rt, eds, so.Port))
-		case g.Role == GRPC:
-			r.Listeners = append(r.Listeners, apiListener(s.Name))
-			r.Routes = append(r.Routes, routeConfig(s.Name, []string{s.Name}, []*model.ServicePlan{s}))
-			r.Endpoints = append(r.Endpoints, spilledEndpoints(s, rt, eds, so.Port))
-		case g.Role == Sidecar:
-			r.Endpoints = append(r.Endpoints, eastWestEndpoints(s, rt, eds, so, o.EastWestGateways))
-		}
+		r.add(buildService(s, place, g, o))
 	}
-	switch g.Role {
-	case Gateway:
-		ports := o.GatewayPorts
-		if len(ports) == 0 {
-			ports = []uint32{80}
-		}
-		for _, port := range ports {
-			name := gatewayPrefix + strconv.FormatUint(uint64(port), 10)
-			r.Listeners = append(r.Listeners, gatewayListener(name, port))
-			r.Routes = append(r.Routes, routeConfig(name, nil, p.Services))
-		}
-	case Sidecar:
-		r.Routes = append(r.Routes, routeConfig(sidecarRoutes, nil, p.Services))
-	}
+	r.Listeners, r.Routes = append(r.Listeners, sharedListeners(g, o)...), append(r.Routes, sharedRoutes(p.Services, g, o)...)
 	r.sort()
 	return r, r.validate()
+}
+
+// nodePlacement is where the Plan places the nodes of g. Nodes have no
+// address or country: they are placed by locality alone, and maps do not
+// apply to them.
+func nodePlacement(p *model.Plan, g Group) model.Placement {
+	return p.Place(model.Client{Node: true, Locality: model.Locality{Region: g.Region, Zone: g.Zone}})
+}
+
+// serviceResources are what one service contributes to a group's
+// resources: its cluster and endpoints, and for gRPC groups its
+// api_listener and route configuration.
+type serviceResources struct {
+	cluster   *cluster.Cluster
+	endpoints *endpoint.ClusterLoadAssignment
+	listener  *listener.Listener        // gRPC groups only
+	route     *route.RouteConfiguration // gRPC groups only
+}
+
+// buildService renders one service for a group placed at place. It
+// depends on nothing else of the Plan, so that a service whose
+// ServicePlan did not change need not be rendered again.
+func buildService(s *model.ServicePlan, place model.Placement, g Group, o Options) serviceResources {
+	so := o.service(s.Name)
+	eds := EndpointsName(g, s.Name)
+	preSpilled := g.Role == Gateway && s.Policy.SpillMode() == model.SpillCapacity
+	out := serviceResources{cluster: edsCluster(s, eds, preSpilled)}
+	rt := s.RouteFor(place)
+	switch {
+	case preSpilled:
+		out.endpoints = preSpilledEndpoints(s, rt, eds, so.Port)
+	case g.Role == Gateway:
+		out.endpoints = priorityEndpoints(s, rt, eds, so.Port)
+	case g.Role == GRPC:
+		out.listener = apiListener(s.Name)
+		out.route = routeConfig(s.Name, []string{s.Name}, []*model.ServicePlan{s})
+		out.endpoints = spilledEndpoints(s, rt, eds, so.Port)
+	case g.Role == Sidecar:
+		out.endpoints = eastWestEndpoints(s, rt, eds, so, o.EastWestGateways)
+	}
+	return out
+}
+
+// add appends one service's resources.
+func (r *Resources) add(sr serviceResources) {
+	r.Clusters = append(r.Clusters, sr.cluster)
+	r.Endpoints = append(r.Endpoints, sr.endpoints)
+	if sr.listener != nil {
+		r.Listeners = append(r.Listeners, sr.listener)
+	}
+	if sr.route != nil {
+		r.Routes = append(r.Routes, sr.route)
+	}
+}
+
+// sharedListeners are a group's listeners that belong to no one service:
+// a gateway's, one per port. They depend on the options alone.
+func sharedListeners(g Group, o Options) []*listener.Listener {
+	if g.Role != Gateway {
+		return nil
+	}
+	var out []*listener.Listener
+	for _, port := range gatewayPorts(o) {
+		name := gatewayPrefix + strconv.FormatUint(uint64(port), 10)
+		out = append(out, gatewayListener(name, port))
+	}
+	return out
+}
+
+// sharedRoutes are a group's route configurations that hold every
+// service: a gateway's, one per port, and the sidecars'. They depend on
+// the services' names alone.
+func sharedRoutes(services []*model.ServicePlan, g Group, o Options) []*route.RouteConfiguration {
+	switch g.Role {
+	case Gateway:
+		var out []*route.RouteConfiguration
+		for _, port := range gatewayPorts(o) {
+			out = append(out, routeConfig(gatewayPrefix+strconv.FormatUint(uint64(port), 10), nil, services))
+		}
+		return out
+	case Sidecar:
+		return []*route.RouteConfiguration{routeConfig(sidecarRoutes, nil, services)}
+	}
+	return nil
+}
+
+func gatewayPorts(o Options) []uint32 {
+	if len(o.GatewayPorts) == 0 {
+		return []uint32{80}
+	}
+	return o.GatewayPorts
 }
 
 func (r *Resources) sort() {

@@ -14,9 +14,10 @@
 // always get the pre-spilled shares as locality weights (spilledEndpoints).
 //
 // Build is the pure translation of a Plan for one group of nodes (role ×
-// locality); Server keeps a snapshot per group and every group's endpoints
-// in a linear cache, and serves them over state-of-the-world and
-// incremental ADS. What unauthenticated clients can make it hold is
+// locality); Server renders per group only the services whose ServicePlan
+// changed, keeps each group's listeners, routes and clusters and every
+// group's endpoints in linear caches, and serves them over
+// state-of-the-world and incremental ADS. What unauthenticated clients can make it hold is
 // bounded (Limits): connections, streams, pings, and node groups, which are
 // capped, rendered only while they have streams, and dropped after a grace
 // period.

@@ -39,8 +39,8 @@ const (
 )
 
 // Group is a set of nodes that get the same resources: the same role in
-// the same locality. Snapshots are kept per group, not per node, so a
-// thousand gateways in five regions share five snapshots.
+// the same locality. Resources are kept per group, not per node, so a
+// thousand gateways in five regions share five sets.
 type Group struct {
 	Role   Role
 	Region string

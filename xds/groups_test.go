@@ -106,7 +106,7 @@ func heapAfterGC() uint64 {
 }
 
 // groupsInCache counts the groups the snapshot cache holds.
-func groupsInCache(s *Server) int { return len(s.snapshots.GetStatusKeys()) }
+func groupsInCache(s *Server) int { return len(s.cacheKeys()) }
 
 // waitFor waits, with a generous deadline, until ok holds.
 func waitFor(t testing.TB, what string, ok func() bool) {
@@ -148,7 +148,7 @@ func testLocalityChurn(t *testing.T, maxGroups, streams, held int) {
 	w := newWorld()
 	s := New(Config{Metrics: NewMetrics(reg), Limits: churnLimits(maxGroups)})
 	var builds atomic.Int64
-	s.tamper = func(*Resources) { builds.Add(1) }
+	s.refreshed = func() { builds.Add(1) }
 	s.SetPlan(w.plan())
 	addr := startServer(t, s)
 	ads := dialADS(t, addr, nil)
@@ -231,7 +231,7 @@ func BenchmarkPlanAfterLocalityChurn(b *testing.B) {
 	w := benchWorld(10)
 	s := New(Config{})
 	var builds atomic.Int64
-	s.tamper = func(*Resources) { builds.Add(1) }
+	s.refreshed = func() { builds.Add(1) }
 	s.SetPlan(w.plan())
 	ads := dialADS(b, startServer(b, s), nil)
 	for i, r := range benchRegions {

@@ -97,8 +97,10 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 	for _, w := range geoWarnings(cfg.Policies(), db) {
 		logger.Warn(w)
 	}
+	mem := applyMemoryLimit()
 	logger.Info("starting", "version", buildVersion(), "replica", cfg.Meridian.Replica, "config", path,
-		"geoip", db.Description(), "clusters", len(cfg.Clusters), "zones", len(cfg.Zones))
+		"geoip", db.Description(), "clusters", len(cfg.Clusters), "zones", len(cfg.Zones),
+		"memory_limit", mem.bytes, "memory_limit_from", mem.source)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -224,27 +224,7 @@ func TestApplyOverridesWaitsForThePlan(t *testing.T) {
 // Inventory first. Readiness is the engine's; the Checker publishes probe
 // verdicts only, so it has nothing new to say.
 func TestReadinessChangeMakesOnePlan(t *testing.T) {
-	var log testlog.Buffer // the loop logs every Plan it publishes, before the hand-off
-	l := NewLoop(LoopConfig{HoldOff: time.Millisecond, MaxDelay: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&log, nil))}, geoPolicy())
-	plans := make(chan *model.Plan, 100)
-	l.Subscribe(func(p *model.Plan) { plans <- p })
-	published := func() int { return strings.Count(log.String(), "msg=\"plan published\"") }
-	healths := make(chan model.Health, 100)
-	checker := health.New(health.Config{Publish: func(h model.Health) {
-		l.SetHealth(h)
-		healths <- h
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { checker.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	startLoop(t, l)
-	barrier := func() {
-		t.Helper()
-		if err := l.ApplyOverrides(context.Background(), model.Overrides{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l, checker, plans, healths, published, barrier := loopWithChecker(t, geoPolicy())
 	waitHealth := func(service string) {
 		t.Helper()
 		for {
@@ -302,30 +282,10 @@ func TestReadinessChangeMakesOnePlan(t *testing.T) {
 // "not probed" verdict, coming later, changes nothing and makes no second
 // Plan, however long after the loop's hold-off it comes.
 func TestNewUnprobedTargetMakesOnePlan(t *testing.T) {
-	var log testlog.Buffer // the loop logs every Plan it publishes, before the hand-off
 	unprobed := model.DefaultPolicy(app, model.Geo)
 	unprobed.Unprobed = true
-	l := NewLoop(LoopConfig{HoldOff: time.Millisecond, MaxDelay: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&log, nil))},
-		model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{unprobed}))
-	plans := make(chan *model.Plan, 100)
-	l.Subscribe(func(p *model.Plan) { plans <- p })
-	published := func() int { return strings.Count(log.String(), "msg=\"plan published\"") }
-	healths := make(chan model.Health, 100)
-	checker := health.New(health.Config{Publish: func(h model.Health) { // no checks: app is not probed
-		l.SetHealth(h)
-		healths <- h
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { checker.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	startLoop(t, l)
-	barrier := func() {
-		t.Helper()
-		if err := l.ApplyOverrides(context.Background(), model.Overrides{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// No checks are given to the checker: app is not probed.
+	l, checker, plans, healths, published, barrier := loopWithChecker(t, model.NewPolicies(model.DefaultStaleGrace, []model.ServicePolicy{unprobed}))
 	// waitVerdict waits for the Checker's verdict on addr, handed to the
 	// loop before it is sent here.
 	waitVerdict := func(addr netip.Addr) model.TargetHealth {
@@ -386,4 +346,35 @@ func TestNewUnprobedTargetMakesOnePlan(t *testing.T) {
 	if n := published() - before; n != 1 {
 		t.Errorf("a new target of an unprobed service made %d Plans, want 1", n)
 	}
+}
+
+// loopWithChecker runs a loop with a short hold-off on policies, and a
+// health checker that publishes to it. It returns what the tests of one
+// decision per change watch: the Plans handed on, the Health the checker
+// published (after the loop had it), the count of Plans published so far
+// (from the loop's log, written before the hand-off), and a barrier that
+// returns once the loop has handled everything sent to it before.
+func loopWithChecker(t *testing.T, policies model.Policies) (*Loop, *health.Checker, chan *model.Plan, chan model.Health, func() int, func()) {
+	var log testlog.Buffer
+	l := NewLoop(LoopConfig{HoldOff: time.Millisecond, MaxDelay: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&log, nil))}, policies)
+	plans := make(chan *model.Plan, 100)
+	l.Subscribe(func(p *model.Plan) { plans <- p })
+	published := func() int { return strings.Count(log.String(), "msg=\"plan published\"") }
+	healths := make(chan model.Health, 100)
+	checker := health.New(health.Config{Publish: func(h model.Health) {
+		l.SetHealth(h)
+		healths <- h
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { checker.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	startLoop(t, l)
+	barrier := func() {
+		t.Helper()
+		if err := l.ApplyOverrides(context.Background(), model.Overrides{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l, checker, plans, healths, published, barrier
 }

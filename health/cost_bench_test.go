@@ -36,14 +36,7 @@ import (
 // builds, and every build before issue 21); tcp/batch the batched connects
 // of one goroutine.
 func BenchmarkProberCost(b *testing.B) {
-	for _, tc := range []struct {
-		name, kind string
-		dialEach   bool
-	}{
-		{"tcp/dial", "tcp", true},
-		{"tcp/batch", "tcp", false},
-		{"http", "http", false},
-	} {
+	for _, tc := range benchProbeKinds {
 		b.Run(tc.name, func(b *testing.B) { benchProberCost(b, tc.kind, tc.dialEach) })
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"net"
@@ -551,15 +550,27 @@ func (s *Server) update(key string, c *cache.LinearCache, update map[string]type
 	}
 }
 
+// contentHash is the FNV-1a hash of m's deterministic encoding. A Plan
+// that moves every endpoint hashes every service's resources in every
+// group (80,000 encodings at 2,000 services in 40 groups), so the
+// encoding goes into a pooled buffer rather than a new one each time.
 func contentHash(m proto.Message) uint64 {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	bp := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(bp)
+	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend((*bp)[:0], m)
 	if err != nil {
 		panic(err)
 	}
-	h := fnv.New64a()
-	h.Write(b)
-	return h.Sum64()
+	*bp = b
+	h := uint64(14695981039346656037) // FNV-1a, 64 bits
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
+
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func toResources[T types.Resource](xs []T) []types.Resource {
 	out := make([]types.Resource, len(xs))

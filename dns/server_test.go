@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,5 +370,60 @@ func TestNotify(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no NOTIFY arrived")
+	}
+}
+
+// countingConn counts the writes made to a connection.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// TestServerTCPAnswersBatched: the queries one read brings in are
+// answered with one write, not one write each.
+func TestServerTCPAnswersBatched(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	client, server := net.Pipe()
+	defer client.Close()
+	counted := &countingConn{Conn: server}
+	tc := s.admit(counted)
+	if tc == nil {
+		t.Fatal("the connection was not admitted")
+	}
+	go s.serveConn(tc)
+	const n = 20
+	var batch []byte
+	for i := range n {
+		m := testQuery{name: "www.gslb.example.com.", qtype: mdns.TypeA}.msg()
+		m.Id = uint16(i)
+		b, _ := m.Pack()
+		batch = append(binary.BigEndian.AppendUint16(batch, uint16(len(b))), b...)
+	}
+	if len(batch) > 4096 {
+		t.Fatalf("%d bytes of queries: more than one read of the server's", len(batch))
+	}
+	go client.Write(batch)
+	client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range n {
+		var l [2]byte
+		if _, err := io.ReadFull(client, l[:]); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		b := make([]byte, binary.BigEndian.Uint16(l[:]))
+		if _, err := io.ReadFull(client, b); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		var r mdns.Msg
+		if err := r.Unpack(b); err != nil || r.Id != uint16(i) {
+			t.Fatalf("answer %d: id %d, %v", i, r.Id, err)
+		}
+	}
+	if w := counted.writes.Load(); w != 1 {
+		t.Errorf("%d answers written in %d writes, want 1", n, w)
 	}
 }

@@ -99,11 +99,17 @@ type process struct {
 // and the first plan is published.
 func startMeridian(t testing.TB, conf string) *process {
 	t.Helper()
+	return startMeridianArgs(t, conf)
+}
+
+// startMeridianArgs is startMeridian with more arguments for serve.
+func startMeridianArgs(t testing.TB, conf string, args ...string) *process {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "meridian.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(meridianBin, "serve", "-config", path, "-log-format", "json")
+	cmd := exec.Command(meridianBin, append([]string{"serve", "-config", path, "-log-format", "json"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ var version, commit = "", ""
 const usage = `Meridian: a global traffic manager for applications in many Kubernetes clusters.
 
 Usage:
-  meridian serve -config FILE [-log-format text|json] [-log-level debug|info|warn|error]
+  meridian serve -config FILE [-log-format text|json] [-log-level debug|info|warn|error] [-pprof ADDR]
   meridian ctl [-server URL] [-token TOKEN] [-o table|json] COMMAND [ARGS]   (meridian ctl help)
   meridian version
 `
@@ -66,6 +66,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", "", "configuration `FILE`")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiles (net/http/pprof) on `ADDR`, such as 127.0.0.1:6060; unauthenticated, off when empty")
 	if err := fs.Parse(args); err != nil {
 		w := stderr
 		if errors.Is(err, flag.ErrHelp) {
@@ -73,7 +74,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintf(stderr, "meridian serve: %v\n", err)
 		}
-		fmt.Fprintln(w, "Usage: meridian serve -config FILE [-log-format text|json] [-log-level debug|info|warn|error]")
+		fmt.Fprintln(w, "Usage: meridian serve -config FILE [-log-format text|json] [-log-level debug|info|warn|error] [-pprof ADDR]")
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 		if errors.Is(err, flag.ErrHelp) {
@@ -92,7 +93,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, *configPath, logger); err != nil {
+	if err := serve(ctx, *configPath, *pprofAddr, logger); err != nil {
 		var cfgErr configError
 		if errors.As(err, &cfgErr) {
 			fmt.Fprintln(stderr, err)

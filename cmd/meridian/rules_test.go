@@ -218,7 +218,7 @@ func TestDebugLogsPlanChangesNotQueries(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, path, logger) }()
+	go func() { done <- serve(ctx, path, "", logger) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor := func(parts ...string) string {
 		t.Helper()

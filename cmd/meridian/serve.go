@@ -57,7 +57,7 @@ func (l *locator) Lookup(ip netip.Addr) geo.Location { return l.db.Load().Lookup
 // then the engine and discovery) and waits for each. A step of start-up
 // that fails stops what the earlier steps started the same way. The error
 // returned says which component stopped first and why.
-func serve(ctx context.Context, path string, logger *slog.Logger) error {
+func serve(ctx context.Context, path, pprofAddr string, logger *slog.Logger) error {
 	kube.RouteClientLogs(logger.With("component", "client-go"))
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -211,6 +211,13 @@ func serve(ctx context.Context, path string, logger *slog.Logger) error {
 		return stopWith(err)
 	}
 	addServer(&g, "http server", httpServer.Failed(), httpServer.Shutdown, &grace, logger)
+	if pprofAddr != "" {
+		pp, err := listenPprof(pprofAddr, logger.With("component", "pprof"))
+		if err != nil {
+			return stopWith(fmt.Errorf("-pprof: %w", err))
+		}
+		addServer(&g, "pprof server", pp.failed, pp.srv.Shutdown, &grace, logger)
+	}
 
 	// The engine: every part runs until runCtx ends, which the listeners'
 	// shutdown precedes.

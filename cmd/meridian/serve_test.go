@@ -150,7 +150,7 @@ func TestServeStartFailureStopsWhatStarted(t *testing.T) {
 	dnsAddr, xdsAddr := freePort(t), freePort(t)
 	path := writeConf(t, serveConf(t, dnsAddr, xdsAddr, taken.Addr().String()))
 	before := ownGoroutines()
-	err = serve(context.Background(), path, slog.New(slog.DiscardHandler))
+	err = serve(context.Background(), path, "", slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("serve with its HTTP port taken = %v, want the bind error", err)
 	}
@@ -166,7 +166,7 @@ func TestServeStopsEverythingOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs testlog.Buffer
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, path, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	go func() { done <- serve(ctx, path, "", slog.New(slog.NewTextHandler(&logs, nil))) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(logs.String(), "plan published") {
 		if time.Now().After(deadline) {
@@ -203,7 +203,7 @@ func TestServeComponentFailureStopsEverything(t *testing.T) {
 	path := writeConf(t, conf)
 	before := ownGoroutines()
 	done := make(chan error, 1)
-	go func() { done <- serve(context.Background(), path, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- serve(context.Background(), path, "", slog.New(slog.DiscardHandler)) }()
 	select {
 	case err := <-done:
 		if err == nil || !strings.HasPrefix(err.Error(), "discovery stopped: ") {

@@ -139,6 +139,15 @@ func newTestHandler(t testing.TB, conf string) *Handler {
 // newTestHandlerWith is newTestHandler placing clients with loc.
 func newTestHandlerWith(t testing.TB, conf string, loc Locator) *Handler {
 	t.Helper()
+	c, zs := loadTestConf(t, conf)
+	h := NewHandler(zs, loc, Options{ChaosVersion: c.Meridian.ChaosVersion, ChaosID: c.Meridian.ChaosID}, nil)
+	h.Publish(weights.Solve(time.Time{}, config.StaticInventory(c.Clusters), model.Health{}, model.NewOverrides(c.Overrides()), c.Policies()))
+	return h
+}
+
+// loadTestConf parses conf and loads its zones, as of the tests' clock.
+func loadTestConf(t testing.TB, conf string) (*config.Config, *Zones) {
+	t.Helper()
 	c, err := config.Parse("t.conf", []byte(conf))
 	if err != nil {
 		t.Fatal(err)
@@ -147,9 +156,7 @@ func newTestHandlerWith(t testing.TB, conf string, loc Locator) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(zs, loc, Options{ChaosVersion: c.Meridian.ChaosVersion, ChaosID: c.Meridian.ChaosID}, nil)
-	h.Publish(weights.Solve(time.Time{}, config.StaticInventory(c.Clusters), model.Health{}, model.NewOverrides(c.Overrides()), c.Policies()))
-	return h
+	return c, zs
 }
 
 type testQuery struct {

@@ -26,14 +26,7 @@ type planWorld struct {
 
 func newPlanWorld(t *testing.T, conf string) *planWorld {
 	t.Helper()
-	c, err := config.Parse("t.conf", []byte(conf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zs, err := LoadZones(zonesOf(c.Zones), nil, time.Unix(1_700_000_000, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, zs := loadTestConf(t, conf)
 	w := &planWorld{h: NewHandler(zs, locator, Options{ChaosVersion: c.Meridian.ChaosVersion}, nil),
 		inv: config.StaticInventory(c.Clusters), pol: c.Policies()}
 	w.publish()

@@ -93,6 +93,27 @@ func runSteering(t *testing.T, prog []unix.SockFilter, cpu uint32, payload []byt
 
 // steerableCPUs returns the CPUs this process may run on; with fewer than
 // two there is nothing to steer, and the test is skipped, saying so.
+// steeredGroup binds a group of one socket per CPU of cpus, without
+// readers, and steers it by CPU; the sockets close when the test ends.
+func steeredGroup(t *testing.T, cpus []int) ([]*udpSocket, *steerer) {
+	t.Helper()
+	udps, ln, err := bindAll("127.0.0.1:0", len(cpus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ln.Close()
+		for _, u := range udps {
+			u.close()
+		}
+	})
+	g, err := steerByCPU(udps)
+	if g == nil || err != nil {
+		t.Fatalf("steerByCPU = %v, %v", g, err)
+	}
+	return udps, g
+}
+
 func steerableCPUs(t *testing.T) []int {
 	t.Helper()
 	var allowed unix.CPUSet
@@ -133,17 +154,7 @@ func TestListenRefusesAPortInUse(t *testing.T) {
 // they would all land in one socket.
 func TestSteerByCPU(t *testing.T) {
 	cpus := steerableCPUs(t)
-	udps, ln, err := bindAll("127.0.0.1:0", len(cpus))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	for _, u := range udps {
-		defer u.close()
-	}
-	if g, err := steerByCPU(udps); g == nil || err != nil {
-		t.Fatalf("steerByCPU = %v, %v", g, err)
-	}
+	udps, _ := steeredGroup(t, cpus)
 	c, err := net.Dial("udp", udps[0].localAddr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -267,18 +278,7 @@ func pinnedThreads(t *testing.T) map[int]int {
 // picks, and a packet from another CPU still in that CPU's socket.
 func TestSpreadByMessageID(t *testing.T) {
 	cpus := steerableCPUs(t)
-	udps, ln, err := bindAll("127.0.0.1:0", len(cpus))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	for _, u := range udps {
-		defer u.close()
-	}
-	g, err := steerByCPU(udps)
-	if g == nil || err != nil {
-		t.Fatalf("steerByCPU = %v, %v", g, err)
-	}
+	udps, g := steeredGroup(t, cpus)
 	if err := g.attach(0); err != nil {
 		t.Fatalf("attaching the program that spreads CPU %d: %v", cpus[0], err)
 	}

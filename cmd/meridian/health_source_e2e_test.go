@@ -33,8 +33,27 @@ func TestServeHealthSourceIsWhereProbesComeFrom(t *testing.T) {
 			http.Error(w, "not from there", http.StatusServiceUnavailable)
 		}
 	}), nil)
+	// probesFrom waits until the primary has seen n probes from addr.
+	probesFrom := func(addr string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			mu.Lock()
+			got := peers[addr]
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the primary saw %d probes from %s within 20 s, want %d", got, addr, n)
+			}
+		}
+	}
+	probes := func(addr string) int { mu.Lock(); defer mu.Unlock(); return peers[addr] }
 	serveHTTP(t, secondary, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), nil)
-	block := fmt.Sprintf("            kind http\n            port %d\n            interval 200ms\n            rise 2\n            fall 2", port)
+	// A timeout as long as the interval: under a loaded machine and the race
+	// detector a probe can take 200 ms, and two such would fail a target
+	// for a reason that is not the one under test.
+	block := fmt.Sprintf("            kind http\n            port %d\n            interval 500ms\n            rise 2\n            fall 2", port)
 	conf := healthConf(block)
 	sourced := startMeridian(t, strings.Replace(conf, "replica e2e-replica", "replica e2e-replica\n    health_source "+healthSourceAddr, 1))
 	plain := startMeridian(t, conf)
@@ -45,8 +64,9 @@ func TestServeHealthSourceIsWhereProbesComeFrom(t *testing.T) {
 	if rec["cluster"] != "primary" || !strings.Contains(fmt.Sprint(rec["reason"]), "status 503") {
 		t.Errorf("logged %v, want the primary down because of status 503", rec)
 	}
-	// The plain replica has judged the primary over as many probes.
-	time.Sleep(time.Second)
+	// The plain replica, which probes from 127.0.0.1, has judged the
+	// primary over more probes than fall since then.
+	probesFrom("127.0.0.1", probes("127.0.0.1")+3)
 	if got := answerOf(t, plain.dnsPort, query...); got != primaryAddr {
 		t.Errorf("the replica without health_source answers %s, want the primary %s", got, primaryAddr)
 	}
@@ -69,7 +89,7 @@ func TestServeHealthSourceIsWhereProbesComeFrom(t *testing.T) {
 		t.Errorf("logged %v, want configured [%s]", rec, healthSourceAddr)
 	}
 	waitLog(t, plain, "configuration reloaded")
-	time.Sleep(time.Second)
+	probesFrom("127.0.0.1", probes("127.0.0.1")+3)
 	if got := answerOf(t, plain.dnsPort, query...); got != primaryAddr {
 		t.Errorf("after the reload the replica without health_source at start answers %s, want the primary %s", got, primaryAddr)
 	}

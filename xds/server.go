@@ -33,8 +33,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/meridian-gtm/meridian/internal/acceptretry"
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -839,7 +837,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	l := s.cfg.Limits
 	// grpc-go stops serving on an accept error that is not temporary, such
 	// as ENOBUFS: acceptretry waits those out.
-	ln = netutil.LimitListener(acceptretry.Wrap(ln, s.cfg.Logger.With("listener", "xds"), s.cfg.Metrics.acceptFailed), l.MaxConnections)
+	ln = limitConns(acceptretry.Wrap(ln, s.cfg.Logger.With("listener", "xds"), s.cfg.Metrics.acceptFailed), l.MaxConnections)
 	opts := []grpc.ServerOption{
 		// xDS connections are many and mostly idle: a small read buffer
 		// (requests are small), and a write buffer taken from a pool only

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -414,10 +415,11 @@ func BenchmarkPlanToACK(b *testing.B) {
 		b.Fatalf("the simulated clients say %q", l)
 	}
 	syncTime := time.Since(syncStart)
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	heapMB, rssMB := float64(ms.HeapInuse)/(1<<20), float64(rssKB())/1024
+	synced := memNow()
+	startProfile(b, "heap-synced")()
+	startProfile(b, "goroutine")()
+	var allocsBefore runtime.MemStats
+	runtime.ReadMemStats(&allocsBefore)
 	stopProfile := startProfile(b, "cpu")
 	serverCPU, clientsCPU := selfCPU(), procCPU(child.Process.Pid)
 
@@ -464,8 +466,11 @@ func BenchmarkPlanToACK(b *testing.B) {
 	b.StopTimer()
 	serverCPU, clientsCPU = selfCPU()-serverCPU, procCPU(child.Process.Pid)-clientsCPU
 	stopProfile()
-	startProfile(b, "heap")()
+	var allocsAfter runtime.MemStats
+	runtime.ReadMemStats(&allocsAfter)
 	rssAfter := float64(rssKB()) / 1024
+	startProfile(b, "heap")()
+	after := memNow()
 	for _, k := range kinds {
 		if len(k.lat) == 0 {
 			continue
@@ -481,9 +486,37 @@ func BenchmarkPlanToACK(b *testing.B) {
 	b.ReportMetric(syncTime.Seconds(), "sync-s")
 	b.ReportMetric(serverCPU.Seconds(), "server-cpu-s")
 	b.ReportMetric(clientsCPU.Seconds(), "clients-cpu-s")
-	b.ReportMetric(heapMB, "server-heap-MB")
-	b.ReportMetric(rssMB, "server-rss-MB")
+	b.ReportMetric(synced.heapMB, "server-heap-MB")
+	b.ReportMetric(synced.stacksMB, "server-stacks-MB")
+	b.ReportMetric(float64(synced.goroutines)/float64(clients), "goroutines/client")
+	b.ReportMetric(float64(synced.stackStart), "stack-start-B")
+	b.ReportMetric(synced.rssMB, "server-rss-MB")
 	b.ReportMetric(rssAfter, "server-rss-after-MB")
+	b.ReportMetric(after.heapMB, "server-heap-after-MB")
+	b.ReportMetric(float64(allocsAfter.TotalAlloc-allocsBefore.TotalAlloc)/(1<<20)/float64(2*cfg.rounds), "server-alloc-MB/round")
+}
+
+// memSample is the benchmark process's memory at one moment, after a GC:
+// the heap's spans in use, the goroutines' stacks, the resident set.
+type memSample struct {
+	heapMB, stacksMB, rssMB float64
+	goroutines              int
+	stackStart              uint64 // the size a new goroutine's stack starts at
+}
+
+func memNow() memSample {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/gc/stack/starting-size:bytes"}}
+	metrics.Read(m)
+	return memSample{
+		heapMB:     float64(ms.HeapInuse) / (1 << 20),
+		stacksMB:   float64(m[0].Value.Uint64()) / (1 << 20),
+		stackStart: m[1].Value.Uint64(),
+		rssMB:      float64(rssKB()) / 1024,
+		goroutines: runtime.NumGoroutine(),
+	}
 }
 
 // edsVersions are the content hashes of every group's endpoints, by
@@ -546,8 +579,17 @@ func startProfile(b *testing.B, kind string) func() {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if kind == "heap" {
+	if kind == "goroutine" {
 		return func() {
+			pprof.Lookup("goroutine").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	if kind != "cpu" {
+		return func() {
+			// Two collections: the profile shows the heap as of the
+			// last one, and sync.Pools keep what they held for one.
+			runtime.GC()
 			runtime.GC()
 			pprof.Lookup("heap").WriteTo(f, 0)
 			f.Close()

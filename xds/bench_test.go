@@ -468,7 +468,7 @@ func BenchmarkPlanToACK(b *testing.B) {
 	stopProfile()
 	var allocsAfter runtime.MemStats
 	runtime.ReadMemStats(&allocsAfter)
-	rssAfter := float64(rssKB()) / 1024
+	rssAfter, rssPeak := float64(rssKB())/1024, float64(procStatusKB("VmHWM:"))/1024
 	startProfile(b, "heap")()
 	after := memNow()
 	for _, k := range kinds {
@@ -488,10 +488,14 @@ func BenchmarkPlanToACK(b *testing.B) {
 	b.ReportMetric(clientsCPU.Seconds(), "clients-cpu-s")
 	b.ReportMetric(synced.heapMB, "server-heap-MB")
 	b.ReportMetric(synced.stacksMB, "server-stacks-MB")
+	b.ReportMetric(synced.stackUsedMB, "server-stacks-used-MB")
+	b.ReportMetric(synced.liveMB, "server-live-MB")
+	b.ReportMetric(synced.goalMB, "server-gc-goal-MB")
 	b.ReportMetric(float64(synced.goroutines)/float64(clients), "goroutines/client")
 	b.ReportMetric(float64(synced.stackStart), "stack-start-B")
 	b.ReportMetric(synced.rssMB, "server-rss-MB")
 	b.ReportMetric(rssAfter, "server-rss-after-MB")
+	b.ReportMetric(rssPeak, "server-rss-peak-MB")
 	b.ReportMetric(after.heapMB, "server-heap-after-MB")
 	b.ReportMetric(float64(allocsAfter.TotalAlloc-allocsBefore.TotalAlloc)/(1<<20)/float64(2*cfg.rounds), "server-alloc-MB/round")
 }
@@ -502,20 +506,28 @@ type memSample struct {
 	heapMB, stacksMB, rssMB float64
 	goroutines              int
 	stackStart              uint64 // the size a new goroutine's stack starts at
+	// stackUsedMB is the stack the last GC scanned (used, not
+	// allocated), liveMB the heap it marked live; the next GC's goal
+	// is live + (live + stackUsed) × GOGC/100.
+	stackUsedMB, liveMB, goalMB float64
 }
 
 func memNow() memSample {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/gc/stack/starting-size:bytes"}}
+	m := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/gc/stack/starting-size:bytes"},
+		{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
 	metrics.Read(m)
 	return memSample{
-		heapMB:     float64(ms.HeapInuse) / (1 << 20),
-		stacksMB:   float64(m[0].Value.Uint64()) / (1 << 20),
-		stackStart: m[1].Value.Uint64(),
-		rssMB:      float64(rssKB()) / 1024,
-		goroutines: runtime.NumGoroutine(),
+		heapMB:      float64(ms.HeapInuse) / (1 << 20),
+		stacksMB:    float64(m[0].Value.Uint64()) / (1 << 20),
+		stackStart:  m[1].Value.Uint64(),
+		stackUsedMB: float64(m[2].Value.Uint64()) / (1 << 20),
+		liveMB:      float64(m[3].Value.Uint64()) / (1 << 20),
+		goalMB:      float64(m[4].Value.Uint64()) / (1 << 20),
+		rssMB:       float64(rssKB()) / 1024,
+		goroutines:  runtime.NumGoroutine(),
 	}
 }
 
@@ -718,13 +730,16 @@ func procCPU(pid int) time.Duration {
 }
 
 // rssKB reads the process's resident set size from /proc.
-func rssKB() int {
+func rssKB() int { return procStatusKB("VmRSS:") }
+
+// procStatusKB reads a field of /proc/self/status given in kB.
+func procStatusKB(field string) int {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
 			return n
 		}

@@ -450,6 +450,10 @@ func BenchmarkPlanToACK(b *testing.B) {
 		start := time.Now()
 		s.SetPlan(plan)
 		k.setPlan += time.Since(start)
+		if r == 0 {
+			// The heap while the first push is in flight.
+			startProfile(b, "heap-push")()
+		}
 		want := expectedACKs(cfg, before, edsVersions(s))
 		for range want {
 			f := strings.Fields(next())

@@ -884,13 +884,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ln = limitConns(acceptretry.Wrap(ln, s.cfg.Logger.With("listener", "xds"), s.cfg.Metrics.acceptFailed), l.MaxConnections)
 	opts := []grpc.ServerOption{
 		// xDS connections are many and mostly idle: a small read buffer
-		// (requests are small), and a write buffer taken from a pool only
-		// while a response is written, instead of 32 KiB each held for the
-		// connection's life (at 10,000 clients, 320 MB and 120 MB of heap;
-		// BenchmarkPlanToACK).
+		// (requests are small), taken from a pool only while a read is
+		// under way (limitConns's readyConn), and a write buffer taken
+		// from a pool only while a response is written, instead of 32 KiB
+		// each held for the connection's life (at 10,000 clients, 320 MB
+		// and 120 MB of heap; BenchmarkPlanToACK).
 		grpc.ReadBufferSize(connReadBuffer),
 		grpc.SharedWriteBuffer(true),
-		// Responses encoded into buffers of their size (see wireCodec).
+		// Responses encoded once for the streams sent the same, into
+		// buffers of their size (see wireCodec).
 		grpc.ForceServerCodecV2(newWireCodec()),
 		// No HPACK dynamic table from clients: a connection sends its
 		// headers once, for its one stream, and the table's entries would

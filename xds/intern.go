@@ -18,13 +18,13 @@ import (
 // the resources that hold them, so they must not be changed. An entry
 // goes when its value is collected.
 type internTable[K comparable, V any] struct {
-	mu   sync.Mutex
-	m    map[K]weak.Pointer[V]
-	make func(K) *V
+	mu       sync.Mutex
+	m        map[K]weak.Pointer[V]
+	newValue func(K) *V
 }
 
-func newInternTable[K comparable, V any](make func(K) *V) *internTable[K, V] {
-	return &internTable[K, V]{m: map[K]weak.Pointer[V]{}, make: make}
+func newInternTable[K comparable, V any](newValue func(K) *V) *internTable[K, V] {
+	return &internTable[K, V]{m: map[K]weak.Pointer[V]{}, newValue: newValue}
 }
 
 func (t *internTable[K, V]) get(k K) *V {
@@ -33,7 +33,7 @@ func (t *internTable[K, V]) get(k K) *V {
 	if v := t.m[k].Value(); v != nil {
 		return v
 	}
-	v := t.make(k)
+	v := t.newValue(k)
 	wp := weak.Make(v)
 	t.m[k] = wp
 	runtime.AddCleanup(v, t.forget, entry[K, V]{k, wp})

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -414,10 +415,11 @@ func BenchmarkPlanToACK(b *testing.B) {
 		b.Fatalf("the simulated clients say %q", l)
 	}
 	syncTime := time.Since(syncStart)
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	heapMB, rssMB := float64(ms.HeapInuse)/(1<<20), float64(rssKB())/1024
+	synced := memNow()
+	startProfile(b, "heap-synced")()
+	startProfile(b, "goroutine")()
+	var allocsBefore runtime.MemStats
+	runtime.ReadMemStats(&allocsBefore)
 	stopProfile := startProfile(b, "cpu")
 	serverCPU, clientsCPU := selfCPU(), procCPU(child.Process.Pid)
 
@@ -448,6 +450,10 @@ func BenchmarkPlanToACK(b *testing.B) {
 		start := time.Now()
 		s.SetPlan(plan)
 		k.setPlan += time.Since(start)
+		if r == 0 {
+			// The heap while the first push is in flight.
+			startProfile(b, "heap-push")()
+		}
 		want := expectedACKs(cfg, before, edsVersions(s))
 		for range want {
 			f := strings.Fields(next())
@@ -464,8 +470,11 @@ func BenchmarkPlanToACK(b *testing.B) {
 	b.StopTimer()
 	serverCPU, clientsCPU = selfCPU()-serverCPU, procCPU(child.Process.Pid)-clientsCPU
 	stopProfile()
+	var allocsAfter runtime.MemStats
+	runtime.ReadMemStats(&allocsAfter)
+	rssAfter, rssPeak := float64(rssKB())/1024, float64(procStatusKB("VmHWM:"))/1024
 	startProfile(b, "heap")()
-	rssAfter := float64(rssKB()) / 1024
+	after := memNow()
 	for _, k := range kinds {
 		if len(k.lat) == 0 {
 			continue
@@ -481,9 +490,49 @@ func BenchmarkPlanToACK(b *testing.B) {
 	b.ReportMetric(syncTime.Seconds(), "sync-s")
 	b.ReportMetric(serverCPU.Seconds(), "server-cpu-s")
 	b.ReportMetric(clientsCPU.Seconds(), "clients-cpu-s")
-	b.ReportMetric(heapMB, "server-heap-MB")
-	b.ReportMetric(rssMB, "server-rss-MB")
+	b.ReportMetric(synced.heapMB, "server-heap-MB")
+	b.ReportMetric(synced.stacksMB, "server-stacks-MB")
+	b.ReportMetric(synced.stackUsedMB, "server-stacks-used-MB")
+	b.ReportMetric(synced.liveMB, "server-live-MB")
+	b.ReportMetric(synced.goalMB, "server-gc-goal-MB")
+	b.ReportMetric(float64(synced.goroutines)/float64(clients), "goroutines/client")
+	b.ReportMetric(float64(synced.stackStart), "stack-start-B")
+	b.ReportMetric(synced.rssMB, "server-rss-MB")
 	b.ReportMetric(rssAfter, "server-rss-after-MB")
+	b.ReportMetric(rssPeak, "server-rss-peak-MB")
+	b.ReportMetric(after.heapMB, "server-heap-after-MB")
+	b.ReportMetric(float64(allocsAfter.TotalAlloc-allocsBefore.TotalAlloc)/(1<<20)/float64(2*cfg.rounds), "server-alloc-MB/round")
+}
+
+// memSample is the benchmark process's memory at one moment, after a GC:
+// the heap's spans in use, the goroutines' stacks, the resident set.
+type memSample struct {
+	heapMB, stacksMB, rssMB float64
+	goroutines              int
+	stackStart              uint64 // the size a new goroutine's stack starts at
+	// stackUsedMB is the stack the last GC scanned (used, not
+	// allocated), liveMB the heap it marked live; the next GC's goal
+	// is live + (live + stackUsed) × GOGC/100.
+	stackUsedMB, liveMB, goalMB float64
+}
+
+func memNow() memSample {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/gc/stack/starting-size:bytes"},
+		{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(m)
+	return memSample{
+		heapMB:      float64(ms.HeapInuse) / (1 << 20),
+		stacksMB:    float64(m[0].Value.Uint64()) / (1 << 20),
+		stackStart:  m[1].Value.Uint64(),
+		stackUsedMB: float64(m[2].Value.Uint64()) / (1 << 20),
+		liveMB:      float64(m[3].Value.Uint64()) / (1 << 20),
+		goalMB:      float64(m[4].Value.Uint64()) / (1 << 20),
+		rssMB:       float64(rssKB()) / 1024,
+		goroutines:  runtime.NumGoroutine(),
+	}
 }
 
 // edsVersions are the content hashes of every group's endpoints, by
@@ -546,8 +595,17 @@ func startProfile(b *testing.B, kind string) func() {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if kind == "heap" {
+	if kind == "goroutine" {
 		return func() {
+			pprof.Lookup("goroutine").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	if kind != "cpu" {
+		return func() {
+			// Two collections: the profile shows the heap as of the
+			// last one, and sync.Pools keep what they held for one.
+			runtime.GC()
 			runtime.GC()
 			pprof.Lookup("heap").WriteTo(f, 0)
 			f.Close()
@@ -676,13 +734,16 @@ func procCPU(pid int) time.Duration {
 }
 
 // rssKB reads the process's resident set size from /proc.
-func rssKB() int {
+func rssKB() int { return procStatusKB("VmRSS:") }
+
+// procStatusKB reads a field of /proc/self/status given in kB.
+func procStatusKB(field string) int {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
 			return n
 		}

@@ -325,18 +325,14 @@ func edsCluster(s *model.ServicePlan, eds string, localityWeighted bool) *cluste
 
 // locality names a member cluster for Envoy: its region and zone, and the
 // cluster's own name as sub-zone, so that no two clusters share one.
+// Shared (see internTable): not to be changed.
 func locality(g *model.Group) *core.Locality {
-	return &core.Locality{Region: g.Locality.Region, Zone: g.Locality.Zone, SubZone: g.Cluster}
+	return localities.get(localityKey{g.Locality.Region, g.Locality.Zone, g.Cluster})
 }
 
 func lbEndpoint(a netip.AddrPort, health core.HealthStatus, weight uint32) *endpoint.LbEndpoint {
 	return &endpoint.LbEndpoint{
-		HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
-			Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
-				Address:       a.Addr().String(),
-				PortSpecifier: &core.SocketAddress_PortValue{PortValue: uint32(a.Port())},
-			}}},
-		}},
+		HostIdentifier:      hosts.get(a), // shared: not to be changed
 		HealthStatus:        health,
 		LoadBalancingWeight: wrapperspb.UInt32(max(weight, 1)),
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unique"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -26,14 +27,13 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	sotw "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
-
-	"golang.org/x/net/netutil"
 
 	"github.com/meridian-gtm/meridian/internal/acceptretry"
 	"github.com/meridian-gtm/meridian/model"
@@ -102,9 +102,13 @@ type stream struct {
 	group Group
 	// wire stands in for the client's node in every request of the
 	// stream that reaches the caches: it names the group the stream was
-	// placed in, whatever the node says later.
+	// placed in, whatever the node says later. The group's streams share
+	// it.
 	wire *core.Node
-	sent map[string]sent // by nonce, the latest per type
+	// sent is the latest response of each type, with its nonce: a slice,
+	// not a map, as a stream has at most four types and there are
+	// thousands of streams.
+	sent []sent
 }
 
 // groupState is what the server keeps of one node group.
@@ -116,9 +120,12 @@ type groupState struct {
 	stale bool
 	// cache is what it was last rendered from and into.
 	cache groupCache
+	// wire is the node its streams' requests carry to the caches.
+	wire *core.Node
 }
 
 type sent struct {
+	nonce   string
 	typeURL string
 	version string
 	planSeq uint64
@@ -158,7 +165,12 @@ func New(cfg Config) *Server {
 		ClassifyDelta: func(r *cache.DeltaRequest) string { return classify(r.GetTypeUrl()) },
 		Caches:        map[string]cache.Cache{"eds": s.endpoints, "group": groupRouter{s}},
 	}
-	s.ads = xdsserver.NewServer(context.Background(), mux, s.callbacks())
+	// Ordered ADS: one response channel per stream, read with a plain
+	// select, where the unordered mode keeps a channel per type and a
+	// reflect.Select over them (20 MB of heap at 10,000 streams). Each
+	// watch answers once before it is renewed, so the channel, sized for
+	// every type, never fills.
+	s.ads = xdsserver.NewServer(context.Background(), mux, s.callbacks(), sotw.WithOrderedADS())
 	return s
 }
 
@@ -595,7 +607,7 @@ func (s *Server) join(id int64, n *core.Node) *stream {
 			gs.stale = false
 			s.refresh(g)
 		}
-		st = &stream{node: n.GetId(), group: g, wire: wireNode(n, g), sent: map[string]sent{}}
+		st = &stream{node: n.GetId(), group: g, wire: gs.wire}
 		s.smu.Lock()
 		s.streams[id] = st
 		s.smu.Unlock()
@@ -627,7 +639,7 @@ func (s *Server) place(want Group) Group {
 			if g != unknown && len(s.groups) >= s.cfg.Limits.MaxGroups && !s.dropOldestIdle() {
 				continue
 			}
-			s.groups[g] = &groupState{}
+			s.groups[g] = &groupState{wire: wireNode(g)}
 			s.makeCaches(g.String())
 			s.cfg.Metrics.groupAdded(g.Role, 1)
 			s.refresh(g)
@@ -643,12 +655,10 @@ func (s *Server) place(want Group) Group {
 // maxLocality bounds the region and zone a node may declare and keep.
 const maxLocality = 128
 
-// wireNode is the node that stands for n in requests to the caches: its id
-// and cluster, and g's role and locality.
-func wireNode(n *core.Node, g Group) *core.Node {
+// wireNode is the node that stands for the nodes of group g in requests
+// to the caches: g's role and locality, which is all the caches read.
+func wireNode(g Group) *core.Node {
 	return &core.Node{
-		Id:       n.GetId(),
-		Cluster:  n.GetCluster(),
 		Locality: &core.Locality{Region: g.Region, Zone: g.Zone},
 		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{RoleKey: structpb.NewStringValue(g.Role.String())}},
 	}
@@ -757,10 +767,11 @@ func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail e
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	wire = st.wire
-	sn, ok := st.sent[nonce]
-	if !ok || sn.typeURL != typeURL {
+	i := slices.IndexFunc(st.sent, func(sn sent) bool { return sn.typeURL == typeURL })
+	if i < 0 || st.sent[i].nonce != nonce {
 		return "", wire
 	}
+	sn := &st.sent[i]
 	if detail != nil {
 		nack := NACK{At: time.Now(), Node: st.node, Group: st.group.String(), TypeURL: typeURL, Version: sn.version, Detail: detail.Error()}
 		if len(s.nacks) == maxNACKs {
@@ -773,7 +784,6 @@ func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail e
 	}
 	if !sn.acked && sn.planSeq == s.planSeq {
 		sn.acked = true
-		st.sent[nonce] = sn
 		s.cfg.Metrics.acked(time.Since(s.planAt))
 	}
 	return "", wire
@@ -786,13 +796,37 @@ func (s *Server) response(id int64, typeURL, version, nonce string) {
 	if st == nil {
 		return
 	}
-	for k, v := range st.sent {
-		if v.typeURL == typeURL {
-			delete(st.sent, k)
-		}
+	sn := sent{nonce: nonce, typeURL: typeURL, version: version, planSeq: s.planSeq}
+	if i := slices.IndexFunc(st.sent, func(sn sent) bool { return sn.typeURL == typeURL }); i >= 0 {
+		st.sent[i] = sn
+	} else {
+		st.sent = append(st.sent, sn)
 	}
-	st.sent[nonce] = sent{typeURL: typeURL, version: version, planSeq: s.planSeq}
 	s.cfg.Metrics.pushed(typeURL)
+}
+
+// forget empties a client's node once the server has read it.
+// go-control-plane keeps the node of a stream's first request for the
+// stream's life (to stand in requests that carry none), but the caches
+// see the wire node instead, and the server keeps what it needs (the id,
+// the group): an Envoy's node, with its extensions and build metadata,
+// is kilobytes, times every stream.
+func forget(n, wire *core.Node) {
+	if n != nil && n != wire {
+		proto.Reset(n)
+	}
+}
+
+// intern returns the one copy of x that every stream's requests share.
+// The caches and subscriptions keep each stream's latest request of each
+// type, and its names as their keys; the streams of a group ask for the
+// same types, names and versions, each in strings of its own.
+func intern(x string) string { return unique.Make(x).Value() }
+
+func internAll(xs []string) {
+	for i, x := range xs {
+		xs[i] = intern(x)
+	}
 }
 
 func (s *Server) callbacks() xdsserver.Callbacks {
@@ -803,7 +837,10 @@ func (s *Server) callbacks() xdsserver.Callbacks {
 				detail = errors.New(d.GetMessage())
 			}
 			v, wire := s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), detail)
-			r.Node = wire
+			forget(r.Node, wire)
+			r.Node, r.ErrorDetail = wire, nil
+			r.TypeUrl, r.VersionInfo = intern(r.TypeUrl), intern(r.VersionInfo)
+			internAll(r.ResourceNames)
 			if v != "" {
 				// go-control-plane answers a request whose version differs
 				// from the cache's at once; claiming the rejected version
@@ -821,7 +858,12 @@ func (s *Server) callbacks() xdsserver.Callbacks {
 			if d := r.GetErrorDetail(); d != nil {
 				detail = errors.New(d.GetMessage())
 			}
-			_, r.Node = s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), detail)
+			_, wire := s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), detail)
+			forget(r.Node, wire)
+			r.Node, r.ErrorDetail = wire, nil
+			r.TypeUrl = intern(r.TypeUrl)
+			internAll(r.ResourceNamesSubscribe)
+			internAll(r.ResourceNamesUnsubscribe)
 			return nil
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, r *discovery.DeltaDiscoveryResponse) {
@@ -839,15 +881,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	l := s.cfg.Limits
 	// grpc-go stops serving on an accept error that is not temporary, such
 	// as ENOBUFS: acceptretry waits those out.
-	ln = netutil.LimitListener(acceptretry.Wrap(ln, s.cfg.Logger.With("listener", "xds"), s.cfg.Metrics.acceptFailed), l.MaxConnections)
+	ln = limitConns(acceptretry.Wrap(ln, s.cfg.Logger.With("listener", "xds"), s.cfg.Metrics.acceptFailed), l.MaxConnections)
 	opts := []grpc.ServerOption{
 		// xDS connections are many and mostly idle: a small read buffer
-		// (requests are small), and a write buffer taken from a pool only
-		// while a response is written, instead of 32 KiB each held for the
-		// connection's life (at 10,000 clients, 320 MB and 120 MB of heap;
-		// BenchmarkPlanToACK).
+		// (requests are small), taken from a pool only while a read is
+		// under way (limitConns's readyConn), and a write buffer taken
+		// from a pool only while a response is written, instead of 32 KiB
+		// each held for the connection's life (at 10,000 clients, 320 MB
+		// and 120 MB of heap; BenchmarkPlanToACK).
 		grpc.ReadBufferSize(connReadBuffer),
 		grpc.SharedWriteBuffer(true),
+		// Responses encoded once for the streams sent the same, into
+		// buffers of their size (see wireCodec).
+		grpc.ForceServerCodecV2(newWireCodec()),
+		// No HPACK dynamic table from clients: a connection sends its
+		// headers once, for its one stream, and the table's entries would
+		// be kept for the connection's life (8 MB at 10,000).
+		grpc.HeaderTableSize(0),
 		grpc.MaxConcurrentStreams(l.MaxStreams),
 		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: l.KeepaliveTime, Timeout: l.KeepaliveTimeout, MaxConnectionIdle: l.IdleTimeout}),

@@ -139,6 +139,58 @@ func TestTCPProbeTimeoutPerCheck(t *testing.T) {
 	}
 }
 
+// A connect still in flight at the round after the one that started it
+// (which the round's ppoll hands to epoll) is judged when it ends:
+// connected when the target makes room for it, refused when the target
+// stops listening. The target's full accept queue drops the first SYN; the
+// kernel sends it again a second later.
+func TestTCPProbeLate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		then   func(t *testing.T, b *blackholed)
+		want   outcome
+		reason string
+	}{
+		{"connected", func(t *testing.T, b *blackholed) {
+			nfd, _, err := syscall.Accept(b.fd) // the queue's filler: room for one
+			if err != nil {
+				t.Fatal(err)
+			}
+			syscall.Close(nfd)
+		}, passed, "connected"},
+		{"refused", func(t *testing.T, b *blackholed) { syscall.Close(b.fd) }, failed, "connect: connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBlackhole(t, localhost)
+			conn, err := newConnector()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.close()
+			j := &job{prober: newTestProber(t, tcpCheck(b.port, time.Minute), Source{}), kind: "tcp", addr: localhost}
+			for _, start := range [][]*job{{j}, nil} {
+				if done := conn.round(start, time.Now()); len(done) > 0 {
+					t.Fatalf("the probe of a full accept queue ended at once: %v %q", j.outcome, j.reason)
+				}
+			}
+			if len(conn.fresh) > 0 {
+				t.Fatal("the connect in flight is still fresh after the round that polled it")
+			}
+			tc.then(t, b)
+			var done []*job
+			for giveUp := time.Now().Add(time.Minute); len(done) == 0; time.Sleep(probeRound) {
+				if time.Now().After(giveUp) {
+					t.Fatal("the probe is still running after a minute")
+				}
+				done = conn.round(nil, time.Now())
+			}
+			if j.outcome != tc.want || j.reason != tc.reason {
+				t.Errorf("probe: %v %q, want %v %q", j.outcome, j.reason, tc.want, tc.reason)
+			}
+		})
+	}
+}
+
 // Probes from a source address come from it; a source that is not the
 // host's fails the probe, saying why.
 func TestTCPProbeFromSource(t *testing.T) {
@@ -245,6 +297,17 @@ func closedPort(t *testing.T, addr netip.Addr) int {
 // accepted. It checks that a connect there does time out.
 func blackhole(t *testing.T, addr netip.Addr) int {
 	t.Helper()
+	return newBlackhole(t, addr).port
+}
+
+// blackholed is blackhole's listener: fd, on port, its accept queue full
+// of one connection.
+type blackholed struct {
+	fd, port int
+}
+
+func newBlackhole(t *testing.T, addr netip.Addr) *blackholed {
+	t.Helper()
 	family, sa := syscall.AF_INET6, syscall.Sockaddr(&syscall.SockaddrInet6{Addr: addr.As16()})
 	if addr.Is4() {
 		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Addr: addr.As4()}
@@ -253,7 +316,7 @@ func blackhole(t *testing.T, addr netip.Addr) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Close(fd) })
+	t.Cleanup(func() { syscall.Close(fd) }) // EBADF if the test closed it
 	if err := syscall.Bind(fd, sa); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +348,7 @@ func blackhole(t *testing.T, addr netip.Addr) int {
 	if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
 		t.Fatalf("a connect to the full accept queue: %v, want a timeout", err)
 	}
-	return port
+	return &blackholed{fd: fd, port: port}
 }
 
 // openFiles counts this process's file descriptors.

@@ -53,6 +53,7 @@ type pendingConnect struct {
 	gen      int32 // tells a slot's uses apart, in epoll events
 	index    int32 // in deadlines
 	deadline time.Duration
+	fresh    bool // started, not polled yet: in fresh, not in epoll
 }
 
 // freshConnect is a connect the last round started, by its slot and the
@@ -102,7 +103,9 @@ func (c *connector) round(jobs []*job, now time.Time) []*job {
 	c.waiting = append(c.waiting, jobs...)
 	if k := min(len(c.waiting), c.maxInFlight-len(c.deadlines.slots)); k > 0 {
 		for _, j := range c.waiting[:k] {
-			c.start(j, at)
+			// Each connect's own time, not the round's: its deadline is
+			// its timeout after it starts, however long the round takes.
+			c.start(j, time.Since(c.epoch))
 		}
 		rest := copy(c.waiting, c.waiting[k:])
 		clear(c.waiting[rest:])
@@ -181,6 +184,7 @@ func (c *connector) start(j *job, now time.Duration) {
 	p := &c.pending[slot]
 	p.j, p.fd, p.gen, p.deadline = j, int32(fd), p.gen+1, now+j.prober.check.Timeout
 	c.deadlines.push(c.pending, slot)
+	p.fresh = true
 	c.fresh = append(c.fresh, freshConnect{slot, p.gen})
 }
 
@@ -208,11 +212,12 @@ func (c *connector) pollFresh(now time.Duration) {
 		clear(c.polls)
 	}
 	for i, f := range live {
+		p := &c.pending[f.slot]
+		p.fresh = false
 		if r := c.polls[i].Revents; r != 0 {
 			c.complete(f.slot, f.gen, r&unix.POLLERR != 0, now)
 			continue
 		}
-		p := &c.pending[f.slot]
 		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: f.slot, Pad: f.gen}
 		if err := rawEpollAdd(c.epfd, int(p.fd), &ev); err != nil {
 			j := p.j
@@ -254,6 +259,13 @@ func (c *connector) complete(slot, gen int32, pendingErr bool, now time.Duration
 func (c *connector) expire(now time.Duration) {
 	for len(c.deadlines.slots) > 0 && c.pending[c.deadlines.slots[0]].deadline <= now {
 		slot := c.deadlines.slots[0]
+		if c.pending[slot].fresh {
+			// Started by this round and not polled yet: a round that ran
+			// past the deadline (thousands due at once, a Checker short of
+			// CPU) must not time out a connect that has finished.
+			c.pollFresh(now)
+			continue
+		}
 		j := c.pending[slot].j
 		c.release(slot)
 		c.finish(j, timedOut, j.prober.timeoutReason, now)
@@ -266,7 +278,7 @@ func (c *connector) release(slot int32) {
 	p := &c.pending[slot]
 	reset(int(p.fd))
 	c.deadlines.remove(c.pending, p.index)
-	p.j, p.fd = nil, -1
+	p.j, p.fd, p.fresh = nil, -1, false
 	c.free = append(c.free, slot)
 }
 

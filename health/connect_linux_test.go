@@ -191,6 +191,34 @@ func TestTCPProbeLate(t *testing.T) {
 	}
 }
 
+// A round that runs past the deadline of the connects it started (a
+// Checker short of CPU, thousands of probes due at once) judges them on
+// what they did before it times any out: here the timeout is a
+// nanosecond, past by the time the round looks.
+func TestTCPProbeLongRound(t *testing.T) {
+	ln := serveKind(t, "tcp", localhost)
+	conn, err := newConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.close()
+	var jobs []*job
+	for range 10 {
+		jobs = append(jobs, &job{prober: newTestProber(t, tcpCheck(portOf(t, ln.Addr().String()), time.Nanosecond), Source{}), kind: "tcp", addr: localhost})
+	}
+	// A loopback connect is up when connect(2) returns: the listener's
+	// half of the handshake runs in its softirq.
+	done := conn.round(jobs, time.Now())
+	if len(done) != len(jobs) {
+		t.Fatalf("%d of %d probes ended in the round that ran past their deadline", len(done), len(jobs))
+	}
+	for _, j := range done {
+		if j.outcome != passed || j.reason != "connected" {
+			t.Errorf("probe: %v %q, want ok connected", j.outcome, j.reason)
+		}
+	}
+}
+
 // Probes from a source address come from it; a source that is not the
 // host's fails the probe, saying why.
 func TestTCPProbeFromSource(t *testing.T) {

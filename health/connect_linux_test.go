@@ -194,7 +194,12 @@ func TestTCPProbeLate(t *testing.T) {
 // A round that runs past the deadline of the connects it started (a
 // Checker short of CPU, thousands of probes due at once) judges them on
 // what they did before it times any out: here the timeout is a
-// nanosecond, past by the time the round looks.
+// nanosecond, past by the time the round looks. A loopback connect is
+// nearly always up when connect(2) returns (the listener's half of the
+// handshake runs in its softirq), but a machine busy with other traffic
+// may leave some of that softirq work to ksoftirqd, so the test asks for
+// at least one probe up, and only up or timed out: without the poll
+// before the timeouts, every one times out.
 func TestTCPProbeLongRound(t *testing.T) {
 	ln := serveKind(t, "tcp", localhost)
 	conn, err := newConnector()
@@ -203,19 +208,25 @@ func TestTCPProbeLongRound(t *testing.T) {
 	}
 	defer conn.close()
 	var jobs []*job
-	for range 10 {
+	for range 20 {
 		jobs = append(jobs, &job{prober: newTestProber(t, tcpCheck(portOf(t, ln.Addr().String()), time.Nanosecond), Source{}), kind: "tcp", addr: localhost})
 	}
-	// A loopback connect is up when connect(2) returns: the listener's
-	// half of the handshake runs in its softirq.
 	done := conn.round(jobs, time.Now())
 	if len(done) != len(jobs) {
 		t.Fatalf("%d of %d probes ended in the round that ran past their deadline", len(done), len(jobs))
 	}
+	up := 0
 	for _, j := range done {
-		if j.outcome != passed || j.reason != "connected" {
-			t.Errorf("probe: %v %q, want ok connected", j.outcome, j.reason)
+		switch {
+		case j.outcome == passed && j.reason == "connected":
+			up++
+		case j.outcome == timedOut && j.reason == "timeout after 1ns":
+		default:
+			t.Errorf("probe: %v %q, want ok connected or a timeout", j.outcome, j.reason)
 		}
+	}
+	if up == 0 {
+		t.Errorf("all %d probes timed out: none was judged on its connect first", len(done))
 	}
 }
 

@@ -17,9 +17,14 @@ import (
 // is reset (SO_LINGER 0) the moment it is up or refused. A goroutine and a
 // net.Dialer per probe cost about twelve system calls, a netpoller
 // registration, a context, thirty allocations and a few goroutine
-// switches per probe; this costs six system calls and no allocation in
-// the steady state, and the Checker's goroutine wakes once a round
-// (probeRound), not several times a probe (bench/RESULTS.md, issue 21).
+// switches per probe; this costs four system calls (socket, connect,
+// setsockopt, close) and no allocation in the steady state, and the
+// Checker's goroutine wakes once a round (probeRound), not several times a
+// probe (bench/RESULTS.md, issue 21). The connects a round starts are
+// polled together at the next round (one ppoll), since most have finished
+// by then; only the ones still in flight go into epoll, whose registration
+// and removal would otherwise cost each probe a system call and a tenth of
+// its kernel time.
 // A connect that finishes between rounds is judged at the next one: a
 // verdict comes at most a round late, and TCP probe durations are
 // measured to a round.
@@ -30,6 +35,8 @@ type connector struct {
 	pending   []pendingConnect // by slot, the number in its epoll event
 	free      []int32          // slots not in use
 	deadlines slotHeap         // the slots in use, soonest deadline first
+	fresh     []freshConnect   // started by the last round, not in epoll
+	polls     []unix.PollFd    // fresh's, for ppoll
 	events    []unix.EpollEvent
 	waiting   []*job // due, not started: too many connects in flight
 	finished  []*job // handed to the Checker by round
@@ -46,7 +53,12 @@ type pendingConnect struct {
 	gen      int32 // tells a slot's uses apart, in epoll events
 	index    int32 // in deadlines
 	deadline time.Duration
+	fresh    bool // started, not polled yet: in fresh, not in epoll
 }
+
+// freshConnect is a connect the last round started, by its slot and the
+// slot's use: a timeout may have released it since.
+type freshConnect struct{ slot, gen int32 }
 
 type errReason struct {
 	op    string
@@ -83,27 +95,30 @@ func (c *connector) busy() bool { return len(c.deadlines.slots) > 0 || len(c.wai
 func (c *connector) round(jobs []*job, now time.Time) []*job {
 	clear(c.finished)
 	c.finished = c.finished[:0]
+	// Every connect the kernel has finished by now is judged before any
+	// is timed out: one that finished while the Checker was busy did not
+	// time out.
+	at := now.Sub(c.epoch)
+	c.pollFresh(at)
 	c.waiting = append(c.waiting, jobs...)
 	if k := min(len(c.waiting), c.maxInFlight-len(c.deadlines.slots)); k > 0 {
-		at := now.Sub(c.epoch)
 		for _, j := range c.waiting[:k] {
-			c.start(j, at)
+			// Each connect's own time, not the round's: its deadline is
+			// its timeout after it starts, however long the round takes.
+			c.start(j, time.Since(c.epoch))
 		}
 		rest := copy(c.waiting, c.waiting[k:])
 		clear(c.waiting[rest:])
 		c.waiting = c.waiting[:rest]
 	}
-	// Every connect the kernel has finished by now is judged before any
-	// is timed out: one that finished while the Checker was busy did not
-	// time out.
-	at := time.Since(c.epoch)
+	at = time.Since(c.epoch)
 	for {
 		n, err := rawEpollPoll(c.epfd, c.events)
 		if err == unix.EINTR {
 			continue
 		}
 		for _, ev := range c.events[:max(n, 0)] {
-			c.complete(ev.Fd, ev.Pad, at)
+			c.complete(ev.Fd, ev.Pad, ev.Events&unix.EPOLLERR != 0, at)
 		}
 		if n < len(c.events) {
 			break
@@ -169,21 +184,64 @@ func (c *connector) start(j *job, now time.Duration) {
 	p := &c.pending[slot]
 	p.j, p.fd, p.gen, p.deadline = j, int32(fd), p.gen+1, now+j.prober.check.Timeout
 	c.deadlines.push(c.pending, slot)
-	ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: slot, Pad: p.gen}
-	if err := rawEpollAdd(c.epfd, fd, &ev); err != nil {
-		c.release(slot)
-		c.finish(j, failed, c.reason("epoll_ctl", err), now)
+	p.fresh = true
+	c.fresh = append(c.fresh, freshConnect{slot, p.gen})
+}
+
+// pollFresh judges the connects the last round started that have finished,
+// with one ppoll, and hands the others to epoll.
+func (c *connector) pollFresh(now time.Duration) {
+	if len(c.fresh) == 0 {
+		return
+	}
+	live := c.fresh[:0]
+	c.polls = c.polls[:0]
+	for _, f := range c.fresh {
+		if p := &c.pending[f.slot]; p.gen == f.gen && p.j != nil {
+			live = append(live, f)
+			c.polls = append(c.polls, unix.PollFd{Fd: p.fd, Events: unix.POLLOUT})
+		}
+	}
+	c.fresh = c.fresh[:0]
+	if len(live) == 0 {
+		return
+	}
+	if err := rawPoll(c.polls); err != nil {
+		// Interrupted by a signal before any was ready, or short of kernel
+		// memory: none is judged here, epoll will tell.
+		clear(c.polls)
+	}
+	for i, f := range live {
+		p := &c.pending[f.slot]
+		p.fresh = false
+		if r := c.polls[i].Revents; r != 0 {
+			c.complete(f.slot, f.gen, r&unix.POLLERR != 0, now)
+			continue
+		}
+		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: f.slot, Pad: f.gen}
+		if err := rawEpollAdd(c.epfd, int(p.fd), &ev); err != nil {
+			j := p.j
+			c.release(f.slot)
+			c.finish(j, failed, c.reason("epoll_ctl", err), now)
+		}
 	}
 }
 
-// complete judges the connect in slot, which epoll says is done.
-func (c *connector) complete(slot, gen int32, now time.Duration) {
+// complete judges the connect in slot, which ppoll or epoll says is done,
+// with a pending error or not. A socket has a pending error exactly when
+// it polls POLLERR, so a connect that polls without it has succeeded, and
+// only a failed one costs a getsockopt to say why.
+func (c *connector) complete(slot, gen int32, pendingErr bool, now time.Duration) {
 	p := &c.pending[slot]
 	if p.gen != gen || p.j == nil {
 		return
 	}
 	j := p.j
-	soErr, err := rawSocketError(int(p.fd))
+	var soErr unix.Errno
+	var err error
+	if pendingErr {
+		soErr, err = rawSocketError(int(p.fd))
+	}
 	c.release(slot)
 	switch {
 	case err != nil:
@@ -201,6 +259,13 @@ func (c *connector) complete(slot, gen int32, now time.Duration) {
 func (c *connector) expire(now time.Duration) {
 	for len(c.deadlines.slots) > 0 && c.pending[c.deadlines.slots[0]].deadline <= now {
 		slot := c.deadlines.slots[0]
+		if c.pending[slot].fresh {
+			// Started by this round and not polled yet: a round that ran
+			// past the deadline (thousands due at once, a Checker short of
+			// CPU) must not time out a connect that has finished.
+			c.pollFresh(now)
+			continue
+		}
 		j := c.pending[slot].j
 		c.release(slot)
 		c.finish(j, timedOut, j.prober.timeoutReason, now)
@@ -213,7 +278,7 @@ func (c *connector) release(slot int32) {
 	p := &c.pending[slot]
 	reset(int(p.fd))
 	c.deadlines.remove(c.pending, p.index)
-	p.j, p.fd = nil, -1
+	p.j, p.fd, p.fresh = nil, -1, false
 	c.free = append(c.free, slot)
 }
 

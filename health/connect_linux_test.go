@@ -139,6 +139,97 @@ func TestTCPProbeTimeoutPerCheck(t *testing.T) {
 	}
 }
 
+// A connect still in flight at the round after the one that started it
+// (which the round's ppoll hands to epoll) is judged when it ends:
+// connected when the target makes room for it, refused when the target
+// stops listening. The target's full accept queue drops the first SYN; the
+// kernel sends it again a second later.
+func TestTCPProbeLate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		then   func(t *testing.T, b *blackholed)
+		want   outcome
+		reason string
+	}{
+		{"connected", func(t *testing.T, b *blackholed) {
+			nfd, _, err := syscall.Accept(b.fd) // the queue's filler: room for one
+			if err != nil {
+				t.Fatal(err)
+			}
+			syscall.Close(nfd)
+		}, passed, "connected"},
+		{"refused", func(t *testing.T, b *blackholed) { syscall.Close(b.fd) }, failed, "connect: connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBlackhole(t, localhost)
+			conn, err := newConnector()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.close()
+			j := &job{prober: newTestProber(t, tcpCheck(b.port, time.Minute), Source{}), kind: "tcp", addr: localhost}
+			for _, start := range [][]*job{{j}, nil} {
+				if done := conn.round(start, time.Now()); len(done) > 0 {
+					t.Fatalf("the probe of a full accept queue ended at once: %v %q", j.outcome, j.reason)
+				}
+			}
+			if len(conn.fresh) > 0 {
+				t.Fatal("the connect in flight is still fresh after the round that polled it")
+			}
+			tc.then(t, b)
+			var done []*job
+			for giveUp := time.Now().Add(time.Minute); len(done) == 0; time.Sleep(probeRound) {
+				if time.Now().After(giveUp) {
+					t.Fatal("the probe is still running after a minute")
+				}
+				done = conn.round(nil, time.Now())
+			}
+			if j.outcome != tc.want || j.reason != tc.reason {
+				t.Errorf("probe: %v %q, want %v %q", j.outcome, j.reason, tc.want, tc.reason)
+			}
+		})
+	}
+}
+
+// A round that runs past the deadline of the connects it started (a
+// Checker short of CPU, thousands of probes due at once) judges them on
+// what they did before it times any out: here the timeout is a
+// nanosecond, past by the time the round looks. A loopback connect is
+// nearly always up when connect(2) returns (the listener's half of the
+// handshake runs in its softirq), but a machine busy with other traffic
+// may leave some of that softirq work to ksoftirqd, so the test asks for
+// at least one probe up, and only up or timed out: without the poll
+// before the timeouts, every one times out.
+func TestTCPProbeLongRound(t *testing.T) {
+	ln := serveKind(t, "tcp", localhost)
+	conn, err := newConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.close()
+	var jobs []*job
+	for range 20 {
+		jobs = append(jobs, &job{prober: newTestProber(t, tcpCheck(portOf(t, ln.Addr().String()), time.Nanosecond), Source{}), kind: "tcp", addr: localhost})
+	}
+	done := conn.round(jobs, time.Now())
+	if len(done) != len(jobs) {
+		t.Fatalf("%d of %d probes ended in the round that ran past their deadline", len(done), len(jobs))
+	}
+	up := 0
+	for _, j := range done {
+		switch {
+		case j.outcome == passed && j.reason == "connected":
+			up++
+		case j.outcome == timedOut && j.reason == "timeout after 1ns":
+		default:
+			t.Errorf("probe: %v %q, want ok connected or a timeout", j.outcome, j.reason)
+		}
+	}
+	if up == 0 {
+		t.Errorf("all %d probes timed out: none was judged on its connect first", len(done))
+	}
+}
+
 // Probes from a source address come from it; a source that is not the
 // host's fails the probe, saying why.
 func TestTCPProbeFromSource(t *testing.T) {
@@ -245,6 +336,17 @@ func closedPort(t *testing.T, addr netip.Addr) int {
 // accepted. It checks that a connect there does time out.
 func blackhole(t *testing.T, addr netip.Addr) int {
 	t.Helper()
+	return newBlackhole(t, addr).port
+}
+
+// blackholed is blackhole's listener: fd, on port, its accept queue full
+// of one connection.
+type blackholed struct {
+	fd, port int
+}
+
+func newBlackhole(t *testing.T, addr netip.Addr) *blackholed {
+	t.Helper()
 	family, sa := syscall.AF_INET6, syscall.Sockaddr(&syscall.SockaddrInet6{Addr: addr.As16()})
 	if addr.Is4() {
 		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Addr: addr.As4()}
@@ -253,7 +355,7 @@ func blackhole(t *testing.T, addr netip.Addr) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Close(fd) })
+	t.Cleanup(func() { syscall.Close(fd) }) // EBADF if the test closed it
 	if err := syscall.Bind(fd, sa); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +387,7 @@ func blackhole(t *testing.T, addr netip.Addr) int {
 	if ne, ok := errors.AsType[net.Error](err); !ok || !ne.Timeout() {
 		t.Fatalf("a connect to the full accept queue: %v, want a timeout", err)
 	}
-	return port
+	return &blackholed{fd: fd, port: port}
 }
 
 // openFiles counts this process's file descriptors.

@@ -67,12 +67,13 @@ func benchProberCost(b *testing.B, kind string, dialEach bool) {
 	before := probeCounts(b, reg)
 	var memBefore, memAfter runtime.MemStats
 	runtime.ReadMemStats(&memBefore)
-	cpuBefore, serverBefore := cpuTime(), servers.cpu(b)
+	cpuBefore, serverBefore, machineBefore := cpuTime(), servers.cpu(b), readMachineCPU(b)
 	start := time.Now()
 	b.ResetTimer()
 	time.Sleep(benchWindow)
 	b.StopTimer()
 	cpu, serverCPU := cpuTime()-cpuBefore, servers.cpu(b)-serverBefore
+	machine := readMachineCPU(b)
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&memAfter)
 	goroutines := runtime.NumGoroutine()
@@ -90,6 +91,7 @@ func benchProberCost(b *testing.B, kind string, dialEach bool) {
 	b.ReportMetric(float64(memAfter.Mallocs-memBefore.Mallocs)/float64(probes), "allocs/probe")
 	b.ReportMetric(float64(memAfter.TotalAlloc-memBefore.TotalAlloc)/float64(probes), "B/probe")
 	b.ReportMetric(float64(goroutines), "goroutines")
+	machine.report(b, machineBefore, elapsed)
 	b.ReportMetric(after["fail"]-before["fail"], "failed")
 	b.ReportMetric(after["timeout"]-before["timeout"], "timed-out")
 	up := 0
@@ -146,12 +148,24 @@ type targetServers struct {
 
 // startTargets builds and starts bench/health/targets, serving kind on
 // services ports of addrs addresses, and stops it when b ends.
+//
+// HEALTH_BENCH_TARGETS_WRAP is a command line the targets run under (for
+// bench/health/run.sh's NETNS mode, "ip netns exec NS taskset -c 1": a
+// namespace of their own behind a veth pair, on the other CPU); it must
+// exec the targets, not fork them, so that their PID is the command's.
+// HEALTH_BENCH_TARGETS_PREFIX is the first two bytes of their addresses
+// (127.1 by default: loopback).
 func startTargets(b *testing.B, kind string, services, addrs int) *targetServers {
 	bin := filepath.Join(b.TempDir(), "targets")
 	if out, err := exec.Command("go", "build", "-o", bin, "../bench/health/targets").CombinedOutput(); err != nil {
 		b.Fatalf("building the target servers: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-kind", kind, "-services", strconv.Itoa(services), "-addrs", strconv.Itoa(addrs))
+	args := strings.Fields(os.Getenv("HEALTH_BENCH_TARGETS_WRAP"))
+	args = append(args, bin, "-kind", kind, "-services", strconv.Itoa(services), "-addrs", strconv.Itoa(addrs))
+	if prefix := os.Getenv("HEALTH_BENCH_TARGETS_PREFIX"); prefix != "" {
+		args = append(args, "-prefix", prefix)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe() // closed by Cleanup: the servers exit
 	if err != nil {
@@ -193,4 +207,63 @@ func (s *targetServers) cpu(b *testing.B) time.Duration {
 	utime, _ := strconv.Atoi(fields[11])
 	stime, _ := strconv.Atoi(fields[12])
 	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// machineCPU is the whole machine's CPU time by CPU, from /proc/stat, and
+// the NET_RX softirqs each CPU ran, from /proc/softirqs: where the kernel's
+// packet work ran, which the prober's own CPU time may or may not include
+// (bench/health/README.md). On a shared machine it counts every process's.
+type machineCPU struct {
+	busy, softirq []time.Duration // by CPU
+	netRx         []float64       // by CPU
+}
+
+func readMachineCPU(b *testing.B) machineCPU {
+	var m machineCPU
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(stat), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		// user nice system idle iowait irq softirq steal, in clock ticks.
+		var ticks [8]int64
+		for i := range ticks {
+			ticks[i], _ = strconv.ParseInt(f[i+1], 10, 64)
+		}
+		busy := ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+		m.busy = append(m.busy, time.Duration(busy)*10*time.Millisecond)
+		m.softirq = append(m.softirq, time.Duration(ticks[6])*10*time.Millisecond)
+	}
+	softirqs, err := os.ReadFile("/proc/softirqs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(softirqs), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "NET_RX:" {
+			for _, v := range f[1:] {
+				n, _ := strconv.ParseFloat(v, 64)
+				m.netRx = append(m.netRx, n)
+			}
+		}
+	}
+	return m
+}
+
+// report reports the machine's busy cores and, by CPU, the busy and
+// softirq cores and NET_RX softirqs a second since before.
+func (m machineCPU) report(b *testing.B, before machineCPU, elapsed time.Duration) {
+	var busy time.Duration
+	for i := range m.busy {
+		busy += m.busy[i] - before.busy[i]
+		b.ReportMetric((m.busy[i]-before.busy[i]).Seconds()/elapsed.Seconds(), fmt.Sprintf("cpu%d-cores", i))
+		b.ReportMetric((m.softirq[i]-before.softirq[i]).Seconds()/elapsed.Seconds(), fmt.Sprintf("cpu%d-softirq-cores", i))
+	}
+	for i := range min(len(m.netRx), len(before.netRx)) {
+		b.ReportMetric((m.netRx[i]-before.netRx[i])/elapsed.Seconds(), fmt.Sprintf("cpu%d-net-rx/s", i))
+	}
+	b.ReportMetric(busy.Seconds()/elapsed.Seconds(), "machine-cores")
 }

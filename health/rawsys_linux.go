@@ -105,3 +105,14 @@ func rawEpollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	}
 	return int(n), nil
 }
+
+// rawPoll polls fds for what they are waiting for, without waiting.
+func rawPoll(fds []unix.PollFd) error {
+	var zero unix.Timespec
+	_, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)),
+		uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

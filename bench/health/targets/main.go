@@ -1,8 +1,10 @@
 // Command targets serves many health-check targets on loopback, in a
 // process of its own, so that a benchmark of the prober can count the
 // prober's CPU apart from the servers'. It listens on one port of each of
-// -addrs addresses (127.1.0.1 and up, 250 per /24: Linux routes all of 127.0.0.0/8 to lo
-// without setup) for each of -services services, so -services x -addrs
+// -addrs addresses (-prefix.0.1 and up, 250 per /24; by default 127.1.0.1
+// and up, since Linux routes all of 127.0.0.0/8 to lo without setup;
+// bench/health/run.sh's NETNS mode gives a namespace of its own a local
+// route for another prefix) for each of -services services, so -services x -addrs
 // listeners, and prints one JSON line: the addresses, and each service's
 // port. A tcp target accepts and closes; an http target answers every
 // request 200, as cheaply as nginx's "return 200". It exits when its
@@ -24,7 +26,8 @@ import (
 func main() {
 	kind := flag.String("kind", "tcp", "tcp (accept and close) or http (answer 200)")
 	services := flag.Int("services", 100, "services, each on a port of its own")
-	addrs := flag.Int("addrs", 100, "loopback addresses, 127.1.0.1 and up (at most 65,000)")
+	addrs := flag.Int("addrs", 100, "addresses, -prefix.0.1 and up (at most 65,000)")
+	prefix := flag.String("prefix", "127.1", "the first two bytes of the addresses, routed locally")
 	flag.Parse()
 
 	var out struct {
@@ -32,7 +35,7 @@ func main() {
 		Ports []int    `json:"ports"`
 	}
 	for i := range *addrs {
-		out.Addrs = append(out.Addrs, fmt.Sprintf("127.1.%d.%d", i/250, i%250+1))
+		out.Addrs = append(out.Addrs, fmt.Sprintf("%s.%d.%d", *prefix, i/250, i%250+1))
 	}
 	for range *services {
 		lns, port := listenSamePort(out.Addrs)

@@ -33,13 +33,12 @@ func (u *udpSocket) sharePort() error {
 }
 
 // steerByCPU makes the kernel hand each packet to the socket of the CPU
-// that received it, and marks each socket with its CPU, where its reader
-// will run: a query is then read, answered and sent on the CPU that took it
-// in, and no other CPU has to be woken for it (the kernel's self-test
-// reuseport_bpf_cpu.c shows the same use). It steers only when there is
-// one socket for each CPU the process may run on (two or more); otherwise,
-// say with fewer sockets than CPUs in a container limited by CPU time,
-// pinned readers would crowd a few CPUs, so it leaves the kernel's hash of
+// that received it: while that CPU has room, the scheduler wakes the
+// socket's reader there, and a query is read, answered and sent on the CPU
+// that took it in (the kernel's self-test reuseport_bpf_cpu.c shows the
+// same use). It steers only when there is one socket for each CPU the
+// process may run on (two or more); otherwise, say with fewer sockets than
+// CPUs in a container limited by CPU time, it leaves the kernel's hash of
 // the flow alone and returns nil. The steerer it returns spreads the
 // packets of a CPU that receives most of them (steer.go).
 func steerByCPU(udps []*udpSocket) (*steerer, error) {
@@ -54,9 +53,6 @@ func steerByCPU(udps []*udpSocket) (*steerer, error) {
 	g := newSteerer(udps, cpus)
 	if err := g.attach(-1); err != nil {
 		return nil, err
-	}
-	for i, u := range udps {
-		u.cpu = cpus[i]
 	}
 	return g, nil
 }

@@ -39,7 +39,11 @@ const (
 	// roomToSpread, roomToStay: the share of a CPU that is idle or runs
 	// that CPU's own reader, over the interval, for the CPU to count as
 	// having room for a reader: when deciding to spread, and while spread
-	// (lower: its reader now takes part of the idle time).
+	// (lower: its reader now takes part of the idle time). Readers are not
+	// kept on their CPU, so a reader's time counts as its CPU's room
+	// wherever the scheduler ran it: an estimate, which errs towards not
+	// spreading when the scheduler already moved a busy CPU's reader to an
+	// idle one.
 	roomToSpread = 0.5
 	roomToStay   = 0.3
 )

@@ -53,25 +53,15 @@ func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 		slices.SortFunc(m.Resources, func(a, b *anypb.Any) int { return bytes.Compare(a.GetValue(), b.GetValue()) })
 		nonce := m.Nonce
 		m.Nonce = ""
-		body, err := c.shared.encode(m)
-		m.Nonce = nonce
-		if err != nil {
-			return nil, err
-		}
-		tail, err := proto.Marshal(&discovery.DiscoveryResponse{Nonce: nonce})
-		return mem.BufferSlice{mem.SliceBuffer(body), mem.SliceBuffer(tail)}, err
+		defer func() { m.Nonce = nonce }()
+		return c.withNonce(m, &discovery.DiscoveryResponse{Nonce: nonce})
 	case *discovery.DeltaDiscoveryResponse:
 		slices.SortFunc(m.Resources, func(a, b *discovery.Resource) int { return strings.Compare(a.GetName(), b.GetName()) })
 		slices.Sort(m.RemovedResources)
 		nonce := m.Nonce
 		m.Nonce = ""
-		body, err := c.shared.encode(m)
-		m.Nonce = nonce
-		if err != nil {
-			return nil, err
-		}
-		tail, err := proto.Marshal(&discovery.DeltaDiscoveryResponse{Nonce: nonce})
-		return mem.BufferSlice{mem.SliceBuffer(body), mem.SliceBuffer(tail)}, err
+		defer func() { m.Nonce = nonce }()
+		return c.withNonce(m, &discovery.DeltaDiscoveryResponse{Nonce: nonce})
 	case proto.Message:
 		size := proto.Size(m)
 		if mem.IsBelowBufferPoolingThreshold(size) {
@@ -86,6 +76,18 @@ func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
 	return c.CodecV2.Marshal(v)
+}
+
+// withNonce encodes body, a response without its nonce, shared (see
+// sharedEncodings), followed by nonceOnly, the same kind of message with
+// the nonce alone: the receiver merges the two into one message.
+func (c wireCodec) withNonce(body, nonceOnly proto.Message) (mem.BufferSlice, error) {
+	shared, err := c.shared.encode(body)
+	if err != nil {
+		return nil, err
+	}
+	tail, err := proto.Marshal(nonceOnly)
+	return mem.BufferSlice{mem.SliceBuffer(shared), mem.SliceBuffer(tail)}, err
 }
 
 // sharedEncodings are the encodings recently sent, by a hash of their

@@ -93,7 +93,7 @@ func Build(p *model.Plan, g Group, o Options) (Resources, error) {
 	var r Resources
 	place := nodePlacement(p, g)
 	for _, s := range p.Services {
-		r.add(buildService(s, place, g, o))
+		r.add(buildService(s, place, g, o, nil))
 	}
 	r.Listeners, r.Routes = append(r.Listeners, sharedListeners(g, o)...), append(r.Routes, sharedRoutes(p.Services, g, o)...)
 	r.sort()
@@ -119,8 +119,10 @@ type serviceResources struct {
 
 // buildService renders one service for a group placed at place. It
 // depends on nothing else of the Plan, so that a service whose
-// ServicePlan did not change need not be rendered again.
-func buildService(s *model.ServicePlan, place model.Placement, g Group, o Options) serviceResources {
+// ServicePlan did not change need not be rendered again. prev, if not
+// nil, is the service's rendering for the same group and options: what
+// depends on the service's name alone is taken from it.
+func buildService(s *model.ServicePlan, place model.Placement, g Group, o Options, prev *serviceResources) serviceResources {
 	so := o.service(s.Name)
 	eds := EndpointsName(g, s.Name)
 	preSpilled := g.Role == Gateway && s.Policy.SpillMode() == model.SpillCapacity
@@ -132,8 +134,12 @@ func buildService(s *model.ServicePlan, place model.Placement, g Group, o Option
 	case g.Role == Gateway:
 		out.endpoints = priorityEndpoints(s, rt, eds, so.Port)
 	case g.Role == GRPC:
-		out.listener = apiListener(s.Name)
-		out.route = routeConfig(s.Name, []string{s.Name}, []*model.ServicePlan{s})
+		if prev != nil && prev.listener != nil {
+			out.listener, out.route = prev.listener, prev.route
+		} else {
+			out.listener = apiListener(s.Name)
+			out.route = routeConfig(s.Name, []string{s.Name}, []*model.ServicePlan{s})
+		}
 		out.endpoints = spilledEndpoints(s, rt, eds, so.Port)
 	case g.Role == Sidecar:
 		out.endpoints = eastWestEndpoints(s, rt, eds, so, o.EastWestGateways)
@@ -330,12 +336,37 @@ func locality(g *model.Group) *core.Locality {
 	return localities.get(localityKey{g.Locality.Region, g.Locality.Zone, g.Cluster})
 }
 
-func lbEndpoint(a netip.AddrPort, health core.HealthStatus, weight uint32) *endpoint.LbEndpoint {
-	return &endpoint.LbEndpoint{
-		HostIdentifier:      hosts.get(a), // shared: not to be changed
-		HealthStatus:        health,
-		LoadBalancingWeight: wrapperspb.UInt32(max(weight, 1)),
+// endpointSlab hands out a load assignment's LbEndpoints from one
+// allocation sized for all of them, instead of one each: a Plan that moves
+// every service renders every endpoint again in every node group.
+type endpointSlab []endpoint.LbEndpoint
+
+func newEndpointSlab(n int) endpointSlab { return make(endpointSlab, 0, n) }
+
+// endpoint returns a new LbEndpoint of address a with health. Its weight
+// is set later, by setLocalities or the caller.
+func (s *endpointSlab) endpoint(a netip.AddrPort, health core.HealthStatus) *endpoint.LbEndpoint {
+	if len(*s) == cap(*s) {
+		// More than sized for: a new slab; the old one stays with the
+		// endpoints it gave out.
+		*s = make(endpointSlab, 0, max(2*cap(*s), 8))
 	}
+	*s = (*s)[:len(*s)+1]
+	e := &(*s)[len(*s)-1]
+	e.HostIdentifier = hosts.get(a) // shared: not to be changed
+	e.HealthStatus = health
+	return e
+}
+
+// add appends endpoint e of weight w to l, which becomes the locality of
+// member cluster g at priority p with its first endpoint: a locality is
+// made only if it has endpoints.
+func (l *rawLocality) add(g *model.Group, p uint32, e *endpoint.LbEndpoint, w uint64) {
+	if l.loc == nil {
+		l.loc = &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: p}
+	}
+	l.loc.LbEndpoints = append(l.loc.LbEndpoints, e)
+	l.endpoints = append(l.endpoints, w)
 }
 
 func healthOf(st model.TargetStatus) core.HealthStatus {
@@ -378,24 +409,22 @@ func priorityEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port u
 		return cla
 	}
 	prio := compactPriorities(rt)
-	var locs []rawLocality
+	slab := newEndpointSlab(len(s.Targets))
+	locs := make([]rawLocality, 0, len(s.Groups))
 	for gi := range s.Groups {
 		g := &s.Groups[gi]
 		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority {
 			continue
 		}
-		l := rawLocality{loc: &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: prio[rt.GroupPriority[gi]]}}
+		var l rawLocality
 		for _, t := range s.Targets[g.First : g.First+g.N] {
-			if t.Status == model.Excluded {
-				continue
+			if t.Status != model.Excluded {
+				l.add(g, prio[rt.GroupPriority[gi]], slab.endpoint(netip.AddrPortFrom(t.Address, uint16(port)), healthOf(t.Status)), uint64(t.Weight))
 			}
-			l.loc.LbEndpoints = append(l.loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(t.Address, uint16(port)), healthOf(t.Status), t.Weight))
-			l.endpoints = append(l.endpoints, uint64(t.Weight))
 		}
-		if len(l.endpoints) == 0 {
-			continue
+		if l.loc != nil {
+			locs = append(locs, l)
 		}
-		locs = append(locs, l)
 	}
 	setLocalities(cla, locs)
 	return cla
@@ -443,28 +472,27 @@ func preSpilledEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port
 		}
 	}
 	standby := standbyPriorities(s, rt, shared)
-	var locs []rawLocality
+	slab := newEndpointSlab(len(s.Targets))
+	// Mostly one locality per member cluster, active or spare.
+	locs := make([]rawLocality, 0, len(s.Groups)+2)
 	for gi := range s.Groups {
 		g := &s.Groups[gi]
 		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority {
 			continue
 		}
-		active := rawLocality{loc: &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: 0}}
-		spare := rawLocality{loc: &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: standby[rt.GroupPriority[gi]]}}
+		var active, spare rawLocality
 		for i := g.First; i < g.First+g.N; i++ {
 			t := s.Targets[i]
 			addr := netip.AddrPortFrom(t.Address, uint16(port))
 			switch w, ok := shared[i]; {
 			case ok:
-				active.loc.LbEndpoints = append(active.loc.LbEndpoints, lbEndpoint(addr, core.HealthStatus_HEALTHY, uint32(min(w, math.MaxUint32))))
-				active.endpoints = append(active.endpoints, w)
+				active.add(g, 0, slab.endpoint(addr, core.HealthStatus_HEALTHY), w)
 			case t.Status != model.Excluded:
-				spare.loc.LbEndpoints = append(spare.loc.LbEndpoints, lbEndpoint(addr, healthOf(t.Status), t.Weight))
-				spare.endpoints = append(spare.endpoints, uint64(t.Weight))
+				spare.add(g, standby[rt.GroupPriority[gi]], slab.endpoint(addr, healthOf(t.Status)), uint64(t.Weight))
 			}
 		}
 		for _, l := range []rawLocality{active, spare} {
-			if len(l.endpoints) > 0 {
+			if l.loc != nil {
 				locs = append(locs, l)
 			}
 		}
@@ -509,6 +537,7 @@ func spilledEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port ui
 	cla := &endpoint.ClusterLoadAssignment{ClusterName: eds}
 	byGroup := map[int32]*endpoint.LocalityLbEndpoints{}
 	sums := map[int32]float64{}
+	slab := newEndpointSlab(len(rt.Shares))
 	for _, sh := range rt.Shares {
 		t := s.Targets[sh.Target]
 		w := uint32(math.Round(sh.Fraction * shareScale))
@@ -521,7 +550,9 @@ func spilledEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port ui
 			byGroup[t.Group] = loc
 			cla.Endpoints = append(cla.Endpoints, loc)
 		}
-		loc.LbEndpoints = append(loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(t.Address, uint16(port)), core.HealthStatus_HEALTHY, w))
+		e := slab.endpoint(netip.AddrPortFrom(t.Address, uint16(port)), core.HealthStatus_HEALTHY)
+		e.LoadBalancingWeight = wrapperspb.UInt32(w)
+		loc.LbEndpoints = append(loc.LbEndpoints, e)
 		sums[t.Group] += sh.Fraction
 	}
 	for g, loc := range byGroup {
@@ -556,6 +587,11 @@ func eastWestEndpoints(s *model.ServicePlan, rt *model.Route, eds string, so Ser
 		return cla
 	}
 	prio := compactPriorities(rt)
+	n := 0
+	for _, g := range s.Groups {
+		n += max(len(g.PodIPs), 1)
+	}
+	slab := newEndpointSlab(n)
 	var locs []rawLocality
 	for gi := range s.Groups {
 		g := &s.Groups[gi]
@@ -570,12 +606,12 @@ func eastWestEndpoints(s *model.ServicePlan, rt *model.Route, eds string, so Ser
 		switch so.EastWest {
 		case Pods:
 			for _, ip := range g.PodIPs {
-				l.loc.LbEndpoints = append(l.loc.LbEndpoints, lbEndpoint(netip.AddrPortFrom(ip, uint16(so.PodPort)), health, 1))
+				l.loc.LbEndpoints = append(l.loc.LbEndpoints, slab.endpoint(netip.AddrPortFrom(ip, uint16(so.PodPort)), health))
 				l.endpoints = append(l.endpoints, 1)
 			}
 		case ViaGateway:
 			if gw, ok := gateways[g.Cluster]; ok {
-				l.loc.LbEndpoints = append(l.loc.LbEndpoints, lbEndpoint(gw, health, 1))
+				l.loc.LbEndpoints = append(l.loc.LbEndpoints, slab.endpoint(gw, health))
 				l.endpoints = append(l.endpoints, uint64(g.ReadyPods))
 			}
 		}

@@ -41,15 +41,17 @@ func TestInternTable(t *testing.T) {
 }
 
 // TestEndpointsShareHosts: two endpoints of one address share its host
-// (the address message), each with its own weight and health.
+// (the address message), each with its own health, and so do endpoints
+// from different slabs.
 func TestEndpointsShareHosts(t *testing.T) {
 	a := netip.MustParseAddrPort("192.0.2.1:443")
-	e1, e2 := lbEndpoint(a, core.HealthStatus_HEALTHY, 3), lbEndpoint(a, core.HealthStatus_UNHEALTHY, 5)
-	if e1.HostIdentifier != e2.HostIdentifier {
-		t.Error("two endpoints of one address hold a host each")
+	slab, other := newEndpointSlab(1), newEndpointSlab(1)
+	e1, e2, e3 := slab.endpoint(a, core.HealthStatus_HEALTHY), slab.endpoint(a, core.HealthStatus_UNHEALTHY), other.endpoint(a, core.HealthStatus_DRAINING)
+	if e1.HostIdentifier != e2.HostIdentifier || e1.HostIdentifier != e3.HostIdentifier {
+		t.Error("endpoints of one address hold a host each")
 	}
-	if e1.GetLoadBalancingWeight().GetValue() != 3 || e2.GetLoadBalancingWeight().GetValue() != 5 || e2.HealthStatus != core.HealthStatus_UNHEALTHY {
-		t.Error("shared hosts mixed up the endpoints' own fields")
+	if e1 == e2 || e1.HealthStatus != core.HealthStatus_HEALTHY || e2.HealthStatus != core.HealthStatus_UNHEALTHY || e3.HealthStatus != core.HealthStatus_DRAINING {
+		t.Error("shared hosts or slabs mixed up the endpoints' own fields")
 	}
 	if got := e1.GetEndpoint().GetAddress().GetSocketAddress(); got.GetAddress() != "192.0.2.1" || got.GetPortValue() != 443 {
 		t.Errorf("endpoint address %v, want 192.0.2.1:443", got)

@@ -92,20 +92,26 @@ func setLocalities(cla *endpoint.ClusterLoadAssignment, locs []rawLocality) {
 		}
 		out = slices.Grow(out[:0], len(ws))[:len(ws)]
 		fitWeights(ws, out)
+		// The weights of a priority's endpoints and localities, in one
+		// allocation each.
+		weights := make([]wrapperspb.UInt32Value, len(ws))
 		ws = ws[:0]
 		for _, l := range prio {
 			var sum uint64
 			for _, e := range l.loc.LbEndpoints {
-				e.LoadBalancingWeight = wrapperspb.UInt32(out[0])
+				weights[0].Value = out[0]
+				e.LoadBalancingWeight = &weights[0]
 				sum += uint64(out[0])
-				out = out[1:]
+				out, weights = out[1:], weights[1:]
 			}
 			ws = append(ws, cmp.Or(l.weight, sum))
 		}
 		out = slices.Grow(out[:0], len(ws))[:len(ws)]
 		fitWeights(ws, out)
+		weights = make([]wrapperspb.UInt32Value, len(prio))
 		for i, l := range prio {
-			l.loc.LoadBalancingWeight = wrapperspb.UInt32(out[i])
+			weights[i].Value = out[i]
+			l.loc.LoadBalancingWeight = &weights[i]
 		}
 		start = end
 	}

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,10 +22,18 @@ import (
 // below the kernel's ephemeral range (32768 and up), so that no outgoing
 // connection of a test running beside this one takes it before the server
 // binds it, or after serve released it and before the test binds it again.
+// It never returns a port twice in one test process: nothing is bound to
+// a port between this call and the server's start, so a test asking for
+// several would otherwise get the same one now and then (dns and xds both
+// on one port, once in a CI run).
 func freePort(t *testing.T) string {
 	t.Helper()
 	for range 100 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		port := 20000 + rand.IntN(12000)
+		if _, given := portsGiven.LoadOrStore(port, true); given {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
@@ -39,6 +48,9 @@ func freePort(t *testing.T) string {
 	t.Fatal("no port free for both UDP and TCP")
 	return ""
 }
+
+// portsGiven holds the ports freePort returned.
+var portsGiven sync.Map
 
 // ownGoroutines returns the stacks of the goroutines that run Meridian's
 // code, by goroutine id, leaving out the caller's own.
@@ -213,4 +225,17 @@ func TestServeComponentFailureStopsEverything(t *testing.T) {
 		t.Fatal("serve did not stop within 30 s of discovery failing")
 	}
 	checkAllStopped(t, before, dnsAddr, xdsAddr, httpAddr)
+}
+
+// TestFreePortNeverTwice: a thousand ports asked for in one process are
+// a thousand ports (drawn at random from 12,000, some would repeat).
+func TestFreePortNeverTwice(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		p := freePort(t)
+		if seen[p] {
+			t.Fatalf("freePort returned %s twice", p)
+		}
+		seen[p] = true
+	}
 }

@@ -36,6 +36,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building meridian:", err)
 		os.Exit(1)
 	}
+	// A race-built program sleeps a second before it exits, by default,
+	// to catch the races of goroutines still running: every ctl command
+	// and every server stopped would take a second longer (a third of
+	// this package's time). The races of a server are caught while it
+	// serves; the processes the tests start inherit this.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -36,14 +36,18 @@ kube-apiserver:
 promtool:
 	$(GO) run ./internal/promtest/prepare
 
+# vet and build compile without cgo, as the image does (Meridian uses
+# none): one compile of the dependencies serves vet, build and the image's
+# test, where a cgo one and a static one cost two on a cold cache (about
+# 140 s of two cores), and the binary build makes is static too.
 vet:
-	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet ./...
 
 # build stamps the version and commit as image does; `meridian version`
 # prints them with the Go version. BIN moves the binary elsewhere.
 BIN ?= bin/meridian
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
 
 demo:
 	$(GO) run ./cmd/meridian serve -config deploy/demo/meridian.conf

@@ -112,6 +112,7 @@ func nodePlacement(p *model.Plan, g Group) model.Placement {
 // api_listener and route configuration.
 type serviceResources struct {
 	cluster   *cluster.Cluster
+	clusterIn clusterInputs // what cluster was made from
 	endpoints *endpoint.ClusterLoadAssignment
 	listener  *listener.Listener        // gRPC groups only
 	route     *route.RouteConfiguration // gRPC groups only
@@ -120,13 +121,20 @@ type serviceResources struct {
 // buildService renders one service for a group placed at place. It
 // depends on nothing else of the Plan, so that a service whose
 // ServicePlan did not change need not be rendered again. prev, if not
-// nil, is the service's rendering for the same group and options: what
-// depends on the service's name alone is taken from it.
+// nil, is the service's rendering for the same group and options; what
+// would be rendered the same is taken from it: the cluster if its inputs
+// are, a gRPC group's listener and route (the service's name alone).
 func buildService(s *model.ServicePlan, place model.Placement, g Group, o Options, prev *serviceResources) serviceResources {
 	so := o.service(s.Name)
 	eds := EndpointsName(g, s.Name)
 	preSpilled := g.Role == Gateway && s.Policy.SpillMode() == model.SpillCapacity
-	out := serviceResources{cluster: edsCluster(s, eds, preSpilled)}
+	var out serviceResources
+	out.clusterIn = clusterInputs{panicThreshold: s.Policy.PanicThreshold, localityWeighted: preSpilled}
+	if prev != nil && prev.clusterIn == out.clusterIn {
+		out.cluster = prev.cluster
+	} else {
+		out.cluster = edsCluster(s.Name, eds, out.clusterIn)
+	}
 	rt := s.RouteFor(place)
 	switch {
 	case preSpilled:
@@ -306,22 +314,29 @@ func routeConfig(name string, domains []string, services []*model.ServicePlan) *
 	return rc
 }
 
+// clusterInputs are what a service's cluster depends on besides its
+// names: a Plan that changes neither keeps the cluster rendered before.
+type clusterInputs struct {
+	panicThreshold   uint32 // the policy's, in percent
+	localityWeighted bool
+}
+
 // edsCluster is a service's cluster. With localityWeighted, Envoy honours
 // locality weights (locality_weighted_lb_config), which pre-spilled
 // endpoints need; without, it balances over all the hosts of a priority
 // by endpoint weight.
-func edsCluster(s *model.ServicePlan, eds string, localityWeighted bool) *cluster.Cluster {
+func edsCluster(name, eds string, in clusterInputs) *cluster.Cluster {
 	c := &cluster.Cluster{
-		Name:                 s.Name,
+		Name:                 name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
 		EdsClusterConfig:     &cluster.Cluster_EdsClusterConfig{EdsConfig: ads(), ServiceName: eds},
 		ConnectTimeout:       durationpb.New(5 * time.Second),
 		LbPolicy:             cluster.Cluster_ROUND_ROBIN,
 		CommonLbConfig: &cluster.Cluster_CommonLbConfig{
-			HealthyPanicThreshold: &typev3.Percent{Value: float64(s.Policy.PanicThreshold)},
+			HealthyPanicThreshold: &typev3.Percent{Value: float64(in.panicThreshold)},
 		},
 	}
-	if localityWeighted {
+	if in.localityWeighted {
 		c.CommonLbConfig.LocalityConfigSpecifier = &cluster.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{
 			LocalityWeightedLbConfig: &cluster.Cluster_CommonLbConfig_LocalityWeightedLbConfig{},
 		}

@@ -343,7 +343,11 @@ func (s *Server) refresh(g Group) {
 		if olds[i] != nil {
 			o = olds[i].hashes
 		}
-		n.hashes.cluster = publish(cds, n.res.cluster.Name, n.res.cluster, o.cluster)
+		if olds[i] != nil && n.res.cluster == olds[i].res.cluster {
+			n.hashes.cluster = o.cluster // kept from the last rendering
+		} else {
+			n.hashes.cluster = publish(cds, n.res.cluster.Name, n.res.cluster, o.cluster)
+		}
 		n.hashes.endpoints = publish(eds, n.res.endpoints.ClusterName, n.res.endpoints, o.endpoints)
 		switch {
 		case n.res.listener == nil:

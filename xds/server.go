@@ -339,29 +339,17 @@ func (s *Server) refresh(g Group) {
 	// and what changed goes to the caches as its encoding (see publish).
 	cds, eds, lds, rds := map[string]types.Resource{}, map[string]types.Resource{}, map[string]types.Resource{}, map[string]types.Resource{}
 	for i, n := range changed {
-		var o resourceHash
+		var o renderedService
 		if olds[i] != nil {
-			o = olds[i].hashes
+			o = *olds[i]
 		}
-		if olds[i] != nil && n.res.cluster == olds[i].res.cluster {
-			n.hashes.cluster = o.cluster // kept from the last rendering
-		} else {
-			n.hashes.cluster = publish(cds, n.res.cluster.Name, n.res.cluster, o.cluster)
+		n.hashes.cluster = publishUnlessKept(cds, n.res.cluster.Name, n.res.cluster, o.res.cluster, o.hashes.cluster)
+		n.hashes.endpoints = publish(eds, n.res.endpoints.ClusterName, n.res.endpoints, o.hashes.endpoints)
+		if n.res.listener != nil {
+			n.hashes.listener = publishUnlessKept(lds, n.res.listener.Name, n.res.listener, o.res.listener, o.hashes.listener)
 		}
-		n.hashes.endpoints = publish(eds, n.res.endpoints.ClusterName, n.res.endpoints, o.endpoints)
-		switch {
-		case n.res.listener == nil:
-		case olds[i] != nil && n.res.listener == olds[i].res.listener:
-			n.hashes.listener = o.listener // kept from the last rendering
-		default:
-			n.hashes.listener = publish(lds, n.res.listener.Name, n.res.listener, o.listener)
-		}
-		switch {
-		case n.res.route == nil:
-		case olds[i] != nil && n.res.route == olds[i].res.route:
-			n.hashes.route = o.route
-		default:
-			n.hashes.route = publish(rds, n.res.route.Name, n.res.route, o.route)
+		if n.res.route != nil {
+			n.hashes.route = publishUnlessKept(rds, n.res.route.Name, n.res.route, o.res.route, o.hashes.route)
 		}
 		c.services[n.name] = n
 	}
@@ -582,6 +570,16 @@ func publish(update map[string]types.Resource, name string, m proto.Message, old
 		update[name] = e.Interface()
 	}
 	return h
+}
+
+// publishUnlessKept is publish for a resource that buildService may have
+// kept from the last rendering (was): a kept one keeps its old hash and is
+// neither encoded nor published again.
+func publishUnlessKept[T proto.Message](update map[string]types.Resource, name string, m, was T, old uint64) uint64 {
+	if any(m) == any(was) {
+		return old
+	}
+	return publish(update, name, m, old)
 }
 
 var (

@@ -22,7 +22,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -91,13 +90,26 @@ func EndpointsName(g Group, service string) string { return g.String() + "/" + s
 // resource passes its Validate().
 func Build(p *model.Plan, g Group, o Options) (Resources, error) {
 	var r Resources
+	var errs []error
 	place := nodePlacement(p, g)
 	for _, s := range p.Services {
-		r.add(buildService(s, place, g, o, nil))
+		sr, err := buildService(s, place, g, o, nil)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// The endpoints as a message that can be read, not only sent.
+		var cla endpoint.ClusterLoadAssignment
+		if err := proto.Unmarshal(sr.endpoints.ProtoReflect().GetUnknown(), &cla); err != nil {
+			errs = append(errs, fmt.Errorf("endpoints %s: %w", sr.eds, err))
+			continue
+		}
+		sr.endpoints = &cla
+		r.add(sr)
 	}
 	r.Listeners, r.Routes = append(r.Listeners, sharedListeners(g, o)...), append(r.Routes, sharedRoutes(p.Services, g, o)...)
 	r.sort()
-	return r, r.validate()
+	return r, errors.Join(append(errs, r.validate())...)
 }
 
 // nodePlacement is where the Plan places the nodes of g. Nodes have no
@@ -113,9 +125,14 @@ func nodePlacement(p *model.Plan, g Group) model.Placement {
 type serviceResources struct {
 	cluster   *cluster.Cluster
 	clusterIn clusterInputs // what cluster was made from
-	endpoints *endpoint.ClusterLoadAssignment
-	listener  *listener.Listener        // gRPC groups only
-	route     *route.RouteConfiguration // gRPC groups only
+	// endpoints is the service's load assignment for the group, named
+	// eds, as the endpoints cache gets it (assignment.wire), and
+	// endpointsDigest the digest of the assignment it was made from.
+	endpoints       *endpoint.ClusterLoadAssignment
+	eds             string
+	endpointsDigest uint64
+	listener        *listener.Listener        // gRPC groups only
+	route           *route.RouteConfiguration // gRPC groups only
 }
 
 // buildService renders one service for a group placed at place. It
@@ -123,8 +140,9 @@ type serviceResources struct {
 // ServicePlan did not change need not be rendered again. prev, if not
 // nil, is the service's rendering for the same group and options; what
 // would be rendered the same is taken from it: the cluster if its inputs
-// are, a gRPC group's listener and route (the service's name alone).
-func buildService(s *model.ServicePlan, place model.Placement, g Group, o Options, prev *serviceResources) serviceResources {
+// are, a gRPC group's listener and route (the service's name alone), and
+// the endpoints if their assignment's digest is.
+func buildService(s *model.ServicePlan, place model.Placement, g Group, o Options, prev *serviceResources) (serviceResources, error) {
 	so := o.service(s.Name)
 	eds := EndpointsName(g, s.Name)
 	preSpilled := g.Role == Gateway && s.Policy.SpillMode() == model.SpillCapacity
@@ -135,24 +153,46 @@ func buildService(s *model.ServicePlan, place model.Placement, g Group, o Option
 	} else {
 		out.cluster = edsCluster(s.Name, eds, out.clusterIn)
 	}
-	rt := s.RouteFor(place)
-	switch {
-	case preSpilled:
-		out.endpoints = preSpilledEndpoints(s, rt, eds, so.Port)
-	case g.Role == Gateway:
-		out.endpoints = priorityEndpoints(s, rt, eds, so.Port)
-	case g.Role == GRPC:
+	if g.Role == GRPC {
 		if prev != nil && prev.listener != nil {
 			out.listener, out.route = prev.listener, prev.route
 		} else {
 			out.listener = apiListener(s.Name)
 			out.route = routeConfig(s.Name, []string{s.Name}, []*model.ServicePlan{s})
 		}
-		out.endpoints = spilledEndpoints(s, rt, eds, so.Port)
-	case g.Role == Sidecar:
-		out.endpoints = eastWestEndpoints(s, rt, eds, so, o.EastWestGateways)
 	}
-	return out
+	a := assignments.Get().(*assignment)
+	defer assignments.Put(a)
+	a.reset()
+	rt := s.RouteFor(place)
+	switch {
+	case preSpilled:
+		preSpilledEndpoints(a, s, rt, so.Port)
+	case g.Role == Gateway:
+		priorityEndpoints(a, s, rt, so.Port)
+	case g.Role == GRPC:
+		spilledEndpoints(a, s, rt, so.Port)
+	case g.Role == Sidecar:
+		eastWestEndpoints(a, s, rt, so, o.EastWestGateways)
+	}
+	a.finish()
+	out.eds, out.endpointsDigest = eds, a.digest()
+	if prev != nil && prev.endpointsDigest == out.endpointsDigest {
+		out.endpoints = prev.endpoints
+		return out, nil
+	}
+	if err := a.check(); err != nil {
+		return out, fmt.Errorf("endpoints %s: %w", eds, err)
+	}
+	out.endpoints = a.wire(eds)
+	return out, nil
+}
+
+// kept reports whether every resource of sr is prev's: the service
+// renders for the group as it did.
+func (sr *serviceResources) kept(prev *serviceResources) bool {
+	return prev != nil && sr.cluster == prev.cluster && sr.endpoints == prev.endpoints &&
+		sr.listener == prev.listener && sr.route == prev.route
 }
 
 // add appends one service's resources.
@@ -163,6 +203,24 @@ func (r *Resources) add(sr serviceResources) {
 		r.Listeners = append(r.Listeners, sr.listener)
 	}
 	if sr.route != nil {
+		r.Routes = append(r.Routes, sr.route)
+	}
+}
+
+// addChanged appends the cluster, listener and route of sr that are not
+// prev's (prev may be nil): the ones rendered anew. The endpoints come
+// encoded, checked by buildService.
+func (r *Resources) addChanged(sr serviceResources, prev *serviceResources) {
+	if prev == nil {
+		prev = &serviceResources{}
+	}
+	if sr.cluster != prev.cluster {
+		r.Clusters = append(r.Clusters, sr.cluster)
+	}
+	if sr.listener != nil && sr.listener != prev.listener {
+		r.Listeners = append(r.Listeners, sr.listener)
+	}
+	if sr.route != nil && sr.route != prev.route {
 		r.Routes = append(r.Routes, sr.route)
 	}
 }
@@ -344,46 +402,6 @@ func edsCluster(name, eds string, in clusterInputs) *cluster.Cluster {
 	return c
 }
 
-// locality names a member cluster for Envoy: its region and zone, and the
-// cluster's own name as sub-zone, so that no two clusters share one.
-// Shared (see internTable): not to be changed.
-func locality(g *model.Group) *core.Locality {
-	return localities.get(localityKey{g.Locality.Region, g.Locality.Zone, g.Cluster})
-}
-
-// endpointSlab hands out a load assignment's LbEndpoints from one
-// allocation sized for all of them, instead of one each: a Plan that moves
-// every service renders every endpoint again in every node group.
-type endpointSlab []endpoint.LbEndpoint
-
-func newEndpointSlab(n int) endpointSlab { return make(endpointSlab, 0, n) }
-
-// endpoint returns a new LbEndpoint of address a with health. Its weight
-// is set later, by setLocalities or the caller.
-func (s *endpointSlab) endpoint(a netip.AddrPort, health core.HealthStatus) *endpoint.LbEndpoint {
-	if len(*s) == cap(*s) {
-		// More than sized for: a new slab; the old one stays with the
-		// endpoints it gave out.
-		*s = make(endpointSlab, 0, max(2*cap(*s), 8))
-	}
-	*s = (*s)[:len(*s)+1]
-	e := &(*s)[len(*s)-1]
-	e.HostIdentifier = hosts.get(a) // shared: not to be changed
-	e.HealthStatus = health
-	return e
-}
-
-// add appends endpoint e of weight w to l, which becomes the locality of
-// member cluster g at priority p with its first endpoint: a locality is
-// made only if it has endpoints.
-func (l *rawLocality) add(g *model.Group, p uint32, e *endpoint.LbEndpoint, w uint64) {
-	if l.loc == nil {
-		l.loc = &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: p}
-	}
-	l.loc.LbEndpoints = append(l.loc.LbEndpoints, e)
-	l.endpoints = append(l.endpoints, w)
-}
-
 func healthOf(st model.TargetStatus) core.HealthStatus {
 	if st == model.Healthy {
 		return core.HealthStatus_HEALTHY
@@ -412,37 +430,24 @@ func compactPriorities(rt *model.Route) map[uint8]uint32 {
 // is counted by hosts, as the Plan counts it with hosts spill, so
 // weighted_priority_health stays off. Excluded targets (drained, disabled)
 // are not sent. Capacity spill uses preSpilledEndpoints instead.
-func priorityEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port uint32) *endpoint.ClusterLoadAssignment {
-	cla := &endpoint.ClusterLoadAssignment{
-		ClusterName: eds,
-		Policy: &endpoint.ClusterLoadAssignment_Policy{
-			OverprovisioningFactor: wrapperspb.UInt32(s.Policy.SpillOverprovisioning()),
-			WeightedPriorityHealth: false,
-		},
-	}
+func priorityEndpoints(a *assignment, s *model.ServicePlan, rt *model.Route, port uint32) {
+	a.setPolicy(s.Policy.SpillOverprovisioning())
 	if rt.Mode == model.NoTargets || rt.Mode == model.FailedClosed {
-		return cla
+		return
 	}
 	prio := compactPriorities(rt)
-	slab := newEndpointSlab(len(s.Targets))
-	locs := make([]rawLocality, 0, len(s.Groups))
 	for gi := range s.Groups {
 		g := &s.Groups[gi]
 		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority {
 			continue
 		}
-		var l rawLocality
+		l := a.locality(g, prio[rt.GroupPriority[gi]], 0)
 		for _, t := range s.Targets[g.First : g.First+g.N] {
 			if t.Status != model.Excluded {
-				l.add(g, prio[rt.GroupPriority[gi]], slab.endpoint(netip.AddrPortFrom(t.Address, uint16(port)), healthOf(t.Status)), uint64(t.Weight))
+				a.endpoint(l, netip.AddrPortFrom(t.Address, uint16(port)), healthOf(t.Status), uint64(t.Weight))
 			}
 		}
-		if l.loc != nil {
-			locs = append(locs, l)
-		}
 	}
-	setLocalities(cla, locs)
-	return cla
 }
 
 // preSpilledEndpoints is what gateways get with capacity spill: the Plan's
@@ -470,15 +475,10 @@ func priorityEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port u
 // The overprovisioning factor is the policy's, but at least 100: below
 // 100 Envoy would spill a fully healthy priority 0 again, on top of the
 // spill the shares already hold.
-func preSpilledEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port uint32) *endpoint.ClusterLoadAssignment {
-	cla := &endpoint.ClusterLoadAssignment{
-		ClusterName: eds,
-		Policy: &endpoint.ClusterLoadAssignment_Policy{
-			OverprovisioningFactor: wrapperspb.UInt32(max(s.Policy.SpillOverprovisioning(), 100)),
-		},
-	}
+func preSpilledEndpoints(a *assignment, s *model.ServicePlan, rt *model.Route, port uint32) {
+	a.setPolicy(max(s.Policy.SpillOverprovisioning(), 100))
 	if rt.Mode == model.NoTargets || rt.Mode == model.FailedClosed {
-		return cla
+		return
 	}
 	shared := make(map[int]uint64, len(rt.Shares))
 	for _, sh := range rt.Shares {
@@ -487,33 +487,23 @@ func preSpilledEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port
 		}
 	}
 	standby := standbyPriorities(s, rt, shared)
-	slab := newEndpointSlab(len(s.Targets))
-	// Mostly one locality per member cluster, active or spare.
-	locs := make([]rawLocality, 0, len(s.Groups)+2)
 	for gi := range s.Groups {
 		g := &s.Groups[gi]
 		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority {
 			continue
 		}
-		var active, spare rawLocality
+		active, spare := a.locality(g, 0, 0), a.locality(g, standby[rt.GroupPriority[gi]], 0)
 		for i := g.First; i < g.First+g.N; i++ {
 			t := s.Targets[i]
 			addr := netip.AddrPortFrom(t.Address, uint16(port))
 			switch w, ok := shared[i]; {
 			case ok:
-				active.add(g, 0, slab.endpoint(addr, core.HealthStatus_HEALTHY), w)
+				a.endpoint(active, addr, core.HealthStatus_HEALTHY, w)
 			case t.Status != model.Excluded:
-				spare.add(g, standby[rt.GroupPriority[gi]], slab.endpoint(addr, healthOf(t.Status)), uint64(t.Weight))
-			}
-		}
-		for _, l := range []rawLocality{active, spare} {
-			if l.loc != nil {
-				locs = append(locs, l)
+				a.endpoint(spare, addr, healthOf(t.Status), uint64(t.Weight))
 			}
 		}
 	}
-	setLocalities(cla, locs)
-	return cla
 }
 
 // standbyPriorities numbers, from 1, the route's priorities that hold
@@ -548,40 +538,26 @@ const shareScale = 1_000_000
 // shares after spilling, so they split traffic as the Plan says. Clusters
 // with no share are left out; the endpoints sent are the ones with a
 // share, marked healthy, since the Plan already decided for them.
-func spilledEndpoints(s *model.ServicePlan, rt *model.Route, eds string, port uint32) *endpoint.ClusterLoadAssignment {
-	cla := &endpoint.ClusterLoadAssignment{ClusterName: eds}
-	byGroup := map[int32]*endpoint.LocalityLbEndpoints{}
-	sums := map[int32]float64{}
-	slab := newEndpointSlab(len(rt.Shares))
+func spilledEndpoints(a *assignment, s *model.ServicePlan, rt *model.Route, port uint32) {
+	locs := make(map[int32]int, len(s.Groups)) // by group
+	sums := make(map[int32]float64, len(s.Groups))
 	for _, sh := range rt.Shares {
 		t := s.Targets[sh.Target]
-		w := uint32(math.Round(sh.Fraction * shareScale))
+		w := uint64(math.Round(sh.Fraction * shareScale))
 		if w == 0 {
 			continue
 		}
-		loc := byGroup[t.Group]
-		if loc == nil {
-			loc = &endpoint.LocalityLbEndpoints{Locality: locality(&s.Groups[t.Group])}
-			byGroup[t.Group] = loc
-			cla.Endpoints = append(cla.Endpoints, loc)
+		l, ok := locs[t.Group]
+		if !ok {
+			l = a.locality(&s.Groups[t.Group], 0, 0)
+			locs[t.Group] = l
 		}
-		e := slab.endpoint(netip.AddrPortFrom(t.Address, uint16(port)), core.HealthStatus_HEALTHY)
-		e.LoadBalancingWeight = wrapperspb.UInt32(w)
-		loc.LbEndpoints = append(loc.LbEndpoints, e)
+		a.endpoint(l, netip.AddrPortFrom(t.Address, uint16(port)), core.HealthStatus_HEALTHY, w)
 		sums[t.Group] += sh.Fraction
 	}
-	for g, loc := range byGroup {
-		loc.LoadBalancingWeight = wrapperspb.UInt32(max(1, uint32(math.Round(sums[g]*shareScale))))
+	for g, l := range locs {
+		a.localities[l].weight = max(1, uint64(math.Round(sums[g]*shareScale)))
 	}
-	sortLocalities(cla)
-	return cla
-}
-
-// sortLocalities orders a load assignment by priority, then cluster.
-func sortLocalities(cla *endpoint.ClusterLoadAssignment) {
-	slices.SortFunc(cla.Endpoints, func(a, b *endpoint.LocalityLbEndpoints) int {
-		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(a.Locality.SubZone, b.Locality.SubZone))
-	})
 }
 
 // eastWestEndpoints sends sidecars to the service's pods in every cluster,
@@ -591,50 +567,27 @@ func sortLocalities(cla *endpoint.ClusterLoadAssignment) {
 // The health checks of ingress addresses judge the path from the internet,
 // which east-west traffic does not take, so they do not mark pods
 // unhealthy: the pods sent are ready ones.
-func eastWestEndpoints(s *model.ServicePlan, rt *model.Route, eds string, so ServiceOptions, gateways map[string]netip.AddrPort) *endpoint.ClusterLoadAssignment {
-	cla := &endpoint.ClusterLoadAssignment{
-		ClusterName: eds,
-		Policy: &endpoint.ClusterLoadAssignment_Policy{
-			OverprovisioningFactor: wrapperspb.UInt32(s.Policy.SpillOverprovisioning()),
-		},
-	}
+func eastWestEndpoints(a *assignment, s *model.ServicePlan, rt *model.Route, so ServiceOptions, gateways map[string]netip.AddrPort) {
+	a.setPolicy(s.Policy.SpillOverprovisioning())
 	if rt.Mode == model.NoTargets || rt.Mode == model.FailedClosed {
-		return cla
+		return
 	}
 	prio := compactPriorities(rt)
-	n := 0
-	for _, g := range s.Groups {
-		n += max(len(g.PodIPs), 1)
-	}
-	slab := newEndpointSlab(n)
-	var locs []rawLocality
 	for gi := range s.Groups {
 		g := &s.Groups[gi]
 		if gi >= len(rt.GroupPriority) || rt.GroupPriority[gi] == model.NoPriority || g.ReadyPods <= 0 {
 			continue
 		}
-		health := core.HealthStatus_HEALTHY
-		l := rawLocality{
-			loc:    &endpoint.LocalityLbEndpoints{Locality: locality(g), Priority: prio[rt.GroupPriority[gi]]},
-			weight: uint64(g.ReadyPods),
-		}
+		l := a.locality(g, prio[rt.GroupPriority[gi]], uint64(g.ReadyPods))
 		switch so.EastWest {
 		case Pods:
 			for _, ip := range g.PodIPs {
-				l.loc.LbEndpoints = append(l.loc.LbEndpoints, slab.endpoint(netip.AddrPortFrom(ip, uint16(so.PodPort)), health))
-				l.endpoints = append(l.endpoints, 1)
+				a.endpoint(l, netip.AddrPortFrom(ip, uint16(so.PodPort)), core.HealthStatus_HEALTHY, 1)
 			}
 		case ViaGateway:
 			if gw, ok := gateways[g.Cluster]; ok {
-				l.loc.LbEndpoints = append(l.loc.LbEndpoints, slab.endpoint(gw, health))
-				l.endpoints = append(l.endpoints, uint64(g.ReadyPods))
+				a.endpoint(l, gw, core.HealthStatus_HEALTHY, uint64(g.ReadyPods))
 			}
 		}
-		if len(l.endpoints) == 0 {
-			continue
-		}
-		locs = append(locs, l)
 	}
-	setLocalities(cla, locs)
-	return cla
 }

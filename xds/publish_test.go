@@ -1,14 +1,18 @@
 package xds
 
 import (
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -132,4 +136,166 @@ func TestKeptClusterFollowsItsPolicy(t *testing.T) {
 	w.pol = model.NewPolicies(model.DefaultStaleGrace, pols)
 	s.SetPlan(w.plan())
 	check("after hosts spill replaced capacity spill", 20, false)
+}
+
+// TestIncrementalRenderingMatchesBuild: after every Plan of a sequence
+// (drains of a cluster and of a service, a health verdict, hosts spill
+// replacing capacity spill, pods scaled, an address replaced, a zone
+// relabelled, and back), what every group's caches hold is
+// what Build renders from that Plan alone, though refresh renders only
+// what changed and keeps, resource by resource, what the group gets the
+// same; and a whole-cluster drain, which changes every service, leaves the
+// endpoints of some groups as they were, published once.
+func TestIncrementalRenderingMatchesBuild(t *testing.T) {
+	cfg := benchConfig{localities: 5, services: 3}
+	w := benchWorldFor(cfg)
+	opts := Options{EastWestGateways: map[string]netip.AddrPort{"c-eu-west-1": netip.MustParseAddrPort("192.0.2.100:15443")}}
+	s := New(Config{Options: opts})
+	s.SetPlan(w.plan())
+	var groups []Group
+	s.mu.Lock()
+	for i := range cfg.localities {
+		region, _ := cfg.locality(i)
+		for _, role := range []Role{Gateway, GRPC, Sidecar} {
+			g := Group{Role: role, Region: region, Zone: region + "a"}
+			md, _ := structpb.NewStruct(map[string]any{RoleKey: role.String()})
+			s.join(int64(len(groups)+1), &core.Node{Id: g.String(), Locality: &core.Locality{Region: g.Region, Zone: g.Zone}, Metadata: md})
+			groups = append(groups, g)
+		}
+	}
+	s.mu.Unlock()
+
+	// held is what the caches hold, by type and name, as the objects
+	// they were given.
+	held := func() map[string]types.Resource {
+		out := map[string]types.Resource{}
+		for name, r := range s.endpoints.GetResources() {
+			out["eds "+name] = r
+		}
+		for _, g := range groups {
+			tc := s.cachesOf(g.String())
+			for kind, c := range map[string]*cache.LinearCache{"lds": tc.lds, "rds": tc.rds, "cds": tc.cds} {
+				for name, r := range c.GetResources() {
+					out[g.String()+" "+kind+" "+name] = r
+				}
+			}
+		}
+		return out
+	}
+	check := func(step string, plan *model.Plan) {
+		t.Helper()
+		h := held()
+		for _, g := range groups {
+			want, err := Build(plan, g, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			compare := func(key string, m proto.Message) {
+				t.Helper()
+				n++
+				r, ok := h[key]
+				if !ok {
+					t.Fatalf("%s: the caches hold no %s", step, key)
+				}
+				b, err := cache.MarshalResource(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := m.ProtoReflect().New().Interface()
+				if err := proto.Unmarshal(b, got); err != nil || !proto.Equal(got, m) {
+					t.Fatalf("%s: the caches hold %s as %v; Build renders %v", step, key, got, m)
+				}
+			}
+			for _, x := range want.Listeners {
+				compare(g.String()+" lds "+x.Name, x)
+			}
+			for _, x := range want.Routes {
+				compare(g.String()+" rds "+x.Name, x)
+			}
+			for _, x := range want.Clusters {
+				compare(g.String()+" cds "+x.Name, x)
+			}
+			for _, x := range want.Endpoints {
+				compare("eds "+x.ClusterName, x)
+			}
+			if n < 2*cfg.services {
+				t.Fatalf("%s: only %d resources for %s", step, n, g)
+			}
+		}
+	}
+	check("first", w.plan())
+
+	drain := func(svc string) []model.Override {
+		return []model.Override{{Kind: model.Drain, Cluster: "c-eu-west-1", Service: svc, Reason: "test", Created: time.Now()}}
+	}
+	down := model.NewHealth([]model.TargetHealth{{Service: benchService(1), Cluster: "c-us-east-1", Address: netip.MustParseAddr("10.1.0.3"), State: model.Down, Since: time.Now(), Reason: "HTTP 503"}})
+	hosts := model.DefaultPolicy(benchService(2), model.Geo)
+	hosts.Spill = model.SpillHosts
+	pols := []model.ServicePolicy{model.DefaultPolicy(benchService(0), model.Geo), model.DefaultPolicy(benchService(1), model.Geo), hosts}
+	steps := []struct {
+		name   string
+		change func()
+	}{
+		{"a cluster drained", func() { w.ovr = model.NewOverrides(drain("")) }},
+		{"the drain lifted", func() { w.ovr = model.Overrides{} }},
+		{"one service drained", func() { w.ovr = model.NewOverrides(drain(benchService(0))) }},
+		{"an address down", func() { w.health = down }},
+		{"hosts spill", func() { w.pol = model.NewPolicies(model.DefaultStaleGrace, pols) }},
+		{"pods scaled", func() {
+			for _, svc := range []string{benchService(1), benchService(2)} {
+				bs := w.inv.BackendsOf(svc)
+				for i := range bs {
+					if bs[i].Cluster == "c-us-east-1" {
+						bs[i].ReadyPods *= 3
+					}
+				}
+				w.inv = w.inv.WithBackends(svc, bs)
+			}
+		}},
+		{"an ingress address replaced", func() {
+			bs := w.inv.BackendsOf(benchService(0))
+			for i := range bs {
+				if bs[i].Cluster == "c-us-east-1" {
+					bs[i].Ingress = addrs("10.1.0.1", "10.1.9.9")
+				}
+			}
+			w.inv = w.inv.WithBackends(benchService(0), bs)
+		}},
+		{"a cluster's zone relabelled", func() {
+			cls := w.inv.Clusters()
+			for i := range cls {
+				if cls[i].Name == "c-sa-east-1" {
+					cls[i].Locality.Zone = "sa-east-1c"
+				}
+			}
+			w.inv = w.inv.WithClusters(cls)
+		}},
+		{"all back", func() {
+			w.ovr, w.health, w.pol, w.inv = model.Overrides{}, model.Health{}, benchWorldFor(cfg).pol, benchWorldFor(cfg).inv
+		}},
+	}
+	for _, st := range steps {
+		before := held()
+		st.change()
+		plan := w.plan()
+		s.SetPlan(plan)
+		check(st.name, plan)
+		if st.name != "a cluster drained" {
+			continue
+		}
+		kept, moved := 0, 0
+		for key, r := range held() {
+			if strings.HasPrefix(key, "eds ") {
+				if before[key] == r {
+					kept++
+				} else {
+					moved++
+				}
+			}
+		}
+		if kept == 0 || moved == 0 {
+			t.Errorf("%s: %d groups' endpoints kept, %d published again; want some of each", st.name, kept, moved)
+		}
+	}
 }

@@ -250,7 +250,10 @@ func (s *Server) NACKs() []NACK {
 // refresh renders the plan for g into the caches. Only the services whose
 // ServicePlan changed since the group was last rendered are rendered again
 // (a ServicePlan's Hash covers all it decides), so a Plan that moves one
-// service's shares costs about that service, not the group. Unchanged
+// service's shares costs about that service, not the group; and of those,
+// only the resources that differ for this group are built, validated and
+// encoded (see buildService), so a Plan that moves every service but
+// leaves the group's endpoints as they were costs little more. Unchanged
 // resource types keep their versions, and unchanged endpoints are not
 // touched, so clients hear only of what changed: when only endpoints move,
 // listeners, routes and clusters are not published again. Changes go out
@@ -284,6 +287,7 @@ func (s *Server) refresh(g Group) {
 	var fresh Resources
 	var changed []*renderedService // new renderings, in Plan order
 	var olds []*renderedService    // what each replaces, or nil
+	var invalid []error
 	kept, added := 0, 0
 	for _, sp := range s.plan.Services {
 		old := c.services[sp.Name]
@@ -300,8 +304,20 @@ func (s *Server) refresh(g Group) {
 		if old != nil && old.gen == c.gen {
 			prev = &old.res
 		}
-		sr := buildService(sp, place, g, s.cfg.Options, prev)
-		fresh.add(sr)
+		sr, err := buildService(sp, place, g, s.cfg.Options, prev)
+		if err != nil {
+			invalid = append(invalid, err)
+			continue
+		}
+		if sr.kept(prev) {
+			// The ServicePlan changed, but not what the group gets
+			// of it (say, a cluster drained that the group's
+			// endpoints do not reach).
+			old.hash = sp.Hash
+			kept++
+			continue
+		}
+		fresh.addChanged(sr, prev)
 		changed = append(changed, &renderedService{name: sp.Name, hash: sp.Hash, gen: c.gen, seen: c.seq, res: sr})
 		olds = append(olds, old)
 	}
@@ -327,7 +343,7 @@ func (s *Server) refresh(g Group) {
 	if s.tamper != nil {
 		s.tamper(&fresh)
 	}
-	if err := fresh.validate(); err != nil {
+	if err := errors.Join(append(invalid, fresh.validate())...); err != nil {
 		// A bug, never a client's fault: keep serving the last good
 		// resources, and render the group in full next time.
 		s.cfg.Logger.Error("xds resources failed validation; keeping the last ones", "group", g.String(), "err", err)
@@ -344,7 +360,9 @@ func (s *Server) refresh(g Group) {
 			o = *olds[i]
 		}
 		n.hashes.cluster = publishUnlessKept(cds, n.res.cluster.Name, n.res.cluster, o.res.cluster, o.hashes.cluster)
-		n.hashes.endpoints = publish(eds, n.res.endpoints.ClusterName, n.res.endpoints, o.hashes.endpoints)
+		if n.res.endpointsDigest != o.res.endpointsDigest {
+			eds[n.res.eds] = n.res.endpoints // already encoded (see assignment)
+		}
 		if n.res.listener != nil {
 			n.hashes.listener = publishUnlessKept(lds, n.res.listener.Name, n.res.listener, o.res.listener, o.hashes.listener)
 		}
@@ -374,7 +392,7 @@ func (s *Server) refresh(g Group) {
 	}
 	for _, rs := range removed {
 		cdsGone = append(cdsGone, rs.res.cluster.Name)
-		edsGone = append(edsGone, rs.res.endpoints.ClusterName)
+		edsGone = append(edsGone, rs.res.eds)
 		if rs.res.listener != nil {
 			ldsGone = append(ldsGone, rs.res.listener.Name)
 		}
@@ -510,9 +528,10 @@ type renderedService struct {
 	hashes resourceHash
 }
 
-// resourceHash holds the hash of each of a service's resources' encoding
-// (see publish), 0 for one it does not have.
-type resourceHash struct{ cluster, endpoints, listener, route uint64 }
+// resourceHash holds the hash of the encoding of a service's cluster,
+// listener and route (see publish), 0 for one it does not have; its
+// endpoints' digest stands for theirs.
+type resourceHash struct{ cluster, listener, route uint64 }
 
 // sharedResources are a group's listeners and routes that belong to no
 // one service, with the hash of each one's encoding, by name (a gateway's
@@ -551,10 +570,9 @@ func appendGone(gone []string, old, current map[string]uint64) []string {
 // that holds it as unknown fields, which proto.Marshal copies out as they
 // are. go-control-plane marshals each resource it sends; so a resource is
 // encoded once, for the change check and for every stream, and goes out
-// exactly as hashed. A Plan that moves every endpoint encodes every
-// service's resources in every group (80,000 encodings at 2,000 services
-// in 40 groups): the ones that did not change are encoded into a pooled
-// buffer and dropped.
+// exactly as hashed; the ones that did not change are encoded into a
+// pooled buffer and dropped. Endpoints, which change most, do not come
+// here: they are encoded from their assignment (see assignment.wire).
 func publish(update map[string]types.Resource, name string, m proto.Message, old uint64) uint64 {
 	bp := encodeBufs.Get().(*[]byte)
 	defer encodeBufs.Put(bp)
@@ -565,11 +583,16 @@ func publish(update map[string]types.Resource, name string, m proto.Message, old
 	*bp = b
 	h := maphash.Bytes(encodingSeed, b)
 	if h != old {
-		e := m.ProtoReflect().New()
-		e.SetUnknown(bytes.Clone(b))
-		update[name] = e.Interface()
+		update[name] = wireMessage(m.ProtoReflect().New().Interface(), bytes.Clone(b))
 	}
 	return h
+}
+
+// wireMessage returns empty, an empty message, holding the encoding b as
+// its unknown fields, which proto.Marshal writes out as they are.
+func wireMessage[T proto.Message](empty T, b []byte) T {
+	empty.ProtoReflect().SetUnknown(b)
+	return empty
 }
 
 // publishUnlessKept is publish for a resource that buildService may have
@@ -736,7 +759,7 @@ func (s *Server) drop(g Group) {
 	s.cachesMu.Unlock()
 	var eds []string
 	for _, rs := range s.groups[g].cache.services {
-		eds = append(eds, rs.res.endpoints.ClusterName)
+		eds = append(eds, rs.res.eds)
 	}
 	s.update(key, s.endpoints, nil, eds)
 	delete(s.groups, g)

@@ -51,6 +51,10 @@
 #                          udp-t2-1000net udp-t1-1net-pin udp-t2-1net-pin
 #                          udp-t1-1000net-pin udp-t2-1000net-pin tcp-t1-1net
 #                          tcp-t2-1net
+#   RATE                   MATRIX=1: send RATE queries a second (dnsperf -Q)
+#                          instead of as many as the server answers, so
+#                          that the servers' CPU per query (reported for
+#                          every MATRIX run) is compared at the same load
 #   NICE                   MATRIX=1: run the servers and dnsperf under nice -n
 #                          NICE (say -10, as root), so that other work on a
 #                          shared machine takes less of their CPU
@@ -61,6 +65,8 @@ REPO=$(cd "$DIR/../.." && pwd)
 
 MATRIX=${MATRIX:-0}
 NICE=${NICE:-}
+RATE=${RATE:-}
+[[ -z $RATE || $RATE =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: RATE must be a positive integer, got '$RATE'" >&2; exit 1; }
 if [[ $MATRIX == 1 ]]; then
 	DURATION=${DURATION:-5}
 	WARMUP=${WARMUP:-1}
@@ -608,12 +614,40 @@ percentiles() {
 
 # --- the load-shape matrix (MATRIX=1) ----------------------------------------
 
+# server_cpu PID: the CPU time (user, system; USER_HZ ticks) and the context
+# switches (voluntary, involuntary) of PID, its descendants (NSD's server
+# processes) and all their threads, on one line.
+server_cpu() {
+	local pids=$1 all=$1 p next
+	while [[ -n $pids ]]; do
+		next=
+		for p in $pids; do next+=" $(pgrep -P "$p" | tr '\n' ' ' || true)"; done
+		pids=$(echo $next)
+		all+=" $pids"
+	done
+	for p in $all; do
+		# Fields after the command, which may hold spaces: utime is 14th.
+		sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12, $13}' || true
+		cat /proc/"$p"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print "cs", v + 0, n + 0}' || true
+	done | awk '$1 == "cs" {v += $2; n += $3; next} {u += $1; s += $2} END {print u + 0, s + 0, v + 0, n + 0}'
+}
+
+# per_query BEFORE AFTER QUERIES: server_cpu's difference per query: user
+# and system µs, voluntary and involuntary switches.
+per_query() {
+	awk -v a="$1" -v b="$2" -v q="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		if (q <= 0) { print "- - - -"; exit }
+		printf "%.2f %.2f %.3f %.3f\n", (y[1] - x[1]) * 1e6 / hz / q, (y[2] - x[2]) * 1e6 / hz / q, (y[3] - x[3]) / q, (y[4] - x[4]) / q
+	}'
+}
+
 # shape_run SERVER SHAPE OUTFILE SECONDS: dnsperf in SHAPE against SERVER.
 shape_run() {
 	local port=${PORT[$1]} out=$3 secs=$4 proto threads nets
 	IFS=- read -r proto threads nets _ <<<"$2"
 	"${DNSPERF_CPU[@]}" dnsperf -s 127.0.0.1 -p "$port" -B -d "$TMP/q-${nets%net}.bin" -m "$proto" \
-		-c "$CLIENTS" -T "${threads#t}" -q "$OUTSTANDING" -t 2 -l "$secs" >"$out" 2>&1 &
+		-c "$CLIENTS" -T "${threads#t}" -q "$OUTSTANDING" -t 2 -l "$secs" ${RATE:+-Q "$RATE"} >"$out" 2>&1 &
 	DNSPERF_PID=$!
 	if ! wait "$DNSPERF_PID"; then
 		DNSPERF_PID=
@@ -633,7 +667,7 @@ if [[ $MATRIX == 1 ]]; then
 	for n in $(tr ' ' '\n' <<<"$SHAPES" | sed -E 's/.*-([0-9]+)net.*/\1/' | sort -u); do
 		"$TMP/ecsqueries" -subnets "$n" -o "$TMP/q-$n.bin" <"$QUERIES" || die "ecsqueries -subnets $n failed"
 	done
-	declare -A M LOST CHECKED
+	declare -A M C LOST CHECKED
 	declare -a ORDER=($SERVERS)
 	for ((r = 1; r <= ROUNDS; r++)); do
 		((r == 1)) || ORDER=("${ORDER[@]:1}" "${ORDER[0]}")
@@ -662,7 +696,9 @@ if [[ $MATRIX == 1 ]]; then
 				for sh in "${group[@]}"; do
 					f=$RESULTS_DIR/$s.$sh.$r.txt
 					shape_run "$s" "$sh" "$f.warmup" "$WARMUP"
+					cpu0=$(server_cpu "$SERVER_PID")
 					shape_run "$s" "$sh" "$f" "$DURATION"
+					C[$sh,$s,$r]=$(per_query "$cpu0" "$(server_cpu "$SERVER_PID")" "$(stat "$f" sent)")
 					M[$sh,$s,$r]=$(stat "$f" qps)
 					[[ -n ${M[$sh,$s,$r]} ]] || die "$s: no QPS in dnsperf output $f"
 					LOST[$sh,$s,$r]=$(awk -v l="$(stat "$f" lost)" -v n="$(stat "$f" sent)" 'BEGIN {printf "%.2f", (n > 0) ? 100 * l / n : 0}')
@@ -675,7 +711,7 @@ if [[ $MATRIX == 1 ]]; then
 	done
 	median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 	echo
-	echo "DNS load shapes, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r); peak QPS, median of $ROUNDS round(s) of ${DURATION}s (after ${WARMUP}s warm-up)"
+	echo "DNS load shapes, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r); QPS answered $([[ -n $RATE ]] && echo "at $RATE queries a second sent" || echo "at peak"), median of $ROUNDS round(s) of ${DURATION}s (after ${WARMUP}s warm-up)"
 	echo "dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p') to 127.0.0.1, -B (bench/dns/ecsqueries: queries.txt's mix, ECS /24 per query), -c $CLIENTS -q $OUTSTANDING -t 2"
 	echo "shapes: PROTO-tTHREADS (dnsperf -m PROTO -T THREADS; tcp pipelines -q queries over -c connections), SUBNETSnet distinct ECS /24s"
 	echo "(1net: 81.2.69.0/24, UK; 1000net: spread over the IPv4 space), -pin: server on CPU 0, dnsperf on CPU 1"
@@ -718,6 +754,25 @@ if [[ $MATRIX == 1 ]]; then
 		echo
 	done
 	echo "(* more than 1% of the queries of a round lost: that QPS is not comparable)"
+	echo
+	echo "The servers' CPU time per query sent (user + system µs, all their processes and threads, from /proc),"
+	echo "and their context switches per query (voluntary / involuntary), median of the rounds${RATE:+, at $RATE queries a second}:"
+	printf '%-20s' shape
+	for s in $SERVERS; do printf ' %20s' "$s"; done
+	echo
+	for sh in $SHAPES; do
+		printf '%-20s' "$sh"
+		for s in $SERVERS; do
+			u= sy= v= n=
+			for ((r = 1; r <= ROUNDS; r++)); do
+				read -r a b c d <<<"${C[$sh,$s,$r]}"
+				u+=" $a" sy+=" $b" v+=" $c" n+=" $d"
+			done
+			printf ' %7s %5s/%-5s' "$(awk -v u="$(echo "$u" | median)" -v s="$(echo "$sy" | median)" 'BEGIN {printf "%.1f", u + s}')" \
+				"$(echo "$v" | median | xargs printf '%.2f')" "$(echo "$n" | median | xargs printf '%.2f')"
+		done
+		echo
+	done
 	echo
 	echo "Raw dnsperf output and server logs: $RESULTS_DIR"
 	exit 0

@@ -2,10 +2,12 @@ package xds
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/encoding"
@@ -37,14 +39,16 @@ import (
 // Sharing is by content: a response is encoded, and if an encoding with
 // the same bytes is known, that one is sent and the new one dropped. So a
 // changed resource can never be sent as its old bytes, whatever its
-// version says.
+// version says. Most responses are not encoded at all: one made of the
+// same resource encodings as an earlier one (see identity) gets that
+// one's encoding.
 type wireCodec struct {
 	encoding.CodecV2
 	shared *sharedEncodings
 }
 
-func newWireCodec() wireCodec {
-	return wireCodec{CodecV2: encoding.GetCodecV2("proto"), shared: &sharedEncodings{byHash: map[uint64][]byte{}}}
+func newWireCodec(shared *sharedEncodings) wireCodec {
+	return wireCodec{CodecV2: encoding.GetCodecV2("proto"), shared: shared}
 }
 
 func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
@@ -91,15 +95,40 @@ func (c wireCodec) withNonce(body, nonceOnly proto.Message) (mem.BufferSlice, er
 }
 
 // sharedEncodings are the encodings recently sent, by a hash of their
-// bytes. Those in flight are held by the streams sending them; the map
-// only lets the next stream find them, and is emptied when what it holds
-// passes maxSharedBytes, so that it keeps about one push's worth.
+// bytes and by the identity of the responses they were made for. Those in
+// flight are held by the streams sending them; the maps only let the next
+// stream find them, and are emptied when what they hold passes
+// maxSharedBytes, so that they keep about one push's worth.
 type sharedEncodings struct {
 	scratch sync.Pool // *[]byte, to encode into before the look-up
 
-	mu     sync.Mutex
-	byHash map[uint64][]byte
-	bytes  int
+	mu         sync.Mutex
+	byHash     map[uint64][]byte
+	byIdentity map[string]identified
+	bytes      int
+}
+
+func newSharedEncodings() *sharedEncodings {
+	return &sharedEncodings{byHash: map[uint64][]byte{}, byIdentity: map[string]identified{}}
+}
+
+// forget drops every encoding kept: when a node group is dropped, so
+// that its responses, and the resource encodings their identities hold,
+// go with it (a fleet whose localities come and go leaves nothing).
+func (s *sharedEncodings) forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.byHash)
+	clear(s.byIdentity)
+	s.bytes = 0
+}
+
+// identified is the encoding of the responses of one identity, and the
+// resource encodings the identity names by address: held here, so that
+// no other bytes take their place while the identity is known.
+type identified struct {
+	encoding []byte
+	holds    [][]byte
 }
 
 // maxSharedBytes bounds what sharedEncodings keeps: a push that changes
@@ -110,13 +139,25 @@ const maxSharedBytes = 32 << 20
 var sharedSeed = maphash.MakeSeed()
 
 // encode returns m's encoding, the same slice as an earlier call's with
-// the same bytes, if one is still known. The slice must not be changed.
+// the same bytes or for a response of the same identity, if one is still
+// known. The slice must not be changed.
 func (s *sharedEncodings) encode(m proto.Message) ([]byte, error) {
 	bp, _ := s.scratch.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
 	defer s.scratch.Put(bp)
+	key, identifiable := identity((*bp)[:0], m)
+	if identifiable {
+		*bp = key
+		s.mu.Lock()
+		known, ok := s.byIdentity[string(key)]
+		s.mu.Unlock()
+		if ok {
+			return known.encoding, nil
+		}
+		key = bytes.Clone(key)
+	}
 	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend((*bp)[:0], m)
 	if err != nil {
 		return nil, err
@@ -125,15 +166,114 @@ func (s *sharedEncodings) encode(m proto.Message) ([]byte, error) {
 	h := maphash.Bytes(sharedSeed, b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if known, ok := s.byHash[h]; ok && bytes.Equal(known, b) {
-		return known, nil
+	own, ok := s.byHash[h]
+	if !ok || !bytes.Equal(own, b) {
+		own = bytes.Clone(b)
+		s.keep(len(own))
+		s.byHash[h] = own
 	}
-	own := bytes.Clone(b)
-	if s.bytes+len(own) > maxSharedBytes {
+	if identifiable {
+		s.keep(len(key) + len(own)) // the resource encodings it holds are about the size of own
+		s.byIdentity[string(key)] = identified{encoding: own, holds: resourceEncodings(m)}
+	}
+	return own, nil
+}
+
+// keep makes room for n more bytes: it forgets everything when they would
+// pass maxSharedBytes. Callers hold s.mu.
+func (s *sharedEncodings) keep(n int) {
+	if s.bytes+n > maxSharedBytes {
 		clear(s.byHash)
+		clear(s.byIdentity)
 		s.bytes = 0
 	}
-	s.byHash[h] = own
-	s.bytes += len(own)
-	return own, nil
+	s.bytes += n
+}
+
+// identity appends to b a key for the response m (without its nonce) that
+// two responses share only if they encode the same, made without encoding
+// them. go-control-plane fills a response with its caches' encodings of
+// the resources, made once per resource version and shared by every
+// stream it goes to: the key names each by its address and length
+// (appendKeyBytes), with the names, versions and types. Those bytes are
+// never changed, and the entry that holds the key holds them
+// (resourceEncodings), so that no other bytes can take their address while
+// the key is known. A response with any other field set, which the key
+// would not cover, has no identity (ok false; TestIdentityCoversResponses).
+func identity(b []byte, m proto.Message) (key []byte, ok bool) {
+	if len(m.ProtoReflect().GetUnknown()) > 0 {
+		return nil, false
+	}
+	switch m := m.(type) {
+	case *discovery.DiscoveryResponse:
+		if m.Canary || m.ControlPlane != nil || len(m.ResourceErrors) > 0 || m.Nonce != "" {
+			return nil, false
+		}
+		b = append(b, 's')
+		b = appendKeyString(b, m.TypeUrl)
+		b = appendKeyString(b, m.VersionInfo)
+		b = binary.AppendUvarint(b, uint64(len(m.Resources)))
+		for _, r := range m.Resources {
+			if !plainAny(r) {
+				return nil, false
+			}
+			b = appendKeyString(b, r.TypeUrl)
+			b = appendKeyBytes(b, r.Value)
+		}
+	case *discovery.DeltaDiscoveryResponse:
+		if m.ControlPlane != nil || len(m.RemovedResourceNames) > 0 || len(m.ResourceErrors) > 0 || m.Nonce != "" {
+			return nil, false
+		}
+		b = append(b, 'd')
+		b = appendKeyString(b, m.TypeUrl)
+		b = appendKeyString(b, m.SystemVersionInfo)
+		b = binary.AppendUvarint(b, uint64(len(m.Resources)))
+		for _, r := range m.Resources {
+			if r == nil || r.ResourceName != nil || r.Ttl != nil || r.CacheControl != nil || r.Metadata != nil || len(r.Aliases) > 0 ||
+				len(r.ProtoReflect().GetUnknown()) > 0 || !plainAny(r.Resource) {
+				return nil, false
+			}
+			b = appendKeyString(b, r.Name)
+			b = appendKeyString(b, r.Version)
+			b = appendKeyString(b, r.Resource.TypeUrl)
+			b = appendKeyBytes(b, r.Resource.Value)
+		}
+		b = binary.AppendUvarint(b, uint64(len(m.RemovedResources)))
+		for _, n := range m.RemovedResources {
+			b = appendKeyString(b, n)
+		}
+	default:
+		return nil, false
+	}
+	return b, true
+}
+
+// resourceEncodings are the resource encodings a response with an
+// identity holds.
+func resourceEncodings(m proto.Message) [][]byte {
+	var out [][]byte
+	switch m := m.(type) {
+	case *discovery.DiscoveryResponse:
+		for _, r := range m.Resources {
+			out = append(out, r.Value)
+		}
+	case *discovery.DeltaDiscoveryResponse:
+		for _, r := range m.Resources {
+			out = append(out, r.Resource.Value)
+		}
+	}
+	return out
+}
+
+// plainAny reports whether a is set and holds a type and a value only.
+func plainAny(a *anypb.Any) bool { return a != nil && len(a.ProtoReflect().GetUnknown()) == 0 }
+
+func appendKeyString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// appendKeyBytes names v by its address and length, not its content.
+func appendKeyBytes(b, v []byte) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(v)))))
+	return binary.AppendUvarint(b, uint64(len(v)))
 }

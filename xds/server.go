@@ -71,6 +71,9 @@ type Server struct {
 	groupCaches map[string]*typeCaches
 	cachesMade  uint64 // counts the typeCaches made, for their versions
 	ads         xdsserver.Server
+	// encodings are the responses' encodings that the streams share,
+	// over every listener's gRPC server (see wireCodec).
+	encodings *sharedEncodings
 
 	// mu guards the Plan, the options and the groups: SetPlan holds it
 	// while it renders. Callers that need both take mu before smu.
@@ -156,10 +159,11 @@ func New(cfg Config) *Server {
 	epoch := strconv.FormatInt(time.Now().UnixNano(), 36)
 	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{
-		cfg:     cfg,
-		epoch:   epoch,
-		groups:  map[Group]*groupState{},
-		streams: map[int64]*stream{},
+		cfg:       cfg,
+		epoch:     epoch,
+		groups:    map[Group]*groupState{},
+		streams:   map[int64]*stream{},
+		encodings: newSharedEncodings(),
 	}
 	s.groupCaches = map[string]*typeCaches{}
 	s.endpoints = cache.NewLinearCache(resource.EndpointType, cache.WithVersionPrefix(epoch+"-"), cache.WithLogger(cacheLogger{cfg.Logger}))
@@ -762,6 +766,7 @@ func (s *Server) drop(g Group) {
 		eds = append(eds, rs.res.eds)
 	}
 	s.update(key, s.endpoints, nil, eds)
+	s.encodings.forget()
 	delete(s.groups, g)
 	s.cfg.Metrics.groupAdded(g.Role, -1)
 }
@@ -919,7 +924,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		grpc.SharedWriteBuffer(true),
 		// Responses encoded once for the streams sent the same, into
 		// buffers of their size (see wireCodec).
-		grpc.ForceServerCodecV2(newWireCodec()),
+		grpc.ForceServerCodecV2(newWireCodec(s.encodings)),
 		// No HPACK dynamic table from clients: a connection sends its
 		// headers once, for its one stream, and the table's entries would
 		// be kept for the connection's life (8 MB at 10,000).

@@ -209,10 +209,7 @@ func identity(b []byte, m proto.Message) (key []byte, ok bool) {
 		if m.Canary || m.ControlPlane != nil || len(m.ResourceErrors) > 0 || m.Nonce != "" {
 			return nil, false
 		}
-		b = append(b, 's')
-		b = appendKeyString(b, m.TypeUrl)
-		b = appendKeyString(b, m.VersionInfo)
-		b = binary.AppendUvarint(b, uint64(len(m.Resources)))
+		b = appendKeyHead(b, 's', m.TypeUrl, m.VersionInfo, len(m.Resources))
 		for _, r := range m.Resources {
 			if !plainAny(r) {
 				return nil, false
@@ -224,10 +221,7 @@ func identity(b []byte, m proto.Message) (key []byte, ok bool) {
 		if m.ControlPlane != nil || len(m.RemovedResourceNames) > 0 || len(m.ResourceErrors) > 0 || m.Nonce != "" {
 			return nil, false
 		}
-		b = append(b, 'd')
-		b = appendKeyString(b, m.TypeUrl)
-		b = appendKeyString(b, m.SystemVersionInfo)
-		b = binary.AppendUvarint(b, uint64(len(m.Resources)))
+		b = appendKeyHead(b, 'd', m.TypeUrl, m.SystemVersionInfo, len(m.Resources))
 		for _, r := range m.Resources {
 			if r == nil || r.ResourceName != nil || r.Ttl != nil || r.CacheControl != nil || r.Metadata != nil || len(r.Aliases) > 0 ||
 				len(r.ProtoReflect().GetUnknown()) > 0 || !plainAny(r.Resource) {
@@ -267,6 +261,13 @@ func resourceEncodings(m proto.Message) [][]byte {
 
 // plainAny reports whether a is set and holds a type and a value only.
 func plainAny(a *anypb.Any) bool { return a != nil && len(a.ProtoReflect().GetUnknown()) == 0 }
+
+// appendKeyHead starts a key: the kind of response, its type, version and
+// number of resources.
+func appendKeyHead(b []byte, kind byte, typeURL, version string, resources int) []byte {
+	b = appendKeyString(append(b, kind), typeURL)
+	return binary.AppendUvarint(appendKeyString(b, version), uint64(resources))
+}
 
 func appendKeyString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)

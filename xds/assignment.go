@@ -2,29 +2,26 @@ package xds
 
 import (
 	"cmp"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net/netip"
 	"slices"
 	"sync"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/meridian-gtm/meridian/model"
 )
 
 // assignment is a load assignment as plain data: what the renderers
-// decide, which wire encodes as Envoy's ClusterLoadAssignment. Making
+// decide, which encode writes as Envoy's ClusterLoadAssignment. Making
 // Envoy's message and encoding it with proto.Marshal cost five times as
 // much (objects per endpoint, locality and weight, a generic encoder), and
 // a whole cluster drained changes every gateway group's endpoints of every
-// service. Its digest covers all that wire writes but the name, so that
-// the endpoints of a group the change does not reach are not encoded again
-// (see buildService).
+// service. Encoding from it is cheap enough that the change check hashes
+// the encoding itself, as publish does for the other resources, and only
+// a changed one is copied out and published (see buildService).
 type assignment struct {
 	// policy: the message has a Policy with this overprovisioning
 	// factor (gRPC's has none).
@@ -38,8 +35,7 @@ type assignment struct {
 		endpoints    []assignedEndpoint
 		ws           []uint64
 		out          []uint32
-		digest       []byte
-		// wire's: the endpoints' addresses as text, the end of each,
+		// encode's: the endpoints' addresses as text, the end of each,
 		// and the sizes of the LbEndpoints and localities.
 		ips                       []byte
 		ipEnds, lbSizes, locSizes []int
@@ -161,35 +157,6 @@ func (a *assignment) finish() {
 	}
 }
 
-// digest hashes all that wire writes of a finished assignment but the
-// name.
-func (a *assignment) digest() uint64 {
-	b := a.scratch.digest[:0]
-	b = binary.LittleEndian.AppendUint32(b, a.overprovisioning)
-	if a.policy {
-		b = append(b, 1)
-	}
-	b = binary.AppendUvarint(b, uint64(len(a.localities)))
-	for _, l := range a.localities {
-		for _, s := range [...]string{l.group.Locality.Region, l.group.Locality.Zone, l.group.Cluster} {
-			b = binary.AppendUvarint(b, uint64(len(s)))
-			b = append(b, s...)
-		}
-		b = binary.LittleEndian.AppendUint32(b, l.priority)
-		b = binary.LittleEndian.AppendUint64(b, l.weight)
-		b = binary.AppendUvarint(b, uint64(l.n))
-	}
-	for _, e := range a.endpoints {
-		ip := e.addr.Addr().As16()
-		b = append(b, ip[:]...)
-		b = binary.LittleEndian.AppendUint16(b, e.addr.Port())
-		b = append(b, byte(e.health))
-		b = binary.LittleEndian.AppendUint64(b, e.weight)
-	}
-	a.scratch.digest = b
-	return maphash.Bytes(encodingSeed, b)
-}
-
 // check returns what Envoy's validation of the load assignment would
 // reject: a priority above 128, a weight of 0, an overprovisioning factor
 // of 0 (the rules of its proto that an assignment can break; its names
@@ -217,7 +184,7 @@ func (a *assignment) check() error {
 // maxPriority is the highest priority Envoy accepts.
 const maxPriority = 128
 
-// Field numbers of what wire writes, by message.
+// Field numbers of what encode writes, by message.
 const (
 	claClusterName, claEndpoints, claPolicy protowire.Number = 1, 2, 4 // ClusterLoadAssignment
 	policyOverprovisioning                  protowire.Number = 3       // its Policy
@@ -232,11 +199,10 @@ const (
 	uint32Value                             protowire.Number = 1       // UInt32Value
 )
 
-// wire is the finished load assignment named eds as the endpoints cache
-// gets it (see publish): an empty ClusterLoadAssignment holding, as
-// unknown fields, the very bytes proto.Marshal with Deterministic writes
-// for the message the assignment stands for (TestAssignmentEncoding).
-func (a *assignment) wire(eds string) *endpoint.ClusterLoadAssignment {
+// encode appends to b the finished load assignment named eds: the very
+// bytes proto.Marshal with Deterministic writes for the message the
+// assignment stands for (TestAssignmentEncoding).
+func (a *assignment) encode(b []byte, eds string) []byte {
 	// Sizes first, innermost out, as each message's length precedes it.
 	sc := &a.scratch
 	sc.ips, sc.ipEnds = sc.ips[:0], sc.ipEnds[:0]
@@ -270,7 +236,7 @@ func (a *assignment) wire(eds string) *endpoint.ClusterLoadAssignment {
 		size += fieldSize(fieldSize(wrapperSize(uint64(a.overprovisioning))))
 	}
 
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	b = appendString(b, claClusterName, eds)
 	for li, at := 0, 0; li < len(a.localities); li++ {
 		l := &a.localities[li]
@@ -303,10 +269,10 @@ func (a *assignment) wire(eds string) *endpoint.ClusterLoadAssignment {
 		b = appendLen(b, claPolicy, fieldSize(wrapperSize(uint64(a.overprovisioning))))
 		b = appendWrapper(b, policyOverprovisioning, uint64(a.overprovisioning))
 	}
-	return wireMessage(&endpoint.ClusterLoadAssignment{}, b)
+	return b
 }
 
-// Sizes of what wire writes: fieldSize is a length-delimited field's with
+// Sizes of what encode writes: fieldSize is a length-delimited field's with
 // a body of n bytes (every field number here takes one byte of tag).
 func fieldSize(n int) int { return 1 + protowire.SizeBytes(n) }
 

@@ -543,7 +543,7 @@ func edsVersions(s *Server) map[string]uint64 {
 	out := map[string]uint64{}
 	for _, gs := range s.groups {
 		for _, rs := range gs.cache.services {
-			out[rs.res.eds] = rs.res.endpointsDigest
+			out[rs.res.eds] = rs.res.endpointsHash
 		}
 	}
 	return out

@@ -1,9 +1,11 @@
 package xds
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"slices"
@@ -126,13 +128,13 @@ type serviceResources struct {
 	cluster   *cluster.Cluster
 	clusterIn clusterInputs // what cluster was made from
 	// endpoints is the service's load assignment for the group, named
-	// eds, as the endpoints cache gets it (assignment.wire), and
-	// endpointsDigest the digest of the assignment it was made from.
-	endpoints       *endpoint.ClusterLoadAssignment
-	eds             string
-	endpointsDigest uint64
-	listener        *listener.Listener        // gRPC groups only
-	route           *route.RouteConfiguration // gRPC groups only
+	// eds, as the endpoints cache gets it (its encoding, see publish), and
+	// endpointsHash the hash of that encoding.
+	endpoints     *endpoint.ClusterLoadAssignment
+	eds           string
+	endpointsHash uint64
+	listener      *listener.Listener        // gRPC groups only
+	route         *route.RouteConfiguration // gRPC groups only
 }
 
 // buildService renders one service for a group placed at place. It
@@ -141,7 +143,7 @@ type serviceResources struct {
 // nil, is the service's rendering for the same group and options; what
 // would be rendered the same is taken from it: the cluster if its inputs
 // are, a gRPC group's listener and route (the service's name alone), and
-// the endpoints if their assignment's digest is.
+// the endpoints if their encoding's hash is.
 func buildService(s *model.ServicePlan, place model.Placement, g Group, o Options, prev *serviceResources) (serviceResources, error) {
 	so := o.service(s.Name)
 	eds := EndpointsName(g, s.Name)
@@ -176,15 +178,18 @@ func buildService(s *model.ServicePlan, place model.Placement, g Group, o Option
 		eastWestEndpoints(a, s, rt, so, o.EastWestGateways)
 	}
 	a.finish()
-	out.eds, out.endpointsDigest = eds, a.digest()
-	if prev != nil && prev.endpointsDigest == out.endpointsDigest {
+	bp := encodeBufs.Get().(*[]byte)
+	defer encodeBufs.Put(bp)
+	*bp = a.encode((*bp)[:0], eds)
+	out.eds, out.endpointsHash = eds, maphash.Bytes(encodingSeed, *bp)
+	if prev != nil && prev.endpointsHash == out.endpointsHash {
 		out.endpoints = prev.endpoints
 		return out, nil
 	}
 	if err := a.check(); err != nil {
 		return out, fmt.Errorf("endpoints %s: %w", eds, err)
 	}
-	out.endpoints = a.wire(eds)
+	out.endpoints = wireMessage(&endpoint.ClusterLoadAssignment{}, bytes.Clone(*bp))
 	return out, nil
 }
 

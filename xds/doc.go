@@ -16,8 +16,8 @@
 // Build is the pure translation of a Plan for one group of nodes (role ×
 // locality); Server renders per group only the services whose ServicePlan
 // changed, and of those publishes only the resources that differ (the
-// endpoints are decided as plain data, an assignment, and encoded from it
-// only when its digest moved), keeps each group's listeners, routes and
+// endpoints are decided as plain data, an assignment, and encoded
+// straight from it), keeps each group's listeners, routes and
 // clusters and every group's endpoints in linear caches, and serves them over
 // state-of-the-world and incremental ADS. What unauthenticated clients can make it hold is
 // bounded (Limits): connections, streams, pings, and node groups, which are

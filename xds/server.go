@@ -364,8 +364,8 @@ func (s *Server) refresh(g Group) {
 			o = *olds[i]
 		}
 		n.hashes.cluster = publishUnlessKept(cds, n.res.cluster.Name, n.res.cluster, o.res.cluster, o.hashes.cluster)
-		if n.res.endpointsDigest != o.res.endpointsDigest {
-			eds[n.res.eds] = n.res.endpoints // already encoded (see assignment)
+		if n.res.endpointsHash != o.res.endpointsHash {
+			eds[n.res.eds] = n.res.endpoints // already encoded (see buildService)
 		}
 		if n.res.listener != nil {
 			n.hashes.listener = publishUnlessKept(lds, n.res.listener.Name, n.res.listener, o.res.listener, o.hashes.listener)
@@ -533,8 +533,8 @@ type renderedService struct {
 }
 
 // resourceHash holds the hash of the encoding of a service's cluster,
-// listener and route (see publish), 0 for one it does not have; its
-// endpoints' digest stands for theirs.
+// listener and route (see publish), 0 for one it does not have; the
+// endpoints' is serviceResources.endpointsHash.
 type resourceHash struct{ cluster, listener, route uint64 }
 
 // sharedResources are a group's listeners and routes that belong to no
@@ -575,8 +575,8 @@ func appendGone(gone []string, old, current map[string]uint64) []string {
 // are. go-control-plane marshals each resource it sends; so a resource is
 // encoded once, for the change check and for every stream, and goes out
 // exactly as hashed; the ones that did not change are encoded into a
-// pooled buffer and dropped. Endpoints, which change most, do not come
-// here: they are encoded from their assignment (see assignment.wire).
+// pooled buffer and dropped. Endpoints, which change most, are encoded
+// and hashed the same way by buildService, from their assignment.
 func publish(update map[string]types.Resource, name string, m proto.Message, old uint64) uint64 {
 	bp := encodeBufs.Get().(*[]byte)
 	defer encodeBufs.Put(bp)

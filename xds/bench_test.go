@@ -159,10 +159,11 @@ func benchWorldFor(c benchConfig) *world {
 // service, its route configuration, its cluster and its endpoints. It
 // reports each endpoints response it ACKs, with the response's size.
 type simClient struct {
-	node    *core.Node
-	group   Group
-	service string
-	eds     chan ack
+	node     *core.Node
+	nodeSent bool
+	group    Group
+	service  string
+	eds      chan ack
 }
 
 type ack struct {
@@ -171,7 +172,21 @@ type ack struct {
 }
 
 func (c *simClient) send(typeURL string, names []string) *discovery.DiscoveryRequest {
-	return &discovery.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names}
+	return &discovery.DiscoveryRequest{Node: c.nodeOnce(), TypeUrl: typeURL, ResourceNames: names}
+}
+
+// nodeOnce is the node to put in the client's next request: a gateway
+// names it in every request, as Envoy does by default
+// (set_node_on_first_message_only false); a gRPC client only in the first
+// of its stream, as grpc-go does (its ads_stream.go: "Sending the node
+// proto in every request wastes CPU resources on the client and the
+// server").
+func (c *simClient) nodeOnce() *core.Node {
+	if c.nodeSent && c.group.Role != Gateway {
+		return nil
+	}
+	c.nodeSent = true
+	return c.node
 }
 
 func startSimClient(ctx context.Context, cc *grpc.ClientConn, id string, g Group, service string, delta bool) error {
@@ -269,7 +284,7 @@ func (c *simClient) runSotW(stream discovery.AggregatedDiscoveryService_StreamAg
 
 func (c *simClient) runDelta(stream discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient) {
 	subscribe := func(t string, names []string) error {
-		return stream.Send(&discovery.DeltaDiscoveryRequest{Node: c.node, TypeUrl: t, ResourceNamesSubscribe: names})
+		return stream.Send(&discovery.DeltaDiscoveryRequest{Node: c.nodeOnce(), TypeUrl: t, ResourceNamesSubscribe: names})
 	}
 	subs := c.first()
 	for _, t := range []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType} {
@@ -305,7 +320,7 @@ func (c *simClient) runDelta(stream discovery.AggregatedDiscoveryService_DeltaAg
 				}
 			}
 		}
-		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: c.node, TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce}); err != nil {
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: c.nodeOnce(), TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce}); err != nil {
 			return
 		}
 		if resp.TypeUrl == resource.EndpointType {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -411,8 +412,12 @@ func BenchmarkPlanToACK(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() {
-		child.Process.Kill()
+		// SIGTERM, so that the child can write its CPU profile first;
+		// it ends on it either way.
+		child.Process.Signal(syscall.SIGTERM)
+		kill := time.AfterFunc(10*time.Second, func() { child.Process.Kill() })
 		child.Wait()
+		kill.Stop()
 	}()
 	lines := bufio.NewScanner(out)
 	// next returns the next line the child reports, skipping test chatter.
@@ -715,10 +720,41 @@ func runSimClients(addr string, cfg benchConfig) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if err := profileSimClients(); err != nil {
+		return err
+	}
 	// Stop when the parent is gone.
 	for os.Getppid() != 1 {
 		time.Sleep(time.Second)
 	}
+	return nil
+}
+
+// profileSimClients writes the simulated clients' CPU profile, from now
+// until the parent's SIGTERM, to $XDS_BENCH_PROFILE/clients-cpu.pprof when
+// XDS_BENCH_PROFILE names a directory: they share the server's CPUs, so
+// their time is part of every push's.
+func profileSimClients() error {
+	dir := os.Getenv("XDS_BENCH_PROFILE")
+	if dir == "" {
+		return nil
+	}
+	f, err := os.Create(filepath.Join(dir, "clients-cpu.pprof"))
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	go func() {
+		<-stop
+		pprof.StopCPUProfile()
+		f.Close()
+		os.Exit(0)
+	}()
 	return nil
 }
 

@@ -603,17 +603,17 @@ func expectedACKs(cfg benchConfig, before, after map[string]uint64) int {
 	return n
 }
 
-// startProfile writes the server's CPU profile (until the returned
-// function is called) or heap profile to $XDS_BENCH_PROFILE/KIND.pprof,
-// when XDS_BENCH_PROFILE names a directory.
-func startProfile(b *testing.B, kind string) func() {
+// startProfile writes this process's CPU profile (kinds ending in "cpu",
+// until the returned function is called), goroutines or heap profile to
+// $XDS_BENCH_PROFILE/KIND.pprof, when XDS_BENCH_PROFILE names a directory.
+func startProfile(tb testing.TB, kind string) func() {
 	dir := os.Getenv("XDS_BENCH_PROFILE")
 	if dir == "" {
 		return func() {}
 	}
 	f, err := os.Create(filepath.Join(dir, kind+".pprof"))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if kind == "goroutine" {
 		return func() {
@@ -621,7 +621,7 @@ func startProfile(b *testing.B, kind string) func() {
 			f.Close()
 		}
 	}
-	if kind != "cpu" {
+	if !strings.HasSuffix(kind, "cpu") {
 		return func() {
 			// Two collections: the profile shows the heap as of the
 			// last one, and sync.Pools keep what they held for one.
@@ -632,7 +632,7 @@ func startProfile(b *testing.B, kind string) func() {
 		}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return func() {
 		pprof.StopCPUProfile()
@@ -720,9 +720,7 @@ func runSimClients(addr string, cfg benchConfig) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := profileSimClients(); err != nil {
-		return err
-	}
+	profileSimClients()
 	// Stop when the parent is gone.
 	for os.Getppid() != 1 {
 		time.Sleep(time.Second)
@@ -734,28 +732,18 @@ func runSimClients(addr string, cfg benchConfig) error {
 // until the parent's SIGTERM, to $XDS_BENCH_PROFILE/clients-cpu.pprof when
 // XDS_BENCH_PROFILE names a directory: they share the server's CPUs, so
 // their time is part of every push's.
-func profileSimClients() error {
-	dir := os.Getenv("XDS_BENCH_PROFILE")
-	if dir == "" {
-		return nil
+func profileSimClients() {
+	if os.Getenv("XDS_BENCH_PROFILE") == "" {
+		return
 	}
-	f, err := os.Create(filepath.Join(dir, "clients-cpu.pprof"))
-	if err != nil {
-		return err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return err
-	}
+	stopProfile := startProfile(simTB{}, "clients-cpu")
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	go func() {
 		<-stop
-		pprof.StopCPUProfile()
-		f.Close()
+		stopProfile()
 		os.Exit(0)
 	}()
-	return nil
 }
 
 // selfCPU is the CPU time this process has used.

@@ -461,7 +461,7 @@ func TestGroupsShareSnapshots(t *testing.T) {
 			t.Fatalf("gateway %d got %d clusters", i, len(cds.Resources))
 		}
 	}
-	keys := s.cacheKeys()
+	keys := s.groupKeys()
 	slices.Sort(keys)
 	if want := []string{"gateway/eu-west-1/eu-west-1a", "gateway/us-east-1/us-east-1b"}; !slices.Equal(keys, want) {
 		t.Errorf("caches kept for %v, want %v", keys, want)

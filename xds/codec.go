@@ -31,7 +31,7 @@ import (
 //     gRPC's codec takes one from its shared pool, whose tiers jump from
 //     32 KiB to 1 MiB.
 //
-// go-control-plane puts a response's resources in the order of a map's
+// A stream puts a response's resources in the order of a map's
 // iteration, different for each stream: they are sorted first (a
 // response's resources are a set to the client), by their bytes or, in
 // an incremental response, by name.
@@ -192,9 +192,9 @@ func (s *sharedEncodings) keep(n int) {
 
 // identity appends to b a key for the response m (without its nonce) that
 // two responses share only if they encode the same, made without encoding
-// them. go-control-plane fills a response with its caches' encodings of
-// the resources, made once per resource version and shared by every
-// stream it goes to: the key names each by its address and length
+// them. A stream fills a response with its group's encodings of the
+// resources (groupResources), made once per resource version and shared
+// by every stream it goes to: the key names each by its address and length
 // (appendKeyBytes), with the names, versions and types. Those bytes are
 // never changed, and the entry that holds the key holds them
 // (resourceEncodings), so that no other bytes can take their address while

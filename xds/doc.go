@@ -1,5 +1,5 @@
-// Package xds is Meridian's Envoy control plane: an ADS server on
-// go-control-plane that renders every Plan as listeners, routes, clusters
+// Package xds is Meridian's Envoy control plane: an ADS server that
+// renders every Plan as listeners, routes, clusters
 // and locality-weighted endpoints for gateways, sidecars and proxyless gRPC
 // clients, so that proxies follow the same decision as the GeoDNS.
 //
@@ -17,12 +17,15 @@
 // locality); Server renders per group only the services whose ServicePlan
 // changed, and of those publishes only the resources that differ (the
 // endpoints are decided as plain data, an assignment, and encoded
-// straight from it), keeps each group's listeners, routes and
-// clusters and every group's endpoints in linear caches, and serves them over
-// state-of-the-world and incremental ADS. What unauthenticated clients can make it hold is
-// bounded (Limits): connections, streams, pings, and node groups, which are
-// capped, rendered only while they have streams, and dropped after a grace
-// period.
+// straight from it), keeps each group's resources apart (groupResources),
+// and serves them over state-of-the-world and incremental xDS with a
+// stream loop of its own (adsStream): a change marks the group's streams,
+// and each computes what it is due when it is ready to send, so an idle
+// stream holds one goroutine and its subscriptions. What unauthenticated
+// clients can make it hold is bounded (Limits): connections, streams,
+// pings, and node groups, which are capped, rendered only while they have
+// streams, and dropped after a grace period.
 //
-// go-control-plane is imported here and nowhere else.
+// go-control-plane (its API types, and its subscription rules for
+// wildcards) is imported here and nowhere else.
 package xds

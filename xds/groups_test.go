@@ -105,8 +105,8 @@ func heapAfterGC() uint64 {
 	return ms.HeapAlloc
 }
 
-// groupsInCache counts the groups the snapshot cache holds.
-func groupsInCache(s *Server) int { return len(s.cacheKeys()) }
+// groupsInCache counts the groups the server holds resources for.
+func groupsInCache(s *Server) int { return len(s.groupKeys()) }
 
 // waitFor waits, with a generous deadline, until ok holds.
 func waitFor(t testing.TB, what string, ok func() bool) {

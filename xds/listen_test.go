@@ -92,7 +92,7 @@ func TestGRPCReadsOnReady(t *testing.T) {
 	}
 	ln := limitConns(inner, 10)
 	gs := grpc.NewServer(grpc.ReadBufferSize(connReadBuffer))
-	discovery.RegisterAggregatedDiscoveryServiceServer(gs, s.ads)
+	s.register(gs)
 	go gs.Serve(ln)
 	defer gs.Stop()
 

@@ -9,19 +9,18 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meridian-gtm/meridian/model"
 )
 
-// TestPublishHandsTheCacheTheEncoding: what publish gives the caches
-// marshals, as go-control-plane marshals what it sends, to the resource's
-// own deterministic encoding, which decodes to the resource; an unchanged
-// resource is not published again, and a changed one is.
-func TestPublishHandsTheCacheTheEncoding(t *testing.T) {
+// TestPublishHandsOnTheEncoding: what publish hands on is the resource's
+// own deterministic encoding, which decodes to the resource, with its
+// hash; an unchanged resource is not published again, and a changed one
+// is.
+func TestPublishHandsOnTheEncoding(t *testing.T) {
 	for _, spill := range []model.SpillMode{model.SpillHosts, model.SpillCapacity} {
 		plan := testPlanSpill(t, spill)
 		for _, role := range []Role{Gateway, GRPC, Sidecar} {
@@ -34,21 +33,18 @@ func TestPublishHandsTheCacheTheEncoding(t *testing.T) {
 				all = append(all, xs...)
 			}
 			for _, m := range all {
-				update := map[string]types.Resource{}
+				update := map[string]encoded{}
 				h := publish(update, "x", m, 0)
-				if len(update) != 1 {
-					t.Fatalf("%v: a new resource was not published", m)
+				if len(update) != 1 || update["x"].hash != h {
+					t.Fatalf("%v: a new resource was not published, or not with its hash", m)
 				}
-				got, err := cache.MarshalResource(update["x"])
-				if err != nil {
-					t.Fatal(err)
-				}
+				got := update["x"].bytes
 				want, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if string(got) != string(want) {
-					t.Fatalf("%s: the cache would send other bytes than the resource's encoding", m.ProtoReflect().Descriptor().FullName())
+					t.Fatalf("%s: the streams would send other bytes than the resource's encoding", m.ProtoReflect().Descriptor().FullName())
 				}
 				back := m.ProtoReflect().New().Interface()
 				if err := proto.Unmarshal(got, back); err != nil || !proto.Equal(back, m) {
@@ -63,10 +59,10 @@ func TestPublishHandsTheCacheTheEncoding(t *testing.T) {
 	}
 	a := &endpoint.ClusterLoadAssignment{ClusterName: "a"}
 	b := &endpoint.ClusterLoadAssignment{ClusterName: "b"}
-	update := map[string]types.Resource{}
+	update := map[string]encoded{}
 	ha := publish(update, "x", a, 0)
 	clear(update)
-	if hb := publish(update, "x", b, ha); hb == ha || update["x"] == nil {
+	if hb := publish(update, "x", b, ha); hb == ha || update["x"].bytes == nil {
 		t.Error("a changed resource was not published, or got the old one's hash")
 	}
 }
@@ -85,22 +81,18 @@ func TestKeptClusterFollowsItsPolicy(t *testing.T) {
 	key := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}.String()
 	s.mu.Unlock()
 	svc := benchService(0)
-	clusterOf := func() (*clusterv3.Cluster, types.Resource) {
+	clusterOf := func() (*clusterv3.Cluster, *anypb.Any) {
 		t.Helper()
-		tc := s.cachesOf(key)
-		if tc == nil {
-			t.Fatalf("no caches for %s among %v", key, s.cacheKeys())
+		res := s.resourcesOf(key)
+		if res == nil {
+			t.Fatalf("no resources for %s among %v", key, s.groupKeys())
 		}
-		res := tc.cds.GetResources()[svc]
-		b, err := cache.MarshalResource(res)
-		if err != nil {
-			t.Fatal(err)
-		}
+		held := res.held(cdsType)[svc].any
 		var c clusterv3.Cluster
-		if err := proto.Unmarshal(b, &c); err != nil {
+		if err := proto.Unmarshal(held.GetValue(), &c); err != nil {
 			t.Fatal(err)
 		}
-		return &c, res
+		return &c, held
 	}
 	check := func(when string, threshold float64, weighted bool) {
 		t.Helper()
@@ -141,7 +133,7 @@ func TestKeptClusterFollowsItsPolicy(t *testing.T) {
 // TestIncrementalRenderingMatchesBuild: after every Plan of a sequence
 // (drains of a cluster and of a service, a health verdict, hosts spill
 // replacing capacity spill, pods scaled, an address replaced, a zone
-// relabelled, and back), what every group's caches hold is
+// relabelled, and back), what every group holds is
 // what Build renders from that Plan alone, though refresh renders only
 // what changed and keeps, resource by resource, what the group gets the
 // same; and a whole-cluster drain, which changes every service, leaves the
@@ -165,19 +157,19 @@ func TestIncrementalRenderingMatchesBuild(t *testing.T) {
 	}
 	s.mu.Unlock()
 
-	// held is what the caches hold, by type and name, as the objects
-	// they were given.
-	held := func() map[string]types.Resource {
-		out := map[string]types.Resource{}
-		for name, r := range s.endpoints.GetResources() {
-			out["eds "+name] = r
-		}
+	// held is what the groups hold, by type and name, as the Anys their
+	// streams send.
+	held := func() map[string]*anypb.Any {
+		out := map[string]*anypb.Any{}
 		for _, g := range groups {
-			tc := s.cachesOf(g.String())
-			for kind, c := range map[string]*cache.LinearCache{"lds": tc.lds, "rds": tc.rds, "cds": tc.cds} {
-				for name, r := range c.GetResources() {
-					out[g.String()+" "+kind+" "+name] = r
+			res := s.resourcesOf(g.String())
+			for kind, t := range map[string]xdsType{"lds": ldsType, "rds": rdsType, "cds": cdsType} {
+				for name, e := range res.held(t) {
+					out[g.String()+" "+kind+" "+name] = e.any
 				}
+			}
+			for name, e := range res.held(edsType) {
+				out["eds "+name] = e.any
 			}
 		}
 		return out
@@ -196,15 +188,11 @@ func TestIncrementalRenderingMatchesBuild(t *testing.T) {
 				n++
 				r, ok := h[key]
 				if !ok {
-					t.Fatalf("%s: the caches hold no %s", step, key)
-				}
-				b, err := cache.MarshalResource(r)
-				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("%s: the groups hold no %s", step, key)
 				}
 				got := m.ProtoReflect().New().Interface()
-				if err := proto.Unmarshal(b, got); err != nil || !proto.Equal(got, m) {
-					t.Fatalf("%s: the caches hold %s as %v; Build renders %v", step, key, got, m)
+				if err := proto.Unmarshal(r.GetValue(), got); err != nil || !proto.Equal(got, m) {
+					t.Fatalf("%s: the groups hold %s as %v; Build renders %v", step, key, got, m)
 				}
 			}
 			for _, x := range want.Listeners {

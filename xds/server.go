@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
-	"maps"
 	"net"
 	"runtime"
 	"slices"
@@ -21,21 +20,10 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
-	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
-	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	sotw "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
-	xdsserver "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meridian-gtm/meridian/internal/acceptretry"
 	"github.com/meridian-gtm/meridian/model"
@@ -56,21 +44,15 @@ type Config struct {
 }
 
 // Server is Meridian's ADS server. It keeps each node group's (role ×
-// locality) listeners, routes and clusters in linear caches of its own,
-// and every group's endpoints in one linear cache, so that a change wakes
-// only the streams that watch what changed, and each resource is encoded
+// locality) resources apart (see groupResources), so that a change wakes
+// only the streams of the groups it changed, and each resource is encoded
 // once, when rendered, for the change check and every stream that gets it
-// (see publish).
+// (see publish). Its streams (see adsStream) serve state-of-the-world and
+// incremental xDS, over ADS or a service per type.
 type Server struct {
-	cfg       Config
-	epoch     string // distinguishes this process's versions from any other's
-	endpoints *cache.LinearCache
-	// groupCaches hold each group's listeners, routes and clusters, by
-	// group key; the router sends each watch to its group's.
-	cachesMu    sync.RWMutex
-	groupCaches map[string]*typeCaches
-	cachesMade  uint64 // counts the typeCaches made, for their versions
-	ads         xdsserver.Server
+	cfg        Config
+	epoch      string // distinguishes this process's versions from any other's
+	groupsMade uint64 // counts the groups made, for their versions
 	// encodings are the responses' encodings that the streams share,
 	// over every listener's gRPC server (see wireCodec).
 	encodings *sharedEncodings
@@ -102,15 +84,12 @@ type Server struct {
 	refreshed func()
 }
 
-// stream is what the server remembers of one xDS stream.
+// stream is what the server remembers of one xDS stream for its
+// metrics, ACK times and NACKs; adsStream holds its subscriptions.
 type stream struct {
 	node  string
 	group Group
-	// wire stands in for the client's node in every request of the
-	// stream that reaches the caches: it names the group the stream was
-	// placed in, whatever the node says later. The group's streams share
-	// it.
-	wire *core.Node
+	res   *groupResources // the group's
 	// sent is the latest response of each type, with its nonce: a slice,
 	// not a map, as a stream has at most four types and there are
 	// thousands of streams.
@@ -126,8 +105,8 @@ type groupState struct {
 	stale bool
 	// cache is what it was last rendered from and into.
 	cache groupCache
-	// wire is the node its streams' requests carry to the caches.
-	wire *core.Node
+	// res is what its streams are sent.
+	res *groupResources
 }
 
 type sent struct {
@@ -165,34 +144,8 @@ func New(cfg Config) *Server {
 		streams:   map[int64]*stream{},
 		encodings: newSharedEncodings(),
 	}
-	s.groupCaches = map[string]*typeCaches{}
-	s.endpoints = cache.NewLinearCache(resource.EndpointType, cache.WithVersionPrefix(epoch+"-"), cache.WithLogger(cacheLogger{cfg.Logger}))
-	mux := &cache.MuxCache{
-		Classify:      func(r *cache.Request) string { return classify(r.GetTypeUrl()) },
-		ClassifyDelta: func(r *cache.DeltaRequest) string { return classify(r.GetTypeUrl()) },
-		Caches:        map[string]cache.Cache{"eds": s.endpoints, "group": groupRouter{s}},
-	}
-	// Ordered ADS: one response channel per stream, read with a plain
-	// select, where the unordered mode keeps a channel per type and a
-	// reflect.Select over them (20 MB of heap at 10,000 streams). Each
-	// watch answers once before it is renewed, so the channel, sized for
-	// every type, never fills.
-	s.ads = xdsserver.NewServer(context.Background(), mux, s.callbacks(), sotw.WithOrderedADS())
 	return s
 }
-
-func classify(typeURL string) string {
-	if typeURL == resource.EndpointType {
-		return "eds"
-	}
-	return "group"
-}
-
-// groupHash keys the caches by node group. The nodes it sees are
-// streams' wire nodes, which say their group plainly.
-type groupHash struct{}
-
-func (groupHash) ID(n *core.Node) string { return Classifier{}.GroupOf(n).String() }
 
 // SetPlan renders p for every group that has streams and publishes it.
 // A group without streams is rendered again only if a stream joins it
@@ -356,8 +309,8 @@ func (s *Server) refresh(g Group) {
 	}
 
 	// What changed, resource by resource: each is encoded once, here,
-	// and what changed goes to the caches as its encoding (see publish).
-	cds, eds, lds, rds := map[string]types.Resource{}, map[string]types.Resource{}, map[string]types.Resource{}, map[string]types.Resource{}
+	// and what changed is published as its encoding (see publish).
+	cds, eds, lds, rds := map[string]encoded{}, map[string]encoded{}, map[string]encoded{}, map[string]encoded{}
 	for i, n := range changed {
 		var o renderedService
 		if olds[i] != nil {
@@ -365,7 +318,8 @@ func (s *Server) refresh(g Group) {
 		}
 		n.hashes.cluster = publishUnlessKept(cds, n.res.cluster.Name, n.res.cluster, o.res.cluster, o.hashes.cluster)
 		if n.res.endpointsHash != o.res.endpointsHash {
-			eds[n.res.eds] = n.res.endpoints // already encoded (see buildService)
+			// Already encoded (see buildService).
+			eds[n.res.eds] = encoded{bytes: n.res.endpoints.ProtoReflect().GetUnknown(), hash: n.res.endpointsHash}
 		}
 		if n.res.listener != nil {
 			n.hashes.listener = publishUnlessKept(lds, n.res.listener.Name, n.res.listener, o.res.listener, o.hashes.listener)
@@ -407,106 +361,59 @@ func (s *Server) refresh(g Group) {
 
 	// Publish: clusters first, the old ones kept; then endpoints, then
 	// listeners and routes; then what is gone.
-	tc := s.cachesOf(g.String())
-	if tc == nil {
-		return
+	res := gs.res
+	res.apply(cdsType, cds, nil)
+	res.apply(edsType, eds, nil)
+	res.apply(ldsType, lds, ldsGone)
+	res.apply(rdsType, rds, rdsGone)
+	res.apply(cdsType, nil, cdsGone)
+	res.apply(edsType, nil, edsGone)
+}
+
+// resourcesOf returns the resources of the group keyed key, nil if there
+// is no such group, for tests.
+func (s *Server) resourcesOf(key string) *groupResources {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for g, gs := range s.groups {
+		if g.String() == key {
+			return gs.res
+		}
 	}
-	key := g.String()
-	s.update(key, tc.cds, cds, nil)
-	s.update(key, s.endpoints, eds, nil)
-	s.update(key, tc.lds, lds, ldsGone)
-	s.update(key, tc.rds, rds, rdsGone)
-	s.update(key, tc.cds, nil, cdsGone)
-	s.update(key, s.endpoints, nil, edsGone)
+	return nil
 }
 
-// typeCaches are one group's listeners, routes and clusters, each type
-// in a linear cache: it marshals a resource once for all the streams that
-// get it, sends a stream only what it watches (of the full-state types,
-// all of them), and serves both state-of-the-world and delta streams.
-type typeCaches struct{ lds, rds, cds *cache.LinearCache }
-
-// cachesOf returns the caches of the group keyed key, nil if it has none.
-func (s *Server) cachesOf(key string) *typeCaches {
-	s.cachesMu.RLock()
-	defer s.cachesMu.RUnlock()
-	return s.groupCaches[key]
-}
-
-// makeCaches gives a new group its caches. Their versions start with the
-// process's epoch and a count of the caches made, so that a client never
-// takes a version of a group dropped earlier for the current one's.
-// Callers hold s.mu.
-func (s *Server) makeCaches(key string) {
-	s.cachesMade++
-	prefix := fmt.Sprintf("%s-%d-", s.epoch, s.cachesMade)
-	opts := []cache.LinearCacheOption{cache.WithVersionPrefix(prefix), cache.WithLogger(cacheLogger{s.cfg.Logger})}
-	tc := &typeCaches{
-		lds: cache.NewLinearCache(resource.ListenerType, opts...),
-		rds: cache.NewLinearCache(resource.RouteType, opts...),
-		cds: cache.NewLinearCache(resource.ClusterType, opts...),
+// groupKeys are the keys of the groups, for tests.
+func (s *Server) groupKeys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for g := range s.groups {
+		keys = append(keys, g.String())
 	}
-	s.cachesMu.Lock()
-	s.groupCaches[key] = tc
-	s.cachesMu.Unlock()
+	return keys
 }
 
-// cacheKeys are the keys of the groups that have caches, for tests.
-func (s *Server) cacheKeys() []string {
-	s.cachesMu.RLock()
-	defer s.cachesMu.RUnlock()
-	return slices.Collect(maps.Keys(s.groupCaches))
-}
-
-// watches counts the open listener, route and cluster watches of the
-// group keyed key, for tests.
+// watches counts the subscriptions of the streams of the group keyed key
+// that wait for a change (not for an ACK), for tests.
 func (s *Server) watches(key string) int {
-	tc := s.cachesOf(key)
-	if tc == nil {
+	res := s.resourcesOf(key)
+	if res == nil {
 		return 0
 	}
-	return tc.lds.NumCacheWatches() + tc.rds.NumCacheWatches() + tc.cds.NumCacheWatches()
-}
-
-// groupRouter sends each listener, route and cluster watch to the caches
-// of the stream's group (its wire node says which).
-type groupRouter struct{ s *Server }
-
-func (r groupRouter) cacheFor(n *core.Node, typeURL string) (*cache.LinearCache, error) {
-	key := groupHash{}.ID(n)
-	tc := r.s.cachesOf(key)
-	if tc == nil {
-		return nil, fmt.Errorf("no resources for group %s", key)
+	res.smu.Lock()
+	defer res.smu.Unlock()
+	n := 0
+	for st := range res.streams {
+		st.mu.Lock()
+		for _, sub := range st.subs {
+			if sub != nil && !sub.awaiting {
+				n++
+			}
+		}
+		st.mu.Unlock()
 	}
-	switch typeURL {
-	case resource.ListenerType:
-		return tc.lds, nil
-	case resource.RouteType:
-		return tc.rds, nil
-	case resource.ClusterType:
-		return tc.cds, nil
-	}
-	return nil, fmt.Errorf("no resources of type %s", typeURL)
-}
-
-func (r groupRouter) CreateWatch(req *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
-	c, err := r.cacheFor(req.GetNode(), req.GetTypeUrl())
-	if err != nil {
-		return nil, err
-	}
-	return c.CreateWatch(req, sub, out)
-}
-
-func (r groupRouter) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, out chan cache.DeltaResponse) (func(), error) {
-	c, err := r.cacheFor(req.GetNode(), req.GetTypeUrl())
-	if err != nil {
-		return nil, err
-	}
-	return c.CreateDeltaWatch(req, sub, out)
-}
-
-func (groupRouter) Fetch(context.Context, *cache.Request) (cache.Response, error) {
-	return nil, errors.New("xds: fetch is not served")
+	return n
 }
 
 // groupCache is what a group was last rendered from and into.
@@ -546,16 +453,6 @@ type sharedResources struct {
 	hashListeners, hashRoutes map[string]uint64
 }
 
-// update changes one cache's resources, if anything changed.
-func (s *Server) update(key string, c *cache.LinearCache, update map[string]types.Resource, remove []string) {
-	if len(update) == 0 && len(remove) == 0 {
-		return
-	}
-	if err := c.UpdateResources(update, remove); err != nil {
-		s.cfg.Logger.Error("xds cache update", "group", key, "err", err)
-	}
-}
-
 // appendGone appends the names in old that are not in current.
 func appendGone(gone []string, old, current map[string]uint64) []string {
 	for name := range old {
@@ -567,17 +464,15 @@ func appendGone(gone []string, old, current map[string]uint64) []string {
 }
 
 // publish encodes m deterministically and, if the encoding's hash differs
-// from old, the hash of what the cache holds, adds it to update under
-// name. It returns the hash.
+// from old, the hash of what the group holds, adds the encoding to update
+// under name. It returns the hash.
 //
-// The cache is given the encoding, not m: an empty message of m's type
-// that holds it as unknown fields, which proto.Marshal copies out as they
-// are. go-control-plane marshals each resource it sends; so a resource is
-// encoded once, for the change check and for every stream, and goes out
-// exactly as hashed; the ones that did not change are encoded into a
-// pooled buffer and dropped. Endpoints, which change most, are encoded
-// and hashed the same way by buildService, from their assignment.
-func publish(update map[string]types.Resource, name string, m proto.Message, old uint64) uint64 {
+// So a resource is encoded once, for the change check and for every
+// stream, and goes out exactly as hashed; the ones that did not change
+// are encoded into a pooled buffer and dropped. Endpoints, which change
+// most, are encoded and hashed the same way by buildService, from their
+// assignment.
+func publish(update map[string]encoded, name string, m proto.Message, old uint64) uint64 {
 	bp := encodeBufs.Get().(*[]byte)
 	defer encodeBufs.Put(bp)
 	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend((*bp)[:0], m)
@@ -587,7 +482,7 @@ func publish(update map[string]types.Resource, name string, m proto.Message, old
 	*bp = b
 	h := maphash.Bytes(encodingSeed, b)
 	if h != old {
-		update[name] = wireMessage(m.ProtoReflect().New().Interface(), bytes.Clone(b))
+		update[name] = encoded{bytes: bytes.Clone(b), hash: h}
 	}
 	return h
 }
@@ -602,7 +497,7 @@ func wireMessage[T proto.Message](empty T, b []byte) T {
 // publishUnlessKept is publish for a resource that buildService may have
 // kept from the last rendering (was): a kept one keeps its old hash and is
 // neither encoded nor published again.
-func publishUnlessKept[T proto.Message](update map[string]types.Resource, name string, m, was T, old uint64) uint64 {
+func publishUnlessKept[T proto.Message](update map[string]encoded, name string, m, was T, old uint64) uint64 {
 	if any(m) == any(was) {
 		return old
 	}
@@ -614,16 +509,8 @@ var (
 	encodingSeed = maphash.MakeSeed()
 )
 
-func toResources[T types.Resource](xs []T) []types.Resource {
-	out := make([]types.Resource, len(xs))
-	for i, x := range xs {
-		out[i] = x
-	}
-	return out
-}
-
 // join places a new stream in a group on its first request, rendering
-// the group's resources if it is new, so that its watches can be
+// the group's resources if it is new, so that its requests can be
 // answered. Callers hold s.mu.
 func (s *Server) join(id int64, n *core.Node) *stream {
 	s.smu.Lock()
@@ -637,7 +524,7 @@ func (s *Server) join(id int64, n *core.Node) *stream {
 			gs.stale = false
 			s.refresh(g)
 		}
-		st = &stream{node: n.GetId(), group: g, wire: gs.wire}
+		st = &stream{node: n.GetId(), group: g, res: gs.res}
 		s.smu.Lock()
 		s.streams[id] = st
 		s.smu.Unlock()
@@ -669,8 +556,8 @@ func (s *Server) place(want Group) Group {
 			if g != unknown && len(s.groups) >= s.cfg.Limits.MaxGroups && !s.dropOldestIdle() {
 				continue
 			}
-			s.groups[g] = &groupState{wire: wireNode(g)}
-			s.makeCaches(g.String())
+			s.groupsMade++
+			s.groups[g] = &groupState{res: newGroupResources(fmt.Sprintf("%s-%d-", s.epoch, s.groupsMade))}
 			s.cfg.Metrics.groupAdded(g.Role, 1)
 			s.refresh(g)
 		}
@@ -684,15 +571,6 @@ func (s *Server) place(want Group) Group {
 
 // maxLocality bounds the region and zone a node may declare and keep.
 const maxLocality = 128
-
-// wireNode is the node that stands for the nodes of group g in requests
-// to the caches: g's role and locality, which is all the caches read.
-func wireNode(g Group) *core.Node {
-	return &core.Node{
-		Locality: &core.Locality{Region: g.Region, Zone: g.Zone},
-		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{RoleKey: structpb.NewStringValue(g.Role.String())}},
-	}
-}
 
 func (s *Server) leave(id int64) {
 	s.mu.Lock()
@@ -754,18 +632,9 @@ func (s *Server) dropOldestIdle() bool {
 	return found
 }
 
-// drop forgets a group that has no stream: its caches, its endpoints.
-// Callers hold s.mu.
+// drop forgets a group that has no stream, and its resources. Callers
+// hold s.mu.
 func (s *Server) drop(g Group) {
-	key := g.String()
-	s.cachesMu.Lock()
-	delete(s.groupCaches, key)
-	s.cachesMu.Unlock()
-	var eds []string
-	for _, rs := range s.groups[g].cache.services {
-		eds = append(eds, rs.res.eds)
-	}
-	s.update(key, s.endpoints, nil, eds)
 	s.encodings.forget()
 	delete(s.groups, g)
 	s.cfg.Metrics.groupAdded(g.Role, -1)
@@ -778,14 +647,12 @@ func (s *Server) groupCount() int {
 	return len(s.groups)
 }
 
-// request handles a request of either protocol: an ACK is timed against
-// the plan it confirms; a NACK is recorded, and answered by waiting for a
-// new version rather than by sending the rejected one again.
-//
-// It returns the stream's wire node, which the caller puts in place of
-// the request's node, so that the caches see the group the stream was
-// placed in.
-func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail error) (rejected string, wire *core.Node) {
+// request handles a request of either protocol: the first places the
+// stream in a group; an ACK is timed against the plan it confirms; a NACK
+// is recorded, and its version returned, so that the stream waits for a
+// new version rather than sending the rejected one again. It returns the
+// resources of the stream's group.
+func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail error) (rejected string, res *groupResources) {
 	s.smu.Lock()
 	st := s.streams[id]
 	s.smu.Unlock()
@@ -797,10 +664,10 @@ func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail e
 	}
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	wire = st.wire
+	res = st.res
 	i := slices.IndexFunc(st.sent, func(sn sent) bool { return sn.typeURL == typeURL })
 	if i < 0 || st.sent[i].nonce != nonce {
-		return "", wire
+		return "", res
 	}
 	sn := &st.sent[i]
 	if detail != nil {
@@ -811,13 +678,13 @@ func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail e
 		s.nacks = append(s.nacks, nack)
 		s.cfg.Metrics.nacked(typeURL)
 		s.cfg.Logger.Warn("xds client rejected a response", "node", nack.Node, "group", nack.Group, "type", typeURL, "version", sn.version, "error", nack.Detail)
-		return sn.version, wire
+		return sn.version, res
 	}
 	if !sn.acked && sn.planSeq == s.planSeq {
 		sn.acked = true
 		s.cfg.Metrics.acked(time.Since(s.planAt))
 	}
-	return "", wire
+	return "", res
 }
 
 func (s *Server) response(id int64, typeURL, version, nonce string) {
@@ -836,71 +703,14 @@ func (s *Server) response(id int64, typeURL, version, nonce string) {
 	s.cfg.Metrics.pushed(typeURL)
 }
 
-// forget empties a client's node once the server has read it.
-// go-control-plane keeps the node of a stream's first request for the
-// stream's life (to stand in requests that carry none), but the caches
-// see the wire node instead, and the server keeps what it needs (the id,
-// the group): an Envoy's node, with its extensions and build metadata,
-// is kilobytes, times every stream.
-func forget(n, wire *core.Node) {
-	if n != nil && n != wire {
-		proto.Reset(n)
-	}
-}
-
-// intern returns the one copy of x that every stream's requests share.
-// The caches and subscriptions keep each stream's latest request of each
-// type, and its names as their keys; the streams of a group ask for the
-// same types, names and versions, each in strings of its own.
+// intern returns the one copy of x that every stream's subscriptions
+// share: the streams of a group ask for the same names, each in strings
+// of its own.
 func intern(x string) string { return unique.Make(x).Value() }
 
 func internAll(xs []string) {
 	for i, x := range xs {
 		xs[i] = intern(x)
-	}
-}
-
-func (s *Server) callbacks() xdsserver.Callbacks {
-	return xdsserver.CallbackFuncs{
-		StreamRequestFunc: func(id int64, r *discovery.DiscoveryRequest) error {
-			var detail error
-			if d := r.GetErrorDetail(); d != nil {
-				detail = errors.New(d.GetMessage())
-			}
-			v, wire := s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), detail)
-			forget(r.Node, wire)
-			r.Node, r.ErrorDetail = wire, nil
-			r.TypeUrl, r.VersionInfo = intern(r.TypeUrl), intern(r.VersionInfo)
-			internAll(r.ResourceNames)
-			if v != "" {
-				// go-control-plane answers a request whose version differs
-				// from the cache's at once; claiming the rejected version
-				// makes it wait for the next one instead of looping.
-				r.VersionInfo = v
-			}
-			return nil
-		},
-		StreamResponseFunc: func(_ context.Context, id int64, _ *discovery.DiscoveryRequest, r *discovery.DiscoveryResponse) {
-			s.response(id, r.GetTypeUrl(), r.GetVersionInfo(), r.GetNonce())
-		},
-		StreamClosedFunc: func(id int64, _ *core.Node) { s.leave(id) },
-		StreamDeltaRequestFunc: func(id int64, r *discovery.DeltaDiscoveryRequest) error {
-			var detail error
-			if d := r.GetErrorDetail(); d != nil {
-				detail = errors.New(d.GetMessage())
-			}
-			_, wire := s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), detail)
-			forget(r.Node, wire)
-			r.Node, r.ErrorDetail = wire, nil
-			r.TypeUrl = intern(r.TypeUrl)
-			internAll(r.ResourceNamesSubscribe)
-			internAll(r.ResourceNamesUnsubscribe)
-			return nil
-		},
-		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, r *discovery.DeltaDiscoveryResponse) {
-			s.response(id, r.GetTypeUrl(), r.GetSystemVersionInfo(), r.GetNonce())
-		},
-		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { s.leave(id) },
 	}
 }
 
@@ -938,11 +748,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.TLS)))
 	}
 	gs := grpc.NewServer(opts...)
-	discovery.RegisterAggregatedDiscoveryServiceServer(gs, s.ads)
-	endpointservice.RegisterEndpointDiscoveryServiceServer(gs, s.ads)
-	clusterservice.RegisterClusterDiscoveryServiceServer(gs, s.ads)
-	routeservice.RegisterRouteDiscoveryServiceServer(gs, s.ads)
-	listenerservice.RegisterListenerDiscoveryServiceServer(gs, s.ads)
+	s.register(gs)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -962,18 +768,3 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // connReadBuffer is the read buffer of an xDS connection.
 const connReadBuffer = 4 << 10
-
-// cacheLogger sends go-control-plane's logs to slog: its debug and info
-// chatter (a line per watch) at debug level, formatted only when enabled.
-type cacheLogger struct{ l *slog.Logger }
-
-func (c cacheLogger) log(level slog.Level, format string, args []any) {
-	if c.l.Enabled(context.Background(), level) {
-		c.l.Log(context.Background(), level, fmt.Sprintf(format, args...))
-	}
-}
-
-func (c cacheLogger) Debugf(format string, args ...any) { c.log(slog.LevelDebug, format, args) }
-func (c cacheLogger) Infof(format string, args ...any)  { c.log(slog.LevelDebug, format, args) }
-func (c cacheLogger) Warnf(format string, args ...any)  { c.log(slog.LevelWarn, format, args) }
-func (c cacheLogger) Errorf(format string, args ...any) { c.log(slog.LevelError, format, args) }

@@ -1,0 +1,262 @@
+package xds
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/meridian-gtm/meridian/model"
+)
+
+// received reads a stream's responses into a channel, until it ends.
+func received[T any](recv func() (T, error)) <-chan T {
+	out := make(chan T, 16)
+	go func() {
+		defer close(out)
+		for {
+			r, err := recv()
+			if err != nil {
+				return
+			}
+			out <- r
+		}
+	}()
+	return out
+}
+
+// next returns the next response, failing the test if none comes.
+func next[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			t.Fatal("the stream ended")
+		}
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no response")
+	}
+	panic("unreachable")
+}
+
+// none fails the test if a response comes within d.
+func none[T any](t *testing.T, ch <-chan T, d time.Duration, why string) {
+	t.Helper()
+	select {
+	case r := <-ch:
+		t.Fatalf("%s, yet a response came: %v", why, r)
+	case <-time.After(d):
+	}
+}
+
+// drainWeighted is the Plan of w with the weighted service drained in
+// cluster (none: no override).
+func drainWeighted(w *world, cluster string) *model.Plan {
+	w.ovr = model.Overrides{}
+	if cluster != "" {
+		w.ovr = model.NewOverrides([]model.Override{{Kind: model.Drain, Service: weightedSvc, Cluster: cluster, Reason: "test", Created: time.Now()}})
+	}
+	return w.plan()
+}
+
+// TestChangesWaitForTheACK: a type's next response waits for the client's
+// ACK of the last; the changes meanwhile go out after it as one response
+// with the latest state, not as a queue of the states in between.
+func TestChangesWaitForTheACK(t *testing.T) {
+	w := newWorld()
+	s, stream := sotwStream(t, w, Config{})
+	resps := received(stream.Recv)
+	node := gatewayNode("gw-slow")
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	names := []string{EndpointsName(g, weightedSvc)}
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: names}); err != nil {
+		t.Fatal(err)
+	}
+	first := next(t, resps)
+
+	s.SetPlan(drainWeighted(w, "us-east"))
+	s.SetPlan(drainWeighted(w, ""))
+	s.SetPlan(drainWeighted(w, "eu-west"))
+	none(t, resps, 300*time.Millisecond, "the last response is not ACKed")
+
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: names, VersionInfo: first.VersionInfo, ResponseNonce: first.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	resp := next(t, resps)
+	if len(resp.Resources) != 1 {
+		t.Fatalf("%d resources after the ACK, want the one endpoints", len(resp.Resources))
+	}
+	p := priorities(decodeCLA(t, resp.Resources[0].Value))
+	if _, ok := p["eu-west"]; ok {
+		t.Errorf("after the ACK the endpoints are an older state (priorities %v), not the latest drain of eu-west", p)
+	}
+	if _, ok := p["us-east"]; !ok {
+		t.Errorf("after the ACK the endpoints lack us-east, drained and back before (priorities %v)", p)
+	}
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: names, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	none(t, resps, 200*time.Millisecond, "everything was sent and ACKed")
+}
+
+// TestStaleRequestsAreIgnored: a state-of-the-world request that answers
+// an older response than the latest (by its nonce) changes nothing: a
+// subscription it names is not taken up, until a request with the latest
+// nonce names it.
+func TestStaleRequestsAreIgnored(t *testing.T) {
+	w := newWorld()
+	s, stream := sotwStream(t, w, Config{})
+	resps := received(stream.Recv)
+	node := gatewayNode("gw-stale")
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	geo, weighted := EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: []string{weighted}}); err != nil {
+		t.Fatal(err)
+	}
+	first := next(t, resps)
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: []string{weighted}, VersionInfo: first.VersionInfo, ResponseNonce: first.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	s.SetPlan(drainWeighted(w, "us-east"))
+	second := next(t, resps)
+	// Answers the first response, not the second: stale.
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: []string{weighted, geo}, VersionInfo: first.VersionInfo, ResponseNonce: first.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	none(t, resps, 200*time.Millisecond, "the request naming the geo service's endpoints was stale")
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: []string{weighted, geo}, VersionInfo: second.VersionInfo, ResponseNonce: second.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	resp := next(t, resps)
+	if len(resp.Resources) != 1 || decodeCLA(t, resp.Resources[0].Value).ClusterName != geo {
+		t.Fatalf("the current request got %d resources, want the geo service's endpoints alone (the weighted's were sent)", len(resp.Resources))
+	}
+}
+
+// TestUnservedTypesLeaveTheStream: a request for a type Meridian does not
+// serve (here secrets) is not answered and does not end the stream: the
+// types it serves still are.
+func TestUnservedTypesLeaveTheStream(t *testing.T) {
+	_, stream := sotwStream(t, newWorld(), Config{})
+	resps := received(stream.Recv)
+	node := gatewayNode("gw-sds")
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.SecretType, ResourceNames: []string{"cert"}}); err != nil {
+		t.Fatal(err)
+	}
+	none(t, resps, 200*time.Millisecond, "secrets are not served")
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := next(t, resps); resp.TypeUrl != resource.ClusterType || len(resp.Resources) != 2 {
+		t.Fatalf("got %d %s, want the 2 clusters", len(resp.Resources), resp.TypeUrl)
+	}
+}
+
+// TestDeltaReconnectSendsOnlyWhatChanged: an incremental stream that
+// starts with the versions its client already has (initial_resource_versions,
+// as after a reconnect) is sent only the resources whose versions differ.
+func TestDeltaReconnectSendsOnlyWhatChanged(t *testing.T) {
+	w := newWorld()
+	s := New(Config{})
+	s.SetPlan(w.plan())
+	ads := dialADS(t, startServer(t, s), nil)
+	node := gatewayNode("gw-reconnect")
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	names := []string{EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)}
+	open := func(initial map[string]string) (*discovery.DeltaDiscoveryResponse, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(t.Context())
+		stream, err := ads.DeltaAggregatedResources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNamesSubscribe: names, InitialResourceVersions: initial}); err != nil {
+			t.Fatal(err)
+		}
+		return next(t, received(stream.Recv)), cancel
+	}
+	first, cancel := open(nil)
+	cancel()
+	if len(first.Resources) != 2 {
+		t.Fatalf("%d resources on the first connection, want 2", len(first.Resources))
+	}
+	have := map[string]string{}
+	for _, r := range first.Resources {
+		have[r.Name] = r.Version
+	}
+	s.SetPlan(drainWeighted(w, "us-east"))
+	again, cancel := open(have)
+	defer cancel()
+	if len(again.Resources) != 1 || again.Resources[0].Name != EndpointsName(g, weightedSvc) {
+		var got []string
+		for _, r := range again.Resources {
+			got = append(got, r.Name)
+		}
+		t.Fatalf("the reconnected stream got %v, want only the weighted service's endpoints, which changed", got)
+	}
+}
+
+// TestEndpointService: a client configured with the endpoint discovery
+// service alone, not ADS, gets its endpoints, and requests that leave the
+// type out are taken as that service's.
+func TestEndpointService(t *testing.T) {
+	s := New(Config{})
+	s.SetPlan(newWorld().plan())
+	cc, err := grpc.NewClient(startServer(t, s), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	stream, err := endpointservice.NewEndpointDiscoveryServiceClient(cc).StreamEndpoints(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: gatewayNode("gw-eds"), ResourceNames: []string{EndpointsName(g, geoSvc)}}); err != nil {
+		t.Fatal(err)
+	}
+	resp := next(t, received(stream.Recv))
+	if resp.TypeUrl != resource.EndpointType || len(resp.Resources) != 1 || decodeCLA(t, resp.Resources[0].Value).ClusterName != EndpointsName(g, geoSvc) {
+		t.Fatalf("got %d %s, want the geo service's endpoints", len(resp.Resources), resp.TypeUrl)
+	}
+}
+
+// TestClosedStreamsLeaveNothing: streams closed while pushes are due to
+// them leave no goroutine and no stream in their group.
+func TestClosedStreamsLeaveNothing(t *testing.T) {
+	w := newWorld()
+	s := New(Config{})
+	s.SetPlan(w.plan())
+	ads := dialADS(t, startServer(t, s), nil)
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	for i := range 20 {
+		ctx, cancel := context.WithCancel(t.Context())
+		stream, err := ads.StreamAggregatedResources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DiscoveryRequest{Node: gatewayNode("gw"), TypeUrl: resource.ClusterType}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DiscoveryRequest{Node: gatewayNode("gw"), TypeUrl: resource.ClusterType, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}); err != nil {
+			t.Fatal(err)
+		}
+		s.SetPlan(drainWeighted(w, []string{"us-east", ""}[i%2]))
+		cancel()
+	}
+	res := s.resourcesOf(g.String())
+	waitFor(t, "the closed streams to leave their group", func() bool {
+		res.smu.Lock()
+		defer res.smu.Unlock()
+		return len(res.streams) == 0
+	})
+}

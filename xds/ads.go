@@ -189,6 +189,9 @@ func (st *adsStream) sotwRequest(req *discovery.DiscoveryRequest) error {
 		sub.awaiting = false
 		sub.sub.SetResourceSubscription(req.ResourceNames)
 	}
+	if err := checkSubscribed(&sub.sub); err != nil {
+		return err
+	}
 	sub.force = version == "" || !strings.HasPrefix(version, st.group.prefix)
 	sub.due = true
 	st.kick()
@@ -224,6 +227,9 @@ func (st *adsStream) deltaRequest(req *discovery.DeltaDiscoveryRequest) error {
 			}
 		}
 		sub = &subscription{sub: subscriptions.NewDeltaSubscription(req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe, initial, true)}
+		// A wildcard subscription's first request is answered even if
+		// there is nothing: Envoy waits for it to finish initializing.
+		sub.force = sub.sub.IsWildcard()
 		st.subs[t] = sub
 	} else {
 		if req.GetResponseNonce() == sub.nonce {
@@ -231,11 +237,26 @@ func (st *adsStream) deltaRequest(req *discovery.DeltaDiscoveryRequest) error {
 		}
 		sub.sub.UpdateResourceSubscriptions(req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe)
 	}
-	// A wildcard subscription's first request is answered even if there
-	// is nothing: Envoy waits for it to finish initializing.
-	sub.force = sub.sub.IsWildcard() && req.GetResponseNonce() == ""
+	if err := checkSubscribed(&sub.sub); err != nil {
+		return err
+	}
 	sub.due = true
 	st.kick()
+	return nil
+}
+
+// maxSubscribed bounds the names a stream may subscribe to of one type:
+// about what one state-of-the-world request of gRPC's largest (4 MiB)
+// names, which an incremental stream, adding names request by request,
+// could otherwise pass without end.
+const maxSubscribed = 100_000
+
+// checkSubscribed refuses a subscription to more than maxSubscribed
+// names, ending the stream.
+func checkSubscribed(sub *subscriptions.Subscription) error {
+	if n := len(sub.SubscribedResources()); n > maxSubscribed {
+		return status.Errorf(codes.ResourceExhausted, "subscribed to %d names of a type, more than %d", n, maxSubscribed)
+	}
 	return nil
 }
 

@@ -2,6 +2,8 @@ package xds
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -9,7 +11,9 @@ import (
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/meridian-gtm/meridian/model"
 )
@@ -259,4 +263,146 @@ func TestClosedStreamsLeaveNothing(t *testing.T) {
 		defer res.smu.Unlock()
 		return len(res.streams) == 0
 	})
+}
+
+// TestDeltaSubscriptionsAreCapped: an incremental stream that subscribes,
+// request by request, to more than maxSubscribed names of a type is ended
+// with RESOURCE_EXHAUSTED, rather than make the server hold them all.
+func TestDeltaSubscriptionsAreCapped(t *testing.T) {
+	s := New(Config{})
+	s.SetPlan(newWorld().plan())
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	stream, err := dialADS(t, startServer(t, s), nil).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 40_000
+	for i := 0; i <= maxSubscribed/batch; i++ {
+		names := make([]string, batch)
+		for j := range names {
+			names[j] = fmt.Sprintf("n%d-%d", i, j)
+		}
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: gatewayNode("gw-greedy"), TypeUrl: resource.EndpointType, ResourceNamesSubscribe: names}); err != nil {
+			break // the server ended the stream
+		}
+	}
+	for {
+		_, err := stream.Recv()
+		if err == nil {
+			continue
+		}
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("the stream ended with %v, want RESOURCE_EXHAUSTED", err)
+		}
+		return
+	}
+}
+
+// TestDeltaWildcardAnswersOnlyChanges: once a wildcard incremental
+// subscription has had its first answer, a request that subscribes to a
+// name it already gets changes nothing and is not answered.
+func TestDeltaWildcardAnswersOnlyChanges(t *testing.T) {
+	s := New(Config{})
+	s.SetPlan(newWorld().plan())
+	stream, err := dialADS(t, startServer(t, s), nil).DeltaAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resps := received(stream.Recv)
+	node := gatewayNode("gw-wildcard")
+	if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	first := next(t, resps)
+	if len(first.Resources) != 2 {
+		t.Fatalf("%d clusters, want 2", len(first.Resources))
+	}
+	if err := stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ClusterType, ResponseNonce: first.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ClusterType, ResourceNamesSubscribe: []string{geoSvc}}); err != nil {
+		t.Fatal(err)
+	}
+	none(t, resps, 200*time.Millisecond, "the wildcard subscription already has every cluster")
+}
+
+// TestShutdownWithABlockedSend: a client that stops reading holds a
+// stream's sender in a send that flow control blocks; the server still
+// stops, within its grace period.
+func TestShutdownWithABlockedSend(t *testing.T) {
+	cfg := benchConfig{localities: 20, services: 100}
+	s := New(Config{})
+	s.SetPlan(benchWorldFor(cfg).plan())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+
+	stream, err := dialADS(t, ln.Addr().String(), nil).StreamAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	region, _ := cfg.locality(0)
+	g := Group{Role: Gateway, Region: region, Zone: region + "a"}
+	node := gatewayNode("gw-deaf")
+	node.Locality.Region, node.Locality.Zone = g.Region, g.Zone
+	var eds []string
+	for i := range cfg.services {
+		eds = append(eds, EndpointsName(g, benchService(i)))
+	}
+	// The endpoints (about 210 KB) exceed the stream's 64 KiB window, and
+	// the listeners' send then waits for room that never comes.
+	for _, r := range []*discovery.DiscoveryRequest{
+		{Node: node, TypeUrl: resource.EndpointType, ResourceNames: eds},
+		{Node: node, TypeUrl: resource.ListenerType},
+		{Node: node, TypeUrl: resource.ClusterType},
+	} {
+		if err := stream.Send(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the server to send the endpoints", func() bool {
+		res := s.resourcesOf(g.String())
+		if res == nil {
+			return false
+		}
+		res.smu.Lock()
+		defer res.smu.Unlock()
+		for st := range res.streams {
+			st.mu.Lock()
+			sending := st.sending && st.subs[edsType] != nil && st.subs[edsType].awaiting
+			st.mu.Unlock()
+			return sending
+		}
+		return false
+	})
+	time.Sleep(300 * time.Millisecond)
+	res := s.resourcesOf(g.String())
+	blocked := true
+	res.smu.Lock()
+	for st := range res.streams {
+		st.mu.Lock()
+		blocked = blocked && st.sending
+		st.mu.Unlock()
+	}
+	res.smu.Unlock()
+	if !blocked {
+		t.Fatal("the stream's sender is not blocked: the test does not test a blocked send")
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+		t.Logf("stopped in %v", time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not stop within 10 s with a stream whose client stopped reading")
+	}
 }

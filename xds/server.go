@@ -115,6 +115,7 @@ type sent struct {
 	version string
 	planSeq uint64
 	acked   bool
+	nacked  bool
 }
 
 // NACK is a response an xDS client rejected.
@@ -671,6 +672,13 @@ func (s *Server) request(id int64, n *core.Node, typeURL, nonce string, detail e
 	}
 	sn := &st.sent[i]
 	if detail != nil {
+		if sn.nacked {
+			// The same rejection again: counted, kept and logged once,
+			// so that a client cannot flood the log or push other
+			// clients' NACKs out of the list.
+			return sn.version, res
+		}
+		sn.nacked = true
 		nack := NACK{At: time.Now(), Node: st.node, Group: st.group.String(), TypeURL: typeURL, Version: sn.version, Detail: detail.Error()}
 		if len(s.nacks) == maxNACKs {
 			s.nacks = s.nacks[1:]

@@ -14,7 +14,8 @@ import (
 // TestNACKIsRecordedWithTheClient: a NACK of the latest response names the
 // client by its id, though the server kept nothing of its node but the
 // id and group, and returns the rejected version, so that the stream
-// waits for a new one; a NACK of an older nonce is not recorded.
+// waits for a new one; a NACK of an older nonce is not recorded, nor the
+// same NACK again (a client could flood the log with it).
 func TestNACKIsRecordedWithTheClient(t *testing.T) {
 	s := New(Config{})
 	s.SetPlan(newWorld().plan())
@@ -35,6 +36,14 @@ func TestNACKIsRecordedWithTheClient(t *testing.T) {
 	}
 	if rejected != "v1" {
 		t.Errorf("a NACK's version is %q, want the rejected v1 (so that the stream waits for a new one)", rejected)
+	}
+	for range 100 {
+		if again, _ := s.request(1, nil, resource.ClusterType, "7", errors.New("bad cluster, again")); again != "v1" {
+			t.Fatalf("a repeated NACK's version is %q, want v1", again)
+		}
+	}
+	if got := s.NACKs(); len(got) != 1 {
+		t.Errorf("one rejection repeated 100 times was recorded %d times, want once", len(got))
 	}
 }
 

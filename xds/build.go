@@ -102,12 +102,11 @@ func Build(p *model.Plan, g Group, o Options) (Resources, error) {
 		}
 		// The endpoints as a message that can be read, not only sent.
 		var cla endpoint.ClusterLoadAssignment
-		if err := proto.Unmarshal(sr.endpoints.ProtoReflect().GetUnknown(), &cla); err != nil {
+		if err := proto.Unmarshal(sr.endpoints, &cla); err != nil {
 			errs = append(errs, fmt.Errorf("endpoints %s: %w", sr.eds, err))
 			continue
 		}
-		sr.endpoints = &cla
-		r.add(sr)
+		r.add(sr, &cla)
 	}
 	r.Listeners, r.Routes = append(r.Listeners, sharedListeners(g, o)...), append(r.Routes, sharedRoutes(p.Services, g, o)...)
 	r.sort()
@@ -127,10 +126,10 @@ func nodePlacement(p *model.Plan, g Group) model.Placement {
 type serviceResources struct {
 	cluster   *cluster.Cluster
 	clusterIn clusterInputs // what cluster was made from
-	// endpoints is the service's load assignment for the group, named
-	// eds, as the endpoints cache gets it (its encoding, see publish), and
+	// endpoints is the encoding of the service's load assignment for the
+	// group, named eds, as it is published (see publish), and
 	// endpointsHash the hash of that encoding.
-	endpoints     *endpoint.ClusterLoadAssignment
+	endpoints     []byte
 	eds           string
 	endpointsHash uint64
 	listener      *listener.Listener        // gRPC groups only
@@ -189,21 +188,21 @@ func buildService(s *model.ServicePlan, place model.Placement, g Group, o Option
 	if err := a.check(); err != nil {
 		return out, fmt.Errorf("endpoints %s: %w", eds, err)
 	}
-	out.endpoints = wireMessage(&endpoint.ClusterLoadAssignment{}, bytes.Clone(*bp))
+	out.endpoints = bytes.Clone(*bp)
 	return out, nil
 }
 
 // kept reports whether every resource of sr is prev's: the service
 // renders for the group as it did.
 func (sr *serviceResources) kept(prev *serviceResources) bool {
-	return prev != nil && sr.cluster == prev.cluster && sr.endpoints == prev.endpoints &&
+	return prev != nil && sr.cluster == prev.cluster && sr.endpointsHash == prev.endpointsHash &&
 		sr.listener == prev.listener && sr.route == prev.route
 }
 
-// add appends one service's resources.
-func (r *Resources) add(sr serviceResources) {
+// add appends one service's resources, its endpoints as cla.
+func (r *Resources) add(sr serviceResources, cla *endpoint.ClusterLoadAssignment) {
 	r.Clusters = append(r.Clusters, sr.cluster)
-	r.Endpoints = append(r.Endpoints, sr.endpoints)
+	r.Endpoints = append(r.Endpoints, cla)
 	if sr.listener != nil {
 		r.Listeners = append(r.Listeners, sr.listener)
 	}

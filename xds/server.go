@@ -320,7 +320,7 @@ func (s *Server) refresh(g Group) {
 		n.hashes.cluster = publishUnlessKept(cds, n.res.cluster.Name, n.res.cluster, o.res.cluster, o.hashes.cluster)
 		if n.res.endpointsHash != o.res.endpointsHash {
 			// Already encoded (see buildService).
-			eds[n.res.eds] = encoded{bytes: n.res.endpoints.ProtoReflect().GetUnknown(), hash: n.res.endpointsHash}
+			eds[n.res.eds] = encoded{bytes: n.res.endpoints, hash: n.res.endpointsHash}
 		}
 		if n.res.listener != nil {
 			n.hashes.listener = publishUnlessKept(lds, n.res.listener.Name, n.res.listener, o.res.listener, o.hashes.listener)
@@ -486,13 +486,6 @@ func publish(update map[string]encoded, name string, m proto.Message, old uint64
 		update[name] = encoded{bytes: bytes.Clone(b), hash: h}
 	}
 	return h
-}
-
-// wireMessage returns empty, an empty message, holding the encoding b as
-// its unknown fields, which proto.Marshal writes out as they are.
-func wireMessage[T proto.Message](empty T, b []byte) T {
-	empty.ProtoReflect().SetUnknown(b)
-	return empty
 }
 
 // publishUnlessKept is publish for a resource that buildService may have

@@ -65,6 +65,14 @@ type subscription struct {
 	// the world request that holds no version of ours, or the first
 	// request of an incremental wildcard subscription.
 	force bool
+	// synced is one more than the group's version of the type when sub
+	// was last compared with the resources, 0 if its names changed since:
+	// while it is the group's, nothing is due, and an ACK (most requests)
+	// costs no comparison of every name subscribed to.
+	synced uint64
+	// legacyWildcard: every request so far named nothing, which
+	// subscribes to everything (xDS's legacy wildcard).
+	legacyWildcard bool
 }
 
 var streamIDs atomic.Int64
@@ -173,12 +181,12 @@ func (st *adsStream) sotwRequest(req *discovery.DiscoveryRequest) error {
 		// the client waits for the next one.
 		version = rejected
 	}
-	internAll(req.ResourceNames)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	sub := st.subs[t]
 	if sub == nil {
-		sub = &subscription{sub: subscriptions.NewSotwSubscription(req.ResourceNames, true)}
+		internAll(req.ResourceNames)
+		sub = &subscription{sub: subscriptions.NewSotwSubscription(req.ResourceNames, true), legacyWildcard: len(req.ResourceNames) == 0}
 		st.subs[t] = sub
 	} else {
 		if sub.nonce != "" && req.GetResponseNonce() != sub.nonce {
@@ -187,7 +195,9 @@ func (st *adsStream) sotwRequest(req *discovery.DiscoveryRequest) error {
 			return nil
 		}
 		sub.awaiting = false
-		sub.sub.SetResourceSubscription(req.ResourceNames)
+		if !sub.sameNames(req.ResourceNames) {
+			sub.rename(req.ResourceNames)
+		}
 	}
 	if err := checkSubscribed(&sub.sub); err != nil {
 		return err
@@ -235,7 +245,10 @@ func (st *adsStream) deltaRequest(req *discovery.DeltaDiscoveryRequest) error {
 		if req.GetResponseNonce() == sub.nonce {
 			sub.awaiting = false
 		}
-		sub.sub.UpdateResourceSubscriptions(req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe)
+		if len(req.ResourceNamesSubscribe) > 0 || len(req.ResourceNamesUnsubscribe) > 0 {
+			sub.sub.UpdateResourceSubscriptions(req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe)
+			sub.synced = 0
+		}
 	}
 	if err := checkSubscribed(&sub.sub); err != nil {
 		return err
@@ -243,6 +256,58 @@ func (st *adsStream) deltaRequest(req *discovery.DeltaDiscoveryRequest) error {
 	sub.due = true
 	st.kick()
 	return nil
+}
+
+// sameNames reports whether a state-of-the-world request names what sub
+// subscribes to, so that taking its names would change nothing: an ACK's
+// names are then neither interned nor compared with the resources.
+func (sub *subscription) sameNames(names []string) bool {
+	if len(names) == 0 {
+		return sub.legacyWildcard
+	}
+	subscribed := sub.sub.SubscribedResources()
+	wildcard, n := false, 0
+	for _, name := range names {
+		if name == "*" {
+			wildcard = true
+			continue
+		}
+		if _, ok := subscribed[name]; !ok {
+			return false
+		}
+		n++
+	}
+	// n counts a name named twice twice: then not the same, to be safe.
+	return !sub.legacyWildcard && wildcard == sub.sub.IsWildcard() && n == len(subscribed)
+}
+
+// rename takes the names of a state-of-the-world request that differ
+// from those subscribed to. Each name it adds is sent again even if the
+// client was sent it under a wildcard: the protocol asks a server to
+// resend newly requested resources.
+func (sub *subscription) rename(names []string) {
+	internAll(names)
+	before := sub.sub.SubscribedResources()
+	sub.sub.SetResourceSubscription(names)
+	known := sub.sub.ReturnedResources()
+	for name := range sub.sub.SubscribedResources() {
+		if _, ok := before[name]; !ok {
+			delete(known, name)
+		}
+	}
+	sub.legacyWildcard = false
+	sub.synced = 0
+}
+
+// inSync reports whether sub was compared with the group's resources of
+// type t at their current version, so that nothing is due unless forced.
+// Callers hold g.mu; markSynced records a comparison.
+func (sub *subscription) inSync(g *groupResources, t xdsType) bool {
+	return sub.synced == g.versions[t]+1
+}
+
+func (sub *subscription) markSynced(g *groupResources, t xdsType) {
+	sub.synced = g.versions[t] + 1
 }
 
 // maxSubscribed bounds the names a stream may subscribe to of one type:
@@ -329,8 +394,13 @@ func (st *adsStream) nextNonce() string {
 func (st *adsStream) sotwResponse(t xdsType, sub *subscription) func() error {
 	g := st.group
 	g.mu.RLock()
+	if !sub.force && sub.inSync(g, t) {
+		g.mu.RUnlock()
+		return nil
+	}
 	res := g.res[t]
 	changed, removed := changes(res, &sub.sub)
+	sub.markSynced(g, t)
 	force := sub.force
 	sub.force = false
 	known := sub.sub.ReturnedResources()
@@ -381,8 +451,13 @@ func (st *adsStream) sotwResponse(t xdsType, sub *subscription) func() error {
 func (st *adsStream) deltaResponse(t xdsType, sub *subscription) func() error {
 	g := st.group
 	g.mu.RLock()
+	if !sub.force && sub.inSync(g, t) {
+		g.mu.RUnlock()
+		return nil
+	}
 	res := g.res[t]
 	changed, removed := changes(res, &sub.sub)
+	sub.markSynced(g, t)
 	force := sub.force
 	sub.force = false
 	if len(changed) == 0 && len(removed) == 0 && !force {

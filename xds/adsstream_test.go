@@ -10,6 +10,7 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	subscriptions "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -325,6 +326,101 @@ func TestDeltaWildcardAnswersOnlyChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	none(t, resps, 200*time.Millisecond, "the wildcard subscription already has every cluster")
+}
+
+// TestRequestsThatChangeNamesAreAnswered: a request that ACKs the latest
+// response and changes what is subscribed to is answered with what it
+// added, though the group's resources did not change since: an
+// incremental subscribe; and a state-of-the-world client that leaves a
+// wildcard for names is sent what it names again, though it had it: the
+// protocol asks a server to resend newly requested resources.
+func TestRequestsThatChangeNamesAreAnswered(t *testing.T) {
+	s := New(Config{})
+	s.SetPlan(newWorld().plan())
+	ads := dialADS(t, startServer(t, s), nil)
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	geo, weighted := EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)
+
+	delta, err := ads.DeltaAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dresps := received(delta.Recv)
+	if err := delta.Send(&discovery.DeltaDiscoveryRequest{Node: gatewayNode("gw-delta-names"), TypeUrl: resource.EndpointType, ResourceNamesSubscribe: []string{weighted}}); err != nil {
+		t.Fatal(err)
+	}
+	first := next(t, dresps)
+	if err := delta.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.EndpointType, ResponseNonce: first.Nonce, ResourceNamesSubscribe: []string{geo}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, dresps); len(got.Resources) != 1 || got.Resources[0].Name != geo {
+		t.Fatalf("the ACK that subscribed to %s got %d resources, want that one", geo, len(got.Resources))
+	}
+
+	sotw, err := ads.StreamAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sresps := received(sotw.Recv)
+	if err := sotw.Send(&discovery.DiscoveryRequest{Node: gatewayNode("gw-sotw-names"), TypeUrl: resource.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	all := next(t, sresps)
+	if len(all.Resources) != 2 {
+		t.Fatalf("the legacy wildcard got %d clusters, want 2", len(all.Resources))
+	}
+	if err := sotw.Send(&discovery.DiscoveryRequest{TypeUrl: resource.ClusterType, VersionInfo: all.VersionInfo, ResponseNonce: all.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	none(t, sresps, 200*time.Millisecond, "the ACK named nothing, as before")
+	if err := sotw.Send(&discovery.DiscoveryRequest{TypeUrl: resource.ClusterType, VersionInfo: all.VersionInfo, ResponseNonce: all.Nonce, ResourceNames: []string{geoSvc}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, sresps); len(got.Resources) != 1 {
+		t.Fatalf("after naming %s alone the clusters are %d, want 1", geoSvc, len(got.Resources))
+	}
+
+	// Endpoints from a wildcard, then named: resent, though a response
+	// of endpoints need not list those the client keeps.
+	if err := sotw.Send(&discovery.DiscoveryRequest{TypeUrl: resource.EndpointType}); err != nil {
+		t.Fatal(err)
+	}
+	every := next(t, sresps)
+	if len(every.Resources) < 2 {
+		t.Fatalf("the wildcard got %d endpoints, want every service's", len(every.Resources))
+	}
+	if err := sotw.Send(&discovery.DiscoveryRequest{TypeUrl: resource.EndpointType, VersionInfo: every.VersionInfo, ResponseNonce: every.Nonce, ResourceNames: []string{geo}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, sresps); got.TypeUrl != resource.EndpointType || len(got.Resources) != 1 || decodeCLA(t, got.Resources[0].Value).ClusterName != geo {
+		t.Fatalf("after naming %s the response has %d %s, want those endpoints again", geo, len(got.Resources), got.TypeUrl)
+	}
+}
+
+// TestSameNames: which state-of-the-world requests leave a subscription
+// as it is, so that the request needs no comparison with the resources.
+func TestSameNames(t *testing.T) {
+	for _, tc := range []struct {
+		first, then []string
+		same        bool
+	}{
+		{nil, nil, true},            // legacy wildcard stays
+		{nil, []string{"a"}, false}, // leaves it
+		{nil, []string{"*"}, false}, // explicit now: names nothing more, but leaves legacy
+		{[]string{"a", "b"}, []string{"b", "a"}, true},
+		{[]string{"a", "b"}, []string{"a"}, false},
+		{[]string{"a"}, []string{"a", "b"}, false},
+		{[]string{"a"}, []string{"a", "a"}, false}, // counted twice: not the same, to be safe
+		{[]string{"a"}, nil, false},                // no longer legacy: empty names nothing
+		{[]string{"*", "a"}, []string{"a", "*"}, true},
+		{[]string{"*", "a"}, []string{"a"}, false},
+		{[]string{"*"}, []string{"*"}, true},
+	} {
+		sub := &subscription{sub: subscriptions.NewSotwSubscription(tc.first, true), legacyWildcard: len(tc.first) == 0}
+		if got := sub.sameNames(tc.then); got != tc.same {
+			t.Errorf("subscribed to %q, then %q: same %v, want %v", tc.first, tc.then, got, tc.same)
+		}
+	}
 }
 
 // TestShutdownWithABlockedSend: a client that stops reading holds a

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"errors"
+	"hash/maphash"
 	"io"
 	"strconv"
 	"strings"
@@ -70,9 +71,9 @@ type subscription struct {
 	// while it is the group's, nothing is due, and an ACK (most requests)
 	// costs no comparison of every name subscribed to.
 	synced uint64
-	// legacyWildcard: every request so far named nothing, which
-	// subscribes to everything (xDS's legacy wildcard).
-	legacyWildcard bool
+	// names identifies the list of names sub took last (in a state of
+	// the world request): an ACK repeats it and changes nothing.
+	names namesKey
 }
 
 var streamIDs atomic.Int64
@@ -185,8 +186,7 @@ func (st *adsStream) sotwRequest(req *discovery.DiscoveryRequest) error {
 	defer st.mu.Unlock()
 	sub := st.subs[t]
 	if sub == nil {
-		internAll(req.ResourceNames)
-		sub = &subscription{sub: subscriptions.NewSotwSubscription(req.ResourceNames, true), legacyWildcard: len(req.ResourceNames) == 0}
+		sub = newSotwSubscription(req.ResourceNames)
 		st.subs[t] = sub
 	} else {
 		if sub.nonce != "" && req.GetResponseNonce() != sub.nonce {
@@ -258,27 +258,40 @@ func (st *adsStream) deltaRequest(req *discovery.DeltaDiscoveryRequest) error {
 	return nil
 }
 
-// sameNames reports whether a state-of-the-world request names what sub
-// subscribes to, so that taking its names would change nothing: an ACK's
-// names are then neither interned nor compared with the resources.
-func (sub *subscription) sameNames(names []string) bool {
-	if len(names) == 0 {
-		return sub.legacyWildcard
-	}
-	subscribed := sub.sub.SubscribedResources()
-	wildcard, n := false, 0
+// newSotwSubscription subscribes to the names of a state-of-the-world
+// stream's first request of a type.
+func newSotwSubscription(names []string) *subscription {
+	internAll(names)
+	return &subscription{sub: subscriptions.NewSotwSubscription(names, true), names: keyOfNames(names)}
+}
+
+// namesKey identifies a list of names as a multiset (order aside, as
+// clients that keep their names in a map send them in any order): the
+// sum of the names' hashes and their count. The hashes are seeded per
+// process, so no client can make two lists collide.
+type namesKey struct {
+	sum uint64
+	n   int
+}
+
+var namesSeed = maphash.MakeSeed()
+
+func keyOfNames(names []string) namesKey {
+	k := namesKey{n: len(names)}
 	for _, name := range names {
-		if name == "*" {
-			wildcard = true
-			continue
-		}
-		if _, ok := subscribed[name]; !ok {
-			return false
-		}
-		n++
+		k.sum += maphash.String(namesSeed, name)
 	}
-	// n counts a name named twice twice: then not the same, to be safe.
-	return !sub.legacyWildcard && wildcard == sub.sub.IsWildcard() && n == len(subscribed)
+	return k
+}
+
+// sameNames reports whether a state-of-the-world request names what sub
+// took last, so that taking its names would change nothing: an ACK's
+// names are then neither interned nor compared with the resources. A
+// list that differs only in its order is the same; one that repeats a
+// name is not, though it may subscribe to the same (then the subscription
+// is taken again, as any changed list is).
+func (sub *subscription) sameNames(names []string) bool {
+	return keyOfNames(names) == sub.names
 }
 
 // rename takes the names of a state-of-the-world request that differ
@@ -286,6 +299,7 @@ func (sub *subscription) sameNames(names []string) bool {
 // client was sent it under a wildcard: the protocol asks a server to
 // resend newly requested resources.
 func (sub *subscription) rename(names []string) {
+	sub.names = keyOfNames(names)
 	internAll(names)
 	before := sub.sub.SubscribedResources()
 	sub.sub.SetResourceSubscription(names)
@@ -295,7 +309,6 @@ func (sub *subscription) rename(names []string) {
 			delete(known, name)
 		}
 	}
-	sub.legacyWildcard = false
 	sub.synced = 0
 }
 

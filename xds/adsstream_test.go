@@ -10,7 +10,6 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	subscriptions "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -397,6 +396,40 @@ func TestRequestsThatChangeNamesAreAnswered(t *testing.T) {
 	}
 }
 
+// TestRepeatedNamesAreNotAnACK: a request that keeps the number of names
+// but repeats one and drops another unsubscribes from the dropped one (an
+// outside tester's case): its changes are no longer sent, and it is sent
+// again when named again.
+func TestRepeatedNamesAreNotAnACK(t *testing.T) {
+	w := newWorld()
+	s, stream := sotwStream(t, w, Config{})
+	resps := received(stream.Recv)
+	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	geo, weighted := EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)
+	send := func(names []string, acked *discovery.DiscoveryResponse) {
+		t.Helper()
+		req := &discovery.DiscoveryRequest{Node: gatewayNode("gw-repeat"), TypeUrl: resource.EndpointType, ResourceNames: names}
+		if acked != nil {
+			req.VersionInfo, req.ResponseNonce = acked.VersionInfo, acked.Nonce
+		}
+		if err := stream.Send(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send([]string{geo, weighted}, nil)
+	first := next(t, resps)
+	send([]string{geo, weighted}, first)
+	send([]string{geo, geo}, first)
+	none(t, resps, 200*time.Millisecond, "nothing new is named")
+	s.SetPlan(drainWeighted(w, "us-east"))
+	none(t, resps, 300*time.Millisecond, "the weighted service's endpoints changed, but the client dropped them")
+	send([]string{geo, weighted}, first)
+	resp := next(t, resps)
+	if len(resp.Resources) != 1 || decodeCLA(t, resp.Resources[0].Value).ClusterName != weighted {
+		t.Fatalf("named again, the weighted service's endpoints were not sent alone (%d resources)", len(resp.Resources))
+	}
+}
+
 // TestSameNames: which state-of-the-world requests leave a subscription
 // as it is, so that the request needs no comparison with the resources.
 func TestSameNames(t *testing.T) {
@@ -415,8 +448,11 @@ func TestSameNames(t *testing.T) {
 		{[]string{"*", "a"}, []string{"a", "*"}, true},
 		{[]string{"*", "a"}, []string{"a"}, false},
 		{[]string{"*"}, []string{"*"}, true},
+		{[]string{"a", "b"}, []string{"a", "a"}, false}, // as many names, one repeated, one dropped
+		{[]string{"*", "a", "b"}, []string{"*", "a", "a"}, false},
+		{[]string{"a", "a"}, []string{"a", "a"}, true}, // the same list again
 	} {
-		sub := &subscription{sub: subscriptions.NewSotwSubscription(tc.first, true), legacyWildcard: len(tc.first) == 0}
+		sub := newSotwSubscription(tc.first)
 		if got := sub.sameNames(tc.then); got != tc.same {
 			t.Errorf("subscribed to %q, then %q: same %v, want %v", tc.first, tc.then, got, tc.same)
 		}

@@ -18,6 +18,16 @@ import (
 	"github.com/meridian-gtm/meridian/model"
 )
 
+// euGateway is the node group of the gateways these tests connect.
+var euGateway = Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+
+// servedADS serves w's Plan and returns the server and an ADS client of it.
+func servedADS(t *testing.T, w *world) (*Server, discovery.AggregatedDiscoveryServiceClient) {
+	s := New(Config{})
+	s.SetPlan(w.plan())
+	return s, dialADS(t, startServer(t, s), nil)
+}
+
 // received reads a stream's responses into a channel, until it ends.
 func received[T any](recv func() (T, error)) <-chan T {
 	out := make(chan T, 16)
@@ -77,7 +87,7 @@ func TestChangesWaitForTheACK(t *testing.T) {
 	s, stream := sotwStream(t, w, Config{})
 	resps := received(stream.Recv)
 	node := gatewayNode("gw-slow")
-	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	g := euGateway
 	names := []string{EndpointsName(g, weightedSvc)}
 	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: names}); err != nil {
 		t.Fatal(err)
@@ -118,7 +128,7 @@ func TestStaleRequestsAreIgnored(t *testing.T) {
 	s, stream := sotwStream(t, w, Config{})
 	resps := received(stream.Recv)
 	node := gatewayNode("gw-stale")
-	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	g := euGateway
 	geo, weighted := EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)
 	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.EndpointType, ResourceNames: []string{weighted}}); err != nil {
 		t.Fatal(err)
@@ -167,11 +177,9 @@ func TestUnservedTypesLeaveTheStream(t *testing.T) {
 // as after a reconnect) is sent only the resources whose versions differ.
 func TestDeltaReconnectSendsOnlyWhatChanged(t *testing.T) {
 	w := newWorld()
-	s := New(Config{})
-	s.SetPlan(w.plan())
-	ads := dialADS(t, startServer(t, s), nil)
+	s, ads := servedADS(t, w)
 	node := gatewayNode("gw-reconnect")
-	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	g := euGateway
 	names := []string{EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)}
 	open := func(initial map[string]string) (*discovery.DeltaDiscoveryResponse, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(t.Context())
@@ -220,7 +228,7 @@ func TestEndpointService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	g := euGateway
 	if err := stream.Send(&discovery.DiscoveryRequest{Node: gatewayNode("gw-eds"), ResourceNames: []string{EndpointsName(g, geoSvc)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -234,10 +242,8 @@ func TestEndpointService(t *testing.T) {
 // them leave no goroutine and no stream in their group.
 func TestClosedStreamsLeaveNothing(t *testing.T) {
 	w := newWorld()
-	s := New(Config{})
-	s.SetPlan(w.plan())
-	ads := dialADS(t, startServer(t, s), nil)
-	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	s, ads := servedADS(t, w)
+	g := euGateway
 	for i := range 20 {
 		ctx, cancel := context.WithCancel(t.Context())
 		stream, err := ads.StreamAggregatedResources(ctx)
@@ -269,11 +275,10 @@ func TestClosedStreamsLeaveNothing(t *testing.T) {
 // request by request, to more than maxSubscribed names of a type is ended
 // with RESOURCE_EXHAUSTED, rather than make the server hold them all.
 func TestDeltaSubscriptionsAreCapped(t *testing.T) {
-	s := New(Config{})
-	s.SetPlan(newWorld().plan())
+	_, ads := servedADS(t, newWorld())
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	stream, err := dialADS(t, startServer(t, s), nil).DeltaAggregatedResources(ctx)
+	stream, err := ads.DeltaAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,9 +308,8 @@ func TestDeltaSubscriptionsAreCapped(t *testing.T) {
 // subscription has had its first answer, a request that subscribes to a
 // name it already gets changes nothing and is not answered.
 func TestDeltaWildcardAnswersOnlyChanges(t *testing.T) {
-	s := New(Config{})
-	s.SetPlan(newWorld().plan())
-	stream, err := dialADS(t, startServer(t, s), nil).DeltaAggregatedResources(t.Context())
+	_, ads := servedADS(t, newWorld())
+	stream, err := ads.DeltaAggregatedResources(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,10 +338,8 @@ func TestDeltaWildcardAnswersOnlyChanges(t *testing.T) {
 // wildcard for names is sent what it names again, though it had it: the
 // protocol asks a server to resend newly requested resources.
 func TestRequestsThatChangeNamesAreAnswered(t *testing.T) {
-	s := New(Config{})
-	s.SetPlan(newWorld().plan())
-	ads := dialADS(t, startServer(t, s), nil)
-	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	_, ads := servedADS(t, newWorld())
+	g := euGateway
 	geo, weighted := EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)
 
 	delta, err := ads.DeltaAggregatedResources(t.Context())
@@ -404,7 +406,7 @@ func TestRepeatedNamesAreNotAnACK(t *testing.T) {
 	w := newWorld()
 	s, stream := sotwStream(t, w, Config{})
 	resps := received(stream.Recv)
-	g := Group{Role: Gateway, Region: "eu-west-1", Zone: "eu-west-1a"}
+	g := euGateway
 	geo, weighted := EndpointsName(g, geoSvc), EndpointsName(g, weightedSvc)
 	send := func(names []string, acked *discovery.DiscoveryResponse) {
 		t.Helper()
